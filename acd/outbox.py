@@ -1,0 +1,434 @@
+"""Outbound commands: persisted in an outbox, delivered to the platform by a dispatcher.
+
+`Outbox.submit` only persists the commands and wakes the dispatcher; it never waits for delivery,
+so event handling is never held up by the platform. The dispatcher POSTs each command (signed, with
+`Idempotency-Key: <id>`) to the command URL and retries with exponential backoff until a 2xx; it
+never gives up on a command (only an operator drops one). Commands are idempotent by id: a command
+id already pending or already delivered is ignored on submit.
+
+Claiming a command: before a delivery attempt the dispatcher reschedules the command to "now + lease"
+(the attempt's timeout plus a margin). If the process dies mid-attempt, the command simply falls due
+again when the lease expires (a visibility timeout, as in SQS); the platform deduplicates by id.
+This keeps the store's interface small, and it is what a shared Redis store needs anyway.
+
+Backoff: after the n-th failed attempt (n = 1, 2, ...) the next attempt waits
+`cap = min(max_delay_s, base_delay_s * 2**(n-1))`, shortened by a random share of at most `jitter`:
+a delay drawn uniformly in `[cap * (1 - jitter), cap]`. `jitter=1` is "full jitter" (AWS), `jitter=0`
+none. With the default 0.5 the ranges of consecutive attempts do not overlap, so delays never shrink
+while they double, yet a crowd of commands failing together spreads over half the interval.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import heapq
+import json
+import logging
+import random
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+import aiohttp
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from acd.model import Command
+from acd.signing import signed_headers
+
+log = logging.getLogger("acd.outbox")
+
+DELIVERY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 1800.0)
+
+
+@dataclass(slots=True)
+class PendingCommand:
+    command: Command
+    attempts: int  # failed delivery attempts so far
+    next_attempt_at: float  # unix seconds; 0.0 means "as soon as possible"
+    last_error: str | None
+
+
+class OutboxStore(Protocol):
+    """Where pending commands live (memory now, Redis later)."""
+
+    async def put(self, commands: Sequence[Command]) -> list[Command]:
+        """Persist new commands, due at once. A command whose id is already known (pending or
+        delivered) is ignored. Returns the commands actually added, in order."""
+        ...
+
+    async def due(self, now: float, limit: int) -> list[PendingCommand]:
+        """Up to `limit` commands whose next attempt is at or before `now`, oldest first."""
+        ...
+
+    async def mark_delivered(self, command_id: str) -> None: ...
+
+    async def reschedule(
+        self, command_id: str, next_attempt_at: float, attempts: int, last_error: str | None
+    ) -> None:
+        """Move a pending command's next attempt (no-op for an unknown or delivered id)."""
+        ...
+
+    async def pending_count(self) -> int: ...
+
+    async def next_due_at(self) -> float | None:
+        """When the next command falls due (a time at or before now if one is due already); None if
+        nothing is pending."""
+        ...
+
+
+@dataclass(slots=True)
+class _Entry:
+    seq: int
+    command: Command
+    attempts: int = 0
+    next_attempt_at: float = 0.0
+    last_error: str | None = None
+    version: int = 0
+
+
+class MemoryOutboxStore:
+    """The embedded store. Pending commands sit in two heaps with lazy deletion: `_timeline` by
+    next attempt time, `_ready` (already due) by creation order, so `due` costs O(k log n).
+    Delivered ids are remembered (the last `remember_delivered`) so a replayed command is ignored."""
+
+    def __init__(self, remember_delivered: int = 100_000) -> None:
+        self._entries: dict[str, _Entry] = {}
+        self._timeline: list[tuple[float, int, int, str]] = []  # (next_attempt_at, seq, version, id)
+        self._ready: list[tuple[int, int, str]] = []  # (seq, version, id)
+        self._delivered: OrderedDict[str, None] = OrderedDict()
+        self._remember = remember_delivered
+        self._seq = 0
+
+    async def put(self, commands: Sequence[Command]) -> list[Command]:
+        added = []
+        for command in commands:
+            if command.id in self._entries or command.id in self._delivered:
+                continue
+            self._seq += 1
+            entry = _Entry(self._seq, command)
+            self._entries[command.id] = entry
+            heapq.heappush(self._ready, (entry.seq, entry.version, command.id))
+            added.append(command)
+        return added
+
+    async def due(self, now: float, limit: int) -> list[PendingCommand]:
+        self._promote(now)
+        taken: list[tuple[int, int, str]] = []
+        while self._ready and len(taken) < limit:
+            item = heapq.heappop(self._ready)
+            if self._live(item[2], item[1]):
+                taken.append(item)
+        for item in taken:
+            heapq.heappush(self._ready, item)
+        return [self._pending(self._entries[cid]) for _, _, cid in taken]
+
+    async def mark_delivered(self, command_id: str) -> None:
+        if self._entries.pop(command_id, None) is None:
+            return
+        self._delivered[command_id] = None
+        while len(self._delivered) > self._remember:
+            self._delivered.popitem(last=False)
+        self._compact()
+
+    async def reschedule(
+        self, command_id: str, next_attempt_at: float, attempts: int, last_error: str | None
+    ) -> None:
+        entry = self._entries.get(command_id)
+        if entry is None:
+            return
+        entry.version += 1
+        entry.next_attempt_at = next_attempt_at
+        entry.attempts = attempts
+        entry.last_error = last_error
+        heapq.heappush(self._timeline, (next_attempt_at, entry.seq, entry.version, command_id))
+        self._compact()
+
+    async def pending_count(self) -> int:
+        return len(self._entries)
+
+    async def next_due_at(self) -> float | None:
+        while self._ready and not self._live(self._ready[0][2], self._ready[0][1]):
+            heapq.heappop(self._ready)
+        while self._timeline and not self._live(self._timeline[0][3], self._timeline[0][2]):
+            heapq.heappop(self._timeline)
+        candidates = [self._timeline[0][0]] if self._timeline else []
+        if self._ready:
+            candidates.append(self._entries[self._ready[0][2]].next_attempt_at)
+        return min(candidates) if candidates else None
+
+    # -- internals
+
+    def _live(self, command_id: str, version: int) -> bool:
+        entry = self._entries.get(command_id)
+        return entry is not None and entry.version == version
+
+    def _promote(self, now: float) -> None:
+        while self._timeline and self._timeline[0][0] <= now:
+            _, seq, version, cid = heapq.heappop(self._timeline)
+            if self._live(cid, version):
+                heapq.heappush(self._ready, (seq, version, cid))
+
+    def _compact(self) -> None:
+        # Stale heap items are dropped lazily; rebuild when they outnumber the live ones.
+        if len(self._timeline) + len(self._ready) > 2 * len(self._entries) + 1024:
+            self._timeline = [t for t in self._timeline if self._live(t[3], t[2])]
+            self._ready = [r for r in self._ready if self._live(r[2], r[1])]
+            heapq.heapify(self._timeline)
+            heapq.heapify(self._ready)
+
+    @staticmethod
+    def _pending(entry: _Entry) -> PendingCommand:
+        return PendingCommand(entry.command, entry.attempts, entry.next_attempt_at, entry.last_error)
+
+
+class OutboxMetrics:
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.submitted = Counter(
+            "acd_commands_submitted_total", "Commands handed to the outbox", ["command"], registry=registry
+        )
+        self.delivered = Counter(
+            "acd_commands_delivered_total",
+            "Commands acknowledged (2xx) by the platform",
+            ["command"],
+            registry=registry,
+        )
+        self.retries = Counter(
+            "acd_command_retries_total",
+            "Failed delivery attempts, each followed by a retry",
+            ["command"],
+            registry=registry,
+        )
+        self.delivery = Histogram(
+            "acd_command_delivery_seconds",
+            "From submit to the platform's 2xx, retries included",
+            buckets=DELIVERY_BUCKETS,
+            registry=registry,
+        )
+        self.pending = Gauge("acd_outbox_pending", "Commands not yet delivered", registry=registry)
+
+
+def backoff_delay(
+    failures: int, base_delay_s: float, max_delay_s: float, jitter: float, rng: random.Random
+) -> float:
+    """Seconds to wait after the `failures`-th failed attempt (1, 2, ...): see the module docstring."""
+    cap = min(max_delay_s, base_delay_s * 2.0 ** min(max(failures - 1, 0), 62))
+    return cap * (1.0 - jitter * rng.random())
+
+
+def encode(command: Command) -> bytes:
+    """The exact bytes POSTed (and signed): compact JSON of the wire form."""
+    return json.dumps(command.to_wire(), separators=(",", ":")).encode()
+
+
+class Outbox:
+    def __init__(
+        self,
+        store: OutboxStore,
+        url: str | None,
+        secret: bytes | None,
+        *,
+        session_factory: Callable[[], aiohttp.ClientSession] | None = None,
+        metrics: OutboxMetrics | None = None,
+        base_delay_s: float = 0.5,
+        max_delay_s: float = 60.0,
+        jitter: float = 0.5,
+        concurrency: int = 16,
+        timeout_s: float = 5.0,
+        clock: Callable[[], float] = time.time,
+        rng: random.Random | None = None,
+    ) -> None:
+        if not 0.0 <= jitter <= 1.0:
+            raise ValueError("jitter must be within [0, 1]")
+        if concurrency < 1:
+            raise ValueError("concurrency must be at least 1")
+        self.store = store
+        self.url = url
+        self._secret = secret
+        self._session_factory = session_factory
+        self._metrics = metrics
+        self._base = base_delay_s
+        self._max = max_delay_s
+        self._jitter = jitter
+        self._concurrency = concurrency
+        self._timeout_s = timeout_s
+        self._lease_s = timeout_s + 5.0  # a claimed command falls due again after this (crash safety)
+        self._clock = clock
+        self._rng = rng if rng is not None else random.Random()
+        self._session: aiohttp.ClientSession | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._inflight: dict[str, asyncio.Task[None]] = {}
+        self._submitted_at: dict[str, float] = {}  # for the submit-to-2xx histogram (this process only)
+        self._wake = asyncio.Event()
+        self._draining = False
+        self._drained = asyncio.Event()
+        self._warned_no_url = False
+
+    # -- public
+
+    async def submit(self, commands: Sequence[Command]) -> None:
+        """Persist the commands and wake the dispatcher; returns without waiting for delivery."""
+        if not commands:
+            return
+        added = await self.store.put(commands)
+        now = self._clock()
+        for command in added:
+            self._submitted_at[command.id] = now
+            if self._metrics is not None:
+                self._metrics.submitted.labels(command.command).inc()
+        await self._update_pending()
+        self._wake.set()
+
+    async def start(self) -> None:
+        if self._task is not None:
+            return
+        if not self.url:
+            if self._warned_no_url:
+                return
+            self._warned_no_url = True
+            log.warning("no command URL set (ACD_COMMAND_URL): outbound commands stay pending in the outbox")
+            await self._update_pending()
+            return
+        self._session = self._session_factory() if self._session_factory else aiohttp.ClientSession()
+        self._draining = False
+        self._drained.clear()
+        self._task = asyncio.create_task(self._dispatch(), name="acd-outbox")
+
+    async def stop(self, drain_timeout_s: float = 5.0) -> None:
+        """Deliver what is due within `drain_timeout_s`, then stop. Anything undelivered stays in
+        the store (a command cut off mid-attempt falls due again when its lease expires)."""
+        task, self._task = self._task, None
+        if task is not None:
+            self._draining = True
+            self._wake.set()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._drained.wait(), drain_timeout_s)
+            task.cancel()
+            inflight = list(self._inflight.values())
+            for t in inflight:
+                t.cancel()
+            await asyncio.gather(task, *inflight, return_exceptions=True)
+            self._inflight.clear()
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def pending(self) -> int:
+        return await self.store.pending_count()
+
+    # -- the dispatcher
+
+    async def _dispatch(self) -> None:
+        while True:
+            self._wake.clear()
+            try:
+                timeout = await self._dispatch_once()
+            except Exception:  # the store failed: keep the dispatcher alive, try again shortly
+                log.exception("outbox dispatcher failed; retrying")
+                timeout = 1.0
+            if timeout == 0.0:
+                await asyncio.sleep(0)  # something is due that we could not start: yield, then look again
+                continue
+            if timeout is None and self._draining and not self._inflight:
+                self._drained.set()  # nothing due and nothing in flight: the drain is complete
+                # stay alive (stop() cancels us); the wait below returns on the next wake
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout)
+
+    async def _dispatch_once(self) -> float | None:
+        """Start the due deliveries that fit; return how long to sleep (None: until woken)."""
+        now = self._clock()
+        free = self._concurrency - len(self._inflight)
+        if free > 0:
+            for pending in await self.store.due(now, free + len(self._inflight)):
+                if free == 0:
+                    break
+                cid = pending.command.id
+                if cid in self._inflight:  # its lease ran out while the attempt still runs
+                    continue
+                await self.store.reschedule(cid, now + self._lease_s, pending.attempts, pending.last_error)
+                task = asyncio.create_task(self._deliver(pending), name=f"acd-outbox-{cid}")
+                self._inflight[cid] = task
+                task.add_done_callback(lambda _t, cid=cid: self._finished(cid))
+                free -= 1
+        if free <= 0:
+            return None  # a finishing delivery wakes us
+        next_due = await self.store.next_due_at()
+        if next_due is None:
+            return None
+        if self._draining and next_due > now:
+            return None  # draining: only what is due now counts
+        wait = next_due - self._clock()
+        if wait > 0:
+            return wait
+        # Due now but not started: only a command still in flight past its lease can be here.
+        return None if self._inflight else 0.0
+
+    def _finished(self, command_id: str) -> None:
+        self._inflight.pop(command_id, None)
+        self._wake.set()
+
+    async def _deliver(self, pending: PendingCommand) -> None:
+        command = pending.command
+        extra = {"command_id": command.id, "command": command.command}
+        try:
+            status = await self._post(command)
+        except Exception as exc:  # connection refused, timeout, DNS, ...: all retried
+            error = f"{type(exc).__name__}: {exc}".rstrip(": ")
+        else:
+            if 200 <= status < 300:
+                await self._delivered(command, extra)
+                return
+            error = f"HTTP {status}"
+        await self._failed(pending, error, extra)
+
+    async def _post(self, command: Command) -> int:
+        assert self._session is not None and self.url
+        body = encode(command)
+        headers = {"Content-Type": "application/json", "Idempotency-Key": command.id}
+        if self._secret:
+            headers.update(signed_headers(self._secret, body))  # the wall clock, as the contract says
+        timeout = aiohttp.ClientTimeout(total=self._timeout_s)
+        async with self._session.post(self.url, data=body, headers=headers, timeout=timeout) as response:
+            await response.read()
+            return response.status
+
+    async def _delivered(self, command: Command, extra: dict[str, str]) -> None:
+        try:
+            await self.store.mark_delivered(command.id)
+        except Exception:  # it will be sent again when its lease expires; the platform deduplicates
+            log.exception("could not mark command delivered", extra=extra)
+            return
+        submitted_at = self._submitted_at.pop(command.id, None)
+        if self._metrics is not None:
+            self._metrics.delivered.labels(command.command).inc()
+            if submitted_at is not None:
+                self._metrics.delivery.observe(max(0.0, self._clock() - submitted_at))
+        await self._update_pending()
+        log.debug("command delivered", extra=extra)
+
+    async def _failed(self, pending: PendingCommand, error: str, extra: dict[str, str]) -> None:
+        attempts = pending.attempts + 1
+        delay = backoff_delay(attempts, self._base, self._max, self._jitter, self._rng)
+        try:
+            await self.store.reschedule(pending.command.id, self._clock() + delay, attempts, error)
+        except Exception:  # left on its lease: it falls due again when that expires
+            log.exception("could not reschedule command", extra=extra)
+        if self._metrics is not None:
+            self._metrics.retries.labels(pending.command.command).inc()
+        level = logging.WARNING if attempts & (attempts - 1) == 0 else logging.DEBUG
+        log.log(
+            level,
+            "command delivery failed (attempt %d): %s; next attempt in %.2fs",
+            attempts,
+            error,
+            delay,
+            extra={**extra, "attempts": attempts, "error": error},
+        )
+
+    async def _update_pending(self) -> None:
+        if self._metrics is not None:
+            with contextlib.suppress(Exception):
+                self._metrics.pending.set(await self.store.pending_count())
