@@ -1,0 +1,212 @@
+"""Routing decisions as numba kernels over the arrays of `table.py`.
+
+Plain arrays and scalars in, indices out; no Python objects inside. The rules are those of
+`reference.py` (the plain-Python twin), written so that both compute the same floats in the same
+order: no fastmath, the same additions and divisions, ties to the lowest agent row.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+from numba import njit
+
+from acd.routing.table import (
+    A_MASK,
+    A_STATE,
+    C_MASK,
+    C_PREF_AGENT,
+    C_PRIORITY,
+    C_ROW,
+    C_SEQ,
+    C_SKILL,
+    F_ENQUEUED_AT,
+    F_PREF_UNTIL,
+    T_IDLE_S,
+    T_IDLE_SINCE,
+    T_OCCUPIED_S,
+    T_STATE_SINCE,
+)
+
+# AgentState / Strategy codes as plain ints (numba freezes module globals as constants)
+AVAILABLE, BUSY, WRAP_UP, RESERVED = 1, 2, 3, 5
+LONGEST_IDLE, SKILL_LEVEL, LEAST_OCCUPIED = 0, 1, 2
+
+
+@njit(cache=True, inline="always")
+def _min_level(wid, skill, enqueued_at, now):
+    """Level of the last widening step reached (`enqueued_at + after_s <= now`)."""
+    level = wid[skill, 0, 1]
+    for k in range(1, wid.shape[1]):
+        if enqueued_at + wid[skill, k, 0] <= now:
+            level = wid[skill, k, 1]
+        else:
+            break
+    return level
+
+
+@njit(cache=True, inline="always")
+def _pick_agent(lv, ai, af, ci, cf, wid, avail, slot, now, n_avail, strategy):
+    """The agent row `strategy` chooses for the call in `slot`, or -1 (inlined into one kernel
+    per strategy, so the strategy is a constant there)."""
+    skill = ci[slot, C_SKILL]
+    mask = ci[slot, C_MASK]
+    need = _min_level(wid, skill, cf[slot, F_ENQUEUED_AT], now)
+    pref = ci[slot, C_PREF_AGENT]
+    if pref >= 0 and now < cf[slot, F_PREF_UNTIL]:
+        ok = ai[pref, A_STATE] == AVAILABLE and (ai[pref, A_MASK] & mask) == mask and lv[pref, skill] >= need
+        return pref if ok else -1
+    best = -1
+    best_key = 0.0
+    best_idle = 0.0
+    for k in range(n_avail):  # the AVAILABLE agents, in no particular order
+        a = avail[k]
+        if (ai[a, A_MASK] & mask) != mask:
+            continue
+        level = lv[a, skill]
+        if level < need:
+            continue
+        idle_since = af[a, T_IDLE_SINCE]
+        if strategy == SKILL_LEVEL:
+            key = -float(level)
+        elif strategy == LEAST_OCCUPIED:
+            occupied = af[a, T_OCCUPIED_S]
+            idle = af[a, T_IDLE_S]
+            open_s = now - af[a, T_STATE_SINCE]
+            if open_s > 0.0:
+                idle = idle + open_s
+            total = occupied + idle
+            key = occupied / total if total > 0.0 else 0.0
+        else:
+            key = 0.0
+        if (
+            best < 0
+            or key < best_key
+            or (key == best_key and (idle_since < best_idle or (idle_since == best_idle and a < best)))
+        ):
+            best = a
+            best_key = key
+            best_idle = idle_since
+    return best
+
+
+@njit(cache=True)
+def pick_agent_longest_idle(lv, ai, af, ci, cf, wid, avail, slot, now, n_avail):
+    return _pick_agent(lv, ai, af, ci, cf, wid, avail, slot, now, n_avail, LONGEST_IDLE)
+
+
+@njit(cache=True)
+def pick_agent_skill_level(lv, ai, af, ci, cf, wid, avail, slot, now, n_avail):
+    return _pick_agent(lv, ai, af, ci, cf, wid, avail, slot, now, n_avail, SKILL_LEVEL)
+
+
+@njit(cache=True)
+def pick_agent_least_occupied(lv, ai, af, ci, cf, wid, avail, slot, now, n_avail):
+    return _pick_agent(lv, ai, af, ci, cf, wid, avail, slot, now, n_avail, LEAST_OCCUPIED)
+
+
+#: pick_agent kernels by Strategy code
+PICK_AGENT = (pick_agent_longest_idle, pick_agent_skill_level, pick_agent_least_occupied)
+
+
+@njit(cache=True)
+def pick_call(lv, ai, ci, cf, wid, agent, now, n_calls):
+    """The row of the waiting call `agent` takes next (highest priority, then lowest seq), or -1."""
+    if ai[agent, A_STATE] != AVAILABLE:
+        return -1
+    held = ai[agent, A_MASK]
+    best = -1
+    best_priority = -1
+    best_seq = 0
+    for s in range(n_calls):
+        priority = ci[s, C_PRIORITY]
+        if priority < best_priority:
+            continue
+        seq = ci[s, C_SEQ]
+        if priority == best_priority and seq > best_seq:
+            continue
+        mask = ci[s, C_MASK]
+        if (held & mask) != mask:
+            continue
+        pref = ci[s, C_PREF_AGENT]
+        if pref >= 0 and pref != agent and now < cf[s, F_PREF_UNTIL]:
+            continue
+        skill = ci[s, C_SKILL]
+        if lv[agent, skill] < _min_level(wid, skill, cf[s, F_ENQUEUED_AT], now):
+            continue
+        best = s
+        best_priority = priority
+        best_seq = seq
+    return ci[best, C_ROW] if best >= 0 else -1
+
+
+@njit(cache=True)
+def queue_position(ci, slot, n_calls):
+    skill = ci[slot, C_SKILL]
+    priority = ci[slot, C_PRIORITY]
+    seq = ci[slot, C_SEQ]
+    ahead = 0
+    for s in range(n_calls):
+        if ci[s, C_SKILL] == skill and (
+            ci[s, C_PRIORITY] > priority or (ci[s, C_PRIORITY] == priority and ci[s, C_SEQ] < seq)
+        ):
+            ahead += 1
+    return ahead + 1
+
+
+@njit(cache=True)
+def count_staffed(ai, mask, n_agents):
+    """Agents AVAILABLE / BUSY / WRAP_UP / RESERVED holding every skill of `mask`."""
+    count = 0
+    for a in range(n_agents):
+        state = ai[a, A_STATE]
+        staffed = state in (AVAILABLE, BUSY, WRAP_UP, RESERVED)
+        if staffed and (ai[a, A_MASK] & mask) == mask:
+            count += 1
+    return count
+
+
+@njit(cache=True)
+def skill_stats(lv, ai, ci, cf, n_agents, n_calls):
+    """Per skill: counts [waiting, available, busy] (int64 [S, 3]) and oldest enqueued_at (nan)."""
+    n_skills = lv.shape[1]
+    counts = np.zeros((n_skills, 3), dtype=np.int64)
+    oldest = np.full(n_skills, np.nan)
+    for s in range(n_calls):
+        skill = ci[s, C_SKILL]
+        counts[skill, 0] += 1
+        at = cf[s, F_ENQUEUED_AT]
+        if not at >= oldest[skill]:  # nan (none yet) or earlier
+            oldest[skill] = at
+    for a in range(n_agents):
+        state = ai[a, A_STATE]
+        column = 1 if state == AVAILABLE else 2 if state in (BUSY, WRAP_UP, RESERVED) else 0
+        if column:
+            for skill in range(n_skills):
+                if lv[a, skill] >= 1:
+                    counts[skill, column] += 1
+    return counts, oldest
+
+
+def warm_up() -> dict[str, float | int]:
+    """Compile (or load from the on-disk cache) every kernel for the argument types the router
+    passes. Returns the seconds it took and the cache hits / misses (misses = compilations)."""
+    start = time.perf_counter()
+    lv = np.zeros((1, 1), dtype=np.int8)
+    ai = np.zeros((1, 3), dtype=np.int64)
+    af = np.zeros((1, 4), dtype=np.float64)
+    ci = np.zeros((1, 6), dtype=np.int64)
+    cf = np.zeros((1, 2), dtype=np.float64)
+    wid = np.zeros((1, 1, 2), dtype=np.float64)
+    avail = np.zeros(1, dtype=np.int64)
+    for pick in PICK_AGENT:
+        pick(lv, ai, af, ci, cf, wid, avail, 0, 0.0, 1)
+    pick_call(lv, ai, ci, cf, wid, 0, 0.0, 1)
+    queue_position(ci, 0, 1)
+    count_staffed(ai, 0, 1)
+    skill_stats(lv, ai, ci, cf, 1, 1)
+    kernels = (*PICK_AGENT, pick_call, queue_position, count_staffed, skill_stats)
+    hits = sum(sum(k.stats.cache_hits.values()) for k in kernels)
+    misses = sum(sum(k.stats.cache_misses.values()) for k in kernels)
+    return {"seconds": time.perf_counter() - start, "cache_hits": hits, "cache_misses": misses}

@@ -1,0 +1,204 @@
+"""The production router: numpy tables kept in step by Python, decisions by numba kernels."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+
+import numpy as np
+
+from acd.model import OCCUPIED_STATES, AgentState, Strategy
+from acd.routing import kernel
+from acd.routing.base import Router, RowPool, SkillStats, Widening, next_drop
+from acd.routing.table import (
+    A_SITE,
+    A_STATE,
+    C_SKILL,
+    F_ENQUEUED_AT,
+    T_IDLE_S,
+    T_IDLE_SINCE,
+    T_OCCUPIED_S,
+    T_STATE_SINCE,
+    AgentTable,
+    CallTable,
+    skill_mask,
+    widening_array,
+)
+
+_AVAILABLE = AgentState.AVAILABLE
+_OCCUPIED = frozenset(OCCUPIED_STATES)
+_STATES = tuple(AgentState)
+
+
+class NumbaRouter(Router):
+    def __init__(
+        self,
+        n_skills: int,
+        strategy: Strategy,
+        widening: Widening | None = None,
+        *,
+        agent_capacity: int = 64,
+        call_capacity: int = 64,
+    ) -> None:
+        super().__init__(n_skills, strategy, widening)
+        self._agents = AgentTable(n_skills, agent_capacity)
+        self._calls = CallTable(call_capacity)
+        self._rows = RowPool()
+        self._wid = widening_array(self.widening)
+        self._states: list[AgentState] = []  # mirror of the STATE column, for cheap reads
+
+    def _strategy_changed(self) -> None:
+        self._pick_agent = kernel.PICK_AGENT[self._strategy_code]
+
+    # -- agents --------------------------------------------------------------------------------
+
+    def add_agent(
+        self, levels: Mapping[int, int], site: int, state: AgentState = AgentState.LOGGED_OUT, at: float = 0.0
+    ) -> int:
+        state = AgentState(state)
+        row = self._agents.append(self._check_levels(levels), int(site), state, float(at))
+        self._states.append(state)
+        return row
+
+    def _row(self, row: int) -> int:
+        if not 0 <= row < self._agents.n:
+            raise ValueError(f"unknown agent row {row}")
+        return row
+
+    def set_agent_skills(self, row: int, levels: Mapping[int, int]) -> None:
+        self._agents.set_levels(self._row(row), self._check_levels(levels))
+
+    def set_agent_site(self, row: int, site: int) -> None:
+        self._agents.ints[self._row(row), A_SITE] = int(site)
+
+    def set_agent_state(self, row: int, state: AgentState, at: float) -> None:
+        state = AgentState(state)
+        old = self._states[self._row(row)]
+        times = self._agents.times[row]
+        since = float(times[T_STATE_SINCE])
+        at = max(float(at), since)
+        if old in _OCCUPIED:
+            times[T_OCCUPIED_S] = float(times[T_OCCUPIED_S]) + (at - since)
+        elif old is _AVAILABLE:
+            times[T_IDLE_S] = float(times[T_IDLE_S]) + (at - since)
+        times[T_STATE_SINCE] = at
+        if state is _AVAILABLE and old is not _AVAILABLE:
+            times[T_IDLE_SINCE] = at
+        self._agents.set_state(row, state)
+        self._states[row] = state
+
+    def agent_state(self, row: int) -> AgentState:
+        return self._states[self._row(row)]
+
+    def idle_since(self, row: int) -> float:
+        return float(self._agents.times[self._row(row), T_IDLE_SINCE])
+
+    def occupancy(self, row: int, now: float) -> float:
+        state = self._states[self._row(row)]
+        _idle_since, occupied, idle, since = (float(x) for x in self._agents.times[row])
+        open_s = float(now) - since
+        if open_s > 0.0:
+            if state in _OCCUPIED:
+                occupied = occupied + open_s
+            elif state is _AVAILABLE:
+                idle = idle + open_s
+        total = occupied + idle
+        return occupied / total if total > 0.0 else 0.0
+
+    def agent_count(self) -> int:
+        return self._agents.n
+
+    def agents_by_state(self) -> dict[AgentState, int]:
+        counts = np.bincount(self._agents.ints[: self._agents.n, A_STATE], minlength=len(_STATES))
+        return {state: int(counts[state]) for state in _STATES}
+
+    def staffed(self, skill: int, needs: Iterable[int] = ()) -> int:
+        mask = skill_mask(self._check_call(skill, needs, 0, -1))
+        return int(kernel.count_staffed(self._agents.ints, mask, self._agents.n))
+
+    # -- waiting calls -------------------------------------------------------------------------
+
+    def add_call(
+        self,
+        skill: int,
+        needs: Sequence[int],
+        priority: int,
+        seq: int,
+        enqueued_at: float,
+        pref_agent: int = -1,
+        pref_until: float = 0.0,
+    ) -> int:
+        skills = self._check_call(skill, needs, priority, pref_agent)
+        row = self._rows.take()
+        ints = (skills[0], skill_mask(skills), int(priority), int(seq), int(pref_agent), row)
+        self._calls.add(row, ints, (float(enqueued_at), float(pref_until)))
+        return row
+
+    def remove_call(self, row: int) -> None:
+        self._calls.slot(row)  # raises if not waiting
+        self._calls.remove(row)
+        self._rows.give(row)
+
+    def waiting_count(self) -> int:
+        return self._calls.n
+
+    # -- decisions -----------------------------------------------------------------------------
+
+    def pick_agent(self, call_row: int, now: float) -> int:
+        calls, agents = self._calls, self._agents
+        slot = calls.slot(call_row)
+        return self._pick_agent(
+            agents.levels,
+            agents.ints,
+            agents.times,
+            calls.ints,
+            calls.times,
+            self._wid,
+            agents.avail,
+            slot,
+            float(now),
+            agents.n_avail,
+        )
+
+    def pick_call(self, agent_row: int, now: float) -> int:
+        calls, agents = self._calls, self._agents
+        if not 0 <= agent_row < agents.n:
+            raise ValueError(f"unknown agent row {agent_row}")
+        return kernel.pick_call(
+            agents.levels, agents.ints, calls.ints, calls.times, self._wid, agent_row, float(now), calls.n
+        )
+
+    def queue_position(self, call_row: int) -> int:
+        calls = self._calls
+        return kernel.queue_position(calls.ints, calls.slot(call_row), calls.n)
+
+    def skill_stats(self, now: float) -> list[SkillStats]:
+        agents, calls = self._agents, self._calls
+        counts, oldest = kernel.skill_stats(
+            agents.levels, agents.ints, calls.ints, calls.times, agents.n, calls.n
+        )
+        out = []
+        for skill in range(self.n_skills):
+            waiting, available, busy = (int(x) for x in counts[skill])
+            first = float(oldest[skill])
+            out.append(
+                {
+                    "waiting": waiting,
+                    "oldest_enqueued_at": None if math.isnan(first) else first,
+                    "agents_available": available,
+                    "agents_busy": busy,
+                    "agents_staffed": available + busy,
+                }
+            )
+        return out
+
+    def next_widening(self, call_row: int, now: float) -> float | None:
+        calls = self._calls
+        slot = calls.slot(call_row)
+        skill = int(calls.ints[slot, C_SKILL])
+        return next_drop(self.widening[skill], float(calls.times[slot, F_ENQUEUED_AT]), float(now))
+
+    # -- for tests and tools -------------------------------------------------------------------
+
+    def agent_site(self, row: int) -> int:
+        return int(self._agents.ints[self._row(row), A_SITE])
