@@ -31,6 +31,8 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from acd.calendar import DEPARTMENT_TIMEZONE, WEEKDAYS, CalendarConfig, OpeningHours
+
 __all__ = [
     "FILES",
     "MAX_SKILLS",
@@ -253,11 +255,117 @@ class AgentConfig(_Model):
     target: str = Field(pattern=r"^sips?:\S+$")
 
 
+DEFAULT_SERVICE_HOURS = OpeningHours(
+    week={d: (["09:00-12:00", "13:30-16:30"] if d not in ("sat", "sun") else []) for d in WEEKDAYS}
+)
+
+
+class LocalService(_Model):
+    """A department's local tax service, which takes overflow calls at peaks."""
+
+    id: str = Field(pattern=r"^[a-z0-9-]+$", max_length=64)
+    department: str = Field(pattern=r"^(0[1-9]|[1-8][0-9]|9[0-5]|2A|2B|97[1-6])$")
+    name: str = Field(min_length=1)
+    #: Where an overflowed call is sent.
+    target: str = Field(pattern=r"^sips?:\S+$")
+    #: Overflow calls it can hold at once.
+    capacity: Annotated[int, Field(ge=0, strict=True)]
+    #: Its own hours; default: `services.default_hours` in the department's time zone.
+    hours: OpeningHours | None = None
+
+    @field_validator("department", mode="before")
+    @classmethod
+    def _department_is_text(cls, v: Any) -> Any:
+        return Site._department_is_text(v)
+
+    def opening_hours(self, default: OpeningHours) -> OpeningHours:
+        if self.hours is not None:
+            return self.hours
+        zone = DEPARTMENT_TIMEZONE.get(self.department, default.timezone)
+        return default.model_copy(update={"timezone": zone})
+
+
+class ServicesConfig(_Model):
+    """The local services (config/services.yaml)."""
+
+    default_hours: OpeningHours = DEFAULT_SERVICE_HOURS
+    local: list[LocalService] = Field(default_factory=list)
+
+
+class OverflowConfig(_Model):
+    """Peak overflow to local services (config/overflow.yaml)."""
+
+    #: The supervisor's switch at start: auto (campaigns and live thresholds decide), on, off.
+    mode: Literal["auto", "on", "off"] = "auto"
+    #: While overflow is active (auto), a call no agent can take now whose EWT exceeds this goes
+    #: to its department's local service.
+    threshold_s: NonNegSeconds = 300.0
+    #: Auto: overflow activates for a skill when its live EWT reaches this...
+    activate_ewt_s: NonNegSeconds = 600.0
+    #: ...and deactivates when it falls below this (hysteresis, so it does not flap).
+    deactivate_ewt_s: NonNegSeconds = 240.0
+    #: Auto: overflow is active all through the calendar's campaigns.
+    during_campaigns: Annotated[bool, Field(strict=True)] = True
+    #: Never stranded: a call waiting this long is moved to its local service if it can take it,
+    #: otherwise offered a callback.
+    max_wait_s: PosSeconds = 1200.0
+
+    @model_validator(mode="after")
+    def _hysteresis(self) -> OverflowConfig:
+        if self.deactivate_ewt_s > self.activate_ewt_s:
+            raise ValueError("deactivate_ewt_s must not be above activate_ewt_s")
+        return self
+
+
+class CallbacksConfig(_Model):
+    """Automatic callbacks (config/callbacks.yaml)."""
+
+    #: Wait before attempt n+1 after attempt n failed (no answer, busy, failed).
+    retry_delays_s: list[PosSeconds] = Field(default_factory=lambda: [600.0, 1800.0])
+    #: Attempts in all before a callback is `failed`.
+    max_attempts: Annotated[int, Field(ge=1, le=10, strict=True)] = 3
+    #: Priority of a requested callback in the line (live calls have 0-9).
+    priority: Annotated[int, Field(ge=0, le=9, strict=True)] = 0
+    #: Fairness: at most this share of the agents staffed for a skill on requested callbacks at
+    #: once (at least one), so live calls keep their agents; callbacks join the line in order of
+    #: due time, so they are not starved either.
+    max_share: Annotated[float, Field(gt=0, le=1, strict=True)] = 0.3
+
+
+class AppointmentCapacity(_Model):
+    """Places per slot at a site for a skill: agents set aside for appointments per half-day."""
+
+    site: str
+    skill: str
+    morning: Annotated[int, Field(ge=0, strict=True)] = 0
+    afternoon: Annotated[int, Field(ge=0, strict=True)] = 0
+
+
+class AppointmentsConfig(_Model):
+    """Phone appointments (config/appointments.yaml)."""
+
+    slot_minutes: Annotated[int, Field(ge=5, le=240, strict=True)] = 30
+    #: Slots starting at or after this local time are the afternoon's.
+    afternoon_from: str = Field("13:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
+    #: The reminder (a `remind` command) goes out this long before the slot.
+    reminder_lead_s: NonNegSeconds = 86400.0
+    #: Waits before dialling again within the slot after no answer, busy or failure.
+    retry_delays_s: list[PosSeconds] = Field(default_factory=lambda: [300.0, 300.0])
+    #: Priority of an appointment in the line when its time comes (above live calls by default).
+    priority: Annotated[int, Field(ge=0, le=9, strict=True)] = 9
+    capacity: list[AppointmentCapacity] = Field(default_factory=list)
+
+
 class Config(_Model):
     sites: list[Site]
     skills: list[Skill]
     routing: RoutingConfig = Field(default_factory=RoutingConfig)
     agents: list[AgentConfig]
+    calendar: CalendarConfig = Field(default_factory=CalendarConfig)
+    services: ServicesConfig = Field(default_factory=ServicesConfig)
+    overflow: OverflowConfig = Field(default_factory=OverflowConfig)
+    callbacks: CallbacksConfig = Field(default_factory=CallbacksConfig)
+    appointments: AppointmentsConfig = Field(default_factory=AppointmentsConfig)
 
     @model_validator(mode="after")
     def _cross_checks(self) -> Config:
@@ -284,6 +392,36 @@ class Config(_Model):
         if not self.skills:
             issues.append((("skills",), "at least one skill is needed"))
         unique("agents", self.agents)
+        for i, cap in enumerate(self.appointments.capacity):
+            if cap.site not in site_ids:
+                issues.append(
+                    (
+                        ("appointments", "capacity", i, "site"),
+                        f"unknown site {cap.site!r}{_hint(cap.site, site_ids)}",
+                    )
+                )
+            if cap.skill not in skill_ids:
+                issues.append(
+                    (
+                        ("appointments", "capacity", i, "skill"),
+                        f"unknown skill {cap.skill!r}{_hint(cap.skill, skill_ids)}",
+                    )
+                )
+        departments: dict[str, int] = {}
+        service_ids: dict[str, int] = {}
+        for i, service in enumerate(self.services.local):
+            if service.id in service_ids:
+                issues.append((("services", "local", i, "id"), f"duplicate id {service.id!r}"))
+            service_ids.setdefault(service.id, i)
+            if service.department in departments:
+                issues.append(
+                    (
+                        ("services", "local", i, "department"),
+                        f"department {service.department} already has a service (services.local"
+                        f"[{departments[service.department]}])",
+                    )
+                )
+            departments.setdefault(service.department, i)
         for skill in self.routing.widening.by_skill:
             if skill not in skill_ids:
                 issues.append(
@@ -352,6 +490,11 @@ class Section:
 FILES: tuple[Section, ...] = (
     Section("sites.yaml", "sites", required=True),
     Section("skills.yaml", "skills", required=True),
+    Section("calendar.yaml", "calendar", required=False),
+    Section("services.yaml", "services", required=False),
+    Section("overflow.yaml", "overflow", required=False),
+    Section("callbacks.yaml", "callbacks", required=False),
+    Section("appointments.yaml", "appointments", required=False),
     Section("routing.yaml", "routing", required=False),
     Section("agents.yaml", "agents", required=True),
 )

@@ -1,0 +1,1 @@
+"""The HTTP API (aiohttp): thin, it verifies, validates, hands over and renders."""

@@ -1,0 +1,72 @@
+"""The application factory: `create_app(settings)` builds a self-contained app (no global state),
+so tests build as many as they like."""
+
+from __future__ import annotations
+
+from aiohttp import web
+from prometheus_client import CollectorRegistry
+
+from acd import __version__
+from acd.api import handlers
+from acd.api.errors import REJECTED, error_middleware
+from acd.api.handlers import OPENAPI, SERVICE
+from acd.api.logging_mw import access_log_middleware
+from acd.api.openapi import build_openapi
+from acd.api.signing_mw import signature_middleware
+from acd.api.wallboard import add_wallboard_routes
+from acd.clock import Clock
+from acd.config import Config, load_config
+from acd.service import Service
+from acd.settings import Settings
+
+
+def create_app(
+    settings: Settings,
+    config: Config | None = None,
+    *,
+    registry: CollectorRegistry | None = None,
+    clock: Clock | None = None,
+) -> web.Application:
+    config = config if config is not None else load_config(settings.config_dir)
+    service = Service(settings, config, registry=registry, clock=clock)
+    middlewares = [access_log_middleware, error_middleware]
+    if settings.secret:
+        middlewares.append(signature_middleware(settings.secret))
+    app = web.Application(middlewares=middlewares, client_max_size=settings.max_body_bytes)
+    app[SERVICE] = service
+    app[REJECTED] = service.metrics.rejected
+    app[OPENAPI] = build_openapi(__version__)
+
+    r = app.router
+    r.add_post("/v1/events", handlers.post_events)
+    r.add_put("/v1/agents/{agent_id}", handlers.put_agent)
+    r.add_get("/v1/agents", handlers.list_agents)
+    r.add_get("/v1/agents/{agent_id}", handlers.get_agent)
+    r.add_get("/v1/queues", handlers.get_queues)
+    r.add_get("/v1/calls/{call_id}", handlers.get_call)
+    r.add_post("/v1/callbacks", handlers.post_callback)
+    r.add_get("/v1/callbacks/{callback_id}", handlers.get_callback)
+    r.add_delete("/v1/callbacks/{callback_id}", handlers.delete_callback)
+    r.add_get("/v1/appointments/slots", handlers.get_slots)
+    r.add_post("/v1/appointments", handlers.post_appointment)
+    r.add_get("/v1/appointments/{appointment_id}", handlers.get_appointment)
+    r.add_delete("/v1/appointments/{appointment_id}", handlers.delete_appointment)
+    r.add_patch("/v1/appointments/{appointment_id}", handlers.patch_appointment)
+    r.add_get("/v1/overflow", handlers.get_overflow)
+    r.add_put("/v1/overflow", handlers.put_overflow)
+    r.add_get("/v1/services", handlers.list_services)
+    r.add_get("/metrics", handlers.metrics)
+    r.add_get("/healthz", handlers.healthz)
+    r.add_get("/readyz", handlers.readyz)
+    r.add_get("/openapi.json", handlers.openapi)
+    add_wallboard_routes(app)
+
+    async def on_startup(app: web.Application) -> None:
+        await service.start()
+
+    async def on_cleanup(app: web.Application) -> None:
+        await service.stop()
+
+    app.on_startup.append(on_startup)
+    app.on_cleanup.append(on_cleanup)
+    return app

@@ -1,0 +1,229 @@
+"""Request and response bodies of the HTTP API. They validate requests, render resources and make
+`/openapi.json`, so the document and the service cannot disagree."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, RootModel
+
+from acd.events import E164, Department, Ident, SkillId
+
+Level = Annotated[int, Field(ge=1, le=5)]
+
+
+class ErrorDetail(BaseModel):
+    code: str
+    message: str
+    details: Any = None
+
+
+class ErrorBody(BaseModel):
+    error: ErrorDetail
+
+
+class AgentUpsert(BaseModel):
+    """Roster entry for `PUT /v1/agents/{agent_id}`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    site: Annotated[str, Field(min_length=1, max_length=64)]
+    skills: Annotated[dict[Annotated[str, Field(min_length=1, max_length=64)], Level], Field(min_length=1)]
+    target: Annotated[
+        str, Field(pattern=r"^sips?:[^\s]+$", max_length=256, description="The agent's SIP URI")
+    ]
+
+
+class AgentView(BaseModel):
+    agent_id: str
+    site: str
+    skills: dict[str, int]
+    target: str
+    state: Literal["logged_out", "available", "busy", "wrap_up", "paused"]
+    reason: str | None = None
+    reserved: bool = Field(False, description="Chosen for a call that is ringing")
+    call_id: str | None = None
+    idle_since: datetime | None = Field(None, description="When it last became available (while available)")
+    state_since: datetime | None = None
+    occupancy: float = Field(description="Share of logged-in working time spent on calls and wrap-up")
+    calls_handled: int = 0
+
+
+class AgentList(BaseModel):
+    agents: list[AgentView]
+
+
+class QueueView(BaseModel):
+    skill: str
+    waiting: int
+    oldest_wait_s: float
+    ewt_s: float = Field(description="Expected wait for a new call of priority 0")
+    agents_available: int
+    agents_busy: int
+    agents_staffed: int
+    aht_s: float = Field(description="Average handle time used for the estimate")
+
+
+class QueueList(BaseModel):
+    queues: list[QueueView]
+
+
+class DecisionView(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    action: str
+
+
+class HistoryEntry(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    at: datetime
+    action: str
+
+
+class CallView(BaseModel):
+    call_id: str
+    caller: str
+    skill: str
+    needs: list[str]
+    priority: int
+    department: str | None
+    language: str
+    preferred_agent_id: str | None
+    status: Literal["queued", "connecting", "answered", "callback", "overflowed", "closed", "ended"]
+    agent_id: str | None
+    offered_at: datetime
+    connected_at: datetime | None
+    answered_at: datetime | None
+    ended_at: datetime | None
+    end_reason: str | None
+    wait_s: float = Field(description="Time in line so far, or until answered or ended")
+    position: int | None = Field(None, description="Place in line while waiting")
+    callback_id: str | None
+    survey_score: int | None
+    history: list[HistoryEntry]
+
+
+class CallbackRequest(BaseModel):
+    """`POST /v1/callbacks`: ring this number back."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    number: E164
+    skill: SkillId
+    department: Department | None = None
+    not_before: AwareDatetime | None = Field(None, description="Not before this instant (RFC 3339)")
+
+
+class CallbackView(BaseModel):
+    callback_id: str
+    status: Literal["scheduled", "dialing", "done", "failed", "cancelled"]
+    due_at: datetime
+    number: str
+    skill: str
+    call_id: str | None = Field(description="The call that accepted it (virtual hold), or its own id")
+    department: str | None
+    agent_id: str | None
+    attempts: int
+    created_at: datetime
+    first_dial_at: datetime | None
+    history: list[dict[str, Any]]
+
+
+class AppointmentRequest(BaseModel):
+    """`POST /v1/appointments`: book the slot starting at `start`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    number: E164
+    skill: SkillId
+    start: AwareDatetime
+    department: Department | None = None
+    site: Ident | None = Field(
+        None, description="Book at this site (default: the site with most places left)"
+    )
+
+
+class AppointmentPatch(BaseModel):
+    """`PATCH /v1/appointments/{id}`: reschedule."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    start: AwareDatetime
+
+
+class AppointmentView(BaseModel):
+    appointment_id: str
+    status: Literal["booked", "dialing", "done", "no_show", "cancelled"]
+    start: datetime
+    end: datetime
+    number: str
+    skill: str
+    site: str
+    department: str | None
+    agent_id: str | None
+    attempts: int
+    created_at: datetime
+    history: list[dict[str, Any]]
+
+
+class SlotView(BaseModel):
+    start: datetime
+    end: datetime
+    remaining: int
+    capacity: int
+
+
+class SlotList(RootModel[list[SlotView]]):
+    """The contract's answer: a JSON array of slots."""
+
+
+class EventResultView(BaseModel):
+    id: str
+    status: Literal["applied", "duplicate"]
+    decision: DecisionView | None = None
+
+
+class EventsResponse(BaseModel):
+    results: list[EventResultView]
+
+
+class OverflowModeBody(BaseModel):
+    """`PUT /v1/overflow`: the supervisor's switch."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    mode: Literal["auto", "on", "off"]
+
+
+class OverflowStatus(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    mode: Literal["auto", "on", "off"]
+    active: bool
+    reason: str
+
+
+class ServiceView(BaseModel):
+    service: str
+    department: str
+    name: str
+    target: str
+    capacity: int
+    active: bool = Field(description="Open now and below capacity: it can take an overflow call")
+    open: bool
+    load: int = Field(description="Overflow calls it holds now")
+    taken: int = Field(description="Overflow calls it took since start")
+    timezone: str
+
+
+class ServiceList(BaseModel):
+    services: list[ServiceView]
+
+
+class Health(BaseModel):
+    status: str
+
+
+AGENT_ID = Ident

@@ -1,0 +1,240 @@
+"""Opening hours, French public holidays and campaigns.
+
+Hours are local wall-clock intervals per weekday in a time zone (Europe/Paris for the national line,
+the department's own zone for an overseas local service), with exceptional days. Public holidays
+come from the `holidays` library: the national ones for everybody, plus the subdivision's own where
+a department has them (Alsace-Moselle's Good Friday and 26 December for the Moselle, Bas-Rhin and
+Haut-Rhin; the overseas departments' days). Instants are computed through `zoneinfo`, so the next
+opening is right across weekends, holidays and the nights clocks change.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime, time, timedelta
+from functools import cached_property
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo
+
+import holidays
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+#: Departments whose public holidays differ from the national ones, by the `holidays` subdivision.
+HOLIDAY_SUBDIVISION = {
+    "57": "57",  # Moselle
+    "67": "6AE",  # Bas-Rhin (Alsace)
+    "68": "6AE",  # Haut-Rhin (Alsace)
+    "971": "971",
+    "972": "972",
+    "973": "973",
+    "974": "974",
+    "976": "976",
+}
+
+#: Time zones of the overseas departments (the rest of the departments are on Europe/Paris).
+DEPARTMENT_TIMEZONE = {
+    "971": "America/Guadeloupe",
+    "972": "America/Martinique",
+    "973": "America/Cayenne",
+    "974": "Indian/Reunion",
+    "976": "Indian/Mayotte",
+}
+
+_INTERVAL = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-4]):([0-5]\d)$")
+
+Interval = tuple[time, time]
+
+
+def _parse_intervals(value: Any) -> list[Interval]:
+    if not isinstance(value, list):
+        raise ValueError('a list of "HH:MM-HH:MM" intervals, [] for closed')
+    out: list[Interval] = []
+    for item in value:
+        m = _INTERVAL.match(item) if isinstance(item, str) else None
+        if m is None:
+            raise ValueError(f'{item!r} is not an interval like "08:30-19:00"')
+        h1, m1, h2, m2 = (int(g) for g in m.groups())
+        start = time(h1, m1)
+        end = time.max if (h2, m2) == (24, 0) else time(h2 % 24, m2)
+        if end <= start:
+            raise ValueError(f"{item!r}: the end must come after the start")
+        if out and start < out[-1][1]:
+            raise ValueError(f"{item!r}: intervals must be in order and must not overlap")
+        out.append((start, end))
+    return out
+
+
+class OpeningHours(BaseModel):
+    """Weekly hours (`mon: ["08:30-19:00"]`, `sat: []`), exceptional days, holidays on or off."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    timezone: str = "Europe/Paris"
+    week: dict[str, list[str]] = Field(
+        default_factory=lambda: {d: (["08:30-19:00"] if d not in ("sat", "sun") else []) for d in WEEKDAYS}
+    )
+    #: Days that differ from the week: `"2026-12-24": ["08:30-16:00"]`, or `[]` to close.
+    exceptions: dict[date, list[str]] = Field(default_factory=dict)
+    #: Close on French public holidays (those of the department's subdivision included).
+    public_holidays: bool = True
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, v: str) -> str:
+        try:
+            ZoneInfo(v)
+        except Exception:
+            raise ValueError(f"unknown time zone {v!r}") from None
+        return v
+
+    @field_validator("week")
+    @classmethod
+    def _week(cls, v: dict[str, list[str]]) -> dict[str, list[str]]:
+        for day, intervals in v.items():
+            if day not in WEEKDAYS:
+                raise ValueError(f"unknown weekday {day!r} (one of {', '.join(WEEKDAYS)})")
+            _parse_intervals(intervals)
+        return v
+
+    @field_validator("exceptions")
+    @classmethod
+    def _exceptions(cls, v: dict[date, list[str]]) -> dict[date, list[str]]:
+        for intervals in v.values():
+            _parse_intervals(intervals)
+        return v
+
+
+class Campaign(BaseModel):
+    """A dated period of high load (the spring income-tax return, the summer tax notices...)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: Annotated[str, Field(pattern=r"^[a-z0-9_-]+$")]
+    name: str
+    start: date
+    end: date  # inclusive
+    #: Expected calls relative to an ordinary day (for planning and the simulator's profiles).
+    load_factor: Annotated[float, Field(gt=0)] = 1.0
+
+    @model_validator(mode="after")
+    def _order(self) -> Campaign:
+        if self.end < self.start:
+            raise ValueError("a campaign must end on or after its start")
+        return self
+
+
+class CalendarConfig(BaseModel):
+    """The national line's calendar (config/calendar.yaml)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    #: Ignore opening hours and holidays altogether (simulations of "always open").
+    always_open: bool = False
+    hours: OpeningHours = Field(default_factory=OpeningHours)
+    campaigns: list[Campaign] = Field(default_factory=list)
+
+
+class Hours:
+    """Opening hours put to work: is it open at t, when does it next open or change."""
+
+    HORIZON_DAYS = 400  # how far to look for an opening before saying "never"
+
+    def __init__(
+        self, spec: OpeningHours, department: str | None = None, *, always_open: bool = False
+    ) -> None:
+        self.always_open = always_open
+        self.zone = ZoneInfo(spec.timezone)
+        self._week = [_parse_intervals(spec.week.get(d, [])) for d in WEEKDAYS]
+        self._exceptions = {d: _parse_intervals(v) for d, v in spec.exceptions.items()}
+        self._holidays: holidays.HolidayBase | None = None
+        if spec.public_holidays:
+            subdiv = HOLIDAY_SUBDIVISION.get(department or "")
+            self._holidays = holidays.France(subdiv=subdiv, language="fr")
+        self._cache: dict[date, list[tuple[float, float]]] = {}
+
+    def holiday(self, day: date) -> str | None:
+        """The name of the public holiday on that day, if any."""
+        return self._holidays.get(day) if self._holidays is not None else None
+
+    def intervals(self, day: date) -> list[tuple[float, float]]:
+        """The open intervals of a local day as instants (seconds since the epoch)."""
+        cached = self._cache.get(day)
+        if cached is not None:
+            return cached
+        if self.holiday(day) is not None:
+            spans: list[Interval] = []
+        else:
+            spans = self._exceptions.get(day, self._week[day.weekday()])
+        out = []
+        for start, end in spans:
+            t0 = datetime.combine(day, start, self.zone).timestamp()
+            t1 = (
+                datetime.combine(day + timedelta(days=1), time(0), self.zone).timestamp()
+                if end == time.max
+                else datetime.combine(day, end, self.zone).timestamp()
+            )
+            out.append((t0, t1))
+        if len(self._cache) > 4096:
+            self._cache.clear()
+        self._cache[day] = out
+        return out
+
+    def local_date(self, t: float) -> date:
+        return datetime.fromtimestamp(t, self.zone).date()
+
+    def is_open(self, t: float) -> bool:
+        if self.always_open:
+            return True
+        return any(t0 <= t < t1 for t0, t1 in self.intervals(self.local_date(t)))
+
+    def next_opening(self, t: float) -> float | None:
+        """`t` itself when open, else the next instant it opens (None: not within the horizon)."""
+        if self.always_open:
+            return t
+        day = self.local_date(t)
+        for i in range(self.HORIZON_DAYS):
+            for t0, t1 in self.intervals(day + timedelta(days=i)):
+                if t < t1:
+                    return max(t, t0)
+        return None
+
+    def next_change(self, t: float) -> float | None:
+        """The next instant after `t` at which it opens or closes."""
+        if self.always_open:
+            return None
+        day = self.local_date(t)
+        for i in range(self.HORIZON_DAYS):
+            for t0, t1 in self.intervals(day + timedelta(days=i)):
+                if t < t0:
+                    return t0
+                if t < t1:
+                    return t1
+        return None
+
+    def isoformat(self, t: float) -> str:
+        """An instant as RFC 3339 in this calendar's zone (`2026-03-02T08:30:00+01:00`)."""
+        return datetime.fromtimestamp(t, self.zone).isoformat()
+
+
+class Calendar:
+    """The national line's hours and the campaigns."""
+
+    def __init__(self, config: CalendarConfig) -> None:
+        self.config = config
+        self.hours = Hours(config.hours, always_open=config.always_open)
+
+    def is_open(self, t: float) -> bool:
+        return self.hours.is_open(t)
+
+    def next_opening(self, t: float) -> float | None:
+        return self.hours.next_opening(t)
+
+    def campaign(self, t: float) -> Campaign | None:
+        day = self.hours.local_date(t)
+        return next((c for c in self.config.campaigns if c.start <= day <= c.end), None)
+
+    @cached_property
+    def zone(self) -> ZoneInfo:
+        return self.hours.zone

@@ -1,0 +1,367 @@
+"""Phone appointments: slots, bookings and the dial at the booked time.
+
+Slots follow each site's opening hours (the national calendar with the site's department's
+holidays) in `slot_minutes` steps; each slot has the places set aside for the skill at the site
+for that half-day (`capacity`). Booking, cancelling and rescheduling are engine events, applied
+one at a time, so a slot of N places takes exactly N bookings however many requests race for it.
+
+At the slot's start the appointment joins the line with its priority (above live calls by
+default) and the first eligible agent to be free is reserved and an `originate` command sent.
+`appointment.result` closes it: `answered` -> done (`call.ended` on the appointment's id ends
+the conversation), otherwise it is dialled again within the slot after the configured delays,
+then `no_show`. A `remind` command goes out `reminder_lead_s` before the slot.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import date, datetime, time
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+from acd.calendar import Hours
+from acd.config import Config
+from acd.engine.records import Appointment, Call
+from acd.events import AppointmentBooked, AppointmentCancelled, AppointmentRescheduled, AppointmentResult
+from acd.model import AgentState, CallStatus, Command
+
+if TYPE_CHECKING:
+    from acd.engine.core import Engine
+
+    _Base = Engine
+else:
+    _Base = object
+
+
+class Slot(NamedTuple):
+    start: float
+    end: float
+    capacity: int
+
+
+class Slots:
+    """Slot arithmetic and the count of places taken, per (site, skill, slot start)."""
+
+    def __init__(self, config: Config) -> None:
+        settings = config.appointments
+        self.length = settings.slot_minutes * 60.0
+        hh, mm = (int(x) for x in settings.afternoon_from.split(":"))
+        self.afternoon_from = time(hh, mm)
+        self.capacity: dict[tuple[str, str], tuple[int, int]] = {
+            (c.site, c.skill): (c.morning, c.afternoon) for c in settings.capacity
+        }
+        departments = {s.id: s.department for s in config.sites}
+        self.hours: dict[str, Hours] = {
+            site: Hours(config.calendar.hours, departments[site], always_open=False)
+            for site in {c.site for c in settings.capacity}
+        }
+        self.taken: dict[tuple[str, str, float], int] = {}
+
+    def sites_for(self, skill: str) -> list[str]:
+        return [site for (site, sk) in self.capacity if sk == skill]
+
+    def day_slots(self, site: str, skill: str, day: date) -> Iterator[Slot]:
+        places = self.capacity.get((site, skill))
+        if places is None:
+            return
+        hours = self.hours[site]
+        for t0, t1 in hours.intervals(day):
+            start = t0
+            while start + self.length <= t1 + 1e-6:
+                local = datetime.fromtimestamp(start, hours.zone).time()
+                yield Slot(
+                    start, start + self.length, places[1] if local >= self.afternoon_from else places[0]
+                )
+                start += self.length
+
+    def slot_at(self, site: str, skill: str, start: float) -> Slot | None:
+        hours = self.hours.get(site)
+        if hours is None:
+            return None
+        for slot in self.day_slots(site, skill, hours.local_date(start)):
+            if abs(slot.start - start) < 1e-3:
+                return slot
+        return None
+
+    def remaining(self, site: str, skill: str, slot: Slot, now: float) -> int:
+        if slot.start <= now:
+            return 0
+        return max(0, slot.capacity - self.taken.get((site, skill, slot.start), 0))
+
+
+class AppointmentMixin(_Base):
+    def _init_appointments(self) -> None:
+        self.appointments: dict[str, Appointment] = {}
+        self.slots = Slots(self.config)
+
+    # -- queries
+
+    def appointment_slots(self, skill: str, day: date, site: str | None, now: float) -> list[dict[str, Any]]:
+        """The day's slots with the places left (summed over the sites unless one is named)."""
+        sites = [site] if site is not None else self.slots.sites_for(skill)
+        merged: dict[float, dict[str, Any]] = {}
+        for s in sites:
+            for slot in self.slots.day_slots(s, skill, day):
+                entry = merged.setdefault(
+                    slot.start, {"start": slot.start, "end": slot.end, "remaining": 0, "capacity": 0}
+                )
+                entry["remaining"] += self.slots.remaining(s, skill, slot, now)
+                entry["capacity"] += slot.capacity
+        return [merged[k] for k in sorted(merged)]
+
+    def slot_occupancy(self, now: float) -> dict[str, tuple[int, int]]:
+        """Per skill, (places taken, places) over today's slots at every site."""
+        out: dict[str, tuple[int, int]] = {}
+        for (site, skill), _ in self.slots.capacity.items():
+            hours = self.slots.hours[site]
+            taken, places = out.get(skill, (0, 0))
+            for slot in self.slots.day_slots(site, skill, hours.local_date(now)):
+                places += slot.capacity
+                taken += self.slots.taken.get((site, skill, slot.start), 0)
+            out[skill] = (taken, places)
+        return out
+
+    # -- validation (pure, batch-aware: `pending` holds the places the batch takes and frees)
+
+    def _validate_appointment(
+        self, e: Any, fail: Any, now: float, pending: dict[tuple, int], new: set[str]
+    ) -> None:
+        if e.type == "appointment.booked":
+            if e.skill not in self.skill_index:
+                fail(422, "unknown_skill", f"unknown skill {e.skill!r}", "skill")
+            if e.site is not None and e.site not in self._site_ids:
+                fail(422, "unknown_site", f"unknown site {e.site!r}", "site")
+            if (
+                e.appointment_id in self.appointments
+                or e.appointment_id in self.calls
+                or e.appointment_id in new
+            ):
+                fail(
+                    409,
+                    "appointment_exists",
+                    f"appointment {e.appointment_id!r} exists already",
+                    "appointment_id",
+                )
+            site = self._choose_slot(e.skill, e.site, e.start.timestamp(), now, fail, pending)
+            pending[(site, e.skill, e.start.timestamp())] = (
+                pending.get((site, e.skill, e.start.timestamp()), 0) + 1
+            )
+            new.add(e.appointment_id)
+            return
+        appointment = self.appointments.get(e.appointment_id)
+        if appointment is None:
+            fail(422, "unknown_appointment", f"unknown appointment {e.appointment_id!r}", "appointment_id")
+            return
+        if e.type == "appointment.result":
+            return
+        if appointment.status != "booked" or appointment.start <= now:
+            fail(
+                409,
+                "appointment_not_changeable",
+                f"appointment {appointment.id!r} is {appointment.status}"
+                + (" and its time has come" if appointment.start <= now else ""),
+                "appointment_id",
+            )
+        key = (appointment.site, appointment.skill, appointment.start)
+        if e.type == "appointment.rescheduled":
+            start = e.start.timestamp()
+            if start != appointment.start:
+                pending[key] = pending.get(key, 0) - 1
+                self._choose_slot(appointment.skill, appointment.site, start, now, fail, pending)
+                new_key = (appointment.site, appointment.skill, start)
+                pending[new_key] = pending.get(new_key, 0) + 1
+        else:  # cancelled
+            pending[key] = pending.get(key, 0) - 1
+
+    def _choose_slot(
+        self, skill: str, site: str | None, start: float, now: float, fail: Any, pending: dict[tuple, int]
+    ) -> str:
+        """The site whose slot at `start` has a place (the one with most left), or fail."""
+        if start <= now:
+            fail(422, "in_past", "the appointment's start is in the past", "start")
+        sites = [site] if site is not None else self.slots.sites_for(skill)
+        candidates = []
+        for s in sites:
+            slot = self.slots.slot_at(s, skill, start)
+            if slot is not None:
+                left = self.slots.remaining(s, skill, slot, now) - pending.get((s, skill, start), 0)
+                candidates.append((left, s))
+        if not candidates:
+            open_at_start = any(self.slots.hours[s].is_open(start) for s in sites if s in self.slots.hours)
+            if not sites:
+                fail(
+                    422,
+                    "no_appointments",
+                    f"no appointments are offered for {skill!r}" + (f" at {site!r}" if site else ""),
+                    "skill",
+                )
+            if open_at_start:
+                fail(422, "not_a_slot", "the start is not the start of a slot", "start")
+            fail(422, "outside_hours", "the start is outside opening hours", "start")
+        left, best = max(candidates, key=lambda c: c[0])
+        if left <= 0:
+            fail(409, "slot_full", "no place left in that slot", "start")
+        return best
+
+    # -- events
+
+    def _on_appointment_booked(
+        self, e: AppointmentBooked, t: float, now: float, commands: list[Command]
+    ) -> dict[str, Any]:
+        start = e.start.timestamp()
+        site = self._choose_slot(e.skill, e.site, start, now, _no_fail, {})
+        slot = self.slots.slot_at(site, e.skill, start)
+        assert slot is not None
+        appointment = Appointment(
+            id=e.appointment_id,
+            number=e.number,
+            skill=e.skill,
+            site=site,
+            start=slot.start,
+            end=slot.end,
+            status="booked",
+            created_at=t,
+            department=e.department,
+        )
+        self.appointments[appointment.id] = appointment
+        self._take_place(appointment, +1)
+        self._arm_appointment(appointment, now)
+        self._ap_record(appointment, now, "booked")
+        self.observer.appointment(appointment, "booked", now)
+        return {"action": "appointment", "appointment_id": appointment.id, "status": "booked"}
+
+    def _on_appointment_cancelled(
+        self, e: AppointmentCancelled, t: float, now: float, commands: list[Command]
+    ) -> dict[str, Any]:
+        appointment = self.appointments[e.appointment_id]
+        appointment.status = "cancelled"
+        appointment.token += 1
+        self._take_place(appointment, -1)
+        self._ap_record(appointment, now, "cancelled")
+        self.observer.appointment(appointment, "cancelled", now)
+        return {"action": "appointment", "appointment_id": appointment.id, "status": "cancelled"}
+
+    def _on_appointment_rescheduled(
+        self, e: AppointmentRescheduled, t: float, now: float, commands: list[Command]
+    ) -> dict[str, Any]:
+        appointment = self.appointments[e.appointment_id]
+        start = e.start.timestamp()
+        if start != appointment.start:
+            slot = self.slots.slot_at(appointment.site, appointment.skill, start)
+            assert slot is not None
+            self._take_place(appointment, -1)
+            appointment.start, appointment.end = slot.start, slot.end
+            self._take_place(appointment, +1)
+            appointment.reminded = False
+            self._arm_appointment(appointment, now)
+            self._ap_record(appointment, now, "rescheduled")
+            self.observer.appointment(appointment, "rescheduled", now)
+        return {"action": "appointment", "appointment_id": appointment.id, "status": appointment.status}
+
+    def _on_appointment_result(
+        self, e: AppointmentResult, t: float, now: float, commands: list[Command]
+    ) -> None:
+        appointment = self.appointments[e.appointment_id]
+        if appointment.status != "dialing":
+            return None
+        call = self.calls[appointment.id]
+        agent = self.agents.get(appointment.agent_id) if appointment.agent_id else None
+        self._ap_record(appointment, now, e.outcome)
+        if e.outcome == "answered":
+            appointment.status = "done"
+            call.status = CallStatus.ANSWERED
+            call.answered_at = t
+            if agent is not None:
+                self._set_state(agent, AgentState.BUSY, t)
+            self._record(call, now, {"action": "answered", "agent_id": appointment.agent_id})
+            self.observer.appointment(appointment, "done", now)
+            return None
+        if agent is not None and agent.call_id == call.id:
+            agent.call_id = None
+            self._make_available(agent, t, now, commands)
+        call.agent_id = None
+        appointment.agent_id = None
+        delays = self.config.appointments.retry_delays_s
+        retry_at = now + delays[appointment.attempts - 1] if appointment.attempts <= len(delays) else None
+        if retry_at is not None and retry_at < appointment.end:
+            appointment.status = "booked"
+            call.status = CallStatus.QUEUED
+            appointment.token += 1
+            self.timers.set(retry_at, "appointment", appointment.id, appointment.token)
+            self._ap_record(appointment, now, "retry")
+        else:
+            appointment.status = "no_show"
+            self._finish_call(call, t, now, "no_show")
+            self.observer.appointment(appointment, "no_show", now)
+        return None
+
+    # -- timers
+
+    def _arm_appointment(self, appointment: Appointment, now: float) -> None:
+        appointment.token += 1
+        self.timers.set(appointment.start, "appointment", appointment.id, appointment.token)
+        remind_at = appointment.start - self.config.appointments.reminder_lead_s
+        if remind_at > now:
+            self.timers.set(remind_at, "remind", appointment.id, appointment.token)
+
+    def _appointment_timer_live(self, key: str, token: int) -> bool:
+        appointment = self.appointments.get(key)
+        return appointment is not None and appointment.token == token and appointment.status == "booked"
+
+    def _appointment_due(self, appointment: Appointment, now: float, commands: list[Command]) -> None:
+        """Its time has come (or a retry within the slot): into the line, at its priority."""
+        call = self.calls.get(appointment.id)
+        if call is None:
+            call = Call(
+                id=appointment.id,
+                caller=appointment.number,
+                skill=appointment.skill,
+                priority=self.config.appointments.priority,
+                offered_at=appointment.start,
+                seq=0,
+                department=appointment.department,
+                kind="appointment",
+                stranded=True,
+            )
+            self.calls[call.id] = call
+        if call.waiting:
+            return
+        self._seq += 1
+        call.seq = self._seq
+        call.enqueued_at = now
+        call.status = CallStatus.QUEUED
+        self._enqueue(call)
+        self._try_route(call, now, commands)
+
+    def _remind(self, appointment: Appointment, now: float, commands: list[Command]) -> None:
+        appointment.reminded = True
+        fields = {
+            "appointment_id": appointment.id,
+            "number": appointment.number,
+            "start": self.calendar.hours.isoformat(appointment.start),
+        }
+        commands.append(
+            Command(
+                id=f"{appointment.id}.remind.{len(appointment.history)}",
+                command="remind",
+                fields=fields,
+                created_at=now,
+            )
+        )
+        self._ap_record(appointment, now, "reminded")
+
+    # -- helpers
+
+    def _take_place(self, appointment: Appointment, delta: int) -> None:
+        key = (appointment.site, appointment.skill, appointment.start)
+        taken = self.slots.taken.get(key, 0) + delta
+        if taken:
+            self.slots.taken[key] = taken
+        else:
+            self.slots.taken.pop(key, None)
+
+    def _ap_record(self, appointment: Appointment, now: float, what: str) -> None:
+        appointment.history.append({"at": now, "status": what})
+
+
+def _no_fail(status: int, code: str, message: str, field: str) -> None:  # pragma: no cover - validated before
+    raise AssertionError(f"{code}: {message}")

@@ -1,0 +1,266 @@
+"""Automatic callbacks: virtual hold and requested callbacks.
+
+- Virtual hold: a queued caller offered a callback who accepts (`callback.accepted`) leaves the
+  line and keeps its place; when its turn comes an eligible agent is reserved and an `originate`
+  command is sent. Its first dial happens in its original place.
+- Requested (`POST /v1/callbacks`): due at `not_before` (or now), moved to the next opening when
+  that falls outside hours; when due it joins the line in order of due time, within a fair share
+  of the skill's agents (`max_share`), so neither live calls nor callbacks starve.
+- Outcomes: `answered` -> done (the agent talks; `call.ended` on the callback's call id ends it);
+  `no_answer` / `busy` / `failed` -> the agent is released and the callback retried after the
+  configured delay, up to `max_attempts`, then `failed`. Dialled only in opening hours.
+
+Each dial borrows the call machinery: the callback's `Call` (the caller's own call for virtual
+hold, or one with the callback's id) waits in the line, is connected, answered and ended.
+"""
+
+from __future__ import annotations
+
+import heapq
+from typing import TYPE_CHECKING, Any
+
+from acd.engine.records import Call, Callback
+from acd.events import CallbackAccepted, CallbackCancelled, CallbackRequested, CallbackResult
+from acd.model import AgentState, CallStatus, Command
+
+if TYPE_CHECKING:
+    from acd.engine.core import Engine
+
+    _Base = Engine
+else:
+    _Base = object
+
+
+class CallbackMixin(_Base):
+    def _init_callbacks(self) -> None:
+        self.callbacks: dict[str, Callback] = {}
+        self._cb_pending: dict[str, list[tuple[float, int, str]]] = {}  # skill -> heap of due callbacks
+        self._cb_active: dict[str, int] = {}  # skill -> requested callbacks admitted to the line
+        self._cb_admitted: set[str] = set()
+
+    # -- events
+
+    def _on_callback_accepted(
+        self, e: CallbackAccepted, t: float, now: float, commands: list[Command]
+    ) -> dict[str, Any] | None:
+        call = self.calls[e.call_id]
+        if call.status is not CallStatus.QUEUED or not call.waiting or call.callback_id is not None:
+            return None  # already with an agent, gone, or already a callback: nothing to hold
+        callback = Callback(
+            id=f"cb-{call.id}",
+            number=call.caller,
+            skill=call.skill,
+            status="scheduled",
+            created_at=t,
+            due_at=now,
+            call_id=call.id,
+            department=call.department,
+        )
+        self.callbacks[callback.id] = callback
+        call.callback_id = callback.id
+        call.status = CallStatus.CALLBACK
+        call.stranded = True  # the caller left the line: no max-wait action any more
+        decision = {"action": "callback", "call_id": call.id, "callback_id": callback.id}
+        self._record(call, now, decision)
+        self._cb_record(callback, now, "scheduled", why="virtual_hold")
+        self.observer.callback(callback, "scheduled", now)
+        return decision
+
+    def _on_callback_requested(
+        self, e: CallbackRequested, t: float, now: float, commands: list[Command]
+    ) -> dict[str, Any]:
+        wanted = max(now, e.not_before.timestamp()) if e.not_before is not None else now
+        due = self._dial_time(wanted)
+        call = Call(
+            id=e.callback_id,
+            caller=e.number,
+            skill=e.skill,
+            priority=self.config.callbacks.priority,
+            offered_at=t,
+            seq=0,
+            department=e.department,
+            kind="callback",
+            status=CallStatus.CALLBACK,
+            callback_id=e.callback_id,
+            stranded=True,
+        )
+        self.calls[call.id] = call
+        callback = Callback(
+            id=e.callback_id,
+            number=e.number,
+            skill=e.skill,
+            status="scheduled",
+            created_at=t,
+            due_at=due,
+            call_id=call.id,
+            department=e.department,
+            requested=True,
+        )
+        self.callbacks[callback.id] = callback
+        self._cb_record(callback, now, "scheduled", why="requested")
+        self.observer.callback(callback, "scheduled", now)
+        if due <= now:
+            self._callback_due(callback, now, commands)
+        else:
+            self._arm_callback(callback)
+        return {"action": "callback", "callback_id": callback.id, "status": "scheduled", "due_at": due}
+
+    def _on_callback_cancelled(
+        self, e: CallbackCancelled, t: float, now: float, commands: list[Command]
+    ) -> dict[str, Any]:
+        callback = self.callbacks[e.callback_id]
+        callback.status = "cancelled"
+        callback.token += 1
+        call = self.calls.get(callback.call_id)
+        if call is not None:
+            if call.waiting:
+                self._dequeue(call)
+            self._finish_call(call, t, now, "cancelled")
+        self._cb_record(callback, now, "cancelled")
+        self.observer.callback(callback, "cancelled", now)
+        self._cb_leave_share(callback, now, commands)
+        return {"action": "callback", "callback_id": callback.id, "status": "cancelled"}
+
+    def _on_callback_result(self, e: CallbackResult, t: float, now: float, commands: list[Command]) -> None:
+        callback = self.callbacks[e.callback_id]
+        if callback.status != "dialing":
+            return None
+        call = self.calls[callback.call_id]
+        agent = self.agents.get(callback.agent_id) if callback.agent_id else None
+        self._cb_record(callback, now, e.outcome)
+        if e.outcome == "answered":
+            callback.status = "done"
+            call.status = CallStatus.ANSWERED
+            call.answered_at = t
+            if agent is not None:
+                self._set_state(agent, AgentState.BUSY, t)
+                if call.kind == "inbound":  # the caller's own contact, answered at last
+                    self.observer.call_answered(call, agent, max(0.0, t - call.offered_at))
+            self._record(call, now, {"action": "answered", "agent_id": callback.agent_id, "leg": "callback"})
+            self.observer.callback(callback, "done", now)
+            self._cb_leave_share(callback, now, commands)
+            return None
+        if agent is not None and agent.call_id == call.id:
+            agent.call_id = None
+            self._make_available(agent, t, now, commands)
+        call.agent_id = None
+        callback.agent_id = None
+        settings = self.config.callbacks
+        if callback.attempts >= settings.max_attempts:
+            callback.status = "failed"
+            self._finish_call(call, t, now, "failed")
+            self.observer.callback(callback, "failed", now)
+        else:
+            delays = settings.retry_delays_s
+            delay = delays[min(callback.attempts, len(delays)) - 1]
+            callback.status = "scheduled"
+            callback.due_at = self._dial_time(now + delay)
+            call.status = CallStatus.CALLBACK
+            self._arm_callback(callback)
+            self._cb_record(callback, now, "scheduled", why="retry")
+            self.observer.callback(callback, "retry", now)
+        self._cb_leave_share(callback, now, commands)
+        return None
+
+    # -- validation (pure checks, before anything changes)
+
+    def _validate_callback(self, e: Any, fail: Any, new_ids: set[str]) -> None:
+        if e.type == "callback.requested":
+            if e.skill not in self.skill_index:
+                fail(422, "unknown_skill", f"unknown skill {e.skill!r}", "skill")
+            if e.callback_id in self.callbacks or e.callback_id in self.calls or e.callback_id in new_ids:
+                fail(409, "callback_exists", f"callback {e.callback_id!r} exists already", "callback_id")
+            new_ids.add(e.callback_id)
+        elif e.type in ("callback.cancelled", "callback.result"):
+            callback = self.callbacks.get(e.callback_id)
+            if callback is None:
+                fail(422, "unknown_callback", f"unknown callback {e.callback_id!r}", "callback_id")
+            elif e.type == "callback.cancelled" and callback.status != "scheduled":
+                fail(
+                    409,
+                    "callback_not_cancellable",
+                    f"callback {e.callback_id!r} is {callback.status}: only a scheduled one can be cancelled",
+                    "callback_id",
+                )
+
+    # -- timers and the line
+
+    def _arm_callback(self, callback: Callback) -> None:
+        callback.token += 1
+        self.timers.set(callback.due_at, "callback", callback.id, callback.token)
+
+    def _callback_timer_live(self, key: str, token: int) -> bool:
+        callback = self.callbacks.get(key)
+        return callback is not None and callback.token == token and callback.status == "scheduled"
+
+    def _callback_due(self, callback: Callback, now: float, commands: list[Command]) -> None:
+        if not self.calendar.is_open(now):
+            callback.due_at = self._dial_time(now)
+            self._arm_callback(callback)
+            return
+        call = self.calls[callback.call_id]
+        if callback.requested:
+            heapq.heappush(
+                self._cb_pending.setdefault(callback.skill, []),
+                (callback.due_at, call.offered_at, callback.id),
+            )
+            self._cb_admit(callback.skill, now, commands)
+        else:
+            self._cb_enter_line(callback, call, now, commands)
+
+    def _cb_admit(self, skill: str, now: float, commands: list[Command]) -> None:
+        """Let due requested callbacks into the line while the skill's fair share allows."""
+        heap = self._cb_pending.get(skill)
+        while heap:
+            staffed = self.router.staffed(self.skill_index[skill], ())
+            limit = max(1, int(self.config.callbacks.max_share * staffed))
+            if self._cb_active.get(skill, 0) >= limit:
+                return
+            _, _, callback_id = heapq.heappop(heap)
+            callback = self.callbacks.get(callback_id)
+            if callback is None or callback.status != "scheduled" or callback.id in self._cb_admitted:
+                continue
+            self._cb_active[skill] = self._cb_active.get(skill, 0) + 1
+            self._cb_admitted.add(callback.id)
+            self._cb_enter_line(callback, self.calls[callback.call_id], now, commands)
+
+    def _cb_enter_line(self, callback: Callback, call: Call, now: float, commands: list[Command]) -> None:
+        if call.waiting:
+            return
+        if not (call.kind == "inbound" and callback.attempts == 0):
+            # A virtual-hold caller's first dial keeps its place; any other dial joins the line now.
+            self._seq += 1
+            call.seq = self._seq
+            call.enqueued_at = now
+        call.status = CallStatus.CALLBACK
+        self._enqueue(call)
+        self._try_route(call, now, commands)
+
+    def _cb_leave_share(self, callback: Callback, now: float, commands: list[Command]) -> None:
+        if callback.id in self._cb_admitted:
+            self._cb_admitted.discard(callback.id)
+            self._cb_active[callback.skill] -= 1
+            self._cb_admit(callback.skill, now, commands)
+
+    def _cb_admit_all(self, now: float, commands: list[Command]) -> None:
+        for skill, heap in self._cb_pending.items():
+            if heap:
+                self._cb_admit(skill, now, commands)
+
+    def _defer_callback(self, call: Call, now: float) -> None:
+        """Picked while the line is closed: out of the line until the next opening."""
+        self._dequeue(call)
+        callback = self.callbacks[call.callback_id or ""]
+        callback.due_at = self._dial_time(now)
+        if callback.id in self._cb_admitted:  # it re-enters through the share when due again
+            self._cb_admitted.discard(callback.id)
+            self._cb_active[callback.skill] -= 1
+        self._arm_callback(callback)
+        self._cb_record(callback, now, "scheduled", why="closed")
+
+    def _dial_time(self, t: float) -> float:
+        opening = self.calendar.next_opening(t)
+        return opening if opening is not None else t
+
+    def _cb_record(self, callback: Callback, now: float, what: str, **extra: Any) -> None:
+        callback.history.append({"at": now, "status": what, **extra})

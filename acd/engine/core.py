@@ -1,0 +1,699 @@
+"""The engine: a deterministic state machine over calls, agents and the waiting line.
+
+It takes events and the current time, changes its state and returns what must happen: the routing
+decision for the caller, commands for the platform, and (through `next_wakeup`) the next instant it
+wants to be woken. It does no I/O and reads no clock, so the service, the tests and the simulator
+drive the very same code.
+
+Time: `now` is the engine's time (the service clock, or the simulator's); an event's `ts` (when the
+platform saw it, `now` if absent) dates what the event records (offered, answered, idle since).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from acd.calendar import Calendar
+from acd.config import Config
+from acd.engine.appointments import AppointmentMixin
+from acd.engine.callbacks import CallbackMixin
+from acd.engine.errors import EngineError
+from acd.engine.ewt import AhtTracker, expected_wait
+from acd.engine.observer import NULL_OBSERVER, Observer
+from acd.engine.overflow import Overflow, OverflowMixin
+from acd.engine.records import Agent, Call
+from acd.engine.timers import Timer, Timers
+from acd.events import (
+    AgentStateChanged,
+    CallAnswered,
+    CallEnded,
+    CallOffered,
+    CallUnanswered,
+    RosterAgent,
+    SurveyResult,
+)
+from acd.model import STAFFED_STATES, AgentState, CallStatus, Command, Strategy
+from acd.routing import make_router
+
+AVAILABLE, BUSY, WRAP_UP, RESERVED = (
+    AgentState.AVAILABLE,
+    AgentState.BUSY,
+    AgentState.WRAP_UP,
+    AgentState.RESERVED,
+)
+
+
+@dataclass(slots=True)
+class EventResult:
+    id: str
+    status: str  # "applied" | "duplicate"
+    decision: dict[str, Any] | None = None
+
+    def to_wire(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"id": self.id, "status": self.status}
+        if self.decision is not None:
+            out["decision"] = self.decision
+        return out
+
+
+class Engine(OverflowMixin, CallbackMixin, AppointmentMixin):
+    def __init__(self, config: Config, *, router: str = "numba", observer: Observer = NULL_OBSERVER) -> None:
+        self.config = config
+        self.observer = observer
+        routing = config.routing
+        self.skills: list[str] = [s.id for s in config.skills]
+        self.skill_index: dict[str, int] = {s: i for i, s in enumerate(self.skills)}
+        self.router = make_router(
+            router,
+            n_skills=len(self.skills),
+            strategy=Strategy.from_name(routing.strategy),
+            widening=[config.widening_for(s) for s in self.skills],
+        )
+        self.agents: dict[str, Agent] = {}
+        self._agent_by_row: list[Agent] = []
+        self.calls: dict[str, Call] = {}
+        self._call_by_row: dict[int, Call] = {}
+        self._ended: deque[str] = deque()
+        self._seen: dict[str, dict[str, Any] | None] = {}
+        self._seen_expiry: deque[tuple[float, str]] = deque()
+        self._seq = 0
+        self._last_now = 0.0  # the latest time the engine was driven at (validation without one)
+        self.timers = Timers()
+        self.aht = AhtTracker({s.id: s.default_aht_s for s in config.skills}, routing.aht_smoothing)
+        self._site_ids: dict[str, int] = {s.id: i for i, s in enumerate(config.sites)}
+        # Kept in step as calls and agents move, so per-event checks need no scan.
+        self.waiting_by_skill: list[int] = [0] * len(self.skills)
+        self.staffed_by_skill: list[int] = [0] * len(self.skills)
+        self.calendar = Calendar(config.calendar)
+        self.overflow = Overflow(config, self.calendar)
+        self._init_callbacks()
+        self._init_appointments()
+        for agent in config.agents:
+            self._add_agent(agent.id, agent.site, agent.skills, agent.target, 0.0)
+
+    # ------------------------------------------------------------------ snapshots
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Everything but the observer (metrics belong to the running process, not the state)."""
+        state = self.__dict__.copy()
+        state.pop("observer", None)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self.observer = NULL_OBSERVER
+
+    # ------------------------------------------------------------------ events
+
+    def apply(self, events: list[Any], now: float) -> tuple[list[EventResult], list[Command]]:
+        """Validate the whole batch, then apply it in order. Nothing is applied if any event is bad."""
+        self.validate(events, now)
+        self._last_now = now
+        commands: list[Command] = []
+        results = [self._apply_one(event, now, commands) for event in events]
+        self._cb_admit_all(now, commands)
+        self._housekeep(now)
+        return results, commands
+
+    def _apply_one(self, event: Any, now: float, commands: list[Command]) -> EventResult:
+        if event.id in self._seen:
+            return EventResult(event.id, "duplicate", self._seen[event.id])
+        t = event.ts.timestamp() if event.ts is not None else now
+        handler = self._handlers[event.type]
+        decision = handler(self, event, t, now, commands)
+        self._seen[event.id] = decision
+        self._seen_expiry.append((now + self.config.routing.idempotency_ttl_s, event.id))
+        return EventResult(event.id, "applied", decision)
+
+    def validate(self, events: list[Any], now: float | None = None) -> None:
+        """Check every reference in the batch against the state (and the calls the batch itself
+        offers) before anything changes. Transitions themselves never fail: late or repeated
+        platform events are absorbed, as telephony needs."""
+        batch_ids: set[str] = set()
+        offered: set[str] = set()
+        new_ids: set[str] = set()
+        places: dict[tuple, int] = {}  # appointment places the batch takes (+) and frees (-)
+        for index, e in enumerate(events):
+            if e.id in self._seen or e.id in batch_ids:
+                continue
+            batch_ids.add(e.id)
+
+            def fail(
+                status: int, code: str, message: str, field: str, e: Any = e, index: int = index
+            ) -> None:
+                raise EngineError(
+                    status, code, message, {"index": index, "id": e.id, "type": e.type, "field": field}
+                )
+
+            if e.type == "call.offered":
+                for name, skill in [("skill", e.skill), *(("needs", n) for n in e.needs)]:
+                    if skill not in self.skill_index:
+                        fail(422, "unknown_skill", f"unknown skill {skill!r}", name)
+                if e.preferred_agent_id is not None and e.preferred_agent_id not in self.agents:
+                    fail(
+                        422, "unknown_agent", f"unknown agent {e.preferred_agent_id!r}", "preferred_agent_id"
+                    )
+                if e.call_id in self.calls or e.call_id in offered:
+                    fail(409, "call_exists", f"call {e.call_id!r} was already offered", "call_id")
+                offered.add(e.call_id)
+                continue
+            if e.type == "overflow.mode":
+                continue
+            if e.type.startswith("callback.") and e.type != "callback.accepted":
+                self._validate_callback(e, fail, new_ids)
+                continue
+            if e.type.startswith("appointment."):
+                self._validate_appointment(e, fail, self._last_now if now is None else now, places, new_ids)
+                continue
+            if e.type == "roster.agent":
+                if e.site not in self._site_ids:
+                    fail(422, "unknown_site", f"unknown site {e.site!r}", "site")
+                for skill in e.skills:
+                    if skill not in self.skill_index:
+                        fail(422, "unknown_skill", f"unknown skill {skill!r}", "skills")
+                continue
+            if hasattr(e, "call_id") and e.call_id not in self.calls and e.call_id not in offered:
+                fail(422, "unknown_call", f"unknown call {e.call_id!r}", "call_id")
+            if hasattr(e, "agent_id") and e.agent_id not in self.agents:
+                fail(422, "unknown_agent", f"unknown agent {e.agent_id!r}", "agent_id")
+            if e.type == "callback.result" and e.callback_id not in self.callbacks:
+                fail(422, "unknown_callback", f"unknown callback {e.callback_id!r}", "callback_id")
+            if e.type == "appointment.result":
+                fail(
+                    422, "unknown_appointment", f"unknown appointment {e.appointment_id!r}", "appointment_id"
+                )
+
+    # -- call.offered
+
+    def _on_offered(self, e: CallOffered, t: float, now: float, commands: list[Command]) -> dict[str, Any]:
+        self._seq += 1
+        call = Call(
+            id=e.call_id,
+            caller=e.caller,
+            skill=e.skill,
+            priority=e.priority,
+            offered_at=t,
+            seq=self._seq,
+            department=e.department,
+            language=e.language,
+            needs=tuple(e.needs),
+            preferred_agent_id=e.preferred_agent_id,
+            enqueued_at=now,
+        )
+        self.calls[call.id] = call
+        self.observer.call_offered(call, now)
+        if not self.calendar.is_open(now):
+            return self._close(call, now)
+        self._enqueue(call)
+        agent_row = self.router.pick_agent(call.row, now)
+        if agent_row >= 0:
+            self._dequeue(call)
+            return self._connect(call, self._agent_by_row[agent_row], now, commands, notify=False)
+        position = self.router.queue_position(call.row)
+        ewt = self.expected_wait(call, position)
+        service = self._overflow_target(call, ewt, now)
+        if service is not None:
+            self._dequeue(call)
+            return self._send_to_service(call, service, now, commands, notify=False)
+        decision = self.queue_decision(call, position, ewt)
+        self._record(call, now, decision)
+        self.observer.decision(call, "queue", now)
+        self._arm_call_timer(call, now)
+        return decision
+
+    def queue_decision(
+        self, call: Call, position: int | None = None, ewt: float | None = None
+    ) -> dict[str, Any]:
+        if position is None:
+            position = self.router.queue_position(call.row)
+        if ewt is None:
+            ewt = self.expected_wait(call, position)
+        return {
+            "action": "queue",
+            "call_id": call.id,
+            "position": position,
+            "ewt_s": round(ewt, 1),
+            "callback_offer": ewt > self.config.routing.callback_offer_ewt_s,
+        }
+
+    def expected_wait(self, call: Call, position: int) -> float:
+        staffed = self.router.staffed(self.skill_index[call.skill], self._needs(call))
+        return expected_wait(position, self.aht[call.skill], staffed, self.config.routing.ewt_unstaffed_s)
+
+    # -- call.answered / call.unanswered / call.ended
+
+    def _on_answered(self, e: CallAnswered, t: float, now: float, commands: list[Command]) -> None:
+        call, agent = self.calls[e.call_id], self.agents[e.agent_id]
+        if call.status in (CallStatus.ENDED, CallStatus.CLOSED, CallStatus.OVERFLOWED):
+            return None  # late news of a call that is no longer ours
+        if call.status is CallStatus.ANSWERED and call.agent_id == agent.id:
+            return None
+        if call.waiting:
+            self._dequeue(call)
+        if call.agent_id is not None and call.agent_id != agent.id:
+            self._release(self.agents[call.agent_id], call, t, now, commands)
+        if agent.call_id is not None and agent.call_id != call.id:
+            other = self.calls.get(agent.call_id)
+            agent.call_id = None
+            if other is not None and other.status is CallStatus.CONNECTING:
+                self._requeue(other, now, commands, why="agent_took_another_call")
+        call.status = CallStatus.ANSWERED
+        call.agent_id = agent.id
+        call.answered_at = t
+        agent.call_id = call.id
+        self._set_state(agent, BUSY, t)
+        self._record(call, now, {"action": "answered", "agent_id": agent.id})
+        self.observer.call_answered(call, agent, max(0.0, t - call.offered_at))
+        return None
+
+    def _on_unanswered(self, e: CallUnanswered, t: float, now: float, commands: list[Command]) -> None:
+        call, agent = self.calls[e.call_id], self.agents[e.agent_id]
+        if call.status is not CallStatus.CONNECTING or call.agent_id != agent.id:
+            return None
+        call.unanswered += 1
+        agent.call_id = None
+        if self.config.routing.rona_pause:
+            agent.reason = "no_answer"
+            self._set_state(agent, AgentState.PAUSED, t)
+        else:
+            self._set_state(agent, AVAILABLE, t)
+        self._requeue(call, now, commands, why="no_answer")
+        return None
+
+    def _on_ended(self, e: CallEnded, t: float, now: float, commands: list[Command]) -> None:
+        call = self.calls[e.call_id]
+        if call.status is CallStatus.ENDED:
+            return None
+        if call.status is CallStatus.CLOSED:  # the platform hung up after the closed message
+            call.ended_at, call.end_reason = t, e.reason
+            return None
+        if call.status is CallStatus.CALLBACK or (
+            call.status is CallStatus.CONNECTING and (call.callback_id or call.kind == "appointment")
+        ):
+            # The caller's leg after accepting a callback (it keeps its place), or an outbound dial
+            # whose outcome comes with callback.result / appointment.result.
+            self._record(call, now, {"action": "leg_ended", "reason": e.reason})
+            return None
+        waited: float | None = None
+        if call.status is CallStatus.OVERFLOWED:
+            service = self.overflow.services.get(call.service_id or "")
+            if service is not None:
+                service.load = max(0, service.load - 1)
+        elif call.answered_at is None:
+            waited = max(0.0, t - call.offered_at)
+        if call.waiting:
+            self._dequeue(call)
+        agent = self.agents.get(call.agent_id) if call.agent_id else None
+        if agent is not None and agent.call_id == call.id:
+            if call.status is CallStatus.ANSWERED:
+                self._after_call(agent, call, t, now, commands)
+            else:
+                self._release(agent, call, t, now, commands)
+        call.status = CallStatus.ENDED
+        call.ended_at = t
+        call.end_reason = e.reason
+        self._record(call, now, {"action": "ended", "reason": e.reason})
+        self.observer.call_ended(call, e.reason, waited)
+        self._ended.append(call.id)
+        return None
+
+    def _after_call(self, agent: Agent, call: Call, t: float, now: float, commands: list[Command]) -> None:
+        """The agent finished a call: automatic wrap-up for the configured time, then available."""
+        agent.call_id = None
+        agent.calls_handled += 1
+        wrap_s = self.config.routing.wrap_up_s
+        if call.answered_at is not None:
+            handle = max(0.0, t - call.answered_at) + wrap_s
+            self.aht.observe(call.skill, handle)
+            self.observer.handle_time(call.skill, handle)
+        if wrap_s <= 0:
+            self._make_available(agent, t, now, commands)
+            return
+        self._set_state(agent, WRAP_UP, t)
+        self.timers.set(t + wrap_s, "wrap_up", agent.id, agent.wrap_token)
+
+    def _release(self, agent: Agent, call: Call, t: float, now: float, commands: list[Command]) -> None:
+        """The agent was reserved for a call that went elsewhere: free again, no wrap-up."""
+        if agent.call_id == call.id:
+            agent.call_id = None
+            if self.router.agent_state(agent.row) == RESERVED:
+                self._make_available(agent, t, now, commands)
+
+    # -- agent.state
+
+    def _on_agent_state(self, e: AgentStateChanged, t: float, now: float, commands: list[Command]) -> None:
+        agent = self.agents[e.agent_id]
+        new = AgentState.from_wire(e.state)
+        current = self.router.agent_state(agent.row)
+        agent.reason = e.reason if new in (AgentState.PAUSED, AgentState.LOGGED_OUT) else None
+        if new == current:
+            return None  # a repeated state changes nothing (idle_since keeps its place in line)
+        call = self.calls.get(agent.call_id) if agent.call_id else None
+        if current == RESERVED and new == BUSY:
+            self._set_state(agent, BUSY, t)  # picking up the call it was offered
+            return None
+        if call is not None and call.status is CallStatus.CONNECTING:
+            # The agent went elsewhere while its phone rang: the call goes back to its place.
+            agent.call_id = None
+            self._set_state(agent, new, t)
+            self._requeue(call, now, commands, why=f"agent_{e.state}")
+            if new == AVAILABLE:
+                self._offer_work(agent, now, commands)
+            return None
+        if new == AVAILABLE:
+            agent.call_id = None  # a call still talking stays answered; the agent is free
+            self._make_available(agent, t, now, commands)
+        else:
+            self._set_state(agent, new, t)
+        return None
+
+    # -- surveys
+
+    def _on_survey(self, e: SurveyResult, t: float, now: float, commands: list[Command]) -> None:
+        call = self.calls[e.call_id]
+        call.survey_score = e.score
+        self.observer.survey(call, e.score)
+        return None
+
+    # ------------------------------------------------------------------ timers
+
+    def next_wakeup(self) -> float | None:
+        self.timers.discard_stale(self._timer_live)
+        return self.timers.next_at()
+
+    def tick(self, now: float) -> list[Command]:
+        """Fire every timer due at `now`: ends of wrap-up, widening steps, preferred-agent waits."""
+        commands: list[Command] = []
+        self._last_now = now
+        while (timer := self.timers.pop_due(now)) is not None:
+            if not self._timer_live(timer):
+                continue
+            if timer.kind == "wrap_up":
+                self._make_available(self.agents[timer.key], timer.at, now, commands)
+            elif timer.kind == "call":
+                self._try_route(self.calls[timer.key], now, commands)
+            elif timer.kind == "callback":
+                self._callback_due(self.callbacks[timer.key], now, commands)
+            elif timer.kind == "appointment":
+                self._appointment_due(self.appointments[timer.key], now, commands)
+            elif timer.kind == "remind":
+                self._remind(self.appointments[timer.key], now, commands)
+        self._cb_admit_all(now, commands)
+        self._housekeep(now)
+        return commands
+
+    def _timer_live(self, timer: Timer) -> bool:
+        if timer.kind == "callback":
+            return self._callback_timer_live(timer.key, timer.token)
+        if timer.kind in ("appointment", "remind"):
+            return self._appointment_timer_live(timer.key, timer.token)
+        if timer.kind == "wrap_up":
+            agent = self.agents.get(timer.key)
+            return (
+                agent is not None
+                and agent.wrap_token == timer.token
+                and self.router.agent_state(agent.row) == WRAP_UP
+            )
+        call = self.calls.get(timer.key)
+        return call is not None and call.waiting and call.timer_token == timer.token
+
+    def _arm_call_timer(self, call: Call, now: float) -> None:
+        call.timer_token += 1
+        candidates = []
+        widen = self.router.next_widening(call.row, now)
+        if widen is not None:
+            candidates.append(widen)
+        if call.preferred_agent_id is not None:
+            until = call.enqueued_at + self.config.routing.preferred_agent_wait_s
+            if until > now:
+                candidates.append(until)
+        if not call.stranded and call.callback_id is None:
+            candidates.append(max(now, call.enqueued_at + self.config.overflow.max_wait_s))
+        if candidates:
+            self.timers.set(min(candidates), "call", call.id, call.timer_token)
+
+    # ------------------------------------------------------------------ routing moves
+
+    def _needs(self, call: Call) -> tuple[int, ...]:
+        return tuple(self.skill_index[n] for n in call.needs)
+
+    def _enqueue(self, call: Call) -> None:
+        pref_row, pref_until = -1, 0.0
+        if call.preferred_agent_id is not None:
+            preferred = self.agents[call.preferred_agent_id]
+            if self.router.agent_state(preferred.row) != AgentState.LOGGED_OUT:
+                pref_row = preferred.row
+                pref_until = call.enqueued_at + self.config.routing.preferred_agent_wait_s
+        call.row = self.router.add_call(
+            self.skill_index[call.skill],
+            self._needs(call),
+            call.priority,
+            call.seq,
+            call.enqueued_at,
+            pref_row,
+            pref_until,
+        )
+        self._call_by_row[call.row] = call
+        self.waiting_by_skill[self.skill_index[call.skill]] += 1
+
+    def _dequeue(self, call: Call) -> None:
+        self.waiting_by_skill[self.skill_index[call.skill]] -= 1
+        self.router.remove_call(call.row)
+        del self._call_by_row[call.row]
+        call.row = -1
+        call.timer_token += 1
+
+    def _requeue(self, call: Call, now: float, commands: list[Command], why: str) -> None:
+        """Back to its place in line: same arrival order, same waiting clock."""
+        call.status = CallStatus.CALLBACK if call.callback_id else CallStatus.QUEUED
+        call.agent_id = None
+        call.connected_at = None
+        if call.callback_id and (cb := self.callbacks.get(call.callback_id)):
+            cb.status, cb.agent_id = "scheduled", None
+        self._record(call, now, {"action": "requeue", "why": why})
+        self._enqueue(call)
+        self._try_route(call, now, commands)
+
+    def _try_route(self, call: Call, now: float, commands: list[Command]) -> None:
+        if call.callback_id is not None and not self.calendar.is_open(now):
+            self._defer_callback(call, now)
+            return
+        agent_row = self.router.pick_agent(call.row, now)
+        if agent_row >= 0:
+            self._dequeue(call)
+            self._connect(call, self._agent_by_row[agent_row], now, commands, notify=True)
+            return
+        if (
+            not call.stranded
+            and call.callback_id is None
+            and now >= call.enqueued_at + self.config.overflow.max_wait_s
+        ):
+            self._strand(call, now, commands)
+            if not call.waiting:
+                return
+        self._arm_call_timer(call, now)
+
+    def _connect(
+        self, call: Call, agent: Agent, now: float, commands: list[Command], *, notify: bool
+    ) -> dict[str, Any]:
+        call.agent_id = agent.id
+        call.connected_at = now
+        agent.call_id = call.id
+        self._set_state(agent, RESERVED, now)
+        if call.kind == "appointment" or call.callback_id is not None:
+            return self._originate(call, agent, now, commands)
+        call.status = CallStatus.CONNECTING
+        decision = {
+            "action": "connect",
+            "call_id": call.id,
+            "agent_id": agent.id,
+            "site": agent.site,
+            "target": agent.target,
+        }
+        self._record(call, now, decision)
+        if notify:
+            commands.append(self._command(call, "connect", decision, now))
+        self.observer.decision(call, "connect", now)
+        return decision
+
+    def _originate(self, call: Call, agent: Agent, now: float, commands: list[Command]) -> dict[str, Any]:
+        """Dial out for a callback or an appointment, the agent already reserved."""
+        call.status = CallStatus.CONNECTING
+        if call.kind == "appointment":
+            record: Any = self.appointments[call.id]
+            key, status = "appointment_id", "dialing"
+            self.observer.appointment(record, "dialing", now)
+        else:
+            record = self.callbacks[call.callback_id or ""]
+            key, status = "callback_id", "dialing"
+            if record.first_dial_at is None:
+                record.first_dial_at = now
+                self.observer.callback_dialled(record, now - record.created_at)
+            self.observer.callback(record, "dialing", now)
+        record.status, record.agent_id = status, agent.id
+        record.attempts += 1
+        decision = {
+            "action": "originate",
+            key: record.id,
+            "number": record.number,
+            "agent_id": agent.id,
+            "target": agent.target,
+        }
+        self._record(call, now, decision)
+        commands.append(self._command(call, "originate", decision, now))
+        self.observer.decision(call, "originate", now)
+        return decision
+
+    def _finish_call(self, call: Call, t: float, now: float, reason: str) -> None:
+        """A contact over without a conversation (a callback failed or cancelled, a no-show)."""
+        call.status = CallStatus.ENDED
+        call.ended_at = t
+        call.end_reason = reason
+        self._record(call, now, {"action": "ended", "reason": reason})
+        self._ended.append(call.id)
+
+    def _command(self, call: Call, name: str, decision: dict[str, Any], now: float) -> Command:
+        fields = {k: v for k, v in decision.items() if k not in ("action", "site")}
+        # Deterministic and unique: the call id and the place of the decision in its history, so a
+        # replay produces the same ids and the outbox (and the platform) can deduplicate.
+        return Command(
+            id=f"{call.id}.{name}.{len(call.history)}", command=name, fields=fields, created_at=now
+        )
+
+    def _offer_work(self, agent: Agent, now: float, commands: list[Command]) -> None:
+        while (call_row := self.router.pick_call(agent.row, now)) >= 0:
+            call = self._call_by_row[call_row]
+            if call.callback_id is not None and not self.calendar.is_open(now):
+                self._defer_callback(call, now)  # callbacks are dialled only in opening hours
+                continue
+            self._dequeue(call)
+            self._connect(call, agent, now, commands, notify=True)
+            return
+
+    def _make_available(self, agent: Agent, t: float, now: float, commands: list[Command]) -> None:
+        self._set_state(agent, AVAILABLE, t)
+        self._offer_work(agent, now, commands)
+
+    def _set_state(self, agent: Agent, state: AgentState, t: float) -> None:
+        t = max(t, agent.state_changed_at)  # out-of-order timestamps never run time backwards
+        was_staffed = self.router.agent_state(agent.row) in STAFFED_STATES
+        if was_staffed != (state in STAFFED_STATES):
+            self._count_staffed(agent.skills, 1 if not was_staffed else -1)
+        self.router.set_agent_state(agent.row, state, t)
+        agent.state_changed_at = t
+        agent.wrap_token += 1
+
+    def _count_staffed(self, skills: dict[str, int], delta: int) -> None:
+        for skill in skills:
+            self.staffed_by_skill[self.skill_index[skill]] += delta
+
+    def _record(self, call: Call, now: float, entry: dict[str, Any]) -> None:
+        call.history.append({"at": now, **entry})
+
+    # ------------------------------------------------------------------ roster
+
+    def _add_agent(self, agent_id: str, site: str, skills: dict[str, int], target: str, now: float) -> Agent:
+        levels = {self.skill_index[s]: level for s, level in skills.items()}
+        row = self.router.add_agent(levels, self._site_index(site), AgentState.LOGGED_OUT, now)
+        agent = Agent(
+            id=agent_id, site=site, skills=dict(skills), target=target, row=row, state_changed_at=now
+        )
+        self.agents[agent_id] = agent
+        self._agent_by_row.append(agent)
+        return agent
+
+    def _site_index(self, site: str) -> int:
+        return self._site_ids[site]
+
+    def _on_roster_agent(
+        self, e: RosterAgent, t: float, now: float, commands: list[Command]
+    ) -> dict[str, Any]:
+        """Create or update a roster entry. A new agent starts logged out; an available agent whose
+        skills widen may take a waiting call at once."""
+        agent = self.agents.get(e.agent_id)
+        if agent is None:
+            self._add_agent(e.agent_id, e.site, e.skills, e.target, t)
+            return {"action": "roster", "agent_id": e.agent_id, "created": True}
+        staffed = self.router.agent_state(agent.row) in STAFFED_STATES
+        if staffed:
+            self._count_staffed(agent.skills, -1)
+        agent.site, agent.skills, agent.target = e.site, dict(e.skills), e.target
+        if staffed:
+            self._count_staffed(agent.skills, +1)
+        self.router.set_agent_site(agent.row, self._site_index(e.site))
+        self.router.set_agent_skills(agent.row, {self.skill_index[s]: lv for s, lv in e.skills.items()})
+        if self.router.agent_state(agent.row) == AVAILABLE:
+            self._offer_work(agent, now, commands)
+        return {"action": "roster", "agent_id": e.agent_id, "created": False}
+
+    # ------------------------------------------------------------------ upkeep
+
+    def _housekeep(self, now: float) -> None:
+        self._watch_overflow(now)
+        expiry = self._seen_expiry
+        while expiry and expiry[0][0] <= now:
+            self._seen.pop(expiry.popleft()[1], None)
+        ended, keep = self._ended, self.config.routing.ended_call_retention
+        while len(ended) > keep:
+            call_id = ended.popleft()
+            call = self.calls.get(call_id)
+            if call is not None and call.status is CallStatus.ENDED:
+                del self.calls[call_id]
+                if call.callback_id:
+                    self.callbacks.pop(call.callback_id, None)
+
+    # ------------------------------------------------------------------ views
+
+    def agent_state(self, agent: Agent) -> AgentState:
+        return self.router.agent_state(agent.row)
+
+    def waiting_calls(self) -> list[Call]:
+        return list(self._call_by_row.values())
+
+    def queue_stats(self, now: float) -> list[dict[str, Any]]:
+        stats = self.router.skill_stats(now)
+        out = []
+        for i, skill in enumerate(self.skills):
+            s = stats[i]
+            waiting = int(s["waiting"])
+            oldest = s["oldest_enqueued_at"]
+            staffed = int(s["agents_staffed"])
+            out.append(
+                {
+                    "skill": skill,
+                    "waiting": waiting,
+                    "oldest_wait_s": round(max(0.0, now - oldest), 1) if waiting else 0.0,
+                    "ewt_s": round(
+                        expected_wait(
+                            waiting + 1, self.aht[skill], staffed, self.config.routing.ewt_unstaffed_s
+                        ),
+                        1,
+                    ),
+                    "agents_available": int(s["agents_available"]),
+                    "agents_busy": int(s["agents_busy"]),
+                    "agents_staffed": staffed,
+                    "aht_s": round(self.aht[skill], 1),
+                }
+            )
+        return out
+
+    _handlers: ClassVar[dict[str, Any]] = {
+        "call.offered": _on_offered,
+        "call.answered": _on_answered,
+        "call.unanswered": _on_unanswered,
+        "call.ended": _on_ended,
+        "agent.state": _on_agent_state,
+        "callback.accepted": CallbackMixin._on_callback_accepted,
+        "callback.requested": CallbackMixin._on_callback_requested,
+        "callback.cancelled": CallbackMixin._on_callback_cancelled,
+        "callback.result": CallbackMixin._on_callback_result,
+        "appointment.booked": AppointmentMixin._on_appointment_booked,
+        "appointment.cancelled": AppointmentMixin._on_appointment_cancelled,
+        "appointment.rescheduled": AppointmentMixin._on_appointment_rescheduled,
+        "appointment.result": AppointmentMixin._on_appointment_result,
+        "survey.result": _on_survey,
+        "roster.agent": _on_roster_agent,
+        "overflow.mode": OverflowMixin._on_overflow_mode,
+    }

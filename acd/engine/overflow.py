@@ -1,0 +1,208 @@
+"""Peak overflow to the departments' local services: the mode, when it is active, and each
+service's load against its capacity and hours. Engine state like the rest: no clock, no I/O.
+
+- `on` (the supervisor's switch): active, threshold zero: every call no agent can take now goes to
+  its local service.
+- `off`: never.
+- `auto` (default): active during a campaign of the calendar, or for a skill whose live expected
+  wait reached `activate_ewt_s`, until it falls below `deactivate_ewt_s` (hysteresis).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from acd.calendar import Calendar, Hours
+from acd.config import Config, LocalService
+from acd.engine.ewt import expected_wait
+from acd.engine.records import Call
+from acd.events import OverflowMode
+from acd.model import CallStatus, Command
+
+if TYPE_CHECKING:
+    from acd.engine.core import Engine
+
+    _Base = Engine
+else:
+    _Base = object
+
+
+@dataclass(slots=True, eq=False)
+class ServiceState:
+    spec: LocalService
+    hours: Hours
+    load: int = 0  # overflowed calls it holds now (until their call.ended)
+    taken: int = 0  # overflowed calls it took since start
+
+    @property
+    def id(self) -> str:
+        return self.spec.id
+
+    def can_take(self, now: float) -> bool:
+        return self.load < self.spec.capacity and self.hours.is_open(now)
+
+
+class Overflow:
+    def __init__(self, config: Config, calendar: Calendar) -> None:
+        self.settings = config.overflow
+        self.calendar = calendar
+        self.mode: str = self.settings.mode
+        self.services: dict[str, ServiceState] = {}
+        self.by_department: dict[str, ServiceState] = {}
+        default = config.services.default_hours
+        for spec in config.services.local:
+            state = ServiceState(spec, Hours(spec.opening_hours(default), spec.department))
+            self.services[spec.id] = state
+            self.by_department[spec.department] = state
+        self.hot_skills: set[str] = set()  # auto: skills whose live EWT crossed the threshold
+
+    # -- state
+
+    def set_mode(self, mode: str) -> None:
+        self.mode = mode
+
+    def observe_ewt(self, skill: str, ewt_s: float) -> None:
+        """Hysteresis on a skill's live expected wait (auto mode)."""
+        if ewt_s >= self.settings.activate_ewt_s:
+            self.hot_skills.add(skill)
+        elif ewt_s < self.settings.deactivate_ewt_s:
+            self.hot_skills.discard(skill)
+
+    # -- questions
+
+    def active_for(self, skill: str, now: float) -> bool:
+        if self.mode == "on":
+            return True
+        if self.mode == "off":
+            return False
+        return skill in self.hot_skills or self._campaign(now) is not None
+
+    def threshold_s(self) -> float:
+        return 0.0 if self.mode == "on" else self.settings.threshold_s
+
+    def service_for(self, department: str | None) -> ServiceState | None:
+        return self.by_department.get(department) if department else None
+
+    def status(self, now: float) -> dict[str, Any]:
+        if self.mode == "on":
+            return {"mode": "on", "active": True, "reason": "forced on by the supervisor"}
+        if self.mode == "off":
+            return {"mode": "off", "active": False, "reason": "forced off by the supervisor"}
+        campaign = self._campaign(now)
+        if campaign is not None:
+            return {
+                "mode": "auto",
+                "active": True,
+                "reason": f"campaign: {campaign.name}",
+                "campaign": campaign.id,
+            }
+        if self.hot_skills:
+            skills = sorted(self.hot_skills)
+            return {
+                "mode": "auto",
+                "active": True,
+                "reason": f"expected wait above {self.settings.activate_ewt_s:g} s for {', '.join(skills)}",
+                "skills": skills,
+            }
+        return {
+            "mode": "auto",
+            "active": False,
+            "reason": "no campaign and expected waits below the threshold",
+        }
+
+    def _campaign(self, now: float):
+        return self.calendar.campaign(now) if self.settings.during_campaigns else None
+
+
+class OverflowMixin(_Base):
+    """The engine's side of opening hours and overflow: closed calls, sending a call to its local
+    service, the never-stranded rule, the supervisor's switch and the auto hysteresis."""
+
+    def _close(self, call: Call, now: float) -> dict[str, Any]:
+        """Outside opening hours or on a public holiday: refused with the next opening."""
+        reopens = self.calendar.next_opening(now)
+        call.status = CallStatus.CLOSED
+        decision = {
+            "action": "closed",
+            "call_id": call.id,
+            "reopens_at": self.calendar.hours.isoformat(reopens) if reopens is not None else None,
+        }
+        self._record(call, now, decision)
+        self.observer.decision(call, "closed", now)
+        self._ended.append(call.id)
+        return decision
+
+    # -- overflow to local services
+
+    def _overflow_target(self, call: Call, ewt: float, now: float) -> ServiceState | None:
+        """The local service a call no agent can take now should go to, if any: overflow active
+        for its skill, its EWT above the threshold, its department's service open with room."""
+        overflow = self.overflow
+        if not overflow.active_for(call.skill, now):
+            return None
+        if overflow.mode != "on" and ewt <= overflow.threshold_s():
+            return None
+        service = overflow.service_for(call.department)
+        if service is None or not service.can_take(now):
+            return None
+        return service
+
+    def _send_to_service(
+        self, call: Call, service: ServiceState, now: float, commands: list[Command], *, notify: bool
+    ) -> dict[str, Any]:
+        call.status = CallStatus.OVERFLOWED
+        call.service_id = service.id
+        service.load += 1
+        service.taken += 1
+        decision = {
+            "action": "overflow",
+            "call_id": call.id,
+            "service": service.id,
+            "target": service.spec.target,
+        }
+        self._record(call, now, decision)
+        if notify:
+            commands.append(self._command(call, "overflow", decision, now))
+        self.observer.decision(call, "overflow", now)
+        self.observer.call_overflowed(call, service.id, service.spec.department)
+        return decision
+
+    def _strand(self, call: Call, now: float, commands: list[Command]) -> None:
+        """Never stranded: a call that waited `max_wait_s` goes to its local service if it can
+        take it (unless overflow is off), otherwise it is offered a callback, once."""
+        call.stranded = True
+        service = self.overflow.service_for(call.department)
+        if self.overflow.mode != "off" and service is not None and service.can_take(now):
+            self._dequeue(call)
+            self._send_to_service(call, service, now, commands, notify=True)
+            return
+        position = self.router.queue_position(call.row)
+        offer = {
+            "action": "callback_offer",
+            "call_id": call.id,
+            "why": "max_wait",
+            "position": position,
+            "ewt_s": round(self.expected_wait(call, position), 1),
+        }
+        self._record(call, now, offer)
+        commands.append(self._command(call, "offer_callback", offer, now))
+
+    def _on_overflow_mode(
+        self, e: OverflowMode, t: float, now: float, commands: list[Command]
+    ) -> dict[str, Any]:
+        self.overflow.set_mode(e.mode)
+        return self.overflow.status(now)
+
+    def _watch_overflow(self, now: float) -> None:
+        """Auto mode: follow each skill's live expected wait (for a new caller) through the
+        hysteresis. A skill nobody staffs and nobody waits for has no live wait to follow."""
+        if self.overflow.mode != "auto":
+            return
+        unstaffed = self.config.routing.ewt_unstaffed_s
+        for i, skill in enumerate(self.skills):
+            waiting, staffed = self.waiting_by_skill[i], self.staffed_by_skill[i]
+            ewt = (
+                expected_wait(waiting + 1, self.aht[skill], staffed, unstaffed) if waiting or staffed else 0.0
+            )
+            self.overflow.observe_ewt(skill, ewt)

@@ -1,0 +1,44 @@
+"""The engine's timers: "the next instant I want to be woken", as a heap with lazy cancellation.
+
+Each entry carries a token; the owner bumps its token to cancel, and a popped entry whose token no
+longer matches is dropped. The service sleeps until `next_at()`; the simulator jumps there.
+"""
+
+from __future__ import annotations
+
+import heapq
+from typing import NamedTuple
+
+
+class Timer(NamedTuple):
+    at: float
+    seq: int  # ties fire in the order they were set (deterministic)
+    kind: str
+    key: str
+    token: int
+
+
+class Timers:
+    def __init__(self) -> None:
+        self._heap: list[Timer] = []
+        self._seq = 0
+
+    def set(self, at: float, kind: str, key: str, token: int) -> None:
+        self._seq += 1
+        heapq.heappush(self._heap, Timer(at, self._seq, kind, key, token))
+
+    def next_at(self) -> float | None:
+        return self._heap[0].at if self._heap else None
+
+    def pop_due(self, now: float) -> Timer | None:
+        if self._heap and self._heap[0].at <= now:
+            return heapq.heappop(self._heap)
+        return None
+
+    def discard_stale(self, is_live) -> None:
+        """Drop cancelled entries from the top so `next_at` is not an instant nobody needs."""
+        while self._heap and not is_live(self._heap[0]):
+            heapq.heappop(self._heap)
+
+    def __len__(self) -> int:
+        return len(self._heap)

@@ -1,0 +1,242 @@
+"""Bad input gets a clear 4xx JSON error and changes nothing; signatures guard /v1/*."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from acd.signing import sign
+
+GOOD = {
+    "id": "g1",
+    "type": "call.offered",
+    "call_id": "c1",
+    "caller": "+33612345678",
+    "skill": "impot_revenu",
+}
+
+
+def assert_error(status: int, body, expected_status: int, code: str | None = None) -> None:
+    assert status == expected_status, body
+    assert set(body) == {"error"}
+    assert set(body["error"]) == {"code", "message", "details"}
+    assert body["error"]["message"]
+    if code is not None:
+        assert body["error"]["code"] == code
+
+
+async def nothing_changed(platform) -> None:
+    status, _ = await platform.get("/v1/calls/c1")
+    assert status == 404
+    _, agents = await platform.get("/v1/agents")
+    assert {a["state"] for a in agents["agents"]} == {"logged_out"}
+
+
+@pytest.mark.parametrize(
+    ("raw", "status", "code"),
+    [
+        (b"{not json", 400, "malformed_json"),
+        (b"", 400, "empty_body"),
+        (b"\xff\xfe", 400, "malformed_json"),
+        (b"42", 422, "invalid_event"),
+        (b"[]", 422, "empty_batch"),
+        (json.dumps({**GOOD, "type": "call.teleported"}).encode(), 422, "unknown_event_type"),
+        (json.dumps({**GOOD, "priority": 10}).encode(), 422, "invalid_event"),
+        (json.dumps({**GOOD, "priority": "high"}).encode(), 422, "invalid_event"),
+        (json.dumps({**GOOD, "caller": "0612345678"}).encode(), 422, "invalid_event"),
+        (json.dumps({**GOOD, "department": "99"}).encode(), 422, "invalid_event"),
+        (json.dumps({**GOOD, "ts": "yesterday"}).encode(), 422, "invalid_event"),
+        (json.dumps({**GOOD, "ts": "2026-03-02T09:00:00"}).encode(), 422, "invalid_event"),  # no offset
+        (json.dumps({**GOOD, "colour": "blue"}).encode(), 422, "invalid_event"),
+        (json.dumps({k: v for k, v in GOOD.items() if k != "id"}).encode(), 422, "invalid_event"),
+        (json.dumps({**GOOD, "skill": "astrologie"}).encode(), 422, "unknown_skill"),
+        (json.dumps({**GOOD, "preferred_agent_id": "ghost"}).encode(), 422, "unknown_agent"),
+    ],
+)
+async def test_bad_events_are_refused_with_a_json_error(platform, raw, status, code):
+    got_status, body = await platform.request("POST", "/v1/events", raw=raw)
+    assert_error(got_status, body, status, code)
+    await nothing_changed(platform)
+
+
+async def test_a_batch_with_one_bad_event_applies_none_of_it(platform):
+    status, body = await platform.events(
+        {"id": "x1", "type": "agent.state", "agent_id": "a1", "state": "available"},
+        GOOD,
+        {"id": "x3", "type": "agent.state", "agent_id": "a1", "state": "dancing"},
+    )
+    assert_error(status, body, 422, "invalid_event")
+    assert body["error"]["details"][0]["loc"][0] == 2
+    await nothing_changed(platform)
+
+
+async def test_a_batch_with_an_unknown_reference_applies_none_of_it(platform):
+    status, body = await platform.events(
+        {"id": "x1", "type": "agent.state", "agent_id": "a1", "state": "available"},
+        GOOD,
+        {"id": "x3", "type": "call.ended", "call_id": "c404", "reason": "completed"},
+    )
+    assert_error(status, body, 422, "unknown_call")
+    assert body["error"]["details"]["index"] == 2
+    await nothing_changed(platform)
+
+
+async def test_a_batch_over_1000_events_is_refused(platform):
+    batch = [{"id": f"s{i}", "type": "agent.state", "agent_id": "a1", "state": "paused"} for i in range(1001)]
+    status, body = await platform.events(*batch)
+    assert_error(status, body, 413, "batch_too_large")
+    await nothing_changed(platform)
+
+
+async def test_a_body_over_the_size_limit_is_refused(make_platform):
+    platform = await make_platform(max_body_bytes=4096)
+    status, body = await platform.request("POST", "/v1/events", raw=b"[" + b" " * 8000 + b"]")
+    assert_error(status, body, 413)
+
+
+async def test_a_call_offered_again_under_a_new_event_id_is_a_conflict(platform):
+    await platform.events(GOOD)
+    status, body = await platform.events({**GOOD, "id": "g2"})
+    assert_error(status, body, 409, "call_exists")
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status", "code"),
+    [
+        ("GET", "/v1/calls/nope", 404, "unknown_call"),
+        ("GET", "/v1/agents/nope", 404, "unknown_agent"),
+        ("GET", "/v1/callbacks/nope", 404, "unknown_callback"),
+        ("GET", "/v1/nothing-here", 404, "not_found"),
+        ("DELETE", "/v1/queues", 405, "method_not_allowed"),
+    ],
+)
+async def test_unknown_resources_and_methods_get_json_errors(platform, method, path, status, code):
+    got, body = await platform.request(method, path)
+    assert_error(got, body, status, code)
+
+
+@pytest.mark.parametrize(
+    ("body", "code"),
+    [
+        ({"site": "paris", "skills": {"lsf": 3}, "target": "sip:x@p"}, "unknown_site"),
+        ({"site": "pau", "skills": {"astrologie": 3}, "target": "sip:x@p"}, "unknown_skill"),
+        ({"site": "pau", "skills": {"lsf": 6}, "target": "sip:x@p"}, "invalid_agent"),
+        ({"site": "pau", "skills": {}, "target": "sip:x@p"}, "invalid_agent"),
+        ({"site": "pau", "skills": {"lsf": 3}, "target": "http://x"}, "invalid_agent"),
+        ({"site": "pau", "skills": {"lsf": 3}}, "invalid_agent"),
+        ([1, 2], "invalid_agent"),
+    ],
+)
+async def test_bad_roster_entries_are_refused_and_change_nothing(platform, body, code):
+    status, err = await platform.request("PUT", "/v1/agents/x", body)
+    assert_error(status, err, 422, code)
+    assert (await platform.get("/v1/agents/x"))[0] == 404
+
+
+# -- signatures
+
+
+async def test_an_unsigned_request_is_refused_when_a_secret_is_set(platform):
+    status, body = await platform.request("POST", "/v1/events", GOOD, sign=False)
+    assert_error(status, body, 401, "missing_signature")
+    await nothing_changed(platform)
+
+
+async def test_a_wrong_signature_is_refused(platform):
+    raw = json.dumps(GOOD).encode()
+    ts = str(int(time.time()))
+    headers = {"X-ACD-Timestamp": ts, "X-ACD-Signature": sign(b"not-the-secret", int(ts), raw)}
+    status, body = await platform.request("POST", "/v1/events", raw=raw, sign=False, headers=headers)
+    assert_error(status, body, 401, "bad_signature")
+    await nothing_changed(platform)
+
+
+async def test_a_signature_over_another_body_is_refused(platform):
+    ts = int(time.time())
+    headers = {"X-ACD-Timestamp": str(ts), "X-ACD-Signature": sign(platform.secret, ts, b"{}")}
+    status, body = await platform.request("POST", "/v1/events", GOOD, sign=False, headers=headers)
+    assert_error(status, body, 401, "bad_signature")
+
+
+@pytest.mark.parametrize("skew", [-301, 301])
+async def test_a_stale_timestamp_is_refused(platform, skew):
+    raw = json.dumps(GOOD).encode()
+    ts = int(time.time()) + skew
+    headers = {"X-ACD-Timestamp": str(ts), "X-ACD-Signature": sign(platform.secret, ts, raw)}
+    status, body = await platform.request("POST", "/v1/events", raw=raw, sign=False, headers=headers)
+    assert_error(status, body, 401, "stale_timestamp")
+
+
+async def test_signatures_use_the_wall_clock_even_when_the_service_clock_is_shifted(make_platform, clock):
+    clock.t = 0.0  # the service believes it is 1970; the signature window still follows the wall clock
+    platform = await make_platform()
+    status, _ = await platform.events(GOOD)
+    assert status == 200
+
+
+async def test_get_requests_under_v1_are_signed_too(platform):
+    status, body = await platform.request("GET", "/v1/queues", sign=False)
+    assert_error(status, body, 401)
+    assert (await platform.get("/v1/queues"))[0] == 200
+
+
+async def test_without_a_secret_requests_need_no_signature(make_platform):
+    platform = await make_platform(secret=None)
+    status, _ = await platform.request("POST", "/v1/events", GOOD, sign=False)
+    assert status == 200
+
+
+# -- no request may cause a 5xx
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=12), children, max_size=5)
+    ),
+    max_leaves=20,
+)
+event_like = st.fixed_dictionaries(
+    {
+        "id": st.text(max_size=10),
+        "type": st.sampled_from(
+            [
+                "call.offered",
+                "call.answered",
+                "call.ended",
+                "agent.state",
+                "callback.accepted",
+                "callback.result",
+                "appointment.result",
+                "survey.result",
+                "nope",
+            ]
+        ),
+    },
+    optional={
+        "call_id": st.sampled_from(["c1", "c2", "", "x" * 200]) | st.text(max_size=5),
+        "agent_id": st.sampled_from(["a1", "a2", "zz"]),
+        "caller": st.sampled_from(["+33612345678", "12", ""]),
+        "skill": st.sampled_from(["impot_revenu", "lsf", "nope"]),
+        "state": st.sampled_from(["available", "busy", "paused", "wrap_up", "logged_out", "x"]),
+        "reason": st.sampled_from(["completed", "abandoned", "x"]) | json_values,
+        "priority": st.integers(-3, 12) | json_values,
+        "needs": st.lists(st.sampled_from(["lsf", "paiement", "bad"]), max_size=3) | json_values,
+        "score": st.integers(-1, 7),
+        "ts": st.sampled_from(["2026-03-02T09:00:00+01:00", "bad", None]),
+        "callback_id": st.text(max_size=5),
+        "outcome": st.sampled_from(["answered", "no_answer", "x"]),
+    },
+)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(body=st.one_of(json_values, event_like, st.lists(event_like, min_size=1, max_size=6)))
+async def test_no_event_body_causes_a_server_error(platform, body):
+    status, payload = await platform.request("POST", "/v1/events", body)
+    assert status < 500, payload
+    if status >= 400:
+        assert set(payload["error"]) == {"code", "message", "details"}

@@ -1,0 +1,239 @@
+"""Callbacks and appointments through HTTP, as the contract names them."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from acd.api.handlers import SERVICE
+from acd.api.schemas import AppointmentView, CallbackView, SlotList
+from tests.api.test_bad_input import assert_error
+from tests.engine.test_appointments import ap_config
+from tests.engine.test_callbacks import cb_config
+
+PARIS = ZoneInfo("Europe/Paris")
+
+
+def local(text: str) -> str:
+    return datetime.fromisoformat(text).replace(tzinfo=PARIS).isoformat()
+
+
+# -- callbacks
+
+
+async def test_a_requested_callback_is_created_scheduled_and_readable(make_platform):
+    platform = await make_platform(config=cb_config())
+    status, body = await platform.request(
+        "POST", "/v1/callbacks", {"number": "+33611111111", "skill": "paiement"}
+    )
+    assert status == 201
+    CallbackView.model_validate(body)
+    assert body["status"] == "scheduled"
+    assert body["due_at"] == "2026-03-02T10:00:00+01:00"
+    status, again = await platform.get(f"/v1/callbacks/{body['callback_id']}")
+    assert status == 200 and again["callback_id"] == body["callback_id"]
+
+
+async def test_a_cancelled_callback_is_never_dialled(make_platform):
+    platform = await make_platform(config=cb_config())
+    _, body = await platform.request("POST", "/v1/callbacks", {"number": "+33611111111", "skill": "paiement"})
+    status, cancelled = await platform.request("DELETE", f"/v1/callbacks/{body['callback_id']}")
+    assert status == 200 and cancelled["status"] == "cancelled"
+    await platform.agent("a3", "available")
+    _, agent = await platform.get("/v1/agents/a3")
+    assert agent["state"] == "available"
+    status, err = await platform.request("DELETE", f"/v1/callbacks/{body['callback_id']}")
+    assert_error(status, err, 409, "callback_not_cancellable")
+
+
+async def test_virtual_hold_through_http_shows_on_the_call_and_the_callback(make_platform):
+    platform = await make_platform(config=cb_config())
+    await platform.offer("c1")
+    result = await platform.send("callback.accepted", call_id="c1")
+    assert result["decision"]["callback_id"] == "cb-c1"
+    _, call = await platform.get("/v1/calls/c1")
+    assert (call["status"], call["callback_id"]) == ("callback", "cb-c1")
+    _, callback = await platform.get("/v1/callbacks/cb-c1")
+    assert (callback["status"], callback["call_id"]) == ("scheduled", "c1")
+
+
+@pytest.mark.parametrize(
+    ("body", "code"),
+    [
+        ({"number": "0611111111", "skill": "paiement"}, "invalid_callback"),
+        ({"number": "+33611111111", "skill": "astrologie"}, "unknown_skill"),
+        ({"number": "+33611111111", "skill": "paiement", "not_before": "tomorrow"}, "invalid_callback"),
+        ({"number": "+33611111111", "skill": "paiement", "department": "99"}, "invalid_callback"),
+        ({"number": "+33611111111"}, "invalid_callback"),
+        ({"number": "+33611111111", "skill": "paiement", "colour": "red"}, "invalid_callback"),
+    ],
+)
+async def test_bad_callback_requests_are_refused_and_change_nothing(make_platform, body, code):
+    platform = await make_platform(config=cb_config())
+    status, err = await platform.request("POST", "/v1/callbacks", body)
+    assert_error(status, err, 422, code)
+    assert platform.client.app[SERVICE].engine.callbacks == {}
+    _, text = await platform.request("GET", "/metrics", sign=False)
+    assert "acd_callbacks_total{" not in text
+
+
+async def test_an_unknown_callback_is_a_404(make_platform):
+    platform = await make_platform(config=cb_config())
+    assert_error(*(await platform.get("/v1/callbacks/nope")), 404, "unknown_callback")
+    assert_error(*(await platform.request("DELETE", "/v1/callbacks/nope")), 404, "unknown_callback")
+
+
+# -- appointments
+
+
+async def test_slots_list_the_day_with_places_left(make_platform):
+    platform = await make_platform(config=ap_config())
+    status, slots = await platform.get("/v1/appointments/slots?skill=impot_revenu&date=2026-03-03&site=lille")
+    assert status == 200
+    SlotList.model_validate(slots)
+    assert slots[0] == {
+        "start": "2026-03-03T08:30:00+01:00",
+        "end": "2026-03-03T09:00:00+01:00",
+        "remaining": 2,
+        "capacity": 2,
+    }
+    _, sunday = await platform.get("/v1/appointments/slots?skill=impot_revenu&date=2026-03-08")
+    assert sunday == []
+
+
+@pytest.mark.parametrize(
+    ("query", "code"),
+    [
+        ("skill=impot_revenu", "invalid_query"),
+        ("skill=impot_revenu&date=03/03/2026", "invalid_query"),
+        ("skill=impot_revenu&date=2026-02-30", "invalid_query"),
+        ("date=2026-03-03", "invalid_query"),
+        ("skill=astrologie&date=2026-03-03", "unknown_skill"),
+        ("skill=impot_revenu&date=2026-03-03&site=paris", "unknown_site"),
+    ],
+)
+async def test_bad_slot_queries_are_refused(make_platform, query, code):
+    platform = await make_platform(config=ap_config())
+    assert_error(*(await platform.get(f"/v1/appointments/slots?{query}")), 422, code)
+
+
+async def test_book_read_reschedule_and_cancel_an_appointment(make_platform):
+    platform = await make_platform(config=ap_config())
+    body = {
+        "number": "+33622222222",
+        "skill": "impot_revenu",
+        "start": local("2026-03-03T09:00:00"),
+        "site": "lille",
+    }
+    status, booked = await platform.request("POST", "/v1/appointments", body)
+    assert status == 201
+    AppointmentView.model_validate(booked)
+    assert (booked["status"], booked["start"], booked["end"]) == (
+        "booked",
+        "2026-03-03T09:00:00+01:00",
+        "2026-03-03T09:30:00+01:00",
+    )
+    path = f"/v1/appointments/{booked['appointment_id']}"
+    assert (await platform.get(path))[1]["appointment_id"] == booked["appointment_id"]
+    status, moved = await platform.request("PATCH", path, {"start": local("2026-03-03T15:00:00")})
+    assert status == 200 and moved["start"] == "2026-03-03T15:00:00+01:00"
+    status, cancelled = await platform.request("DELETE", path)
+    assert status == 200 and cancelled["status"] == "cancelled"
+    _, slots = await platform.get("/v1/appointments/slots?skill=impot_revenu&date=2026-03-03&site=lille")
+    assert {s["start"]: s["remaining"] for s in slots}["2026-03-03T15:00:00+01:00"] == 1
+
+
+async def test_n_places_and_n_plus_k_concurrent_bookings_give_n_201_and_k_409(make_platform):
+    platform = await make_platform(config=ap_config())
+    body = {
+        "number": "+33622222222",
+        "skill": "impot_revenu",
+        "start": local("2026-03-03T09:00:00"),
+        "site": "lille",
+    }
+    answers = await asyncio.gather(*(platform.request("POST", "/v1/appointments", body) for _ in range(7)))
+    statuses = sorted(status for status, _ in answers)
+    assert statuses == [201, 201, 409, 409, 409, 409, 409]
+    for status, err in answers:
+        if status == 409:
+            assert err["error"]["code"] == "slot_full"
+
+
+async def test_rescheduling_into_a_full_slot_is_a_409_and_keeps_the_booking(make_platform):
+    platform = await make_platform(config=ap_config())
+    first = {
+        "number": "+33622222222",
+        "skill": "impot_revenu",
+        "start": local("2026-03-03T14:00:00"),
+        "site": "lille",
+    }
+    _, a = await platform.request("POST", "/v1/appointments", first)
+    await platform.request("POST", "/v1/appointments", {**first, "start": local("2026-03-03T15:00:00")})
+    status, err = await platform.request(
+        "PATCH", f"/v1/appointments/{a['appointment_id']}", {"start": local("2026-03-03T15:00:00")}
+    )
+    assert_error(status, err, 409, "slot_full")
+    assert (await platform.get(f"/v1/appointments/{a['appointment_id']}"))[1][
+        "start"
+    ] == "2026-03-03T14:00:00+01:00"
+
+
+@pytest.mark.parametrize(
+    ("override", "status", "code"),
+    [
+        ({"start": local("2026-03-03T09:10:00")}, 422, "not_a_slot"),
+        ({"start": local("2026-03-03T21:00:00")}, 422, "outside_hours"),
+        ({"start": local("2026-03-01T09:00:00")}, 422, "in_past"),
+        ({"start": "2026-03-03T09:00:00"}, 422, "invalid_appointment"),  # no offset
+        ({"number": "12"}, 422, "invalid_appointment"),
+        ({"skill": "astrologie"}, 422, "unknown_skill"),
+        ({"site": "paris"}, 422, "unknown_site"),
+    ],
+)
+async def test_bad_bookings_are_refused_and_take_no_place(make_platform, override, status, code):
+    platform = await make_platform(config=ap_config())
+    body = {
+        "number": "+33622222222",
+        "skill": "impot_revenu",
+        "start": local("2026-03-03T09:00:00"),
+        "site": "lille",
+        **override,
+    }
+    assert_error(*(await platform.request("POST", "/v1/appointments", body)), status, code)
+    _, slots = await platform.get("/v1/appointments/slots?skill=impot_revenu&date=2026-03-03&site=lille")
+    assert all(s["remaining"] == s["capacity"] for s in slots)
+
+
+async def test_unknown_appointments_are_404(make_platform):
+    platform = await make_platform(config=ap_config())
+    for method in ("GET", "DELETE"):
+        assert_error(*(await platform.request(method, "/v1/appointments/nope")), 404, "unknown_appointment")
+    assert_error(
+        *(await platform.request("PATCH", "/v1/appointments/nope", {"start": local("2026-03-03T09:00:00")})),
+        404,
+        "unknown_appointment",
+    )
+
+
+async def test_the_appointment_is_dialled_at_its_time(make_platform, clock):
+    platform = await make_platform(config=ap_config())
+    body = {
+        "number": "+33622222222",
+        "skill": "impot_revenu",
+        "start": local("2026-03-02T11:00:00"),
+        "site": "lille",
+    }
+    _, booked = await platform.request("POST", "/v1/appointments", body)
+    await platform.agent("a1", "available")
+    clock.t = datetime.fromisoformat(local("2026-03-02T11:00:00")).timestamp()
+    await platform.agent("a2", "paused")  # any traffic re-arms the timer loop on the moved clock
+    for _ in range(100):  # the service's timer loop fires on its own
+        _, appointment = await platform.get(f"/v1/appointments/{booked['appointment_id']}")
+        if appointment["status"] == "dialing":
+            break
+        await asyncio.sleep(0.05)
+    assert appointment["status"] == "dialing"
+    assert appointment["agent_id"] == "a1"

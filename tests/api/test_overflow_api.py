@@ -1,0 +1,95 @@
+"""The supervisor's overflow switch and the local services, through HTTP."""
+
+from __future__ import annotations
+
+import pytest
+
+from acd.api.schemas import OverflowStatus, ServiceList
+from tests.api.test_bad_input import assert_error
+from tests.engine.test_overflow import config_with_services
+
+EVERY_DEPARTMENT = (
+    [f"{n:02d}" for n in range(1, 20)]
+    + ["2A", "2B"]
+    + [f"{n:02d}" for n in range(21, 96)]
+    + ["971", "972", "973", "974", "976"]
+)
+
+
+async def test_overflow_starts_in_auto_and_says_why(make_platform):
+    platform = await make_platform(config=config_with_services())
+    status, body = await platform.get("/v1/overflow")
+    assert status == 200
+    OverflowStatus.model_validate(body)
+    assert (body["mode"], body["active"]) == ("auto", False)
+    assert body["reason"]
+
+
+async def test_the_supervisor_switch_forces_overflow_on_then_off(make_platform):
+    platform = await make_platform(config=config_with_services())
+    status, body = await platform.request("PUT", "/v1/overflow", {"mode": "on"})
+    assert status == 200
+    assert (body["mode"], body["active"]) == ("on", True)
+    assert (await platform.offer("c1", department="59"))["action"] == "overflow"
+    _, body = await platform.request("PUT", "/v1/overflow", {"mode": "off"})
+    assert (body["mode"], body["active"]) == ("off", False)
+    assert (await platform.offer("c2", department="59"))["action"] == "queue"
+    assert (await platform.get("/v1/overflow"))[1]["mode"] == "off"
+
+
+@pytest.mark.parametrize("body", [{"mode": "sometimes"}, {"mode": None}, {}, {"mode": "on", "extra": 1}, [1]])
+async def test_a_bad_overflow_mode_is_refused_and_changes_nothing(make_platform, body):
+    platform = await make_platform(config=config_with_services())
+    status, err = await platform.request("PUT", "/v1/overflow", body)
+    assert_error(status, err, 422, "invalid_overflow")
+    assert (await platform.get("/v1/overflow"))[1]["mode"] == "auto"
+
+
+async def test_a_malformed_overflow_body_is_a_400(make_platform):
+    platform = await make_platform(config=config_with_services())
+    status, err = await platform.request("PUT", "/v1/overflow", raw=b"{mode: on")
+    assert_error(status, err, 400, "malformed_json")
+
+
+async def test_services_show_capacity_load_and_whether_they_take_calls(make_platform):
+    platform = await make_platform(config=config_with_services(capacity=1, overflow={"mode": "on"}))
+    await platform.offer("c1", department="59")
+    status, body = await platform.get("/v1/services")
+    assert status == 200
+    ServiceList.model_validate(body)
+    services = {s["department"]: s for s in body["services"]}
+    assert services["59"]["load"] == 1
+    assert services["59"]["active"] is False  # full
+    assert services["67"]["active"] is True
+    assert services["67"]["target"] == "sip:accueil@sip-67.example"
+    _, one = await platform.get("/v1/services?department=67")
+    assert [s["service"] for s in one["services"]] == ["sip-67"]
+
+
+async def test_every_department_has_a_local_service_in_the_shipped_config(make_platform, shipped_config):
+    platform = await make_platform(config=shipped_config)
+    _, body = await platform.get("/v1/services")
+    departments = sorted(s["department"] for s in body["services"])
+    assert departments == sorted(EVERY_DEPARTMENT)
+    assert len(departments) == 101
+    zones = {s["department"]: s["timezone"] for s in body["services"]}
+    assert zones["974"] == "Indian/Reunion" and zones["59"] == "Europe/Paris"
+
+
+async def test_overflow_metrics_count_by_department(make_platform):
+    platform = await make_platform(config=config_with_services(overflow={"mode": "on"}))
+    await platform.offer("c1", department="59")
+    _, text = await platform.request("GET", "/metrics", sign=False)
+    assert 'acd_calls_overflowed_total{department="59"} 1.0' in text
+    assert "acd_overflow_active 1.0" in text
+    assert 'acd_local_service_load{department="59"} 1.0' in text
+    assert 'acd_local_service_capacity{department="59"} 2.0' in text
+
+
+async def test_closed_calls_are_counted(make_platform, clock):
+    clock.t = 1772874000.0  # Saturday 2026-03-07 10:00 Paris
+    platform = await make_platform(config=config_with_services())
+    decision = await platform.offer("c1")
+    assert decision["action"] == "closed"
+    _, text = await platform.request("GET", "/metrics", sign=False)
+    assert 'acd_calls_closed_total{skill="impot_revenu"} 1.0' in text

@@ -1,0 +1,317 @@
+"""Phone appointments: slots, booking, cancelling, rescheduling, the dial at its time."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+from hypothesis import settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
+
+from acd.config import Config
+from acd.engine import Engine, EngineError
+from tests.conftest import T0, Driver, small_config
+
+PARIS = ZoneInfo("Europe/Paris")
+
+
+def ap_config(**appointments: Any) -> Config:
+    base = small_config(wrap_up_s=0).model_dump()
+    base["appointments"] = {
+        "slot_minutes": 30,
+        "afternoon_from": "13:00",
+        "reminder_lead_s": 86400,
+        "retry_delays_s": [300, 300],
+        "priority": 9,
+        "capacity": [
+            {"site": "lille", "skill": "impot_revenu", "morning": 2, "afternoon": 1},
+            {"site": "pau", "skill": "impot_revenu", "morning": 1, "afternoon": 1},
+        ],
+        **appointments,
+    }
+    base["overflow"] = {"mode": "off"}
+    return Config.model_validate(base)
+
+
+def driver(router_kind: str, now: float = T0, **kw: Any) -> Driver:
+    return Driver(Engine(ap_config(**kw), router=router_kind), now=now)
+
+
+def local(text: str) -> datetime:
+    return datetime.fromisoformat(text).replace(tzinfo=PARIS)
+
+
+def book(d: Driver, appointment_id: str, start: str, **fields: Any) -> dict:
+    return d.send(
+        "appointment.booked",
+        appointment_id=appointment_id,
+        number="+33622222222",
+        skill=fields.pop("skill", "impot_revenu"),
+        start=local(start).isoformat(),
+        **fields,
+    )
+
+
+# -- slots
+
+
+def test_a_working_day_has_slots_from_opening_to_closing_with_half_day_capacity(router_kind):
+    d = driver(router_kind)
+    slots = d.engine.appointment_slots("impot_revenu", date(2026, 3, 3), "lille", d.now)
+    assert len(slots) == 21  # 08:30-19:00 in 30-minute slots
+    first, last = slots[0], slots[-1]
+    assert datetime.fromtimestamp(first["start"], PARIS).strftime("%H:%M") == "08:30"
+    assert datetime.fromtimestamp(last["end"], PARIS).strftime("%H:%M") == "19:00"
+    assert first["remaining"] == 2  # morning
+    assert slots[-1]["remaining"] == 1  # afternoon
+
+
+def test_without_a_site_the_places_of_every_site_add_up(router_kind):
+    d = driver(router_kind)
+    slots = d.engine.appointment_slots("impot_revenu", date(2026, 3, 3), None, d.now)
+    assert slots[0]["remaining"] == 3
+
+
+def test_closed_days_and_holidays_have_no_slot(router_kind):
+    d = driver(router_kind)
+    assert d.engine.appointment_slots("impot_revenu", date(2026, 3, 7), "lille", d.now) == []  # Saturday
+    assert d.engine.appointment_slots("impot_revenu", date(2026, 5, 14), "lille", d.now) == []  # Ascension
+
+
+def test_past_slots_have_no_place_left(router_kind):
+    d = driver(router_kind)  # Monday 10:00 Paris
+    slots = d.engine.appointment_slots("impot_revenu", date(2026, 3, 2), "lille", d.now)
+    past = [s for s in slots if s["start"] <= d.now]
+    assert past and all(s["remaining"] == 0 for s in past)
+    assert any(s["remaining"] > 0 for s in slots if s["start"] > d.now)
+
+
+# -- booking
+
+
+def test_a_slot_of_n_places_takes_n_bookings_then_refuses(router_kind):
+    d = driver(router_kind)
+    book(d, "ap1", "2026-03-03T09:00:00", site="lille")
+    book(d, "ap2", "2026-03-03T09:00:00", site="lille")
+    with pytest.raises(EngineError) as exc:
+        book(d, "ap3", "2026-03-03T09:00:00", site="lille")
+    assert (exc.value.status, exc.value.code) == (409, "slot_full")
+    assert "ap3" not in d.engine.appointments
+
+
+def test_a_booking_without_a_site_goes_where_places_are_left(router_kind):
+    d = driver(router_kind)
+    sites = [d.engine.appointments[a].site for a in ("a", "b", "c") if book(d, a, "2026-03-03T09:00:00")]
+    assert sorted(sites) == ["lille", "lille", "pau"]
+
+
+@pytest.mark.parametrize(
+    ("start", "status", "code"),
+    [
+        ("2026-03-03T09:10:00", 422, "not_a_slot"),
+        ("2026-03-03T20:00:00", 422, "outside_hours"),
+        ("2026-03-07T10:00:00", 422, "outside_hours"),
+        ("2026-03-02T09:00:00", 422, "in_past"),
+    ],
+)
+def test_bad_starts_are_refused(router_kind, start, status, code):
+    d = driver(router_kind)
+    with pytest.raises(EngineError) as exc:
+        book(d, "ap1", start, site="lille")
+    assert (exc.value.status, exc.value.code) == (status, code)
+
+
+def test_a_skill_without_appointments_is_refused(router_kind):
+    d = driver(router_kind)
+    with pytest.raises(EngineError) as exc:
+        book(d, "ap1", "2026-03-03T09:00:00", skill="lsf")
+    assert exc.value.code == "no_appointments"
+
+
+def test_cancelling_frees_the_place(router_kind):
+    d = driver(router_kind)
+    book(d, "ap1", "2026-03-03T14:00:00", site="lille")
+    with pytest.raises(EngineError):
+        book(d, "ap2", "2026-03-03T14:00:00", site="lille")
+    d.send("appointment.cancelled", appointment_id="ap1")
+    book(d, "ap2", "2026-03-03T14:00:00", site="lille")
+    assert d.engine.appointments["ap1"].status == "cancelled"
+
+
+def test_rescheduling_takes_the_new_place_and_frees_the_old(router_kind):
+    d = driver(router_kind)
+    book(d, "ap1", "2026-03-03T14:00:00", site="lille")
+    d.send("appointment.rescheduled", appointment_id="ap1", start=local("2026-03-03T15:00:00").isoformat())
+    book(d, "ap2", "2026-03-03T14:00:00", site="lille")  # the old place is free again
+    with pytest.raises(EngineError):
+        book(d, "ap3", "2026-03-03T15:00:00", site="lille")  # the new one is taken
+
+
+def test_rescheduling_to_a_full_slot_keeps_the_old_booking(router_kind):
+    d = driver(router_kind)
+    book(d, "ap1", "2026-03-03T14:00:00", site="lille")
+    book(d, "ap2", "2026-03-03T15:00:00", site="lille")
+    with pytest.raises(EngineError) as exc:
+        d.send(
+            "appointment.rescheduled", appointment_id="ap1", start=local("2026-03-03T15:00:00").isoformat()
+        )
+    assert exc.value.status == 409
+    appointment = d.engine.appointments["ap1"]
+    assert datetime.fromtimestamp(appointment.start, PARIS).strftime("%H:%M") == "14:00"
+    assert appointment.status == "booked"
+
+
+# -- at its time
+
+
+def test_the_appointment_is_dialled_at_its_time_with_an_agent_reserved(router_kind):
+    d = driver(router_kind)
+    book(d, "ap1", "2026-03-02T11:00:00", site="lille")
+    d.agent("a1", "available")
+    d.advance(local("2026-03-02T11:00:00").timestamp() - d.now - 1)
+    assert d.commands == []
+    d.advance(1)
+    [command] = d.commands
+    assert command.command == "originate"
+    assert command.fields == {
+        "appointment_id": "ap1",
+        "number": "+33622222222",
+        "agent_id": "a1",
+        "target": "sip:a1@lille.sip.acd.example",
+    }
+    assert d.engine.appointments["ap1"].status == "dialing"
+    assert d.engine.agent_state(d.engine.agents["a1"]).wire == "busy"
+
+
+def test_with_nobody_free_the_first_agent_to_be_free_takes_the_appointment_first(router_kind):
+    d = driver(router_kind)
+    book(d, "ap1", "2026-03-02T11:00:00", site="lille")
+    d.offer("live1")  # waiting since 10:00
+    d.advance(local("2026-03-02T11:00:00").timestamp() - d.now)
+    d.agent("a1", "available")
+    assert d.commands[-1].fields.get("appointment_id") == "ap1"  # priority 9 beats the live call
+
+
+def test_answered_appointment_is_done(router_kind):
+    d = driver(router_kind)
+    book(d, "ap1", "2026-03-02T11:00:00", site="lille")
+    d.agent("a1", "available")
+    d.advance(local("2026-03-02T11:00:00").timestamp() - d.now)
+    d.send("appointment.result", appointment_id="ap1", outcome="answered")
+    assert d.engine.appointments["ap1"].status == "done"
+    d.send("call.ended", call_id="ap1", reason="completed")
+    assert d.engine.agent_state(d.engine.agents["a1"]).wire == "available"
+
+
+def test_no_answer_is_retried_within_the_slot_then_no_show(router_kind):
+    d = driver(router_kind)
+    book(d, "ap1", "2026-03-02T11:00:00", site="lille")
+    d.agent("a1", "available")
+    d.advance(local("2026-03-02T11:00:00").timestamp() - d.now)
+    d.send("appointment.result", appointment_id="ap1", outcome="no_answer")
+    d.advance(300)
+    d.send("appointment.result", appointment_id="ap1", outcome="busy")
+    d.advance(300)
+    d.send("appointment.result", appointment_id="ap1", outcome="no_answer")
+    assert [c.command for c in d.commands] == ["originate"] * 3
+    assert d.engine.appointments["ap1"].status == "no_show"
+    d.advance(3600)
+    assert len(d.commands) == 3
+
+
+def test_a_reminder_goes_out_the_day_before(router_kind):
+    d = driver(router_kind)
+    book(d, "ap1", "2026-03-03T15:00:00", site="lille")
+    d.advance(local("2026-03-02T15:00:00").timestamp() - d.now)
+    [command] = d.commands
+    assert command.command == "remind"
+    assert command.fields == {
+        "appointment_id": "ap1",
+        "number": "+33622222222",
+        "start": "2026-03-03T15:00:00+01:00",
+    }
+
+
+def test_a_cancelled_appointment_is_neither_reminded_nor_dialled(router_kind):
+    d = driver(router_kind)
+    book(d, "ap1", "2026-03-03T15:00:00", site="lille")
+    d.send("appointment.cancelled", appointment_id="ap1")
+    d.agent("a1", "available")
+    d.advance(2 * 86400)
+    assert d.commands == []
+
+
+# -- property: no overbooking under any interleaving
+
+
+class SlotAccounting(RuleBasedStateMachine):
+    """Random book / cancel / reschedule: places taken never exceed capacity and always equal the
+    live bookings, slot by slot."""
+
+    STARTS = tuple(
+        local(f"2026-03-03T{h}").timestamp() for h in ("09:00:00", "09:30:00", "14:00:00", "14:30:00")
+    )
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.driver = Driver(Engine(ap_config(), router="reference"))
+        self.ids: list[str] = []
+
+    @rule(start=st.sampled_from(STARTS), site=st.sampled_from(["lille", "pau", None]))
+    def book(self, start: float, site: str | None) -> None:
+        appointment_id = f"ap{len(self.ids)}"
+        try:
+            self.driver.send(
+                "appointment.booked",
+                appointment_id=appointment_id,
+                number="+33622222222",
+                skill="impot_revenu",
+                start=datetime.fromtimestamp(start, PARIS).isoformat(),
+                site=site,
+            )
+            self.ids.append(appointment_id)
+        except EngineError as exc:
+            assert exc.code == "slot_full"
+
+    @rule(data=st.data())
+    def cancel(self, data: st.DataObject) -> None:
+        if self.ids:
+            appointment_id = data.draw(st.sampled_from(self.ids))
+            try:
+                self.driver.send("appointment.cancelled", appointment_id=appointment_id)
+            except EngineError as exc:
+                assert exc.code == "appointment_not_changeable"
+
+    @rule(data=st.data(), start=st.sampled_from(STARTS))
+    def reschedule(self, data: st.DataObject, start: float) -> None:
+        if self.ids:
+            appointment_id = data.draw(st.sampled_from(self.ids))
+            before = self.driver.engine.appointments[appointment_id].start
+            try:
+                self.driver.send(
+                    "appointment.rescheduled",
+                    appointment_id=appointment_id,
+                    start=datetime.fromtimestamp(start, PARIS).isoformat(),
+                )
+            except EngineError as exc:
+                assert exc.code in ("slot_full", "appointment_not_changeable")
+                assert self.driver.engine.appointments[appointment_id].start == before
+
+    @invariant()
+    def places_match_bookings_and_capacity(self) -> None:
+        engine = self.driver.engine
+        live: dict[tuple, int] = {}
+        for a in engine.appointments.values():
+            if a.status == "booked":
+                live[(a.site, a.skill, a.start)] = live.get((a.site, a.skill, a.start), 0) + 1
+        assert engine.slots.taken == live
+        for (site, skill, start), taken in live.items():
+            slot = engine.slots.slot_at(site, skill, start)
+            assert slot is not None and taken <= slot.capacity
+
+
+TestSlotAccounting = SlotAccounting.TestCase
+TestSlotAccounting.settings = settings(max_examples=60, stateful_step_count=30, deadline=None)

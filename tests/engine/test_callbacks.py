@@ -1,0 +1,225 @@
+"""Automatic callbacks: virtual hold, requested callbacks, retries, fairness, opening hours."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from acd.config import Config
+from acd.engine import Engine, EngineError
+from tests.conftest import T0, Driver, small_config
+
+
+def cb_config(**callbacks: Any) -> Config:
+    base = small_config(wrap_up_s=0).model_dump()
+    base["callbacks"] = {
+        "retry_delays_s": [600, 1800],
+        "max_attempts": 3,
+        "priority": 0,
+        "max_share": 1.0,
+        **callbacks,
+    }
+    base["overflow"] = {"mode": "off"}
+    return Config.model_validate(base)
+
+
+def driver(router_kind: str, now: float = T0, **callbacks: Any) -> Driver:
+    return Driver(Engine(cb_config(**callbacks), router=router_kind), now=now)
+
+
+def iso(t: float) -> str:
+    return datetime.fromtimestamp(t, UTC).isoformat()
+
+
+def request(d: Driver, callback_id: str, skill: str = "impot_revenu", **fields: Any) -> dict:
+    return d.send("callback.requested", callback_id=callback_id, number="+33611111111", skill=skill, **fields)
+
+
+# -- virtual hold
+
+
+def test_virtual_hold_keeps_the_place_while_the_caller_is_off_the_line(router_kind):
+    d = driver(router_kind)
+    d.offer("c1", caller="+33600000001")
+    d.advance(1)
+    d.offer("c2", caller="+33600000002")
+    d.send("callback.accepted", call_id="c1")
+    d.send("call.ended", call_id="c1", reason="completed")  # the caller hangs up, as expected
+    d.agent("a1", "available")
+    [command] = d.commands
+    assert command.command == "originate"
+    assert command.fields == {
+        "callback_id": "cb-c1",
+        "number": "+33600000001",
+        "agent_id": "a1",
+        "target": "sip:a1@lille.sip.acd.example",
+    }
+    assert d.engine.calls["c2"].status == "queued"  # c1 came first and was served first
+
+
+def test_the_call_record_shows_it_became_a_callback(router_kind):
+    d = driver(router_kind)
+    d.offer("c1")
+    d.send("callback.accepted", call_id="c1")
+    call = d.engine.calls["c1"]
+    assert call.status == "callback"
+    assert call.callback_id == "cb-c1"
+    assert [h["action"] for h in call.history] == ["queue", "callback"]
+
+
+def test_an_answered_callback_is_done_and_the_agent_talks_until_the_call_ends(router_kind):
+    d = driver(router_kind)
+    d.offer("c1")
+    d.send("callback.accepted", call_id="c1")
+    d.agent("a1", "available")
+    d.send("callback.result", callback_id="cb-c1", outcome="answered")
+    assert d.engine.callbacks["cb-c1"].status == "done"
+    assert d.engine.agent_state(d.engine.agents["a1"]).wire == "busy"
+    d.send("call.ended", call_id="c1", reason="completed")
+    assert d.engine.agent_state(d.engine.agents["a1"]).wire == "available"
+    assert d.engine.calls["c1"].status == "ended"
+
+
+def test_accepting_a_callback_for_a_call_already_with_an_agent_changes_nothing(router_kind):
+    d = driver(router_kind)
+    d.agent("a1", "available")
+    d.offer("c1")
+    assert d.send("callback.accepted", call_id="c1") is None
+    assert d.engine.calls["c1"].status == "connecting"
+
+
+# -- requested callbacks
+
+
+def test_a_requested_callback_is_dialled_when_an_agent_is_free(router_kind):
+    d = driver(router_kind)
+    decision = request(d, "cb1")
+    assert decision["status"] == "scheduled"
+    assert decision["due_at"] == T0
+    d.agent("a1", "available")
+    [command] = d.commands
+    assert (command.command, command.fields["callback_id"], command.fields["agent_id"]) == (
+        "originate",
+        "cb1",
+        "a1",
+    )
+    assert d.engine.callbacks["cb1"].status == "dialing"
+
+
+def test_not_before_delays_the_dial(router_kind):
+    d = driver(router_kind)
+    d.agent("a1", "available")
+    request(d, "cb1", not_before=iso(T0 + 3600))
+    d.advance(3599)
+    assert d.commands == []
+    d.advance(1)
+    assert [c.command for c in d.commands] == ["originate"]
+
+
+def test_a_callback_due_after_closing_waits_for_the_next_opening(router_kind):
+    evening = datetime(2026, 3, 6, 17, 30, tzinfo=UTC).timestamp()  # Friday 18:30 Paris
+    d = driver(router_kind, now=evening)
+    d.agent("a1", "available")
+    decision = request(d, "cb1", not_before=iso(evening + 3600))  # 19:30: closed
+    monday = datetime(2026, 3, 9, 7, 30, tzinfo=UTC).timestamp()  # Monday 08:30 Paris
+    assert decision["due_at"] == monday
+    d.advance(monday - evening - 1)
+    assert d.commands == []
+    d.advance(1)
+    assert [c.command for c in d.commands] == ["originate"]
+
+
+def test_a_cancelled_callback_is_never_dialled_even_when_due(router_kind):
+    d = driver(router_kind)
+    request(d, "cb1", not_before=iso(T0 + 60))
+    d.advance(120)  # due, but nobody free: it waits in line
+    d.send("callback.cancelled", callback_id="cb1")
+    d.agent("a1", "available")
+    d.advance(3600)
+    assert d.commands == []
+    assert d.engine.callbacks["cb1"].status == "cancelled"
+
+
+def test_only_a_scheduled_callback_can_be_cancelled(router_kind):
+    d = driver(router_kind)
+    d.agent("a1", "available")
+    request(d, "cb1")
+    with pytest.raises(EngineError) as exc:
+        d.send("callback.cancelled", callback_id="cb1")
+    assert exc.value.status == 409
+
+
+def test_failed_attempts_are_retried_after_the_backoff_then_failed(router_kind):
+    d = driver(router_kind)
+    d.agent("a1", "available")
+    request(d, "cb1")
+    d.send("callback.result", callback_id="cb1", outcome="no_answer")
+    assert d.engine.callbacks["cb1"].status == "scheduled"
+    assert d.engine.agent_state(d.engine.agents["a1"]).wire == "available"  # released
+    d.advance(599)
+    assert len(d.commands) == 1
+    d.advance(1)  # 10 min later: second attempt
+    assert len(d.commands) == 2
+    d.send("callback.result", callback_id="cb1", outcome="busy")
+    d.advance(1799)
+    assert len(d.commands) == 2
+    d.advance(1)  # 30 min later: third and last attempt
+    assert len(d.commands) == 3
+    d.send("callback.result", callback_id="cb1", outcome="failed")
+    assert d.engine.callbacks["cb1"].status == "failed"
+    d.advance(86400)
+    assert len(d.commands) == 3
+    assert [c.fields["agent_id"] for c in d.commands] == ["a1", "a1", "a1"]
+    assert len({c.id for c in d.commands}) == 3
+
+
+def test_the_fair_share_keeps_agents_for_live_calls(router_kind):
+    d = driver(router_kind, max_share=0.5)
+    for agent in ("a1", "a4", "a5", "a2"):
+        d.agent(agent, "paused")
+    for i in range(4):
+        request(d, f"cb{i}")
+    # 4 staffed impot_revenu agents, share 0.5: two callbacks at most in line or dialling.
+    for agent in ("a1", "a4", "a5", "a2"):
+        d.agent(agent, "available")
+    assert len([c for c in d.commands if c.command == "originate"]) == 2
+    assert d.offer("live")["action"] == "connect"  # an agent is left for live calls
+    d.send("callback.result", callback_id=d.commands[0].fields["callback_id"], outcome="answered")
+    assert len([c for c in d.commands if c.command == "originate"]) == 3  # a place in the share freed
+
+
+def test_callbacks_and_live_calls_are_served_in_order_of_arrival(router_kind):
+    d = driver(router_kind)
+    d.offer("live1")
+    d.advance(10)
+    request(d, "cb1")
+    d.advance(10)
+    d.offer("live2")
+    served = []
+    for agent in ("a1", "a5", "a4"):
+        d.agent(agent, "available")
+        c = d.commands[-1]
+        served.append(c.fields.get("call_id") or c.fields.get("callback_id"))
+    assert served == ["live1", "cb1", "live2"]
+
+
+def test_callback_for_an_unknown_skill_is_refused(router_kind):
+    d = driver(router_kind)
+    with pytest.raises(EngineError) as exc:
+        request(d, "cb1", skill="astrologie")
+    assert exc.value.code == "unknown_skill"
+    assert "cb1" not in d.engine.callbacks
+
+
+def test_a_callback_picked_after_closing_waits_for_the_next_opening(router_kind):
+    late = datetime(2026, 3, 2, 17, 55, tzinfo=UTC).timestamp()  # Monday 18:55 Paris
+    d = driver(router_kind, now=late)
+    request(d, "cb1")  # due now, in line, nobody free
+    d.advance(600)  # 19:05: closed
+    d.agent("a1", "available")
+    assert d.commands == []
+    assert d.engine.callbacks["cb1"].status == "scheduled"
+    d.advance(datetime(2026, 3, 3, 7, 30, tzinfo=UTC).timestamp() - d.now)  # Tuesday 08:30
+    assert [c.command for c in d.commands] == ["originate"]

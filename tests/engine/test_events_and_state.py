@@ -1,0 +1,245 @@
+"""Batches, idempotency, determinism and the bookkeeping of calls, on the engine directly."""
+
+from __future__ import annotations
+
+import pytest
+
+from acd.engine import Engine, EngineError
+from tests.conftest import T0, Driver, ev, small_config
+
+
+def test_a_batch_with_one_bad_reference_changes_nothing(router_kind):
+    engine = Engine(small_config(), router=router_kind)
+    batch = [
+        ev("agent.state", agent_id="a1", state="available"),
+        ev("call.offered", call_id="c1", caller="+33600000001", skill="impot_revenu"),
+        ev("agent.state", agent_id="nobody", state="available"),
+    ]
+    with pytest.raises(EngineError) as exc:
+        engine.apply(batch, T0)
+    assert exc.value.code == "unknown_agent"
+    assert exc.value.details["index"] == 2
+    assert "c1" not in engine.calls
+    assert engine.agent_state(engine.agents["a1"]).wire == "logged_out"
+
+
+def test_a_batch_may_refer_to_a_call_it_offers_itself(router_kind):
+    engine = Engine(small_config(), router=router_kind)
+    results, _ = engine.apply(
+        [
+            ev("agent.state", agent_id="a1", state="available"),
+            ev("call.offered", call_id="c1", caller="+33600000001", skill="impot_revenu"),
+            ev("call.answered", call_id="c1", agent_id="a1"),
+        ],
+        T0,
+    )
+    assert [r.status for r in results] == ["applied"] * 3
+    assert engine.calls["c1"].status == "answered"
+
+
+@pytest.mark.parametrize(
+    ("fields", "code"),
+    [
+        ({"skill": "astrologie"}, "unknown_skill"),
+        ({"needs": ["klingon"]}, "unknown_skill"),
+        ({"preferred_agent_id": "ghost"}, "unknown_agent"),
+    ],
+)
+def test_offer_with_unknown_references_is_refused(router_kind, fields, code):
+    engine = Engine(small_config(), router=router_kind)
+    body = {"call_id": "c1", "caller": "+33600000001", "skill": "impot_revenu", **fields}
+    with pytest.raises(EngineError) as exc:
+        engine.apply([ev("call.offered", **body)], T0)
+    assert exc.value.code == code
+    assert engine.calls == {}
+
+
+def test_the_same_call_offered_twice_under_new_ids_is_a_conflict(router_kind):
+    d = Driver(Engine(small_config(), router=router_kind))
+    d.offer("c1")
+    with pytest.raises(EngineError) as exc:
+        d.offer("c1")
+    assert exc.value.status == 409
+
+
+def test_events_about_unknown_calls_are_refused(router_kind):
+    engine = Engine(small_config(), router=router_kind)
+    for event in (
+        ev("call.ended", call_id="nope", reason="completed"),
+        ev("call.answered", call_id="nope", agent_id="a1"),
+        ev("survey.result", call_id="nope", score=3),
+        ev("callback.accepted", call_id="nope"),
+        ev("callback.result", callback_id="nope", outcome="answered"),
+        ev("appointment.result", appointment_id="nope", outcome="answered"),
+    ):
+        with pytest.raises(EngineError):
+            engine.apply([event], T0)
+
+
+def test_a_duplicate_event_returns_the_first_decision_and_changes_nothing(router_kind):
+    engine = Engine(small_config(), router=router_kind)
+    offer = ev("call.offered", id="evt-1", call_id="c1", caller="+33600000001", skill="impot_revenu")
+    first, _ = engine.apply([offer], T0)
+    engine.apply([ev("agent.state", agent_id="a1", state="available")], T0 + 1)  # c1 now connects
+    again, commands = engine.apply([offer], T0 + 2)
+    assert again[0].status == "duplicate"
+    assert again[0].decision == first[0].decision
+    assert again[0].decision["action"] == "queue"
+    assert commands == []
+
+
+def test_a_duplicate_inside_one_batch_is_applied_once(router_kind):
+    engine = Engine(small_config(), router=router_kind)
+    offer = ev("call.offered", id="same", call_id="c1", caller="+33600000001", skill="impot_revenu")
+    results, _ = engine.apply([offer, offer], T0)
+    assert [r.status for r in results] == ["applied", "duplicate"]
+
+
+def test_event_ids_are_forgotten_after_their_ttl(router_kind):
+    engine = Engine(small_config(idempotency_ttl_s=100), router=router_kind)
+    state = ev("agent.state", id="x", agent_id="a1", state="available")
+    engine.apply([state], T0)
+    assert engine.apply([state], T0 + 50)[0][0].status == "duplicate"
+    engine.apply([ev("agent.state", agent_id="a2", state="available")], T0 + 101)
+    assert engine.apply([state], T0 + 102)[0][0].status == "applied"
+
+
+def test_ended_calls_are_kept_up_to_the_retention(router_kind):
+    d = Driver(Engine(small_config(ended_call_retention=2), router=router_kind))
+    for i in range(4):
+        d.offer(f"c{i}")
+        d.send("call.ended", call_id=f"c{i}", reason="abandoned")
+    assert sorted(d.engine.calls) == ["c2", "c3"]
+
+
+def test_the_engine_is_deterministic(router_kind):
+    def run() -> list:
+        d = Driver(Engine(small_config(), router=router_kind))
+        out = []
+        for i, agent in enumerate(["a1", "a2", "a4", "a5"]):
+            d.advance(i)
+            d.agent(agent, "available")
+        for i in range(8):
+            out.append(d.offer(f"c{i}", priority=i % 3))
+            d.advance(7)
+        for i in range(4):
+            d.send("call.answered", call_id=f"c{i}", agent_id=d.engine.calls[f"c{i}"].agent_id)
+        d.advance(100)
+        for i in range(4):
+            d.send("call.ended", call_id=f"c{i}", reason="completed")
+        d.advance(100)
+        return out + [c.to_wire() for c in d.commands]
+
+    assert run() == run()
+
+
+def test_connect_command_ids_are_unique_and_replayable(router_kind):
+    d = Driver(Engine(small_config(), router=router_kind))
+    d.offer("c1")
+    d.agent("a1", "available")
+    d.send("call.unanswered", call_id="c1", agent_id="a1")
+    d.agent("a5", "available")
+    ids = [c.id for c in d.commands]
+    assert len(ids) == len(set(ids)) == 2
+    assert all(i.startswith("c1.connect.") for i in ids)
+
+
+def test_the_call_record_keeps_times_agent_and_decision_history(router_kind):
+    d = Driver(Engine(small_config(), router=router_kind))
+    d.offer("c1")
+    d.advance(12)
+    d.agent("a1", "available")
+    d.advance(3)
+    d.send("call.answered", call_id="c1", agent_id="a1")
+    d.advance(100)
+    d.send("call.ended", call_id="c1", reason="completed")
+    d.send("survey.result", call_id="c1", score=4)
+    call = d.engine.calls["c1"]
+    assert call.offered_at == T0
+    assert call.connected_at == T0 + 12
+    assert call.answered_at == T0 + 15
+    assert call.ended_at == T0 + 115
+    assert call.end_reason == "completed"
+    assert call.survey_score == 4
+    assert [h["action"] for h in call.history] == ["queue", "connect", "answered", "ended"]
+
+
+def test_observed_handle_times_move_the_aht(router_kind):
+    d = Driver(Engine(small_config(aht_smoothing=0.5, wrap_up_s=0), router=router_kind))
+    d.agent("a1", "available")
+    d.offer("c1")
+    d.send("call.answered", call_id="c1", agent_id="a1")
+    d.advance(100)
+    d.send("call.ended", call_id="c1", reason="completed")
+    assert d.engine.aht["impot_revenu"] == pytest.approx(200.0)  # 300 + 0.5 x (100 - 300)
+
+
+def test_virtual_hold_keeps_the_callers_place_and_originates_when_its_turn_comes(router_kind):
+    d = Driver(Engine(small_config(), router=router_kind))
+    d.offer("c1")
+    d.advance(1)
+    d.offer("c2")
+    decision = d.send("callback.accepted", call_id="c1")
+    assert decision == {"action": "callback", "call_id": "c1", "callback_id": "cb-c1"}
+    assert d.engine.calls["c1"].status == "callback"
+    d.agent("a1", "available")
+    assert [c.command for c in d.commands] == ["originate"]
+    fields = d.commands[0].fields
+    assert fields == {
+        "callback_id": "cb-c1",
+        "number": "+33612345678",
+        "agent_id": "a1",
+        "target": "sip:a1@lille.sip.acd.example",
+    }
+    assert d.engine.callbacks["cb-c1"].status == "dialing"
+    d.send("callback.result", callback_id="cb-c1", outcome="answered")
+    assert d.engine.callbacks["cb-c1"].status == "done"
+
+
+def test_a_pickled_engine_carries_on_exactly_where_it_stopped(router_kind):
+    import pickle
+
+    def scenario(d: Driver, upto: int) -> None:
+        for i in range(upto):
+            d.offer(f"c{i}", priority=i % 2)
+            d.advance(3)
+            if i == 2:
+                d.agent("a1", "available")
+                d.agent("a4", "available")
+
+    original = Driver(Engine(small_config(), router=router_kind))
+    scenario(original, 5)
+    copy = Driver(pickle.loads(pickle.dumps(original.engine)), now=original.now)
+    for d in (original, copy):
+        d.send("call.answered", call_id="c0", agent_id="a1")
+        d.send("call.ended", call_id="c0", reason="completed")
+        d.advance(60)
+        d.offer("late")
+    assert [c.to_wire() for c in copy.commands] == [
+        c.to_wire() for c in original.commands[-len(copy.commands) :]
+    ]
+    assert copy.engine.queue_stats(copy.now) == original.engine.queue_stats(original.now)
+    assert copy.engine.calls["late"].history == original.engine.calls["late"].history
+
+
+def test_per_skill_waiting_and_staffed_counts_stay_in_step_with_the_router(router_kind):
+    import random
+
+    rng = random.Random(7)
+    d = Driver(Engine(small_config(), router=router_kind))
+    states = ["available", "paused", "busy", "wrap_up", "logged_out"]
+    for i in range(300):
+        r = rng.random()
+        if r < 0.35:
+            d.offer(f"c{i}", skill=rng.choice(["impot_revenu", "paiement", "lsf"]))
+        elif r < 0.7:
+            d.agent(rng.choice(["a1", "a2", "a3", "a4", "a5"]), rng.choice(states))
+        elif r < 0.85:
+            waiting = [c for c in d.engine.calls.values() if c.waiting]
+            if waiting:
+                d.send("call.ended", call_id=rng.choice(waiting).id, reason="abandoned")
+        else:
+            d.advance(rng.uniform(0, 60))
+        stats = d.engine.router.skill_stats(d.now)
+        assert d.engine.waiting_by_skill == [s["waiting"] for s in stats]
+        assert d.engine.staffed_by_skill == [s["agents_staffed"] for s in stats]

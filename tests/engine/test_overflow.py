@@ -1,0 +1,227 @@
+"""Opening hours on the call path and peak overflow to the departments' local services."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from acd.config import Config
+from acd.engine import Engine
+from tests.conftest import T0, Driver, small_config
+
+PARIS = ZoneInfo("Europe/Paris")
+
+
+def config_with_services(
+    *,
+    capacity: int = 2,
+    overflow: dict[str, Any] | None = None,
+    campaigns: list | None = None,
+    **routing: Any,
+) -> Config:
+    base = small_config(**routing).model_dump()
+    base["services"] = {
+        "local": [
+            {
+                "id": "sip-59",
+                "department": "59",
+                "name": "SIP Nord",
+                "target": "sip:accueil@sip-59.example",
+                "capacity": capacity,
+            },
+            {
+                "id": "sip-67",
+                "department": "67",
+                "name": "SIP Bas-Rhin",
+                "target": "sip:accueil@sip-67.example",
+                "capacity": capacity,
+            },
+        ]
+    }
+    base["overflow"] = {
+        "mode": "auto",
+        "threshold_s": 300,
+        "activate_ewt_s": 600,
+        "deactivate_ewt_s": 240,
+        "max_wait_s": 1200,
+        **(overflow or {}),
+    }
+    if campaigns is not None:
+        base["calendar"] = {"campaigns": campaigns}
+    return Config.model_validate(base)
+
+
+def driver(router_kind: str, now: float = T0, **kw: Any) -> Driver:
+    return Driver(Engine(config_with_services(**kw), router=router_kind), now=now)
+
+
+def local(text: str) -> float:
+    return datetime.fromisoformat(text).replace(tzinfo=PARIS).timestamp()
+
+
+# -- closed
+
+
+def test_a_call_outside_hours_is_closed_with_the_next_opening(router_kind):
+    d = driver(router_kind, now=local("2026-03-07T10:00:00"))  # a Saturday
+    d.agent("a1", "available")
+    decision = d.offer("c1")
+    assert decision == {"action": "closed", "call_id": "c1", "reopens_at": "2026-03-09T08:30:00+01:00"}
+    assert d.engine.calls["c1"].status == "closed"
+    assert d.engine.agent_state(d.engine.agents["a1"]).wire == "available"  # nobody was reserved
+
+
+def test_a_call_on_a_public_holiday_is_closed(router_kind):
+    d = driver(router_kind, now=local("2026-05-14T11:00:00"))  # Ascension
+    assert d.offer("c1")["action"] == "closed"
+
+
+def test_the_end_of_a_closed_call_is_recorded_and_changes_nothing_else(router_kind):
+    d = driver(router_kind, now=local("2026-03-07T10:00:00"))
+    d.offer("c1")
+    d.send("call.ended", call_id="c1", reason="completed")
+    assert d.engine.calls["c1"].end_reason == "completed"
+
+
+# -- overflow
+
+
+def test_supervisor_on_sends_a_call_no_agent_can_take_to_its_local_service(router_kind):
+    d = driver(router_kind, overflow={"mode": "on"})
+    decision = d.offer("c1", department="59")
+    assert decision == {
+        "action": "overflow",
+        "call_id": "c1",
+        "service": "sip-59",
+        "target": "sip:accueil@sip-59.example",
+    }
+    assert d.engine.overflow.services["sip-59"].load == 1
+    assert d.engine.calls["c1"].status == "overflowed"
+
+
+def test_a_call_an_agent_can_take_now_is_never_overflowed(router_kind):
+    d = driver(router_kind, overflow={"mode": "on"})
+    d.agent("a1", "available")
+    assert d.offer("c1", department="59")["action"] == "connect"
+
+
+def test_a_call_without_department_stays_on_the_national_line(router_kind):
+    d = driver(router_kind, overflow={"mode": "on"})
+    assert d.offer("c1")["action"] == "queue"
+
+
+def test_a_department_without_a_service_stays_on_the_national_line(router_kind):
+    d = driver(router_kind, overflow={"mode": "on"})
+    assert d.offer("c1", department="64")["action"] == "queue"
+
+
+def test_a_full_service_takes_no_more_until_a_call_ends(router_kind):
+    d = driver(router_kind, capacity=2, overflow={"mode": "on"})
+    assert [d.offer(f"c{i}", department="59")["action"] for i in range(3)] == [
+        "overflow",
+        "overflow",
+        "queue",
+    ]
+    d.send("call.ended", call_id="c0", reason="completed")
+    assert d.engine.overflow.services["sip-59"].load == 1
+    assert d.offer("c3", department="59")["action"] == "overflow"
+
+
+def test_a_closed_service_takes_no_overflow(router_kind):
+    d = driver(
+        router_kind, now=local("2026-03-02T17:30:00"), overflow={"mode": "on"}
+    )  # line open, service shut
+    assert d.offer("c1", department="59")["action"] == "queue"
+
+
+def test_alsace_moselle_service_is_closed_on_good_friday(router_kind):
+    d = driver(router_kind, now=local("2026-04-03T10:00:00"), overflow={"mode": "on"})
+    assert d.offer("c1", department="67")["action"] == "queue"
+    assert d.offer("c2", department="59")["action"] == "overflow"
+
+
+def test_supervisor_off_never_overflows(router_kind):
+    d = driver(router_kind, overflow={"mode": "off"})
+    assert all(d.offer(f"c{i}", department="59")["action"] == "queue" for i in range(5))
+    assert d.engine.overflow.status(d.now) == {
+        "mode": "off",
+        "active": False,
+        "reason": "forced off by the supervisor",
+    }
+
+
+def test_auto_overflows_during_a_campaign_above_the_threshold(router_kind):
+    campaign = {"id": "spring", "name": "Déclaration", "start": "2026-03-01", "end": "2026-03-31"}
+    d = driver(router_kind, campaigns=[campaign], wrap_up_s=0)
+    d.agent("a1", "available")
+    d.offer("c0")  # a1 busy; one impot_revenu agent staffed, AHT 300 s
+    assert d.engine.overflow.status(d.now)["reason"] == "campaign: Déclaration"
+    assert d.offer("c1", department="59")["action"] == "queue"  # EWT 300 s: not above the threshold
+    assert d.offer("c2", department="59")["action"] == "overflow"  # EWT 600 s
+
+
+def test_auto_follows_the_live_ewt_with_hysteresis(router_kind):
+    d = driver(router_kind)
+    d.agent("a1", "available")
+    d.offer("c0")  # a1 takes it; a1 is the one staffed agent
+    status = d.engine.overflow.status
+    assert status(d.now)["active"] is False
+    d.offer("q1")  # EWT for the next caller: 600 s -> reaches activate_ewt_s
+    assert status(d.now)["active"] is True
+    assert "impot_revenu" in status(d.now)["reason"]
+    d.send("call.ended", call_id="q1", reason="abandoned")  # next caller's EWT 300 s: between the bounds
+    assert status(d.now)["active"] is True
+    d.send("call.answered", call_id="c0", agent_id="a1")
+    d.agent("a5", "available")  # two staffed agents now: next EWT 150 s < 240 s
+    assert status(d.now)["active"] is False
+
+
+def test_mode_can_be_switched_at_run_time(router_kind):
+    d = driver(router_kind)
+    assert d.send("overflow.mode", mode="on") == {
+        "mode": "on",
+        "active": True,
+        "reason": "forced on by the supervisor",
+    }
+    assert d.offer("c1", department="59")["action"] == "overflow"
+    d.send("overflow.mode", mode="off")
+    assert d.offer("c2", department="59")["action"] == "queue"
+
+
+# -- never stranded
+
+
+def test_a_call_waiting_too_long_is_moved_to_its_local_service(router_kind):
+    d = driver(
+        router_kind,
+        now=local("2026-03-02T09:00:00"),
+        overflow={"max_wait_s": 1200, "mode": "auto", "activate_ewt_s": 99999, "deactivate_ewt_s": 0},
+    )
+    d.offer("c1", department="59")
+    d.advance(1199)
+    assert d.commands == []
+    d.advance(1)
+    [command] = d.commands
+    assert command.command == "overflow"
+    assert command.fields == {"call_id": "c1", "service": "sip-59", "target": "sip:accueil@sip-59.example"}
+    assert d.engine.calls["c1"].status == "overflowed"
+
+
+def test_a_call_waiting_too_long_without_a_service_is_offered_a_callback_once(router_kind):
+    d = driver(router_kind, overflow={"max_wait_s": 600, "activate_ewt_s": 99999, "deactivate_ewt_s": 0})
+    d.offer("c1")  # no department
+    d.advance(600)
+    [command] = d.commands
+    assert command.command == "offer_callback"
+    assert command.fields["call_id"] == "c1"
+    d.advance(3600)
+    assert len(d.commands) == 1
+    assert d.engine.calls["c1"].status == "queued"
+
+
+def test_with_overflow_off_a_stranded_call_is_offered_a_callback_not_moved(router_kind):
+    d = driver(router_kind, overflow={"mode": "off", "max_wait_s": 600})
+    d.offer("c1", department="59")
+    d.advance(600)
+    assert [c.command for c in d.commands] == ["offer_callback"]

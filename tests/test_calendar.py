@@ -1,0 +1,169 @@
+"""Opening hours, public holidays (Alsace-Moselle and overseas included) and the nights clocks change."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from acd.calendar import Calendar, CalendarConfig, Hours, OpeningHours
+from acd.config import DEFAULT_SERVICE_HOURS
+
+PARIS = ZoneInfo("Europe/Paris")
+
+
+def at(text: str, zone: ZoneInfo = PARIS) -> float:
+    return datetime.fromisoformat(text).replace(tzinfo=zone).timestamp()
+
+
+def paris(t: float | None) -> str:
+    assert t is not None
+    return datetime.fromtimestamp(t, PARIS).isoformat()
+
+
+@pytest.fixture(scope="module")
+def national() -> Calendar:
+    return Calendar(CalendarConfig())
+
+
+def test_open_on_a_working_morning(national):
+    assert national.is_open(at("2026-03-02T08:30:00"))  # Monday, opening instant
+    assert national.is_open(at("2026-03-02T18:59:59"))
+
+
+def test_closed_at_19_00_sharp_and_reopens_next_morning(national):
+    t = at("2026-03-02T19:00:00")
+    assert not national.is_open(t)
+    assert paris(national.next_opening(t)) == "2026-03-03T08:30:00+01:00"
+
+
+def test_closed_before_08_30(national):
+    t = at("2026-03-03T08:29:59")
+    assert not national.is_open(t)
+    assert paris(national.next_opening(t)) == "2026-03-03T08:30:00+01:00"
+
+
+def test_sunday_reopens_monday(national):
+    t = at("2026-03-08T11:00:00")
+    assert not national.is_open(t)
+    assert paris(national.next_opening(t)) == "2026-03-09T08:30:00+01:00"
+
+
+def test_friday_evening_reopens_monday(national):
+    assert paris(national.next_opening(at("2026-03-06T19:30:00"))) == "2026-03-09T08:30:00+01:00"
+
+
+def test_christmas_is_closed_and_reopens_after_the_weekend(national):
+    t = at("2026-12-25T10:00:00")  # a Friday
+    assert not national.is_open(t)
+    assert paris(national.next_opening(t)) == "2026-12-28T08:30:00+01:00"
+
+
+def test_ascension_thursday_is_closed(national):
+    t = at("2026-05-14T10:00:00")
+    assert not national.is_open(t)
+    assert national.hours.holiday(datetime(2026, 5, 14).date()) is not None
+    assert paris(national.next_opening(t)) == "2026-05-15T08:30:00+02:00"
+
+
+def test_easter_monday_and_whit_monday_are_closed(national):
+    assert not national.is_open(at("2026-04-06T10:00:00"))
+    assert not national.is_open(at("2026-05-25T10:00:00"))
+
+
+def test_good_friday_is_a_working_day_for_the_national_line(national):
+    assert national.is_open(at("2026-04-03T10:00:00"))
+
+
+def test_alsace_moselle_closes_on_good_friday_and_26_december():
+    strasbourg = Hours(OpeningHours(), "67")
+    metz = Hours(OpeningHours(), "57")
+    lille = Hours(OpeningHours(), "59")
+    good_friday = at("2026-04-03T10:00:00")
+    st_stephen = at("2028-12-26T10:00:00")  # a Tuesday
+    assert not strasbourg.is_open(good_friday) and not strasbourg.is_open(st_stephen)
+    assert not metz.is_open(good_friday) and not metz.is_open(st_stephen)
+    assert lille.is_open(good_friday) and lille.is_open(st_stephen)
+    assert strasbourg.holiday(datetime(2028, 12, 26).date()) is not None
+
+
+def test_overseas_services_keep_their_own_holidays_and_time_zone():
+    guadeloupe_zone = ZoneInfo("America/Guadeloupe")
+    spec = DEFAULT_SERVICE_HOURS.model_copy(update={"timezone": "America/Guadeloupe"})
+    guadeloupe = Hours(spec, "971")
+    assert guadeloupe.is_open(at("2026-03-02T10:00:00", guadeloupe_zone))  # 15:00 in Paris
+    assert not guadeloupe.is_open(at("2026-05-27T10:00:00", guadeloupe_zone))  # abolition of slavery
+
+
+def test_exceptional_day_closes_early(national):
+    configured = Calendar(
+        CalendarConfig(hours=OpeningHours(exceptions={datetime(2026, 12, 24).date(): ["08:30-16:00"]}))
+    )
+    t = at("2026-12-24T16:30:00")
+    assert national.is_open(t)
+    assert not configured.is_open(t)
+    assert paris(configured.next_opening(t)) == "2026-12-28T08:30:00+01:00"  # 25th holiday, then weekend
+
+
+def test_spring_forward_night_next_opening_is_08_30_summer_time(national):
+    # Clocks go from 02:00 to 03:00 in the night of Saturday 28 to Sunday 29 March 2026.
+    t = at("2026-03-27T19:30:00")
+    assert paris(national.next_opening(t)) == "2026-03-30T08:30:00+02:00"
+    assert national.next_opening(t) - t == pytest.approx(60 * 3600)  # 61 h on the clock, one lost
+
+
+def test_fall_back_night_next_opening_is_08_30_winter_time(national):
+    # Clocks go from 03:00 back to 02:00 in the night of Saturday 24 to Sunday 25 October 2026.
+    t = at("2026-10-23T19:30:00")
+    assert paris(national.next_opening(t)) == "2026-10-26T08:30:00+01:00"
+    assert national.next_opening(t) - t == pytest.approx(62 * 3600)  # 61 h on the clock, one gained
+
+
+def test_hours_that_span_the_change_last_what_the_clock_says():
+    night = OpeningHours(
+        week={d: ["01:00-04:00"] for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")},
+        public_holidays=False,
+    )
+    hours = Hours(night)
+    [(start, end)] = hours.intervals(datetime(2026, 3, 29).date())
+    assert end - start == 2 * 3600  # 02:00-03:00 does not exist that night
+    [(start, end)] = hours.intervals(datetime(2026, 10, 25).date())
+    assert end - start == 4 * 3600  # 02:00-03:00 happens twice
+    assert hours.is_open(at("2026-03-29T03:30:00"))
+
+
+def test_next_change_alternates_opening_and_closing(national):
+    t = at("2026-03-02T07:00:00")
+    opening = national.hours.next_change(t)
+    closing = national.hours.next_change(opening)
+    assert paris(opening) == "2026-03-02T08:30:00+01:00"
+    assert paris(closing) == "2026-03-02T19:00:00+01:00"
+
+
+def test_always_open_ignores_hours_and_holidays():
+    calendar = Calendar(CalendarConfig(always_open=True))
+    t = at("2026-12-25T03:00:00")
+    assert calendar.is_open(t)
+    assert calendar.next_opening(t) == t
+
+
+def test_campaign_is_found_by_local_date(shipped_config):
+    calendar = Calendar(shipped_config.calendar)
+    assert calendar.campaign(at("2026-05-20T10:00:00")).id == "declaration-2026"
+    assert calendar.campaign(at("2026-08-20T10:00:00")).id == "avis-2026"
+    assert calendar.campaign(at("2026-03-02T10:00:00")) is None
+
+
+@pytest.mark.parametrize(
+    "week",
+    [
+        {"mon": ["19:00-08:30"]},
+        {"mon": ["8:30-19:00"]},
+        {"mon": ["08:30-12:00", "11:00-14:00"]},
+        {"lundi": []},
+    ],
+)
+def test_bad_hours_are_refused(week):
+    with pytest.raises(ValueError):
+        OpeningHours(week=week)
