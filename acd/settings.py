@@ -31,6 +31,24 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(2 * 1024 * 1024, ge=1024)
     max_batch: int = Field(1000, ge=1, le=1000)
 
+    # -- the Redis store (used only with ACD_REDIS_URL; see docs/redis.md)
+    #: Prefix of every key, so several deployments share one Redis. Use a hash tag (`{acd}:`) on
+    #: Redis Cluster: the store's scripts touch several keys at once, which must share a slot.
+    redis_prefix: str = Field("acd:", min_length=1, max_length=64)
+    #: The leader's lease: it renews it every third of this; a follower takes over once it lapses.
+    redis_lease_ttl_s: float = Field(3.0, ge=0.5, le=60.0)
+    #: How long a follower waits for the leader to apply a forwarded write before answering 503.
+    redis_forward_timeout_s: float = Field(10.0, ge=0.5, le=120.0)
+    #: Snapshot the engine after this many log entries, or after this many seconds with any entry.
+    redis_snapshot_every: int = Field(10_000, ge=1)
+    redis_snapshot_interval_s: float = Field(300.0, ge=1.0)
+    #: Pickle snapshots in a forked child (copy-on-write), so a large state never stalls the loop.
+    redis_snapshot_fork: bool = True
+    #: How long delivered command ids are remembered, so a replayed command is never sent again.
+    redis_delivered_ttl_s: float = Field(7 * 86400.0, ge=60.0)
+    #: This instance's name in the lease and in logs (default: host name, pid and a random tag).
+    instance_id: str | None = Field(None, min_length=1, max_length=128)
+
     @field_validator("clock_start")
     @classmethod
     def _aware(cls, v: datetime | None) -> datetime | None:

@@ -1,0 +1,287 @@
+"""The supervisors' wallboard: `/wallboard` (a static page) and `/wallboard/events` (server-sent events).
+
+One sampler per app reads the engine's state, renders a compact JSON snapshot and pushes it to
+every open page only when it changed, at most every `MIN_INTERVAL_S`. It wakes on any write request
+(the app's `on_response_prepare` signal) and, for changes no request causes (the end of a wrap-up,
+a callback falling due), checks once every `IDLE_CHECK_S`. It runs only while a page is open. A page
+holds one connection and never polls; it ticks the longest wait locally from `oldest_since`.
+
+The answer rate of the day is answered / offered since local midnight (the calendar's zone, on the
+service clock), or since the process started if that is later: it reads the process's counters
+(`acd_calls_offered_total`, `acd_calls_answered_total`, ...) and takes a baseline at each midnight.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections import Counter as Tally
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+from prometheus_client import Counter
+
+from acd.api.handlers import SERVICE
+from acd.model import AgentState
+from acd.service import Service
+
+log = logging.getLogger("acd.wallboard")
+
+STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
+#: The answer-rate target shown on the board (the alert rules use the same 85 %).
+TARGET = 0.85
+MIN_INTERVAL_S = 0.25
+IDLE_CHECK_S = 1.0
+KEEPALIVE_S = 15.0
+MAX_SUBSCRIBERS = 200
+_STATES = ("available", "busy", "wrap_up", "paused")
+_DAY_FIELDS = ("offered", "answered", "abandoned", "closed")
+
+
+def _by_skill(counter: Counter) -> Tally[str]:
+    """A counter's current totals summed per `skill` label (other labels folded)."""
+    out: Tally[str] = Tally()
+    for metric in counter.collect():
+        for sample in metric.samples:
+            if sample.name.endswith("_total"):
+                out[sample.labels.get("skill", "")] += sample.value
+    return out
+
+
+class DayCounts:
+    """Per-skill counts since local midnight, from the process's counters and a midnight baseline."""
+
+    def __init__(self, service: Service) -> None:
+        self._service = service
+        self._day: str | None = None
+        self._base: dict[str, Tally[str]] = {f: Tally() for f in (*_DAY_FIELDS, "overflowed")}
+
+    def _totals(self) -> dict[str, Tally[str]]:
+        m = self._service.metrics
+        overflowed: Tally[str] = Tally()
+        overflowed[""] = sum(_by_skill(m.overflowed).values())
+        return {
+            "offered": _by_skill(m.offered),
+            "answered": _by_skill(m.answered),
+            "abandoned": _by_skill(m.abandoned),
+            "closed": _by_skill(m.closed),
+            "overflowed": overflowed,
+        }
+
+    def read(self, now: float) -> tuple[str, dict[str, Tally[str]]]:
+        day = self._service.engine.calendar.hours.local_date(now).isoformat()
+        totals = self._totals()
+        if self._day is None:
+            self._day = day  # the counters started with this process: the baseline is zero
+        elif day != self._day:
+            self._day, self._base = day, totals
+        return day, {f: totals[f] - self._base[f] for f in totals}
+
+
+def _rate(answered: float, offered: float) -> float | None:
+    return round(answered / offered, 4) if offered else None
+
+
+def snapshot(service: Service, days: DayCounts) -> dict[str, Any]:
+    """The wallboard's state: per skill and overall. `now` is the only field that moves by itself."""
+    engine, now = service.engine, service.clock.now()
+    day, counts = days.read(now)
+    agents: dict[str, Tally[str]] = {s: Tally() for s in engine.skills}
+    everyone: Tally[str] = Tally()
+    for agent in engine.agents.values():
+        state = engine.agent_state(agent)
+        if state is AgentState.LOGGED_OUT:
+            continue
+        wire = state.wire
+        everyone[wire] += 1
+        for skill in agent.skills:
+            if skill in agents:
+                agents[skill][wire] += 1
+    on_hold: Tally[str] = Tally()
+    later: Tally[str] = Tally()
+    oldest: dict[str, float] = {}
+    for call in engine.waiting_calls():
+        if call.kind == "inbound":
+            on_hold[call.skill] += 1
+            oldest[call.skill] = min(oldest.get(call.skill, call.enqueued_at), call.enqueued_at)
+        else:
+            later[call.skill] += 1
+    names = {s.id: s.name.split(" (")[0] for s in engine.config.skills}
+    skills = []
+    for q in engine.queue_stats(now):
+        skill = q["skill"]
+        today = {f: int(counts[f][skill]) for f in _DAY_FIELDS}
+        skills.append(
+            {
+                "skill": skill,
+                "name": names.get(skill, skill),
+                "waiting": on_hold[skill],
+                "callbacks_waiting": later[skill],
+                "oldest_since": oldest.get(skill),
+                "ewt_s": q["ewt_s"],
+                "agents": {s: agents[skill][s] for s in _STATES} | {"staffed": q["agents_staffed"]},
+                "today": today | {"answer_rate": _rate(today["answered"], today["offered"])},
+            }
+        )
+    total = {f: int(sum(counts[f].values())) for f in _DAY_FIELDS}
+    status = engine.overflow.status(now)
+    return {
+        "now": round(now, 3),
+        "day": day,
+        "target": TARGET,
+        "line_open": engine.calendar.is_open(now),
+        "overflow": {"mode": status["mode"], "active": bool(status["active"]), "reason": status["reason"]},
+        "skills": skills,
+        "total": {
+            "waiting": sum(on_hold.values()),
+            "callbacks_waiting": sum(later.values()),
+            "agents": {s: everyone[s] for s in _STATES},
+            "today": total
+            | {
+                "overflowed": int(counts["overflowed"][""]),
+                "answer_rate": _rate(total["answered"], total["offered"]),
+            },
+        },
+    }
+
+
+class WallboardHub:
+    """One sampler for all open pages; each page gets the latest snapshot only (slow pages skip)."""
+
+    def __init__(self, service: Service) -> None:
+        self._service = service
+        self._days = DayCounts(service)
+        self._subscribers: set[asyncio.Queue[bytes | None]] = set()
+        self._dirty = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._last_key: str | None = None
+        self._last: bytes | None = None
+        self._closed = False
+
+    @property
+    def subscribers(self) -> int:
+        return len(self._subscribers)
+
+    def poke(self) -> None:
+        """Something may have changed: sample soon (coalesced)."""
+        self._dirty.set()
+
+    def _sample(self) -> bool:
+        state = snapshot(self._service, self._days)
+        key = json.dumps({k: v for k, v in state.items() if k != "now"}, sort_keys=True)
+        if key == self._last_key and self._last is not None:
+            return False
+        self._last_key = key
+        self._last = b"event: state\ndata: " + json.dumps(state, separators=(",", ":")).encode() + b"\n\n"
+        return True
+
+    def subscribe(self) -> asyncio.Queue[bytes | None]:
+        queue: asyncio.Queue[bytes | None] = asyncio.Queue(maxsize=1)
+        self._sample()
+        assert self._last is not None
+        queue.put_nowait(self._last)
+        self._subscribers.add(queue)
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._run(), name="acd-wallboard")
+        return queue
+
+    def unsubscribe(self, queue: asyncio.Queue[bytes | None]) -> None:
+        self._subscribers.discard(queue)
+
+    @staticmethod
+    def _offer(queue: asyncio.Queue[bytes | None], message: bytes | None) -> None:
+        with contextlib.suppress(asyncio.QueueEmpty):
+            if queue.full():
+                queue.get_nowait()  # an unread older snapshot is stale: keep only the latest
+        queue.put_nowait(message)
+
+    async def _run(self) -> None:
+        while self._subscribers and not self._closed:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._dirty.wait(), IDLE_CHECK_S)
+            self._dirty.clear()
+            try:
+                changed = self._sample()
+            except Exception:  # the board must never take the service down
+                log.exception("wallboard snapshot failed")
+                changed = False
+            if changed:
+                for queue in list(self._subscribers):
+                    self._offer(queue, self._last)
+            await asyncio.sleep(MIN_INTERVAL_S)
+
+    async def close(self) -> None:
+        self._closed = True
+        for queue in list(self._subscribers):
+            self._offer(queue, None)
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+
+HUB = web.AppKey("wallboard_hub", WallboardHub)
+
+
+async def page(request: web.Request) -> web.FileResponse:
+    return web.FileResponse(
+        STATIC_DIR / "wallboard.html",
+        headers={
+            "Content-Security-Policy": "default-src 'self'; img-src 'self' data:",
+            "Cache-Control": "no-cache",
+        },
+    )
+
+
+async def events(request: web.Request) -> web.StreamResponse:
+    hub = request.app[HUB]
+    if hub.subscribers >= MAX_SUBSCRIBERS:
+        raise web.HTTPServiceUnavailable(reason="too many wallboards open")
+    response = web.StreamResponse(
+        headers={
+            "Content-Type": "text/event-stream",
+            "Cache-Control": "no-cache",
+            "X-Accel-Buffering": "no",  # no proxy buffering (nginx)
+        }
+    )
+    await response.prepare(request)
+    queue = hub.subscribe()
+    try:
+        await response.write(b"retry: 2000\n\n")
+        while True:
+            try:
+                message = await asyncio.wait_for(queue.get(), KEEPALIVE_S)
+            except TimeoutError:
+                await response.write(b": keep-alive\n\n")
+                continue
+            if message is None:  # the service is shutting down
+                break
+            await response.write(message)
+    except ConnectionError:  # the page went away
+        pass
+    finally:
+        hub.unsubscribe(queue)
+    return response
+
+
+def add_wallboard_routes(app: web.Application) -> None:
+    """Register `/wallboard`, `/wallboard/events` and `/wallboard/static/*` on an app built by
+    `create_app` (the service must already be in `app[SERVICE]`)."""
+    hub = WallboardHub(app[SERVICE])
+    app[HUB] = hub
+    app.router.add_get("/wallboard", page)
+    app.router.add_get("/wallboard/events", events)
+    app.router.add_static("/wallboard/static", STATIC_DIR)
+
+    async def on_write(request: web.Request, response: web.StreamResponse) -> None:
+        if request.method not in ("GET", "HEAD", "OPTIONS"):
+            hub.poke()
+
+    async def on_shutdown(app: web.Application) -> None:
+        await hub.close()  # end the event streams so a graceful shutdown does not wait on them
+
+    app.on_response_prepare.append(on_write)
+    app.on_shutdown.append(on_shutdown)

@@ -1,0 +1,148 @@
+"""The running service around the engine: the clock, the store, the timer loop and the outbox.
+
+Every write goes through one path, `apply_events`, to the store: in memory (the default) the batch
+is applied to the engine at once (engine calls never await, so each batch is applied atomically);
+with Redis it is logged durably before it is acknowledged, and with several instances only the
+leader applies it (see `acd.store.redis`). The service hands the resulting commands to the outbox
+and re-arms the timer loop, which runs on the instance in charge (`store.leading`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from prometheus_client import CollectorRegistry
+
+from acd.clock import Clock
+from acd.config import AgentConfig, Config
+from acd.engine import Agent, Engine, EventResult
+from acd.events import RosterAgent
+from acd.metrics import EngineCollector, Metrics
+from acd.model import Command
+from acd.outbox import MemoryOutboxStore, Outbox, OutboxMetrics, OutboxStore
+from acd.settings import Settings
+from acd.store import Store
+from acd.store.memory import MemoryStore
+
+log = logging.getLogger("acd.service")
+
+
+class _CurrentEngine:
+    """The service's engine as it is now: the Redis store replaces the engine when it reloads, and
+    the scrape-time collector must read the current one."""
+
+    def __init__(self, service: Service) -> None:
+        self._service = service
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._service.engine, name)
+
+
+class Service:
+    def __init__(
+        self,
+        settings: Settings,
+        config: Config,
+        *,
+        registry: CollectorRegistry | None = None,
+        clock: Clock | None = None,
+    ) -> None:
+        self.settings = settings
+        self.config = config
+        self.registry = registry if registry is not None else CollectorRegistry()
+        self.clock = clock if clock is not None else Clock(settings.clock_start)
+        self.metrics = Metrics(self.registry)
+        self.engine = Engine(config, router=settings.router, observer=self.metrics)
+        self.registry.register(EngineCollector(_CurrentEngine(self), self.clock.now))  # type: ignore[arg-type]
+        outbox_store: OutboxStore
+        if settings.redis_url:
+            from acd.store.redis import RedisStore
+
+            redis_store = RedisStore(self)
+            self.store: Store = redis_store
+            outbox_store = redis_store.outbox_store
+        else:
+            self.store = MemoryStore(self)
+            outbox_store = MemoryOutboxStore()
+        self.outbox = Outbox(
+            outbox_store,
+            str(settings.command_url) if settings.command_url else None,
+            settings.secret,
+            metrics=OutboxMetrics(self.registry),
+        )
+        self._wake = asyncio.Event()
+        self._timer_task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        await self.store.start()
+        if self.store.leading:
+            await self.outbox.start()
+        self._timer_task = asyncio.create_task(self._timer_loop(), name="acd-timers")
+
+    async def stop(self) -> None:
+        if self._timer_task is not None:
+            self._timer_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._timer_task
+        await self.outbox.stop()
+        await self.store.stop()
+
+    async def ready(self) -> bool:
+        return await self.store.ready()
+
+    def wake(self) -> None:
+        """Re-read the next timer (it may have moved, or this instance's role changed)."""
+        self._wake.set()
+
+    # -- writes
+
+    async def apply_events(self, events: Sequence[Any]) -> list[EventResult]:
+        started = time.perf_counter()
+        results, commands = await self.store.apply(list(events))
+        per_event = (time.perf_counter() - started) / max(1, len(events))
+        for event, result in zip(events, results, strict=True):
+            self.metrics.decision_latency.observe(per_event)
+            self.metrics.events.labels(event.type, result.status).inc()
+        await self._after(commands)
+        return results
+
+    async def upsert_agent(self, spec: AgentConfig) -> tuple[Agent, bool]:
+        event = RosterAgent(
+            id=f"roster-{uuid.uuid4().hex}",
+            agent_id=spec.id,
+            site=spec.site,
+            skills=spec.skills,
+            target=spec.target,
+        )
+        [result] = await self.apply_events([event])
+        return self.engine.agents[spec.id], bool(result.decision and result.decision["created"])
+
+    async def _after(self, commands: list[Command]) -> None:
+        if commands:
+            await self.outbox.submit(commands)
+        self._wake.set()  # the next timer may have moved
+
+    # -- timers
+
+    async def _timer_loop(self) -> None:
+        while True:
+            wake_at = self.engine.next_wakeup() if self.store.leading else None
+            self._wake.clear()
+            delay = None if wake_at is None else max(0.0, wake_at - self.clock.now())
+            if delay is None or delay > 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), timeout=delay)
+                continue
+            try:
+                commands = await self.store.tick(self.clock.now())
+                if commands:
+                    await self.outbox.submit(commands)
+            except Exception:  # a timer must never kill the loop
+                log.exception("timer processing failed")
+                await asyncio.sleep(0.1)

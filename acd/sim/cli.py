@@ -1,0 +1,151 @@
+"""`acd simulate` and `acd staff`: `register(subparsers)` adds both to the `acd` command."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser(
+        "simulate",
+        help="simulate a contact centre through the engine (config/scenarios/*.yaml)",
+        description="Run a scenario through the very engine and router the service uses, on a "
+        "simulated clock, and print the report (docs/simulator.md).",
+    )
+    p.add_argument("scenario", help="the scenario file (YAML)")
+    p.add_argument("--seed", type=int, help="override the scenario's seed")
+    p.add_argument("--json", action="store_true", help="print one JSON object on stdout, nothing else")
+    p.add_argument(
+        "--compare",
+        action="store_true",
+        help="run twice, with a FIFO single-queue baseline and with acd's policies, side by side",
+    )
+    p.add_argument("--calls", type=int, help="override the scenario's number of calls")
+    p.add_argument("--router", choices=("numba", "reference"), default="numba", help="the router (default numba)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    p.set_defaults(func=simulate_command)
+
+    s = sub.add_parser(
+        "staff",
+        help="agents needed for a skill: Erlang C, Erlang A and the simulator",
+        description="The fewest agents meeting a target (service level or answer rate) for one skill, "
+        "by the Erlang C and Erlang A closed forms and by the simulator (the engine itself).",
+    )
+    s.add_argument("--skill", help="the skill (default: the configuration's first)")
+    s.add_argument("--rate-per-min", type=float, required=True, help="arrivals per minute")
+    s.add_argument("--aht-s", type=float, required=True, help="mean handle time, seconds")
+    s.add_argument("--patience-s", type=float, help="mean patience, seconds (exponential); omitted: nobody abandons")
+    goal = s.add_mutually_exclusive_group(required=True)
+    goal.add_argument("--service-level", type=float, help="target share answered within --threshold-s (0-1)")
+    goal.add_argument("--answer-rate", type=float, help="target share of callers answered (0-1), e.g. 0.85")
+    s.add_argument("--threshold-s", type=float, default=20.0, help="service-level threshold (default 20)")
+    s.add_argument(
+        "--handle-dist", choices=("exponential", "lognormal", "constant"), default="exponential",
+        help="the simulator's handle-time distribution (the closed forms assume exponential)",
+    )
+    s.add_argument("--handle-sd-s", type=float, help="standard deviation for --handle-dist lognormal")
+    s.add_argument("--calls", type=int, default=20000, help="calls per simulated staffing level (0: no simulation)")
+    s.add_argument("--seed", type=int, default=1)
+    s.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    s.set_defaults(func=staff_command)
+
+
+def _fail(message: str) -> None:
+    sys.exit(f"acd: {message}")
+
+
+def progress_bar(label: str) -> Callable[[float], None]:
+    """A progress bar on stderr, redrawn in place."""
+    started = time.perf_counter()
+
+    def show(fraction: float) -> None:
+        width = 30
+        done = int(fraction * width)
+        elapsed = time.perf_counter() - started
+        eta = f", {elapsed / fraction - elapsed:.0f} s left" if 0.02 < fraction < 1 else ""
+        sys.stderr.write(f"\r{label} [{'#' * done}{'.' * (width - done)}] {100 * fraction:3.0f}% {elapsed:.0f} s{eta}  ")
+        if fraction >= 1:
+            sys.stderr.write("\n")
+        sys.stderr.flush()
+
+    return show
+
+
+def simulate_command(args: argparse.Namespace) -> None:
+    from acd.sim.compare import compare
+    from acd.sim.loop import simulate
+    from acd.sim.report import compare_text, report, text
+    from acd.sim.scenario import ScenarioError, load_scenario
+
+    try:
+        scenario, config = load_scenario(args.scenario)
+    except ScenarioError as e:
+        _fail(f"bad scenario:\n{e}")
+        return
+    if args.calls is not None:
+        if args.calls < 1 or scenario.calls is None:
+            _fail("--calls needs a positive number and a scenario stopped by `calls`")
+        scenario = scenario.model_copy(
+            update={"calls": args.calls, "warmup_calls": min(scenario.warmup_calls, args.calls // 10)}
+        )
+    if args.seed is not None:
+        scenario = scenario.model_copy(update={"seed": args.seed})
+    show = None if args.no_progress or not sys.stderr.isatty() else progress_bar(scenario.name or "simulate")
+    if args.compare:
+        result = compare(scenario, config, router=args.router, progress=show)
+        if args.json:
+            print(json.dumps(result))
+        else:
+            print(compare_text(result["baseline"], result["acd"]))
+        return
+    rep = report(simulate(scenario, config, router=args.router, progress=show))
+    print(json.dumps(rep) if args.json else text(rep))
+
+
+def staff_command(args: argparse.Namespace) -> None:
+    from acd.config import ConfigError, load_config
+    from acd.sim.scenario import resolve_config_dir, scenario_from_dict
+    from acd.sim.staff import staff, staff_text
+
+    for name in ("service_level", "answer_rate"):
+        v = getattr(args, name)
+        if v is not None and not 0 < v < 1:
+            _fail(f"--{name.replace('_', '-')} is a share between 0 and 1, not {v:g}")
+    if args.rate_per_min <= 0 or args.aht_s <= 0 or (args.patience_s is not None and args.patience_s <= 0):
+        _fail("--rate-per-min, --aht-s and --patience-s must be positive")
+    handle: dict[str, Any] = {"dist": args.handle_dist, "mean_s": args.aht_s}
+    if args.handle_dist == "lognormal":
+        if args.handle_sd_s is None:
+            _fail("--handle-dist lognormal needs --handle-sd-s")
+        handle["sd_s"] = args.handle_sd_s
+    dummy = scenario_from_dict(
+        {"calls": 1, "arrivals": [{"skill": "x", "rate_per_min": 1}], "handle_time": handle,
+         "agents": [{"count": 1, "skills": {"x": 1}, "site": "x"}]}
+    )
+    try:
+        config = load_config(resolve_config_dir(dummy, None))
+    except ConfigError as e:
+        _fail(f"bad configuration: {e}")
+        return
+    skill = args.skill or config.skills[0].id
+    if skill not in config.skill_index:
+        _fail(f"unknown skill {skill!r} (skills: {', '.join(config.skill_index)})")
+    res = staff(
+        config,
+        skill=skill,
+        rate_per_min=args.rate_per_min,
+        aht_s=args.aht_s,
+        patience_s=args.patience_s,
+        service_level=args.service_level,
+        threshold_s=args.threshold_s,
+        answer_rate=args.answer_rate,
+        handle=handle,
+        simulate_calls=args.calls,
+        seed=args.seed,
+    )
+    print(json.dumps(res) if args.json else staff_text(res))

@@ -1,0 +1,197 @@
+"""The simulator's statistics: an engine Observer, so every figure is the engine's own account
+(the wait the engine measured, the outcome it recorded), never the simulator's guess.
+
+A call is measured when it is among the calls offered after the warm-up. Its outcome is counted
+once, when it is settled: answered (directly or through a callback), abandoned, overflowed to a
+local service, refused as closed, or ended otherwise (booked an appointment, callback failed).
+Counts are kept per skill and, overall, per batch of consecutive measured calls, for the
+confidence intervals (batch means).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Callable
+
+from acd.engine.observer import Observer
+from acd.engine.records import Agent, Appointment, Call, Callback
+
+# Fields of a row of counts.
+(
+    OFFERED,
+    ANSWERED,
+    ABANDONED,
+    WAITED,
+    WAIT_SUM,
+    ANSWERED_WAIT_SUM,
+    WITHIN_SL,
+    OVERFLOWED,
+    CLOSED,
+    OTHER,
+    CALLBACK_ANSWERED,
+) = range(11)
+N_FIELDS = 11
+
+
+class Stats(Observer):
+    def __init__(self, skills: list[str], warmup: int, service_level_s: float, batch_of: Callable[[int, float], int], batches: int) -> None:
+        self.skills = skills
+        self.skill_index = {s: i for i, s in enumerate(skills)}
+        self.warmup = warmup
+        self.sl_s = service_level_s
+        self.batch_of = batch_of
+        self.rows = [[0.0] * N_FIELDS for _ in skills]
+        self.batch_rows = [[0.0] * N_FIELDS for _ in range(batches)]
+        self.offered_total = 0  # every inbound call, warm-up included
+        self._tag: dict[str, tuple[list[float], list[float]]] = {}  # measured calls not settled yet
+        self.callbacks: Counter[str] = Counter()
+        self.appointments: Counter[str] = Counter()
+        self.on_callback_over: Callable[[Callback], None] | None = None
+        self.handle_sum = 0.0
+        self.handled = 0
+
+    # -- engine hooks
+
+    def call_offered(self, call: Call, now: float) -> None:
+        n = self.offered_total
+        self.offered_total = n + 1
+        if n < self.warmup:
+            return
+        row = self.rows[self.skill_index[call.skill]]
+        batch = self.batch_rows[self.batch_of(n - self.warmup, now)]
+        row[OFFERED] += 1
+        batch[OFFERED] += 1
+        self._tag[call.id] = (row, batch)
+
+    def decision(self, call: Call, action: str, now: float) -> None:
+        if action in ("connect", "queue", "originate"):
+            return
+        rows = self._tag.pop(call.id, None)
+        if rows is None:
+            return
+        if action == "closed":
+            for r in rows:
+                r[CLOSED] += 1
+            return
+        wait = max(0.0, now - call.offered_at)
+        field = OVERFLOWED if action == "overflow" else OTHER
+        for r in rows:
+            r[field] += 1
+            r[WAIT_SUM] += wait
+            if wait > 0:
+                r[WAITED] += 1
+
+    def call_answered(self, call: Call, agent: Agent, wait_s: float) -> None:
+        rows = self._tag.pop(call.id, None)
+        if rows is None:
+            return
+        within = wait_s <= self.sl_s
+        for r in rows:
+            r[ANSWERED] += 1
+            r[WAIT_SUM] += wait_s
+            r[ANSWERED_WAIT_SUM] += wait_s
+            if wait_s > 0:
+                r[WAITED] += 1
+            if within:
+                r[WITHIN_SL] += 1
+            if call.callback_id is not None:
+                r[CALLBACK_ANSWERED] += 1
+
+    def call_ended(self, call: Call, reason: str, wait_s: float | None) -> None:
+        rows = self._tag.pop(call.id, None)
+        if rows is None:
+            return
+        wait = wait_s or 0.0
+        field = ABANDONED if reason == "abandoned" else OTHER
+        for r in rows:
+            r[field] += 1
+            r[WAIT_SUM] += wait
+            if wait > 0:
+                r[WAITED] += 1
+
+    def callback(self, callback: Callback, status: str, now: float) -> None:
+        self.callbacks[status] += 1
+        if status in ("failed", "cancelled"):
+            rows = self._tag.pop(callback.call_id, None)
+            if rows is not None:
+                for r in rows:
+                    r[OTHER] += 1
+                    r[WAITED] += 1
+            if self.on_callback_over is not None:
+                self.on_callback_over(callback)
+
+    def appointment(self, appointment: Appointment, status: str, now: float) -> None:
+        self.appointments[status] += 1
+
+    def handle_time(self, skill: str, seconds: float) -> None:
+        self.handle_sum += seconds
+        self.handled += 1
+
+    # -- results
+
+    @property
+    def unsettled(self) -> int:
+        return len(self._tag)
+
+    def totals(self) -> list[float]:
+        return [sum(r[i] for r in self.rows) for i in range(N_FIELDS)]
+
+
+def figures(row: list[float]) -> dict[str, float | int]:
+    """The contract's figures from a row of counts (over all measured calls offered)."""
+    offered = row[OFFERED]
+    answered = row[ANSWERED]
+
+    def share(x: float) -> float:
+        return x / offered if offered else math.nan
+
+    return {
+        "offered": int(offered),
+        "answered": int(answered),
+        "abandoned": int(row[ABANDONED]),
+        "overflowed": int(row[OVERFLOWED]),
+        "closed": int(row[CLOSED]),
+        "other": int(row[OTHER]),
+        "p_wait": share(row[WAITED]),
+        "p_abandon": share(row[ABANDONED]),
+        "mean_wait_s": share(row[WAIT_SUM]),
+        "asa_s": row[ANSWERED_WAIT_SUM] / answered if answered else math.nan,
+        "service_level": share(row[WITHIN_SL]),
+        "answer_rate": share(answered),
+        "contact_rate": share(answered + row[OVERFLOWED]),
+        "callbacks_answered": int(row[CALLBACK_ANSWERED]),
+    }
+
+
+#: Two-sided 97.5 % quantiles of Student's t by degrees of freedom (then 1.96 + 2.5/df).
+_T975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262, 10: 2.228,
+         12: 2.179, 15: 2.131, 19: 2.093, 20: 2.086, 24: 2.064, 29: 2.045, 30: 2.042, 39: 2.023, 49: 2.010}
+
+
+def t975(df: int) -> float:
+    if df in _T975:
+        return _T975[df]
+    smaller = [k for k in _T975 if k <= df]
+    return _T975[max(smaller)] if df < 50 else 1.96 + 2.5 / df
+
+
+CI_METRICS = ("p_wait", "p_abandon", "mean_wait_s", "asa_s", "service_level", "answer_rate")
+
+
+def batch_intervals(batch_rows: list[list[float]]) -> dict[str, dict[str, float]]:
+    """Per metric: batch-means standard error and 95 % half-width over the non-empty batches."""
+    per_batch = [figures(r) for r in batch_rows if r[OFFERED] > 0]
+    out: dict[str, dict[str, float]] = {}
+    k = len(per_batch)
+    if k < 2:
+        return out
+    for metric in CI_METRICS:
+        values = [float(f[metric]) for f in per_batch if not math.isnan(float(f[metric]))]
+        if len(values) < 2:
+            continue
+        mean = sum(values) / len(values)
+        var = sum((v - mean) ** 2 for v in values) / (len(values) - 1)
+        se = math.sqrt(var / len(values))
+        out[metric] = {"se": se, "ci95": t975(len(values) - 1) * se, "batches": len(values)}
+    return out

@@ -1,0 +1,323 @@
+"""The Redis side of the durable store: the log, the snapshot, the lease and the inbox.
+
+Only I/O lives here (keys, Lua scripts, encoding of entries); what to do with them is
+`acd.store.redis.RedisStore`'s business. Keys, under the deployment's prefix (`acd:` by default):
+
+- `log`       stream: every input that changed the engine, in order. Fields: `s` sequence number
+              (1, 2, ... without gaps), `n` the engine time it was applied at, `k` the kind (`a` a
+              batch of events, `t` a timer tick), `e` the events (JSON), `q` the forwarded request
+              it answers, if any.
+- `snapshot`  hash: `header` (JSON: format, versions, config fingerprint, `seq`, `id`), `data` (the
+              compressed engine), `seq` and `id` (the last log entry it covers).
+- `lease`     string `<instance>/<token>` with a TTL: the leader's lease.
+- `fence`     counter: each new lease takes the next token. The lease's value embeds it, so
+              "the lease still holds my value" is the fencing check every write script makes.
+- `epoch`     string: a random id made when the store is first used; if it vanishes, Redis lost
+              its data (restarted without persistence).
+- `inbox`     stream: writes forwarded by followers to the leader.
+- `reply:<instance>`  pub/sub channel: the leader's refusals of forwarded writes.
+- `outbox:*`  the outbox (see `acd.store.outbox_redis`), written in the same script as the log.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from redis.asyncio import Redis
+from redis.exceptions import ResponseError
+
+from acd.store.outbox_redis import _KEYS_LUA, PUT_LUA, OutboxKeys
+
+APPLY, TICK = "a", "t"
+
+
+class Fenced(Exception):
+    """A write was refused: this instance no longer holds the lease."""
+
+
+@dataclass(slots=True)
+class LogEntry:
+    id: str  # the stream id
+    seq: int
+    now: float
+    kind: str  # APPLY | TICK
+    events: bytes | None = None  # JSON list of events (APPLY)
+    request: str | None = None  # the forwarded request it answers
+
+    @classmethod
+    def from_stream(cls, entry_id: bytes | str, fields: dict[bytes, bytes]) -> LogEntry:
+        request = fields.get(b"q")
+        return cls(
+            id=_text(entry_id),
+            seq=int(fields[b"s"]),
+            now=float(fields[b"n"]),
+            kind=fields[b"k"].decode(),
+            events=fields.get(b"e"),
+            request=request.decode() if request else None,
+        )
+
+    def args(self) -> list[Any]:
+        """The five script arguments of an entry (`id` is Redis's to give)."""
+        return [self.seq, repr(self.now), self.kind, self.request or "", self.events or b""]
+
+
+@dataclass(slots=True)
+class Forwarded:
+    """A write a follower forwarded to the leader."""
+
+    id: str  # the inbox stream id
+    request: str
+    reply_to: str
+    deadline: float  # wall clock: past it, the follower has given up
+    events: bytes
+
+
+@dataclass(slots=True)
+class StoredSnapshot:
+    header: bytes
+    data: bytes
+    seq: int
+    id: str
+
+
+_ACQUIRE = """
+if redis.call('EXISTS', KEYS[1]) == 1 then return false end
+local value = ARGV[1] .. '/' .. redis.call('INCR', KEYS[2])
+redis.call('SET', KEYS[1], value, 'PX', ARGV[2])
+return value
+"""
+
+_RENEW = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+return 1
+"""
+
+_RELEASE = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+return redis.call('DEL', KEYS[1])
+"""
+
+# KEYS: the outbox keys (7), lease, log. ARGV: lease value, entry count, 5 per entry, then
+# command count, 2 per command (id, JSON).
+_APPEND = (
+    _KEYS_LUA
+    + PUT_LUA
+    + """
+if redis.call('GET', KEYS[8]) ~= ARGV[1] then
+  return redis.error_reply('FENCED this instance no longer holds the lease')
+end
+local n, i, ids = tonumber(ARGV[2]), 3, {}
+for j = 1, n do
+  local f = {'s', ARGV[i], 'n', ARGV[i + 1], 'k', ARGV[i + 2]}
+  if ARGV[i + 3] ~= '' then f[#f + 1] = 'q'; f[#f + 1] = ARGV[i + 3] end
+  if ARGV[i + 4] ~= '' then f[#f + 1] = 'e'; f[#f + 1] = ARGV[i + 4] end
+  ids[j] = redis.call('XADD', KEYS[9], '*', unpack(f))
+  i = i + 5
+end
+local m = tonumber(ARGV[i])
+i = i + 1
+for j = 1, m do
+  put(ARGV[i], ARGV[i + 1])
+  i = i + 2
+end
+return ids
+"""
+)
+
+# KEYS: lease, snapshot, log. ARGV: lease value, seq, id, header, data. A snapshot never replaces a
+# newer one; the log entries it covers are trimmed.
+_SAVE_SNAPSHOT = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then
+  return redis.error_reply('FENCED this instance no longer holds the lease')
+end
+local current = redis.call('HGET', KEYS[2], 'seq')
+if current and tonumber(current) >= tonumber(ARGV[2]) then return 0 end
+redis.call('HSET', KEYS[2], 'seq', ARGV[2], 'id', ARGV[3], 'header', ARGV[4], 'data', ARGV[5])
+redis.call('XTRIM', KEYS[3], 'MINID', ARGV[3])
+return 1
+"""
+
+# KEYS: lease, epoch, snapshot, log. ARGV: lease value, new epoch, seq, header, data. After Redis
+# lost its data: the leader writes its own state back as the base, if nobody did it first.
+_RESEED = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then
+  return redis.error_reply('FENCED this instance no longer holds the lease')
+end
+if redis.call('EXISTS', KEYS[3]) == 1 or redis.call('XLEN', KEYS[4]) > 0 then return 0 end
+redis.call('SET', KEYS[2], ARGV[2])
+redis.call('HSET', KEYS[3], 'seq', ARGV[3], 'id', '0-0', 'header', ARGV[4], 'data', ARGV[5])
+return 1
+"""
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _fenced(exc: ResponseError) -> bool:
+    return str(exc).startswith("FENCED")
+
+
+class RedisLog:
+    def __init__(self, client: Redis, prefix: str, *, inbox_maxlen: int = 100_000) -> None:
+        self.client = client
+        self.prefix = prefix
+        self.outbox_keys = OutboxKeys(prefix)
+        self.lease_key = f"{prefix}lease"
+        self.fence_key = f"{prefix}fence"
+        self.log_key = f"{prefix}log"
+        self.snapshot_key = f"{prefix}snapshot"
+        self.epoch_key = f"{prefix}epoch"
+        self.inbox_key = f"{prefix}inbox"
+        self.inbox_maxlen = inbox_maxlen
+        self._acquire = client.register_script(_ACQUIRE)
+        self._renew = client.register_script(_RENEW)
+        self._release = client.register_script(_RELEASE)
+        self._append = client.register_script(_APPEND)
+        self._save_snapshot = client.register_script(_SAVE_SNAPSHOT)
+        self._reseed = client.register_script(_RESEED)
+
+    def reply_channel(self, instance: str) -> str:
+        return f"{self.prefix}reply:{instance}"
+
+    # -- the lease
+
+    async def acquire(self, instance: str, ttl_s: float) -> str | None:
+        """Take the lease if nobody holds it: returns its value (`<instance>/<token>`) or None."""
+        value = await self._acquire(keys=[self.lease_key, self.fence_key], args=[instance, _ms(ttl_s)])
+        return _text(value) if value else None
+
+    async def renew(self, lease: str, ttl_s: float) -> bool:
+        return bool(await self._renew(keys=[self.lease_key], args=[lease, _ms(ttl_s)]))
+
+    async def release(self, lease: str) -> None:
+        await self._release(keys=[self.lease_key], args=[lease])
+
+    async def holder(self) -> str | None:
+        value = await self.client.get(self.lease_key)
+        return _text(value) if value else None
+
+    # -- the epoch
+
+    async def epoch(self) -> str | None:
+        value = await self.client.get(self.epoch_key)
+        return _text(value) if value else None
+
+    async def create_epoch(self) -> str:
+        await self.client.set(self.epoch_key, secrets.token_hex(8), nx=True)
+        value = await self.client.get(self.epoch_key)
+        return _text(value)
+
+    # -- the log
+
+    async def append(
+        self, lease: str, entries: Sequence[LogEntry], commands: Sequence[tuple[str, str]]
+    ) -> list[str]:
+        """Append entries (and persist their commands in the outbox) if `lease` still holds;
+        returns the entries' stream ids. Raises `Fenced` otherwise."""
+        args: list[Any] = [lease, len(entries)]
+        for entry in entries:
+            args += entry.args()
+        args.append(len(commands))
+        for command_id, body in commands:
+            args += [command_id, body]
+        try:
+            ids = await self._append(keys=[*self.outbox_keys.all, self.lease_key, self.log_key], args=args)
+        except ResponseError as exc:
+            if _fenced(exc):
+                raise Fenced(str(exc)) from None
+            raise
+        return [_text(i) for i in ids]
+
+    async def read(self, after: str, count: int) -> list[LogEntry]:
+        """Entries after stream id `after` (exclusive), oldest first."""
+        rows = await self.client.xrange(self.log_key, min=f"({after}", max="+", count=count)
+        return [LogEntry.from_stream(i, f) for i, f in rows]
+
+    async def tail(self, after: str, count: int, block_ms: int) -> list[LogEntry]:
+        """Like `read`, but waits up to `block_ms` for new entries."""
+        reply = await self.client.xread({self.log_key: after}, count=count, block=block_ms)
+        if not reply:
+            return []
+        return [LogEntry.from_stream(i, f) for i, f in reply[0][1]]
+
+    async def length(self) -> int:
+        return int(await self.client.xlen(self.log_key))
+
+    # -- the snapshot
+
+    async def load_snapshot(self) -> StoredSnapshot | None:
+        data = await self.client.hgetall(self.snapshot_key)
+        if not data:
+            return None
+        return StoredSnapshot(data[b"header"], data[b"data"], int(data[b"seq"]), _text(data[b"id"]))
+
+    async def save_snapshot(self, lease: str, seq: int, entry_id: str, header: bytes, data: bytes) -> bool:
+        """Store a snapshot covering the log up to `entry_id` (seq `seq`) and trim what it covers.
+        False if a newer snapshot is there already; raises `Fenced` without the lease."""
+        try:
+            return bool(
+                await self._save_snapshot(
+                    keys=[self.lease_key, self.snapshot_key, self.log_key],
+                    args=[lease, seq, entry_id, header, data],
+                )
+            )
+        except ResponseError as exc:
+            if _fenced(exc):
+                raise Fenced(str(exc)) from None
+            raise
+
+    async def reseed(self, lease: str, seq: int, header: bytes, data: bytes) -> str | None:
+        """After Redis lost its data: store this state as the base under a new epoch, unless the
+        store holds a snapshot or log entries again already. Returns the new epoch, or None."""
+        epoch = secrets.token_hex(8)
+        try:
+            done = await self._reseed(
+                keys=[self.lease_key, self.epoch_key, self.snapshot_key, self.log_key],
+                args=[lease, epoch, seq, header, data],
+            )
+        except ResponseError as exc:
+            if _fenced(exc):
+                raise Fenced(str(exc)) from None
+            raise
+        return epoch if done else None
+
+    # -- forwarding
+
+    async def forward(self, request: str, reply_to: str, deadline: float, events: bytes) -> None:
+        await self.client.xadd(
+            self.inbox_key,
+            {"q": request, "r": reply_to, "d": repr(deadline), "e": events},
+            maxlen=self.inbox_maxlen,
+            approximate=True,
+        )
+
+    async def inbox(self, after: str, count: int, block_ms: int) -> list[Forwarded]:
+        reply = await self.client.xread({self.inbox_key: after}, count=count, block=block_ms)
+        if not reply:
+            return []
+        return [
+            Forwarded(
+                id=_text(i),
+                request=f[b"q"].decode(),
+                reply_to=f[b"r"].decode(),
+                deadline=float(f[b"d"]),
+                events=f[b"e"],
+            )
+            for i, f in reply[0][1]
+        ]
+
+    async def reply(self, channel: str, payload: bytes) -> None:
+        await self.client.publish(channel, payload)
+
+    async def server_time_ms(self) -> int:
+        seconds, micros = await self.client.time()
+        return int(seconds) * 1000 + int(micros) // 1000
+
+
+def _ms(seconds: float) -> int:
+    return max(1, round(seconds * 1000))
