@@ -12,7 +12,7 @@ from collections import Counter as Tally
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
@@ -105,6 +105,11 @@ class Metrics(Observer):
             "acd_appointments_total",
             "Appointment transitions: booked, rescheduled, cancelled, dialing, done, no_show",
             ["skill", "status"],
+            registry=registry,
+        )
+        self.ready = Gauge(
+            "acd_ready",
+            "1 while the instance is ready (its state store answers), checked at each scrape",
             registry=registry,
         )
         self.events = Counter(

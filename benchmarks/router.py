@@ -117,10 +117,10 @@ def measure(decide: Callable[[int, float], int], args: list[int], reps: int) -> 
     q = statistics.quantiles(samples, n=100, method="inclusive")
     return {
         "decisions": reps,
-        "per_second": reps / (elapsed / 1e9),
-        "median_us": statistics.median(samples) / 1e3,
-        "p90_us": q[89] / 1e3,
-        "p99_us": q[98] / 1e3,
+        "per_second": round(reps / (elapsed / 1e9)),
+        "median_us": round(statistics.median(samples) / 1e3, 3),
+        "p90_us": round(q[89] / 1e3, 3),
+        "p99_us": round(q[98] / 1e3, 3),
     }
 
 
@@ -144,7 +144,7 @@ def run(quick: bool, seed: int) -> dict[str, Any]:
         router.strategy = Strategy.LONGEST_IDLE
         results.setdefault("pick_call", {})[name] = measure(router.pick_call, available, reps[name])
     for figures in results.values():
-        figures["speedup"] = figures["reference"]["median_us"] / figures["numba"]["median_us"]
+        figures["speedup"] = round(figures["reference"]["median_us"] / figures["numba"]["median_us"], 1)
     worst_median = max(f["numba"]["median_us"] for f in results.values())
     worst_speedup = min(f["speedup"] for f in results.values())
     agreement = check_agreement(routers, call_rows, available)
@@ -163,7 +163,7 @@ def run(quick: bool, seed: int) -> dict[str, Any]:
             "compilations": first["cache_misses"],
             "second_s": round(again["seconds"], 6),
         },
-        "timer_overhead_us": timer_overhead_ns() / 1e3,
+        "timer_overhead_us": round(timer_overhead_ns() / 1e3, 3),
         "decisions": results,
         "agreement": agreement,
         "bars": {

@@ -64,7 +64,10 @@ async def error_middleware(request: web.Request, handler: Any) -> web.StreamResp
             raise
         code = _HTTP_CODES.get(exc.status, "http_error")
         _count(request, code)
-        return error_response(exc.status, code, exc.reason or code, None)
+        response = error_response(exc.status, code, exc.reason or code, None)
+        if "Allow" in exc.headers:  # a 405 says which methods the path takes
+            response.headers["Allow"] = exc.headers["Allow"]
+        return response
     except Exception:
         log.exception("unexpected error", extra={"path": request.path})
         return error_response(500, "internal_error", "internal error; the request may not have been applied")

@@ -286,6 +286,7 @@ async def list_services(request: web.Request) -> web.Response:
 
 async def metrics(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
+    service.metrics.ready.set(1.0 if await service.ready() else 0.0)
     return web.Response(body=generate_latest(service.registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
@@ -294,7 +295,10 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 async def readyz(request: web.Request) -> web.Response:
-    if await request.app[SERVICE].ready():
+    service = request.app[SERVICE]
+    ready = await service.ready()
+    service.metrics.ready.set(1.0 if ready else 0.0)
+    if ready:
         return _json({"status": "ready"})
     raise ApiError(503, "not_ready", "the state store is unreachable")
 

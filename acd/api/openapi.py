@@ -22,6 +22,7 @@ class Route(NamedTuple):
     status: int = 200
     errors: tuple[int, ...] = ()
     query: tuple[tuple[str, str], ...] = ()
+    required_query: tuple[str, ...] = ()
 
 
 ROUTES: list[Route] = [
@@ -99,7 +100,8 @@ ROUTES: list[Route] = [
         schemas.SlotList,
         200,
         (401, 422),
-        (("skill", "The skill (required)"), ("date", "YYYY-MM-DD (required)"), ("site", "One site")),
+        (("skill", "The skill"), ("date", "YYYY-MM-DD"), ("site", "One site")),
+        ("skill", "date"),
     ),
     Route(
         "post",
@@ -195,7 +197,15 @@ def build_openapi(version: str) -> dict[str, Any]:
             if name.startswith("{")
         ]
         params += [
-            {"name": n, "in": "query", "required": False, "schema": {"type": "string"}, "description": d}
+            {
+                "name": n,
+                "in": "query",
+                "required": n in route.required_query,
+                "schema": {"type": "string", "minLength": 1}
+                if n in route.required_query
+                else {"type": "string"},
+                "description": d,
+            }
             for n, d in route.query
         ]
         if params:

@@ -31,6 +31,9 @@ _STATES = tuple(AgentState)
 
 
 class NumbaRouter(Router):
+    """Agents and waiting calls in numpy tables (`table.py`), decisions by numba kernels
+    (`kernel.py`). Capacities are initial sizes; the tables double when full."""
+
     def __init__(
         self,
         n_skills: int,
@@ -165,7 +168,14 @@ class NumbaRouter(Router):
         if not 0 <= agent_row < agents.n:
             raise ValueError(f"unknown agent row {agent_row}")
         return kernel.pick_call(
-            agents.levels, agents.ints, calls.ints, calls.times, self._wid, agent_row, float(now), calls.n
+            agents.levels,
+            agents.ints,
+            calls.ints,
+            calls.times,
+            self._wid,
+            int(agent_row),
+            float(now),
+            calls.n,
         )
 
     def queue_position(self, call_row: int) -> int:

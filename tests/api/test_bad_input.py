@@ -240,3 +240,14 @@ async def test_no_event_body_causes_a_server_error(platform, body):
     assert status < 500, payload
     if status >= 400:
         assert set(payload["error"]) == {"code", "message", "details"}
+
+
+async def test_a_405_says_which_methods_the_path_takes(platform):
+    resp = await platform.client.request("TRACE", "/healthz")
+    assert resp.status == 405
+    assert "GET" in resp.headers["Allow"]
+
+
+async def test_the_ready_gauge_is_set_at_each_scrape(platform):
+    _, text = await platform.request("GET", "/metrics", sign=False)
+    assert "acd_ready 1.0" in text
