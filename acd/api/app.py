@@ -7,6 +7,7 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry
 
 from acd import __version__
+from acd.adapters.kamailio import add_kamailio_routes
 from acd.api import handlers
 from acd.api.errors import REJECTED, error_middleware
 from acd.api.handlers import OPENAPI, SERVICE
@@ -60,6 +61,7 @@ def create_app(
     r.add_get("/readyz", handlers.readyz)
     r.add_get("/openapi.json", handlers.openapi)
     add_wallboard_routes(app)
+    add_kamailio_routes(app)
 
     async def on_startup(app: web.Application) -> None:
         await service.start()

@@ -6,11 +6,11 @@ import json
 import re
 import uuid
 from datetime import date
-from typing import Any
+from typing import Any, TypeVar
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from acd.api.errors import ApiError, validation_error
 from acd.api.schemas import (
@@ -36,6 +36,7 @@ from acd.events import (
 from acd.service import Service
 
 SERVICE = web.AppKey("service", Service)
+M = TypeVar("M", bound=BaseModel)
 OPENAPI = web.AppKey("openapi", dict)
 
 _ident = re.compile(IDENT_PATTERN)  # what every id in a path must look like
@@ -57,6 +58,14 @@ async def _body(request: web.Request) -> Any:
         return json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
         raise ApiError(400, "malformed_json", f"the body is not valid JSON: {exc}") from None
+
+
+async def _parse(request: web.Request, model: type[M], what: str) -> M:
+    """The JSON body validated by `model`; a 400 or 422 JSON error otherwise."""
+    try:
+        return model.model_validate(await _body(request))
+    except ValidationError as exc:
+        raise validation_error(exc, what) from None
 
 
 def _path_id(request: web.Request, name: str) -> str:
@@ -94,10 +103,7 @@ async def post_events(request: web.Request) -> web.Response:
 async def put_agent(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
     agent_id = _path_id(request, "agent_id")
-    try:
-        spec = AgentUpsert.model_validate(await _body(request))
-    except ValidationError as exc:
-        raise validation_error(exc, "agent") from None
+    spec = await _parse(request, AgentUpsert, "agent")
     agent, created = await service.upsert_agent(
         AgentConfig(id=agent_id, site=spec.site, skills=spec.skills, target=spec.target)
     )
@@ -149,10 +155,7 @@ def _known(mapping: dict, request: web.Request, name: str) -> Any:
 
 async def post_callback(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
-    try:
-        body = CallbackRequest.model_validate(await _body(request))
-    except ValidationError as exc:
-        raise validation_error(exc, "callback") from None
+    body = await _parse(request, CallbackRequest, "callback")
     callback_id = _new_id("cb")
     event = CallbackRequested(
         id=f"api-{callback_id}",
@@ -201,10 +204,7 @@ async def get_slots(request: web.Request) -> web.Response:
 
 async def post_appointment(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
-    try:
-        body = AppointmentRequest.model_validate(await _body(request))
-    except ValidationError as exc:
-        raise validation_error(exc, "appointment") from None
+    body = await _parse(request, AppointmentRequest, "appointment")
     appointment_id = _new_id("ap")
     event = AppointmentBooked(
         id=f"api-{appointment_id}",
@@ -236,10 +236,7 @@ async def delete_appointment(request: web.Request) -> web.Response:
 async def patch_appointment(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
     appointment = _known(service.engine.appointments, request, "appointment_id")
-    try:
-        body = AppointmentPatch.model_validate(await _body(request))
-    except ValidationError as exc:
-        raise validation_error(exc, "appointment") from None
+    body = await _parse(request, AppointmentPatch, "appointment")
     event = AppointmentRescheduled(id=_new_id("api"), appointment_id=appointment.id, start=body.start)
     await service.apply_events([event])
     return _json(appointment_view(service.engine, appointment))
@@ -252,10 +249,7 @@ async def get_overflow(request: web.Request) -> web.Response:
 
 async def put_overflow(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
-    try:
-        body = OverflowModeBody.model_validate(await _body(request))
-    except ValidationError as exc:
-        raise validation_error(exc, "overflow") from None
+    body = await _parse(request, OverflowModeBody, "overflow")
     [result] = await service.apply_events([OverflowMode(id=f"overflow-{uuid.uuid4().hex}", mode=body.mode)])
     return _json(result.decision)
 

@@ -22,7 +22,7 @@ from acd.calendar import Hours
 from acd.config import Config
 from acd.engine.records import Appointment, Call
 from acd.events import AppointmentBooked, AppointmentCancelled, AppointmentRescheduled, AppointmentResult
-from acd.model import AgentState, CallStatus, Command
+from acd.model import CallStatus, Command
 
 if TYPE_CHECKING:
     from acd.engine.core import Engine
@@ -268,17 +268,10 @@ class AppointmentMixin(_Base):
         self._ap_record(appointment, now, e.outcome)
         if e.outcome == "answered":
             appointment.status = "done"
-            call.status = CallStatus.ANSWERED
-            call.answered_at = t
-            if agent is not None:
-                self._set_state(agent, AgentState.BUSY, t)
-            self._record(call, now, {"action": "answered", "agent_id": appointment.agent_id})
+            self._outbound_answered(call, agent, t, now)
             self.observer.appointment(appointment, "done", now)
             return None
-        if agent is not None and agent.call_id == call.id:
-            agent.call_id = None
-            self._make_available(agent, t, now, commands)
-        call.agent_id = None
+        self._outbound_failed(call, agent, t, now, commands)
         appointment.agent_id = None
         delays = self.config.appointments.retry_delays_s
         retry_at = now + delays[appointment.attempts - 1] if appointment.attempts <= len(delays) else None

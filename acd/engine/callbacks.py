@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from acd.engine.records import Call, Callback
 from acd.events import CallbackAccepted, CallbackCancelled, CallbackRequested, CallbackResult
-from acd.model import AgentState, CallStatus, Command
+from acd.model import CallStatus, Command
 
 if TYPE_CHECKING:
     from acd.engine.core import Engine
@@ -130,20 +130,13 @@ class CallbackMixin(_Base):
         self._cb_record(callback, now, e.outcome)
         if e.outcome == "answered":
             callback.status = "done"
-            call.status = CallStatus.ANSWERED
-            call.answered_at = t
-            if agent is not None:
-                self._set_state(agent, AgentState.BUSY, t)
-                if call.kind == "inbound":  # the caller's own contact, answered at last
-                    self.observer.call_answered(call, agent, max(0.0, t - call.offered_at))
-            self._record(call, now, {"action": "answered", "agent_id": callback.agent_id, "leg": "callback"})
+            self._outbound_answered(call, agent, t, now, leg="callback")
+            if agent is not None and call.kind == "inbound":  # the caller's own contact, answered at last
+                self.observer.call_answered(call, agent, max(0.0, t - call.offered_at))
             self.observer.callback(callback, "done", now)
             self._cb_leave_share(callback, now, commands)
             return None
-        if agent is not None and agent.call_id == call.id:
-            agent.call_id = None
-            self._make_available(agent, t, now, commands)
-        call.agent_id = None
+        self._outbound_failed(call, agent, t, now, commands)
         callback.agent_id = None
         settings = self.config.callbacks
         if callback.attempts >= settings.max_attempts:

@@ -107,9 +107,15 @@ class Engine(OverflowMixin, CallbackMixin, AppointmentMixin):
 
     # ------------------------------------------------------------------ events
 
-    def apply(self, events: list[Any], now: float) -> tuple[list[EventResult], list[Command]]:
-        """Validate the whole batch, then apply it in order. Nothing is applied if any event is bad."""
-        self.validate(events, now)
+    def apply(
+        self, events: list[Any], now: float, *, trusted: bool = False
+    ) -> tuple[list[EventResult], list[Command]]:
+        """Validate the whole batch, then apply it in order. Nothing is applied if any event is bad.
+
+        `trusted`: the caller built the events from the engine's own state (the simulator) and
+        skips the reference checks; never for input from outside."""
+        if not trusted:
+            self.validate(events, now)
         self._last_now = now
         commands: list[Command] = []
         results = [self._apply_one(event, now, commands) for event in events]
@@ -135,17 +141,19 @@ class Engine(OverflowMixin, CallbackMixin, AppointmentMixin):
         offered: set[str] = set()
         new_ids: set[str] = set()
         places: dict[tuple, int] = {}  # appointment places the batch takes (+) and frees (-)
+        at: list[Any] = [0, None]  # the event under check, for the error's details
+
+        def fail(status: int, code: str, message: str, field: str) -> None:
+            index, e = at
+            raise EngineError(
+                status, code, message, {"index": index, "id": e.id, "type": e.type, "field": field}
+            )
+
         for index, e in enumerate(events):
             if e.id in self._seen or e.id in batch_ids:
                 continue
             batch_ids.add(e.id)
-
-            def fail(
-                status: int, code: str, message: str, field: str, e: Any = e, index: int = index
-            ) -> None:
-                raise EngineError(
-                    status, code, message, {"index": index, "id": e.id, "type": e.type, "field": field}
-                )
+            at[0], at[1] = index, e
 
             if e.type == "call.offered":
                 for name, skill in [("skill", e.skill), *(("needs", n) for n in e.needs)]:
@@ -546,6 +554,23 @@ class Engine(OverflowMixin, CallbackMixin, AppointmentMixin):
         self.observer.decision(call, "originate", now)
         return decision
 
+    def _outbound_answered(self, call: Call, agent: Agent | None, t: float, now: float, **extra: Any) -> None:
+        """A callback or appointment dial was answered: the agent talks until the call ends."""
+        call.status = CallStatus.ANSWERED
+        call.answered_at = t
+        if agent is not None:
+            self._set_state(agent, BUSY, t)
+        self._record(call, now, {"action": "answered", "agent_id": call.agent_id, **extra})
+
+    def _outbound_failed(
+        self, call: Call, agent: Agent | None, t: float, now: float, commands: list[Command]
+    ) -> None:
+        """A callback or appointment dial got no conversation: the reserved agent is free again."""
+        if agent is not None and agent.call_id == call.id:
+            agent.call_id = None
+            self._make_available(agent, t, now, commands)
+        call.agent_id = None
+
     def _finish_call(self, call: Call, t: float, now: float, reason: str) -> None:
         """A contact over without a conversation (a callback failed or cancelled, a no-show)."""
         call.status = CallStatus.ENDED
@@ -639,7 +664,7 @@ class Engine(OverflowMixin, CallbackMixin, AppointmentMixin):
         while len(ended) > keep:
             call_id = ended.popleft()
             call = self.calls.get(call_id)
-            if call is not None and call.status is CallStatus.ENDED:
+            if call is not None and call.status in (CallStatus.ENDED, CallStatus.CLOSED):
                 del self.calls[call_id]
                 if call.callback_id:
                     self.callbacks.pop(call.callback_id, None)

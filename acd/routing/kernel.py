@@ -189,6 +189,22 @@ def skill_stats(lv, ai, ci, cf, n_agents, n_calls):
     return counts, oldest
 
 
+@njit(cache=True)
+def close_segment(af, row, at, was_occupied, was_available, becomes_available):
+    """An agent changes state at `at`: the open segment counts as occupied or idle time, a new
+    one starts, and entering AVAILABLE sets idle_since. `at` never runs before the segment's start."""
+    since = af[row, 3]
+    if at < since:
+        at = since
+    if was_occupied:
+        af[row, 1] += at - since
+    elif was_available:
+        af[row, 2] += at - since
+    af[row, 3] = at
+    if becomes_available:
+        af[row, 0] = at
+
+
 def warm_up() -> dict[str, float | int]:
     """Compile (or load from the on-disk cache) every kernel for the argument types the router
     passes. Returns the seconds it took and the cache hits / misses (misses = compilations)."""
@@ -206,7 +222,8 @@ def warm_up() -> dict[str, float | int]:
     queue_position(ci, 0, 1)
     count_staffed(ai, 0, 1)
     skill_stats(lv, ai, ci, cf, 1, 1)
-    kernels = (*PICK_AGENT, pick_call, queue_position, count_staffed, skill_stats)
+    close_segment(af, 0, 0.0, False, False, False)
+    kernels = (*PICK_AGENT, pick_call, queue_position, count_staffed, skill_stats, close_segment)
     hits = sum(sum(k.stats.cache_hits.values()) for k in kernels)
     misses = sum(sum(k.stats.cache_misses.values()) for k in kernels)
     return {"seconds": time.perf_counter() - start, "cache_hits": hits, "cache_misses": misses}

@@ -15,10 +15,7 @@ from acd.routing.table import (
     A_STATE,
     C_SKILL,
     F_ENQUEUED_AT,
-    T_IDLE_S,
     T_IDLE_SINCE,
-    T_OCCUPIED_S,
-    T_STATE_SINCE,
     AgentTable,
     CallTable,
     skill_mask,
@@ -75,18 +72,17 @@ class NumbaRouter(Router):
         self._agents.ints[self._row(row), A_SITE] = int(site)
 
     def set_agent_state(self, row: int, state: AgentState, at: float) -> None:
-        state = AgentState(state)
+        if type(state) is not AgentState:
+            state = AgentState(state)
         old = self._states[self._row(row)]
-        times = self._agents.times[row]
-        since = float(times[T_STATE_SINCE])
-        at = max(float(at), since)
-        if old in _OCCUPIED:
-            times[T_OCCUPIED_S] = float(times[T_OCCUPIED_S]) + (at - since)
-        elif old is _AVAILABLE:
-            times[T_IDLE_S] = float(times[T_IDLE_S]) + (at - since)
-        times[T_STATE_SINCE] = at
-        if state is _AVAILABLE and old is not _AVAILABLE:
-            times[T_IDLE_SINCE] = at
+        kernel.close_segment(
+            self._agents.times,
+            row,
+            float(at),
+            old in _OCCUPIED,
+            old is _AVAILABLE,
+            state is _AVAILABLE and old is not _AVAILABLE,
+        )
         self._agents.set_state(row, state)
         self._states[row] = state
 

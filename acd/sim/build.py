@@ -50,7 +50,11 @@ def build_config(scenario: Scenario, base: Config, *, baseline: bool = False) ->
             services["local"] = [{**s, "capacity": policy.capacity} for s in services["local"]]
         if policy.hours == "always":
             always = {d: ["00:00-24:00"] for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}
-            services["default_hours"] = {**services["default_hours"], "week": always, "public_holidays": False}
+            services["default_hours"] = {
+                **services["default_hours"],
+                "week": always,
+                "public_holidays": False,
+            }
             services["local"] = [{**s, "hours": None} for s in services["local"]]
     # -- callbacks: the engine's retry settings
     if callbacks_over:

@@ -26,7 +26,9 @@ def register(sub: Any) -> None:
         help="run twice, with a FIFO single-queue baseline and with acd's policies, side by side",
     )
     p.add_argument("--calls", type=int, help="override the scenario's number of calls")
-    p.add_argument("--router", choices=("numba", "reference"), default="numba", help="the router (default numba)")
+    p.add_argument(
+        "--router", choices=("numba", "reference"), default="numba", help="the router (default numba)"
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     p.set_defaults(func=simulate_command)
 
@@ -39,17 +41,23 @@ def register(sub: Any) -> None:
     s.add_argument("--skill", help="the skill (default: the configuration's first)")
     s.add_argument("--rate-per-min", type=float, required=True, help="arrivals per minute")
     s.add_argument("--aht-s", type=float, required=True, help="mean handle time, seconds")
-    s.add_argument("--patience-s", type=float, help="mean patience, seconds (exponential); omitted: nobody abandons")
+    s.add_argument(
+        "--patience-s", type=float, help="mean patience, seconds (exponential); omitted: nobody abandons"
+    )
     goal = s.add_mutually_exclusive_group(required=True)
     goal.add_argument("--service-level", type=float, help="target share answered within --threshold-s (0-1)")
     goal.add_argument("--answer-rate", type=float, help="target share of callers answered (0-1), e.g. 0.85")
     s.add_argument("--threshold-s", type=float, default=20.0, help="service-level threshold (default 20)")
     s.add_argument(
-        "--handle-dist", choices=("exponential", "lognormal", "constant"), default="exponential",
+        "--handle-dist",
+        choices=("exponential", "lognormal", "constant"),
+        default="exponential",
         help="the simulator's handle-time distribution (the closed forms assume exponential)",
     )
     s.add_argument("--handle-sd-s", type=float, help="standard deviation for --handle-dist lognormal")
-    s.add_argument("--calls", type=int, default=20000, help="calls per simulated staffing level (0: no simulation)")
+    s.add_argument(
+        "--calls", type=int, default=20000, help="calls per simulated staffing level (0: no simulation)"
+    )
     s.add_argument("--seed", type=int, default=1)
     s.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     s.set_defaults(func=staff_command)
@@ -68,7 +76,9 @@ def progress_bar(label: str) -> Callable[[float], None]:
         done = int(fraction * width)
         elapsed = time.perf_counter() - started
         eta = f", {elapsed / fraction - elapsed:.0f} s left" if 0.02 < fraction < 1 else ""
-        sys.stderr.write(f"\r{label} [{'#' * done}{'.' * (width - done)}] {100 * fraction:3.0f}% {elapsed:.0f} s{eta}  ")
+        sys.stderr.write(
+            f"\r{label} [{'#' * done}{'.' * (width - done)}] {100 * fraction:3.0f}% {elapsed:.0f} s{eta}  "
+        )
         if fraction >= 1:
             sys.stderr.write("\n")
         sys.stderr.flush()
@@ -124,8 +134,12 @@ def staff_command(args: argparse.Namespace) -> None:
             _fail("--handle-dist lognormal needs --handle-sd-s")
         handle["sd_s"] = args.handle_sd_s
     dummy = scenario_from_dict(
-        {"calls": 1, "arrivals": [{"skill": "x", "rate_per_min": 1}], "handle_time": handle,
-         "agents": [{"count": 1, "skills": {"x": 1}, "site": "x"}]}
+        {
+            "calls": 1,
+            "arrivals": [{"skill": "x", "rate_per_min": 1}],
+            "handle_time": handle,
+            "agents": [{"count": 1, "skills": {"x": 1}, "site": "x"}],
+        }
     )
     try:
         config = load_config(resolve_config_dir(dummy, None))

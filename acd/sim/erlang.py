@@ -229,7 +229,9 @@ def agents_for(
             fig = erlang_c(n, lam, mu, threshold_s)
             if answer_rate is not None:
                 lost = fig.p_wait * theta / (n * mu - lam + theta) if theta > 0 else 0.0
-                fig = QueueFigures(n, fig.p_wait, lost, fig.mean_wait_s, fig.asa_s, fig.service_level, fig.occupancy)
+                fig = QueueFigures(
+                    n, fig.p_wait, lost, fig.mean_wait_s, fig.asa_s, fig.service_level, fig.occupancy
+                )
             return fig
         return erlang_a(n, lam, mu, theta, threshold_s)
 

@@ -40,7 +40,14 @@ class CallOffered:
     type = "call.offered"
 
     def __init__(
-        self, id: str, call_id: str, caller: str, skill: str, priority: int, department: str | None, needs: list
+        self,
+        id: str,
+        call_id: str,
+        caller: str,
+        skill: str,
+        priority: int,
+        department: str | None,
+        needs: list,
     ) -> None:
         self.id, self.ts, self.call_id, self.caller, self.skill = id, None, call_id, caller, skill
         self.priority, self.department, self.language, self.needs = priority, department, "fr", needs
@@ -99,7 +106,9 @@ class AppointmentBooked:
     __slots__ = ("appointment_id", "department", "id", "number", "site", "skill", "start", "ts")
     type = "appointment.booked"
 
-    def __init__(self, id: str, appointment_id: str, number: str, skill: str, start: float, department: Any) -> None:
+    def __init__(
+        self, id: str, appointment_id: str, number: str, skill: str, start: float, department: Any
+    ) -> None:
         self.id, self.ts, self.appointment_id, self.number = id, None, appointment_id, number
         self.skill, self.start, self.department, self.site = skill, SimTime(start), department, None
 

@@ -26,6 +26,7 @@ which routes exactly as busy. This spares one `apply` per call.
 from __future__ import annotations
 
 import heapq
+import itertools
 import math
 import time
 from collections import Counter
@@ -111,7 +112,9 @@ class Simulation:
         self.progress = progress
         skills = [s.id for s in self.config.skills]
         self.t0 = scenario.start_ts
-        self.stats = Stats(skills, scenario.warmup_calls, scenario.service_level_s, self._batch_of, scenario.batches)
+        self.stats = Stats(
+            skills, scenario.warmup_calls, scenario.service_level_s, self._batch_of, scenario.batches
+        )
         self.stats.on_callback_over = self._callback_over
         self.engine = build_engine(self.config, self.stats, router)
         if router == "numba":
@@ -157,8 +160,8 @@ class Simulation:
         sc, engine = self.scenario, self.engine
         now = self.t0
         self.heap: list[tuple[float, int, int, Any]] = []
-        self.seq = 0
-        self.eid = 0
+        self._seq = itertools.count(1).__next__  # heap tie-breaker: deterministic order
+        self._eid = itertools.count(1).__next__  # event ids
         self.pending: list[Any] = []
         self.live: dict[str, SimCall] = {}
         self.by_callback: dict[str, SimCall] = {}
@@ -190,9 +193,13 @@ class Simulation:
         progress, next_tick = self.progress, time.perf_counter() + 0.2
         expected = sc.calls if sc.calls is not None else max(1.0, sc.expected_rate() * (sc.duration_s or 0.0))
 
-        heap, heappop, heappush = self.heap, heapq.heappop, heapq.heappush
+        heap, heappop, heappush, seq, eid = self.heap, heapq.heappop, heapq.heappush, self._seq, self._eid
         apply, live = self._apply, self.live
-        handle_streams, patience_streams, processes = self.handle_streams, self.patience_streams, self.processes
+        handle_streams, patience_streams, processes = (
+            self.handle_streams,
+            self.patience_streams,
+            self.processes,
+        )
         arrivals = sc.arrivals
         needs = [list(a.needs) for a in arrivals]
         priorities = [0 if self.baseline else a.priority for a in arrivals]
@@ -227,7 +234,7 @@ class Simulation:
                 i = payload
                 nt = processes[i].next_after(t)
                 if nt < arrivals_end:
-                    heappush(heap, (nt, self._next_seq(), ARRIVE, i))
+                    heappush(heap, (nt, seq(), ARRIVE, i))
                 k = n
                 n += 1
                 if k == warmup and self.occ_start is None:
@@ -239,9 +246,18 @@ class Simulation:
                 call = SimCall(cid, handle_streams[i].next(), department)
                 ps = patience_streams[i]
                 patience = ps.next() if ps is not None else math.inf
-                self.eid += 1
                 decision = apply(
-                    [CallOffered(f"e{self.eid}", cid, "+33600000000", skills[i], priorities[i], department, needs[i])],
+                    [
+                        CallOffered(
+                            f"e{eid()}",
+                            cid,
+                            "+33600000000",
+                            skills[i],
+                            priorities[i],
+                            department,
+                            needs[i],
+                        )
+                    ],
                     t,
                 )
                 action = decision["action"]
@@ -250,7 +266,7 @@ class Simulation:
                 elif action == "queue":
                     live[cid] = call
                     if patience != math.inf:
-                        heappush(heap, (t + patience, self._next_seq(), ABANDON, call))
+                        heappush(heap, (t + patience, seq(), ABANDON, call))
                     if decision["callback_offer"] and callbacks is not None:
                         self.callbacks_offered += 1
                         if self.u_callback.next() < callbacks.acceptance:
@@ -276,24 +292,20 @@ class Simulation:
             elif kind == END:
                 call = payload
                 live.pop(call.id, None)
-                self.eid += 1
-                apply([CallEnded(f"e{self.eid}", call.id, "completed")], t)
+                apply([CallEnded(f"e{eid()}", call.id, "completed")], t)
             elif kind == ABANDON:
                 call = payload
                 if call.state == QUEUED:
                     del live[call.id]
-                    self.eid += 1
-                    apply([CallEnded(f"e{self.eid}", call.id, "abandoned")], t)
+                    apply([CallEnded(f"e{eid()}", call.id, "abandoned")], t)
             elif kind == ANSWER:
                 event = payload
-                self.eid += 1
-                event.id = f"e{self.eid}"
+                event.id = f"e{eid()}"
                 apply([event], t)
             elif kind == SERVICE_END:
                 call = payload
                 live.pop(call.id, None)
-                self.eid += 1
-                apply([CallEnded(f"e{self.eid}", call.id, "completed")], t)
+                apply([CallEnded(f"e{eid()}", call.id, "completed")], t)
             elif kind == STOP:
                 stopping = True
                 horizon = t + sc.drain_s
@@ -327,12 +339,8 @@ class Simulation:
 
     # ------------------------------------------------------------------ engine I/O
 
-    def _next_seq(self) -> int:
-        self.seq += 1
-        return self.seq
-
     def _push(self, t: float, kind: int, payload: Any) -> None:
-        heapq.heappush(self.heap, (t, self._next_seq(), kind, payload))
+        heapq.heappush(self.heap, (t, self._seq(), kind, payload))
 
     def _apply(self, events: list[Any], now: float) -> Any:
         """Apply `events` (after any answers still to report) at `now`; play the commands; return
@@ -341,7 +349,7 @@ class Simulation:
         if pending:
             events = pending + events
             self.pending = []
-        results, commands = self.engine.apply(events, now)
+        results, commands = self.engine.apply(events, now, trusted=True)  # built from engine state
         self.n_events += len(events)
         if commands:
             self._commands(commands, now)
@@ -381,8 +389,7 @@ class Simulation:
             self._push(now + ring, ANSWER, CallAnswered("", call.id, agent_id))
             self._push(now + ring + call.handle_s, END, call)
         else:
-            self.eid += 1
-            self.pending.append(CallAnswered(f"e{self.eid}", call.id, agent_id, SimTime(now)))
+            self.pending.append(CallAnswered(f"e{self._eid()}", call.id, agent_id, SimTime(now)))
             self._push(now + call.handle_s, END, call)
 
     def _overflowed(self, call: SimCall, now: float) -> None:
@@ -392,8 +399,7 @@ class Simulation:
         self._push(now + handle, SERVICE_END, call)
 
     def _accept_callback(self, call: SimCall, now: float) -> None:
-        self.eid += 1
-        decision = self._apply([CallbackAccepted(f"e{self.eid}", call.id)], now)
+        decision = self._apply([CallbackAccepted(f"e{self._eid()}", call.id)], now)
         if decision is not None and decision.get("action") == "callback":
             call.state = CALLBACK
             self.by_callback[decision["callback_id"]] = call
@@ -410,9 +416,10 @@ class Simulation:
             policy = self.scenario.callbacks
             share = policy.answer_share if policy is not None else 1.0
             answered = self.u_callback_answer.next() < share
-            self.eid += 1
             self.pending.append(
-                CallbackResult(f"e{self.eid}", cb_id, "answered" if answered else "no_answer", SimTime(now))
+                CallbackResult(
+                    f"e{self._eid()}", cb_id, "answered" if answered else "no_answer", SimTime(now)
+                )
             )
             if answered and call is not None:
                 del self.by_callback[cb_id]
@@ -424,9 +431,10 @@ class Simulation:
             policy = self.scenario.appointments
             share = policy.answer_share if policy is not None else 1.0
             answered = self.u_appointment_answer.next() < share
-            self.eid += 1
             self.pending.append(
-                AppointmentResult(f"e{self.eid}", ap_id, "answered" if answered else "no_answer", SimTime(now))
+                AppointmentResult(
+                    f"e{self._eid()}", ap_id, "answered" if answered else "no_answer", SimTime(now)
+                )
             )
             if answered and call is not None:
                 del self.by_appointment[ap_id]
@@ -449,9 +457,8 @@ class Simulation:
             self.appointments_refused += 1
             return
         ap_id = f"ap-{call.id}"
-        self.eid += 1
         decision = self._apply(
-            [AppointmentBooked(f"e{self.eid}", ap_id, "+33600000000", skill, start, call.department)], now
+            [AppointmentBooked(f"e{self._eid()}", ap_id, "+33600000000", skill, start, call.department)], now
         )
         if decision is None or decision.get("status") != "booked":
             self.appointments_refused += 1
@@ -460,8 +467,7 @@ class Simulation:
         self.by_appointment[ap_id] = call
         call.state = BOOKED
         self.live.pop(call.id, None)
-        self.eid += 1
-        self._apply([CallEnded(f"e{self.eid}", call.id, "transferred")], now)
+        self._apply([CallEnded(f"e{self._eid()}", call.id, "transferred")], now)
 
     # ------------------------------------------------------------------ occupancy
 

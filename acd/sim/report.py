@@ -48,7 +48,10 @@ def report(outcome: Outcome) -> dict[str, Any]:
         "router": outcome.router,
         **overall,
         "by_skill": by_skill,
-        "ci95": {k: v["ci95"] for k, v in batch_intervals(stats.batch_rows).items()},
+        # batch means assume a stationary run: none for hourly profiles or a calendar
+        "ci95": {k: v["ci95"] for k, v in batch_intervals(stats.batch_rows).items()}
+        if _stationary(sc)
+        else {},
         "callbacks": {
             "offered": outcome.callbacks_offered,
             "accepted": stats.callbacks["scheduled"],
@@ -74,6 +77,10 @@ def report(outcome: Outcome) -> dict[str, Any]:
         "wall_s": outcome.wall_s,
     }
     return _clean(out)
+
+
+def _stationary(sc: Any) -> bool:
+    return sc.hours == "always" and all(a.per_hour is None for a in sc.arrivals)
 
 
 def _fmt(key: str, v: Any) -> str:
@@ -112,8 +119,12 @@ def table(reports: list[tuple[str, dict[str, Any]]]) -> str:
             if fig.get("offered"):
                 rows.append([f"{prefix}{skill}", *(_fmt(k, fig.get(k)) for k, _ in TABLE_COLUMNS)])
     widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
-    lines = ["  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths, strict=True)))
-             for r in [head, *rows]]
+    lines = [
+        "  ".join(
+            c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths, strict=True))
+        )
+        for r in [head, *rows]
+    ]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)
 
@@ -133,7 +144,8 @@ def text(rep: dict[str, Any], title: str = "") -> str:
         lines.append("95% half-widths (batch means): " + ", ".join(parts))
     lines += _extras(rep)
     lines.append(
-        f"simulated {rep['sim_s'] / 3600:.2f} h, {rep['engine_events']} engine events, wall {rep['wall_s']:.2f} s"
+        f"simulated {rep['sim_s'] / 3600:.2f} h, {rep['engine_events']} engine events, "
+        f"wall {rep['wall_s']:.2f} s"
     )
     return "\n".join(lines)
 

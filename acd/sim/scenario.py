@@ -238,7 +238,11 @@ class Scenario(_Model):
     @model_validator(mode="after")
     def _stop_rule(self) -> Scenario:
         if (self.calls is None) == (self.duration_s is None):
-            raise ValueError("give exactly one of calls (a number of calls) or duration_s (simulated seconds)")
+            raise ValueError(
+                "give exactly one of calls (a number of calls) or duration_s (simulated seconds)"
+            )
+        if self.staffed_share != 1.0 and self.agents != "roster":
+            raise ValueError("staffed_share applies to `agents: roster` only")
         if self.calls is not None and self.warmup_calls >= self.calls:
             raise ValueError(f"warmup_calls ({self.warmup_calls}) must be below calls ({self.calls})")
         return self
@@ -279,7 +283,9 @@ def _check_against_config(scenario: Scenario, config: Config) -> list[tuple[KeyP
     sites = set(config.site_by_id)
     for path, skill in scenario.skills_used():
         if skill not in skills:
-            issues.append((path, f"unknown skill {skill!r}{_hint(skill, skills)} (skills: {', '.join(sorted(skills))})"))
+            issues.append(
+                (path, f"unknown skill {skill!r}{_hint(skill, skills)} (skills: {', '.join(sorted(skills))})")
+            )
     if isinstance(scenario.agents, list):
         for i, g in enumerate(scenario.agents):
             if g.site not in sites:
@@ -337,9 +343,23 @@ def _model_in(tp: Any) -> Any:
     return None
 
 
-def _validation_issues(exc: ValidationError, file: str, doc: _Composed | None) -> list[tuple[str, int | None, str]]:
+def _validation_issues(
+    exc: ValidationError, file: str, doc: _Composed | None
+) -> list[tuple[str, int | None, str]]:
     issues = []
-    for err in sorted(exc.errors(), key=lambda e: e["type"] == "missing"):
+    errors = exc.errors()
+    # `agents` is a list of groups or `roster`: one clear message when neither branch fits
+    list_branch = [e for e in errors if tuple(e["loc"][:2]) == ("agents", "list[AgentGroup]")]
+    deep = any(len(e["loc"]) > 2 for e in list_branch)
+    for err in sorted(errors, key=lambda e: e["type"] == "missing"):
+        tags = err["loc"][1:2]
+        if err["loc"][:1] == ("agents",) and tags and tags[0] in _UNION_TAGS:
+            if deep and tags[0] != "list[AgentGroup]":
+                continue  # the list was meant: its own errors say what is wrong
+            if not deep:
+                if tags[0] != "list[AgentGroup]":
+                    continue
+                err = {**err, "msg": "expected a list of groups {count, skills, site}, or `roster`"}
         loc: KeyPath = tuple(p for p in err["loc"] if not (isinstance(p, str) and p in _UNION_TAGS))
         msg = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
@@ -358,13 +378,15 @@ def _validation_issues(exc: ValidationError, file: str, doc: _Composed | None) -
 
 
 #: Tags pydantic puts in error locations for the branches of a union.
-_UNION_TAGS = {"list[AgentGroup]", "literal['roster']", "function-after[_sd(), Distribution]"}
+_UNION_TAGS = {"list[AgentGroup]", "literal['roster']"}
 
 
 def scenario_from_dict(data: Any, file: str = "<scenario>", doc: _Composed | None = None) -> Scenario:
     """Validate scenario data (as read from YAML); raise ScenarioError naming `file` and lines."""
     if not isinstance(data, dict):
-        raise ScenarioError(file, _locate(doc, ()), "a scenario is a mapping of keys (seed, calls, arrivals, ...)")
+        raise ScenarioError(
+            file, _locate(doc, ()), "a scenario is a mapping of keys (seed, calls, arrivals, ...)"
+        )
     # `x-...` keys are free (YAML anchors to share a profile, notes): not the scenario's
     data = {k: v for k, v in data.items() if not (isinstance(k, str) and k.startswith("x-"))}
     try:
@@ -405,12 +427,16 @@ def load_scenario(path: str | Path, config: Config | None = None) -> tuple[Scena
         try:
             config = load_config(config_dir)
         except ConfigError as e:
-            raise ScenarioError(file, _locate(doc, ("config",)), f"the configuration is invalid: {e}") from None
+            raise ScenarioError(
+                file, _locate(doc, ("config",)), f"the configuration is invalid: {e}"
+            ) from None
     check_scenario(scenario, config, file, doc)
     return scenario, config
 
 
-def check_scenario(scenario: Scenario, config: Config, file: str = "<scenario>", doc: _Composed | None = None) -> None:
+def check_scenario(
+    scenario: Scenario, config: Config, file: str = "<scenario>", doc: _Composed | None = None
+) -> None:
     """The cross checks against the configuration (skills and sites exist)."""
     issues = _check_against_config(scenario, config)
     if issues:

@@ -90,7 +90,9 @@ def staff(
 
     def run(n: int) -> dict[str, Any]:
         if n not in runs:
-            sc = one_skill_scenario(config, skill, n, rate_per_min, handle, patience_s, threshold_s, simulate_calls, seed)
+            sc = one_skill_scenario(
+                config, skill, n, rate_per_min, handle, patience_s, threshold_s, simulate_calls, seed
+            )
             runs[n] = report(simulate(sc, config, router=router))
         return runs[n]
 
@@ -106,7 +108,18 @@ def staff(
     rep = run(n)
     out["simulator"] = {
         "n": n,
-        **{k: rep[k] for k in ("p_wait", "p_abandon", "mean_wait_s", "asa_s", "service_level", "answer_rate", "occupancy")},
+        **{
+            k: rep[k]
+            for k in (
+                "p_wait",
+                "p_abandon",
+                "mean_wait_s",
+                "asa_s",
+                "service_level",
+                "answer_rate",
+                "occupancy",
+            )
+        },
         "ci95": rep["ci95"],
         "calls": simulate_calls,
         "runs": sorted(runs),

@@ -35,7 +35,14 @@ N_FIELDS = 11
 
 
 class Stats(Observer):
-    def __init__(self, skills: list[str], warmup: int, service_level_s: float, batch_of: Callable[[int, float], int], batches: int) -> None:
+    def __init__(
+        self,
+        skills: list[str],
+        warmup: int,
+        service_level_s: float,
+        batch_of: Callable[[int, float], int],
+        batches: int,
+    ) -> None:
         self.skills = skills
         self.skill_index = {s: i for i, s in enumerate(skills)}
         self.warmup = warmup
@@ -165,8 +172,27 @@ def figures(row: list[float]) -> dict[str, float | int]:
 
 
 #: Two-sided 97.5 % quantiles of Student's t by degrees of freedom (then 1.96 + 2.5/df).
-_T975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262, 10: 2.228,
-         12: 2.179, 15: 2.131, 19: 2.093, 20: 2.086, 24: 2.064, 29: 2.045, 30: 2.042, 39: 2.023, 49: 2.010}
+_T975 = {
+    1: 12.706,
+    2: 4.303,
+    3: 3.182,
+    4: 2.776,
+    5: 2.571,
+    6: 2.447,
+    7: 2.365,
+    8: 2.306,
+    9: 2.262,
+    10: 2.228,
+    12: 2.179,
+    15: 2.131,
+    19: 2.093,
+    20: 2.086,
+    24: 2.064,
+    29: 2.045,
+    30: 2.042,
+    39: 2.023,
+    49: 2.010,
+}
 
 
 def t975(df: int) -> float:

@@ -21,7 +21,9 @@ BLOCK = 4096
 
 
 def generator(seed: int, name: str) -> np.random.Generator:
-    return np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed, spawn_key=(zlib.crc32(name.encode()),))))
+    return np.random.Generator(
+        np.random.PCG64(np.random.SeedSequence(seed, spawn_key=(zlib.crc32(name.encode()),)))
+    )
 
 
 class Stream:
@@ -29,7 +31,9 @@ class Stream:
 
     __slots__ = ("_buf", "_draw", "_gen", "_i")
 
-    def __init__(self, gen: np.random.Generator, draw: Callable[[np.random.Generator, int], np.ndarray]) -> None:
+    def __init__(
+        self, gen: np.random.Generator, draw: Callable[[np.random.Generator, int], np.ndarray]
+    ) -> None:
         self._gen = gen
         self._draw = draw
         self._buf: list[float] = []

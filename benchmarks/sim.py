@@ -1,0 +1,173 @@
+"""The simulator's speed: acd's engine against Ciw and SimPy on the same queue, whole processes.
+
+    python -m benchmarks.sim [--quick] [--json] [--seed N] [--calls N] [--no-peak]
+
+The queue: M/M/50+M (48 calls/min, exponential handle time 60 s, exponential patience 120 s,
+50 agents), `calls` callers (100,000; 10,000 with --quick), the first 5 % as warm-up. Each tool
+runs it as a separate process, timed from spawn to exit (interpreter start-up, imports and, for
+acd, loading the numba kernels from their on-disk cache are included; the cache is filled by an
+untimed `warm_up()` first, as "cached JIT allowed" says). All three simulate the same number of
+callers of the same model, so their estimates have the same statistical accuracy; each is shown
+against the Erlang A closed form.
+
+- acd: `python -m acd simulate config/scenarios/mm50m.yaml --json`: the service's engine and
+  numba router, events in, decisions and commands out (benchmarks measure the real thing).
+- Ciw: benchmarks/sim_ciw.py. SimPy: benchmarks/sim_simpy.py (process per caller).
+
+Then the national campaign-peak day (config/scenarios/campaign-peak-day.yaml: 797 agents at the
+20 sites, about 90,000 calls in the day, callbacks, overflow and appointments): its wall time and
+answer rate. Figures are reported, not asserted: the reader judges (the bars are in the README).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from benchmarks._common import ROOT, log, run_metadata, write_results
+
+LAM, MU, THETA, N, SL_S = 48 / 60, 1 / 60, 1 / 120, 50, 20.0
+MM50M = ROOT / "config" / "scenarios" / "mm50m.yaml"
+PEAK = ROOT / "config" / "scenarios" / "campaign-peak-day.yaml"
+METRICS = ("p_wait", "p_abandon", "mean_wait_s", "service_level")
+
+
+def _process(argv: list[str]) -> tuple[float, dict[str, Any]]:
+    """Run a whole process; its wall time (spawn to exit) and the JSON object it printed."""
+    started = time.perf_counter()
+    done = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, check=False)
+    wall = time.perf_counter() - started
+    if done.returncode != 0:
+        raise RuntimeError(f"{' '.join(argv)} failed:\n{done.stderr[-2000:]}")
+    return wall, json.loads(done.stdout)
+
+
+def _theory() -> dict[str, float]:
+    from acd.sim.erlang import erlang_a
+
+    fig = erlang_a(N, LAM, MU, THETA, SL_S)
+    return {m: getattr(fig, m) for m in METRICS}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.sim", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="10,000 calls (CI)")
+    parser.add_argument("--calls", type=int, help="callers per run (default 100,000; 10,000 with --quick)")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--no-peak", action="store_true", help="skip the campaign-peak day")
+    parser.add_argument("--json", action="store_true", help="print the results as JSON on stdout")
+    args = parser.parse_args(argv)
+    calls = args.calls or (10_000 if args.quick else 100_000)
+    warmup = calls // 20
+    py = sys.executable
+
+    log("filling the numba cache (untimed)")
+    subprocess.run([py, "-c", "from acd.routing import warm_up; warm_up()"], cwd=ROOT, check=True)
+
+    theory = _theory()
+    runs: dict[str, Any] = {}
+    log(f"acd: {calls} calls of M/M/50+M")
+    wall, rep = _process(
+        [
+            py,
+            "-m",
+            "acd",
+            "simulate",
+            str(MM50M),
+            "--json",
+            "--no-progress",
+            "--calls",
+            str(calls),
+            "--seed",
+            str(args.seed),
+        ]
+    )
+    runs["acd"] = {
+        "process_wall_s": wall,
+        "loop_wall_s": rep["wall_s"],
+        "engine_events": rep["engine_events"],
+        **{m: rep[m] for m in METRICS},
+        "offered": rep["offered"],
+    }
+    for name, module in (("ciw", "benchmarks.sim_ciw"), ("simpy", "benchmarks.sim_simpy")):
+        if importlib.util.find_spec(name) is None:
+            log(f"{name}: not installed, skipped (pip install {name})")
+            runs[name] = None
+            continue
+        log(f"{name}: {calls} calls of M/M/50+M")
+        wall, rep = _process([py, "-m", module, str(calls), str(warmup), str(args.seed)])
+        runs[name] = {
+            "process_wall_s": wall,
+            **{m: rep[m] for m in METRICS},
+            "offered": rep["offered"],
+            "tool": rep["tool"],
+        }
+    for run in runs.values():
+        if run is not None:
+            run["error_vs_erlang_a"] = {m: run[m] - theory[m] for m in METRICS}
+    acd_wall = runs["acd"]["process_wall_s"]
+    ratios = {f"{k}_over_acd": v["process_wall_s"] / acd_wall for k, v in runs.items() if v and k != "acd"}
+
+    peak = None
+    if not args.no_peak:
+        log("acd: the campaign-peak day")
+        wall, rep = _process([py, "-m", "acd", "simulate", str(PEAK), "--json", "--no-progress"])
+        peak = {
+            "process_wall_s": wall,
+            "loop_wall_s": rep["wall_s"],
+            "offered": rep["offered"],
+            "answered": rep["answered"],
+            "answer_rate": rep["answer_rate"],
+            "service_level": rep["service_level"],
+            "overflowed": rep["overflowed"],
+            "callbacks": rep["callbacks"],
+            "agents": 797,
+            "engine_events": rep["engine_events"],
+        }
+
+    result = {
+        "benchmark": "sim",
+        "mode": "quick" if args.quick else "full",
+        "calls": calls,
+        "warmup_calls": warmup,
+        "model": "M/M/50+M, 48/min, AHT 60 s, patience 120 s, SL 20 s",
+        "erlang_a": theory,
+        "runs": runs,
+        "ratios": ratios,
+        "campaign_peak_day": peak,
+        "meta": run_metadata(),
+        "command": "python -m benchmarks.sim" + (" --quick" if args.quick else ""),
+    }
+    path = write_results("sim" if not args.quick else "sim-quick", result)
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return
+    print(f"M/M/50+M, {calls} callers, whole processes (start-up included):")
+    print(f"{'tool':<7} {'wall s':>8} {'x acd':>6}   " + "  ".join(f"{m:>13}" for m in METRICS))
+    print(f"{'theory':<7} {'':>8} {'':>6}   " + "  ".join(f"{theory[m]:>13.4f}" for m in METRICS))
+    for name, run in runs.items():
+        if run is None:
+            print(f"{name:<7} {'skipped':>8}")
+            continue
+        ratio = run["process_wall_s"] / acd_wall
+        print(
+            f"{name:<7} {run['process_wall_s']:>8.2f} {ratio:>6.2f}   "
+            + "  ".join(f"{run[m]:>13.4f}" for m in METRICS)
+        )
+    if peak is not None:
+        print(
+            f"campaign-peak day: {peak['offered']} calls, {peak['agents']} agents: "
+            f"process {peak['process_wall_s']:.1f} s "
+            f"(simulation loop {peak['loop_wall_s']:.1f} s), answer rate {100 * peak['answer_rate']:.1f}%"
+        )
+    print(f"results: {Path(path).relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,104 @@
+"""`acd simulate` and `acd staff` as a user runs them."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from acd.cli import main
+
+SCENARIO = """\
+name: cli
+seed: 1
+calls: 600
+hours: always
+warmup_calls: 50
+arrivals:
+  - {skill: impot_revenu, rate_per_min: 8}
+handle_time: {dist: exponential, mean_s: 60}
+patience: {dist: exponential, mean_s: 120}
+agents:
+  - {count: 10, skills: {impot_revenu: 5}, site: lille}
+routing: {wrap_up_s: 0}
+"""
+
+
+@pytest.fixture
+def scenario_file(tmp_path: Path) -> Path:
+    path = tmp_path / "cli.yaml"
+    path.write_text(SCENARIO)
+    return path
+
+
+def test_simulate_json_prints_one_object_with_the_contract_report(scenario_file: Path, capsys) -> None:
+    main(["simulate", str(scenario_file), "--json"])
+    out = capsys.readouterr().out
+    rep = json.loads(out)  # one object, nothing else on stdout
+    assert rep["offered"] == 550 and rep["by_skill"]["impot_revenu"]["offered"] == 550
+    assert rep["wall_s"] > 0
+
+
+def test_simulate_prints_a_readable_table(scenario_file: Path, capsys) -> None:
+    main(["simulate", str(scenario_file), "--seed", "3"])
+    out = capsys.readouterr().out
+    assert "seed 3" in out and "impot_revenu" in out and "offered" in out
+
+
+def test_simulate_compare_shows_baseline_and_acd_side_by_side(scenario_file: Path, capsys) -> None:
+    main(["simulate", str(scenario_file), "--compare"])
+    out = capsys.readouterr().out
+    assert "FIFO: all" in out and "acd: all" in out
+
+
+def test_a_bad_scenario_exits_with_the_file_and_line(tmp_path: Path, capsys) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text(SCENARIO.replace("rate_per_min: 8", "rate_per_minute: 8"))
+    with pytest.raises(SystemExit) as info:
+        main(["simulate", str(path)])
+    assert f"{path}:7: arrivals[0].rate_per_minute: unknown key 'rate_per_minute'" in str(info.value)
+    assert "did you mean 'rate_per_min'?" in str(info.value)
+
+
+def test_staff_gives_erlang_c_erlang_a_and_the_simulators_answer(capsys) -> None:
+    main(
+        [
+            "staff",
+            "--rate-per-min",
+            "8",
+            "--aht-s",
+            "60",
+            "--patience-s",
+            "120",
+            "--service-level",
+            "0.8",
+            "--calls",
+            "2000",
+            "--json",
+        ]
+    )
+    res = json.loads(capsys.readouterr().out)
+    assert res["erlang_c"]["n"] >= res["erlang_a"]["n"] >= 9
+    assert res["erlang_c"]["service_level"] >= 0.8 and res["erlang_a"]["service_level"] >= 0.8
+    assert abs(res["simulator"]["n"] - res["erlang_a"]["n"]) <= 2
+
+
+def test_staff_for_an_answer_rate_target_prints_a_table(capsys) -> None:
+    main(
+        [
+            "staff",
+            "--rate-per-min",
+            "20",
+            "--aht-s",
+            "60",
+            "--patience-s",
+            "60",
+            "--answer-rate",
+            "0.85",
+            "--calls",
+            "0",
+        ]
+    )
+    out = capsys.readouterr().out
+    assert "Erlang C" in out and "Erlang A" in out and "answer rate 85%" in out

@@ -1,0 +1,118 @@
+"""Scenario files: strict validation, errors that name the file, the line and the fix."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from acd.sim.events import TWINS
+from acd.sim.scenario import ScenarioError, load_scenario
+
+ROOT = Path(__file__).resolve().parents[2]
+GOOD = """\
+seed: 1
+calls: 1000
+hours: always
+arrivals:
+  - {skill: impot_revenu, rate_per_min: 48}
+handle_time: {dist: exponential, mean_s: 60}
+agents:
+  - {count: 50, skills: {impot_revenu: 5}, site: lille}
+"""
+
+
+def _write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "scenario.yaml"
+    path.write_text(text)
+    return path
+
+
+def _error(tmp_path: Path, text: str) -> ScenarioError:
+    with pytest.raises(ScenarioError) as info:
+        load_scenario(_write(tmp_path, text))
+    return info.value
+
+
+def test_the_contract_example_loads(tmp_path: Path) -> None:
+    scenario, config = load_scenario(_write(tmp_path, GOOD))
+    assert scenario.calls == 1000 and scenario.hours == "always"
+    assert scenario.arrivals[0].constant_rate() == pytest.approx(0.8)
+    assert "impot_revenu" in config.skill_index
+
+
+def test_a_misspelt_key_is_named_with_its_line_and_the_expected_keys(tmp_path: Path) -> None:
+    err = _error(tmp_path, GOOD.replace("handle_time: {dist", "handle_tim: {dist"))
+    text = str(err)
+    assert "scenario.yaml:6:" in text and "unknown key 'handle_tim'" in text and "handle_time" in text
+
+
+def test_an_unknown_skill_is_named_with_a_hint(tmp_path: Path) -> None:
+    err = _error(tmp_path, GOOD.replace("skill: impot_revenu", "skill: impot_revenue"))
+    assert err.line == 5
+    assert "arrivals[0].skill: unknown skill 'impot_revenue' (did you mean 'impot_revenu'?)" in str(err)
+
+
+def test_an_unknown_site_is_an_error(tmp_path: Path) -> None:
+    err = _error(tmp_path, GOOD.replace("site: lille", "site: lile"))
+    assert err.line == 8 and "unknown site 'lile'" in str(err)
+
+
+def test_calls_or_duration_is_required_but_not_both(tmp_path: Path) -> None:
+    assert "exactly one of calls" in str(_error(tmp_path, GOOD.replace("calls: 1000\n", "")))
+    assert "exactly one of calls" in str(
+        _error(tmp_path, GOOD.replace("calls: 1000", "calls: 10\nduration_s: 60"))
+    )
+
+
+def test_a_rate_or_a_profile_is_required_but_not_both(tmp_path: Path) -> None:
+    text = GOOD.replace("rate_per_min: 48}", "rate_per_min: 48, per_hour: {9: 100}}")
+    assert "exactly one of rate_per_min or per_hour" in str(_error(tmp_path, text))
+    bad_hour = GOOD.replace("rate_per_min: 48}", "per_hour: {25: 100}}")
+    assert "hour 25" in str(_error(tmp_path, bad_hour))
+
+
+def test_lognormal_needs_its_standard_deviation(tmp_path: Path) -> None:
+    err = _error(tmp_path, GOOD.replace("{dist: exponential, mean_s: 60}", "{dist: lognormal, mean_s: 60}"))
+    assert err.line == 6 and "lognormal needs sd_s" in str(err)
+
+
+def test_routing_overrides_are_checked_by_the_configuration_model(tmp_path: Path) -> None:
+    err = _error(tmp_path, GOOD + "routing: {strategy: fastest}\n")
+    assert ":9: routing.strategy: Input should be" in str(err)
+
+
+def test_warmup_must_leave_calls_to_measure(tmp_path: Path) -> None:
+    assert "warmup_calls" in str(_error(tmp_path, GOOD + "warmup_calls: 1000\n"))
+
+
+def test_yaml_syntax_errors_name_the_line(tmp_path: Path) -> None:
+    err = _error(tmp_path, GOOD + "agents: [\n")
+    assert "YAML syntax error" in str(err) and err.line is not None
+
+
+def test_every_shipped_scenario_is_valid() -> None:
+    files = sorted((ROOT / "config" / "scenarios").glob("*.yaml"))
+    assert len(files) >= 2
+    for path in files:
+        scenario, _ = load_scenario(path)
+        assert scenario.name
+
+
+def test_the_light_events_carry_the_fields_of_the_engine_models() -> None:
+    import acd.events as models
+
+    for name, twin in TWINS.items():
+        model = getattr(models, name)
+        assert set(twin.__slots__) | {"type"} == set(model.model_fields), name
+        assert twin.type == model.model_fields["type"].annotation.__args__[0]
+
+
+def test_agents_must_be_groups_or_the_roster(tmp_path: Path) -> None:
+    err = _error(
+        tmp_path,
+        GOOD.replace("agents:\n  - {count: 50, skills: {impot_revenu: 5}, site: lille}", "agents: rooster"),
+    )
+    assert str(err).endswith("agents: expected a list of groups {count, skills, site}, or `roster`")
+    err = _error(tmp_path, GOOD.replace("count: 50", "count: 0"))
+    assert len(err.issues) == 1 and "agents[0].count" in str(err)
