@@ -30,6 +30,9 @@ class Settings(BaseSettings):
     #: Largest request body accepted (bytes); a batch of 1000 events fits well within 1 MiB.
     max_body_bytes: int = Field(2 * 1024 * 1024, ge=1024)
     max_batch: int = Field(1000, ge=1, le=1000)
+    #: Kamailio's `xhttp` command endpoint: set, it enables the Kamailio adapter (`/adapters/kamailio/`,
+    #: docs in deploy/kamailio/docs/kamailio.md), which relays commands there.
+    kamailio_url: AnyHttpUrl | None = None
 
     # -- the Redis store (used only with ACD_REDIS_URL; see docs/redis.md)
     #: Prefix of every key, so several deployments share one Redis. Use a hash tag (`{acd}:`) on

@@ -1,0 +1,1 @@
+"""Adapters between `acd`'s HTTP contract and telephony platforms that cannot speak it directly."""

@@ -1,0 +1,510 @@
+"""End to end with a real SIP proxy: Kamailio asks `acd` where each call goes, sipp plays callers and agents.
+
+Everything runs on 127.0.0.1, started by the test: `acd serve` (signed API, the Kamailio adapter, its
+outbox POSTing signed commands to the adapter), Kamailio with deploy/kamailio/kamailio.cfg, one sipp
+UAS per agent phone (plus one for a local service), and sipp UAC callers. Skipped only when the
+`kamailio` or `sipp` binary (Debian: kamailio kamailio-utils-modules kamailio-extra-modules
+sip-tester) is missing.
+
+Workload (13 calls): 3 agents (2 with impot_revenu, 1 with paiement); 6 patient impot_revenu callers
+and 3 patient paiement callers (more callers than agents: most are queued and connected when an agent
+frees up), 3 impatient impot_revenu callers who hang up in the queue (abandons), and one
+espace_particulier caller of department 59 whom no agent can take, overflowed to the local service
+(overflow mode `on`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+from acd.signing import signed_headers
+
+ROOT = Path(__file__).resolve().parents[2]
+DEPLOY = ROOT / "deploy" / "kamailio"
+SECRET = "e2e-secret"
+CLOCK_START = "2026-03-03T10:00:00+01:00"  # a Tuesday, within the line's and the services' hours
+TALK_MS = 2000
+PATIENT_MS = 25000
+IMPATIENT_MS = 1500
+DEADLINE_S = 90
+
+KAMAILIO = shutil.which("kamailio") or ("/usr/sbin/kamailio" if Path("/usr/sbin/kamailio").exists() else None)
+SIPP = shutil.which("sipp")
+HTTP_CLIENT_SO = Path("/usr/lib/x86_64-linux-gnu/kamailio/modules/http_client.so")
+JANSSON_SO = Path("/usr/lib/x86_64-linux-gnu/kamailio/modules/jansson.so")
+
+pytestmark = [
+    pytest.mark.skipif(
+        KAMAILIO is None or SIPP is None,
+        reason="end-to-end SIP test needs the kamailio and sipp binaries "
+        "(apt-get install kamailio kamailio-utils-modules kamailio-extra-modules sip-tester)",
+    ),
+    pytest.mark.skipif(
+        not (HTTP_CLIENT_SO.exists() and JANSSON_SO.exists()),
+        reason="Kamailio's http_client and jansson modules are missing "
+        "(apt-get install kamailio-utils-modules kamailio-extra-modules)",
+    ),
+]
+
+AGENTS = {
+    "e2e-ir-1": {"skills": {"impot_revenu": 5}},
+    "e2e-ir-2": {"skills": {"impot_revenu": 5}},
+    "e2e-pay-1": {"skills": {"paiement": 5}},
+}
+
+
+def _free_ports(n: int) -> list[int]:
+    socks, ports = [], []
+    for _ in range(n):
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.bind(("127.0.0.1", 0))
+        t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            t.bind(("127.0.0.1", s.getsockname()[1]))
+        except OSError:
+            s.close()
+            t.close()
+            continue
+        socks += [s, t]
+        ports.append(s.getsockname()[1])
+    for s in socks:
+        s.close()
+    while len(ports) < n:
+        ports += _free_ports(n - len(ports))
+    return ports
+
+
+class Acd:
+    def __init__(self, base: str) -> None:
+        self.base = base
+
+    def request(self, method: str, path: str, body: object | None = None) -> tuple[int, object]:
+        data = None if body is None else json.dumps(body).encode()
+        headers = {"Content-Type": "application/json"}
+        if path.startswith("/v1/"):
+            headers.update(signed_headers(SECRET.encode(), data or b""))
+        req = urllib.request.Request(self.base + path, data=data, method=method, headers=headers)
+        try:
+            with urllib.request.urlopen(req, timeout=5) as resp:
+                raw = resp.read()
+                status = resp.status
+        except urllib.error.HTTPError as exc:
+            raw, status = exc.read(), exc.code
+        text = raw.decode()
+        try:
+            return status, json.loads(text)
+        except ValueError:
+            return status, text
+
+
+def _wait_http(url: str, timeout: float, proc: subprocess.Popen, log: Path) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"process exited ({proc.returncode}):\n{log.read_text()[-3000:]}")
+        try:
+            with urllib.request.urlopen(url, timeout=1):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise AssertionError(f"{url} not up after {timeout} s:\n{log.read_text()[-3000:]}")
+
+
+def _wait_udp_listening(port: int, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return  # taken: the server is listening
+        finally:
+            s.close()
+        time.sleep(0.1)
+    raise AssertionError(f"nothing listens on udp {port}")
+
+
+def _stop(proc: subprocess.Popen, sig: int = signal.SIGTERM, grace: float = 5.0) -> None:
+    if proc.poll() is not None:
+        return
+    proc.send_signal(sig)
+    try:
+        proc.wait(grace)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(5)
+
+
+_TRACE_HEAD = re.compile(r"^-{10,} (\d{4}-\d\d-\d\d\s+\d\d:\d\d:\d\d\.\d+)", re.M)
+
+
+def _sip_messages(path: Path) -> list[tuple[float, str, str]]:
+    """(unix time, 'sent'|'received', message) of each message in a sipp -trace_msg file."""
+    text = path.read_text(errors="replace") if path.exists() else ""
+    heads = list(_TRACE_HEAD.finditer(text))
+    out = []
+    for i, head in enumerate(heads):
+        chunk = text[head.end() : heads[i + 1].start() if i + 1 < len(heads) else len(text)]
+        stamp = datetime.strptime(re.sub(r"\s+", " ", head.group(1)), "%Y-%m-%d %H:%M:%S.%f").timestamp()
+        direction = "sent" if " sent " in chunk.split("\n", 2)[1] + " " else "received"
+        body = chunk.split("\n", 3)[-1] if chunk.count("\n") >= 3 else chunk
+        out.append((stamp, direction, body.strip()))
+    return out
+
+
+def _call_id(message: str) -> str | None:
+    m = re.search(r"^(?:Call-ID|i):\s*(\S+)", message, re.M | re.I)
+    return m.group(1) if m else None
+
+
+def _metric(text: str, name: str, **labels: str) -> float:
+    total = 0.0
+    for line in text.splitlines():
+        if not line.startswith(name + "{") and not line.startswith(name + " "):
+            continue
+        if all(f'{k}="{v}"' in line for k, v in labels.items()):
+            total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
+def _report(capsys: pytest.CaptureFixture[str], lines: list[str]) -> None:
+    """Print past pytest's capture: the CI log shows the figures and a real SIP message."""
+    with capsys.disabled():
+        print("\n".join(lines), flush=True)
+
+
+def test_kamailio_routes_calls_through_acd(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    started = time.monotonic()
+    acd_port, sip_port, http_port, service_port, *agent_ports = _free_ports(4 + len(AGENTS))
+    sipp_ports = _free_ports(4)
+
+    # -- a config: the shipped one, agents wrap up in 1 s, the local service of 59 is a sipp phone
+    config = tmp_path / "config"
+    shutil.copytree(ROOT / "config", config, ignore=shutil.ignore_patterns("scenarios"))
+    routing = config / "routing.yaml"
+    routing.write_text(re.sub(r"wrap_up_s: \d+", "wrap_up_s: 1", routing.read_text()))
+    services = config / "services.yaml"
+    services.write_text(
+        services.read_text().replace(
+            "sip:accueil@sip-59.services.acd.example", f"sip:accueil@127.0.0.1:{service_port}"
+        )
+    )
+    procs: list[subprocess.Popen] = []
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    try:
+        # -- acd
+        env = {
+            **os.environ,
+            "ACD_PORT": str(acd_port),
+            "ACD_CONFIG_DIR": str(config),
+            "ACD_CLOCK_START": CLOCK_START,
+            "ACD_WEBHOOK_SECRET": SECRET,
+            "ACD_COMMAND_URL": f"http://127.0.0.1:{acd_port}/adapters/kamailio/commands",
+            "ACD_KAMAILIO_URL": f"http://127.0.0.1:{http_port}/acd/command",
+            "ACD_LOG_FORMAT": "text",
+        }
+        env.pop("ACD_REDIS_URL", None)
+        acd_log = logs / "acd.log"
+        procs.append(
+            subprocess.Popen(
+                [sys.executable, "-m", "acd", "serve"],
+                env=env,
+                cwd=ROOT,
+                stdout=acd_log.open("w"),
+                stderr=subprocess.STDOUT,
+            )
+        )
+        acd = Acd(f"http://127.0.0.1:{acd_port}")
+        _wait_http(acd.base + "/readyz", 60, procs[-1], acd_log)
+
+        # -- Kamailio
+        kam_log = logs / "kamailio.log"
+        kam_env = {
+            **os.environ,
+            "ACD_URL": acd.base,
+            "KAMAILIO_SIP_PORT": str(sip_port),
+            "KAMAILIO_HTTP_PORT": str(http_port),
+        }
+        run_dir = tmp_path / "kamailio-run"
+        run_dir.mkdir()
+        procs.append(
+            subprocess.Popen(
+                [
+                    KAMAILIO,
+                    "-DD",
+                    "-E",
+                    "-f",
+                    str(DEPLOY / "kamailio.cfg"),
+                    "-w",
+                    str(run_dir),
+                    "-Y",
+                    str(run_dir),
+                    "-P",
+                    str(run_dir / "kamailio.pid"),
+                ],
+                env=kam_env,
+                stdout=kam_log.open("w"),
+                stderr=subprocess.STDOUT,
+            )
+        )
+        _wait_udp_listening(sip_port, 20)
+
+        # -- agents: their phones (sipp UAS), the roster (PUT), logged in (signed agent.state)
+        def uas(name: str, port: int) -> None:
+            procs.append(
+                subprocess.Popen(
+                    [
+                        SIPP,
+                        "-sf",
+                        str(DEPLOY / "sipp" / "agent.xml"),
+                        "-i",
+                        "127.0.0.1",
+                        "-p",
+                        str(port),
+                        "-nostdin",
+                        "-trace_msg",
+                        "-message_file",
+                        str(logs / f"{name}.msg"),
+                        "-trace_logs",
+                        "-log_file",
+                        str(logs / f"{name}.log"),
+                    ],
+                    stdout=(logs / f"{name}.screen").open("w"),
+                    stderr=subprocess.STDOUT,
+                )
+            )
+
+        for (agent_id, spec), port in zip(AGENTS.items(), agent_ports, strict=True):
+            uas(agent_id, port)
+            status, body = acd.request(
+                "PUT",
+                f"/v1/agents/{agent_id}",
+                {"site": "lille", "skills": spec["skills"], "target": f"sip:{agent_id}@127.0.0.1:{port}"},
+            )
+            assert status in (200, 201), body
+            status, body = acd.request(
+                "POST",
+                "/v1/events",
+                {
+                    "id": f"login-{agent_id}",
+                    "type": "agent.state",
+                    "agent_id": agent_id,
+                    "state": "available",
+                },
+            )
+            assert status == 200, body
+        uas("service-59", service_port)
+        assert acd.request("PUT", "/v1/overflow", {"mode": "on"})[0] == 200
+        for port in [*agent_ports, service_port]:
+            _wait_udp_listening(port, 10)
+
+        # -- callers
+        scenario = (DEPLOY / "sipp" / "caller.xml").read_text()
+
+        def callers(name: str, rows: list[str], patience_ms: int, local_port: int, rate: int) -> None:
+            xml = tmp_path / f"{name}.xml"
+            xml.write_text(scenario.replace('timeout="30000"', f'timeout="{patience_ms}"'))
+            csv = tmp_path / f"{name}.csv"
+            csv.write_text("SEQUENTIAL\n" + "\n".join(rows) + "\n")
+            procs.append(
+                subprocess.Popen(
+                    [
+                        SIPP,
+                        "-sf",
+                        str(xml),
+                        "-inf",
+                        str(csv),
+                        f"127.0.0.1:{sip_port}",
+                        "-i",
+                        "127.0.0.1",
+                        "-p",
+                        str(local_port),
+                        "-m",
+                        str(len(rows)),
+                        "-r",
+                        str(rate),
+                        "-d",
+                        str(TALK_MS),
+                        "-timeout",
+                        f"{DEADLINE_S}s",
+                        "-nostdin",
+                        "-trace_msg",
+                        "-message_file",
+                        str(logs / f"{name}.msg"),
+                        "-trace_logs",
+                        "-log_file",
+                        str(logs / f"{name}.log"),
+                        "-trace_stat",
+                        "-stf",
+                        str(logs / f"{name}.csv"),
+                        "-fd",
+                        "1",
+                    ],
+                    stdout=(logs / f"{name}.screen").open("w"),
+                    stderr=subprocess.STDOUT,
+                )
+            )
+            caller_procs.append(procs[-1])
+
+        caller_procs: list[subprocess.Popen] = []
+        callers(
+            "patient-ir", [f"+3361000000{i};impot_revenu;" for i in range(6)], PATIENT_MS, sipp_ports[0], 20
+        )
+        callers("patient-pay", [f"+3362000000{i};paiement;" for i in range(3)], PATIENT_MS, sipp_ports[1], 20)
+        # the impatient callers queue behind the patient ones: wait until those 4 are waiting
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            queues = acd.request("GET", "/v1/queues")[1]["queues"]
+            if next(q["waiting"] for q in queues if q["skill"] == "impot_revenu") >= 4:
+                break
+            time.sleep(0.05)
+        else:
+            pytest.fail("the 6 patient impot_revenu callers did not reach acd (4 waiting) within 15 s")
+        callers(
+            "impatient-ir",
+            [f"+3363000000{i};impot_revenu;" for i in range(3)],
+            IMPATIENT_MS,
+            sipp_ports[2],
+            20,
+        )
+        callers("overflow-59", ["+33320000000;espace_particulier;59"], PATIENT_MS, sipp_ports[3], 1)
+
+        for proc in caller_procs:
+            remaining = DEADLINE_S - (time.monotonic() - started)
+            try:
+                proc.wait(max(1.0, remaining))
+            except subprocess.TimeoutExpired:
+                pytest.fail(f"sipp callers still running after {DEADLINE_S} s; logs in {logs}")
+        time.sleep(0.5)  # the last BYE's call.ended
+        elapsed = time.monotonic() - started
+
+        # -- what sipp saw
+        outcomes: dict[str, tuple[str, str]] = {}  # call-id -> (group, outcome)
+        for group in ("patient-ir", "patient-pay", "impatient-ir", "overflow-59"):
+            for line in (logs / f"{group}.log").read_text().splitlines():
+                m = re.search(r"OUTCOME (\S+) (\w+)", line)
+                if m:
+                    outcomes[m.group(1)] = (group, m.group(2))
+        rang: dict[str, str] = {}  # call-id -> phone that got it
+        for phone in [*AGENTS, "service-59"]:
+            log = logs / f"{phone}.log"
+            for line in log.read_text().splitlines() if log.exists() else []:
+                m = re.search(r"AGENT (\S+)", line)
+                if m:
+                    rang[m.group(1)] = phone
+
+        # setup latency: the caller's INVITE sent -> the relayed INVITE received by the phone
+        sent_at: dict[str, float] = {}
+        for group in ("patient-ir", "patient-pay", "impatient-ir", "overflow-59"):
+            for stamp, direction, msg in _sip_messages(logs / f"{group}.msg"):
+                if direction == "sent" and msg.startswith("INVITE "):
+                    sent_at.setdefault(_call_id(msg) or "", stamp)
+        setup: dict[str, float] = {}
+        for phone in [*AGENTS, "service-59"]:
+            for stamp, direction, msg in _sip_messages(logs / f"{phone}.msg"):
+                cid = _call_id(msg)
+                if direction == "received" and msg.startswith("INVITE ") and cid in sent_at:
+                    setup.setdefault(cid, stamp - sent_at[cid])
+
+        status, metrics = acd.request("GET", "/metrics")
+        assert status == 200
+        kam_text = kam_log.read_text(errors="replace")
+        queued = set(re.findall(r"\{INVITE (\S+)\} .*ACD held", kam_text))
+        direct = {cid: s for cid, s in setup.items() if cid not in queued}
+        held = {cid: s for cid, s in setup.items() if cid in queued}
+
+        def pct(values: list[float], q: float) -> float:
+            values = sorted(values)
+            return (
+                values[min(len(values) - 1, round(q * (len(values) - 1)))] * 1000 if values else float("nan")
+            )
+
+        by_outcome: dict[str, int] = {}
+        for _, outcome in outcomes.values():
+            by_outcome[outcome] = by_outcome.get(outcome, 0) + 1
+        per_phone: dict[str, int] = {}
+        for phone in rang.values():
+            per_phone[phone] = per_phone.get(phone, 0) + 1
+        _report(
+            capsys,
+            [
+                "",
+                f"e2e kamailio+sipp: {len(outcomes)} calls in {elapsed:.1f} s: {by_outcome}; "
+                f"queued (182, held) {len(queued)}; per phone {per_phone}",
+                f"  routing added to setup (INVITE -> relayed INVITE), {len(direct)} calls routed at once: "
+                f"p50 {pct(list(direct.values()), 0.5):.1f} ms, "
+                f"p99 {pct(list(direct.values()), 0.99):.1f} ms",
+                f"  queued calls, INVITE -> relayed INVITE (wait for an agent): {len(held)} calls, "
+                f"p50 {pct(list(held.values()), 0.5):.0f} ms, max {pct(list(held.values()), 1.0):.0f} ms",
+                "  kamailio: "
+                + " | ".join(line.split("ACD ", 1)[1] for line in kam_text.splitlines() if " ACD " in line)[
+                    :600
+                ],
+                f"  logs: {logs}",
+            ],
+        )
+        sample = next((m for _, d, m in _sip_messages(logs / "e2e-ir-1.msg") if m.startswith("INVITE ")), "")
+        _report(
+            capsys,
+            [
+                "  a relayed INVITE as the agent's phone got it:",
+                *("    " + x for x in sample.splitlines()[:14]),
+            ],
+        )
+
+        # -- assertions: every call got its outcome
+        groups = {"patient-ir": 6, "patient-pay": 3, "impatient-ir": 3, "overflow-59": 1}
+        for group, n in groups.items():
+            got = [o for g, o in outcomes.values() if g == group]
+            assert len(got) == n, (group, got, (logs / f"{group}.screen").read_text()[-2000:])
+        assert all(o == "answered" for g, o in outcomes.values() if g in ("patient-ir", "patient-pay"))
+        assert [o for g, o in outcomes.values() if g == "impatient-ir"] == ["abandoned"] * 3
+        assert [o for g, o in outcomes.values() if g == "overflow-59"] == ["answered"]
+
+        # the right phones, per skill
+        for cid, (group, _) in outcomes.items():
+            if group == "patient-ir":
+                assert rang.get(cid) in ("e2e-ir-1", "e2e-ir-2"), (cid, rang.get(cid))
+            elif group == "patient-pay":
+                assert rang.get(cid) == "e2e-pay-1", (cid, rang.get(cid))
+            elif group == "overflow-59":
+                assert rang.get(cid) == "service-59", (cid, rang.get(cid))
+            else:
+                assert cid not in rang, f"abandoned call {cid} rang {rang.get(cid)}"
+        # more callers than agents: some were held (182) and connected later by acd's connect command
+        assert len(queued) >= 4, queued
+        assert len(queued & {c for c, (g, o) in outcomes.items() if o == "answered"}) >= 4
+
+        # acd's view matches sipp's
+        assert _metric(metrics, "acd_calls_offered_total") == 13
+        assert _metric(metrics, "acd_calls_answered_total") == 9
+        assert _metric(metrics, "acd_calls_abandoned_total") == 3
+        assert _metric(metrics, "acd_calls_overflowed_total", department="59") == 1
+        assert _metric(metrics, "acd_calls_ended_total", reason="abandoned") == 3
+        assert _metric(metrics, "acd_calls_ended_total", reason="completed") == 10
+        assert _metric(metrics, "acd_commands_delivered_total", command="connect") >= 4
+        for cid, (group, outcome) in outcomes.items():
+            status, call = acd.request("GET", f"/v1/calls/{cid}")
+            assert status == 200, (cid, call)
+            expected = {"answered": "completed", "abandoned": "abandoned"}[outcome]
+            assert call["end_reason"] == expected, call
+            if group in ("patient-ir", "patient-pay"):
+                assert call["agent_id"] == rang[cid], call
+        assert elapsed < DEADLINE_S + 30
+    finally:
+        for proc in reversed(procs):
+            _stop(proc, signal.SIGUSR1 if proc.args and proc.args[0] == SIPP else signal.SIGTERM, 3)
