@@ -186,6 +186,71 @@ def _report(capsys: pytest.CaptureFixture[str], lines: list[str]) -> None:
         print("\n".join(lines), flush=True)
 
 
+def _start_acd(
+    config: Path, clock_start: str, acd_port: int, http_port: int, procs: list[subprocess.Popen], logs: Path
+) -> Acd:
+    """`acd serve` with the signed API, the Kamailio adapter, and its outbox POSTing to the adapter."""
+    env = {
+        **os.environ,
+        "ACD_PORT": str(acd_port),
+        "ACD_CONFIG_DIR": str(config),
+        "ACD_CLOCK_START": clock_start,
+        "ACD_WEBHOOK_SECRET": SECRET,
+        "ACD_COMMAND_URL": f"http://127.0.0.1:{acd_port}/adapters/kamailio/commands",
+        "ACD_KAMAILIO_URL": f"http://127.0.0.1:{http_port}/acd/command",
+        "ACD_LOG_FORMAT": "text",
+    }
+    env.pop("ACD_REDIS_URL", None)
+    acd_log = logs / "acd.log"
+    procs.append(
+        subprocess.Popen(
+            [sys.executable, "-m", "acd", "serve"],
+            env=env,
+            cwd=ROOT,
+            stdout=acd_log.open("w"),
+            stderr=subprocess.STDOUT,
+        )
+    )
+    acd = Acd(f"http://127.0.0.1:{acd_port}")
+    _wait_http(acd.base + "/readyz", 60, procs[-1], acd_log)
+    return acd
+
+
+def _start_kamailio(
+    acd: Acd, sip_port: int, http_port: int, tmp_path: Path, procs: list[subprocess.Popen], logs: Path
+) -> None:
+    """Kamailio with deploy/kamailio/kamailio.cfg, asking `acd` where each call goes."""
+    kam_env = {
+        **os.environ,
+        "ACD_URL": acd.base,
+        "KAMAILIO_SIP_PORT": str(sip_port),
+        "KAMAILIO_HTTP_PORT": str(http_port),
+    }
+    run_dir = tmp_path / "kamailio-run"
+    run_dir.mkdir()
+    procs.append(
+        subprocess.Popen(
+            [
+                KAMAILIO,
+                "-DD",
+                "-E",
+                "-f",
+                str(DEPLOY / "kamailio.cfg"),
+                "-w",
+                str(run_dir),
+                "-Y",
+                str(run_dir),
+                "-P",
+                str(run_dir / "kamailio.pid"),
+            ],
+            env=kam_env,
+            stdout=(logs / "kamailio.log").open("w"),
+            stderr=subprocess.STDOUT,
+        )
+    )
+    _wait_udp_listening(sip_port, 20)
+
+
 def test_kamailio_routes_calls_through_acd(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     started = time.monotonic()
     acd_port, sip_port, http_port, service_port, *agent_ports = _free_ports(4 + len(AGENTS))
@@ -207,61 +272,10 @@ def test_kamailio_routes_calls_through_acd(tmp_path: Path, capsys: pytest.Captur
     logs.mkdir()
     try:
         # -- acd
-        env = {
-            **os.environ,
-            "ACD_PORT": str(acd_port),
-            "ACD_CONFIG_DIR": str(config),
-            "ACD_CLOCK_START": CLOCK_START,
-            "ACD_WEBHOOK_SECRET": SECRET,
-            "ACD_COMMAND_URL": f"http://127.0.0.1:{acd_port}/adapters/kamailio/commands",
-            "ACD_KAMAILIO_URL": f"http://127.0.0.1:{http_port}/acd/command",
-            "ACD_LOG_FORMAT": "text",
-        }
-        env.pop("ACD_REDIS_URL", None)
-        acd_log = logs / "acd.log"
-        procs.append(
-            subprocess.Popen(
-                [sys.executable, "-m", "acd", "serve"],
-                env=env,
-                cwd=ROOT,
-                stdout=acd_log.open("w"),
-                stderr=subprocess.STDOUT,
-            )
-        )
-        acd = Acd(f"http://127.0.0.1:{acd_port}")
-        _wait_http(acd.base + "/readyz", 60, procs[-1], acd_log)
+        acd = _start_acd(config, CLOCK_START, acd_port, http_port, procs, logs)
 
         # -- Kamailio
-        kam_log = logs / "kamailio.log"
-        kam_env = {
-            **os.environ,
-            "ACD_URL": acd.base,
-            "KAMAILIO_SIP_PORT": str(sip_port),
-            "KAMAILIO_HTTP_PORT": str(http_port),
-        }
-        run_dir = tmp_path / "kamailio-run"
-        run_dir.mkdir()
-        procs.append(
-            subprocess.Popen(
-                [
-                    KAMAILIO,
-                    "-DD",
-                    "-E",
-                    "-f",
-                    str(DEPLOY / "kamailio.cfg"),
-                    "-w",
-                    str(run_dir),
-                    "-Y",
-                    str(run_dir),
-                    "-P",
-                    str(run_dir / "kamailio.pid"),
-                ],
-                env=kam_env,
-                stdout=kam_log.open("w"),
-                stderr=subprocess.STDOUT,
-            )
-        )
-        _wait_udp_listening(sip_port, 20)
+        _start_kamailio(acd, sip_port, http_port, tmp_path, procs, logs)
 
         # -- agents: their phones (sipp UAS), the roster (PUT), logged in (signed agent.state)
         def uas(name: str, port: int) -> None:
@@ -422,7 +436,7 @@ def test_kamailio_routes_calls_through_acd(tmp_path: Path, capsys: pytest.Captur
 
         status, metrics = acd.request("GET", "/metrics")
         assert status == 200
-        kam_text = kam_log.read_text(errors="replace")
+        kam_text = (logs / "kamailio.log").read_text(errors="replace")
         queued = set(re.findall(r"\{INVITE (\S+)\} .*ACD held", kam_text))
         direct = {cid: s for cid, s in setup.items() if cid not in queued}
         held = {cid: s for cid, s in setup.items() if cid in queued}
@@ -508,3 +522,54 @@ def test_kamailio_routes_calls_through_acd(tmp_path: Path, capsys: pytest.Captur
     finally:
         for proc in reversed(procs):
             _stop(proc, signal.SIGUSR1 if proc.args and proc.args[0] == SIPP else signal.SIGTERM, 3)
+
+
+def test_outside_opening_hours_kamailio_refuses_with_the_reopening_time(tmp_path: Path) -> None:
+    """Saturday morning: acd answers `closed`; Kamailio sends the caller 480 with X-ACD-Reopens-At."""
+    acd_port, sip_port, http_port, caller_port = _free_ports(4)
+    procs: list[subprocess.Popen] = []
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    try:
+        acd = _start_acd(ROOT / "config", "2026-03-07T10:00:00+01:00", acd_port, http_port, procs, logs)
+        _start_kamailio(acd, sip_port, http_port, tmp_path, procs, logs)
+        csv = tmp_path / "closed.csv"
+        csv.write_text("SEQUENTIAL\n+33612345678;impot_revenu;\n")
+        caller = subprocess.run(
+            [
+                SIPP,
+                "-sf",
+                str(DEPLOY / "sipp" / "caller.xml"),
+                "-inf",
+                str(csv),
+                f"127.0.0.1:{sip_port}",
+                "-i",
+                "127.0.0.1",
+                "-p",
+                str(caller_port),
+                "-m",
+                "1",
+                "-timeout",
+                "30s",
+                "-nostdin",
+                "-trace_msg",
+                "-message_file",
+                str(logs / "closed.msg"),
+                "-trace_logs",
+                "-log_file",
+                str(logs / "closed.log"),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.STDOUT,
+            timeout=40,
+        )
+        assert caller.returncode in (0, 1), f"sipp failed; logs in {logs}"
+        assert re.search(r"OUTCOME \S+ rejected", (logs / "closed.log").read_text()), logs
+        replies = [m for _, d, m in _sip_messages(logs / "closed.msg") if d == "received" and "480" in m[:20]]
+        assert replies, f"no 480 reached the caller; logs in {logs}"
+        assert "X-ACD-Reopens-At: 2026-03-09T08:30:00+01:00" in replies[0]
+        text = urllib.request.urlopen(acd.base + "/metrics", timeout=5).read().decode()
+        assert _metric(text, "acd_calls_closed_total", skill="impot_revenu") == 1
+    finally:
+        for proc in reversed(procs):
+            _stop(proc)
