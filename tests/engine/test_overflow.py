@@ -228,8 +228,10 @@ def test_with_overflow_off_a_stranded_call_is_offered_a_callback_not_moved(route
 
 
 def test_closed_calls_are_let_go_like_ended_ones(router_kind):
-    d = Driver(Engine(config_with_services(ended_call_retention=3), router=router_kind),
-               now=local("2026-03-07T10:00:00"))
+    d = Driver(
+        Engine(config_with_services(ended_call_retention=3), router=router_kind),
+        now=local("2026-03-07T10:00:00"),
+    )
     for i in range(10):
         d.offer(f"c{i}")
     assert sorted(d.engine.calls) == ["c7", "c8", "c9"]
