@@ -33,6 +33,14 @@ from acd.store.memory import MemoryStore
 log = logging.getLogger("acd.service")
 
 
+def _still_running() -> None:
+    """Raise a cancellation a library swallowed (Python 3.11's `wait_for` can): the task stays
+    marked as cancelling, and a `while True` loop would otherwise never end."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
+
+
 class _CurrentEngine:
     """The service's engine as it is now: the Redis store replaces the engine when it reloads, and
     the scrape-time collector must read the current one."""
@@ -90,8 +98,20 @@ class Service:
             self._timer_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._timer_task
-        await self.outbox.stop()
+        await self.stop_outbox()
         await self.store.stop()
+
+    async def stop_outbox(self, drain_timeout_s: float = 5.0) -> None:
+        """`outbox.stop()`, made sure to finish. On Python 3.11 the dispatcher's `wait_for` can
+        swallow the cancellation `Outbox.stop` sends it when a wake-up arrives at the same moment,
+        and the stop would wait for it for ever; the dispatcher is then cancelled again."""
+        dispatcher = self.outbox._task
+        stopping = asyncio.ensure_future(self.outbox.stop(drain_timeout_s))
+        while not stopping.done():
+            await asyncio.wait({stopping}, timeout=drain_timeout_s + 1.0)
+            if not stopping.done() and dispatcher is not None:
+                dispatcher.cancel()
+        stopping.result()
 
     async def ready(self) -> bool:
         return await self.store.ready()
@@ -132,12 +152,14 @@ class Service:
 
     async def _timer_loop(self) -> None:
         while True:
+            _still_running()
             wake_at = self.engine.next_wakeup() if self.store.leading else None
             self._wake.clear()
             delay = None if wake_at is None else max(0.0, wake_at - self.clock.now())
             if delay is None or delay > 0:
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), timeout=delay)
+                    async with asyncio.timeout(delay):  # not wait_for: on 3.11 it can swallow a cancel
+                        await self._wake.wait()
                 continue
             try:
                 commands = await self.store.tick(self.clock.now())

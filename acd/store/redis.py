@@ -82,6 +82,15 @@ RETRY_MAX_S = 2.0
 _REDIS_DOWN = (RedisError, OSError, TimeoutError)
 
 
+def _still_running() -> None:
+    """Raise the cancellation a library swallowed. Python 3.11's `wait_for` (which redis-py uses
+    when it connects) can swallow a `cancel()` that lands as its inner call completes; the task
+    stays marked as cancelling, and a `while True` loop would otherwise never end."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
+
+
 class Role(StrEnum):
     STARTING = "starting"  # not loaded yet
     FOLLOWER = "follower"
@@ -208,14 +217,16 @@ class RedisStore:
         self._main = asyncio.create_task(self._run(), name="acd-store")
         # Serve only once the state is loaded (or Redis found unreachable: then readyz says 503).
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._settled.wait(), timeout=120.0)
+            async with asyncio.timeout(120.0):
+                await self._settled.wait()
 
     async def stop(self) -> None:
         self._stopping = True
         if self.role is Role.LEADER:
             await self._drain(5.0)
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(self._final_snapshot(), timeout=60.0)
+                async with asyncio.timeout(60.0):
+                    await self._final_snapshot()
         for task in (self._main, self._replies, self._snapshot_task, *self._background):
             if task is not None:
                 task.cancel()
@@ -261,6 +272,7 @@ class RedisStore:
     async def _run(self) -> None:
         delay = 0.1
         while True:
+            _still_running()
             try:
                 await self._resync()
                 await self._follow()
@@ -277,12 +289,20 @@ class RedisStore:
                 down = isinstance(exc, (*_REDIS_DOWN, Fenced, snap.SnapshotError))
                 if down:
                     log.warning("redis store: %s: %s; retrying in %.1f s", type(exc).__name__, exc, delay)
+                    if isinstance(exc, _REDIS_DOWN):
+                        await self._drop_connections()
                 else:
                     log.exception("redis store: unexpected failure; retrying in %.1f s", delay)
                 self._set_role(Role.DOWN)
                 self._settled.set()
                 await asyncio.sleep(delay)
                 delay = min(RETRY_MAX_S, delay * 2)
+
+    async def _drop_connections(self) -> None:
+        """Close every pooled connection: after Redis restarted, a connection kept from before
+        fails on its next command, and the client retries nothing by itself."""
+        with contextlib.suppress(Exception):
+            await self.client.connection_pool.disconnect()
 
     def _set_role(self, role: Role) -> None:
         if role is self.role:
@@ -400,6 +420,7 @@ class RedisStore:
         poll = min(0.5, self._ttl / 4)
         next_try = 0.0
         while True:
+            _still_running()
             if time.monotonic() >= next_try:
                 sent = time.monotonic()
                 lease = await self.log.acquire(self.instance_id, self._ttl)
@@ -451,10 +472,12 @@ class RedisStore:
     async def _listen_replies(self) -> None:
         """The leader's refusals of this instance's forwarded writes."""
         while True:
+            _still_running()
             pubsub = self.client.pubsub()
             try:
                 await pubsub.subscribe(self._reply_channel)
                 while True:
+                    _still_running()
                     message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
                     if message is not None and message.get("type") == "message":
                         self._on_reply(message["data"])
@@ -547,8 +570,10 @@ class RedisStore:
         error = StoreUnavailable("this instance stopped leading before the write was stored; retry it")
         while not self._queue.empty():
             self._fail(self._queue.get_nowait(), error)
-        with contextlib.suppress(Exception):
-            await service.outbox.stop(drain_timeout_s=0)
+        try:
+            await service.stop_outbox(drain_timeout_s=0.2)
+        except Exception as exc:  # its claims are fenced from now on: it cannot send anything
+            log.warning("redis store: the outbox dispatcher did not stop cleanly: %s", exc)
         lease, self._lease = self._lease, None
         if lease is not None:
             with contextlib.suppress(Exception):
@@ -558,6 +583,7 @@ class RedisStore:
     async def _keep_lease(self) -> None:
         period = self._ttl / 3
         while True:
+            _still_running()
             await asyncio.sleep(period)
             assert self._lease is not None
             sent = time.monotonic()
@@ -577,6 +603,7 @@ class RedisStore:
         horizon_ms = round(self._settings.redis_forward_timeout_s * 1000)
         after = f"{max(0, await self.log.server_time_ms() - horizon_ms)}-0"
         while True:
+            _still_running()
             for item in await self.log.inbox(after, 500, block_ms=1000):
                 after = item.id
                 if item.request in self._recent or time.time() > item.deadline:
@@ -602,10 +629,13 @@ class RedisStore:
     async def _write_loop(self) -> None:
         queue = self._queue
         while True:
+            _still_running()
             interval = self._settings.redis_snapshot_interval_s
             wait = self._snapshot_at + interval - time.monotonic() if self._since_snapshot else interval
             try:
-                first = await asyncio.wait_for(queue.get(), timeout=max(wait, 0.05))
+                # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation
+                async with asyncio.timeout(max(wait, 0.05)):
+                    first = await queue.get()
             except TimeoutError:
                 self._maybe_snapshot()
                 continue

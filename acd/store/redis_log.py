@@ -3,10 +3,12 @@
 Only I/O lives here (keys, Lua scripts, encoding of entries); what to do with them is
 `acd.store.redis.RedisStore`'s business. Keys, under the deployment's prefix (`acd:` by default):
 
-- `log`       stream: every input that changed the engine, in order. Fields: `s` sequence number
-              (1, 2, ... without gaps), `n` the engine time it was applied at, `k` the kind (`a` a
-              batch of events, `t` a timer tick), `e` the events (JSON), `q` the forwarded request
-              it answers, if any.
+- `log`       stream: every input that changed the engine, in order. One field `d` per entry,
+              `<seq> <now> <kind> <request>` then a newline and the events as JSON: `seq` the
+              sequence number (1, 2, ... without gaps), `now` the engine time it was applied at,
+              `kind` `a` (a batch of events) or `t` (a timer tick, no events), `request` the
+              forwarded request it answers or `-`. One field, not five: reading the log back
+              (recovery) costs a fifth of the parsing.
 - `snapshot`  hash: `header` (JSON: format, versions, config fingerprint, `seq`, `id`), `data` (the
               compressed engine), `seq` and `id` (the last log entry it covers).
 - `lease`     string `<instance>/<token>` with a TTL: the leader's lease.
@@ -49,19 +51,20 @@ class LogEntry:
 
     @classmethod
     def from_stream(cls, entry_id: bytes | str, fields: dict[bytes, bytes]) -> LogEntry:
-        request = fields.get(b"q")
+        head, _, events = fields[b"d"].partition(b"\n")
+        seq, now, kind, request = head.split(b" ")
         return cls(
             id=_text(entry_id),
-            seq=int(fields[b"s"]),
-            now=float(fields[b"n"]),
-            kind=fields[b"k"].decode(),
-            events=fields.get(b"e"),
-            request=request.decode() if request else None,
+            seq=int(seq),
+            now=float(now),
+            kind=kind.decode(),
+            events=events or None,
+            request=None if request == b"-" else request.decode(),
         )
 
-    def args(self) -> list[Any]:
-        """The five script arguments of an entry (`id` is Redis's to give)."""
-        return [self.seq, repr(self.now), self.kind, self.request or "", self.events or b""]
+    def encode(self) -> bytes:
+        head = f"{self.seq} {self.now!r} {self.kind} {self.request or '-'}\n".encode()
+        return head + (self.events or b"")
 
 
 @dataclass(slots=True)
@@ -101,7 +104,7 @@ if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
 return redis.call('DEL', KEYS[1])
 """
 
-# KEYS: the outbox keys (7), lease, log. ARGV: lease value, entry count, 5 per entry, then
+# KEYS: the outbox keys (7), lease, log. ARGV: lease value, entry count, the entries, then
 # command count, 2 per command (id, JSON).
 _APPEND = (
     _KEYS_LUA
@@ -110,14 +113,11 @@ _APPEND = (
 if redis.call('GET', KEYS[8]) ~= ARGV[1] then
   return redis.error_reply('FENCED this instance no longer holds the lease')
 end
-local n, i, ids = tonumber(ARGV[2]), 3, {}
+local n, ids = tonumber(ARGV[2]), {}
 for j = 1, n do
-  local f = {'s', ARGV[i], 'n', ARGV[i + 1], 'k', ARGV[i + 2]}
-  if ARGV[i + 3] ~= '' then f[#f + 1] = 'q'; f[#f + 1] = ARGV[i + 3] end
-  if ARGV[i + 4] ~= '' then f[#f + 1] = 'e'; f[#f + 1] = ARGV[i + 4] end
-  ids[j] = redis.call('XADD', KEYS[9], '*', unpack(f))
-  i = i + 5
+  ids[j] = redis.call('XADD', KEYS[9], '*', 'd', ARGV[2 + j])
 end
+local i = 3 + n
 local m = tonumber(ARGV[i])
 i = i + 1
 for j = 1, m do
@@ -219,10 +219,7 @@ class RedisLog:
     ) -> list[str]:
         """Append entries (and persist their commands in the outbox) if `lease` still holds;
         returns the entries' stream ids. Raises `Fenced` otherwise."""
-        args: list[Any] = [lease, len(entries)]
-        for entry in entries:
-            args += entry.args()
-        args.append(len(commands))
+        args: list[Any] = [lease, len(entries), *(entry.encode() for entry in entries), len(commands)]
         for command_id, body in commands:
             args += [command_id, body]
         try:
