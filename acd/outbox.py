@@ -335,7 +335,9 @@ class Outbox:
                 self._drained.set()  # nothing due and nothing in flight: the drain is complete
                 # stay alive (stop() cancels us); the wait below returns on the next wake
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout)
+                # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow the cancel of stop()
+                async with asyncio.timeout(timeout):
+                    await self._wake.wait()
 
     async def _dispatch_once(self) -> float | None:
         """Start the due deliveries that fit; return how long to sleep (None: until woken)."""
