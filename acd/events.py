@@ -5,6 +5,7 @@ The same models validate `POST /v1/events` and describe it in `/openapi.json`.
 
 from __future__ import annotations
 
+import typing
 from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter
@@ -150,46 +151,8 @@ class OverflowMode(_Internal):
     mode: Literal["auto", "on", "off"]
 
 
-Event = Annotated[
-    CallOffered
-    | CallAnswered
-    | CallEnded
-    | CallUnanswered
-    | AgentStateChanged
-    | CallbackAccepted
-    | CallbackResult
-    | AppointmentResult
-    | SurveyResult,
-    Field(discriminator="type"),
-]
-
-EVENT_TYPES: tuple[type[_Event], ...] = (
-    CallOffered,
-    CallAnswered,
-    CallEnded,
-    CallUnanswered,
-    AgentStateChanged,
-    CallbackAccepted,
-    CallbackResult,
-    AppointmentResult,
-    SurveyResult,
-)
-
-event_adapter: TypeAdapter[Event] = TypeAdapter(Event)
-event_list_adapter: TypeAdapter[list[Event]] = TypeAdapter(list[Event])
-
-InternalEvent = Annotated[
-    RosterAgent
-    | OverflowMode
-    | CallbackRequested
-    | CallbackCancelled
-    | AppointmentBooked
-    | AppointmentCancelled
-    | AppointmentRescheduled,
-    Field(discriminator="type"),
-]
-#: Every input the engine applies, platform or internal: what a durable log stores.
-AnyEvent = Annotated[
+#: The platform's events (POST /v1/events) and the internal ones, each union written once.
+PlatformUnion = (
     CallOffered
     | CallAnswered
     | CallEnded
@@ -199,13 +162,24 @@ AnyEvent = Annotated[
     | CallbackResult
     | AppointmentResult
     | SurveyResult
-    | RosterAgent
+)
+InternalUnion = (
+    RosterAgent
     | OverflowMode
     | CallbackRequested
     | CallbackCancelled
     | AppointmentBooked
     | AppointmentCancelled
-    | AppointmentRescheduled,
-    Field(discriminator="type"),
-]
+    | AppointmentRescheduled
+)
+
+Event = Annotated[PlatformUnion, Field(discriminator="type")]
+EVENT_TYPES: tuple[type[_Event], ...] = typing.get_args(PlatformUnion)
+
+event_adapter: TypeAdapter[Event] = TypeAdapter(Event)
+event_list_adapter: TypeAdapter[list[Event]] = TypeAdapter(list[Event])
+
+InternalEvent = Annotated[InternalUnion, Field(discriminator="type")]
+#: Every input the engine applies, platform or internal: what a durable log stores.
+AnyEvent = Annotated[PlatformUnion | InternalUnion, Field(discriminator="type")]
 any_event_adapter: TypeAdapter[AnyEvent] = TypeAdapter(AnyEvent)
