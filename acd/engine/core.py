@@ -214,11 +214,13 @@ class Engine(OverflowMixin, CallbackMixin, AppointmentMixin):
         self.observer.call_offered(call, now)
         if not self.calendar.is_open(now):
             return self._close(call, now)
-        self._enqueue(call)
-        agent_row = self.router.pick_agent(call.row, now)
-        if agent_row >= 0:
-            self._dequeue(call)
+        pref_row, pref_until = self._preference(call)
+        agent_row = self.router.pick_new(
+            self.skill_index[call.skill], self._needs(call), pref_row, pref_until, now
+        )
+        if agent_row >= 0:  # taken at once: it never joins the line
             return self._connect(call, self._agent_by_row[agent_row], now, commands, notify=False)
+        self._enqueue(call)
         position = self.router.queue_position(call.row)
         ewt = self.expected_wait(call, position)
         service = self._overflow_target(call, ewt, now)
@@ -447,13 +449,16 @@ class Engine(OverflowMixin, CallbackMixin, AppointmentMixin):
     def _needs(self, call: Call) -> tuple[int, ...]:
         return tuple(self.skill_index[n] for n in call.needs)
 
-    def _enqueue(self, call: Call) -> None:
-        pref_row, pref_until = -1, 0.0
+    def _preference(self, call: Call) -> tuple[int, float]:
+        """The preferred agent's row and until when the call waits for it (-1: none)."""
         if call.preferred_agent_id is not None:
             preferred = self.agents[call.preferred_agent_id]
             if self.router.agent_state(preferred.row) != AgentState.LOGGED_OUT:
-                pref_row = preferred.row
-                pref_until = call.enqueued_at + self.config.routing.preferred_agent_wait_s
+                return preferred.row, call.enqueued_at + self.config.routing.preferred_agent_wait_s
+        return -1, 0.0
+
+    def _enqueue(self, call: Call) -> None:
+        pref_row, pref_until = self._preference(call)
         call.row = self.router.add_call(
             self.skill_index[call.skill],
             self._needs(call),

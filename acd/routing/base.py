@@ -223,6 +223,13 @@ class Router(ABC):
         """The eligible AVAILABLE agent the strategy chooses for the call, or -1."""
 
     @abstractmethod
+    def pick_new(
+        self, skill: int, needs: Sequence[int], pref_agent: int, pref_until: float, now: float
+    ) -> int:
+        """The agent `pick_agent` would choose for a call offered at `now` (so enqueued at `now`)
+        that is not waiting yet: a call somebody can take at once never joins the line."""
+
+    @abstractmethod
     def pick_call(self, agent_row: int, now: float) -> int:
         """The waiting call the agent is eligible for with the highest priority, then the lowest
         seq, or -1 (also -1 if the agent is not AVAILABLE)."""

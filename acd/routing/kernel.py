@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 
 import numpy as np
-from numba import njit
+from numba import njit, typeof
 
 from acd.routing.table import (
     A_MASK,
@@ -47,14 +47,12 @@ def _min_level(wid, skill, enqueued_at, now):
 
 
 @njit(cache=True, inline="always")
-def _pick_agent(lv, ai, af, ci, cf, wid, avail, slot, now, n_avail, strategy):
-    """The agent row `strategy` chooses for the call in `slot`, or -1 (inlined into one kernel
-    per strategy, so the strategy is a constant there)."""
-    skill = ci[slot, C_SKILL]
-    mask = ci[slot, C_MASK]
-    need = _min_level(wid, skill, cf[slot, F_ENQUEUED_AT], now)
-    pref = ci[slot, C_PREF_AGENT]
-    if pref >= 0 and now < cf[slot, F_PREF_UNTIL]:
+def _pick_for(lv, ai, af, wid, avail, n_avail, skill, mask, enqueued_at, pref, pref_until, now, strategy):
+    """The agent row `strategy` chooses for a call of `skill` needing the skills of `mask`,
+    waiting since `enqueued_at` (preferring `pref` until `pref_until`), or -1. Inlined into one
+    kernel per strategy, so the strategy is a constant there."""
+    need = _min_level(wid, skill, enqueued_at, now)
+    if pref >= 0 and now < pref_until:
         ok = ai[pref, A_STATE] == AVAILABLE and (ai[pref, A_MASK] & mask) == mask and lv[pref, skill] >= need
         return pref if ok else -1
     best = -1
@@ -91,6 +89,26 @@ def _pick_agent(lv, ai, af, ci, cf, wid, avail, slot, now, n_avail, strategy):
     return best
 
 
+@njit(cache=True, inline="always")
+def _pick_agent(lv, ai, af, ci, cf, wid, avail, slot, now, n_avail, strategy):
+    """`_pick_for` the waiting call in `slot`."""
+    return _pick_for(
+        lv,
+        ai,
+        af,
+        wid,
+        avail,
+        n_avail,
+        ci[slot, C_SKILL],
+        ci[slot, C_MASK],
+        cf[slot, F_ENQUEUED_AT],
+        ci[slot, C_PREF_AGENT],
+        cf[slot, F_PREF_UNTIL],
+        now,
+        strategy,
+    )
+
+
 @njit(cache=True)
 def pick_agent_longest_idle(lv, ai, af, ci, cf, wid, avail, slot, now, n_avail):
     return _pick_agent(lv, ai, af, ci, cf, wid, avail, slot, now, n_avail, LONGEST_IDLE)
@@ -106,8 +124,25 @@ def pick_agent_least_occupied(lv, ai, af, ci, cf, wid, avail, slot, now, n_avail
     return _pick_agent(lv, ai, af, ci, cf, wid, avail, slot, now, n_avail, LEAST_OCCUPIED)
 
 
-#: pick_agent kernels by Strategy code
+# A call just offered, not in the table yet (it joins the line only if nobody can take it now).
+@njit(cache=True)
+def pick_new_longest_idle(lv, ai, af, wid, avail, n_avail, skill, mask, pref, pref_until, now):
+    return _pick_for(lv, ai, af, wid, avail, n_avail, skill, mask, now, pref, pref_until, now, LONGEST_IDLE)
+
+
+@njit(cache=True)
+def pick_new_skill_level(lv, ai, af, wid, avail, n_avail, skill, mask, pref, pref_until, now):
+    return _pick_for(lv, ai, af, wid, avail, n_avail, skill, mask, now, pref, pref_until, now, SKILL_LEVEL)
+
+
+@njit(cache=True)
+def pick_new_least_occupied(lv, ai, af, wid, avail, n_avail, skill, mask, pref, pref_until, now):
+    return _pick_for(lv, ai, af, wid, avail, n_avail, skill, mask, now, pref, pref_until, now, LEAST_OCCUPIED)
+
+
+#: pick_agent / pick_new kernels by Strategy code
 PICK_AGENT = (pick_agent_longest_idle, pick_agent_skill_level, pick_agent_least_occupied)
+PICK_NEW = (pick_new_longest_idle, pick_new_skill_level, pick_new_least_occupied)
 
 
 @njit(cache=True)
@@ -190,40 +225,97 @@ def skill_stats(lv, ai, ci, cf, n_agents, n_calls):
 
 
 @njit(cache=True)
-def close_segment(af, row, at, was_occupied, was_available, becomes_available):
-    """An agent changes state at `at`: the open segment counts as occupied or idle time, a new
-    one starts, and entering AVAILABLE sets idle_since. `at` never runs before the segment's start."""
-    since = af[row, 3]
+def set_state(ai, af, avail, avail_pos, row, state, at, n_avail):
+    """An agent enters `state` at `at`: the open segment counts as occupied or idle time and a new
+    one starts (`at` never runs before the segment's start), entering AVAILABLE sets idle_since,
+    and the dense list of AVAILABLE rows follows. Returns the new number of AVAILABLE agents."""
+    old = ai[row, A_STATE]
+    since = af[row, T_STATE_SINCE]
     if at < since:
         at = since
-    if was_occupied:
-        af[row, 1] += at - since
-    elif was_available:
-        af[row, 2] += at - since
-    af[row, 3] = at
-    if becomes_available:
-        af[row, 0] = at
+    if old in (BUSY, WRAP_UP, RESERVED):
+        af[row, T_OCCUPIED_S] += at - since
+    elif old == AVAILABLE:
+        af[row, T_IDLE_S] += at - since
+    af[row, T_STATE_SINCE] = at
+    if state == AVAILABLE and old != AVAILABLE:
+        af[row, T_IDLE_SINCE] = at
+    ai[row, A_STATE] = state
+    pos = avail_pos[row]
+    if state == AVAILABLE:
+        if pos < 0:
+            avail[n_avail] = row
+            avail_pos[row] = n_avail
+            n_avail += 1
+    elif pos >= 0:
+        n_avail -= 1
+        last = avail[n_avail]
+        avail[pos] = last
+        avail_pos[last] = pos
+        avail_pos[row] = -1
+    return n_avail
+
+
+class Kernels:
+    """The kernels' compiled entry points, for the argument types the router passes.
+
+    Calling a numba dispatcher resolves the type of every argument on each call (up to a µs for a
+    kernel with seven arrays), which is much of a decision's cost. The router always passes the
+    same types (the tables' dtypes, C-contiguous; Python ints, floats and bools), so it calls the
+    compiled function's entry point, which only unboxes the arguments. Nothing checks their types:
+    passing others is a bug. Entry points live in the process, never in a pickle (`entries()`).
+    """
+
+    def __init__(self) -> None:
+        lv = np.zeros((1, 1), dtype=np.int8)
+        ai = np.zeros((1, 3), dtype=np.int64)
+        af = np.zeros((1, 4), dtype=np.float64)
+        ci = np.zeros((1, 6), dtype=np.int64)
+        cf = np.zeros((1, 2), dtype=np.float64)
+        wid = np.zeros((1, 1, 2), dtype=np.float64)
+        avail = np.zeros(1, dtype=np.int64)
+        avail_pos = np.full(1, -1, dtype=np.int64)
+        self.pick_agent = tuple(_entry(k, lv, ai, af, ci, cf, wid, avail, 0, 0.0, 0) for k in PICK_AGENT)
+        self.pick_new = tuple(_entry(k, lv, ai, af, wid, avail, 0, 0, 1, -1, 0.0, 0.0) for k in PICK_NEW)
+        self.pick_call = _entry(pick_call, lv, ai, ci, cf, wid, 0, 0.0, 0)
+        self.queue_position = _entry(queue_position, ci, 0, 1)
+        self.count_staffed = _entry(count_staffed, ai, 0, 1)
+        self.skill_stats = _entry(skill_stats, lv, ai, ci, cf, 1, 1)
+        self.set_state = _entry(set_state, ai, af, avail, avail_pos, 0, 0, 0.0, 0)
+        self.dispatchers = (
+            *PICK_AGENT,
+            *PICK_NEW,
+            pick_call,
+            queue_position,
+            count_staffed,
+            skill_stats,
+            set_state,
+        )
+
+
+def _entry(dispatcher, *sample):
+    """Compile (or load from the on-disk cache) `dispatcher` for the types of `sample` and return
+    that overload's entry point."""
+    dispatcher(*sample)
+    return dispatcher.overloads[tuple(typeof(a) for a in sample)].entry_point
+
+
+_kernels: Kernels | None = None
+
+
+def entries() -> Kernels:
+    """The process's `Kernels`, loaded on first use."""
+    global _kernels
+    if _kernels is None:
+        _kernels = Kernels()
+    return _kernels
 
 
 def warm_up() -> dict[str, float | int]:
-    """Compile (or load from the on-disk cache) every kernel for the argument types the router
-    passes. Returns the seconds it took and the cache hits / misses (misses = compilations)."""
+    """Load (or compile, the first time on a machine) every kernel for the argument types the
+    router passes. Returns the seconds it took and the cache hits / misses (misses = compilations)."""
     start = time.perf_counter()
-    lv = np.zeros((1, 1), dtype=np.int8)
-    ai = np.zeros((1, 3), dtype=np.int64)
-    af = np.zeros((1, 4), dtype=np.float64)
-    ci = np.zeros((1, 6), dtype=np.int64)
-    cf = np.zeros((1, 2), dtype=np.float64)
-    wid = np.zeros((1, 1, 2), dtype=np.float64)
-    avail = np.zeros(1, dtype=np.int64)
-    for pick in PICK_AGENT:
-        pick(lv, ai, af, ci, cf, wid, avail, 0, 0.0, 1)
-    pick_call(lv, ai, ci, cf, wid, 0, 0.0, 1)
-    queue_position(ci, 0, 1)
-    count_staffed(ai, 0, 1)
-    skill_stats(lv, ai, ci, cf, 1, 1)
-    close_segment(af, 0, 0.0, False, False, False)
-    kernels = (*PICK_AGENT, pick_call, queue_position, count_staffed, skill_stats, close_segment)
+    kernels = entries().dispatchers
     hits = sum(sum(k.stats.cache_hits.values()) for k in kernels)
     misses = sum(sum(k.stats.cache_misses.values()) for k in kernels)
     return {"seconds": time.perf_counter() - start, "cache_hits": hits, "cache_misses": misses}

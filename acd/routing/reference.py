@@ -176,7 +176,16 @@ class ReferenceRouter(Router):
         return agent.levels[call.skill] >= _min_level(self.widening[call.skill], call.enqueued_at, now)
 
     def pick_agent(self, call_row: int, now: float) -> int:
-        call, now = self._call(call_row), float(now)
+        return self._pick_for(self._call(call_row), float(now))
+
+    def pick_new(
+        self, skill: int, needs: Sequence[int], pref_agent: int, pref_until: float, now: float
+    ) -> int:
+        skills = self._check_call(skill, needs, 0, pref_agent)
+        now = float(now)
+        return self._pick_for(_Call(skills[0], skills, 0, 0, now, int(pref_agent), float(pref_until)), now)
+
+    def _pick_for(self, call: _Call, now: float) -> int:
         strategy = self._strategy
         best, best_key = -1, None
         for row, agent in enumerate(self._agents):

@@ -46,9 +46,22 @@ class NumbaRouter(Router):
         self._rows = RowPool()
         self._wid = widening_array(self.widening)
         self._states: list[AgentState] = []  # mirror of the STATE column, for cheap reads
+        self._masks: dict[tuple[int, tuple[int, ...]], int] = {}  # (skill, needs) -> checked mask
 
     def _strategy_changed(self) -> None:
-        self._pick_agent = kernel.PICK_AGENT[self._strategy_code]
+        self._k = kernel.entries()
+        self._pick_agent = self._k.pick_agent[self._strategy_code]
+        self._pick_new = self._k.pick_new[self._strategy_code]
+
+    # Kernel entry points belong to the process: left out of a snapshot, found again on load.
+    _PROCESS_ONLY = ("_k", "_pick_agent", "_pick_new")
+
+    def __getstate__(self) -> dict[str, object]:
+        return {k: v for k, v in self.__dict__.items() if k not in self._PROCESS_ONLY}
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        self.__dict__.update(state)
+        self._strategy_changed()
 
     # -- agents --------------------------------------------------------------------------------
 
@@ -56,8 +69,10 @@ class NumbaRouter(Router):
         self, levels: Mapping[int, int], site: int, state: AgentState = AgentState.LOGGED_OUT, at: float = 0.0
     ) -> int:
         state = AgentState(state)
-        row = self._agents.append(self._check_levels(levels), int(site), state, float(at))
-        self._states.append(state)
+        row = self._agents.append(self._check_levels(levels), int(site), float(at))
+        self._states.append(AgentState.LOGGED_OUT)
+        if state is not AgentState.LOGGED_OUT:
+            self.set_agent_state(row, state, at)
         return row
 
     def _row(self, row: int) -> int:
@@ -74,17 +89,14 @@ class NumbaRouter(Router):
     def set_agent_state(self, row: int, state: AgentState, at: float) -> None:
         if type(state) is not AgentState:
             state = AgentState(state)
-        old = self._states[self._row(row)]
-        kernel.close_segment(
-            self._agents.times,
-            row,
-            float(at),
-            old in _OCCUPIED,
-            old is _AVAILABLE,
-            state is _AVAILABLE and old is not _AVAILABLE,
+        states = self._states
+        if not 0 <= row < len(states):
+            raise ValueError(f"unknown agent row {row}")
+        a = self._agents
+        a.n_avail = self._k.set_state(
+            a.ints, a.times, a.avail, a.avail_pos, row, int(state), float(at), a.n_avail
         )
-        self._agents.set_state(row, state)
-        self._states[row] = state
+        states[row] = state
 
     def agent_state(self, row: int) -> AgentState:
         return self._states[self._row(row)]
@@ -112,8 +124,14 @@ class NumbaRouter(Router):
         return {state: int(counts[state]) for state in _STATES}
 
     def staffed(self, skill: int, needs: Iterable[int] = ()) -> int:
-        mask = skill_mask(self._check_call(skill, needs, 0, -1))
-        return int(kernel.count_staffed(self._agents.ints, mask, self._agents.n))
+        return self._k.count_staffed(self._agents.ints, self._mask(skill, tuple(needs)), self._agents.n)
+
+    def _mask(self, skill: int, needs: tuple[int, ...]) -> int:
+        """The checked mask of a call's skills (kept: a contact centre has few combinations)."""
+        mask = self._masks.get((skill, needs))
+        if mask is None:
+            mask = self._masks[(skill, needs)] = skill_mask(self._check_call(skill, needs, 0, -1))
+        return mask
 
     # -- waiting calls -------------------------------------------------------------------------
 
@@ -146,6 +164,8 @@ class NumbaRouter(Router):
     def pick_agent(self, call_row: int, now: float) -> int:
         calls, agents = self._calls, self._agents
         slot = calls.slot(call_row)
+        if agents.n_avail == 0:
+            return -1
         return self._pick_agent(
             agents.levels,
             agents.ints,
@@ -159,11 +179,36 @@ class NumbaRouter(Router):
             agents.n_avail,
         )
 
+    def pick_new(
+        self, skill: int, needs: Sequence[int], pref_agent: int, pref_until: float, now: float
+    ) -> int:
+        agents = self._agents
+        mask = self._mask(skill, tuple(needs))
+        if not -1 <= pref_agent < agents.n:
+            raise ValueError(f"unknown preferred agent row {pref_agent}")
+        if agents.n_avail == 0:
+            return -1
+        return self._pick_new(
+            agents.levels,
+            agents.ints,
+            agents.times,
+            self._wid,
+            agents.avail,
+            agents.n_avail,
+            int(skill),
+            mask,
+            int(pref_agent),
+            float(pref_until),
+            float(now),
+        )
+
     def pick_call(self, agent_row: int, now: float) -> int:
         calls, agents = self._calls, self._agents
         if not 0 <= agent_row < agents.n:
             raise ValueError(f"unknown agent row {agent_row}")
-        return kernel.pick_call(
+        if calls.n == 0:
+            return -1
+        return self._k.pick_call(
             agents.levels,
             agents.ints,
             calls.ints,
@@ -176,11 +221,11 @@ class NumbaRouter(Router):
 
     def queue_position(self, call_row: int) -> int:
         calls = self._calls
-        return kernel.queue_position(calls.ints, calls.slot(call_row), calls.n)
+        return self._k.queue_position(calls.ints, calls.slot(call_row), calls.n)
 
     def skill_stats(self, now: float) -> list[SkillStats]:
         agents, calls = self._agents, self._calls
-        counts, oldest = kernel.skill_stats(
+        counts, oldest = self._k.skill_stats(
             agents.levels, agents.ints, calls.ints, calls.times, agents.n, calls.n
         )
         out = []

@@ -9,6 +9,7 @@ agents (row = agent row, dense from 0, capacity doubled when full)
     times   float64 [cap, 4]         IDLE_SINCE, OCCUPIED_S, IDLE_S, STATE_SINCE
     avail   int64   [cap]            the AVAILABLE agent rows, dense in avail[:n_avail], any order
                                      (pick_agent scans only these; ties go to the lowest row)
+    avail_pos int64 [cap]            row -> its index in avail, -1 if not AVAILABLE
 
 waiting calls (slot = position in the table, dense: slots 0..n-1 are exactly the waiting calls;
 removing a call moves the last slot into its place; the engine sees stable rows, mapped to slots)
@@ -27,8 +28,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-
-from acd.model import AgentState
 
 # agent int columns
 A_MASK, A_STATE, A_SITE = 0, 1, 2
@@ -79,40 +78,25 @@ class AgentTable:
         self.ints = np.zeros((capacity, 3), dtype=np.int64)  # LOGGED_OUT is 0
         self.times = np.zeros((capacity, 4), dtype=np.float64)
         self.avail = np.zeros(capacity, dtype=np.int64)
+        self.avail_pos = np.full(capacity, -1, dtype=np.int64)
         self.n_avail = 0
-        self.avail_pos: list[int] = []  # row -> index in avail, -1 if not AVAILABLE
 
-    def append(self, levels: dict[int, int], site: int, state: AgentState, at: float) -> int:
+    def append(self, levels: dict[int, int], site: int, at: float) -> int:
+        """A new agent row, LOGGED_OUT since `at`. States change through the router's kernel
+        (`kernel.set_state`), which also keeps the AVAILABLE list."""
         if self.n == self.capacity:
             self.capacity *= 2
             self.levels = _grow(self.levels, self.capacity)
             self.ints = _grow(self.ints, self.capacity)
             self.times = _grow(self.times, self.capacity)
             self.avail = _grow(self.avail, self.capacity)
+            self.avail_pos = _grow(self.avail_pos, self.capacity, -1)
         row = self.n
         self.n += 1
         self.set_levels(row, levels)
-        self.avail_pos.append(-1)
-        self.set_state(row, state)
         self.ints[row, A_SITE] = site
-        idle_since = at if state == AgentState.AVAILABLE else np.nan
-        self.times[row] = (idle_since, 0.0, 0.0, at)
+        self.times[row] = (np.nan, 0.0, 0.0, at)
         return row
-
-    def set_state(self, row: int, state: AgentState) -> None:
-        self.ints[row, A_STATE] = int(state)
-        pos = self.avail_pos[row]
-        if state == AgentState.AVAILABLE:
-            if pos < 0:
-                self.avail[self.n_avail] = row
-                self.avail_pos[row] = self.n_avail
-                self.n_avail += 1
-        elif pos >= 0:
-            self.n_avail -= 1
-            last = int(self.avail[self.n_avail])
-            self.avail[pos] = last
-            self.avail_pos[last] = pos
-            self.avail_pos[row] = -1
 
     def set_levels(self, row: int, levels: dict[int, int]) -> None:
         self.levels[row] = 0

@@ -364,6 +364,26 @@ class BothRouters(RuleBasedStateMachine):
             self.waiting.remove(row)
             self.apply("set_agent_state", agent, AgentState.RESERVED, self.now)
 
+    @rule(data=st.data())
+    def a_call_is_offered(self, data: st.DataObject) -> None:
+        """What the engine does with a new call: the agent it gets at once, without queueing,
+        is the one it would get waiting in line since now (and, taken, it never waits)."""
+        pref, until = -1, 0.0
+        if self.ref.agent_count() and data.draw(st.booleans()):
+            pref = self.agent(data)
+            until = self.now + data.draw(st.sampled_from([0.0, 10.0, 60.0]))
+        skill = data.draw(self.skills)
+        needs = data.draw(st.lists(self.skills, max_size=2))
+        agent = self.apply("pick_new", skill, needs, pref, until, self.now)
+        self.seq += 1
+        row = self.apply("add_call", skill, needs, 0, self.seq, self.now, pref, until)
+        assert self.apply("pick_agent", row, self.now) == agent
+        if agent >= 0:
+            self.apply("remove_call", row)
+            self.apply("set_agent_state", agent, AgentState.RESERVED, self.now)
+        else:
+            self.waiting.append(row)
+
     @rule(strategy=st.sampled_from(list(Strategy)))
     def change_strategy(self, strategy: Strategy) -> None:
         self.numba.strategy = self.ref.strategy = strategy
