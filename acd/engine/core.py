@@ -86,12 +86,23 @@ class Engine(OverflowMixin, CallbackMixin, AppointmentMixin):
         # Kept in step as calls and agents move, so per-event checks need no scan.
         self.waiting_by_skill: list[int] = [0] * len(self.skills)
         self.staffed_by_skill: list[int] = [0] * len(self.skills)
+        # Skills whose live expected wait may have moved since the overflow watch last looked.
+        self._ewt_dirty: set[int] = set(range(len(self.skills)))
         self.calendar = Calendar(config.calendar)
         self.overflow = Overflow(config, self.calendar)
         self._init_callbacks()
         self._init_appointments()
         for agent in config.agents:
             self._add_agent(agent.id, agent.site, agent.skills, agent.target, 0.0)
+        self._read_settings()
+
+    def _read_settings(self) -> None:
+        """Settings read on every event, kept at hand (the configuration never changes under an
+        engine: a new configuration is a new engine)."""
+        routing = self.config.routing
+        self._idempotency_ttl_s = routing.idempotency_ttl_s
+        self._ended_retention = routing.ended_call_retention
+        self._wrap_up_s = routing.wrap_up_s
 
     # ------------------------------------------------------------------ snapshots
 
@@ -104,6 +115,7 @@ class Engine(OverflowMixin, CallbackMixin, AppointmentMixin):
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
         self.observer = NULL_OBSERVER
+        self._read_settings()
 
     # ------------------------------------------------------------------ events
 
@@ -130,7 +142,7 @@ class Engine(OverflowMixin, CallbackMixin, AppointmentMixin):
         handler = self._handlers[event.type]
         decision = handler(self, event, t, now, commands)
         self._seen[event.id] = decision
-        self._seen_expiry.append((now + self.config.routing.idempotency_ttl_s, event.id))
+        self._seen_expiry.append((now + self._idempotency_ttl_s, event.id))
         return EventResult(event.id, "applied", decision)
 
     def validate(self, events: list[Any], now: float | None = None) -> None:
@@ -333,10 +345,11 @@ class Engine(OverflowMixin, CallbackMixin, AppointmentMixin):
         """The agent finished a call: automatic wrap-up for the configured time, then available."""
         agent.call_id = None
         agent.calls_handled += 1
-        wrap_s = self.config.routing.wrap_up_s
+        wrap_s = self._wrap_up_s
         if call.answered_at is not None:
             handle = max(0.0, t - call.answered_at) + wrap_s
             self.aht.observe(call.skill, handle)
+            self._ewt_dirty.add(self.skill_index[call.skill])
             self.observer.handle_time(call.skill, handle)
         if wrap_s <= 0:
             self._make_available(agent, t, now, commands)
@@ -447,6 +460,8 @@ class Engine(OverflowMixin, CallbackMixin, AppointmentMixin):
     # ------------------------------------------------------------------ routing moves
 
     def _needs(self, call: Call) -> tuple[int, ...]:
+        if not call.needs:
+            return ()
         return tuple(self.skill_index[n] for n in call.needs)
 
     def _preference(self, call: Call) -> tuple[int, float]:
@@ -469,10 +484,14 @@ class Engine(OverflowMixin, CallbackMixin, AppointmentMixin):
             pref_until,
         )
         self._call_by_row[call.row] = call
-        self.waiting_by_skill[self.skill_index[call.skill]] += 1
+        skill = self.skill_index[call.skill]
+        self.waiting_by_skill[skill] += 1
+        self._ewt_dirty.add(skill)
 
     def _dequeue(self, call: Call) -> None:
-        self.waiting_by_skill[self.skill_index[call.skill]] -= 1
+        skill = self.skill_index[call.skill]
+        self.waiting_by_skill[skill] -= 1
+        self._ewt_dirty.add(skill)
         self.router.remove_call(call.row)
         del self._call_by_row[call.row]
         call.row = -1
@@ -617,7 +636,9 @@ class Engine(OverflowMixin, CallbackMixin, AppointmentMixin):
 
     def _count_staffed(self, skills: dict[str, int], delta: int) -> None:
         for skill in skills:
-            self.staffed_by_skill[self.skill_index[skill]] += delta
+            i = self.skill_index[skill]
+            self.staffed_by_skill[i] += delta
+            self._ewt_dirty.add(i)
 
     def _record(self, call: Call, now: float, entry: dict[str, Any]) -> None:
         call.history.append({"at": now, **entry})
@@ -661,11 +682,12 @@ class Engine(OverflowMixin, CallbackMixin, AppointmentMixin):
     # ------------------------------------------------------------------ upkeep
 
     def _housekeep(self, now: float) -> None:
-        self._watch_overflow(now)
+        if self._ewt_dirty:
+            self._watch_overflow(now)
         expiry = self._seen_expiry
         while expiry and expiry[0][0] <= now:
             self._seen.pop(expiry.popleft()[1], None)
-        ended, keep = self._ended, self.config.routing.ended_call_retention
+        ended, keep = self._ended, self._ended_retention
         while len(ended) > keep:
             call_id = ended.popleft()
             call = self.calls.get(call_id)

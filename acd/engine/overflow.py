@@ -195,14 +195,17 @@ class OverflowMixin(_Base):
         return self.overflow.status(now)
 
     def _watch_overflow(self, now: float) -> None:
-        """Auto mode: follow each skill's live expected wait (for a new caller) through the
-        hysteresis. A skill nobody staffs and nobody waits for has no live wait to follow."""
+        """Auto mode: follow the live expected wait (for a new caller) of each skill whose line,
+        staffing or AHT moved (`_ewt_dirty`) through the hysteresis. A skill nobody staffs and
+        nobody waits for has no live wait to follow. In other modes the marks wait for auto."""
         if self.overflow.mode != "auto":
             return
         unstaffed = self.config.routing.ewt_unstaffed_s
-        for i, skill in enumerate(self.skills):
+        for i in self._ewt_dirty:
+            skill = self.skills[i]
             waiting, staffed = self.waiting_by_skill[i], self.staffed_by_skill[i]
             ewt = (
                 expected_wait(waiting + 1, self.aht[skill], staffed, unstaffed) if waiting or staffed else 0.0
             )
             self.overflow.observe_ewt(skill, ewt)
+        self._ewt_dirty.clear()
