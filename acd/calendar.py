@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from datetime import date, datetime, time, timedelta
-from functools import cached_property
+from functools import cache, cached_property
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
@@ -136,6 +136,15 @@ class CalendarConfig(BaseModel):
     campaigns: list[Campaign] = Field(default_factory=list)
 
 
+@cache
+def french_holidays(subdiv: str | None) -> holidays.HolidayBase:
+    """The public holidays of France or of one of its subdivisions (None: the national list).
+
+    One shared, lazily filled table per subdivision: the 101 local services use a handful of
+    them, and each table computes a year's holidays only when a day of it is asked."""
+    return holidays.France(subdiv=subdiv, language="fr")
+
+
 class Hours:
     """Opening hours put to work: is it open at t, when does it next open or change."""
 
@@ -148,15 +157,13 @@ class Hours:
         self.zone = ZoneInfo(spec.timezone)
         self._week = [_parse_intervals(spec.week.get(d, [])) for d in WEEKDAYS]
         self._exceptions = {d: _parse_intervals(v) for d, v in spec.exceptions.items()}
-        self._holidays: holidays.HolidayBase | None = None
-        if spec.public_holidays:
-            subdiv = HOLIDAY_SUBDIVISION.get(department or "")
-            self._holidays = holidays.France(subdiv=subdiv, language="fr")
+        self._public_holidays = spec.public_holidays
+        self._subdiv = HOLIDAY_SUBDIVISION.get(department or "")
         self._cache: dict[date, list[tuple[float, float]]] = {}
 
     def holiday(self, day: date) -> str | None:
         """The name of the public holiday on that day, if any."""
-        return self._holidays.get(day) if self._holidays is not None else None
+        return french_holidays(self._subdiv).get(day) if self._public_holidays else None
 
     def intervals(self, day: date) -> list[tuple[float, float]]:
         """The open intervals of a local day as instants (seconds since the epoch)."""

@@ -8,6 +8,7 @@ order: no fastmath, the same additions and divisions, ties to the lowest agent r
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import numpy as np
 from numba import njit, typeof
@@ -267,30 +268,45 @@ class Kernels:
     """
 
     def __init__(self) -> None:
-        lv = np.zeros((1, 1), dtype=np.int8)
-        ai = np.zeros((1, 3), dtype=np.int64)
-        af = np.zeros((1, 4), dtype=np.float64)
-        ci = np.zeros((1, 6), dtype=np.int64)
-        cf = np.zeros((1, 2), dtype=np.float64)
-        wid = np.zeros((1, 1, 2), dtype=np.float64)
-        avail = np.zeros(1, dtype=np.int64)
-        avail_pos = np.full(1, -1, dtype=np.int64)
-        self.pick_agent = tuple(_entry(k, lv, ai, af, ci, cf, wid, avail, 0, 0.0, 0) for k in PICK_AGENT)
-        self.pick_new = tuple(_entry(k, lv, ai, af, wid, avail, 0, 0, 1, -1, 0.0, 0.0) for k in PICK_NEW)
+        lv, ai, af, ci, cf, wid, avail, avail_pos = _sample_tables()
         self.pick_call = _entry(pick_call, lv, ai, ci, cf, wid, 0, 0.0, 0)
         self.queue_position = _entry(queue_position, ci, 0, 1)
         self.count_staffed = _entry(count_staffed, ai, 0, 1)
         self.skill_stats = _entry(skill_stats, lv, ai, ci, cf, 1, 1)
         self.set_state = _entry(set_state, ai, af, avail, avail_pos, 0, 0, 0.0, 0)
-        self.dispatchers = (
-            *PICK_AGENT,
-            *PICK_NEW,
-            pick_call,
-            queue_position,
-            count_staffed,
-            skill_stats,
-            set_state,
-        )
+        self._picks: dict[int, tuple[Any, Any]] = {}
+
+    def picks(self, strategy: int) -> tuple[Any, Any]:
+        """`pick_agent` and `pick_new` of a strategy (loaded on first use: a process usually
+        runs one strategy, and each kernel takes tens of ms to load)."""
+        found = self._picks.get(strategy)
+        if found is None:
+            lv, ai, af, ci, cf, wid, avail, _ = _sample_tables()
+            found = self._picks[strategy] = (
+                _entry(PICK_AGENT[strategy], lv, ai, af, ci, cf, wid, avail, 0, 0.0, 0),
+                _entry(PICK_NEW[strategy], lv, ai, af, wid, avail, 0, 0, 1, -1, 0.0, 0.0),
+            )
+        return found
+
+    def load_all(self) -> tuple[Any, ...]:
+        """Every kernel loaded; the dispatchers (for their cache statistics)."""
+        for strategy in range(len(PICK_AGENT)):
+            self.picks(strategy)
+        return (*PICK_AGENT, *PICK_NEW, pick_call, queue_position, count_staffed, skill_stats, set_state)
+
+
+def _sample_tables() -> tuple[np.ndarray, ...]:
+    """One-row tables of the router's dtypes, to load the kernels for its argument types."""
+    return (
+        np.zeros((1, 1), dtype=np.int8),  # levels
+        np.zeros((1, 3), dtype=np.int64),  # agent ints
+        np.zeros((1, 4), dtype=np.float64),  # agent times
+        np.zeros((1, 6), dtype=np.int64),  # call ints
+        np.zeros((1, 2), dtype=np.float64),  # call times
+        np.zeros((1, 1, 2), dtype=np.float64),  # widening
+        np.zeros(1, dtype=np.int64),  # avail
+        np.full(1, -1, dtype=np.int64),  # avail_pos
+    )
 
 
 def _entry(dispatcher, *sample):
@@ -315,7 +331,7 @@ def warm_up() -> dict[str, float | int]:
     """Load (or compile, the first time on a machine) every kernel for the argument types the
     router passes. Returns the seconds it took and the cache hits / misses (misses = compilations)."""
     start = time.perf_counter()
-    kernels = entries().dispatchers
+    kernels = entries().load_all()
     hits = sum(sum(k.stats.cache_hits.values()) for k in kernels)
     misses = sum(sum(k.stats.cache_misses.values()) for k in kernels)
     return {"seconds": time.perf_counter() - start, "cache_hits": hits, "cache_misses": misses}

@@ -50,8 +50,7 @@ class NumbaRouter(Router):
 
     def _strategy_changed(self) -> None:
         self._k = kernel.entries()
-        self._pick_agent = self._k.pick_agent[self._strategy_code]
-        self._pick_new = self._k.pick_new[self._strategy_code]
+        self._pick_agent, self._pick_new = self._k.picks(self._strategy_code)
 
     # Kernel entry points belong to the process: left out of a snapshot, found again on load.
     _PROCESS_ONLY = ("_k", "_pick_agent", "_pick_new")

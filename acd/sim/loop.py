@@ -37,7 +37,6 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from acd.config import Config
-from acd.routing import warm_up
 from acd.sim.arrivals import ArrivalProcess
 from acd.sim.build import build_config, build_engine
 from acd.sim.events import (
@@ -116,9 +115,7 @@ class Simulation:
             skills, scenario.warmup_calls, scenario.service_level_s, self._batch_of, scenario.batches
         )
         self.stats.on_callback_over = self._callback_over
-        self.engine = build_engine(self.config, self.stats, router)
-        if router == "numba":
-            warm_up()  # load the compiled kernels now, not on the first call of the run
+        self.engine = build_engine(self.config, self.stats, router)  # loads the kernels it uses
         self._streams()
 
     # ------------------------------------------------------------------ set-up
