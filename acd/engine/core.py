@@ -11,8 +11,10 @@ platform saw it, `now` if absent) dates what the event records (offered, answere
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from dataclasses import dataclass
+from itertools import pairwise
 from typing import Any, ClassVar
 
 from acd.calendar import Calendar
@@ -103,6 +105,11 @@ class Engine(OverflowMixin, CallbackMixin, AppointmentMixin):
         self._idempotency_ttl_s = routing.idempotency_ttl_s
         self._ended_retention = routing.ended_call_retention
         self._wrap_up_s = routing.wrap_up_s
+        self._ewt_unstaffed_s = routing.ewt_unstaffed_s
+        self._preferred_wait_s = routing.preferred_agent_wait_s
+        self._max_wait_s = self.config.overflow.max_wait_s
+        # per skill: whether a waiting call's minimum level ever drops (a widening timer is due)
+        self._widens = [any(b[1] < a[1] for a, b in pairwise(steps)) for steps in self.router.widening]
 
     # ------------------------------------------------------------------ snapshots
 
@@ -261,8 +268,12 @@ class Engine(OverflowMixin, CallbackMixin, AppointmentMixin):
         }
 
     def expected_wait(self, call: Call, position: int) -> float:
-        staffed = self.router.staffed(self.skill_index[call.skill], self._needs(call))
-        return expected_wait(position, self.aht[call.skill], staffed, self.config.routing.ewt_unstaffed_s)
+        skill = self.skill_index[call.skill]
+        # the agents staffed for the call: the kept count when it needs its skill alone
+        staffed = (
+            self.router.staffed(skill, self._needs(call)) if call.needs else self.staffed_by_skill[skill]
+        )
+        return expected_wait(position, self.aht[call.skill], staffed, self._ewt_unstaffed_s)
 
     # -- call.answered / call.unanswered / call.ended
 
@@ -443,19 +454,22 @@ class Engine(OverflowMixin, CallbackMixin, AppointmentMixin):
         return call is not None and call.waiting and call.timer_token == timer.token
 
     def _arm_call_timer(self, call: Call, now: float) -> None:
+        """Wake for the call at its next widening step, the end of its wait for a preferred
+        agent, or the never-stranded deadline, whichever comes first."""
         call.timer_token += 1
-        candidates = []
-        widen = self.router.next_widening(call.row, now)
-        if widen is not None:
-            candidates.append(widen)
+        at = math.inf
+        if self._widens[self.skill_index[call.skill]]:
+            widen = self.router.next_widening(call.row, now)
+            if widen is not None:
+                at = widen
         if call.preferred_agent_id is not None:
-            until = call.enqueued_at + self.config.routing.preferred_agent_wait_s
-            if until > now:
-                candidates.append(until)
+            until = call.enqueued_at + self._preferred_wait_s
+            if now < until < at:
+                at = until
         if not call.stranded and call.callback_id is None:
-            candidates.append(max(now, call.enqueued_at + self.config.overflow.max_wait_s))
-        if candidates:
-            self.timers.set(min(candidates), "call", call.id, call.timer_token)
+            at = min(at, max(now, call.enqueued_at + self._max_wait_s))
+        if at != math.inf:
+            self.timers.set(at, "call", call.id, call.timer_token)
 
     # ------------------------------------------------------------------ routing moves
 
@@ -517,11 +531,7 @@ class Engine(OverflowMixin, CallbackMixin, AppointmentMixin):
             self._dequeue(call)
             self._connect(call, self._agent_by_row[agent_row], now, commands, notify=True)
             return
-        if (
-            not call.stranded
-            and call.callback_id is None
-            and now >= call.enqueued_at + self.config.overflow.max_wait_s
-        ):
+        if not call.stranded and call.callback_id is None and now >= call.enqueued_at + self._max_wait_s:
             self._strand(call, now, commands)
             if not call.waiting:
                 return
@@ -626,11 +636,11 @@ class Engine(OverflowMixin, CallbackMixin, AppointmentMixin):
         self._offer_work(agent, now, commands)
 
     def _set_state(self, agent: Agent, state: AgentState, t: float) -> None:
-        t = max(t, agent.state_changed_at)  # out-of-order timestamps never run time backwards
-        was_staffed = self.router.agent_state(agent.row) in STAFFED_STATES
+        if t < agent.state_changed_at:  # out-of-order timestamps never run time backwards
+            t = agent.state_changed_at
+        was_staffed = self.router.set_agent_state(agent.row, state, t) in STAFFED_STATES
         if was_staffed != (state in STAFFED_STATES):
-            self._count_staffed(agent.skills, 1 if not was_staffed else -1)
-        self.router.set_agent_state(agent.row, state, t)
+            self._count_staffed(agent.skills, -1 if was_staffed else 1)
         agent.state_changed_at = t
         agent.wrap_token += 1
 

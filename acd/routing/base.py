@@ -166,9 +166,9 @@ class Router(ABC):
     def set_agent_site(self, row: int, site: int) -> None: ...
 
     @abstractmethod
-    def set_agent_state(self, row: int, state: AgentState, at: float) -> None:
+    def set_agent_state(self, row: int, state: AgentState, at: float) -> AgentState:
         """Close the open occupancy segment at `at` (never before it opened) and enter `state`.
-        Entering AVAILABLE from another state sets idle_since = `at`."""
+        Entering AVAILABLE from another state sets idle_since = `at`. Returns the state left."""
 
     @abstractmethod
     def agent_state(self, row: int) -> AgentState: ...

@@ -257,6 +257,29 @@ def set_state(ai, af, avail, avail_pos, row, state, at, n_avail):
     return n_avail
 
 
+@njit(cache=True)
+def put_call(ci, cf, slot, skill, mask, priority, seq, pref, row, enqueued_at, pref_until):
+    """Write a waiting call into `slot` of the call table."""
+    ci[slot, C_SKILL] = skill
+    ci[slot, C_MASK] = mask
+    ci[slot, C_PRIORITY] = priority
+    ci[slot, C_SEQ] = seq
+    ci[slot, C_PREF_AGENT] = pref
+    ci[slot, C_ROW] = row
+    cf[slot, F_ENQUEUED_AT] = enqueued_at
+    cf[slot, F_PREF_UNTIL] = pref_until
+
+
+@njit(cache=True)
+def move_call(ci, cf, src, dst):
+    """Copy the call in slot `src` to slot `dst`; returns its row."""
+    for j in range(ci.shape[1]):
+        ci[dst, j] = ci[src, j]
+    for j in range(cf.shape[1]):
+        cf[dst, j] = cf[src, j]
+    return ci[dst, C_ROW]
+
+
 class Kernels:
     """The kernels' compiled entry points, for the argument types the router passes.
 
@@ -274,6 +297,8 @@ class Kernels:
         self.count_staffed = _entry(count_staffed, ai, 0, 1)
         self.skill_stats = _entry(skill_stats, lv, ai, ci, cf, 1, 1)
         self.set_state = _entry(set_state, ai, af, avail, avail_pos, 0, 0, 0.0, 0)
+        self.put_call = _entry(put_call, ci, cf, 0, 0, 1, 0, 0, -1, 0, 0.0, 0.0)
+        self.move_call = _entry(move_call, ci, cf, 0, 0)
         self._picks: dict[int, tuple[Any, Any]] = {}
 
     def picks(self, strategy: int) -> tuple[Any, Any]:
@@ -292,7 +317,17 @@ class Kernels:
         """Every kernel loaded; the dispatchers (for their cache statistics)."""
         for strategy in range(len(PICK_AGENT)):
             self.picks(strategy)
-        return (*PICK_AGENT, *PICK_NEW, pick_call, queue_position, count_staffed, skill_stats, set_state)
+        return (
+            *PICK_AGENT,
+            *PICK_NEW,
+            pick_call,
+            queue_position,
+            count_staffed,
+            skill_stats,
+            set_state,
+            put_call,
+            move_call,
+        )
 
 
 def _sample_tables() -> tuple[np.ndarray, ...]:

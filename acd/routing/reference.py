@@ -92,8 +92,9 @@ class ReferenceRouter(Router):
     def set_agent_site(self, row: int, site: int) -> None:
         self._agent(row).site = int(site)
 
-    def set_agent_state(self, row: int, state: AgentState, at: float) -> None:
+    def set_agent_state(self, row: int, state: AgentState, at: float) -> AgentState:
         agent, state = self._agent(row), AgentState(state)
+        old = agent.state
         at = max(float(at), agent.state_since)
         if agent.state in _OCCUPIED:
             agent.occupied_s = agent.occupied_s + (at - agent.state_since)
@@ -103,6 +104,7 @@ class ReferenceRouter(Router):
         if state is _AVAILABLE and agent.state is not _AVAILABLE:
             agent.idle_since = at
         agent.state = state
+        return old
 
     def agent_state(self, row: int) -> AgentState:
         return self._agent(row).state

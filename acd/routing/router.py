@@ -9,7 +9,7 @@ import numpy as np
 
 from acd.model import OCCUPIED_STATES, AgentState, Strategy
 from acd.routing import kernel
-from acd.routing.base import Router, RowPool, SkillStats, Widening, next_drop
+from acd.routing.base import MAX_PRIORITY, Router, RowPool, SkillStats, Widening, next_drop
 from acd.routing.table import (
     A_SITE,
     A_STATE,
@@ -85,7 +85,7 @@ class NumbaRouter(Router):
     def set_agent_site(self, row: int, site: int) -> None:
         self._agents.ints[self._row(row), A_SITE] = int(site)
 
-    def set_agent_state(self, row: int, state: AgentState, at: float) -> None:
+    def set_agent_state(self, row: int, state: AgentState, at: float) -> AgentState:
         if type(state) is not AgentState:
             state = AgentState(state)
         states = self._states
@@ -95,7 +95,8 @@ class NumbaRouter(Router):
         a.n_avail = self._k.set_state(
             a.ints, a.times, a.avail, a.avail_pos, row, int(state), float(at), a.n_avail
         )
-        states[row] = state
+        old, states[row] = states[row], state
+        return old
 
     def agent_state(self, row: int) -> AgentState:
         return self._states[self._row(row)]
@@ -144,15 +145,32 @@ class NumbaRouter(Router):
         pref_agent: int = -1,
         pref_until: float = 0.0,
     ) -> int:
-        skills = self._check_call(skill, needs, priority, pref_agent)
+        mask = self._mask(skill, tuple(needs))
+        if not 0 <= priority <= MAX_PRIORITY:
+            raise ValueError(f"priority must be in 0..{MAX_PRIORITY}, got {priority}")
+        if not -1 <= pref_agent < self._agents.n:
+            raise ValueError(f"unknown preferred agent row {pref_agent}")
         row = self._rows.take()
-        ints = (skills[0], skill_mask(skills), int(priority), int(seq), int(pref_agent), row)
-        self._calls.add(row, ints, (float(enqueued_at), float(pref_until)))
+        calls = self._calls
+        slot = calls.add(row)
+        self._k.put_call(
+            calls.ints,
+            calls.times,
+            slot,
+            int(skill),
+            mask,
+            int(priority),
+            int(seq),
+            int(pref_agent),
+            row,
+            float(enqueued_at),
+            float(pref_until),
+        )
         return row
 
     def remove_call(self, row: int) -> None:
         self._calls.slot(row)  # raises if not waiting
-        self._calls.remove(row)
+        self._calls.remove(row, self._k.move_call)
         self._rows.give(row)
 
     def waiting_count(self) -> int:

@@ -25,7 +25,7 @@ waited at the peak; ties never depend on slot order (seq is unique, agents are s
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -116,27 +116,27 @@ class CallTable:
         self.times = np.zeros((capacity, 2), dtype=np.float64)
         self.slot_of_row: list[int] = []  # -1 while the row is free
 
-    def add(self, row: int, ints: tuple[int, ...], times: tuple[float, float]) -> None:
+    def add(self, row: int) -> int:
+        """A slot for the call of `row` (the router writes the call into it); grows when full."""
         if self.n == self.capacity:
             self.capacity *= 2
             self.ints = _grow(self.ints, self.capacity)
             self.times = _grow(self.times, self.capacity)
         slot = self.n
         self.n += 1
-        self.ints[slot] = ints
-        self.times[slot] = times
         if row == len(self.slot_of_row):
             self.slot_of_row.append(slot)
         else:
             self.slot_of_row[row] = slot
+        return slot
 
-    def remove(self, row: int) -> None:
+    def remove(self, row: int, move: Callable[[np.ndarray, np.ndarray, int, int], int]) -> None:
+        """Free the slot of `row`; the last slot moves into it (`move` copies a call between
+        slots and returns its row), so slots stay dense."""
         slot = self.slot_of_row[row]
         last = self.n - 1
         if slot != last:
-            self.ints[slot] = self.ints[last]
-            self.times[slot] = self.times[last]
-            self.slot_of_row[int(self.ints[slot, C_ROW])] = slot
+            self.slot_of_row[move(self.ints, self.times, last, slot)] = slot
         self.slot_of_row[row] = -1
         self.n = last
 
