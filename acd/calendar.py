@@ -160,6 +160,7 @@ class Hours:
         self._public_holidays = spec.public_holidays
         self._subdiv = HOLIDAY_SUBDIVISION.get(department or "")
         self._cache: dict[date, list[tuple[float, float]]] = {}
+        self._span = (0.0, 0.0, False)  # the last stretch of constant state found (is_open)
 
     def holiday(self, day: date) -> str | None:
         """The name of the public holiday on that day, if any."""
@@ -191,10 +192,35 @@ class Hours:
     def local_date(self, t: float) -> date:
         return datetime.fromtimestamp(t, self.zone).date()
 
+    def day_span(self, t: float) -> tuple[date, float, float]:
+        """The local day of `t` and the instants it starts and ends (23 or 25 h on DST days)."""
+        day = self.local_date(t)
+        start = datetime.combine(day, time(0), self.zone).timestamp()
+        return day, start, datetime.combine(day + timedelta(days=1), time(0), self.zone).timestamp()
+
     def is_open(self, t: float) -> bool:
         if self.always_open:
             return True
-        return any(t0 <= t < t1 for t0, t1 in self.intervals(self.local_date(t)))
+        lo, hi, state = self._span
+        if lo <= t < hi:  # asked on every call: most answers come from the stretch last found
+            return state
+        return self._locate(t)
+
+    def _locate(self, t: float) -> bool:
+        """Whether it is open at `t`, remembering the stretch of the local day around `t` where
+        that holds (an open interval, or the gap between two)."""
+        day, lo, hi = self.day_span(t)
+        state = False
+        for t0, t1 in self.intervals(day):  # in order, never overlapping (_parse_intervals)
+            if t < t0:
+                hi = min(hi, t0)
+                break
+            if t < t1:
+                lo, hi, state = t0, t1, True
+                break
+            lo = max(lo, t1)
+        self._span = (lo, hi, state)
+        return state
 
     def next_opening(self, t: float) -> float | None:
         """`t` itself when open, else the next instant it opens (None: not within the horizon)."""
@@ -231,6 +257,7 @@ class Calendar:
     def __init__(self, config: CalendarConfig) -> None:
         self.config = config
         self.hours = Hours(config.hours, always_open=config.always_open)
+        self._campaign_day: tuple[float, float, Campaign | None] = (0.0, 0.0, None)
 
     def is_open(self, t: float) -> bool:
         return self.hours.is_open(t)
@@ -239,8 +266,13 @@ class Calendar:
         return self.hours.next_opening(t)
 
     def campaign(self, t: float) -> Campaign | None:
-        day = self.hours.local_date(t)
-        return next((c for c in self.config.campaigns if c.start <= day <= c.end), None)
+        lo, hi, found = self._campaign_day
+        if lo <= t < hi:  # asked for every call that waits: answered once per local day
+            return found
+        day, lo, hi = self.hours.day_span(t)
+        found = next((c for c in self.config.campaigns if c.start <= day <= c.end), None)
+        self._campaign_day = (lo, hi, found)
+        return found
 
     @cached_property
     def zone(self) -> ZoneInfo:

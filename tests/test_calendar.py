@@ -6,8 +6,10 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from acd.calendar import Calendar, CalendarConfig, Hours, OpeningHours
+from acd.calendar import WEEKDAYS, Calendar, CalendarConfig, Hours, OpeningHours
 from acd.config import DEFAULT_SERVICE_HOURS
 
 PARIS = ZoneInfo("Europe/Paris")
@@ -167,3 +169,31 @@ def test_campaign_is_found_by_local_date(shipped_config):
 def test_bad_hours_are_refused(week):
     with pytest.raises(ValueError):
         OpeningHours(week=week)
+
+
+@given(
+    instants=st.lists(
+        st.floats(at("2026-03-27T00:00:00"), at("2026-04-03T00:00:00"), allow_nan=False), min_size=1
+    ),
+    lunch=st.booleans(),
+)
+@settings(max_examples=200, deadline=None)
+def test_is_open_answers_as_the_day_intervals_say_whatever_the_order_of_questions(instants, lunch):
+    """is_open remembers the stretch it last found; asked in any order, across days, a weekend,
+    Easter Monday and the spring DST night, it answers what the day's intervals say."""
+    week = {d: ["08:30-12:00", "13:00-19:00"] if lunch else ["08:30-19:00"] for d in WEEKDAYS[:5]}
+    week["sat"] = ["22:00-24:00"]
+    week["sun"] = ["00:00-03:00"]
+    hours = Hours(OpeningHours(week=week))
+    for t in instants:
+        expected = any(t0 <= t < t1 for t0, t1 in hours.intervals(hours.local_date(t)))
+        assert hours.is_open(t) == expected, paris(t)
+
+
+def test_campaign_answer_follows_the_local_day(shipped_config):
+    calendar = Calendar(shipped_config.calendar)
+    campaign = shipped_config.calendar.campaigns[0]
+    first = datetime.combine(campaign.start, datetime.min.time(), PARIS).timestamp()
+    assert calendar.campaign(first - 1.0) is None  # the evening before, then the first instant
+    assert calendar.campaign(first) == campaign
+    assert calendar.campaign(first - 1.0) is None  # asked again, out of order
