@@ -6,6 +6,7 @@ from typing import Any
 
 from acd.clock import to_rfc3339
 from acd.engine import Agent, Appointment, Call, Callback, Engine
+from acd.engine.records import Entry
 from acd.model import AgentState
 
 
@@ -54,8 +55,8 @@ def call_view(engine: Engine, call: Call, now: float) -> dict[str, Any]:
     }
 
 
-def _history(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [{**h, "at": to_rfc3339(h["at"])} for h in entries]
+def _history(entries: list[Entry]) -> list[dict[str, Any]]:
+    return [{"at": to_rfc3339(at), **what} for at, what in entries]
 
 
 def callback_view(engine: Engine, callback: Callback) -> dict[str, Any]:

@@ -353,7 +353,7 @@ class AppointmentMixin(_Base):
             self.slots.taken.pop(key, None)
 
     def _ap_record(self, appointment: Appointment, now: float, what: str) -> None:
-        appointment.history.append({"at": now, "status": what})
+        appointment.history.append((now, {"status": what}))
 
 
 def _no_fail(status: int, code: str, message: str, field: str) -> None:  # pragma: no cover - validated before

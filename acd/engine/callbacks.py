@@ -256,4 +256,4 @@ class CallbackMixin(_Base):
         return opening if opening is not None else t
 
     def _cb_record(self, callback: Callback, now: float, what: str, **extra: Any) -> None:
-        callback.history.append({"at": now, "status": what, **extra})
+        callback.history.append((now, {"status": what, **extra}))

@@ -137,20 +137,24 @@ class Engine(OverflowMixin, CallbackMixin, AppointmentMixin):
             self.validate(events, now)
         self._last_now = now
         commands: list[Command] = []
-        results = [self._apply_one(event, now, commands) for event in events]
-        self._cb_admit_all(now, commands)
+        apply_one = self._apply_one
+        results = [apply_one(event, now, commands) for event in events]
+        if self._cb_pending:
+            self._cb_admit_all(now, commands)
         self._housekeep(now)
         return results, commands
 
     def _apply_one(self, event: Any, now: float, commands: list[Command]) -> EventResult:
-        if event.id in self._seen:
-            return EventResult(event.id, "duplicate", self._seen[event.id])
-        t = event.ts.timestamp() if event.ts is not None else now
-        handler = self._handlers[event.type]
-        decision = handler(self, event, t, now, commands)
-        self._seen[event.id] = decision
-        self._seen_expiry.append((now + self._idempotency_ttl_s, event.id))
-        return EventResult(event.id, "applied", decision)
+        event_id, seen = event.id, self._seen
+        if event_id in seen:
+            return EventResult(event_id, "duplicate", seen[event_id])
+        ts = event.ts
+        decision = self._handlers[event.type](
+            self, event, now if ts is None else ts.timestamp(), now, commands
+        )
+        seen[event_id] = decision
+        self._seen_expiry.append((now + self._idempotency_ttl_s, event_id))
+        return EventResult(event_id, "applied", decision)
 
     def validate(self, events: list[Any], now: float | None = None) -> None:
         """Check every reference in the batch against the state (and the calls the batch itself
@@ -434,7 +438,8 @@ class Engine(OverflowMixin, CallbackMixin, AppointmentMixin):
                 self._appointment_due(self.appointments[timer.key], now, commands)
             elif timer.kind == "remind":
                 self._remind(self.appointments[timer.key], now, commands)
-        self._cb_admit_all(now, commands)
+        if self._cb_pending:
+            self._cb_admit_all(now, commands)
         self._housekeep(now)
         return commands
 
@@ -651,7 +656,7 @@ class Engine(OverflowMixin, CallbackMixin, AppointmentMixin):
             self._ewt_dirty.add(i)
 
     def _record(self, call: Call, now: float, entry: dict[str, Any]) -> None:
-        call.history.append({"at": now, **entry})
+        call.history.append((now, entry))
 
     # ------------------------------------------------------------------ roster
 
@@ -692,7 +697,7 @@ class Engine(OverflowMixin, CallbackMixin, AppointmentMixin):
     # ------------------------------------------------------------------ upkeep
 
     def _housekeep(self, now: float) -> None:
-        if self._ewt_dirty:
+        if self._ewt_dirty and self.overflow.mode == "auto":
             self._watch_overflow(now)
         expiry = self._seen_expiry
         while expiry and expiry[0][0] <= now:

@@ -7,6 +7,9 @@ from typing import Any
 
 from acd.model import CallStatus
 
+#: A line of a record's history: the engine time and what happened (a decision, a status).
+Entry = tuple[float, dict[str, Any]]
+
 
 @dataclass(slots=True, eq=False)
 class Agent:
@@ -52,7 +55,7 @@ class Call:
     stranded: bool = False  # the max-wait rule has acted on it
     timer_token: int = 0  # invalidates a pending widening / preference timer
     unanswered: int = 0  # times an agent let it ring out
-    history: list[dict[str, Any]] = field(default_factory=list)
+    history: list[Entry] = field(default_factory=list)
 
     @property
     def waiting(self) -> bool:
@@ -77,7 +80,7 @@ class Callback:
     requested: bool = False  # through POST /v1/callbacks (counts against the fair share)
     token: int = 0  # invalidates a pending due timer
     first_dial_at: float | None = None
-    history: list[dict[str, Any]] = field(default_factory=list)
+    history: list[Entry] = field(default_factory=list)
 
 
 @dataclass(slots=True, eq=False)
@@ -95,4 +98,4 @@ class Appointment:
     attempts: int = 0
     token: int = 0  # invalidates pending start / reminder / retry timers
     reminded: bool = False
-    history: list[dict[str, Any]] = field(default_factory=list)
+    history: list[Entry] = field(default_factory=list)

@@ -66,7 +66,7 @@ def test_the_call_record_shows_it_became_a_callback(router_kind):
     call = d.engine.calls["c1"]
     assert call.status == "callback"
     assert call.callback_id == "cb-c1"
-    assert [h["action"] for h in call.history] == ["queue", "callback"]
+    assert [h["action"] for _, h in call.history] == ["queue", "callback"]
 
 
 def test_an_answered_callback_is_done_and_the_agent_talks_until_the_call_ends(router_kind):

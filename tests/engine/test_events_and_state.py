@@ -161,7 +161,7 @@ def test_the_call_record_keeps_times_agent_and_decision_history(router_kind):
     assert call.ended_at == T0 + 115
     assert call.end_reason == "completed"
     assert call.survey_score == 4
-    assert [h["action"] for h in call.history] == ["queue", "connect", "answered", "ended"]
+    assert [h["action"] for _, h in call.history] == ["queue", "connect", "answered", "ended"]
 
 
 def test_observed_handle_times_move_the_aht(router_kind):
