@@ -111,6 +111,12 @@ class Simulation:
         self.progress = progress
         skills = [s.id for s in self.config.skills]
         self.t0 = scenario.start_ts
+        self._batches = scenario.batches
+        self._last_batch = scenario.batches - 1
+        self._measured_calls = (
+            max(1, scenario.calls - scenario.warmup_calls) if scenario.calls is not None else None
+        )
+        self._duration_s = scenario.duration_s or 0.0
         self.stats = Stats(
             skills, scenario.warmup_calls, scenario.service_level_s, self._batch_of, scenario.batches
         )
@@ -144,11 +150,12 @@ class Simulation:
         )
 
     def _batch_of(self, measured_index: int, now: float) -> int:
-        sc = self.scenario
-        b = sc.batches
-        if sc.calls is not None:
-            return min(b - 1, measured_index * b // max(1, sc.calls - sc.warmup_calls))
-        return min(b - 1, max(0, int((now - self.t0) / sc.duration_s * b)))  # type: ignore[operator]
+        """The batch (for the batch means) of the measured call of that index, offered at `now`:
+        consecutive equal shares of the measured calls, or of the duration."""
+        last = self._last_batch
+        if self._measured_calls is not None:
+            return min(last, measured_index * self._batches // self._measured_calls)
+        return min(last, max(0, int((now - self.t0) / self._duration_s * self._batches)))
 
     # ------------------------------------------------------------------ the run
 

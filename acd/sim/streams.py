@@ -29,7 +29,7 @@ def generator(seed: int, name: str) -> np.random.Generator:
 class Stream:
     """Python floats from a numpy generator, drawn `BLOCK` at a time (`draw(generator, n)`)."""
 
-    __slots__ = ("_buf", "_draw", "_gen", "_i")
+    __slots__ = ("_buf", "_draw", "_gen", "_i", "_n")
 
     def __init__(
         self, gen: np.random.Generator, draw: Callable[[np.random.Generator, int], np.ndarray]
@@ -37,12 +37,13 @@ class Stream:
         self._gen = gen
         self._draw = draw
         self._buf: list[float] = []
-        self._i = 0
+        self._i = self._n = 0
 
     def next(self) -> float:
         i = self._i
-        if i >= len(self._buf):
+        if i >= self._n:
             self._buf = self._draw(self._gen, BLOCK).tolist()
+            self._n = len(self._buf)
             i = 0
         self._i = i + 1
         return self._buf[i]
