@@ -39,11 +39,21 @@ from acd.events import (
 from acd.model import STAFFED_STATES, AgentState, CallStatus, Command, Strategy
 from acd.routing import make_router
 
+# Enum members as module constants: read on every event, a global is cheaper than a class attribute.
 AVAILABLE, BUSY, WRAP_UP, RESERVED = (
     AgentState.AVAILABLE,
     AgentState.BUSY,
     AgentState.WRAP_UP,
     AgentState.RESERVED,
+)
+QUEUED, CONNECTING, ANSWERED, CALLBACK, OVERFLOWED, CLOSED, ENDED = (
+    CallStatus.QUEUED,
+    CallStatus.CONNECTING,
+    CallStatus.ANSWERED,
+    CallStatus.CALLBACK,
+    CallStatus.OVERFLOWED,
+    CallStatus.CLOSED,
+    CallStatus.ENDED,
 )
 
 
@@ -221,16 +231,16 @@ class Engine(OverflowMixin, CallbackMixin, AppointmentMixin):
     def _on_offered(self, e: CallOffered, t: float, now: float, commands: list[Command]) -> dict[str, Any]:
         self._seq += 1
         call = Call(
-            id=e.call_id,
-            caller=e.caller,
-            skill=e.skill,
-            priority=e.priority,
-            offered_at=t,
-            seq=self._seq,
-            department=e.department,
-            language=e.language,
-            needs=tuple(e.needs),
-            preferred_agent_id=e.preferred_agent_id,
+            e.call_id,
+            e.caller,
+            e.skill,
+            e.priority,
+            t,  # offered_at
+            self._seq,
+            e.department,
+            e.language,
+            tuple(e.needs),
+            e.preferred_agent_id,
             enqueued_at=now,
         )
         self.calls[call.id] = call
@@ -283,9 +293,9 @@ class Engine(OverflowMixin, CallbackMixin, AppointmentMixin):
 
     def _on_answered(self, e: CallAnswered, t: float, now: float, commands: list[Command]) -> None:
         call, agent = self.calls[e.call_id], self.agents[e.agent_id]
-        if call.status in (CallStatus.ENDED, CallStatus.CLOSED, CallStatus.OVERFLOWED):
+        if call.status in (ENDED, CLOSED, OVERFLOWED):
             return None  # late news of a call that is no longer ours
-        if call.status is CallStatus.ANSWERED and call.agent_id == agent.id:
+        if call.status is ANSWERED and call.agent_id == agent.id:
             return None
         if call.waiting:
             self._dequeue(call)
@@ -294,9 +304,9 @@ class Engine(OverflowMixin, CallbackMixin, AppointmentMixin):
         if agent.call_id is not None and agent.call_id != call.id:
             other = self.calls.get(agent.call_id)
             agent.call_id = None
-            if other is not None and other.status is CallStatus.CONNECTING:
+            if other is not None and other.status is CONNECTING:
                 self._requeue(other, now, commands, why="agent_took_another_call")
-        call.status = CallStatus.ANSWERED
+        call.status = ANSWERED
         call.agent_id = agent.id
         call.answered_at = t
         agent.call_id = call.id
@@ -307,7 +317,7 @@ class Engine(OverflowMixin, CallbackMixin, AppointmentMixin):
 
     def _on_unanswered(self, e: CallUnanswered, t: float, now: float, commands: list[Command]) -> None:
         call, agent = self.calls[e.call_id], self.agents[e.agent_id]
-        if call.status is not CallStatus.CONNECTING or call.agent_id != agent.id:
+        if call.status is not CONNECTING or call.agent_id != agent.id:
             return None
         call.unanswered += 1
         agent.call_id = None
@@ -321,34 +331,33 @@ class Engine(OverflowMixin, CallbackMixin, AppointmentMixin):
 
     def _on_ended(self, e: CallEnded, t: float, now: float, commands: list[Command]) -> None:
         call = self.calls[e.call_id]
-        if call.status is CallStatus.ENDED:
+        status = call.status
+        if status is ENDED:
             return None
-        if call.status is CallStatus.CLOSED:  # the platform hung up after the closed message
+        if status is CLOSED:  # the platform hung up after the closed message
             call.ended_at, call.end_reason = t, e.reason
             return None
-        if call.status is CallStatus.CALLBACK or (
-            call.status is CallStatus.CONNECTING and (call.callback_id or call.kind == "appointment")
-        ):
+        if status is CALLBACK or (status is CONNECTING and (call.callback_id or call.kind == "appointment")):
             # The caller's leg after accepting a callback (it keeps its place), or an outbound dial
             # whose outcome comes with callback.result / appointment.result.
             self._record(call, now, {"action": "leg_ended", "reason": e.reason})
             return None
         waited: float | None = None
-        if call.status is CallStatus.OVERFLOWED:
+        if status is OVERFLOWED:
             service = self.overflow.services.get(call.service_id or "")
             if service is not None:
                 service.load = max(0, service.load - 1)
         elif call.answered_at is None:
             waited = max(0.0, t - call.offered_at)
-        if call.waiting:
+        if call.row >= 0:  # waiting
             self._dequeue(call)
         agent = self.agents.get(call.agent_id) if call.agent_id else None
         if agent is not None and agent.call_id == call.id:
-            if call.status is CallStatus.ANSWERED:
+            if status is ANSWERED:
                 self._after_call(agent, call, t, now, commands)
             else:
                 self._release(agent, call, t, now, commands)
-        call.status = CallStatus.ENDED
+        call.status = ENDED
         call.ended_at = t
         call.end_reason = e.reason
         self._record(call, now, {"action": "ended", "reason": e.reason})
@@ -392,7 +401,7 @@ class Engine(OverflowMixin, CallbackMixin, AppointmentMixin):
         if current == RESERVED and new == BUSY:
             self._set_state(agent, BUSY, t)  # picking up the call it was offered
             return None
-        if call is not None and call.status is CallStatus.CONNECTING:
+        if call is not None and call.status is CONNECTING:
             # The agent went elsewhere while its phone rang: the call goes back to its place.
             agent.call_id = None
             self._set_state(agent, new, t)
@@ -522,7 +531,7 @@ class Engine(OverflowMixin, CallbackMixin, AppointmentMixin):
 
     def _requeue(self, call: Call, now: float, commands: list[Command], why: str) -> None:
         """Back to its place in line: same arrival order, same waiting clock."""
-        call.status = CallStatus.CALLBACK if call.callback_id else CallStatus.QUEUED
+        call.status = CALLBACK if call.callback_id else QUEUED
         call.agent_id = None
         call.connected_at = None
         if call.callback_id and (cb := self.callbacks.get(call.callback_id)):
@@ -555,7 +564,7 @@ class Engine(OverflowMixin, CallbackMixin, AppointmentMixin):
         self._set_state(agent, RESERVED, now)
         if call.kind == "appointment" or call.callback_id is not None:
             return self._originate(call, agent, now, commands)
-        call.status = CallStatus.CONNECTING
+        call.status = CONNECTING
         decision = {
             "action": "connect",
             "call_id": call.id,
@@ -571,7 +580,7 @@ class Engine(OverflowMixin, CallbackMixin, AppointmentMixin):
 
     def _originate(self, call: Call, agent: Agent, now: float, commands: list[Command]) -> dict[str, Any]:
         """Dial out for a callback or an appointment, the agent already reserved."""
-        call.status = CallStatus.CONNECTING
+        call.status = CONNECTING
         if call.kind == "appointment":
             record: Any = self.appointments[call.id]
             key, status = "appointment_id", "dialing"
@@ -599,7 +608,7 @@ class Engine(OverflowMixin, CallbackMixin, AppointmentMixin):
 
     def _outbound_answered(self, call: Call, agent: Agent | None, t: float, now: float, **extra: Any) -> None:
         """A callback or appointment dial was answered: the agent talks until the call ends."""
-        call.status = CallStatus.ANSWERED
+        call.status = ANSWERED
         call.answered_at = t
         if agent is not None:
             self._set_state(agent, BUSY, t)
@@ -616,7 +625,7 @@ class Engine(OverflowMixin, CallbackMixin, AppointmentMixin):
 
     def _finish_call(self, call: Call, t: float, now: float, reason: str) -> None:
         """A contact over without a conversation (a callback failed or cancelled, a no-show)."""
-        call.status = CallStatus.ENDED
+        call.status = ENDED
         call.ended_at = t
         call.end_reason = reason
         self._record(call, now, {"action": "ended", "reason": reason})
@@ -710,7 +719,7 @@ class Engine(OverflowMixin, CallbackMixin, AppointmentMixin):
         while len(ended) > keep:
             call_id = ended.popleft()
             call = self.calls.get(call_id)
-            if call is not None and call.status in (CallStatus.ENDED, CallStatus.CLOSED):
+            if call is not None and call.status in (ENDED, CLOSED):
                 del self.calls[call_id]
                 if call.callback_id:
                     self.callbacks.pop(call.callback_id, None)

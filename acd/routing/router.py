@@ -93,7 +93,7 @@ class NumbaRouter(Router):
             raise ValueError(f"unknown agent row {row}")
         a = self._agents
         a.n_avail = self._k.set_state(
-            a.ints, a.times, a.avail, a.avail_pos, row, int(state), float(at), a.n_avail
+            a.ints, a.times, a.avail, a.avail_pos, row, state._value_, float(at), a.n_avail
         )
         old, states[row] = states[row], state
         return old
