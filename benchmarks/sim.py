@@ -1,6 +1,6 @@
 """The simulator's speed: acd's engine against Ciw and SimPy on the same queue, whole processes.
 
-    python -m benchmarks.sim [--quick] [--json] [--seed N] [--calls N] [--no-peak]
+    python -m benchmarks.sim [--quick] [--json] [--seed N] [--calls N] [--repeat N] [--no-peak]
 
 The queue: M/M/50+M (48 calls/min, exponential handle time 60 s, exponential patience 120 s,
 50 agents), `calls` callers (100,000; 10,000 with --quick), the first 5 % as warm-up. Each tool
@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
+import statistics
 import subprocess
 import sys
 import time
@@ -61,6 +62,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--calls", type=int, help="callers per run (default 100,000; 10,000 with --quick)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--no-peak", action="store_true", help="skip the campaign-peak day")
+    parser.add_argument(
+        "--repeat", type=int, help="rounds of the three tools, interleaved (default 3; 1 with --quick)"
+    )
     parser.add_argument("--json", action="store_true", help="print the results as JSON on stdout")
     args = parser.parse_args(argv)
     calls = args.calls or (10_000 if args.quick else 100_000)
@@ -71,48 +75,56 @@ def main(argv: list[str] | None = None) -> None:
     subprocess.run([py, "-c", "from acd.routing import warm_up; warm_up()"], cwd=ROOT, check=True)
 
     theory = _theory()
+    repeat = args.repeat or (1 if args.quick else 3)
+    tools = [("acd", None)] + [
+        (name, module)
+        for name, module in (("ciw", "benchmarks.sim_ciw"), ("simpy", "benchmarks.sim_simpy"))
+        if importlib.util.find_spec(name) is not None
+    ]
+    acd_argv = [py, "-m", "acd", "simulate", str(MM50M), "--json", "--no-progress", "--calls", str(calls)]
+    acd_argv += ["--seed", str(args.seed)]
+    walls: dict[str, list[float]] = {name: [] for name, _ in tools}
+    reports: dict[str, dict[str, Any]] = {}
+    # Rounds interleave the tools, so a slow spell of a shared machine falls on all of them.
+    for round_ in range(repeat):
+        for name, module in tools:
+            log(f"{name}: {calls} calls of M/M/50+M (round {round_ + 1}/{repeat})")
+            argv = acd_argv if module is None else [py, "-m", module, str(calls), str(warmup), str(args.seed)]
+            wall, reports[name] = _process(argv)
+            walls[name].append(wall)
+    log("acd: start-up alone (10 calls)")
+    startup = [_process([*acd_argv[:-4], "--calls", "10"])[0] for _ in range(repeat)]
+
     runs: dict[str, Any] = {}
-    log(f"acd: {calls} calls of M/M/50+M")
-    wall, rep = _process(
-        [
-            py,
-            "-m",
-            "acd",
-            "simulate",
-            str(MM50M),
-            "--json",
-            "--no-progress",
-            "--calls",
-            str(calls),
-            "--seed",
-            str(args.seed),
-        ]
-    )
-    runs["acd"] = {
-        "process_wall_s": wall,
-        "loop_wall_s": rep["wall_s"],
-        "engine_events": rep["engine_events"],
-        **{m: rep[m] for m in METRICS},
-        "offered": rep["offered"],
-    }
-    for name, module in (("ciw", "benchmarks.sim_ciw"), ("simpy", "benchmarks.sim_simpy")):
-        if importlib.util.find_spec(name) is None:
-            log(f"{name}: not installed, skipped (pip install {name})")
-            runs[name] = None
-            continue
-        log(f"{name}: {calls} calls of M/M/50+M")
-        wall, rep = _process([py, "-m", module, str(calls), str(warmup), str(args.seed)])
+    for name, _ in tools:
+        rep = reports[name]
         runs[name] = {
-            "process_wall_s": wall,
+            "process_wall_s": statistics.median(walls[name]),
+            "process_wall_s_runs": walls[name],
             **{m: rep[m] for m in METRICS},
             "offered": rep["offered"],
-            "tool": rep["tool"],
         }
+        if name == "acd":
+            runs[name] |= {
+                "loop_wall_s": rep["wall_s"],
+                "engine_events": rep["engine_events"],
+                "startup_s": statistics.median(startup),
+            }
+        else:
+            runs[name]["tool"] = rep["tool"]
+    for name in ("ciw", "simpy"):
+        if name not in runs:
+            log(f"{name}: not installed, skipped (pip install {name})")
+            runs[name] = None
     for run in runs.values():
         if run is not None:
             run["error_vs_erlang_a"] = {m: run[m] - theory[m] for m in METRICS}
-    acd_wall = runs["acd"]["process_wall_s"]
-    ratios = {f"{k}_over_acd": v["process_wall_s"] / acd_wall for k, v in runs.items() if v and k != "acd"}
+    # per round, then the median: the ratio of two processes run one after the other
+    ratios = {
+        f"{k}_over_acd": statistics.median(w / a for w, a in zip(walls[k], walls["acd"], strict=True))
+        for k in walls
+        if k != "acd"
+    }
 
     peak = None
     if not args.no_peak:
@@ -142,24 +154,26 @@ def main(argv: list[str] | None = None) -> None:
         "ratios": ratios,
         "campaign_peak_day": peak,
         "meta": run_metadata(),
+        "repeat": repeat,
         "command": "python -m benchmarks.sim" + (" --quick" if args.quick else ""),
     }
     path = write_results("sim" if not args.quick else "sim-quick", result)
     if args.json:
         print(json.dumps(result, indent=2))
         return
-    print(f"M/M/50+M, {calls} callers, whole processes (start-up included):")
+    print(f"M/M/50+M, {calls} callers, whole processes (start-up included), median of {repeat} rounds:")
     print(f"{'tool':<7} {'wall s':>8} {'x acd':>6}   " + "  ".join(f"{m:>13}" for m in METRICS))
     print(f"{'theory':<7} {'':>8} {'':>6}   " + "  ".join(f"{theory[m]:>13.4f}" for m in METRICS))
     for name, run in runs.items():
         if run is None:
             print(f"{name:<7} {'skipped':>8}")
             continue
-        ratio = run["process_wall_s"] / acd_wall
+        ratio = ratios.get(f"{name}_over_acd", 1.0)
         print(
             f"{name:<7} {run['process_wall_s']:>8.2f} {ratio:>6.2f}   "
             + "  ".join(f"{run[m]:>13.4f}" for m in METRICS)
         )
+    print(f"acd start-up alone (a 10-call run): {runs['acd']['startup_s']:.2f} s")
     if peak is not None:
         print(
             f"campaign-peak day: {peak['offered']} calls, {peak['agents']} agents: "
