@@ -1,3 +1,3 @@
-from acd.cli import main
+from acd.cli import run
 
-main()
+run()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import gc
 import logging
+import os
 import sys
 
 from pydantic import ValidationError
@@ -78,6 +79,18 @@ def main(argv: list[str] | None = None) -> None:
     register_simulator(sub)
     args = parser.parse_args(argv)
     args.func(args)
+
+
+def run() -> None:
+    """The `acd` command: `main`, then a quick exit. A simulation leaves millions of objects that
+    the interpreter would free one by one on the way out (a third of a second after a 100,000-call
+    run, as mypy found for its own runs); streams and logs are flushed first, and nothing else
+    is waiting for the exit (the service has shut down in `main`)."""
+    main()
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 if __name__ == "__main__":
