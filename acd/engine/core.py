@@ -247,9 +247,9 @@ class Engine(OverflowMixin, CallbackMixin, AppointmentMixin):
         self.observer.call_offered(call, now)
         if not self.calendar.is_open(now):
             return self._close(call, now)
-        pref_row, pref_until = self._preference(call)
+        pref_row, pref_until = self._preference(call) if call.preferred_agent_id is not None else (-1, 0.0)
         agent_row = self.router.pick_new(
-            self.skill_index[call.skill], self._needs(call), pref_row, pref_until, now
+            self.skill_index[call.skill], self._needs(call) if call.needs else (), pref_row, pref_until, now
         )
         if agent_row >= 0:  # taken at once: it never joins the line
             return self._connect(call, self._agent_by_row[agent_row], now, commands, notify=False)
@@ -427,8 +427,7 @@ class Engine(OverflowMixin, CallbackMixin, AppointmentMixin):
     # ------------------------------------------------------------------ timers
 
     def next_wakeup(self) -> float | None:
-        self.timers.discard_stale(self._timer_live)
-        return self.timers.next_at()
+        return self.timers.next_live_at(self._timer_live)
 
     def tick(self, now: float) -> list[Command]:
         """Fire every timer due at `now`: ends of wrap-up, widening steps, preferred-agent waits."""

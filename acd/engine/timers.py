@@ -1,7 +1,7 @@
 """The engine's timers: "the next instant I want to be woken", as a heap with lazy cancellation.
 
 Each entry carries a token; the owner bumps its token to cancel, and a popped entry whose token no
-longer matches is dropped. The service sleeps until `next_at()`; the simulator jumps there.
+longer matches is dropped. The service sleeps until `next_live_at()`; the simulator jumps there.
 """
 
 from __future__ import annotations
@@ -30,10 +30,13 @@ class Timers:
             return heapq.heappop(self._heap)
         return None
 
-    def discard_stale(self, is_live) -> None:
-        """Drop cancelled entries from the top so `next_at` is not an instant nobody needs."""
-        while self._heap and not is_live(self._heap[0]):
-            heapq.heappop(self._heap)
+    def next_live_at(self, is_live) -> float | None:
+        """The instant of the first timer that still stands: cancelled ones are dropped from the
+        top first, so the answer is never an instant nobody needs (asked after every batch)."""
+        heap = self._heap
+        while heap and not is_live(heap[0]):
+            heapq.heappop(heap)
+        return heap[0][0] if heap else None
 
     def __len__(self) -> int:
         return len(self._heap)
