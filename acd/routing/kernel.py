@@ -290,20 +290,30 @@ class Kernels:
     passing others is a bug. Entry points live in the process, never in a pickle (`entries()`).
     """
 
+    # Each kernel is loaded on first use (tens of ms apiece from the cache): a simulation never
+    # asks for the statistics kernels, and a process usually runs one strategy.
+    pick_call: Any
+    queue_position: Any
+    count_staffed: Any
+    skill_stats: Any
+    set_state: Any
+    put_call: Any
+    move_call: Any
+
     def __init__(self) -> None:
-        lv, ai, af, ci, cf, wid, avail, avail_pos = _sample_tables()
-        self.pick_call = _entry(pick_call, lv, ai, ci, cf, wid, 0, 0.0, 0)
-        self.queue_position = _entry(queue_position, ci, 0, 1)
-        self.count_staffed = _entry(count_staffed, ai, 0, 1)
-        self.skill_stats = _entry(skill_stats, lv, ai, ci, cf, 1, 1)
-        self.set_state = _entry(set_state, ai, af, avail, avail_pos, 0, 0, 0.0, 0)
-        self.put_call = _entry(put_call, ci, cf, 0, 0, 1, 0, 0, -1, 0, 0.0, 0.0)
-        self.move_call = _entry(move_call, ci, cf, 0, 0)
         self._picks: dict[int, tuple[Any, Any]] = {}
 
+    def __getattr__(self, name: str) -> Any:
+        """Load a kernel the first time it is asked for (only called for a missing attribute)."""
+        if name not in _SAMPLE_ARGS:
+            raise AttributeError(name)
+        dispatcher, sample = _SAMPLE_ARGS[name]
+        entry = _entry(dispatcher, *sample(*_sample_tables()))
+        setattr(self, name, entry)
+        return entry
+
     def picks(self, strategy: int) -> tuple[Any, Any]:
-        """`pick_agent` and `pick_new` of a strategy (loaded on first use: a process usually
-        runs one strategy, and each kernel takes tens of ms to load)."""
+        """`pick_agent` and `pick_new` of a strategy."""
         found = self._picks.get(strategy)
         if found is None:
             lv, ai, af, ci, cf, wid, avail, _ = _sample_tables()
@@ -317,17 +327,24 @@ class Kernels:
         """Every kernel loaded; the dispatchers (for their cache statistics)."""
         for strategy in range(len(PICK_AGENT)):
             self.picks(strategy)
-        return (
-            *PICK_AGENT,
-            *PICK_NEW,
-            pick_call,
-            queue_position,
-            count_staffed,
-            skill_stats,
-            set_state,
-            put_call,
-            move_call,
-        )
+        for name in _SAMPLE_ARGS:
+            getattr(self, name)
+        return (*PICK_AGENT, *PICK_NEW, *(dispatcher for dispatcher, _ in _SAMPLE_ARGS.values()))
+
+
+#: Kernel name -> (dispatcher, its arguments made from the sample tables).
+_SAMPLE_ARGS: dict[str, tuple[Any, Any]] = {
+    "pick_call": (pick_call, lambda lv, ai, af, ci, cf, wid, avail, pos: (lv, ai, ci, cf, wid, 0, 0.0, 0)),
+    "queue_position": (queue_position, lambda lv, ai, af, ci, cf, wid, avail, pos: (ci, 0, 1)),
+    "count_staffed": (count_staffed, lambda lv, ai, af, ci, cf, wid, avail, pos: (ai, 0, 1)),
+    "skill_stats": (skill_stats, lambda lv, ai, af, ci, cf, wid, avail, pos: (lv, ai, ci, cf, 1, 1)),
+    "set_state": (set_state, lambda lv, ai, af, ci, cf, wid, avail, pos: (ai, af, avail, pos, 0, 0, 0.0, 0)),
+    "put_call": (
+        put_call,
+        lambda lv, ai, af, ci, cf, wid, avail, pos: (ci, cf, 0, 0, 1, 0, 0, -1, 0, 0.0, 0.0),
+    ),
+    "move_call": (move_call, lambda lv, ai, af, ci, cf, wid, avail, pos: (ci, cf, 0, 0)),
+}
 
 
 def _sample_tables() -> tuple[np.ndarray, ...]:
