@@ -3,12 +3,17 @@ again, and a claim refused to an instance that lost the lease."""
 
 from __future__ import annotations
 
+import asyncio
+import sys
+
 import pytest
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
 from acd.model import Command
+from acd.outbox import Outbox
 from acd.store.outbox_redis import RedisOutboxStore
+from tests.store.conftest import PATIENCE_S, eventually
 
 DB = 11
 
@@ -85,3 +90,46 @@ async def test_commands_noted_as_persisted_with_their_log_entry_are_reported_add
     assert [c.id for c in await store.put([cmd("x")])] == ["x"]
     assert await store.pending_count() == 0  # it was the log's script that wrote it (not here)
     assert [c.id for c in await store.put([cmd("x")])] == ["x"]  # no longer noted: an ordinary put
+
+
+class SwallowingStore(RedisOutboxStore):
+    """The Redis outbox store, whose `next_due_at` once awaits an inner call through `wait_for`
+    (as redis-py sends every command when it has a socket timeout) and has the dispatcher
+    cancelled at the very moment that call completes: Python 3.11's `wait_for` then returns
+    normally and the cancel is lost, though the task stays marked as cancelling."""
+
+    calls = 0
+    armed = False
+    swallowed = False
+
+    async def next_due_at(self) -> float | None:
+        self.calls += 1
+        if self.armed:
+            self.armed = False
+            task = asyncio.current_task()
+            assert task is not None
+            inner = asyncio.get_running_loop().create_future()
+
+            def complete_then_cancel() -> None:
+                inner.set_result(None)
+                task.cancel()  # what `Outbox.stop()` does, landing at the worst moment
+
+            asyncio.get_running_loop().call_soon(complete_then_cancel)
+            await asyncio.wait_for(inner, PATIENCE_S)
+            self.swallowed = True  # only reached when wait_for swallowed the cancel (3.11)
+        return await super().next_due_at()
+
+
+async def test_a_cancel_swallowed_in_the_stores_io_still_ends_the_dispatcher(client) -> None:
+    store = SwallowingStore(client, "t:")
+    outbox = Outbox(store, "http://127.0.0.1:9/commands", None)  # nothing pending: never POSTs
+    await outbox.start()
+    dispatcher = outbox._task
+    assert dispatcher is not None
+    await eventually(lambda: store.calls > 0)  # asleep, nothing due
+    store.armed = True
+    outbox._wake.set()
+    done, _ = await asyncio.wait({dispatcher}, timeout=PATIENCE_S)
+    assert dispatcher in done and dispatcher.cancelled()  # not asleep for ever: stop() would hang
+    assert store.swallowed or sys.version_info >= (3, 12)
+    await outbox.stop(drain_timeout_s=0.1)
