@@ -55,7 +55,7 @@ def serve(args: argparse.Namespace) -> None:
         extra={
             "host": settings.host,
             "port": settings.port,
-            "store": "redis" if settings.redis_url else "memory",
+            "store": "redis" if settings.redis_enabled else "memory",
             "agents": len(config.agents),
             "signed": bool(settings.secret),
         },

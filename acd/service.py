@@ -69,7 +69,7 @@ class Service:
         self.engine = Engine(config, router=settings.router, observer=self.metrics)
         self.registry.register(EngineCollector(_CurrentEngine(self), self.clock.now))  # type: ignore[arg-type]
         outbox_store: OutboxStore
-        if settings.redis_url:
+        if settings.redis_enabled:
             from acd.store.redis import RedisStore
 
             redis_store = RedisStore(self)
@@ -98,20 +98,8 @@ class Service:
             self._timer_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._timer_task
-        await self.stop_outbox()
+        await self.outbox.stop()
         await self.store.stop()
-
-    async def stop_outbox(self, drain_timeout_s: float = 5.0) -> None:
-        """`outbox.stop()`, made sure to finish. On Python 3.11 the dispatcher's `wait_for` can
-        swallow the cancellation `Outbox.stop` sends it when a wake-up arrives at the same moment,
-        and the stop would wait for it for ever; the dispatcher is then cancelled again."""
-        dispatcher = self.outbox._task
-        stopping = asyncio.ensure_future(self.outbox.stop(drain_timeout_s))
-        while not stopping.done():
-            await asyncio.wait({stopping}, timeout=drain_timeout_s + 1.0)
-            if not stopping.done() and dispatcher is not None:
-                dispatcher.cancel()
-        stopping.result()
 
     async def ready(self) -> bool:
         return await self.store.ready()

@@ -6,7 +6,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AnyHttpUrl, Field, field_validator
+from pydantic import AnyHttpUrl, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -51,6 +51,18 @@ class Settings(BaseSettings):
     redis_delivered_ttl_s: float = Field(7 * 86400.0, ge=60.0)
     #: This instance's name in the lease and in logs (default: host name, pid and a random tag).
     instance_id: str | None = Field(None, min_length=1, max_length=128)
+    #: Before acknowledging a write, wait (Redis `WAIT`) until this many replicas have it; 0: do not
+    #: wait (replication stays asynchronous). Short of them within the timeout, the write answers
+    #: 503 (see docs/redis.md). The timeout stays below the client's 5 s socket timeout.
+    redis_min_replicas: int = Field(0, ge=0, le=16)
+    redis_replica_timeout_ms: int = Field(500, ge=1, le=4000)
+    #: Redis Sentinel, instead of ACD_REDIS_URL: the sentinels (`host:port,host:port`), the name
+    #: of the master they watch, and the database, the master's and the sentinels' passwords.
+    redis_sentinels: str | None = None
+    redis_sentinel_master: str | None = Field(None, min_length=1, max_length=128)
+    redis_sentinel_password: str | None = None
+    redis_password: str | None = None
+    redis_db: int = Field(0, ge=0, le=15)
 
     @field_validator("clock_start")
     @classmethod
@@ -67,6 +79,38 @@ class Settings(BaseSettings):
         if not v.startswith(("redis://", "rediss://", "unix://")):
             raise ValueError("ACD_REDIS_URL must start with redis://, rediss:// or unix://")
         return v
+
+    @field_validator("redis_sentinels")
+    @classmethod
+    def _sentinels(cls, v: str | None) -> str | None:
+        if v is None or not v.strip():
+            return None
+        for address in v.split(","):
+            host, sep, port = address.strip().rpartition(":")
+            if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+                raise ValueError(f"ACD_REDIS_SENTINELS takes host:port,host:port; got {address.strip()!r}")
+        return v
+
+    @model_validator(mode="after")
+    def _one_redis(self) -> Settings:
+        if self.redis_sentinels and self.redis_url:
+            raise ValueError("set ACD_REDIS_URL or ACD_REDIS_SENTINELS, not both")
+        if self.redis_sentinels and not self.redis_sentinel_master:
+            raise ValueError("ACD_REDIS_SENTINELS needs ACD_REDIS_SENTINEL_MASTER (the master's name)")
+        return self
+
+    @property
+    def redis_enabled(self) -> bool:
+        """State lives in Redis (through a URL or through Sentinel), not in memory."""
+        return bool(self.redis_url or self.redis_sentinels)
+
+    @property
+    def sentinel_addresses(self) -> list[tuple[str, int]]:
+        out = []
+        for address in (self.redis_sentinels or "").split(","):
+            host, _, port = address.strip().rpartition(":")
+            out.append((host.strip("[]"), int(port)))
+        return out
 
     @property
     def secret(self) -> bytes | None:

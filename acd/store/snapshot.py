@@ -4,7 +4,7 @@ The engine pickles itself (`Engine.__getstate__` leaves out the observer), so a 
 exact state, router arrays included. The header is plain JSON beside the data, readable without
 unpickling (`redis-cli HGET acd:snapshot header`):
 
-    {"format": 1, "acd": "0.1.0", "config": "<fingerprint>", "seq": 1234, "id": "1700000000000-0",
+    {"format": 2, "acd": "0.1.0", "config": "<fingerprint>", "seq": 1234, "id": "1700000000000-0",
      "now": 1700000000.0, "codec": "pickle5+zlib1", "bytes": 123456, "created_at": 1700000000.0}
 
 Loading refuses another `format` (the reader would not know the layout); another `acd` version or
@@ -35,7 +35,9 @@ from acd import __version__
 from acd.config import Config
 from acd.engine import Engine
 
-FORMAT_VERSION = 1
+#: The pickled engine's layout. Bump it whenever a change to the engine's classes would make an
+#: older snapshot unpickle wrongly (2: router tables and timers of 2026-11-23, calendar spans).
+FORMAT_VERSION = 2
 CODEC = "pickle5+zlib1"
 _CHILD_TIMEOUT_S = 600
 

@@ -223,12 +223,15 @@ async def leader_of(instances: list[Instance], timeout: float = PATIENCE_S) -> I
 
 
 class RedisServer:
-    """A redis-server of our own on a free loopback port, to stop, kill and restart."""
+    """A redis-server of our own on a free loopback port, to stop, kill and restart; with
+    `replica_of`, a replica of another one (`--replicaof`)."""
 
-    def __init__(self, workdir: Path, *, persistent: bool) -> None:
+    def __init__(self, workdir: Path, *, persistent: bool, replica_of: RedisServer | None = None) -> None:
         self.port = free_port()
-        self.workdir = workdir
+        self.workdir = workdir / f"redis-{self.port}"
+        self.workdir.mkdir(parents=True, exist_ok=True)
         self.persistent = persistent
+        self.replica_of = replica_of
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -245,6 +248,8 @@ class RedisServer:
             argv += ["--appendonly", "yes", "--appendfsync", "always"]
         else:
             argv += ["--appendonly", "no"]
+        if self.replica_of is not None:
+            argv += ["--replicaof", "127.0.0.1", str(self.replica_of.port)]
         self.proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         client = redis.Redis(port=self.port)
         deadline = time.monotonic() + 10
@@ -263,6 +268,117 @@ class RedisServer:
         """kill -9: with `appendfsync always` nothing acknowledged is lost; without persistence
         everything is."""
         if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGCONT)  # a paused one too
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait()
+
+    def pause(self) -> None:
+        """SIGSTOP: alive to its peers' sockets, but silent (a stalled replica)."""
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGCONT)
+
+    def client(self) -> redis.Redis:
+        return redis.Redis(port=self.port)
+
+    def wait_replicas(self, n: int) -> None:
+        """Until `n` replicas are connected to this server and have confirmed all it wrote."""
+        client = self.client()
+        deadline = time.monotonic() + PATIENCE_S
+        try:
+            while True:
+                info = client.info("replication")
+                offset = info.get("master_repl_offset", 0)
+                online = [
+                    v
+                    for k, v in info.items()
+                    if k.startswith("slave") and v.get("state") == "online" and v.get("offset") == offset
+                ]
+                if len(online) >= n:
+                    return
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"replicas of :{self.port}: {info}")
+                time.sleep(0.05)
+        finally:
+            client.close()
+
+
+class SentinelServer:
+    """`redis-server --sentinel` on a free loopback port, watching one master under `name`."""
+
+    def __init__(self, workdir: Path, master: RedisServer, name: str) -> None:
+        self.port = free_port()
+        self.name = name
+        self.config = workdir / f"sentinel-{self.port}.conf"
+        self.config.write_text(
+            f"port {self.port}\nbind 127.0.0.1\ndaemonize no\ndir {workdir}\n"
+            f"sentinel monitor {name} 127.0.0.1 {master.port} 1\n"
+            f"sentinel down-after-milliseconds {name} 1000\n"
+            f"sentinel failover-timeout {name} 10000\n"
+        )
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def start(self) -> SentinelServer:
+        binary = shutil.which("redis-server")
+        if binary is None:
+            pytest.skip("redis-server is not installed")
+        argv = [binary, str(self.config), "--sentinel"]
+        self.proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        client = redis.Redis(port=self.port)
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                client.ping()
+                break
+            except redis.ConnectionError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.02)
+        client.close()
+        return self
+
+    def master_port(self) -> int:
+        client = redis.Redis(port=self.port)
+        try:
+            _, port = client.sentinel_get_master_addr_by_name(self.name)
+            return int(port)
+        finally:
+            client.close()
+
+    def wait_replicas(self, n: int) -> None:
+        """Until the sentinel knows `n` healthy replicas of its master (it finds them through the
+        master's INFO): a failover needs one."""
+        client = redis.Redis(port=self.port)
+        deadline = time.monotonic() + PATIENCE_S
+        try:
+            while True:
+                replicas = client.sentinel_slaves(self.name)
+                down = ("is_sdown", "is_odown", "is_disconnected")
+                healthy = [r for r in replicas if not any(r[flag] for flag in down)]
+                if len(healthy) >= n:
+                    return
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"sentinel {self.address}: replicas {replicas}")
+                time.sleep(0.05)
+        finally:
+            client.close()
+
+    def failover(self) -> None:
+        client = redis.Redis(port=self.port)
+        try:
+            client.sentinel_failover(self.name)
+        finally:
+            client.close()
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGKILL)
             self.proc.wait()
 
@@ -271,14 +387,29 @@ class RedisServer:
 def redis_server(tmp_path: Path) -> Any:
     made: list[RedisServer] = []
 
-    def start(persistent: bool = True) -> RedisServer:
-        server = RedisServer(tmp_path, persistent=persistent).start()
+    def start(persistent: bool = True, replica_of: RedisServer | None = None) -> RedisServer:
+        server = RedisServer(tmp_path, persistent=persistent, replica_of=replica_of).start()
         made.append(server)
         return server
 
     yield start
     for server in made:
         server.kill()
+
+
+@pytest.fixture
+def sentinel_server(tmp_path: Path) -> Any:
+    """`sentinel_server(master, name)` -> a running sentinel watching `master`."""
+    made: list[SentinelServer] = []
+
+    def start(master: RedisServer, name: str = "acd-primary") -> SentinelServer:
+        sentinel = SentinelServer(tmp_path, master, name).start()
+        made.append(sentinel)
+        return sentinel
+
+    yield start
+    for sentinel in made:
+        sentinel.kill()
 
 
 # -- `acd serve` subprocesses

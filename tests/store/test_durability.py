@@ -182,3 +182,23 @@ async def test_snapshots_made_in_a_forked_child_or_in_place_load_the_same(
     await first.crash()
     [second] = await cluster(clock=clock)
     assert engine_state(second.service.engine, clock.now()) == before
+
+
+async def test_a_log_that_lost_its_tail_is_not_written_on_with_a_gap(cluster, raw_redis) -> None:
+    [one] = await cluster()
+    await leader_of([one])
+    for n in range(3):
+        status, body = await one.events(offered(f"c{n}"))
+        assert status == 200, body
+    [(last_id, _)] = raw_redis.xrevrange("acd:log", count=1)
+    raw_redis.xdel("acd:log", last_id)  # Redis lost the last acknowledged write (a failover, say)
+
+    status, body = await one.events(offered("next"))
+    assert status == 503 and body["error"]["code"] == "store_unavailable", body
+    await eventually(lambda: one.role == "leader")
+    status, body = await one.events(offered("next"))  # the platform's retry
+    assert status == 200 and body["results"][0]["status"] == "applied", body
+
+    seqs = [LogEntry.from_stream(i, f).seq for i, f in raw_redis.xrange("acd:log")]
+    assert seqs == [1, 2, 3]  # no gap: the instance reloaded what Redis holds, then wrote on
+    assert set(one.service.engine.calls) == {"c0", "c1", "next"}
