@@ -14,7 +14,6 @@ from __future__ import annotations
 import math
 from collections import deque
 from dataclasses import dataclass
-from itertools import pairwise
 from typing import Any, ClassVar
 
 from acd.calendar import Calendar
@@ -118,8 +117,6 @@ class Engine(OverflowMixin, CallbackMixin, AppointmentMixin):
         self._ewt_unstaffed_s = routing.ewt_unstaffed_s
         self._preferred_wait_s = routing.preferred_agent_wait_s
         self._max_wait_s = self.config.overflow.max_wait_s
-        # per skill: whether a waiting call's minimum level ever drops (a widening timer is due)
-        self._widens = [any(b[1] < a[1] for a, b in pairwise(steps)) for steps in self.router.widening]
 
     # ------------------------------------------------------------------ snapshots
 
@@ -475,7 +472,7 @@ class Engine(OverflowMixin, CallbackMixin, AppointmentMixin):
         agent, or the never-stranded deadline, whichever comes first."""
         call.timer_token += 1
         at = math.inf
-        if self._widens[self.skill_index[call.skill]]:
+        if self.router.widens[self.skill_index[call.skill]]:
             widen = self.router.next_widening(call.row, now)
             if widen is not None:
                 at = widen

@@ -22,9 +22,6 @@ class Timers:
         self._seq += 1
         heapq.heappush(self._heap, (at, self._seq, kind, key, token))
 
-    def next_at(self) -> float | None:
-        return self._heap[0][0] if self._heap else None
-
     def pop_due(self, now: float) -> Timer | None:
         if self._heap and self._heap[0][0] <= now:
             return heapq.heappop(self._heap)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping, Sequence
+from itertools import pairwise
 from typing import Any
 
 from acd.model import AgentState, Strategy
@@ -75,6 +76,11 @@ def next_drop(steps: Sequence[Step], enqueued_at: float, now: float) -> float | 
     return None
 
 
+def widens(steps: Sequence[Step]) -> bool:
+    """Whether the min level ever goes down along `steps` (so `next_drop` can find an instant)."""
+    return any(later[1] < earlier[1] for earlier, later in pairwise(steps))
+
+
 class RowPool:
     """Waiting-call rows: a removed row is reused, the most recently freed first (both routers use
     this pool, so the same operations give the same rows)."""
@@ -104,6 +110,8 @@ class Router(ABC):
             raise ValueError(f"n_skills must be in 0..{MAX_SKILLS}, got {n_skills}")
         self.n_skills = n_skills
         self.widening = normalize_widening(n_skills, widening)
+        #: per skill: whether a waiting call's min level ever drops (a widening timer is due)
+        self.widens = [widens(steps) for steps in self.widening]
         self.strategy = strategy
 
     # -- strategy ------------------------------------------------------------------------------
@@ -140,15 +148,23 @@ class Router(ABC):
     def _check_call(
         self, skill: int, needs: Iterable[int], priority: int, pref_agent: int
     ) -> tuple[int, ...]:
+        """The call's skills (its skill, then its needs), every argument checked."""
+        skills = self._check_skills(skill, needs)
+        self._check_rank(priority, pref_agent)
+        return skills
+
+    def _check_skills(self, skill: int, needs: Iterable[int]) -> tuple[int, ...]:
         skills = (int(skill), *(int(n) for n in needs))
         for s in skills:
             if not 0 <= s < self.n_skills:
                 raise ValueError(f"unknown skill index {s} (the router has {self.n_skills})")
+        return skills
+
+    def _check_rank(self, priority: int, pref_agent: int) -> None:
         if not 0 <= priority <= MAX_PRIORITY:
             raise ValueError(f"priority must be in 0..{MAX_PRIORITY}, got {priority}")
         if not -1 <= pref_agent < self.agent_count():
             raise ValueError(f"unknown preferred agent row {pref_agent}")
-        return skills
 
     # -- agents --------------------------------------------------------------------------------
 

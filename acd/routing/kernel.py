@@ -308,7 +308,7 @@ class Kernels:
         if name not in _SAMPLE_ARGS:
             raise AttributeError(name)
         dispatcher, sample = _SAMPLE_ARGS[name]
-        entry = _entry(dispatcher, *sample(*_sample_tables()))
+        entry = _entry(dispatcher, *sample(_Samples()))
         setattr(self, name, entry)
         return entry
 
@@ -316,10 +316,10 @@ class Kernels:
         """`pick_agent` and `pick_new` of a strategy."""
         found = self._picks.get(strategy)
         if found is None:
-            lv, ai, af, ci, cf, wid, avail, _ = _sample_tables()
+            t = _Samples()
             found = self._picks[strategy] = (
-                _entry(PICK_AGENT[strategy], lv, ai, af, ci, cf, wid, avail, 0, 0.0, 0),
-                _entry(PICK_NEW[strategy], lv, ai, af, wid, avail, 0, 0, 1, -1, 0.0, 0.0),
+                _entry(PICK_AGENT[strategy], t.lv, t.ai, t.af, t.ci, t.cf, t.wid, t.avail, 0, 0.0, 0),
+                _entry(PICK_NEW[strategy], t.lv, t.ai, t.af, t.wid, t.avail, 0, 0, 1, -1, 0.0, 0.0),
             )
         return found
 
@@ -332,33 +332,30 @@ class Kernels:
         return (*PICK_AGENT, *PICK_NEW, *(dispatcher for dispatcher, _ in _SAMPLE_ARGS.values()))
 
 
-#: Kernel name -> (dispatcher, its arguments made from the sample tables).
-_SAMPLE_ARGS: dict[str, tuple[Any, Any]] = {
-    "pick_call": (pick_call, lambda lv, ai, af, ci, cf, wid, avail, pos: (lv, ai, ci, cf, wid, 0, 0.0, 0)),
-    "queue_position": (queue_position, lambda lv, ai, af, ci, cf, wid, avail, pos: (ci, 0, 1)),
-    "count_staffed": (count_staffed, lambda lv, ai, af, ci, cf, wid, avail, pos: (ai, 0, 1)),
-    "skill_stats": (skill_stats, lambda lv, ai, af, ci, cf, wid, avail, pos: (lv, ai, ci, cf, 1, 1)),
-    "set_state": (set_state, lambda lv, ai, af, ci, cf, wid, avail, pos: (ai, af, avail, pos, 0, 0, 0.0, 0)),
-    "put_call": (
-        put_call,
-        lambda lv, ai, af, ci, cf, wid, avail, pos: (ci, cf, 0, 0, 1, 0, 0, -1, 0, 0.0, 0.0),
-    ),
-    "move_call": (move_call, lambda lv, ai, af, ci, cf, wid, avail, pos: (ci, cf, 0, 0)),
-}
-
-
-def _sample_tables() -> tuple[np.ndarray, ...]:
+class _Samples:
     """One-row tables of the router's dtypes, to load the kernels for its argument types."""
-    return (
-        np.zeros((1, 1), dtype=np.int8),  # levels
-        np.zeros((1, 3), dtype=np.int64),  # agent ints
-        np.zeros((1, 4), dtype=np.float64),  # agent times
-        np.zeros((1, 6), dtype=np.int64),  # call ints
-        np.zeros((1, 2), dtype=np.float64),  # call times
-        np.zeros((1, 1, 2), dtype=np.float64),  # widening
-        np.zeros(1, dtype=np.int64),  # avail
-        np.full(1, -1, dtype=np.int64),  # avail_pos
-    )
+
+    def __init__(self) -> None:
+        self.lv = np.zeros((1, 1), dtype=np.int8)  # levels
+        self.ai = np.zeros((1, 3), dtype=np.int64)  # agent ints
+        self.af = np.zeros((1, 4), dtype=np.float64)  # agent times
+        self.ci = np.zeros((1, 6), dtype=np.int64)  # call ints
+        self.cf = np.zeros((1, 2), dtype=np.float64)  # call times
+        self.wid = np.zeros((1, 1, 2), dtype=np.float64)  # widening
+        self.avail = np.zeros(1, dtype=np.int64)
+        self.avail_pos = np.full(1, -1, dtype=np.int64)
+
+
+#: Kernel name -> (dispatcher, its arguments made from `_Samples`).
+_SAMPLE_ARGS: dict[str, tuple[Any, Any]] = {
+    "pick_call": (pick_call, lambda t: (t.lv, t.ai, t.ci, t.cf, t.wid, 0, 0.0, 0)),
+    "queue_position": (queue_position, lambda t: (t.ci, 0, 1)),
+    "count_staffed": (count_staffed, lambda t: (t.ai, 0, 1)),
+    "skill_stats": (skill_stats, lambda t: (t.lv, t.ai, t.ci, t.cf, 1, 1)),
+    "set_state": (set_state, lambda t: (t.ai, t.af, t.avail, t.avail_pos, 0, 0, 0.0, 0)),
+    "put_call": (put_call, lambda t: (t.ci, t.cf, 0, 0, 1, 0, 0, -1, 0, 0.0, 0.0)),
+    "move_call": (move_call, lambda t: (t.ci, t.cf, 0, 0)),
+}
 
 
 def _entry(dispatcher, *sample):

@@ -9,7 +9,7 @@ import numpy as np
 
 from acd.model import OCCUPIED_STATES, AgentState, Strategy
 from acd.routing import kernel
-from acd.routing.base import MAX_PRIORITY, Router, RowPool, SkillStats, Widening, next_drop
+from acd.routing.base import Router, RowPool, SkillStats, Widening, next_drop
 from acd.routing.table import (
     A_SITE,
     A_STATE,
@@ -130,7 +130,7 @@ class NumbaRouter(Router):
         """The checked mask of a call's skills (kept: a contact centre has few combinations)."""
         mask = self._masks.get((skill, needs))
         if mask is None:
-            mask = self._masks[(skill, needs)] = skill_mask(self._check_call(skill, needs, 0, -1))
+            mask = self._masks[(skill, needs)] = skill_mask(self._check_skills(skill, needs))
         return mask
 
     # -- waiting calls -------------------------------------------------------------------------
@@ -146,10 +146,7 @@ class NumbaRouter(Router):
         pref_until: float = 0.0,
     ) -> int:
         mask = self._mask(skill, tuple(needs))
-        if not 0 <= priority <= MAX_PRIORITY:
-            raise ValueError(f"priority must be in 0..{MAX_PRIORITY}, got {priority}")
-        if not -1 <= pref_agent < self._agents.n:
-            raise ValueError(f"unknown preferred agent row {pref_agent}")
+        self._check_rank(priority, pref_agent)
         row = self._rows.take()
         calls = self._calls
         slot = calls.add(row)
@@ -201,8 +198,7 @@ class NumbaRouter(Router):
     ) -> int:
         agents = self._agents
         mask = self._mask(skill, tuple(needs))
-        if not -1 <= pref_agent < agents.n:
-            raise ValueError(f"unknown preferred agent row {pref_agent}")
+        self._check_rank(0, pref_agent)
         if agents.n_avail == 0:
             return -1
         return self._pick_new(

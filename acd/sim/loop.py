@@ -112,7 +112,6 @@ class Simulation:
         skills = [s.id for s in self.config.skills]
         self.t0 = scenario.start_ts
         self._batches = scenario.batches
-        self._last_batch = scenario.batches - 1
         self._measured_calls = (
             max(1, scenario.calls - scenario.warmup_calls) if scenario.calls is not None else None
         )
@@ -152,7 +151,7 @@ class Simulation:
     def _batch_of(self, measured_index: int, now: float) -> int:
         """The batch (for the batch means) of the measured call of that index, offered at `now`:
         consecutive equal shares of the measured calls, or of the duration."""
-        last = self._last_batch
+        last = self._batches - 1
         if self._measured_calls is not None:
             return min(last, measured_index * self._batches // self._measured_calls)
         return min(last, max(0, int((now - self.t0) / self._duration_s * self._batches)))
