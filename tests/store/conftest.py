@@ -239,10 +239,7 @@ class RedisServer:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self) -> RedisServer:
-        binary = shutil.which("redis-server")
-        if binary is None:
-            pytest.skip("redis-server is not installed")
-        argv = [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--daemonize", "no"]
+        argv = ["--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--daemonize", "no"]
         argv += ["--dir", str(self.workdir)]
         if self.persistent:  # the configuration docs/redis.md asks for
             argv += ["--appendonly", "yes", "--appendfsync", "always"]
@@ -250,18 +247,7 @@ class RedisServer:
             argv += ["--appendonly", "no"]
         if self.replica_of is not None:
             argv += ["--replicaof", "127.0.0.1", str(self.replica_of.port)]
-        self.proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        client = redis.Redis(port=self.port)
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                client.ping()
-                break
-            except redis.ConnectionError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.02)
-        client.close()
+        self.proc = spawn_redis(argv, self.port)
         return self
 
     def kill(self) -> None:
@@ -306,6 +292,28 @@ class RedisServer:
             client.close()
 
 
+def spawn_redis(args: list[str], port: int) -> subprocess.Popen[bytes]:
+    """`redis-server ARGS` (a server, or a sentinel), once it answers PING on `port`."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.skip("redis-server is not installed")
+    proc = subprocess.Popen([binary, *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    client = redis.Redis(port=port)
+    deadline = time.monotonic() + 10
+    try:
+        while True:
+            try:
+                client.ping()
+                return proc
+            except redis.ConnectionError:
+                if time.monotonic() > deadline:
+                    proc.kill()
+                    raise
+                time.sleep(0.02)
+    finally:
+        client.close()
+
+
 class SentinelServer:
     """`redis-server --sentinel` on a free loopback port, watching one master under `name`."""
 
@@ -326,22 +334,7 @@ class SentinelServer:
         return f"127.0.0.1:{self.port}"
 
     def start(self) -> SentinelServer:
-        binary = shutil.which("redis-server")
-        if binary is None:
-            pytest.skip("redis-server is not installed")
-        argv = [binary, str(self.config), "--sentinel"]
-        self.proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        client = redis.Redis(port=self.port)
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                client.ping()
-                break
-            except redis.ConnectionError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.02)
-        client.close()
+        self.proc = spawn_redis([str(self.config), "--sentinel"], self.port)
         return self
 
     def master_port(self) -> int:
