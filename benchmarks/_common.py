@@ -22,6 +22,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -230,6 +231,34 @@ class ServerProcess:
         self.cleanup()
 
 
+@contextlib.contextmanager
+def durable_redis() -> Iterator[str]:
+    """A redis-server of its own on a loopback port, configured as docs/redis.md requires for the
+    durability promise (`appendonly yes`, `appendfsync always`), in a scratch directory; its URL."""
+    port = free_port()
+    with tempfile.TemporaryDirectory(prefix="acd-bench-redis-") as tmp:
+        argv = ["redis-server", "--bind", "127.0.0.1", "--port", str(port), "--dir", tmp, "--save", ""]
+        argv += ["--appendonly", "yes", "--appendfsync", "always", "--logfile", str(Path(tmp) / "redis.log")]
+        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+        try:
+            deadline = time.monotonic() + 20
+            while True:
+                try:
+                    with socket.create_connection(("127.0.0.1", port), timeout=1) as conn:
+                        conn.sendall(b"PING\r\n")
+                        if conn.recv(16).startswith(b"+PONG"):
+                            break
+                except OSError:
+                    pass
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise ServerError(f"redis-server did not start on port {port}")
+                time.sleep(0.05)
+            yield f"redis://127.0.0.1:{port}/0"
+        finally:
+            proc.terminate()
+            proc.wait(10)
+
+
 def acd_service(
     port: int, *, secret: str = SECRET, command_url: str | None = None, **env: str
 ) -> ServerProcess:
@@ -276,17 +305,39 @@ def latency_summary(latencies_s: list[float]) -> dict[str, float | int]:
     }
 
 
-def _git_revision() -> str | None:
+def _git(*args: str) -> str | None:
     try:
-        out = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, timeout=5
-        )
+        out = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, timeout=5)
     except (OSError, subprocess.SubprocessError):
         return None
-    return out.stdout.strip() or None if out.returncode == 0 else None
+    return out.stdout.strip() if out.returncode == 0 else None
+
+
+def machine_load() -> dict[str, Any]:
+    """What else the machine was doing: the load averages (1, 5, 15 min) and the share of the
+    CPUs busy over the last half second, read from /proc/stat where there is one."""
+    load: dict[str, Any] = {"loadavg": [round(x, 2) for x in os.getloadavg()], "cpu_busy_pct": None}
+    try:
+
+        def sample() -> tuple[int, int]:
+            fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+            idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
+            return sum(fields), idle
+
+        total0, idle0 = sample()
+        time.sleep(0.5)
+        total1, idle1 = sample()
+        if total1 > total0:
+            load["cpu_busy_pct"] = round(100.0 * (1 - (idle1 - idle0) / (total1 - total0)), 1)
+    except (OSError, ValueError, IndexError):
+        pass
+    return load
 
 
 def run_metadata() -> dict[str, Any]:
+    """Where a result comes from: the command, the revision (and whether the tree had changes not
+    committed), the machine and its load when the run started."""
+    status = _git("status", "--porcelain", "--untracked-files=no")
     return {
         "command": " ".join(["python", *sys.orig_argv[1:]]),
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -294,14 +345,27 @@ def run_metadata() -> dict[str, Any]:
         "implementation": platform.python_implementation(),
         "platform": platform.platform(),
         "cpu_count": os.cpu_count(),
-        "git_revision": _git_revision(),
+        "git_revision": _git("rev-parse", "--short", "HEAD"),
+        "git_dirty": None if status is None else bool(status),
+        "load_at_start": machine_load(),
     }
 
 
-def write_results(name: str, data: dict[str, Any]) -> Path:
-    """Write benchmarks/results/<name>.json atomically (via a .tmp file)."""
-    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    path = RESULTS_DIR / f"{name}.json"
+def results_path(name: str, *, quick: bool) -> Path:
+    """benchmarks/results/<name>.json for a full run (the recorded figures the docs cite);
+    benchmarks/results/quick/<name>.json for a short one (CI's, never committed), so that a quick
+    run never overwrites a recorded figure."""
+    return (RESULTS_DIR / "quick" if quick else RESULTS_DIR) / f"{name}.json"
+
+
+def write_results(name: str, data: dict[str, Any], *, quick: bool) -> Path:
+    """Write the result atomically (via a .tmp file), with the machine's load at the end of the run
+    beside the one `run_metadata` read at its start."""
+    path = results_path(name, quick=quick)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    meta = data.get("meta")
+    if isinstance(meta, dict):
+        meta["load_at_end"] = machine_load()
     tmp = path.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(data, indent=2, sort_keys=False) + "\n")
     tmp.replace(path)

@@ -65,6 +65,7 @@ from benchmarks._common import (
     ServerProcess,
     acd_service,
     dumps,
+    durable_redis,
     free_port,
     latency_summary,
     load_roster,
@@ -640,7 +641,7 @@ def _cpu(process: Any) -> float:
 
 async def _generate(spec: dict[str, Any]) -> dict[str, Any]:
     roster, departments = load_roster()
-    service = spec["target"] == "service"
+    service = spec["target"] != "bare"
     traffic = Traffic(
         roster, departments, waiting=spec["waiting"], simulate=not service, seed=spec.get("seed")
     )
@@ -747,7 +748,7 @@ class GeneratorError(RuntimeError):
     pass
 
 
-def _run_target(target: str, args: argparse.Namespace) -> dict[str, Any]:
+def _run_target(target: str, args: argparse.Namespace, redis_url: str | None = None) -> dict[str, Any]:
     port = free_port()
     spec: dict[str, Any] = {
         "target": target,
@@ -758,10 +759,11 @@ def _run_target(target: str, args: argparse.Namespace) -> dict[str, Any]:
         "client": args.client,
         "phases": _phases(args),
     }
-    if target == "service":
+    if target != "bare":
         sink_port = free_port()
         spec["sink_port"] = sink_port
-        server = acd_service(port, command_url=f"http://127.0.0.1:{sink_port}/commands")
+        store = {"ACD_REDIS_URL": redis_url} if redis_url else {}
+        server = acd_service(port, command_url=f"http://127.0.0.1:{sink_port}/commands", **store)
     else:
         argv = [sys.executable, "-m", "benchmarks.http", "--bare-server", str(port)]
         server = ServerProcess("bare", argv, port)
@@ -868,6 +870,18 @@ def _report(results: dict[str, Any]) -> str:
         "service/bare from CPU per request (what the throughput ratio would be with a CPU each): "
         f"{_fmt(summary['cpu_per_request_ratio'], '.0%')}",
     ]
+    redis_run = results.get("service_redis")
+    if redis_run is not None:
+        rt, rl = redis_run["phases"]["throughput"], redis_run["phases"]["latency"]
+        lines += [
+            "",
+            "the service on Redis (its own redis-server: appendonly yes, appendfsync always), same traffic:",
+            f"  throughput, {rt['concurrency']} in flight: {_fmt(rt['requests_per_s'])} req/s "
+            f"({summary['redis_throughput_ratio']:.0%} of the bare handler's)",
+            f"  open loop at {rl['offered_rate_per_s']:g} events/s: p50 {lat(rl, 'p50_ms')} ms, "
+            f"p99 {lat(rl, 'p99_ms')} ms, max {lat(rl, 'max_ms')} ms",
+            f"  non-2xx or failed requests (whole run): {summary['failed_redis']}",
+        ]
     if max(bt["generator_cpu_pct"], st["generator_cpu_pct"]) > 90:
         lines.append(
             "note: the generator used a whole CPU in a throughput phase: that figure is bounded by the "
@@ -902,6 +916,11 @@ def main(argv: list[str] | None = None) -> int:
         help="the generator's HTTP client: a lean keep-alive one over asyncio (default: a quarter of "
         "the CPU per request, so the generator does not cap the bare handler), or aiohttp's",
     )
+    parser.add_argument(
+        "--no-redis",
+        action="store_true",
+        help="skip the service on Redis (its own redis-server, appendonly yes, appendfsync always)",
+    )
     parser.add_argument("--generator", help=argparse.SUPPRESS)
     parser.add_argument("--bare-server", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -916,16 +935,21 @@ def main(argv: list[str] | None = None) -> int:
     results["settings"].pop("generator")
     results["settings"].pop("bare_server")
     try:
-        for target in ("service", "bare"):
-            results[target] = _run_target(target, args)
+        results["service"] = _run_target("service", args)
+        if not args.no_redis:
+            with durable_redis() as url:
+                results["service_redis"] = _run_target("service-redis", args, url)
+        results["bare"] = _run_target("bare", args)
     except (ServerError, GeneratorError, subprocess.TimeoutExpired) as exc:
         log(f"error: {exc}")
         results["error"] = str(exc)
-        write_results("http", results)
+        write_results("http", results, quick=args.quick)
         return 2
     svc, bare = results["service"], results["bare"]
     failed_service = sum(n for k, n in svc["status_total"].items() if k != "2xx")
     failed_bare = sum(n for k, n in bare["status_total"].items() if k != "2xx")
+    redis_run = results.get("service_redis")
+    failed_redis = sum(n for k, n in redis_run["status_total"].items() if k != "2xx") if redis_run else 0
     service_rps = svc["phases"]["throughput"]["requests_per_s"]
     ratio = service_rps / max(1e-9, bare["phases"]["throughput"]["requests_per_s"])
     p99 = svc["phases"]["latency"]["latency"]["p99_ms"]
@@ -942,15 +966,34 @@ def main(argv: list[str] | None = None) -> int:
         "p99_bar_met": p99 < P99_BAR_MS,
         "failed_service": failed_service,
         "failed_bare": failed_bare,
-        "no_errors": failed_service == 0 and failed_bare == 0 and svc["server_alive"],
+        "failed_redis": failed_redis,
+        "no_errors": failed_service == 0
+        and failed_bare == 0
+        and failed_redis == 0
+        and svc["server_alive"]
+        and (redis_run is None or redis_run["server_alive"]),
     }
-    path = write_results("http", results)
+    if redis_run is not None:
+        redis_rps = redis_run["phases"]["throughput"]["requests_per_s"]
+        bare_rps = bare["phases"]["throughput"]["requests_per_s"]
+        results["summary"].update(
+            {
+                "redis_rps": redis_rps,
+                "redis_throughput_ratio": round(redis_rps / max(1e-9, bare_rps), 3),
+                "redis_latency_p50_ms": redis_run["phases"]["latency"]["latency"]["p50_ms"],
+                "redis_latency_p99_ms": redis_run["phases"]["latency"]["latency"]["p99_ms"],
+                "redis_persistence": "appendonly yes, appendfsync always",
+            }
+        )
+    path = write_results("http", results, quick=args.quick)
     if args.json:
         print(json.dumps(results))
     else:
         print(_report(results))
     log(f"results written to {os.path.relpath(path)}")
-    for target in ("service", "bare"):
+    for target in ("service", "service_redis", "bare"):
+        if target not in results:
+            continue
         for failure in results[target]["failures"][:3]:
             log(f"{target}: failed request: {json.dumps(failure)[:600]}")
         if "server_log_tail" in results[target]:

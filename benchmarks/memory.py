@@ -173,11 +173,11 @@ def main(argv: list[str] | None = None) -> int:
             if not isinstance(exc, ServerError):
                 log(server.log_tail())
             results["error"] = str(exc)
-            write_results("memory", results)
+            write_results("memory", results, quick=args.quick)
             return 2
     ok = results["calls_waiting"] == args.calls
     results["all_calls_waiting"] = ok
-    path = write_results("memory", results)
+    path = write_results("memory", results, quick=args.quick)
     if args.json:
         print(json.dumps(results))
     else:

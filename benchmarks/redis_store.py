@@ -397,7 +397,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.events is None:
         args.events = 10_000 if args.quick else 100_000
     results = asyncio.run(_main(args))
-    path = write_results("redis_store", results)
+    path = write_results("redis_store", results, quick=args.quick)
     if args.json:
         print(json.dumps(results))
     else:

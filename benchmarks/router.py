@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import statistics
 import sys
@@ -29,6 +30,7 @@ from typing import Any
 
 from acd.model import AgentState, Strategy
 from acd.routing import NumbaRouter, ReferenceRouter, Router, warm_up
+from benchmarks._common import log, run_metadata, write_results
 
 N_AGENTS, N_SKILLS, N_CALLS = 800, 32, 200
 NOW = 1_772_442_000.0  # a Monday morning, 2026 (realistic epoch magnitudes for the float rules)
@@ -232,9 +234,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args(argv)
-    report = run(args.quick, args.seed)
+    meta = run_metadata()
+    report = {"meta": meta, **run(args.quick, args.seed)}
+    path = write_results("router", report, quick=args.quick)
     print(json.dumps(report, indent=2) if args.json else render(report))
-    return 0
+    log(f"results written to {os.path.relpath(path)}")
+    return 0 if report["agreement"] else 1
 
 
 if __name__ == "__main__":

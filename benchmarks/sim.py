@@ -155,9 +155,8 @@ def main(argv: list[str] | None = None) -> None:
         "campaign_peak_day": peak,
         "meta": run_metadata(),
         "repeat": repeat,
-        "command": "python -m benchmarks.sim" + (" --quick" if args.quick else ""),
     }
-    path = write_results("sim" if not args.quick else "sim-quick", result)
+    path = write_results("sim", result, quick=args.quick)
     if args.json:
         print(json.dumps(result, indent=2))
         return
