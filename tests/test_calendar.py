@@ -6,7 +6,7 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from acd.calendar import WEEKDAYS, Calendar, CalendarConfig, Hours, OpeningHours
@@ -171,12 +171,28 @@ def test_bad_hours_are_refused(week):
         OpeningHours(week=week)
 
 
+#: 27 March to 8 April 2026: a weekend, the spring DST night (29 March), Good Friday (3 April, a
+#: holiday in Alsace-Moselle only), Easter Monday (6 April, national) and ordinary days.
+PROPERTY_DAYS = [
+    f"2026-{m:02d}-{d:02d}" for m, d in [(3, d) for d in range(27, 32)] + [(4, d) for d in range(1, 9)]
+]
+EASTER_MONDAY_10H = at("2026-04-06T10:00:00")
+DST_NIGHT = at("2026-03-29T01:59:59")
+
+
+def _instant(day: str, second: float) -> float:
+    return at(f"{day}T00:00:00") + second
+
+
 @given(
     instants=st.lists(
-        st.floats(at("2026-03-27T00:00:00"), at("2026-04-03T00:00:00"), allow_nan=False), min_size=1
+        st.builds(_instant, st.sampled_from(PROPERTY_DAYS), st.floats(0, 86_399.999, allow_nan=False)),
+        min_size=1,
     ),
     lunch=st.booleans(),
 )
+@example(instants=[EASTER_MONDAY_10H, DST_NIGHT, DST_NIGHT + 2.0, at("2026-04-07T08:30:00")], lunch=False)
+@example(instants=[at("2026-04-07T12:30:00"), EASTER_MONDAY_10H, at("2026-04-03T09:00:00")], lunch=True)
 @settings(max_examples=200, deadline=None)
 def test_is_open_answers_as_the_day_intervals_say_whatever_the_order_of_questions(instants, lunch):
     """is_open remembers the stretch it last found; asked in any order, across days, a weekend,
@@ -188,6 +204,17 @@ def test_is_open_answers_as_the_day_intervals_say_whatever_the_order_of_question
     for t in instants:
         expected = any(t0 <= t < t1 for t0, t1 in hours.intervals(hours.local_date(t)))
         assert hours.is_open(t) == expected, paris(t)
+
+
+def test_the_property_test_reaches_the_days_it_names():
+    """The strategy above draws from these days, Easter Monday (a national holiday, closed all
+    day) and the DST night among them: its examples are not all ordinary days."""
+    hours = Hours(OpeningHours(week={d: ["08:30-19:00"] for d in WEEKDAYS[:5]}))
+    assert "2026-04-06" in PROPERTY_DAYS and "2026-03-29" in PROPERTY_DAYS
+    assert hours.holiday(hours.local_date(EASTER_MONDAY_10H)) is not None
+    assert hours.intervals(hours.local_date(EASTER_MONDAY_10H)) == []
+    assert not hours.is_open(EASTER_MONDAY_10H)
+    assert hours.is_open(at("2026-04-07T10:00:00"))
 
 
 def test_campaign_answer_follows_the_local_day(shipped_config):
