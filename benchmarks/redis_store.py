@@ -2,6 +2,10 @@
 
     python -m benchmarks.redis_store [--quick] [--json] [--redis redis://127.0.0.1:6379/10]
 
+Redis: by default a redis-server of the benchmark's own, with the settings docs/redis.md requires
+for the durability promise (`appendonly yes`, `appendfsync always`); `--redis URL` measures an
+existing server instead (its persistence settings are recorded with the result).
+
 1. Throughput and latency, in memory vs with Redis, in one run, on the service's write path
    (`Service.apply_events`, exactly what `POST /v1/events` calls after parsing; the event bodies
    are parsed here too), with the traffic of `benchmarks/http.py` (the shipped roster logs in,
@@ -37,6 +41,7 @@ from prometheus_client import CollectorRegistry
 from acd.store.redis_log import LogEntry
 from benchmarks._common import (
     CLOCK_START,
+    durable_redis,
     latency_summary,
     load_roster,
     log,
@@ -385,7 +390,11 @@ def main(argv: list[str] | None = None) -> int:
         "--quick", action="store_true", help="a few seconds per phase, 10,000 events to recover"
     )
     parser.add_argument("--json", action="store_true", help="print one JSON object on stdout")
-    parser.add_argument("--redis", default=os.environ.get("ACD_BENCH_REDIS_URL", "redis://127.0.0.1:6379/10"))
+    parser.add_argument(
+        "--redis",
+        default=os.environ.get("ACD_BENCH_REDIS_URL"),
+        help="an existing Redis (default: a redis-server of its own, appendonly yes, appendfsync always)",
+    )
     parser.add_argument("--concurrency", type=int, default=32, help="writers in flight, closed loops")
     parser.add_argument("--batch", type=int, default=10, help="events per write, batched closed loop")
     parser.add_argument("--rate", type=float, default=1000.0, help="offered events/s, open loop")
@@ -396,7 +405,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.events is None:
         args.events = 10_000 if args.quick else 100_000
-    results = asyncio.run(_main(args))
+    if args.redis:
+        results = asyncio.run(_main(args))
+    else:
+        with durable_redis() as url:
+            args.redis = url
+            results = asyncio.run(_main(args))
     path = write_results("redis_store", results, quick=args.quick)
     if args.json:
         print(json.dumps(results))
