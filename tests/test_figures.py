@@ -1,0 +1,41 @@
+"""The README's figures are the recorded results: tools/figures.py writes the table from
+benchmarks/results/*.json, and these tests fail when README.md says anything else."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+from tools import figures
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_the_readme_table_is_what_the_recorded_results_say() -> None:
+    block = figures.readme_block((ROOT / "README.md").read_text())
+    assert block is not None, "README.md lost its figures markers"
+    assert block == figures.render(), "README.md's figures are stale: run python -m tools.figures --write"
+
+
+def test_a_changed_result_changes_the_table(tmp_path: Path) -> None:
+    """The check above can fail: a result that moves makes a table that is not the README's."""
+    results = tmp_path / "results"
+    shutil.copytree(figures.RESULTS, results)
+    http = json.loads((results / "http.json").read_text())
+    http["summary"]["latency_p99_ms"] += 1.0
+    (results / "http.json").write_text(json.dumps(http))
+    assert figures.render(results) != figures.readme_block((ROOT / "README.md").read_text())
+
+
+def test_each_row_names_its_result_file_and_revision() -> None:
+    rows = [line for line in figures.render().splitlines() if line.startswith("| ") and "---" not in line]
+    for row in rows[1:]:
+        assert ".json` @ " in row or "missing" in row, row
+
+
+def test_quick_runs_never_write_over_a_recorded_result() -> None:
+    from benchmarks._common import RESULTS_DIR, results_path
+
+    assert results_path("http", quick=False) == RESULTS_DIR / "http.json"
+    assert results_path("http", quick=True).parent == RESULTS_DIR / "quick"
