@@ -78,9 +78,14 @@ def test_the_image_is_slim_non_root_has_a_healthcheck_and_warms_the_jit_at_build
 
 
 def test_the_image_builds_where_a_docker_engine_runs():
-    docker = program("docker", "docker.io")
-    if run(docker, "info", timeout=20).returncode != 0:
-        pytest.skip("no Docker engine on this machine (the docker client cannot reach a daemon)")
+    """Builds and runs the image where a Docker daemon answers. CI's machines have none (and
+    .ci/run installs none): this is the one skip tools/ci_expect.py allows there."""
+    docker = shutil.which("docker")
+    if docker is None or run(docker, "info", timeout=20).returncode != 0:
+        pytest.skip(
+            "no Docker daemon here (CI's machines have none; .ci/run does not install one): "
+            "the image is not built, only linted and checked by the other deploy tests"
+        )
     tag = "acd:ops-test"
     build = run(docker, "build", "-f", "deploy/Dockerfile", "-t", tag, ".", timeout=1200)
     assert build.returncode == 0, build.stdout[-4000:] + build.stderr[-4000:]
