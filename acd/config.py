@@ -354,6 +354,9 @@ class AppointmentsConfig(_Model):
     #: Priority of an appointment in the line when its time comes (above live calls by default).
     priority: Annotated[int, Field(ge=0, le=9, strict=True)] = 9
     capacity: list[AppointmentCapacity] = Field(default_factory=list)
+    #: A queued caller whose expected wait exceeds this is offered an appointment instead of the
+    #: wait (by the platform's voice server); none: never offered.
+    offer_above_ewt_s: NonNegSeconds | None = None
 
 
 class Config(_Model):

@@ -194,9 +194,16 @@ class Router(ABC):
         """When the agent last became AVAILABLE (nan if it never was)."""
 
     @abstractmethod
+    def occupancy_seconds(self, row: int, now: float) -> tuple[float, float]:
+        """(occupied, available) seconds since the agent was added, the open segment counted up
+        to `now`. BUSY, WRAP_UP, RESERVED are occupied; LOGGED_OUT, PAUSED count for neither."""
+
     def occupancy(self, row: int, now: float) -> float:
         """occupied / (occupied + available) time, the open segment counted up to `now`; 0.0 if
-        both are 0. BUSY, WRAP_UP, RESERVED are occupied; LOGGED_OUT, PAUSED count for neither."""
+        both are 0."""
+        occupied, idle = self.occupancy_seconds(row, now)
+        total = occupied + idle
+        return occupied / total if total > 0.0 else 0.0
 
     @abstractmethod
     def agent_site(self, row: int) -> int: ...

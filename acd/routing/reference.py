@@ -28,7 +28,7 @@ class _Agent:
     idle_s: float  # closed AVAILABLE time
     state_since: float  # start of the open segment
 
-    def occupancy(self, now: float) -> float:
+    def occupancy_seconds(self, now: float) -> tuple[float, float]:
         occupied, idle = self.occupied_s, self.idle_s
         open_s = now - self.state_since
         if open_s > 0.0:
@@ -36,6 +36,10 @@ class _Agent:
                 occupied = occupied + open_s
             elif self.state is _AVAILABLE:
                 idle = idle + open_s
+        return occupied, idle
+
+    def occupancy(self, now: float) -> float:
+        occupied, idle = self.occupancy_seconds(now)
         total = occupied + idle
         return occupied / total if total > 0.0 else 0.0
 
@@ -112,8 +116,8 @@ class ReferenceRouter(Router):
     def idle_since(self, row: int) -> float:
         return self._agent(row).idle_since
 
-    def occupancy(self, row: int, now: float) -> float:
-        return self._agent(row).occupancy(float(now))
+    def occupancy_seconds(self, row: int, now: float) -> tuple[float, float]:
+        return self._agent(row).occupancy_seconds(float(now))
 
     def agent_site(self, row: int) -> int:
         return self._agent(row).site

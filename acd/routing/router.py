@@ -104,7 +104,7 @@ class NumbaRouter(Router):
     def idle_since(self, row: int) -> float:
         return float(self._agents.times[self._row(row), T_IDLE_SINCE])
 
-    def occupancy(self, row: int, now: float) -> float:
+    def occupancy_seconds(self, row: int, now: float) -> tuple[float, float]:
         state = self._states[self._row(row)]
         _idle_since, occupied, idle, since = (float(x) for x in self._agents.times[row])
         open_s = float(now) - since
@@ -113,8 +113,7 @@ class NumbaRouter(Router):
                 occupied = occupied + open_s
             elif state is _AVAILABLE:
                 idle = idle + open_s
-        total = occupied + idle
-        return occupied / total if total > 0.0 else 0.0
+        return occupied, idle
 
     def agent_count(self) -> int:
         return self._agents.n

@@ -15,7 +15,15 @@ What the platform does, as the simulator plays it:
   a local service), `originate` (a callback or an appointment dialled, its agent reserved: the
   caller answers with the policy's probability, else the engine retries), `offer_callback` (the
   never-stranded rule); any other command is counted and ignored;
-- an answered call ends `completed` after its handle time; wrap-up is the engine's own timer.
+- an answered call ends `completed` after its talk time: the drawn handle time less the engine's
+  wrap-up (`handle_time` is the handle time, talk and after-call work together); wrap-up is the
+  engine's own timer;
+- callers (`callers`): accept a callback offer, answer a callback or appointment dial, book an
+  appointment when acd offers one, and call again after hanging up unanswered, each with the
+  scenario's share; local services answer the calls sent to them (the engine keeps them within
+  their capacity and hours);
+- staffing (`staffing.per_hour`): at each local hour the share of each site's agents on duty is
+  logged in; an agent going off duty finishes its call first (it is logged out when its call ends).
 
 The agent's answer (`call.answered`, and a dial's `callback.result` / `appointment.result`) goes
 with the next batch the simulator sends, stamped with the instant it happened (`ts`), as the
@@ -55,19 +63,26 @@ from acd.sim.stats import Stats
 from acd.sim.streams import durations, uniform, unit_exponential
 
 # Simulator event kinds (heap entries are (t, seq, kind, payload)).
-ARRIVE, END, ABANDON, ANSWER, SERVICE_END, STOP = range(6)
+ARRIVE, END, ABANDON, ANSWER, SERVICE_END, STOP, REDIAL, STAFF = range(8)
+#: How many days ahead a caller offered an appointment looks for a free slot.
+APPOINTMENT_HORIZON_DAYS = 10
 # States of a caller, as the simulator knows it.
 QUEUED, CONNECTED, CALLBACK, OVERFLOWED, BOOKED = range(5)
 
 
 class SimCall:
-    __slots__ = ("department", "handle_s", "id", "state")
+    __slots__ = ("agent_id", "caller", "department", "handle_s", "id", "state", "stream")
 
-    def __init__(self, id: str, handle_s: float, department: str | None) -> None:
+    def __init__(
+        self, id: str, handle_s: float, department: str | None, caller: int = 0, stream: int = 0
+    ) -> None:
         self.id = id
-        self.handle_s = handle_s
+        self.handle_s = handle_s  # the talk: the drawn handle time less the engine's wrap-up
         self.department = department
         self.state = QUEUED
+        self.caller = caller  # who calls (a redial keeps it)
+        self.stream = stream  # the arrival stream (skill, needs, priority)
+        self.agent_id: str | None = None
 
 
 @dataclass
@@ -88,6 +103,8 @@ class Outcome:
     appointments_booked: int = 0
     appointments_refused: int = 0
     unresolved: int = 0
+    unique_callers: int = 0
+    redials: int = 0
     baseline: bool = False
     router: str = "numba"
 
@@ -142,11 +159,15 @@ class Simulation:
         self.u_appointment = uniform(seed, "appointment/book")
         self.u_appointment_answer = uniform(seed, "appointment/answer")
         self.u_department = uniform(seed, "department")
+        self.u_redial = uniform(seed, "redial")
+        redial = sc.callers.redial
+        self.redial_delay = durations(seed, "redial/delay", redial.delay) if redial is not None else None
         self.departments = sorted(s.department for s in self.config.services.local)
-        policy = sc.overflow
-        self.service_handle = (
-            durations(seed, "overflow/handle", policy.handle_time) if policy and policy.handle_time else None
-        )
+        # acd's offers run only with its policies; the baseline makes none
+        policies = sc.policies_on and not self.baseline
+        self.offer_callbacks = policies
+        self.appointment_offer_s = self.config.appointments.offer_above_ewt_s if policies else None
+        self.wrap_up_s = self.config.routing.wrap_up_s
 
     def _batch_of(self, measured_index: int, now: float) -> int:
         """The batch (for the batch means) of the measured call of that index, offered at `now`:
@@ -175,10 +196,19 @@ class Simulation:
         self.appointments_booked = 0
         self.appointments_refused = 0
         self.n_events = 0
-        # every agent logs in at the start
-        logins = [AgentStateChanged(f"login-{a}", a, "available") for a in engine.agents]
-        self._apply(logins, now)
+        self.redials = 0
+        self.callers_seen: set[int] = set()
+        self.agent_call: dict[str, SimCall] = {}
+        self.leaving: set[str] = set()
+        self.on_duty: set[str] = set()
+        self.by_site: dict[str, list[str]] = {}
+        for agent in engine.agents.values():
+            self.by_site.setdefault(agent.site, []).append(agent.id)
+        # agents log in at the start (all of them, or the staffing's share of the first hour)
         self.login_at = now
+        self._staff(now)
+        if sc.staffing is not None:
+            self._push(self._next_hour(now), STAFF, None)
         for i, process in enumerate(self.processes):
             t = process.next_after(now)
             if math.isfinite(t):
@@ -207,11 +237,15 @@ class Simulation:
         needs = [list(a.needs) for a in arrivals]
         priorities = [0 if self.baseline else a.priority for a in arrivals]
         skills = [a.skill for a in arrivals]
-        dep_share = sc.overflow.department_share if sc.overflow is not None else 0.0
+        dep_share = sc.callers.department_share
         departments, u_dep = self.departments, self.u_department
         ring = sc.ring_s
-        callbacks = sc.callbacks if not self.baseline else None
-        appointments = sc.appointments if not self.baseline else None
+        callers = sc.callers
+        offer_callbacks, appointment_offer_s = self.offer_callbacks, self.appointment_offer_s
+        wrap_up_s = self.wrap_up_s
+        redial, redial_delay, u_redial = callers.redial, self.redial_delay, self.u_redial
+        callers_seen = self.callers_seen
+        offered = 0  # calls offered, redials included (the warm-up counts them as the engine does)
         stopping = False
 
         while True:
@@ -231,22 +265,34 @@ class Simulation:
             if t > horizon:
                 break
             now = t
-            if kind == ARRIVE:
-                if stopping:
-                    continue
-                i = payload
-                nt = processes[i].next_after(t)
-                if nt < arrivals_end:
-                    heappush(heap, (nt, seq(), ARRIVE, i))
-                k = n
-                n += 1
-                if k == warmup and self.occ_start is None:
+            if kind in (ARRIVE, REDIAL):
+                if kind == ARRIVE:
+                    if stopping:
+                        continue
+                    i = payload
+                    nt = processes[i].next_after(t)
+                    if nt < arrivals_end:
+                        heappush(heap, (nt, seq(), ARRIVE, i))
+                    k = n
+                    n += 1
+                    department = None
+                    if dep_share > 0 and u_dep.next() < dep_share:
+                        department = departments[int(u_dep.next() * len(departments))]
+                    drawn = handle_streams[i].next()
+                    call = SimCall(f"c{k}", drawn - wrap_up_s if drawn > wrap_up_s else 0.0, department, k, i)
+                else:  # the same caller again, a new call
+                    last = payload
+                    i = last.stream
+                    self.redials += 1
+                    call = SimCall(
+                        f"c{last.caller}r{self.redials}", last.handle_s, last.department, last.caller, i
+                    )
+                if offered == warmup and self.occ_start is None:
                     self.occ_start, self.occ_t[0] = self._occupied(t), t
-                cid = f"c{k}"
-                department = None
-                if dep_share > 0 and u_dep.next() < dep_share:
-                    department = departments[int(u_dep.next() * len(departments))]
-                call = SimCall(cid, handle_streams[i].next(), department)
+                if offered >= warmup:
+                    callers_seen.add(call.caller)
+                offered += 1
+                cid, department = call.id, call.department
                 ps = patience_streams[i]
                 patience = ps.next() if ps is not None else math.inf
                 decision = apply(
@@ -270,22 +316,22 @@ class Simulation:
                     live[cid] = call
                     if patience != math.inf:
                         heappush(heap, (t + patience, seq(), ABANDON, call))
-                    if decision["callback_offer"] and callbacks is not None:
+                    if decision["callback_offer"] and offer_callbacks:
                         self.callbacks_offered += 1
-                        if self.u_callback.next() < callbacks.acceptance:
+                        if self.u_callback.next() < callers.accept_callback:
                             self._accept_callback(call, t)
                     if (
-                        appointments is not None
+                        appointment_offer_s is not None
                         and call.state == QUEUED
-                        and decision["ewt_s"] > appointments.offer_above_ewt_s
-                        and self.u_appointment.next() < appointments.share
+                        and decision["ewt_s"] > appointment_offer_s
+                        and self.u_appointment.next() < callers.book_appointment
                     ):
-                        self._book_appointment(call, skills[i], t, appointments.horizon_days)
+                        self._book_appointment(call, skills[i], t, APPOINTMENT_HORIZON_DAYS)
                 elif action == "overflow":
                     self._overflowed(call, t)
                 elif action != "closed":
                     self.actions[action] += 1
-                if n == limit_calls:
+                if kind == ARRIVE and n == limit_calls:
                     stopping = True
                     horizon = t + sc.drain_s
                     self.occ_end, self.occ_t[1] = self._occupied(t), t
@@ -295,12 +341,27 @@ class Simulation:
             elif kind == END:
                 call = payload
                 live.pop(call.id, None)
-                apply([CallEnded(f"e{eid()}", call.id, "completed")], t)
+                ended = [CallEnded(f"e{eid()}", call.id, "completed")]
+                agent_id = call.agent_id
+                if agent_id is not None and self.agent_call.get(agent_id) is call:
+                    del self.agent_call[agent_id]
+                    if agent_id in self.leaving:  # off duty now that its call is over
+                        self.leaving.discard(agent_id)
+                        ended.append(AgentStateChanged(f"e{eid()}", agent_id, "logged_out"))
+                apply(ended, t)
             elif kind == ABANDON:
                 call = payload
                 if call.state == QUEUED:
                     del live[call.id]
                     apply([CallEnded(f"e{eid()}", call.id, "abandoned")], t)
+                    if redial is not None and u_redial.next() < redial.share:
+                        again = t + redial_delay.next()  # type: ignore[union-attr]
+                        if again < arrivals_end:
+                            heappush(heap, (again, seq(), REDIAL, call))
+            elif kind == STAFF:
+                self._staff(t)
+                if t < horizon and (heap or self.wake is not None):
+                    heappush(heap, (self._next_hour(t), seq(), STAFF, None))
             elif kind == ANSWER:
                 event = payload
                 event.id = f"e{eid()}"
@@ -336,6 +397,8 @@ class Simulation:
             appointments_booked=self.appointments_booked,
             appointments_refused=self.appointments_refused,
             unresolved=self.stats.unsettled,
+            unique_callers=len(callers_seen),
+            redials=self.redials,
             baseline=self.baseline,
             router=self.router,
         )
@@ -376,10 +439,9 @@ class Simulation:
             elif name == "offer_callback":
                 self.commands[name] += 1
                 call = self.live.get(fields["call_id"])
-                policy = self.scenario.callbacks
-                if call is not None and call.state == QUEUED and policy is not None and not self.baseline:
+                if call is not None and call.state == QUEUED and self.offer_callbacks:
                     self.callbacks_offered += 1
-                    if self.u_callback.next() < policy.acceptance:
+                    if self.u_callback.next() < self.scenario.callers.accept_callback:
                         self._accept_callback(call, now)
             else:
                 self.commands[name] += 1
@@ -388,6 +450,8 @@ class Simulation:
 
     def _connected(self, call: SimCall, agent_id: str, now: float, ring: float) -> None:
         call.state = CONNECTED
+        call.agent_id = agent_id
+        self.agent_call[agent_id] = call
         if ring > 0:
             self._push(now + ring, ANSWER, CallAnswered("", call.id, agent_id))
             self._push(now + ring + call.handle_s, END, call)
@@ -396,10 +460,11 @@ class Simulation:
             self._push(now + call.handle_s, END, call)
 
     def _overflowed(self, call: SimCall, now: float) -> None:
+        """The local service answers and talks as long as the caller needs (its own wrap-up is
+        its own business)."""
         call.state = OVERFLOWED
         self.live[call.id] = call
-        handle = self.service_handle.next() if self.service_handle is not None else call.handle_s
-        self._push(now + handle, SERVICE_END, call)
+        self._push(now + call.handle_s, SERVICE_END, call)
 
     def _accept_callback(self, call: SimCall, now: float) -> None:
         decision = self._apply([CallbackAccepted(f"e{self._eid()}", call.id)], now)
@@ -416,9 +481,7 @@ class Simulation:
         if "callback_id" in fields:
             cb_id = fields["callback_id"]
             call = self.by_callback.get(cb_id)
-            policy = self.scenario.callbacks
-            share = policy.answer_share if policy is not None else 1.0
-            answered = self.u_callback_answer.next() < share
+            answered = self.u_callback_answer.next() < self.scenario.callers.answer_callback
             self.pending.append(
                 CallbackResult(
                     f"e{self._eid()}", cb_id, "answered" if answered else "no_answer", SimTime(now)
@@ -427,13 +490,15 @@ class Simulation:
             if answered and call is not None:
                 del self.by_callback[cb_id]
                 call.state = CONNECTED
+                call.agent_id = fields["agent_id"]
+                self.agent_call[call.agent_id] = call
                 self._push(now + call.handle_s, END, call)
+            else:
+                self._released(fields["agent_id"])
         else:
             ap_id = fields["appointment_id"]
             call = self.by_appointment.get(ap_id)
-            policy = self.scenario.appointments
-            share = policy.answer_share if policy is not None else 1.0
-            answered = self.u_appointment_answer.next() < share
+            answered = self.u_appointment_answer.next() < self.scenario.callers.answer_callback
             self.pending.append(
                 AppointmentResult(
                     f"e{self._eid()}", ap_id, "answered" if answered else "no_answer", SimTime(now)
@@ -441,7 +506,12 @@ class Simulation:
             )
             if answered and call is not None:
                 del self.by_appointment[ap_id]
-                self._push(now + call.handle_s, END, SimCall(ap_id, call.handle_s, None))
+                dial = SimCall(ap_id, call.handle_s, None, call.caller, call.stream)
+                dial.agent_id = fields["agent_id"]
+                self.agent_call[dial.agent_id] = dial
+                self._push(now + call.handle_s, END, dial)
+            else:
+                self._released(fields["agent_id"])
 
     def _book_appointment(self, call: SimCall, skill: str, now: float, horizon_days: int) -> None:
         """The caller books the first slot with a place and hangs up."""
@@ -472,27 +542,65 @@ class Simulation:
         self.live.pop(call.id, None)
         self._apply([CallEnded(f"e{self._eid()}", call.id, "transferred")], now)
 
+    # ------------------------------------------------------------------ staffing
+
+    def _released(self, agent_id: str) -> None:
+        """A dial got no answer: its reserved agent is free again (with the result, in the next
+        batch); one going off duty leaves right after."""
+        if agent_id in self.leaving:
+            self.leaving.discard(agent_id)
+            self.pending.append(AgentStateChanged(f"e{self._eid()}", agent_id, "logged_out"))
+
+    def _next_hour(self, now: float) -> float:
+        local = datetime.fromtimestamp(now, self.engine.calendar.zone)
+        top = local.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
+        return top.timestamp()
+
+    def _staff(self, now: float) -> None:
+        """Log in and out to the staffing of the local hour: the first `share` of each site's
+        agents on duty; one with a call leaves when the call ends."""
+        staffing = self.scenario.staffing
+        hour = datetime.fromtimestamp(now, self.engine.calendar.zone).hour
+        share = staffing.share(hour) if staffing is not None else 1.0
+        wanted: set[str] = set()
+        for agents in self.by_site.values():
+            wanted.update(agents[: round(share * len(agents))])
+        events = []
+        for agent_id in sorted(self.on_duty - wanted):
+            if agent_id in self.agent_call:
+                self.leaving.add(agent_id)
+            else:
+                events.append(AgentStateChanged(f"e{self._eid()}", agent_id, "logged_out"))
+        for agent_id in sorted(wanted - self.on_duty):
+            if agent_id in self.leaving:
+                self.leaving.discard(agent_id)  # it never left
+            else:
+                events.append(AgentStateChanged(f"e{self._eid()}", agent_id, "available"))
+        self.on_duty = wanted
+        if events:
+            self._apply(events, now)
+
     # ------------------------------------------------------------------ occupancy
 
-    def _occupied(self, now: float) -> dict[str, float]:
-        """Occupied agent-seconds since login, per agent id (occupancy x staffed time)."""
-        engine = self.engine
-        router = engine.router
-        staffed = now - self.login_at
-        return {a.id: router.occupancy(a.row, now) * staffed for a in engine.agents.values()}
+    def _occupied(self, now: float) -> dict[str, tuple[float, float]]:
+        """(occupied, available) agent-seconds so far, per agent id."""
+        router = self.engine.router
+        return {a.id: router.occupancy_seconds(a.row, now) for a in self.engine.agents.values()}
 
     def _occupancy(self) -> dict[str, float]:
-        """Occupancy over the measured window, overall ("") and per skill (agents holding it)."""
-        span = self.occ_t[1] - self.occ_t[0]
+        """Occupancy over the measured window, overall ("") and per skill (agents holding it):
+        occupied time over the time agents were occupied or available (logged out and paused time
+        counts for neither)."""
         start, end = self.occ_start or {}, self.occ_end or {}
         busy: dict[str, float] = Counter()
-        time_: dict[str, float] = Counter()
+        staffed: dict[str, float] = Counter()
         for agent in self.engine.agents.values():
-            delta = end.get(agent.id, 0.0) - start.get(agent.id, 0.0)
+            occ0, idle0 = start.get(agent.id, (0.0, 0.0))
+            occ1, idle1 = end.get(agent.id, (0.0, 0.0))
             for key in ("", *agent.skills):
-                busy[key] += delta
-                time_[key] += span
-        return {k: (busy[k] / time_[k] if time_[k] > 0 else math.nan) for k in time_}
+                busy[key] += occ1 - occ0
+                staffed[key] += (occ1 - occ0) + (idle1 - idle0)
+        return {k: (busy[k] / staffed[k] if staffed[k] > 0 else math.nan) for k in staffed}
 
 
 def simulate(

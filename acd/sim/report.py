@@ -44,7 +44,7 @@ def report(outcome: Outcome) -> dict[str, Any]:
     out: dict[str, Any] = {
         "scenario": sc.name,
         "seed": sc.seed,
-        "policies": "baseline (FIFO single queue)" if outcome.baseline else "acd",
+        "policies": _policies(outcome),
         "router": outcome.router,
         **overall,
         "by_skill": by_skill,
@@ -72,11 +72,22 @@ def report(outcome: Outcome) -> dict[str, Any]:
         "warmup_calls": sc.warmup_calls,
         "service_level_s": sc.service_level_s,
         "arrivals": outcome.arrivals,
+        "unique_callers": outcome.unique_callers,
+        "redials": outcome.redials,
         "engine_events": outcome.events,
         "sim_s": outcome.sim_s,
         "wall_s": outcome.wall_s,
     }
     return _clean(out)
+
+
+def _policies(outcome: Outcome) -> str:
+    if outcome.baseline:
+        return "baseline (FIFO single queue)"
+    policies = outcome.scenario.policies
+    if policies is None:
+        return "default routing"
+    return "config" if policies == "config" else "config with overrides"
 
 
 def _stationary(sc: Any) -> bool:
@@ -86,7 +97,7 @@ def _stationary(sc: Any) -> bool:
 def _fmt(key: str, v: Any) -> str:
     if v is None:
         return "-"
-    if key in ("p_wait", "p_abandon", "service_level", "occupancy", "answer_rate"):
+    if key in ("p_wait", "p_abandon", "service_level", "occupancy", "answer_rate", "contact_rate"):
         return f"{100 * v:.1f}%"
     if key.endswith("_s"):
         return f"{v:.1f}"
@@ -99,6 +110,7 @@ TABLE_COLUMNS = (
     ("abandoned", "abandoned"),
     ("overflowed", "overflow"),
     ("answer_rate", "answer"),
+    ("contact_rate", "contact"),
     ("p_wait", "waited"),
     ("p_abandon", "abandon"),
     ("mean_wait_s", "wait s"),
@@ -164,6 +176,8 @@ def _extras(rep: dict[str, Any]) -> list[str]:
             f"appointments: {ap['booked']} booked ({ap['refused']} found no slot), {ap['done']} held, "
             f"{ap['no_show']} no-show"
         )
+    if rep.get("redials"):
+        out.append(f"callers: {rep['unique_callers']} (measured), {rep['redials']} redials after hanging up")
     if rep.get("closed"):
         out.append(f"closed (outside hours): {rep['closed']}")
     if rep.get("unknown_actions"):

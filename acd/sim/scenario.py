@@ -29,6 +29,7 @@ from pydantic import (
 )
 
 from acd.config import (
+    AppointmentsConfig,
     CallbacksConfig,
     Config,
     ConfigError,
@@ -41,13 +42,14 @@ from acd.config import (
 
 __all__ = [
     "AgentGroup",
-    "AppointmentPolicy",
     "Arrival",
-    "CallbackPolicy",
+    "Callers",
     "Distribution",
-    "OverflowPolicy",
+    "Policies",
+    "Redial",
     "Scenario",
     "ScenarioError",
+    "Staffing",
     "load_scenario",
     "scenario_from_dict",
 ]
@@ -157,48 +159,96 @@ class AgentGroup(_Model):
     site: str
 
 
-class CallbackPolicy(_Model):
-    """Virtual hold: a queued caller whose expected wait exceeds `offer_above_ewt_s` is offered a
-    callback and accepts with probability `acceptance`; the dial reaches the caller with probability
-    `answer_share` (else the engine retries after `retry_delays_s`, up to `max_attempts`)."""
-
-    offer_above_ewt_s: NonNegFloat = 300.0
-    acceptance: Share = 0.5
-    answer_share: Share = 0.9
-    retry_delays_s: list[PosFloat] | None = None
-    max_attempts: Annotated[int, Field(ge=1, le=10)] | None = None
-    max_share: Annotated[float, Field(gt=0, le=1)] | None = None
-
-
-class OverflowPolicy(_Model):
-    """Peak overflow to the departments' local services (config/overflow.yaml's keys, plus the
-    simulator's): `department_share` of callers have a known department (drawn uniformly among the
-    departments with a local service); `capacity` replaces every service's capacity when given;
-    `hours: always` keeps the services open whenever the line is."""
-
-    mode: Literal["auto", "on", "off"] = "auto"
-    threshold_s: NonNegFloat | None = None
-    activate_ewt_s: NonNegFloat | None = None
-    deactivate_ewt_s: NonNegFloat | None = None
-    during_campaigns: bool | None = None
-    max_wait_s: PosFloat | None = None
-    department_share: Share = 0.6
+class ServicesOverride(_Model):
     capacity: Annotated[int, Field(ge=0)] | None = None
     hours: Literal["always"] | None = None
-    #: The local service's handling time (default: the call's own handle time).
-    handle_time: Distribution | None = None
 
 
-class AppointmentPolicy(_Model):
-    """A queued caller whose expected wait exceeds `offer_above_ewt_s` and who takes no callback
-    books, with probability `share`, the first appointment slot with a place (config/appointments.yaml)
-    and hangs up; at the slot the engine dials, and the caller answers with probability `answer_share`."""
+class Policies(_Model):
+    """acd's policies as overrides of the configuration's sections (`policies: {routing: ...}`):
+    each mapping is validated by the configuration's own model, over the configuration's values.
+    `services` is the simulator's: `capacity` replaces every local service's capacity, `hours:
+    always` keeps the local services open whenever the line is."""
 
-    share: Share = 0.1
-    offer_above_ewt_s: NonNegFloat = 300.0
-    answer_share: Share = 0.85
-    #: How many days ahead to look for a free slot.
-    horizon_days: Annotated[int, Field(ge=1, le=60)] = 10
+    routing: dict[str, Any] = Field(default_factory=dict)
+    callbacks: dict[str, Any] = Field(default_factory=dict)
+    overflow: dict[str, Any] = Field(default_factory=dict)
+    appointments: dict[str, Any] = Field(default_factory=dict)
+    services: ServicesOverride | None = None
+
+    @field_validator("routing")
+    @classmethod
+    def _routing(cls, v: dict[str, Any]) -> dict[str, Any]:
+        RoutingConfig.model_validate(v)
+        return v
+
+    @field_validator("callbacks")
+    @classmethod
+    def _callbacks(cls, v: dict[str, Any]) -> dict[str, Any]:
+        CallbacksConfig.model_validate(v)
+        return v
+
+    @field_validator("overflow")
+    @classmethod
+    def _overflow(cls, v: dict[str, Any]) -> dict[str, Any]:
+        OverflowConfig.model_validate(v)
+        return v
+
+    @field_validator("appointments")
+    @classmethod
+    def _appointments(cls, v: dict[str, Any]) -> dict[str, Any]:
+        AppointmentsConfig.model_validate(v)
+        return v
+
+
+class Redial(_Model):
+    """`share` of the callers who hang up unanswered call again, after a delay drawn from `delay`."""
+
+    share: Share
+    delay: Distribution
+
+
+class Callers(_Model):
+    """How callers behave (not acd's policy). Defaults: nobody accepts a callback, 85 % answer a
+    callback or appointment dial, nobody books an appointment, no department known, no redial."""
+
+    accept_callback: Share = 0.0
+    answer_callback: Share = 0.85
+    book_appointment: Share = 0.0
+    department_share: Share = 0.0
+    redial: Redial | None = None
+
+
+class Staffing(_Model):
+    """The share of the agents on duty in each local hour (`{12: 0.6, 13: 0.6}`: lunch); hours
+    left out are fully staffed. An agent going off duty finishes its call first."""
+
+    per_hour: dict[int, Share] = Field(min_length=1)
+
+    @field_validator("per_hour")
+    @classmethod
+    def _hours(cls, v: dict[int, float]) -> dict[int, float]:
+        for hour in v:
+            if not 0 <= hour <= 23:
+                raise ValueError(f"hour {hour} is not a local hour of the day (0-23)")
+        return v
+
+    def share(self, hour: int) -> float:
+        return self.per_hour.get(hour, 1.0)
+
+
+#: Keys of earlier scenario files, and where their meaning lives now.
+MOVED_KEYS = {
+    "routing": "policies: {routing: ...} (acd's policies: without `policies` a scenario runs the "
+    "default routing and nothing else)",
+    "callbacks": "policies: {callbacks: ...} for acd's settings (the offer threshold is "
+    "policies.routing.callback_offer_ewt_s), callers.accept_callback and callers.answer_callback "
+    "for the callers",
+    "overflow": "policies: {overflow: ...} for acd's settings, policies.services for capacities and "
+    "hours, callers.department_share for the callers",
+    "appointments": "policies: {appointments: {offer_above_ewt_s: ...}} for acd's offer, "
+    "callers.book_appointment and callers.answer_callback for the callers",
+}
 
 
 class Scenario(_Model):
@@ -223,11 +273,12 @@ class Scenario(_Model):
     staffed_share: Annotated[float, Field(gt=0, le=1)] = 1.0
     #: Ring time before an agent answers (0: at once).
     ring_s: NonNegFloat = 0.0
-    #: Overrides of config/routing.yaml (strategy, wrap_up_s, widening, ...).
-    routing: dict[str, Any] = Field(default_factory=dict)
-    callbacks: CallbackPolicy | None = None
-    overflow: OverflowPolicy | None = None
-    appointments: AppointmentPolicy | None = None
+    #: acd's policies: absent, the default routing and nothing else; `config`, the configuration's
+    #: (routing, callbacks, overflow, appointments, local services) as `acd serve` runs it; a
+    #: mapping, the configuration with these overrides.
+    policies: Literal["config"] | Policies | None = None
+    callers: Callers = Field(default_factory=Callers)
+    staffing: Staffing | None = None
     #: The configuration directory (relative to the scenario file); default ACD_CONFIG_DIR or config/.
     config: str | None = None
     #: Batches for the confidence intervals (batch means over the measured calls).
@@ -247,11 +298,13 @@ class Scenario(_Model):
             raise ValueError(f"warmup_calls ({self.warmup_calls}) must be below calls ({self.calls})")
         return self
 
-    @field_validator("routing")
-    @classmethod
-    def _routing(cls, v: dict[str, Any]) -> dict[str, Any]:
-        RoutingConfig.model_validate(v)  # the configuration's own model: same keys, same checks
-        return v
+    @property
+    def policies_on(self) -> bool:
+        """Whether acd's policies run (anything beyond the default routing)."""
+        return self.policies is not None
+
+    def policy_overrides(self) -> Policies:
+        return self.policies if isinstance(self.policies, Policies) else Policies()
 
     @property
     def start_ts(self) -> float:
@@ -348,18 +401,21 @@ def _validation_issues(
 ) -> list[tuple[str, int | None, str]]:
     issues = []
     errors = exc.errors()
-    # `agents` is a list of groups or `roster`: one clear message when neither branch fits
-    list_branch = [e for e in errors if tuple(e["loc"][:2]) == ("agents", "list[AgentGroup]")]
-    deep = any(len(e["loc"]) > 2 for e in list_branch)
+    # a key that takes one of two forms (a mapping or list, or a word): one clear message when
+    # neither fits, and only the structured form's errors when that form was meant
+    deep = {
+        key: any(len(e["loc"]) > 2 for e in errors if tuple(e["loc"][:2]) == (key, structured))
+        for key, (structured, _, _) in _UNIONS.items()
+    }
     for err in sorted(errors, key=lambda e: e["type"] == "missing"):
+        key = err["loc"][0] if err["loc"] else None
         tags = err["loc"][1:2]
-        if err["loc"][:1] == ("agents",) and tags and tags[0] in _UNION_TAGS:
-            if deep and tags[0] != "list[AgentGroup]":
-                continue  # the list was meant: its own errors say what is wrong
-            if not deep:
-                if tags[0] != "list[AgentGroup]":
-                    continue
-                err = {**err, "msg": "expected a list of groups {count, skills, site}, or `roster`"}
+        if key in _UNIONS and tags and tags[0] in _UNION_TAGS:
+            structured, _, expected = _UNIONS[key]
+            if tags[0] != structured:
+                continue  # the word's branch: said once below, or the structure was meant
+            if not deep[key]:
+                err = {**err, "msg": expected}
         loc: KeyPath = tuple(p for p in err["loc"] if not (isinstance(p, str) and p in _UNION_TAGS))
         msg = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
@@ -377,8 +433,22 @@ def _validation_issues(
     return out
 
 
+#: Keys that take a structure or a word: pydantic's tags for both branches, and what to say when
+#: neither fits.
+_UNIONS = {
+    "agents": (
+        "list[AgentGroup]",
+        "literal['roster']",
+        "expected a list of groups {count, skills, site}, or `roster`",
+    ),
+    "policies": (
+        "Policies",
+        "literal['config']",
+        "expected `config`, or a mapping of overrides {routing, callbacks, overflow, appointments, services}",
+    ),
+}
 #: Tags pydantic puts in error locations for the branches of a union.
-_UNION_TAGS = {"list[AgentGroup]", "literal['roster']"}
+_UNION_TAGS = {tag for structured, word, _ in _UNIONS.values() for tag in (structured, word)}
 
 
 def scenario_from_dict(data: Any, file: str = "<scenario>", doc: _Composed | None = None) -> Scenario:
@@ -389,6 +459,13 @@ def scenario_from_dict(data: Any, file: str = "<scenario>", doc: _Composed | Non
         )
     # `x-...` keys are free (YAML anchors to share a profile, notes): not the scenario's
     data = {k: v for k, v in data.items() if not (isinstance(k, str) and k.startswith("x-"))}
+    moved = [
+        (file, _locate(doc, (k,)), f"{k}: this key moved: use {MOVED_KEYS[k]}")
+        for k in data
+        if k in MOVED_KEYS
+    ]
+    if moved:
+        raise ScenarioError(*moved[0], issues=moved)
     try:
         return Scenario.model_validate(data)
     except ValidationError as e:
@@ -442,16 +519,3 @@ def check_scenario(
     if issues:
         located = [(file, _locate(doc, p), f"{_format_path(p)}: {m}") for p, m in issues]
         raise ScenarioError(*located[0], issues=located)
-
-
-def engine_settings(scenario: Scenario) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The overflow and callbacks sections' overrides the scenario's policies make (engine keys only)."""
-    overflow: dict[str, Any] = {}
-    if scenario.overflow is not None:
-        keys = set(OverflowConfig.model_fields)
-        overflow = {k: v for k, v in scenario.overflow.model_dump().items() if k in keys and v is not None}
-    callbacks: dict[str, Any] = {}
-    if scenario.callbacks is not None:
-        keys = set(CallbacksConfig.model_fields)
-        callbacks = {k: v for k, v in scenario.callbacks.model_dump().items() if k in keys and v is not None}
-    return overflow, callbacks

@@ -39,7 +39,6 @@ def one_skill_scenario(
         "arrivals": [{"skill": skill, "rate_per_min": rate_per_min}],
         "handle_time": handle,
         "agents": [{"count": n, "skills": {skill: 5}, "site": site}],
-        "routing": {"wrap_up_s": 0},
     }
     if patience_s is not None:
         data["patience"] = {"dist": "exponential", "mean_s": patience_s}

@@ -21,13 +21,12 @@ def config() -> Config:
 
 
 def scenario(**keys: Any) -> Scenario:
-    """An always-open, no-wrap-up scenario (a textbook queue) with `keys` on top."""
+    """An always-open scenario without policies (a textbook queue) with `keys` on top."""
     data: dict[str, Any] = {
         "seed": 1,
         "calls": 2000,
         "hours": "always",
         "service_level_s": 20,
-        "routing": {"wrap_up_s": 0},
         "handle_time": {"dist": "exponential", "mean_s": 60},
         "arrivals": [{"skill": "impot_revenu", "rate_per_min": 8}],
         "agents": [{"count": 10, "skills": {"impot_revenu": 5}, "site": "lille"}],

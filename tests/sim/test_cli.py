@@ -21,7 +21,6 @@ handle_time: {dist: exponential, mean_s: 60}
 patience: {dist: exponential, mean_s: 120}
 agents:
   - {count: 10, skills: {impot_revenu: 5}, site: lille}
-routing: {wrap_up_s: 0}
 """
 
 

@@ -46,7 +46,11 @@ def test_the_same_seed_reproduces_a_run_exactly_and_another_seed_does_not(config
 
 
 def test_callers_accept_callbacks_above_the_ewt_threshold_and_are_called_back(config) -> None:
-    sc = scenario(**OVERLOAD, callbacks={"offer_above_ewt_s": 60, "acceptance": 1.0, "answer_share": 1.0})
+    sc = scenario(
+        **OVERLOAD,
+        policies={"routing": {"callback_offer_ewt_s": 60, "wrap_up_s": 0}},
+        callers={"accept_callback": 1.0, "answer_callback": 1.0},
+    )
     rep = run(config, sc)
     assert rep["callbacks"]["offered"] > 0
     assert rep["callbacks"]["accepted"] == rep["callbacks"]["offered"]
@@ -58,12 +62,11 @@ def test_callers_accept_callbacks_above_the_ewt_threshold_and_are_called_back(co
 def test_unanswered_callbacks_are_retried_by_the_engine(config) -> None:
     sc = scenario(
         **OVERLOAD,
-        callbacks={
-            "offer_above_ewt_s": 60,
-            "acceptance": 1.0,
-            "answer_share": 0.5,
-            "retry_delays_s": [30, 30],
+        policies={
+            "routing": {"callback_offer_ewt_s": 60, "wrap_up_s": 0},
+            "callbacks": {"retry_delays_s": [30, 30]},
         },
+        callers={"accept_callback": 1.0, "answer_callback": 0.5},
     )
     rep = run(config, sc)
     assert rep["callbacks"]["retried"] > 0
@@ -71,8 +74,8 @@ def test_unanswered_callbacks_are_retried_by_the_engine(config) -> None:
 
 
 def test_overflow_on_sends_waiting_calls_to_local_services(config) -> None:
-    policy = {"mode": "on", "department_share": 1.0, "capacity": 3, "hours": "always"}
-    sim = Simulation(scenario(**OVERLOAD, overflow=policy), config)
+    policies = {"overflow": {"mode": "on"}, "services": {"capacity": 3, "hours": "always"}}
+    sim = Simulation(scenario(**OVERLOAD, policies=policies, callers={"department_share": 1.0}), config)
     rep = report(sim.run())
     services = sim.engine.overflow.services.values()
     assert rep["overflowed"] > 0
@@ -81,8 +84,8 @@ def test_overflow_on_sends_waiting_calls_to_local_services(config) -> None:
 
 
 def test_overflow_respects_the_services_capacity(config) -> None:
-    policy = {"mode": "on", "department_share": 1.0, "capacity": 0, "hours": "always"}
-    rep = run(config, scenario(**OVERLOAD, overflow=policy))
+    policies = {"overflow": {"mode": "on"}, "services": {"capacity": 0, "hours": "always"}}
+    rep = run(config, scenario(**OVERLOAD, policies=policies, callers={"department_share": 1.0}))
     assert rep["overflowed"] == 0
 
 
@@ -103,7 +106,8 @@ def test_long_wait_callers_book_appointments_that_the_engine_dials(config) -> No
         **{**OVERLOAD, "calls": 400},
         hours=None,
         start="2026-03-03T09:00:00+01:00",
-        appointments={"share": 1.0, "offer_above_ewt_s": 60, "answer_share": 1.0, "horizon_days": 2},
+        policies={"appointments": {"offer_above_ewt_s": 60}, "routing": {"callback_offer_ewt_s": 1e9}},
+        callers={"book_appointment": 1.0, "answer_callback": 1.0},
     )
     rep = run(config, sc)
     assert rep["appointments"]["booked"] > 0
@@ -111,7 +115,9 @@ def test_long_wait_callers_book_appointments_that_the_engine_dials(config) -> No
 
 
 def test_compare_plays_the_same_callers_with_and_without_the_policies(config) -> None:
-    sc = scenario(**OVERLOAD, callbacks={"offer_above_ewt_s": 60, "acceptance": 0.5})
+    sc = scenario(
+        **OVERLOAD, policies={"routing": {"callback_offer_ewt_s": 60}}, callers={"accept_callback": 0.5}
+    )
     result = compare(sc, config)
     base, acd = result["baseline"], result["acd"]
     assert base["offered"] == acd["offered"]
@@ -153,3 +159,64 @@ def test_a_ring_time_delays_every_answer(config) -> None:
     rep = run(config, scenario(calls=500, ring_s=5))
     assert rep["answered"] == rep["offered"]
     assert rep["p_wait"] == 1.0 and rep["asa_s"] >= 5.0
+
+
+# -- a scenario means what it says
+
+
+def test_without_policies_the_handle_time_is_the_handle_time(config) -> None:
+    """No policies: no wrap-up is added to the drawn handle time (the configuration's 30 s would
+    otherwise make an M/M/n queue something else)."""
+    rep = run(config, scenario(calls=3000))
+    sim = Simulation(scenario(calls=3000), config)
+    assert sim.config.routing.wrap_up_s == 0
+    assert sim.config.routing.strategy == "longest_idle"
+    assert rep["answered"] == rep["offered"]
+
+
+def test_policies_config_runs_the_configuration_and_its_wrap_up_is_part_of_the_handle_time(config) -> None:
+    """With `policies: config` the configuration's wrap-up runs, taken out of the drawn handle
+    time: a constant 60 s handle time keeps an agent 60 s, talk and wrap-up together."""
+    constant = {"dist": "constant", "mean_s": 60}
+    plain = run(config, scenario(calls=2000, handle_time=constant))
+    policies = run(config, scenario(calls=2000, handle_time=constant, policies="config"))
+    assert Simulation(scenario(calls=10, policies="config"), config).config.routing.wrap_up_s == 30
+    assert abs(policies["occupancy"] - plain["occupancy"]) < 0.02
+    assert policies["policies"] == "config" and plain["policies"] == "default routing"
+
+
+def test_the_baseline_keeps_the_wrap_up_of_the_run_it_is_compared_with(config) -> None:
+    sim = Simulation(scenario(calls=10, policies="config"), config, baseline=True)
+    assert sim.config.routing.wrap_up_s == 30
+    assert sim.config.routing.strategy == "longest_idle"
+    assert sim.config.overflow.mode == "off"
+    assert sim.config.appointments.offer_above_ewt_s is None
+
+
+def test_callers_who_hang_up_call_again_and_are_counted_once(config) -> None:
+    sc = scenario(
+        **{**OVERLOAD, "patience": {"dist": "exponential", "mean_s": 60}},
+        callers={"redial": {"share": 1.0, "delay": {"dist": "constant", "mean_s": 120}}},
+    )
+    rep = run(config, sc)
+    assert rep["redials"] > 0
+    assert rep["offered"] == rep["unique_callers"] + rep["redials"]
+    none = run(config, sc.model_copy(update={"callers": sc.callers.model_copy(update={"redial": None})}))
+    assert none["redials"] == 0 and none["unique_callers"] == none["offered"]
+
+
+def test_staffing_by_hour_logs_agents_out_and_in_and_they_finish_their_calls(config) -> None:
+    day = {
+        "start": "2026-03-03T11:00:00+01:00",
+        "calls": None,
+        "duration_s": 3 * 3600,
+        "arrivals": [{"skill": "impot_revenu", "rate_per_min": 6}],
+        "agents": [{"count": 10, "skills": {"impot_revenu": 5}, "site": "lille"}],
+        "staffing": {"per_hour": {12: 0.5}},
+    }
+    sim = Simulation(scenario(**day), config)
+    rep = report(sim.run())
+    full = run(config, scenario(**{**day, "staffing": None}))
+    assert rep["answered"] == rep["offered"]  # nobody abandons (no patience): all answered
+    assert rep["mean_wait_s"] > full["mean_wait_s"]  # half the agents at lunch: longer waits
+    assert sim.leaving == set()  # every agent going off duty left once its call ended

@@ -78,8 +78,32 @@ def test_lognormal_needs_its_standard_deviation(tmp_path: Path) -> None:
 
 
 def test_routing_overrides_are_checked_by_the_configuration_model(tmp_path: Path) -> None:
-    err = _error(tmp_path, GOOD + "routing: {strategy: fastest}\n")
-    assert ":9: routing.strategy: Input should be" in str(err)
+    err = _error(tmp_path, GOOD + "policies: {routing: {strategy: fastest}}\n")
+    assert ":9: policies.routing" in str(err) and "strategy" in str(err)
+
+
+@pytest.mark.parametrize("key", ["routing", "callbacks", "overflow", "appointments"])
+def test_keys_of_earlier_scenarios_say_where_they_moved(tmp_path: Path, key: str) -> None:
+    err = _error(tmp_path, GOOD + f"{key}: {{}}\n")
+    assert err.line == 9 and f"{key}: this key moved: use policies" in str(err)
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        ("policies: everything\n", "policies: expected `config`, or a mapping"),
+        ("callers: {accept_callback: 1.5}\n", "callers.accept_callback"),
+        ("callers: {redial: {share: 0.5}}\n", "callers.redial.delay: missing key"),
+        ("callers: {smile: 1}\n", "unknown key 'smile'"),
+        ("staffing: {per_hour: {25: 0.5}}\n", "hour 25 is not a local hour"),
+        ("staffing: {per_hour: {12: 2}}\n", "staffing.per_hour[12]"),
+        ("policies: {overflow: {mode: sometimes}}\n", "policies.overflow"),
+        ("policies: {services: {capacity: -1}}\n", "policies.services.capacity"),
+    ],
+)
+def test_new_keys_are_validated_with_their_line(tmp_path: Path, text: str, fragment: str) -> None:
+    err = _error(tmp_path, GOOD + text)
+    assert err.line == 9 and fragment in str(err), str(err)
 
 
 def test_warmup_must_leave_calls_to_measure(tmp_path: Path) -> None:
