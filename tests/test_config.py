@@ -146,10 +146,11 @@ def test_shipped_roster_skill_mix_is_mostly_tax(shipped: Config) -> None:
         assert all(any(s in a.skills for a in here) for s in CONTRACT_SKILLS[:4]), site
 
 
-def test_shipped_routing_widens_income_tax_from_experts_to_anyone(shipped: Config) -> None:
-    assert shipped.routing.strategy == "longest_idle"
-    assert shipped.widening_for("impot_revenu") == [(0.0, 4), (30.0, 2), (90.0, 1)]
-    assert shipped.widening_for("lsf") == [(0.0, 1)]
+def test_shipped_routing_is_work_conserving_with_experts_first_among_the_free(shipped: Config) -> None:
+    """No widening step above level 1 (tests/engine/test_shipped_routing.py drives it)."""
+    assert shipped.routing.strategy == "skill_level"
+    for skill in shipped.skills:
+        assert shipped.widening_for(skill.id) == [(0.0, 1)]
     assert shipped.routing.rona_pause is True
 
 
@@ -251,7 +252,19 @@ def test_unknown_skill_in_an_agent_reports_its_line(cfg: Path) -> None:
     assert_error(error_of(cfg), cfg, "agents.yaml", line, ".skills.paiment: unknown skill 'paiment'")
 
 
+#: Timed widening as a deployment opts in to it (the shipped routing widens nothing).
+WIDENING_OPT_IN = """    by_skill:
+      impot_revenu:
+        - {after_s: 0, min_level: 4}
+        - {after_s: 30, min_level: 2}
+        - {after_s: 90, min_level: 1}
+      prelevement_source:
+        - {after_s: 0, min_level: 3}
+        - {after_s: 45, min_level: 1}"""
+
+
 def test_unknown_skill_in_widening_reports_its_line(cfg: Path) -> None:
+    edit(cfg, "routing.yaml", "    by_skill: {}", WIDENING_OPT_IN)
     line = edit(cfg, "routing.yaml", "      prelevement_source:", "      prelevement_a_la_source:")
     assert_error(
         error_of(cfg),
@@ -278,6 +291,7 @@ def test_duplicate_yaml_key_is_an_error(cfg: Path) -> None:
 
 
 def test_widening_not_starting_at_0_reports_the_step(cfg: Path) -> None:
+    edit(cfg, "routing.yaml", "    by_skill: {}", WIDENING_OPT_IN)
     line = edit(cfg, "routing.yaml", "- {after_s: 0, min_level: 4}", "- {after_s: 10, min_level: 4}")
     assert_error(
         error_of(cfg),
@@ -289,6 +303,7 @@ def test_widening_not_starting_at_0_reports_the_step(cfg: Path) -> None:
 
 
 def test_widening_steps_out_of_order_are_an_error(cfg: Path) -> None:
+    edit(cfg, "routing.yaml", "    by_skill: {}", WIDENING_OPT_IN)
     line = edit(cfg, "routing.yaml", "- {after_s: 90, min_level: 1}", "- {after_s: 20, min_level: 1}")
     assert_error(error_of(cfg), cfg, "routing.yaml", line, "impot_revenu[2].after_s: after_s must increase")
 

@@ -1,0 +1,92 @@
+"""The shipped configuration routes work-conserving: no call waits, and none is sent to a local
+service, while an available agent who holds its skill and every skill in its needs is idle
+(CONTRACT.md, "Shipped configuration"). Driven with random agents, skills, needs and states on
+the shipped config/, both routers."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from acd.config import Config, load_config
+from acd.engine import Engine
+from acd.model import AgentState
+from tests.conftest import ROOT, Driver
+
+#: Tuesday 3 March 2026, 10:00 in Paris: the line is open, no campaign.
+OPEN = datetime(2026, 3, 3, 9, 0, tzinfo=UTC).timestamp()
+SHIPPED = load_config(ROOT / "config")
+SKILLS = [s.id for s in SHIPPED.skills]
+
+
+def _eligible_idle(engine: Engine, skill: str, needs: tuple[str, ...]) -> list[str]:
+    return [
+        a.id
+        for a in engine.agents.values()
+        if engine.agent_state(a) is AgentState.AVAILABLE and all(s in a.skills for s in (skill, *needs))
+    ]
+
+
+def test_the_shipped_routing_widens_nothing_and_prefers_experts_among_the_free() -> None:
+    assert SHIPPED.routing.strategy == "skill_level"
+    for skill in SKILLS:
+        assert SHIPPED.widening_for(skill) == [(0.0, 1)], skill
+
+
+@pytest.mark.parametrize("router", ["numba", "reference"])
+def test_an_idle_level_1_agent_takes_an_income_tax_call_at_once(router: str) -> None:
+    config: Config = SHIPPED
+    d = Driver(Engine(config, router=router), OPEN)
+    novice = next(a for a in config.agents if a.skills.get("impot_revenu") == 1)
+    d.agent(novice.id, "available")
+    decision = d.offer("c1", skill="impot_revenu")
+    assert decision["action"] == "connect" and decision["agent_id"] == novice.id
+
+
+@pytest.mark.parametrize("router", ["numba", "reference"])
+@given(
+    steps=st.lists(
+        st.one_of(
+            st.tuples(st.just("agent"), st.integers(0, 39), st.sampled_from(["available", "paused"])),
+            st.tuples(
+                st.just("offer"),
+                st.sampled_from(SKILLS),
+                st.sampled_from([(), ("lsf",)]),
+                st.sampled_from([None, "59", "69"]),
+            ),
+            st.tuples(st.just("end"), st.integers(0, 200)),
+            st.tuples(st.just("wait"), st.integers(1, 120)),
+        ),
+        max_size=60,
+    )
+)
+@settings(max_examples=40, deadline=None)
+def test_no_call_waits_or_overflows_while_an_eligible_agent_is_idle(router: str, steps) -> None:
+    engine = Engine(SHIPPED, router=router)
+    d = Driver(engine, OPEN)
+    d.send("overflow.mode", mode="on")  # every call no agent can take now goes to its service
+    agents = [a.id for a in SHIPPED.agents[:40]]
+    offered: list[str] = []
+    for step in steps:
+        if step[0] == "agent":
+            d.agent(agents[step[1]], step[2])
+        elif step[0] == "offer":
+            _, skill, needs, department = step
+            idle = _eligible_idle(engine, skill, needs)
+            call_id = f"c{len(offered)}"
+            fields = {"needs": list(needs)} | ({"department": department} if department else {})
+            decision = d.offer(call_id, skill=skill, **fields)
+            offered.append(call_id)
+            if idle:
+                assert decision["action"] == "connect", (decision, idle)
+        elif step[0] == "end" and offered:
+            call_id = offered[step[1] % len(offered)]
+            if engine.calls.get(call_id) is not None:
+                d.send("call.ended", call_id=call_id, reason="completed")
+        elif step[0] == "wait":
+            d.advance(step[1])
+        for call in engine.waiting_calls():
+            assert not _eligible_idle(engine, call.skill, call.needs), (call.id, call.skill, call.needs)
