@@ -1,16 +1,31 @@
-"""Expected wait time (EWT).
+"""Expected wait time (EWT): what a queued caller is told, and what callback offers, overflow and
+the announcement hang on.
 
-Method: a caller in position k for skill s waits about k * AHT(s) / n, where n is the number of
-agents staffed for the call (logged in, not paused, holding its skill and its needs) and AHT(s) is
-the average handle time (talk plus wrap-up) of the skill. The reasoning: each of the n staffed
-agents frees itself once per AHT on average, so agents free up at a rate n / AHT and the k-th
-release comes after k * AHT / n. AHT starts at the skill's configured `default_aht_s` and follows
-observed handle times as an exponentially weighted moving average (weight `aht_smoothing`), so the
-estimate tracks the day without jumping on one long call. With no agent staffed the estimate is
-`ewt_unstaffed_s` (the line is effectively closed for that skill).
+Method. A caller at position k (1 = next) for a skill with n agents staffed (logged in, not
+paused, holding its skill and its needs) moves up one place each time a caller ahead leaves the
+line: an agent frees itself (rate n / AHT, AHT the skill's average handle time, talk plus
+wrap-up) and takes the head of the line, or one of the callers ahead hangs up (rate i * theta with
+i callers ahead, theta the skill's abandonment rate). Its expected wait is then
+
+    E[W_k] = sum over i = 0 .. k-1 of 1 / (n / AHT + i * theta)
+           = (psi(a + k) - psi(a)) / theta,   a = n / (AHT * theta),
+
+psi the digamma function: the queue-length estimator with abandonment of Ibrahim & Whitt
+("Real-time delay estimation in overloaded multiserver queues with abandonments", Management
+Science 55(10), 2009), exact for the M/M/n+M queue with exponential patience. With theta = 0 it is
+k * AHT / n, the estimate that ignores abandonment ahead in line and overstates the wait of a
+long line, the more so the longer the line.
+
+AHT starts at the skill's `default_aht_s` and follows observed handle times as an exponentially
+weighted moving average (weight `aht_smoothing`). theta is estimated the way the maximum-likelihood
+estimate of an exponential patience is: abandonments over the time callers spent waiting
+(answered or not), each kept as a moving sum with the same weight, so it follows the day; until
+enough waiting has been seen it is 0. With no agent staffed the estimate is `ewt_unstaffed_s`.
 """
 
 from __future__ import annotations
+
+import math
 
 
 class AhtTracker:
@@ -33,7 +48,64 @@ class AhtTracker:
         self._aht.update({k: float(v) for k, v in values.items() if k in self._aht})
 
 
-def expected_wait(position: int, aht_s: float, staffed: int, unstaffed_s: float) -> float:
+class AbandonmentTracker:
+    """Per skill, the abandonment rate theta (per second of waiting): moving sums of the callers
+    who hung up and of the seconds callers waited, each waited interval counted once when the wait
+    ends (answered, hung up, or moved elsewhere)."""
+
+    #: Waits seen before theta is trusted (before: 0, no abandonment assumed).
+    MIN_WAITS = 20
+
+    def __init__(self, skills: list[str], smoothing: float) -> None:
+        self._alpha = smoothing
+        self._abandons = dict.fromkeys(skills, 0.0)
+        self._waited = dict.fromkeys(skills, 0.0)
+        self._seen = dict.fromkeys(skills, 0)
+
+    def observe(self, skill: str, waited_s: float, abandoned: bool) -> None:
+        """A wait ended: `waited_s` in line, then the caller hung up (`abandoned`) or not."""
+        if waited_s < 0 or skill not in self._waited:
+            return
+        keep = 1.0 - self._alpha
+        self._seen[skill] += 1
+        self._abandons[skill] = keep * self._abandons[skill] + (1.0 if abandoned else 0.0)
+        self._waited[skill] = keep * self._waited[skill] + waited_s
+
+    def __getitem__(self, skill: str) -> float:
+        waited = self._waited[skill]
+        if self._seen[skill] < self.MIN_WAITS or waited <= 0.0:
+            return 0.0
+        return self._abandons[skill] / waited
+
+    def as_dict(self) -> dict[str, list[float]]:
+        return {s: [self._abandons[s], self._waited[s], self._seen[s]] for s in self._waited}
+
+    def load(self, values: dict[str, list[float]]) -> None:
+        for skill, (abandons, waited, seen) in values.items():
+            if skill in self._waited:
+                self._abandons[skill], self._waited[skill] = float(abandons), float(waited)
+                self._seen[skill] = int(seen)
+
+
+def digamma(x: float) -> float:
+    """psi(x) for x > 0: the recurrence psi(x) = psi(x + 1) - 1/x up to x >= 10, then the
+    asymptotic series (error below 1e-13 there)."""
+    result = 0.0
+    while x < 10.0:
+        result -= 1.0 / x
+        x += 1.0
+    inv = 1.0 / x
+    inv2 = inv * inv
+    series = inv2 * (1 / 12 - inv2 * (1 / 120 - inv2 * (1 / 252 - inv2 * (1 / 240 - inv2 / 132))))
+    return result + math.log(x) - 0.5 * inv - series
+
+
+def expected_wait(position: int, aht_s: float, staffed: int, unstaffed_s: float, theta: float = 0.0) -> float:
+    """E[W] of the caller at `position` (see the module's docstring)."""
     if staffed <= 0:
         return unstaffed_s
-    return position * aht_s / staffed
+    rate = staffed / aht_s
+    if theta <= 0.0 or position <= 1:
+        return position / rate if theta <= 0.0 else 1.0 / rate
+    a = rate / theta
+    return (digamma(a + position) - digamma(a)) / theta

@@ -64,6 +64,9 @@ from acd.sim.streams import durations, uniform, unit_exponential
 
 # Simulator event kinds (heap entries are (t, seq, kind, payload)).
 ARRIVE, END, ABANDON, ANSWER, SERVICE_END, STOP, REDIAL, STAFF = range(8)
+#: Loads (calls waiting per agent staffed for the skill, when a caller is queued) by which the
+#: accuracy of the expected wait is reported: (label, upper bound).
+EWT_LOAD_BUCKETS = (("< 0.05", 0.05), ("0.05-0.2", 0.2), ("0.2-0.5", 0.5), (">= 0.5", math.inf))
 #: How many days ahead a caller offered an appointment looks for a free slot.
 APPOINTMENT_HORIZON_DAYS = 10
 # States of a caller, as the simulator knows it.
@@ -71,7 +74,7 @@ QUEUED, CONNECTED, CALLBACK, OVERFLOWED, BOOKED = range(5)
 
 
 class SimCall:
-    __slots__ = ("agent_id", "caller", "department", "handle_s", "id", "state", "stream")
+    __slots__ = ("agent_id", "caller", "department", "ewt", "handle_s", "id", "state", "stream")
 
     def __init__(
         self, id: str, handle_s: float, department: str | None, caller: int = 0, stream: int = 0
@@ -83,6 +86,7 @@ class SimCall:
         self.caller = caller  # who calls (a redial keeps it)
         self.stream = stream  # the arrival stream (skill, needs, priority)
         self.agent_id: str | None = None
+        self.ewt: tuple[float, float, int] | None = None  # (offered at, EWT told, load bucket)
 
 
 @dataclass
@@ -104,6 +108,7 @@ class Outcome:
     appointments_refused: int = 0
     unresolved: int = 0
     unique_callers: int = 0
+    ewt: dict[str, Any] = field(default_factory=dict)
     redials: int = 0
     baseline: bool = False
     router: str = "numba"
@@ -197,6 +202,7 @@ class Simulation:
         self.appointments_refused = 0
         self.n_events = 0
         self.redials = 0
+        self.ewt_errors: list[list[float]] = [[] for _ in EWT_LOAD_BUCKETS]
         self.callers_seen: set[int] = set()
         self.agent_call: dict[str, SimCall] = {}
         self.leaving: set[str] = set()
@@ -314,6 +320,8 @@ class Simulation:
                     self._connected(call, decision["agent_id"], t, ring)
                 elif action == "queue":
                     live[cid] = call
+                    if offered > warmup:
+                        call.ewt = (t, decision["ewt_s"], self._load_bucket(skills[i]))
                     if patience != math.inf:
                         heappush(heap, (t + patience, seq(), ABANDON, call))
                     if decision["callback_offer"] and offer_callbacks:
@@ -398,6 +406,7 @@ class Simulation:
             appointments_refused=self.appointments_refused,
             unresolved=self.stats.unsettled,
             unique_callers=len(callers_seen),
+            ewt=self._ewt_accuracy(),
             redials=self.redials,
             baseline=self.baseline,
             router=self.router,
@@ -449,6 +458,10 @@ class Simulation:
     # ------------------------------------------------------------------ what the platform does
 
     def _connected(self, call: SimCall, agent_id: str, now: float, ring: float) -> None:
+        if call.ewt is not None:  # queued at arrival: the EWT told against the wait that followed
+            offered_at, told, bucket = call.ewt
+            self.ewt_errors[bucket].append(told - (now + ring - offered_at))
+            call.ewt = None
         call.state = CONNECTED
         call.agent_id = agent_id
         self.agent_call[agent_id] = call
@@ -541,6 +554,38 @@ class Simulation:
         call.state = BOOKED
         self.live.pop(call.id, None)
         self._apply([CallEnded(f"e{self._eid()}", call.id, "transferred")], now)
+
+    # ------------------------------------------------------------------ expected wait
+
+    def _load_bucket(self, skill: str) -> int:
+        """The load a caller meets, as calls waiting per agent staffed for the skill."""
+        engine = self.engine
+        i = engine.skill_index[skill]
+        staffed = engine.staffed_by_skill[i]
+        ratio = engine.waiting_by_skill[i] / staffed if staffed else math.inf
+        for b, (_, upper) in enumerate(EWT_LOAD_BUCKETS):
+            if ratio < upper:
+                return b
+        return len(EWT_LOAD_BUCKETS) - 1
+
+    def _ewt_accuracy(self) -> dict[str, Any]:
+        """The EWT told to queued callers (measured calls) against the wait that followed, for
+        those an agent answered (the wait of a caller who hung up is not known: left out)."""
+
+        def summary(errors: list[float]) -> dict[str, Any]:
+            n = len(errors)
+            if not n:
+                return {"n": 0, "mae_s": None, "bias_s": None}
+            return {"n": n, "mae_s": sum(abs(e) for e in errors) / n, "bias_s": sum(errors) / n}
+
+        every = [e for bucket in self.ewt_errors for e in bucket]
+        return {
+            **summary(every),
+            "by_load": [
+                {"waiting_per_agent": label, **summary(errors)}
+                for (label, _), errors in zip(EWT_LOAD_BUCKETS, self.ewt_errors, strict=True)
+            ],
+        }
 
     # ------------------------------------------------------------------ staffing
 

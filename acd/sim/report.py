@@ -73,6 +73,8 @@ def report(outcome: Outcome) -> dict[str, Any]:
         "service_level_s": sc.service_level_s,
         "arrivals": outcome.arrivals,
         "unique_callers": outcome.unique_callers,
+        # the expected wait told to queued callers against the wait that followed (answered ones)
+        "ewt_accuracy": outcome.ewt,
         "redials": outcome.redials,
         "engine_events": outcome.events,
         "sim_s": outcome.sim_s,
@@ -175,6 +177,17 @@ def _extras(rep: dict[str, Any]) -> list[str]:
         out.append(
             f"appointments: {ap['booked']} booked ({ap['refused']} found no slot), {ap['done']} held, "
             f"{ap['no_show']} no-show"
+        )
+    ewt = rep.get("ewt_accuracy") or {}
+    if ewt.get("n"):
+        loads = ", ".join(
+            f"{b['waiting_per_agent']}: {b['mae_s']:.0f}/{b['bias_s']:+.0f} s (n {b['n']})"
+            for b in ewt["by_load"]
+            if b["n"]
+        )
+        out.append(
+            f"expected wait told vs waited (answered callers): mean absolute error {ewt['mae_s']:.1f} s, "
+            f"bias {ewt['bias_s']:+.1f} s, n {ewt['n']}; by calls waiting per agent: {loads}"
         )
     if rep.get("redials"):
         out.append(f"callers: {rep['unique_callers']} (measured), {rep['redials']} redials after hanging up")

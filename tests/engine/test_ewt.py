@@ -1,0 +1,66 @@
+"""The expected wait: the queue-length estimator with abandonment, against its sum, its limit
+without abandonment, and the M/M/n+M queue."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from acd.engine.ewt import AbandonmentTracker, digamma, expected_wait
+
+
+def test_digamma_matches_known_values() -> None:
+    assert digamma(1.0) == pytest.approx(-0.5772156649015329, abs=1e-12)  # -gamma
+    assert digamma(0.5) == pytest.approx(-1.9635100260214235, abs=1e-12)
+    assert digamma(10.0) == pytest.approx(2.251752589066721, abs=1e-12)
+
+
+@given(
+    position=st.integers(1, 400),
+    staffed=st.integers(1, 800),
+    aht=st.floats(30, 1200),
+    theta=st.floats(1e-4, 0.1),
+)
+@settings(max_examples=200, deadline=None)
+def test_the_closed_form_is_the_sum_over_the_callers_ahead(position, staffed, aht, theta) -> None:
+    rate = staffed / aht
+    direct = sum(1.0 / (rate + i * theta) for i in range(position))
+    assert expected_wait(position, aht, staffed, 3600.0, theta) == pytest.approx(direct, rel=1e-9)
+
+
+def test_without_abandonment_it_is_position_times_aht_over_agents() -> None:
+    assert expected_wait(10, 300.0, 50, 3600.0) == pytest.approx(60.0)
+    assert expected_wait(10, 300.0, 50, 3600.0, theta=0.0) == pytest.approx(60.0)
+
+
+def test_abandonment_ahead_shortens_a_long_line_the_most() -> None:
+    theta = 1 / 300  # patience of 5 minutes on average
+    short = expected_wait(2, 300.0, 50, 3600.0, theta) / expected_wait(2, 300.0, 50, 3600.0)
+    long = expected_wait(500, 300.0, 50, 3600.0, theta) / expected_wait(500, 300.0, 50, 3600.0)
+    assert 0.99 < short < 1.0 and long < 0.5
+
+
+def test_nobody_staffed_gives_the_configured_estimate() -> None:
+    assert expected_wait(3, 300.0, 0, 3600.0, 0.01) == 3600.0
+
+
+def test_the_abandonment_rate_is_abandons_over_the_time_waited() -> None:
+    tracker = AbandonmentTracker(["a"], smoothing=1e-9)  # (almost) no forgetting: the plain MLE
+    assert tracker["a"] == 0.0
+    for _ in range(300):
+        tracker.observe("a", 10.0, abandoned=False)
+    for _ in range(30):
+        tracker.observe("a", 20.0, abandoned=True)
+    assert tracker["a"] == pytest.approx(30 / (3000 + 600), rel=1e-6)
+
+
+def test_the_abandonment_rate_waits_for_enough_waiting_seen() -> None:
+    tracker = AbandonmentTracker(["a"], smoothing=0.05)
+    for _ in range(AbandonmentTracker.MIN_WAITS - 1):
+        tracker.observe("a", 5.0, abandoned=True)
+    assert tracker["a"] == 0.0
+    tracker.observe("a", 5.0, abandoned=True)
+    assert math.isfinite(tracker["a"]) and tracker["a"] > 0
