@@ -301,7 +301,14 @@ async def test_behind_two_instances_either_one_finds_the_call(instances, kamaili
     status, answer = await leader.command(command)
     assert status == 200 and answer["status"] == "relayed", answer
     assert kamailio.received[-1]["sip_call_id"] == second
+    # the same connect sent to the follower, whose replica may lag: never dropped, retried (503)
+    # once the call has moved on (here: it rings out below), while the leader says superseded
     status, answer = await follower.kam("failed", call_id=second, code="408")
+    stale = {**command, "id": "c.connect.8"}
+    status, answer_f = await follower.command(stale)
+    assert status == 503 and answer_f["error"]["code"] == "not_current", answer_f
+    status, answer_l = await leader.command(stale)
+    assert status == 200 and answer_l["status"] == "superseded", answer_l
     assert answer["action"] == "hold" and answer["agent_id"] == "a4", answer
     for instance in (a, b):
         async with asyncio.timeout(10):

@@ -11,6 +11,11 @@ and 3 patient paiement callers (more callers than agents: most are queued and co
 frees up), 3 impatient impot_revenu callers who hang up in the queue (abandons), and one
 espace_particulier caller of department 59 whom no agent can take, overflowed to the local service
 (overflow mode `on`).
+
+A second test runs two `acd serve` sharing one Redis behind one Kamailio that spreads its requests
+across both (ACD_URL, ACD_URL_2), with an agent's phone that never answers (call.unanswered, the call
+goes back in line) and Call-IDs acd knows by a digest (the leader's connect commands find the SIP
+Call-ID in the shared call map): every call ends on both instances' views, no agent stays busy.
 """
 
 from __future__ import annotations
