@@ -603,7 +603,7 @@ def test_outside_opening_hours_kamailio_refuses_with_the_reopening_time(tmp_path
 
 REDIS_BASE = os.environ.get("ACD_TEST_REDIS_URL", "redis://127.0.0.1:6379").rstrip("/")
 REDIS_DB = 10
-RING_MS = 1500
+RING_MS = 1000
 
 
 def _uas(
@@ -807,6 +807,18 @@ def test_two_acd_instances_sharing_redis_end_every_call_on_both(
         [rona_call] = rang_out
         assert rang[rona_call][0] == "e2e-rona" and rang[rona_call][-1] in ("e2e-ir-1", "e2e-ir-2"), rang
         assert sum(phones_ == ["e2e-rona"] for phones_ in rang.values()) == 0  # every call it got went on
+        # held again after the ring-out for longer than the ring timer: the hold's own timer applies
+        cancelled_at = next(
+            t
+            for t, d, m in _sip_messages(logs / "e2e-rona.msg")
+            if d == "received" and m.startswith("CANCEL ")
+        )
+        relayed_at = next(
+            t
+            for t, d, m in _sip_messages(logs / f"{rang[rona_call][-1]}.msg")
+            if d == "received" and m.startswith("INVITE ") and _call_id(m) == rona_call
+        )
+        assert relayed_at - cancelled_at > RING_MS / 1000, (cancelled_at, relayed_at)
         # Kamailio's requests reached both instances
         for name, p in posts.items():
             assert {"offered", "ended"} <= set(p), (name, Counter(p))
