@@ -32,6 +32,17 @@ def _config(settings):
         sys.exit(f"acd: configuration not found: {exc}")
 
 
+def extensions(settings) -> list:
+    """The adapters `acd serve` adds to the app, from the settings (the API imports none of them):
+    the Kamailio adapter when `ACD_KAMAILIO_URL` is set."""
+    out = []
+    if settings.kamailio_url is not None:
+        from acd.adapters.kamailio import add_kamailio_routes
+
+        out.append(add_kamailio_routes)
+    return out
+
+
 def serve(args: argparse.Namespace) -> None:
     from aiohttp import web
 
@@ -45,7 +56,7 @@ def serve(args: argparse.Namespace) -> None:
     log = logging.getLogger("acd")
     if settings.router == "numba":
         warm_up()
-    app = create_app(settings, config)
+    app = create_app(settings, config, extensions=extensions(settings))
     # Start-up leaves ~10^5 long-lived objects (config models, compiled kernels): move them out of
     # the collector's reach so full collections stay short while serving.
     gc.collect()

@@ -33,6 +33,8 @@ class Settings(BaseSettings):
     #: Kamailio's `xhttp` command endpoint: set, it enables the Kamailio adapter (`/adapters/kamailio/`,
     #: docs in deploy/kamailio/docs/kamailio.md), which relays commands there.
     kamailio_url: AnyHttpUrl | None = None
+    #: With the Redis store, how long the adapter's call map keeps a call after its last event.
+    kamailio_call_ttl_s: float = Field(86400.0, ge=60.0)
 
     # -- the Redis store (used only with ACD_REDIS_URL; see docs/redis.md)
     #: Prefix of every key, so several deployments share one Redis. Use a hash tag (`{acd}:`) on

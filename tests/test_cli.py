@@ -75,3 +75,26 @@ async def test_clock_start_sets_the_service_clock(aiohttp_client):
     call = await (await client.get("/v1/calls/c1")).json()
     offered = datetime.fromisoformat(call["offered_at"])
     assert 0 <= (offered - start).total_seconds() < 60  # the clock runs on from the start instant
+
+
+def test_the_api_does_not_import_any_adapter():
+    code = "import sys, acd.api.app; print(sorted(m for m in sys.modules if m.startswith('acd.adapters')))"
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
+
+
+async def test_serve_wires_the_kamailio_adapter_only_when_its_url_is_set(aiohttp_client):
+    from acd.cli import extensions
+
+    assert extensions(Settings()) == []
+    with_url = Settings(kamailio_url="http://127.0.0.1:5080/acd/command")
+    app = create_app(with_url, small_config(), registry=CollectorRegistry(), extensions=extensions(with_url))
+    client = await aiohttp_client(app)
+    answer = await client.post("/adapters/kamailio/ended", data={"call_id": "nobody"})
+    assert answer.status == 422, await answer.text()  # the adapter is there: a call acd does not know
+    bare = create_app(with_url, small_config(), registry=CollectorRegistry())
+    client = await aiohttp_client(bare)
+    assert (await client.post("/adapters/kamailio/ended", data={"call_id": "nobody"})).status == 404

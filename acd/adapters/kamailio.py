@@ -2,18 +2,47 @@
 
 Kamailio 5.6 (Debian bookworm) has a synchronous HTTP client (`http_client`) but no HMAC function in
 its configuration language, so it cannot sign `POST /v1/events`. This adapter sits beside the API, in
-the same process, under `/adapters/kamailio/`, and is enabled by `ACD_KAMAILIO_URL` (where Kamailio's
-`xhttp` endpoint takes commands):
+the same process, under `/adapters/kamailio/`; `acd serve` adds it to the app when `ACD_KAMAILIO_URL`
+(where Kamailio's `xhttp` endpoint takes commands) is set:
 
-- `POST /adapters/kamailio/offered|answered|ended` (form fields, unsigned, loopback peers only): the
-  adapter builds the contract's `call.offered`, `call.answered` and `call.ended` events (event ids
-  derived from the SIP Call-ID, so a retransmission is a `duplicate`), applies them through
-  `Service.apply_events` like `POST /v1/events` does, and answers `offered` with the routing
+- `POST /adapters/kamailio/offered|answered|ended|failed` (form fields, unsigned, loopback peers
+  only): the adapter builds the contract's events (event ids derived from the SIP Call-ID, so a
+  retransmission, or the same request retried on another instance, is a `duplicate`), applies them
+  through `Service.apply_events` like `POST /v1/events` does, and answers `offered` with the routing
   decision, flattened to one JSON line Kamailio's `jansson_get` reads.
+- `failed` is Kamailio's failure route for a branch that did not answer, the caller's CANCEL left
+  out (Kamailio tells them apart with `t_is_canceled()`; the CANCEL posts `ended` `abandoned`). A
+  branch to an agent (408 ring timeout, 480, 486, 487, 603, ...) is a ring-no-answer: the adapter
+  posts `call.unanswered` with the agent the call was ringing, the call goes back to its place in
+  line, and the answer `{"action": "hold"}` tells Kamailio to hold the caller again until acd's next
+  `connect`. A branch to a local service (overflow) that fails ends the call (`call.ended`
+  `failed`, `{"action": "end"}`: Kamailio passes the failure on to the caller).
 - `POST /adapters/kamailio/commands`: point `ACD_COMMAND_URL` here. The outbox's signed command is
   verified (when `ACD_WEBHOOK_SECRET` is set) and relayed to Kamailio, whose answer is passed on: a
   `connect` for a call Kamailio does not hold yet is a `503`, so the outbox retries it; a command for a
-  call that has ended already is acknowledged (`200`, `gone`) so it is not retried for ever.
+  call that has ended already is acknowledged (`200`, `gone`) so it is not retried for ever, and so is
+  a `connect` the engine has moved past (`superseded`: the call rang out and went to someone else),
+  so a late retry never rings an agent the call no longer belongs to.
+
+The call map: what the adapter remembers of each call (its SIP Call-ID, the agent or local service
+it was sent to, and whether it ended). Behind several acd instances, Kamailio's requests and the
+outbox's commands reach any instance, so the map must be seen by all of them. With the Redis store
+it lives in Redis (one hash per call, `<ACD_REDIS_PREFIX>kamailio:call:<call_id>`, expiring
+`ACD_KAMAILIO_CALL_TTL_S` after its last write, through the store's own client: same server,
+database, password and Sentinel); in memory otherwise (one instance). It is written before the
+request that depends on it is answered (the SIP Call-ID before `call.offered` is applied, the agent
+before the decision or the command reaches Kamailio), so whichever instance gets the next request
+finds it. Where it has nothing (an entry expired or lost), the engine's replica, which every
+instance keeps, supplies the call's agent.
+
+Why Redis rather than Kamailio's dialog variables (`$dlg_var`, sent back on each request): the
+adapter needs the map on requests that do not come from Kamailio at all. acd's `connect` command
+for a queued call, sent by whichever instance leads, must name the SIP Call-ID Kamailio holds the
+call under, and must know whether the call has ended meanwhile; dialog variables only travel with
+SIP messages. They would also need the `dialog` module (with a database to survive a Kamailio
+restart) and make the shipped script the keeper of acd's state, where a change of script silently
+loses it. Redis is already the deployment's shared, persistent state; the map costs one round
+trip on loopback per SIP event.
 """
 
 from __future__ import annotations
@@ -23,15 +52,18 @@ import ipaddress
 import json
 import logging
 import re
-from typing import Any
+from collections import OrderedDict
+from typing import Any, Protocol
 
 import aiohttp
 from aiohttp import web
 from pydantic import ValidationError
+from redis.exceptions import RedisError
 
 from acd.api.errors import ApiError, validation_error
 from acd.api.handlers import SERVICE
 from acd.events import IDENT_PATTERN, event_adapter
+from acd.model import CallStatus
 from acd.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, SignatureError, verify
 
 log = logging.getLogger("acd.adapters.kamailio")
@@ -39,8 +71,12 @@ log = logging.getLogger("acd.adapters.kamailio")
 PREFIX = "/adapters/kamailio"
 STATE = web.AppKey("kamailio_adapter", dict)
 _IDENT = re.compile(IDENT_PATTERN)
-#: Calls remembered for the Call-ID mapping, the agent of each call and the ended ones.
+#: Calls remembered by the in-memory map (one instance, no Redis).
 MAX_CALLS = 100_000
+_MAX_IDENT = 128
+#: The call's states in which a failed branch sends the caller back to wait (the call is in line
+#: again, or already on its way to its next agent or to a local service).
+_HOLD = (CallStatus.QUEUED, CallStatus.CONNECTING, CallStatus.OVERFLOWED)
 
 
 def call_id_of(sip_call_id: str) -> str:
@@ -51,24 +87,109 @@ def call_id_of(sip_call_id: str) -> str:
     return "sip-" + hashlib.sha256(sip_call_id.encode()).hexdigest()[:40]
 
 
+def event_id(call_id: str, *parts: str) -> str:
+    """A stable event id for a call's event: `<call_id>:<part>...`, or a digest of it when that
+    would not fit the contract's identifiers (a Call-ID of 128 characters)."""
+    plain = ":".join((call_id, *parts))
+    if len(plain) <= _MAX_IDENT and _IDENT.fullmatch(plain):
+        return plain
+    return "sip-" + hashlib.sha256(plain.encode()).hexdigest()[:40] + ":" + parts[0][:32]
+
+
+# ---------------------------------------------------------------------------------------- call map
+
+
+class CallMap(Protocol):
+    """Per call: `sip` (the SIP Call-ID), `agent` and `assignment` (the agent it rings and the
+    decision or command that sent it there), `service` (the local service it overflowed to),
+    `ended` (the reason). An empty string is a field cleared."""
+
+    async def get(self, call_id: str) -> dict[str, str]: ...
+
+    async def put(self, call_id: str, **fields: str) -> None: ...
+
+
+class MemoryCallMap:
+    """One instance: the map in this process, the oldest calls forgotten past `MAX_CALLS`."""
+
+    def __init__(self, limit: int = MAX_CALLS) -> None:
+        self._calls: OrderedDict[str, dict[str, str]] = OrderedDict()
+        self._limit = limit
+
+    async def get(self, call_id: str) -> dict[str, str]:
+        return dict(self._calls.get(call_id, {}))
+
+    async def put(self, call_id: str, **fields: str) -> None:
+        self._calls.setdefault(call_id, {}).update(fields)
+        self._calls.move_to_end(call_id)
+        while len(self._calls) > self._limit:
+            self._calls.popitem(last=False)
+
+
+class RedisCallMap:
+    """Several instances: one hash per call under the store's prefix, expiring `ttl_s` after its
+    last write (longer than any call: a caller is held 30 min at most, then talks)."""
+
+    def __init__(self, client: Any, prefix: str, ttl_s: float) -> None:
+        self._client = client
+        self._prefix = prefix
+        self._ttl_ms = round(ttl_s * 1000)
+
+    def key(self, call_id: str) -> str:
+        return f"{self._prefix}kamailio:call:{call_id}"
+
+    async def get(self, call_id: str) -> dict[str, str]:
+        try:
+            raw = await self._client.hgetall(self.key(call_id))
+        except (RedisError, OSError, TimeoutError) as exc:
+            raise _unavailable(exc) from None
+        return {_text(k): _text(v) for k, v in raw.items()}
+
+    async def put(self, call_id: str, **fields: str) -> None:
+        key = self.key(call_id)
+        try:
+            async with self._client.pipeline(transaction=True) as pipe:
+                pipe.hset(key, mapping=fields)
+                pipe.pexpire(key, self._ttl_ms)
+                await pipe.execute()
+        except (RedisError, OSError, TimeoutError) as exc:
+            raise _unavailable(exc) from None
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _unavailable(exc: BaseException) -> ApiError:
+    return ApiError(503, "store_unavailable", f"the Kamailio adapter's call map is unreachable: {exc}")
+
+
+def call_map_for(app: web.Application) -> CallMap:
+    """Redis (the store's client and prefix) when the service runs on Redis, memory otherwise."""
+    service = app[SERVICE]
+    settings = service.settings
+    client = getattr(service.store, "client", None)
+    if settings.redis_enabled and client is not None:
+        return RedisCallMap(client, settings.redis_prefix, settings.kamailio_call_ttl_s)
+    return MemoryCallMap()
+
+
+# ---------------------------------------------------------------------------------------- routes
+
+
 def add_kamailio_routes(app: web.Application) -> None:
-    """Register the adapter's routes when `ACD_KAMAILIO_URL` is set (a no-op otherwise)."""
+    """Add the adapter's routes to an app built by `create_app` (a no-op without
+    `ACD_KAMAILIO_URL`). `acd serve` passes it in `create_app`'s `extensions`."""
     service = app[SERVICE]
     url = service.settings.kamailio_url
     if url is None:
         return
-    app[STATE] = {
-        "url": str(url),
-        "sip_call_ids": {},  # call_id -> SIP Call-ID
-        "agents": {},  # call_id -> agent_id of its connect
-        "ended": {},  # call_id -> reason
-        "overflowed": {},  # call_id -> local service (answered there: no call.answered, no agent)
-        "session": None,
-    }
+    app[STATE] = {"url": str(url), "calls": call_map_for(app), "session": None}
     r = app.router
     r.add_post(f"{PREFIX}/offered", _offered)
     r.add_post(f"{PREFIX}/answered", _answered)
     r.add_post(f"{PREFIX}/ended", _ended)
+    r.add_post(f"{PREFIX}/failed", _failed)
     r.add_post(f"{PREFIX}/commands", _commands)
 
     async def close_session(app: web.Application) -> None:
@@ -89,10 +210,14 @@ def _loopback_only(request: web.Request) -> None:
         raise ApiError(403, "forbidden", "the Kamailio adapter takes requests from loopback peers only")
 
 
-def _remember(table: dict[str, Any], key: str, value: Any) -> None:
-    table[key] = value
-    while len(table) > MAX_CALLS:
-        del table[next(iter(table))]
+def _calls(request: web.Request) -> CallMap:
+    return request.app[STATE]["calls"]  # type: ignore[no-any-return]
+
+
+def _engine_call(request: web.Request, call_id: str) -> Any:
+    """The call in this instance's engine (a follower's replica includes every write it has
+    forwarded and been answered for)."""
+    return request.app[SERVICE].engine.calls.get(call_id)
 
 
 async def _apply(request: web.Request, event: dict[str, Any]) -> dict[str, Any]:
@@ -110,15 +235,16 @@ async def _form(request: web.Request) -> tuple[dict[str, Any], str, str]:
     sip_call_id = str(form.get("call_id") or "")
     if not sip_call_id:
         raise ApiError(422, "invalid_event", "call_id (the SIP Call-ID) is required")
-    call_id = call_id_of(sip_call_id)
-    _remember(request.app[STATE]["sip_call_ids"], call_id, sip_call_id)
-    return dict(form), call_id, sip_call_id
+    return dict(form), call_id_of(sip_call_id), sip_call_id
 
 
 async def _offered(request: web.Request) -> web.Response:
-    form, call_id, _ = await _form(request)
+    form, call_id, sip_call_id = await _form(request)
+    calls = _calls(request)
+    # Before the call exists in acd: a connect command for it may be relayed by another instance.
+    await calls.put(call_id, sip=sip_call_id)
     event: dict[str, Any] = {
-        "id": f"{call_id}:offered",
+        "id": event_id(call_id, "offered"),
         "type": "call.offered",
         "call_id": call_id,
         "caller": form.get("caller", ""),
@@ -134,39 +260,120 @@ async def _offered(request: web.Request) -> web.Response:
     result = await _apply(request, event)
     decision = result.get("decision") or {}
     if decision.get("action") == "connect":
-        _remember(request.app[STATE]["agents"], call_id, decision["agent_id"])
+        await calls.put(call_id, agent=decision["agent_id"], assignment="offered", service="")
     elif decision.get("action") == "overflow":
-        _remember(request.app[STATE]["overflowed"], call_id, decision.get("service"))
+        await calls.put(call_id, service=str(decision.get("service")), agent="", assignment="")
     return web.json_response(decision)
+
+
+async def _agent_of(request: web.Request, call_id: str, known: dict[str, str]) -> str | None:
+    if known.get("agent"):
+        return known["agent"]
+    call = _engine_call(request, call_id)  # the map lost it (expired, or written by no one)
+    if call is not None and call.status in (CallStatus.CONNECTING, CallStatus.ANSWERED):
+        return call.agent_id  # type: ignore[no-any-return]
+    return None
 
 
 async def _answered(request: web.Request) -> web.Response:
     form, call_id, _ = await _form(request)
-    if call_id in request.app[STATE]["overflowed"]:
+    known = await _calls(request).get(call_id)
+    if known.get("service"):
         return web.json_response({"status": "overflowed", "call_id": call_id})
-    agent_id = form.get("agent_id") or request.app[STATE]["agents"].get(call_id)
+    agent_id = form.get("agent_id") or await _agent_of(request, call_id, known)
     if not agent_id:
         raise ApiError(409, "unknown_agent", f"no agent is known for call {call_id}")
     result = await _apply(
         request,
-        {"id": f"{call_id}:answered", "type": "call.answered", "call_id": call_id, "agent_id": agent_id},
+        {
+            "id": event_id(call_id, "answered"),
+            "type": "call.answered",
+            "call_id": call_id,
+            "agent_id": agent_id,
+        },
     )
     return web.json_response(result)
 
 
 async def _ended(request: web.Request) -> web.Response:
-    form, call_id, _ = await _form(request)
+    form, call_id, sip_call_id = await _form(request)
     reason = form.get("reason", "completed")
-    _remember(request.app[STATE]["ended"], call_id, reason)
+    await _calls(request).put(call_id, ended=str(reason), sip=sip_call_id)
     result = await _apply(
-        request, {"id": f"{call_id}:ended", "type": "call.ended", "call_id": call_id, "reason": reason}
+        request,
+        {"id": event_id(call_id, "ended"), "type": "call.ended", "call_id": call_id, "reason": reason},
     )
     return web.json_response(result)
+
+
+async def _failed(request: web.Request) -> web.Response:
+    """A branch failed, not by the caller's CANCEL: a ring-no-answer when it rang an agent (the call
+    goes back in line: hold the caller), a failed call when it went to a local service."""
+    form, call_id, sip_call_id = await _form(request)
+    calls = _calls(request)
+    known = await calls.get(call_id)
+    code = str(form.get("code") or "")
+    if known.get("ended"):
+        return web.json_response({"action": "end", "call_id": call_id, "why": "ended"})
+    agent_id = None if known.get("service") else await _agent_of(request, call_id, known)
+    if agent_id is None:
+        await calls.put(call_id, ended="failed", sip=sip_call_id)
+        result = await _apply(
+            request,
+            {"id": event_id(call_id, "ended"), "type": "call.ended", "call_id": call_id, "reason": "failed"},
+        )
+        log.info("branch failed, call ended", extra={"call_id": call_id, "code": code})
+        return web.json_response({"action": "end", "call_id": call_id, "result": result})
+    assignment = known.get("assignment") or agent_id
+    result = await _apply(
+        request,
+        {
+            "id": event_id(call_id, "unanswered", assignment),
+            "type": "call.unanswered",
+            "call_id": call_id,
+            "agent_id": agent_id,
+        },
+    )
+    # The agent stays in the map: the same failure posted again (retried on another instance) is
+    # the same `call.unanswered` (a duplicate); the next connect replaces it.
+    call = _engine_call(request, call_id)
+    hold = call is None or call.status in _HOLD
+    log.info("ring-no-answer", extra={"call_id": call_id, "agent_id": agent_id, "code": code, "hold": hold})
+    return web.json_response(
+        {"action": "hold" if hold else "end", "call_id": call_id, "agent_id": agent_id, "result": result}
+    )
+
+
+def _stale(request: web.Request, command: dict[str, Any]) -> str | None:
+    """Why this `connect` or `overflow` no longer applies, by the engine (`None`: it does). Only
+    the leader's engine is sure to have seen the command's own write; on a follower, a command the
+    replica does not explain yet is answered 503 (retried), never dropped."""
+    call = _engine_call(request, command["call_id"])
+    if call is None:
+        return None
+    if call.status in (CallStatus.ENDED, CallStatus.CLOSED):
+        return "gone"
+    kind = command.get("command")
+    if kind == "connect":
+        if call.agent_id == command.get("agent_id"):
+            if call.status is CallStatus.CONNECTING:
+                return None
+            if call.status is CallStatus.ANSWERED:
+                return "answered"
+    elif kind == "overflow":
+        if call.status is CallStatus.OVERFLOWED and call.service_id == command.get("service"):
+            return None
+    else:
+        return None
+    if request.app[SERVICE].store.leading:
+        return "superseded"
+    raise ApiError(503, "not_current", "this instance's replica does not show the command's assignment yet")
 
 
 async def _commands(request: web.Request) -> web.Response:
     _loopback_only(request)
     state = request.app[STATE]
+    calls: CallMap = state["calls"]
     body = await request.read()
     secret = request.app[SERVICE].settings.secret
     if secret:
@@ -181,13 +388,24 @@ async def _commands(request: web.Request) -> web.Response:
         raise ApiError(422, "invalid_command", "the body must be a JSON command object") from None
     if call_id is None:  # originate (callbacks, appointments): not handled by this adapter
         return web.json_response({"status": "ignored", "id": command.get("id")})
-    if call_id in state["ended"]:
+    if not isinstance(call_id, str):
+        raise ApiError(422, "invalid_command", "call_id must be a string")
+    known = await calls.get(call_id)
+    if known.get("ended"):
         return web.json_response({"status": "gone", "id": command.get("id")})
+    why = _stale(request, command)
+    if why is not None:
+        log.info(
+            "command not relayed", extra={"call_id": call_id, "command": command.get("command"), "why": why}
+        )
+        return web.json_response({"status": why, "id": command.get("id")})
     if command.get("command") == "connect":
-        _remember(state["agents"], call_id, command.get("agent_id"))
+        await calls.put(
+            call_id, agent=str(command.get("agent_id")), assignment=str(command.get("id")), service=""
+        )
     elif command.get("command") == "overflow":
-        _remember(state["overflowed"], call_id, command.get("service"))
-    relayed = {**command, "sip_call_id": state["sip_call_ids"].get(call_id, call_id)}
+        await calls.put(call_id, service=str(command.get("service")), agent="", assignment="")
+    relayed = {**command, "sip_call_id": known.get("sip") or call_id}
     if state["session"] is None:
         state["session"] = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5))
     try:
@@ -200,6 +418,6 @@ async def _commands(request: web.Request) -> web.Response:
     )
     if 200 <= status < 300:
         return web.json_response({"status": "relayed", "id": command.get("id")})
-    if call_id in state["ended"]:
+    if (await calls.get(call_id)).get("ended") or _stale(request, command) == "gone":
         return web.json_response({"status": "gone", "id": command.get("id")})
     raise ApiError(503, "not_held", f"Kamailio answered {status}: {text[:200]}")

@@ -1,13 +1,19 @@
 """The application factory: `create_app(settings)` builds a self-contained app (no global state),
-so tests build as many as they like."""
+so tests build as many as they like.
+
+The API knows nothing of the platforms' adapters: whoever builds the app passes them in
+`extensions`, callables that add their routes (and startup or cleanup hooks) to the app once the
+service and the contract's routes are in place. `acd serve` wires the Kamailio adapter this way when
+`ACD_KAMAILIO_URL` is set (see `acd.cli`)."""
 
 from __future__ import annotations
+
+from collections.abc import Callable, Sequence
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
 from acd import __version__
-from acd.adapters.kamailio import add_kamailio_routes
 from acd.api import handlers
 from acd.api.errors import REJECTED, error_middleware
 from acd.api.handlers import OPENAPI, SERVICE
@@ -20,6 +26,9 @@ from acd.config import Config, load_config
 from acd.service import Service
 from acd.settings import Settings
 
+#: Adds an adapter's routes (or other hooks) to an app whose service is in `app[SERVICE]`.
+Extension = Callable[[web.Application], None]
+
 
 def create_app(
     settings: Settings,
@@ -27,6 +36,7 @@ def create_app(
     *,
     registry: CollectorRegistry | None = None,
     clock: Clock | None = None,
+    extensions: Sequence[Extension] = (),
 ) -> web.Application:
     config = config if config is not None else load_config(settings.config_dir)
     service = Service(settings, config, registry=registry, clock=clock)
@@ -61,7 +71,8 @@ def create_app(
     r.add_get("/readyz", handlers.readyz)
     r.add_get("/openapi.json", handlers.openapi)
     add_wallboard_routes(app)
-    add_kamailio_routes(app)
+    for extend in extensions:
+        extend(app)
 
     async def on_startup(app: web.Application) -> None:
         await service.start()

@@ -11,6 +11,11 @@ and 3 patient paiement callers (more callers than agents: most are queued and co
 frees up), 3 impatient impot_revenu callers who hang up in the queue (abandons), and one
 espace_particulier caller of department 59 whom no agent can take, overflowed to the local service
 (overflow mode `on`).
+
+A second test runs two `acd serve` sharing one Redis behind one Kamailio that spreads its requests
+across both (ACD_URL, ACD_URL_2), with an agent's phone that never answers (call.unanswered, the call
+goes back in line) and Call-IDs acd knows by a digest (the leader's connect commands find the SIP
+Call-ID in the shared call map): every call ends on both instances' views, no agent stays busy.
 """
 
 from __future__ import annotations
@@ -25,11 +30,14 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections import Counter
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from acd.adapters.kamailio import call_id_of
 from acd.signing import signed_headers
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -187,9 +195,18 @@ def _report(capsys: pytest.CaptureFixture[str], lines: list[str]) -> None:
 
 
 def _start_acd(
-    config: Path, clock_start: str, acd_port: int, http_port: int, procs: list[subprocess.Popen], logs: Path
+    config: Path,
+    clock_start: str,
+    acd_port: int,
+    http_port: int,
+    procs: list[subprocess.Popen],
+    logs: Path,
+    *,
+    redis_url: str | None = None,
+    name: str = "acd",
 ) -> Acd:
-    """`acd serve` with the signed API, the Kamailio adapter, and its outbox POSTing to the adapter."""
+    """`acd serve` with the signed API, the Kamailio adapter, and its outbox POSTing to the adapter
+    (with `redis_url`: one of several instances sharing that Redis)."""
     env = {
         **os.environ,
         "ACD_PORT": str(acd_port),
@@ -201,7 +218,9 @@ def _start_acd(
         "ACD_LOG_FORMAT": "text",
     }
     env.pop("ACD_REDIS_URL", None)
-    acd_log = logs / "acd.log"
+    if redis_url is not None:
+        env.update({"ACD_REDIS_URL": redis_url, "ACD_REDIS_LEASE_TTL_S": "1", "ACD_INSTANCE_ID": name})
+    acd_log = logs / f"{name}.log"
     procs.append(
         subprocess.Popen(
             [sys.executable, "-m", "acd", "serve"],
@@ -217,15 +236,20 @@ def _start_acd(
 
 
 def _start_kamailio(
-    acd: Acd, sip_port: int, http_port: int, tmp_path: Path, procs: list[subprocess.Popen], logs: Path
+    acd: Acd,
+    sip_port: int,
+    http_port: int,
+    tmp_path: Path,
+    procs: list[subprocess.Popen],
+    logs: Path,
+    **env: str,
 ) -> None:
-    """Kamailio with deploy/kamailio/kamailio.cfg, asking `acd` where each call goes."""
-    kam_env = {
-        **os.environ,
-        "ACD_URL": acd.base,
-        "KAMAILIO_SIP_PORT": str(sip_port),
-        "KAMAILIO_HTTP_PORT": str(http_port),
-    }
+    """Kamailio with deploy/kamailio/kamailio.cfg, asking `acd` where each call goes (`env`: more of
+    its environment, ACD_URL_2 or KAMAILIO_RING_MS)."""
+    kam_env = {k: v for k, v in os.environ.items() if k not in ("ACD_URL_2", "KAMAILIO_RING_MS")}
+    kam_env.update(
+        {"ACD_URL": acd.base, "KAMAILIO_SIP_PORT": str(sip_port), "KAMAILIO_HTTP_PORT": str(http_port), **env}
+    )
     run_dir = tmp_path / "kamailio-run"
     run_dir.mkdir()
     procs.append(
@@ -573,3 +597,256 @@ def test_outside_opening_hours_kamailio_refuses_with_the_reopening_time(tmp_path
     finally:
         for proc in reversed(procs):
             _stop(proc)
+
+
+# -- several acd instances behind one Kamailio
+
+REDIS_BASE = os.environ.get("ACD_TEST_REDIS_URL", "redis://127.0.0.1:6379").rstrip("/")
+REDIS_DB = 10
+RING_MS = 1000
+
+
+def _uas(
+    name: str, port: int, logs: Path, procs: list[subprocess.Popen], scenario: str = "agent.xml"
+) -> None:
+    """An agent's phone: a sipp UAS on `port` playing deploy/kamailio/sipp/`scenario`."""
+    procs.append(
+        subprocess.Popen(
+            [
+                *(
+                    SIPP,
+                    "-sf",
+                    str(DEPLOY / "sipp" / scenario),
+                    "-i",
+                    "127.0.0.1",
+                    "-p",
+                    str(port),
+                    "-nostdin",
+                ),
+                *("-trace_msg", "-message_file", str(logs / f"{name}.msg")),
+                *("-trace_logs", "-log_file", str(logs / f"{name}.log")),
+            ],
+            stdout=(logs / f"{name}.screen").open("w"),
+            stderr=subprocess.STDOUT,
+        )
+    )
+
+
+def _callers(
+    name: str,
+    rows: list[str],
+    patience_ms: int,
+    sip_port: int,
+    local_port: int,
+    tmp_path: Path,
+    logs: Path,
+    cid_str: str = "%u-%p@%s",
+) -> subprocess.Popen:
+    """sipp callers (caller.xml) dialling Kamailio, one row of `caller;skill;department` each, their
+    SIP Call-IDs made by sipp's `-cid_str`."""
+    xml = tmp_path / f"{name}.xml"
+    xml.write_text(
+        (DEPLOY / "sipp" / "caller.xml").read_text().replace('timeout="30000"', f'timeout="{patience_ms}"')
+    )
+    csv = tmp_path / f"{name}.csv"
+    csv.write_text("SEQUENTIAL\n" + "\n".join(rows) + "\n")
+    return subprocess.Popen(
+        [
+            *(SIPP, "-sf", str(xml), "-inf", str(csv), f"127.0.0.1:{sip_port}", "-i", "127.0.0.1"),
+            *("-p", str(local_port), "-m", str(len(rows)), "-r", "20", "-d", str(TALK_MS)),
+            *("-timeout", f"{DEADLINE_S}s", "-nostdin", "-cid_str", cid_str),
+            *("-trace_logs", "-log_file", str(logs / f"{name}.log")),
+        ],
+        stdout=(logs / f"{name}.screen").open("w"),
+        stderr=subprocess.STDOUT,
+    )
+
+
+def _log_matches(path: Path, pattern: str) -> list[str]:
+    text = path.read_text(errors="replace") if path.exists() else ""
+    return re.findall(pattern, text)
+
+
+def test_two_acd_instances_sharing_redis_end_every_call_on_both(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Two `acd serve` on one Redis behind one Kamailio, which spreads its requests across both
+    (ACD_URL, ACD_URL_2): a call offered through one is answered, rings out or hangs up through the
+    other, and the leader's commands are relayed under the right Call-ID. One agent's phone rings
+    and is never picked up: call.unanswered, the agent is paused, the call goes back in line and
+    another agent answers it. At the end every call has ended on both instances' views and no agent
+    is left busy."""
+    import redis
+
+    redis_url = f"{REDIS_BASE}/{REDIS_DB}"
+    raw = redis.Redis.from_url(redis_url)
+    try:
+        raw.ping()
+    except redis.RedisError as exc:
+        pytest.skip(f"no Redis at {REDIS_BASE} (ACD_TEST_REDIS_URL): {exc}")
+    raw.flushdb()
+
+    started = time.monotonic()
+    port_a, port_b, sip_port, http_port, *phone_ports = _free_ports(7)
+    caller_ports = _free_ports(2)
+    phones = {"e2e-rona": "agent-noanswer.xml", "e2e-ir-1": "agent.xml", "e2e-ir-2": "agent.xml"}
+    config = tmp_path / "config"
+    shutil.copytree(ROOT / "config", config, ignore=shutil.ignore_patterns("scenarios"))
+    routing = config / "routing.yaml"
+    routing.write_text(re.sub(r"wrap_up_s: \d+", "wrap_up_s: 1", routing.read_text()))
+    procs: list[subprocess.Popen] = []
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    try:
+        a = _start_acd(config, CLOCK_START, port_a, http_port, procs, logs, redis_url=redis_url, name="acd-a")
+        b = _start_acd(config, CLOCK_START, port_b, http_port, procs, logs, redis_url=redis_url, name="acd-b")
+        _start_kamailio(
+            a, sip_port, http_port, tmp_path, procs, logs, ACD_URL_2=b.base, KAMAILIO_RING_MS=str(RING_MS)
+        )
+        # the roster through one instance, the logins through the other, the phone that never
+        # answers logged in first (the longest idle: the first call goes to it)
+        for (agent_id, scenario), port in zip(phones.items(), phone_ports, strict=True):
+            _uas(agent_id, port, logs, procs, scenario)
+            body = {
+                "site": "lille",
+                "skills": {"impot_revenu": 5},
+                "target": f"sip:{agent_id}@127.0.0.1:{port}",
+            }
+            status, answer = a.request("PUT", f"/v1/agents/{agent_id}", body)
+            assert status in (200, 201), answer
+            login = {
+                "id": f"login-{agent_id}",
+                "type": "agent.state",
+                "agent_id": agent_id,
+                "state": "available",
+            }
+            status, answer = b.request("POST", "/v1/events", login)
+            assert status == 200, answer
+            time.sleep(0.05)  # distinct idle times
+        for port in phone_ports:
+            _wait_udp_listening(port, 10)
+
+        # 6 patient callers (3 ring at once, 3 wait), then 2 impatient ones who hang up in the line
+        # their Call-IDs are not contract identifiers ('~', '/'): acd knows them by a digest, and the
+        # leader relays a connect under the SIP Call-ID only through the shared call map
+        rows = [f"+3361000000{i};impot_revenu;" for i in range(6)]
+        patient = _callers(
+            "patient", rows, PATIENT_MS, sip_port, caller_ports[0], tmp_path, logs, cid_str="%u-%p~e2e/acd@%s"
+        )
+        procs.append(patient)
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            queues = b.request("GET", "/v1/queues")[1]["queues"]
+            if next(q["waiting"] for q in queues if q["skill"] == "impot_revenu") >= 2:
+                break
+            time.sleep(0.05)
+        else:
+            pytest.fail(f"the patient callers did not queue in acd within 15 s; logs in {logs}")
+        rows = [f"+3363000000{i};impot_revenu;" for i in range(2)]
+        impatient = _callers("impatient", rows, IMPATIENT_MS, sip_port, caller_ports[1], tmp_path, logs)
+        procs.append(impatient)
+        for proc in (patient, impatient):
+            try:
+                proc.wait(max(1.0, DEADLINE_S - (time.monotonic() - started)))
+            except subprocess.TimeoutExpired:
+                pytest.fail(f"sipp callers still running after {DEADLINE_S} s; logs in {logs}")
+
+        # every agent back from its calls on both instances (wrap-up is 1 s): none busy
+        def settled(acd: Acd) -> dict[str, Any]:
+            return {
+                x["agent_id"]: x
+                for x in acd.request("GET", "/v1/agents")[1]["agents"]
+                if x["agent_id"] in phones
+            }
+
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            views = [settled(a), settled(b)]
+            if all(v["e2e-ir-1"]["state"] == v["e2e-ir-2"]["state"] == "available" for v in views):
+                break
+            time.sleep(0.1)
+        elapsed = time.monotonic() - started
+
+        outcomes: dict[str, tuple[str, str]] = {}
+        for group in ("patient", "impatient"):
+            for cid, outcome in _log_matches(logs / f"{group}.log", r"OUTCOME (\S+) (\w+)"):
+                outcomes[cid] = (group, outcome)
+        rang: dict[str, list[str]] = {}
+        for phone in phones:
+            for cid in _log_matches(logs / f"{phone}.log", r"AGENT (\S+)"):
+                rang.setdefault(cid, []).append(phone)
+        rang_out = _log_matches(logs / "e2e-rona.log", r"RANG_OUT (\S+)")
+        posts = {
+            name: _log_matches(logs / f"{name}.log", r"POST /adapters/kamailio/(\w+)")
+            for name in ("acd-a", "acd-b")
+        }
+        kam_text = (logs / "kamailio.log").read_text(errors="replace")
+        metrics = [acd.request("GET", "/metrics")[1] for acd in (a, b)]
+        _report(
+            capsys,
+            [
+                "",
+                f"e2e two acd instances on Redis: {len(outcomes)} calls in {elapsed:.1f} s: "
+                f"{sorted(o for _, o in outcomes.values())}; rang out at e2e-rona: {rang_out}",
+                "  Kamailio's posts per instance: "
+                + "; ".join(f"{name} {dict(sorted(Counter(p).items()))}" for name, p in posts.items()),
+                "  kamailio: "
+                + " | ".join(x.split("ACD ", 1)[1] for x in kam_text.splitlines() if "ACD branch" in x),
+                f"  logs: {logs}",
+            ],
+        )
+
+        # -- what the callers and the phones saw
+        assert sorted(o for g, o in outcomes.values() if g == "patient") == ["answered"] * 6, (outcomes, logs)
+        assert sorted(o for g, o in outcomes.values() if g == "impatient") == ["abandoned"] * 2, (
+            outcomes,
+            logs,
+        )
+        assert all(call_id_of(cid) != cid for cid, (g, _) in outcomes.items() if g == "patient")
+        assert len(rang_out) == 1, (rang_out, logs)  # it rang out once, then its agent was paused
+        [rona_call] = rang_out
+        assert rang[rona_call][0] == "e2e-rona" and rang[rona_call][-1] in ("e2e-ir-1", "e2e-ir-2"), rang
+        assert sum(phones_ == ["e2e-rona"] for phones_ in rang.values()) == 0  # every call it got went on
+        # held again after the ring-out for longer than the ring timer: the hold's own timer applies
+        cancelled_at = next(
+            t
+            for t, d, m in _sip_messages(logs / "e2e-rona.msg")
+            if d == "received" and m.startswith("CANCEL ")
+        )
+        relayed_at = next(
+            t
+            for t, d, m in _sip_messages(logs / f"{rang[rona_call][-1]}.msg")
+            if d == "received" and m.startswith("INVITE ") and _call_id(m) == rona_call
+        )
+        assert relayed_at - cancelled_at > RING_MS / 1000, (cancelled_at, relayed_at)
+        # Kamailio's requests reached both instances
+        for name, p in posts.items():
+            assert {"offered", "ended"} <= set(p), (name, Counter(p))
+        assert "failed" in posts["acd-a"] + posts["acd-b"]
+        assert (
+            sum(_metric(m, "acd_events_total", type="call.unanswered", status="applied") for m in metrics)
+            == 1
+        )
+
+        # -- both instances' views: every call ended as the caller saw it, no agent busy
+        for acd in (a, b):
+            for cid, (_, outcome) in outcomes.items():
+                status, call = acd.request("GET", f"/v1/calls/{call_id_of(cid)}")
+                assert status == 200, (acd.base, cid, call)
+                assert call["status"] == "ended", (acd.base, call)
+                assert call["end_reason"] == {"answered": "completed", "abandoned": "abandoned"}[outcome], (
+                    call
+                )
+                if outcome == "answered":
+                    assert call["agent_id"] == rang[cid][-1], (acd.base, call, rang[cid])
+            history = acd.request("GET", f"/v1/calls/{call_id_of(rona_call)}")[1]["history"]
+            assert any(h.get("action") == "requeue" and h.get("why") == "no_answer" for h in history), history
+            view = settled(acd)
+            assert not [x for x in view.values() if x["state"] in ("busy", "wrap_up") or x["call_id"]], view
+            assert view["e2e-rona"]["state"] == "paused" and view["e2e-rona"]["reason"] == "no_answer", view
+            assert view["e2e-ir-1"]["state"] == view["e2e-ir-2"]["state"] == "available", view
+    finally:
+        for proc in reversed(procs):
+            _stop(proc, signal.SIGUSR1 if proc.args and proc.args[0] == SIPP else signal.SIGTERM, 3)
+        raw.flushdb()
+        raw.close()
