@@ -20,7 +20,10 @@ def compare(
     seed: int | None = None,
     progress: Callable[[float], None] | None = None,
 ) -> dict[str, Any]:
-    """{"baseline": report, "acd": report}."""
+    """{"baseline": report, "acd": report}. acd's run takes the scenario's `policies`, or the
+    configuration's (`config`) when it names none; the baseline keeps that run's wrap-up."""
+    if scenario.policies is None:
+        scenario = scenario.model_copy(update={"policies": "config"})
 
     def half(offset: float) -> Callable[[float], None] | None:
         return (lambda f: progress(offset + f / 2)) if progress is not None else None
