@@ -62,6 +62,29 @@ def register(sub: Any) -> None:
     s.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     s.set_defaults(func=staff_command)
 
+    t = sub.add_parser(
+        "tune",
+        help="search the policy settings that let the most callers reach an agent (several days)",
+        description="Search acd's policy settings (callback, overflow and appointment thresholds, "
+        "strategy) for the highest contact rate over the scenarios, under a service-level floor, on "
+        "common random numbers; print the best with confidence intervals and the config/ lines.",
+    )
+    t.add_argument("scenarios", nargs="+", help="scenario files (YAML): the days the settings must win on")
+    t.add_argument("--seeds", type=int, default=3, help="seeds per scenario and candidate (default 3)")
+    t.add_argument(
+        "--min-service-level",
+        type=float,
+        help="the floor every scenario's service level must keep (default: its FIFO baseline's)",
+    )
+    t.add_argument("--passes", type=int, default=2, help="passes of the coordinate search (default 2)")
+    t.add_argument("--max-runs", type=int, help="stop searching after about this many simulations")
+    t.add_argument(
+        "--calls", type=int, help="override the scenarios' number of calls (scenarios stopped by calls)"
+    )
+    t.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    t.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    t.set_defaults(func=tune_command)
+
 
 def _fail(message: str) -> None:
     sys.exit(f"acd: {message}")
@@ -163,3 +186,39 @@ def staff_command(args: argparse.Namespace) -> None:
         seed=args.seed,
     )
     print(json.dumps(res) if args.json else staff_text(res))
+
+
+def tune_command(args: argparse.Namespace) -> None:
+    from acd.sim.scenario import ScenarioError, load_scenario
+    from acd.sim.tune import Tuner, current_settings, result_json, result_text
+
+    if args.seeds < 1 or args.passes < 1:
+        _fail("--seeds and --passes take a positive number")
+    if args.min_service_level is not None and not 0 <= args.min_service_level <= 1:
+        _fail("--min-service-level is a share, 0 to 1")
+    loaded = []
+    for path in args.scenarios:
+        try:
+            scenario, config = load_scenario(path)
+        except ScenarioError as e:
+            _fail(f"bad scenario:\n{e}")
+            return
+        if args.calls is not None:
+            if args.calls < 1 or scenario.calls is None:
+                _fail(f"{path}: --calls needs a positive number and a scenario stopped by `calls`")
+            scenario = scenario.model_copy(
+                update={"calls": args.calls, "warmup_calls": min(scenario.warmup_calls, args.calls // 10)}
+            )
+        loaded.append((scenario.name or path, scenario, config))
+    show = None if args.no_progress or not sys.stderr.isatty() else progress_bar("tune")
+    base_seed = loaded[0][1].seed
+    tuner = Tuner(
+        loaded,
+        seeds=[base_seed + i for i in range(args.seeds)],
+        min_service_level=args.min_service_level,
+        progress=show,
+        max_runs=args.max_runs,
+    )
+    result = tuner.tune(current_settings(loaded[0][2]), passes=args.passes)
+    out = result_json(tuner, result)
+    print(json.dumps(out) if args.json else result_text(out))
