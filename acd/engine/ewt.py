@@ -104,7 +104,54 @@ def expected_wait(position: int, aht_s: float, staffed: int, unstaffed_s: float,
     """E[W] of the caller at `position` (see the module's docstring)."""
     if staffed <= 0:
         return unstaffed_s
-    rate = staffed / aht_s
+    return expected_wait_at_rate(position, staffed / aht_s, theta)
+
+
+class ServiceRateTracker:
+    """Per skill, the rate at which agents take calls from the head of the skill's line, as it
+    happened: the entries into service of the last `window` calls that waited, over the time they
+    took. It knows what the staffed count cannot: agents who hold several skills and serve the
+    other lines too, agents away, priorities. None until `MIN_ENTRIES` entries were seen within
+    `MAX_AGE_S` (the line was empty, or is new): the staffed estimate n / AHT applies then."""
+
+    MIN_ENTRIES = 5
+    MAX_AGE_S = 900.0
+
+    def __init__(self, skills: list[str], window: int = 50) -> None:
+        from collections import deque
+
+        self._window = window
+        self._entries: dict[str, deque[float]] = {s: deque(maxlen=window) for s in skills}
+
+    def entered_service(self, skill: str, now: float) -> None:
+        """A call that waited in the skill's line was given to an agent at `now`."""
+        entries = self._entries.get(skill)
+        if entries is not None:
+            entries.append(now)
+
+    def rate(self, skill: str, now: float) -> float | None:
+        """Calls per second taken from the line lately, or None."""
+        entries = self._entries[skill]
+        while entries and now - entries[0] > self.MAX_AGE_S:
+            entries.popleft()
+        if len(entries) < self.MIN_ENTRIES:
+            return None
+        span = now - entries[0]  # up to now: a line whose agents stopped taking calls slows down
+        return len(entries) / span if span > 0 else None
+
+    def as_dict(self) -> dict[str, list[float]]:
+        return {s: list(e) for s, e in self._entries.items()}
+
+    def load(self, values: dict[str, list[float]]) -> None:
+        for skill, entries in values.items():
+            if skill in self._entries:
+                self._entries[skill].clear()
+                self._entries[skill].extend(float(t) for t in entries)
+
+
+def expected_wait_at_rate(position: int, rate: float, theta: float = 0.0) -> float:
+    """E[W] of the caller at `position` when the line's head is served at `rate` calls a second
+    and the callers ahead hang up at `theta` each: sum over i < k of 1 / (rate + i * theta)."""
     if theta <= 0.0 or position <= 1:
         return position / rate if theta <= 0.0 else 1.0 / rate
     a = rate / theta

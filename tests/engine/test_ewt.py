@@ -64,3 +64,14 @@ def test_the_abandonment_rate_waits_for_enough_waiting_seen() -> None:
     assert tracker["a"] == 0.0
     tracker.observe("a", 5.0, abandoned=True)
     assert math.isfinite(tracker["a"]) and tracker["a"] > 0
+
+
+def test_the_service_rate_is_what_the_line_saw_lately() -> None:
+    from acd.engine.ewt import ServiceRateTracker
+
+    tracker = ServiceRateTracker(["a"], window=10)
+    assert tracker.rate("a", 0.0) is None
+    for i in range(20):
+        tracker.entered_service("a", 100.0 + 6.0 * i)  # one call every 6 s
+    assert tracker.rate("a", 220.0) == pytest.approx(1 / 6)
+    assert tracker.rate("a", 220.0 + ServiceRateTracker.MAX_AGE_S + 1) is None  # too old: unknown
