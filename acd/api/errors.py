@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import Any
 
 from aiohttp import web
 from pydantic import ValidationError
 
+from acd import jsonio
 from acd.engine.errors import EngineError
 
 log = logging.getLogger("acd.api")
@@ -21,14 +21,23 @@ class ApiError(EngineError):
     """A request the API refuses before it reaches the engine."""
 
 
+MAX_ECHO_CHARS = 200  # of a client's own string (a key, a value) echoed in an error
+
+
+def _short(value: Any) -> Any:
+    if isinstance(value, str) and len(value) > MAX_ECHO_CHARS:
+        return f"{value[:MAX_ECHO_CHARS]}…[+{len(value) - MAX_ECHO_CHARS} chars]"
+    return value
+
+
 def error_response(status: int, code: str, message: str, details: Any = None) -> web.Response:
     body = {"error": {"code": code, "message": message, "details": details}}
-    return web.Response(status=status, text=json.dumps(body), content_type="application/json")
+    return web.Response(status=status, body=jsonio.dumps(body), content_type="application/json")
 
 
 def validation_error(exc: ValidationError, what: str) -> ApiError:
     errors = exc.errors(include_url=False, include_context=False, include_input=False)
-    details = [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in errors]
+    details = [{"loc": [_short(p) for p in e["loc"]], "msg": e["msg"], "type": e["type"]} for e in errors]
     if any(e["type"] == "union_tag_invalid" for e in errors):
         return ApiError(422, "unknown_event_type", "unknown event type", details)
     first = details[0]
