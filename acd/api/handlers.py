@@ -158,10 +158,14 @@ async def put_agent(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
     agent_id = _path_id(request, "agent_id")
     spec = await _parse(request, AgentUpsert, "agent")
+    try:
+        entry = AgentConfig(id=agent_id, site=spec.site, skills=spec.skills, target=spec.target)
+    except ValidationError as exc:  # a path id the roster's stricter id pattern refuses (`a:b`)
+        first = exc.errors(include_url=False, include_context=False, include_input=False)[0]
+        field = "agent_id" if tuple(first["loc"]) == ("id",) else ".".join(str(p) for p in first["loc"])
+        raise ApiError(422, "invalid_agent", f"{field}: {first['msg']}", {"field": field}) from None
     with _about_the_request():
-        agent, created = await service.upsert_agent(
-            AgentConfig(id=agent_id, site=spec.site, skills=spec.skills, target=spec.target)
-        )
+        agent, created = await service.upsert_agent(entry)
     return _json(agent_view(service.engine, agent, service.clock.now()), status=201 if created else 200)
 
 
