@@ -25,6 +25,7 @@ SkillId = Annotated[str, Field(min_length=1, max_length=64)]
 #: `start`, slot dates): past them, calendar arithmetic would overflow (year 9999 + 1 day) and
 #: nothing a contact centre does makes sense.
 FIRST_YEAR, LAST_YEAR = 2000, 2099
+YEAR_PATTERN = r"^20[0-9]{2}-"  # what the bounds mean for an RFC 3339 string (the local year)
 #: Validation context of requests from outside: the date bounds apply. The replay of a stored log
 #: validates without it, so events accepted by an earlier release still load.
 EDGE = {"edge": True}
@@ -39,7 +40,10 @@ def _sane_instant(value: datetime, info: ValidationInfo) -> datetime:
 Instant = Annotated[
     AwareDatetime,
     AfterValidator(_sane_instant),
-    Field(description=f"RFC 3339 with an offset, in the years {FIRST_YEAR}-{LAST_YEAR}"),
+    Field(
+        description=f"RFC 3339 with an offset, in the years {FIRST_YEAR}-{LAST_YEAR}",
+        json_schema_extra={"pattern": YEAR_PATTERN},
+    ),
 ]
 Outcome = Literal["answered", "no_answer", "busy", "failed"]
 
