@@ -14,11 +14,10 @@ from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 EventId = Annotated[str, Field(min_length=1, max_length=128, description="Unique id: the idempotency key")]
 IDENT_PATTERN = r"^[A-Za-z0-9._:@+\-]{1,128}$"
 Ident = Annotated[str, Field(min_length=1, max_length=128, pattern=IDENT_PATTERN)]
-E164 = Annotated[str, Field(pattern=r"^\+[1-9][0-9]{1,14}$", description="E.164 number, e.g. +33142000000")]
-Department = Annotated[
-    str,
-    Field(pattern=r"^(0[1-9]|[1-8][0-9]|9[0-5]|2A|2B|97[1-6])$", description="INSEE department code"),
-]
+E164_PATTERN = r"^\+[1-9][0-9]{1,14}$"
+DEPARTMENT_PATTERN = r"^(0[1-9]|[1-8][0-9]|9[0-5]|2A|2B|97[1-6])$"
+E164 = Annotated[str, Field(pattern=E164_PATTERN, description="E.164 number, e.g. +33142000000")]
+Department = Annotated[str, Field(pattern=DEPARTMENT_PATTERN, description="INSEE department code")]
 SkillId = Annotated[str, Field(min_length=1, max_length=64)]
 
 #: The years an instant from outside may name (event `ts`, callback `not_before`, appointment

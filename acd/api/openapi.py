@@ -17,12 +17,11 @@ from pydantic.json_schema import models_json_schema
 
 from acd.api import schemas
 from acd.config import AgentConfig, Config
-from acd.events import IDENT_PATTERN, AgentStateChanged, Event
+from acd.events import DEPARTMENT_PATTERN, IDENT_PATTERN, AgentStateChanged, Event
 
 REF = "#/components/schemas/{model}"
 AGENT_STATES = list(typing.get_args(AgentStateChanged.model_fields["state"].annotation))
 ROSTER_ID_PATTERN = AgentConfig.model_json_schema()["properties"]["id"]["pattern"]  # PUT /v1/agents/{id}
-DEPARTMENT_PATTERN = r"^(0[1-9]|[1-8][0-9]|9[0-5]|2A|2B|97[1-6])$"
 
 
 class Route(NamedTuple):

@@ -356,3 +356,55 @@ async def test_platform_events_keep_their_own_ids_in_error_details(platform):
 
 def test_t0_is_a_monday_in_opening_hours():  # the premise of the tests above
     assert datetime.fromtimestamp(T0, UTC).weekday() == 0
+
+
+# -- found trying the service as a new user would
+
+
+async def test_an_unknown_event_type_lists_the_valid_types(platform):
+    status, body = await platform.events({"id": "e1", "type": "call.teleported", "call_id": "c1"})
+    assert_error(status, body, 422, "unknown_event_type")
+    assert "'call.teleported'" in body["error"]["message"]
+    for valid in ("call.offered", "agent.state", "survey.result"):
+        assert valid in body["error"]["message"]
+
+
+async def test_a_phone_number_not_in_e164_says_what_e164_looks_like(platform):
+    status, body = await platform.events(
+        {"id": "e1", "type": "call.offered", "call_id": "c1", "caller": "0612345678", "skill": "lsf"}
+    )
+    assert_error(status, body, 422, "invalid_event")
+    assert "caller" in body["error"]["message"]
+    assert "an E.164 number, such as +33142000000" in body["error"]["message"]
+
+
+async def test_a_time_without_an_offset_says_to_add_one(platform):
+    status, body = await platform.request(
+        "POST",
+        "/v1/callbacks",
+        {"number": "+33611111111", "skill": "lsf", "not_before": "2026-03-02T10:00:00"},
+    )
+    assert_error(status, body, 422, "invalid_callback")
+    assert "add the offset: 2026-03-02T10:00:00+01:00" in body["error"]["message"]
+
+
+async def test_a_department_that_is_no_insee_code_says_what_one_looks_like(platform):
+    status, body = await platform.request(
+        "POST", "/v1/callbacks", {"number": "+33611111111", "skill": "lsf", "department": "99"}
+    )
+    assert_error(status, body, 422, "invalid_callback")
+    assert "an INSEE department code, such as 59, 2A or 971" in body["error"]["message"]
+
+
+async def test_an_unknown_path_points_to_the_api_description(platform):
+    status, body = await platform.get("/v1/agent")
+    assert_error(status, body, 404, "not_found")
+    assert (
+        body["error"]["message"] == "no such path: GET /v1/agent (the API is described at GET /openapi.json)"
+    )
+
+
+async def test_a_method_a_path_does_not_take_says_which_it_takes(platform):
+    status, body = await platform.request("POST", "/v1/agents", {})
+    assert_error(status, body, 405, "method_not_allowed")
+    assert body["error"]["message"] == "POST /v1/agents: method not allowed; this path takes GET,HEAD"
