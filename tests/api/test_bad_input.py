@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from datetime import datetime
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -408,3 +409,51 @@ def test_every_logged_field_is_capped_whatever_its_source():
     assert len(key) < MAX_FIELD_CHARS + 20 and len(value["deep"]) < MAX_FIELD_CHARS + 20
     assert len(out["msg"]) < 1100
     assert out["count"] == 12
+
+
+EDGE_INSTANTS = [
+    "9999-12-31T10:00:00+01:00",  # the not_before: OverflowError in next_opening
+    "9999-12-31T23:59:59-12:00",
+    "0001-01-01T00:00:00+14:00",
+    "1970-01-01T00:00:00Z",
+    "2099-12-31T23:59:59-12:00",
+]
+any_instant = st.sampled_from(EDGE_INSTANTS) | st.datetimes(
+    min_value=datetime(1, 1, 2), max_value=datetime(9999, 12, 30)
+).flatmap(
+    lambda d: st.sampled_from(["Z", "+14:00", "-12:00", "+01:00", "+00:30"]).map(
+        lambda off: d.isoformat() + off
+    )
+)
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    instant=any_instant,
+    where=st.sampled_from(["ts", "not_before", "start", "patch", "slots"]),
+)
+async def test_no_instant_anywhere_causes_a_server_error(make_platform, instant, where):
+    from tests.engine.test_appointments import ap_config
+
+    platform = await make_platform(config=ap_config())
+    if where == "ts":
+        status, body = await platform.events({**GOOD, "ts": instant})
+    elif where == "not_before":
+        status, body = await platform.request(
+            "POST", "/v1/callbacks", {"number": "+33611111111", "skill": "paiement", "not_before": instant}
+        )
+    elif where in ("start", "patch"):
+        start = instant if where == "start" else "2026-03-03T10:00:00+01:00"
+        status, body = await platform.request(
+            "POST", "/v1/appointments", {"number": "+33611111111", "skill": "impot_revenu", "start": start}
+        )
+        if where == "patch":
+            assert status == 201, body
+            status, body = await platform.request(
+                "PATCH", f"/v1/appointments/{body['appointment_id']}", {"start": instant}
+            )
+    else:
+        status, body = await platform.get(f"/v1/appointments/slots?skill=impot_revenu&date={instant[:10]}")
+    assert status < 500, body
+    if status >= 400:
+        assert set(body["error"]) == {"code", "message", "details"}
