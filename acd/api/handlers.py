@@ -96,14 +96,15 @@ async def _apply_request(service: Service, events: Sequence[Any]) -> list[EventR
 def _query(request: web.Request, allowed: Sequence[str]) -> dict[str, str]:
     """The query parameters, refused (422) when one is unknown or repeated: a filter that is
     silently ignored answers a question the client did not ask."""
-    unknown = sorted(set(request.query) - set(allowed))
-    if unknown:
+    extra = sorted(set(request.query) - set(allowed))
+    if extra:
+        name = extra[0][:64]
         raise ApiError(
             422,
             "unknown_parameter",
-            f"unknown query parameter {unknown[0]!r}; "
+            f"unknown query parameter {name!r}; "
             + (f"this path takes {', '.join(allowed)}" if allowed else "this path takes none"),
-            {"field": unknown[0], "valid": list(allowed)},
+            {"field": name, "valid": list(allowed)},
         )
     for name in request.query:
         if len(request.query.getall(name)) > 1:
@@ -174,7 +175,7 @@ async def list_agents(request: web.Request) -> web.Response:
     engine, now = service.engine, service.clock.now()
     query = _query(request, ("site", "state"))
     site, state = query.get("site"), query.get("state")
-    _one_of(site, sorted(engine._site_ids), "site", "unknown_site", "site")
+    _one_of(site, list(engine._site_ids), "site", "unknown_site", "site")
     _one_of(state, AGENT_STATES, "state", "invalid_query", "state")
     views = [agent_view(engine, a, now) for a in engine.agents.values() if site is None or a.site == site]
     if state is not None:
