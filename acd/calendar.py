@@ -11,7 +11,7 @@ opening is right across weekends, holidays and the nights clocks change.
 from __future__ import annotations
 
 import re
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from functools import cache, cached_property
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
@@ -45,6 +45,21 @@ DEPARTMENT_TIMEZONE = {
 _INTERVAL = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-4]):([0-5]\d)$")
 
 Interval = tuple[time, time]
+
+#: Instants the calendar reasons about: 2000-01-01 to 2200-01-01 UTC. Outside, `is_open` says
+#: closed and `next_opening`/`next_change` say never, rather than letting date arithmetic near
+#: year 9999 raise OverflowError (the API refuses such dates first; this is the second guard).
+T_MIN, T_MAX = 946_684_800.0, 7_258_118_400.0
+_DAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+
+
+def in_range(t: float) -> bool:
+    """Whether the calendar can reason about instant `t` (a finite time in its range)."""
+    return T_MIN <= t < T_MAX  # False for NaN too
+
+
+def _fmt(intervals: list[Interval]) -> str:
+    return ", ".join(f"{a:%H:%M}-{'24:00' if b == time.max else format(b, '%H:%M')}" for a, b in intervals)
 
 
 def _parse_intervals(value: Any) -> list[Interval]:
@@ -171,6 +186,8 @@ class Hours:
         cached = self._cache.get(day)
         if cached is not None:
             return cached
+        if not 1 < day.year < 9999:  # a day whose neighbours do not exist: never open
+            return []
         if self.holiday(day) is not None:
             spans: list[Interval] = []
         else:
@@ -190,6 +207,8 @@ class Hours:
         return out
 
     def local_date(self, t: float) -> date:
+        if not in_range(t):  # the nearest day in range (NaN: the first)
+            t = T_MAX if t >= T_MAX else T_MIN
         return datetime.fromtimestamp(t, self.zone).date()
 
     def day_span(self, t: float) -> tuple[date, float, float]:
@@ -204,6 +223,8 @@ class Hours:
         lo, hi, state = self._span
         if lo <= t < hi:  # asked on every call: most answers come from the stretch last found
             return state
+        if not in_range(t):
+            return False
         return self._locate(t)
 
     def _locate(self, t: float) -> bool:
@@ -226,6 +247,8 @@ class Hours:
         """`t` itself when open, else the next instant it opens (None: not within the horizon)."""
         if self.always_open:
             return t
+        if not in_range(t):
+            return None
         day = self.local_date(t)
         for i in range(self.HORIZON_DAYS):
             for t0, t1 in self.intervals(day + timedelta(days=i)):
@@ -235,7 +258,7 @@ class Hours:
 
     def next_change(self, t: float) -> float | None:
         """The next instant after `t` at which it opens or closes."""
-        if self.always_open:
+        if self.always_open or not in_range(t):
             return None
         day = self.local_date(t)
         for i in range(self.HORIZON_DAYS):
@@ -247,8 +270,51 @@ class Hours:
         return None
 
     def isoformat(self, t: float) -> str:
-        """An instant as RFC 3339 in this calendar's zone (`2026-03-02T08:30:00+01:00`)."""
-        return datetime.fromtimestamp(t, self.zone).isoformat()
+        """An instant as RFC 3339 in this calendar's zone (`2026-03-02T08:30:00+01:00`); one the
+        zone cannot show (past year 9999 there) in UTC, clamped to the years datetime holds."""
+        try:
+            return datetime.fromtimestamp(t, self.zone).isoformat()
+        except (OverflowError, OSError, ValueError):
+            bound = datetime.max if t > 0 else datetime.min
+            try:
+                return datetime.fromtimestamp(t, UTC).isoformat()
+            except (OverflowError, OSError, ValueError):
+                return bound.replace(microsecond=0, tzinfo=UTC).isoformat()
+
+    def describe(self) -> str:
+        """The weekly hours in words: `Monday to Friday 08:30-19:00 (Europe/Paris)`."""
+        groups: list[tuple[int, int, list[Interval]]] = []  # runs of days with the same hours
+        for i, spans in enumerate(self._week):
+            if groups and groups[-1][2] == spans and groups[-1][1] == i - 1:
+                groups[-1] = (groups[-1][0], i, spans)
+            else:
+                groups.append((i, i, spans))
+        parts = [
+            (_DAY_NAMES[a] if a == b else f"{_DAY_NAMES[a]} to {_DAY_NAMES[b]}") + f" {_fmt(spans)}"
+            for a, b, spans in groups
+            if spans
+        ]
+        return f"{'; '.join(parts) or 'never open'} ({self.zone.key})"
+
+    def closed_reason(self, t: float) -> str | None:
+        """Why it is closed at `t` (None when open): a public holiday by name, a day of
+        exceptional hours, or outside the weekly hours."""
+        if self.is_open(t):
+            return None
+        if not in_range(t):
+            return "outside the calendar's range of dates"
+        day = self.local_date(t)
+        name = self.holiday(day)
+        if name is not None:
+            return f"public holiday: {name}"
+        if day in self._exceptions:
+            spans = self._exceptions[day]
+            return (
+                f"exceptional hours on {day.isoformat()}: {_fmt(spans)} ({self.zone.key})"
+                if spans
+                else f"closed on {day.isoformat()} (exceptional closure)"
+            )
+        return f"outside opening hours: {self.describe()}"
 
 
 class Calendar:
@@ -264,6 +330,9 @@ class Calendar:
 
     def next_opening(self, t: float) -> float | None:
         return self.hours.next_opening(t)
+
+    def closed_reason(self, t: float) -> str | None:
+        return self.hours.closed_reason(t)
 
     def campaign(self, t: float) -> Campaign | None:
         lo, hi, found = self._campaign_day

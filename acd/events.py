@@ -6,19 +6,44 @@ The same models validate `POST /v1/events` and describe it in `/openapi.json`.
 from __future__ import annotations
 
 import typing
+from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, ValidationInfo
 
 EventId = Annotated[str, Field(min_length=1, max_length=128, description="Unique id: the idempotency key")]
 IDENT_PATTERN = r"^[A-Za-z0-9._:@+\-]{1,128}$"
 Ident = Annotated[str, Field(min_length=1, max_length=128, pattern=IDENT_PATTERN)]
-E164 = Annotated[str, Field(pattern=r"^\+[1-9][0-9]{1,14}$", description="E.164 number, e.g. +33142000000")]
-Department = Annotated[
-    str,
-    Field(pattern=r"^(0[1-9]|[1-8][0-9]|9[0-5]|2A|2B|97[1-6])$", description="INSEE department code"),
-]
+E164_PATTERN = r"^\+[1-9][0-9]{1,14}$"
+DEPARTMENT_PATTERN = r"^(0[1-9]|[1-8][0-9]|9[0-5]|2A|2B|97[1-6])$"
+E164 = Annotated[str, Field(pattern=E164_PATTERN, description="E.164 number, e.g. +33142000000")]
+Department = Annotated[str, Field(pattern=DEPARTMENT_PATTERN, description="INSEE department code")]
 SkillId = Annotated[str, Field(min_length=1, max_length=64)]
+
+#: The years an instant from outside may name (event `ts`, callback `not_before`, appointment
+#: `start`, slot dates): past them, calendar arithmetic would overflow (year 9999 + 1 day) and
+#: nothing a contact centre does makes sense.
+FIRST_YEAR, LAST_YEAR = 2000, 2099
+YEAR_PATTERN = r"^20[0-9]{2}-"  # what the bounds mean for an RFC 3339 string (the local year)
+#: Validation context of requests from outside: the date bounds apply. The replay of a stored log
+#: validates without it, so events accepted by an earlier release still load.
+EDGE = {"edge": True}
+
+
+def _sane_instant(value: datetime, info: ValidationInfo) -> datetime:
+    if info.context and info.context.get("edge") and not FIRST_YEAR <= value.year <= LAST_YEAR:
+        raise ValueError(f"must fall in the years {FIRST_YEAR} to {LAST_YEAR} (got year {value.year})")
+    return value
+
+
+Instant = Annotated[
+    AwareDatetime,
+    AfterValidator(_sane_instant),
+    Field(
+        description=f"RFC 3339 with an offset, in the years {FIRST_YEAR}-{LAST_YEAR}",
+        json_schema_extra={"pattern": YEAR_PATTERN},
+    ),
+]
 Outcome = Literal["answered", "no_answer", "busy", "failed"]
 
 
@@ -26,7 +51,9 @@ class _Event(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     id: EventId
-    ts: AwareDatetime | None = Field(None, description="When the platform saw it (RFC 3339 with offset)")
+    ts: Instant | None = Field(
+        None, description=f"When the platform saw it (RFC 3339 with offset, years {FIRST_YEAR}-{LAST_YEAR})"
+    )
 
 
 class CallOffered(_Event):
@@ -100,7 +127,7 @@ class _Internal(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     id: EventId
-    ts: AwareDatetime | None = None
+    ts: Instant | None = None
 
 
 class RosterAgent(_Internal):
@@ -117,7 +144,7 @@ class CallbackRequested(_Internal):
     number: E164
     skill: SkillId
     department: Department | None = None
-    not_before: AwareDatetime | None = None
+    not_before: Instant | None = None
 
 
 class CallbackCancelled(_Internal):
@@ -130,7 +157,7 @@ class AppointmentBooked(_Internal):
     appointment_id: Ident
     number: E164
     skill: SkillId
-    start: AwareDatetime
+    start: Instant
     department: Department | None = None
     site: Ident | None = None
 
@@ -143,7 +170,7 @@ class AppointmentCancelled(_Internal):
 class AppointmentRescheduled(_Internal):
     type: Literal["appointment.rescheduled"] = "appointment.rescheduled"
     appointment_id: Ident
-    start: AwareDatetime
+    start: Instant
 
 
 class OverflowMode(_Internal):

@@ -224,3 +224,60 @@ def test_campaign_answer_follows_the_local_day(shipped_config):
     assert calendar.campaign(first - 1.0) is None  # the evening before, then the first instant
     assert calendar.campaign(first) == campaign
     assert calendar.campaign(first - 1.0) is None  # asked again, out of order
+
+
+@pytest.mark.parametrize(
+    "t",
+    [
+        datetime(9999, 12, 31, 23, 0, tzinfo=ZoneInfo("UTC")).timestamp(),  # the issue's not_before
+        datetime(1, 1, 1, 12, 0, tzinfo=ZoneInfo("UTC")).timestamp(),
+        1e300,
+        -1e300,
+        float("inf"),
+        float("-inf"),
+        float("nan"),
+    ],
+)
+def test_calendar_arithmetic_on_any_instant_never_raises(t):
+    """Dates near year 9999 made `next_opening` raise OverflowError (a 500): outside the range it
+    reasons about (2000-2200) the calendar is closed and never opens, and says so."""
+    hours = Hours(OpeningHours(exceptions={"2026-12-24": ["08:30-12:00"]}))
+    calendar = Calendar(CalendarConfig())
+    assert hours.is_open(t) is False
+    assert hours.next_opening(t) is None and calendar.next_opening(t) is None
+    assert hours.next_change(t) is None
+    assert hours.closed_reason(t) == "outside the calendar's range of dates"
+    assert isinstance(hours.isoformat(t), str)
+    assert calendar.campaign(t) is None
+
+
+def test_the_last_and_first_days_datetime_holds_have_no_hours():
+    from datetime import date
+
+    hours = Hours(OpeningHours(week={d: ["00:00-24:00"] for d in WEEKDAYS}))
+    assert hours.intervals(date.max) == [] and hours.intervals(date.min) == []
+
+
+@pytest.mark.parametrize(
+    ("when", "reason"),
+    [
+        ("2026-03-02T20:00:00", "outside opening hours: Monday to Friday 08:30-19:00 (Europe/Paris)"),
+        ("2026-03-07T10:00:00", "outside opening hours: Monday to Friday 08:30-19:00 (Europe/Paris)"),
+        ("2026-12-25T10:00:00", "public holiday: Noël"),
+        ("2026-12-24T15:00:00", "exceptional hours on 2026-12-24: 08:30-12:00 (Europe/Paris)"),
+        ("2026-12-31T10:00:00", "closed on 2026-12-31 (exceptional closure)"),
+        ("2026-03-02T10:00:00", None),
+    ],
+)
+def test_closed_reason_says_why_the_line_is_closed(when, reason):
+    hours = Hours(OpeningHours(exceptions={"2026-12-24": ["08:30-12:00"], "2026-12-31": []}))
+    assert hours.closed_reason(datetime.fromisoformat(when).replace(tzinfo=PARIS).timestamp()) == reason
+
+
+def test_describe_groups_days_with_the_same_hours():
+    week = {"mon": ["08:30-12:00", "13:00-19:00"], "tue": ["08:30-19:00"], "wed": ["08:30-19:00"]}
+    week |= {"sat": ["09:00-24:00"]}
+    assert Hours(OpeningHours(week=week)).describe() == (
+        "Monday 08:30-12:00, 13:00-19:00; Tuesday to Wednesday 08:30-19:00;"
+        " Saturday 09:00-24:00 (Europe/Paris)"
+    )

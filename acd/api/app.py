@@ -46,7 +46,7 @@ def create_app(
     app = web.Application(middlewares=middlewares, client_max_size=settings.max_body_bytes)
     app[SERVICE] = service
     app[REJECTED] = service.metrics.rejected
-    app[OPENAPI] = build_openapi(__version__)
+    app[OPENAPI] = build_openapi(__version__, config)
 
     r = app.router
     r.add_post("/v1/events", handlers.post_events)

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import Any
 
 from aiohttp import web
 from pydantic import ValidationError
 
+from acd import jsonio
 from acd.engine.errors import EngineError
+from acd.events import DEPARTMENT_PATTERN, E164_PATTERN, IDENT_PATTERN
 
 log = logging.getLogger("acd.api")
 
@@ -21,19 +22,53 @@ class ApiError(EngineError):
     """A request the API refuses before it reaches the engine."""
 
 
+MAX_ECHO_CHARS = 200  # of a client's own string (a key, a value) echoed in an error
+
+
+def _short(value: Any) -> Any:
+    if isinstance(value, str) and len(value) > MAX_ECHO_CHARS:
+        return f"{value[:MAX_ECHO_CHARS]}…[+{len(value) - MAX_ECHO_CHARS} chars]"
+    return value
+
+
 def error_response(status: int, code: str, message: str, details: Any = None) -> web.Response:
     body = {"error": {"code": code, "message": message, "details": details}}
-    return web.Response(status=status, text=json.dumps(body), content_type="application/json")
+    return web.Response(status=status, body=jsonio.dumps(body), content_type="application/json")
+
+
+#: What a pattern or a type error means, said the way a person would (added to the message).
+_PATTERN_HINTS = {
+    E164_PATTERN: "an E.164 number, such as +33142000000",
+    DEPARTMENT_PATTERN: "an INSEE department code, such as 59, 2A or 971",
+    IDENT_PATTERN: "1 to 128 letters, digits or . _ : @ + -",
+}
+_TYPE_HINTS = {
+    "timezone_aware": "add the offset: 2026-03-02T10:00:00+01:00, or Z for UTC",
+    "datetime_from_date_parsing": "an RFC 3339 time such as 2026-03-02T10:00:00+01:00",
+    "datetime_parsing": "an RFC 3339 time such as 2026-03-02T10:00:00+01:00",
+    "datetime_type": "an RFC 3339 time such as 2026-03-02T10:00:00+01:00",
+}
+
+
+def _hint(error: dict[str, Any]) -> str:
+    pattern = (error.get("ctx") or {}).get("pattern")
+    hint = _PATTERN_HINTS.get(pattern) if pattern else _TYPE_HINTS.get(error["type"])
+    return f" ({hint})" if hint else ""
 
 
 def validation_error(exc: ValidationError, what: str) -> ApiError:
-    errors = exc.errors(include_url=False, include_context=False, include_input=False)
-    details = [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in errors]
-    if any(e["type"] == "union_tag_invalid" for e in errors):
-        return ApiError(422, "unknown_event_type", "unknown event type", details)
+    errors = exc.errors(include_url=False, include_context=True, include_input=False)
+    details = [{"loc": [_short(p) for p in e["loc"]], "msg": e["msg"], "type": e["type"]} for e in errors]
+    tag = next((e for e in errors if e["type"] == "union_tag_invalid"), None)
+    if tag is not None:
+        ctx = tag.get("ctx") or {}
+        given, valid = _short(str(ctx.get("tag", ""))), ctx.get("expected_tags", "")
+        return ApiError(
+            422, "unknown_event_type", f"unknown event type {given!r}; valid types: {valid}", details
+        )
     first = details[0]
     where = ".".join(str(p) for p in first["loc"]) or what
-    return ApiError(422, f"invalid_{what}", f"{where}: {first['msg']}", details)
+    return ApiError(422, f"invalid_{what}", f"{where}: {first['msg']}{_hint(errors[0])}", details)
 
 
 _HTTP_CODES = {
@@ -64,7 +99,13 @@ async def error_middleware(request: web.Request, handler: Any) -> web.StreamResp
             raise
         code = _HTTP_CODES.get(exc.status, "http_error")
         _count(request, code)
-        response = error_response(exc.status, code, exc.reason or code, None)
+        message = exc.reason or code
+        where = f"{request.method} {_short(request.path)}"
+        if exc.status == 404:
+            message = f"no such path: {where} (the API is described at GET /openapi.json)"
+        elif exc.status == 405 and "Allow" in exc.headers:
+            message = f"{where}: method not allowed; this path takes {exc.headers['Allow']}"
+        response = error_response(exc.status, code, message, None)
         if "Allow" in exc.headers:  # a 405 says which methods the path takes
             response.headers["Allow"] = exc.headers["Allow"]
         return response

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-import json
+import contextlib
 import re
+import typing
 import uuid
+from collections.abc import Iterator, Sequence
 from datetime import date
 from typing import Any, TypeVar
 
@@ -12,6 +14,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, ValidationError
 
+from acd import jsonio
 from acd.api.errors import ApiError, validation_error
 from acd.api.schemas import (
     AgentUpsert,
@@ -22,8 +25,14 @@ from acd.api.schemas import (
 )
 from acd.api.views import agent_view, appointment_view, call_view, callback_view
 from acd.config import AgentConfig
+from acd.engine import EngineError, EventResult
+from acd.engine.errors import unknown
 from acd.events import (
+    EDGE,
+    FIRST_YEAR,
     IDENT_PATTERN,
+    LAST_YEAR,
+    AgentStateChanged,
     AppointmentBooked,
     AppointmentCancelled,
     AppointmentRescheduled,
@@ -40,14 +49,12 @@ M = TypeVar("M", bound=BaseModel)
 OPENAPI = web.AppKey("openapi", dict)
 
 _ident = re.compile(IDENT_PATTERN)  # what every id in a path must look like
-
-
-def _dumps(data: Any) -> str:
-    return json.dumps(data, separators=(",", ":"))
+AGENT_STATES: tuple[str, ...] = typing.get_args(AgentStateChanged.model_fields["state"].annotation)
+_INTERNAL_DETAILS = ("index", "id", "type")  # of an internal event, in an engine refusal
 
 
 def _json(data: Any, status: int = 200) -> web.Response:
-    return web.Response(text=_dumps(data), status=status, content_type="application/json")
+    return web.Response(body=jsonio.dumps(data), status=status, content_type="application/json")
 
 
 async def _body(request: web.Request) -> Any:
@@ -55,17 +62,65 @@ async def _body(request: web.Request) -> Any:
     if not raw:
         raise ApiError(400, "empty_body", "a JSON body is required")
     try:
-        return json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
+        return jsonio.loads(raw)
+    except ValueError as exc:
         raise ApiError(400, "malformed_json", f"the body is not valid JSON: {exc}") from None
 
 
 async def _parse(request: web.Request, model: type[M], what: str) -> M:
     """The JSON body validated by `model`; a 400 or 422 JSON error otherwise."""
     try:
-        return model.model_validate(await _body(request))
+        return model.model_validate(await _body(request), context=EDGE)
     except ValidationError as exc:
         raise validation_error(exc, what) from None
+
+
+@contextlib.contextmanager
+def _about_the_request() -> Iterator[None]:
+    """Refusals of the internal events a REST request stands for speak of the request: the
+    internal event's id, type and place in a batch mean nothing to a client who sent none."""
+    try:
+        yield
+    except EngineError as exc:
+        details = exc.details
+        if isinstance(details, dict):
+            details = {k: v for k, v in details.items() if k not in _INTERNAL_DETAILS}
+        raise EngineError(exc.status, exc.code, exc.message, details) from None
+
+
+async def _apply_request(service: Service, events: Sequence[Any]) -> list[EventResult]:
+    with _about_the_request():
+        return await service.apply_events(events)
+
+
+def _query(request: web.Request, allowed: Sequence[str]) -> dict[str, str]:
+    """The query parameters, refused (422) when one is unknown or repeated: a filter that is
+    silently ignored answers a question the client did not ask."""
+    extra = sorted(set(request.query) - set(allowed))
+    if extra:
+        name = extra[0][:64]
+        raise ApiError(
+            422,
+            "unknown_parameter",
+            f"unknown query parameter {name!r}; "
+            + (f"this path takes {', '.join(allowed)}" if allowed else "this path takes none"),
+            {"field": name, "valid": list(allowed)},
+        )
+    for name in request.query:
+        if len(request.query.getall(name)) > 1:
+            raise ApiError(422, "invalid_query", f"{name} is given more than once", {"field": name})
+    return dict(request.query)
+
+
+def _one_of(value: str | None, valid: Sequence[str], field: str, code: str, what: str) -> None:
+    """Refuse a filter naming nothing that exists, saying what does."""
+    if value is not None and value not in valid:
+        raise ApiError(
+            422,
+            code,
+            f"{field}: {unknown(what, value, valid)}",
+            {"field": field, "valid": list(valid)},
+        )
 
 
 def _path_id(request: web.Request, name: str) -> str:
@@ -89,9 +144,9 @@ async def post_events(request: web.Request) -> web.Response:
                 raise ApiError(
                     413, "batch_too_large", f"a batch holds at most {max_batch} events", {"size": len(body)}
                 )
-            events = event_list_adapter.validate_python(body)
+            events = event_list_adapter.validate_python(body, context=EDGE)
         elif isinstance(body, dict):
-            events = [event_adapter.validate_python(body)]
+            events = [event_adapter.validate_python(body, context=EDGE)]
         else:
             raise ApiError(422, "invalid_event", "the body must be an event object or an array of events")
     except ValidationError as exc:
@@ -104,16 +159,24 @@ async def put_agent(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
     agent_id = _path_id(request, "agent_id")
     spec = await _parse(request, AgentUpsert, "agent")
-    agent, created = await service.upsert_agent(
-        AgentConfig(id=agent_id, site=spec.site, skills=spec.skills, target=spec.target)
-    )
+    try:
+        entry = AgentConfig(id=agent_id, site=spec.site, skills=spec.skills, target=spec.target)
+    except ValidationError as exc:  # a path id the roster's stricter id pattern refuses (`a:b`)
+        first = exc.errors(include_url=False, include_context=False, include_input=False)[0]
+        field = "agent_id" if tuple(first["loc"]) == ("id",) else ".".join(str(p) for p in first["loc"])
+        raise ApiError(422, "invalid_agent", f"{field}: {first['msg']}", {"field": field}) from None
+    with _about_the_request():
+        agent, created = await service.upsert_agent(entry)
     return _json(agent_view(service.engine, agent, service.clock.now()), status=201 if created else 200)
 
 
 async def list_agents(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
     engine, now = service.engine, service.clock.now()
-    site, state = request.query.get("site"), request.query.get("state")
+    query = _query(request, ("site", "state"))
+    site, state = query.get("site"), query.get("state")
+    _one_of(site, list(engine._site_ids), "site", "unknown_site", "site")
+    _one_of(state, AGENT_STATES, "state", "invalid_query", "state")
     views = [agent_view(engine, a, now) for a in engine.agents.values() if site is None or a.site == site]
     if state is not None:
         views = [v for v in views if v["state"] == state]
@@ -122,6 +185,7 @@ async def list_agents(request: web.Request) -> web.Response:
 
 async def get_agent(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
+    _query(request, ())
     agent = service.engine.agents.get(_path_id(request, "agent_id"))
     if agent is None:
         raise ApiError(404, "unknown_agent", f"no such agent: {request.match_info['agent_id']!r}")
@@ -130,11 +194,13 @@ async def get_agent(request: web.Request) -> web.Response:
 
 async def get_queues(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
+    _query(request, ())
     return _json({"queues": service.engine.queue_stats(service.clock.now())})
 
 
 async def get_call(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
+    _query(request, ())
     call = service.engine.calls.get(_path_id(request, "call_id"))
     if call is None:
         raise ApiError(404, "unknown_call", f"no such call: {request.match_info['call_id']!r}")
@@ -165,38 +231,43 @@ async def post_callback(request: web.Request) -> web.Response:
         department=body.department,
         not_before=body.not_before,
     )
-    await service.apply_events([event])
+    await _apply_request(service, [event])
     return _json(callback_view(service.engine, service.engine.callbacks[callback_id]), status=201)
 
 
 async def get_callback(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
+    _query(request, ())
     return _json(callback_view(service.engine, _known(service.engine.callbacks, request, "callback_id")))
 
 
 async def delete_callback(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
     callback = _known(service.engine.callbacks, request, "callback_id")
-    await service.apply_events([CallbackCancelled(id=_new_id("api"), callback_id=callback.id)])
+    await _apply_request(service, [CallbackCancelled(id=_new_id("api"), callback_id=callback.id)])
     return _json(callback_view(service.engine, callback))
 
 
 async def get_slots(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
     engine = service.engine
-    skill, day, site = request.query.get("skill"), request.query.get("date"), request.query.get("site")
+    query = _query(request, ("skill", "date", "site"))
+    skill, day, site = query.get("skill"), query.get("date"), query.get("site")
     if not skill:
-        raise ApiError(422, "invalid_query", "skill is required", {"field": "skill"})
-    if skill not in engine.skill_index:
-        raise ApiError(422, "unknown_skill", f"unknown skill {skill!r}", {"field": "skill"})
-    if site is not None and site not in engine._site_ids:
-        raise ApiError(422, "unknown_site", f"unknown site {site!r}", {"field": "site"})
+        raise ApiError(
+            422, "invalid_query", f"skill is required (one of {', '.join(engine.skills)})", {"field": "skill"}
+        )
+    _one_of(skill, list(engine.skills), "skill", "unknown_skill", "skill")
+    _one_of(site, list(engine._site_ids), "site", "unknown_site", "site")
     try:
-        when = date.fromisoformat(day or "")
-        if len(day or "") != 10:
+        if day is None or len(day) != 10:
             raise ValueError
+        when = date.fromisoformat(day)
     except ValueError:
         raise ApiError(422, "invalid_query", "date must be YYYY-MM-DD", {"field": "date"}) from None
+    if not FIRST_YEAR <= when.year <= LAST_YEAR:
+        message = f"date must fall in the years {FIRST_YEAR} to {LAST_YEAR}"
+        raise ApiError(422, "invalid_query", message, {"field": "date"})
     iso = engine.calendar.hours.isoformat
     slots = engine.appointment_slots(skill, when, site, service.clock.now())
     return _json([{**s, "start": iso(s["start"]), "end": iso(s["end"])} for s in slots])
@@ -215,12 +286,13 @@ async def post_appointment(request: web.Request) -> web.Response:
         department=body.department,
         site=body.site,
     )
-    await service.apply_events([event])
+    await _apply_request(service, [event])
     return _json(appointment_view(service.engine, service.engine.appointments[appointment_id]), status=201)
 
 
 async def get_appointment(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
+    _query(request, ())
     return _json(
         appointment_view(service.engine, _known(service.engine.appointments, request, "appointment_id"))
     )
@@ -229,7 +301,7 @@ async def get_appointment(request: web.Request) -> web.Response:
 async def delete_appointment(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
     appointment = _known(service.engine.appointments, request, "appointment_id")
-    await service.apply_events([AppointmentCancelled(id=_new_id("api"), appointment_id=appointment.id)])
+    await _apply_request(service, [AppointmentCancelled(id=_new_id("api"), appointment_id=appointment.id)])
     return _json(appointment_view(service.engine, appointment))
 
 
@@ -238,19 +310,21 @@ async def patch_appointment(request: web.Request) -> web.Response:
     appointment = _known(service.engine.appointments, request, "appointment_id")
     body = await _parse(request, AppointmentPatch, "appointment")
     event = AppointmentRescheduled(id=_new_id("api"), appointment_id=appointment.id, start=body.start)
-    await service.apply_events([event])
+    await _apply_request(service, [event])
     return _json(appointment_view(service.engine, appointment))
 
 
 async def get_overflow(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
+    _query(request, ())
     return _json(service.engine.overflow.status(service.clock.now()))
 
 
 async def put_overflow(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
     body = await _parse(request, OverflowModeBody, "overflow")
-    [result] = await service.apply_events([OverflowMode(id=f"overflow-{uuid.uuid4().hex}", mode=body.mode)])
+    event = OverflowMode(id=f"overflow-{uuid.uuid4().hex}", mode=body.mode)
+    [result] = await _apply_request(service, [event])
     return _json(result.decision)
 
 
@@ -272,8 +346,16 @@ async def list_services(request: web.Request) -> web.Response:
         }
         for s in service.engine.overflow.services.values()
     ]
-    department = request.query.get("department")
+    department = _query(request, ("department",)).get("department")
     if department is not None:
+        departments = sorted({v["department"] for v in views})
+        if department not in departments:
+            raise ApiError(
+                422,
+                "unknown_department",
+                f"no local service for department {department[:16]!r} (an INSEE code such as 59, 2A, 971)",
+                {"field": "department", "valid": departments},
+            )
         views = [v for v in views if v["department"] == department]
     return _json({"services": views})
 

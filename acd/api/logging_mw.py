@@ -3,7 +3,8 @@
 
 Fields: `method`, `path` (no query string), `status`, `duration_ms`, `remote`, `request_id` (the
 client's `X-Request-Id`, or a new one, echoed in the response), and for `/v1/events`: `events` (how
-many), `event_ids`, `call_ids` and `event_types` (at most `MAX_IDS` ids each). Callers' numbers are
+many), `event_ids`, `call_ids` and `event_types` (at most `MAX_IDS` ids each, each cut at
+`acd.logs.MAX_FIELD_CHARS` characters with a marker, as every logged field is). Callers' numbers are
 never logged. Probes, `/metrics` and the wallboard log at DEBUG; server errors at ERROR.
 """
 
@@ -11,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import re
 import time
@@ -19,6 +19,9 @@ import uuid
 from typing import Any
 
 from aiohttp import web
+
+from acd import jsonio
+from acd.logs import cap
 
 log = logging.getLogger("acd.access")
 
@@ -30,15 +33,15 @@ _request_id_ok = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 def _event_fields(raw: bytes) -> dict[str, Any]:
     try:
-        body = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
+        body = jsonio.loads(raw)
+    except ValueError:
         return {}
     events = [e for e in (body if isinstance(body, list) else [body]) if isinstance(e, dict)]
     if not events:
         return {}
 
     def strings(key: str) -> list[str]:
-        seen = dict.fromkeys(str(e[key]) for e in events if isinstance(e.get(key), str | int))
+        seen = dict.fromkeys(cap(str(e[key])) for e in events if isinstance(e.get(key), str | int))
         return list(seen)[:MAX_IDS]
 
     return {
@@ -78,7 +81,7 @@ async def access_log_middleware(request: web.Request, handler: Any) -> web.Strea
     finally:
         extra: dict[str, Any] = {
             "method": request.method,
-            "path": request.path,
+            "path": cap(request.path),
             "status": status,
             "duration_ms": round((time.perf_counter() - started) * 1000, 2),
             "remote": request.remote,
@@ -90,4 +93,4 @@ async def access_log_middleware(request: web.Request, handler: Any) -> web.Strea
                 extra.update(_event_fields(await request.read()))
         level = _level(request, status)
         if log.isEnabledFor(level):
-            log.log(level, "%s %s %d", request.method, request.path, status, extra=extra)
+            log.log(level, "%s %s %d", cap(request.method), extra["path"], status, extra=extra)

@@ -1,16 +1,27 @@
-"""`/openapi.json`, generated from the same pydantic models that validate requests."""
+"""`/openapi.json`, generated from the same pydantic models that validate requests.
+
+Given the configuration, the document names its skills, sites and departments as enums (a client,
+or schemathesis, learns the valid values from it), and OpenAPI links say where a created resource
+is read, changed and cancelled (`POST /v1/callbacks` -> `GET`/`DELETE /v1/callbacks/{id}`, ...),
+which schemathesis's stateful phase follows.
+"""
 
 from __future__ import annotations
 
+import copy
+import typing
 from typing import Any, NamedTuple
 
 from pydantic import BaseModel, TypeAdapter
 from pydantic.json_schema import models_json_schema
 
 from acd.api import schemas
-from acd.events import Event
+from acd.config import AgentConfig, Config
+from acd.events import DEPARTMENT_PATTERN, IDENT_PATTERN, AgentStateChanged, Event
 
 REF = "#/components/schemas/{model}"
+AGENT_STATES = list(typing.get_args(AgentStateChanged.model_fields["state"].annotation))
+ROSTER_ID_PATTERN = AgentConfig.model_json_schema()["properties"]["id"]["pattern"]  # PUT /v1/agents/{id}
 
 
 class Route(NamedTuple):
@@ -23,6 +34,11 @@ class Route(NamedTuple):
     errors: tuple[int, ...] = ()
     query: tuple[tuple[str, str], ...] = ()
     required_query: tuple[str, ...] = ()
+    links: tuple[tuple[str, str, str, dict[str, str]], ...] = ()  # (name, method, path, parameters)
+
+
+def _op_id(method: str, path: str) -> str:
+    return f"{method}_{path}"
 
 
 ROUTES: list[Route] = [
@@ -34,6 +50,14 @@ ROUTES: list[Route] = [
         schemas.EventsResponse,
         200,
         (400, 401, 409, 413, 422),
+        links=(
+            (
+                "GetCall",
+                "get",
+                "/v1/calls/{call_id}",
+                {"call_id": "$response.body#/results/0/decision/call_id"},
+            ),
+        ),
     ),
     Route(
         "put",
@@ -43,6 +67,7 @@ ROUTES: list[Route] = [
         schemas.AgentView,
         200,
         (400, 401, 404, 422),
+        links=(("GetAgent", "get", "/v1/agents/{agent_id}", {"agent_id": "$response.body#/agent_id"}),),
     ),
     Route(
         "get",
@@ -51,10 +76,10 @@ ROUTES: list[Route] = [
         None,
         schemas.AgentList,
         200,
-        (401,),
+        (401, 422),
         (("site", "Only this site"), ("state", "Only this state")),
     ),
-    Route("get", "/v1/agents/{agent_id}", "One agent", None, schemas.AgentView, 200, (401, 404)),
+    Route("get", "/v1/agents/{agent_id}", "One agent", None, schemas.AgentView, 200, (401, 404, 422)),
     Route(
         "get",
         "/v1/queues",
@@ -62,7 +87,7 @@ ROUTES: list[Route] = [
         None,
         schemas.QueueList,
         200,
-        (401,),
+        (401, 422),
     ),
     Route(
         "get",
@@ -71,7 +96,7 @@ ROUTES: list[Route] = [
         None,
         schemas.CallView,
         200,
-        (401, 404),
+        (401, 404, 422),
     ),
     Route(
         "post",
@@ -81,8 +106,24 @@ ROUTES: list[Route] = [
         schemas.CallbackView,
         201,
         (400, 401, 409, 422),
+        links=(
+            (
+                "GetCallback",
+                "get",
+                "/v1/callbacks/{callback_id}",
+                {"callback_id": "$response.body#/callback_id"},
+            ),
+            (
+                "CancelCallback",
+                "delete",
+                "/v1/callbacks/{callback_id}",
+                {"callback_id": "$response.body#/callback_id"},
+            ),
+        ),
     ),
-    Route("get", "/v1/callbacks/{callback_id}", "A callback", None, schemas.CallbackView, 200, (401, 404)),
+    Route(
+        "get", "/v1/callbacks/{callback_id}", "A callback", None, schemas.CallbackView, 200, (401, 404, 422)
+    ),
     Route(
         "delete",
         "/v1/callbacks/{callback_id}",
@@ -102,6 +143,7 @@ ROUTES: list[Route] = [
         (401, 422),
         (("skill", "The skill"), ("date", "YYYY-MM-DD"), ("site", "One site")),
         ("skill", "date"),
+        links=(("BookFirstSlot", "post", "/v1/appointments", {}),),
     ),
     Route(
         "post",
@@ -111,6 +153,19 @@ ROUTES: list[Route] = [
         schemas.AppointmentView,
         201,
         (400, 401, 409, 422),
+        links=tuple(
+            (
+                name,
+                method,
+                "/v1/appointments/{appointment_id}",
+                {"appointment_id": "$response.body#/appointment_id"},
+            )
+            for name, method in (
+                ("GetAppointment", "get"),
+                ("RescheduleAppointment", "patch"),
+                ("CancelAppointment", "delete"),
+            )
+        ),
     ),
     Route(
         "get",
@@ -119,7 +174,7 @@ ROUTES: list[Route] = [
         None,
         schemas.AppointmentView,
         200,
-        (401, 404),
+        (401, 404, 422),
     ),
     Route(
         "delete",
@@ -146,7 +201,7 @@ ROUTES: list[Route] = [
         None,
         schemas.OverflowStatus,
         200,
-        (401,),
+        (401, 422),
     ),
     Route(
         "put",
@@ -164,7 +219,7 @@ ROUTES: list[Route] = [
         None,
         schemas.ServiceList,
         200,
-        (401,),
+        (401, 422),
         (("department", "Only this department's service"),),
     ),
     Route("get", "/healthz", "Liveness", None, schemas.Health),
@@ -174,7 +229,64 @@ ROUTES: list[Route] = [
 ]
 
 
-def build_openapi(version: str) -> dict[str, Any]:
+#: Request bodies whose names of skills and sites the configuration fills in as enums.
+_REQUESTS = ("AgentUpsert", "AppointmentRequest", "CallbackRequest", "CallOffered")
+
+
+def _enum(prop: dict[str, Any], values: list[str]) -> None:
+    """Restrict a string property (or the string branch of an optional one) to `values`."""
+    for branch in prop.get("anyOf", [prop]):
+        if branch.get("type") == "string":
+            branch["enum"] = list(values)
+
+
+def _name_config(components: dict[str, Any], config: Config) -> None:
+    skills = [s.id for s in config.skills]
+    sites = [s.id for s in config.sites]
+    for name in _REQUESTS:
+        props = components.get(name, {}).get("properties", {})
+        if "skill" in props:
+            _enum(props["skill"], skills)
+        if "needs" in props:
+            _enum(props["needs"]["items"], skills)
+        if "site" in props:
+            _enum(props["site"], sites)
+        if name == "AgentUpsert":
+            props["skills"]["propertyNames"] = {"type": "string", "enum": skills}
+
+
+def _query_schema(name: str, required: bool, config: Config | None) -> dict[str, Any]:
+    if name == "state":
+        return {"type": "string", "enum": AGENT_STATES}
+    if name == "date":
+        return {"type": "string", "format": "date", "pattern": r"^20[0-9]{2}-[0-9]{2}-[0-9]{2}$"}
+    if name == "department":
+        return {"type": "string", "pattern": DEPARTMENT_PATTERN}
+    if config is not None and name in ("skill", "site"):
+        return {
+            "type": "string",
+            "enum": [x.id for x in (config.skills if name == "skill" else config.sites)],
+        }
+    return {"type": "string", "minLength": 1} if required else {"type": "string"}
+
+
+def _links(route: Route) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name, method, path, parameters in route.links:
+        link: dict[str, Any] = {"operationId": _op_id(method, path)}
+        if parameters:
+            link["parameters"] = dict(parameters)
+        if name == "BookFirstSlot":  # the day's first slot for the skill, at whichever site has room
+            link["requestBody"] = {
+                "skill": "$request.query.skill",
+                "start": "$response.body#/0/start",
+                "site": None,
+            }
+        out[name] = link
+    return out
+
+
+def build_openapi(version: str, config: Config | None = None) -> dict[str, Any]:
     models = {schemas.ErrorBody}
     for route in ROUTES:
         for m in (route.request, route.response):
@@ -187,12 +299,23 @@ def build_openapi(version: str) -> dict[str, Any]:
     event_schema = TypeAdapter(Event | list[Event]).json_schema(ref_template=REF)
     components.update(event_schema.pop("$defs", {}))
     components["EventOrBatch"] = event_schema
+    if config is not None:
+        components = copy.deepcopy(components)
+        _name_config(components, config)
 
     paths: dict[str, Any] = {}
     for route in ROUTES:
-        op: dict[str, Any] = {"summary": route.summary, "operationId": f"{route.method}_{route.path}"}
+        op: dict[str, Any] = {"summary": route.summary, "operationId": _op_id(route.method, route.path)}
         params = [
-            {"name": name.strip("{}"), "in": "path", "required": True, "schema": {"type": "string"}}
+            {
+                "name": name.strip("{}"),
+                "in": "path",
+                "required": True,
+                "schema": {
+                    "type": "string",
+                    "pattern": ROSTER_ID_PATTERN if route.method == "put" else IDENT_PATTERN,
+                },
+            }
             for name in route.path.split("/")
             if name.startswith("{")
         ]
@@ -201,9 +324,7 @@ def build_openapi(version: str) -> dict[str, Any]:
                 "name": n,
                 "in": "query",
                 "required": n in route.required_query,
-                "schema": {"type": "string", "minLength": 1}
-                if n in route.required_query
-                else {"type": "string"},
+                "schema": _query_schema(n, n in route.required_query, config),
                 "description": d,
             }
             for n, d in route.query
@@ -224,6 +345,8 @@ def build_openapi(version: str) -> dict[str, Any]:
                     "application/json": {"schema": {"$ref": REF.format(model=route.response.__name__)}}
                 },
             }
+            if route.links:
+                responses[str(route.status)]["links"] = _links(route)
             if route.method == "put" and route.path.startswith("/v1/agents"):
                 responses["201"] = {**responses[str(route.status)], "description": "Created"}
         for code in route.errors:

@@ -6,9 +6,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, RootModel
+from pydantic import BaseModel, ConfigDict, Field, RootModel
 
-from acd.events import E164, Department, Ident, SkillId
+from acd.events import E164, Department, Ident, Instant, SkillId
 
 Level = Annotated[int, Field(ge=1, le=5)]
 
@@ -113,7 +113,7 @@ class CallbackRequest(BaseModel):
     number: E164
     skill: SkillId
     department: Department | None = None
-    not_before: AwareDatetime | None = Field(None, description="Not before this instant (RFC 3339)")
+    not_before: Instant | None = Field(None, description="Not before this instant (RFC 3339)")
 
 
 class CallbackView(BaseModel):
@@ -138,7 +138,7 @@ class AppointmentRequest(BaseModel):
 
     number: E164
     skill: SkillId
-    start: AwareDatetime
+    start: Instant
     department: Department | None = None
     site: Ident | None = Field(
         None, description="Book at this site (default: the site with most places left)"
@@ -150,7 +150,7 @@ class AppointmentPatch(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    start: AwareDatetime
+    start: Instant
 
 
 class AppointmentView(BaseModel):

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from acd.calendar import Hours
 from acd.config import Config
+from acd.engine.errors import unknown
 from acd.engine.records import Appointment, Call
 from acd.events import AppointmentBooked, AppointmentCancelled, AppointmentRescheduled, AppointmentResult
 from acd.model import CallStatus, Command
@@ -127,9 +128,16 @@ class AppointmentMixin(_Base):
     ) -> None:
         if e.type == "appointment.booked":
             if e.skill not in self.skill_index:
-                fail(422, "unknown_skill", f"unknown skill {e.skill!r}", "skill")
+                fail(
+                    422,
+                    "unknown_skill",
+                    unknown("skill", e.skill, self.skills),
+                    "skill",
+                    valid=[*self.skills],
+                )
             if e.site is not None and e.site not in self._site_ids:
-                fail(422, "unknown_site", f"unknown site {e.site!r}", "site")
+                sites = [*self._site_ids]
+                fail(422, "unknown_site", unknown("site", e.site, sites), "site", valid=sites)
             if (
                 e.appointment_id in self.appointments
                 or e.appointment_id in self.calls
@@ -178,7 +186,27 @@ class AppointmentMixin(_Base):
         """The site whose slot at `start` has a place (the one with most left), or fail."""
         if start <= now:
             fail(422, "in_past", "the appointment's start is in the past", "start")
-        sites = [site] if site is not None else self.slots.sites_for(skill)
+        offering = self.slots.sites_for(skill)
+        if not offering:
+            with_places = sorted({sk for (_, sk) in self.slots.capacity})
+            fail(
+                422,
+                "no_appointments",
+                f"no site offers appointments for {skill!r}; skills with appointments: "
+                + (", ".join(with_places) or "none"),
+                "skill",
+                valid=with_places,
+            )
+        if site is not None and site not in offering:
+            fail(
+                422,
+                "no_appointments",
+                f"site {site!r} has no appointment places for {skill!r};"
+                f" sites that have: {', '.join(offering)}",
+                "site",
+                valid=offering,
+            )
+        sites = [site] if site is not None else offering
         candidates = []
         for s in sites:
             slot = self.slots.slot_at(s, skill, start)
@@ -186,17 +214,22 @@ class AppointmentMixin(_Base):
                 left = self.slots.remaining(s, skill, slot, now) - pending.get((s, skill, start), 0)
                 candidates.append((left, s))
         if not candidates:
-            open_at_start = any(self.slots.hours[s].is_open(start) for s in sites if s in self.slots.hours)
-            if not sites:
+            hours = self.slots.hours[sites[0]]
+            if any(self.slots.hours[s].is_open(start) for s in sites):
+                day = hours.local_date(start)
                 fail(
                     422,
-                    "no_appointments",
-                    f"no appointments are offered for {skill!r}" + (f" at {site!r}" if site else ""),
-                    "skill",
+                    "not_a_slot",
+                    f"the start is not the start of a slot: slots last {self.slots.length / 60:g} minutes"
+                    f" from the opening; GET /v1/appointments/slots?skill={skill}&date={day} lists them",
+                    "start",
                 )
-            if open_at_start:
-                fail(422, "not_a_slot", "the start is not the start of a slot", "start")
-            fail(422, "outside_hours", "the start is outside opening hours", "start")
+            fail(
+                422,
+                "outside_hours",
+                f"the start falls when the line is closed: {hours.closed_reason(start)}",
+                "start",
+            )
         left, best = max(candidates, key=lambda c: c[0])
         if left <= 0:
             fail(409, "slot_full", "no place left in that slot", "start")
@@ -356,5 +389,5 @@ class AppointmentMixin(_Base):
         appointment.history.append((now, {"status": what}))
 
 
-def _no_fail(status: int, code: str, message: str, field: str) -> None:  # pragma: no cover - validated before
+def _no_fail(status: int, code: str, message: str, field: str, **more: Any) -> None:  # pragma: no cover
     raise AssertionError(f"{code}: {message}")

@@ -19,6 +19,7 @@ from __future__ import annotations
 import heapq
 from typing import TYPE_CHECKING, Any
 
+from acd.engine.errors import unknown
 from acd.engine.records import Call, Callback
 from acd.events import CallbackAccepted, CallbackCancelled, CallbackRequested, CallbackResult
 from acd.model import CallStatus, Command
@@ -160,7 +161,13 @@ class CallbackMixin(_Base):
     def _validate_callback(self, e: Any, fail: Any, new_ids: set[str]) -> None:
         if e.type == "callback.requested":
             if e.skill not in self.skill_index:
-                fail(422, "unknown_skill", f"unknown skill {e.skill!r}", "skill")
+                fail(
+                    422,
+                    "unknown_skill",
+                    unknown("skill", e.skill, self.skills),
+                    "skill",
+                    valid=[*self.skills],
+                )
             if e.callback_id in self.callbacks or e.callback_id in self.calls or e.callback_id in new_ids:
                 fail(409, "callback_exists", f"callback {e.callback_id!r} exists already", "callback_id")
             new_ids.add(e.callback_id)

@@ -20,7 +20,7 @@ from acd.calendar import Calendar
 from acd.config import Config
 from acd.engine.appointments import AppointmentMixin
 from acd.engine.callbacks import CallbackMixin
-from acd.engine.errors import EngineError
+from acd.engine.errors import EngineError, unknown
 from acd.engine.ewt import AhtTracker, expected_wait
 from acd.engine.observer import NULL_OBSERVER, Observer
 from acd.engine.overflow import Overflow, OverflowMixin
@@ -173,10 +173,10 @@ class Engine(OverflowMixin, CallbackMixin, AppointmentMixin):
         places: dict[tuple, int] = {}  # appointment places the batch takes (+) and frees (-)
         at: list[Any] = [0, None]  # the event under check, for the error's details
 
-        def fail(status: int, code: str, message: str, field: str) -> None:
+        def fail(status: int, code: str, message: str, field: str, **more: Any) -> None:
             index, e = at
             raise EngineError(
-                status, code, message, {"index": index, "id": e.id, "type": e.type, "field": field}
+                status, code, message, {"index": index, "id": e.id, "type": e.type, "field": field, **more}
             )
 
         for index, e in enumerate(events):
@@ -188,7 +188,13 @@ class Engine(OverflowMixin, CallbackMixin, AppointmentMixin):
             if e.type == "call.offered":
                 for name, skill in [("skill", e.skill), *(("needs", n) for n in e.needs)]:
                     if skill not in self.skill_index:
-                        fail(422, "unknown_skill", f"unknown skill {skill!r}", name)
+                        fail(
+                            422,
+                            "unknown_skill",
+                            unknown("skill", skill, self.skills),
+                            name,
+                            valid=[*self.skills],
+                        )
                 if e.preferred_agent_id is not None and e.preferred_agent_id not in self.agents:
                     fail(
                         422, "unknown_agent", f"unknown agent {e.preferred_agent_id!r}", "preferred_agent_id"
@@ -207,10 +213,22 @@ class Engine(OverflowMixin, CallbackMixin, AppointmentMixin):
                 continue
             if e.type == "roster.agent":
                 if e.site not in self._site_ids:
-                    fail(422, "unknown_site", f"unknown site {e.site!r}", "site")
+                    fail(
+                        422,
+                        "unknown_site",
+                        unknown("site", e.site, self._site_ids),
+                        "site",
+                        valid=[*self._site_ids],
+                    )
                 for skill in e.skills:
                     if skill not in self.skill_index:
-                        fail(422, "unknown_skill", f"unknown skill {skill!r}", "skills")
+                        fail(
+                            422,
+                            "unknown_skill",
+                            unknown("skill", skill, self.skills),
+                            "skills",
+                            valid=[*self.skills],
+                        )
                 continue
             if hasattr(e, "call_id") and e.call_id not in self.calls and e.call_id not in offered:
                 fail(422, "unknown_call", f"unknown call {e.call_id!r}", "call_id")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
 from typing import Any
 
 
@@ -12,3 +14,12 @@ class EngineError(Exception):
         self.code = code
         self.message = message
         self.details = details
+
+
+def unknown(what: str, value: str, valid: Iterable[str]) -> str:
+    """The message of a refused name that says what would have been accepted (and the likeliest
+    one meant, when one is close)."""
+    valid = list(valid)
+    close = difflib.get_close_matches(value[:64], valid, n=1)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    return f"unknown {what} {value[:64]!r}{hint}; valid {what}s: {', '.join(valid)}"

@@ -127,6 +127,7 @@ class OverflowMixin(_Base):
             "action": "closed",
             "call_id": call.id,
             "reopens_at": self.calendar.hours.isoformat(reopens) if reopens is not None else None,
+            "reason": self.calendar.closed_reason(now) or "closed",
         }
         self._record(call, now, decision)
         self.observer.decision(call, "closed", now)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from datetime import datetime
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -251,3 +252,208 @@ async def test_a_405_says_which_methods_the_path_takes(platform):
 async def test_the_ready_gauge_is_set_at_each_scrape(platform):
     _, text = await platform.request("GET", "/metrics", sign=False)
     assert "acd_ready 1.0" in text
+
+
+# -- no body causes a 5xx (issue 14, point 5)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"[" * 5000,  # RecursionError in Python's own decoder: a 500 before orjson
+        b"[" * 5000 + b"]" * 5000,
+        b'{"a":' * 3000 + b"1" + b"}" * 3000,
+        b'{"id":"n","type":"survey.result","call_id":"c1","score":NaN}',
+        b'{"id":"n","type":"survey.result","call_id":"c1","score":Infinity}',
+        b'{"id":"n","type":"survey.result","call_id":"c1","score":1e999}',
+        b'{"id":"\\ud800","type":"agent.state","agent_id":"a1","state":"paused"}',  # a lone surrogate
+    ],
+)
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [("POST", "/v1/events"), ("POST", "/v1/callbacks"), ("PUT", "/v1/agents/a1"), ("PUT", "/v1/overflow")],
+)
+async def test_a_deeply_nested_or_non_standard_json_body_is_malformed_json_not_a_server_error(
+    platform, method, path, raw
+):
+    status, body = await platform.request(method, path, raw=raw)
+    assert_error(status, body, 400, "malformed_json")
+    await nothing_changed(platform)
+
+
+@pytest.mark.parametrize(
+    ("digits", "status", "code"), [(30, 422, "invalid_event"), (4000, 400, "malformed_json")]
+)
+async def test_a_huge_integer_is_a_4xx_not_a_server_error(platform, digits, status, code):
+    """Past 64 bits an integer is read as a double (a 422 on a 0-9 priority); past a double's range
+    (a number JSON parsers need not take, RFC 8259 section 6), the body is refused as malformed."""
+    raw = b'{"id":"g1","type":"call.offered","call_id":"c1","caller":"+33612345678","skill":"lsf","priority":'
+    got, body = await platform.request("POST", "/v1/events", raw=raw + b"9" * digits + b"}")
+    assert_error(got, body, status, code)
+    if status == 422:
+        assert body["error"]["details"][0]["loc"][-1] == "priority"
+    await nothing_changed(platform)
+
+
+async def test_a_huge_string_is_a_422_and_the_error_does_not_echo_it_whole(platform):
+    long_key = "k" * 100_000
+    status, body = await platform.events({**GOOD, long_key: 1, "call_id": "x" * 100_000})
+    assert_error(status, body, 422, "invalid_event")
+    assert len(json.dumps(body)) < 5000
+    await nothing_changed(platform)
+
+
+@pytest.mark.parametrize("year", ["9999", "0001", "1970", "2100"])
+@pytest.mark.parametrize(
+    ("method", "path", "body", "field", "code"),
+    [
+        ("POST", "/v1/events", {**GOOD, "ts": "{Y}-12-31T10:00:00+01:00"}, "ts", "invalid_event"),
+        (
+            "POST",
+            "/v1/callbacks",
+            {"number": "+33611111111", "skill": "paiement", "not_before": "{Y}-12-31T10:00:00+01:00"},
+            "not_before",
+            "invalid_callback",
+        ),
+        (
+            "POST",
+            "/v1/appointments",
+            {"number": "+33611111111", "skill": "impot_revenu", "start": "{Y}-12-31T10:00:00+01:00"},
+            "start",
+            "invalid_appointment",
+        ),
+    ],
+)
+async def test_dates_outside_the_years_2000_to_2099_are_a_422_naming_the_field(
+    platform, method, path, body, field, code, year
+):
+    raw = json.dumps(body).replace("{Y}", year).encode()
+    status, err = await platform.request(method, path, raw=raw)
+    assert_error(status, err, 422, code)
+    assert f"{field}: " in err["error"]["message"]
+    assert "2000 to 2099" in err["error"]["message"]
+    assert err["error"]["details"][0]["loc"][-1] == field
+    await nothing_changed(platform)
+
+
+@pytest.mark.parametrize("year", ["9999", "0001", "1970"])
+async def test_a_reschedule_outside_the_years_2000_to_2099_is_a_422_naming_start(make_platform, year):
+    from tests.engine.test_appointments import ap_config
+
+    platform = await make_platform(config=ap_config())
+    start = "2026-03-03T10:00:00+01:00"
+    status, booked = await platform.request(
+        "POST", "/v1/appointments", {"number": "+33611111111", "skill": "impot_revenu", "start": start}
+    )
+    assert status == 201
+    path = f"/v1/appointments/{booked['appointment_id']}"
+    status, err = await platform.request("PATCH", path, {"start": f"{year}-12-31T10:00:00+01:00"})
+    assert_error(status, err, 422, "invalid_appointment")
+    assert err["error"]["details"][0]["loc"] == ["start"]
+    assert (await platform.get(path))[1]["start"] == start
+
+
+@pytest.mark.parametrize("day", ["9999-12-31", "0001-01-01", "1970-01-01", "2100-01-01"])
+async def test_a_slot_date_outside_the_years_2000_to_2099_is_a_422_naming_date(platform, day):
+    status, err = await platform.get(f"/v1/appointments/slots?skill=impot_revenu&date={day}")
+    assert_error(status, err, 422, "invalid_query")
+    assert err["error"]["details"] == {"field": "date"}
+
+
+async def test_a_callback_not_before_the_end_of_the_century_is_scheduled_not_a_server_error(platform):
+    status, body = await platform.request(
+        "POST",
+        "/v1/callbacks",
+        {"number": "+33611111111", "skill": "paiement", "not_before": "2099-12-31T23:30:00+01:00"},
+    )
+    assert status == 201, body
+    assert body["status"] == "scheduled"
+
+
+async def test_the_access_log_caps_a_rejected_events_100000_character_call_id(platform, caplog):
+    from acd.logs import MAX_FIELD_CHARS, JsonFormatter
+
+    call_id = "x" * 100_000
+    with caplog.at_level("INFO", logger="acd.access"):
+        status, _ = await platform.events({**GOOD, "call_id": call_id})
+    assert status == 422
+    [record] = [r for r in caplog.records if r.name == "acd.access"]
+    assert record.call_ids == ["x" * MAX_FIELD_CHARS + "…[+99800 chars]"]
+    line = JsonFormatter().format(record)
+    assert len(line) < 3000
+    assert json.loads(line)["call_ids"][0].endswith("…[+99800 chars]")
+
+
+def test_every_logged_field_is_capped_whatever_its_source():
+    import logging
+
+    from acd.logs import MAX_FIELD_CHARS, MAX_ITEMS, JsonFormatter
+
+    record = logging.makeLogRecord(
+        {
+            "name": "acd.test",
+            "levelno": logging.WARNING,
+            "levelname": "WARNING",
+            "msg": "m" * 50_000,
+            "call_id": "c" * 10_000,
+            "ids": ["i" * 10_000] * 1000,
+            "nested": {"k" * 10_000: {"deep": "d" * 10_000}},
+            "count": 12,
+        }
+    )
+    out = json.loads(JsonFormatter().format(record))
+    assert out["call_id"] == "c" * MAX_FIELD_CHARS + f"…[+{10_000 - MAX_FIELD_CHARS} chars]"
+    assert len(out["ids"]) == MAX_ITEMS + 1 and out["ids"][-1] == f"…[+{1000 - MAX_ITEMS} items]"
+    assert all(len(i) < MAX_FIELD_CHARS + 20 for i in out["ids"])
+    [(key, value)] = out["nested"].items()
+    assert len(key) < MAX_FIELD_CHARS + 20 and len(value["deep"]) < MAX_FIELD_CHARS + 20
+    assert len(out["msg"]) < 1100
+    assert out["count"] == 12
+
+
+EDGE_INSTANTS = [
+    "9999-12-31T10:00:00+01:00",  # the issue's not_before: OverflowError in next_opening
+    "9999-12-31T23:59:59-12:00",
+    "0001-01-01T00:00:00+14:00",
+    "1970-01-01T00:00:00Z",
+    "2099-12-31T23:59:59-12:00",
+]
+any_instant = st.sampled_from(EDGE_INSTANTS) | st.datetimes(
+    min_value=datetime(1, 1, 2), max_value=datetime(9999, 12, 30)
+).flatmap(
+    lambda d: st.sampled_from(["Z", "+14:00", "-12:00", "+01:00", "+00:30"]).map(
+        lambda off: d.isoformat() + off
+    )
+)
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    instant=any_instant,
+    where=st.sampled_from(["ts", "not_before", "start", "patch", "slots"]),
+)
+async def test_no_instant_anywhere_causes_a_server_error(make_platform, instant, where):
+    from tests.engine.test_appointments import ap_config
+
+    platform = await make_platform(config=ap_config())
+    if where == "ts":
+        status, body = await platform.events({**GOOD, "ts": instant})
+    elif where == "not_before":
+        status, body = await platform.request(
+            "POST", "/v1/callbacks", {"number": "+33611111111", "skill": "paiement", "not_before": instant}
+        )
+    elif where in ("start", "patch"):
+        start = instant if where == "start" else "2026-03-03T10:00:00+01:00"
+        status, body = await platform.request(
+            "POST", "/v1/appointments", {"number": "+33611111111", "skill": "impot_revenu", "start": start}
+        )
+        if where == "patch":
+            assert status == 201, body
+            status, body = await platform.request(
+                "PATCH", f"/v1/appointments/{body['appointment_id']}", {"start": instant}
+            )
+    else:
+        status, body = await platform.get(f"/v1/appointments/slots?skill=impot_revenu&date={instant[:10]}")
+    assert status < 500, body
+    if status >= 400:
+        assert set(body["error"]) == {"code", "message", "details"}

@@ -67,7 +67,12 @@ def test_a_call_outside_hours_is_closed_with_the_next_opening(router_kind):
     d = driver(router_kind, now=local("2026-03-07T10:00:00"))  # a Saturday
     d.agent("a1", "available")
     decision = d.offer("c1")
-    assert decision == {"action": "closed", "call_id": "c1", "reopens_at": "2026-03-09T08:30:00+01:00"}
+    assert decision == {
+        "action": "closed",
+        "call_id": "c1",
+        "reopens_at": "2026-03-09T08:30:00+01:00",
+        "reason": "outside opening hours: Monday to Friday 08:30-19:00 (Europe/Paris)",
+    }
     assert d.engine.calls["c1"].status == "closed"
     assert d.engine.agent_state(d.engine.agents["a1"]).wire == "available"  # nobody was reserved
 

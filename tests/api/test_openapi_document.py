@@ -1,0 +1,107 @@
+"""`/openapi.json` says what the service accepts: the configuration's skills and sites as enums,
+the date bounds, the 422 of every query, and links from each created resource to where it is read,
+changed and cancelled (what schemathesis's stateful phase follows)."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from acd.events import FIRST_YEAR, LAST_YEAR
+
+SKILLS = ["impot_revenu", "paiement", "lsf"]
+SITES = ["lille", "pau"]
+
+
+@pytest.fixture
+async def doc(platform):
+    status, body = await platform.request("GET", "/openapi.json", sign=False)
+    assert status == 200
+    return body
+
+
+def operations(doc):
+    for path, methods in doc["paths"].items():
+        for method, op in methods.items():
+            yield method, path, op
+
+
+def test_openapi_links_chain_created_resources_to_their_reads_changes_and_cancellations(doc):
+    by_id = {op["operationId"]: (method, path, op) for method, path, op in operations(doc)}
+    links = {
+        (method, path, name): link
+        for method, path, op in operations(doc)
+        for response in op["responses"].values()
+        for name, link in response.get("links", {}).items()
+    }
+    targets = {(m, p, link["operationId"]) for (m, p, _), link in links.items()}
+    for want in [
+        ("post", "/v1/callbacks", "get_/v1/callbacks/{callback_id}"),
+        ("post", "/v1/callbacks", "delete_/v1/callbacks/{callback_id}"),
+        ("post", "/v1/appointments", "get_/v1/appointments/{appointment_id}"),
+        ("post", "/v1/appointments", "patch_/v1/appointments/{appointment_id}"),
+        ("post", "/v1/appointments", "delete_/v1/appointments/{appointment_id}"),
+        ("get", "/v1/appointments/slots", "post_/v1/appointments"),
+        ("put", "/v1/agents/{agent_id}", "get_/v1/agents/{agent_id}"),
+    ]:
+        assert want in targets, want
+    for (_, _, name), link in links.items():  # every link names a real operation and its parameters
+        _, target_path, target = by_id[link["operationId"]]
+        names = {p["name"] for p in target.get("parameters", [])}
+        assert set(link.get("parameters", {})) <= names, name
+        assert set(re.findall(r"{(\w+)}", target_path)) <= set(link.get("parameters", {})), name
+
+
+async def test_links_lead_from_a_created_callback_to_the_callback(platform, doc):
+    link = doc["paths"]["/v1/callbacks"]["post"]["responses"]["201"]["links"]["GetCallback"]
+    status, created = await platform.request(
+        "POST", "/v1/callbacks", {"number": "+33611111111", "skill": "lsf"}
+    )
+    assert status == 201
+    pointer = link["parameters"]["callback_id"].removeprefix("$response.body#/")
+    status, got = await platform.get(f"/v1/callbacks/{created[pointer]}")
+    assert status == 200 and got["callback_id"] == created["callback_id"]
+
+
+def test_the_configurations_skills_and_sites_are_enums_in_requests(doc):
+    schemas = doc["components"]["schemas"]
+    assert schemas["CallOffered"]["properties"]["skill"]["enum"] == SKILLS
+    assert schemas["CallOffered"]["properties"]["needs"]["items"]["enum"] == SKILLS
+    assert schemas["CallbackRequest"]["properties"]["skill"]["enum"] == SKILLS
+    assert schemas["AgentUpsert"]["properties"]["site"]["enum"] == SITES
+    assert schemas["AgentUpsert"]["properties"]["skills"]["propertyNames"]["enum"] == SKILLS
+    [site] = [
+        b for b in schemas["AppointmentRequest"]["properties"]["site"]["anyOf"] if b["type"] == "string"
+    ]
+    assert site["enum"] == SITES
+    params = {p["name"]: p["schema"] for p in doc["paths"]["/v1/agents"]["get"]["parameters"]}
+    assert params["state"]["enum"] == ["logged_out", "available", "busy", "wrap_up", "paused"]
+    assert params["site"]["enum"] == SITES
+
+
+def test_instants_are_documented_with_their_year_bounds(doc):
+    start = doc["components"]["schemas"]["AppointmentRequest"]["properties"]["start"]
+    assert start["format"] == "date-time"
+    assert re.match(start["pattern"], f"{FIRST_YEAR}-01-01T00:00:00Z")
+    assert re.match(start["pattern"], f"{LAST_YEAR}-12-31T00:00:00Z")
+    assert not re.match(start["pattern"], "9999-12-31T00:00:00Z")
+    assert not re.match(start["pattern"], "1970-01-01T00:00:00Z")
+
+
+def test_every_get_under_v1_documents_its_422(doc):
+    for method, path, op in operations(doc):
+        if method == "get" and path.startswith("/v1/"):
+            assert "422" in op["responses"], path
+
+
+async def test_a_roster_id_the_roster_refuses_is_a_422_not_a_server_error(platform, doc):
+    """Found by the stateful run: `a:b` is a valid path id but not a roster id (a 500 before)."""
+    status, body = await platform.request(
+        "PUT", "/v1/agents/a:b", {"site": "pau", "skills": {"lsf": 3}, "target": "sip:ab@pau"}
+    )
+    assert status == 422, body
+    assert body["error"]["code"] == "invalid_agent"
+    assert body["error"]["details"] == {"field": "agent_id"}
+    [param] = doc["paths"]["/v1/agents/{agent_id}"]["put"]["parameters"]
+    assert not re.match(param["schema"]["pattern"], "a:b")
