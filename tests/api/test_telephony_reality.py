@@ -150,4 +150,4 @@ async def test_the_watchdog_flags_an_agent_busy_with_no_call_in_the_metrics(plat
     await service.store.tick(clock.now())
     assert await metric(platform, 'acd_watchdog_flagged{kind="busy_without_call"}') == 1
     assert await metric(platform, 'acd_watchdog_flagged{kind="answered_too_long"}') == 1
-    assert await metric(platform, 'acd_watchdog_flagged_total{kind="busy_without_call"}') == 1
+    assert await metric(platform, 'acd_watchdog_raised_total{kind="busy_without_call"}') == 1
