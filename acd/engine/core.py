@@ -507,7 +507,11 @@ class Engine(OverflowMixin, CallbackMixin, AppointmentMixin):
 
     def _on_agent_state(self, e: AgentStateChanged, t: float, now: float, commands: list[Command]) -> Any:
         agent = self.agents[e.agent_id]
-        if machine.is_stale(e.state, t, agent.state_changed_at, self._reported_at.get(agent.id, -math.inf)):
+        # Without a ts, the event is dated by its arrival: it is news, never stale (a platform
+        # whose clock runs ahead must not make the next undated event look old).
+        if e.ts is not None and machine.is_stale(
+            e.state, t, agent.state_changed_at, self._reported_at.get(agent.id, -math.inf)
+        ):
             return Ignored("stale")
         self._reported_at[agent.id] = t
         state = self.router.agent_state(agent.row)
