@@ -568,12 +568,15 @@ class Engine(OverflowMixin, CallbackMixin, AppointmentMixin):
         return {"action": "sync", "ended": ended, "agents": changed}
 
     def _syncable_calls(self) -> list[Call]:
-        """The calls the platform holds a leg of, as acd sees it: inbound calls queued, ringing
-        an agent or answered (a callback's or an appointment's dial is followed by its result)."""
+        """The calls the platform holds a leg of, as acd sees it: calls answered (a callback's or
+        an appointment's conversation included), and inbound calls queued or ringing an agent.
+        A callback's or an appointment's dial in progress is left to its result
+        (`callback.result`, `appointment.result`), which retries it."""
         return [
             c
             for c in self.calls.values()
-            if c.status in (QUEUED, CONNECTING, ANSWERED) and c.kind == "inbound" and c.callback_id is None
+            if c.status is ANSWERED
+            or (c.status in (QUEUED, CONNECTING) and c.kind == "inbound" and c.callback_id is None)
         ]
 
     @staticmethod
