@@ -103,7 +103,7 @@ class PlatformSync(_Event):
     type: Literal["platform.sync"]
     calls: list[Ident] = Field(max_length=100_000, description="The ids of every call the platform holds now")
     agents: dict[Ident, AgentWireState] = Field(
-        default_factory=dict, description="Agents' states as the platform sees them"
+        default_factory=dict, max_length=100_000, description="Agents' states as the platform sees them"
     )
 
 

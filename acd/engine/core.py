@@ -913,8 +913,11 @@ class Engine(OverflowMixin, CallbackMixin, AppointmentMixin):
         if self._ewt_dirty and self.overflow.mode == "auto":
             self._watch_overflow(now)
         expiry = self._seen_expiry
+        digests = self._seen_digest
         while expiry and expiry[0][0] <= now:
-            self._seen.pop(expiry.popleft()[1], None)
+            event_id = expiry.popleft()[1]
+            self._seen.pop(event_id, None)
+            digests.pop(event_id, None)
         ended, keep = self._ended, self._ended_retention
         while len(ended) > keep:
             call_id = ended.popleft()
