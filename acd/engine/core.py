@@ -46,6 +46,10 @@ from acd.routing import make_router
 
 log = logging.getLogger("acd.engine")
 
+#: What the watchdog flags: calls answered too long (call ids), agents busy with no call (agent
+#: ids), agents rung too long (call ids).
+WATCHDOG_KINDS = ("answered_too_long", "busy_without_call", "ringing_too_long")
+
 # Enum members as module constants: read on every event, a global is cheaper than a class attribute.
 AVAILABLE, BUSY, WRAP_UP, RESERVED = (
     AgentState.AVAILABLE,
@@ -137,7 +141,7 @@ class Engine(OverflowMixin, CallbackMixin, AppointmentMixin):
         self._reported_at: dict[str, float] = {}  # agent id -> ts of its last agent.state applied
         self._no_answer: dict[str, int] = {}  # agent id -> ring-outs in a row
         #: What the watchdog flags now: calls answered too long, agents busy with no call.
-        self.flagged: dict[str, list[str]] = {"answered_too_long": [], "busy_without_call": []}
+        self.flagged: dict[str, list[str]] = {k: [] for k in WATCHDOG_KINDS}
         self._watchdog_at: float | None = None  # the instant of the armed watchdog timer
 
     def _read_settings(self) -> None:
@@ -156,6 +160,7 @@ class Engine(OverflowMixin, CallbackMixin, AppointmentMixin):
         self._watchdog_s = routing.watchdog_interval_s
         self._max_answered_s = routing.max_answered_s
         self._busy_without_call_s = routing.busy_without_call_s
+        self._max_ringing_s = routing.max_ringing_s
 
     # ------------------------------------------------------------------ snapshots
 
@@ -230,11 +235,11 @@ class Engine(OverflowMixin, CallbackMixin, AppointmentMixin):
 
         now = self._last_now if now is None else now
         skew = self._ts_skew_s
-        digests: dict[str, bytes | None] = {}
+        first: dict[str, Any] = {}  # the batch's new events by id (a repeat is compared with it)
         for index, e in enumerate(events):
             at[0], at[1] = index, e
             if e.id in self._seen or e.id in batch_ids:
-                known = self._seen_digest.get(e.id) if e.id in self._seen else digests.get(e.id)
+                known = self._seen_digest.get(e.id) if e.id in self._seen else event_digest(first[e.id])
                 if known is not None and event_digest(e) != known:
                     fail(
                         409,
@@ -245,7 +250,7 @@ class Engine(OverflowMixin, CallbackMixin, AppointmentMixin):
                     )
                 continue
             batch_ids.add(e.id)
-            digests[e.id] = event_digest(e)
+            first[e.id] = e
             if e.ts is not None and skew > 0 and abs(e.ts.timestamp() - now) > skew:
                 fail(
                     422,
@@ -601,10 +606,15 @@ class Engine(OverflowMixin, CallbackMixin, AppointmentMixin):
 
     def _watchdog(self, now: float) -> None:
         """Flag what no event and no sync corrected: a call answered longer than the maximum, an
-        agent busy with no call for longer than allowed. It only flags (metrics, log, alert)."""
-        long_calls, idle_busy = [], []
+        agent busy with no call for longer than allowed, an agent rung for longer than allowed (a
+        lost call.unanswered). It only flags (metrics, log, alert)."""
+        long_calls, idle_busy, ringing = [], [], []
         for agent in self.agents.values():
             state = self.router.agent_state(agent.row)
+            if state == RESERVED:
+                if now - agent.state_changed_at > self._max_ringing_s:
+                    ringing.append(agent.call_id or "")
+                continue
             if state != BUSY:
                 continue
             if agent.call_id is None:
@@ -618,7 +628,7 @@ class Engine(OverflowMixin, CallbackMixin, AppointmentMixin):
                 and now - call.answered_at > self._max_answered_s
             ):
                 long_calls.append(call.id)
-        for kind, found in (("answered_too_long", long_calls), ("busy_without_call", idle_busy)):
+        for kind, found in zip(WATCHDOG_KINDS, (long_calls, idle_busy, ringing), strict=True):
             new = set(found) - set(self.flagged[kind])
             for key in sorted(new):
                 self.observer.watchdog(kind, key, now)
