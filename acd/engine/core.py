@@ -155,12 +155,20 @@ class Engine(OverflowMixin, CallbackMixin, AppointmentMixin):
         self._preferred_wait_s = routing.preferred_agent_wait_s
         self._max_wait_s = self.config.overflow.max_wait_s
         self._rona_pause = routing.rona_pause
-        self._max_no_answer = routing.max_no_answer
-        self._ts_skew_s = routing.max_ts_skew_s
-        self._watchdog_s = routing.watchdog_interval_s
-        self._max_answered_s = routing.max_answered_s
-        self._busy_without_call_s = routing.busy_without_call_s
-        self._max_ringing_s = routing.max_ringing_s
+
+        def since_v2(name: str) -> Any:
+            """A setting a snapshot's pickled configuration of an earlier release may lack: its
+            default then."""
+            if name in routing.__dict__:
+                return routing.__dict__[name]
+            return type(routing).model_fields[name].default
+
+        self._max_no_answer = since_v2("max_no_answer")
+        self._ts_skew_s = since_v2("max_ts_skew_s")
+        self._watchdog_s = since_v2("watchdog_interval_s")
+        self._max_answered_s = since_v2("max_answered_s")
+        self._busy_without_call_s = since_v2("busy_without_call_s")
+        self._max_ringing_s = since_v2("max_ringing_s")
 
     # ------------------------------------------------------------------ snapshots
 
