@@ -151,3 +151,11 @@ async def test_the_watchdog_flags_an_agent_busy_with_no_call_in_the_metrics(plat
     assert await metric(platform, 'acd_watchdog_flagged{kind="busy_without_call"}') == 1
     assert await metric(platform, 'acd_watchdog_flagged{kind="answered_too_long"}') == 1
     assert await metric(platform, 'acd_watchdog_raised_total{kind="busy_without_call"}') == 1
+
+
+async def test_lost_is_acds_own_end_reason_never_accepted_from_the_platform(platform):
+    await platform.offer("c1")
+    status, body = await platform.events(
+        {"id": "l1", "type": "call.ended", "call_id": "c1", "reason": "lost"}
+    )
+    assert status == 422, body
