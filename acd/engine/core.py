@@ -950,6 +950,13 @@ class Engine(OverflowMixin, CallbackMixin, AppointmentMixin):
     def agent_state(self, agent: Agent) -> AgentState:
         return self.router.agent_state(agent.row)
 
+    def pending_view(self, agent: Agent) -> dict[str, Any]:
+        """The pause or logout the agent asked for during its call (applied when it ends)."""
+        pending = self._pending.get(agent.id)
+        if pending is None:
+            return {"pending_state": None, "pending_reason": None}
+        return {"pending_state": pending[0].wire, "pending_reason": pending[1]}
+
     def waiting_calls(self) -> list[Call]:
         return list(self._call_by_row.values())
 

@@ -57,10 +57,13 @@ async def test_a_pause_during_a_call_takes_effect_when_it_ends(platform):
     await platform.offer("c1")
     await platform.send("call.answered", call_id="c1", agent_id="a1")
     await platform.agent("a1", "paused", reason="lunch")
+    _, agent = await platform.get("/v1/agents/a1")
+    assert (agent["state"], agent["pending_state"], agent["pending_reason"]) == ("busy", "paused", "lunch")
     await platform.send("call.ended", call_id="c1", reason="completed")
     await platform.offer("c2")
     _, agent = await platform.get("/v1/agents/a1")
     assert (agent["state"], agent["reason"], agent["call_id"]) == ("paused", "lunch", None)
+    assert agent["pending_state"] is None
     _, call = await platform.get("/v1/calls/c2")
     assert call["status"] == "queued"
 
