@@ -48,6 +48,10 @@ class AgentView(BaseModel):
     state_since: datetime | None = None
     occupancy: float = Field(description="Share of logged-in working time spent on calls and wrap-up")
     calls_handled: int = 0
+    pending_state: Literal["logged_out", "paused"] | None = Field(
+        None, description="What the agent asked for during its call, applied when the call ends"
+    )
+    pending_reason: str | None = None
 
 
 class AgentList(BaseModel):
@@ -183,6 +187,12 @@ class EventResultView(BaseModel):
     id: str
     status: Literal["applied", "duplicate"]
     decision: DecisionView | None = None
+    ignored: str | None = Field(
+        None,
+        description="Present when an applied event changed nothing, naming why: call_ended, stale, "
+        "restates_state, call_owns_agent, answered_by_another_agent, agent_on_another_call, "
+        "not_ringing_this_agent, survey_exists, callback_exists, not_waiting, not_dialing",
+    )
 
 
 class EventsResponse(BaseModel):

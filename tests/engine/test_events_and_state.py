@@ -243,3 +243,34 @@ def test_per_skill_waiting_and_staffed_counts_stay_in_step_with_the_router(route
         stats = d.engine.router.skill_stats(d.now)
         assert d.engine.waiting_by_skill == [s["waiting"] for s in stats]
         assert d.engine.staffed_by_skill == [s["agents_staffed"] for s in stats]
+
+
+def test_the_digests_of_remembered_ids_are_forgotten_with_them(router_kind):
+    engine = Engine(small_config(idempotency_ttl_s=100), router=router_kind)
+    engine.apply([ev("agent.state", id="x", agent_id="a1", state="available")], T0)
+    assert "x" in engine._seen_digest
+    engine.apply([ev("agent.state", agent_id="a2", state="available")], T0 + 101)
+    assert "x" not in engine._seen_digest and "x" not in engine._seen
+    # forgotten: the id may name another event now
+    engine.apply([ev("agent.state", id="x", agent_id="a1", state="paused")], T0 + 102)
+
+
+def test_a_snapshot_of_an_engine_from_before_the_agent_state_machine_loads(router_kind):
+    import pickle
+
+    d = Driver(Engine(small_config(), router=router_kind))
+    d.agent("a1", "available")
+    d.offer("c1")
+    state = d.engine.__getstate__()
+    for name in ("_seen_digest", "_pending", "_reported_at", "_no_answer", "flagged", "_watchdog_at"):
+        del state[name]  # what an earlier release's engine did not have
+    routing = state["config"].routing
+    for name in ("max_no_answer", "max_ts_skew_s", "watchdog_interval_s", "max_answered_s"):
+        del routing.__dict__[name]
+    old = Engine.__new__(Engine)
+    old.__setstate__(pickle.loads(pickle.dumps(state)))
+    d.engine = old
+    d.send("call.answered", call_id="c1", agent_id="a1")
+    d.send("call.ended", call_id="c1", reason="completed")
+    assert old.agents["a1"].call_id is None
+    assert old._watchdog_s == 60.0
