@@ -26,7 +26,13 @@ from acd.engine.agents import Ignored
 from acd.engine.appointments import AppointmentMixin
 from acd.engine.callbacks import CallbackMixin
 from acd.engine.errors import EngineError, unknown
-from acd.engine.ewt import AhtTracker, expected_wait
+from acd.engine.ewt import (
+    AbandonmentTracker,
+    AhtTracker,
+    ServiceRateTracker,
+    expected_wait,
+    expected_wait_at_rate,
+)
 from acd.engine.observer import NULL_OBSERVER, Observer
 from acd.engine.overflow import Overflow, OverflowMixin
 from acd.engine.records import Agent, Call
@@ -119,6 +125,7 @@ class Engine(OverflowMixin, CallbackMixin, AppointmentMixin):
         self._last_now = 0.0  # the latest time the engine was driven at (validation without one)
         self.timers = Timers()
         self.aht = AhtTracker({s.id: s.default_aht_s for s in config.skills}, routing.aht_smoothing)
+        self._init_wait_trackers()
         self._site_ids: dict[str, int] = {s.id: i for i, s in enumerate(config.sites)}
         # Kept in step as calls and agents move, so per-event checks need no scan.
         self.waiting_by_skill: list[int] = [0] * len(self.skills)
@@ -178,9 +185,19 @@ class Engine(OverflowMixin, CallbackMixin, AppointmentMixin):
         state.pop("observer", None)
         return state
 
+    def _init_wait_trackers(self) -> None:
+        """What the expected wait learns from the line (acd/engine/ewt.py): the rate its head is
+        served at, and the rate its callers hang up at."""
+        self.service_rate = ServiceRateTracker(self.skills)
+        self.abandonment = AbandonmentTracker(self.skills, self.config.routing.aht_smoothing)
+
     def __setstate__(self, state: dict[str, Any]) -> None:
         if "_pending" not in state:  # a snapshot of a release before the agent state machine
             self._init_agent_machine()
+        if "service_rate" not in state:  # a snapshot from before the measured expected wait
+            self.skills = state["skills"]
+            self.config = state["config"]
+            self._init_wait_trackers()
         self.__dict__.update(state)
         self.observer = NULL_OBSERVER
         self._read_settings()
@@ -381,12 +398,20 @@ class Engine(OverflowMixin, CallbackMixin, AppointmentMixin):
         }
 
     def expected_wait(self, call: Call, position: int) -> float:
+        """acd/engine/ewt.py: the callers ahead leave at the rate the line was served at lately
+        (for a call with needs, or when the line has not been served lately, the rate of the
+        agents staffed for it: n / AHT), and hang up at the skill's abandonment rate."""
         skill = self.skill_index[call.skill]
+        theta = self.abandonment[call.skill]
+        if not call.needs:
+            rate = self.service_rate.rate(call.skill, self._last_now)
+            if rate is not None:
+                return expected_wait_at_rate(position, rate, theta)
         # the agents staffed for the call: the kept count when it needs its skill alone
         staffed = (
             self.router.staffed(skill, self._needs(call)) if call.needs else self.staffed_by_skill[skill]
         )
-        return expected_wait(position, self.aht[call.skill], staffed, self._ewt_unstaffed_s)
+        return expected_wait(position, self.aht[call.skill], staffed, self._ewt_unstaffed_s, theta)
 
     # -- call.answered / call.unanswered / call.ended
 
@@ -455,6 +480,8 @@ class Engine(OverflowMixin, CallbackMixin, AppointmentMixin):
         elif call.answered_at is None:
             waited = max(0.0, t - call.offered_at)
         if call.row >= 0:  # waiting
+            if reason == "abandoned":
+                self.abandonment.observe(call.skill, max(0.0, t - call.enqueued_at), True)
             self._dequeue(call)
         call.status = ENDED
         call.ended_at = t
@@ -760,17 +787,36 @@ class Engine(OverflowMixin, CallbackMixin, AppointmentMixin):
         )
         self._call_by_row[call.row] = call
         skill = self.skill_index[call.skill]
+        if not self.waiting_by_skill[skill]:
+            self.service_rate.line_busy(call.skill, True, self._last_now)
         self.waiting_by_skill[skill] += 1
         self._ewt_dirty.add(skill)
 
     def _dequeue(self, call: Call) -> None:
         skill = self.skill_index[call.skill]
         self.waiting_by_skill[skill] -= 1
+        if not self.waiting_by_skill[skill]:
+            self.service_rate.line_busy(call.skill, False, self._last_now)
         self._ewt_dirty.add(skill)
         self.router.remove_call(call.row)
         del self._call_by_row[call.row]
         call.row = -1
         call.timer_token += 1
+
+    def skill_wait(self, skill: str, position: int, staffed: int) -> float:
+        """The expected wait at `position` in a skill's line for a call without needs (a new
+        caller's: position = waiting + 1), as `expected_wait` computes it."""
+        theta = self.abandonment[skill]
+        rate = self.service_rate.rate(skill, self._last_now)
+        if rate is not None:
+            return expected_wait_at_rate(position, rate, theta)
+        return expected_wait(position, self.aht[skill], staffed, self._ewt_unstaffed_s, theta)
+
+    def _served_from_line(self, call: Call, now: float) -> None:
+        """A waiting call goes to an agent: the line was served, the caller did not hang up."""
+        self.service_rate.entered_service(call.skill, now)
+        self.abandonment.observe(call.skill, max(0.0, now - call.enqueued_at), False)
+        self._dequeue(call)
 
     def _requeue(self, call: Call, now: float, commands: list[Command], why: str) -> None:
         """Back to its place in line: same arrival order, same waiting clock."""
@@ -789,7 +835,7 @@ class Engine(OverflowMixin, CallbackMixin, AppointmentMixin):
             return
         agent_row = self.router.pick_agent(call.row, now)
         if agent_row >= 0:
-            self._dequeue(call)
+            self._served_from_line(call, now)
             self._connect(call, self._agent_by_row[agent_row], now, commands, notify=True)
             return
         if not call.stranded and call.callback_id is None and now >= call.enqueued_at + self._max_wait_s:
@@ -886,7 +932,7 @@ class Engine(OverflowMixin, CallbackMixin, AppointmentMixin):
             if call.callback_id is not None and not self.calendar.is_open(now):
                 self._defer_callback(call, now)  # callbacks are dialled only in opening hours
                 continue
-            self._dequeue(call)
+            self._served_from_line(call, now)
             self._connect(call, agent, now, commands, notify=True)
             return
 
@@ -992,12 +1038,7 @@ class Engine(OverflowMixin, CallbackMixin, AppointmentMixin):
                     "skill": skill,
                     "waiting": waiting,
                     "oldest_wait_s": round(max(0.0, now - oldest), 1) if waiting else 0.0,
-                    "ewt_s": round(
-                        expected_wait(
-                            waiting + 1, self.aht[skill], staffed, self.config.routing.ewt_unstaffed_s
-                        ),
-                        1,
-                    ),
+                    "ewt_s": round(self.skill_wait(skill, waiting + 1, staffed), 1),
                     "agents_available": int(s["agents_available"]),
                     "agents_busy": int(s["agents_busy"]),
                     "agents_staffed": staffed,

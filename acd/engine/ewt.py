@@ -26,6 +26,7 @@ enough waiting has been seen it is 0. With no agent staffed the estimate is `ewt
 from __future__ import annotations
 
 import math
+from typing import Any
 
 
 class AhtTracker:
@@ -109,44 +110,63 @@ def expected_wait(position: int, aht_s: float, staffed: int, unstaffed_s: float,
 
 class ServiceRateTracker:
     """Per skill, the rate at which agents take calls from the head of the skill's line, as it
-    happened: the entries into service of the last `window` calls that waited, over the time they
-    took. It knows what the staffed count cannot: agents who hold several skills and serve the
-    other lines too, agents away, priorities. None until `MIN_ENTRIES` entries were seen within
-    `MAX_AGE_S` (the line was empty, or is new): the staffed estimate n / AHT applies then."""
+    happened while the line was not empty: the last `window` entries into service over the
+    seconds the line held callers in between (time with an empty line says nothing of how fast
+    agents free themselves for it: calls then go to agents at once, never through the line). It
+    knows what the staffed count cannot: agents who hold several skills and serve other lines
+    too, agents at lunch, priorities. None until `MIN_ENTRIES` entries were seen within
+    `MAX_AGE_S` of such time (the line is new, or was empty): the staffed estimate applies then."""
 
-    MIN_ENTRIES = 5
+    MIN_ENTRIES = 10
     MAX_AGE_S = 900.0
 
     def __init__(self, skills: list[str], window: int = 50) -> None:
         from collections import deque
 
-        self._window = window
         self._entries: dict[str, deque[float]] = {s: deque(maxlen=window) for s in skills}
+        self._busy = dict.fromkeys(skills, 0.0)  # seconds the line held callers, up to `_since`
+        self._since: dict[str, float | None] = dict.fromkeys(skills)  # non-empty since (None: empty)
+
+    def line_busy(self, skill: str, busy: bool, now: float) -> None:
+        """The skill's line became non-empty (`busy`) or empty at `now`."""
+        since = self._since.get(skill)
+        if busy and since is None and skill in self._since:
+            self._since[skill] = now
+        elif not busy and since is not None:
+            self._busy[skill] += max(0.0, now - since)
+            self._since[skill] = None
+
+    def _busy_at(self, skill: str, now: float) -> float:
+        since = self._since[skill]
+        return self._busy[skill] + (max(0.0, now - since) if since is not None else 0.0)
 
     def entered_service(self, skill: str, now: float) -> None:
         """A call that waited in the skill's line was given to an agent at `now`."""
         entries = self._entries.get(skill)
         if entries is not None:
-            entries.append(now)
+            entries.append(self._busy_at(skill, now))
 
     def rate(self, skill: str, now: float) -> float | None:
-        """Calls per second taken from the line lately, or None."""
+        """Calls per second taken from the line lately while it held callers, or None."""
         entries = self._entries[skill]
-        while entries and now - entries[0] > self.MAX_AGE_S:
+        busy = self._busy_at(skill, now)
+        while entries and busy - entries[0] > self.MAX_AGE_S:
             entries.popleft()
         if len(entries) < self.MIN_ENTRIES:
             return None
-        span = now - entries[0]  # up to now: a line whose agents stopped taking calls slows down
+        span = busy - entries[0]  # up to now: a line whose agents stopped taking calls slows down
         return len(entries) / span if span > 0 else None
 
-    def as_dict(self) -> dict[str, list[float]]:
-        return {s: list(e) for s, e in self._entries.items()}
+    def as_dict(self) -> dict[str, Any]:
+        return {s: [list(e), self._busy[s], self._since[s]] for s, e in self._entries.items()}
 
-    def load(self, values: dict[str, list[float]]) -> None:
-        for skill, entries in values.items():
+    def load(self, values: dict[str, Any]) -> None:
+        for skill, (entries, busy, since) in values.items():
             if skill in self._entries:
                 self._entries[skill].clear()
                 self._entries[skill].extend(float(t) for t in entries)
+                self._busy[skill] = float(busy)
+                self._since[skill] = None if since is None else float(since)
 
 
 def expected_wait_at_rate(position: int, rate: float, theta: float = 0.0) -> float:

@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, Any
 
 from acd.calendar import Calendar, Hours
 from acd.config import Config, LocalService
-from acd.engine.ewt import expected_wait
 from acd.engine.records import Call
 from acd.events import OverflowMode
 from acd.model import CallStatus, Command
@@ -201,12 +200,9 @@ class OverflowMixin(_Base):
         nobody waits for has no live wait to follow. In other modes the marks wait for auto."""
         if self.overflow.mode != "auto":
             return
-        unstaffed = self.config.routing.ewt_unstaffed_s
         for i in self._ewt_dirty:
             skill = self.skills[i]
             waiting, staffed = self.waiting_by_skill[i], self.staffed_by_skill[i]
-            ewt = (
-                expected_wait(waiting + 1, self.aht[skill], staffed, unstaffed) if waiting or staffed else 0.0
-            )
+            ewt = self.skill_wait(skill, waiting + 1, staffed) if waiting or staffed else 0.0
             self.overflow.observe_ewt(skill, ewt)
         self._ewt_dirty.clear()

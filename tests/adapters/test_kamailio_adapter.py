@@ -102,7 +102,7 @@ async def instances(kamailio: FakeKamailio) -> Any:
         for _ in range(n):
             app = create_app(
                 Settings(kamailio_url=kamailio.url, **settings),
-                small_config(),
+                small_config(max_no_answer=1),  # a ring-out pauses its agent at once
                 registry=CollectorRegistry(),
                 clock=ManualClock(T0),
                 extensions=[add_kamailio_routes],

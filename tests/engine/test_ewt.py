@@ -66,12 +66,16 @@ def test_the_abandonment_rate_waits_for_enough_waiting_seen() -> None:
     assert math.isfinite(tracker["a"]) and tracker["a"] > 0
 
 
-def test_the_service_rate_is_what_the_line_saw_lately() -> None:
+def test_the_service_rate_counts_only_the_time_the_line_held_callers() -> None:
     from acd.engine.ewt import ServiceRateTracker
 
     tracker = ServiceRateTracker(["a"], window=10)
     assert tracker.rate("a", 0.0) is None
-    for i in range(20):
-        tracker.entered_service("a", 100.0 + 6.0 * i)  # one call every 6 s
-    assert tracker.rate("a", 220.0) == pytest.approx(1 / 6)
-    assert tracker.rate("a", 220.0 + ServiceRateTracker.MAX_AGE_S + 1) is None  # too old: unknown
+    tracker.line_busy("a", True, 100.0)
+    for i in range(10):
+        tracker.entered_service("a", 100.0 + 6.0 * i)  # one call every 6 s while callers wait
+    tracker.line_busy("a", False, 160.0)
+    assert tracker.rate("a", 160.0) == pytest.approx(10 / 60)
+    assert tracker.rate("a", 1000.0) == pytest.approx(10 / 60)  # an empty line says nothing new
+    tracker.line_busy("a", True, 1000.0)
+    assert tracker.rate("a", 1000.0 + ServiceRateTracker.MAX_AGE_S + 60) is None  # nobody served
