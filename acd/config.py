@@ -239,6 +239,11 @@ class RoutingConfig(_Model):
     preferred_agent_wait_s: NonNegSeconds = 60.0
     aht_smoothing: Annotated[float, Field(gt=0, le=1, strict=True)] = 0.05
     ewt_unstaffed_s: PosSeconds = 3600.0
+    #: Priority aging: a waiting call's priority is worth this many seconds of waiting, so a call
+    #: waiting longer than (p' - p) x this goes before a call of higher priority p' (as
+    #: FreeSWITCH's time-based score): no low-priority call starves. None: strict priority, then
+    #: arrival (the contract's default routing).
+    priority_aging_s: Annotated[float, Field(gt=0, allow_inf_nan=False)] | None = None
     rona_pause: Annotated[bool, Field(strict=True)] = True
     #: With rona_pause, an agent is paused (reason no_answer) after this many calls in a row rang
     #: out on it; an answer, a pause or a logout resets the count.

@@ -56,6 +56,14 @@ log = logging.getLogger("acd.engine")
 #: ids), agents rung too long (call ids).
 WATCHDOG_KINDS = ("answered_too_long", "busy_without_call", "ringing_too_long")
 
+
+def aged_order(enqueued_at: float, priority: int, aging_s: float, seq: int) -> int:
+    """The place of a waiting call under priority aging, as the router's integer order (lower
+    first): its arrival less `priority x aging_s`, in milliseconds, then its sequence number for
+    calls of the same instant (20 bits: the sequence's low bits, enough to keep those apart)."""
+    return (round((enqueued_at - priority * aging_s) * 1000.0) << 20) | (seq & 0xFFFFF)
+
+
 # Enum members as module constants: read on every event, a global is cheaper than a class attribute.
 AVAILABLE, BUSY, WRAP_UP, RESERVED = (
     AgentState.AVAILABLE,
@@ -776,11 +784,16 @@ class Engine(OverflowMixin, CallbackMixin, AppointmentMixin):
 
     def _enqueue(self, call: Call) -> None:
         pref_row, pref_until = self._preference(call)
+        aging = self.config.routing.priority_aging_s
+        if aging is None:
+            priority, order = call.priority, call.seq
+        else:  # one class, ordered by arrival less the priority's worth of waiting
+            priority, order = 0, aged_order(call.enqueued_at, call.priority, aging, call.seq)
         call.row = self.router.add_call(
             self.skill_index[call.skill],
             self._needs(call),
-            call.priority,
-            call.seq,
+            priority,
+            order,
             call.enqueued_at,
             pref_row,
             pref_until,

@@ -301,3 +301,34 @@ def test_roster_entry_on_an_unknown_site_is_refused(make_driver):
         d.send("roster.agent", agent_id="x", site="paris", skills={"lsf": 5}, target="sip:x@p")
     assert exc.value.code == "unknown_site"
     assert "x" not in d.engine.agents
+
+
+# -- priority aging
+
+
+def test_without_aging_a_higher_priority_always_goes_first(make_driver) -> None:
+    d = make_driver()
+    d.offer("low", priority=0)
+    d.advance(3600)
+    d.offer("high", priority=9)
+    d.agent("a1", "available")
+    assert [c.fields["call_id"] for c in d.commands if c.command == "connect"] == ["high"]
+
+
+def test_with_aging_a_long_wait_outranks_a_higher_priority(make_driver) -> None:
+    """priority_aging_s 60: priority 9 is worth 9 minutes of waiting."""
+    d = make_driver(priority_aging_s=60)
+    d.offer("low", priority=0)
+    d.advance(600)  # ten minutes: more than 9 x 60 s
+    d.offer("high", priority=9)
+    d.agent("a1", "available")
+    assert [c.fields["call_id"] for c in d.commands if c.command == "connect"] == ["low"]
+
+
+def test_with_aging_a_higher_priority_still_jumps_a_short_wait(make_driver) -> None:
+    d = make_driver(priority_aging_s=60)
+    d.offer("low", priority=0)
+    d.advance(300)  # five minutes: less than 9 x 60 s
+    d.offer("high", priority=9)
+    d.agent("a1", "available")
+    assert [c.fields["call_id"] for c in d.commands if c.command == "connect"] == ["high"]
