@@ -334,6 +334,21 @@ class OverflowConfig(_Model):
         return self
 
 
+class CallbackWindow(_Model):
+    """A daily window of the national line's local time in which callbacks booked for it are
+    dialled, and how many it takes (the room the forecast leaves in those hours)."""
+
+    start: str = Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
+    end: str = Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
+    capacity: Annotated[int, Field(ge=1, strict=True)]
+
+    @model_validator(mode="after")
+    def _order(self) -> CallbackWindow:
+        if self.end <= self.start:
+            raise ValueError(f"a window ends after it starts ({self.start}-{self.end})")
+        return self
+
+
 class CallbacksConfig(_Model):
     """Automatic callbacks (config/callbacks.yaml)."""
 
@@ -347,6 +362,11 @@ class CallbacksConfig(_Model):
     #: once (at least one), so live calls keep their agents; callbacks join the line in order of
     #: due time, so they are not starved either.
     max_share: Annotated[float, Field(gt=0, le=1, strict=True)] = 0.3
+    #: Callback windows offered beside virtual hold (a callback later in the day or the next
+    #: morning, when the line is quieter); none: virtual hold only.
+    windows: list[CallbackWindow] = Field(default_factory=list)
+    #: A window is offered only when it starts at least this long after the offer.
+    window_lead_s: NonNegSeconds = 900.0
 
 
 class AppointmentCapacity(_Model):

@@ -101,6 +101,8 @@ class AgentStateChanged(_Event):
 class CallbackAccepted(_Event):
     type: Literal["callback.accepted"]
     call_id: Ident
+    #: A callback window the queue decision offered (its `start`); absent: virtual hold.
+    window_start: Instant | None = None
 
 
 class CallbackResult(_Event):

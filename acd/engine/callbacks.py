@@ -17,6 +17,7 @@ hold, or one with the callback's id) waits in the line, is connected, answered a
 from __future__ import annotations
 
 import heapq
+from datetime import datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
 
 from acd.engine.agents import Ignored
@@ -39,6 +40,50 @@ class CallbackMixin(_Base):
         self._cb_pending: dict[str, list[tuple[float, int, str]]] = {}  # skill -> heap of due callbacks
         self._cb_active: dict[str, int] = {}  # skill -> requested callbacks admitted to the line
         self._cb_admitted: set[str] = set()
+        self._window_booked: dict[tuple[str, int], int] = {}  # (local date, window) -> callbacks
+
+    # -- callback windows
+
+    def callback_windows(self, now: float, limit: int = 2) -> list[dict[str, Any]]:
+        """The next `limit` callback windows with room (config/callbacks.yaml `windows`): today's
+        that start at least `window_lead_s` from now, then the next days', on days and at times
+        the line is open. Each: `start`, `end` (RFC 3339), `remaining`."""
+        settings = self.config.callbacks
+        if not settings.windows:
+            return []
+        hours = self.calendar.hours
+        day = hours.local_date(now)
+        out: list[dict[str, Any]] = []
+        for _ in range(8):  # a week ahead at most
+            for index, window in enumerate(settings.windows):
+                start, end = (
+                    datetime.combine(day, time.fromisoformat(x), hours.zone).timestamp()
+                    for x in (window.start, window.end)
+                )
+                if start < now + settings.window_lead_s or not self.calendar.is_open(start):
+                    continue
+                remaining = window.capacity - self._window_booked.get((day.isoformat(), index), 0)
+                if remaining > 0:
+                    out.append(
+                        {
+                            "start": hours.isoformat(start),
+                            "end": hours.isoformat(end),
+                            "remaining": remaining,
+                            "_key": (day.isoformat(), index, start),
+                        }
+                    )
+            if len(out) >= limit:
+                break
+            day += timedelta(days=1)
+        out.sort(key=lambda w: w["_key"][2])
+        return out[:limit]
+
+    def _window_at(self, start: float, now: float) -> dict[str, Any] | None:
+        """The offered window starting at `start`, if it is one with room."""
+        for window in self.callback_windows(now, limit=len(self.config.callbacks.windows) * 8):
+            if window["_key"][2] == start:
+                return window
+        return None
 
     # -- events
 
@@ -52,6 +97,8 @@ class CallbackMixin(_Base):
             return Ignored("callback_exists")
         if call.status is not CallStatus.QUEUED or not call.waiting:
             return Ignored("not_waiting")  # already with an agent: nothing to hold
+        if e.window_start is not None:
+            return self._book_window(call, e.window_start.timestamp(), t, now)
         callback = Callback(
             id=f"cb-{call.id}",
             number=call.caller,
@@ -70,6 +117,42 @@ class CallbackMixin(_Base):
         self._record(call, now, decision)
         self._cb_record(callback, now, "scheduled", why="virtual_hold")
         self.observer.callback(callback, "scheduled", now)
+        return decision
+
+    def _book_window(self, call: Call, start: float, t: float, now: float) -> dict[str, Any]:
+        """The caller takes a callback window: it leaves the line, and its callback is due at the
+        window's start, dialled then in the order of its first call's arrival."""
+        window = self._window_at(start, now)
+        assert window is not None  # validated
+        day, index, _ = window["_key"]
+        self._window_booked[(day, index)] = self._window_booked.get((day, index), 0) + 1
+        self._dequeue(call)
+        callback = Callback(
+            id=f"cb-{call.id}",
+            number=call.caller,
+            skill=call.skill,
+            status="scheduled",
+            created_at=t,
+            due_at=start,
+            call_id=call.id,
+            department=call.department,
+            requested=True,
+        )
+        self.callbacks[callback.id] = callback
+        call.callback_id = callback.id
+        call.status = CallStatus.CALLBACK
+        call.stranded = True
+        decision = {
+            "action": "callback",
+            "call_id": call.id,
+            "callback_id": callback.id,
+            "window": {"start": window["start"], "end": window["end"]},
+            "due_at": window["start"],
+        }
+        self._record(call, now, decision)
+        self._cb_record(callback, now, "scheduled", why="window", window=window["start"])
+        self.observer.callback(callback, "scheduled", now)
+        self._arm_callback(callback)
         return decision
 
     def _on_callback_requested(
@@ -162,6 +245,28 @@ class CallbackMixin(_Base):
         return None
 
     # -- validation (pure checks, before anything changes)
+
+    def _validate_window(self, e: Any, fail: Any, now: float, booked: dict[float, int]) -> None:
+        """callback.accepted with a window: one offered now with room (counting the batch's own)."""
+        if getattr(e, "window_start", None) is None:
+            return
+        start = e.window_start.timestamp()
+        offered = self.callback_windows(now, limit=len(self.config.callbacks.windows) * 8)
+        window = next((w for w in offered if w["_key"][2] == start), None)
+        if window is None:
+            starts = [w["start"] for w in offered]
+            fail(
+                422,
+                "unknown_window",
+                f"no callback window with room starts at {e.window_start.isoformat()}; "
+                f"open windows: {', '.join(starts) or 'none'}",
+                "window_start",
+                valid=starts,
+            )
+            return
+        booked[start] = booked.get(start, 0) + 1
+        if booked[start] > window["remaining"]:
+            fail(409, "window_full", f"the callback window at {window['start']} is full", "window_start")
 
     def _validate_callback(self, e: Any, fail: Any, new_ids: set[str]) -> None:
         if e.type == "callback.requested":

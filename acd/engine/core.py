@@ -269,6 +269,7 @@ class Engine(OverflowMixin, CallbackMixin, AppointmentMixin):
         now = self._last_now if now is None else now
         skew = self._ts_skew_s
         first: dict[str, Any] = {}  # the batch's new events by id (a repeat is compared with it)
+        windows: dict[float, int] = {}  # callback windows the batch books
         for index, e in enumerate(events):
             at[0], at[1] = index, e
             if e.id in self._seen or e.id in batch_ids:
@@ -317,6 +318,8 @@ class Engine(OverflowMixin, CallbackMixin, AppointmentMixin):
             if e.type.startswith("callback.") and e.type != "callback.accepted":
                 self._validate_callback(e, fail, new_ids)
                 continue
+            if e.type == "callback.accepted":
+                self._validate_window(e, fail, now, windows)
             if e.type.startswith("appointment."):
                 self._validate_appointment(e, fail, now, places, new_ids)
                 continue
@@ -397,13 +400,19 @@ class Engine(OverflowMixin, CallbackMixin, AppointmentMixin):
             position = self.router.queue_position(call.row)
         if ewt is None:
             ewt = self.expected_wait(call, position)
-        return {
+        decision = {
             "action": "queue",
             "call_id": call.id,
             "position": position,
             "ewt_s": round(ewt, 1),
             "callback_offer": ewt > self.config.routing.callback_offer_ewt_s,
         }
+        if decision["callback_offer"] and self.config.callbacks.windows:
+            # beside virtual hold, the windows later on with room (accept one by its start)
+            decision["callback_windows"] = [
+                {k: v for k, v in w.items() if k != "_key"} for w in self.callback_windows(self._last_now)
+            ]
+        return decision
 
     def expected_wait(self, call: Call, position: int) -> float:
         """acd/engine/ewt.py: the callers ahead leave at the rate the line was served at lately

@@ -79,11 +79,11 @@ class AgentStateChanged:
 
 
 class CallbackAccepted:
-    __slots__ = ("call_id", "id", "ts")
+    __slots__ = ("call_id", "id", "ts", "window_start")
     type = "callback.accepted"
 
-    def __init__(self, id: str, call_id: str) -> None:
-        self.id, self.ts, self.call_id = id, None, call_id
+    def __init__(self, id: str, call_id: str, window_start: Any = None) -> None:
+        self.id, self.ts, self.call_id, self.window_start = id, None, call_id, window_start
 
 
 class CallbackResult:

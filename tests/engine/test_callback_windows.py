@@ -1,0 +1,105 @@
+"""Callback windows: beside virtual hold, a caller may take a callback later in the day (or the
+next morning) when the line is quieter; windows have a capacity, are filled in order and dialled
+at their time, and the call answered then counts for the caller."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from acd.config import Config
+from acd.engine import Engine
+from acd.engine.errors import EngineError
+from tests.conftest import T0, Driver, ev, small_config
+
+PARIS = ZoneInfo("Europe/Paris")
+EVENING = datetime(2026, 3, 2, 17, 30, tzinfo=PARIS).timestamp()  # T0 is 10:00 that Monday
+
+
+def _config(capacity: int = 2) -> Config:
+    data = small_config(callback_offer_ewt_s=0).model_dump()
+    data["callbacks"]["windows"] = [
+        {"start": "08:30", "end": "09:30", "capacity": capacity},
+        {"start": "17:30", "end": "19:00", "capacity": capacity},
+    ]
+    return Config.model_validate(data)
+
+
+@pytest.fixture
+def d(router_kind: str) -> Driver:
+    return Driver(Engine(_config(), router=router_kind), T0)
+
+
+def test_a_queue_decision_offering_a_callback_lists_the_next_windows_with_room(d: Driver) -> None:
+    decision = d.offer("c1")  # nobody logged in: it waits
+    assert decision["action"] == "queue" and decision["callback_offer"] is True
+    windows = decision["callback_windows"]
+    assert [w["start"] for w in windows] == ["2026-03-02T17:30:00+01:00", "2026-03-03T08:30:00+01:00"]
+    assert all(w["remaining"] == 2 for w in windows)
+
+
+def test_a_caller_taking_a_window_leaves_the_line_and_is_dialled_at_its_start(d: Driver) -> None:
+    d.offer("c1")
+    decision = d.send("callback.accepted", call_id="c1", window_start="2026-03-02T17:30:00+01:00")
+    assert decision["action"] == "callback" and decision["due_at"] == "2026-03-02T17:30:00+01:00"
+    assert not d.engine.calls["c1"].waiting
+    d.agent("a1", "available")
+    assert not [c for c in d.commands if c.command == "originate"]  # not before its time
+    d.advance(EVENING - d.now + 1)
+    [dial] = [c for c in d.commands if c.command == "originate"]
+    assert dial.fields["callback_id"] == "cb-c1" and dial.fields["agent_id"] == "a1"
+
+
+def test_windows_have_a_capacity_filled_in_order(d: Driver) -> None:
+    for i in range(3):
+        d.offer(f"c{i}")
+    for i in range(2):
+        d.send("callback.accepted", call_id=f"c{i}", window_start="2026-03-02T17:30:00+01:00")
+    with pytest.raises(EngineError) as info:
+        d.send("callback.accepted", call_id="c2", window_start="2026-03-02T17:30:00+01:00")
+    assert info.value.status == 422 and info.value.code == "unknown_window"  # full: no longer offered
+    assert "2026-03-03T08:30:00+01:00" in info.value.message
+    assert next(w["start"] for w in d.engine.callback_windows(d.now)) == "2026-03-03T08:30:00+01:00"
+
+
+def test_a_batch_cannot_book_more_than_a_window_holds(d: Driver) -> None:
+    for i in range(3):
+        d.offer(f"c{i}")
+    batch = [
+        ev("callback.accepted", call_id=f"c{i}", window_start="2026-03-02T17:30:00+01:00") for i in range(3)
+    ]
+    with pytest.raises(EngineError) as info:
+        d.engine.apply(batch, d.now)
+    assert info.value.status == 409 and info.value.code == "window_full"
+    assert all(d.engine.calls[f"c{i}"].waiting for i in range(3))  # nothing applied
+
+
+def test_a_window_too_close_or_closed_is_not_offered(router_kind: str) -> None:
+    late = datetime(2026, 3, 2, 17, 20, tzinfo=PARIS).timestamp()  # 10 min before the evening window
+    d = Driver(Engine(_config(), router=router_kind), late)
+    decision = d.offer("c1")
+    assert [w["start"] for w in decision["callback_windows"]] == [
+        "2026-03-03T08:30:00+01:00",
+        "2026-03-03T17:30:00+01:00",
+    ]
+
+
+def test_without_windows_the_decision_offers_virtual_hold_only(make_driver) -> None:
+    d = make_driver(callback_offer_ewt_s=0)
+    decision = d.offer("c1")
+    assert decision["callback_offer"] is True and "callback_windows" not in decision
+
+
+def test_a_window_callback_answered_counts_for_the_caller(d: Driver) -> None:
+    answered = []
+    d.engine.observer.call_answered = lambda call, agent, wait: answered.append((call.id, wait))  # type: ignore[method-assign]
+    d.offer("c1")
+    d.send("callback.accepted", call_id="c1", window_start="2026-03-02T17:30:00+01:00")
+    d.send("call.ended", call_id="c1", reason="completed")  # the caller hangs up: expected
+    d.agent("a1", "available")
+    d.advance(EVENING - d.now + 1)
+    d.send("callback.result", callback_id="cb-c1", outcome="answered")
+    [(call_id, wait)] = answered
+    assert call_id == "c1" and wait >= EVENING - T0  # from the caller's first call to the answer
