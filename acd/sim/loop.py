@@ -165,6 +165,7 @@ class Simulation:
         self.u_appointment_answer = uniform(seed, "appointment/answer")
         self.u_department = uniform(seed, "department")
         self.u_redial = uniform(seed, "redial")
+        self.u_window = uniform(seed, "callback/window")
         redial = sc.callers.redial
         self.redial_delay = durations(seed, "redial/delay", redial.delay) if redial is not None else None
         self.departments = sorted(s.department for s in self.config.services.local)
@@ -327,7 +328,11 @@ class Simulation:
                     if decision["callback_offer"] and offer_callbacks:
                         self.callbacks_offered += 1
                         if self.u_callback.next() < callers.accept_callback:
-                            self._accept_callback(call, t)
+                            windows = decision.get("callback_windows")
+                            if windows and self.u_window.next() < callers.take_window:
+                                self._accept_callback(call, t, windows[0]["start"])
+                            else:
+                                self._accept_callback(call, t)
                     if (
                         appointment_offer_s is not None
                         and call.state == QUEUED
@@ -479,8 +484,9 @@ class Simulation:
         self.live[call.id] = call
         self._push(now + call.handle_s, SERVICE_END, call)
 
-    def _accept_callback(self, call: SimCall, now: float) -> None:
-        decision = self._apply([CallbackAccepted(f"e{self._eid()}", call.id)], now)
+    def _accept_callback(self, call: SimCall, now: float, window: str | None = None) -> None:
+        start = SimTime(datetime.fromisoformat(window).timestamp()) if window is not None else None
+        decision = self._apply([CallbackAccepted(f"e{self._eid()}", call.id, start)], now)
         if decision is not None and decision.get("action") == "callback":
             call.state = CALLBACK
             self.by_callback[decision["callback_id"]] = call

@@ -213,6 +213,9 @@ class Callers(_Model):
     callback or appointment dial, nobody books an appointment, no department known, no redial."""
 
     accept_callback: Share = 0.0
+    #: Of the callers who accept a callback, the share who take the first callback window the
+    #: decision lists (a callback later in the day or the next morning) rather than virtual hold.
+    take_window: Share = 0.0
     answer_callback: Share = 0.85
     book_appointment: Share = 0.0
     department_share: Share = 0.0

@@ -3,6 +3,8 @@ calendar, appointments, the FIFO baseline, and reproducible random streams."""
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from acd.sim.compare import compare
 from acd.sim.loop import Simulation
 from acd.sim.report import report
@@ -226,3 +228,25 @@ def test_compare_runs_the_configuration_when_the_scenario_names_no_policies(conf
     result = compare(scenario(calls=300), config)
     assert result["acd"]["policies"] == "config"
     assert result["baseline"]["policies"].startswith("baseline")
+
+
+def test_callers_who_take_a_window_are_called_back_at_its_time(config) -> None:
+    windows = [{"start": "14:00", "end": "15:00", "capacity": 50}]
+    sc = scenario(
+        **{**OVERLOAD, "calls": 600},
+        hours=None,
+        start="2026-03-03T10:00:00+01:00",
+        policies={"routing": {"callback_offer_ewt_s": 60}, "callbacks": {"windows": windows}},
+        callers={"accept_callback": 1.0, "take_window": 1.0, "answer_callback": 1.0},
+    )
+    sim = Simulation(sc, config)
+    rep = report(sim.run())
+    booked_per_day = sim.engine._window_booked  # (local date, window) -> callbacks booked
+    assert max(booked_per_day.values()) <= 50  # each day's window holds 50 at most
+    assert booked_per_day[("2026-03-03", 0)] == 50  # today's filled first, in order
+    dialled = [cb for cb in sim.engine.callbacks.values() if cb.requested and cb.first_dial_at is not None]
+    assert dialled  # (windows of later days than the run's last are still scheduled at its end)
+    for cb in dialled:  # never before the window's start
+        start = datetime.fromisoformat(next(h["window"] for _, h in cb.history if "window" in h))
+        assert cb.first_dial_at >= start.timestamp()
+    assert rep["callbacks"]["answered"] >= 50
