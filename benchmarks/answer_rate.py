@@ -1,0 +1,75 @@
+"""The answer rate acd's shipped policies give against a plain FIFO queue, on the shipped days.
+
+    python -m benchmarks.answer_rate [--quick]
+
+Runs `acd simulate SCENARIO --compare` (the same callers twice: a FIFO single queue, and acd with
+`policies: config`) on the campaign-peak day, a tax-notice day and an ordinary day of
+config/scenarios/, and writes benchmarks/results/answer_rate.json: per day and policy the answer
+rate, the contact rate (an agent of the national line or of a local service), the service level,
+abandonment and the expected wait's error. These are simulated figures for the scenarios' seeds,
+deterministic for a revision: not timings. The bars are issue 13's: on the peak day a contact rate
+of at least 85 % and 3 points above FIFO with a service level not below FIFO's; on the other days
+acd answering at least as many callers as FIFO. `--quick` runs the peak day alone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from typing import Any
+
+from benchmarks._common import ROOT, log, run_metadata, write_results
+
+DAYS = ("campaign-peak-day", "tax-notice-day", "ordinary-day")
+FIELDS = ("offered", "answer_rate", "contact_rate", "service_level", "p_abandon", "mean_wait_s", "overflowed")
+
+
+def _figures(rep: dict[str, Any]) -> dict[str, Any]:
+    out = {k: rep[k] for k in FIELDS}
+    out["callbacks_answered"] = rep["callbacks"]["answered"]
+    out["ewt_mae_s"] = rep["ewt_accuracy"]["mae_s"]
+    out["ewt_bias_s"] = rep["ewt_accuracy"]["bias_s"]
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.answer_rate", description=__doc__.split("\n\n")[0]
+    )
+    parser.add_argument("--quick", action="store_true", help="the campaign-peak day alone")
+    args = parser.parse_args(argv)
+    from acd.sim.compare import compare
+    from acd.sim.scenario import load_scenario
+
+    results: dict[str, Any] = {"meta": run_metadata(), "days": {}}
+    for day in DAYS[:1] if args.quick else DAYS:
+        scenario, config = load_scenario(ROOT / "config" / "scenarios" / f"{day}.yaml")
+        log(f"{day}: FIFO and acd on the same callers")
+        both = compare(scenario, config)
+        fifo, acd = _figures(both["baseline"]), _figures(both["acd"])
+        results["days"][day] = {"seed": scenario.seed, "fifo": fifo, "acd": acd}
+        log(
+            f"  answer {100 * fifo['answer_rate']:.1f} % -> {100 * acd['answer_rate']:.1f} %, contact "
+            f"{100 * fifo['contact_rate']:.1f} % -> {100 * acd['contact_rate']:.1f} %, service level "
+            f"{100 * fifo['service_level']:.1f} % -> {100 * acd['service_level']:.1f} %"
+        )
+    peak = results["days"]["campaign-peak-day"]
+    results["bars"] = {
+        "peak_contact_at_least_85": peak["acd"]["contact_rate"] >= 0.85,
+        "peak_contact_3_points_above_fifo": peak["acd"]["contact_rate"]
+        >= peak["fifo"]["contact_rate"] + 0.03,
+        "peak_service_level_not_below_fifo": peak["acd"]["service_level"] >= peak["fifo"]["service_level"],
+        "every_day_answers_at_least_fifo": all(
+            d["acd"]["answer_rate"] >= d["fifo"]["answer_rate"] for d in results["days"].values()
+        ),
+    }
+    path = write_results("answer_rate", results, quick=args.quick)
+    print(json.dumps(results["bars"]))
+    log(f"results written to {os.path.relpath(path)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
