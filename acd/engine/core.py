@@ -25,6 +25,7 @@ from acd.engine.ewt import AhtTracker, expected_wait
 from acd.engine.observer import NULL_OBSERVER, Observer
 from acd.engine.overflow import Overflow, OverflowMixin
 from acd.engine.records import Agent, Call
+from acd.engine.surveys import SurveyMixin
 from acd.engine.timers import Timer, Timers
 from acd.events import (
     AgentStateChanged,
@@ -69,7 +70,7 @@ class EventResult:
         return out
 
 
-class Engine(OverflowMixin, CallbackMixin, AppointmentMixin):
+class Engine(OverflowMixin, CallbackMixin, AppointmentMixin, SurveyMixin):
     def __init__(self, config: Config, *, router: str = "numba", observer: Observer = NULL_OBSERVER) -> None:
         self.config = config
         self.observer = observer
@@ -360,6 +361,8 @@ class Engine(OverflowMixin, CallbackMixin, AppointmentMixin):
         self._record(call, now, {"action": "ended", "reason": e.reason})
         self.observer.call_ended(call, e.reason, waited)
         self._ended.append(call.id)
+        if status is ANSWERED:
+            self._maybe_survey(call, now, commands)
         return None
 
     def _after_call(self, agent: Agent, call: Call, t: float, now: float, commands: list[Command]) -> None:
