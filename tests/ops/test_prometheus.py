@@ -73,6 +73,8 @@ def test_every_alert_the_issue_asks_for_exists():
         "ACDOverflowActive",
         "ACDInstanceNotReady",
         "ACDInstanceDown",
+        "ACDRecordsLagging",
+        "ACDRecordsDropped",
     ):
         assert name in alerts, name
         assert alerts[name]["labels"]["severity"] in ("critical", "warning", "info")
