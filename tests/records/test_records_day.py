@@ -12,6 +12,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from acd.api.handlers import SERVICE
+from acd.api.schemas import IndicatorsView
 from acd.config import Config
 from tests.api.test_bad_input import assert_error
 from tests.conftest import small_config
@@ -169,6 +170,7 @@ async def test_the_scripted_day_gives_exactly_the_expected_indicators(make_platf
     await platform.client.app[SERVICE].records.flush()
     status, body = await platform.get(f"/v1/reports/indicators?from={DAY}&to={DAY}&by=day")
     assert status == 200, body
+    IndicatorsView.model_validate(body)
     assert body["rows"] == [
         {
             "day": DAY,
@@ -245,3 +247,13 @@ async def test_bad_record_queries_are_422_and_say_which_field(make_platform, bac
         assert body["error"]["details"]["field"] == field, path
     status, body = await platform.get(f"/v1/reports/indicators?from={DAY}&to={DAY}&skill=nope")
     assert_error(status, body, 422, "unknown_skill")
+
+
+async def test_the_records_routes_are_in_the_openapi_document(make_platform, backend):
+    platform = await make_platform(config=day_config(), **backend.settings())
+    status, doc = await platform.request("GET", "/openapi.json", sign=False)
+    assert status == 200
+    indicators = doc["paths"]["/v1/reports/indicators"]["get"]
+    assert {p["name"] for p in indicators["parameters"]} == {"from", "to", "by", "skill", "site"}
+    records = doc["paths"]["/v1/records"]["get"]["responses"]["200"]["content"]
+    assert set(records) == {"application/x-ndjson", "text/csv"}
