@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import time
 from collections import deque
 from collections.abc import Callable
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
@@ -82,21 +83,33 @@ class RecordSink(Observer):
         self._batch = batch
         self._retention_days = retention_days
         self._purge_every_s = purge_every_s
-        self._today = today or (lambda: __import__("datetime").datetime.now(LINE_TZ).date())
+        self._today = today or (lambda: datetime.now(LINE_TZ).date())
         self._queue: deque[tuple[float, Op]] = deque()
         self._answered_site: dict[str, str] = {}
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
-        self._idle = asyncio.Event()
-        self._idle.set()
+        self._opened = False
+        self._where = db.url.split("@")[-1]  # no password in the logs
         metrics.queued.set_function(lambda: len(self._queue))
         metrics.lag.set_function(self.lag)
 
     # ------------------------------------------------------------------ lifecycle
 
     async def start(self) -> None:
-        await self.db.open()
+        """Open the database (migrations) and start the writer. A database away at start-up does
+        not stop the service: the writer opens it when it answers, and records queue meanwhile."""
+        await self._open()
         self._task = asyncio.create_task(self._run(), name="acd-records-writer")
+
+    async def _open(self) -> bool:
+        if not self._opened:
+            try:
+                await self.db.open()
+            except Exception as exc:
+                log.warning("records: the database %s does not answer (%s); records queue", self._where, exc)
+                return False
+            self._opened = True
+        return True
 
     async def stop(self, drain_timeout_s: float = 5.0) -> None:
         if self._task is not None:
@@ -148,12 +161,16 @@ class RecordSink(Observer):
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(max(0.05, min(1.0, next_purge - time.monotonic()))):
                         await self._wake.wait()
-            if self._leading() and time.monotonic() >= next_purge:
+            if self._leading() and self._opened and time.monotonic() >= next_purge:
                 next_purge = time.monotonic() + self._purge_every_s
                 await self.purge()
             if not self._queue or not self._leading():
                 continue
-            ops = [op for _, op in list(self._queue)[: self._batch]]
+            if not await self._open():
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+                continue
+            ops = [op for _, op in itertools.islice(self._queue, self._batch)]
             try:
                 await self.db.write(ops)
             except asyncio.CancelledError:

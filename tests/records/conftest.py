@@ -47,6 +47,13 @@ class Backend:
             self._lock = sqlite3.connect(self.url.removeprefix("sqlite:///"), isolation_level=None)
             self._lock.execute("BEGIN EXCLUSIVE")
 
+    def create_empty(self) -> None:
+        """The SQLite file exists (to be locked) before the service first opens it."""
+        if self.kind == "sqlite":
+            import sqlite3
+
+            sqlite3.connect(self.url.removeprefix("sqlite:///")).close()
+
     def restart(self) -> None:
         if self.kind == "postgresql":
             with _admin() as conn:

@@ -55,6 +55,21 @@ async def test_the_database_stopped_and_restarted_under_traffic_loses_nothing(ma
     assert metric(text, "acd_records_dropped_total") == 0
 
 
+async def test_a_database_away_at_start_up_does_not_stop_the_service(make_platform, clock, backend):
+    backend.create_empty()
+    backend.stop()
+    try:
+        platform = await make_platform(config=day_config(), **backend.settings())
+        service = platform.client.app[SERVICE]
+        await platform.agent("a1", "available")
+        await calls(platform, clock, range(0, 5))
+        assert service.records.pending == 5
+    finally:
+        backend.restart()
+    await service.records.flush(30)
+    assert len(backend.rows("SELECT call_id FROM call_records")) == 5
+
+
 async def test_a_full_queue_drops_the_oldest_and_counts_it(make_platform, clock, backend):
     platform = await make_platform(config=day_config(), records_queue_max=100, **backend.settings())
     service = platform.client.app[SERVICE]
