@@ -4,11 +4,11 @@ views of `migrations/*/0002_views.sql` (docs/records.md gives the definitions)."
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import date
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from acd.records.db import RecordsDB, as_date
-from acd.records.model import COLUMNS, wire_time
+from acd.records.model import COLUMNS, LINE_TZ, wire_time
 
 BY = ("day", "hour", "skill", "site")
 #: The fields of a record in `GET /v1/records` and the export, in order.
@@ -128,8 +128,11 @@ async def records(
 ) -> AsyncIterator[list[dict[str, Any]]]:
     """The records offered in the range (local dates), oldest first, a page at a time (keyset
     pagination on the ordering index: a year never sits in memory)."""
-    where = ["local_day BETWEEN ? AND ?"]
-    params: list[Any] = [db.day(start), db.day(end)]
+    # The range as instants (local midnights), so each page is a seek on the ordering index.
+    first = datetime.combine(start, time.min, LINE_TZ).timestamp()
+    after_last = datetime.combine(end + timedelta(days=1), time.min, LINE_TZ).timestamp()
+    where = ["offered_ts < ?"]
+    params: list[Any] = [after_last]
     if skill is not None:
         where.append("skill = ?")
         params.append(skill)
@@ -141,11 +144,15 @@ async def records(
     while True:
         cond = " AND ".join(where)
         args = list(params)
-        if after is not None:
+        if after is None:
+            cond += " AND offered_ts >= ?"
+            args.append(first)
+        else:
             cond += (
+                " AND offered_ts >= ?"
                 " AND (offered_ts > ? OR (offered_ts = ? AND (call_id > ? OR (call_id = ? AND kind > ?))))"
             )
-            args += [after[0], after[0], after[1], after[1], after[2]]
+            args += [after[0], after[0], after[0], after[1], after[1], after[2]]
         order = f"ORDER BY offered_ts, call_id, kind LIMIT {int(page)}"
         rows = await db.fetch(f"SELECT {cols} FROM call_records WHERE {cond} {order}", args)
         if not rows:
