@@ -175,6 +175,8 @@ class PostgresDB(RecordsDB):
         self._timeout = connect_timeout_s
         self._conn: Any = None
         self._lock = asyncio.Lock()
+        self._reader: Any = None
+        self._read_lock = asyncio.Lock()
 
     @staticmethod
     def _sql(sql: str) -> str:
@@ -208,10 +210,12 @@ class PostgresDB(RecordsDB):
             await conn.close()
 
     async def close(self) -> None:
-        if self._conn is not None:
-            with contextlib.suppress(Exception):
-                await self._conn.close()
-            self._conn = None
+        for name in ("_conn", "_reader"):
+            conn = getattr(self, name)
+            if conn is not None:
+                with contextlib.suppress(Exception):
+                    await conn.close()
+                setattr(self, name, None)
 
     async def write(self, ops: Sequence[Op]) -> None:
         async with self._lock:
@@ -226,16 +230,27 @@ class PostgresDB(RecordsDB):
                             call_id, rec_kind, score = v
                             await cur.execute(self._sql(_SURVEY), (score, call_id, rec_kind))
             except BaseException:
-                await self.close()  # a broken connection is opened again on the next write
+                conn, self._conn = self._conn, None  # opened again on the next write
+                if conn is not None:
+                    with contextlib.suppress(Exception):
+                        await conn.close()
                 raise
 
     async def fetch(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        conn = await self._connect()
-        try:
-            cur = await conn.execute(self._sql(sql), tuple(params))
-            return await cur.fetchall()
-        finally:
-            await conn.close()
+        """Reads share one autocommit connection (queries are short: reports, export pages)."""
+        async with self._read_lock:
+            try:
+                if self._reader is None or self._reader.closed:
+                    self._reader = await self._connect()
+                    await self._reader.set_autocommit(True)
+                cur = await self._reader.execute(self._sql(sql), tuple(params))
+                return await cur.fetchall()
+            except BaseException:
+                if self._reader is not None:
+                    with contextlib.suppress(Exception):
+                        await self._reader.close()
+                    self._reader = None
+                raise
 
     async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
         conn = await self._connect()
