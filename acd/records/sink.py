@@ -130,7 +130,10 @@ class RecordSink(Observer):
                 await asyncio.sleep(0.01)
 
     def lag(self) -> float:
-        return time.monotonic() - self._queue[0][0] if self._queue else 0.0
+        """Age of the oldest record waiting to be written (0 on a follower: it does not write)."""
+        if not self._queue or not self._leading():
+            return 0.0
+        return time.monotonic() - self._queue[0][0]
 
     @property
     def pending(self) -> int:
@@ -188,9 +191,10 @@ class RecordSink(Observer):
                 backoff = min(backoff * 2, 5.0)
                 continue
             backoff = 0.05
-            for _ in ops:  # the writer alone pops; the observer only appends (and drops the oldest)
-                if self._queue:
-                    self._queue.popleft()
+            queue = self._queue
+            for op in ops:  # the observer may have dropped the oldest (a full queue) meanwhile
+                if queue and queue[0][1] is op:
+                    queue.popleft()
             self.metrics.written.inc(sum(1 for kind, _ in ops if kind == "record"))
 
     async def purge(self) -> int:

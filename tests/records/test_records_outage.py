@@ -156,3 +156,56 @@ async def test_retention_purges_records_older_than_the_configured_days(make_plat
     assert await sink.purge() == 1
     assert backend.rows("SELECT call_id FROM call_records") == [("new",)]
     assert DAY == "2026-03-02"
+
+
+async def test_records_dropped_while_their_batch_is_written_never_take_newer_ones_with_them(tmp_path):
+    """The queue overflows while the writer's batch is in flight: what the writer removes after
+    writing is exactly what it wrote, so every record still queued is written later."""
+    from prometheus_client import CollectorRegistry
+
+    from acd.records.db import SQLiteDB
+    from acd.records.sink import RecordMetrics, RecordSink
+
+    release = asyncio.Event()
+
+    class Held(SQLiteDB):
+        async def write(self, ops):
+            await release.wait()
+            await super().write(ops)
+
+    db = Held(tmp_path / "r.sqlite3")
+    sink = RecordSink(db, RecordMetrics(CollectorRegistry()), max_queue=10, batch=5)
+    await sink.start()
+
+    def record(i: int) -> Record:
+        return Record(
+            f"q{i}",
+            "call",
+            "impot_revenu",
+            None,
+            None,
+            None,
+            0,
+            "",
+            1772442000.0 + i,
+            None,
+            None,
+            None,
+            None,
+            1.0,
+            "abandoned",
+        )
+
+    try:
+        for i in range(5):
+            sink._record(record(i))
+        await asyncio.sleep(0.2)  # the writer holds q0-q4
+        for i in range(5, 18):
+            sink._record(record(i))  # 8 dropped: q0-q7 (q0-q4 are in the batch being written)
+        release.set()
+        await sink.flush(10)
+        rows = {r[0] for r in db._connect().execute("SELECT call_id FROM call_records").fetchall()}
+        assert rows == {f"q{i}" for i in range(5)} | {f"q{i}" for i in range(8, 18)}
+        assert sink.metrics.dropped._value.get() == 8
+    finally:
+        await sink.stop()
