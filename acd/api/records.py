@@ -29,7 +29,10 @@ def _day(request: web.Request, name: str) -> date:
     try:
         if len(raw) != 10:
             raise ValueError
-        return date.fromisoformat(raw)
+        day = date.fromisoformat(raw)
+        if not 1970 <= day.year <= 9000:
+            raise ValueError
+        return day
     except ValueError:
         raise ApiError(
             422, "invalid_query", f"{name} must be YYYY-MM-DD, not {raw!r}", {"field": name}

@@ -238,6 +238,8 @@ async def test_bad_record_queries_are_422_and_say_which_field(make_platform, bac
         (f"/v1/records?from={DAY}", "to"),
         (f"/v1/records?from=2026-3-2&to={DAY}", "from"),
         (f"/v1/records?from={DAY}&to=2026-03-01", "to"),
+        ("/v1/records?from=9999-12-31&to=9999-12-31", "from"),
+        ("/v1/reports/indicators?from=0001-01-01&to=0001-01-02", "from"),
         (f"/v1/reports/indicators?from={DAY}&to={DAY}&by=week", "by"),
         (f"/v1/reports/indicators?from={DAY}&to={DAY}&skill=nope", "skill"),
         (f"/v1/records?from={DAY}&to={DAY}&site=nowhere", "site"),
