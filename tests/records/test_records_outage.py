@@ -84,7 +84,10 @@ async def test_a_full_queue_drops_the_oldest_and_counts_it(make_platform, clock,
     finally:
         backend.restart()
     await service.records.flush(30)
-    assert backend.rows("SELECT COUNT(*) FROM call_records")[0][0] == 100
+    written = {r[0] for r in backend.rows("SELECT call_id FROM call_records")}
+    assert written >= {f"o{i}" for i in range(20, 120)}  # the newest 100, all of them
+    # and at most what a write in flight when the oldest were dropped took with it
+    assert len(written) <= 100 + 20
 
 
 async def test_writing_a_record_again_leaves_one_row_and_keeps_the_first_survey_score(
