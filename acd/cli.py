@@ -1,4 +1,4 @@
-"""The `acd` command: `acd serve`, `acd check-config` (and `acd simulate` when the simulator lands)."""
+"""The `acd` command: `acd serve`, `acd check-config`, `acd simulate`, `acd records export`."""
 
 from __future__ import annotations
 
@@ -88,6 +88,9 @@ def main(argv: list[str] | None = None) -> None:
     from acd.sim.cli import register as register_simulator
 
     register_simulator(sub)
+    from acd.records.cli import register as register_records
+
+    register_records(sub)
     args = parser.parse_args(argv)
     args.func(args)
 

@@ -396,6 +396,28 @@ class AppointmentsConfig(_Model):
     offer_above_ewt_s: NonNegSeconds | None = None
 
 
+class SurveysConfig(_Model):
+    """Post-call satisfaction surveys (config/records.yaml, `surveys:`)."""
+
+    #: Share of answered calls (0-1) sent to the survey, for skills not listed in `by_skill`.
+    share: Annotated[float, Field(ge=0, le=1)] = 0.0
+    #: Share per skill; the choice is a hash of the call id, so a replay makes the same one.
+    by_skill: dict[str, Annotated[float, Field(ge=0, le=1)]] = Field(default_factory=dict)
+
+    def share_for(self, skill: str) -> float:
+        return self.by_skill.get(skill, self.share)
+
+
+class RecordsConfig(_Model):
+    """Call records and the indicators (config/records.yaml)."""
+
+    #: The service level's threshold: answered within this many seconds of waiting.
+    service_level_s: PosSeconds = 60.0
+    #: Records older than this many days (local date of the offer) are purged.
+    retention_days: Annotated[int, Field(ge=1, le=36500, strict=True)] = 400
+    surveys: SurveysConfig = Field(default_factory=SurveysConfig)
+
+
 class Config(_Model):
     sites: list[Site]
     skills: list[Skill]
@@ -406,6 +428,7 @@ class Config(_Model):
     overflow: OverflowConfig = Field(default_factory=OverflowConfig)
     callbacks: CallbacksConfig = Field(default_factory=CallbacksConfig)
     appointments: AppointmentsConfig = Field(default_factory=AppointmentsConfig)
+    records: RecordsConfig = Field(default_factory=RecordsConfig)
 
     @model_validator(mode="after")
     def _cross_checks(self) -> Config:
@@ -467,6 +490,14 @@ class Config(_Model):
                 issues.append(
                     (
                         ("routing", "widening", "by_skill", skill),
+                        f"unknown skill {skill!r}{_hint(skill, skill_ids)}",
+                    )
+                )
+        for skill in self.records.surveys.by_skill:
+            if skill not in skill_ids:
+                issues.append(
+                    (
+                        ("records", "surveys", "by_skill", skill),
                         f"unknown skill {skill!r}{_hint(skill, skill_ids)}",
                     )
                 )
@@ -536,6 +567,7 @@ FILES: tuple[Section, ...] = (
     Section("callbacks.yaml", "callbacks", required=False),
     Section("appointments.yaml", "appointments", required=False),
     Section("routing.yaml", "routing", required=False),
+    Section("records.yaml", "records", required=False),
     Section("agents.yaml", "agents", required=True),
 )
 

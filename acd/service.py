@@ -26,6 +26,8 @@ from acd.events import RosterAgent
 from acd.metrics import EngineCollector, Metrics
 from acd.model import Command
 from acd.outbox import MemoryOutboxStore, Outbox, OutboxMetrics, OutboxStore
+from acd.records.db import open_db
+from acd.records.sink import FanOut, RecordMetrics, RecordSink
 from acd.settings import Settings
 from acd.store import Store
 from acd.store.memory import MemoryStore
@@ -66,7 +68,20 @@ class Service:
         self.registry = registry if registry is not None else CollectorRegistry()
         self.clock = clock if clock is not None else Clock(settings.clock_start)
         self.metrics = Metrics(self.registry)
-        self.engine = Engine(config, router=settings.router, observer=self.metrics)
+        self.records = RecordSink(
+            open_db(settings.records_url, settings.data_dir),
+            RecordMetrics(self.registry),
+            leading=lambda: self.store.leading,
+            site_of=self._site_of,
+            max_queue=settings.records_queue_max,
+            retention_days=config.records.retention_days,
+            purge_every_s=settings.records_purge_interval_s,
+        )
+        #: What observes the engine while this instance is in charge (metrics and records), and
+        #: while it keeps a replica (records only: they are written if it takes over).
+        self.observer = FanOut(self.metrics, self.records)
+        self.replica_observer = self.records
+        self.engine = Engine(config, router=settings.router, observer=self.observer)
         self.registry.register(EngineCollector(_CurrentEngine(self), self.clock.now))  # type: ignore[arg-type]
         outbox_store: OutboxStore
         if settings.redis_enabled:
@@ -87,7 +102,12 @@ class Service:
         self._wake = asyncio.Event()
         self._timer_task: asyncio.Task[None] | None = None
 
+    def _site_of(self, agent_id: str) -> str | None:
+        agent = self.engine.agents.get(agent_id)
+        return agent.site if agent is not None else None
+
     async def start(self) -> None:
+        await self.records.start()
         await self.store.start()
         if self.store.leading:
             await self.outbox.start()
@@ -100,6 +120,7 @@ class Service:
                 await self._timer_task
         await self.outbox.stop()
         await self.store.stop()
+        await self.records.stop()
 
     async def ready(self) -> bool:
         return await self.store.ready()

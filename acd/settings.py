@@ -36,6 +36,16 @@ class Settings(BaseSettings):
     #: With the Redis store, how long the adapter's call map keeps a call after its last event.
     kamailio_call_ttl_s: float = Field(86400.0, ge=60.0)
 
+    # -- call records (see docs/records.md)
+    #: `postgresql://...`: records go to PostgreSQL; none: to an SQLite file in `data_dir`.
+    records_url: str | None = None
+    #: Where the embedded SQLite records database lives (created at start-up).
+    data_dir: Path = Path("data")
+    #: Records waiting for the database (an outage): beyond this the oldest are dropped (counted).
+    records_queue_max: int = Field(200_000, ge=100)
+    #: How often the retention purge runs (config/records.yaml: retention_days).
+    records_purge_interval_s: float = Field(3600.0, ge=1.0)
+
     # -- the Redis store (used only with ACD_REDIS_URL; see docs/redis.md)
     #: Prefix of every key, so several deployments share one Redis. Use a hash tag (`{acd}:`) on
     #: Redis Cluster: the store's scripts touch several keys at once, which must share a slot.
@@ -80,6 +90,15 @@ class Settings(BaseSettings):
             return None
         if not v.startswith(("redis://", "rediss://", "unix://")):
             raise ValueError("ACD_REDIS_URL must start with redis://, rediss:// or unix://")
+        return v
+
+    @field_validator("records_url")
+    @classmethod
+    def _records(cls, v: str | None) -> str | None:
+        if v in (None, ""):
+            return None
+        if not v.startswith(("postgresql://", "postgres://", "sqlite:///")):
+            raise ValueError("ACD_RECORDS_URL must start with postgresql:// (or sqlite:///<path>)")
         return v
 
     @field_validator("redis_sentinels")

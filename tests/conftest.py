@@ -140,3 +140,9 @@ def make_driver(router_kind: str):
         return Driver(Engine(small_config(**routing), router=router_kind))
 
     return make
+
+
+@pytest.fixture(autouse=True)
+def _records_in_tmp(tmp_path_factory, monkeypatch):
+    """Every service a test starts keeps its SQLite records in a temporary directory, never ./data."""
+    monkeypatch.setenv("ACD_DATA_DIR", str(tmp_path_factory.mktemp("records")))

@@ -19,6 +19,7 @@ from acd.api.errors import REJECTED, error_middleware
 from acd.api.handlers import OPENAPI, SERVICE
 from acd.api.logging_mw import access_log_middleware
 from acd.api.openapi import build_openapi
+from acd.api.records import add_records_routes
 from acd.api.signing_mw import signature_middleware
 from acd.api.wallboard import add_wallboard_routes
 from acd.clock import Clock
@@ -71,6 +72,7 @@ def create_app(
     r.add_get("/readyz", handlers.readyz)
     r.add_get("/openapi.json", handlers.openapi)
     add_wallboard_routes(app)
+    add_records_routes(app)
     for extend in extensions:
         extend(app)
 

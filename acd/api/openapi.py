@@ -222,6 +222,23 @@ ROUTES: list[Route] = [
         (401, 422),
         (("department", "Only this department's service"),),
     ),
+    Route(
+        "get",
+        "/v1/reports/indicators",
+        "The published indicators from the call records, by day, hour, skill or site",
+        None,
+        schemas.IndicatorsView,
+        200,
+        (401, 422, 503),
+        (
+            ("from", "First local date (Europe/Paris), YYYY-MM-DD"),
+            ("to", "Last local date, YYYY-MM-DD"),
+            ("by", "day, hour, skill or site (none: one row in all)"),
+            ("skill", "Only this skill"),
+            ("site", "Only this site"),
+        ),
+        ("from", "to"),
+    ),
     Route("get", "/healthz", "Liveness", None, schemas.Health),
     Route(
         "get", "/readyz", "Readiness (503 while the store is unreachable)", None, schemas.Health, 200, (503,)
@@ -362,6 +379,33 @@ def build_openapi(version: str, config: Config | None = None) -> dict[str, Any]:
             "operationId": "metrics",
             "responses": {
                 "200": {"description": "OK", "content": {"text/plain": {"schema": {"type": "string"}}}}
+            },
+        }
+    }
+    paths["/v1/records"] = {
+        "get": {
+            "summary": "The call records offered between two local dates, oldest first, streamed "
+            "(NDJSON; CSV with Accept: text/csv)",
+            "operationId": "get_/v1/records",
+            "parameters": [
+                {"name": n, "in": "query", "required": n in ("from", "to"), "schema": {"type": "string"}}
+                for n in ("from", "to", "skill", "site")
+            ],
+            "responses": {
+                "200": {
+                    "description": "OK",
+                    "content": {
+                        "application/x-ndjson": {"schema": {"type": "string"}},
+                        "text/csv": {"schema": {"type": "string"}},
+                    },
+                },
+                **{
+                    str(code): {
+                        "description": "Error",
+                        "content": {"application/json": {"schema": {"$ref": REF.format(model="ErrorBody")}}},
+                    }
+                    for code in (401, 422, 503)
+                },
             },
         }
     }

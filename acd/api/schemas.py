@@ -236,4 +236,35 @@ class Health(BaseModel):
     status: str
 
 
+class Satisfaction(BaseModel):
+    n: int
+    mean: float | None
+    satisfied_share: float | None = Field(description="Scores of 4 or 5 / n")
+
+
+class IndicatorRow(BaseModel):
+    """One row of the published indicators (docs/records.md gives the definitions)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    day: str | None = None
+    hour: int | None = None
+    skill: str | None = None
+    site: str | None = None
+    offered: int = Field(description="Calls offered while open, short abandons left out")
+    answered: int = Field(description="Answered by an agent, directly or through the accepted callback")
+    abandoned: int
+    short_abandoned: int = Field(description="Hung up within 5 s of waiting")
+    overflowed: int
+    callbacks_answered: int
+    answer_rate: float | None
+    service_level: float | None
+    asa_s: float | None
+    satisfaction: Satisfaction
+
+
+class IndicatorsView(BaseModel):
+    rows: list[IndicatorRow]
+
+
 AGENT_ID = Ident

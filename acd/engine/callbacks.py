@@ -116,6 +116,7 @@ class CallbackMixin(_Base):
         decision = {"action": "callback", "call_id": call.id, "callback_id": callback.id}
         self._record(call, now, decision)
         self._cb_record(callback, now, "scheduled", why="virtual_hold")
+        self.observer.callback_accepted(call, callback, now)
         self.observer.callback(callback, "scheduled", now)
         return decision
 
@@ -152,6 +153,7 @@ class CallbackMixin(_Base):
         self._record(call, now, decision)
         self._cb_record(callback, now, "scheduled", why="window", window=window["start"])
         self.observer.callback(callback, "scheduled", now)
+        self.observer.callback_accepted(call, callback, now)
         self._arm_callback(callback)
         return decision
 

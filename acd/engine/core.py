@@ -36,6 +36,7 @@ from acd.engine.ewt import (
 from acd.engine.observer import NULL_OBSERVER, Observer
 from acd.engine.overflow import Overflow, OverflowMixin
 from acd.engine.records import Agent, Call
+from acd.engine.surveys import SurveyMixin
 from acd.engine.timers import Timer, Timers
 from acd.events import (
     AgentStateChanged,
@@ -108,7 +109,7 @@ def event_digest(event: Any) -> bytes | None:
     return hashlib.blake2b(dump().encode(), digest_size=12).digest()
 
 
-class Engine(OverflowMixin, CallbackMixin, AppointmentMixin):
+class Engine(OverflowMixin, CallbackMixin, AppointmentMixin, SurveyMixin):
     def __init__(self, config: Config, *, router: str = "numba", observer: Observer = NULL_OBSERVER) -> None:
         self.config = config
         self.observer = observer
@@ -513,6 +514,8 @@ class Engine(OverflowMixin, CallbackMixin, AppointmentMixin):
         self._record(call, now, {"action": "ended", "reason": reason})
         self.observer.call_ended(call, reason, waited)
         self._ended.append(call.id)
+        if status is ANSWERED:
+            self._maybe_survey(call, now, commands)
         return None
 
     def _observe_handle(self, agent: Agent, call: Call, t: float) -> None:

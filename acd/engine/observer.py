@@ -21,6 +21,9 @@ class Observer:
     def callback(self, callback: Callback, status: str, now: float) -> None:
         """scheduled, dialing, retry, done, failed, cancelled."""
 
+    def callback_accepted(self, call: Call, callback: Callback, now: float) -> None:
+        """A waiting caller accepted a callback (virtual hold): the call leaves the line."""
+
     def callback_dialled(self, callback: Callback, delay_s: float) -> None:
         """First dial of a callback, `delay_s` after it was requested or accepted."""
 

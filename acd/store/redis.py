@@ -70,7 +70,6 @@ from redis.exceptions import RedisError
 
 from acd import __version__
 from acd.engine import Engine, EngineError, EventResult
-from acd.engine.observer import NULL_OBSERVER
 from acd.events import AnyEvent
 from acd.model import Command
 from acd.store import StoreUnavailable
@@ -410,8 +409,9 @@ class RedisStore:
             engine = snap.decode(stored.data)
             position = Position(stored.seq, stored.id, float(header.get("now", 0.0)))
         answered: list[tuple[str, list[EventResult]]] = []
+        engine.observer = service.replica_observer  # records of replayed contacts are queued again
         position, entries = await self._catch_up(engine, position, answered)
-        engine.observer = NULL_OBSERVER
+        engine.observer = service.replica_observer
         service.engine = engine
         self.position = position
         self._dirty = False
@@ -627,7 +627,7 @@ class RedisStore:
         try:
             await self._take_charge()
             self._queue = asyncio.Queue()
-            service.engine.observer = service.metrics
+            service.engine.observer = service.observer
             self._set_role(Role.LEADER)
             log.info("redis store: leading", extra={"instance": self.instance_id, "lease": self._lease})
             tasks = [
@@ -677,7 +677,7 @@ class RedisStore:
         service = self._service
         if self.role is Role.LEADER:
             self._set_role(Role.FOLLOWER)
-        service.engine.observer = NULL_OBSERVER
+        service.engine.observer = service.replica_observer
         error = StoreUnavailable("this instance stopped leading before the write was stored; retry it")
         while not self._queue.empty():
             self._fail(self._queue.get_nowait(), error)

@@ -74,6 +74,8 @@ def test_every_alert_the_issue_asks_for_exists():
         "ACDInstanceNotReady",
         "ACDInstanceDown",
         "ACDWatchdogFlagged",
+        "ACDRecordsLagging",
+        "ACDRecordsDropped",
     ):
         assert name in alerts, name
         assert alerts[name]["labels"]["severity"] in ("critical", "warning", "info")

@@ -1,0 +1,124 @@
+"""`GET /v1/records` (NDJSON, or CSV with `Accept: text/csv`, streamed page by page) and
+`GET /v1/reports/indicators` (the published indicators), over the records database."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import logging
+from datetime import date
+from typing import Any
+
+from aiohttp import web
+
+from acd.api.errors import ApiError
+from acd.api.handlers import SERVICE
+from acd.records import queries
+
+log = logging.getLogger("acd.records")
+
+#: The widest range one request may ask for (a year and a bit, the retention).
+MAX_DAYS = 800
+
+
+def _day(request: web.Request, name: str) -> date:
+    raw = request.query.get(name)
+    if not raw:
+        raise ApiError(422, "invalid_query", f"{name} is required (YYYY-MM-DD)", {"field": name})
+    try:
+        if len(raw) != 10:
+            raise ValueError
+        day = date.fromisoformat(raw)
+        if not 1970 <= day.year <= 9000:
+            raise ValueError
+        return day
+    except ValueError:
+        raise ApiError(
+            422, "invalid_query", f"{name} must be YYYY-MM-DD, not {raw!r}", {"field": name}
+        ) from None
+
+
+def _range_and_filters(request: web.Request) -> tuple[date, date, str | None, str | None]:
+    start, end = _day(request, "from"), _day(request, "to")
+    if end < start:
+        raise ApiError(422, "invalid_query", "to must not be before from", {"field": "to"})
+    if (end - start).days > MAX_DAYS:
+        raise ApiError(422, "invalid_query", f"at most {MAX_DAYS} days per request", {"field": "to"})
+    engine = request.app[SERVICE].engine
+    skill, site = request.query.get("skill"), request.query.get("site")
+    if skill is not None and skill not in engine.skill_index:
+        raise ApiError(422, "unknown_skill", f"unknown skill {skill!r}", {"field": "skill"})
+    if site is not None and site not in engine._site_ids:
+        raise ApiError(422, "unknown_site", f"unknown site {site!r}", {"field": "site"})
+    return start, end, skill, site
+
+
+async def get_indicators(request: web.Request) -> web.Response:
+    start, end, skill, site = _range_and_filters(request)
+    by = request.query.get("by")
+    if by is not None and by not in queries.BY:
+        raise ApiError(422, "invalid_query", f"by must be one of {', '.join(queries.BY)}", {"field": "by"})
+    service = request.app[SERVICE]
+    try:
+        rows = await queries.indicators(
+            service.records.db,
+            start,
+            end,
+            by=by,
+            skill=skill,
+            site=site,
+            service_level_s=service.config.records.service_level_s,
+        )
+    except Exception as exc:
+        raise _unavailable(exc) from None
+    return web.json_response({"rows": rows})
+
+
+async def get_records(request: web.Request) -> web.StreamResponse:
+    start, end, skill, site = _range_and_filters(request)
+    as_csv = "text/csv" in request.headers.get("Accept", "")
+    db = request.app[SERVICE].records.db
+    pages = queries.records(db, start, end, skill=skill, site=site)
+    try:  # a database error becomes a clean 503 before anything is sent
+        first = await anext(pages, None)
+    except Exception as exc:
+        raise _unavailable(exc) from None
+    response = web.StreamResponse(
+        headers={"Content-Type": "text/csv; charset=utf-8" if as_csv else "application/x-ndjson"}
+    )
+    await response.prepare(request)
+    if as_csv:
+        await response.write(_csv_line(queries.FIELDS))
+    page = first
+    while page is not None:
+        if as_csv:
+            chunk = b"".join(_csv_line([_csv_value(r[f]) for f in queries.FIELDS]) for r in page)
+        else:
+            chunk = b"".join(json.dumps(r, separators=(",", ":")).encode() + b"\n" for r in page)
+        await response.write(chunk)
+        page = await anext(pages, None)
+    await response.write_eof()
+    return response
+
+
+def _unavailable(exc: Exception) -> ApiError:
+    log.warning("records: query failed (%s)", exc)
+    return ApiError(503, "records_unavailable", "the records database does not answer; retry later", None)
+
+
+def _csv_value(value: Any) -> Any:
+    if isinstance(value, list):
+        return ",".join(value)
+    return "" if value is None else value
+
+
+def _csv_line(values: Any) -> bytes:
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\n").writerow(values)
+    return out.getvalue().encode()
+
+
+def add_records_routes(app: web.Application) -> None:
+    app.router.add_get("/v1/records", get_records)
+    app.router.add_get("/v1/reports/indicators", get_indicators)

@@ -1,0 +1,105 @@
+"""The call record: one contact's whole story, built from the engine's `Call` when it ends."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+#: Dates in queries are local dates of the national line.
+LINE_TZ = ZoneInfo("Europe/Paris")
+#: Hung up within this wait: a short abandon, left out of `offered` and counted apart.
+SHORT_ABANDON_S = 5.0
+
+KINDS = ("call", "callback", "appointment")
+OUTCOMES = (
+    "answered",
+    "abandoned",
+    "overflowed",
+    "callback",
+    "closed",
+    "lost",
+    "failed",
+    "no_show",
+    "cancelled",
+)
+
+#: The columns of `call_records`, in order (the API's and the export's fields follow it).
+COLUMNS = (
+    "call_id",
+    "kind",
+    "skill",
+    "department",
+    "site",
+    "agent_id",
+    "priority",
+    "needs",
+    "offered_at",
+    "queued_at",
+    "connected_at",
+    "answered_at",
+    "ended_at",
+    "wait_s",
+    "outcome",
+    "end_reason",
+    "callback_id",
+    "appointment_id",
+    "origin_call_id",
+    "overflow_service",
+    "survey_score",
+    "offered_ts",
+    "local_day",
+    "local_hour",
+)
+TIME_COLUMNS = ("offered_at", "queued_at", "connected_at", "answered_at", "ended_at")
+
+
+@dataclass(slots=True)
+class Record:
+    call_id: str
+    kind: str
+    skill: str
+    department: str | None
+    site: str | None
+    agent_id: str | None
+    priority: int
+    needs: str  # comma-separated extra skills
+    offered_at: float
+    queued_at: float | None
+    connected_at: float | None
+    answered_at: float | None
+    ended_at: float | None
+    wait_s: float | None
+    outcome: str
+    end_reason: str | None = None
+    callback_id: str | None = None
+    appointment_id: str | None = None
+    origin_call_id: str | None = None
+    overflow_service: str | None = None
+    survey_score: int | None = None
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return self.call_id, self.kind
+
+    def row(self) -> dict[str, Any]:
+        """The database row: times as aware datetimes, plus the ordering key and local date/hour."""
+        out = asdict(self)
+        for name in TIME_COLUMNS:
+            value = out[name]
+            out[name] = None if value is None else datetime.fromtimestamp(value, UTC)
+        local = datetime.fromtimestamp(self.offered_at, LINE_TZ)
+        out["offered_ts"] = self.offered_at
+        out["local_day"] = local.date().isoformat()
+        out["local_hour"] = local.hour
+        return out
+
+
+def wire_time(value: Any) -> str | None:
+    """A stored time as RFC 3339 in the line's time zone (datetimes from PostgreSQL, text from SQLite)."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value.astimezone(LINE_TZ).isoformat()

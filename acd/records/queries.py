@@ -1,0 +1,178 @@
+"""The published indicators and the records' export: the same SQL on SQLite and PostgreSQL, over the
+views of `migrations/*/0002_views.sql` (docs/records.md gives the definitions)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import date, datetime, time, timedelta
+from typing import Any
+
+from acd.records.db import RecordsDB, as_date
+from acd.records.model import COLUMNS, LINE_TZ, wire_time
+
+BY = ("day", "hour", "skill", "site")
+#: The fields of a record in `GET /v1/records` and the export, in order.
+FIELDS = tuple(c for c in COLUMNS if c not in ("offered_ts", "local_day", "local_hour"))
+_KEYS = {"day": ("day",), "hour": ("day", "hour"), "skill": ("skill",), "site": ("site",)}
+
+
+def _filters(
+    db: RecordsDB, start: date, end: date, skill: str | None, site: str | None, prefix: str = ""
+) -> tuple[str, list[Any]]:
+    where = [f"{prefix}day BETWEEN ? AND ?"]
+    params: list[Any] = [db.day(start), db.day(end)]
+    if skill is not None:
+        where.append(f"{prefix}skill = ?")
+        params.append(skill)
+    if site is not None:
+        where.append(f"{prefix}site = ?")
+        params.append(site)
+    return " AND ".join(where), params
+
+
+async def indicators(
+    db: RecordsDB,
+    start: date,
+    end: date,
+    *,
+    by: str | None,
+    service_level_s: float,
+    skill: str | None = None,
+    site: str | None = None,
+) -> list[dict[str, Any]]:
+    keys = _KEYS[by] if by else ()
+    select_keys = "".join(f"{k}, " for k in keys)
+    group = f" GROUP BY {', '.join(keys)}" if keys else ""
+    where, params = _filters(db, start, end, skill, site)
+    calls = await db.fetch(
+        f"SELECT {select_keys}"
+        "COALESCE(SUM(offered), 0), COALESCE(SUM(answered), 0), COALESCE(SUM(abandoned), 0), "
+        "COALESCE(SUM(short_abandoned), 0), COALESCE(SUM(overflowed), 0), "
+        "COALESCE(SUM(answered_by_callback), 0), "
+        "COALESCE(SUM(CASE WHEN answered_live = 1 AND wait_s <= ? THEN 1 ELSE 0 END), 0), "
+        "SUM(CASE WHEN answered_live = 1 THEN wait_s END), COALESCE(SUM(answered_live), 0), COUNT(*) "
+        f"FROM call_outcomes WHERE {where}{group}",
+        [service_level_s, *params],
+    )
+    surveys = await db.fetch(
+        f"SELECT {select_keys}COUNT(*), SUM(survey_score), "
+        "SUM(CASE WHEN survey_score >= 4 THEN 1 ELSE 0 END) "
+        f"FROM survey_scores WHERE {where}{group}",
+        params,
+    )
+    rows: dict[tuple[Any, ...], dict[str, Any]] = {}
+
+    def key_of(values: tuple[Any, ...]) -> tuple[Any, ...]:
+        return tuple(
+            as_date(v) if k == "day" else (int(v) if k == "hour" else v)
+            for k, v in zip(keys, values, strict=True)
+        )
+
+    def row(key: tuple[Any, ...]) -> dict[str, Any]:
+        if key not in rows:
+            rows[key] = {
+                **dict(zip(keys, key, strict=True)),
+                "offered": 0,
+                "answered": 0,
+                "abandoned": 0,
+                "short_abandoned": 0,
+                "overflowed": 0,
+                "callbacks_answered": 0,
+                "answer_rate": None,
+                "service_level": None,
+                "asa_s": None,
+                "satisfaction": {"n": 0, "mean": None, "satisfied_share": None},
+            }
+        return rows[key]
+
+    for values in calls:
+        n = len(keys)
+        offered, answered, abandoned, short, overflowed, by_cb, within, wait_sum, live, count = values[n:]
+        if not count:
+            continue  # the total over a range without calls
+        r = row(key_of(values[:n]))
+        offered = int(offered)
+        r.update(
+            offered=offered,
+            answered=int(answered),
+            abandoned=int(abandoned),
+            short_abandoned=int(short),
+            overflowed=int(overflowed),
+            callbacks_answered=int(by_cb),
+            answer_rate=round(int(answered) / offered, 4) if offered else None,
+            service_level=round(int(within) / offered, 4) if offered else None,
+            asa_s=round(float(wait_sum) / int(live), 1) if int(live) and wait_sum is not None else None,
+        )
+    for values in surveys:
+        n = len(keys)
+        count, total, satisfied = values[n:]
+        if not count:
+            continue
+        r = row(key_of(values[:n]))
+        r["satisfaction"] = {
+            "n": int(count),
+            "mean": round(float(total) / int(count), 2),
+            "satisfied_share": round(int(satisfied) / int(count), 4),
+        }
+    return [rows[k] for k in sorted(rows, key=lambda k: tuple((v is None, v) for v in k))]
+
+
+async def records(
+    db: RecordsDB,
+    start: date,
+    end: date,
+    *,
+    skill: str | None = None,
+    site: str | None = None,
+    page: int = 1000,
+) -> AsyncIterator[list[dict[str, Any]]]:
+    """The records offered in the range (local dates), oldest first, a page at a time (keyset
+    pagination on the ordering index: a year never sits in memory)."""
+    # The range as instants (local midnights), so each page is a seek on the ordering index.
+    first = datetime.combine(start, time.min, LINE_TZ).timestamp()
+    after_last = datetime.combine(end + timedelta(days=1), time.min, LINE_TZ).timestamp()
+    where = ["offered_ts < ?"]
+    params: list[Any] = [after_last]
+    if skill is not None:
+        where.append("skill = ?")
+        params.append(skill)
+    if site is not None:
+        where.append("site = ?")
+        params.append(site)
+    cols = ", ".join((*FIELDS, "offered_ts"))
+    after: tuple[Any, ...] | None = None
+    while True:
+        cond = " AND ".join(where)
+        args = list(params)
+        if after is None:
+            cond += " AND offered_ts >= ?"
+            args.append(first)
+        else:
+            cond += (
+                " AND offered_ts >= ?"
+                " AND (offered_ts > ? OR (offered_ts = ? AND (call_id > ? OR (call_id = ? AND kind > ?))))"
+            )
+            args += [after[0], after[0], after[0], after[1], after[1], after[2]]
+        order = f"ORDER BY offered_ts, call_id, kind LIMIT {int(page)}"
+        rows = await db.fetch(f"SELECT {cols} FROM call_records WHERE {cond} {order}", args)
+        if not rows:
+            return
+        out = []
+        for values in rows:
+            record = dict(zip(FIELDS, values[:-1], strict=True))
+            for name in ("offered_at", "queued_at", "connected_at", "answered_at", "ended_at"):
+                record[name] = wire_time(record[name])
+            record["needs"] = [n for n in (record["needs"] or "").split(",") if n]
+            if record["wait_s"] is not None:
+                record["wait_s"] = round(float(record["wait_s"]), 3)
+            out.append(record)
+        yield out
+        last = rows[-1]
+        after = (last[-1], last[0], last[1])
+        if len(rows) < page:
+            return
+
+
+async def purge(db: RecordsDB, before: date) -> int:
+    """Delete the records offered before `before` (local date); returns how many."""
+    return await db.execute("DELETE FROM call_records WHERE local_day < ?", [db.day(before)])

@@ -1,0 +1,420 @@
+"""The records sink: an engine observer that turns each ended contact into a record, and the
+writer task that stores them.
+
+The engine never waits for the database: the observer only appends to a bounded in-memory queue.
+The writer drains it in batches (one transaction each, upserts by `(call_id, kind)`), and on a
+database error keeps the batch, counts the failure and retries with backoff, so an outage delays
+records without losing them (unless the queue overflows, which drops the oldest and says so in
+`acd_records_dropped_total`). Only the instance in charge writes (`leading`); a follower's replica
+observes too and keeps the latest records queued, so when it takes over it writes them again
+(upserts: one row each) and nothing its predecessor had still queued is lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+import time
+from collections import deque
+from collections.abc import Callable
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge
+
+from acd.engine.observer import Observer
+from acd.engine.records import Agent, Appointment, Call, Callback
+from acd.records import queries
+from acd.records.db import Op, RecordsDB
+from acd.records.model import LINE_TZ, Record
+
+log = logging.getLogger("acd.records")
+
+_END_OUTCOME = {"failed": "failed", "lost": "lost"}
+
+
+class RecordMetrics:
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.written = Counter(
+            "acd_records_written_total", "Call records written to the records database", registry=registry
+        )
+        self.failed = Counter(
+            "acd_records_failed_total",
+            "Call records whose write failed (they stay queued and are retried)",
+            registry=registry,
+        )
+        self.dropped = Counter(
+            "acd_records_dropped_total",
+            "Call records dropped because the queue was full (lost: the database was away too long)",
+            registry=registry,
+        )
+        self.queued = Gauge("acd_records_queued", "Call records waiting to be written", registry=registry)
+        self.lag = Gauge(
+            "acd_records_lag_seconds",
+            "Age of the oldest call record waiting to be written (0 when none waits)",
+            registry=registry,
+        )
+        self.purged = Counter(
+            "acd_records_purged_total", "Call records deleted by the retention purge", registry=registry
+        )
+
+
+class RecordSink(Observer):
+    def __init__(
+        self,
+        db: RecordsDB,
+        metrics: RecordMetrics,
+        *,
+        leading: Callable[[], bool] = lambda: True,
+        site_of: Callable[[str], str | None] = lambda agent_id: None,
+        max_queue: int = 100_000,
+        batch: int = 500,
+        retention_days: int = 400,
+        purge_every_s: float = 3600.0,
+        today: Callable[[], date] | None = None,
+    ) -> None:
+        self.db = db
+        self.metrics = metrics
+        self._leading = leading
+        self._site_of = site_of
+        self._max = max_queue
+        self._batch = batch
+        self._retention_days = retention_days
+        self._purge_every_s = purge_every_s
+        self._today = today or (lambda: datetime.now(LINE_TZ).date())
+        self._queue: deque[tuple[float, Op]] = deque()
+        self._answered_site: dict[str, str] = {}
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._opened = False
+        self._where = db.url.split("@")[-1]  # no password in the logs
+        metrics.queued.set_function(lambda: len(self._queue))
+        metrics.lag.set_function(self.lag)
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def start(self) -> None:
+        """Open the database (migrations) and start the writer. A database away at start-up does
+        not stop the service: the writer opens it when it answers, and records queue meanwhile."""
+        await self._open()
+        self._task = asyncio.create_task(self._run(), name="acd-records-writer")
+
+    async def _open(self) -> bool:
+        if not self._opened:
+            try:
+                await self.db.open()
+            except Exception as exc:
+                log.warning("records: the database %s does not answer (%s); records queue", self._where, exc)
+                return False
+            self._opened = True
+        return True
+
+    async def stop(self, drain_timeout_s: float = 5.0) -> None:
+        if self._task is not None:
+            if self._leading():
+                with contextlib.suppress(TimeoutError):
+                    await self.flush(drain_timeout_s)
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        await self.db.close()
+
+    async def flush(self, timeout_s: float = 10.0) -> None:
+        """Wait until every queued record is written (tests, shutdown)."""
+        async with asyncio.timeout(timeout_s):
+            while self._queue:
+                self._wake.set()
+                await asyncio.sleep(0.01)
+
+    def lag(self) -> float:
+        """Age of the oldest record waiting to be written (0 on a follower: it does not write)."""
+        if not self._queue or not self._leading():
+            return 0.0
+        return time.monotonic() - self._queue[0][0]
+
+    @property
+    def pending(self) -> int:
+        return len(self._queue)
+
+    # ------------------------------------------------------------------ the queue
+
+    def _put(self, op: Op) -> None:
+        queue = self._queue
+        if len(queue) >= self._max:
+            queue.popleft()
+            if self._leading():
+                self.metrics.dropped.inc()
+        queue.append((time.monotonic(), op))
+        self._wake.set()
+
+    def _record(self, record: Record) -> None:
+        self._put(("record", record))
+
+    # ------------------------------------------------------------------ the writer
+
+    async def _run(self) -> None:
+        backoff = 0.05
+        next_purge = time.monotonic() + 5.0
+        while True:
+            if not self._queue or not self._leading():
+                self._wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(max(0.05, min(1.0, next_purge - time.monotonic()))):
+                        await self._wake.wait()
+            if self._leading() and self._opened and time.monotonic() >= next_purge:
+                next_purge = time.monotonic() + self._purge_every_s
+                await self.purge()
+            if not self._queue or not self._leading():
+                continue
+            if not await self._open():
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+                continue
+            ops = [op for _, op in itertools.islice(self._queue, self._batch)]
+            try:
+                await self.db.write(ops)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                n = sum(1 for kind, _ in ops if kind == "record")
+                self.metrics.failed.inc(n)
+                log.warning(
+                    "records: write failed (%s); %d queued, retrying in %.2f s",
+                    exc,
+                    len(self._queue),
+                    backoff,
+                )
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+                continue
+            backoff = 0.05
+            queue = self._queue
+            for op in ops:  # the observer may have dropped the oldest (a full queue) meanwhile
+                if queue and queue[0][1] is op:
+                    queue.popleft()
+            self.metrics.written.inc(sum(1 for kind, _ in ops if kind == "record"))
+
+    async def purge(self) -> int:
+        cutoff = self._today() - timedelta(days=self._retention_days)
+        try:
+            n = await queries.purge(self.db, cutoff)
+        except Exception as exc:
+            log.warning("records: retention purge failed (%s)", exc)
+            return 0
+        if n:
+            self.metrics.purged.inc(n)
+            log.info("records: purged %d records offered before %s", n, cutoff.isoformat())
+        return n
+
+    # ------------------------------------------------------------------ building records
+
+    def _site(self, call: Call) -> str | None:
+        if call.agent_id is None:
+            return None
+        return self._answered_site.pop(call.id, None) or self._site_of(call.agent_id)
+
+    def _base(self, call: Call, **kw: Any) -> Record:
+        fields: dict[str, Any] = {
+            "call_id": call.id,
+            "kind": "call",
+            "skill": call.skill,
+            "department": call.department,
+            "site": None,
+            "agent_id": call.agent_id,
+            "priority": call.priority,
+            "needs": ",".join(call.needs),
+            "offered_at": call.offered_at,
+            "queued_at": call.enqueued_at if call.enqueued_at else None,
+            "connected_at": call.connected_at,
+            "answered_at": call.answered_at,
+            "ended_at": call.ended_at,
+            "wait_s": None,
+            "outcome": "answered",
+            "end_reason": call.end_reason,
+            "callback_id": call.callback_id,
+            "overflow_service": call.service_id,
+            "survey_score": call.survey_score,
+        }
+        fields.update(kw)
+        return Record(**fields)
+
+    # ------------------------------------------------------------------ Observer hooks
+
+    def call_answered(self, call: Call, agent: Agent, wait_s: float) -> None:
+        self._answered_site[call.id] = agent.site
+
+    def decision(self, call: Call, action: str, now: float) -> None:
+        if action == "closed":
+            self._answered_site.pop(call.id, None)
+            self._record(
+                self._base(call, outcome="closed", ended_at=call.offered_at, wait_s=0.0, queued_at=None)
+            )
+
+    def call_overflowed(self, call: Call, service_id: str, department: str) -> None:
+        at = call.history[-1][0] if call.history else call.offered_at
+        self._record(
+            self._base(call, outcome="overflowed", wait_s=max(0.0, at - call.offered_at), agent_id=None)
+        )
+
+    def callback_accepted(self, call: Call, callback: Callback, now: float) -> None:
+        """The waiting caller accepted a callback: the call's record ends here (outcome `callback`);
+        the callback gets its own record when it ends."""
+        at = callback.created_at
+        self._record(
+            self._base(
+                call,
+                outcome="callback",
+                ended_at=at,
+                wait_s=max(0.0, at - call.offered_at),
+                agent_id=None,
+                connected_at=None,
+                answered_at=None,
+                end_reason="callback",
+            )
+        )
+
+    def call_ended(self, call: Call, reason: str, wait_s: float | None) -> None:
+        answered = call.answered_at is not None
+        site = self._site(call) if answered else None
+        if call.callback_id is not None:  # a callback's conversation (virtual hold or requested)
+            self._record(
+                self._base(
+                    call,
+                    call_id=call.callback_id,
+                    kind="callback",
+                    site=site,
+                    outcome="answered" if answered else _END_OUTCOME.get(reason, "failed"),
+                    origin_call_id=call.id if call.kind == "inbound" else None,
+                    offered_at=_callback_start(call),
+                    wait_s=None,
+                    survey_score=None,
+                )
+            )
+            return
+        if call.kind == "appointment":
+            self._record(
+                self._base(
+                    call,
+                    kind="appointment",
+                    appointment_id=call.id,
+                    site=site,
+                    outcome="answered" if answered else _END_OUTCOME.get(reason, "failed"),
+                )
+            )
+            return
+        if answered:
+            outcome, waited = "answered", max(0.0, (call.answered_at or 0.0) - call.offered_at)
+        elif call.service_id is not None:
+            outcome = "overflowed"
+            waited = None
+            for at, entry in call.history:
+                if entry.get("action") == "overflow":
+                    waited = max(0.0, at - call.offered_at)
+        else:
+            outcome = _END_OUTCOME.get(reason, "abandoned")
+            waited = wait_s if wait_s is not None else max(0.0, (call.ended_at or 0.0) - call.offered_at)
+        self._record(
+            self._base(
+                call, site=site, outcome=outcome, wait_s=waited, agent_id=call.agent_id if answered else None
+            )
+        )
+
+    def callback(self, callback: Callback, status: str, now: float) -> None:
+        if status not in ("failed", "cancelled"):
+            return
+        self._record(
+            Record(
+                call_id=callback.id,
+                kind="callback",
+                skill=callback.skill,
+                department=callback.department,
+                site=None,
+                agent_id=None,
+                priority=0,
+                needs="",
+                offered_at=callback.created_at,
+                queued_at=None,
+                connected_at=None,
+                answered_at=None,
+                ended_at=now,
+                wait_s=None,
+                outcome=status,
+                end_reason=status,
+                callback_id=callback.id,
+                origin_call_id=None if callback.requested else callback.call_id,
+            )
+        )
+
+    def appointment(self, appointment: Appointment, status: str, now: float) -> None:
+        if status not in ("no_show", "cancelled"):
+            return
+        self._record(
+            Record(
+                call_id=appointment.id,
+                kind="appointment",
+                skill=appointment.skill,
+                department=appointment.department,
+                site=appointment.site,
+                agent_id=None,
+                priority=0,
+                needs="",
+                offered_at=appointment.start,
+                queued_at=None,
+                connected_at=None,
+                answered_at=None,
+                ended_at=now,
+                wait_s=None,
+                outcome=status,
+                end_reason=status,
+                appointment_id=appointment.id,
+            )
+        )
+
+    def survey(self, call: Call, score: int) -> None:
+        """The score goes on the record of the conversation it rates (a virtual-hold caller's
+        callback, or the call itself); a later score for the same record is ignored."""
+        if call.callback_id is not None:
+            key = (call.callback_id, "callback")
+        elif call.kind == "appointment":
+            key = (call.id, "appointment")
+        else:
+            key = (call.id, "call" if call.kind == "inbound" else call.kind)
+        self._put(("survey", (key[0], key[1], int(score))))
+
+
+def _callback_start(call: Call) -> float:
+    """When a callback began: its request, or the caller's acceptance (virtual hold)."""
+    if call.kind == "inbound":
+        for at, entry in call.history:
+            if entry.get("action") == "callback":
+                return at
+    return call.offered_at
+
+
+class FanOut(Observer):
+    """Several observers as one (metrics and the records sink)."""
+
+    def __init__(self, *observers: Observer) -> None:
+        self.observers = observers
+        # every hook the engine reports through (a hook added to Observer is fanned out too)
+        for name in [n for n, v in vars(Observer).items() if not n.startswith("_") and callable(v)]:
+            methods = [
+                getattr(o, name) for o in observers if getattr(type(o), name) is not getattr(Observer, name)
+            ]
+            setattr(self, name, _fan(methods))
+
+
+def _fan(methods: list[Callable[..., None]]) -> Callable[..., None]:
+    if not methods:
+        return lambda *args: None
+    if len(methods) == 1:
+        return methods[0]
+
+    def call(*args: Any) -> None:
+        for m in methods:
+            m(*args)
+
+    return call

@@ -1,0 +1,261 @@
+"""A scripted day through HTTP, on SQLite and on PostgreSQL: exactly the expected records and
+indicators (answered, short and long abandons, overflow, a callback accepted then answered, an
+appointment done and one no-show, a call in closed hours, surveys)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from acd.api.handlers import SERVICE
+from acd.api.schemas import IndicatorsView
+from acd.config import Config
+from tests.api.test_bad_input import assert_error
+from tests.conftest import small_config
+
+PARIS = ZoneInfo("Europe/Paris")
+DAY = "2026-03-02"  # T0 is 10:00 in Paris on this Monday
+
+
+def day_config(**records: Any) -> Config:
+    base = small_config(wrap_up_s=0).model_dump()
+    base["services"] = {
+        "local": [
+            {
+                "id": "sip-59",
+                "department": "59",
+                "name": "SIP Nord",
+                "target": "sip:accueil@sip-59.example",
+                "capacity": 2,
+            }
+        ]
+    }
+    base["overflow"] = {"mode": "off"}
+    base["callbacks"] = {"retry_delays_s": [600], "max_attempts": 1, "priority": 0, "max_share": 1.0}
+    base["appointments"] = {
+        "slot_minutes": 30,
+        "retry_delays_s": [],
+        "capacity": [{"site": "lille", "skill": "impot_revenu", "morning": 2, "afternoon": 1}],
+    }
+    base["records"] = {
+        "service_level_s": 20,
+        "surveys": {"share": 0.0, "by_skill": {"impot_revenu": 1.0}},
+        **records,
+    }
+    return Config.model_validate(base)
+
+
+async def records_of(platform) -> list[dict[str, Any]]:
+    service = platform.client.app[SERVICE]
+    await service.records.flush()
+    status, text = await platform.request("GET", f"/v1/records?from={DAY}&to={DAY}")
+    assert status == 200, text
+    return [json.loads(line) for line in text.splitlines() if line]
+
+
+async def tick(platform) -> None:
+    """Fire the timers due now (the clock is moved by hand)."""
+    service = platform.client.app[SERVICE]
+    commands = await service.store.tick(service.clock.now())
+    if commands:
+        await service.outbox.submit(commands)
+
+
+async def play_day(platform, clock) -> None:
+    p = platform
+    await p.agent("a1", "available")
+    # c1: answered after 10 s, talks a minute; surveyed (5), a second score (1) is ignored
+    assert (await p.offer("c1"))["action"] == "connect"
+    clock.advance(10)
+    await p.send("call.answered", call_id="c1", agent_id="a1")
+    clock.advance(60)
+    await p.send("call.ended", call_id="c1", reason="completed")
+    await p.send("survey.result", call_id="c1", score=5)
+    await p.send("survey.result", call_id="c1", score=1)
+    await p.agent("a1", "paused")
+    # c2: hangs up after 3 s (a short abandon); c3 after 40 s
+    assert (await p.offer("c2"))["action"] == "queue"
+    clock.advance(3)
+    await p.send("call.ended", call_id="c2", reason="abandoned")
+    assert (await p.offer("c3"))["action"] == "queue"
+    clock.advance(40)
+    await p.send("call.ended", call_id="c3", reason="abandoned")
+    # c4: overflowed to the Nord local service (the supervisor's switch on)
+    status, _ = await p.request("PUT", "/v1/overflow", {"mode": "on"})
+    assert status == 200
+    assert (await p.offer("c4", department="59"))["action"] == "overflow"
+    clock.advance(100)
+    await p.send("call.ended", call_id="c4", reason="completed")
+    await p.request("PUT", "/v1/overflow", {"mode": "off"})
+    # c5: accepts a callback after 30 s; a1 calls back, it is answered; surveyed (3)
+    assert (await p.offer("c5"))["action"] == "queue"
+    clock.advance(30)
+    await p.send("callback.accepted", call_id="c5")
+    clock.advance(60)
+    await p.agent("a1", "available")  # reserved for the callback at once
+    clock.advance(5)
+    await p.send("callback.result", callback_id="cb-c5", outcome="answered")
+    clock.advance(120)
+    await p.send("call.ended", call_id="c5", reason="completed")
+    await p.send("survey.result", call_id="c5", score=3)
+    # two appointments at 11:00: the first answered, the second a no-show
+    for number in ("+33622222222", "+33633333333"):
+        status, body = await p.request(
+            "POST",
+            "/v1/appointments",
+            {"number": number, "skill": "impot_revenu", "start": f"{DAY}T11:00:00+01:00"},
+        )
+        assert status == 201, body
+    service = p.client.app[SERVICE]
+    ap1_id, ap2_id = sorted(
+        service.engine.appointments, key=lambda k: service.engine.appointments[k].created_at
+    )
+    clock.t = datetime(2026, 3, 2, 11, 0, tzinfo=PARIS).timestamp()
+    await tick(p)
+    dialing = [a for a in service.engine.appointments.values() if a.status == "dialing"]
+    assert len(dialing) == 1
+    first = dialing[0].id
+    second = ap2_id if first == ap1_id else ap1_id
+    await p.send("appointment.result", appointment_id=first, outcome="answered")
+    clock.advance(300)
+    await p.send("call.ended", call_id=first, reason="completed")
+    assert service.engine.appointments[second].status == "dialing"
+    await p.send("appointment.result", appointment_id=second, outcome="no_answer")
+    # c7: at 22:00 the line is closed
+    clock.t = datetime(2026, 3, 2, 22, 0, tzinfo=PARIS).timestamp()
+    assert (await p.offer("c7"))["action"] == "closed"
+    platform.appointments = (first, second)
+
+
+async def test_a_scripted_day_gives_exactly_the_expected_records(make_platform, clock, backend):
+    platform = await make_platform(config=day_config(), **backend.settings())
+    await play_day(platform, clock)
+    done, no_show = platform.appointments
+    records = await records_of(platform)
+    got = {(r["call_id"], r["kind"]): r for r in records}
+    assert len(records) == len(got) == 9
+    expected = {
+        ("c1", "call"): ("answered", 10.0, "lille", "a1", 5),
+        ("c2", "call"): ("abandoned", 3.0, None, None, None),
+        ("c3", "call"): ("abandoned", 40.0, None, None, None),
+        ("c4", "call"): ("overflowed", 0.0, None, None, None),
+        ("c5", "call"): ("callback", 30.0, None, None, None),
+        ("cb-c5", "callback"): ("answered", None, "lille", "a1", 3),
+        (done, "appointment"): ("answered", None, "lille", "a1", None),
+        (no_show, "appointment"): ("no_show", None, "lille", None, None),
+        ("c7", "call"): ("closed", 0.0, None, None, None),
+    }
+    assert {
+        k: (r["outcome"], r["wait_s"], r["site"], r["agent_id"], r["survey_score"]) for k, r in got.items()
+    } == expected
+    assert got[("c4", "call")]["overflow_service"] == "sip-59"
+    assert got[("c5", "call")]["callback_id"] == "cb-c5"
+    assert got[("cb-c5", "callback")]["origin_call_id"] == "c5"
+    c1 = got[("c1", "call")]
+    assert c1["offered_at"] == "2026-03-02T10:00:00+01:00"
+    assert c1["answered_at"] == "2026-03-02T10:00:10+01:00"
+    assert c1["ended_at"] == "2026-03-02T10:01:10+01:00"
+    assert (c1["skill"], c1["priority"], c1["needs"]) == ("impot_revenu", 0, [])
+    offered = [r["offered_at"] for r in records]
+    assert offered == sorted(offered, key=datetime.fromisoformat)  # oldest first
+
+
+async def test_the_scripted_day_gives_exactly_the_expected_indicators(make_platform, clock, backend):
+    platform = await make_platform(config=day_config(), **backend.settings())
+    await play_day(platform, clock)
+    await platform.client.app[SERVICE].records.flush()
+    status, body = await platform.get(f"/v1/reports/indicators?from={DAY}&to={DAY}&by=day")
+    assert status == 200, body
+    IndicatorsView.model_validate(body)
+    assert body["rows"] == [
+        {
+            "day": DAY,
+            "offered": 4,  # c1, c3, c4, c5: c2 (3 s) is a short abandon, c7 came in closed hours
+            "answered": 2,  # c1, and c5 through the callback it accepted
+            "abandoned": 1,
+            "short_abandoned": 1,
+            "overflowed": 1,
+            "callbacks_answered": 1,
+            "answer_rate": 0.5,
+            "service_level": 0.25,  # c1 within 20 s
+            "asa_s": 10.0,
+            "satisfaction": {"n": 2, "mean": 4.0, "satisfied_share": 0.5},
+        }
+    ]
+    _, by_site = await platform.get(f"/v1/reports/indicators?from={DAY}&to={DAY}&by=site")
+    lille = next(r for r in by_site["rows"] if r["site"] == "lille")
+    assert (lille["offered"], lille["answered"], lille["answer_rate"]) == (2, 2, 1.0)
+    assert lille["satisfaction"] == {"n": 2, "mean": 4.0, "satisfied_share": 0.5}
+    _, by_hour = await platform.get(f"/v1/reports/indicators?from={DAY}&to={DAY}&by=hour")
+    assert [(r["day"], r["hour"], r["offered"]) for r in by_hour["rows"]] == [(DAY, 10, 4), (DAY, 22, 0)]
+    _, by_skill = await platform.get(f"/v1/reports/indicators?from={DAY}&to={DAY}&by=skill")
+    assert [(r["skill"], r["answered"]) for r in by_skill["rows"]] == [("impot_revenu", 2)]
+    _, other_day = await platform.get("/v1/reports/indicators?from=2026-03-03&to=2026-03-04")
+    assert other_day["rows"] == []
+
+
+async def test_records_stream_as_csv_with_a_header(make_platform, clock, backend):
+    platform = await make_platform(config=day_config(), **backend.settings())
+    await play_day(platform, clock)
+    await platform.client.app[SERVICE].records.flush()
+    status, text = await platform.request(
+        "GET", f"/v1/records?from={DAY}&to={DAY}&site=lille", headers={"Accept": "text/csv"}
+    )
+    assert status == 200
+    rows = list(csv.DictReader(io.StringIO(text)))
+    assert {"c1", "cb-c5"} <= {r["call_id"] for r in rows}
+    assert len(rows) == 4 and all(r["site"] == "lille" for r in rows)
+
+
+async def test_answered_calls_in_the_sample_get_the_survey_command(make_platform, clock, backend):
+    platform = await make_platform(config=day_config(), **backend.settings())
+    await play_day(platform, clock)
+    service = platform.client.app[SERVICE]
+    waiting = [e.command for e in service.outbox.store._entries.values()]  # no command URL: all wait
+    surveys = {c.fields["call_id"]: c.fields["number"] for c in waiting if c.command == "survey"}
+    done, _ = platform.appointments
+    assert surveys == {"c1": "+33612345678", "c5": "+33612345678", done: "+33622222222"}
+    _, call = await platform.get("/v1/calls/c1")
+    assert [h["action"] for h in call["history"] if h.get("action") == "survey"] == ["survey"]
+
+
+async def test_no_survey_when_the_skill_share_is_zero(make_platform, clock, backend):
+    config = day_config(surveys={"share": 0.0, "by_skill": {}})
+    platform = await make_platform(config=config, **backend.settings())
+    await play_day(platform, clock)
+    waiting = [e.command for e in platform.client.app[SERVICE].outbox.store._entries.values()]
+    assert not [c for c in waiting if c.command == "survey"]
+
+
+async def test_bad_record_queries_are_422_and_say_which_field(make_platform, backend):
+    platform = await make_platform(config=day_config(), **backend.settings())
+    for path, field in [
+        ("/v1/records", "from"),
+        (f"/v1/records?from={DAY}", "to"),
+        (f"/v1/records?from=2026-3-2&to={DAY}", "from"),
+        (f"/v1/records?from={DAY}&to=2026-03-01", "to"),
+        ("/v1/records?from=9999-12-31&to=9999-12-31", "from"),
+        ("/v1/reports/indicators?from=0001-01-01&to=0001-01-02", "from"),
+        (f"/v1/reports/indicators?from={DAY}&to={DAY}&by=week", "by"),
+        (f"/v1/reports/indicators?from={DAY}&to={DAY}&skill=nope", "skill"),
+        (f"/v1/records?from={DAY}&to={DAY}&site=nowhere", "site"),
+    ]:
+        status, body = await platform.get(path)
+        assert status == 422, (path, body)
+        assert body["error"]["details"]["field"] == field, path
+    status, body = await platform.get(f"/v1/reports/indicators?from={DAY}&to={DAY}&skill=nope")
+    assert_error(status, body, 422, "unknown_skill")
+
+
+async def test_the_records_routes_are_in_the_openapi_document(make_platform, backend):
+    platform = await make_platform(config=day_config(), **backend.settings())
+    status, doc = await platform.request("GET", "/openapi.json", sign=False)
+    assert status == 200
+    indicators = doc["paths"]["/v1/reports/indicators"]["get"]
+    assert {p["name"] for p in indicators["parameters"]} == {"from", "to", "by", "skill", "site"}
+    records = doc["paths"]["/v1/records"]["get"]["responses"]["200"]["content"]
+    assert set(records) == {"application/x-ndjson", "text/csv"}

@@ -1,0 +1,72 @@
+"""With Redis: a leader that crashes with records still queued (its database away) loses none of
+them, and the replay after the crash writes no record twice. Only the leader writes."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+from acd.clock import ManualClock
+from tests.conftest import T0
+from tests.records.test_records_day import day_config
+from tests.store.conftest import cluster, eventually, leader_of, redis_url  # noqa: F401  (fixtures)
+
+DB = 9  # this module's Redis database
+
+
+async def calls(instance, ids: range, clock: ManualClock) -> None:
+    for i in ids:
+        for event in (
+            {"type": "call.offered", "call_id": f"r{i}", "caller": "+33612345678", "skill": "impot_revenu"},
+            {"type": "call.answered", "call_id": f"r{i}", "agent_id": "a1"},
+            {"type": "call.ended", "call_id": f"r{i}", "reason": "completed"},
+        ):
+            clock.advance(5)
+            status, body = await instance.events({"id": f"{event['type']}-{i}", **event})
+            assert status == 200, body
+
+
+async def test_a_crash_with_records_queued_then_the_replay_writes_each_record_once(cluster, backend):  # noqa: F811
+    clock = ManualClock(T0)
+    [first] = await cluster(1, config=day_config(), clock=clock, **backend.settings())
+    await leader_of([first])
+    status, _ = await first.events(
+        {"id": "a1-on", "type": "agent.state", "agent_id": "a1", "state": "available"}
+    )
+    assert status == 200
+    await calls(first, range(0, 10), clock)
+    await first.service.records.flush(30)
+    before = backend.rows("SELECT call_id, ended_at FROM call_records ORDER BY call_id")
+    assert len(before) == 10
+    backend.stop()
+    try:
+        await calls(first, range(10, 20), clock)  # acknowledged; their records wait in memory
+        assert first.service.records.pending >= 10
+        writer = first.service.records._task
+        await first.crash()
+        writer.cancel()  # the process is gone: so is what it had queued
+        with contextlib.suppress(asyncio.CancelledError):
+            await writer
+    finally:
+        backend.restart()
+    [second] = await cluster(1, config=day_config(), clock=clock, **backend.settings())
+    await leader_of([second])
+    await second.service.records.flush(30)
+    after = backend.rows("SELECT call_id, ended_at FROM call_records ORDER BY call_id")
+    assert sorted(c for c, _ in after) == sorted(f"r{i}" for i in range(20))  # each once
+    assert [row for row in after if row[0] in {c for c, _ in before}] == before  # rewritten the same
+
+
+async def test_followers_keep_records_queued_but_never_write(cluster, backend):  # noqa: F811
+    clock = ManualClock(T0)
+    instances = await cluster(2, config=day_config(), clock=clock, **backend.settings())
+    leader = await leader_of(instances)
+    follower = next(i for i in instances if i is not leader)
+    await leader.events({"id": "a1-on", "type": "agent.state", "agent_id": "a1", "state": "available"})
+    await calls(leader, range(0, 5), clock)
+    await leader.service.records.flush(30)
+    await eventually(lambda: follower.service.records.pending >= 5)
+    assert follower.service.records.metrics.written._value.get() == 0
+    assert follower.service.records.lag() == 0.0  # a follower's queue is no backlog: no lag alert
+    assert leader.service.records.metrics.written._value.get() == 5
+    assert len(backend.rows("SELECT call_id FROM call_records")) == 5
