@@ -203,6 +203,29 @@ def answer_rate_rows(r: dict[str, Any]) -> list[Row]:
     return rows
 
 
+def records_rows(r: dict[str, Any]) -> list[Row]:
+    n = r["settings"]["records"]
+    rows = [
+        (
+            "call records: the sink's hooks, per call (engine side, no database)",
+            f"{r['engine']['sink_hooks_us_per_call']:.2f} µs",
+            "",
+        )
+    ]
+    for db in ("sqlite", "postgresql"):
+        d = r[db]
+        q = d["queries"]
+        rows += [
+            (f"call records, {db}: writer (upserts)", f"{_n(d['write_records_per_s'])} records/s", ""),
+            (
+                f"call records, {db}: indicators over {_n(n)} records, by day (a month) / by site (a year)",
+                f"{q['by_day_one_month']['seconds']:.2f} s / {q['by_site_one_year']['seconds']:.2f} s",
+                "",
+            ),
+        ]
+    return rows
+
+
 SOURCES: dict[str, Callable[[dict[str, Any]], list[Row]]] = {
     "answer_rate": answer_rate_rows,
     "router": router_rows,
@@ -210,6 +233,7 @@ SOURCES: dict[str, Callable[[dict[str, Any]], list[Row]]] = {
     "redis_store": redis_store_rows,
     "memory": memory_rows,
     "sim": sim_rows,
+    "records": records_rows,
 }
 
 
