@@ -108,7 +108,9 @@ class UntidyPlatform:
         now: Callable[[], float],
         faults: Faults | None = None,
         allow_503: bool = False,
+        skills: tuple[str, ...] = SKILLS,
     ) -> None:
+        self.skills = skills
         self.seed = seed
         self.rng = random.Random(seed)
         self.agents = {a: RealAgent(a, skills) for a, skills in agents.items()}
@@ -122,6 +124,7 @@ class UntidyPlatform:
         self.outgoing: list[Outgoing] = []
         self.delivered: set[str] = set()  # event ids acd answered 200 for
         self.acked_calls: set[str] = set()  # calls whose call.offered got a 200
+        self.decided: set[str] = set()  # calls whose routing decision the platform has
         self.trail: deque[str] = deque(maxlen=60)  # the last requests and answers, for a failure
         self.violations: list[str] = []
         self.first_context: dict[str, list[str]] = {}
@@ -221,7 +224,7 @@ class UntidyPlatform:
         return events
 
     def new_call(self) -> dict[str, Any]:
-        call = RealCall(f"s{self.seed}-c{len(self.calls) + 1}", self.rng.choice(SKILLS))
+        call = RealCall(f"s{self.seed}-c{len(self.calls) + 1}", self.rng.choice(self.skills))
         self.calls[call.id] = call
         return self._event("call.offered", call_id=call.id, caller="+33612345678", skill=call.skill)
 
@@ -456,7 +459,10 @@ class UntidyPlatform:
             for call_id in (result.get("decision") or {}).get("ended", []):
                 self.acd_ended.add(call_id)
                 self.ended_at_post.setdefault(call_id, self.post_no)
-        elif kind == "call.offered" and result["status"] == "applied":
+        elif kind == "call.offered" and event["call_id"] not in self.decided:
+            # The first answer the platform gets (a duplicate, when the answer to the first try was
+            # lost with an instance, carries the decision first given).
+            self.decided.add(event["call_id"])
             decision = result.get("decision") or {}
             if decision.get("action") == "connect":
                 self.on_connect(decision["call_id"], decision["agent_id"], f"decision to {event['id']}")
