@@ -240,6 +240,16 @@ class RoutingConfig(_Model):
     aht_smoothing: Annotated[float, Field(gt=0, le=1, strict=True)] = 0.05
     ewt_unstaffed_s: PosSeconds = 3600.0
     rona_pause: Annotated[bool, Field(strict=True)] = True
+    #: With rona_pause, an agent is paused (reason no_answer) after this many calls in a row rang
+    #: out on it; an answer resets the count.
+    max_no_answer: Annotated[int, Field(ge=1, le=100, strict=True)] = 2
+    #: An event's `ts` further than this from the service clock is refused (422); 0: no check.
+    max_ts_skew_s: NonNegSeconds = 86400.0
+    #: The watchdog runs this often (0: never) and flags a call answered for longer than
+    #: max_answered_s and an agent busy with no call for longer than busy_without_call_s.
+    watchdog_interval_s: NonNegSeconds = 60.0
+    max_answered_s: PosSeconds = 7200.0
+    busy_without_call_s: PosSeconds = 600.0
     widening: Widening = Field(default_factory=Widening)
     idempotency_ttl_s: PosSeconds = 172800.0
     ended_call_retention: Annotated[int, Field(ge=0, strict=True)] = 200000

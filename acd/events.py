@@ -61,10 +61,13 @@ class CallUnanswered(_Event):
     agent_id: Ident
 
 
+AgentWireState = Literal["logged_out", "available", "busy", "wrap_up", "paused"]
+
+
 class AgentStateChanged(_Event):
     type: Literal["agent.state"]
     agent_id: Ident
-    state: Literal["logged_out", "available", "busy", "wrap_up", "paused"]
+    state: AgentWireState
     reason: Annotated[str, Field(max_length=64)] | None = None
 
 
@@ -89,6 +92,19 @@ class SurveyResult(_Event):
     type: Literal["survey.result"]
     call_id: Ident
     score: int = Field(ge=1, le=5)
+
+
+class PlatformSync(_Event):
+    """Reconciliation: what the platform holds now. acd ends the calls it holds (queued,
+    connecting, answered) that the platform no longer lists, with reason `lost`; agents take the
+    state the platform reports (a call the platform still holds keeps its agent); unknown calls
+    and agents are ignored; what acd learnt after `ts` is not undone."""
+
+    type: Literal["platform.sync"]
+    calls: list[Ident] = Field(max_length=100_000, description="The ids of every call the platform holds now")
+    agents: dict[Ident, AgentWireState] = Field(
+        default_factory=dict, max_length=100_000, description="Agents' states as the platform sees them"
+    )
 
 
 # -- Internal events: writes made through the API's resources rather than by the platform. They go
@@ -162,6 +178,7 @@ PlatformUnion = (
     | CallbackResult
     | AppointmentResult
     | SurveyResult
+    | PlatformSync
 )
 InternalUnion = (
     RosterAgent

@@ -8,6 +8,7 @@ rate are left to PromQL: `acd_calls_answered_total / acd_calls_offered_total`.
 
 from __future__ import annotations
 
+import logging
 from collections import Counter as Tally
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
@@ -21,6 +22,8 @@ from acd.model import AgentState
 
 if TYPE_CHECKING:
     from acd.engine import Agent, Appointment, Call, Callback, Engine
+
+log = logging.getLogger("acd.watchdog")
 
 WAIT_BUCKETS = (1, 5, 10, 20, 30, 45, 60, 90, 120, 180, 300, 600, 900, 1800, 3600)
 LATENCY_BUCKETS = (1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3, 5e-3, 1e-2, 2.5e-2, 0.1)
@@ -115,6 +118,15 @@ class Metrics(Observer):
         self.events = Counter(
             "acd_events_total", "Inbound events by type and result", ["type", "status"], registry=registry
         )
+        self.watchdog_flags = Counter(
+            "acd_watchdog_raised_total",
+            "Things the watchdog flagged: a call answered longer than routing.max_answered_s "
+            "(kind=answered_too_long), an agent busy with no call (kind=busy_without_call)",
+            ["kind"],
+            registry=registry,
+        )
+        for kind in ("answered_too_long", "busy_without_call"):
+            self.watchdog_flags.labels(kind)
         self.rejected = Counter(
             "acd_requests_rejected_total",
             "Requests refused with a 4xx, by error code",
@@ -160,6 +172,17 @@ class Metrics(Observer):
 
     def handle_time(self, skill: str, seconds: float) -> None:
         self.handle.labels(skill).observe(seconds)
+
+    def watchdog(self, kind: str, key: str, now: float) -> None:
+        self.watchdog_flags.labels(kind).inc()
+        what = "call" if kind == "answered_too_long" else "agent"
+        log.warning(
+            "watchdog: %s %s flagged %s (a lost event? platform.sync corrects what the platform reports)",
+            what,
+            key,
+            kind,
+            extra={"kind": kind, f"{what}_id": key},
+        )
 
 
 class EngineCollector(Collector):
@@ -216,6 +239,13 @@ class EngineCollector(Collector):
             load.add_metric([department], service.load)
             capacity.add_metric([department], service.spec.capacity)
             open_.add_metric([department], 1.0 if service.hours.is_open(now) else 0.0)
+        flagged = GaugeMetricFamily(
+            "acd_watchdog_flagged",
+            "What the watchdog flags now: calls answered longer than the maximum, agents busy with no call",
+            labels=["kind"],
+        )
+        for kind, found in engine.flagged.items():
+            flagged.add_metric([kind], len(found))
         line_open = GaugeMetricFamily("acd_line_open", "1 while the national line is open")
         line_open.add_metric([], 1.0 if engine.calendar.is_open(now) else 0.0)
         slots = GaugeMetricFamily(
@@ -236,4 +266,5 @@ class EngineCollector(Collector):
             open_,
             line_open,
             slots,
+            flagged,
         )

@@ -116,7 +116,7 @@ class Service:
         per_event = (time.perf_counter() - started) / max(1, len(events))
         for event, result in zip(events, results, strict=True):
             self.metrics.decision_latency.observe(per_event)
-            self.metrics.events.labels(event.type, result.status).inc()
+            self.metrics.events.labels(event.type, "ignored" if result.ignored else result.status).inc()
         await self._after(commands)
         return results
 

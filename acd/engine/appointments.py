@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from acd.calendar import Hours
 from acd.config import Config
+from acd.engine.agents import Ignored
 from acd.engine.records import Appointment, Call
 from acd.events import AppointmentBooked, AppointmentCancelled, AppointmentRescheduled, AppointmentResult
 from acd.model import CallStatus, Command
@@ -259,10 +260,10 @@ class AppointmentMixin(_Base):
 
     def _on_appointment_result(
         self, e: AppointmentResult, t: float, now: float, commands: list[Command]
-    ) -> None:
+    ) -> Ignored | None:
         appointment = self.appointments[e.appointment_id]
         if appointment.status != "dialing":
-            return None
+            return Ignored("not_dialing")
         call = self.calls[appointment.id]
         agent = self.agents.get(appointment.agent_id) if appointment.agent_id else None
         self._ap_record(appointment, now, e.outcome)

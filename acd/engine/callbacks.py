@@ -19,6 +19,7 @@ from __future__ import annotations
 import heapq
 from typing import TYPE_CHECKING, Any
 
+from acd.engine.agents import Ignored
 from acd.engine.records import Call, Callback
 from acd.events import CallbackAccepted, CallbackCancelled, CallbackRequested, CallbackResult
 from acd.model import CallStatus, Command
@@ -44,8 +45,12 @@ class CallbackMixin(_Base):
         self, e: CallbackAccepted, t: float, now: float, commands: list[Command]
     ) -> dict[str, Any] | None:
         call = self.calls[e.call_id]
-        if call.status is not CallStatus.QUEUED or not call.waiting or call.callback_id is not None:
-            return None  # already with an agent, gone, or already a callback: nothing to hold
+        if call.status in (CallStatus.ENDED, CallStatus.CLOSED, CallStatus.OVERFLOWED):
+            return Ignored("call_ended")
+        if call.callback_id is not None:
+            return Ignored("callback_exists")
+        if call.status is not CallStatus.QUEUED or not call.waiting:
+            return Ignored("not_waiting")  # already with an agent: nothing to hold
         callback = Callback(
             id=f"cb-{call.id}",
             number=call.caller,
@@ -124,7 +129,7 @@ class CallbackMixin(_Base):
     def _on_callback_result(self, e: CallbackResult, t: float, now: float, commands: list[Command]) -> None:
         callback = self.callbacks[e.callback_id]
         if callback.status != "dialing":
-            return None
+            return Ignored("not_dialing")
         call = self.calls[callback.call_id]
         agent = self.agents.get(callback.agent_id) if callback.agent_id else None
         self._cb_record(callback, now, e.outcome)

@@ -11,13 +11,18 @@ platform saw it, `now` if absent) dates what the event records (offered, answere
 
 from __future__ import annotations
 
+import hashlib
+import logging
 import math
 from collections import deque
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 from acd.calendar import Calendar
 from acd.config import Config
+from acd.engine import agents as machine
+from acd.engine.agents import Ignored
 from acd.engine.appointments import AppointmentMixin
 from acd.engine.callbacks import CallbackMixin
 from acd.engine.errors import EngineError
@@ -32,11 +37,14 @@ from acd.events import (
     CallEnded,
     CallOffered,
     CallUnanswered,
+    PlatformSync,
     RosterAgent,
     SurveyResult,
 )
 from acd.model import STAFFED_STATES, AgentState, CallStatus, Command, Strategy
 from acd.routing import make_router
+
+log = logging.getLogger("acd.engine")
 
 # Enum members as module constants: read on every event, a global is cheaper than a class attribute.
 AVAILABLE, BUSY, WRAP_UP, RESERVED = (
@@ -61,12 +69,25 @@ class EventResult:
     id: str
     status: str  # "applied" | "duplicate"
     decision: dict[str, Any] | None = None
+    ignored: str | None = None  # why an applied event changed nothing
 
     def to_wire(self) -> dict[str, Any]:
         out: dict[str, Any] = {"id": self.id, "status": self.status}
         if self.decision is not None:
             out["decision"] = self.decision
+        if self.ignored is not None:
+            out["ignored"] = self.ignored
         return out
+
+
+def event_digest(event: Any) -> bytes | None:
+    """A digest of the event's canonical body (its validated fields, in the model's order), kept
+    beside its remembered id: an id reused with another body is a conflict, not a duplicate.
+    None for the simulator's light events (never repeated, never checked)."""
+    dump = getattr(event, "model_dump_json", None)
+    if dump is None:
+        return None
+    return hashlib.blake2b(dump().encode(), digest_size=12).digest()
 
 
 class Engine(OverflowMixin, CallbackMixin, AppointmentMixin):
@@ -89,6 +110,7 @@ class Engine(OverflowMixin, CallbackMixin, AppointmentMixin):
         self._ended: deque[str] = deque()
         self._seen: dict[str, dict[str, Any] | None] = {}
         self._seen_expiry: deque[tuple[float, str]] = deque()
+        self._init_agent_machine()
         self._seq = 0
         self._last_now = 0.0  # the latest time the engine was driven at (validation without one)
         self.timers = Timers()
@@ -107,6 +129,17 @@ class Engine(OverflowMixin, CallbackMixin, AppointmentMixin):
             self._add_agent(agent.id, agent.site, agent.skills, agent.target, 0.0)
         self._read_settings()
 
+    def _init_agent_machine(self) -> None:
+        """State of the rules on agents and idempotency, kept beside the records (so a snapshot
+        of an earlier release, whose records lack them, loads with these empty)."""
+        self._seen_digest: dict[str, bytes] = {}  # event id -> digest of its body
+        self._pending: dict[str, tuple[AgentState, str | None]] = {}  # agent id -> its request
+        self._reported_at: dict[str, float] = {}  # agent id -> ts of its last agent.state applied
+        self._no_answer: dict[str, int] = {}  # agent id -> ring-outs in a row
+        #: What the watchdog flags now: calls answered too long, agents busy with no call.
+        self.flagged: dict[str, list[str]] = {"answered_too_long": [], "busy_without_call": []}
+        self._watchdog_at: float | None = None  # the instant of the armed watchdog timer
+
     def _read_settings(self) -> None:
         """Settings read on every event, kept at hand (the configuration never changes under an
         engine: a new configuration is a new engine)."""
@@ -117,6 +150,12 @@ class Engine(OverflowMixin, CallbackMixin, AppointmentMixin):
         self._ewt_unstaffed_s = routing.ewt_unstaffed_s
         self._preferred_wait_s = routing.preferred_agent_wait_s
         self._max_wait_s = self.config.overflow.max_wait_s
+        self._rona_pause = routing.rona_pause
+        self._max_no_answer = routing.max_no_answer
+        self._ts_skew_s = routing.max_ts_skew_s
+        self._watchdog_s = routing.watchdog_interval_s
+        self._max_answered_s = routing.max_answered_s
+        self._busy_without_call_s = routing.busy_without_call_s
 
     # ------------------------------------------------------------------ snapshots
 
@@ -127,6 +166,8 @@ class Engine(OverflowMixin, CallbackMixin, AppointmentMixin):
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
+        if "_pending" not in state:  # a snapshot of a release before the agent state machine
+            self._init_agent_machine()
         self.__dict__.update(state)
         self.observer = NULL_OBSERVER
         self._read_settings()
@@ -144,6 +185,8 @@ class Engine(OverflowMixin, CallbackMixin, AppointmentMixin):
             self.validate(events, now)
         self._last_now = now
         commands: list[Command] = []
+        if self._watchdog_at is None and self._watchdog_s > 0:
+            self._arm_watchdog(now)
         apply_one = self._apply_one
         results = [apply_one(event, now, commands) for event in events]
         if self._cb_pending:
@@ -159,9 +202,15 @@ class Engine(OverflowMixin, CallbackMixin, AppointmentMixin):
         decision = self._handlers[event.type](
             self, event, now if ts is None else ts.timestamp(), now, commands
         )
+        ignored = None
+        if isinstance(decision, Ignored):
+            ignored, decision = str(decision), None
         seen[event_id] = decision
+        digest = event_digest(event)
+        if digest is not None:
+            self._seen_digest[event_id] = digest
         self._seen_expiry.append((now + self._idempotency_ttl_s, event_id))
-        return EventResult(event_id, "applied", decision)
+        return EventResult(event_id, "applied", decision, ignored)
 
     def validate(self, events: list[Any], now: float | None = None) -> None:
         """Check every reference in the batch against the state (and the calls the batch itself
@@ -179,11 +228,33 @@ class Engine(OverflowMixin, CallbackMixin, AppointmentMixin):
                 status, code, message, {"index": index, "id": e.id, "type": e.type, "field": field}
             )
 
+        now = self._last_now if now is None else now
+        skew = self._ts_skew_s
+        digests: dict[str, bytes | None] = {}
         for index, e in enumerate(events):
+            at[0], at[1] = index, e
             if e.id in self._seen or e.id in batch_ids:
+                known = self._seen_digest.get(e.id) if e.id in self._seen else digests.get(e.id)
+                if known is not None and event_digest(e) != known:
+                    fail(
+                        409,
+                        "idempotency_conflict",
+                        f"event id {e.id!r} was already used for another event: an id names one "
+                        "event (a retry repeats it byte for byte); give a new event a new id",
+                        "id",
+                    )
                 continue
             batch_ids.add(e.id)
-            at[0], at[1] = index, e
+            digests[e.id] = event_digest(e)
+            if e.ts is not None and skew > 0 and abs(e.ts.timestamp() - now) > skew:
+                fail(
+                    422,
+                    "ts_out_of_range",
+                    f"ts {e.ts.isoformat()} is more than {skew:g} s away from the service clock "
+                    f"({datetime.fromtimestamp(now, UTC).isoformat()}): check the platform's clock "
+                    "(routing.max_ts_skew_s sets the tolerance)",
+                    "ts",
+                )
 
             if e.type == "call.offered":
                 for name, skill in [("skill", e.skill), *(("needs", n) for n in e.needs)]:
@@ -197,13 +268,13 @@ class Engine(OverflowMixin, CallbackMixin, AppointmentMixin):
                     fail(409, "call_exists", f"call {e.call_id!r} was already offered", "call_id")
                 offered.add(e.call_id)
                 continue
-            if e.type == "overflow.mode":
-                continue
+            if e.type in ("overflow.mode", "platform.sync"):
+                continue  # a sync names calls and agents acd may not know: those are ignored
             if e.type.startswith("callback.") and e.type != "callback.accepted":
                 self._validate_callback(e, fail, new_ids)
                 continue
             if e.type.startswith("appointment."):
-                self._validate_appointment(e, fail, self._last_now if now is None else now, places, new_ids)
+                self._validate_appointment(e, fail, now, places, new_ids)
                 continue
             if e.type == "roster.agent":
                 if e.site not in self._site_ids:
@@ -288,56 +359,62 @@ class Engine(OverflowMixin, CallbackMixin, AppointmentMixin):
 
     # -- call.answered / call.unanswered / call.ended
 
-    def _on_answered(self, e: CallAnswered, t: float, now: float, commands: list[Command]) -> None:
+    def _on_answered(self, e: CallAnswered, t: float, now: float, commands: list[Command]) -> Any:
         call, agent = self.calls[e.call_id], self.agents[e.agent_id]
-        if call.status in (ENDED, CLOSED, OVERFLOWED):
-            return None  # late news of a call that is no longer ours
-        if call.status is ANSWERED and call.agent_id == agent.id:
-            return None
-        if call.waiting:
-            self._dequeue(call)
-        if call.agent_id is not None and call.agent_id != agent.id:
-            self._release(self.agents[call.agent_id], call, t, now, commands)
-        if agent.call_id is not None and agent.call_id != call.id:
-            other = self.calls.get(agent.call_id)
-            agent.call_id = None
-            if other is not None and other.status is CONNECTING:
-                self._requeue(other, now, commands, why="agent_took_another_call")
+        status = call.status
+        if status in (ENDED, CLOSED, OVERFLOWED):
+            return Ignored("call_ended")  # late news of a call that is no longer ours
+        if status is ANSWERED:
+            return Ignored("restates_state" if call.agent_id == agent.id else "answered_by_another_agent")
+        if call.agent_id == agent.id:  # the agent acd rang picks up
+            self._agent_event(agent, "answer", t, now, commands)
+        else:
+            # Picked up by an agent acd had not chosen (a pickup, a transfer): taken only from an
+            # agent no call owns, so nobody ever holds two calls.
+            if agent.call_id is not None:
+                return Ignored("agent_on_another_call")
+            if call.waiting:
+                self._dequeue(call)
+            previous = self.agents.get(call.agent_id) if call.agent_id else None
+            call.agent_id = agent.id
+            self._agent_event(agent, "answer", t, now, commands, call=call)
+            if previous is not None and previous.call_id == call.id:
+                self._agent_event(previous, "release", t, now, commands)
         call.status = ANSWERED
-        call.agent_id = agent.id
         call.answered_at = t
-        agent.call_id = call.id
-        self._set_state(agent, BUSY, t)
         self._record(call, now, {"action": "answered", "agent_id": agent.id})
         self.observer.call_answered(call, agent, max(0.0, t - call.offered_at))
         return None
 
-    def _on_unanswered(self, e: CallUnanswered, t: float, now: float, commands: list[Command]) -> None:
+    def _on_unanswered(self, e: CallUnanswered, t: float, now: float, commands: list[Command]) -> Any:
         call, agent = self.calls[e.call_id], self.agents[e.agent_id]
-        if call.status is not CONNECTING or call.agent_id != agent.id:
-            return None
+        if call.status in (ENDED, CLOSED, OVERFLOWED):
+            return Ignored("call_ended")
+        if call.status is not CONNECTING or call.agent_id != agent.id or agent.call_id != call.id:
+            return Ignored("not_ringing_this_agent")
         call.unanswered += 1
-        agent.call_id = None
-        if self.config.routing.rona_pause:
-            agent.reason = "no_answer"
-            self._set_state(agent, AgentState.PAUSED, t)
-        else:
-            self._set_state(agent, AVAILABLE, t)
+        # The call goes back to its place first, so it goes to another free agent if there is one;
+        # then the agent is free (or paused) and may take a call again, this one included.
         self._requeue(call, now, commands, why="no_answer")
+        self._agent_event(agent, "ring_out", t, now, commands)
         return None
 
-    def _on_ended(self, e: CallEnded, t: float, now: float, commands: list[Command]) -> None:
-        call = self.calls[e.call_id]
+    def _on_ended(self, e: CallEnded, t: float, now: float, commands: list[Command]) -> Any:
+        return self._end_call(self.calls[e.call_id], e.reason, t, now, commands)
+
+    def _end_call(self, call: Call, reason: str, t: float, now: float, commands: list[Command]) -> Any:
         status = call.status
         if status is ENDED:
-            return None
+            return Ignored("call_ended")
         if status is CLOSED:  # the platform hung up after the closed message
-            call.ended_at, call.end_reason = t, e.reason
+            if call.ended_at is not None:
+                return Ignored("call_ended")
+            call.ended_at, call.end_reason = t, reason
             return None
         if status is CALLBACK or (status is CONNECTING and (call.callback_id or call.kind == "appointment")):
             # The caller's leg after accepting a callback (it keeps its place), or an outbound dial
             # whose outcome comes with callback.result / appointment.result.
-            self._record(call, now, {"action": "leg_ended", "reason": e.reason})
+            self._record(call, now, {"action": "leg_ended", "reason": reason})
             return None
         waited: float | None = None
         if status is OVERFLOWED:
@@ -348,78 +425,204 @@ class Engine(OverflowMixin, CallbackMixin, AppointmentMixin):
             waited = max(0.0, t - call.offered_at)
         if call.row >= 0:  # waiting
             self._dequeue(call)
+        call.status = ENDED
+        call.ended_at = t
+        call.end_reason = reason
         agent = self.agents.get(call.agent_id) if call.agent_id else None
         if agent is not None and agent.call_id == call.id:
             if status is ANSWERED:
-                self._after_call(agent, call, t, now, commands)
+                self._observe_handle(agent, call, t)
+                self._agent_event(agent, "call_end", t, now, commands)
             else:
-                self._release(agent, call, t, now, commands)
-        call.status = ENDED
-        call.ended_at = t
-        call.end_reason = e.reason
-        self._record(call, now, {"action": "ended", "reason": e.reason})
-        self.observer.call_ended(call, e.reason, waited)
+                self._agent_event(agent, "release", t, now, commands)
+        self._record(call, now, {"action": "ended", "reason": reason})
+        self.observer.call_ended(call, reason, waited)
         self._ended.append(call.id)
         return None
 
-    def _after_call(self, agent: Agent, call: Call, t: float, now: float, commands: list[Command]) -> None:
-        """The agent finished a call: automatic wrap-up for the configured time, then available."""
-        agent.call_id = None
+    def _observe_handle(self, agent: Agent, call: Call, t: float) -> None:
+        """The agent finished a call: its handle time (talk and the configured wrap-up) feeds the AHT."""
         agent.calls_handled += 1
-        wrap_s = self._wrap_up_s
         if call.answered_at is not None:
-            handle = max(0.0, t - call.answered_at) + wrap_s
+            handle = max(0.0, t - call.answered_at) + self._wrap_up_s
             self.aht.observe(call.skill, handle)
             self._ewt_dirty.add(self.skill_index[call.skill])
             self.observer.handle_time(call.skill, handle)
-        if wrap_s <= 0:
-            self._make_available(agent, t, now, commands)
-            return
-        self._set_state(agent, WRAP_UP, t)
-        self.timers.set(t + wrap_s, "wrap_up", agent.id, agent.wrap_token)
 
-    def _release(self, agent: Agent, call: Call, t: float, now: float, commands: list[Command]) -> None:
-        """The agent was reserved for a call that went elsewhere: free again, no wrap-up."""
-        if agent.call_id == call.id:
+    # -- the agent's state machine (acd/engine/agents.py)
+
+    def _agent_event(
+        self,
+        agent: Agent,
+        event: str,
+        t: float,
+        now: float,
+        commands: list[Command],
+        *,
+        call: Call | None = None,
+        reason: str | None = None,
+    ) -> str | None:
+        """Apply one event to an agent by the table; returns why it changed nothing, if so."""
+        state = self.router.agent_state(agent.row)
+        step = machine.transition(state, agent.call_id is not None, event)
+        effects, ignored = step.effects, step.ignored
+        if "detach" in effects:
             agent.call_id = None
-            if self.router.agent_state(agent.row) == RESERVED:
-                self._make_available(agent, t, now, commands)
+        if "attach" in effects:
+            assert call is not None and agent.call_id is None
+            agent.call_id = call.id
+        if "defer" in effects:
+            self._pending[agent.id] = (AgentState.from_wire(event), reason)
+        if "cancel_pending" in effects and self._pending.pop(agent.id, None) is not None:
+            ignored = None  # the agent withdrew its request to pause or leave
+        if "reset_streak" in effects:
+            self._no_answer.pop(agent.id, None)
+        streak = 0
+        if "count_ring_out" in effects:
+            streak = self._no_answer[agent.id] = self._no_answer.get(agent.id, 0) + 1
+        target = step.state
+        if target == machine.SAME:
+            return ignored
+        if isinstance(target, str):  # after a call: the agent's own request first
+            pending = self._pending.pop(agent.id, None)
+            if pending is not None:
+                target, agent.reason = pending
+            elif target == machine.AFTER_CALL:
+                target, agent.reason = (WRAP_UP if self._wrap_up_s > 0 else AVAILABLE), None
+            elif target == machine.AFTER_RING_OUT and self._rona_pause and streak >= self._max_no_answer:
+                target, agent.reason = AgentState.PAUSED, "no_answer"
+                self._no_answer.pop(agent.id, None)
+            else:
+                target, agent.reason = AVAILABLE, None
+        else:
+            agent.reason = reason if target in (AgentState.PAUSED, AgentState.LOGGED_OUT) else None
+        self._set_state(agent, target, t)
+        if target is WRAP_UP and "arm_wrap" in effects:
+            self.timers.set(agent.state_changed_at + self._wrap_up_s, "wrap_up", agent.id, agent.wrap_token)
+        elif target is AVAILABLE and "offer_work" in effects:
+            self._offer_work(agent, now, commands)
+        return ignored
 
     # -- agent.state
 
-    def _on_agent_state(self, e: AgentStateChanged, t: float, now: float, commands: list[Command]) -> None:
+    def _on_agent_state(self, e: AgentStateChanged, t: float, now: float, commands: list[Command]) -> Any:
         agent = self.agents[e.agent_id]
-        new = AgentState.from_wire(e.state)
-        current = self.router.agent_state(agent.row)
-        agent.reason = e.reason if new in (AgentState.PAUSED, AgentState.LOGGED_OUT) else None
-        if new == current:
-            return None  # a repeated state changes nothing (idle_since keeps its place in line)
-        call = self.calls.get(agent.call_id) if agent.call_id else None
-        if current == RESERVED and new == BUSY:
-            self._set_state(agent, BUSY, t)  # picking up the call it was offered
+        # Without a ts, the event is dated by its arrival: it is news, never stale (a platform
+        # whose clock runs ahead must not make the next undated event look old).
+        if e.ts is not None and machine.is_stale(
+            e.state, t, agent.state_changed_at, self._reported_at.get(agent.id, -math.inf)
+        ):
+            return Ignored("stale")
+        self._reported_at[agent.id] = t
+        state = self.router.agent_state(agent.row)
+        if (
+            agent.call_id is None
+            and e.state in ("paused", "logged_out")
+            and state == AgentState.from_wire(e.state)
+            and e.reason != agent.reason
+        ):
+            agent.reason = e.reason  # the same state for another reason (lunch, then a meeting)
             return None
-        if call is not None and call.status is CONNECTING:
-            # The agent went elsewhere while its phone rang: the call goes back to its place.
-            agent.call_id = None
-            self._set_state(agent, new, t)
-            self._requeue(call, now, commands, why=f"agent_{e.state}")
-            if new == AVAILABLE:
-                self._offer_work(agent, now, commands)
-            return None
-        if new == AVAILABLE:
-            agent.call_id = None  # a call still talking stays answered; the agent is free
-            self._make_available(agent, t, now, commands)
-        else:
-            self._set_state(agent, new, t)
-        return None
+        ignored = self._agent_event(agent, e.state, t, now, commands, reason=e.reason)
+        return None if ignored is None else Ignored(ignored)
+
+    # -- platform.sync
+
+    def _on_sync(self, e: PlatformSync, t: float, now: float, commands: list[Command]) -> dict[str, Any]:
+        """Reconcile with what the platform holds as of the sync's `ts` (see the contract's
+        "Reconciliation"): what acd learnt after that instant is never undone."""
+        held = set(e.calls)
+        before = {
+            a: (self.agents[a].state_changed_at, self.agent_state(self.agents[a]))
+            for a in e.agents
+            if a in self.agents
+        }
+        ended: list[str] = []
+        for call in list(self._syncable_calls()):
+            if call.id in held or self._call_changed_at(call) > t:
+                continue
+            self._end_call(call, "lost", t, now, commands)
+            ended.append(call.id)
+        for agent_id, wire in e.agents.items():
+            if agent_id not in before:
+                continue  # unknown to acd: ignored
+            agent = self.agents[agent_id]
+            changed_at, _ = before[agent_id]
+            if changed_at > t or self._reported_at.get(agent_id, -math.inf) > t:
+                continue  # acd knows something newer
+            if wire == self.agent_state(agent).wire and not (wire == "busy" and agent.call_id is None):
+                continue
+            if agent.call_id is not None and wire in ("available", "busy", "wrap_up"):
+                continue  # its call (still held by the platform) owns it
+            self._reported_at[agent_id] = t
+            self._agent_event(agent, wire, max(t, agent.state_changed_at), now, commands, reason="sync")
+        changed = {
+            a: self.agent_state(self.agents[a]).wire
+            for a, (_, state) in before.items()
+            if self.agent_state(self.agents[a]) != state
+        }
+        for call_id in ended:  # agents moved by the end of their lost call
+            agent_id = self.calls[call_id].agent_id
+            if agent_id is not None and agent_id not in changed:
+                changed[agent_id] = self.agent_state(self.agents[agent_id]).wire
+        return {"action": "sync", "ended": ended, "agents": changed}
+
+    def _syncable_calls(self) -> list[Call]:
+        """The calls the platform holds a leg of, as acd sees it: calls answered (a callback's or
+        an appointment's conversation included), and inbound calls queued or ringing an agent.
+        A callback's or an appointment's dial in progress is left to its result
+        (`callback.result`, `appointment.result`), which retries it."""
+        return [
+            c
+            for c in self.calls.values()
+            if c.status is ANSWERED
+            or (c.status in (QUEUED, CONNECTING) and c.kind == "inbound" and c.callback_id is None)
+        ]
+
+    @staticmethod
+    def _call_changed_at(call: Call) -> float:
+        return max(call.offered_at, call.connected_at or 0.0, call.answered_at or 0.0, call.enqueued_at)
 
     # -- surveys
 
-    def _on_survey(self, e: SurveyResult, t: float, now: float, commands: list[Command]) -> None:
+    def _on_survey(self, e: SurveyResult, t: float, now: float, commands: list[Command]) -> Any:
         call = self.calls[e.call_id]
+        if call.survey_score is not None:
+            return Ignored("survey_exists")  # one survey per call, counted once
         call.survey_score = e.score
         self.observer.survey(call, e.score)
         return None
+
+    # -- the watchdog
+
+    def _arm_watchdog(self, now: float) -> None:
+        self._watchdog_at = now + self._watchdog_s
+        self.timers.set(self._watchdog_at, "watchdog", "", 0)
+
+    def _watchdog(self, now: float) -> None:
+        """Flag what no event and no sync corrected: a call answered longer than the maximum, an
+        agent busy with no call for longer than allowed. It only flags (metrics, log, alert)."""
+        long_calls, idle_busy = [], []
+        for agent in self.agents.values():
+            state = self.router.agent_state(agent.row)
+            if state != BUSY:
+                continue
+            if agent.call_id is None:
+                if now - agent.state_changed_at > self._busy_without_call_s:
+                    idle_busy.append(agent.id)
+                continue
+            call = self.calls.get(agent.call_id)
+            if (
+                call is not None
+                and call.answered_at is not None
+                and now - call.answered_at > self._max_answered_s
+            ):
+                long_calls.append(call.id)
+        for kind, found in (("answered_too_long", long_calls), ("busy_without_call", idle_busy)):
+            new = set(found) - set(self.flagged[kind])
+            for key in sorted(new):
+                self.observer.watchdog(kind, key, now)
+            self.flagged[kind] = found
 
     # ------------------------------------------------------------------ timers
 
@@ -430,12 +633,17 @@ class Engine(OverflowMixin, CallbackMixin, AppointmentMixin):
         """Fire every timer due at `now`: ends of wrap-up, widening steps, preferred-agent waits."""
         commands: list[Command] = []
         self._last_now = now
+        if self._watchdog_at is None and self._watchdog_s > 0:
+            self._arm_watchdog(now)
         while (timer := self.timers.pop_due(now)) is not None:
             if not self._timer_live(timer):
                 continue
             at, _, kind, key, _ = timer
             if kind == "wrap_up":
-                self._make_available(self.agents[key], at, now, commands)
+                self._agent_event(self.agents[key], "wrap_timer", at, now, commands)
+            elif kind == "watchdog":
+                self._watchdog(now)
+                self._arm_watchdog(now)
             elif kind == "call":
                 self._try_route(self.calls[key], now, commands)
             elif kind == "callback":
@@ -465,6 +673,8 @@ class Engine(OverflowMixin, CallbackMixin, AppointmentMixin):
             )
         if kind == "callback":
             return self._callback_timer_live(key, token)
+        if kind == "watchdog":
+            return timer[0] == self._watchdog_at and self._watchdog_s > 0
         return self._appointment_timer_live(key, token)  # appointment, remind
 
     def _arm_call_timer(self, call: Call, now: float) -> None:
@@ -556,8 +766,7 @@ class Engine(OverflowMixin, CallbackMixin, AppointmentMixin):
     ) -> dict[str, Any]:
         call.agent_id = agent.id
         call.connected_at = now
-        agent.call_id = call.id
-        self._set_state(agent, RESERVED, now)
+        self._agent_event(agent, "reserve", now, now, commands, call=call)
         if call.kind == "appointment" or call.callback_id is not None:
             return self._originate(call, agent, now, commands)
         call.status = CONNECTING
@@ -606,8 +815,8 @@ class Engine(OverflowMixin, CallbackMixin, AppointmentMixin):
         """A callback or appointment dial was answered: the agent talks until the call ends."""
         call.status = ANSWERED
         call.answered_at = t
-        if agent is not None:
-            self._set_state(agent, BUSY, t)
+        if agent is not None and agent.call_id == call.id:
+            self._agent_event(agent, "answer", t, now, [])
         self._record(call, now, {"action": "answered", "agent_id": call.agent_id, **extra})
 
     def _outbound_failed(
@@ -615,8 +824,7 @@ class Engine(OverflowMixin, CallbackMixin, AppointmentMixin):
     ) -> None:
         """A callback or appointment dial got no conversation: the reserved agent is free again."""
         if agent is not None and agent.call_id == call.id:
-            agent.call_id = None
-            self._make_available(agent, t, now, commands)
+            self._agent_event(agent, "release", t, now, commands)
         call.agent_id = None
 
     def _finish_call(self, call: Call, t: float, now: float, reason: str) -> None:
@@ -644,10 +852,6 @@ class Engine(OverflowMixin, CallbackMixin, AppointmentMixin):
             self._dequeue(call)
             self._connect(call, agent, now, commands, notify=True)
             return
-
-    def _make_available(self, agent: Agent, t: float, now: float, commands: list[Command]) -> None:
-        self._set_state(agent, AVAILABLE, t)
-        self._offer_work(agent, now, commands)
 
     def _set_state(self, agent: Agent, state: AgentState, t: float) -> None:
         if t < agent.state_changed_at:  # out-of-order timestamps never run time backwards
@@ -709,8 +913,11 @@ class Engine(OverflowMixin, CallbackMixin, AppointmentMixin):
         if self._ewt_dirty and self.overflow.mode == "auto":
             self._watch_overflow(now)
         expiry = self._seen_expiry
+        digests = self._seen_digest
         while expiry and expiry[0][0] <= now:
-            self._seen.pop(expiry.popleft()[1], None)
+            event_id = expiry.popleft()[1]
+            self._seen.pop(event_id, None)
+            digests.pop(event_id, None)
         ended, keep = self._ended, self._ended_retention
         while len(ended) > keep:
             call_id = ended.popleft()
@@ -770,6 +977,7 @@ class Engine(OverflowMixin, CallbackMixin, AppointmentMixin):
         "appointment.rescheduled": AppointmentMixin._on_appointment_rescheduled,
         "appointment.result": AppointmentMixin._on_appointment_result,
         "survey.result": _on_survey,
+        "platform.sync": _on_sync,
         "roster.agent": _on_roster_agent,
         "overflow.mode": OverflowMixin._on_overflow_mode,
     }

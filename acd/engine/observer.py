@@ -31,5 +31,9 @@ class Observer:
 
     def handle_time(self, skill: str, seconds: float) -> None: ...
 
+    def watchdog(self, kind: str, key: str, now: float) -> None:
+        """The watchdog flagged something new: `answered_too_long` (a call id) or
+        `busy_without_call` (an agent id)."""
+
 
 NULL_OBSERVER = Observer()

@@ -19,8 +19,9 @@ from acd.engine.observer import Observer
 from acd.sim.scenario import Scenario, engine_settings
 
 #: The simulator keeps the engine's memory flat: event ids are remembered only within their batch
-#: (the simulator never repeats one) and ended calls are evicted at once.
-SIM_ROUTING = {"idempotency_ttl_s": 1e-6, "ended_call_retention": 16}
+#: (the simulator never repeats one) and ended calls are evicted at once. No watchdog: the simulated
+#: platform loses no event.
+SIM_ROUTING = {"idempotency_ttl_s": 1e-6, "ended_call_retention": 16, "watchdog_interval_s": 0.0}
 #: Never: an EWT above this offers no callback (scenarios without a callback policy).
 NEVER_S = 1e12
 

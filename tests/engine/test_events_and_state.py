@@ -243,3 +243,13 @@ def test_per_skill_waiting_and_staffed_counts_stay_in_step_with_the_router(route
         stats = d.engine.router.skill_stats(d.now)
         assert d.engine.waiting_by_skill == [s["waiting"] for s in stats]
         assert d.engine.staffed_by_skill == [s["agents_staffed"] for s in stats]
+
+
+def test_the_digests_of_remembered_ids_are_forgotten_with_them(router_kind):
+    engine = Engine(small_config(idempotency_ttl_s=100), router=router_kind)
+    engine.apply([ev("agent.state", id="x", agent_id="a1", state="available")], T0)
+    assert "x" in engine._seen_digest
+    engine.apply([ev("agent.state", agent_id="a2", state="available")], T0 + 101)
+    assert "x" not in engine._seen_digest and "x" not in engine._seen
+    # forgotten: the id may name another event now
+    engine.apply([ev("agent.state", id="x", agent_id="a1", state="paused")], T0 + 102)

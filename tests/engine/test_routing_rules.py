@@ -225,7 +225,7 @@ def test_least_occupied_strategy_prefers_the_least_busy(make_driver):
 
 
 def test_ring_no_answer_puts_the_call_back_in_its_place_and_pauses_the_agent(make_driver):
-    d = make_driver()
+    d = make_driver(max_no_answer=1)
     d.agent("a1", "available")
     d.offer("c1")
     d.offer("c2")
@@ -240,12 +240,16 @@ def test_ring_no_answer_puts_the_call_back_in_its_place_and_pauses_the_agent(mak
     assert d.commands[-1].fields["call_id"] == "c1"
 
 
-def test_agent_leaving_while_its_phone_rings_puts_the_call_back(make_driver):
+def test_agent_pausing_while_its_phone_rings_is_paused_once_the_call_rings_out(make_driver):
+    # Calls own their agents (contract): the pause waits for the call's own end.
     d = make_driver()
     d.agent("a1", "available")
     d.offer("c1")
     d.agent("a1", "paused", reason="break")
+    assert d.engine.calls["c1"].status == "connecting"
+    d.send("call.unanswered", call_id="c1", agent_id="a1")
     assert d.engine.calls["c1"].status == "queued"
+    assert d.engine.agent_state(d.engine.agents["a1"]) is AgentState.PAUSED
     assert d.engine.agents["a1"].reason == "break"
 
 

@@ -73,6 +73,7 @@ def test_every_alert_the_issue_asks_for_exists():
         "ACDOverflowActive",
         "ACDInstanceNotReady",
         "ACDInstanceDown",
+        "ACDWatchdogFlagged",
     ):
         assert name in alerts, name
         assert alerts[name]["labels"]["severity"] in ("critical", "warning", "info")

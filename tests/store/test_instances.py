@@ -154,3 +154,32 @@ async def test_a_former_leader_that_lost_its_lease_cannot_write_and_reloads_the_
     await eventually(lambda: old.role in ("follower", "leader") and "c2" not in old.service.engine.calls)
     await leader_of(instances)
     assert all("c2" not in i.service.engine.calls and "c1" in i.service.engine.calls for i in instances)
+
+
+async def test_an_event_id_reused_with_another_body_is_a_conflict_on_every_instance_and_after_a_restart(
+    cluster, raw_redis
+) -> None:
+    clock = ManualClock(T0)
+    instances = await cluster(2, clock=clock)
+    leader = await leader_of(instances)
+    [follower] = [i for i in instances if i is not leader]
+    first = offered("c1", id="evt-reused")
+    status, body = await follower.events(first)
+    assert status == 200 and body["results"][0]["status"] == "applied"
+    other = {**first, "call_id": "c2"}
+    for instance in (leader, follower):
+        status, body = await instance.events(other)
+        assert status == 409 and body["error"]["code"] == "idempotency_conflict", body
+        status, body = await instance.events(first)  # a true retry is still a duplicate
+        assert status == 200 and body["results"][0]["status"] == "duplicate"
+    logged = raw_redis.xlen("acd:log")
+    status, body = await leader.events(offered("c3"), other)  # one conflict refuses the batch
+    assert status == 409
+    assert "c3" not in leader.service.engine.calls and "c2" not in leader.service.engine.calls
+    assert raw_redis.xlen("acd:log") == logged
+    for instance in instances:
+        await instance.crash()
+    [again] = await cluster(clock=clock)  # rebuilt from the log: the digest with it
+    await leader_of([again])
+    status, body = await again.events(other)
+    assert status == 409 and body["error"]["code"] == "idempotency_conflict", body

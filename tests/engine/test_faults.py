@@ -1,0 +1,142 @@
+"""A seeded chaos driver on the engine: webhooks duplicated, late, reordered, contradictory and
+lost, agents' states repeated and stale, periodic platform.sync; the rules checked after every
+batch (on both routers):
+
+- never an agent with two calls, and calls own their agents (both sides agree);
+- one connect per assignment: command ids unique, and a call is connected again only after it
+  went back to the line;
+- every call in a definite state; no agent stuck after a sync and the wrap-up that follows.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from itertools import pairwise
+
+import pytest
+
+from acd.config import Config
+from acd.engine import Engine
+from acd.model import AgentState
+from tests.conftest import Driver, ev, small_config
+
+ON_CALL = (AgentState.RESERVED, AgentState.BUSY)
+DEFINITE = ("queued", "connecting", "answered", "callback", "overflowed", "closed", "ended")
+
+
+def chaos_config() -> Config:
+    data = small_config(wrap_up_s=10, max_no_answer=2).model_dump()
+    data["agents"] = [
+        {
+            "id": f"ag{i}",
+            "site": "lille" if i % 2 else "pau",
+            "skills": {"impot_revenu": 1 + i % 5, **({"paiement": 3} if i % 3 == 0 else {})},
+            "target": f"sip:ag{i}@x.example",
+        }
+        for i in range(16)
+    ]
+    return Config.model_validate(data)
+
+
+def check(engine: Engine, connects: list) -> None:
+    holders = Counter(a.call_id for a in engine.agents.values() if a.call_id is not None)
+    assert all(n == 1 for n in holders.values()), holders  # never one call on two agents
+    for agent in engine.agents.values():
+        state = engine.agent_state(agent)
+        if agent.call_id is not None:  # a call owns it: both sides agree
+            call = engine.calls[agent.call_id]
+            assert call.agent_id == agent.id and call.status in ("connecting", "answered"), (agent, call)
+            assert state in ON_CALL
+        else:
+            assert state is not AgentState.RESERVED, agent
+    for call in engine.calls.values():
+        assert call.status in DEFINITE
+        if call.status in ("connecting", "answered") and call.kind == "inbound" and not call.callback_id:
+            assert engine.agents[call.agent_id].call_id == call.id, call
+        if call.status == "queued":
+            assert call.waiting
+        # one connect per assignment: a call is connected again only after going back to the line
+        actions = [h["action"] for _, h in call.history if h["action"] in ("connect", "requeue")]
+        assert all(a != b or a != "connect" for a, b in pairwise(actions)), actions
+    ids = [c.id for c in connects]
+    assert len(ids) == len(set(ids))
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_chaos_never_rings_an_agent_twice_nor_gives_a_talking_agent_a_second_call(router_kind, seed):
+    rng = random.Random(seed)
+    d = Driver(Engine(chaos_config(), router=router_kind))
+    engine = d.engine
+    agents = list(engine.agents)
+    sent: list = []  # events already delivered (for duplicates)
+    late: list = []  # events held back, delivered later out of order
+    n_calls = 0
+
+    def deliver(events: list) -> None:
+        results, commands = engine.apply(events, d.now)
+        d.commands += commands
+        assert all(r.status in ("applied", "duplicate") for r in results)
+        sent.extend(events)
+
+    for e in [ev("agent.state", agent_id=a, state="available") for a in agents]:
+        deliver([e])
+    for step in range(900):
+        d.advance(rng.uniform(0, 8))
+        ts = d.now - rng.uniform(0, 30) if rng.random() < 0.5 else None
+        live = [c for c in engine.calls.values() if c.status != "ended"]
+        roll = rng.random()
+        if roll < 0.2 or not live:
+            n_calls += 1
+            skill = "paiement" if rng.random() < 0.2 else "impot_revenu"
+            event = ev("call.offered", call_id=f"k{n_calls}", caller="+33600000001", skill=skill)
+        else:
+            call = rng.choice(live)
+            agent = call.agent_id if call.agent_id and rng.random() < 0.8 else rng.choice(agents)
+            kind = rng.random()
+            if kind < 0.3:
+                event = ev("call.answered", at=ts, call_id=call.id, agent_id=agent)
+            elif kind < 0.4:
+                event = ev("call.unanswered", at=ts, call_id=call.id, agent_id=agent)
+            elif kind < 0.6:
+                reason = rng.choice(["completed", "abandoned", "failed", "transferred"])
+                event = ev("call.ended", at=ts, call_id=call.id, reason=reason)
+            elif kind < 0.9:
+                state = rng.choice(["available", "available", "busy", "wrap_up", "paused", "logged_out"])
+                event = ev("agent.state", at=ts, agent_id=agent, state=state, reason="x")
+            elif kind < 0.95:
+                event = ev("survey.result", call_id=call.id, score=rng.randint(1, 5))
+            else:
+                event = ev("callback.accepted", call_id=call.id)
+        fate = rng.random()
+        if fate < 0.1:
+            late.append(event)  # delivered later
+        elif fate < 0.15:
+            pass  # lost
+        else:
+            batch = [event]
+            if sent and rng.random() < 0.15:
+                batch.append(rng.choice(sent))  # a duplicate
+            if late and rng.random() < 0.3:
+                batch.append(late.pop(rng.randrange(len(late))))  # out of order
+            deliver(batch)
+        if step % 100 == 99:  # the platform's periodic sync: a random view of what it holds
+            held = [c.id for c in engine.calls.values() if c.status != "ended" and rng.random() < 0.7]
+            view = {a: rng.choice(["available", "paused", "busy"]) for a in rng.sample(agents, 5)}
+            deliver([ev("platform.sync", calls=held, agents=view)])
+        check(engine, [c for c in d.commands if c.command == "connect"])
+
+    # A final sync: the platform holds nothing and everybody is available. Nobody stays stuck.
+    d.advance(60)
+    deliver([ev("platform.sync", calls=[], agents=dict.fromkeys(agents, "available"))])
+    d.advance(60)
+    check(engine, [c for c in d.commands if c.command == "connect"])
+    for call in engine.calls.values():  # only a callback's dial, waiting for its result, is left
+        assert call.status != "answered"
+        assert call.status != "connecting" or call.callback_id, call
+    for agent in engine.agents.values():
+        state = engine.agent_state(agent)
+        if agent.call_id is None:
+            assert state is AgentState.AVAILABLE, agent
+        else:
+            assert state is AgentState.RESERVED and engine.calls[agent.call_id].callback_id, agent
