@@ -332,6 +332,7 @@ class UntidyPlatform:
             agents={a.id: a.wire for a in self.agents.values()},
         )
         event["_step"] = self.step_no  # stripped before posting
+        event["_known"] = set(self.calls)  # the calls offered by then
         return event
 
     # ------------------------------------------------------------------ acd's connects
@@ -456,7 +457,15 @@ class UntidyPlatform:
             for agent in self.agents.values():
                 if agent.changed_step < event["_step"]:
                     agent.told_by_sync = True
-            for call_id in (result.get("decision") or {}).get("ended", []):
+            decision = result.get("decision")
+            ended = decision.get("ended", []) if isinstance(decision, dict) else []
+            for call_id in ended:
+                if call_id in held or call_id not in event["_known"]:
+                    self.violation(
+                        "sync_ended_a_call_it_did_not_drop",
+                        f"{event['id']} (ts {event['ts']}) ended {call_id}, "
+                        + ("which it lists" if call_id in held else "offered after it"),
+                    )
                 self.acd_ended.add(call_id)
                 self.ended_at_post.setdefault(call_id, self.post_no)
         elif kind == "call.offered" and event["call_id"] not in self.decided:
