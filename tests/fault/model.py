@@ -121,6 +121,7 @@ class UntidyPlatform:
         self.allow_503 = allow_503
         self.step_no = 0
         self._ids = itertools.count(1)
+        self._last_ts = 0.0
         self.outgoing: list[Outgoing] = []
         self.delivered: set[str] = set()  # event ids acd answered 200 for
         self.acked_calls: set[str] = set()  # calls whose call.offered got a 200
@@ -128,6 +129,7 @@ class UntidyPlatform:
         self.trail: deque[str] = deque(maxlen=60)  # the last requests and answers, for a failure
         self.violations: list[str] = []
         self.first_context: dict[str, list[str]] = {}
+        self.story: list[str] = []  # every event delivered and every connect, one line each
         self.statuses: Counter[int] = Counter()
         self.results: Counter[str] = Counter()
         self.lost: Counter[str] = Counter()
@@ -147,10 +149,17 @@ class UntidyPlatform:
 
     # ------------------------------------------------------------------ reporting
 
-    def violation(self, kind: str, detail: str) -> None:
+    def violation(self, kind: str, detail: str, about: tuple[str | None, ...] = ()) -> None:
         self.violations.append(f"[seed {self.seed} step {self.step_no}] {kind}: {detail}")
-        if kind not in self.first_context:  # the requests that led to the first of its kind
-            self.first_context[kind] = list(self.trail)[-12:]
+        if kind not in self.first_context:  # what led to the first of its kind
+            subjects = {a for a in about if a}
+            if subjects:
+                self.first_context[kind] = [
+                    f"  everything about {', '.join(sorted(subjects))}:",
+                    *[line for line in self.story if any(f'"{a}"' in line for a in subjects)][-25:],
+                ]
+            else:
+                self.first_context[kind] = ["  the requests before it:", *list(self.trail)[-12:]]
 
     def report(self) -> str:
         head = (
@@ -164,19 +173,16 @@ class UntidyPlatform:
             firsts.setdefault(v.split("] ", 1)[1].split(":", 1)[0], v)
         lines = [head, f"by kind: {dict(kinds)}"]
         for kind, first in firsts.items():
-            lines += [first, "  the requests before it:", *self.first_context.get(kind, [])]
+            lines += [first, *self.first_context.get(kind, [])]
         lines += ["the last requests:", *list(self.trail)[-20:]]
         return "\n".join(lines)
 
     # ------------------------------------------------------------------ events
 
     def _event(self, type_: str, at: float | None = None, **fields: Any) -> dict[str, Any]:
-        return {
-            "id": f"s{self.seed}-e{next(self._ids)}",
-            "type": type_,
-            "ts": rfc3339(self.now() if at is None else at),
-            **fields,
-        }
+        if at is None:  # what happens on the platform happens one after the other: distinct stamps
+            at = self._last_ts = max(self.now(), self._last_ts + 0.001)
+        return {"id": f"s{self.seed}-e{next(self._ids)}", "type": type_, "ts": rfc3339(at), **fields}
 
     def emit(self, event: dict[str, Any], lose: float = 0.0) -> str | None:
         """Send a webhook through the network's faults; its id, or None when it is lost."""
@@ -320,7 +326,9 @@ class UntidyPlatform:
         """A redundant agent.state: the platform repeating what it believes, just in case."""
         agent = self._pick(list(self.agents.values()))
         wire = agent.wire
-        if agent.state == "ringing" and self.rng.random() < 0.5:
+        if agent.pending:
+            wire = agent.pending  # the agent's request, repeated
+        elif agent.state == "ringing" and self.rng.random() < 0.5:
             wire = "available"  # it has not noticed the ring yet
         self.emit(self.agent_state_event(agent, wire), self.f.lose_state)
 
@@ -341,11 +349,15 @@ class UntidyPlatform:
         """acd says: ring `agent_id` for `call_id` (a decision, or a command never seen before)."""
         key = (call_id, agent_id)
         self.connects[key] += 1
+        self.story.append(
+            f'    step {self.step_no} post {self.post_no}: {source}: connect "{call_id}" "{agent_id}"'
+        )
         if self.connects[key] > 1 + self.endings[key]:
             self.violation(
                 "second_connect_for_one_assignment",
                 f"{source}: connect #{self.connects[key]} of {call_id} to {agent_id}, "
                 f"ring-outs told {self.endings[key]}",
+                about=(call_id, agent_id),
             )
         if self.strict_order:
             if call_id in self.batch_ended:
@@ -355,6 +367,7 @@ class UntidyPlatform:
                     "connect_while_assigned",
                     f"{source}: {call_id} to {agent_id} while its assignment to {self.live[call_id]} "
                     f"was not ended by any event of the call",
+                    about=(call_id, agent_id),
                 )
             for other, holder in self.live.items():
                 if holder == agent_id and other != call_id and other not in self.batch_ended:
@@ -362,26 +375,33 @@ class UntidyPlatform:
                         "agent_given_second_call",
                         f"{source}: {call_id} to {agent_id}, still assigned {other} "
                         f"(no event of {other} ended it)",
+                        about=(call_id, agent_id),
                     )
             if self.ended_at_post.get(call_id, self.post_no + 1) < self.post_no:
-                self.violation("connect_after_end", f"{source}: {call_id} to {agent_id} after acd ended it")
+                self.violation(
+                    "connect_after_end",
+                    f"{source}: {call_id} to {agent_id} after acd ended it",
+                    about=(call_id, agent_id),
+                )
         self.live[call_id] = agent_id
         self.batch_connected.add(call_id)
         call, agent = self.calls.get(call_id), self.agents[agent_id]
         if call is None:
-            self.violation("connect_of_unknown_call", f"{source}: {call_id}")
+            self.violation("connect_of_unknown_call", f"{source}: {call_id}", about=(call_id, agent_id))
             return
         if call.state != "waiting":
             if call.state in ("ringing", "talking"):
                 self.violation(
                     "connect_of_a_call_in_progress",
                     f"{source}: {call_id} to {agent_id}, really {call.state} with {call.agent}",
+                    about=(call_id, agent_id),
                 )
             return  # a call the platform no longer holds: nothing to ring (a sync will tell acd)
         if agent.state in ("ringing", "talking"):
             self.violation(
                 "agent_with_two_calls",
                 f"{source}: {call_id} to {agent_id}, who is really {agent.state} {agent.call}",
+                about=(call_id, agent_id),
             )
             self._refuse(call, agent)
             return
@@ -396,6 +416,7 @@ class UntidyPlatform:
                     "agent_rung_after_asking_not_to_be",
                     f"{source}: {call_id} to {agent_id}, {agent.state} ({agent.reason}), acd was told "
                     f"by {sorted(agent.told_by) or 'a sync'}",
+                    about=(call_id, agent_id),
                 )
             self._refuse(call, agent)
             return
@@ -426,6 +447,14 @@ class UntidyPlatform:
         if status != 200:
             return status, body
         for event, result in zip(events, body["results"], strict=True):
+            brief_event = {k: v for k, v in event.items() if k not in ("id", "_step", "_known")}
+            if event["type"] == "platform.sync":
+                brief_event["agents"] = "..."
+            self.story.append(
+                f"    step {self.step_no} post {self.post_no}: {event['id']} {json.dumps(brief_event)} "
+                f"-> {result['status']}{' ' + str(result['ignored']) if result.get('ignored') else ''}"
+                f"{' ' + json.dumps(result['decision']) if result.get('decision') else ''}"
+            )
             self.delivered.add(event["id"])
             self.delivered_at.setdefault(event["id"], self.post_no)
             self.results[result["status"] + ("/ignored" if result.get("ignored") else "")] += 1
@@ -561,7 +590,10 @@ class UntidyPlatform:
         end (after a complete sync), no agent busy without a call the platform holds."""
         status, agents = await self._get("/v1/agents")
         if status != 200:
-            self.violation("5xx" if status >= 500 else "get_agents", f"GET /v1/agents -> {status}")
+            self.violation(
+                "5xx" if status >= 500 else "get_agents",
+                f"GET /v1/agents -> {status}",
+            )
             return
         agents = agents["agents"] if isinstance(agents, dict) else agents
         by_id = {a["agent_id"]: a for a in agents if a["agent_id"] in self.agents}
@@ -573,22 +605,39 @@ class UntidyPlatform:
             if status == 404 and call_id not in self.acked_calls:
                 continue
             if status != 200:
-                self.violation("call_not_visible", f"GET /v1/calls/{call_id} -> {status} {call}")
+                self.violation(
+                    "call_not_visible",
+                    f"GET /v1/calls/{call_id} -> {status} {call}",
+                    about=(call_id, _agent_of(call)),
+                )
                 continue
             state = call["status"]
             if state not in DEFINITE:
-                self.violation("indefinite_call_state", f"{call_id}: {state}")
+                self.violation(
+                    "indefinite_call_state",
+                    f"{call_id}: {state}",
+                    about=(call_id, _agent_of(call)),
+                )
             if state == "ended":
                 if call_id not in self.acd_ended and self.calls[call_id].state != "ended":
                     self.violation(
                         "ended_a_call_the_platform_holds",
                         f"{call_id} ended ({call['end_reason']}) in acd, really {self.calls[call_id].state}",
+                        about=(call_id, _agent_of(call)),
                     )
                 self.acd_ended.add(call_id)
                 if not call.get("end_reason"):
-                    self.violation("indefinite_call_state", f"{call_id} ended without a reason")
+                    self.violation(
+                        "indefinite_call_state",
+                        f"{call_id} ended without a reason",
+                        about=(call_id, _agent_of(call)),
+                    )
             elif call_id in self.acd_ended:
-                self.violation("ended_call_came_back", f"{call_id}: {state} after it ended")
+                self.violation(
+                    "ended_call_came_back",
+                    f"{call_id}: {state} after it ended",
+                    about=(call_id, _agent_of(call)),
+                )
             if state in ("connecting", "answered"):
                 agent_id = call["agent_id"]
                 holders[agent_id].append(call_id)
@@ -598,22 +647,30 @@ class UntidyPlatform:
                         "call_agent_mismatch",
                         f"{call_id} {state} with {agent_id}, whose call_id is "
                         f"{agent and agent['call_id']} (state {agent and agent['state']})",
+                        about=(call_id, _agent_of(call)),
                     )
             elif state in ("queued", "callback") and call["agent_id"] is not None:
-                self.violation("indefinite_call_state", f"{call_id} {state} with agent {call['agent_id']}")
+                self.violation(
+                    "indefinite_call_state",
+                    f"{call_id} {state} with agent {call['agent_id']}",
+                    about=(call_id, _agent_of(call)),
+                )
             live = state not in ("ended", "closed", "overflowed")
             if final and held is not None and live and call_id not in held:
                 self.violation(
                     "call_not_held_still_live_after_sync",
                     f"{call_id} {state} in acd, the final sync did not list it",
+                    about=(call_id, _agent_of(call)),
                 )
         for agent_id, calls in holders.items():
             if len(calls) > 1:
-                self.violation("agent_with_two_calls", f"{agent_id} holds {calls}")
+                self.violation("agent_with_two_calls", f"{agent_id} holds {calls}", about=(agent_id,))
         for agent_id, agent in by_id.items():
             if agent["call_id"] is not None and agent["state"] not in ("busy",):
                 self.violation(
-                    "agent_call_mismatch", f"{agent_id} is {agent['state']} with call {agent['call_id']}"
+                    "agent_call_mismatch",
+                    f"{agent_id} is {agent['state']} with call {agent['call_id']}",
+                    about=(agent_id,),
                 )
             if not final:
                 continue
@@ -622,10 +679,21 @@ class UntidyPlatform:
                 self.violation(
                     "agent_stuck_after_sync",
                     f"{agent_id} busy with {agent['call_id']} (really {real.state} {real.call})",
+                    about=(agent_id,),
                 )
             if agent["state"] == "wrap_up":
-                self.violation("agent_stuck_after_sync", f"{agent_id} still in wrap_up (really {real.state})")
+                self.violation(
+                    "agent_stuck_after_sync",
+                    f"{agent_id} still in wrap_up (really {real.state})",
+                    about=(agent_id,),
+                )
             if agent["state"] == "available" and real.state in ("paused", "logged_out"):
                 self.violation(
-                    "agent_routable_after_sync", f"{agent_id} available in acd, {real.state} on the platform"
+                    "agent_routable_after_sync",
+                    f"{agent_id} available in acd, {real.state} on the platform",
+                    about=(agent_id,),
                 )
+
+
+def _agent_of(call: Any) -> str | None:
+    return call.get("agent_id") if isinstance(call, dict) else None
