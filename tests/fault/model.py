@@ -59,6 +59,7 @@ class RealAgent:
     # What told acd of the agent's present state: all these event ids delivered (or a sync
     # generated after the last change delivered) means acd knows.
     told_by: set[str] = field(default_factory=set)
+    request_ids: set[str] = field(default_factory=set)  # what told acd of the pending request
     changed_step: int = 0
     told_by_sync: bool = False
 
@@ -282,7 +283,7 @@ class UntidyPlatform:
 
     def _take_pending(self, agent: RealAgent, ended_id: str | None) -> None:
         agent.state, agent.pending = agent.pending or "paused", None
-        ids = [ended_id, *sorted(agent.told_by)]  # the request (told during the call) and the end
+        ids = [ended_id, *sorted(agent.request_ids)]  # the request (told during the call), the end
         if self.rng.random() < 0.5:  # restated after the call
             ids.append(self.emit(self.agent_state_event(agent, agent.state), self.f.lose_state))
         self.tell_agent(agent, *ids)
@@ -319,8 +320,7 @@ class UntidyPlatform:
                 agent.pending = self.rng.choice(("paused", "logged_out"))
                 agent.reason = self.rng.choice(("lunch", "end_of_shift"))
                 eid = self.emit(self.agent_state_event(agent, agent.pending), self.f.lose_state)
-                # told_by for the pending state is kept until the call ends (see _take_pending)
-                agent.told_by = {eid} if eid else {"never"}
+                agent.request_ids = {eid} if eid else {"never"}  # see _take_pending
 
     def restate(self) -> None:
         """A redundant agent.state: the platform repeating what it believes, just in case."""
@@ -415,7 +415,7 @@ class UntidyPlatform:
                 self.violation(
                     "agent_rung_after_asking_not_to_be",
                     f"{source}: {call_id} to {agent_id}, {agent.state} ({agent.reason}), acd was told "
-                    f"by {sorted(agent.told_by) or 'a sync'}",
+                    f"by {'a sync' if agent.told_by_sync else sorted(agent.told_by)}",
                     about=(call_id, agent_id),
                 )
             self._refuse(call, agent)
@@ -483,6 +483,8 @@ class UntidyPlatform:
             for call_id in [c for c in self.live if c not in held]:
                 self.live.pop(call_id)
                 self.batch_ended.add(call_id)
+            # A call the sync drops may be connected and ended within the sync: not a live one.
+            self.batch_ended |= event["_known"] - held
             for agent in self.agents.values():
                 if agent.changed_step < event["_step"]:
                     agent.told_by_sync = True
