@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 
+from tests.api.conftest import clock, make_platform  # noqa: F401  (fixtures)
 from tests.store.conftest import redis_url, serve, sink  # noqa: F401  (fixtures)
 
 
