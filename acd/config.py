@@ -250,6 +250,8 @@ class RoutingConfig(_Model):
     watchdog_interval_s: NonNegSeconds = 60.0
     max_answered_s: PosSeconds = 7200.0
     busy_without_call_s: PosSeconds = 600.0
+    #: ... and an agent rung (reserved for a call) for longer than this: a lost call.unanswered.
+    max_ringing_s: PosSeconds = 300.0
     widening: Widening = Field(default_factory=Widening)
     idempotency_ttl_s: PosSeconds = 172800.0
     ended_call_retention: Annotated[int, Field(ge=0, strict=True)] = 200000

@@ -17,6 +17,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from acd.engine.core import WATCHDOG_KINDS
 from acd.engine.observer import Observer
 from acd.model import AgentState
 
@@ -121,11 +122,12 @@ class Metrics(Observer):
         self.watchdog_flags = Counter(
             "acd_watchdog_raised_total",
             "Things the watchdog flagged: a call answered longer than routing.max_answered_s "
-            "(kind=answered_too_long), an agent busy with no call (kind=busy_without_call)",
+            "(kind=answered_too_long), an agent busy with no call (kind=busy_without_call), an "
+            "agent rung longer than routing.max_ringing_s (kind=ringing_too_long)",
             ["kind"],
             registry=registry,
         )
-        for kind in ("answered_too_long", "busy_without_call"):
+        for kind in WATCHDOG_KINDS:
             self.watchdog_flags.labels(kind)
         self.rejected = Counter(
             "acd_requests_rejected_total",
@@ -175,7 +177,7 @@ class Metrics(Observer):
 
     def watchdog(self, kind: str, key: str, now: float) -> None:
         self.watchdog_flags.labels(kind).inc()
-        what = "call" if kind == "answered_too_long" else "agent"
+        what = "agent" if kind == "busy_without_call" else "call"
         log.warning(
             "watchdog: %s %s flagged %s (a lost event? platform.sync corrects what the platform reports)",
             what,
@@ -241,7 +243,8 @@ class EngineCollector(Collector):
             open_.add_metric([department], 1.0 if service.hours.is_open(now) else 0.0)
         flagged = GaugeMetricFamily(
             "acd_watchdog_flagged",
-            "What the watchdog flags now: calls answered longer than the maximum, agents busy with no call",
+            "What the watchdog flags now: calls answered or ringing longer than the maximum, agents "
+            "busy with no call",
             labels=["kind"],
         )
         for kind, found in engine.flagged.items():

@@ -65,6 +65,8 @@ class EndReason(StrEnum):
     ABANDONED = "abandoned"
     FAILED = "failed"
     TRANSFERRED = "transferred"
+    #: acd's own: a platform.sync no longer lists a call acd held (never accepted in call.ended).
+    LOST = "lost"
 
 
 @dataclass(slots=True)

@@ -48,6 +48,10 @@ class AgentView(BaseModel):
     state_since: datetime | None = None
     occupancy: float = Field(description="Share of logged-in working time spent on calls and wrap-up")
     calls_handled: int = 0
+    pending_state: Literal["logged_out", "paused"] | None = Field(
+        None, description="What the agent asked for during its call, applied when the call ends"
+    )
+    pending_reason: str | None = None
 
 
 class AgentList(BaseModel):

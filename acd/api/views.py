@@ -26,6 +26,7 @@ def agent_view(engine: Engine, agent: Agent, now: float) -> dict[str, Any]:
         "state_since": to_rfc3339(agent.state_changed_at) if agent.state_changed_at else None,
         "occupancy": round(router.occupancy(agent.row, now), 4),
         "calls_handled": agent.calls_handled,
+        **engine.pending_view(agent),
     }
 
 

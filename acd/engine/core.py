@@ -46,6 +46,10 @@ from acd.routing import make_router
 
 log = logging.getLogger("acd.engine")
 
+#: What the watchdog flags: calls answered too long (call ids), agents busy with no call (agent
+#: ids), agents rung too long (call ids).
+WATCHDOG_KINDS = ("answered_too_long", "busy_without_call", "ringing_too_long")
+
 # Enum members as module constants: read on every event, a global is cheaper than a class attribute.
 AVAILABLE, BUSY, WRAP_UP, RESERVED = (
     AgentState.AVAILABLE,
@@ -137,7 +141,7 @@ class Engine(OverflowMixin, CallbackMixin, AppointmentMixin):
         self._reported_at: dict[str, float] = {}  # agent id -> ts of its last agent.state applied
         self._no_answer: dict[str, int] = {}  # agent id -> ring-outs in a row
         #: What the watchdog flags now: calls answered too long, agents busy with no call.
-        self.flagged: dict[str, list[str]] = {"answered_too_long": [], "busy_without_call": []}
+        self.flagged: dict[str, list[str]] = {k: [] for k in WATCHDOG_KINDS}
         self._watchdog_at: float | None = None  # the instant of the armed watchdog timer
 
     def _read_settings(self) -> None:
@@ -151,11 +155,20 @@ class Engine(OverflowMixin, CallbackMixin, AppointmentMixin):
         self._preferred_wait_s = routing.preferred_agent_wait_s
         self._max_wait_s = self.config.overflow.max_wait_s
         self._rona_pause = routing.rona_pause
-        self._max_no_answer = routing.max_no_answer
-        self._ts_skew_s = routing.max_ts_skew_s
-        self._watchdog_s = routing.watchdog_interval_s
-        self._max_answered_s = routing.max_answered_s
-        self._busy_without_call_s = routing.busy_without_call_s
+
+        def since_v2(name: str) -> Any:
+            """A setting a snapshot's pickled configuration of an earlier release may lack: its
+            default then."""
+            if name in routing.__dict__:
+                return routing.__dict__[name]
+            return type(routing).model_fields[name].default
+
+        self._max_no_answer = since_v2("max_no_answer")
+        self._ts_skew_s = since_v2("max_ts_skew_s")
+        self._watchdog_s = since_v2("watchdog_interval_s")
+        self._max_answered_s = since_v2("max_answered_s")
+        self._busy_without_call_s = since_v2("busy_without_call_s")
+        self._max_ringing_s = since_v2("max_ringing_s")
 
     # ------------------------------------------------------------------ snapshots
 
@@ -230,11 +243,11 @@ class Engine(OverflowMixin, CallbackMixin, AppointmentMixin):
 
         now = self._last_now if now is None else now
         skew = self._ts_skew_s
-        digests: dict[str, bytes | None] = {}
+        first: dict[str, Any] = {}  # the batch's new events by id (a repeat is compared with it)
         for index, e in enumerate(events):
             at[0], at[1] = index, e
             if e.id in self._seen or e.id in batch_ids:
-                known = self._seen_digest.get(e.id) if e.id in self._seen else digests.get(e.id)
+                known = self._seen_digest.get(e.id) if e.id in self._seen else event_digest(first[e.id])
                 if known is not None and event_digest(e) != known:
                     fail(
                         409,
@@ -245,7 +258,7 @@ class Engine(OverflowMixin, CallbackMixin, AppointmentMixin):
                     )
                 continue
             batch_ids.add(e.id)
-            digests[e.id] = event_digest(e)
+            first[e.id] = e
             if e.ts is not None and skew > 0 and abs(e.ts.timestamp() - now) > skew:
                 fail(
                     422,
@@ -601,10 +614,15 @@ class Engine(OverflowMixin, CallbackMixin, AppointmentMixin):
 
     def _watchdog(self, now: float) -> None:
         """Flag what no event and no sync corrected: a call answered longer than the maximum, an
-        agent busy with no call for longer than allowed. It only flags (metrics, log, alert)."""
-        long_calls, idle_busy = [], []
+        agent busy with no call for longer than allowed, an agent rung for longer than allowed (a
+        lost call.unanswered). It only flags (metrics, log, alert)."""
+        long_calls, idle_busy, ringing = [], [], []
         for agent in self.agents.values():
             state = self.router.agent_state(agent.row)
+            if state == RESERVED:
+                if now - agent.state_changed_at > self._max_ringing_s:
+                    ringing.append(agent.call_id or "")
+                continue
             if state != BUSY:
                 continue
             if agent.call_id is None:
@@ -618,7 +636,7 @@ class Engine(OverflowMixin, CallbackMixin, AppointmentMixin):
                 and now - call.answered_at > self._max_answered_s
             ):
                 long_calls.append(call.id)
-        for kind, found in (("answered_too_long", long_calls), ("busy_without_call", idle_busy)):
+        for kind, found in zip(WATCHDOG_KINDS, (long_calls, idle_busy, ringing), strict=True):
             new = set(found) - set(self.flagged[kind])
             for key in sorted(new):
                 self.observer.watchdog(kind, key, now)
@@ -931,6 +949,13 @@ class Engine(OverflowMixin, CallbackMixin, AppointmentMixin):
 
     def agent_state(self, agent: Agent) -> AgentState:
         return self.router.agent_state(agent.row)
+
+    def pending_view(self, agent: Agent) -> dict[str, Any]:
+        """The pause or logout the agent asked for during its call (applied when it ends)."""
+        pending = self._pending.get(agent.id)
+        if pending is None:
+            return {"pending_state": None, "pending_reason": None}
+        return {"pending_state": pending[0].wire, "pending_reason": pending[1]}
 
     def waiting_calls(self) -> list[Call]:
         return list(self._call_by_row.values())

@@ -57,10 +57,13 @@ async def test_a_pause_during_a_call_takes_effect_when_it_ends(platform):
     await platform.offer("c1")
     await platform.send("call.answered", call_id="c1", agent_id="a1")
     await platform.agent("a1", "paused", reason="lunch")
+    _, agent = await platform.get("/v1/agents/a1")
+    assert (agent["state"], agent["pending_state"], agent["pending_reason"]) == ("busy", "paused", "lunch")
     await platform.send("call.ended", call_id="c1", reason="completed")
     await platform.offer("c2")
     _, agent = await platform.get("/v1/agents/a1")
     assert (agent["state"], agent["reason"], agent["call_id"]) == ("paused", "lunch", None)
+    assert agent["pending_state"] is None
     _, call = await platform.get("/v1/calls/c2")
     assert call["status"] == "queued"
 
@@ -151,3 +154,11 @@ async def test_the_watchdog_flags_an_agent_busy_with_no_call_in_the_metrics(plat
     assert await metric(platform, 'acd_watchdog_flagged{kind="busy_without_call"}') == 1
     assert await metric(platform, 'acd_watchdog_flagged{kind="answered_too_long"}') == 1
     assert await metric(platform, 'acd_watchdog_raised_total{kind="busy_without_call"}') == 1
+
+
+async def test_lost_is_acds_own_end_reason_never_accepted_from_the_platform(platform):
+    await platform.offer("c1")
+    status, body = await platform.events(
+        {"id": "l1", "type": "call.ended", "call_id": "c1", "reason": "lost"}
+    )
+    assert status == 422, body

@@ -403,13 +403,30 @@ def test_the_watchdog_flags_a_call_answered_too_long_and_an_agent_busy_with_no_c
     d.advance(500)
     assert ("busy_without_call", "a5") in flags
     assert ("answered_too_long", "c1") in flags
-    assert d.engine.flagged == {"answered_too_long": ["c1"], "busy_without_call": ["a5"]}
+    assert d.engine.flagged["answered_too_long"] == ["c1"]
+    assert d.engine.flagged["busy_without_call"] == ["a5"]
     d.advance(600)
     assert len(flags) == 2  # flagged once, not at every round
     d.send("platform.sync", calls=["c1"], agents={"a5": "available"})
     d.send("call.ended", call_id="c1", reason="completed")
     d.advance(61)
-    assert d.engine.flagged == {"answered_too_long": [], "busy_without_call": []}
+    assert not any(d.engine.flagged.values())
+
+
+def test_the_watchdog_flags_an_agent_rung_too_long(make_driver):
+    d = make_driver(watchdog_interval_s=60, max_ringing_s=120)
+    d.agent("a1", "available")
+    d.offer("c1")  # the platform never says whether a1 picked up
+    d.advance(100)
+    assert d.engine.flagged["ringing_too_long"] == []
+    d.advance(100)
+    assert d.engine.flagged["ringing_too_long"] == ["c1"]
+    d.send("call.unanswered", call_id="c1", agent_id="a1")
+    d.advance(60)
+    assert d.engine.flagged["ringing_too_long"] == []  # rung again from the start: a new assignment
+    d.send("call.ended", call_id="c1", reason="abandoned")
+    d.advance(60)
+    assert d.engine.flagged["ringing_too_long"] == []
 
 
 # ---------------------------------------------------------------------------- no-answer policy

@@ -253,3 +253,24 @@ def test_the_digests_of_remembered_ids_are_forgotten_with_them(router_kind):
     assert "x" not in engine._seen_digest and "x" not in engine._seen
     # forgotten: the id may name another event now
     engine.apply([ev("agent.state", id="x", agent_id="a1", state="paused")], T0 + 102)
+
+
+def test_a_snapshot_of_an_engine_from_before_the_agent_state_machine_loads(router_kind):
+    import pickle
+
+    d = Driver(Engine(small_config(), router=router_kind))
+    d.agent("a1", "available")
+    d.offer("c1")
+    state = d.engine.__getstate__()
+    for name in ("_seen_digest", "_pending", "_reported_at", "_no_answer", "flagged", "_watchdog_at"):
+        del state[name]  # what an earlier release's engine did not have
+    routing = state["config"].routing
+    for name in ("max_no_answer", "max_ts_skew_s", "watchdog_interval_s", "max_answered_s"):
+        del routing.__dict__[name]
+    old = Engine.__new__(Engine)
+    old.__setstate__(pickle.loads(pickle.dumps(state)))
+    d.engine = old
+    d.send("call.answered", call_id="c1", agent_id="a1")
+    d.send("call.ended", call_id="c1", reason="completed")
+    assert old.agents["a1"].call_id is None
+    assert old._watchdog_s == 60.0
