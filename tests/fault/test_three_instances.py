@@ -31,6 +31,7 @@ from typing import Any
 import aiohttp
 import pytest
 import redis
+from aiohttp import web
 
 from acd.config import load_config
 from acd.signing import signed_headers
@@ -38,7 +39,7 @@ from acd.store.redis_log import LogEntry
 from tests.conftest import ROOT
 from tests.fault.conftest import seeds
 from tests.fault.model import UntidyPlatform
-from tests.store.conftest import ServeProcess, eventually
+from tests.store.conftest import CommandSink, ServeProcess, eventually
 
 DB = 9
 SECRET = "fault-cluster-secret"
@@ -66,8 +67,39 @@ def cluster_config(tmp: Path) -> tuple[Path, dict[str, tuple[str, ...]]]:
     return config, {a.id: ("impot_revenu",) for a in agents}
 
 
+class PeerSink(CommandSink):
+    """The command sink, noting when each command came and from which client port."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.arrivals: list[tuple[float, int, dict[str, Any]]] = []
+
+    async def start(self) -> PeerSink:
+        async def handle(request: web.Request) -> web.Response:
+            body = json.loads(await request.read())
+            peer = request.transport.get_extra_info("peername") if request.transport else None
+            self.arrivals.append((time.time(), peer[1] if peer else 0, body))
+            self.received.append(body)
+            self.ids[body["id"]] += 1
+            return web.json_response({"ok": True})
+
+        app = web.Application()
+        app.router.add_post("/commands", handle)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        await web.TCPSite(self._runner, "127.0.0.1", self.port).start()
+        return self
+
+
+@pytest.fixture
+async def peer_sink() -> Any:
+    s = await PeerSink().start()
+    yield s
+    await s.stop()
+
+
 def client_ports(pid: int, redis_port: int) -> set[int]:
-    """The local ports of the process's TCP connections to Redis (from /proc)."""
+    """The local ports of the process's TCP connections to `redis_port` (from /proc)."""
     inodes = set()
     with contextlib.suppress(OSError):
         for fd in os.listdir(f"/proc/{pid}/fd"):
@@ -133,6 +165,7 @@ class Cluster:
         self.unavailable = 0  # 503 answers (retried)
         self.session: aiohttp.ClientSession | None = None
         self.prefer: int | None = None  # post there while it lives (to have writes in flight)
+        self.in_flight = [0, 0, 0]
 
     def spawn(self, slot: int) -> ServeProcess:
         self.names += 1
@@ -197,11 +230,14 @@ class Cluster:
             slot = self.prefer if self.prefer in live else live[self.turn % len(live)]
             url = f"{self.procs[slot].base_url}/v1/events"  # type: ignore[union-attr]
             headers = {"Content-Type": "application/json", **signed_headers(SECRET.encode(), data)}
+            self.in_flight[slot] += 1
             try:
                 async with self.session.post(url, data=data, headers=headers) as resp:
                     status, body = resp.status, await resp.json(content_type=None)
             except (aiohttp.ClientError, TimeoutError):
                 status, body = 0, None
+            finally:
+                self.in_flight[slot] -= 1
             if status == 503:
                 self.unavailable += 1
             if status in (0, 503) and time.monotonic() < deadline:
@@ -291,8 +327,9 @@ def take_commands(platform: UntidyPlatform, sink: Any, _: int = 0) -> int:
 
 @pytest.mark.parametrize("seed", seeds((5,)))
 async def test_three_instances_kill_pause_restart_keep_the_invariants(
-    seed: int, tmp_path: Path, redis_url: str, sink
+    seed: int, tmp_path: Path, redis_url: str, peer_sink: PeerSink
 ) -> None:
+    sink = peer_sink
     config, agents = cluster_config(tmp_path)
     cluster = Cluster(tmp_path, redis_url, sink.url, config)
     monitor: Monitor | None = None
@@ -333,8 +370,9 @@ async def test_three_instances_kill_pause_restart_keep_the_invariants(
         assert first is not None
         # With writes in flight to it: they fail, and are retried (same ids) elsewhere.
         cluster.prefer = first
-        in_flight = asyncio.create_task(steps(platform, cluster, sink, n=3))
-        await asyncio.sleep(0.02)
+        in_flight = asyncio.create_task(steps(platform, cluster, sink, n=20))
+        with contextlib.suppress(TimeoutError):
+            await eventually(lambda: cluster.in_flight[first], timeout=5, every=0.001)
         cluster.procs[first].kill9()  # type: ignore[union-attr]
         await in_flight
         cluster.prefer = None
@@ -360,6 +398,10 @@ async def test_three_instances_kill_pause_restart_keep_the_invariants(
         mark("resumed it")
         await steps(platform, cluster, sink, until=time.monotonic() + 3 * LEASE_S)
         ports |= client_ports(stopped.proc.pid, int(redis_url.rsplit(":", 1)[1].split("/")[0]))
+        to_sink = client_ports(stopped.proc.pid, sink.port)
+        for at, port, command in sink.arrivals:
+            if at >= resumed_at and port in to_sink:
+                platform.violation("paused_former_leader_sent_a_command", json.dumps(command))
         monitor.stop()
         stale = stale_writes(monitor.seen, ports, resumed_at)
         heard = sum(1 for at, port, _ in monitor.seen if at >= resumed_at and port in ports)
