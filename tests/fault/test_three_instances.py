@@ -166,6 +166,7 @@ class Cluster:
         self.session: aiohttp.ClientSession | None = None
         self.prefer: int | None = None  # post there while it lives (to have writes in flight)
         self.in_flight = [0, 0, 0]
+        self.spawned: list[ServeProcess] = []
 
     def spawn(self, slot: int) -> ServeProcess:
         self.names += 1
@@ -183,6 +184,7 @@ class Cluster:
         proc.env.pop("ACD_CLOCK_START")  # real time: every instance reads the same clock
         proc.instance_id = f"n{self.names}"  # type: ignore[attr-defined]
         self.procs[slot] = proc.start()
+        self.spawned.append(proc)
         return proc
 
     async def ready(self, slot: int) -> None:
@@ -262,9 +264,8 @@ class Cluster:
             proc = self.procs[i]
             if proc is not None and proc.proc is not None:
                 proc.proc.send_signal(signal.SIGCONT)
-        for proc in self.procs:
-            if proc is not None:
-                proc.cleanup()
+        for proc in self.spawned:
+            proc.cleanup()
 
 
 def stale_writes(seen: list[tuple[float, int, str]], ports: set[int], since: float) -> list[str]:
@@ -421,6 +422,14 @@ async def test_three_instances_kill_pause_restart_keep_the_invariants(
         cluster.spawn(second)
         await cluster.ready(second)
         mark("killed and restarted the paused one")
+        await steps(platform, cluster, sink, n=20)
+        leader = cluster.leader_slot()
+        assert leader is not None
+        cluster.procs[leader].stop()  # type: ignore[union-attr]  # SIGINT: a graceful handover
+        cluster.spawn(leader)
+        await steps(platform, cluster, sink, n=20)
+        await cluster.ready(leader)
+        mark("stopped the leader gracefully and restarted it")
         limit = platform.step_no + CALLS * 6
         while not platform.finished and platform.step_no < limit:
             await steps(platform, cluster, sink, n=20)
