@@ -138,9 +138,30 @@ def _on_call_table() -> dict[tuple[Situation, str], Transition]:
     return table
 
 
-#: The whole table. A pair not in it cannot happen (the engine never asks it): `transition`
-#: raises, so a bug shows at once rather than as an agent with two calls.
+#: The whole table. A pair not in it cannot happen (the engine never asks it, see UNREACHABLE):
+#: `transition` raises, so a bug shows at once rather than as an agent with two calls.
 TABLE: dict[tuple[Situation, str], Transition] = {**_free_agent_table(), **_on_call_table()}
+
+
+def _unreachable() -> dict[tuple[Situation, str], str]:
+    why = {
+        "reserve": "the router reserves only an available agent",
+        "ring_out": "a call.unanswered not naming the agent its ringing call owns is ignored first",
+        "release": "only the agent a ringing call owns is released",
+        "call_end": "only the agent a call owns is freed by its end",
+        "wrap_timer": "the timer is dropped once the agent left wrap-up (its token moved on)",
+    }
+    out = {}
+    for situation in SITUATIONS:
+        for event in ENGINE_EVENTS:
+            if (situation, event) not in TABLE:
+                out[situation, event] = why[event]
+    return out
+
+
+#: The pairs of acd's own events that cannot happen, and why: with TABLE, every pair of the
+#: (situation x event) product is accounted for.
+UNREACHABLE: dict[tuple[Situation, str], str] = _unreachable()
 
 
 def transition(state: AgentState, on_call: bool, event: str) -> Transition:

@@ -162,3 +162,33 @@ async def test_lost_is_acds_own_end_reason_never_accepted_from_the_platform(plat
         {"id": "l1", "type": "call.ended", "call_id": "c1", "reason": "lost"}
     )
     assert status == 422, body
+
+
+async def test_a_busy_stamped_at_pick_up_and_delivered_after_the_end_is_stale(platform, clock):
+    await platform.agent("a1", "available")
+    await platform.offer("c1")
+    picked_up = clock.now()
+    await platform.send("call.answered", call_id="c1", agent_id="a1", ts=iso(picked_up))
+    clock.advance(60)
+    await platform.send("call.ended", call_id="c1", reason="completed")
+    result = await platform.agent("a1", "busy", ts=iso(picked_up))
+    assert result["ignored"] == "stale"
+    _, agent = await platform.get("/v1/agents/a1")
+    assert agent["state"] == "wrap_up"  # and its wrap-up ends on time
+    clock.advance(31)
+    await platform.client.app[SERVICE].store.tick(clock.now())
+    _, agent = await platform.get("/v1/agents/a1")
+    assert agent["state"] == "available"
+
+
+async def test_an_agent_is_paused_after_max_no_answer_ring_outs_in_a_row(platform):
+    await platform.agent("a1", "available")
+    await platform.offer("c1")
+    await platform.send("call.unanswered", call_id="c1", agent_id="a1")  # 1: rung again
+    _, agent = await platform.get("/v1/agents/a1")
+    assert (agent["state"], agent["call_id"]) == ("busy", "c1")
+    await platform.send("call.unanswered", call_id="c1", agent_id="a1")  # 2 in a row: paused
+    _, agent = await platform.get("/v1/agents/a1")
+    assert (agent["state"], agent["reason"], agent["call_id"]) == ("paused", "no_answer", None)
+    _, call = await platform.get("/v1/calls/c1")
+    assert call["status"] == "queued"

@@ -84,6 +84,28 @@ def resolve(step: machine.Transition, situation: machine.Situation) -> AgentStat
 CELLS = sorted(machine.TABLE, key=lambda k: (k[0][0], k[0][1], k[1]))
 
 
+def test_every_pair_of_situation_and_event_is_in_the_table_or_unreachable_for_a_reason():
+    product = {(s, e) for s in machine.SITUATIONS for e in (*machine.PLATFORM_EVENTS, *machine.ENGINE_EVENTS)}
+    assert set(machine.TABLE) | set(machine.UNREACHABLE) == product
+    assert not set(machine.TABLE) & set(machine.UNREACHABLE)
+    assert len(product) == 7 * 11
+    # what is unreachable on the engine's side is rejected before the table, never silently
+    assert ((B, True), "release") in machine.UNREACHABLE  # an answered call ends, it is not released
+
+
+def test_unreachable_pairs_are_ignored_before_the_table(make_driver):
+    d = make_driver()
+    d.agent("a1", "available")
+    d.agent("a5", "available")
+    d.offer("c1")  # a1
+    d.send("call.answered", call_id="c1", agent_id="a1")
+    results, _ = d.engine.apply([_ev("call.unanswered", call_id="c1", agent_id="a1")], d.now)
+    assert results[0].ignored == "not_ringing_this_agent"  # (BUSY, on call) x ring_out
+    results, _ = d.engine.apply([_ev("call.unanswered", call_id="c1", agent_id="a5")], d.now)
+    assert results[0].ignored == "not_ringing_this_agent"  # (AVAILABLE, free) x ring_out
+    assert d.engine.agent_state(d.engine.agents["a1"]) is B
+
+
 def test_the_table_covers_every_platform_event_in_every_situation():
     for situation in machine.SITUATIONS:
         for event in machine.PLATFORM_EVENTS:
