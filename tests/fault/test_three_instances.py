@@ -264,7 +264,9 @@ class Cluster:
             proc = self.procs[i]
             if proc is not None and proc.proc is not None:
                 proc.proc.send_signal(signal.SIGCONT)
-        for proc in self.spawned:
+        for proc in self.spawned:  # no goodbyes needed at the end: kill -9, then tidy up
+            if proc.proc is not None and proc.proc.poll() is None:
+                proc.kill9()
             proc.cleanup()
 
 
