@@ -241,7 +241,7 @@ class RoutingConfig(_Model):
     ewt_unstaffed_s: PosSeconds = 3600.0
     rona_pause: Annotated[bool, Field(strict=True)] = True
     #: With rona_pause, an agent is paused (reason no_answer) after this many calls in a row rang
-    #: out on it; an answer resets the count.
+    #: out on it; an answer, a pause or a logout resets the count.
     max_no_answer: Annotated[int, Field(ge=1, le=100, strict=True)] = 2
     #: An event's `ts` further than this from the service clock is refused (422); 0: no check.
     max_ts_skew_s: NonNegSeconds = 86400.0

@@ -30,7 +30,11 @@ Effects, applied by the engine in this order: `detach` (the call no longer owns 
 
 `ignored` names why an event changed nothing; it is answered to the platform (`"ignored"` beside
 `"status": "applied"`). Staleness (an `agent.state` older than what acd knows) is checked before
-the table; see `is_stale`.
+the table; see `is_stale`. Going paused or logged out, by any path, also resets the ring-out count.
+
+The table is total: every (situation, event) pair is in `TABLE`, or in `UNREACHABLE` with the
+reason the engine never asks it (such events are turned away before the table, with an
+`ignored` of their own: `not_ringing_this_agent`, `agent_on_another_call`, ...).
 """
 
 from __future__ import annotations

@@ -504,11 +504,12 @@ class Engine(OverflowMixin, CallbackMixin, AppointmentMixin):
                 target, agent.reason = (WRAP_UP if self._wrap_up_s > 0 else AVAILABLE), None
             elif target == machine.AFTER_RING_OUT and self._rona_pause and streak >= self._max_no_answer:
                 target, agent.reason = AgentState.PAUSED, "no_answer"
-                self._no_answer.pop(agent.id, None)
             else:
                 target, agent.reason = AVAILABLE, None
         else:
             agent.reason = reason if target in (AgentState.PAUSED, AgentState.LOGGED_OUT) else None
+        if target in (AgentState.PAUSED, AgentState.LOGGED_OUT):
+            self._no_answer.pop(agent.id, None)  # back from a pause or a logout, the count starts afresh
         self._set_state(agent, target, t)
         if target is WRAP_UP and "arm_wrap" in effects:
             self.timers.set(agent.state_changed_at + self._wrap_up_s, "wrap_up", agent.id, agent.wrap_token)

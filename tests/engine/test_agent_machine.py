@@ -481,3 +481,16 @@ def test_no_pause_on_ring_out_when_rona_pause_is_off(make_driver):
     d.offer("c1")
     d.send("call.unanswered", call_id="c1", agent_id="a1")
     assert d.engine.agent_state(d.engine.agents["a1"]) is R
+
+
+def test_a_pause_or_logout_starts_the_ring_out_count_afresh(make_driver):
+    d = make_driver(max_no_answer=2, wrap_up_s=0)
+    a1 = d.engine.agents["a1"]
+    d.agent("a1", "available")
+    d.offer("c1")
+    d.agent("a1", "logged_out")  # asked during the ringing call
+    d.send("call.unanswered", call_id="c1", agent_id="a1")  # one ring-out: logged out as asked
+    assert d.engine.agent_state(a1) is L
+    d.agent("a1", "available")  # back: takes c1 again
+    d.send("call.unanswered", call_id="c1", agent_id="a1")
+    assert d.engine.agent_state(a1) is R  # a first ring-out of the new count: rung again
