@@ -1,6 +1,6 @@
 """What the seeded fault runs found, each reduced to its shortest sequence and kept as a test named
 for the rule it checks (the contract's "Reconciliation: platform.sync" and "Calls own their
-agents"). Seeds that found them: see tests/fault/test_one_instance.py (`VERY_UNTIDY`)."""
+agents"). The seeds that found them are kept in tests/fault/test_one_instance.py."""
 
 from __future__ import annotations
 
@@ -69,3 +69,29 @@ async def test_a_sync_never_connects_a_call_it_ends(make_platform, sink) -> None
     await asyncio.sleep(0.2)
     connects = [c["call_id"] for c in sink.received if c["command"] == "connect"]
     assert "c2" not in connects, connects
+
+
+async def test_a_logout_asked_during_a_call_is_kept_though_busy_was_restated_since(
+    make_platform, sink, clock
+) -> None:
+    """Found by seed 32 (untidy): the agent asks to log out while its phone rings (t0+10); the
+    answer (t0+20) and a restated `busy` (t0+20.001) arrive first, the request after them. The
+    request is the agent's own and falls within the assignment: it takes effect when the call
+    ends (the contract: only `busy` and `wrap_up` older than the agent's last change are stale),
+    whatever the platform restated meanwhile."""
+    p = await make_platform(command_url=sink.url)
+    t0 = clock.now()
+    await p.send("agent.state", agent_id="a4", state="available", ts=to_rfc3339(t0))
+    clock.advance(1)
+    assert (await p.offer("c1", skill="lsf", ts=to_rfc3339(t0 + 1)))["agent_id"] == "a4"
+    clock.advance(19)
+    await p.send("call.answered", call_id="c1", agent_id="a4", ts=to_rfc3339(t0 + 20))
+    await p.send("agent.state", agent_id="a4", state="busy", ts=to_rfc3339(t0 + 20.001))
+    late = to_rfc3339(t0 + 10)
+    await p.send("agent.state", agent_id="a4", state="logged_out", reason="end_of_shift", ts=late)
+    clock.advance(10)
+    await p.send("call.ended", call_id="c1", reason="completed", ts=to_rfc3339(t0 + 30))
+    clock.advance(120)  # any wrap-up long over
+    decision = await p.offer("c2", skill="lsf", ts=to_rfc3339(t0 + 150))
+    _, a4 = await p.get("/v1/agents/a4")
+    assert (a4["state"], decision["action"]) == ("logged_out", "queue")
