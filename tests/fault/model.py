@@ -94,10 +94,6 @@ class Faults:
     available_after_ring_end: float = 0.5  # the caller hung up while it rang: "available" follows
 
 
-class Violation(AssertionError):
-    pass
-
-
 class UntidyPlatform:
     def __init__(
         self,
