@@ -40,7 +40,7 @@ async def test_a_late_sync_does_not_undo_a_newer_sync(make_platform, sink, clock
 
 
 async def test_a_sync_never_rings_an_agent_it_reports_away(make_platform, sink) -> None:
-    """Found by seed 103 (very untidy): the sync drops the agent's lost call and says the agent is
+    """Found by seeds 103 and 203 (very untidy): the sync drops the agent's lost call and says the agent is
     logged out; the agent must not be handed the next waiting call."""
     p = await make_platform(command_url=sink.url)
     await p.agent("a4", "available")

@@ -197,7 +197,7 @@ async def test_a_tidy_platform_passes_the_same_checks(seed: int, aiohttp_client,
 
 
 # Harsher: a fifth of the webhooks late by up to a minute, a sixth lost, batches mostly shuffled,
-# many restatements, a sync every 15 steps of which 40% arrive late. Seeds 103 and 107 are kept
+# many restatements, a sync every 15 steps of which 40% arrive late. Seeds 107 and 203 are kept
 # because they found the faults of tests/fault/test_findings.py.
 VERY_UNTIDY = Faults(
     dup=0.15,
@@ -214,7 +214,7 @@ VERY_UNTIDY = Faults(
 )
 
 
-@pytest.mark.parametrize("seed", seeds((103, 107)))
+@pytest.mark.parametrize("seed", seeds((107, 203)))
 async def test_a_very_untidy_platform_never_rings_an_agent_twice_nor_leaves_one_stuck(
     seed: int, aiohttp_client, sink
 ) -> None:
