@@ -6,11 +6,14 @@ periodic `platform.sync`. The commands acd sends go to a loopback sink; the plat
 Checked along the way and at the end (the contract's "One command per intent", "Calls own their
 agents" and "Reconciliation"): one connect (decision or command) per assignment, never a second
 command id for one; an assignment ends only through its call's events; never an agent holding two
-calls; no 5xx; every call in a definite state; after a final complete sync, no agent busy or
-reserved without a call the platform holds, none stuck in wrap-up.
+calls; an agent who asked for a pause or a logout (and acd was told) never rung; no call acd ends
+that the platform holds; no 5xx; every call in a definite state; after a final complete sync, no
+agent busy or reserved without a call the platform holds, none stuck in wrap-up, none available
+whom the platform reports away.
 
-A failure prints the seed, each kind of violation with its first occurrence, and the last requests;
-`ACD_FAULT_SEEDS=<seed> pytest tests/fault/test_one_instance.py` replays it.
+A failure prints the seed, each kind of violation with its first occurrence and every event about
+its call and agent, and the last requests; `ACD_FAULT_SEEDS=<seed> pytest
+tests/fault/test_one_instance.py` replays it.
 """
 
 from __future__ import annotations
