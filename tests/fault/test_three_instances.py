@@ -1,0 +1,508 @@
+"""The untidy platform of tests/fault/model.py against three `acd serve` processes sharing a real
+Redis, while the leader is killed (`kill -9`), the next leader is paused past its lease (`SIGSTOP`,
+then `SIGCONT`) and instances restart.
+
+The same invariants as on one instance (one connect per assignment, never a second command id for
+one, no agent with two calls, every call in a definite state, nobody stuck after a final sync),
+and those of the store: no 500 ever (a 503 while nobody leads is the contract's retryable answer,
+and the platform retries it on another instance); a paused former leader writes nothing once it
+wakes (every Redis command it sends is watched with MONITOR, and the log's sequence numbers stay
+gapless and unique); every acknowledged call is visible on every instance at the end.
+
+The platform spreads its posts over the live instances, as a load balancer would; a post that
+fails (connection refused, timeout, 503) is retried, same body, on another one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import json
+import os
+import re
+import shutil
+import signal
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+import redis
+from aiohttp import web
+
+from acd.config import load_config
+from acd.signing import signed_headers
+from acd.store.redis_log import LogEntry
+from tests.conftest import ROOT
+from tests.fault.conftest import seeds
+from tests.fault.model import UntidyPlatform
+from tests.store.conftest import CommandSink, ServeProcess, eventually
+
+DB = 9
+SECRET = "fault-cluster-secret"
+CALLS = 150
+LEASE_S = 1.0
+WRAP_UP_S = 3
+WRITES = {
+    "XADD", "XTRIM", "XDEL", "SET", "SETEX", "PSETEX", "PEXPIRE", "EXPIRE", "DEL", "UNLINK", "HSET",
+    "HMSET", "HDEL", "ZADD", "ZREM", "ZINCRBY", "INCR", "INCRBY", "RPUSH", "LPUSH", "SADD", "SREM",
+    "RENAME", "XACK", "XGROUP", "XCLAIM", "XAUTOCLAIM", "PEXPIREAT", "EXPIREAT", "GETDEL", "SETNX",
+}  # fmt: skip
+
+
+def cluster_config(tmp: Path) -> tuple[Path, dict[str, tuple[str, ...]]]:
+    """The shipped configuration, always open (real time, whatever the hour), a short wrap-up;
+    50 agents of the shipped roster who take income-tax calls."""
+    config = tmp / "config"
+    shutil.copytree(ROOT / "config", config)
+    (config / "calendar.yaml").write_text("calendar:\n  always_open: true\n")
+    routing = config / "routing.yaml"
+    routing.write_text(re.sub(r"(?m)^  wrap_up_s: \d+", f"  wrap_up_s: {WRAP_UP_S}", routing.read_text()))
+    loaded = load_config(config)
+    assert loaded.routing.wrap_up_s == WRAP_UP_S and loaded.calendar.always_open
+    agents = [a for a in loaded.agents if "impot_revenu" in a.skills][:50]
+    return config, {a.id: ("impot_revenu",) for a in agents}
+
+
+class PeerSink(CommandSink):
+    """The command sink, noting when each command came and from which client port."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.arrivals: list[tuple[float, int, dict[str, Any]]] = []
+
+    async def start(self) -> PeerSink:
+        async def handle(request: web.Request) -> web.Response:
+            body = json.loads(await request.read())
+            peer = request.transport.get_extra_info("peername") if request.transport else None
+            self.arrivals.append((time.time(), peer[1] if peer else 0, body))
+            self.received.append(body)
+            self.ids[body["id"]] += 1
+            return web.json_response({"ok": True})
+
+        app = web.Application()
+        app.router.add_post("/commands", handle)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        await web.TCPSite(self._runner, "127.0.0.1", self.port).start()
+        return self
+
+
+@pytest.fixture
+async def peer_sink() -> Any:
+    s = await PeerSink().start()
+    yield s
+    await s.stop()
+
+
+def client_ports(pid: int, redis_port: int) -> set[int]:
+    """The local ports of the process's TCP connections to `redis_port` (from /proc)."""
+    inodes = set()
+    with contextlib.suppress(OSError):
+        for fd in os.listdir(f"/proc/{pid}/fd"):
+            with contextlib.suppress(OSError):
+                link = os.readlink(f"/proc/{pid}/fd/{fd}")
+                if link.startswith("socket:["):
+                    inodes.add(link[8:-1])
+    ports = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(OSError), open(table) as f:
+            for line in f.readlines()[1:]:
+                cols = line.split()
+                local, remote, inode = cols[1], cols[2], cols[9]
+                if inode in inodes and int(remote.rsplit(":", 1)[1], 16) == redis_port:
+                    ports.add(int(local.rsplit(":", 1)[1], 16))
+    return ports
+
+
+class Monitor:
+    """Every command Redis runs, with the client that sent it (a script's own commands are
+    credited to the client that called the script)."""
+
+    def __init__(self, url: str) -> None:
+        self.client = redis.Redis.from_url(url, socket_timeout=0.5)
+        self.seen: list[tuple[float, int, str]] = []  # (time, client port, command)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def start(self) -> Monitor:
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        with self.client.monitor() as m:
+            caller = 0
+            while not self._stop.is_set():
+                try:
+                    c = m.next_command()
+                except (redis.TimeoutError, TimeoutError):
+                    continue
+                except redis.ConnectionError:
+                    return
+                if c["client_type"] == "tcp":
+                    caller = int(c["client_port"])
+                self.seen.append((c["time"], caller, c["command"]))
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(5)
+        self.client.close()
+
+
+class Cluster:
+    """Three slots of `acd serve`; posts spread over the live ones, retried elsewhere on failure."""
+
+    def __init__(self, tmp: Path, redis_url: str, sink_url: str, config: Path) -> None:
+        self.tmp, self.redis_url, self.sink_url, self.config = tmp, redis_url, sink_url, config
+        self.procs: list[ServeProcess | None] = [None, None, None]
+        self.paused: set[int] = set()
+        self.names = 0
+        self.turn = 0
+        self.retried = 0
+        self.unavailable = 0  # 503 answers (retried)
+        self.session: aiohttp.ClientSession | None = None
+        self.prefer: int | None = None  # post there while it lives (to have writes in flight)
+        self.in_flight = [0, 0, 0]
+        self.spawned: list[ServeProcess] = []
+
+    def spawn(self, slot: int) -> ServeProcess:
+        self.names += 1
+        proc = ServeProcess(
+            {
+                "ACD_REDIS_URL": self.redis_url,
+                "ACD_REDIS_LEASE_TTL_S": str(LEASE_S),
+                "ACD_REDIS_SNAPSHOT_EVERY": "150",
+                "ACD_COMMAND_URL": self.sink_url,
+                "ACD_WEBHOOK_SECRET": SECRET,
+                "ACD_CONFIG_DIR": str(self.config),
+                "ACD_INSTANCE_ID": f"n{self.names}",
+            }
+        )
+        proc.env.pop("ACD_CLOCK_START")  # real time: every instance reads the same clock
+        proc.instance_id = f"n{self.names}"  # type: ignore[attr-defined]
+        self.procs[slot] = proc.start()
+        self.spawned.append(proc)
+        return proc
+
+    async def ready(self, slot: int) -> None:
+        proc = self.procs[slot]
+        assert proc is not None
+
+        async def up() -> bool:
+            assert proc.proc is not None and proc.proc.poll() is None, proc.log_tail()
+            try:
+                status, _ = await self.get(f"{proc.base_url}/readyz", raw=True)
+            except aiohttp.ClientError:
+                return False
+            return status == 200
+
+        await eventually(up, timeout=60, every=0.05)
+
+    def live(self) -> list[int]:
+        return [
+            i
+            for i, p in enumerate(self.procs)
+            if p is not None and p.proc is not None and p.proc.poll() is None and i not in self.paused
+        ]
+
+    def leader_slot(self) -> int | None:
+        client = redis.Redis.from_url(self.redis_url)
+        try:
+            value = client.get("acd:lease")
+        finally:
+            client.close()
+        if value is None:
+            return None
+        name = value.decode().split("/")[0]
+        for i, p in enumerate(self.procs):
+            if p is not None and p.instance_id == name:  # type: ignore[attr-defined]
+                return i
+        return None
+
+    async def post(self, events: list[dict[str, Any]]) -> tuple[int, Any]:
+        assert self.session is not None
+        data = json.dumps(events[0] if len(events) == 1 else events).encode()
+        deadline = time.monotonic() + 60
+        while True:
+            live = self.live()
+            self.turn += 1
+            slot = self.prefer if self.prefer in live else live[self.turn % len(live)]
+            url = f"{self.procs[slot].base_url}/v1/events"  # type: ignore[union-attr]
+            headers = {"Content-Type": "application/json", **signed_headers(SECRET.encode(), data)}
+            self.in_flight[slot] += 1
+            try:
+                async with self.session.post(url, data=data, headers=headers) as resp:
+                    status, body = resp.status, await resp.json(content_type=None)
+            except (aiohttp.ClientError, TimeoutError):
+                status, body = 0, None
+            finally:
+                self.in_flight[slot] -= 1
+            if status == 503:
+                self.unavailable += 1
+            if status in (0, 503) and time.monotonic() < deadline:
+                self.retried += 1
+                await asyncio.sleep(0.05)
+                continue
+            return status, body
+
+    async def get(self, url: str, raw: bool = False) -> tuple[int, Any]:
+        assert self.session is not None
+        async with self.session.get(url, headers=signed_headers(SECRET.encode(), b"")) as resp:
+            return resp.status, await resp.json(content_type=None)
+
+    async def get_any(self, path: str) -> tuple[int, Any]:
+        """A read from the leader (its state is the freshest), else any live instance."""
+        slot = self.leader_slot()
+        slots = [slot] if slot in self.live() else self.live()
+        return await self.get(f"{self.procs[slots[0]].base_url}{path}")  # type: ignore[union-attr]
+
+    def cleanup(self) -> None:
+        for i in list(self.paused):
+            proc = self.procs[i]
+            if proc is not None and proc.proc is not None:
+                proc.proc.send_signal(signal.SIGCONT)
+        for proc in self.spawned:  # no goodbyes needed at the end: kill -9, then tidy up
+            if proc.proc is not None and proc.proc.poll() is None:
+                proc.kill9()
+            proc.cleanup()
+
+
+def stale_writes(seen: list[tuple[float, int, str]], ports: set[int], since: float) -> list[str]:
+    """Writes the resumed former leader made after it woke, before it took a fresh lease (an
+    `INCR` of the fence: from then on it writes under a token of its own). Forwarding a write to
+    the leader's inbox is a follower's job, not a write of the state."""
+    out = []
+    for at, port, cmd in seen:
+        if at < since or port not in ports:
+            continue
+        words = cmd.split(" ")
+        name, key = words[0].upper(), words[1] if len(words) > 1 else ""
+        if name == "INCR" and key.endswith("fence"):
+            break
+        if name in WRITES and "inbox" not in key:
+            out.append(cmd[:200])
+    return out
+
+
+def log_problems(url: str) -> list[str]:
+    """The log's sequence numbers: gapless, each once (a stale leader's append would repeat one)."""
+    client = redis.Redis.from_url(url)
+    try:
+        seqs = [LogEntry.from_stream(i, f).seq for i, f in client.xrange("acd:log")]
+    finally:
+        client.close()
+    problems = []
+    for a, b in itertools.pairwise(seqs):
+        if b != a + 1:
+            problems.append(f"log sequence {a} then {b}")
+    return problems
+
+
+async def steps(
+    platform: UntidyPlatform, cluster: Cluster, sink: Any, n: int | None = None, until: float = 0
+) -> None:
+    """Run the platform for `n` steps, or until the monotonic clock passes `until`."""
+    taken = 0
+    done = 0
+    while (n is not None and done < n) or (n is None and time.monotonic() < until):
+        done += 1
+        platform.step_no += 1
+        offers = platform.happen() + platform.happen()
+        for offer in offers:
+            await platform.deliver([offer])
+        platform.maybe_sync()
+        for batch in platform.due_batches():
+            await platform.deliver(batch)
+        taken = take_commands(platform, sink, taken)
+        await asyncio.sleep(0.01)  # real time passes: wrap-ups end, timers fire
+
+
+def take_commands(platform: UntidyPlatform, sink: Any, _: int = 0) -> int:
+    new = sink.received[platform.taken :]  # type: ignore[attr-defined]
+    platform.taken = len(sink.received)  # type: ignore[attr-defined]
+    for command in new:
+        platform.on_command(command)
+    return platform.taken  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("seed", seeds((5,)))
+async def test_three_instances_kill_pause_restart_keep_the_invariants(
+    seed: int, tmp_path: Path, redis_url: str, peer_sink: PeerSink
+) -> None:
+    sink = peer_sink
+    config, agents = cluster_config(tmp_path)
+    cluster = Cluster(tmp_path, redis_url, sink.url, config)
+    monitor: Monitor | None = None
+    notes: list[str] = []
+    started = time.monotonic()
+
+    def mark(what: str) -> None:
+        notes.append(f"{time.monotonic() - started:6.1f}s {what}")
+
+    try:
+        cluster.session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=3))
+        for slot in range(3):
+            cluster.spawn(slot)
+        for slot in range(3):
+            await cluster.ready(slot)
+        platform = UntidyPlatform(
+            seed,
+            agents,
+            calls=CALLS,
+            post=cluster.post,
+            get=cluster.get_any,
+            now=time.time,
+            allow_503=True,
+            skills=("impot_revenu",),
+        )
+        platform.strict_order = False  # commands come from whichever instance leads, in parallel
+        platform.taken = 0  # type: ignore[attr-defined]
+        events = platform.log_in_everyone()
+        for i in range(0, len(events), 25):
+            await platform.deliver(events[i : i + 25])
+
+        mark("three instances ready, agents logged in")
+
+        # 1. kill -9 the leader under load.
+        await steps(platform, cluster, sink, n=40)
+        await platform.check_state()
+        first = cluster.leader_slot()
+        assert first is not None
+        # With writes in flight to it: they fail, and are retried (same ids) elsewhere.
+        cluster.prefer = first
+        in_flight = asyncio.create_task(steps(platform, cluster, sink, n=20))
+        with contextlib.suppress(TimeoutError):
+            await eventually(lambda: cluster.in_flight[first], timeout=5, every=0.001)
+        cluster.procs[first].kill9()  # type: ignore[union-attr]
+        await in_flight
+        cluster.prefer = None
+        mark(f"killed the leader {cluster.procs[first].instance_id}")  # type: ignore[union-attr]
+        await steps(platform, cluster, sink, n=40)
+
+        # 2. SIGSTOP the new leader past its lease; writes go on through the others; SIGCONT.
+        await eventually(lambda: cluster.leader_slot() not in (None, first), timeout=20)
+        second = cluster.leader_slot()
+        assert second is not None
+        stopped = cluster.procs[second]
+        assert stopped is not None and stopped.proc is not None
+        monitor = Monitor(redis_url).start()
+        ports = client_ports(stopped.proc.pid, int(redis_url.rsplit(":", 1)[1].split("/")[0]))
+        stopped.proc.send_signal(signal.SIGSTOP)
+        cluster.paused.add(second)
+        mark(f"paused the leader {stopped.instance_id}")
+        await steps(platform, cluster, sink, until=time.monotonic() + 4 * LEASE_S)
+        await eventually(lambda: cluster.leader_slot() not in (None, second), timeout=20)
+        resumed_at = time.time()
+        stopped.proc.send_signal(signal.SIGCONT)
+        cluster.paused.discard(second)
+        mark("resumed it")
+        await steps(platform, cluster, sink, until=time.monotonic() + 3 * LEASE_S)
+        ports |= client_ports(stopped.proc.pid, int(redis_url.rsplit(":", 1)[1].split("/")[0]))
+        to_sink = client_ports(stopped.proc.pid, sink.port)
+        for at, port, command in sink.arrivals:
+            if at >= resumed_at and port in to_sink:
+                platform.violation("paused_former_leader_sent_a_command", json.dumps(command))
+        monitor.stop()
+        stale = stale_writes(monitor.seen, ports, resumed_at)
+        heard = sum(1 for at, port, _ in monitor.seen if at >= resumed_at and port in ports)
+        assert heard, "MONITOR saw nothing of the resumed instance: the check would be vacuous"
+        name = stopped.instance_id  # type: ignore[attr-defined]
+        notes.append(f"paused leader {name}: {heard} commands after SIGCONT, {len(stale)} writes")
+        for cmd in stale:
+            platform.violation("paused_former_leader_wrote", cmd[:200])
+
+        # 3. Restarts: the killed one comes back; the paused one is killed and comes back too.
+        cluster.spawn(first)
+        await cluster.ready(first)
+        mark("restarted the killed one")
+        await steps(platform, cluster, sink, n=30)
+        await platform.check_state()
+        cluster.procs[second].kill9()  # type: ignore[union-attr]
+        cluster.spawn(second)
+        await cluster.ready(second)
+        mark("killed and restarted the paused one")
+        await steps(platform, cluster, sink, n=20)
+        leader = cluster.leader_slot()
+        assert leader is not None
+        cluster.procs[leader].stop()  # type: ignore[union-attr]  # SIGINT: a graceful handover
+        cluster.spawn(leader)
+        await steps(platform, cluster, sink, n=20)
+        await cluster.ready(leader)
+        mark("stopped the leader gracefully and restarted it")
+        limit = platform.step_no + CALLS * 6
+        while not platform.finished and platform.step_no < limit:
+            await steps(platform, cluster, sink, n=20)
+        await steps(platform, cluster, sink, n=40)
+
+        mark(f"all {len(platform.calls)} calls offered")
+
+        # 4. The end: everything on the wire arrives, commands settle, a complete sync.
+        platform.step_no += 1
+        for _ in range(5):
+            for batch in platform.due_batches(everything=True):
+                await platform.deliver(batch)
+            await asyncio.sleep(0.5)
+            take_commands(platform, sink)
+        sync = platform.sync_event()
+        held = set(sync["calls"])
+        status, answer = await platform.deliver([sync])
+        if status != 200:
+            platform.violation("final_sync_refused", f"{status} {json.dumps(answer)[:300]}")
+        await asyncio.sleep(WRAP_UP_S + 1.5)
+        take_commands(platform, sink)
+        held |= {c.id for c in platform.calls_in("ringing", "talking", "waiting")}
+        await platform.check_state(final=True, held=held)
+
+        # Every acknowledged call on every instance (a follower's replica may lag a moment).
+        for slot in cluster.live():
+            base = cluster.procs[slot].base_url  # type: ignore[union-attr]
+            missing = sorted(platform.acked_calls)
+
+            async def all_visible(base: str = base, missing: list[str] = missing) -> bool:
+                missing[:] = [c for c in missing if (await cluster.get(f"{base}/v1/calls/{c}"))[0] != 200]
+                return not missing
+
+            with contextlib.suppress(TimeoutError):
+                await eventually(all_visible, timeout=15, every=0.5)
+            for call_id in missing:
+                platform.violation("acknowledged_call_missing", f"{call_id} on instance slot {slot}")
+        mark(f"checked; posts retried {cluster.retried}, of them answered 503: {cluster.unavailable}")
+        print("\n".join(notes))
+        for problem in log_problems(redis_url):
+            platform.violation("log_sequence", problem)
+        assert platform.statuses.get(500, 0) == 0
+        assert not platform.violations, (
+            platform.report()
+            + f"\nretried posts: {cluster.retried}, 503 answers: {cluster.unavailable}\n"
+            + "\n".join(notes)
+        )
+        assert len(platform.acked_calls) == CALLS
+    finally:
+        if monitor is not None:
+            monitor.stop()
+        if cluster.session is not None:
+            await cluster.session.close()
+        cluster.cleanup()
+
+
+def test_the_stale_write_check_catches_a_write_of_the_resumed_instance() -> None:
+    """The MONITOR check can fail: a script's XADD credited to the resumed instance's connection,
+    after it woke and before it took a fresh lease, is a stale write; its inbox forwards, its
+    reads and whatever follows a fresh lease (INCR of the fence) are not."""
+    seen = [
+        (1.0, 5001, "XADD acd:log * d 7"),  # before it woke
+        (2.0, 6000, "XADD acd:log * d 8"),  # another instance
+        (2.5, 5001, "GET acd:lease"),
+        (2.6, 5001, "XADD acd:inbox * r 1"),
+        (3.0, 5001, "XADD acd:log * d 8"),
+        (3.1, 5001, "HSET acd:outbox:state c1.connect.2 x"),
+        (4.0, 5001, "INCR acd:fence"),
+        (4.1, 5001, "XADD acd:log * d 9"),
+    ]
+    assert stale_writes(seen, {5001}, since=2.0) == [
+        "XADD acd:log * d 8",
+        "HSET acd:outbox:state c1.connect.2 x",
+    ]
