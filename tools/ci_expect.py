@@ -36,6 +36,7 @@ REQUIRED = {
     "tests/ops/test_schemathesis.py": "schemathesis against a running service",
     "tests/e2e/test_kamailio_sipp.py": "Kamailio and sipp",
     "tests/adapters/": "the Kamailio adapter behind two instances sharing Redis",
+    "tests/fault/": "acd serve processes driven by an untidy platform, three of them sharing Redis",
     "tests/records/": "SQLite and a real PostgreSQL (127.0.0.1:5432), and Redis for the replay",
     "tests/ops/test_records_dashboard.py": "grafana-foundation-sdk and a real PostgreSQL",
 }

@@ -154,7 +154,9 @@ class Engine(OverflowMixin, CallbackMixin, AppointmentMixin, SurveyMixin):
         of an earlier release, whose records lack them, loads with these empty)."""
         self._seen_digest: dict[str, bytes] = {}  # event id -> digest of its body
         self._pending: dict[str, tuple[AgentState, str | None]] = {}  # agent id -> its request
-        self._reported_at: dict[str, float] = {}  # agent id -> ts of its last agent.state applied
+        self._reported_at: dict[str, float] = {}  # agent id -> ts of its last presence reported
+        self._last_sync_at = -math.inf  # the ts of the newest platform.sync applied
+        self._held: set[str] | None = None  # during a sync: agents freed, offered work after it
         self._no_answer: dict[str, int] = {}  # agent id -> ring-outs in a row
         #: What the watchdog flags now: calls answered too long, agents busy with no call.
         self.flagged: dict[str, list[str]] = {k: [] for k in WATCHDOG_KINDS}
@@ -203,6 +205,8 @@ class Engine(OverflowMixin, CallbackMixin, AppointmentMixin, SurveyMixin):
     def __setstate__(self, state: dict[str, Any]) -> None:
         if "_pending" not in state:  # a snapshot of a release before the agent state machine
             self._init_agent_machine()
+        state.setdefault("_last_sync_at", -math.inf)
+        state.setdefault("_held", None)
         if "service_rate" not in state:  # a snapshot from before the measured expected wait
             self.skills = state["skills"]
             self.config = state["config"]
@@ -592,7 +596,10 @@ class Engine(OverflowMixin, CallbackMixin, AppointmentMixin, SurveyMixin):
             e.state, t, agent.state_changed_at, self._reported_at.get(agent.id, -math.inf)
         ):
             return Ignored("stale")
-        self._reported_at[agent.id] = t
+        if e.state not in ("busy", "wrap_up"):
+            # presence (the agent's own word: here, away) bounds what older news may change; busy
+            # and wrap_up describe the work a call owns, and never make a request look stale
+            self._reported_at[agent.id] = t
         state = self.router.agent_state(agent.row)
         if (
             agent.call_id is None
@@ -610,12 +617,42 @@ class Engine(OverflowMixin, CallbackMixin, AppointmentMixin, SurveyMixin):
     def _on_sync(self, e: PlatformSync, t: float, now: float, commands: list[Command]) -> dict[str, Any]:
         """Reconcile with what the platform holds as of the sync's `ts` (see the contract's
         "Reconciliation"): what acd learnt after that instant is never undone."""
-        held = set(e.calls)
+        if t < self._last_sync_at:
+            return Ignored("stale")  # a newer sync said more: nothing of this one is news
+        self._last_sync_at = t
+        self._held = set()  # agents freed while reconciling are offered work only at the end
         before = {
             a: (self.agents[a].state_changed_at, self.agent_state(self.agents[a]))
             for a in e.agents
             if a in self.agents
         }
+        try:
+            ended = self._reconcile(e, t, now, commands, before)
+        finally:
+            held, self._held = self._held, None
+        for agent_id in sorted(
+            held, key=lambda a: (self.agents[a].state_changed_at, a)
+        ):  # longest idle first
+            agent = self.agents[agent_id]
+            if agent.call_id is None and self.router.agent_state(agent.row) == AVAILABLE:
+                self._offer_work(agent, now, commands)
+        changed = {
+            a: self.agent_state(self.agents[a]).wire
+            for a, (_, state) in before.items()
+            if self.agent_state(self.agents[a]) != state
+        }
+        for call_id in ended:  # agents moved by the end of their lost call
+            agent_id = self.calls[call_id].agent_id
+            if agent_id is not None and agent_id not in changed:
+                changed[agent_id] = self.agent_state(self.agents[agent_id]).wire
+        return {"action": "sync", "ended": ended, "agents": changed}
+
+    def _reconcile(
+        self, e: PlatformSync, t: float, now: float, commands: list[Command], before: dict[str, Any]
+    ) -> list[str]:
+        """End the calls the platform no longer holds, then give agents the platform's states;
+        nobody is offered work meanwhile (the sync applies whole). The calls ended."""
+        held = set(e.calls)
         ended: list[str] = []
         for call in list(self._syncable_calls()):
             if call.id in held or self._call_changed_at(call) > t:
@@ -630,21 +667,14 @@ class Engine(OverflowMixin, CallbackMixin, AppointmentMixin, SurveyMixin):
             if changed_at > t or self._reported_at.get(agent_id, -math.inf) > t:
                 continue  # acd knows something newer
             if wire == self.agent_state(agent).wire and not (wire == "busy" and agent.call_id is None):
+                if wire in ("available", "paused", "logged_out"):  # confirmed as of the sync's ts
+                    self._reported_at[agent_id] = max(self._reported_at.get(agent_id, -math.inf), t)
                 continue
             if agent.call_id is not None and wire in ("available", "busy", "wrap_up"):
                 continue  # its call (still held by the platform) owns it
             self._reported_at[agent_id] = t
             self._agent_event(agent, wire, max(t, agent.state_changed_at), now, commands, reason="sync")
-        changed = {
-            a: self.agent_state(self.agents[a]).wire
-            for a, (_, state) in before.items()
-            if self.agent_state(self.agents[a]) != state
-        }
-        for call_id in ended:  # agents moved by the end of their lost call
-            agent_id = self.calls[call_id].agent_id
-            if agent_id is not None and agent_id not in changed:
-                changed[agent_id] = self.agent_state(self.agents[agent_id]).wire
-        return {"action": "sync", "ended": ended, "agents": changed}
+        return ended
 
     def _syncable_calls(self) -> list[Call]:
         """The calls the platform holds a leg of, as acd sees it: calls answered (a callback's or
@@ -952,6 +982,9 @@ class Engine(OverflowMixin, CallbackMixin, AppointmentMixin, SurveyMixin):
         )
 
     def _offer_work(self, agent: Agent, now: float, commands: list[Command]) -> None:
+        if self._held is not None:  # reconciling: offered once the sync is whole
+            self._held.add(agent.id)
+            return
         while (call_row := self.router.pick_call(agent.row, now)) >= 0:
             call = self._call_by_row[call_row]
             if call.callback_id is not None and not self.calendar.is_open(now):
