@@ -99,26 +99,33 @@ class CallbackMixin(_Base):
             return Ignored("not_waiting")  # already with an agent: nothing to hold
         if e.window_start is not None:
             return self._book_window(call, e.window_start.timestamp(), t, now)
-        callback = Callback(
-            id=f"cb-{call.id}",
-            number=call.caller,
-            skill=call.skill,
-            status="scheduled",
-            created_at=t,
-            due_at=now,
-            call_id=call.id,
-            department=call.department,
-        )
-        self.callbacks[callback.id] = callback
-        call.callback_id = callback.id
-        call.status = CallStatus.CALLBACK
-        call.stranded = True  # the caller left the line: no max-wait action any more
+        callback = self._hold_callback(call, t, due=now, requested=False)
         decision = {"action": "callback", "call_id": call.id, "callback_id": callback.id}
         self._record(call, now, decision)
         self._cb_record(callback, now, "scheduled", why="virtual_hold")
         self.observer.callback_accepted(call, callback, now)
         self.observer.callback(callback, "scheduled", now)
         return decision
+
+    def _hold_callback(self, call: Call, t: float, *, due: float, requested: bool) -> Callback:
+        """The waiting caller's callback: the call leaves the line's rules (no max-wait action any
+        more) and becomes the callback's."""
+        callback = Callback(
+            id=f"cb-{call.id}",
+            number=call.caller,
+            skill=call.skill,
+            status="scheduled",
+            created_at=t,
+            due_at=due,
+            call_id=call.id,
+            department=call.department,
+            requested=requested,
+        )
+        self.callbacks[callback.id] = callback
+        call.callback_id = callback.id
+        call.status = CallStatus.CALLBACK
+        call.stranded = True
+        return callback
 
     def _book_window(self, call: Call, start: float, t: float, now: float) -> dict[str, Any]:
         """The caller takes a callback window: it leaves the line, and its callback is due at the
@@ -128,21 +135,7 @@ class CallbackMixin(_Base):
         day, index, _ = window["_key"]
         self._window_booked[(day, index)] = self._window_booked.get((day, index), 0) + 1
         self._dequeue(call)
-        callback = Callback(
-            id=f"cb-{call.id}",
-            number=call.caller,
-            skill=call.skill,
-            status="scheduled",
-            created_at=t,
-            due_at=start,
-            call_id=call.id,
-            department=call.department,
-            requested=True,
-        )
-        self.callbacks[callback.id] = callback
-        call.callback_id = callback.id
-        call.status = CallStatus.CALLBACK
-        call.stranded = True
+        callback = self._hold_callback(call, t, due=start, requested=True)
         decision = {
             "action": "callback",
             "call_id": call.id,
