@@ -336,8 +336,9 @@ def machine_load() -> dict[str, Any]:
 
 def run_metadata() -> dict[str, Any]:
     """Where a result comes from: the command, the revision (and whether the tree had changes not
-    committed), the machine and its load when the run started."""
-    status = _git("status", "--porcelain", "--untracked-files=no")
+    committed, results files left out), the machine and its load when the run started."""
+    # the results a run writes are not the code it measures
+    status = _git("status", "--porcelain", "--untracked-files=no", "--", ".", ":!benchmarks/results")
     return {
         "command": " ".join(["python", *sys.orig_argv[1:]]),
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
