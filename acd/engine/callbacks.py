@@ -245,6 +245,9 @@ class CallbackMixin(_Base):
         """callback.accepted with a window: one offered now with room (counting the batch's own)."""
         if getattr(e, "window_start", None) is None:
             return
+        call = self.calls.get(e.call_id)
+        if call is None or call.status is not CallStatus.QUEUED or not call.waiting or call.callback_id:
+            return  # unknown (said below), or no longer waiting: the handler says it is ignored
         start = e.window_start.timestamp()
         offered = self.callback_windows(now, limit=len(self.config.callbacks.windows) * 8)
         window = next((w for w in offered if w["_key"][2] == start), None)

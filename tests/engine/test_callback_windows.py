@@ -103,3 +103,12 @@ def test_a_window_callback_answered_counts_for_the_caller(d: Driver) -> None:
     d.send("callback.result", callback_id="cb-c1", outcome="answered")
     [(call_id, wait)] = answered
     assert call_id == "c1" and wait >= EVENING - T0  # from the caller's first call to the answer
+
+
+def test_a_window_asked_for_a_call_that_no_longer_waits_is_ignored_not_refused(d: Driver) -> None:
+    d.offer("c1")
+    d.send("call.ended", call_id="c1", reason="abandoned")
+    results, _ = d.engine.apply(
+        [ev("callback.accepted", call_id="c1", window_start="2026-03-02T12:00:00+01:00")], d.now
+    )
+    assert results[0].to_wire()["ignored"] == "call_ended"
