@@ -420,19 +420,13 @@ class Engine(OverflowMixin, CallbackMixin, AppointmentMixin, SurveyMixin):
         return decision
 
     def expected_wait(self, call: Call, position: int) -> float:
-        """acd/engine/ewt.py: the callers ahead leave at the rate the line was served at lately
-        (for a call with needs, or when the line has not been served lately, the rate of the
-        agents staffed for it: n / AHT), and hang up at the skill's abandonment rate."""
+        """acd/engine/ewt.py; a call without needs waits as its skill's line does (`skill_wait`);
+        one with needs at the rate of the agents staffed for all of them: n / AHT."""
         skill = self.skill_index[call.skill]
-        theta = self.abandonment[call.skill]
         if not call.needs:
-            rate = self.service_rate.rate(call.skill, self._last_now)
-            if rate is not None:
-                return expected_wait_at_rate(position, rate, theta)
-        # the agents staffed for the call: the kept count when it needs its skill alone
-        staffed = (
-            self.router.staffed(skill, self._needs(call)) if call.needs else self.staffed_by_skill[skill]
-        )
+            return self.skill_wait(call.skill, position, self.staffed_by_skill[skill])
+        staffed = self.router.staffed(skill, self._needs(call))
+        theta = self.abandonment[call.skill]
         return expected_wait(position, self.aht[call.skill], staffed, self._ewt_unstaffed_s, theta)
 
     # -- call.answered / call.unanswered / call.ended
@@ -860,7 +854,9 @@ class Engine(OverflowMixin, CallbackMixin, AppointmentMixin, SurveyMixin):
 
     def skill_wait(self, skill: str, position: int, staffed: int) -> float:
         """The expected wait at `position` in a skill's line for a call without needs (a new
-        caller's: position = waiting + 1), as `expected_wait` computes it."""
+        caller's: position = waiting + 1): the callers ahead leave at the rate the line was served
+        at lately, or (not served lately) at n / AHT of the `staffed` agents, and hang up at the
+        skill's abandonment rate."""
         theta = self.abandonment[skill]
         rate = self.service_rate.rate(skill, self._last_now)
         if rate is not None:

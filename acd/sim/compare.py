@@ -22,8 +22,7 @@ def compare(
 ) -> dict[str, Any]:
     """{"baseline": report, "acd": report}. acd's run takes the scenario's `policies`, or the
     configuration's (`config`) when it names none; the baseline keeps that run's wrap-up."""
-    if scenario.policies is None:
-        scenario = scenario.model_copy(update={"policies": "config"})
+    scenario = scenario.with_policies()
 
     def half(offset: float) -> Callable[[float], None] | None:
         return (lambda f: progress(offset + f / 2)) if progress is not None else None

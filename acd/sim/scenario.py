@@ -306,6 +306,11 @@ class Scenario(_Model):
         """Whether acd's policies run (anything beyond the default routing)."""
         return self.policies is not None
 
+    def with_policies(self) -> Scenario:
+        """The scenario with acd's policies: its own, or the configuration's when it names none
+        (what `--compare` and `acd tune` run as acd)."""
+        return self if self.policies is not None else self.model_copy(update={"policies": "config"})
+
     def policy_overrides(self) -> Policies:
         return self.policies if isinstance(self.policies, Policies) else Policies()
 

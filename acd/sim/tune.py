@@ -161,7 +161,7 @@ class Tuner:
             for i, (_, scenario, config) in enumerate(self.scenarios):
                 figures = Figures()
                 for seed in self.seeds:
-                    figures.add(self._run(scenario_or_config(scenario), config, seed, baseline=True))
+                    figures.add(self._run(scenario.with_policies(), config, seed, baseline=True))
                 self.baseline.append(figures)
                 self.floors[i] = statistics.fmean(figures.service_level)
         best = dict(start)
@@ -190,11 +190,6 @@ class Tuner:
             "feasible": self.feasible(best_figures),
             "runs": self.runs,
         }
-
-
-def scenario_or_config(scenario: Scenario) -> Scenario:
-    """The scenario with policies (its own, or `config`): what the baseline keeps the wrap-up of."""
-    return scenario if scenario.policies is not None else scenario.model_copy(update={"policies": "config"})
 
 
 def _value(v: Any) -> str:
