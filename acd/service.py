@@ -103,8 +103,7 @@ class Service:
         self._timer_task: asyncio.Task[None] | None = None
 
     def _site_of(self, agent_id: str) -> str | None:
-        agent = self.engine.agents.get(agent_id)
-        return agent.site if agent is not None else None
+        return self.engine.queries.agent_site(agent_id)
 
     async def start(self) -> None:
         await self.records.start()
@@ -150,7 +149,7 @@ class Service:
             target=spec.target,
         )
         [result] = await self.apply_events([event])
-        return self.engine.agents[spec.id], bool(result.decision and result.decision["created"])
+        return self.engine.agents[spec.id], bool(getattr(result.decision, "created", False))
 
     async def _after(self, commands: list[Command]) -> None:
         if commands:

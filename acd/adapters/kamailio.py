@@ -62,8 +62,9 @@ from redis.exceptions import RedisError
 
 from acd.api.errors import ApiError, validation_error
 from acd.api.handlers import SERVICE
+from acd.engine import CallState, EventResult
 from acd.events import IDENT_PATTERN, event_adapter
-from acd.model import CallStatus
+from acd.model import CallStatus, ConnectDecision, OverflowDecision
 from acd.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, SignatureError, verify
 
 log = logging.getLogger("acd.adapters.kamailio")
@@ -214,19 +215,23 @@ def _calls(request: web.Request) -> CallMap:
     return request.app[STATE]["calls"]  # type: ignore[no-any-return]
 
 
-def _engine_call(request: web.Request, call_id: str) -> Any:
-    """The call in this instance's engine (a follower's replica includes every write it has
-    forwarded and been answered for)."""
-    return request.app[SERVICE].engine.calls.get(call_id)
+def _engine_call(request: web.Request, call_id: str) -> CallState | None:
+    """Where the call stands in this instance's engine (a follower's replica includes every write
+    it has forwarded and been answered for)."""
+    return request.app[SERVICE].engine.queries.call_state(call_id)
 
 
-async def _apply(request: web.Request, event: dict[str, Any]) -> dict[str, Any]:
+async def _apply_one(request: web.Request, event: dict[str, Any]) -> EventResult:
     try:
         parsed = event_adapter.validate_python(event)
     except ValidationError as exc:
         raise validation_error(exc, "event") from None
     [result] = await request.app[SERVICE].apply_events([parsed])
-    return result.to_wire()
+    return result
+
+
+async def _apply(request: web.Request, event: dict[str, Any]) -> dict[str, Any]:
+    return (await _apply_one(request, event)).to_wire()
 
 
 async def _form(request: web.Request) -> tuple[dict[str, Any], str, str]:
@@ -257,13 +262,12 @@ async def _offered(request: web.Request) -> web.Response:
         event["priority"] = form["priority"]
     if form.get("needs"):
         event["needs"] = [s for s in str(form["needs"]).split(",") if s]
-    result = await _apply(request, event)
-    decision = result.get("decision") or {}
-    if decision.get("action") == "connect":
-        await calls.put(call_id, agent=decision["agent_id"], assignment="offered", service="")
-    elif decision.get("action") == "overflow":
-        await calls.put(call_id, service=str(decision.get("service")), agent="", assignment="")
-    return web.json_response(decision)
+    decision = (await _apply_one(request, event)).decision
+    if isinstance(decision, ConnectDecision):
+        await calls.put(call_id, agent=decision.agent_id, assignment="offered", service="")
+    elif isinstance(decision, OverflowDecision):
+        await calls.put(call_id, service=decision.service, agent="", assignment="")
+    return web.json_response(decision.to_wire() if decision is not None else {})
 
 
 async def _agent_of(request: web.Request, call_id: str, known: dict[str, str]) -> str | None:

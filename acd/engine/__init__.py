@@ -1,8 +1,45 @@
-"""The engine: the deterministic state machine shared by the service and the simulator."""
+"""The engine: the deterministic state machine shared by the service and the simulator.
+
+Its public boundary, all a reader or a driver outside `acd/engine` may use:
+
+- `Engine(config, router=..., observer=...)`, driven by
+  `apply(events, now) -> (results, commands)`, `tick(now) -> commands` and `next_wakeup()`.
+  It does no I/O and reads no clock: time is passed in. `validate(events, now)` checks a batch
+  without applying it (`EngineError`: the API's 4xx).
+- Its events are `acd.events` (the contract's, and the engine's own: `roster.agent`,
+  `callback.requested`, `appointment.booked`, `overflow.mode`, ...).
+- What it returns: `EventResult` (per event: `applied` or `duplicate`, the typed `Decision`, why
+  an applied event changed nothing) and `Command`s for the platform (`acd.model`); both render
+  the contract's JSON with `to_wire()`, at the edge only.
+- Its read models: `engine.queries` (`Queries`, acd/engine/queries.py): views of agents, calls,
+  callbacks, appointments, the line, overflow, the day's figures, as plain data. Nothing outside
+  the engine reads its records (`engine.calls`, `engine.agents`, ...) or its router.
+- What it reports as it works: an `Observer` (metrics, call records, the simulator's statistics),
+  which receives the records `Agent`, `Call`, `Callback`, `Appointment` to read, never to change.
+
+State for export (acd/engine/state.py) reads the attributes listed there; snapshots still
+pickle the engine whole (`__getstate__` leaves the observer out).
+"""
 
 from acd.engine.core import Engine, EventResult
 from acd.engine.errors import EngineError
 from acd.engine.observer import Observer
+from acd.engine.queries import CallState, Queries, WaitingCall
 from acd.engine.records import Agent, Appointment, Call, Callback
+from acd.model import Command, Decision
 
-__all__ = ["Agent", "Appointment", "Call", "Callback", "Engine", "EngineError", "EventResult", "Observer"]
+__all__ = [
+    "Agent",
+    "Appointment",
+    "Call",
+    "CallState",
+    "Callback",
+    "Command",
+    "Decision",
+    "Engine",
+    "EngineError",
+    "EventResult",
+    "Observer",
+    "Queries",
+    "WaitingCall",
+]

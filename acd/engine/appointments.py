@@ -24,7 +24,7 @@ from acd.engine.agents import Ignored
 from acd.engine.errors import unknown
 from acd.engine.records import Appointment, Call
 from acd.events import AppointmentBooked, AppointmentCancelled, AppointmentRescheduled, AppointmentResult
-from acd.model import CallStatus, Command
+from acd.model import AppointmentDecision, CallStatus, Command
 
 if TYPE_CHECKING:
     from acd.engine.core import Engine
@@ -240,7 +240,7 @@ class AppointmentMixin(_Base):
 
     def _on_appointment_booked(
         self, e: AppointmentBooked, t: float, now: float, commands: list[Command]
-    ) -> dict[str, Any]:
+    ) -> AppointmentDecision:
         start = e.start.timestamp()
         site = self._choose_slot(e.skill, e.site, start, now, _no_fail, {})
         slot = self.slots.slot_at(site, e.skill, start)
@@ -261,22 +261,22 @@ class AppointmentMixin(_Base):
         self._arm_appointment(appointment, now)
         self._ap_record(appointment, now, "booked")
         self.observer.appointment(appointment, "booked", now)
-        return {"action": "appointment", "appointment_id": appointment.id, "status": "booked"}
+        return AppointmentDecision(appointment.id, "booked")
 
     def _on_appointment_cancelled(
         self, e: AppointmentCancelled, t: float, now: float, commands: list[Command]
-    ) -> dict[str, Any]:
+    ) -> AppointmentDecision:
         appointment = self.appointments[e.appointment_id]
         appointment.status = "cancelled"
         appointment.token += 1
         self._take_place(appointment, -1)
         self._ap_record(appointment, now, "cancelled")
         self.observer.appointment(appointment, "cancelled", now)
-        return {"action": "appointment", "appointment_id": appointment.id, "status": "cancelled"}
+        return AppointmentDecision(appointment.id, "cancelled")
 
     def _on_appointment_rescheduled(
         self, e: AppointmentRescheduled, t: float, now: float, commands: list[Command]
-    ) -> dict[str, Any]:
+    ) -> AppointmentDecision:
         appointment = self.appointments[e.appointment_id]
         start = e.start.timestamp()
         if start != appointment.start:
@@ -289,7 +289,7 @@ class AppointmentMixin(_Base):
             self._arm_appointment(appointment, now)
             self._ap_record(appointment, now, "rescheduled")
             self.observer.appointment(appointment, "rescheduled", now)
-        return {"action": "appointment", "appointment_id": appointment.id, "status": appointment.status}
+        return AppointmentDecision(appointment.id, appointment.status)
 
     def _on_appointment_result(
         self, e: AppointmentResult, t: float, now: float, commands: list[Command]

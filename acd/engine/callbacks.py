@@ -24,7 +24,7 @@ from acd.engine.agents import Ignored
 from acd.engine.errors import unknown
 from acd.engine.records import Call, Callback
 from acd.events import CallbackAccepted, CallbackCancelled, CallbackRequested, CallbackResult
-from acd.model import CallStatus, Command
+from acd.model import CallbackDecision, CallStatus, Command
 
 if TYPE_CHECKING:
     from acd.engine.core import Engine
@@ -89,7 +89,7 @@ class CallbackMixin(_Base):
 
     def _on_callback_accepted(
         self, e: CallbackAccepted, t: float, now: float, commands: list[Command]
-    ) -> dict[str, Any] | None:
+    ) -> CallbackDecision | Ignored:
         call = self.calls[e.call_id]
         if call.status in (CallStatus.ENDED, CallStatus.CLOSED, CallStatus.OVERFLOWED):
             return Ignored("call_ended")
@@ -100,8 +100,8 @@ class CallbackMixin(_Base):
         if e.window_start is not None:
             return self._book_window(call, e.window_start.timestamp(), t, now)
         callback = self._hold_callback(call, t, due=now, requested=False)
-        decision = {"action": "callback", "call_id": call.id, "callback_id": callback.id}
-        self._record(call, now, decision)
+        decision = CallbackDecision(callback.id, call_id=call.id)
+        self._record(call, now, decision.to_wire())
         self._cb_record(callback, now, "scheduled", why="virtual_hold")
         self.observer.callback_accepted(call, callback, now)
         self.observer.callback(callback, "scheduled", now)
@@ -127,7 +127,7 @@ class CallbackMixin(_Base):
         call.stranded = True
         return callback
 
-    def _book_window(self, call: Call, start: float, t: float, now: float) -> dict[str, Any]:
+    def _book_window(self, call: Call, start: float, t: float, now: float) -> CallbackDecision:
         """The caller takes a callback window: it leaves the line, and its callback is due at the
         window's start, dialled then in the order of its first call's arrival."""
         window = self._window_at(start, now)
@@ -136,14 +136,13 @@ class CallbackMixin(_Base):
         self._window_booked[(day, index)] = self._window_booked.get((day, index), 0) + 1
         self._dequeue(call)
         callback = self._hold_callback(call, t, due=start, requested=True)
-        decision = {
-            "action": "callback",
-            "call_id": call.id,
-            "callback_id": callback.id,
-            "window": {"start": window["start"], "end": window["end"]},
-            "due_at": window["start"],
-        }
-        self._record(call, now, decision)
+        decision = CallbackDecision(
+            callback.id,
+            call_id=call.id,
+            window={"start": window["start"], "end": window["end"]},
+            due_at=window["start"],
+        )
+        self._record(call, now, decision.to_wire())
         self._cb_record(callback, now, "scheduled", why="window", window=window["start"])
         self.observer.callback(callback, "scheduled", now)
         self.observer.callback_accepted(call, callback, now)
@@ -152,7 +151,7 @@ class CallbackMixin(_Base):
 
     def _on_callback_requested(
         self, e: CallbackRequested, t: float, now: float, commands: list[Command]
-    ) -> dict[str, Any]:
+    ) -> CallbackDecision:
         wanted = max(now, e.not_before.timestamp()) if e.not_before is not None else now
         due = self._dial_time(wanted)
         call = Call(
@@ -187,11 +186,11 @@ class CallbackMixin(_Base):
             self._callback_due(callback, now, commands)
         else:
             self._arm_callback(callback)
-        return {"action": "callback", "callback_id": callback.id, "status": "scheduled", "due_at": due}
+        return CallbackDecision(callback.id, status="scheduled", due_at=due)
 
     def _on_callback_cancelled(
         self, e: CallbackCancelled, t: float, now: float, commands: list[Command]
-    ) -> dict[str, Any]:
+    ) -> CallbackDecision:
         callback = self.callbacks[e.callback_id]
         callback.status = "cancelled"
         callback.token += 1
@@ -203,7 +202,7 @@ class CallbackMixin(_Base):
         self._cb_record(callback, now, "cancelled")
         self.observer.callback(callback, "cancelled", now)
         self._cb_leave_share(callback, now, commands)
-        return {"action": "callback", "callback_id": callback.id, "status": "cancelled"}
+        return CallbackDecision(callback.id, status="cancelled")
 
     def _on_callback_result(self, e: CallbackResult, t: float, now: float, commands: list[Command]) -> None:
         callback = self.callbacks[e.callback_id]
@@ -217,6 +216,7 @@ class CallbackMixin(_Base):
             self._outbound_answered(call, agent, t, now, leg="callback")
             if agent is not None and call.kind == "inbound":  # the caller's own contact, answered at last
                 self.observer.call_answered(call, agent, max(0.0, t - call.offered_at))
+                self.today.add("answered", call.skill, now)
             self.observer.callback(callback, "done", now)
             self._cb_leave_share(callback, now, commands)
             return None

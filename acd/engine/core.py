@@ -35,9 +35,11 @@ from acd.engine.ewt import (
 )
 from acd.engine.observer import NULL_OBSERVER, Observer
 from acd.engine.overflow import Overflow, OverflowMixin
+from acd.engine.queries import Queries
 from acd.engine.records import Agent, Call
 from acd.engine.surveys import SurveyMixin
 from acd.engine.timers import Timer, Timers
+from acd.engine.today import DayTally
 from acd.events import (
     AgentStateChanged,
     CallAnswered,
@@ -48,14 +50,22 @@ from acd.events import (
     RosterAgent,
     SurveyResult,
 )
-from acd.model import STAFFED_STATES, AgentState, CallStatus, Command, Strategy
+from acd.model import (
+    STAFFED_STATES,
+    AgentState,
+    CallStatus,
+    Command,
+    ConnectDecision,
+    Decision,
+    QueueDecision,
+    RosterDecision,
+    Strategy,
+    SyncDecision,
+)
+from acd.model import WATCHDOG_KINDS as WATCHDOG_KINDS
 from acd.routing import make_router
 
 log = logging.getLogger("acd.engine")
-
-#: What the watchdog flags: calls answered too long (call ids), agents busy with no call (agent
-#: ids), agents rung too long (call ids).
-WATCHDOG_KINDS = ("answered_too_long", "busy_without_call", "ringing_too_long")
 
 
 def aged_order(enqueued_at: float, priority: int, aging_s: float, seq: int) -> int:
@@ -87,13 +97,13 @@ QUEUED, CONNECTING, ANSWERED, CALLBACK, OVERFLOWED, CLOSED, ENDED = (
 class EventResult:
     id: str
     status: str  # "applied" | "duplicate"
-    decision: dict[str, Any] | None = None
+    decision: Decision | None = None
     ignored: str | None = None  # why an applied event changed nothing
 
     def to_wire(self) -> dict[str, Any]:
         out: dict[str, Any] = {"id": self.id, "status": self.status}
         if self.decision is not None:
-            out["decision"] = self.decision
+            out["decision"] = self.decision.to_wire()
         if self.ignored is not None:
             out["ignored"] = self.ignored
         return out
@@ -143,6 +153,7 @@ class Engine(OverflowMixin, CallbackMixin, AppointmentMixin, SurveyMixin):
         self._ewt_dirty: set[int] = set(range(len(self.skills)))
         self.calendar = Calendar(config.calendar)
         self.overflow = Overflow(config, self.calendar)
+        self.today = DayTally(self.calendar.hours.zone)  # the wallboard's figures of the day
         self._init_callbacks()
         self._init_appointments()
         for agent in config.agents:
@@ -212,6 +223,8 @@ class Engine(OverflowMixin, CallbackMixin, AppointmentMixin, SurveyMixin):
             self.config = state["config"]
             self._init_wait_trackers()
         self.__dict__.update(state)
+        if "today" not in state:  # a snapshot from before the day's figures were engine state
+            self.today = DayTally(self.calendar.hours.zone)
         self.observer = NULL_OBSERVER
         self._read_settings()
 
@@ -360,7 +373,7 @@ class Engine(OverflowMixin, CallbackMixin, AppointmentMixin, SurveyMixin):
 
     # -- call.offered
 
-    def _on_offered(self, e: CallOffered, t: float, now: float, commands: list[Command]) -> dict[str, Any]:
+    def _on_offered(self, e: CallOffered, t: float, now: float, commands: list[Command]) -> Decision | None:
         self._seq += 1
         call = Call(
             e.call_id,
@@ -377,6 +390,7 @@ class Engine(OverflowMixin, CallbackMixin, AppointmentMixin, SurveyMixin):
         )
         self.calls[call.id] = call
         self.observer.call_offered(call, now)
+        self.today.add("offered", call.skill, now)
         if not self.calendar.is_open(now):
             return self._close(call, now)
         pref_row, pref_until = self._preference(call) if call.preferred_agent_id is not None else (-1, 0.0)
@@ -393,31 +407,26 @@ class Engine(OverflowMixin, CallbackMixin, AppointmentMixin, SurveyMixin):
             self._dequeue(call)
             return self._send_to_service(call, service, now, commands, notify=False)
         decision = self.queue_decision(call, position, ewt)
-        self._record(call, now, decision)
+        self._record(call, now, decision.to_wire())
         self.observer.decision(call, "queue", now)
         self._arm_call_timer(call, now)
         return decision
 
     def queue_decision(
         self, call: Call, position: int | None = None, ewt: float | None = None
-    ) -> dict[str, Any]:
+    ) -> QueueDecision:
         if position is None:
             position = self.router.queue_position(call.row)
         if ewt is None:
             ewt = self.expected_wait(call, position)
-        decision = {
-            "action": "queue",
-            "call_id": call.id,
-            "position": position,
-            "ewt_s": round(ewt, 1),
-            "callback_offer": ewt > self.config.routing.callback_offer_ewt_s,
-        }
-        if decision["callback_offer"] and self.config.callbacks.windows:
+        offer = ewt > self.config.routing.callback_offer_ewt_s
+        windows = None
+        if offer and self.config.callbacks.windows:
             # beside virtual hold, the windows later on with room (accept one by its start)
-            decision["callback_windows"] = [
+            windows = [
                 {k: v for k, v in w.items() if k != "_key"} for w in self.callback_windows(self._last_now)
             ]
-        return decision
+        return QueueDecision(call.id, position, round(ewt, 1), offer, windows)
 
     def expected_wait(self, call: Call, position: int) -> float:
         """acd/engine/ewt.py; a call without needs waits as its skill's line does (`skill_wait`);
@@ -456,6 +465,7 @@ class Engine(OverflowMixin, CallbackMixin, AppointmentMixin, SurveyMixin):
         call.answered_at = t
         self._record(call, now, {"action": "answered", "agent_id": agent.id})
         self.observer.call_answered(call, agent, max(0.0, t - call.offered_at))
+        self.today.add("answered", call.skill, now)
         return None
 
     def _on_unanswered(self, e: CallUnanswered, t: float, now: float, commands: list[Command]) -> Any:
@@ -511,6 +521,8 @@ class Engine(OverflowMixin, CallbackMixin, AppointmentMixin, SurveyMixin):
                 self._agent_event(agent, "release", t, now, commands)
         self._record(call, now, {"action": "ended", "reason": reason})
         self.observer.call_ended(call, reason, waited)
+        if reason == "abandoned" and waited is not None:
+            self.today.add("abandoned", call.skill, now)
         self._ended.append(call.id)
         if status is ANSWERED:
             self._maybe_survey(call, now, commands)
@@ -608,7 +620,7 @@ class Engine(OverflowMixin, CallbackMixin, AppointmentMixin, SurveyMixin):
 
     # -- platform.sync
 
-    def _on_sync(self, e: PlatformSync, t: float, now: float, commands: list[Command]) -> dict[str, Any]:
+    def _on_sync(self, e: PlatformSync, t: float, now: float, commands: list[Command]) -> Any:
         """Reconcile with what the platform holds as of the sync's `ts` (see the contract's
         "Reconciliation"): what acd learnt after that instant is never undone."""
         if t < self._last_sync_at:
@@ -639,7 +651,7 @@ class Engine(OverflowMixin, CallbackMixin, AppointmentMixin, SurveyMixin):
             agent_id = self.calls[call_id].agent_id
             if agent_id is not None and agent_id not in changed:
                 changed[agent_id] = self.agent_state(self.agents[agent_id]).wire
-        return {"action": "sync", "ended": ended, "agents": changed}
+        return SyncDecision(ended, changed)
 
     def _reconcile(
         self, e: PlatformSync, t: float, now: float, commands: list[Command], before: dict[str, Any]
@@ -897,27 +909,25 @@ class Engine(OverflowMixin, CallbackMixin, AppointmentMixin, SurveyMixin):
 
     def _connect(
         self, call: Call, agent: Agent, now: float, commands: list[Command], *, notify: bool
-    ) -> dict[str, Any]:
+    ) -> ConnectDecision | None:
+        """Reserve the agent for the call: ring it (the decision, or a `connect` command when
+        `notify`), or dial out for a callback or an appointment (None: an `originate` command)."""
         call.agent_id = agent.id
         call.connected_at = now
         self._agent_event(agent, "reserve", now, now, commands, call=call)
         if call.kind == "appointment" or call.callback_id is not None:
-            return self._originate(call, agent, now, commands)
+            self._originate(call, agent, now, commands)
+            return None
         call.status = CONNECTING
-        decision = {
-            "action": "connect",
-            "call_id": call.id,
-            "agent_id": agent.id,
-            "site": agent.site,
-            "target": agent.target,
-        }
-        self._record(call, now, decision)
+        decision = ConnectDecision(call.id, agent.id, agent.site, agent.target)
+        wire = decision.to_wire()
+        self._record(call, now, wire)
         if notify:
-            commands.append(self._command(call, "connect", decision, now))
+            commands.append(self._command(call, "connect", wire, now))
         self.observer.decision(call, "connect", now)
         return decision
 
-    def _originate(self, call: Call, agent: Agent, now: float, commands: list[Command]) -> dict[str, Any]:
+    def _originate(self, call: Call, agent: Agent, now: float, commands: list[Command]) -> None:
         """Dial out for a callback or an appointment, the agent already reserved."""
         call.status = CONNECTING
         if call.kind == "appointment":
@@ -943,7 +953,6 @@ class Engine(OverflowMixin, CallbackMixin, AppointmentMixin, SurveyMixin):
         self._record(call, now, decision)
         commands.append(self._command(call, "originate", decision, now))
         self.observer.decision(call, "originate", now)
-        return decision
 
     def _outbound_answered(self, call: Call, agent: Agent | None, t: float, now: float, **extra: Any) -> None:
         """A callback or appointment dial was answered: the agent talks until the call ends."""
@@ -1025,13 +1034,13 @@ class Engine(OverflowMixin, CallbackMixin, AppointmentMixin, SurveyMixin):
 
     def _on_roster_agent(
         self, e: RosterAgent, t: float, now: float, commands: list[Command]
-    ) -> dict[str, Any]:
+    ) -> RosterDecision:
         """Create or update a roster entry. A new agent starts logged out; an available agent whose
         skills widen may take a waiting call at once."""
         agent = self.agents.get(e.agent_id)
         if agent is None:
             self._add_agent(e.agent_id, e.site, e.skills, e.target, t)
-            return {"action": "roster", "agent_id": e.agent_id, "created": True}
+            return RosterDecision(e.agent_id, True)
         staffed = self.router.agent_state(agent.row) in STAFFED_STATES
         if staffed:
             self._count_staffed(agent.skills, -1)
@@ -1042,7 +1051,7 @@ class Engine(OverflowMixin, CallbackMixin, AppointmentMixin, SurveyMixin):
         self.router.set_agent_skills(agent.row, {self.skill_index[s]: lv for s, lv in e.skills.items()})
         if self.router.agent_state(agent.row) == AVAILABLE:
             self._offer_work(agent, now, commands)
-        return {"action": "roster", "agent_id": e.agent_id, "created": False}
+        return RosterDecision(e.agent_id, False)
 
     # ------------------------------------------------------------------ upkeep
 
@@ -1065,6 +1074,11 @@ class Engine(OverflowMixin, CallbackMixin, AppointmentMixin, SurveyMixin):
                     self.callbacks.pop(call.callback_id, None)
 
     # ------------------------------------------------------------------ views
+
+    @property
+    def queries(self) -> Queries:
+        """The read models every reader outside the engine uses (acd/engine/queries.py)."""
+        return Queries(self)
 
     def agent_state(self, agent: Agent) -> AgentState:
         return self.router.agent_state(agent.row)

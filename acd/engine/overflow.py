@@ -17,7 +17,7 @@ from acd.calendar import Calendar, Hours
 from acd.config import Config, LocalService
 from acd.engine.records import Call
 from acd.events import OverflowMode
-from acd.model import CallStatus, Command
+from acd.model import CallStatus, ClosedDecision, Command, OverflowDecision, OverflowStatus
 
 if TYPE_CHECKING:
     from acd.engine.core import Engine
@@ -118,18 +118,18 @@ class OverflowMixin(_Base):
     """The engine's side of opening hours and overflow: closed calls, sending a call to its local
     service, the never-stranded rule, the supervisor's switch and the auto hysteresis."""
 
-    def _close(self, call: Call, now: float) -> dict[str, Any]:
+    def _close(self, call: Call, now: float) -> ClosedDecision:
         """Outside opening hours or on a public holiday: refused with the next opening."""
         reopens = self.calendar.next_opening(now)
         call.status = CallStatus.CLOSED
-        decision = {
-            "action": "closed",
-            "call_id": call.id,
-            "reopens_at": self.calendar.hours.isoformat(reopens) if reopens is not None else None,
-            "reason": self.calendar.closed_reason(now) or "closed",
-        }
-        self._record(call, now, decision)
+        decision = ClosedDecision(
+            call.id,
+            self.calendar.hours.isoformat(reopens) if reopens is not None else None,
+            self.calendar.closed_reason(now) or "closed",
+        )
+        self._record(call, now, decision.to_wire())
         self.observer.decision(call, "closed", now)
+        self.today.add("closed", call.skill, now)
         self._ended.append(call.id)
         return decision
 
@@ -150,22 +150,19 @@ class OverflowMixin(_Base):
 
     def _send_to_service(
         self, call: Call, service: ServiceState, now: float, commands: list[Command], *, notify: bool
-    ) -> dict[str, Any]:
+    ) -> OverflowDecision:
         call.status = CallStatus.OVERFLOWED
         call.service_id = service.id
         service.load += 1
         service.taken += 1
-        decision = {
-            "action": "overflow",
-            "call_id": call.id,
-            "service": service.id,
-            "target": service.spec.target,
-        }
-        self._record(call, now, decision)
+        decision = OverflowDecision(call.id, service.id, service.spec.target)
+        wire = decision.to_wire()
+        self._record(call, now, wire)
         if notify:
-            commands.append(self._command(call, "overflow", decision, now))
+            commands.append(self._command(call, "overflow", wire, now))
         self.observer.decision(call, "overflow", now)
         self.observer.call_overflowed(call, service.id, service.spec.department)
+        self.today.add("overflowed", call.skill, now)
         return decision
 
     def _strand(self, call: Call, now: float, commands: list[Command]) -> None:
@@ -190,9 +187,9 @@ class OverflowMixin(_Base):
 
     def _on_overflow_mode(
         self, e: OverflowMode, t: float, now: float, commands: list[Command]
-    ) -> dict[str, Any]:
+    ) -> OverflowStatus:
         self.overflow.set_mode(e.mode)
-        return self.overflow.status(now)
+        return OverflowStatus(**self.overflow.status(now))
 
     def _watch_overflow(self, now: float) -> None:
         """Auto mode: follow the live expected wait (for a new caller) of each skill whose line,

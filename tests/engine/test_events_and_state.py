@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import pickle
+
 import pytest
 
 from acd.engine import Engine, EngineError
+from acd.engine.observer import NULL_OBSERVER
 from tests.conftest import T0, Driver, ev, small_config
 
 
@@ -84,7 +87,7 @@ def test_a_duplicate_event_returns_the_first_decision_and_changes_nothing(router
     again, commands = engine.apply([offer], T0 + 2)
     assert again[0].status == "duplicate"
     assert again[0].decision == first[0].decision
-    assert again[0].decision["action"] == "queue"
+    assert again[0].decision.action == "queue"
     assert commands == []
 
 
@@ -274,3 +277,24 @@ def test_a_snapshot_of_an_engine_from_before_the_agent_state_machine_loads(route
     d.send("call.ended", call_id="c1", reason="completed")
     assert old.agents["a1"].call_id is None
     assert old._watchdog_s == 60.0
+
+
+def test_the_days_figures_are_engine_state_so_a_replica_without_observer_counts_them(make_driver) -> None:
+    """A follower's replica runs with no metrics observer: the wallboard's figures of the day
+    come from the engine itself, so they move there as on the leader."""
+    d = make_driver()
+    assert d.engine.observer is NULL_OBSERVER
+    d.agent("a1", "available")
+    d.offer("t1")
+    d.send("call.answered", call_id="t1", agent_id="a1")
+    d.offer("t2")
+    d.send("call.ended", call_id="t2", reason="abandoned")
+    day, counts = d.engine.queries.today(d.now)
+    assert day == "2026-03-02"
+    assert counts["offered"] == {"impot_revenu": 2}
+    assert counts["answered"] == {"impot_revenu": 1}
+    assert counts["abandoned"] == {"impot_revenu": 1}
+    copy = pickle.loads(pickle.dumps(d.engine))  # a snapshot keeps them
+    assert copy.queries.today(d.now) == (day, counts)
+    later = d.now + 86_400
+    assert d.engine.queries.today(later) == ("2026-03-03", {f: {} for f in counts})
