@@ -21,8 +21,8 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from acd.calendar import Hours
 from acd.config import Config
 from acd.engine.agents import Ignored
-from acd.engine.errors import unknown
 from acd.engine.records import Appointment, Call
+from acd.engine.validation import Batch
 from acd.events import AppointmentBooked, AppointmentCancelled, AppointmentRescheduled, AppointmentResult
 from acd.model import AppointmentDecision, CallStatus, Command
 
@@ -122,64 +122,68 @@ class AppointmentMixin(_Base):
             out[skill] = (taken, places)
         return out
 
-    # -- validation (pure, batch-aware: `pending` holds the places the batch takes and frees)
+    # -- checks (pure, batch-aware: `batch.places` holds the places the batch takes and frees)
 
-    def _validate_appointment(
-        self, e: Any, fail: Any, now: float, pending: dict[tuple, int], new: set[str]
-    ) -> None:
-        if e.type == "appointment.booked":
-            if e.skill not in self.skill_index:
-                fail(
-                    422,
-                    "unknown_skill",
-                    unknown("skill", e.skill, self.skills),
-                    "skill",
-                    valid=[*self.skills],
-                )
-            if e.site is not None and e.site not in self._site_ids:
-                sites = [*self._site_ids]
-                fail(422, "unknown_site", unknown("site", e.site, sites), "site", valid=sites)
-            if (
-                e.appointment_id in self.appointments
-                or e.appointment_id in self.calls
-                or e.appointment_id in new
-            ):
-                fail(
-                    409,
-                    "appointment_exists",
-                    f"appointment {e.appointment_id!r} exists already",
-                    "appointment_id",
-                )
-            site = self._choose_slot(e.skill, e.site, e.start.timestamp(), now, fail, pending)
-            pending[(site, e.skill, e.start.timestamp())] = (
-                pending.get((site, e.skill, e.start.timestamp()), 0) + 1
+    def _check_appointment_booked(self, e: AppointmentBooked, batch: Batch) -> None:
+        batch.known("skill", e.skill, self.skill_index, "skill")
+        if e.site is not None:
+            batch.known("site", e.site, self._site_ids, "site")
+        if (
+            e.appointment_id in self.appointments
+            or e.appointment_id in self.calls
+            or e.appointment_id in batch.new_ids
+        ):
+            batch.fail(
+                409,
+                "appointment_exists",
+                f"appointment {e.appointment_id!r} exists already",
+                "appointment_id",
             )
-            new.add(e.appointment_id)
-            return
+        start = e.start.timestamp()
+        site = self._choose_slot(e.skill, e.site, start, batch.now, batch.fail, batch.places)
+        batch.places[(site, e.skill, start)] = batch.places.get((site, e.skill, start), 0) + 1
+        batch.new_ids.add(e.appointment_id)
+
+    def _known_appointment(self, e: Any, batch: Batch) -> Appointment:
         appointment = self.appointments.get(e.appointment_id)
         if appointment is None:
-            fail(422, "unknown_appointment", f"unknown appointment {e.appointment_id!r}", "appointment_id")
-            return
-        if e.type == "appointment.result":
-            return
-        if appointment.status != "booked" or appointment.start <= now:
-            fail(
+            batch.fail(
+                422, "unknown_appointment", f"unknown appointment {e.appointment_id!r}", "appointment_id"
+            )
+        return appointment
+
+    def _check_appointment_result(self, e: AppointmentResult, batch: Batch) -> None:
+        self._known_appointment(e, batch)
+
+    def _changeable(self, e: Any, batch: Batch) -> Appointment:
+        """A booked appointment whose time has not come: it may be cancelled or moved."""
+        appointment = self._known_appointment(e, batch)
+        if appointment.status != "booked" or appointment.start <= batch.now:
+            batch.fail(
                 409,
                 "appointment_not_changeable",
                 f"appointment {appointment.id!r} is {appointment.status}"
-                + (" and its time has come" if appointment.start <= now else ""),
+                + (" and its time has come" if appointment.start <= batch.now else ""),
                 "appointment_id",
             )
+        return appointment
+
+    def _check_appointment_cancelled(self, e: AppointmentCancelled, batch: Batch) -> None:
+        appointment = self._changeable(e, batch)
         key = (appointment.site, appointment.skill, appointment.start)
-        if e.type == "appointment.rescheduled":
-            start = e.start.timestamp()
-            if start != appointment.start:
-                pending[key] = pending.get(key, 0) - 1
-                self._choose_slot(appointment.skill, appointment.site, start, now, fail, pending)
-                new_key = (appointment.site, appointment.skill, start)
-                pending[new_key] = pending.get(new_key, 0) + 1
-        else:  # cancelled
-            pending[key] = pending.get(key, 0) - 1
+        batch.places[key] = batch.places.get(key, 0) - 1
+
+    def _check_appointment_rescheduled(self, e: AppointmentRescheduled, batch: Batch) -> None:
+        appointment = self._changeable(e, batch)
+        start = e.start.timestamp()
+        if start == appointment.start:
+            return
+        places = batch.places
+        key = (appointment.site, appointment.skill, appointment.start)
+        places[key] = places.get(key, 0) - 1
+        self._choose_slot(appointment.skill, appointment.site, start, batch.now, batch.fail, places)
+        new_key = (appointment.site, appointment.skill, start)
+        places[new_key] = places.get(new_key, 0) + 1
 
     def _choose_slot(
         self, skill: str, site: str | None, start: float, now: float, fail: Any, pending: dict[tuple, int]

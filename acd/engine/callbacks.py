@@ -21,8 +21,8 @@ from datetime import datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
 
 from acd.engine.agents import Ignored
-from acd.engine.errors import unknown
 from acd.engine.records import Call, Callback
+from acd.engine.validation import Batch
 from acd.events import CallbackAccepted, CallbackCancelled, CallbackRequested, CallbackResult
 from acd.model import CallbackDecision, CallStatus, Command
 
@@ -239,21 +239,25 @@ class CallbackMixin(_Base):
         self._cb_leave_share(callback, now, commands)
         return None
 
-    # -- validation (pure checks, before anything changes)
+    # -- checks (pure, before anything changes)
 
-    def _validate_window(self, e: Any, fail: Any, now: float, booked: dict[float, int]) -> None:
-        """callback.accepted with a window: one offered now with room (counting the batch's own)."""
-        if getattr(e, "window_start", None) is None:
-            return
+    def _check_callback_accepted(self, e: CallbackAccepted, batch: Batch) -> None:
+        """With a window: one offered now with room (counting the batch's own bookings)."""
+        if e.window_start is not None:
+            self._check_window(e, batch)
+        self._check_call(e, batch)
+
+    def _check_window(self, e: CallbackAccepted, batch: Batch) -> None:
         call = self.calls.get(e.call_id)
         if call is None or call.status is not CallStatus.QUEUED or not call.waiting or call.callback_id:
-            return  # unknown (said below), or no longer waiting: the handler says it is ignored
+            return  # unknown (said next), or no longer waiting: the handler says it is ignored
+        assert e.window_start is not None
         start = e.window_start.timestamp()
-        offered = self.callback_windows(now, limit=len(self.config.callbacks.windows) * 8)
+        offered = self.callback_windows(batch.now, limit=len(self.config.callbacks.windows) * 8)
         window = next((w for w in offered if w["_key"][2] == start), None)
         if window is None:
             starts = [w["start"] for w in offered]
-            fail(
+            batch.fail(
                 422,
                 "unknown_window",
                 f"no callback window with room starts at {e.window_start.isoformat()}; "
@@ -261,35 +265,37 @@ class CallbackMixin(_Base):
                 "window_start",
                 valid=starts,
             )
-            return
+        booked = batch.windows
         booked[start] = booked.get(start, 0) + 1
         if booked[start] > window["remaining"]:
-            fail(409, "window_full", f"the callback window at {window['start']} is full", "window_start")
+            batch.fail(
+                409, "window_full", f"the callback window at {window['start']} is full", "window_start"
+            )
 
-    def _validate_callback(self, e: Any, fail: Any, new_ids: set[str]) -> None:
-        if e.type == "callback.requested":
-            if e.skill not in self.skill_index:
-                fail(
-                    422,
-                    "unknown_skill",
-                    unknown("skill", e.skill, self.skills),
-                    "skill",
-                    valid=[*self.skills],
-                )
-            if e.callback_id in self.callbacks or e.callback_id in self.calls or e.callback_id in new_ids:
-                fail(409, "callback_exists", f"callback {e.callback_id!r} exists already", "callback_id")
-            new_ids.add(e.callback_id)
-        elif e.type in ("callback.cancelled", "callback.result"):
-            callback = self.callbacks.get(e.callback_id)
-            if callback is None:
-                fail(422, "unknown_callback", f"unknown callback {e.callback_id!r}", "callback_id")
-            elif e.type == "callback.cancelled" and callback.status != "scheduled":
-                fail(
-                    409,
-                    "callback_not_cancellable",
-                    f"callback {e.callback_id!r} is {callback.status}: only a scheduled one can be cancelled",
-                    "callback_id",
-                )
+    def _check_callback_requested(self, e: CallbackRequested, batch: Batch) -> None:
+        batch.known("skill", e.skill, self.skill_index, "skill")
+        if e.callback_id in self.callbacks or e.callback_id in self.calls or e.callback_id in batch.new_ids:
+            batch.fail(409, "callback_exists", f"callback {e.callback_id!r} exists already", "callback_id")
+        batch.new_ids.add(e.callback_id)
+
+    def _known_callback(self, e: Any, batch: Batch) -> Callback:
+        callback = self.callbacks.get(e.callback_id)
+        if callback is None:
+            batch.fail(422, "unknown_callback", f"unknown callback {e.callback_id!r}", "callback_id")
+        return callback
+
+    def _check_callback_cancelled(self, e: CallbackCancelled, batch: Batch) -> None:
+        callback = self._known_callback(e, batch)
+        if callback.status != "scheduled":
+            batch.fail(
+                409,
+                "callback_not_cancellable",
+                f"callback {e.callback_id!r} is {callback.status}: only a scheduled one can be cancelled",
+                "callback_id",
+            )
+
+    def _check_callback_result(self, e: CallbackResult, batch: Batch) -> None:
+        self._known_callback(e, batch)
 
     # -- timers and the line
 

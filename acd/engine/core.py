@@ -15,9 +15,10 @@ import hashlib
 import logging
 import math
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
 
 from acd.calendar import Calendar
 from acd.config import Config
@@ -25,7 +26,6 @@ from acd.engine import agents as machine
 from acd.engine.agents import Ignored
 from acd.engine.appointments import AppointmentMixin
 from acd.engine.callbacks import CallbackMixin
-from acd.engine.errors import EngineError, unknown
 from acd.engine.ewt import (
     AbandonmentTracker,
     AhtTracker,
@@ -40,6 +40,7 @@ from acd.engine.records import Agent, Call
 from acd.engine.surveys import SurveyMixin
 from acd.engine.timers import Timer, Timers
 from acd.engine.today import DayTally
+from acd.engine.validation import Batch
 from acd.events import (
     AgentStateChanged,
     CallAnswered,
@@ -107,6 +108,12 @@ class EventResult:
         if self.ignored is not None:
             out["ignored"] = self.ignored
         return out
+
+
+#: An event's handler: (engine, event, t, now, commands) -> its decision, an `Ignored`, or None.
+Handler = Callable[[Any, Any, float, float, list[Command]], Any]
+#: An event's check: (engine, event, batch); raises `EngineError` (through `batch.fail`).
+Check = Callable[[Any, Any, Batch], None]
 
 
 def event_digest(event: Any) -> bytes | None:
@@ -269,31 +276,21 @@ class Engine(OverflowMixin, CallbackMixin, AppointmentMixin, SurveyMixin):
         return EventResult(event_id, "applied", decision, ignored)
 
     def validate(self, events: list[Any], now: float | None = None) -> None:
-        """Check every reference in the batch against the state (and the calls the batch itself
-        offers) before anything changes. Transitions themselves never fail: late or repeated
-        platform events are absorbed, as telephony needs."""
-        batch_ids: set[str] = set()
-        offered: set[str] = set()
-        new_ids: set[str] = set()
-        places: dict[tuple, int] = {}  # appointment places the batch takes (+) and frees (-)
-        at: list[Any] = [0, None]  # the event under check, for the error's details
-
-        def fail(status: int, code: str, message: str, field: str, **more: Any) -> None:
-            index, e = at
-            raise EngineError(
-                status, code, message, {"index": index, "id": e.id, "type": e.type, "field": field, **more}
-            )
-
-        now = self._last_now if now is None else now
+        """Check every reference in the batch against the state (and what the batch's own events
+        before it claim) before anything changes: each event type's check, in `EVENT_TYPES`.
+        Transitions themselves never fail: late or repeated platform events are absorbed, as
+        telephony needs."""
+        batch = Batch(self._last_now if now is None else now)
+        now = batch.now
         skew = self._ts_skew_s
         first: dict[str, Any] = {}  # the batch's new events by id (a repeat is compared with it)
-        windows: dict[float, int] = {}  # callback windows the batch books
+        checks = self._checks
         for index, e in enumerate(events):
-            at[0], at[1] = index, e
-            if e.id in self._seen or e.id in batch_ids:
+            batch.index, batch.event = index, e
+            if e.id in self._seen or e.id in first:
                 known = self._seen_digest.get(e.id) if e.id in self._seen else event_digest(first[e.id])
                 if known is not None and event_digest(e) != known:
-                    fail(
+                    batch.fail(
                         409,
                         "idempotency_conflict",
                         f"event id {e.id!r} was already used for another event: an id names one "
@@ -301,10 +298,9 @@ class Engine(OverflowMixin, CallbackMixin, AppointmentMixin, SurveyMixin):
                         "id",
                     )
                 continue
-            batch_ids.add(e.id)
             first[e.id] = e
             if e.ts is not None and skew > 0 and abs(e.ts.timestamp() - now) > skew:
-                fail(
+                batch.fail(
                     422,
                     "ts_out_of_range",
                     f"ts {e.ts.isoformat()} is more than {skew:g} s away from the service clock "
@@ -312,64 +308,39 @@ class Engine(OverflowMixin, CallbackMixin, AppointmentMixin, SurveyMixin):
                     "(routing.max_ts_skew_s sets the tolerance)",
                     "ts",
                 )
+            check = checks[e.type]
+            if check is not None:
+                check(self, e, batch)
 
-            if e.type == "call.offered":
-                for name, skill in [("skill", e.skill), *(("needs", n) for n in e.needs)]:
-                    if skill not in self.skill_index:
-                        fail(
-                            422,
-                            "unknown_skill",
-                            unknown("skill", skill, self.skills),
-                            name,
-                            valid=[*self.skills],
-                        )
-                if e.preferred_agent_id is not None and e.preferred_agent_id not in self.agents:
-                    fail(
-                        422, "unknown_agent", f"unknown agent {e.preferred_agent_id!r}", "preferred_agent_id"
-                    )
-                if e.call_id in self.calls or e.call_id in offered:
-                    fail(409, "call_exists", f"call {e.call_id!r} was already offered", "call_id")
-                offered.add(e.call_id)
-                continue
-            if e.type in ("overflow.mode", "platform.sync"):
-                continue  # a sync names calls and agents acd may not know: those are ignored
-            if e.type.startswith("callback.") and e.type != "callback.accepted":
-                self._validate_callback(e, fail, new_ids)
-                continue
-            if e.type == "callback.accepted":
-                self._validate_window(e, fail, now, windows)
-            if e.type.startswith("appointment."):
-                self._validate_appointment(e, fail, now, places, new_ids)
-                continue
-            if e.type == "roster.agent":
-                if e.site not in self._site_ids:
-                    fail(
-                        422,
-                        "unknown_site",
-                        unknown("site", e.site, self._site_ids),
-                        "site",
-                        valid=[*self._site_ids],
-                    )
-                for skill in e.skills:
-                    if skill not in self.skill_index:
-                        fail(
-                            422,
-                            "unknown_skill",
-                            unknown("skill", skill, self.skills),
-                            "skills",
-                            valid=[*self.skills],
-                        )
-                continue
-            if hasattr(e, "call_id") and e.call_id not in self.calls and e.call_id not in offered:
-                fail(422, "unknown_call", f"unknown call {e.call_id!r}", "call_id")
-            if hasattr(e, "agent_id") and e.agent_id not in self.agents:
-                fail(422, "unknown_agent", f"unknown agent {e.agent_id!r}", "agent_id")
-            if e.type == "callback.result" and e.callback_id not in self.callbacks:
-                fail(422, "unknown_callback", f"unknown callback {e.callback_id!r}", "callback_id")
-            if e.type == "appointment.result":
-                fail(
-                    422, "unknown_appointment", f"unknown appointment {e.appointment_id!r}", "appointment_id"
-                )
+    # -- the checks of the line's events (callbacks', appointments' and overflow's beside them)
+
+    def _check_offered(self, e: CallOffered, batch: Batch) -> None:
+        batch.known("skill", e.skill, self.skill_index, "skill")
+        for need in e.needs:
+            batch.known("skill", need, self.skill_index, "needs")
+        if e.preferred_agent_id is not None and e.preferred_agent_id not in self.agents:
+            batch.fail(422, "unknown_agent", f"unknown agent {e.preferred_agent_id!r}", "preferred_agent_id")
+        if e.call_id in self.calls or e.call_id in batch.offered:
+            batch.fail(409, "call_exists", f"call {e.call_id!r} was already offered", "call_id")
+        batch.offered.add(e.call_id)
+
+    def _check_call(self, e: Any, batch: Batch) -> None:
+        """The call named is known, or offered earlier in the batch."""
+        if e.call_id not in self.calls and e.call_id not in batch.offered:
+            batch.fail(422, "unknown_call", f"unknown call {e.call_id!r}", "call_id")
+
+    def _check_agent(self, e: Any, batch: Batch) -> None:
+        if e.agent_id not in self.agents:
+            batch.fail(422, "unknown_agent", f"unknown agent {e.agent_id!r}", "agent_id")
+
+    def _check_call_and_agent(self, e: Any, batch: Batch) -> None:
+        self._check_call(e, batch)
+        self._check_agent(e, batch)
+
+    def _check_roster_agent(self, e: RosterAgent, batch: Batch) -> None:
+        batch.known("site", e.site, self._site_ids, "site")
+        for skill in e.skills:
+            batch.known("skill", skill, self.skill_index, "skills")
 
     # -- call.offered
 
@@ -1115,22 +1086,42 @@ class Engine(OverflowMixin, CallbackMixin, AppointmentMixin, SurveyMixin):
             )
         return out
 
-    _handlers: ClassVar[dict[str, Any]] = {
-        "call.offered": _on_offered,
-        "call.answered": _on_answered,
-        "call.unanswered": _on_unanswered,
-        "call.ended": _on_ended,
-        "agent.state": _on_agent_state,
-        "callback.accepted": CallbackMixin._on_callback_accepted,
-        "callback.requested": CallbackMixin._on_callback_requested,
-        "callback.cancelled": CallbackMixin._on_callback_cancelled,
-        "callback.result": CallbackMixin._on_callback_result,
-        "appointment.booked": AppointmentMixin._on_appointment_booked,
-        "appointment.cancelled": AppointmentMixin._on_appointment_cancelled,
-        "appointment.rescheduled": AppointmentMixin._on_appointment_rescheduled,
-        "appointment.result": AppointmentMixin._on_appointment_result,
-        "survey.result": _on_survey,
-        "platform.sync": _on_sync,
-        "roster.agent": _on_roster_agent,
-        "overflow.mode": OverflowMixin._on_overflow_mode,
-    }
+    #: event type -> its handler and its check (filled from EVENT_TYPES below): the dispatch of
+    #: `apply` and `validate`, one dictionary look-up per event.
+    _handlers: ClassVar[dict[str, Handler]] = {}
+    _checks: ClassVar[dict[str, Check | None]] = {}
+
+
+class EventType(NamedTuple):
+    """An event type the engine takes: how a batch checks it before anything changes (None: it
+    names nothing that must exist), and how it is applied."""
+
+    check: Check | None
+    handle: Handler
+
+
+#: Every event the engine takes, its check beside its handler.
+EVENT_TYPES: dict[str, EventType] = {
+    "call.offered": EventType(Engine._check_offered, Engine._on_offered),
+    "call.answered": EventType(Engine._check_call_and_agent, Engine._on_answered),
+    "call.unanswered": EventType(Engine._check_call_and_agent, Engine._on_unanswered),
+    "call.ended": EventType(Engine._check_call, Engine._on_ended),
+    "agent.state": EventType(Engine._check_agent, Engine._on_agent_state),
+    "callback.accepted": EventType(Engine._check_callback_accepted, Engine._on_callback_accepted),
+    "callback.requested": EventType(Engine._check_callback_requested, Engine._on_callback_requested),
+    "callback.cancelled": EventType(Engine._check_callback_cancelled, Engine._on_callback_cancelled),
+    "callback.result": EventType(Engine._check_callback_result, Engine._on_callback_result),
+    "appointment.booked": EventType(Engine._check_appointment_booked, Engine._on_appointment_booked),
+    "appointment.cancelled": EventType(Engine._check_appointment_cancelled, Engine._on_appointment_cancelled),
+    "appointment.rescheduled": EventType(
+        Engine._check_appointment_rescheduled, Engine._on_appointment_rescheduled
+    ),
+    "appointment.result": EventType(Engine._check_appointment_result, Engine._on_appointment_result),
+    "survey.result": EventType(Engine._check_call, Engine._on_survey),
+    # a sync names calls and agents acd may not know: those are ignored, not refused
+    "platform.sync": EventType(None, Engine._on_sync),
+    "roster.agent": EventType(Engine._check_roster_agent, Engine._on_roster_agent),
+    "overflow.mode": EventType(None, Engine._on_overflow_mode),
+}
+Engine._handlers.update({name: t.handle for name, t in EVENT_TYPES.items()})
+Engine._checks.update({name: t.check for name, t in EVENT_TYPES.items()})

@@ -298,3 +298,42 @@ def test_the_days_figures_are_engine_state_so_a_replica_without_observer_counts_
     assert copy.queries.today(d.now) == (day, counts)
     later = d.now + 86_400
     assert d.engine.queries.today(later) == ("2026-03-03", {f: {} for f in counts})
+
+
+def test_every_event_type_has_its_check_and_its_handler_in_the_registry() -> None:
+    """One table pairs each event type the engine takes with its check and its handler: the
+    event models of acd/events.py and the registry name the same types."""
+    import typing
+
+    from acd import events as schemas
+    from acd.engine.core import EVENT_TYPES
+
+    models = [
+        m
+        for m in vars(schemas).values()
+        if isinstance(m, type)
+        and issubclass(m, (schemas._Event, schemas._Internal))
+        and "type" in m.model_fields
+    ]
+    types = {typing.get_args(m.model_fields["type"].annotation)[0] for m in models}
+    assert types == set(EVENT_TYPES)
+    assert set(Engine._handlers) == set(Engine._checks) == types
+    assert all(t.handle is Engine._handlers[name] for name, t in EVENT_TYPES.items())
+
+
+def test_a_batch_is_checked_against_the_events_before_it(make_driver) -> None:
+    """A call offered earlier in the batch may be answered later in it; one offered twice in it
+    is refused whole, naming the second."""
+    d = make_driver()
+    d.agent("a1", "available")
+    offered = ev("call.offered", call_id="b1", caller="+33612345678", skill="impot_revenu")
+    results, _ = d.engine.apply([offered, ev("call.answered", call_id="b1", agent_id="a1")], d.now)
+    assert [r.status for r in results] == ["applied", "applied"]
+    again = [
+        ev("call.offered", call_id="b2", caller="+33612345678", skill="impot_revenu"),
+        ev("call.offered", call_id="b2", caller="+33612345678", skill="impot_revenu"),
+    ]
+    with pytest.raises(EngineError) as refused:
+        d.engine.apply(again, d.now)
+    assert (refused.value.code, refused.value.details["index"]) == ("call_exists", 1)
+    assert "b2" not in d.engine.calls
