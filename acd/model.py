@@ -65,6 +65,39 @@ class CallStatus(StrEnum):
     ENDED = "ended"
 
 
+class CallKind(StrEnum):
+    """What a contact the engine routes is: a caller's call, or an outbound dial for a callback or
+    an appointment (which borrows the call machinery: line, reservation, answer, end)."""
+
+    INBOUND = "inbound"
+    CALLBACK = "callback"
+    APPOINTMENT = "appointment"
+
+
+class CallbackStatus(StrEnum):
+    SCHEDULED = "scheduled"  # waiting for its due time, or in line for an agent
+    DIALING = "dialing"  # an agent was reserved and the number is being dialled
+    DONE = "done"  # answered: the agent talks to the caller
+    FAILED = "failed"  # no answer after the last attempt
+    CANCELLED = "cancelled"
+
+
+class AppointmentStatus(StrEnum):
+    BOOKED = "booked"  # waiting for its slot, or in line for an agent, or between two dials
+    DIALING = "dialing"
+    DONE = "done"
+    NO_SHOW = "no_show"  # no answer within the slot
+    CANCELLED = "cancelled"
+
+
+class OverflowSwitch(StrEnum):
+    """The supervisor's overflow switch (`PUT /v1/overflow`)."""
+
+    AUTO = "auto"
+    ON = "on"
+    OFF = "off"
+
+
 class EndReason(StrEnum):
     COMPLETED = "completed"
     ABANDONED = "abandoned"

@@ -24,7 +24,7 @@ from acd.engine.agents import Ignored
 from acd.engine.records import Appointment, Call
 from acd.engine.validation import Batch
 from acd.events import AppointmentBooked, AppointmentCancelled, AppointmentRescheduled, AppointmentResult
-from acd.model import AppointmentDecision, CallStatus, Command
+from acd.model import AppointmentDecision, AppointmentStatus, CallKind, CallStatus, Command
 
 if TYPE_CHECKING:
     from acd.engine.core import Engine
@@ -32,6 +32,14 @@ if TYPE_CHECKING:
     _Base = Engine
 else:
     _Base = object
+
+BOOKED, DIALING, DONE, NO_SHOW, CANCELLED = (
+    AppointmentStatus.BOOKED,
+    AppointmentStatus.DIALING,
+    AppointmentStatus.DONE,
+    AppointmentStatus.NO_SHOW,
+    AppointmentStatus.CANCELLED,
+)
 
 
 class Slot(NamedTuple):
@@ -158,7 +166,7 @@ class AppointmentMixin(_Base):
     def _changeable(self, e: Any, batch: Batch) -> Appointment:
         """A booked appointment whose time has not come: it may be cancelled or moved."""
         appointment = self._known_appointment(e, batch)
-        if appointment.status != "booked" or appointment.start <= batch.now:
+        if appointment.status is not BOOKED or appointment.start <= batch.now:
             batch.fail(
                 409,
                 "appointment_not_changeable",
@@ -256,7 +264,7 @@ class AppointmentMixin(_Base):
             site=site,
             start=slot.start,
             end=slot.end,
-            status="booked",
+            status=BOOKED,
             created_at=t,
             department=e.department,
         )
@@ -265,18 +273,18 @@ class AppointmentMixin(_Base):
         self._arm_appointment(appointment, now)
         self._ap_record(appointment, now, "booked")
         self.observer.appointment(appointment, "booked", now)
-        return AppointmentDecision(appointment.id, "booked")
+        return AppointmentDecision(appointment.id, BOOKED)
 
     def _on_appointment_cancelled(
         self, e: AppointmentCancelled, t: float, now: float, commands: list[Command]
     ) -> AppointmentDecision:
         appointment = self.appointments[e.appointment_id]
-        appointment.status = "cancelled"
+        appointment.status = CANCELLED
         appointment.token += 1
         self._take_place(appointment, -1)
         self._ap_record(appointment, now, "cancelled")
         self.observer.appointment(appointment, "cancelled", now)
-        return AppointmentDecision(appointment.id, "cancelled")
+        return AppointmentDecision(appointment.id, CANCELLED)
 
     def _on_appointment_rescheduled(
         self, e: AppointmentRescheduled, t: float, now: float, commands: list[Command]
@@ -299,13 +307,13 @@ class AppointmentMixin(_Base):
         self, e: AppointmentResult, t: float, now: float, commands: list[Command]
     ) -> Ignored | None:
         appointment = self.appointments[e.appointment_id]
-        if appointment.status != "dialing":
+        if appointment.status is not DIALING:
             return Ignored("not_dialing")
         call = self.calls[appointment.id]
         agent = self.agents.get(appointment.agent_id) if appointment.agent_id else None
         self._ap_record(appointment, now, e.outcome)
         if e.outcome == "answered":
-            appointment.status = "done"
+            appointment.status = DONE
             self._outbound_answered(call, agent, t, now)
             self.observer.appointment(appointment, "done", now)
             return None
@@ -314,13 +322,13 @@ class AppointmentMixin(_Base):
         delays = self.config.appointments.retry_delays_s
         retry_at = now + delays[appointment.attempts - 1] if appointment.attempts <= len(delays) else None
         if retry_at is not None and retry_at < appointment.end:
-            appointment.status = "booked"
+            appointment.status = BOOKED
             call.status = CallStatus.QUEUED
             appointment.token += 1
             self.timers.set(retry_at, "appointment", appointment.id, appointment.token)
             self._ap_record(appointment, now, "retry")
         else:
-            appointment.status = "no_show"
+            appointment.status = NO_SHOW
             self._finish_call(call, t, now, "no_show")
             self.observer.appointment(appointment, "no_show", now)
         return None
@@ -336,7 +344,7 @@ class AppointmentMixin(_Base):
 
     def _appointment_timer_live(self, key: str, token: int) -> bool:
         appointment = self.appointments.get(key)
-        return appointment is not None and appointment.token == token and appointment.status == "booked"
+        return appointment is not None and appointment.token == token and appointment.status is BOOKED
 
     def _appointment_due(self, appointment: Appointment, now: float, commands: list[Command]) -> None:
         """Its time has come (or a retry within the slot): into the line, at its priority."""
@@ -350,7 +358,7 @@ class AppointmentMixin(_Base):
                 offered_at=appointment.start,
                 seq=0,
                 department=appointment.department,
-                kind="appointment",
+                kind=CallKind.APPOINTMENT,
                 stranded=True,
             )
             self.calls[call.id] = call

@@ -24,7 +24,7 @@ from acd.engine.agents import Ignored
 from acd.engine.records import Call, Callback
 from acd.engine.validation import Batch
 from acd.events import CallbackAccepted, CallbackCancelled, CallbackRequested, CallbackResult
-from acd.model import CallbackDecision, CallStatus, Command
+from acd.model import CallbackDecision, CallbackStatus, CallKind, CallStatus, Command
 
 if TYPE_CHECKING:
     from acd.engine.core import Engine
@@ -32,6 +32,14 @@ if TYPE_CHECKING:
     _Base = Engine
 else:
     _Base = object
+
+SCHEDULED, DIALING, DONE, FAILED, CANCELLED = (
+    CallbackStatus.SCHEDULED,
+    CallbackStatus.DIALING,
+    CallbackStatus.DONE,
+    CallbackStatus.FAILED,
+    CallbackStatus.CANCELLED,
+)
 
 
 class CallbackMixin(_Base):
@@ -114,7 +122,7 @@ class CallbackMixin(_Base):
             id=f"cb-{call.id}",
             number=call.caller,
             skill=call.skill,
-            status="scheduled",
+            status=SCHEDULED,
             created_at=t,
             due_at=due,
             call_id=call.id,
@@ -162,7 +170,7 @@ class CallbackMixin(_Base):
             offered_at=t,
             seq=0,
             department=e.department,
-            kind="callback",
+            kind=CallKind.CALLBACK,
             status=CallStatus.CALLBACK,
             callback_id=e.callback_id,
             stranded=True,
@@ -172,7 +180,7 @@ class CallbackMixin(_Base):
             id=e.callback_id,
             number=e.number,
             skill=e.skill,
-            status="scheduled",
+            status=SCHEDULED,
             created_at=t,
             due_at=due,
             call_id=call.id,
@@ -186,13 +194,13 @@ class CallbackMixin(_Base):
             self._callback_due(callback, now, commands)
         else:
             self._arm_callback(callback)
-        return CallbackDecision(callback.id, status="scheduled", due_at=due)
+        return CallbackDecision(callback.id, status=SCHEDULED, due_at=due)
 
     def _on_callback_cancelled(
         self, e: CallbackCancelled, t: float, now: float, commands: list[Command]
     ) -> CallbackDecision:
         callback = self.callbacks[e.callback_id]
-        callback.status = "cancelled"
+        callback.status = CANCELLED
         callback.token += 1
         call = self.calls.get(callback.call_id)
         if call is not None:
@@ -202,19 +210,21 @@ class CallbackMixin(_Base):
         self._cb_record(callback, now, "cancelled")
         self.observer.callback(callback, "cancelled", now)
         self._cb_leave_share(callback, now, commands)
-        return CallbackDecision(callback.id, status="cancelled")
+        return CallbackDecision(callback.id, status=CANCELLED)
 
     def _on_callback_result(self, e: CallbackResult, t: float, now: float, commands: list[Command]) -> None:
         callback = self.callbacks[e.callback_id]
-        if callback.status != "dialing":
+        if callback.status is not DIALING:
             return Ignored("not_dialing")
         call = self.calls[callback.call_id]
         agent = self.agents.get(callback.agent_id) if callback.agent_id else None
         self._cb_record(callback, now, e.outcome)
         if e.outcome == "answered":
-            callback.status = "done"
+            callback.status = DONE
             self._outbound_answered(call, agent, t, now, leg="callback")
-            if agent is not None and call.kind == "inbound":  # the caller's own contact, answered at last
+            if (
+                agent is not None and call.kind is CallKind.INBOUND
+            ):  # the caller's own contact, answered at last
                 self.observer.call_answered(call, agent, max(0.0, t - call.offered_at))
                 self.today.add("answered", call.skill, now)
             self.observer.callback(callback, "done", now)
@@ -224,13 +234,13 @@ class CallbackMixin(_Base):
         callback.agent_id = None
         settings = self.config.callbacks
         if callback.attempts >= settings.max_attempts:
-            callback.status = "failed"
+            callback.status = FAILED
             self._finish_call(call, t, now, "failed")
             self.observer.callback(callback, "failed", now)
         else:
             delays = settings.retry_delays_s
             delay = delays[min(callback.attempts, len(delays)) - 1]
-            callback.status = "scheduled"
+            callback.status = SCHEDULED
             callback.due_at = self._dial_time(now + delay)
             call.status = CallStatus.CALLBACK
             self._arm_callback(callback)
@@ -286,7 +296,7 @@ class CallbackMixin(_Base):
 
     def _check_callback_cancelled(self, e: CallbackCancelled, batch: Batch) -> None:
         callback = self._known_callback(e, batch)
-        if callback.status != "scheduled":
+        if callback.status is not SCHEDULED:
             batch.fail(
                 409,
                 "callback_not_cancellable",
@@ -305,7 +315,7 @@ class CallbackMixin(_Base):
 
     def _callback_timer_live(self, key: str, token: int) -> bool:
         callback = self.callbacks.get(key)
-        return callback is not None and callback.token == token and callback.status == "scheduled"
+        return callback is not None and callback.token == token and callback.status is SCHEDULED
 
     def _callback_due(self, callback: Callback, now: float, commands: list[Command]) -> None:
         if not self.calendar.is_open(now):
@@ -332,7 +342,7 @@ class CallbackMixin(_Base):
                 return
             _, _, callback_id = heapq.heappop(heap)
             callback = self.callbacks.get(callback_id)
-            if callback is None or callback.status != "scheduled" or callback.id in self._cb_admitted:
+            if callback is None or callback.status is not SCHEDULED or callback.id in self._cb_admitted:
                 continue
             self._cb_active[skill] = self._cb_active.get(skill, 0) + 1
             self._cb_admitted.add(callback.id)
@@ -341,7 +351,7 @@ class CallbackMixin(_Base):
     def _cb_enter_line(self, callback: Callback, call: Call, now: float, commands: list[Command]) -> None:
         if call.waiting:
             return
-        if not (call.kind == "inbound" and callback.attempts == 0):
+        if not (call.kind is CallKind.INBOUND and callback.attempts == 0):
             # A virtual-hold caller's first dial keeps its place; any other dial joins the line now.
             self._seq += 1
             call.seq = self._seq

@@ -54,10 +54,14 @@ from acd.events import (
 from acd.model import (
     STAFFED_STATES,
     AgentState,
+    AppointmentStatus,
+    CallbackStatus,
+    CallKind,
     CallStatus,
     Command,
     ConnectDecision,
     Decision,
+    OverflowSwitch,
     QueueDecision,
     RosterDecision,
     Strategy,
@@ -92,6 +96,8 @@ QUEUED, CONNECTING, ANSWERED, CALLBACK, OVERFLOWED, CLOSED, ENDED = (
     CallStatus.CLOSED,
     CallStatus.ENDED,
 )
+
+INBOUND, APPOINTMENT = CallKind.INBOUND, CallKind.APPOINTMENT
 
 
 @dataclass(slots=True)
@@ -464,7 +470,7 @@ class Engine(OverflowMixin, CallbackMixin, AppointmentMixin, SurveyMixin):
                 return Ignored("call_ended")
             call.ended_at, call.end_reason = t, reason
             return None
-        if status is CALLBACK or (status is CONNECTING and (call.callback_id or call.kind == "appointment")):
+        if status is CALLBACK or (status is CONNECTING and (call.callback_id or call.kind is APPOINTMENT)):
             # The caller's leg after accepting a callback (it keeps its place), or an outbound dial
             # whose outcome comes with callback.result / appointment.result.
             self._record(call, now, {"action": "leg_ended", "reason": reason})
@@ -662,7 +668,7 @@ class Engine(OverflowMixin, CallbackMixin, AppointmentMixin, SurveyMixin):
             c
             for c in self.calls.values()
             if c.status is ANSWERED
-            or (c.status in (QUEUED, CONNECTING) and c.kind == "inbound" and c.callback_id is None)
+            or (c.status in (QUEUED, CONNECTING) and c.kind is INBOUND and c.callback_id is None)
         ]
 
     @staticmethod
@@ -858,7 +864,7 @@ class Engine(OverflowMixin, CallbackMixin, AppointmentMixin, SurveyMixin):
         call.agent_id = None
         call.connected_at = None
         if call.callback_id and (cb := self.callbacks.get(call.callback_id)):
-            cb.status, cb.agent_id = "scheduled", None
+            cb.status, cb.agent_id = CallbackStatus.SCHEDULED, None
         self._record(call, now, {"action": "requeue", "why": why})
         self._enqueue(call)
         self._try_route(call, now, commands)
@@ -886,7 +892,7 @@ class Engine(OverflowMixin, CallbackMixin, AppointmentMixin, SurveyMixin):
         call.agent_id = agent.id
         call.connected_at = now
         self._agent_event(agent, "reserve", now, now, commands, call=call)
-        if call.kind == "appointment" or call.callback_id is not None:
+        if call.kind is APPOINTMENT or call.callback_id is not None:
             self._originate(call, agent, now, commands)
             return None
         call.status = CONNECTING
@@ -901,13 +907,13 @@ class Engine(OverflowMixin, CallbackMixin, AppointmentMixin, SurveyMixin):
     def _originate(self, call: Call, agent: Agent, now: float, commands: list[Command]) -> None:
         """Dial out for a callback or an appointment, the agent already reserved."""
         call.status = CONNECTING
-        if call.kind == "appointment":
+        if call.kind is APPOINTMENT:
             record: Any = self.appointments[call.id]
-            key, status = "appointment_id", "dialing"
+            key, status = "appointment_id", AppointmentStatus.DIALING
             self.observer.appointment(record, "dialing", now)
         else:
             record = self.callbacks[call.callback_id or ""]
-            key, status = "callback_id", "dialing"
+            key, status = "callback_id", CallbackStatus.DIALING
             if record.first_dial_at is None:
                 record.first_dial_at = now
                 self.observer.callback_dialled(record, now - record.created_at)
@@ -1027,7 +1033,7 @@ class Engine(OverflowMixin, CallbackMixin, AppointmentMixin, SurveyMixin):
     # ------------------------------------------------------------------ upkeep
 
     def _housekeep(self, now: float) -> None:
-        if self._ewt_dirty and self.overflow.mode == "auto":
+        if self._ewt_dirty and self.overflow.mode is OverflowSwitch.AUTO:
             self._watch_overflow(now)
         expiry = self._seen_expiry
         digests = self._seen_digest

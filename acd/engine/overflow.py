@@ -17,7 +17,9 @@ from acd.calendar import Calendar, Hours
 from acd.config import Config, LocalService
 from acd.engine.records import Call
 from acd.events import OverflowMode
-from acd.model import CallStatus, ClosedDecision, Command, OverflowDecision, OverflowStatus
+from acd.model import CallStatus, ClosedDecision, Command, OverflowDecision, OverflowStatus, OverflowSwitch
+
+AUTO, ON, OFF = OverflowSwitch.AUTO, OverflowSwitch.ON, OverflowSwitch.OFF
 
 if TYPE_CHECKING:
     from acd.engine.core import Engine
@@ -46,7 +48,7 @@ class Overflow:
     def __init__(self, config: Config, calendar: Calendar) -> None:
         self.settings = config.overflow
         self.calendar = calendar
-        self.mode: str = self.settings.mode
+        self.mode = OverflowSwitch(self.settings.mode)
         self.services: dict[str, ServiceState] = {}
         self.by_department: dict[str, ServiceState] = {}
         default = config.services.default_hours
@@ -59,7 +61,7 @@ class Overflow:
     # -- state
 
     def set_mode(self, mode: str) -> None:
-        self.mode = mode
+        self.mode = OverflowSwitch(mode)
 
     def observe_ewt(self, skill: str, ewt_s: float) -> None:
         """Hysteresis on a skill's live expected wait (auto mode)."""
@@ -71,22 +73,22 @@ class Overflow:
     # -- questions
 
     def active_for(self, skill: str, now: float) -> bool:
-        if self.mode == "on":
+        if self.mode is ON:
             return True
-        if self.mode == "off":
+        if self.mode is OFF:
             return False
         return skill in self.hot_skills or self._campaign(now) is not None
 
     def threshold_s(self) -> float:
-        return 0.0 if self.mode == "on" else self.settings.threshold_s
+        return 0.0 if self.mode is ON else self.settings.threshold_s
 
     def service_for(self, department: str | None) -> ServiceState | None:
         return self.by_department.get(department) if department else None
 
     def status(self, now: float) -> dict[str, Any]:
-        if self.mode == "on":
+        if self.mode is ON:
             return {"mode": "on", "active": True, "reason": "forced on by the supervisor"}
-        if self.mode == "off":
+        if self.mode is OFF:
             return {"mode": "off", "active": False, "reason": "forced off by the supervisor"}
         campaign = self._campaign(now)
         if campaign is not None:
@@ -141,7 +143,7 @@ class OverflowMixin(_Base):
         overflow = self.overflow
         if not overflow.active_for(call.skill, now):
             return None
-        if overflow.mode != "on" and ewt <= overflow.threshold_s():
+        if overflow.mode is not ON and ewt <= overflow.threshold_s():
             return None
         service = overflow.service_for(call.department)
         if service is None or not service.can_take(now):
@@ -170,7 +172,7 @@ class OverflowMixin(_Base):
         take it (unless overflow is off), otherwise it is offered a callback, once."""
         call.stranded = True
         service = self.overflow.service_for(call.department)
-        if self.overflow.mode != "off" and service is not None and service.can_take(now):
+        if self.overflow.mode is not OFF and service is not None and service.can_take(now):
             self._dequeue(call)
             self._send_to_service(call, service, now, commands, notify=True)
             return
@@ -195,7 +197,7 @@ class OverflowMixin(_Base):
         """Auto mode: follow the live expected wait (for a new caller) of each skill whose line,
         staffing or AHT moved (`_ewt_dirty`) through the hysteresis. A skill nobody staffs and
         nobody waits for has no live wait to follow. In other modes the marks wait for auto."""
-        if self.overflow.mode != "auto":
+        if self.overflow.mode is not AUTO:
             return
         for i in self._ewt_dirty:
             skill = self.skills[i]
