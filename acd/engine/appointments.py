@@ -16,22 +16,17 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import date, datetime, time
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import Any, NamedTuple
 
 from acd.calendar import Hours
 from acd.config import Config
 from acd.engine.agents import Ignored
-from acd.engine.records import Appointment, Call
+from acd.engine.line import Line
+from acd.engine.outbound import Outbound
+from acd.engine.records import Agent, Appointment, Call
 from acd.engine.validation import Batch
 from acd.events import AppointmentBooked, AppointmentCancelled, AppointmentRescheduled, AppointmentResult
 from acd.model import AppointmentDecision, AppointmentStatus, CallKind, CallStatus, Command
-
-if TYPE_CHECKING:
-    from acd.engine.core import Engine
-
-    _Base = Engine
-else:
-    _Base = object
 
 BOOKED, DIALING, DONE, NO_SHOW, CANCELLED = (
     AppointmentStatus.BOOKED,
@@ -98,14 +93,25 @@ class Slots:
         return max(0, slot.capacity - self.taken.get((site, skill, slot.start), 0))
 
 
-class AppointmentMixin(_Base):
-    def _init_appointments(self) -> None:
-        self.appointments: dict[str, Appointment] = {}
-        self.slots = Slots(self.config)
+class Appointments:
+    """The appointments' part: their records, slots and rules, over the line and the outbound
+    machine."""
+
+    key = "appointment_id"
+    dialing_status = DIALING
+    done_status = DONE
+
+    def __init__(self, line: Line, outbound: Outbound) -> None:
+        self.line = line
+        self.outbound = outbound
+        self.settings = line.config.appointments
+        self.calendar = line.calendar
+        self.records: dict[str, Appointment] = {}
+        self.slots = Slots(line.config)
 
     # -- queries
 
-    def appointment_slots(self, skill: str, day: date, site: str | None, now: float) -> list[dict[str, Any]]:
+    def day_slots_left(self, skill: str, day: date, site: str | None, now: float) -> list[dict[str, Any]]:
         """The day's slots with the places left (summed over the sites unless one is named)."""
         sites = [site] if site is not None else self.slots.sites_for(skill)
         merged: dict[float, dict[str, Any]] = {}
@@ -132,13 +138,13 @@ class AppointmentMixin(_Base):
 
     # -- checks (pure, batch-aware: `batch.places` holds the places the batch takes and frees)
 
-    def _check_appointment_booked(self, e: AppointmentBooked, batch: Batch) -> None:
-        batch.known("skill", e.skill, self.skill_index, "skill")
+    def check_booked(self, e: AppointmentBooked, batch: Batch) -> None:
+        batch.known("skill", e.skill, self.line.skill_index, "skill")
         if e.site is not None:
-            batch.known("site", e.site, self._site_ids, "site")
+            batch.known("site", e.site, self.line._site_ids, "site")
         if (
-            e.appointment_id in self.appointments
-            or e.appointment_id in self.calls
+            e.appointment_id in self.records
+            or e.appointment_id in self.line.calls
             or e.appointment_id in batch.new_ids
         ):
             batch.fail(
@@ -148,24 +154,24 @@ class AppointmentMixin(_Base):
                 "appointment_id",
             )
         start = e.start.timestamp()
-        site = self._choose_slot(e.skill, e.site, start, batch.now, batch.fail, batch.places)
+        site = self.choose_slot(e.skill, e.site, start, batch.now, batch.fail, batch.places)
         batch.places[(site, e.skill, start)] = batch.places.get((site, e.skill, start), 0) + 1
         batch.new_ids.add(e.appointment_id)
 
-    def _known_appointment(self, e: Any, batch: Batch) -> Appointment:
-        appointment = self.appointments.get(e.appointment_id)
+    def known(self, e: Any, batch: Batch) -> Appointment:
+        appointment = self.records.get(e.appointment_id)
         if appointment is None:
             batch.fail(
                 422, "unknown_appointment", f"unknown appointment {e.appointment_id!r}", "appointment_id"
             )
         return appointment
 
-    def _check_appointment_result(self, e: AppointmentResult, batch: Batch) -> None:
-        self._known_appointment(e, batch)
+    def check_result(self, e: AppointmentResult, batch: Batch) -> None:
+        self.known(e, batch)
 
-    def _changeable(self, e: Any, batch: Batch) -> Appointment:
+    def changeable(self, e: Any, batch: Batch) -> Appointment:
         """A booked appointment whose time has not come: it may be cancelled or moved."""
-        appointment = self._known_appointment(e, batch)
+        appointment = self.known(e, batch)
         if appointment.status is not BOOKED or appointment.start <= batch.now:
             batch.fail(
                 409,
@@ -176,24 +182,24 @@ class AppointmentMixin(_Base):
             )
         return appointment
 
-    def _check_appointment_cancelled(self, e: AppointmentCancelled, batch: Batch) -> None:
-        appointment = self._changeable(e, batch)
+    def check_cancelled(self, e: AppointmentCancelled, batch: Batch) -> None:
+        appointment = self.changeable(e, batch)
         key = (appointment.site, appointment.skill, appointment.start)
         batch.places[key] = batch.places.get(key, 0) - 1
 
-    def _check_appointment_rescheduled(self, e: AppointmentRescheduled, batch: Batch) -> None:
-        appointment = self._changeable(e, batch)
+    def check_rescheduled(self, e: AppointmentRescheduled, batch: Batch) -> None:
+        appointment = self.changeable(e, batch)
         start = e.start.timestamp()
         if start == appointment.start:
             return
         places = batch.places
         key = (appointment.site, appointment.skill, appointment.start)
         places[key] = places.get(key, 0) - 1
-        self._choose_slot(appointment.skill, appointment.site, start, batch.now, batch.fail, places)
+        self.choose_slot(appointment.skill, appointment.site, start, batch.now, batch.fail, places)
         new_key = (appointment.site, appointment.skill, start)
         places[new_key] = places.get(new_key, 0) + 1
 
-    def _choose_slot(
+    def choose_slot(
         self, skill: str, site: str | None, start: float, now: float, fail: Any, pending: dict[tuple, int]
     ) -> str:
         """The site whose slot at `start` has a place (the one with most left), or fail."""
@@ -250,11 +256,11 @@ class AppointmentMixin(_Base):
 
     # -- events
 
-    def _on_appointment_booked(
+    def on_booked(
         self, e: AppointmentBooked, t: float, now: float, commands: list[Command]
     ) -> AppointmentDecision:
         start = e.start.timestamp()
-        site = self._choose_slot(e.skill, e.site, start, now, _no_fail, {})
+        site = self.choose_slot(e.skill, e.site, start, now, _no_fail, {})
         slot = self.slots.slot_at(site, e.skill, start)
         assert slot is not None
         appointment = Appointment(
@@ -268,110 +274,123 @@ class AppointmentMixin(_Base):
             created_at=t,
             department=e.department,
         )
-        self.appointments[appointment.id] = appointment
-        self._take_place(appointment, +1)
-        self._arm_appointment(appointment, now)
-        self._ap_record(appointment, now, "booked")
-        self.observer.appointment(appointment, "booked", now)
+        self.records[appointment.id] = appointment
+        self.take_place(appointment, +1)
+        self.arm(appointment, now)
+        self.note(appointment, now, "booked")
+        self.line.observer.appointment(appointment, "booked", now)
         return AppointmentDecision(appointment.id, BOOKED)
 
-    def _on_appointment_cancelled(
+    def on_cancelled(
         self, e: AppointmentCancelled, t: float, now: float, commands: list[Command]
     ) -> AppointmentDecision:
-        appointment = self.appointments[e.appointment_id]
+        appointment = self.records[e.appointment_id]
         appointment.status = CANCELLED
         appointment.token += 1
-        self._take_place(appointment, -1)
-        self._ap_record(appointment, now, "cancelled")
-        self.observer.appointment(appointment, "cancelled", now)
+        self.take_place(appointment, -1)
+        self.note(appointment, now, "cancelled")
+        self.line.observer.appointment(appointment, "cancelled", now)
         return AppointmentDecision(appointment.id, CANCELLED)
 
-    def _on_appointment_rescheduled(
+    def on_rescheduled(
         self, e: AppointmentRescheduled, t: float, now: float, commands: list[Command]
     ) -> AppointmentDecision:
-        appointment = self.appointments[e.appointment_id]
+        appointment = self.records[e.appointment_id]
         start = e.start.timestamp()
         if start != appointment.start:
             slot = self.slots.slot_at(appointment.site, appointment.skill, start)
             assert slot is not None
-            self._take_place(appointment, -1)
+            self.take_place(appointment, -1)
             appointment.start, appointment.end = slot.start, slot.end
-            self._take_place(appointment, +1)
+            self.take_place(appointment, +1)
             appointment.reminded = False
-            self._arm_appointment(appointment, now)
-            self._ap_record(appointment, now, "rescheduled")
-            self.observer.appointment(appointment, "rescheduled", now)
+            self.arm(appointment, now)
+            self.note(appointment, now, "rescheduled")
+            self.line.observer.appointment(appointment, "rescheduled", now)
         return AppointmentDecision(appointment.id, appointment.status)
 
-    def _on_appointment_result(
+    def on_result(
         self, e: AppointmentResult, t: float, now: float, commands: list[Command]
     ) -> Ignored | None:
-        appointment = self.appointments[e.appointment_id]
-        if appointment.status is not DIALING:
-            return Ignored("not_dialing")
-        call = self.calls[appointment.id]
-        agent = self.agents.get(appointment.agent_id) if appointment.agent_id else None
-        self._ap_record(appointment, now, e.outcome)
-        if e.outcome == "answered":
-            appointment.status = DONE
-            self._outbound_answered(call, agent, t, now)
-            self.observer.appointment(appointment, "done", now)
-            return None
-        self._outbound_failed(call, agent, t, now, commands)
-        appointment.agent_id = None
-        delays = self.config.appointments.retry_delays_s
+        return self.outbound.result(self, self.records[e.appointment_id], e.outcome, t, now, commands)
+
+    # -- the outbound machine's questions (acd/engine/outbound.py)
+
+    def contact_of(self, call: Call) -> Appointment:
+        return self.records[call.id]
+
+    def call_id_of(self, appointment: Appointment) -> str:
+        return appointment.id
+
+    def dialing(self, appointment: Appointment, now: float) -> None:
+        self.line.observer.appointment(appointment, "dialing", now)
+
+    def answered(
+        self,
+        appointment: Appointment,
+        call: Call,
+        agent: Agent | None,
+        t: float,
+        now: float,
+        commands: list[Command],
+    ) -> None:
+        self.line.observer.appointment(appointment, "done", now)
+
+    def not_answered(
+        self, appointment: Appointment, call: Call, t: float, now: float, commands: list[Command]
+    ) -> None:
+        """Dialled again within the slot after the configured delays, then a no-show."""
+        delays = self.settings.retry_delays_s
         retry_at = now + delays[appointment.attempts - 1] if appointment.attempts <= len(delays) else None
         if retry_at is not None and retry_at < appointment.end:
             appointment.status = BOOKED
             call.status = CallStatus.QUEUED
-            appointment.token += 1
-            self.timers.set(retry_at, "appointment", appointment.id, appointment.token)
-            self._ap_record(appointment, now, "retry")
+            self.outbound.arm(appointment, retry_at, "appointment")
+            self.note(appointment, now, "retry")
         else:
             appointment.status = NO_SHOW
-            self._finish_call(call, t, now, "no_show")
-            self.observer.appointment(appointment, "no_show", now)
-        return None
+            self.line._finish_call(call, t, now, "no_show")
+            self.line.observer.appointment(appointment, "no_show", now)
 
     # -- timers
 
-    def _arm_appointment(self, appointment: Appointment, now: float) -> None:
-        appointment.token += 1
-        self.timers.set(appointment.start, "appointment", appointment.id, appointment.token)
-        remind_at = appointment.start - self.config.appointments.reminder_lead_s
+    def arm(self, appointment: Appointment, now: float) -> None:
+        """Wake at the slot's start, and for the reminder before it."""
+        self.outbound.arm(appointment, appointment.start, "appointment")
+        remind_at = appointment.start - self.settings.reminder_lead_s
         if remind_at > now:
-            self.timers.set(remind_at, "remind", appointment.id, appointment.token)
+            self.line.timers.set(remind_at, "remind", appointment.id, appointment.token)
 
-    def _appointment_timer_live(self, key: str, token: int) -> bool:
-        appointment = self.appointments.get(key)
-        return appointment is not None and appointment.token == token and appointment.status is BOOKED
+    def timer_live(self, key: str, token: int) -> bool:
+        appointment = self.records.get(key)
+        return self.outbound.live(appointment, token, BOOKED)
 
-    def _appointment_due(self, appointment: Appointment, now: float, commands: list[Command]) -> None:
+    def due(self, appointment: Appointment, now: float, commands: list[Command]) -> None:
         """Its time has come (or a retry within the slot): into the line, at its priority."""
-        call = self.calls.get(appointment.id)
+        call = self.line.calls.get(appointment.id)
         if call is None:
             call = Call(
                 id=appointment.id,
                 caller=appointment.number,
                 skill=appointment.skill,
-                priority=self.config.appointments.priority,
+                priority=self.settings.priority,
                 offered_at=appointment.start,
                 seq=0,
                 department=appointment.department,
                 kind=CallKind.APPOINTMENT,
                 stranded=True,
             )
-            self.calls[call.id] = call
+            self.line.calls[call.id] = call
         if call.waiting:
             return
-        self._seq += 1
-        call.seq = self._seq
+        self.line._seq += 1
+        call.seq = self.line._seq
         call.enqueued_at = now
         call.status = CallStatus.QUEUED
-        self._enqueue(call)
-        self._try_route(call, now, commands)
+        self.line._enqueue(call)
+        self.line._try_route(call, now, commands)
 
-    def _remind(self, appointment: Appointment, now: float, commands: list[Command]) -> None:
+    def remind(self, appointment: Appointment, now: float, commands: list[Command]) -> None:
         appointment.reminded = True
         fields = {
             "appointment_id": appointment.id,
@@ -386,11 +405,11 @@ class AppointmentMixin(_Base):
                 created_at=now,
             )
         )
-        self._ap_record(appointment, now, "reminded")
+        self.note(appointment, now, "reminded")
 
     # -- helpers
 
-    def _take_place(self, appointment: Appointment, delta: int) -> None:
+    def take_place(self, appointment: Appointment, delta: int) -> None:
         key = (appointment.site, appointment.skill, appointment.start)
         taken = self.slots.taken.get(key, 0) + delta
         if taken:
@@ -398,7 +417,7 @@ class AppointmentMixin(_Base):
         else:
             self.slots.taken.pop(key, None)
 
-    def _ap_record(self, appointment: Appointment, now: float, what: str) -> None:
+    def note(self, appointment: Appointment, now: float, what: str) -> None:
         appointment.history.append((now, {"status": what}))
 
 

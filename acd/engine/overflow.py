@@ -22,11 +22,7 @@ from acd.model import CallStatus, ClosedDecision, Command, OverflowDecision, Ove
 AUTO, ON, OFF = OverflowSwitch.AUTO, OverflowSwitch.ON, OverflowSwitch.OFF
 
 if TYPE_CHECKING:
-    from acd.engine.core import Engine
-
-    _Base = Engine
-else:
-    _Base = object
+    from acd.engine.line import Line
 
 
 @dataclass(slots=True, eq=False)
@@ -116,11 +112,17 @@ class Overflow:
         return self.calendar.campaign(now) if self.settings.during_campaigns else None
 
 
-class OverflowMixin(_Base):
+class OverflowRules:
     """The engine's side of opening hours and overflow: closed calls, sending a call to its local
-    service, the never-stranded rule, the supervisor's switch and the auto hysteresis."""
+    service, the never-stranded rule, the supervisor's switch and the auto hysteresis; over the
+    line and the overflow's state."""
 
-    def _close(self, call: Call, now: float) -> ClosedDecision:
+    def __init__(self, line: Line, overflow: Overflow) -> None:
+        self.line = line
+        self.overflow = overflow
+        self.calendar = line.calendar
+
+    def close(self, call: Call, now: float) -> ClosedDecision:
         """Outside opening hours or on a public holiday: refused with the next opening."""
         reopens = self.calendar.next_opening(now)
         call.status = CallStatus.CLOSED
@@ -129,15 +131,15 @@ class OverflowMixin(_Base):
             self.calendar.hours.isoformat(reopens) if reopens is not None else None,
             self.calendar.closed_reason(now) or "closed",
         )
-        self._record(call, now, decision.to_wire())
-        self.observer.decision(call, "closed", now)
-        self.today.add("closed", call.skill, now)
-        self._ended.append(call.id)
+        self.line._record(call, now, decision.to_wire())
+        self.line.observer.decision(call, "closed", now)
+        self.line.today.add("closed", call.skill, now)
+        self.line._ended.append(call.id)
         return decision
 
     # -- overflow to local services
 
-    def _overflow_target(self, call: Call, ewt: float, now: float) -> ServiceState | None:
+    def target(self, call: Call, ewt: float, now: float) -> ServiceState | None:
         """The local service a call no agent can take now should go to, if any: overflow active
         for its skill, its EWT above the threshold, its department's service open with room."""
         overflow = self.overflow
@@ -150,7 +152,7 @@ class OverflowMixin(_Base):
             return None
         return service
 
-    def _send_to_service(
+    def send_to_service(
         self, call: Call, service: ServiceState, now: float, commands: list[Command], *, notify: bool
     ) -> OverflowDecision:
         call.status = CallStatus.OVERFLOWED
@@ -159,49 +161,53 @@ class OverflowMixin(_Base):
         service.taken += 1
         decision = OverflowDecision(call.id, service.id, service.spec.target)
         wire = decision.to_wire()
-        self._record(call, now, wire)
+        self.line._record(call, now, wire)
         if notify:
-            commands.append(self._command(call, "overflow", wire, now))
-        self.observer.decision(call, "overflow", now)
-        self.observer.call_overflowed(call, service.id, service.spec.department)
-        self.today.add("overflowed", call.skill, now)
+            commands.append(self.line._command(call, "overflow", wire, now))
+        self.line.observer.decision(call, "overflow", now)
+        self.line.observer.call_overflowed(call, service.id, service.spec.department)
+        self.line.today.add("overflowed", call.skill, now)
         return decision
 
-    def _strand(self, call: Call, now: float, commands: list[Command]) -> None:
+    def release(self, call: Call) -> None:
+        """An overflowed call ended: its local service holds one call less."""
+        service = self.overflow.services.get(call.service_id or "")
+        if service is not None:
+            service.load = max(0, service.load - 1)
+
+    def strand(self, call: Call, now: float, commands: list[Command]) -> None:
         """Never stranded: a call that waited `max_wait_s` goes to its local service if it can
         take it (unless overflow is off), otherwise it is offered a callback, once."""
         call.stranded = True
         service = self.overflow.service_for(call.department)
         if self.overflow.mode is not OFF and service is not None and service.can_take(now):
-            self._dequeue(call)
-            self._send_to_service(call, service, now, commands, notify=True)
+            self.line._dequeue(call)
+            self.send_to_service(call, service, now, commands, notify=True)
             return
-        position = self.router.queue_position(call.row)
+        position = self.line.router.queue_position(call.row)
         offer = {
             "action": "callback_offer",
             "call_id": call.id,
             "why": "max_wait",
             "position": position,
-            "ewt_s": round(self.expected_wait(call, position), 1),
+            "ewt_s": round(self.line.expected_wait(call, position), 1),
         }
-        self._record(call, now, offer)
-        commands.append(self._command(call, "offer_callback", offer, now))
+        self.line._record(call, now, offer)
+        commands.append(self.line._command(call, "offer_callback", offer, now))
 
-    def _on_overflow_mode(
-        self, e: OverflowMode, t: float, now: float, commands: list[Command]
-    ) -> OverflowStatus:
+    def on_mode(self, e: OverflowMode, t: float, now: float, commands: list[Command]) -> OverflowStatus:
         self.overflow.set_mode(e.mode)
         return OverflowStatus(**self.overflow.status(now))
 
-    def _watch_overflow(self, now: float) -> None:
+    def watch(self, now: float) -> None:
         """Auto mode: follow the live expected wait (for a new caller) of each skill whose line,
         staffing or AHT moved (`_ewt_dirty`) through the hysteresis. A skill nobody staffs and
         nobody waits for has no live wait to follow. In other modes the marks wait for auto."""
         if self.overflow.mode is not AUTO:
             return
-        for i in self._ewt_dirty:
-            skill = self.skills[i]
-            waiting, staffed = self.waiting_by_skill[i], self.staffed_by_skill[i]
-            ewt = self.skill_wait(skill, waiting + 1, staffed) if waiting or staffed else 0.0
+        for i in self.line._ewt_dirty:
+            skill = self.line.skills[i]
+            waiting, staffed = self.line.waiting_by_skill[i], self.line.staffed_by_skill[i]
+            ewt = self.line.skill_wait(skill, waiting + 1, staffed) if waiting or staffed else 0.0
             self.overflow.observe_ewt(skill, ewt)
-        self._ewt_dirty.clear()
+        self.line._ewt_dirty.clear()

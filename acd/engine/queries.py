@@ -162,10 +162,10 @@ class Queries:
 
     def appointment_slots(self, skill: str, day: date, site: str | None, now: float) -> list[dict[str, Any]]:
         """The day's slots with the places left; `start` and `end` as engine times."""
-        return self._engine.appointment_slots(skill, day, site, now)
+        return self._engine.appointment_book.day_slots_left(skill, day, site, now)
 
     def slot_occupancy(self, now: float) -> dict[str, tuple[int, int]]:
-        return self._engine.slot_occupancy(now)
+        return self._engine.appointment_book.slot_occupancy(now)
 
     # -- overflow
 

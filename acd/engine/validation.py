@@ -31,6 +31,15 @@ class Batch:
             status, code, message, {"index": self.index, "id": e.id, "type": e.type, "field": field, **more}
         )
 
+    def known_call(self, call_id: str, calls: Any) -> None:
+        """The call named is known, or offered earlier in the batch."""
+        if call_id not in calls and call_id not in self.offered:
+            self.fail(422, "unknown_call", f"unknown call {call_id!r}", "call_id")
+
+    def known_agent(self, agent_id: str, agents: Any, field: str = "agent_id") -> None:
+        if agent_id not in agents:
+            self.fail(422, "unknown_agent", f"unknown agent {agent_id!r}", field)
+
     def known(self, what: str, value: str, valid: Any, field: str, code: str | None = None) -> None:
         """`value` must be one of `valid` (a skill, a site): else 422 naming the valid ones."""
         if value not in valid:

@@ -540,7 +540,7 @@ class Simulation:
         day = datetime.fromtimestamp(now, zone).date()
         start = None
         for d in range(horizon_days):
-            for slot in engine.appointment_slots(skill, day + timedelta(days=d), None, now):
+            for slot in engine.queries.appointment_slots(skill, day + timedelta(days=d), None, now):
                 if slot["remaining"] > 0 and slot["start"] > now:
                     start = slot["start"]
                     break

@@ -246,7 +246,7 @@ def test_callers_who_take_a_window_are_called_back_at_its_time(config) -> None:
     )
     sim = Simulation(sc, config)
     rep = report(sim.run())
-    booked_per_day = sim.engine._window_booked  # (local date, window) -> callbacks booked
+    booked_per_day = sim.engine.callback_book.window_booked  # (local date, window) -> callbacks booked
     assert max(booked_per_day.values()) <= 50  # each day's window holds 50 at most
     assert booked_per_day[("2026-03-03", 0)] == 50  # today's filled first, in order
     dialled = [cb for cb in sim.engine.callbacks.values() if cb.requested and cb.first_dial_at is not None]
