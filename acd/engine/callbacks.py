@@ -17,7 +17,6 @@ hold, or one with the callback's id) waits in the line, is connected, answered a
 from __future__ import annotations
 
 import heapq
-from datetime import datetime, time, timedelta
 from typing import Any
 
 from acd.engine.agents import Ignored
@@ -25,6 +24,7 @@ from acd.engine.line import Line
 from acd.engine.outbound import Outbound
 from acd.engine.records import Agent, Call, Callback
 from acd.engine.validation import Batch
+from acd.engine.windows import offered
 from acd.events import CallbackAccepted, CallbackCancelled, CallbackRequested, CallbackResult
 from acd.model import CallbackDecision, CallbackStatus, CallKind, CallStatus, Command
 
@@ -58,38 +58,8 @@ class Callbacks:
     # -- callback windows
 
     def windows(self, now: float, limit: int = 2) -> list[dict[str, Any]]:
-        """The next `limit` callback windows with room (config/callbacks.yaml `windows`): today's
-        that start at least `window_lead_s` from now, then the next days', on days and at times
-        the line is open. Each: `start`, `end` (RFC 3339), `remaining`."""
-        settings = self.settings
-        if not settings.windows:
-            return []
-        hours = self.calendar.hours
-        day = hours.local_date(now)
-        out: list[dict[str, Any]] = []
-        for _ in range(8):  # a week ahead at most
-            for index, window in enumerate(settings.windows):
-                start, end = (
-                    datetime.combine(day, time.fromisoformat(x), hours.zone).timestamp()
-                    for x in (window.start, window.end)
-                )
-                if start < now + settings.window_lead_s or not self.calendar.is_open(start):
-                    continue
-                remaining = window.capacity - self.window_booked.get((day.isoformat(), index), 0)
-                if remaining > 0:
-                    out.append(
-                        {
-                            "start": hours.isoformat(start),
-                            "end": hours.isoformat(end),
-                            "remaining": remaining,
-                            "_key": (day.isoformat(), index, start),
-                        }
-                    )
-            if len(out) >= limit:
-                break
-            day += timedelta(days=1)
-        out.sort(key=lambda w: w["_key"][2])
-        return out[:limit]
+        """The next `limit` callback windows with room (acd/engine/windows.py)."""
+        return offered(self.settings, self.calendar, self.window_booked, now, limit)
 
     def window_at(self, start: float, now: float) -> dict[str, Any] | None:
         """The offered window starting at `start`, if it is one with room."""

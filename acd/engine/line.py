@@ -37,7 +37,7 @@ from acd.engine.ewt import (
     expected_wait_at_rate,
 )
 from acd.engine.observer import Observer
-from acd.engine.records import Agent, Call, Callback
+from acd.engine.records import Agent, Appointment, Call, Callback
 from acd.engine.surveys import sampled
 from acd.engine.timers import Timers
 from acd.engine.today import DayTally
@@ -107,6 +107,10 @@ class Line:
     callback_book: CallbackHook
     overflow_rules: OverflowHook
     callbacks: dict[str, Callback]  # the callbacks' records (their part's, shared)
+    # Parts the line itself does not call, for the read models (acd/engine/queries.py).
+    appointments: dict[str, Appointment]
+    appointment_book: Any
+    overflow: Any  # acd/engine/overflow.py's Overflow: the mode and the local services' loads
 
     def __init__(self, config: Config, router: str, observer: Observer) -> None:
         self.config = config

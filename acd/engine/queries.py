@@ -3,7 +3,8 @@ the telephony adapters, the simulator). Nothing outside `acd/engine` reads the e
 its router: it asks here. Every answer is plain data (JSON-ready dicts, tuples, numbers), computed
 when asked, so a reader can never change the engine's state nor hold on to a live record.
 
-`engine.queries` is a `Queries` over the engine; it keeps no state of its own.
+`engine.queries` is a `Queries` over the engine (typed as the `Line` it is, with its parts); it
+keeps no state of its own.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from acd.clock import to_rfc3339
 from acd.model import AgentState, CallStatus
 
 if TYPE_CHECKING:
-    from acd.engine.core import Engine
+    from acd.engine.line import Line
     from acd.engine.records import Agent, Appointment, Call, Callback, Entry
 
 
@@ -40,7 +41,7 @@ class WaitingCall(NamedTuple):
 class Queries:
     __slots__ = ("_engine",)
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Line) -> None:
         self._engine = engine
 
     # -- names
