@@ -17,7 +17,11 @@ Its public boundary, all a reader or a driver outside `acd/engine` may use:
 - What it reports as it works: an `Observer` (metrics, call records, the simulator's statistics),
   which receives the records `Agent`, `Call`, `Callback`, `Appointment` to read, never to change.
 
-State for export (acd/engine/state.py) reads the attributes listed there; snapshots still
+Inside (for the engine's own modules): `Engine` (core.py) is the waiting line and the agents
+over the router (`Line`, line.py) with, composed around it, the outbound-contact machine
+(outbound.py) that callbacks (callbacks.py, windows.py) and appointments (appointments.py,
+slots.py) both use, and overflow (overflow.py); each event type's check and handler are paired in
+`core.EVENT_TYPES` (the line's events in calls.py, reconciliation in sync.py). Snapshots still
 pickle the engine whole (`__getstate__` leaves the observer out).
 """
 

@@ -15,7 +15,7 @@ then `no_show`. A `remind` command goes out `reminder_lead_s` before the slot.
 from __future__ import annotations
 
 from datetime import date
-from typing import Any
+from typing import Any, ClassVar
 
 from acd.engine.agents import Ignored
 from acd.engine.line import Line
@@ -42,6 +42,7 @@ class Appointments:
     key = "appointment_id"
     dialing_status = DIALING
     done_status = DONE
+    answered_entry: ClassVar[dict[str, Any]] = {}
 
     def __init__(self, line: Line, outbound: Outbound) -> None:
         self.line = line

@@ -17,7 +17,7 @@ hold, or one with the callback's id) waits in the line, is connected, answered a
 from __future__ import annotations
 
 import heapq
-from typing import Any
+from typing import Any, ClassVar
 
 from acd.engine.agents import Ignored
 from acd.engine.line import Line
@@ -43,6 +43,7 @@ class Callbacks:
     key = "callback_id"
     dialing_status = DIALING
     done_status = DONE
+    answered_entry: ClassVar[dict[str, Any]] = {"leg": "callback"}
 
     def __init__(self, line: Line, outbound: Outbound) -> None:
         self.line = line

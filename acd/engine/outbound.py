@@ -27,12 +27,13 @@ Contact = Callback | Appointment
 class ContactRules(Protocol):
     """What a kind of outbound contact decides for itself."""
 
-    #: The contact's id field in the `originate` command (`callback_id`, `appointment_id`), and
-    #: its timer kind.
+    #: The contact's id field in the `originate` command (`callback_id`, `appointment_id`).
     key: str
     #: The contact's status while dialled, and once answered.
     dialing_status: Any
     done_status: Any
+    #: What the call's history says beside `answered` (the callback's leg, say).
+    answered_entry: dict[str, Any]
 
     def contact_of(self, call: Call) -> Contact: ...
 
@@ -49,7 +50,7 @@ class ContactRules(Protocol):
     def not_answered(self, contact: Any, call: Call, t: float, now: float, commands: list[Command]) -> None:
         """The dial got no conversation: retry (arm the contact's timer) or give up."""
 
-    def note(self, contact: Any, now: float, what: str, **extra: Any) -> None:
+    def note(self, contact: Any, now: float, what: str) -> None:
         """A line of the contact's history."""
 
 
@@ -117,10 +118,7 @@ class Outbound:
             call.answered_at = t
             if agent is not None and agent.call_id == call.id:
                 line._agent_event(agent, "answer", t, now, [])
-            entry = {"action": "answered", "agent_id": call.agent_id}
-            if rules.key == "callback_id":
-                entry["leg"] = "callback"
-            line._record(call, now, entry)
+            line._record(call, now, {"action": "answered", "agent_id": call.agent_id, **rules.answered_entry})
             rules.answered(contact, call, agent, t, now, commands)
             return None
         if agent is not None and agent.call_id == call.id:  # the reserved agent is free again
