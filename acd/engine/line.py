@@ -1,5 +1,9 @@
 """The waiting line and the agents over the router: the engine's hot path, work-conserving.
 
+Over 400 lines on purpose: the line and the agents' state machine are one class because every
+move touches both through the router's rows, on every event; a call between two objects there
+would cost the simulator and the HTTP path on each one. The hot path reads as one piece.
+
 `Line` holds the calls, the agents and their numeric twins in the router (acd/routing), and makes
 the routing moves: a call joins the line (`_enqueue`), leaves it (`_dequeue`), is routed
 (`_try_route`, `_connect`) or given back its place (`_requeue`); an agent changes state by the
@@ -12,11 +16,7 @@ it. The parts get the line explicitly (`Outbound`, `Callbacks`, `Appointments`, 
 and the line calls them through narrow hooks (typed below): `outbound.originate` (an outbound
 contact got its agent), `callback_book.defer` and `.windows` (a callback picked while the line is
 closed; the windows a queue decision offers) and `overflow_rules` (`strand`: a call waited the
-maximum; `release`: an overflowed call ended). The line and the agents' state machine stay one
-class on purpose: every move touches both through the router's rows, on every event, and a call
-between two objects there would cost the simulator and the HTTP path on each one.
-
-Over 400 lines for that reason: the hot path reads as one piece.
+maximum; `release`: an overflowed call ended).
 """
 
 from __future__ import annotations

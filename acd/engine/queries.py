@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections import Counter
 from datetime import date
 from typing import TYPE_CHECKING, Any, NamedTuple
+from zoneinfo import ZoneInfo
 
 from acd.clock import to_rfc3339
 from acd.model import AgentState, CallStatus
@@ -36,6 +37,12 @@ class WaitingCall(NamedTuple):
     skill: str
     kind: str
     enqueued_at: float
+
+
+class RosterEntry(NamedTuple):
+    agent_id: str
+    site: str
+    skills: dict[str, int]
 
 
 class Queries:
@@ -71,6 +78,11 @@ class Queries:
 
     def local_date(self, now: float) -> date:
         return self._engine.calendar.hours.local_date(now)
+
+    @property
+    def zone(self) -> ZoneInfo:
+        """The national line's time zone (local dates and hours)."""
+        return self._engine.calendar.zone
 
     def isoformat(self, t: float) -> str:
         """An instant as RFC 3339 in the national line's zone."""
@@ -115,6 +127,10 @@ class Queries:
                     by_skill[skill][wire] += 1
         return everyone, by_skill
 
+    def roster(self) -> list[RosterEntry]:
+        """Every agent of the roster: its id, site and skills (with their levels)."""
+        return [RosterEntry(a.id, a.site, dict(a.skills)) for a in self._engine.agents.values()]
+
     def occupancy_seconds(self, now: float) -> dict[str, Any]:
         """Per agent, (occupied, available) seconds so far (the simulator's occupancy)."""
         router = self._engine.router
@@ -133,6 +149,11 @@ class Queries:
     def call_state(self, call_id: str) -> CallState | None:
         call = self._engine.calls.get(call_id)
         return None if call is None else CallState(call.status, call.agent_id, call.service_id)
+
+    def line_load(self, skill: str) -> tuple[int, int]:
+        """A skill's calls waiting and agents staffed for it, now (kept in step: no scan)."""
+        i = self._engine.skill_index[skill]
+        return self._engine.waiting_by_skill[i], self._engine.staffed_by_skill[i]
 
     def waiting(self) -> list[WaitingCall]:
         return [WaitingCall(c.skill, c.kind, c.enqueued_at) for c in self._engine.waiting_calls()]
