@@ -337,3 +337,39 @@ def test_a_batch_is_checked_against_the_events_before_it(make_driver) -> None:
         d.engine.apply(again, d.now)
     assert (refused.value.code, refused.value.details["index"]) == ("call_exists", 1)
     assert "b2" not in d.engine.calls
+
+
+def test_every_decision_reads_back_from_its_wire_form(make_driver) -> None:
+    """The decisions an engine remembers for its event ids (a duplicate answers the first) go
+    out as JSON in a state export and come back typed, equal."""
+    import json
+
+    from acd.model import (
+        AppointmentDecision,
+        AppointmentStatus,
+        CallbackDecision,
+        CallbackStatus,
+        ClosedDecision,
+        OverflowDecision,
+        decision_from_wire,
+    )
+
+    d = make_driver()
+    d.send("roster.agent", agent_id="a9", site="pau", skills={"impot_revenu": 2}, target="sip:a9@pau")
+    d.agent("a1", "available")
+    d.offer("w1")  # connect
+    d.offer("w2")  # queue
+    d.send("callback.accepted", call_id="w2")
+    d.send("platform.sync", calls=["w1"], agents={"a1": "busy"})
+    d.send("overflow.mode", mode="on")
+    seen = [v for v in d.engine._seen.values() if v is not None]
+    assert {v.action for v in seen} >= {"roster", "connect", "queue", "callback", "sync", "overflow_mode"}
+    others = [
+        ClosedDecision("w3", "2026-03-03T08:30:00+01:00", "outside opening hours"),
+        OverflowDecision("w4", "cdi-59", "sip:cdi-59@example"),
+        AppointmentDecision("ap1", AppointmentStatus.BOOKED),
+        CallbackDecision("cb1", status=CallbackStatus.SCHEDULED, due_at=T0),
+    ]
+    for decision in [*seen, *others]:
+        assert decision_from_wire(json.loads(json.dumps(decision.to_wire()))) == decision
+    assert decision_from_wire(None) is None
