@@ -408,6 +408,8 @@ class RedisStore:
                 )
             engine = snap.decode(stored.data)
             position = Position(stored.seq, stored.id, float(header.get("now", 0.0)))
+            # before the replay: the records it makes again come after those the snapshot carried
+            service.records.restore(stored.records)
         answered: list[tuple[str, list[EventResult]]] = []
         engine.observer = service.replica_observer  # records of replayed contacts are queued again
         position, entries = await self._catch_up(engine, position, answered)
@@ -656,7 +658,8 @@ class RedisStore:
                 header = snap.make_header(
                     Position(self.position.seq, "0-0", self.position.now), self._fingerprint, len(data)
                 )
-                epoch = await self.log.reseed(self._lease, self.position.seq, header, data)
+                carried = self._service.records.carried()
+                epoch = await self.log.reseed(self._lease, self.position.seq, header, data, carried)
                 if epoch is None:
                     raise _Resync("another instance wrote its state back into Redis")
                 log.warning(
@@ -926,17 +929,22 @@ class RedisStore:
         started = time.perf_counter()
         position, covered = self.position, self._since_snapshot
         encoding = snap.Encoding(self._service.engine, fork=settings.redis_snapshot_fork)
+        carried = self._service.records.carried()  # the unwritten records, at the same position
         self._since_snapshot = 0
         self._snapshot_at = time.monotonic()
-        self._snapshot_task = asyncio.create_task(self._save_snapshot(encoding, position, covered, started))
+        self._snapshot_task = asyncio.create_task(
+            self._save_snapshot(encoding, carried, position, covered, started)
+        )
 
     async def _save_snapshot(
-        self, encoding: snap.Encoding, position: Position, covered: int, started: float
+        self, encoding: snap.Encoding, carried: bytes, position: Position, covered: int, started: float
     ) -> None:
         try:
             data = await encoding.result()
             header = snap.make_header(position, self._fingerprint, len(data))
-            saved = await self.log.save_snapshot(self._lease or "-", position.seq, position.id, header, data)
+            saved = await self.log.save_snapshot(
+                self._lease or "-", position.seq, position.id, header, data, carried
+            )
         except Exception as exc:
             self._since_snapshot += covered  # try again later
             log.warning("redis store: snapshot failed: %s: %s", type(exc).__name__, exc)
