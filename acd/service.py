@@ -19,6 +19,7 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry
 
+from acd.aio import still_running
 from acd.clock import Clock
 from acd.config import AgentConfig, Config
 from acd.engine import Agent, Engine, EventResult
@@ -33,14 +34,6 @@ from acd.store import Store
 from acd.store.memory import MemoryStore
 
 log = logging.getLogger("acd.service")
-
-
-def _still_running() -> None:
-    """Raise a cancellation a library swallowed (Python 3.11's `wait_for` can): the task stays
-    marked as cancelling, and a `while True` loop would otherwise never end."""
-    task = asyncio.current_task()
-    if task is not None and task.cancelling():
-        raise asyncio.CancelledError
 
 
 class _CurrentEngine:
@@ -161,7 +154,7 @@ class Service:
 
     async def _timer_loop(self) -> None:
         while True:
-            _still_running()
+            still_running()
             wake_at = self.engine.next_wakeup() if self.store.leading else None
             self._wake.clear()
             delay = None if wake_at is None else max(0.0, wake_at - self.clock.now())

@@ -69,6 +69,7 @@ from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
 from acd import __version__
+from acd.aio import quietly, retrieve, still_running
 from acd.engine import Engine, EngineError, EventResult
 from acd.events import AnyEvent
 from acd.model import Command
@@ -92,15 +93,6 @@ YIELD_EVERY_S = 0.005  # a long replay lets the loop run (reads, pings) this oft
 RETRY_MAX_S = 2.0
 SOCKET_TIMEOUTS = {"socket_timeout": 5.0, "socket_connect_timeout": 2.0}
 _REDIS_DOWN = (RedisError, OSError, TimeoutError)
-
-
-def _still_running() -> None:
-    """Raise the cancellation a library swallowed. Python 3.11's `wait_for` (which redis-py uses
-    when it connects) can swallow a `cancel()` that lands as its inner call completes; the task
-    stays marked as cancelling, and a `while True` loop would otherwise never end."""
-    task = asyncio.current_task()
-    if task is not None and task.cancelling():
-        raise asyncio.CancelledError
 
 
 class Role(StrEnum):
@@ -330,7 +322,7 @@ class RedisStore:
     async def _run(self) -> None:
         delay = 0.1
         while True:
-            _still_running()
+            still_running()
             try:
                 await self._resync()
                 await self._follow()
@@ -448,7 +440,7 @@ class RedisStore:
                     position = await self._replay(engine, batch, position, answered)
                 except BaseException:
                     ahead.cancel()
-                    ahead.add_done_callback(_retrieve)
+                    ahead.add_done_callback(retrieve)
                     raise
                 count += len(batch)
                 batch = await ahead
@@ -510,7 +502,7 @@ class RedisStore:
         poll = min(0.5, self._ttl / 4)
         next_try = 0.0
         while True:
-            _still_running()
+            still_running()
             if time.monotonic() >= next_try:
                 sent = time.monotonic()
                 lease = await self.log.acquire(self.instance_id, self._ttl)
@@ -570,12 +562,12 @@ class RedisStore:
     async def _listen_replies(self) -> None:
         """The leader's refusals of this instance's forwarded writes."""
         while True:
-            _still_running()
+            still_running()
             pubsub = self.client.pubsub()
             try:
                 await pubsub.subscribe(self._reply_channel)
                 while True:
-                    _still_running()
+                    still_running()
                     message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
                     if message is not None and message.get("type") == "message":
                         self._on_reply(message["data"])
@@ -694,7 +686,7 @@ class RedisStore:
     async def _keep_lease(self) -> None:
         period = self._ttl / 3
         while True:
-            _still_running()
+            still_running()
             await asyncio.sleep(period)
             assert self._lease is not None
             sent = time.monotonic()
@@ -714,7 +706,7 @@ class RedisStore:
         horizon_ms = round(self._settings.redis_forward_timeout_s * 1000)
         after = f"{max(0, await self.log.server_time_ms() - horizon_ms)}-0"
         while True:
-            _still_running()
+            still_running()
             for item in await self.log.inbox(after, 500, block_ms=1000):
                 after = item.id
                 if item.request in self._recent or time.time() > item.deadline:
@@ -740,7 +732,7 @@ class RedisStore:
     async def _write_loop(self) -> None:
         queue = self._queue
         while True:
-            _still_running()
+            still_running()
             interval = self._settings.redis_snapshot_interval_s
             wait = self._snapshot_at + interval - time.monotonic() if self._since_snapshot else interval
             try:
@@ -897,7 +889,7 @@ class RedisStore:
         self._spawn(self.log.reply(channel, payload))
 
     def _spawn(self, coro: Any) -> None:
-        task = asyncio.create_task(_quietly(coro))
+        task = asyncio.create_task(quietly(coro, log, "redis store: background step"))
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
@@ -974,18 +966,3 @@ def _collector_paused() -> Iterator[None]:
         yield
     finally:
         gc.enable()
-
-
-def _retrieve(task: asyncio.Future[Any]) -> None:
-    """Consume the outcome of a read-ahead nobody awaits any more (no 'never retrieved' warning)."""
-    if not task.cancelled():
-        task.exception()
-
-
-async def _quietly(coro: Any) -> None:
-    try:
-        await coro
-    except asyncio.CancelledError:
-        raise
-    except Exception as exc:
-        log.debug("redis store: background step failed: %s", exc)
