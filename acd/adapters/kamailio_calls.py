@@ -1,12 +1,12 @@
-"""The Kamailio adapter's call map: what the adapter remembers of each call (its SIP Call-ID, the agent or local service
-it was sent to, and whether it ended). Behind several acd instances, Kamailio's requests and the
-outbox's commands reach any instance, so the map must be seen by all of them. With the Redis store
-it lives in Redis (one hash per call, `<ACD_REDIS_PREFIX>kamailio:call:<call_id>`, expiring
-`ACD_KAMAILIO_CALL_TTL_S` after its last write, through the store's own client: same server,
-database, password and Sentinel); in memory otherwise (one instance). It is written before the
-request that depends on it is answered (the SIP Call-ID before `call.offered` is applied, the agent
-before the decision or the command reaches Kamailio), so whichever instance gets the next request
-finds it. Where it has nothing (an entry expired or lost), the engine's replica, which every
+"""The Kamailio adapter's call map: what the adapter remembers of each call (its SIP Call-ID, the agent
+or local service it was sent to, and whether it ended). Behind several acd instances, Kamailio's
+requests and the outbox's commands reach any instance, so the map must be seen by all of them. With
+the Redis store it lives in Redis (one hash per call, `<ACD_REDIS_PREFIX>kamailio:call:<call_id>`,
+expiring `ACD_KAMAILIO_CALL_TTL_S` after its last write, through the store's own client: same
+server, database, password and Sentinel); in memory otherwise (one instance). It is written before
+the request that depends on it is answered (the SIP Call-ID before `call.offered` is applied, the
+agent before the decision or the command reaches Kamailio), so whichever instance gets the next
+request finds it. Where it has nothing (an entry expired or lost), the engine's replica, which every
 instance keeps, supplies the call's agent.
 
 Why Redis rather than Kamailio's dialog variables (`$dlg_var`, sent back on each request): the
