@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import gc
 import logging
 import os
 import sys
@@ -47,6 +46,7 @@ def serve(args: argparse.Namespace) -> None:
     from aiohttp import web
 
     from acd.api.app import create_app
+    from acd.gcpolicy import serve_policy
     from acd.logs import setup_logging
     from acd.routing import warm_up
 
@@ -57,10 +57,9 @@ def serve(args: argparse.Namespace) -> None:
     if settings.router == "numba":
         warm_up()
     app = create_app(settings, config, extensions=extensions(settings))
-    # Start-up leaves ~10^5 long-lived objects (config models, compiled kernels): move them out of
-    # the collector's reach so full collections stay short while serving.
-    gc.collect()
-    gc.freeze()
+    # Start-up leaves ~10^5 long-lived objects (config models, compiled kernels), and the state
+    # grows while serving: full collections would walk it all (acd/gcpolicy.py).
+    serve_policy()
     log.info(
         "acd serving",
         extra={
