@@ -46,16 +46,21 @@ def serve(args: argparse.Namespace) -> None:
     from aiohttp import web
 
     from acd.api.app import create_app
+    from acd.clock import Clock
     from acd.gcpolicy import serve_policy
     from acd.logs import setup_logging
-    from acd.routing import warm_up
+    from acd.warmup import warm
 
     settings = _settings()
     setup_logging(settings.log_level, settings.log_format)
     config = _config(settings)
     log = logging.getLogger("acd")
-    if settings.router == "numba":
-        warm_up()
+    # Ready means warm: nothing after /readyz turns 200 waits for a kernel or a lazy table.
+    warmed = warm(config, Clock(settings.clock_start).now(), router=settings.router)
+    log.info(
+        "warmed up",
+        extra={"rehearsal_s": round(warmed["rehearsal_s"], 3), "events": warmed["events"]},
+    )
     app = create_app(settings, config, extensions=extensions(settings))
     # Start-up leaves ~10^5 long-lived objects (config models, compiled kernels), and the state
     # grows while serving: full collections would walk it all (acd/gcpolicy.py).
