@@ -400,13 +400,15 @@ class RedisStore:
             header = snap.read_header(stored.header)
             if header.get("acd") != __version__ or header.get("config") != self._fingerprint:
                 log.warning(
-                    "redis store: the snapshot was made by acd %s with another configuration or version "
-                    "(fingerprint %s, ours %s): the state it holds, configuration included, is restored",
+                    "redis store: the snapshot was made by acd %s (format %s) under another configuration "
+                    "or version (fingerprint %s, ours %s): its state is restored under the current "
+                    "config/, which applies (what changed is logged by acd.engine.state)",
                     header.get("acd"),
+                    header.get("format"),
                     header.get("config"),
                     self._fingerprint,
                 )
-            engine = snap.decode(stored.data)
+            engine = snap.decode(stored.data, header, config=service.config, router=self._settings.router)
             position = Position(stored.seq, stored.id, float(header.get("now", 0.0)))
         answered: list[tuple[str, list[EventResult]]] = []
         engine.observer = service.replica_observer  # records of replayed contacts are queued again
