@@ -45,10 +45,13 @@ roster may take it now).
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import hashlib
 import logging
 import math
 from collections import deque
+from collections.abc import Iterator
 from dataclasses import MISSING, fields
 from typing import Any
 
@@ -76,7 +79,27 @@ class StateError(ValueError):
 
 
 def dump(engine: Engine) -> dict[str, Any]:
-    """The engine's whole state as plain data (see the module's docstring)."""
+    """The engine's whole state as plain data (see the module's docstring). The lines of the
+    records' histories and the remembered decisions are the engine's own dicts (plain JSON values
+    that the engine never changes once written), shared rather than copied."""
+    with collector_paused():
+        return _dump(engine)
+
+
+@contextlib.contextmanager
+def collector_paused() -> Iterator[None]:
+    """No cyclic collection while a large state's millions of objects are made: each would walk
+    them all again for nothing (the state holds no cycles)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _dump(engine: Engine) -> dict[str, Any]:
     return {
         "format": FORMAT,
         "acd": __version__,
@@ -108,7 +131,11 @@ def load(
 ) -> Engine:
     """An engine built from `config` (the current one) and filled from the state `data`, of this
     format or an earlier one."""
-    data = upgrade(data)
+    with collector_paused():
+        return _load(config, upgrade(data), router, observer)
+
+
+def _load(config: Config, data: dict[str, Any], router: str, observer: Observer) -> Engine:
     notes: list[str] = []
     data = _fit(data, config, notes)
     engine = Engine(config, router=router, observer=NULL_OBSERVER)
@@ -194,18 +221,35 @@ def changed_sections(saved: dict[str, str] | None, config: Config) -> list[str]:
 # ---------------------------------------------------------------------------- records
 
 
+_LAYOUTS: dict[type, tuple[tuple[str, Any], ...]] = {}
+_NO_DEFAULT = object()
+
+
+def _layout(cls: type) -> tuple[tuple[str, Any], ...]:
+    """A record class's fields and their defaults (a factory's value made once), kept."""
+    layout = _LAYOUTS.get(cls)
+    if layout is None:
+        out = []
+        for f in fields(cls):
+            if f.default is not MISSING:
+                out.append((f.name, f.default))
+            elif f.default_factory is not MISSING:
+                out.append((f.name, f.default_factory()))
+            else:
+                out.append((f.name, _NO_DEFAULT))
+        layout = _LAYOUTS[cls] = tuple(out)
+    return layout
+
+
 def _plain(record: Any, skip: tuple[str, ...] = ()) -> dict[str, Any]:
     """A record's fields that differ from their defaults, as plain data."""
     out: dict[str, Any] = {}
-    for f in fields(record):
-        if f.name in skip:
+    for name, default in _layout(type(record)):
+        value = getattr(record, name)
+        if name in skip or (value == default and type(value) is type(default)):
             continue
-        value = getattr(record, f.name)
-        if f.default is not MISSING and value == f.default and type(value) is type(f.default):
-            continue
-        if f.default_factory is not MISSING and value == f.default_factory():
-            continue
-        out[f.name] = _value(value)
+        # a history's lines are the engine's own JSON values, never changed once written: shared
+        out[name] = [[t, entry] for t, entry in value] if name == "history" else _value(value)
     return out
 
 
@@ -222,7 +266,7 @@ def _value(value: Any) -> Any:
 
 
 def _build(cls: type, data: dict[str, Any], **convert: Any) -> Any:
-    names = {f.name for f in fields(cls)}
+    names = {name for name, _ in _layout(cls)}
     kwargs = {}
     for key, value in data.items():
         if key not in names:
@@ -474,7 +518,7 @@ def _load_trackers(engine: Engine, data: dict[str, Any]) -> None:
 def _dump_remembered(engine: Engine) -> dict[str, Any]:
     return {
         "expiry": [[at, event_id] for at, event_id in engine._seen_expiry],
-        "decisions": {event_id: _value(d) for event_id, d in engine._seen.items()},
+        "decisions": dict(engine._seen),  # the decisions answered: JSON values, shared
         "digests": {event_id: digest.hex() for event_id, digest in engine._seen_digest.items()},
     }
 

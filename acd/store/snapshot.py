@@ -122,9 +122,12 @@ def decode(
     observer: Observer = NULL_OBSERVER,
 ) -> Engine:
     """The engine of `config` (the current configuration) in the state the snapshot holds."""
-    document = decode_state(data, header)
     try:
-        return engine_state.load(config, document, router=router, observer=observer)
+        with engine_state.collector_paused():  # parsing makes as many objects as loading
+            document = decode_state(data, header)
+            return engine_state.load(config, document, router=router, observer=observer)
+    except SnapshotError:
+        raise
     except engine_state.StateError as exc:
         raise SnapshotError(str(exc)) from None
     except Exception as exc:
