@@ -152,7 +152,7 @@ async def _load(client: Any, settings: Any, config: Any) -> Any:
     from pydantic import ValidationError
     from redis.exceptions import RedisError
 
-    from acd.engine import Engine, EngineError
+    from acd.engine import Engine
     from acd.store import snapshot as snap
     from acd.store.redis import EVENTS
     from acd.store.redis_log import TICK, RedisLog
@@ -176,9 +176,11 @@ async def _load(client: Any, settings: Any, config: Any) -> Any:
                     engine.tick(entry.now)
                 else:
                     try:
-                        engine.apply(EVENTS.validate_json(entry.events or b"[]"), entry.now, trusted=True)
-                    except (EngineError, ValidationError) as exc:
-                        log.error("log entry %d no longer applies (%s); skipped", entry.seq, exc)
+                        events = EVENTS.validate_json(entry.events or b"[]")
+                    except ValidationError as exc:
+                        log.error("log entry %d no longer reads (%s); skipped", entry.seq, exc)
+                    else:
+                        snap.apply_logged(engine, events, entry.now)
                 seq = entry.seq
             after = entries[-1].id
     except snap.SnapshotError as exc:

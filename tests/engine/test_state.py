@@ -509,3 +509,41 @@ def test_an_agent_added_through_the_api_stays_across_a_reload(router_kind):
     copy = reload(d.engine)
     assert copy.agent_state(copy.agents["new"]) is AgentState.AVAILABLE
     assert copy.agents["new"].skills == {"paiement": 2}
+
+
+def test_a_log_replayed_under_a_roster_without_an_agent_skips_its_events_and_applies_the_rest(
+    router_kind, caplog
+):
+    """A snapshot loaded under a changed config/, then the log after it: an event that names a
+    removed agent is skipped and logged, the others of its entry are applied (once)."""
+    from acd.store.snapshot import apply_logged
+
+    d = Driver(Engine(rich_config(), router=router_kind))
+    d.agent("a1", "available")
+    roster = json.loads((FIXTURES / "format2.config.json").read_text())["agents"]
+    engine = reload(d.engine, rich_config(agents=[a for a in roster if a["id"] != "a3"]))
+    events = [
+        any_event_adapter.validate_python(body)
+        for body in (
+            {
+                "id": "l1",
+                "type": "call.offered",
+                "call_id": "c1",
+                "caller": "+33612345678",
+                "skill": "impot_revenu",
+            },
+            {"id": "l2", "type": "agent.state", "agent_id": "a3", "state": "available"},
+            {
+                "id": "l3",
+                "type": "call.offered",
+                "call_id": "c2",
+                "caller": "+33612345678",
+                "skill": "impot_revenu",
+            },
+        )
+    ]
+    with caplog.at_level(logging.WARNING, logger="acd.store.snapshot"):
+        results = apply_logged(engine, events, d.now)
+    assert [r.id for r in results if r.status == "applied"] == ["l1", "l3"]
+    assert "l2" in caplog.text and "a3" not in engine.agents
+    assert engine.calls["c1"].agent_id == "a1" and engine.calls["c2"].waiting
