@@ -167,3 +167,44 @@ async def test_a_format_2_snapshot_left_by_the_last_release_is_restored_and_the_
     assert again["callbacks"] == state["callbacks"] and again["appointments"] == state["appointments"]
     assert datetime.fromtimestamp(header["now"], UTC).year == 2026
     assert snap.read_header(raw_redis.hget("acd:snapshot", "header"))["format"] == snap.FORMAT_VERSION
+
+
+async def test_a_state_imported_into_an_empty_store_is_what_the_service_starts_from(
+    cluster, redis_url, raw_redis
+) -> None:
+    from acd.engine import Engine
+    from acd.settings import Settings
+    from acd.store.state_cli import StateCommandError, import_state
+    from tests.conftest import Driver
+
+    d = Driver(Engine(rich_config(), router="numba"))
+    d.agent("a1", "available")
+    for i in range(3):
+        d.offer(f"c{i}")
+    d.send("callback.requested", callback_id="rq1", number="+33611111111", skill="paiement")
+    d.send(
+        "appointment.booked",
+        appointment_id="ap1",
+        number="+33622222222",
+        skill="impot_revenu",
+        start="2026-03-03T10:00:00+01:00",
+    )
+    document = json.loads(json.dumps(engine_state.dump(d.engine)))
+    settings = Settings(redis_url=redis_url)
+    await import_state(settings, rich_config(), document)
+    try:
+        await import_state(settings, rich_config(), document)
+    except StateCommandError as exc:
+        assert "not empty" in str(exc)
+    else:
+        raise AssertionError("a second import into a store that is no longer empty was accepted")
+
+    [one] = await cluster(config=rich_config(), clock=ManualClock(d.now))
+    await leader_of([one])
+    assert engine_state.dump(one.service.engine) == document
+    _, call = await one.request("GET", "/v1/calls/c0")
+    assert call["status"] == "connecting" and call["agent_id"] == "a1"
+    _, ap = await one.request("GET", "/v1/appointments/ap1")
+    assert ap["status"] == "booked"
+    status, _ = await one.events(offered("c9"))
+    assert status == 200 and raw_redis.xlen("acd:log") == 1
