@@ -547,3 +547,29 @@ def test_a_log_replayed_under_a_roster_without_an_agent_skips_its_events_and_app
     assert [r.id for r in results if r.status == "applied"] == ["l1", "l3"]
     assert "l2" in caplog.text and "a3" not in engine.agents
     assert engine.calls["c1"].agent_id == "a1" and engine.calls["c2"].waiting
+
+
+def test_a_format_2_snapshot_of_its_first_release_upgrades_too(caplog):
+    """Format 2's first release (2026-11-23, revision 4e8e9fa) pickled an engine without what came
+    later (the agent machine, the measured expected wait, callback windows): those start empty."""
+    from acd.store import snapshot as snap
+
+    header = json.loads((FIXTURES / "format2-early.numba.header.json").read_text())
+    data = (FIXTURES / "format2-early.numba.data").read_bytes()
+    expected = json.loads((FIXTURES / "format2-early.numba.json").read_text())
+    with caplog.at_level(logging.WARNING, logger="acd.engine.state"):
+        engine = snap.decode(data, header, config=rich_config())
+    assert "configuration changed" in caplog.text  # its configuration had fewer settings
+    assert {c.id: [str(c.status), c.agent_id] for c in engine.calls.values()} == expected["calls"]
+    assert [c.id for c in engine.waiting_calls()] == expected["waiting"]
+    assert {a.id: engine.agent_state(a).name.lower() for a in engine.agents.values()} == expected["agents"]
+    assert {c.id: [c.status, c.due_at] for c in engine.callbacks.values()} == expected["callbacks"]
+    assert {a.id: [a.status, a.start] for a in engine.appointments.values()} == expected["appointments"]
+    d = Driver(engine, now=expected["now"])
+    d.send("call.ended", call_id="c1", reason="completed")
+    first = min(expected["waiting"], key=lambda c: engine.router.queue_position(engine.calls[c].row))
+    d.advance(31)  # wrap-up over: a1 takes the first call in line
+    assert engine.calls[first].agent_id == "a1"
+    assert not engine.calls["rq1"].waiting
+    d.advance(3 * 3600)  # the requested callback is due: it joins the line
+    assert engine.calls["rq1"].waiting and engine.callbacks["rq1"].status == "scheduled"
