@@ -255,6 +255,8 @@ def test_a_round_trip_keeps_every_call_callback_appointment_and_agent(router_kin
     assert copy.agent_state(copy.agents["a2"]) is AgentState.PAUSED and copy.agents["a2"].reason == "lunch"
     assert copy.queue_stats(d.now) == d.engine.queue_stats(d.now)
     assert copy.next_wakeup() == d.engine.next_wakeup()
+    other = "reference" if router_kind == "numba" else "numba"
+    assert through_json(reload(d.engine, router=other)) == through_json(d.engine)  # either router
     # the event ids are remembered: a retry is a duplicate, answered as before
     again = any_event_adapter.validate_python(
         {
