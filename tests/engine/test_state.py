@@ -211,13 +211,17 @@ def drive(platform: RandomPlatform, sides: list[Side], steps: int) -> None:
                 side.advance(step)
 
 
-@pytest.mark.parametrize("seed", [1, 2, 3, 4, 5])
-def test_export_import_then_the_same_events_give_the_same_results(router_kind, seed):
+@pytest.mark.parametrize(
+    ("strategy", "seed"),
+    [*(("longest_idle", s) for s in (1, 2, 3, 4, 5)), ("least_occupied", 6), ("skill_level", 7)],
+)
+def test_export_import_then_the_same_events_give_the_same_results(router_kind, strategy, seed):
     """The property: at a random point, the state goes through JSON into a new engine; the same
-    events then give both engines the same answers and commands, and the same state at the end."""
+    events then give both engines the same answers and commands, and the same state at the end
+    (least_occupied reads the agents' clocks, skill_level their levels)."""
     rng = random.Random(seed)
     platform = RandomPlatform(seed)
-    original = Side(Engine(rich_config(), router=router_kind), T0)
+    original = Side(Engine(rich_config(routing={"strategy": strategy}), router=router_kind), T0)
     for agent in list(original.engine.agents)[:7]:
         original.apply(
             {"id": f"login-{agent}", "type": "agent.state", "agent_id": agent, "state": "available"}
