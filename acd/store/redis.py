@@ -486,7 +486,7 @@ class RedisStore:
                 engine.tick(entry.now)
             else:
                 try:
-                    results, _ = engine.apply(decode(entry.events or b"[]"), entry.now, trusted=True)
+                    results = snap.apply_logged(engine, decode(entry.events or b"[]"), entry.now)
                 except (EngineError, ValidationError) as exc:  # determinism broken: say so loudly
                     log.error("redis store: log entry %d no longer applies (%s); skipped", entry.seq, exc)
             seq, entry_id, now = entry.seq, entry.id, entry.now

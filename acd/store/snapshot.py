@@ -143,9 +143,7 @@ def apply_logged(engine: Engine, events: list[Any], now: float) -> list[Any]:
     configuration and an event names what it no longer has (an agent or a skill removed): then
     one event at a time, validated, each refused one skipped and logged, never a crash. Events of
     the entry applied before the failure are not applied twice (their ids are remembered): their
-    results are those first given. Returns the results.
-
-    acd/store/redis.py's replay should call this in place of its `engine.apply(..., trusted=True)`."""
+    results are those first given. Returns the results."""
     from acd.engine import EngineError
 
     seen = engine._seen

@@ -208,3 +208,25 @@ async def test_a_state_imported_into_an_empty_store_is_what_the_service_starts_f
     assert ap["status"] == "booked"
     status, _ = await one.events(offered("c9"))
     assert status == 200 and raw_redis.xlen("acd:log") == 1
+
+
+async def test_a_crash_then_a_restart_under_a_roster_without_an_agent_the_log_names_recovers(
+    cluster, raw_redis
+) -> None:
+    """The log after the snapshot names an agent config/ no longer has: its events are skipped
+    and logged, the rest replayed, and the instance serves (no crash at recovery)."""
+    clock = ManualClock(T0)
+    [first] = await cluster(config=rich_config(), clock=clock)
+    await first.events(event("agent.state", agent_id="a1", state="available"))
+    await first.client.close()  # a snapshot
+    [second] = await cluster(config=rich_config(), clock=clock)
+    await leader_of([second])
+    await second.events(
+        event("agent.state", agent_id="a3", state="available"), offered("c1"), offered("c2")
+    )  # in the log only
+    await second.crash()
+    [third] = await cluster(config=roster_without("a3"), clock=clock)
+    await leader_of([third])
+    engine = third.service.engine
+    assert "a3" not in engine.agents
+    assert engine.calls["c1"].agent_id == "a1" and engine.calls["c2"].waiting
