@@ -233,6 +233,12 @@ def test_export_import_then_the_same_events_give_the_same_results(router_kind, s
     drive(platform, [original, copy], 300)
     assert copy.out == original.out[done:]
     assert through_json(copy.engine) == through_json(original.engine)
+    a, b = original.engine, copy.engine
+    assert (b.waiting_by_skill, b.staffed_by_skill) == (a.waiting_by_skill, a.staffed_by_skill)
+    assert b.queue_stats(copy.now) == a.queue_stats(original.now)
+    assert [b.router.occupancy(x.row, copy.now) for x in b.agents.values()] == [
+        a.router.occupancy(x.row, original.now) for x in a.agents.values()
+    ]
     kinds = {body["type"] for body in platform.sent}
     assert {"call.offered", "callback.accepted", "appointment.booked", "platform.sync"} <= kinds
 
