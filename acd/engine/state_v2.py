@@ -114,8 +114,28 @@ FIELDS = {
 }
 #: AgentState's members by value, as format 2 numbered them.
 AGENT_STATES = ("logged_out", "available", "busy", "wrap_up", "paused", "reserved")
-#: Modules whose classes are unpickled as themselves: plain data.
-REAL = ("builtins", "collections", "datetime", "numpy", "copyreg", "zoneinfo", "_codecs")
+#: What is unpickled as itself: plain data and the few functions that rebuild it (everything
+#: else, acd's classes first, becomes a shadow that holds data and runs nothing).
+REAL = {
+    *(
+        ("builtins", n)
+        for n in ("getattr", "set", "frozenset", "list", "dict", "tuple", "bytes", "bytearray")
+    ),
+    *(("builtins", n) for n in ("int", "float", "str", "bool", "complex", "slice", "range", "object")),
+    *(("collections", n) for n in ("deque", "OrderedDict", "defaultdict")),
+    *(("datetime", n) for n in ("date", "time", "datetime", "timedelta", "timezone")),
+    ("zoneinfo", "ZoneInfo"),
+    ("zoneinfo._zoneinfo", "ZoneInfo"),
+    ("copyreg", "_reconstructor"),
+    ("numpy", "dtype"),
+    ("numpy", "ndarray"),
+    *((m, n) for m in ("numpy._core.numeric", "numpy.core.numeric") for n in ("_frombuffer",)),
+    *(
+        (m, n)
+        for m in ("numpy._core.multiarray", "numpy.core.multiarray")
+        for n in ("_reconstruct", "scalar")
+    ),
+}
 
 
 class _Member:
@@ -171,7 +191,7 @@ class _Unpickler(pickle.Unpickler):
         self._classes: dict[str, type] = {}
 
     def find_class(self, module: str, name: str) -> Any:
-        if module.split(".")[0] in REAL and not (module == "builtins" and name in ("eval", "exec", "open")):
+        if (module, name) in REAL:
             return super().find_class(module, name)
         origin = f"{module}.{name}"
         cls = self._classes.get(origin)

@@ -585,3 +585,21 @@ def test_a_format_2_snapshot_of_its_first_release_upgrades_too(caplog):
     assert not engine.calls["rq1"].waiting
     d.advance(3 * 3600)  # the requested callback is due: it joins the line
     assert engine.calls["rq1"].waiting and engine.callbacks["rq1"].status == "scheduled"
+
+
+def test_reading_a_format_2_pickle_runs_none_of_its_callables(tmp_path):
+    """Format 2 is unpickled into shadows: a callable named in the pickle is never called."""
+    import os
+    import pickle
+
+    from acd.engine.state_v2 import read_pickle
+
+    marker = tmp_path / "ran"
+
+    class Evil:
+        def __reduce__(self):
+            return (os.system, (f"touch {marker}",))
+
+    with pytest.raises(ValueError, match="not an acd Engine"):
+        read_pickle(pickle.dumps(Evil()))
+    assert not marker.exists()
