@@ -33,14 +33,9 @@ Statuses are written as their string values, so the document does not depend on 
 classes. Each concept has its own pair of functions (`_dump_calls` / `_load_calls`, ...): the
 engine's internals may move, and then only that pair changes.
 
-What the configuration no longer has is handled, logged and never a crash (`_fit`). An agent whose
-entry in config/agents.yaml changed takes the new entry (site, skills, target); one whose entry is
-unchanged keeps what `PUT /v1/agents` made of it; one added by `PUT` stays. An agent
-removed from the roster is dropped (one on a call stays until the call ends, then logs out); a
-removed skill ends the live calls that need it (`lost`), fails its callbacks and cancels its
-appointments; a removed need is dropped from the call; a preferred agent who left is forgotten.
-When the configuration changed, every waiting call is routed again at the first tick (a widened
-roster may take it now).
+What the configuration changed applies, and what it no longer has (an agent, a skill, a site) is
+handled, logged and never a crash: acd/engine/state_fit.py. When the configuration changed, every
+waiting call is routed again at the first tick (a widened roster may take it now).
 """
 
 from __future__ import annotations
@@ -60,15 +55,13 @@ from acd.config import Config
 from acd.engine.core import Engine
 from acd.engine.observer import NULL_OBSERVER, Observer
 from acd.engine.records import Agent, Appointment, Call, Callback
+from acd.engine.state_fit import fit, roster_entry
 from acd.model import STAFFED_STATES, AgentState, CallStatus
 
 log = logging.getLogger("acd.engine.state")
 
 #: The layout `dump` writes. Formats 1 and 2 were the pickled engine (acd.engine.state_v2 reads 2).
 FORMAT = 3
-
-#: The calls' statuses in which a call is still being handled (it needs its skill to go on).
-LIVE = ("queued", "connecting", "answered", "callback")
 
 
 class StateError(ValueError):
@@ -137,7 +130,7 @@ def load(
 
 def _load(config: Config, data: dict[str, Any], router: str, observer: Observer) -> Engine:
     notes: list[str] = []
-    data = _fit(data, config, notes)
+    data = fit(data, config, notes)
     engine = Engine(config, router=router, observer=NULL_OBSERVER)
     engine._last_now = float(data["now"])
     engine._seq = int(data["seq"])
@@ -285,11 +278,6 @@ def _history(entries: list) -> list[tuple[float, dict[str, Any]]]:
 
 def _state_name(state: Any) -> str:
     return state.name.lower()
-
-
-def roster_entry(entry: Any) -> str:
-    """The fingerprint of an agent's entry in config/agents.yaml."""
-    return _digest(entry.model_dump_json())
 
 
 def _dump_agents(engine: Engine) -> list[dict[str, Any]]:
@@ -547,115 +535,3 @@ def _load_machine(engine: Engine, data: dict[str, Any]) -> None:
     for kind, keys in data["flagged"].items():
         if kind in engine.flagged:
             engine.flagged[kind] = list(keys)
-
-
-# ---------------------------------------------------------------------------- a changed configuration
-
-
-def _fit(data: dict[str, Any], config: Config, notes: list[str]) -> dict[str, Any]:
-    """The state, fitted to what `config` still has (a copy; what changed goes to `notes`)."""
-    skills = {s.id for s in config.skills}
-    sites = {s.id for s in config.sites}
-    configured = {a.id: a for a in config.agents}
-    now = float(data["now"])
-    data = dict(data)
-    calls = {c["id"]: dict(c) for c in data["calls"]}
-    agents: list[dict[str, Any]] = []
-    kept: set[str] = set()
-    for record in data["agents"]:
-        record = dict(record)
-        agent_id = record["id"]
-        on_call = record.get("call_id") is not None
-        entry = configured.get(agent_id)
-        if entry is not None and (record.get("roster") != roster_entry(entry) or record["site"] not in sites):
-            # config/agents.yaml changed this agent (or lists it now): its entry wins; an entry
-            # unchanged keeps what PUT /v1/agents made of it since
-            record.update(site=entry.site, skills=dict(entry.skills), target=entry.target)
-            record["roster"] = roster_entry(entry)
-        elif entry is None and (record.get("roster") != "api" or record["site"] not in sites):
-            why = "removed from config/agents.yaml" if record.get("roster") != "api" else "its site is gone"
-            if not on_call:
-                notes.append(f"agent {agent_id} dropped: {why} (was {record['state']})")
-                continue
-            notes.append(
-                f"agent {agent_id} {why}: kept until its call {record['call_id']} ends, then logged out"
-            )
-            record["pending"] = ["logged_out", "removed"]
-        gone = sorted(set(record["skills"]) - skills)
-        if gone:
-            record["skills"] = {s: lv for s, lv in record["skills"].items() if s in skills}
-            notes.append(f"agent {agent_id}: skills {', '.join(gone)} no longer exist")
-        agents.append(record)
-        kept.add(agent_id)
-    data["agents"] = agents
-
-    def drop_agent_ref(record: dict[str, Any]) -> None:
-        if record.get("agent_id") is not None and record["agent_id"] not in kept:
-            record["agent_id"] = None
-
-    ended_calls: set[str] = set()
-    for call in calls.values():
-        if call.get("status", "queued") not in LIVE:
-            continue
-        if call["skill"] not in skills:
-            ended_calls.add(call["id"])
-            notes.append(f"call {call['id']} ended (lost): its skill {call['skill']} no longer exists")
-            call.update(status="ended", ended_at=now, end_reason="lost")
-            call["history"] = [
-                *call.get("history", []),
-                [now, {"action": "ended", "reason": "lost", "why": "skill_removed"}],
-            ]
-            continue
-        needs = call.get("needs") or []
-        if any(n not in skills for n in needs):
-            call["needs"] = [n for n in needs if n in skills]
-            notes.append(
-                f"call {call['id']}: needs {', '.join(n for n in needs if n not in skills)} no longer exist"
-            )
-        if call.get("preferred_agent_id") is not None and call["preferred_agent_id"] not in kept:
-            notes.append(f"call {call['id']}: its preferred agent {call['preferred_agent_id']} has left")
-            call["preferred_agent_id"] = None
-    for record in agents:  # an agent whose call ended above is busy on the platform still
-        if record.get("call_id") in ended_calls:
-            record["call_id"] = None
-            if record["state"] == "reserved":
-                record["state"] = "busy"
-    data["calls"] = list(calls.values())
-    data["waiting"] = [w for w in data["waiting"] if w[0] not in ended_calls]
-    data["ended"] = [*data["ended"], *sorted(ended_calls)]
-
-    callbacks = []
-    failed: set[str] = set()
-    for cb in data["callbacks"]:
-        cb = dict(cb)
-        if cb["skill"] not in skills and cb.get("status") in ("scheduled", "dialing"):
-            notes.append(f"callback {cb['id']} failed: its skill {cb['skill']} no longer exists")
-            cb["status"] = "failed"
-            cb["history"] = [*cb.get("history", []), [now, {"status": "failed", "why": "skill_removed"}]]
-            failed.add(cb["id"])
-        drop_agent_ref(cb)
-        callbacks.append(cb)
-    data["callbacks"] = callbacks
-    line = dict(data["callback_line"])
-    line["admitted"] = [c for c in line["admitted"] if c not in failed]
-    line["active"] = {s: n for s, n in line["active"].items() if s in skills}
-    data["callback_line"] = line
-
-    appointments = []
-    taken = {(site, skill, float(start)): n for site, skill, start, n in data["slots"]}
-    for ap in data["appointments"]:
-        ap = dict(ap)
-        if ap["skill"] not in skills and ap.get("status") in ("booked", "dialing"):
-            notes.append(f"appointment {ap['id']} cancelled: its skill {ap['skill']} no longer exists")
-            ap["status"] = "cancelled"
-            ap["history"] = [*ap.get("history", []), [now, {"status": "cancelled", "why": "skill_removed"}]]
-            key = (ap["site"], ap["skill"], float(ap["start"]))
-            if taken.get(key, 0) > 1:
-                taken[key] -= 1
-            else:
-                taken.pop(key, None)
-        drop_agent_ref(ap)
-        appointments.append(ap)
-    data["appointments"] = appointments
-    data["slots"] = [[site, skill, start, n] for (site, skill, start), n in taken.items()]
-    return data
