@@ -56,6 +56,7 @@ class Snapshots:
         records: RecordCarry | None = None,
     ) -> None:
         self._log = log
+        self._config = config
         self._records = records
         self._settings = settings
         self._metrics = metrics
@@ -74,13 +75,15 @@ class Snapshots:
         header = snap.read_header(stored.header)
         if header.get("acd") != __version__ or header.get("config") != self.fingerprint:
             log.warning(
-                "redis store: the snapshot was made by acd %s with another configuration or version "
-                "(fingerprint %s, ours %s): the state it holds, configuration included, is restored",
+                "redis store: the snapshot was made by acd %s (format %s) under another configuration "
+                "or version (fingerprint %s, ours %s): its state is restored under the current "
+                "config/, which applies (what changed is logged by acd.engine.state)",
                 header.get("acd"),
+                header.get("format"),
                 header.get("config"),
                 self.fingerprint,
             )
-        engine = snap.decode(stored.data)
+        engine = snap.decode(stored.data, header, config=self._config, router=self._settings.router)
         if self._records is not None:  # before the replay: what it makes again comes after these
             self._records.restore(stored.records)
         return Loaded(engine, Position(stored.seq, stored.id, float(header.get("now", 0.0))))
