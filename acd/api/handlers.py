@@ -16,6 +16,7 @@ from pydantic import BaseModel, ValidationError
 
 from acd import jsonio
 from acd.api.errors import ApiError, validation_error
+from acd.api.logging_mw import PARSED_BODY
 from acd.api.schemas import (
     AgentUpsert,
     AppointmentPatch,
@@ -61,9 +62,11 @@ async def _body(request: web.Request) -> Any:
     if not raw:
         raise ApiError(400, "empty_body", "a JSON body is required")
     try:
-        return jsonio.loads(raw)
+        body = jsonio.loads(raw)
     except ValueError as exc:
         raise ApiError(400, "malformed_json", f"the body is not valid JSON: {exc}") from None
+    request[PARSED_BODY] = body  # for the access log's line
+    return body
 
 
 async def _parse(request: web.Request, model: type[M], what: str) -> M:

@@ -49,3 +49,13 @@ class DayTally:
         if day != self.day:
             return day, {f: {} for f in FIELDS}
         return day, {f: dict(c) for f, c in self.counts.items()}
+
+    def dump(self) -> dict[str, object]:
+        return {"day": self.day, "counts": {f: dict(c) for f, c in self.counts.items()}}
+
+    def load(self, data: dict[str, object]) -> None:
+        """The figures of a state document (the day's bounds are found again at the next count)."""
+        day, counts = data.get("day"), data.get("counts") or {}
+        self.day = day if isinstance(day, str) else None
+        self.counts = {f: {str(k): int(v) for k, v in dict(counts.get(f, {})).items()} for f in FIELDS}  # type: ignore[union-attr]
+        self._start, self._end = math.inf, -math.inf
