@@ -31,8 +31,6 @@ PENDING_SIZE: dict[str, str] = {
     "acd/sim/scenario.py": "issue 15: the simulator in parts",
     "acd/outbox.py": "issue 15: the outbox",
     "acd/records/sink.py": "issue 15: the records",
-    "acd/engine/state.py": "issue 15: the explicit state (its dump/load pairs by concept)",
-    "acd/engine/state_v2.py": "issue 15: the explicit state (the format-2 reader)",
 }
 
 #: Readers outside the engine that still reach into it, being moved to the read models.
