@@ -1,4 +1,5 @@
-"""The `acd` command: `acd serve`, `acd check-config`, `acd simulate`, `acd records export`."""
+"""The `acd` command: `acd serve`, `acd check-config`, `acd simulate`, `acd records export`,
+`acd state export` / `acd state import`."""
 
 from __future__ import annotations
 
@@ -95,6 +96,9 @@ def main(argv: list[str] | None = None) -> None:
     from acd.records.cli import register as register_records
 
     register_records(sub)
+    from acd.store.state_cli import register as register_state
+
+    register_state(sub)
     args = parser.parse_args(argv)
     args.func(args)
 

@@ -188,14 +188,15 @@ class Metrics(Observer):
 
 
 class EngineCollector(Collector):
-    """Gauges read from the engine at scrape time."""
+    """Gauges read from the engine at scrape time (`engine()`: the engine as it is then, which a
+    store may have replaced since)."""
 
-    def __init__(self, engine: Engine, now: Callable[[], float]) -> None:
+    def __init__(self, engine: Callable[[], Engine], now: Callable[[], float]) -> None:
         self._engine = engine
         self._now = now
 
     def collect(self) -> Iterator[Metric]:
-        engine, now = self._engine, self._now()
+        engine, now = self._engine(), self._now()
         waiting = GaugeMetricFamily("acd_queue_waiting_calls", "Calls waiting in line", labels=["skill"])
         oldest = GaugeMetricFamily(
             "acd_queue_oldest_wait_seconds", "Wait of the oldest call in line", labels=["skill"]

@@ -34,6 +34,7 @@ from typing import Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from acd.aio import still_running
 from acd.httpclient import HttpClient
 from acd.model import Command
 from acd.signing import signed_headers
@@ -210,17 +211,6 @@ class OutboxMetrics:
         self.pending = Gauge("acd_outbox_pending", "Commands not yet delivered", registry=registry)
 
 
-def _still_running() -> None:
-    """Raise the cancellation a library swallowed. On Python 3.11 `asyncio.wait_for` returns its
-    result when a `cancel()` lands as its inner call completes, leaving the task marked as
-    cancelling; redis-py awaits every command it sends through `wait_for` (with a socket
-    timeout), so the dispatcher, whose store may be Redis, checks between steps instead of
-    looping on for ever and leaving `stop()` waiting for it."""
-    task = asyncio.current_task()
-    if task is not None and task.cancelling():
-        raise asyncio.CancelledError
-
-
 def backoff_delay(
     failures: int, base_delay_s: float, max_delay_s: float, jitter: float, rng: random.Random
 ) -> float:
@@ -313,7 +303,7 @@ class Outbox:
             self._draining = True
             self._wake.set()
             with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(drain_timeout_s):  # not wait_for: see `_still_running`
+                async with asyncio.timeout(drain_timeout_s):  # not wait_for: see `acd.aio`
                     await self._drained.wait()
             task.cancel()
             inflight = list(self._inflight.values())
@@ -332,7 +322,7 @@ class Outbox:
 
     async def _dispatch(self) -> None:
         while True:
-            _still_running()
+            still_running()
             self._wake.clear()
             try:
                 timeout = await self._dispatch_once()
@@ -345,7 +335,7 @@ class Outbox:
             if timeout is None and self._draining and not self._inflight:
                 self._drained.set()  # nothing due and nothing in flight: the drain is complete
                 # stay alive (stop() cancels us); the wait below returns on the next wake
-            _still_running()  # a cancel swallowed in the store's I/O must not become a long sleep
+            still_running()  # a cancel swallowed in the store's I/O must not become a long sleep
             with contextlib.suppress(TimeoutError):
                 # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow the cancel of stop()
                 async with asyncio.timeout(timeout):

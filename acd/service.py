@@ -19,6 +19,7 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry
 
+from acd.aio import Background, cancel_and_wait, still_running
 from acd.clock import Clock
 from acd.config import AgentConfig, Config
 from acd.engine import Agent, Engine, EventResult
@@ -29,29 +30,10 @@ from acd.outbox import MemoryOutboxStore, Outbox, OutboxMetrics, OutboxStore
 from acd.records.db import open_db
 from acd.records.sink import FanOut, RecordMetrics, RecordSink
 from acd.settings import Settings
-from acd.store import Store
+from acd.store import Store, StoreContext
 from acd.store.memory import MemoryStore
 
 log = logging.getLogger("acd.service")
-
-
-def _still_running() -> None:
-    """Raise a cancellation a library swallowed (Python 3.11's `wait_for` can): the task stays
-    marked as cancelling, and a `while True` loop would otherwise never end."""
-    task = asyncio.current_task()
-    if task is not None and task.cancelling():
-        raise asyncio.CancelledError
-
-
-class _CurrentEngine:
-    """The service's engine as it is now: the Redis store replaces the engine when it reloads, and
-    the scrape-time collector must read the current one."""
-
-    def __init__(self, service: Service) -> None:
-        self._service = service
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._service.engine, name)
 
 
 class Service:
@@ -81,26 +63,44 @@ class Service:
         #: while it keeps a replica (records only: they are written if it takes over).
         self.observer = FanOut(self.metrics, self.records)
         self.replica_observer = self.records
-        self.engine = Engine(config, router=settings.router, observer=self.observer)
-        self.registry.register(EngineCollector(_CurrentEngine(self), self.clock.now))  # type: ignore[arg-type]
+        context = StoreContext(
+            settings=settings,
+            config=config,
+            registry=self.registry,
+            clock=self.clock,
+            new_engine=lambda: Engine(config, router=settings.router),
+            observer=self.observer,
+            replica_observer=self.replica_observer,
+            on_role=self._on_role,
+            on_commands=self._on_commands,
+            records=self.records,
+        )
         outbox_store: OutboxStore
         if settings.redis_enabled:
             from acd.store.redis import RedisStore
 
-            redis_store = RedisStore(self)
+            redis_store = RedisStore(context)
             self.store: Store = redis_store
             outbox_store = redis_store.outbox_store
         else:
-            self.store = MemoryStore(self)
+            self.store = MemoryStore(context)
             outbox_store = MemoryOutboxStore()
+        self.registry.register(EngineCollector(lambda: self.store.engine, self.clock.now))
         self.outbox = Outbox(
             outbox_store,
             str(settings.command_url) if settings.command_url else None,
             settings.secret,
             metrics=OutboxMetrics(self.registry),
         )
+        self._handing_on = Background(log, "handing commands to the outbox")
         self._wake = asyncio.Event()
         self._timer_task: asyncio.Task[None] | None = None
+        self._crashed = False
+
+    @property
+    def engine(self) -> Engine:
+        """The engine as it is now (the Redis store replaces it when it reloads)."""
+        return self.store.engine
 
     def _site_of(self, agent_id: str) -> str | None:
         agent = self.engine.agents.get(agent_id)
@@ -108,19 +108,43 @@ class Service:
 
     async def start(self) -> None:
         await self.records.start()
-        await self.store.start()
-        if self.store.leading:
-            await self.outbox.start()
+        await self.store.start()  # reports the role it takes (`_on_role`)
         self._timer_task = asyncio.create_task(self._timer_loop(), name="acd-timers")
 
     async def stop(self) -> None:
-        if self._timer_task is not None:
-            self._timer_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._timer_task
+        if self._crashed:
+            return
+        await cancel_and_wait(self._timer_task)
         await self.outbox.stop()
         await self.store.stop()
+        await cancel_and_wait(*self._handing_on.tasks)
         await self.records.stop()
+
+    async def crash(self) -> None:
+        """Die without a goodbye, as a killed process would (the seam of the crash tests and the
+        recovery benchmark): the timers and the store stop at once, the store's lease is forgotten
+        rather than released, no final snapshot, nothing flushed; `stop()` does nothing after."""
+        self._crashed = True
+        await cancel_and_wait(self._timer_task, *self._handing_on.tasks)
+        crash = getattr(self.store, "crash", None)
+        if crash is not None:
+            await crash()
+
+    async def _on_role(self, leading: bool) -> None:
+        """The store took the lead or left it: the outbox runs on the instance in charge, and the
+        timer loop re-reads its next wake-up."""
+        self._wake.set()
+        if leading:
+            await self.outbox.start()
+        else:
+            await self.outbox.stop(drain_timeout_s=0.2)
+
+    def _on_commands(self, commands: list[Command]) -> None:
+        """Writes forwarded by followers were applied here: their commands (persisted already)
+        go to the outbox, and the next timer may have moved."""
+        if commands:
+            self._handing_on.spawn(self.outbox.submit(commands))
+        self._wake.set()
 
     async def ready(self) -> bool:
         return await self.store.ready()
@@ -154,14 +178,17 @@ class Service:
 
     async def _after(self, commands: list[Command]) -> None:
         if commands:
-            await self.outbox.submit(commands)
+            if self.store.commands_persisted:  # stored with the log: the outbox only counts and wakes
+                self._handing_on.spawn(self.outbox.submit(commands))
+            else:
+                await self.outbox.submit(commands)
         self._wake.set()  # the next timer may have moved
 
     # -- timers
 
     async def _timer_loop(self) -> None:
         while True:
-            _still_running()
+            still_running()
             wake_at = self.engine.next_wakeup() if self.store.leading else None
             self._wake.clear()
             delay = None if wake_at is None else max(0.0, wake_at - self.clock.now())

@@ -247,10 +247,8 @@ async def _recovery(redis_url: str, args: argparse.Namespace) -> dict[str, Any]:
     store = second.store
     entries = store.position.seq - snapshot_seq
     ticks = sum(1 for i, f in client.xrange("acd:log") if LogEntry.from_stream(i, f).kind == "t")
-    # The crash: nothing more is written, no final snapshot, the lease is dropped by hand.
-    for task in (store._main, store._replies, second._timer_task):
-        task.cancel()
-    await asyncio.gather(store._main, store._replies, second._timer_task, return_exceptions=True)
+    # The crash: nothing more is written, no final snapshot; the lease, forgotten, is dropped by hand.
+    await second.crash()
     client.delete("acd:lease")
     state = {
         "calls": len(second.engine.calls),

@@ -3,12 +3,13 @@ so tests build as many as they like.
 
 The API knows nothing of the platforms' adapters: whoever builds the app passes them in
 `extensions`, callables that add their routes (and startup or cleanup hooks) to the app once the
-service and the contract's routes are in place. `acd serve` wires the Kamailio adapter this way when
+service and the contract's routes are in place. The service itself starts and stops through the
+app's `cleanup_ctx`, which pairs the start with its stop. `acd serve` wires the Kamailio adapter this way when
 `ACD_KAMAILIO_URL` is set (see `acd.cli`)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry
@@ -76,12 +77,17 @@ def create_app(
     for extend in extensions:
         extend(app)
 
-    async def on_startup(app: web.Application) -> None:
-        await service.start()
+    app.cleanup_ctx.append(_running(service))
+    return app
 
-    async def on_cleanup(app: web.Application) -> None:
+
+def _running(service: Service) -> Callable[[web.Application], AsyncIterator[None]]:
+    """The service's life as one `cleanup_ctx` step: started before the app serves, stopped when it
+    is cleaned up (only if it started)."""
+
+    async def run(app: web.Application) -> AsyncIterator[None]:
+        await service.start()
+        yield
         await service.stop()
 
-    app.on_startup.append(on_startup)
-    app.on_cleanup.append(on_cleanup)
-    return app
+    return run

@@ -818,8 +818,10 @@ class Engine(OverflowMixin, CallbackMixin, AppointmentMixin, SurveyMixin):
                 return preferred.row, call.enqueued_at + self.config.routing.preferred_agent_wait_s
         return -1, 0.0
 
-    def _enqueue(self, call: Call) -> None:
-        pref_row, pref_until = self._preference(call)
+    def _enqueue(self, call: Call, preference: tuple[int, float] | None = None) -> None:
+        """Into the line; `preference`: the preferred agent's row and until when, as the router
+        held it (an engine rebuilt from its state), else as the call's preference stands now."""
+        pref_row, pref_until = self._preference(call) if preference is None else preference
         aging = self.config.routing.priority_aging_s
         if aging is None:
             priority, order = call.priority, call.seq

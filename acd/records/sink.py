@@ -19,13 +19,16 @@ import contextlib
 import itertools
 import logging
 import time
+import zlib
 from collections import deque
 from collections.abc import Callable
+from dataclasses import asdict
 from datetime import date, datetime, timedelta
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
+from acd import jsonio
 from acd.engine.observer import Observer
 from acd.engine.records import Agent, Appointment, Call, Callback
 from acd.records import queries
@@ -147,6 +150,31 @@ class RecordSink(Observer):
     @property
     def pending(self) -> int:
         return len(self._queue)
+
+    # ------------------------------------------------------------------ carried in snapshots
+
+    def carried(self) -> bytes:
+        """The records still waiting to be written, as bytes a snapshot carries (empty when none).
+
+        A snapshot taken at log position P replaces the entries up to P: after a crash the replay
+        starts after P and never sees again the contacts that ended before it. Whatever of theirs
+        the writer had not stored yet is in this queue at P (the engine applies events one at a
+        time, so the queue holds exactly the records of events up to P), so the snapshot keeps it
+        and `restore` queues it again. Writes are upserts: a record written meanwhile is written
+        once more, the same row."""
+        if not self._queue:
+            return b""
+        ops = [[kind, asdict(value) if kind == "record" else list(value)] for _, (kind, value) in self._queue]
+        return zlib.compress(jsonio.dumps(ops), 1)
+
+    def restore(self, carried: bytes) -> int:
+        """Queue again the records a snapshot carried (see `carried`); returns how many ops."""
+        if not carried:
+            return 0
+        ops = jsonio.loads(zlib.decompress(carried))
+        for kind, value in ops:
+            self._put(("record", Record(**value)) if kind == "record" else ("survey", tuple(value)))
+        return len(ops)
 
     # ------------------------------------------------------------------ the queue
 

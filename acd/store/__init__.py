@@ -1,17 +1,32 @@
 """Where the engine's state lives: memory (the embedded default) or Redis.
 
-The service talks to a `Store`: it applies writes (`apply`, `tick`) and says whether this instance
-is the one running the timers and the outbox (`leading`). `MemoryStore` applies in place;
-`RedisStore` logs every input to a Redis Stream before the write is acknowledged, snapshots the
-engine, and coordinates several instances (one leader, followers that forward and keep a replica).
+The store sits beside the service, not inside it. It is given what it needs (`StoreContext`: the
+settings, the configuration, the metrics registry, the clock, how to make an engine and what
+observes it) and never sees the service. It holds the engine (`engine`, which a Redis store
+replaces when it reloads), applies the writes (`apply`, `tick`) and returns their results and
+commands in both modes, and reports role changes (`on_role`): the service starts and stops the
+outbox and re-reads the timers on them.
+
+`MemoryStore` applies in place and leads from its start; `RedisStore` (`acd.store.redis`) logs
+every input to a Redis Stream before the write is acknowledged, snapshots the engine, and
+coordinates several instances (one leader, followers that forward and keep a replica).
 """
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
 
-from acd.engine import EngineError, EventResult
+from acd.engine import Engine, EngineError, EventResult, Observer
 from acd.model import Command
+
+if TYPE_CHECKING:
+    from prometheus_client import CollectorRegistry
+
+    from acd.clock import Clock
+    from acd.config import Config
+    from acd.settings import Settings
 
 
 class StoreUnavailable(EngineError):
@@ -21,11 +36,53 @@ class StoreUnavailable(EngineError):
         super().__init__(503, "store_unavailable", message, details)
 
 
+class RecordCarry(Protocol):
+    """The call records not yet written, carried by a snapshot (`acd.records.sink.RecordSink`):
+    the replay after a crash starts after the snapshot and cannot make them again."""
+
+    def carried(self) -> bytes: ...
+
+    def restore(self, carried: bytes) -> int: ...
+
+
+@dataclass(frozen=True, slots=True)
+class StoreContext:
+    """What a store is given by the service around it."""
+
+    settings: Settings
+    config: Config
+    registry: CollectorRegistry
+    clock: Clock
+    #: A fresh, empty engine (no observer: the store sets it).
+    new_engine: Callable[[], Engine]
+    #: What observes the engine while this instance leads (metrics and records) ...
+    observer: Observer
+    #: ... and while it keeps a replica (records only: they are written if it takes over).
+    replica_observer: Observer
+    #: This instance took the lead (True) or left it (False): awaited by the store, in its role
+    #: loop, so that the outbox is started before a command is due and stopped before another
+    #: instance can lead.
+    on_role: Callable[[bool], Awaitable[None]]
+    #: Commands of writes nobody on this instance waits for (writes forwarded by followers),
+    #: already persisted: hand them to the outbox; the engine changed, too.
+    on_commands: Callable[[list[Command]], None]
+    #: The records sink: each snapshot carries what it has not written yet, and a reload queues
+    #: that again before the replay.
+    records: RecordCarry | None = None
+
+
 class Store(Protocol):
+    #: The engine as it is now (read models are served from it).
+    engine: Engine
+
     @property
     def leading(self) -> bool:
         """True while this instance applies writes itself, fires the timers and sends commands."""
         ...
+
+    #: True when the commands `apply` and `tick` return are already persisted in the outbox's
+    #: store (with their log entry): handing them to the outbox then only wakes the dispatcher.
+    commands_persisted: bool
 
     async def start(self) -> None: ...
 
@@ -35,8 +92,8 @@ class Store(Protocol):
 
     async def apply(self, events: list[Any]) -> tuple[list[EventResult], list[Command]]:
         """Apply a batch durably; returns the results and the commands the caller must hand to the
-        outbox (a store that persists commands itself returns none). Raises `EngineError` for a bad
-        batch (nothing applied) and `StoreUnavailable` when the write cannot be made durable."""
+        outbox. Raises `EngineError` for a bad batch (nothing applied) and `StoreUnavailable`
+        when the write cannot be made durable."""
         ...
 
     async def tick(self, now: float) -> list[Command]:
@@ -44,4 +101,4 @@ class Store(Protocol):
         ...
 
 
-__all__ = ["Store", "StoreUnavailable"]
+__all__ = ["Store", "StoreContext", "StoreUnavailable"]

@@ -1,28 +1,31 @@
 """The embedded store: state lives in the engine's memory only, and the log is a no-op.
 
 Every write is applied to the engine at once, in the caller's task; engine calls never await, so
-under asyncio each batch is applied atomically. Nothing survives a restart.
+under asyncio each batch is applied atomically. Nothing survives a restart. One instance, always
+in charge of its timers and its outbox: it reports that it leads when it starts.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from acd.engine import EventResult
 from acd.model import Command
-
-if TYPE_CHECKING:
-    from acd.service import Service
+from acd.store import StoreContext
 
 
 class MemoryStore:
-    leading = True  # one instance, always in charge of its timers and its outbox
+    leading = True
+    commands_persisted = False
 
-    def __init__(self, service: Service) -> None:
-        self._service = service
+    def __init__(self, context: StoreContext) -> None:
+        self._context = context
+        self._now = context.clock.now
+        self.engine = context.new_engine()
+        self.engine.observer = context.observer
 
     async def start(self) -> None:
-        return None
+        await self._context.on_role(True)
 
     async def stop(self) -> None:
         return None
@@ -31,8 +34,7 @@ class MemoryStore:
         return True
 
     async def apply(self, events: list[Any]) -> tuple[list[EventResult], list[Command]]:
-        service = self._service
-        return service.engine.apply(events, service.clock.now())
+        return self.engine.apply(events, self._now())
 
     async def tick(self, now: float) -> list[Command]:
-        return self._service.engine.tick(now)
+        return self.engine.tick(now)

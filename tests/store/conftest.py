@@ -157,24 +157,9 @@ class Instance:
         return await self.request("POST", "/v1/events", list(events) if len(events) > 1 else events[0])
 
     async def crash(self) -> None:
-        """Die without a goodbye: no snapshot, no lease released, nothing flushed (in-process kill)."""
-        service = self.service
-        store: Any = service.store
-        store._lease = None  # forgotten, not released: it lapses after its TTL
-        tasks = [store._main, store._replies, store._snapshot_task, service._timer_task, *store._background]
-        for task in tasks:
-            if task is not None:
-                task.cancel()
-        await asyncio.gather(*(t for t in tasks if t is not None), return_exceptions=True)
-        store._stopping = True
-        service._timer_task = None
-        with contextlib.suppress(Exception):
-            await store.client.aclose()
-
-        async def nothing() -> None:
-            return None
-
-        service.stop = nothing  # type: ignore[method-assign]  # the app's cleanup says no goodbye either
+        """Die without a goodbye: no snapshot, no lease released, nothing flushed (in-process kill,
+        through the service's crash seam); the app's cleanup then says no goodbye either."""
+        await self.service.crash()
         await self.client.close()
 
 

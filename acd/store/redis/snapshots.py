@@ -1,0 +1,161 @@
+"""Snapshots of the engine in Redis: when to take one, writing it, and loading it back.
+
+This is the one place that encodes and decodes the engine (`acd.store.snapshot`: `Encoding` and
+`decode`) for the Redis store. A snapshot is taken by the writer between two groups, when the
+engine matches the log exactly, once `ACD_REDIS_SNAPSHOT_EVERY` entries or
+`ACD_REDIS_SNAPSHOT_INTERVAL_S` seconds have passed since the last one; it is encoded in a forked
+child (`ACD_REDIS_SNAPSHOT_FORK`) and saved fenced by the lease, trimming the log it covers.
+
+A snapshot also carries the call records still waiting to be written when it is taken (the
+`RecordCarry` of the store's context): the replay after a crash starts after the snapshot, so
+the records of contacts that ended before it could not be made again. Loading queues them again
+before the replay.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from acd import __version__
+from acd.config import Config
+from acd.engine import Engine
+from acd.settings import Settings
+from acd.store import RecordCarry
+from acd.store import snapshot as snap
+from acd.store.redis.metrics import StoreMetrics
+from acd.store.redis_log import RedisLog
+from acd.store.snapshot import Position, SnapshotError
+
+log = logging.getLogger("acd.store")
+
+__all__ = ["Loaded", "Position", "SnapshotError", "Snapshots"]
+
+
+@dataclass(frozen=True, slots=True)
+class Loaded:
+    """A snapshot read back: its engine (None: no snapshot, start empty) and where it stands."""
+
+    engine: Engine | None
+    position: Position
+
+
+class Snapshots:
+    def __init__(
+        self,
+        log: RedisLog,
+        config: Config,
+        settings: Settings,
+        metrics: StoreMetrics,
+        lease: Callable[[], str | None],
+        *,
+        records: RecordCarry | None = None,
+    ) -> None:
+        self._log = log
+        self._config = config
+        self._records = records
+        self._settings = settings
+        self._metrics = metrics
+        self._lease = lease
+        self.fingerprint = snap.config_fingerprint(config)
+        self.since = 0  # log entries written since the last snapshot
+        self.taken_at = time.monotonic()
+        self.task: asyncio.Task[None] | None = None
+
+    # -- loading
+
+    async def load(self) -> Loaded:
+        stored = await self._log.load_snapshot()
+        if stored is None:
+            return Loaded(None, Position())
+        header = snap.read_header(stored.header)
+        if header.get("acd") != __version__ or header.get("config") != self.fingerprint:
+            log.warning(
+                "redis store: the snapshot was made by acd %s (format %s) under another configuration "
+                "or version (fingerprint %s, ours %s): its state is restored under the current "
+                "config/, which applies (what changed is logged by acd.engine.state)",
+                header.get("acd"),
+                header.get("format"),
+                header.get("config"),
+                self.fingerprint,
+            )
+        engine = snap.decode(stored.data, header, config=self._config, router=self._settings.router)
+        if self._records is not None:  # before the replay: what it makes again comes after these
+            self._records.restore(stored.records)
+        return Loaded(engine, Position(stored.seq, stored.id, float(header.get("now", 0.0))))
+
+    # -- writing
+
+    def due_in(self) -> float:
+        """Seconds until the interval makes a snapshot due (the writer wakes up for it)."""
+        interval = self._settings.redis_snapshot_interval_s
+        return self.taken_at + interval - time.monotonic() if self.since else interval
+
+    def maybe(self, engine: Engine, position: Position, *, force: bool = False) -> None:
+        """Snapshot `engine`, which must match the log up to `position` exactly, if enough has
+        been logged since the last one (or `force`) and no snapshot is being written."""
+        if self.since == 0:
+            return
+        if self.task is not None and not self.task.done():
+            return
+        settings = self._settings
+        due = (
+            force
+            or self.since >= settings.redis_snapshot_every
+            or time.monotonic() - self.taken_at >= settings.redis_snapshot_interval_s
+        )
+        if not due:
+            return
+        started = time.perf_counter()
+        covered = self.since
+        encoding = snap.Encoding(engine, fork=settings.redis_snapshot_fork)
+        carried = self._carried()  # the unwritten records, at the same position
+        self.since = 0
+        self.taken_at = time.monotonic()
+        self.task = asyncio.create_task(self._save(encoding, carried, position, covered, started))
+
+    def _carried(self) -> bytes:
+        return self._records.carried() if self._records is not None else b""
+
+    async def _save(
+        self, encoding: snap.Encoding, carried: bytes, position: Position, covered: int, started: float
+    ) -> None:
+        try:
+            data = await encoding.result()
+            header = snap.make_header(position, self.fingerprint, len(data))
+            saved = await self._log.save_snapshot(
+                self._lease() or "-", position.seq, position.id, header, data, carried
+            )
+        except Exception as exc:
+            self.since += covered  # try again later
+            log.warning("redis store: snapshot failed: %s: %s", type(exc).__name__, exc)
+            return
+        seconds = time.perf_counter() - started
+        if saved:
+            self._metrics.snapshots.inc()
+            self._metrics.snapshot_seconds.set(seconds)
+            self._metrics.snapshot_bytes.set(len(data))
+        log.info(
+            "redis store: snapshot written" if saved else "redis store: a newer snapshot was there",
+            extra={"seq": position.seq, "bytes": len(data), "seconds": round(seconds, 3)},
+        )
+
+    async def settle(self) -> None:
+        """Wait for the snapshot being written, if any (its failure is logged, not raised)."""
+        if self.task is not None:
+            with contextlib.suppress(Exception):
+                await self.task
+
+    async def reseed(self, engine: Engine, position: Position, lease: str) -> str | None:
+        """Write `engine` back as the store's new base after Redis lost its data (see
+        `RedisLog.reseed`); the new epoch, or None if another instance did it first."""
+        data = await snap.Encoding(engine, fork=False).result()
+        header = snap.make_header(Position(position.seq, "0-0", position.now), self.fingerprint, len(data))
+        epoch = await self._log.reseed(lease, position.seq, header, data, self._carried())
+        if epoch is not None:
+            self.since = 0
+        return epoch
