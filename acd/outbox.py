@@ -32,10 +32,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-import aiohttp
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from acd.aio import still_running
+from acd.httpclient import HttpClient
 from acd.model import Command
 from acd.signing import signed_headers
 
@@ -231,7 +231,6 @@ class Outbox:
         url: str | None,
         secret: bytes | None,
         *,
-        session_factory: Callable[[], aiohttp.ClientSession] | None = None,
         metrics: OutboxMetrics | None = None,
         base_delay_s: float = 0.5,
         max_delay_s: float = 60.0,
@@ -248,7 +247,6 @@ class Outbox:
         self.store = store
         self.url = url
         self._secret = secret
-        self._session_factory = session_factory
         self._metrics = metrics
         self._base = base_delay_s
         self._max = max_delay_s
@@ -258,7 +256,7 @@ class Outbox:
         self._lease_s = timeout_s + 5.0  # a claimed command falls due again after this (crash safety)
         self._clock = clock
         self._rng = rng if rng is not None else random.Random()
-        self._session: aiohttp.ClientSession | None = None
+        self._client: HttpClient | None = None
         self._task: asyncio.Task[None] | None = None
         self._inflight: dict[str, asyncio.Task[None]] = {}
         self._submitted_at: dict[str, float] = {}  # for the submit-to-2xx histogram (this process only)
@@ -292,7 +290,7 @@ class Outbox:
             log.warning("no command URL set (ACD_COMMAND_URL): outbound commands stay pending in the outbox")
             await self._update_pending()
             return
-        self._session = self._session_factory() if self._session_factory else aiohttp.ClientSession()
+        self._client = HttpClient(self.url, timeout_s=self._timeout_s, keep_idle=self._concurrency)
         self._draining = False
         self._drained.clear()
         self._task = asyncio.create_task(self._dispatch(), name="acd-outbox")
@@ -313,9 +311,9 @@ class Outbox:
                 t.cancel()
             await asyncio.gather(task, *inflight, return_exceptions=True)
             self._inflight.clear()
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        if self._client is not None:
+            await self._client.close()
+            self._client = None
 
     async def pending(self) -> int:
         return await self.store.pending_count()
@@ -391,15 +389,12 @@ class Outbox:
         await self._failed(pending, error, extra)
 
     async def _post(self, command: Command) -> int:
-        assert self._session is not None and self.url
+        assert self._client is not None
         body = encode(command)
         headers = {"Content-Type": "application/json", "Idempotency-Key": command.id}
         if self._secret:
             headers.update(signed_headers(self._secret, body))  # the wall clock, as the contract says
-        timeout = aiohttp.ClientTimeout(total=self._timeout_s)
-        async with self._session.post(self.url, data=body, headers=headers, timeout=timeout) as response:
-            await response.read()
-            return response.status
+        return await self._client.post(body, headers)  # acd/httpclient.py: lean, keep-alive
 
     async def _delivered(self, command: Command, extra: dict[str, str]) -> None:
         try:
