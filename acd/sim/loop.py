@@ -59,7 +59,7 @@ from acd.sim.events import (
     CallOffered,
     SimTime,
 )
-from acd.sim.scenario import Distribution, Scenario
+from acd.sim.scenario_model import Distribution, Scenario
 from acd.sim.stats import Stats
 from acd.sim.streams import durations, uniform, unit_exponential
 
