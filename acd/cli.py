@@ -1,9 +1,9 @@
-"""The `acd` command: `acd serve`, `acd check-config`, `acd simulate`, `acd records export`."""
+"""The `acd` command: `acd serve`, `acd check-config`, `acd simulate`, `acd records export`,
+`acd state export` / `acd state import`."""
 
 from __future__ import annotations
 
 import argparse
-import gc
 import logging
 import os
 import sys
@@ -47,20 +47,25 @@ def serve(args: argparse.Namespace) -> None:
     from aiohttp import web
 
     from acd.api.app import create_app
+    from acd.clock import Clock
+    from acd.gcpolicy import serve_policy
     from acd.logs import setup_logging
-    from acd.routing import warm_up
+    from acd.warmup import warm
 
     settings = _settings()
     setup_logging(settings.log_level, settings.log_format)
     config = _config(settings)
     log = logging.getLogger("acd")
-    if settings.router == "numba":
-        warm_up()
+    # Ready means warm: nothing after /readyz turns 200 waits for a kernel or a lazy table.
+    warmed = warm(config, Clock(settings.clock_start).now(), router=settings.router)
+    log.info(
+        "warmed up",
+        extra={"rehearsal_s": round(warmed["rehearsal_s"], 3), "events": warmed["events"]},
+    )
     app = create_app(settings, config, extensions=extensions(settings))
-    # Start-up leaves ~10^5 long-lived objects (config models, compiled kernels): move them out of
-    # the collector's reach so full collections stay short while serving.
-    gc.collect()
-    gc.freeze()
+    # Start-up leaves ~10^5 long-lived objects (config models, compiled kernels), and the state
+    # grows while serving: full collections would walk it all (acd/gcpolicy.py).
+    serve_policy()
     log.info(
         "acd serving",
         extra={
@@ -91,6 +96,9 @@ def main(argv: list[str] | None = None) -> None:
     from acd.records.cli import register as register_records
 
     register_records(sub)
+    from acd.store.state_cli import register as register_state
+
+    register_state(sub)
     args = parser.parse_args(argv)
     args.func(args)
 

@@ -9,7 +9,6 @@ rate are left to PromQL: `acd_calls_answered_total / acd_calls_offered_total`.
 from __future__ import annotations
 
 import logging
-from collections import Counter as Tally
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
@@ -17,9 +16,8 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from acd.engine.core import WATCHDOG_KINDS
 from acd.engine.observer import Observer
-from acd.model import AgentState
+from acd.model import WATCHDOG_KINDS, AgentState
 
 if TYPE_CHECKING:
     from acd.engine import Agent, Appointment, Call, Callback, Engine
@@ -196,7 +194,7 @@ class EngineCollector(Collector):
         self._now = now
 
     def collect(self) -> Iterator[Metric]:
-        engine, now = self._engine(), self._now()
+        queries, now = self._engine().queries, self._now()
         waiting = GaugeMetricFamily("acd_queue_waiting_calls", "Calls waiting in line", labels=["skill"])
         oldest = GaugeMetricFamily(
             "acd_queue_oldest_wait_seconds", "Wait of the oldest call in line", labels=["skill"]
@@ -205,7 +203,7 @@ class EngineCollector(Collector):
         by_skill = GaugeMetricFamily(
             "acd_skill_agents", "Agents holding the skill, by activity", labels=["skill", "activity"]
         )
-        for q in engine.queue_stats(now):
+        for q in queries.queues(now):
             waiting.add_metric([q["skill"]], q["waiting"])
             oldest.add_metric([q["skill"]], q["oldest_wait_s"])
             ewt.add_metric([q["skill"]], q["ewt_s"])
@@ -213,14 +211,12 @@ class EngineCollector(Collector):
             by_skill.add_metric([q["skill"], "busy"], q["agents_busy"])
             by_skill.add_metric([q["skill"], "staffed"], q["agents_staffed"])
         agents = GaugeMetricFamily("acd_agents", "Agents by site and state", labels=["site", "state"])
-        tally: Tally[tuple[str, str]] = Tally()
-        for agent in engine.agents.values():
-            tally[(agent.site, engine.agent_state(agent).wire)] += 1
-        for site in engine.config.sites:
+        tally = queries.agents_by_site_state()
+        for site in queries.sites:
             for state in AgentState:
                 if state is not AgentState.RESERVED:
-                    agents.add_metric([site.id, state.wire], tally[(site.id, state.wire)])
-        status = engine.overflow.status(now)
+                    agents.add_metric([site, state.wire], tally[(site, state.wire)])
+        status = queries.overflow(now)
         active = GaugeMetricFamily("acd_overflow_active", "1 while peak overflow to local services is active")
         active.add_metric([], 1.0 if status["active"] else 0.0)
         mode = GaugeMetricFamily(
@@ -237,25 +233,25 @@ class EngineCollector(Collector):
         open_ = GaugeMetricFamily(
             "acd_local_service_open", "1 while a local service is open", labels=["department"]
         )
-        for service in engine.overflow.services.values():
-            department = service.spec.department
-            load.add_metric([department], service.load)
-            capacity.add_metric([department], service.spec.capacity)
-            open_.add_metric([department], 1.0 if service.hours.is_open(now) else 0.0)
+        for service in queries.services(now):
+            department = service["department"]
+            load.add_metric([department], service["load"])
+            capacity.add_metric([department], service["capacity"])
+            open_.add_metric([department], 1.0 if service["open"] else 0.0)
         flagged = GaugeMetricFamily(
             "acd_watchdog_flagged",
             "What the watchdog flags now: calls answered or ringing longer than the maximum, agents "
             "busy with no call",
             labels=["kind"],
         )
-        for kind, found in engine.flagged.items():
+        for kind, found in queries.flagged().items():
             flagged.add_metric([kind], len(found))
         line_open = GaugeMetricFamily("acd_line_open", "1 while the national line is open")
-        line_open.add_metric([], 1.0 if engine.calendar.is_open(now) else 0.0)
+        line_open.add_metric([], 1.0 if queries.line_open(now) else 0.0)
         slots = GaugeMetricFamily(
             "acd_appointment_slot_occupancy", "Share of today's appointment places booked", labels=["skill"]
         )
-        for skill, (taken, places) in engine.slot_occupancy(now).items():
+        for skill, (taken, places) in queries.slot_occupancy(now).items():
             slots.add_metric([skill], taken / places if places else 0.0)
         yield from (
             waiting,

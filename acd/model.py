@@ -38,6 +38,11 @@ STAFFED_STATES = (AgentState.AVAILABLE, AgentState.BUSY, AgentState.WRAP_UP, Age
 OCCUPIED_STATES = (AgentState.BUSY, AgentState.WRAP_UP, AgentState.RESERVED)
 
 
+#: What the watchdog flags: calls answered too long (call ids), agents busy with no call (agent
+#: ids), agents rung too long (call ids).
+WATCHDOG_KINDS = ("answered_too_long", "busy_without_call", "ringing_too_long")
+
+
 class Strategy(IntEnum):
     """How the router chooses among the eligible available agents for a call."""
 
@@ -60,6 +65,39 @@ class CallStatus(StrEnum):
     ENDED = "ended"
 
 
+class CallKind(StrEnum):
+    """What a contact the engine routes is: a caller's call, or an outbound dial for a callback or
+    an appointment (which borrows the call machinery: line, reservation, answer, end)."""
+
+    INBOUND = "inbound"
+    CALLBACK = "callback"
+    APPOINTMENT = "appointment"
+
+
+class CallbackStatus(StrEnum):
+    SCHEDULED = "scheduled"  # waiting for its due time, or in line for an agent
+    DIALING = "dialing"  # an agent was reserved and the number is being dialled
+    DONE = "done"  # answered: the agent talks to the caller
+    FAILED = "failed"  # no answer after the last attempt
+    CANCELLED = "cancelled"
+
+
+class AppointmentStatus(StrEnum):
+    BOOKED = "booked"  # waiting for its slot, or in line for an agent, or between two dials
+    DIALING = "dialing"
+    DONE = "done"
+    NO_SHOW = "no_show"  # no answer within the slot
+    CANCELLED = "cancelled"
+
+
+class OverflowSwitch(StrEnum):
+    """The supervisor's overflow switch (`PUT /v1/overflow`)."""
+
+    AUTO = "auto"
+    ON = "on"
+    OFF = "off"
+
+
 class EndReason(StrEnum):
     COMPLETED = "completed"
     ABANDONED = "abandoned"
@@ -80,3 +118,201 @@ class Command:
 
     def to_wire(self) -> dict[str, Any]:
         return {"id": self.id, "command": self.command, **self.fields}
+
+
+# ---------------------------------------------------------------------------- decisions
+#
+# What an event's result says (`"decision"` in the contract's answer to `POST /v1/events`): typed
+# inside, rendered to the contract's JSON only at the edge (`to_wire`). A call's history keeps the
+# same wire form, with acd's own entries (`requeue`, `answered`, `ended`, ...) beside them.
+
+
+class Decision:
+    """The result of one applied event, for its sender. `to_wire()` is the contract's JSON."""
+
+    __slots__ = ()
+    action: str = ""
+
+    def to_wire(self) -> dict[str, Any]:  # pragma: no cover - every decision defines it
+        raise NotImplementedError
+
+
+@dataclass(slots=True)
+class ConnectDecision(Decision):
+    """Ring this agent now."""
+
+    call_id: str
+    agent_id: str
+    site: str
+    target: str
+    action = "connect"
+
+    def to_wire(self) -> dict[str, Any]:
+        return {
+            "action": "connect",
+            "call_id": self.call_id,
+            "agent_id": self.agent_id,
+            "site": self.site,
+            "target": self.target,
+        }
+
+
+@dataclass(slots=True)
+class QueueDecision(Decision):
+    """Hold the caller; offer a callback when `callback_offer` (with the windows that have room)."""
+
+    call_id: str
+    position: int
+    ewt_s: float
+    callback_offer: bool
+    callback_windows: list[dict[str, Any]] | None = None
+    action = "queue"
+
+    def to_wire(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "action": "queue",
+            "call_id": self.call_id,
+            "position": self.position,
+            "ewt_s": self.ewt_s,
+            "callback_offer": self.callback_offer,
+        }
+        if self.callback_windows is not None:
+            out["callback_windows"] = self.callback_windows
+        return out
+
+
+@dataclass(slots=True)
+class OverflowDecision(Decision):
+    """Send the call to its department's local service."""
+
+    call_id: str
+    service: str
+    target: str
+    action = "overflow"
+
+    def to_wire(self) -> dict[str, Any]:
+        return {"action": "overflow", "call_id": self.call_id, "service": self.service, "target": self.target}
+
+
+@dataclass(slots=True)
+class ClosedDecision(Decision):
+    """Outside opening hours or a public holiday: when the line reopens, and why it is closed."""
+
+    call_id: str
+    reopens_at: str | None
+    reason: str
+    action = "closed"
+
+    def to_wire(self) -> dict[str, Any]:
+        return {
+            "action": "closed",
+            "call_id": self.call_id,
+            "reopens_at": self.reopens_at,
+            "reason": self.reason,
+        }
+
+
+@dataclass(slots=True)
+class CallbackDecision(Decision):
+    """A callback accepted (virtual hold or a window), requested or cancelled: the fields each
+    case has (the others are None and left out of the wire form)."""
+
+    callback_id: str
+    call_id: str | None = None
+    status: str | None = None
+    window: dict[str, str] | None = None
+    due_at: float | str | None = None
+    action = "callback"
+
+    def to_wire(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"action": "callback"}
+        if self.call_id is not None:
+            out["call_id"] = self.call_id
+        out["callback_id"] = self.callback_id
+        if self.status is not None:
+            out["status"] = self.status
+        if self.window is not None:
+            out["window"] = self.window
+        if self.due_at is not None:
+            out["due_at"] = self.due_at
+        return out
+
+
+@dataclass(slots=True)
+class AppointmentDecision(Decision):
+    """An appointment booked, cancelled or rescheduled: its status after the event."""
+
+    appointment_id: str
+    status: str
+    action = "appointment"
+
+    def to_wire(self) -> dict[str, Any]:
+        return {"action": "appointment", "appointment_id": self.appointment_id, "status": str(self.status)}
+
+
+@dataclass(slots=True)
+class RosterDecision(Decision):
+    agent_id: str
+    created: bool
+    action = "roster"
+
+    def to_wire(self) -> dict[str, Any]:
+        return {"action": "roster", "agent_id": self.agent_id, "created": self.created}
+
+
+@dataclass(slots=True)
+class SyncDecision(Decision):
+    """What a platform.sync changed: the calls it ended, the agents whose state moved."""
+
+    ended: list[str]
+    agents: dict[str, str]
+    action = "sync"
+
+    def to_wire(self) -> dict[str, Any]:
+        return {"action": "sync", "ended": list(self.ended), "agents": dict(self.agents)}
+
+
+@dataclass(slots=True)
+class OverflowStatus(Decision):
+    """The overflow switch and whether overflow is active, and why (`GET`/`PUT /v1/overflow`;
+    the answer to `overflow.mode`). Its wire form has no `action` (as the contract has it)."""
+
+    mode: str
+    active: bool
+    reason: str
+    campaign: str | None = None
+    skills: list[str] | None = None
+    action = "overflow_mode"
+
+    def to_wire(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"mode": self.mode, "active": self.active, "reason": self.reason}
+        if self.campaign is not None:
+            out["campaign"] = self.campaign
+        if self.skills is not None:
+            out["skills"] = list(self.skills)
+        return out
+
+
+_DECISIONS: dict[str, type[Decision]] = {
+    d.action: d
+    for d in (
+        ConnectDecision,
+        QueueDecision,
+        OverflowDecision,
+        ClosedDecision,
+        CallbackDecision,
+        AppointmentDecision,
+        RosterDecision,
+        SyncDecision,
+    )
+}
+
+
+def decision_from_wire(wire: dict[str, Any] | None) -> Decision | None:
+    """The typed decision of a wire form (`to_wire`'s inverse), for state read back from JSON."""
+    if wire is None:
+        return None
+    fields = {k: v for k, v in wire.items() if k != "action"}
+    if "action" not in wire:
+        return OverflowStatus(**fields)
+    return _DECISIONS[wire["action"]](**fields)

@@ -26,7 +26,8 @@ from acd.engine import Agent, Engine, EventResult
 from acd.events import RosterAgent
 from acd.metrics import EngineCollector, Metrics
 from acd.model import Command
-from acd.outbox import MemoryOutboxStore, Outbox, OutboxMetrics, OutboxStore
+from acd.outbox import Outbox, OutboxMetrics
+from acd.outbox_store import MemoryOutboxStore, OutboxStore
 from acd.records.db import open_db
 from acd.records.sink import FanOut, RecordMetrics, RecordSink
 from acd.settings import Settings
@@ -73,6 +74,7 @@ class Service:
             replica_observer=self.replica_observer,
             on_role=self._on_role,
             on_commands=self._on_commands,
+            records=self.records,
         )
         outbox_store: OutboxStore
         if settings.redis_enabled:
@@ -102,8 +104,7 @@ class Service:
         return self.store.engine
 
     def _site_of(self, agent_id: str) -> str | None:
-        agent = self.engine.agents.get(agent_id)
-        return agent.site if agent is not None else None
+        return self.engine.queries.agent_site(agent_id)
 
     async def start(self) -> None:
         await self.records.start()
@@ -173,7 +174,7 @@ class Service:
             target=spec.target,
         )
         [result] = await self.apply_events([event])
-        return self.engine.agents[spec.id], bool(result.decision and result.decision["created"])
+        return self.engine.agents[spec.id], bool(getattr(result.decision, "created", False))
 
     async def _after(self, commands: list[Command]) -> None:
         if commands:

@@ -57,7 +57,7 @@ class Settings(BaseSettings):
     #: Snapshot the engine after this many log entries, or after this many seconds with any entry.
     redis_snapshot_every: int = Field(10_000, ge=1)
     redis_snapshot_interval_s: float = Field(300.0, ge=1.0)
-    #: Pickle snapshots in a forked child (copy-on-write), so a large state never stalls the loop.
+    #: Encode snapshots in a forked child (copy-on-write), so a large state never stalls the loop.
     redis_snapshot_fork: bool = True
     #: How long delivered command ids are remembered, so a replayed command is never sent again.
     redis_delivered_ttl_s: float = Field(7 * 86400.0, ge=60.0)

@@ -107,7 +107,8 @@ class Driver:
     def send(self, type_: str, **fields: Any) -> Any:
         results, commands = self.engine.apply([ev(type_, **fields)], self.now)
         self.commands += commands
-        return results[0].decision
+        decision = results[0].decision
+        return None if decision is None else decision.to_wire()  # the contract's form
 
     def offer(
         self, call_id: str, skill: str = "impot_revenu", caller: str = "+33612345678", **fields: Any

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -98,3 +99,80 @@ async def test_serve_wires_the_kamailio_adapter_only_when_its_url_is_set(aiohttp
     bare = create_app(with_url, small_config(), registry=CollectorRegistry())
     client = await aiohttp_client(bare)
     assert (await client.post("/adapters/kamailio/ended", data={"call_id": "nobody"})).status == 404
+
+
+# -- acd state export / import
+
+
+def _store_url(db: int = 8) -> str:
+    import redis
+
+    base = os.environ.get("ACD_TEST_REDIS_URL", "redis://127.0.0.1:6379").rstrip("/")
+    client = redis.Redis.from_url(f"{base}/{db}")
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        pytest.skip(f"no Redis at {base}: {exc}")
+    client.flushdb()
+    client.close()
+    return f"{base}/{db}"
+
+
+def _a_busy_morning() -> dict:
+    """The state of an engine under the shipped config/ after a few calls, a callback and an
+    appointment, as plain data."""
+    from acd.config import load_config
+    from acd.engine import Engine
+    from acd.engine import state as engine_state
+    from tests.conftest import T0, Driver
+
+    d = Driver(Engine(load_config(ROOT / "config"), router="reference"), now=T0)
+    agents = list(d.engine.agents)[:2]
+    for agent in agents:
+        d.agent(agent, "available")
+    for i in range(5):
+        d.offer(f"c{i}")
+    d.send("call.answered", call_id="c0", agent_id=d.engine.calls["c0"].agent_id)
+    d.send("callback.requested", callback_id="rq1", number="+33611111111", skill="paiement")
+    d.send(
+        "appointment.booked",
+        appointment_id="ap1",
+        number="+33622222222",
+        skill="impot_revenu",
+        start="2026-03-03T10:00:00+01:00",
+    )
+    return json.loads(json.dumps(engine_state.dump(d.engine)))
+
+
+def test_state_import_fills_an_empty_store_and_export_gives_the_same_document_back(tmp_path):
+    url = _store_url()
+    document = _a_busy_morning()
+    source = tmp_path / "state.json"
+    source.write_text(json.dumps(document))
+    env = {"ACD_REDIS_URL": url, "ACD_ROUTER": "reference"}
+    imported = run_acd("state", "import", str(source), env=env)
+    assert imported.returncode == 0, imported.stderr
+    assert "calls waiting" in imported.stderr and "1 appointments" in imported.stderr
+
+    again = run_acd("state", "import", str(source), env=env)
+    assert again.returncode != 0 and "not empty" in again.stderr
+
+    out = tmp_path / "out.json"
+    exported = run_acd("state", "export", str(out), env=env)
+    assert exported.returncode == 0, exported.stderr
+    assert json.loads(out.read_text()) == document
+    to_stdout = run_acd("state", "export", env=env)
+    assert json.loads(to_stdout.stdout) == document
+
+
+def test_state_export_and_import_say_why_they_refuse(tmp_path):
+    no_store = run_acd("state", "export")
+    assert no_store.returncode != 0 and "Redis" in no_store.stderr
+    url = _store_url()
+    junk = tmp_path / "junk.json"
+    junk.write_text("{not json")
+    bad = run_acd("state", "import", str(junk), env={"ACD_REDIS_URL": url})
+    assert bad.returncode != 0 and "not JSON" in bad.stderr
+    junk.write_text(json.dumps({"format": 99}))
+    future = run_acd("state", "import", str(junk), env={"ACD_REDIS_URL": url})
+    assert future.returncode != 0 and "newer" in future.stderr

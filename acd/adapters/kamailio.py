@@ -24,25 +24,8 @@ the same process, under `/adapters/kamailio/`; `acd serve` adds it to the app wh
   a `connect` the engine has moved past (`superseded`: the call rang out and went to someone else),
   so a late retry never rings an agent the call no longer belongs to.
 
-The call map: what the adapter remembers of each call (its SIP Call-ID, the agent or local service
-it was sent to, and whether it ended). Behind several acd instances, Kamailio's requests and the
-outbox's commands reach any instance, so the map must be seen by all of them. With the Redis store
-it lives in Redis (one hash per call, `<ACD_REDIS_PREFIX>kamailio:call:<call_id>`, expiring
-`ACD_KAMAILIO_CALL_TTL_S` after its last write, through the store's own client: same server,
-database, password and Sentinel); in memory otherwise (one instance). It is written before the
-request that depends on it is answered (the SIP Call-ID before `call.offered` is applied, the agent
-before the decision or the command reaches Kamailio), so whichever instance gets the next request
-finds it. Where it has nothing (an entry expired or lost), the engine's replica, which every
-instance keeps, supplies the call's agent.
-
-Why Redis rather than Kamailio's dialog variables (`$dlg_var`, sent back on each request): the
-adapter needs the map on requests that do not come from Kamailio at all. acd's `connect` command
-for a queued call, sent by whichever instance leads, must name the SIP Call-ID Kamailio holds the
-call under, and must know whether the call has ended meanwhile; dialog variables only travel with
-SIP messages. They would also need the `dialog` module (with a database to survive a Kamailio
-restart) and make the shipped script the keeper of acd's state, where a change of script silently
-loses it. Redis is already the deployment's shared, persistent state; the map costs one round
-trip on loopback per SIP event.
+The call map (what the adapter remembers of each call, in Redis behind several instances) is in
+`acd.adapters.kamailio_calls`.
 """
 
 from __future__ import annotations
@@ -52,18 +35,18 @@ import ipaddress
 import json
 import logging
 import re
-from collections import OrderedDict
-from typing import Any, Protocol
+from typing import Any
 
 import aiohttp
 from aiohttp import web
 from pydantic import ValidationError
-from redis.exceptions import RedisError
 
+from acd.adapters.kamailio_calls import CallMap, call_map_for
 from acd.api.errors import ApiError, validation_error
 from acd.api.handlers import SERVICE
+from acd.engine import CallState, EventResult
 from acd.events import IDENT_PATTERN, event_adapter
-from acd.model import CallStatus
+from acd.model import CallStatus, ConnectDecision, OverflowDecision
 from acd.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, SignatureError, verify
 
 log = logging.getLogger("acd.adapters.kamailio")
@@ -71,8 +54,6 @@ log = logging.getLogger("acd.adapters.kamailio")
 PREFIX = "/adapters/kamailio"
 STATE = web.AppKey("kamailio_adapter", dict)
 _IDENT = re.compile(IDENT_PATTERN)
-#: Calls remembered by the in-memory map (one instance, no Redis).
-MAX_CALLS = 100_000
 _MAX_IDENT = 128
 #: The call's states in which a failed branch sends the caller back to wait (the call is in line
 #: again, or already on its way to its next agent or to a local service).
@@ -94,84 +75,6 @@ def event_id(call_id: str, *parts: str) -> str:
     if len(plain) <= _MAX_IDENT and _IDENT.fullmatch(plain):
         return plain
     return "sip-" + hashlib.sha256(plain.encode()).hexdigest()[:40] + ":" + parts[0][:32]
-
-
-# ---------------------------------------------------------------------------------------- call map
-
-
-class CallMap(Protocol):
-    """Per call: `sip` (the SIP Call-ID), `agent` and `assignment` (the agent it rings and the
-    decision or command that sent it there), `service` (the local service it overflowed to),
-    `ended` (the reason). An empty string is a field cleared."""
-
-    async def get(self, call_id: str) -> dict[str, str]: ...
-
-    async def put(self, call_id: str, **fields: str) -> None: ...
-
-
-class MemoryCallMap:
-    """One instance: the map in this process, the oldest calls forgotten past `MAX_CALLS`."""
-
-    def __init__(self, limit: int = MAX_CALLS) -> None:
-        self._calls: OrderedDict[str, dict[str, str]] = OrderedDict()
-        self._limit = limit
-
-    async def get(self, call_id: str) -> dict[str, str]:
-        return dict(self._calls.get(call_id, {}))
-
-    async def put(self, call_id: str, **fields: str) -> None:
-        self._calls.setdefault(call_id, {}).update(fields)
-        self._calls.move_to_end(call_id)
-        while len(self._calls) > self._limit:
-            self._calls.popitem(last=False)
-
-
-class RedisCallMap:
-    """Several instances: one hash per call under the store's prefix, expiring `ttl_s` after its
-    last write (longer than any call: a caller is held 30 min at most, then talks)."""
-
-    def __init__(self, client: Any, prefix: str, ttl_s: float) -> None:
-        self._client = client
-        self._prefix = prefix
-        self._ttl_ms = round(ttl_s * 1000)
-
-    def key(self, call_id: str) -> str:
-        return f"{self._prefix}kamailio:call:{call_id}"
-
-    async def get(self, call_id: str) -> dict[str, str]:
-        try:
-            raw = await self._client.hgetall(self.key(call_id))
-        except (RedisError, OSError, TimeoutError) as exc:
-            raise _unavailable(exc) from None
-        return {_text(k): _text(v) for k, v in raw.items()}
-
-    async def put(self, call_id: str, **fields: str) -> None:
-        key = self.key(call_id)
-        try:
-            async with self._client.pipeline(transaction=True) as pipe:
-                pipe.hset(key, mapping=fields)
-                pipe.pexpire(key, self._ttl_ms)
-                await pipe.execute()
-        except (RedisError, OSError, TimeoutError) as exc:
-            raise _unavailable(exc) from None
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
-
-
-def _unavailable(exc: BaseException) -> ApiError:
-    return ApiError(503, "store_unavailable", f"the Kamailio adapter's call map is unreachable: {exc}")
-
-
-def call_map_for(app: web.Application) -> CallMap:
-    """Redis (the store's client and prefix) when the service runs on Redis, memory otherwise."""
-    service = app[SERVICE]
-    settings = service.settings
-    client = getattr(service.store, "client", None)
-    if settings.redis_enabled and client is not None:
-        return RedisCallMap(client, settings.redis_prefix, settings.kamailio_call_ttl_s)
-    return MemoryCallMap()
 
 
 # ---------------------------------------------------------------------------------------- routes
@@ -214,19 +117,23 @@ def _calls(request: web.Request) -> CallMap:
     return request.app[STATE]["calls"]  # type: ignore[no-any-return]
 
 
-def _engine_call(request: web.Request, call_id: str) -> Any:
-    """The call in this instance's engine (a follower's replica includes every write it has
-    forwarded and been answered for)."""
-    return request.app[SERVICE].engine.calls.get(call_id)
+def _engine_call(request: web.Request, call_id: str) -> CallState | None:
+    """Where the call stands in this instance's engine (a follower's replica includes every write
+    it has forwarded and been answered for)."""
+    return request.app[SERVICE].engine.queries.call_state(call_id)
 
 
-async def _apply(request: web.Request, event: dict[str, Any]) -> dict[str, Any]:
+async def _apply_one(request: web.Request, event: dict[str, Any]) -> EventResult:
     try:
         parsed = event_adapter.validate_python(event)
     except ValidationError as exc:
         raise validation_error(exc, "event") from None
     [result] = await request.app[SERVICE].apply_events([parsed])
-    return result.to_wire()
+    return result
+
+
+async def _apply(request: web.Request, event: dict[str, Any]) -> dict[str, Any]:
+    return (await _apply_one(request, event)).to_wire()
 
 
 async def _form(request: web.Request) -> tuple[dict[str, Any], str, str]:
@@ -257,13 +164,12 @@ async def _offered(request: web.Request) -> web.Response:
         event["priority"] = form["priority"]
     if form.get("needs"):
         event["needs"] = [s for s in str(form["needs"]).split(",") if s]
-    result = await _apply(request, event)
-    decision = result.get("decision") or {}
-    if decision.get("action") == "connect":
-        await calls.put(call_id, agent=decision["agent_id"], assignment="offered", service="")
-    elif decision.get("action") == "overflow":
-        await calls.put(call_id, service=str(decision.get("service")), agent="", assignment="")
-    return web.json_response(decision)
+    decision = (await _apply_one(request, event)).decision
+    if isinstance(decision, ConnectDecision):
+        await calls.put(call_id, agent=decision.agent_id, assignment="offered", service="")
+    elif isinstance(decision, OverflowDecision):
+        await calls.put(call_id, service=decision.service, agent="", assignment="")
+    return web.json_response(decision.to_wire() if decision is not None else {})
 
 
 async def _agent_of(request: web.Request, call_id: str, known: dict[str, str]) -> str | None:

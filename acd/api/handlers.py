@@ -16,6 +16,7 @@ from pydantic import BaseModel, ValidationError
 
 from acd import jsonio
 from acd.api.errors import ApiError, validation_error
+from acd.api.logging_mw import PARSED_BODY
 from acd.api.schemas import (
     AgentUpsert,
     AppointmentPatch,
@@ -23,7 +24,6 @@ from acd.api.schemas import (
     CallbackRequest,
     OverflowModeBody,
 )
-from acd.api.views import agent_view, appointment_view, call_view, callback_view
 from acd.config import AgentConfig
 from acd.engine import EngineError, EventResult
 from acd.engine.errors import unknown
@@ -62,9 +62,11 @@ async def _body(request: web.Request) -> Any:
     if not raw:
         raise ApiError(400, "empty_body", "a JSON body is required")
     try:
-        return jsonio.loads(raw)
+        body = jsonio.loads(raw)
     except ValueError as exc:
         raise ApiError(400, "malformed_json", f"the body is not valid JSON: {exc}") from None
+    request[PARSED_BODY] = body  # for the access log's line
+    return body
 
 
 async def _parse(request: web.Request, model: type[M], what: str) -> M:
@@ -166,8 +168,8 @@ async def put_agent(request: web.Request) -> web.Response:
         field = "agent_id" if tuple(first["loc"]) == ("id",) else ".".join(str(p) for p in first["loc"])
         raise ApiError(422, "invalid_agent", f"{field}: {first['msg']}", {"field": field}) from None
     with _about_the_request():
-        agent, created = await service.upsert_agent(entry)
-    return _json(agent_view(service.engine, agent, service.clock.now()), status=201 if created else 200)
+        _, created = await service.upsert_agent(entry)
+    return _json(service.engine.queries.agent(agent_id, service.clock.now()), status=201 if created else 200)
 
 
 async def list_agents(request: web.Request) -> web.Response:
@@ -175,44 +177,42 @@ async def list_agents(request: web.Request) -> web.Response:
     engine, now = service.engine, service.clock.now()
     query = _query(request, ("site", "state"))
     site, state = query.get("site"), query.get("state")
-    _one_of(site, list(engine._site_ids), "site", "unknown_site", "site")
+    _one_of(site, engine.queries.sites, "site", "unknown_site", "site")
     _one_of(state, AGENT_STATES, "state", "invalid_query", "state")
-    views = [agent_view(engine, a, now) for a in engine.agents.values() if site is None or a.site == site]
-    if state is not None:
-        views = [v for v in views if v["state"] == state]
-    return _json({"agents": views})
+    return _json({"agents": engine.queries.agents(now, site, state)})
 
 
 async def get_agent(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
     _query(request, ())
-    agent = service.engine.agents.get(_path_id(request, "agent_id"))
+    agent = service.engine.queries.agent(_path_id(request, "agent_id"), service.clock.now())
     if agent is None:
         raise ApiError(404, "unknown_agent", f"no such agent: {request.match_info['agent_id']!r}")
-    return _json(agent_view(service.engine, agent, service.clock.now()))
+    return _json(agent)
 
 
 async def get_queues(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
     _query(request, ())
-    return _json({"queues": service.engine.queue_stats(service.clock.now())})
+    return _json({"queues": service.engine.queries.queues(service.clock.now())})
 
 
 async def get_call(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
     _query(request, ())
-    call = service.engine.calls.get(_path_id(request, "call_id"))
+    call = service.engine.queries.call(_path_id(request, "call_id"), service.clock.now())
     if call is None:
         raise ApiError(404, "unknown_call", f"no such call: {request.match_info['call_id']!r}")
-    return _json(call_view(service.engine, call, service.clock.now()))
+    return _json(call)
 
 
 def _new_id(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:20]}"
 
 
-def _known(mapping: dict, request: web.Request, name: str) -> Any:
-    record = mapping.get(_path_id(request, name))
+def _known(view: Any, request: web.Request, name: str) -> Any:
+    """The view of the record the path names (`view`: a read model's lookup), or 404."""
+    record = view(_path_id(request, name))
     if record is None:
         what = name.removesuffix("_id")
         raise ApiError(404, f"unknown_{what}", f"no such {what}: {request.match_info[name]!r}")
@@ -232,20 +232,20 @@ async def post_callback(request: web.Request) -> web.Response:
         not_before=body.not_before,
     )
     await _apply_request(service, [event])
-    return _json(callback_view(service.engine, service.engine.callbacks[callback_id]), status=201)
+    return _json(service.engine.queries.callback(callback_id), status=201)
 
 
 async def get_callback(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
     _query(request, ())
-    return _json(callback_view(service.engine, _known(service.engine.callbacks, request, "callback_id")))
+    return _json(_known(service.engine.queries.callback, request, "callback_id"))
 
 
 async def delete_callback(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
-    callback = _known(service.engine.callbacks, request, "callback_id")
-    await _apply_request(service, [CallbackCancelled(id=_new_id("api"), callback_id=callback.id)])
-    return _json(callback_view(service.engine, callback))
+    callback_id = _known(service.engine.queries.callback, request, "callback_id")["callback_id"]
+    await _apply_request(service, [CallbackCancelled(id=_new_id("api"), callback_id=callback_id)])
+    return _json(service.engine.queries.callback(callback_id))
 
 
 async def get_slots(request: web.Request) -> web.Response:
@@ -255,10 +255,13 @@ async def get_slots(request: web.Request) -> web.Response:
     skill, day, site = query.get("skill"), query.get("date"), query.get("site")
     if not skill:
         raise ApiError(
-            422, "invalid_query", f"skill is required (one of {', '.join(engine.skills)})", {"field": "skill"}
+            422,
+            "invalid_query",
+            f"skill is required (one of {', '.join(engine.queries.skills)})",
+            {"field": "skill"},
         )
-    _one_of(skill, list(engine.skills), "skill", "unknown_skill", "skill")
-    _one_of(site, list(engine._site_ids), "site", "unknown_site", "site")
+    _one_of(skill, engine.queries.skills, "skill", "unknown_skill", "skill")
+    _one_of(site, engine.queries.sites, "site", "unknown_site", "site")
     try:
         if day is None or len(day) != 10:
             raise ValueError
@@ -268,8 +271,8 @@ async def get_slots(request: web.Request) -> web.Response:
     if not FIRST_YEAR <= when.year <= LAST_YEAR:
         message = f"date must fall in the years {FIRST_YEAR} to {LAST_YEAR}"
         raise ApiError(422, "invalid_query", message, {"field": "date"})
-    iso = engine.calendar.hours.isoformat
-    slots = engine.appointment_slots(skill, when, site, service.clock.now())
+    iso = engine.queries.isoformat
+    slots = engine.queries.appointment_slots(skill, when, site, service.clock.now())
     return _json([{**s, "start": iso(s["start"]), "end": iso(s["end"])} for s in slots])
 
 
@@ -287,37 +290,35 @@ async def post_appointment(request: web.Request) -> web.Response:
         site=body.site,
     )
     await _apply_request(service, [event])
-    return _json(appointment_view(service.engine, service.engine.appointments[appointment_id]), status=201)
+    return _json(service.engine.queries.appointment(appointment_id), status=201)
 
 
 async def get_appointment(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
     _query(request, ())
-    return _json(
-        appointment_view(service.engine, _known(service.engine.appointments, request, "appointment_id"))
-    )
+    return _json(_known(service.engine.queries.appointment, request, "appointment_id"))
 
 
 async def delete_appointment(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
-    appointment = _known(service.engine.appointments, request, "appointment_id")
-    await _apply_request(service, [AppointmentCancelled(id=_new_id("api"), appointment_id=appointment.id)])
-    return _json(appointment_view(service.engine, appointment))
+    appointment_id = _known(service.engine.queries.appointment, request, "appointment_id")["appointment_id"]
+    await _apply_request(service, [AppointmentCancelled(id=_new_id("api"), appointment_id=appointment_id)])
+    return _json(service.engine.queries.appointment(appointment_id))
 
 
 async def patch_appointment(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
-    appointment = _known(service.engine.appointments, request, "appointment_id")
+    appointment_id = _known(service.engine.queries.appointment, request, "appointment_id")["appointment_id"]
     body = await _parse(request, AppointmentPatch, "appointment")
-    event = AppointmentRescheduled(id=_new_id("api"), appointment_id=appointment.id, start=body.start)
+    event = AppointmentRescheduled(id=_new_id("api"), appointment_id=appointment_id, start=body.start)
     await _apply_request(service, [event])
-    return _json(appointment_view(service.engine, appointment))
+    return _json(service.engine.queries.appointment(appointment_id))
 
 
 async def get_overflow(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
     _query(request, ())
-    return _json(service.engine.overflow.status(service.clock.now()))
+    return _json(service.engine.queries.overflow(service.clock.now()))
 
 
 async def put_overflow(request: web.Request) -> web.Response:
@@ -325,27 +326,13 @@ async def put_overflow(request: web.Request) -> web.Response:
     body = await _parse(request, OverflowModeBody, "overflow")
     event = OverflowMode(id=f"overflow-{uuid.uuid4().hex}", mode=body.mode)
     [result] = await _apply_request(service, [event])
-    return _json(result.decision)
+    assert result.decision is not None
+    return _json(result.decision.to_wire())
 
 
 async def list_services(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
-    now = service.clock.now()
-    views = [
-        {
-            "service": s.id,
-            "department": s.spec.department,
-            "name": s.spec.name,
-            "target": s.spec.target,
-            "capacity": s.spec.capacity,
-            "active": s.can_take(now),
-            "open": s.hours.is_open(now),
-            "load": s.load,
-            "taken": s.taken,
-            "timezone": s.hours.zone.key,
-        }
-        for s in service.engine.overflow.services.values()
-    ]
+    views = service.engine.queries.services(service.clock.now())
     department = _query(request, ("department",)).get("department")
     if department is not None:
         departments = sorted({v["department"] for v in views})

@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
+import os
 import re
 import time
-import uuid
 from typing import Any
 
 from aiohttp import web
@@ -29,13 +30,28 @@ MAX_IDS = 50
 REQUEST_ID = "X-Request-Id"
 _QUIET = ("/healthz", "/readyz", "/metrics", "/wallboard")
 _request_id_ok = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+#: The JSON body a handler parsed, kept on the request so that the log line need not parse it again.
+PARSED_BODY: Any = (
+    web.RequestKey("parsed_body", object) if hasattr(web, "RequestKey") else "acd.parsed_body"
+)  # aiohttp 3.12+ wants a typed key; older releases take a string
+
+# A request id made here: 32 hex digits, a random prefix for this process then a counter (a
+# uuid4 a request cost a system call and an object; these are unique all the same).
+_ID_PREFIX = os.urandom(8).hex()
+_id_counter = itertools.count(int.from_bytes(os.urandom(4), "big"))
 
 
-def _event_fields(raw: bytes) -> dict[str, Any]:
-    try:
-        body = jsonio.loads(raw)
-    except ValueError:
-        return {}
+def new_request_id() -> str:
+    return f"{_ID_PREFIX}{next(_id_counter) & 0xFFFFFFFFFFFFFFFF:016x}"
+
+
+def _event_fields(request: web.Request, raw: bytes) -> dict[str, Any]:
+    body = request.get(PARSED_BODY)
+    if body is None:
+        try:
+            body = jsonio.loads(raw)
+        except ValueError:
+            return {}
     events = [e for e in (body if isinstance(body, list) else [body]) if isinstance(e, dict)]
     if not events:
         return {}
@@ -63,8 +79,8 @@ def _level(request: web.Request, status: int) -> int:
 @web.middleware
 async def access_log_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
     started = time.perf_counter()
-    given = request.headers.get(REQUEST_ID, "")
-    request_id = given if _request_id_ok.match(given) else uuid.uuid4().hex
+    given = request.headers.get(REQUEST_ID)
+    request_id = given if given and _request_id_ok.match(given) else new_request_id()
     status = 500
     try:
         response = await handler(request)
@@ -79,18 +95,18 @@ async def access_log_middleware(request: web.Request, handler: Any) -> web.Strea
         status = 499  # the client went away before the answer (nginx's convention)
         raise
     finally:
-        extra: dict[str, Any] = {
-            "method": request.method,
-            "path": cap(request.path),
-            "status": status,
-            "duration_ms": round((time.perf_counter() - started) * 1000, 2),
-            "remote": request.remote,
-            "request_id": request_id,
-        }
-        if request.method == "POST" and request.path == "/v1/events" and status not in (413, 499):
-            # The handler (or the signature check) has read the body already: this is its cache.
-            with contextlib.suppress(Exception):  # never let logging change the answer
-                extra.update(_event_fields(await request.read()))
         level = _level(request, status)
-        if log.isEnabledFor(level):
+        if log.isEnabledFor(level):  # the line is made only when it is written
+            extra: dict[str, Any] = {
+                "method": request.method,
+                "path": cap(request.path),
+                "status": status,
+                "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                "remote": request.remote,
+                "request_id": request_id,
+            }
+            if request.method == "POST" and request.path == "/v1/events" and status not in (413, 499):
+                # The handler (or the signature check) has read the body already: this is its cache.
+                with contextlib.suppress(Exception):  # never let logging change the answer
+                    extra.update(_event_fields(request, await request.read()))
             log.log(level, "%s %s %d", cap(request.method), extra["path"], status, extra=extra)

@@ -47,9 +47,9 @@ def _range_and_filters(request: web.Request) -> tuple[date, date, str | None, st
         raise ApiError(422, "invalid_query", f"at most {MAX_DAYS} days per request", {"field": "to"})
     engine = request.app[SERVICE].engine
     skill, site = request.query.get("skill"), request.query.get("site")
-    if skill is not None and skill not in engine.skill_index:
+    if skill is not None and not engine.queries.has_skill(skill):
         raise ApiError(422, "unknown_skill", f"unknown skill {skill!r}", {"field": "skill"})
-    if site is not None and site not in engine._site_ids:
+    if site is not None and not engine.queries.has_site(site):
         raise ApiError(422, "unknown_site", f"unknown site {site!r}", {"field": "site"})
     return start, end, skill, site
 

@@ -7,8 +7,8 @@ a callback falling due), checks once every `IDLE_CHECK_S`. It runs only while a 
 holds one connection and never polls; it ticks the longest wait locally from `oldest_since`.
 
 The answer rate of the day is answered / offered since local midnight (the calendar's zone, on the
-service clock), or since the process started if that is later: it reads the process's counters
-(`acd_calls_offered_total`, `acd_calls_answered_total`, ...) and takes a baseline at each midnight.
+service clock): the engine counts the day's figures as part of its state (`engine.queries.today`),
+so a follower's board shows what the leader's does, and a restart keeps them.
 """
 
 from __future__ import annotations
@@ -22,10 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from aiohttp import web
-from prometheus_client import Counter
 
 from acd.api.handlers import SERVICE
-from acd.model import AgentState
 from acd.service import Service
 
 log = logging.getLogger("acd.wallboard")
@@ -41,79 +39,29 @@ _STATES = ("available", "busy", "wrap_up", "paused")
 _DAY_FIELDS = ("offered", "answered", "abandoned", "closed")
 
 
-def _by_skill(counter: Counter) -> Tally[str]:
-    """A counter's current totals summed per `skill` label (other labels folded)."""
-    out: Tally[str] = Tally()
-    for metric in counter.collect():
-        for sample in metric.samples:
-            if sample.name.endswith("_total"):
-                out[sample.labels.get("skill", "")] += sample.value
-    return out
-
-
-class DayCounts:
-    """Per-skill counts since local midnight, from the process's counters and a midnight baseline."""
-
-    def __init__(self, service: Service) -> None:
-        self._service = service
-        self._day: str | None = None
-        self._base: dict[str, Tally[str]] = {f: Tally() for f in (*_DAY_FIELDS, "overflowed")}
-
-    def _totals(self) -> dict[str, Tally[str]]:
-        m = self._service.metrics
-        overflowed: Tally[str] = Tally()
-        overflowed[""] = sum(_by_skill(m.overflowed).values())
-        return {
-            "offered": _by_skill(m.offered),
-            "answered": _by_skill(m.answered),
-            "abandoned": _by_skill(m.abandoned),
-            "closed": _by_skill(m.closed),
-            "overflowed": overflowed,
-        }
-
-    def read(self, now: float) -> tuple[str, dict[str, Tally[str]]]:
-        day = self._service.engine.calendar.hours.local_date(now).isoformat()
-        totals = self._totals()
-        if self._day is None:
-            self._day = day  # the counters started with this process: the baseline is zero
-        elif day != self._day:
-            self._day, self._base = day, totals
-        return day, {f: totals[f] - self._base[f] for f in totals}
-
-
 def _rate(answered: float, offered: float) -> float | None:
     return round(answered / offered, 4) if offered else None
 
 
-def snapshot(service: Service, days: DayCounts) -> dict[str, Any]:
+def snapshot(service: Service) -> dict[str, Any]:
     """The wallboard's state: per skill and overall. `now` is the only field that moves by itself."""
-    engine, now = service.engine, service.clock.now()
-    day, counts = days.read(now)
-    agents: dict[str, Tally[str]] = {s: Tally() for s in engine.skills}
-    everyone: Tally[str] = Tally()
-    for agent in engine.agents.values():
-        state = engine.agent_state(agent)
-        if state is AgentState.LOGGED_OUT:
-            continue
-        wire = state.wire
-        everyone[wire] += 1
-        for skill in agent.skills:
-            if skill in agents:
-                agents[skill][wire] += 1
+    queries, now = service.engine.queries, service.clock.now()
+    day, counts = queries.today(now)
+    everyone, agents = queries.staffing()
     on_hold: Tally[str] = Tally()
     later: Tally[str] = Tally()
     oldest: dict[str, float] = {}
-    for call in engine.waiting_calls():
+    for call in queries.waiting():
         if call.kind == "inbound":
             on_hold[call.skill] += 1
             oldest[call.skill] = min(oldest.get(call.skill, call.enqueued_at), call.enqueued_at)
         else:
             later[call.skill] += 1
-    names = {s.id: s.name.split(" (")[0] for s in engine.config.skills}
+    names = queries.skill_names()
     skills = []
-    for q in engine.queue_stats(now):
+    for q in queries.queues(now):
         skill = q["skill"]
-        today = {f: int(counts[f][skill]) for f in _DAY_FIELDS}
+        today = {f: counts[f].get(skill, 0) for f in _DAY_FIELDS}
         skills.append(
             {
                 "skill": skill,
@@ -127,12 +75,12 @@ def snapshot(service: Service, days: DayCounts) -> dict[str, Any]:
             }
         )
     total = {f: int(sum(counts[f].values())) for f in _DAY_FIELDS}
-    status = engine.overflow.status(now)
+    status = queries.overflow(now)
     return {
         "now": round(now, 3),
         "day": day,
         "target": TARGET,
-        "line_open": engine.calendar.is_open(now),
+        "line_open": queries.line_open(now),
         "overflow": {"mode": status["mode"], "active": bool(status["active"]), "reason": status["reason"]},
         "skills": skills,
         "total": {
@@ -141,7 +89,7 @@ def snapshot(service: Service, days: DayCounts) -> dict[str, Any]:
             "agents": {s: everyone[s] for s in _STATES},
             "today": total
             | {
-                "overflowed": int(counts["overflowed"][""]),
+                "overflowed": sum(counts["overflowed"].values()),
                 "answer_rate": _rate(total["answered"], total["offered"]),
             },
         },
@@ -153,7 +101,6 @@ class WallboardHub:
 
     def __init__(self, service: Service) -> None:
         self._service = service
-        self._days = DayCounts(service)
         self._subscribers: set[asyncio.Queue[bytes | None]] = set()
         self._dirty = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -170,7 +117,7 @@ class WallboardHub:
         self._dirty.set()
 
     def _sample(self) -> bool:
-        state = snapshot(self._service, self._days)
+        state = snapshot(self._service)
         key = json.dumps({k: v for k, v in state.items() if k != "now"}, sort_keys=True)
         if key == self._last_key and self._last is not None:
             return False

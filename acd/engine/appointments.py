@@ -14,90 +14,47 @@ then `no_show`. A `remind` command goes out `reminder_lead_s` before the slot.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from datetime import date, datetime, time
-from typing import TYPE_CHECKING, Any, NamedTuple
+from datetime import date
+from typing import Any, ClassVar
 
-from acd.calendar import Hours
-from acd.config import Config
 from acd.engine.agents import Ignored
-from acd.engine.errors import unknown
-from acd.engine.records import Appointment, Call
+from acd.engine.line import Line
+from acd.engine.outbound import Outbound
+from acd.engine.records import Agent, Appointment, Call
+from acd.engine.slots import Slots
+from acd.engine.validation import Batch
 from acd.events import AppointmentBooked, AppointmentCancelled, AppointmentRescheduled, AppointmentResult
-from acd.model import CallStatus, Command
+from acd.model import AppointmentDecision, AppointmentStatus, CallKind, CallStatus, Command
 
-if TYPE_CHECKING:
-    from acd.engine.core import Engine
-
-    _Base = Engine
-else:
-    _Base = object
-
-
-class Slot(NamedTuple):
-    start: float
-    end: float
-    capacity: int
+BOOKED, DIALING, DONE, NO_SHOW, CANCELLED = (
+    AppointmentStatus.BOOKED,
+    AppointmentStatus.DIALING,
+    AppointmentStatus.DONE,
+    AppointmentStatus.NO_SHOW,
+    AppointmentStatus.CANCELLED,
+)
 
 
-class Slots:
-    """Slot arithmetic and the count of places taken, per (site, skill, slot start)."""
+class Appointments:
+    """The appointments' part: their records, slots and rules, over the line and the outbound
+    machine."""
 
-    def __init__(self, config: Config) -> None:
-        settings = config.appointments
-        self.length = settings.slot_minutes * 60.0
-        hh, mm = (int(x) for x in settings.afternoon_from.split(":"))
-        self.afternoon_from = time(hh, mm)
-        self.capacity: dict[tuple[str, str], tuple[int, int]] = {
-            (c.site, c.skill): (c.morning, c.afternoon) for c in settings.capacity
-        }
-        departments = {s.id: s.department for s in config.sites}
-        self.hours: dict[str, Hours] = {
-            site: Hours(config.calendar.hours, departments[site], always_open=False)
-            for site in {c.site for c in settings.capacity}
-        }
-        self.taken: dict[tuple[str, str, float], int] = {}
+    key = "appointment_id"
+    dialing_status = DIALING
+    done_status = DONE
+    answered_entry: ClassVar[dict[str, Any]] = {}
 
-    def sites_for(self, skill: str) -> list[str]:
-        return [site for (site, sk) in self.capacity if sk == skill]
-
-    def day_slots(self, site: str, skill: str, day: date) -> Iterator[Slot]:
-        places = self.capacity.get((site, skill))
-        if places is None:
-            return
-        hours = self.hours[site]
-        for t0, t1 in hours.intervals(day):
-            start = t0
-            while start + self.length <= t1 + 1e-6:
-                local = datetime.fromtimestamp(start, hours.zone).time()
-                yield Slot(
-                    start, start + self.length, places[1] if local >= self.afternoon_from else places[0]
-                )
-                start += self.length
-
-    def slot_at(self, site: str, skill: str, start: float) -> Slot | None:
-        hours = self.hours.get(site)
-        if hours is None:
-            return None
-        for slot in self.day_slots(site, skill, hours.local_date(start)):
-            if abs(slot.start - start) < 1e-3:
-                return slot
-        return None
-
-    def remaining(self, site: str, skill: str, slot: Slot, now: float) -> int:
-        if slot.start <= now:
-            return 0
-        return max(0, slot.capacity - self.taken.get((site, skill, slot.start), 0))
-
-
-class AppointmentMixin(_Base):
-    def _init_appointments(self) -> None:
-        self.appointments: dict[str, Appointment] = {}
-        self.slots = Slots(self.config)
+    def __init__(self, line: Line, outbound: Outbound) -> None:
+        self.line = line
+        self.outbound = outbound
+        self.settings = line.config.appointments
+        self.calendar = line.calendar
+        self.records: dict[str, Appointment] = {}
+        self.slots = Slots(line.config)
 
     # -- queries
 
-    def appointment_slots(self, skill: str, day: date, site: str | None, now: float) -> list[dict[str, Any]]:
+    def day_slots_left(self, skill: str, day: date, site: str | None, now: float) -> list[dict[str, Any]]:
         """The day's slots with the places left (summed over the sites unless one is named)."""
         sites = [site] if site is not None else self.slots.sites_for(skill)
         merged: dict[float, dict[str, Any]] = {}
@@ -122,66 +79,70 @@ class AppointmentMixin(_Base):
             out[skill] = (taken, places)
         return out
 
-    # -- validation (pure, batch-aware: `pending` holds the places the batch takes and frees)
+    # -- checks (pure, batch-aware: `batch.places` holds the places the batch takes and frees)
 
-    def _validate_appointment(
-        self, e: Any, fail: Any, now: float, pending: dict[tuple, int], new: set[str]
-    ) -> None:
-        if e.type == "appointment.booked":
-            if e.skill not in self.skill_index:
-                fail(
-                    422,
-                    "unknown_skill",
-                    unknown("skill", e.skill, self.skills),
-                    "skill",
-                    valid=[*self.skills],
-                )
-            if e.site is not None and e.site not in self._site_ids:
-                sites = [*self._site_ids]
-                fail(422, "unknown_site", unknown("site", e.site, sites), "site", valid=sites)
-            if (
-                e.appointment_id in self.appointments
-                or e.appointment_id in self.calls
-                or e.appointment_id in new
-            ):
-                fail(
-                    409,
-                    "appointment_exists",
-                    f"appointment {e.appointment_id!r} exists already",
-                    "appointment_id",
-                )
-            site = self._choose_slot(e.skill, e.site, e.start.timestamp(), now, fail, pending)
-            pending[(site, e.skill, e.start.timestamp())] = (
-                pending.get((site, e.skill, e.start.timestamp()), 0) + 1
+    def check_booked(self, e: AppointmentBooked, batch: Batch) -> None:
+        batch.known("skill", e.skill, self.line.skill_index, "skill")
+        if e.site is not None:
+            batch.known("site", e.site, self.line._site_ids, "site")
+        if (
+            e.appointment_id in self.records
+            or e.appointment_id in self.line.calls
+            or e.appointment_id in batch.new_ids
+        ):
+            batch.fail(
+                409,
+                "appointment_exists",
+                f"appointment {e.appointment_id!r} exists already",
+                "appointment_id",
             )
-            new.add(e.appointment_id)
-            return
-        appointment = self.appointments.get(e.appointment_id)
+        start = e.start.timestamp()
+        site = self.choose_slot(e.skill, e.site, start, batch.now, batch.fail, batch.places)
+        batch.places[(site, e.skill, start)] = batch.places.get((site, e.skill, start), 0) + 1
+        batch.new_ids.add(e.appointment_id)
+
+    def known(self, e: Any, batch: Batch) -> Appointment:
+        appointment = self.records.get(e.appointment_id)
         if appointment is None:
-            fail(422, "unknown_appointment", f"unknown appointment {e.appointment_id!r}", "appointment_id")
-            return
-        if e.type == "appointment.result":
-            return
-        if appointment.status != "booked" or appointment.start <= now:
-            fail(
+            batch.fail(
+                422, "unknown_appointment", f"unknown appointment {e.appointment_id!r}", "appointment_id"
+            )
+        return appointment
+
+    def check_result(self, e: AppointmentResult, batch: Batch) -> None:
+        self.known(e, batch)
+
+    def changeable(self, e: Any, batch: Batch) -> Appointment:
+        """A booked appointment whose time has not come: it may be cancelled or moved."""
+        appointment = self.known(e, batch)
+        if appointment.status is not BOOKED or appointment.start <= batch.now:
+            batch.fail(
                 409,
                 "appointment_not_changeable",
                 f"appointment {appointment.id!r} is {appointment.status}"
-                + (" and its time has come" if appointment.start <= now else ""),
+                + (" and its time has come" if appointment.start <= batch.now else ""),
                 "appointment_id",
             )
-        key = (appointment.site, appointment.skill, appointment.start)
-        if e.type == "appointment.rescheduled":
-            start = e.start.timestamp()
-            if start != appointment.start:
-                pending[key] = pending.get(key, 0) - 1
-                self._choose_slot(appointment.skill, appointment.site, start, now, fail, pending)
-                new_key = (appointment.site, appointment.skill, start)
-                pending[new_key] = pending.get(new_key, 0) + 1
-        else:  # cancelled
-            pending[key] = pending.get(key, 0) - 1
+        return appointment
 
-    def _choose_slot(
+    def check_cancelled(self, e: AppointmentCancelled, batch: Batch) -> None:
+        appointment = self.changeable(e, batch)
+        key = (appointment.site, appointment.skill, appointment.start)
+        batch.places[key] = batch.places.get(key, 0) - 1
+
+    def check_rescheduled(self, e: AppointmentRescheduled, batch: Batch) -> None:
+        appointment = self.changeable(e, batch)
+        start = e.start.timestamp()
+        if start == appointment.start:
+            return
+        places = batch.places
+        key = (appointment.site, appointment.skill, appointment.start)
+        places[key] = places.get(key, 0) - 1
+        self.choose_slot(appointment.skill, appointment.site, start, batch.now, batch.fail, places)
+        new_key = (appointment.site, appointment.skill, start)
+        places[new_key] = places.get(new_key, 0) + 1
+
+    def choose_slot(
         self, skill: str, site: str | None, start: float, now: float, fail: Any, pending: dict[tuple, int]
     ) -> str:
         """The site whose slot at `start` has a place (the one with most left), or fail."""
@@ -238,11 +199,11 @@ class AppointmentMixin(_Base):
 
     # -- events
 
-    def _on_appointment_booked(
+    def on_booked(
         self, e: AppointmentBooked, t: float, now: float, commands: list[Command]
-    ) -> dict[str, Any]:
+    ) -> AppointmentDecision:
         start = e.start.timestamp()
-        site = self._choose_slot(e.skill, e.site, start, now, _no_fail, {})
+        site = self.choose_slot(e.skill, e.site, start, now, _no_fail, {})
         slot = self.slots.slot_at(site, e.skill, start)
         assert slot is not None
         appointment = Appointment(
@@ -252,114 +213,127 @@ class AppointmentMixin(_Base):
             site=site,
             start=slot.start,
             end=slot.end,
-            status="booked",
+            status=BOOKED,
             created_at=t,
             department=e.department,
         )
-        self.appointments[appointment.id] = appointment
-        self._take_place(appointment, +1)
-        self._arm_appointment(appointment, now)
-        self._ap_record(appointment, now, "booked")
-        self.observer.appointment(appointment, "booked", now)
-        return {"action": "appointment", "appointment_id": appointment.id, "status": "booked"}
+        self.records[appointment.id] = appointment
+        self.take_place(appointment, +1)
+        self.arm(appointment, now)
+        self.note(appointment, now, "booked")
+        self.line.observer.appointment(appointment, "booked", now)
+        return AppointmentDecision(appointment.id, BOOKED)
 
-    def _on_appointment_cancelled(
+    def on_cancelled(
         self, e: AppointmentCancelled, t: float, now: float, commands: list[Command]
-    ) -> dict[str, Any]:
-        appointment = self.appointments[e.appointment_id]
-        appointment.status = "cancelled"
+    ) -> AppointmentDecision:
+        appointment = self.records[e.appointment_id]
+        appointment.status = CANCELLED
         appointment.token += 1
-        self._take_place(appointment, -1)
-        self._ap_record(appointment, now, "cancelled")
-        self.observer.appointment(appointment, "cancelled", now)
-        return {"action": "appointment", "appointment_id": appointment.id, "status": "cancelled"}
+        self.take_place(appointment, -1)
+        self.note(appointment, now, "cancelled")
+        self.line.observer.appointment(appointment, "cancelled", now)
+        return AppointmentDecision(appointment.id, CANCELLED)
 
-    def _on_appointment_rescheduled(
+    def on_rescheduled(
         self, e: AppointmentRescheduled, t: float, now: float, commands: list[Command]
-    ) -> dict[str, Any]:
-        appointment = self.appointments[e.appointment_id]
+    ) -> AppointmentDecision:
+        appointment = self.records[e.appointment_id]
         start = e.start.timestamp()
         if start != appointment.start:
             slot = self.slots.slot_at(appointment.site, appointment.skill, start)
             assert slot is not None
-            self._take_place(appointment, -1)
+            self.take_place(appointment, -1)
             appointment.start, appointment.end = slot.start, slot.end
-            self._take_place(appointment, +1)
+            self.take_place(appointment, +1)
             appointment.reminded = False
-            self._arm_appointment(appointment, now)
-            self._ap_record(appointment, now, "rescheduled")
-            self.observer.appointment(appointment, "rescheduled", now)
-        return {"action": "appointment", "appointment_id": appointment.id, "status": appointment.status}
+            self.arm(appointment, now)
+            self.note(appointment, now, "rescheduled")
+            self.line.observer.appointment(appointment, "rescheduled", now)
+        return AppointmentDecision(appointment.id, appointment.status)
 
-    def _on_appointment_result(
+    def on_result(
         self, e: AppointmentResult, t: float, now: float, commands: list[Command]
     ) -> Ignored | None:
-        appointment = self.appointments[e.appointment_id]
-        if appointment.status != "dialing":
-            return Ignored("not_dialing")
-        call = self.calls[appointment.id]
-        agent = self.agents.get(appointment.agent_id) if appointment.agent_id else None
-        self._ap_record(appointment, now, e.outcome)
-        if e.outcome == "answered":
-            appointment.status = "done"
-            self._outbound_answered(call, agent, t, now)
-            self.observer.appointment(appointment, "done", now)
-            return None
-        self._outbound_failed(call, agent, t, now, commands)
-        appointment.agent_id = None
-        delays = self.config.appointments.retry_delays_s
+        return self.outbound.result(self, self.records[e.appointment_id], e.outcome, t, now, commands)
+
+    # -- the outbound machine's questions (acd/engine/outbound.py)
+
+    def contact_of(self, call: Call) -> Appointment:
+        return self.records[call.id]
+
+    def call_id_of(self, appointment: Appointment) -> str:
+        return appointment.id
+
+    def dialing(self, appointment: Appointment, now: float) -> None:
+        self.line.observer.appointment(appointment, "dialing", now)
+
+    def answered(
+        self,
+        appointment: Appointment,
+        call: Call,
+        agent: Agent | None,
+        t: float,
+        now: float,
+        commands: list[Command],
+    ) -> None:
+        self.line.observer.appointment(appointment, "done", now)
+
+    def not_answered(
+        self, appointment: Appointment, call: Call, t: float, now: float, commands: list[Command]
+    ) -> None:
+        """Dialled again within the slot after the configured delays, then a no-show."""
+        delays = self.settings.retry_delays_s
         retry_at = now + delays[appointment.attempts - 1] if appointment.attempts <= len(delays) else None
         if retry_at is not None and retry_at < appointment.end:
-            appointment.status = "booked"
+            appointment.status = BOOKED
             call.status = CallStatus.QUEUED
-            appointment.token += 1
-            self.timers.set(retry_at, "appointment", appointment.id, appointment.token)
-            self._ap_record(appointment, now, "retry")
+            self.outbound.arm(appointment, retry_at, "appointment")
+            self.note(appointment, now, "retry")
         else:
-            appointment.status = "no_show"
-            self._finish_call(call, t, now, "no_show")
-            self.observer.appointment(appointment, "no_show", now)
-        return None
+            appointment.status = NO_SHOW
+            self.line._finish_call(call, t, now, "no_show")
+            self.line.observer.appointment(appointment, "no_show", now)
 
     # -- timers
 
-    def _arm_appointment(self, appointment: Appointment, now: float) -> None:
-        appointment.token += 1
-        self.timers.set(appointment.start, "appointment", appointment.id, appointment.token)
-        remind_at = appointment.start - self.config.appointments.reminder_lead_s
+    def arm(self, appointment: Appointment, now: float) -> None:
+        """Wake at the slot's start, and for the reminder before it."""
+        self.outbound.arm(appointment, appointment.start, "appointment")
+        remind_at = appointment.start - self.settings.reminder_lead_s
         if remind_at > now:
-            self.timers.set(remind_at, "remind", appointment.id, appointment.token)
+            self.line.timers.set(remind_at, "remind", appointment.id, appointment.token)
 
-    def _appointment_timer_live(self, key: str, token: int) -> bool:
-        appointment = self.appointments.get(key)
-        return appointment is not None and appointment.token == token and appointment.status == "booked"
+    def timer_live(self, key: str, token: int) -> bool:
+        appointment = self.records.get(key)
+        return self.outbound.live(appointment, token, BOOKED)
 
-    def _appointment_due(self, appointment: Appointment, now: float, commands: list[Command]) -> None:
+    def due(self, appointment: Appointment, now: float, commands: list[Command]) -> None:
         """Its time has come (or a retry within the slot): into the line, at its priority."""
-        call = self.calls.get(appointment.id)
+        call = self.line.calls.get(appointment.id)
         if call is None:
             call = Call(
                 id=appointment.id,
                 caller=appointment.number,
                 skill=appointment.skill,
-                priority=self.config.appointments.priority,
+                priority=self.settings.priority,
                 offered_at=appointment.start,
                 seq=0,
                 department=appointment.department,
-                kind="appointment",
+                kind=CallKind.APPOINTMENT,
                 stranded=True,
             )
-            self.calls[call.id] = call
+            self.line.calls[call.id] = call
         if call.waiting:
             return
-        self._seq += 1
-        call.seq = self._seq
+        self.line._seq += 1
+        call.seq = self.line._seq
         call.enqueued_at = now
         call.status = CallStatus.QUEUED
-        self._enqueue(call)
-        self._try_route(call, now, commands)
+        self.line._enqueue(call)
+        self.line._try_route(call, now, commands)
 
-    def _remind(self, appointment: Appointment, now: float, commands: list[Command]) -> None:
+    def remind(self, appointment: Appointment, now: float, commands: list[Command]) -> None:
         appointment.reminded = True
         fields = {
             "appointment_id": appointment.id,
@@ -374,11 +348,11 @@ class AppointmentMixin(_Base):
                 created_at=now,
             )
         )
-        self._ap_record(appointment, now, "reminded")
+        self.note(appointment, now, "reminded")
 
     # -- helpers
 
-    def _take_place(self, appointment: Appointment, delta: int) -> None:
+    def take_place(self, appointment: Appointment, delta: int) -> None:
         key = (appointment.site, appointment.skill, appointment.start)
         taken = self.slots.taken.get(key, 0) + delta
         if taken:
@@ -386,7 +360,7 @@ class AppointmentMixin(_Base):
         else:
             self.slots.taken.pop(key, None)
 
-    def _ap_record(self, appointment: Appointment, now: float, what: str) -> None:
+    def note(self, appointment: Appointment, now: float, what: str) -> None:
         appointment.history.append((now, {"status": what}))
 
 

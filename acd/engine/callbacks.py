@@ -17,80 +17,64 @@ hold, or one with the callback's id) waits in the line, is connected, answered a
 from __future__ import annotations
 
 import heapq
-from datetime import datetime, time, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any, ClassVar
 
 from acd.engine.agents import Ignored
-from acd.engine.errors import unknown
-from acd.engine.records import Call, Callback
+from acd.engine.line import Line
+from acd.engine.outbound import Outbound
+from acd.engine.records import Agent, Call, Callback
+from acd.engine.validation import Batch
+from acd.engine.windows import offered
 from acd.events import CallbackAccepted, CallbackCancelled, CallbackRequested, CallbackResult
-from acd.model import CallStatus, Command
+from acd.model import CallbackDecision, CallbackStatus, CallKind, CallStatus, Command
 
-if TYPE_CHECKING:
-    from acd.engine.core import Engine
+SCHEDULED, DIALING, DONE, FAILED, CANCELLED = (
+    CallbackStatus.SCHEDULED,
+    CallbackStatus.DIALING,
+    CallbackStatus.DONE,
+    CallbackStatus.FAILED,
+    CallbackStatus.CANCELLED,
+)
 
-    _Base = Engine
-else:
-    _Base = object
 
+class Callbacks:
+    """The callbacks' part: their records and rules, over the line and the outbound machine."""
 
-class CallbackMixin(_Base):
-    def _init_callbacks(self) -> None:
-        self.callbacks: dict[str, Callback] = {}
-        self._cb_pending: dict[str, list[tuple[float, int, str]]] = {}  # skill -> heap of due callbacks
-        self._cb_active: dict[str, int] = {}  # skill -> requested callbacks admitted to the line
-        self._cb_admitted: set[str] = set()
-        self._window_booked: dict[tuple[str, int], int] = {}  # (local date, window) -> callbacks
+    key = "callback_id"
+    dialing_status = DIALING
+    done_status = DONE
+    answered_entry: ClassVar[dict[str, Any]] = {"leg": "callback"}
+
+    def __init__(self, line: Line, outbound: Outbound) -> None:
+        self.line = line
+        self.outbound = outbound
+        self.settings = line.config.callbacks
+        self.calendar = line.calendar
+        self.records: dict[str, Callback] = {}
+        self.pending: dict[str, list[tuple[float, int, str]]] = {}  # skill -> heap of due callbacks
+        self.active: dict[str, int] = {}  # skill -> requested callbacks admitted to the line
+        self.admitted: set[str] = set()
+        self.window_booked: dict[tuple[str, int], int] = {}  # (local date, window) -> callbacks
 
     # -- callback windows
 
-    def callback_windows(self, now: float, limit: int = 2) -> list[dict[str, Any]]:
-        """The next `limit` callback windows with room (config/callbacks.yaml `windows`): today's
-        that start at least `window_lead_s` from now, then the next days', on days and at times
-        the line is open. Each: `start`, `end` (RFC 3339), `remaining`."""
-        settings = self.config.callbacks
-        if not settings.windows:
-            return []
-        hours = self.calendar.hours
-        day = hours.local_date(now)
-        out: list[dict[str, Any]] = []
-        for _ in range(8):  # a week ahead at most
-            for index, window in enumerate(settings.windows):
-                start, end = (
-                    datetime.combine(day, time.fromisoformat(x), hours.zone).timestamp()
-                    for x in (window.start, window.end)
-                )
-                if start < now + settings.window_lead_s or not self.calendar.is_open(start):
-                    continue
-                remaining = window.capacity - self._window_booked.get((day.isoformat(), index), 0)
-                if remaining > 0:
-                    out.append(
-                        {
-                            "start": hours.isoformat(start),
-                            "end": hours.isoformat(end),
-                            "remaining": remaining,
-                            "_key": (day.isoformat(), index, start),
-                        }
-                    )
-            if len(out) >= limit:
-                break
-            day += timedelta(days=1)
-        out.sort(key=lambda w: w["_key"][2])
-        return out[:limit]
+    def windows(self, now: float, limit: int = 2) -> list[dict[str, Any]]:
+        """The next `limit` callback windows with room (acd/engine/windows.py)."""
+        return offered(self.settings, self.calendar, self.window_booked, now, limit)
 
-    def _window_at(self, start: float, now: float) -> dict[str, Any] | None:
+    def window_at(self, start: float, now: float) -> dict[str, Any] | None:
         """The offered window starting at `start`, if it is one with room."""
-        for window in self.callback_windows(now, limit=len(self.config.callbacks.windows) * 8):
+        for window in self.windows(now, limit=len(self.settings.windows) * 8):
             if window["_key"][2] == start:
                 return window
         return None
 
     # -- events
 
-    def _on_callback_accepted(
+    def on_accepted(
         self, e: CallbackAccepted, t: float, now: float, commands: list[Command]
-    ) -> dict[str, Any] | None:
-        call = self.calls[e.call_id]
+    ) -> CallbackDecision | Ignored:
+        call = self.line.calls[e.call_id]
         if call.status in (CallStatus.ENDED, CallStatus.CLOSED, CallStatus.OVERFLOWED):
             return Ignored("call_ended")
         if call.callback_id is not None:
@@ -98,162 +82,185 @@ class CallbackMixin(_Base):
         if call.status is not CallStatus.QUEUED or not call.waiting:
             return Ignored("not_waiting")  # already with an agent: nothing to hold
         if e.window_start is not None:
-            return self._book_window(call, e.window_start.timestamp(), t, now)
-        callback = self._hold_callback(call, t, due=now, requested=False)
-        decision = {"action": "callback", "call_id": call.id, "callback_id": callback.id}
-        self._record(call, now, decision)
-        self._cb_record(callback, now, "scheduled", why="virtual_hold")
-        self.observer.callback_accepted(call, callback, now)
-        self.observer.callback(callback, "scheduled", now)
+            return self.book_window(call, e.window_start.timestamp(), t, now)
+        callback = self.hold(call, t, due=now, requested=False)
+        decision = CallbackDecision(callback.id, call_id=call.id)
+        self.line._record(call, now, decision.to_wire())
+        self.note(callback, now, "scheduled", why="virtual_hold")
+        self.line.observer.callback_accepted(call, callback, now)
+        self.line.observer.callback(callback, "scheduled", now)
         return decision
 
-    def _hold_callback(self, call: Call, t: float, *, due: float, requested: bool) -> Callback:
+    def hold(self, call: Call, t: float, *, due: float, requested: bool) -> Callback:
         """The waiting caller's callback: the call leaves the line's rules (no max-wait action any
         more) and becomes the callback's."""
         callback = Callback(
             id=f"cb-{call.id}",
             number=call.caller,
             skill=call.skill,
-            status="scheduled",
+            status=SCHEDULED,
             created_at=t,
             due_at=due,
             call_id=call.id,
             department=call.department,
             requested=requested,
         )
-        self.callbacks[callback.id] = callback
+        self.records[callback.id] = callback
         call.callback_id = callback.id
         call.status = CallStatus.CALLBACK
         call.stranded = True
         return callback
 
-    def _book_window(self, call: Call, start: float, t: float, now: float) -> dict[str, Any]:
+    def book_window(self, call: Call, start: float, t: float, now: float) -> CallbackDecision:
         """The caller takes a callback window: it leaves the line, and its callback is due at the
         window's start, dialled then in the order of its first call's arrival."""
-        window = self._window_at(start, now)
+        window = self.window_at(start, now)
         assert window is not None  # validated
         day, index, _ = window["_key"]
-        self._window_booked[(day, index)] = self._window_booked.get((day, index), 0) + 1
-        self._dequeue(call)
-        callback = self._hold_callback(call, t, due=start, requested=True)
-        decision = {
-            "action": "callback",
-            "call_id": call.id,
-            "callback_id": callback.id,
-            "window": {"start": window["start"], "end": window["end"]},
-            "due_at": window["start"],
-        }
-        self._record(call, now, decision)
-        self._cb_record(callback, now, "scheduled", why="window", window=window["start"])
-        self.observer.callback(callback, "scheduled", now)
-        self.observer.callback_accepted(call, callback, now)
-        self._arm_callback(callback)
+        self.window_booked[(day, index)] = self.window_booked.get((day, index), 0) + 1
+        self.line._dequeue(call)
+        callback = self.hold(call, t, due=start, requested=True)
+        decision = CallbackDecision(
+            callback.id,
+            call_id=call.id,
+            window={"start": window["start"], "end": window["end"]},
+            due_at=window["start"],
+        )
+        self.line._record(call, now, decision.to_wire())
+        self.note(callback, now, "scheduled", why="window", window=window["start"])
+        self.line.observer.callback(callback, "scheduled", now)
+        self.line.observer.callback_accepted(call, callback, now)
+        self.arm(callback)
         return decision
 
-    def _on_callback_requested(
+    def on_requested(
         self, e: CallbackRequested, t: float, now: float, commands: list[Command]
-    ) -> dict[str, Any]:
+    ) -> CallbackDecision:
         wanted = max(now, e.not_before.timestamp()) if e.not_before is not None else now
-        due = self._dial_time(wanted)
+        due = self.dial_time(wanted)
         call = Call(
             id=e.callback_id,
             caller=e.number,
             skill=e.skill,
-            priority=self.config.callbacks.priority,
+            priority=self.settings.priority,
             offered_at=t,
             seq=0,
             department=e.department,
-            kind="callback",
+            kind=CallKind.CALLBACK,
             status=CallStatus.CALLBACK,
             callback_id=e.callback_id,
             stranded=True,
         )
-        self.calls[call.id] = call
+        self.line.calls[call.id] = call
         callback = Callback(
             id=e.callback_id,
             number=e.number,
             skill=e.skill,
-            status="scheduled",
+            status=SCHEDULED,
             created_at=t,
             due_at=due,
             call_id=call.id,
             department=e.department,
             requested=True,
         )
-        self.callbacks[callback.id] = callback
-        self._cb_record(callback, now, "scheduled", why="requested")
-        self.observer.callback(callback, "scheduled", now)
+        self.records[callback.id] = callback
+        self.note(callback, now, "scheduled", why="requested")
+        self.line.observer.callback(callback, "scheduled", now)
         if due <= now:
-            self._callback_due(callback, now, commands)
+            self.due(callback, now, commands)
         else:
-            self._arm_callback(callback)
-        return {"action": "callback", "callback_id": callback.id, "status": "scheduled", "due_at": due}
+            self.arm(callback)
+        return CallbackDecision(callback.id, status=SCHEDULED, due_at=due)
 
-    def _on_callback_cancelled(
+    def on_cancelled(
         self, e: CallbackCancelled, t: float, now: float, commands: list[Command]
-    ) -> dict[str, Any]:
-        callback = self.callbacks[e.callback_id]
-        callback.status = "cancelled"
+    ) -> CallbackDecision:
+        callback = self.records[e.callback_id]
+        callback.status = CANCELLED
         callback.token += 1
-        call = self.calls.get(callback.call_id)
+        call = self.line.calls.get(callback.call_id)
         if call is not None:
             if call.waiting:
-                self._dequeue(call)
-            self._finish_call(call, t, now, "cancelled")
-        self._cb_record(callback, now, "cancelled")
-        self.observer.callback(callback, "cancelled", now)
-        self._cb_leave_share(callback, now, commands)
-        return {"action": "callback", "callback_id": callback.id, "status": "cancelled"}
+                self.line._dequeue(call)
+            self.line._finish_call(call, t, now, "cancelled")
+        self.note(callback, now, "cancelled")
+        self.line.observer.callback(callback, "cancelled", now)
+        self.leave_share(callback, now, commands)
+        return CallbackDecision(callback.id, status=CANCELLED)
 
-    def _on_callback_result(self, e: CallbackResult, t: float, now: float, commands: list[Command]) -> None:
-        callback = self.callbacks[e.callback_id]
-        if callback.status != "dialing":
-            return Ignored("not_dialing")
-        call = self.calls[callback.call_id]
-        agent = self.agents.get(callback.agent_id) if callback.agent_id else None
-        self._cb_record(callback, now, e.outcome)
-        if e.outcome == "answered":
-            callback.status = "done"
-            self._outbound_answered(call, agent, t, now, leg="callback")
-            if agent is not None and call.kind == "inbound":  # the caller's own contact, answered at last
-                self.observer.call_answered(call, agent, max(0.0, t - call.offered_at))
-            self.observer.callback(callback, "done", now)
-            self._cb_leave_share(callback, now, commands)
-            return None
-        self._outbound_failed(call, agent, t, now, commands)
-        callback.agent_id = None
-        settings = self.config.callbacks
+    def on_result(self, e: CallbackResult, t: float, now: float, commands: list[Command]) -> Ignored | None:
+        return self.outbound.result(self, self.records[e.callback_id], e.outcome, t, now, commands)
+
+    # -- the outbound machine's questions (acd/engine/outbound.py)
+
+    def contact_of(self, call: Call) -> Callback:
+        return self.records[call.callback_id or ""]
+
+    def call_id_of(self, callback: Callback) -> str:
+        return callback.call_id
+
+    def dialing(self, callback: Callback, now: float) -> None:
+        if callback.first_dial_at is None:
+            callback.first_dial_at = now
+            self.line.observer.callback_dialled(callback, now - callback.created_at)
+        self.line.observer.callback(callback, "dialing", now)
+
+    def answered(
+        self,
+        callback: Callback,
+        call: Call,
+        agent: Agent | None,
+        t: float,
+        now: float,
+        commands: list[Command],
+    ) -> None:
+        line = self.line
+        if agent is not None and call.kind is CallKind.INBOUND:
+            # the caller's own contact, answered at last
+            line.observer.call_answered(call, agent, max(0.0, t - call.offered_at))
+            line.today.add("answered", call.skill, now)
+        line.observer.callback(callback, "done", now)
+        self.leave_share(callback, now, commands)
+
+    def not_answered(
+        self, callback: Callback, call: Call, t: float, now: float, commands: list[Command]
+    ) -> None:
+        """Dialled again after the configured delay, up to `max_attempts`, then failed."""
+        settings = self.settings
         if callback.attempts >= settings.max_attempts:
-            callback.status = "failed"
-            self._finish_call(call, t, now, "failed")
-            self.observer.callback(callback, "failed", now)
+            callback.status = FAILED
+            self.line._finish_call(call, t, now, "failed")
+            self.line.observer.callback(callback, "failed", now)
         else:
             delays = settings.retry_delays_s
             delay = delays[min(callback.attempts, len(delays)) - 1]
-            callback.status = "scheduled"
-            callback.due_at = self._dial_time(now + delay)
+            callback.status = SCHEDULED
+            callback.due_at = self.dial_time(now + delay)
             call.status = CallStatus.CALLBACK
-            self._arm_callback(callback)
-            self._cb_record(callback, now, "scheduled", why="retry")
-            self.observer.callback(callback, "retry", now)
-        self._cb_leave_share(callback, now, commands)
-        return None
+            self.arm(callback)
+            self.note(callback, now, "scheduled", why="retry")
+            self.line.observer.callback(callback, "retry", now)
+        self.leave_share(callback, now, commands)
 
-    # -- validation (pure checks, before anything changes)
+    # -- checks (pure, before anything changes)
 
-    def _validate_window(self, e: Any, fail: Any, now: float, booked: dict[float, int]) -> None:
-        """callback.accepted with a window: one offered now with room (counting the batch's own)."""
-        if getattr(e, "window_start", None) is None:
-            return
-        call = self.calls.get(e.call_id)
+    def check_accepted(self, e: CallbackAccepted, batch: Batch) -> None:
+        """With a window: one offered now with room (counting the batch's own bookings)."""
+        if e.window_start is not None:
+            self.check_window(e, batch)
+        batch.known_call(e.call_id, self.line.calls)
+
+    def check_window(self, e: CallbackAccepted, batch: Batch) -> None:
+        call = self.line.calls.get(e.call_id)
         if call is None or call.status is not CallStatus.QUEUED or not call.waiting or call.callback_id:
-            return  # unknown (said below), or no longer waiting: the handler says it is ignored
+            return  # unknown (said next), or no longer waiting: the handler says it is ignored
+        assert e.window_start is not None
         start = e.window_start.timestamp()
-        offered = self.callback_windows(now, limit=len(self.config.callbacks.windows) * 8)
+        offered = self.windows(batch.now, limit=len(self.settings.windows) * 8)
         window = next((w for w in offered if w["_key"][2] == start), None)
         if window is None:
             starts = [w["start"] for w in offered]
-            fail(
+            batch.fail(
                 422,
                 "unknown_window",
                 f"no callback window with room starts at {e.window_start.isoformat()}; "
@@ -261,114 +268,118 @@ class CallbackMixin(_Base):
                 "window_start",
                 valid=starts,
             )
-            return
+        booked = batch.windows
         booked[start] = booked.get(start, 0) + 1
         if booked[start] > window["remaining"]:
-            fail(409, "window_full", f"the callback window at {window['start']} is full", "window_start")
+            batch.fail(
+                409, "window_full", f"the callback window at {window['start']} is full", "window_start"
+            )
 
-    def _validate_callback(self, e: Any, fail: Any, new_ids: set[str]) -> None:
-        if e.type == "callback.requested":
-            if e.skill not in self.skill_index:
-                fail(
-                    422,
-                    "unknown_skill",
-                    unknown("skill", e.skill, self.skills),
-                    "skill",
-                    valid=[*self.skills],
-                )
-            if e.callback_id in self.callbacks or e.callback_id in self.calls or e.callback_id in new_ids:
-                fail(409, "callback_exists", f"callback {e.callback_id!r} exists already", "callback_id")
-            new_ids.add(e.callback_id)
-        elif e.type in ("callback.cancelled", "callback.result"):
-            callback = self.callbacks.get(e.callback_id)
-            if callback is None:
-                fail(422, "unknown_callback", f"unknown callback {e.callback_id!r}", "callback_id")
-            elif e.type == "callback.cancelled" and callback.status != "scheduled":
-                fail(
-                    409,
-                    "callback_not_cancellable",
-                    f"callback {e.callback_id!r} is {callback.status}: only a scheduled one can be cancelled",
-                    "callback_id",
-                )
+    def check_requested(self, e: CallbackRequested, batch: Batch) -> None:
+        batch.known("skill", e.skill, self.line.skill_index, "skill")
+        if (
+            e.callback_id in self.records
+            or e.callback_id in self.line.calls
+            or e.callback_id in batch.new_ids
+        ):
+            batch.fail(409, "callback_exists", f"callback {e.callback_id!r} exists already", "callback_id")
+        batch.new_ids.add(e.callback_id)
+
+    def known(self, e: Any, batch: Batch) -> Callback:
+        callback = self.records.get(e.callback_id)
+        if callback is None:
+            batch.fail(422, "unknown_callback", f"unknown callback {e.callback_id!r}", "callback_id")
+        return callback
+
+    def check_cancelled(self, e: CallbackCancelled, batch: Batch) -> None:
+        callback = self.known(e, batch)
+        if callback.status is not SCHEDULED:
+            batch.fail(
+                409,
+                "callback_not_cancellable",
+                f"callback {e.callback_id!r} is {callback.status}: only a scheduled one can be cancelled",
+                "callback_id",
+            )
+
+    def check_result(self, e: CallbackResult, batch: Batch) -> None:
+        self.known(e, batch)
 
     # -- timers and the line
 
-    def _arm_callback(self, callback: Callback) -> None:
-        callback.token += 1
-        self.timers.set(callback.due_at, "callback", callback.id, callback.token)
+    def arm(self, callback: Callback) -> None:
+        self.outbound.arm(callback, callback.due_at, "callback")
 
-    def _callback_timer_live(self, key: str, token: int) -> bool:
-        callback = self.callbacks.get(key)
-        return callback is not None and callback.token == token and callback.status == "scheduled"
+    def timer_live(self, key: str, token: int) -> bool:
+        return self.outbound.live(self.records.get(key), token, SCHEDULED)
 
-    def _callback_due(self, callback: Callback, now: float, commands: list[Command]) -> None:
+    def due(self, callback: Callback, now: float, commands: list[Command]) -> None:
         if not self.calendar.is_open(now):
-            callback.due_at = self._dial_time(now)
-            self._arm_callback(callback)
+            callback.due_at = self.dial_time(now)
+            self.arm(callback)
             return
-        call = self.calls[callback.call_id]
+        call = self.line.calls[callback.call_id]
         if callback.requested:
             heapq.heappush(
-                self._cb_pending.setdefault(callback.skill, []),
+                self.pending.setdefault(callback.skill, []),
                 (callback.due_at, call.offered_at, callback.id),
             )
-            self._cb_admit(callback.skill, now, commands)
+            self.admit(callback.skill, now, commands)
         else:
-            self._cb_enter_line(callback, call, now, commands)
+            self.enter_line(callback, call, now, commands)
 
-    def _cb_admit(self, skill: str, now: float, commands: list[Command]) -> None:
+    def admit(self, skill: str, now: float, commands: list[Command]) -> None:
         """Let due requested callbacks into the line while the skill's fair share allows."""
-        heap = self._cb_pending.get(skill)
+        heap = self.pending.get(skill)
         while heap:
-            staffed = self.router.staffed(self.skill_index[skill], ())
-            limit = max(1, int(self.config.callbacks.max_share * staffed))
-            if self._cb_active.get(skill, 0) >= limit:
+            staffed = self.line.router.staffed(self.line.skill_index[skill], ())
+            limit = max(1, int(self.settings.max_share * staffed))
+            if self.active.get(skill, 0) >= limit:
                 return
             _, _, callback_id = heapq.heappop(heap)
-            callback = self.callbacks.get(callback_id)
-            if callback is None or callback.status != "scheduled" or callback.id in self._cb_admitted:
+            callback = self.records.get(callback_id)
+            if callback is None or callback.status is not SCHEDULED or callback.id in self.admitted:
                 continue
-            self._cb_active[skill] = self._cb_active.get(skill, 0) + 1
-            self._cb_admitted.add(callback.id)
-            self._cb_enter_line(callback, self.calls[callback.call_id], now, commands)
+            self.active[skill] = self.active.get(skill, 0) + 1
+            self.admitted.add(callback.id)
+            self.enter_line(callback, self.line.calls[callback.call_id], now, commands)
 
-    def _cb_enter_line(self, callback: Callback, call: Call, now: float, commands: list[Command]) -> None:
+    def enter_line(self, callback: Callback, call: Call, now: float, commands: list[Command]) -> None:
         if call.waiting:
             return
-        if not (call.kind == "inbound" and callback.attempts == 0):
+        if not (call.kind is CallKind.INBOUND and callback.attempts == 0):
             # A virtual-hold caller's first dial keeps its place; any other dial joins the line now.
-            self._seq += 1
-            call.seq = self._seq
+            self.line._seq += 1
+            call.seq = self.line._seq
             call.enqueued_at = now
         call.status = CallStatus.CALLBACK
-        self._enqueue(call)
-        self._try_route(call, now, commands)
+        self.line._enqueue(call)
+        self.line._try_route(call, now, commands)
 
-    def _cb_leave_share(self, callback: Callback, now: float, commands: list[Command]) -> None:
-        if callback.id in self._cb_admitted:
-            self._cb_admitted.discard(callback.id)
-            self._cb_active[callback.skill] -= 1
-            self._cb_admit(callback.skill, now, commands)
+    def leave_share(self, callback: Callback, now: float, commands: list[Command]) -> None:
+        if callback.id in self.admitted:
+            self.admitted.discard(callback.id)
+            self.active[callback.skill] -= 1
+            self.admit(callback.skill, now, commands)
 
-    def _cb_admit_all(self, now: float, commands: list[Command]) -> None:
-        for skill, heap in self._cb_pending.items():
+    def admit_all(self, now: float, commands: list[Command]) -> None:
+        for skill, heap in self.pending.items():
             if heap:
-                self._cb_admit(skill, now, commands)
+                self.admit(skill, now, commands)
 
-    def _defer_callback(self, call: Call, now: float) -> None:
+    def defer(self, call: Call, now: float) -> None:
         """Picked while the line is closed: out of the line until the next opening."""
-        self._dequeue(call)
-        callback = self.callbacks[call.callback_id or ""]
-        callback.due_at = self._dial_time(now)
-        if callback.id in self._cb_admitted:  # it re-enters through the share when due again
-            self._cb_admitted.discard(callback.id)
-            self._cb_active[callback.skill] -= 1
-        self._arm_callback(callback)
-        self._cb_record(callback, now, "scheduled", why="closed")
+        self.line._dequeue(call)
+        callback = self.records[call.callback_id or ""]
+        callback.due_at = self.dial_time(now)
+        if callback.id in self.admitted:  # it re-enters through the share when due again
+            self.admitted.discard(callback.id)
+            self.active[callback.skill] -= 1
+        self.arm(callback)
+        self.note(callback, now, "scheduled", why="closed")
 
-    def _dial_time(self, t: float) -> float:
+    def dial_time(self, t: float) -> float:
         opening = self.calendar.next_opening(t)
         return opening if opening is not None else t
 
-    def _cb_record(self, callback: Callback, now: float, what: str, **extra: Any) -> None:
+    def note(self, callback: Callback, now: float, what: str, **extra: Any) -> None:
         callback.history.append((now, {"status": what, **extra}))

@@ -17,14 +17,12 @@ from acd.calendar import Calendar, Hours
 from acd.config import Config, LocalService
 from acd.engine.records import Call
 from acd.events import OverflowMode
-from acd.model import CallStatus, Command
+from acd.model import CallStatus, ClosedDecision, Command, OverflowDecision, OverflowStatus, OverflowSwitch
+
+AUTO, ON, OFF = OverflowSwitch.AUTO, OverflowSwitch.ON, OverflowSwitch.OFF
 
 if TYPE_CHECKING:
-    from acd.engine.core import Engine
-
-    _Base = Engine
-else:
-    _Base = object
+    from acd.engine.line import Line
 
 
 @dataclass(slots=True, eq=False)
@@ -46,7 +44,7 @@ class Overflow:
     def __init__(self, config: Config, calendar: Calendar) -> None:
         self.settings = config.overflow
         self.calendar = calendar
-        self.mode: str = self.settings.mode
+        self.mode = OverflowSwitch(self.settings.mode)
         self.services: dict[str, ServiceState] = {}
         self.by_department: dict[str, ServiceState] = {}
         default = config.services.default_hours
@@ -59,7 +57,7 @@ class Overflow:
     # -- state
 
     def set_mode(self, mode: str) -> None:
-        self.mode = mode
+        self.mode = OverflowSwitch(mode)
 
     def observe_ewt(self, skill: str, ewt_s: float) -> None:
         """Hysteresis on a skill's live expected wait (auto mode)."""
@@ -71,22 +69,22 @@ class Overflow:
     # -- questions
 
     def active_for(self, skill: str, now: float) -> bool:
-        if self.mode == "on":
+        if self.mode is ON:
             return True
-        if self.mode == "off":
+        if self.mode is OFF:
             return False
         return skill in self.hot_skills or self._campaign(now) is not None
 
     def threshold_s(self) -> float:
-        return 0.0 if self.mode == "on" else self.settings.threshold_s
+        return 0.0 if self.mode is ON else self.settings.threshold_s
 
     def service_for(self, department: str | None) -> ServiceState | None:
         return self.by_department.get(department) if department else None
 
     def status(self, now: float) -> dict[str, Any]:
-        if self.mode == "on":
+        if self.mode is ON:
             return {"mode": "on", "active": True, "reason": "forced on by the supervisor"}
-        if self.mode == "off":
+        if self.mode is OFF:
             return {"mode": "off", "active": False, "reason": "forced off by the supervisor"}
         campaign = self._campaign(now)
         if campaign is not None:
@@ -114,95 +112,102 @@ class Overflow:
         return self.calendar.campaign(now) if self.settings.during_campaigns else None
 
 
-class OverflowMixin(_Base):
+class OverflowRules:
     """The engine's side of opening hours and overflow: closed calls, sending a call to its local
-    service, the never-stranded rule, the supervisor's switch and the auto hysteresis."""
+    service, the never-stranded rule, the supervisor's switch and the auto hysteresis; over the
+    line and the overflow's state."""
 
-    def _close(self, call: Call, now: float) -> dict[str, Any]:
+    def __init__(self, line: Line, overflow: Overflow) -> None:
+        self.line = line
+        self.overflow = overflow
+        self.calendar = line.calendar
+
+    def close(self, call: Call, now: float) -> ClosedDecision:
         """Outside opening hours or on a public holiday: refused with the next opening."""
         reopens = self.calendar.next_opening(now)
         call.status = CallStatus.CLOSED
-        decision = {
-            "action": "closed",
-            "call_id": call.id,
-            "reopens_at": self.calendar.hours.isoformat(reopens) if reopens is not None else None,
-            "reason": self.calendar.closed_reason(now) or "closed",
-        }
-        self._record(call, now, decision)
-        self.observer.decision(call, "closed", now)
-        self._ended.append(call.id)
+        decision = ClosedDecision(
+            call.id,
+            self.calendar.hours.isoformat(reopens) if reopens is not None else None,
+            self.calendar.closed_reason(now) or "closed",
+        )
+        self.line._record(call, now, decision.to_wire())
+        self.line.observer.decision(call, "closed", now)
+        self.line.today.add("closed", call.skill, now)
+        self.line._ended.append(call.id)
         return decision
 
     # -- overflow to local services
 
-    def _overflow_target(self, call: Call, ewt: float, now: float) -> ServiceState | None:
+    def target(self, call: Call, ewt: float, now: float) -> ServiceState | None:
         """The local service a call no agent can take now should go to, if any: overflow active
         for its skill, its EWT above the threshold, its department's service open with room."""
         overflow = self.overflow
         if not overflow.active_for(call.skill, now):
             return None
-        if overflow.mode != "on" and ewt <= overflow.threshold_s():
+        if overflow.mode is not ON and ewt <= overflow.threshold_s():
             return None
         service = overflow.service_for(call.department)
         if service is None or not service.can_take(now):
             return None
         return service
 
-    def _send_to_service(
+    def send_to_service(
         self, call: Call, service: ServiceState, now: float, commands: list[Command], *, notify: bool
-    ) -> dict[str, Any]:
+    ) -> OverflowDecision:
         call.status = CallStatus.OVERFLOWED
         call.service_id = service.id
         service.load += 1
         service.taken += 1
-        decision = {
-            "action": "overflow",
-            "call_id": call.id,
-            "service": service.id,
-            "target": service.spec.target,
-        }
-        self._record(call, now, decision)
+        decision = OverflowDecision(call.id, service.id, service.spec.target)
+        wire = decision.to_wire()
+        self.line._record(call, now, wire)
         if notify:
-            commands.append(self._command(call, "overflow", decision, now))
-        self.observer.decision(call, "overflow", now)
-        self.observer.call_overflowed(call, service.id, service.spec.department)
+            commands.append(self.line._command(call, "overflow", wire, now))
+        self.line.observer.decision(call, "overflow", now)
+        self.line.observer.call_overflowed(call, service.id, service.spec.department)
+        self.line.today.add("overflowed", call.skill, now)
         return decision
 
-    def _strand(self, call: Call, now: float, commands: list[Command]) -> None:
+    def release(self, call: Call) -> None:
+        """An overflowed call ended: its local service holds one call less."""
+        service = self.overflow.services.get(call.service_id or "")
+        if service is not None:
+            service.load = max(0, service.load - 1)
+
+    def strand(self, call: Call, now: float, commands: list[Command]) -> None:
         """Never stranded: a call that waited `max_wait_s` goes to its local service if it can
         take it (unless overflow is off), otherwise it is offered a callback, once."""
         call.stranded = True
         service = self.overflow.service_for(call.department)
-        if self.overflow.mode != "off" and service is not None and service.can_take(now):
-            self._dequeue(call)
-            self._send_to_service(call, service, now, commands, notify=True)
+        if self.overflow.mode is not OFF and service is not None and service.can_take(now):
+            self.line._dequeue(call)
+            self.send_to_service(call, service, now, commands, notify=True)
             return
-        position = self.router.queue_position(call.row)
+        position = self.line.router.queue_position(call.row)
         offer = {
             "action": "callback_offer",
             "call_id": call.id,
             "why": "max_wait",
             "position": position,
-            "ewt_s": round(self.expected_wait(call, position), 1),
+            "ewt_s": round(self.line.expected_wait(call, position), 1),
         }
-        self._record(call, now, offer)
-        commands.append(self._command(call, "offer_callback", offer, now))
+        self.line._record(call, now, offer)
+        commands.append(self.line._command(call, "offer_callback", offer, now))
 
-    def _on_overflow_mode(
-        self, e: OverflowMode, t: float, now: float, commands: list[Command]
-    ) -> dict[str, Any]:
+    def on_mode(self, e: OverflowMode, t: float, now: float, commands: list[Command]) -> OverflowStatus:
         self.overflow.set_mode(e.mode)
-        return self.overflow.status(now)
+        return OverflowStatus(**self.overflow.status(now))
 
-    def _watch_overflow(self, now: float) -> None:
+    def watch(self, now: float) -> None:
         """Auto mode: follow the live expected wait (for a new caller) of each skill whose line,
         staffing or AHT moved (`_ewt_dirty`) through the hysteresis. A skill nobody staffs and
         nobody waits for has no live wait to follow. In other modes the marks wait for auto."""
-        if self.overflow.mode != "auto":
+        if self.overflow.mode is not AUTO:
             return
-        for i in self._ewt_dirty:
-            skill = self.skills[i]
-            waiting, staffed = self.waiting_by_skill[i], self.staffed_by_skill[i]
-            ewt = self.skill_wait(skill, waiting + 1, staffed) if waiting or staffed else 0.0
+        for i in self.line._ewt_dirty:
+            skill = self.line.skills[i]
+            waiting, staffed = self.line.waiting_by_skill[i], self.line.staffed_by_skill[i]
+            ewt = self.line.skill_wait(skill, waiting + 1, staffed) if waiting or staffed else 0.0
             self.overflow.observe_ewt(skill, ewt)
-        self._ewt_dirty.clear()
+        self.line._ewt_dirty.clear()

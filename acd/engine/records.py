@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from acd.model import CallStatus
+from acd.model import AppointmentStatus, CallbackStatus, CallKind, CallStatus
 
 #: A line of a record's history: the engine time and what happened (a decision, a status).
 Entry = tuple[float, dict[str, Any]]
@@ -40,7 +40,7 @@ class Call:
     language: str = "fr"
     needs: tuple[str, ...] = ()
     preferred_agent_id: str | None = None
-    kind: str = "inbound"  # inbound | callback | appointment
+    kind: CallKind = CallKind.INBOUND
     status: CallStatus = CallStatus.QUEUED
     row: int = -1  # the router's waiting-call row while queued
     enqueued_at: float = 0.0  # engine time it joined the line (widening and preference run from it)
@@ -70,7 +70,7 @@ class Callback:
     id: str
     number: str
     skill: str
-    status: str  # scheduled | dialing | done | failed | cancelled
+    status: CallbackStatus
     created_at: float
     due_at: float
     call_id: str
@@ -91,7 +91,7 @@ class Appointment:
     site: str
     start: float
     end: float
-    status: str  # booked | dialing | done | no_show | cancelled
+    status: AppointmentStatus
     created_at: float
     department: str | None = None
     agent_id: str | None = None

@@ -14,7 +14,7 @@ import contextlib
 import sqlite3
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -62,7 +62,7 @@ class RecordsDB:
     async def close(self) -> None: ...
 
     async def write(self, ops: Sequence[Op]) -> None:
-        """Apply record upserts and survey scores in order, in one transaction."""
+        """Apply record upserts, then survey scores, in one transaction."""
 
     async def fetch(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]: ...
 
@@ -74,14 +74,21 @@ class RecordsDB:
 
 
 def _row_params(record: Record, *, text_times: bool) -> list[Any]:
-    row = record.row()
-    if text_times:
-        for name in TIME_COLUMNS:
-            if row[name] is not None:
-                row[name] = row[name].isoformat(timespec="microseconds")
-    else:
-        row["local_day"] = date.fromisoformat(row["local_day"])
-    return [row[c] for c in COLUMNS]
+    """The row of `record` in `COLUMNS` order (`Record.row`'s values, built without its dict):
+    times as ISO text for SQLite, aware datetimes and a `date` for PostgreSQL."""
+    params = record.params()
+    day = params[_LOCAL_DAY]
+    params[_LOCAL_DAY] = day.isoformat() if text_times else day
+    for i in _TIME_INDEXES:
+        value = params[i]
+        if value is not None:
+            value = datetime.fromtimestamp(value, UTC)
+            params[i] = value.isoformat(timespec="microseconds") if text_times else value
+    return params
+
+
+_TIME_INDEXES = tuple(COLUMNS.index(name) for name in TIME_COLUMNS)
+_LOCAL_DAY = COLUMNS.index("local_day")
 
 
 class SQLiteDB(RecordsDB):
@@ -134,14 +141,15 @@ class SQLiteDB(RecordsDB):
 
     def _write(self, ops: Sequence[Op]) -> None:
         conn = self._connect()
+        records = [_row_params(v, text_times=True) for k, v in ops if k == "record"]
+        scores = [(v[2], v[0], v[1]) for k, v in ops if k == "survey"]
         conn.execute("BEGIN IMMEDIATE")
         try:
-            for kind, value in ops:
-                if kind == "record":
-                    conn.execute(_UPSERT, _row_params(value, text_times=True))
-                else:
-                    call_id, rec_kind, score = value
-                    conn.execute(_SURVEY, (score, call_id, rec_kind))
+            # the records first, then the scores (as on PostgreSQL): a score finds its record
+            if records:
+                conn.executemany(_UPSERT, records)
+            if scores:
+                conn.executemany(_SURVEY, scores)
             conn.execute("COMMIT")
         except BaseException:
             with contextlib.suppress(sqlite3.Error):

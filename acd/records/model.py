@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -85,15 +85,44 @@ class Record:
 
     def row(self) -> dict[str, Any]:
         """The database row: times as aware datetimes, plus the ordering key and local date/hour."""
-        out = asdict(self)
+        out = dict(zip(COLUMNS, self.params(), strict=True))
         for name in TIME_COLUMNS:
             value = out[name]
             out[name] = None if value is None else datetime.fromtimestamp(value, UTC)
-        local = datetime.fromtimestamp(self.offered_at, LINE_TZ)
-        out["offered_ts"] = self.offered_at
-        out["local_day"] = local.date().isoformat()
-        out["local_hour"] = local.hour
+        out["local_day"] = out["local_day"].isoformat()
         return out
+
+    def params(self) -> list[Any]:
+        """The row's values in `COLUMNS` order, times left as unix seconds and the local day a
+        `date` (each backend writes them its way); the fields read one by one, as the writer
+        does this for every record."""
+        local = datetime.fromtimestamp(self.offered_at, LINE_TZ)
+        return [
+            self.call_id,
+            self.kind,
+            self.skill,
+            self.department,
+            self.site,
+            self.agent_id,
+            self.priority,
+            self.needs,
+            self.offered_at,
+            self.queued_at,
+            self.connected_at,
+            self.answered_at,
+            self.ended_at,
+            self.wait_s,
+            self.outcome,
+            self.end_reason,
+            self.callback_id,
+            self.appointment_id,
+            self.origin_call_id,
+            self.overflow_service,
+            self.survey_score,
+            self.offered_at,  # offered_ts
+            local.date(),  # local_day
+            local.hour,  # local_hour
+        ]
 
 
 def wire_time(value: Any) -> str | None:

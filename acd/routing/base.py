@@ -209,6 +209,17 @@ class Router(ABC):
     def agent_site(self, row: int) -> int: ...
 
     @abstractmethod
+    def agent_times(self, row: int) -> tuple[float, float, float, float]:
+        """The agent's clock as kept: (idle_since, occupied_s, idle_s, state_since), the closed
+        occupied and available seconds and the start of the open segment (for the engine's state)."""
+
+    @abstractmethod
+    def set_agent_times(
+        self, row: int, idle_since: float, occupied_s: float, idle_s: float, state_since: float
+    ) -> None:
+        """Put back a clock read by `agent_times` (an engine rebuilt from its state)."""
+
+    @abstractmethod
     def agent_count(self) -> int: ...
 
     @abstractmethod
@@ -238,6 +249,10 @@ class Router(ABC):
 
     @abstractmethod
     def waiting_count(self) -> int: ...
+
+    @abstractmethod
+    def call_preference(self, row: int) -> tuple[int, float]:
+        """The preferred agent's row a waiting call holds (-1: none) and until when."""
 
     # -- decisions -----------------------------------------------------------------------------
 

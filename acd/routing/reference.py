@@ -122,6 +122,17 @@ class ReferenceRouter(Router):
     def agent_site(self, row: int) -> int:
         return self._agent(row).site
 
+    def agent_times(self, row: int) -> tuple[float, float, float, float]:
+        agent = self._agent(row)
+        return agent.idle_since, agent.occupied_s, agent.idle_s, agent.state_since
+
+    def set_agent_times(
+        self, row: int, idle_since: float, occupied_s: float, idle_s: float, state_since: float
+    ) -> None:
+        agent = self._agent(row)
+        agent.idle_since, agent.occupied_s, agent.idle_s = float(idle_since), float(occupied_s), float(idle_s)
+        agent.state_since = float(state_since)
+
     def agent_count(self) -> int:
         return len(self._agents)
 
@@ -169,6 +180,10 @@ class ReferenceRouter(Router):
 
     def waiting_count(self) -> int:
         return len(self._calls)
+
+    def call_preference(self, row: int) -> tuple[int, float]:
+        call = self._call(row)
+        return call.pref_agent, call.pref_until
 
     # -- decisions -----------------------------------------------------------------------------
 

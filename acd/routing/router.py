@@ -13,8 +13,10 @@ from acd.routing.base import Router, RowPool, SkillStats, Widening, next_drop
 from acd.routing.table import (
     A_SITE,
     A_STATE,
+    C_PREF_AGENT,
     C_SKILL,
     F_ENQUEUED_AT,
+    F_PREF_UNTIL,
     T_IDLE_SINCE,
     AgentTable,
     CallTable,
@@ -172,6 +174,10 @@ class NumbaRouter(Router):
     def waiting_count(self) -> int:
         return self._calls.n
 
+    def call_preference(self, row: int) -> tuple[int, float]:
+        slot = self._calls.slot(row)
+        return int(self._calls.ints[slot, C_PREF_AGENT]), float(self._calls.times[slot, F_PREF_UNTIL])
+
     # -- decisions -----------------------------------------------------------------------------
 
     def pick_agent(self, call_row: int, now: float) -> int:
@@ -265,3 +271,12 @@ class NumbaRouter(Router):
 
     def agent_site(self, row: int) -> int:
         return int(self._agents.ints[self._row(row), A_SITE])
+
+    def agent_times(self, row: int) -> tuple[float, float, float, float]:
+        idle_since, occupied, idle, since = (float(x) for x in self._agents.times[self._row(row)])
+        return idle_since, occupied, idle, since
+
+    def set_agent_times(
+        self, row: int, idle_since: float, occupied_s: float, idle_s: float, state_since: float
+    ) -> None:
+        self._agents.times[self._row(row)] = (idle_since, occupied_s, idle_s, state_since)

@@ -51,6 +51,8 @@ def build_config(scenario: Scenario, base: Config, *, baseline: bool = False) ->
         wrap_up = policy_routing["wrap_up_s"] if scenario.policies_on else 0.0
         routing = {**data["routing"], **DEFAULT_ROUTING, "wrap_up_s": wrap_up}
     data["routing"] = {**routing, **SIM_ROUTING}
+    # -- surveys: the simulated callers take none, so none is drawn (it hashed every answered call)
+    data["records"] = {**data["records"], "surveys": {"share": 0.0, "by_skill": {}}}
     # -- hours: `always` means the calendar never closes; omitted, the configuration's calendar
     if scenario.hours == "always":
         data["calendar"] = {**data["calendar"], "always_open": True}

@@ -45,6 +45,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from acd.config import Config
+from acd.model import AppointmentDecision, CallbackDecision
 from acd.sim.arrivals import ArrivalProcess
 from acd.sim.build import build_config, build_engine
 from acd.sim.events import (
@@ -316,19 +317,19 @@ class Simulation:
                     ],
                     t,
                 )
-                action = decision["action"]
+                action = decision.action
                 if action == "connect":
-                    self._connected(call, decision["agent_id"], t, ring)
+                    self._connected(call, decision.agent_id, t, ring)
                 elif action == "queue":
                     live[cid] = call
                     if offered > warmup:
-                        call.ewt = (t, decision["ewt_s"], self._load_bucket(skills[i]))
+                        call.ewt = (t, decision.ewt_s, self._load_bucket(skills[i]))
                     if patience != math.inf:
                         heappush(heap, (t + patience, seq(), ABANDON, call))
-                    if decision["callback_offer"] and offer_callbacks:
+                    if decision.callback_offer and offer_callbacks:
                         self.callbacks_offered += 1
                         if self.u_callback.next() < callers.accept_callback:
-                            windows = decision.get("callback_windows")
+                            windows = decision.callback_windows
                             if windows and self.u_window.next() < callers.take_window:
                                 self._accept_callback(call, t, windows[0]["start"])
                             else:
@@ -336,7 +337,7 @@ class Simulation:
                     if (
                         appointment_offer_s is not None
                         and call.state == QUEUED
-                        and decision["ewt_s"] > appointment_offer_s
+                        and decision.ewt_s > appointment_offer_s
                         and self.u_appointment.next() < callers.book_appointment
                     ):
                         self._book_appointment(call, skills[i], t, APPOINTMENT_HORIZON_DAYS)
@@ -487,9 +488,9 @@ class Simulation:
     def _accept_callback(self, call: SimCall, now: float, window: str | None = None) -> None:
         start = SimTime(datetime.fromisoformat(window).timestamp()) if window is not None else None
         decision = self._apply([CallbackAccepted(f"e{self._eid()}", call.id, start)], now)
-        if decision is not None and decision.get("action") == "callback":
+        if isinstance(decision, CallbackDecision):
             call.state = CALLBACK
-            self.by_callback[decision["callback_id"]] = call
+            self.by_callback[decision.callback_id] = call
 
     def _callback_over(self, callback: Any) -> None:
         call = self.by_callback.pop(callback.id, None)
@@ -539,7 +540,7 @@ class Simulation:
         day = datetime.fromtimestamp(now, zone).date()
         start = None
         for d in range(horizon_days):
-            for slot in engine.appointment_slots(skill, day + timedelta(days=d), None, now):
+            for slot in engine.queries.appointment_slots(skill, day + timedelta(days=d), None, now):
                 if slot["remaining"] > 0 and slot["start"] > now:
                     start = slot["start"]
                     break
@@ -552,7 +553,7 @@ class Simulation:
         decision = self._apply(
             [AppointmentBooked(f"e{self._eid()}", ap_id, "+33600000000", skill, start, call.department)], now
         )
-        if decision is None or decision.get("status") != "booked":
+        if not isinstance(decision, AppointmentDecision) or decision.status != "booked":
             self.appointments_refused += 1
             return
         self.appointments_booked += 1
@@ -635,8 +636,7 @@ class Simulation:
 
     def _occupied(self, now: float) -> dict[str, tuple[float, float]]:
         """(occupied, available) agent-seconds so far, per agent id."""
-        router = self.engine.router
-        return {a.id: router.occupancy_seconds(a.row, now) for a in self.engine.agents.values()}
+        return self.engine.queries.occupancy_seconds(now)
 
     def _occupancy(self) -> dict[str, float]:
         """Occupancy over the measured window, overall ("") and per skill (agents holding it):

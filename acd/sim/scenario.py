@@ -8,7 +8,7 @@ policy settings. See docs/simulator.md for every key.
 
 Validation is `extra="forbid"` everywhere (a misspelt key is an error that names the expected
 keys), and every error reads `scenario.yaml:12: arrivals[0].rate_per_min: ...`: the YAML is composed
-with the line of every node kept, as `acd/config.py` does for the configuration.
+with the line of every node kept, as `acd/config/loader.py` does for the configuration.
 """
 
 from __future__ import annotations
@@ -35,10 +35,10 @@ from acd.config import (
     ConfigError,
     OverflowConfig,
     RoutingConfig,
-    _Composed,
-    _format_path,
     load_config,
 )
+from acd.config.errors import format_path
+from acd.config.loader import ComposedYaml
 
 __all__ = [
     "AgentGroup",
@@ -361,7 +361,7 @@ def _hint(name: str, known: set[str]) -> str:
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 
-def _locate(doc: _Composed | None, path: KeyPath) -> int | None:
+def _locate(doc: ComposedYaml | None, path: KeyPath) -> int | None:
     if doc is None:
         return None
     for n in range(len(path), -1, -1):
@@ -405,7 +405,7 @@ def _model_in(tp: Any) -> Any:
 
 
 def _validation_issues(
-    exc: ValidationError, file: str, doc: _Composed | None
+    exc: ValidationError, file: str, doc: ComposedYaml | None
 ) -> list[tuple[str, int | None, str]]:
     issues = []
     errors = exc.errors()
@@ -430,7 +430,7 @@ def _validation_issues(
             msg = f"unknown key {loc[-1]!r}{_fields_hint(loc)}"
         elif err["type"] == "missing":
             msg = f"missing key {loc[-1]!r}"
-        where = _format_path(loc)
+        where = format_path(loc)
         issues.append((file, _locate(doc, loc), f"{where}: {msg}" if where else msg))
     # one error per place: a union (agents: list | roster) reports each branch
     seen, out = set(), []
@@ -459,7 +459,7 @@ _UNIONS = {
 _UNION_TAGS = {tag for structured, word, _ in _UNIONS.values() for tag in (structured, word)}
 
 
-def scenario_from_dict(data: Any, file: str = "<scenario>", doc: _Composed | None = None) -> Scenario:
+def scenario_from_dict(data: Any, file: str = "<scenario>", doc: ComposedYaml | None = None) -> Scenario:
     """Validate scenario data (as read from YAML); raise ScenarioError naming `file` and lines."""
     if not isinstance(data, dict):
         raise ScenarioError(
@@ -503,7 +503,7 @@ def load_scenario(path: str | Path, config: Config | None = None) -> tuple[Scena
     except OSError as e:
         raise ScenarioError(file, None, f"cannot read: {e.strerror or e}") from None
     try:
-        doc = _Composed(file, text)
+        doc = ComposedYaml(file, text)
     except ConfigError as e:
         raise ScenarioError(e.file, e.line, e.reason) from None
     scenario = scenario_from_dict(doc.data, file, doc)
@@ -520,10 +520,10 @@ def load_scenario(path: str | Path, config: Config | None = None) -> tuple[Scena
 
 
 def check_scenario(
-    scenario: Scenario, config: Config, file: str = "<scenario>", doc: _Composed | None = None
+    scenario: Scenario, config: Config, file: str = "<scenario>", doc: ComposedYaml | None = None
 ) -> None:
     """The cross checks against the configuration (skills and sites exist)."""
     issues = _check_against_config(scenario, config)
     if issues:
-        located = [(file, _locate(doc, p), f"{_format_path(p)}: {m}") for p, m in issues]
+        located = [(file, _locate(doc, p), f"{format_path(p)}: {m}") for p, m in issues]
         raise ScenarioError(*located[0], issues=located)

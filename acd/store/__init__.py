@@ -36,6 +36,15 @@ class StoreUnavailable(EngineError):
         super().__init__(503, "store_unavailable", message, details)
 
 
+class RecordCarry(Protocol):
+    """The call records not yet written, carried by a snapshot (`acd.records.sink.RecordSink`):
+    the replay after a crash starts after the snapshot and cannot make them again."""
+
+    def carried(self) -> bytes: ...
+
+    def restore(self, carried: bytes) -> int: ...
+
+
 @dataclass(frozen=True, slots=True)
 class StoreContext:
     """What a store is given by the service around it."""
@@ -57,6 +66,9 @@ class StoreContext:
     #: Commands of writes nobody on this instance waits for (writes forwarded by followers),
     #: already persisted: hand them to the outbox; the engine changed, too.
     on_commands: Callable[[list[Command]], None]
+    #: The records sink: each snapshot carries what it has not written yet, and a reload queues
+    #: that again before the replay.
+    records: RecordCarry | None = None
 
 
 class Store(Protocol):

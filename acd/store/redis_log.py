@@ -10,7 +10,9 @@ Only I/O lives here (keys, Lua scripts, encoding of entries); what to do with th
               forwarded request it answers or `-`. One field, not five: reading the log back
               (recovery) costs a fifth of the parsing.
 - `snapshot`  hash: `header` (JSON: format, versions, config fingerprint, `seq`, `id`), `data` (the
-              compressed engine), `seq` and `id` (the last log entry it covers).
+              compressed engine), `seq` and `id` (the last log entry it covers), `records` (the
+              call records not yet written when it was taken, empty when none: the replay after a
+              crash starts after the snapshot and could not make them again).
 - `lease`     string `<instance>/<token>` with a TTL: the leader's lease.
 - `fence`     counter: each new lease takes the next token. The lease's value embeds it, so
               "the lease still holds my value" is the fencing check every write script makes.
@@ -89,6 +91,7 @@ class StoredSnapshot:
     data: bytes
     seq: int
     id: str
+    records: bytes = b""
 
 
 _ACQUIRE = """
@@ -146,20 +149,21 @@ return ids
 """
 )
 
-# KEYS: lease, snapshot, log. ARGV: lease value, seq, id, header, data. A snapshot never replaces a
-# newer one; the log entries it covers are trimmed.
+# KEYS: lease, snapshot, log. ARGV: lease value, seq, id, header, data, records. A snapshot never
+# replaces a newer one; the log entries it covers are trimmed.
 _SAVE_SNAPSHOT = """
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then
   return redis.error_reply('FENCED this instance no longer holds the lease')
 end
 local current = redis.call('HGET', KEYS[2], 'seq')
 if current and tonumber(current) >= tonumber(ARGV[2]) then return 0 end
-redis.call('HSET', KEYS[2], 'seq', ARGV[2], 'id', ARGV[3], 'header', ARGV[4], 'data', ARGV[5])
+redis.call('HSET', KEYS[2], 'seq', ARGV[2], 'id', ARGV[3], 'header', ARGV[4], 'data', ARGV[5],
+           'records', ARGV[6])
 redis.call('XTRIM', KEYS[3], 'MINID', ARGV[3])
 return 1
 """
 
-# KEYS: lease, epoch, snapshot, log. ARGV: lease value, new epoch, seq, header, data. After Redis
+# KEYS: lease, epoch, snapshot, log. ARGV: lease value, new epoch, seq, header, data, records. After Redis
 # lost its data: the leader writes its own state back as the base, if nobody did it first.
 _RESEED = """
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then
@@ -167,7 +171,8 @@ if redis.call('GET', KEYS[1]) ~= ARGV[1] then
 end
 if redis.call('EXISTS', KEYS[3]) == 1 or redis.call('XLEN', KEYS[4]) > 0 then return 0 end
 redis.call('SET', KEYS[2], ARGV[2])
-redis.call('HSET', KEYS[3], 'seq', ARGV[3], 'id', '0-0', 'header', ARGV[4], 'data', ARGV[5])
+redis.call('HSET', KEYS[3], 'seq', ARGV[3], 'id', '0-0', 'header', ARGV[4], 'data', ARGV[5],
+           'records', ARGV[6])
 return 1
 """
 
@@ -296,16 +301,21 @@ class RedisLog:
         data = await self.client.hgetall(self.snapshot_key)
         if not data:
             return None
-        return StoredSnapshot(data[b"header"], data[b"data"], int(data[b"seq"]), _text(data[b"id"]))
+        return StoredSnapshot(
+            data[b"header"], data[b"data"], int(data[b"seq"]), _text(data[b"id"]), data.get(b"records", b"")
+        )
 
-    async def save_snapshot(self, lease: str, seq: int, entry_id: str, header: bytes, data: bytes) -> bool:
-        """Store a snapshot covering the log up to `entry_id` (seq `seq`) and trim what it covers.
+    async def save_snapshot(
+        self, lease: str, seq: int, entry_id: str, header: bytes, data: bytes, records: bytes = b""
+    ) -> bool:
+        """Store a snapshot covering the log up to `entry_id` (seq `seq`) and trim what it covers;
+        `records` are the call records still unwritten at that point (`RecordSink.carried`).
         False if a newer snapshot is there already; raises `Fenced` without the lease."""
         try:
             return bool(
                 await self._save_snapshot(
                     keys=[self.lease_key, self.snapshot_key, self.log_key],
-                    args=[lease, seq, entry_id, header, data],
+                    args=[lease, seq, entry_id, header, data, records],
                 )
             )
         except ResponseError as exc:
@@ -313,14 +323,16 @@ class RedisLog:
                 raise Fenced(str(exc)) from None
             raise
 
-    async def reseed(self, lease: str, seq: int, header: bytes, data: bytes) -> str | None:
+    async def reseed(
+        self, lease: str, seq: int, header: bytes, data: bytes, records: bytes = b""
+    ) -> str | None:
         """After Redis lost its data: store this state as the base under a new epoch, unless the
         store holds a snapshot or log entries again already. Returns the new epoch, or None."""
         epoch = secrets.token_hex(8)
         try:
             done = await self._reseed(
                 keys=[self.lease_key, self.epoch_key, self.snapshot_key, self.log_key],
-                args=[lease, epoch, seq, header, data],
+                args=[lease, epoch, seq, header, data, records],
             )
         except ResponseError as exc:
             if _fenced(exc):

@@ -1,20 +1,21 @@
-"""Engine snapshots: a versioned header and the engine, pickled and compressed.
+"""Engine snapshots: a versioned header and the engine's explicit state, JSON and compressed.
 
-The engine pickles itself (`Engine.__getstate__` leaves out the observer), so a snapshot is its
-exact state, router arrays included. The header is plain JSON beside the data, readable without
-unpickling (`redis-cli HGET acd:snapshot header`):
+A snapshot is the state document of `acd.engine.state` (plain data with its own format number,
+docs/state.md), encoded with orjson and compressed with zlib. The header is plain JSON beside the
+data, readable without decoding it (`redis-cli HGET acd:snapshot header`):
 
-    {"format": 2, "acd": "0.1.0", "config": "<fingerprint>", "seq": 1234, "id": "1700000000000-0",
-     "now": 1700000000.0, "codec": "pickle5+zlib1", "bytes": 123456, "created_at": 1700000000.0}
+    {"format": 3, "acd": "0.1.0", "config": "<fingerprint>", "seq": 1234, "id": "1700000000000-0",
+     "now": 1700000000.0, "codec": "json+zlib1", "bytes": 123456, "created_at": 1700000000.0}
 
-Loading refuses another `format` (the reader would not know the layout); another `acd` version or
-configuration fingerprint loads with a warning: the pickled engine carries the configuration it
-was started with (see docs/redis.md). Pickle is trusted input here: the snapshot comes from the
-deployment's own Redis, like the log.
+Loading builds the engine from the configuration it is given (the current `config/`) and fills it
+from the state: a changed configuration applies, and what it no longer has is handled and logged
+(acd.engine.state). Format 2, the pickled engine of earlier releases, is still read, once, and
+upgraded (acd.engine.state_v2); pickle is trusted input there, the snapshot coming from the
+deployment's own Redis, like the log. A format from a later release is refused.
 
-A large state takes seconds to pickle, so `Encoding` pickles it in a forked child (the copy-on-
+A large state takes a while to encode, so `Encoding` encodes it in a forked child (the copy-on-
 write image of the engine at the fork), streaming the bytes back through a pipe while the parent's
-event loop carries on. Without `os.fork` it pickles in the loop.
+event loop carries on. Without `os.fork` it encodes in the loop.
 """
 
 from __future__ import annotations
@@ -23,22 +24,30 @@ import asyncio
 import contextlib
 import hashlib
 import json
+import logging
 import os
-import pickle
 import signal
 import time
 import zlib
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
+
 from acd import __version__
 from acd.config import Config
 from acd.engine import Engine
+from acd.engine import state as engine_state
+from acd.engine.observer import NULL_OBSERVER, Observer
 
-#: The pickled engine's layout. Bump it whenever a change to the engine's classes would make an
-#: older snapshot unpickle wrongly (2: router tables and timers of 2026-11-23, calendar spans).
-FORMAT_VERSION = 2
-CODEC = "pickle5+zlib1"
+#: The snapshot's layout: the state document's format (acd.engine.state.FORMAT). 2 was the
+#: pickled engine (router tables and timers of 2026-11-23), still read and upgraded.
+FORMAT_VERSION = engine_state.FORMAT
+CODEC = "json+zlib1"
+log = logging.getLogger("acd.store.snapshot")
+
+#: Every (format, codec) this release reads.
+READABLE = {(FORMAT_VERSION, CODEC), (2, "pickle5+zlib1")}
 _CHILD_TIMEOUT_S = 600
 
 
@@ -79,32 +88,59 @@ def read_header(raw: bytes) -> dict[str, Any]:
         header = json.loads(raw)
     except ValueError as exc:
         raise SnapshotError(f"unreadable snapshot header: {exc}") from None
-    if header.get("format") != FORMAT_VERSION or header.get("codec") != CODEC:
+    if (header.get("format"), header.get("codec")) not in READABLE:
         raise SnapshotError(
             f"snapshot format {header.get('format')!r} ({header.get('codec')!r}) is not supported by "
-            f"acd {__version__} (format {FORMAT_VERSION}, {CODEC})"
+            f"acd {__version__} (format {FORMAT_VERSION}, {CODEC}; it reads format 2 too)"
         )
     return header
 
 
 def encode(engine: Engine) -> bytes:
-    return zlib.compress(pickle.dumps(engine, protocol=5), 1)
+    return zlib.compress(orjson.dumps(engine_state.dump(engine)), 1)
 
 
-def decode(data: bytes) -> Engine:
+def decode_state(data: bytes, header: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The state document a snapshot holds, in its own format (format 2: the pickled engine,
+    wrapped for `acd.engine.state.upgrade`)."""
+    version = (header or {}).get("format", FORMAT_VERSION)
     try:
-        engine = pickle.loads(zlib.decompress(data))
+        raw = zlib.decompress(data)
+        if version == 2:
+            return {"format": 2, "acd": (header or {}).get("acd"), "engine": raw}
+        document = orjson.loads(raw)
     except Exception as exc:
         raise SnapshotError(f"corrupt snapshot: {type(exc).__name__}: {exc}") from None
-    if not isinstance(engine, Engine):
-        raise SnapshotError(f"the snapshot holds a {type(engine).__name__}, not an Engine")
-    return engine
+    if not isinstance(document, dict):
+        raise SnapshotError("corrupt snapshot: not a state document")
+    return document
+
+
+def decode(
+    data: bytes,
+    header: dict[str, Any] | None = None,
+    *,
+    config: Config,
+    router: str = "numba",
+    observer: Observer = NULL_OBSERVER,
+) -> Engine:
+    """The engine of `config` (the current configuration) in the state the snapshot holds."""
+    try:
+        with engine_state.collector_paused():  # parsing makes as many objects as loading
+            document = decode_state(data, header)
+            return engine_state.load(config, document, router=router, observer=observer)
+    except SnapshotError:
+        raise
+    except engine_state.StateError as exc:
+        raise SnapshotError(str(exc)) from None
+    except Exception as exc:
+        raise SnapshotError(f"corrupt snapshot: {type(exc).__name__}: {exc}") from None
 
 
 class Encoding:
     """`encode(engine)` of the engine as it is when this is made; `await result()` for the bytes.
 
-    With `fork` (and `os.fork`), a child process pickles the copy-on-write image of the engine at
+    With `fork` (and `os.fork`), a child process encodes the copy-on-write image of the engine at
     the fork and streams the bytes back through a pipe, so the caller's loop runs on meanwhile and
     may change the engine at once. Otherwise the engine is encoded here and now."""
 

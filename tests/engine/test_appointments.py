@@ -60,7 +60,7 @@ def book(d: Driver, appointment_id: str, start: str, **fields: Any) -> dict:
 
 def test_a_working_day_has_slots_from_opening_to_closing_with_half_day_capacity(router_kind):
     d = driver(router_kind)
-    slots = d.engine.appointment_slots("impot_revenu", date(2026, 3, 3), "lille", d.now)
+    slots = d.engine.queries.appointment_slots("impot_revenu", date(2026, 3, 3), "lille", d.now)
     assert len(slots) == 21  # 08:30-19:00 in 30-minute slots
     first, last = slots[0], slots[-1]
     assert datetime.fromtimestamp(first["start"], PARIS).strftime("%H:%M") == "08:30"
@@ -71,19 +71,23 @@ def test_a_working_day_has_slots_from_opening_to_closing_with_half_day_capacity(
 
 def test_without_a_site_the_places_of_every_site_add_up(router_kind):
     d = driver(router_kind)
-    slots = d.engine.appointment_slots("impot_revenu", date(2026, 3, 3), None, d.now)
+    slots = d.engine.queries.appointment_slots("impot_revenu", date(2026, 3, 3), None, d.now)
     assert slots[0]["remaining"] == 3
 
 
 def test_closed_days_and_holidays_have_no_slot(router_kind):
     d = driver(router_kind)
-    assert d.engine.appointment_slots("impot_revenu", date(2026, 3, 7), "lille", d.now) == []  # Saturday
-    assert d.engine.appointment_slots("impot_revenu", date(2026, 5, 14), "lille", d.now) == []  # Ascension
+    assert (
+        d.engine.queries.appointment_slots("impot_revenu", date(2026, 3, 7), "lille", d.now) == []
+    )  # Saturday
+    assert (
+        d.engine.queries.appointment_slots("impot_revenu", date(2026, 5, 14), "lille", d.now) == []
+    )  # Ascension
 
 
 def test_past_slots_have_no_place_left(router_kind):
     d = driver(router_kind)  # Monday 10:00 Paris
-    slots = d.engine.appointment_slots("impot_revenu", date(2026, 3, 2), "lille", d.now)
+    slots = d.engine.queries.appointment_slots("impot_revenu", date(2026, 3, 2), "lille", d.now)
     past = [s for s in slots if s["start"] <= d.now]
     assert past and all(s["remaining"] == 0 for s in past)
     assert any(s["remaining"] > 0 for s in slots if s["start"] > d.now)
@@ -307,9 +311,9 @@ class SlotAccounting(RuleBasedStateMachine):
         for a in engine.appointments.values():
             if a.status == "booked":
                 live[(a.site, a.skill, a.start)] = live.get((a.site, a.skill, a.start), 0) + 1
-        assert engine.slots.taken == live
+        assert engine.appointment_book.slots.taken == live
         for (site, skill, start), taken in live.items():
-            slot = engine.slots.slot_at(site, skill, start)
+            slot = engine.appointment_book.slots.slot_at(site, skill, start)
             assert slot is not None and taken <= slot.capacity
 
 

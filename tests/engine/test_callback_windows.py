@@ -61,7 +61,7 @@ def test_windows_have_a_capacity_filled_in_order(d: Driver) -> None:
         d.send("callback.accepted", call_id="c2", window_start="2026-03-02T17:30:00+01:00")
     assert info.value.status == 422 and info.value.code == "unknown_window"  # full: no longer offered
     assert "2026-03-03T08:30:00+01:00" in info.value.message
-    assert next(w["start"] for w in d.engine.callback_windows(d.now)) == "2026-03-03T08:30:00+01:00"
+    assert next(w["start"] for w in d.engine.callback_book.windows(d.now)) == "2026-03-03T08:30:00+01:00"
 
 
 def test_a_batch_cannot_book_more_than_a_window_holds(d: Driver) -> None:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import pickle
+
 import pytest
 
 from acd.engine import Engine, EngineError
+from acd.engine.observer import NULL_OBSERVER
 from tests.conftest import T0, Driver, ev, small_config
 
 
@@ -84,7 +87,7 @@ def test_a_duplicate_event_returns_the_first_decision_and_changes_nothing(router
     again, commands = engine.apply([offer], T0 + 2)
     assert again[0].status == "duplicate"
     assert again[0].decision == first[0].decision
-    assert again[0].decision["action"] == "queue"
+    assert again[0].decision.action == "queue"
     assert commands == []
 
 
@@ -274,3 +277,99 @@ def test_a_snapshot_of_an_engine_from_before_the_agent_state_machine_loads(route
     d.send("call.ended", call_id="c1", reason="completed")
     assert old.agents["a1"].call_id is None
     assert old._watchdog_s == 60.0
+
+
+def test_the_days_figures_are_engine_state_so_a_replica_without_observer_counts_them(make_driver) -> None:
+    """A follower's replica runs with no metrics observer: the wallboard's figures of the day
+    come from the engine itself, so they move there as on the leader."""
+    d = make_driver()
+    assert d.engine.observer is NULL_OBSERVER
+    d.agent("a1", "available")
+    d.offer("t1")
+    d.send("call.answered", call_id="t1", agent_id="a1")
+    d.offer("t2")
+    d.send("call.ended", call_id="t2", reason="abandoned")
+    day, counts = d.engine.queries.today(d.now)
+    assert day == "2026-03-02"
+    assert counts["offered"] == {"impot_revenu": 2}
+    assert counts["answered"] == {"impot_revenu": 1}
+    assert counts["abandoned"] == {"impot_revenu": 1}
+    copy = pickle.loads(pickle.dumps(d.engine))  # a snapshot keeps them
+    assert copy.queries.today(d.now) == (day, counts)
+    later = d.now + 86_400
+    assert d.engine.queries.today(later) == ("2026-03-03", {f: {} for f in counts})
+
+
+def test_every_event_type_has_its_check_and_its_handler_in_the_registry() -> None:
+    """One table pairs each event type the engine takes with its check and its handler: the
+    event models of acd/events.py and the registry name the same types."""
+    import typing
+
+    from acd import events as schemas
+    from acd.engine.core import EVENT_TYPES
+
+    models = [
+        m
+        for m in vars(schemas).values()
+        if isinstance(m, type)
+        and issubclass(m, (schemas._Event, schemas._Internal))
+        and "type" in m.model_fields
+    ]
+    types = {typing.get_args(m.model_fields["type"].annotation)[0] for m in models}
+    assert types == set(EVENT_TYPES)
+    assert set(Engine._handlers) == set(Engine._checks) == types
+    assert all(t.handle is Engine._handlers[name] for name, t in EVENT_TYPES.items())
+
+
+def test_a_batch_is_checked_against_the_events_before_it(make_driver) -> None:
+    """A call offered earlier in the batch may be answered later in it; one offered twice in it
+    is refused whole, naming the second."""
+    d = make_driver()
+    d.agent("a1", "available")
+    offered = ev("call.offered", call_id="b1", caller="+33612345678", skill="impot_revenu")
+    results, _ = d.engine.apply([offered, ev("call.answered", call_id="b1", agent_id="a1")], d.now)
+    assert [r.status for r in results] == ["applied", "applied"]
+    again = [
+        ev("call.offered", call_id="b2", caller="+33612345678", skill="impot_revenu"),
+        ev("call.offered", call_id="b2", caller="+33612345678", skill="impot_revenu"),
+    ]
+    with pytest.raises(EngineError) as refused:
+        d.engine.apply(again, d.now)
+    assert (refused.value.code, refused.value.details["index"]) == ("call_exists", 1)
+    assert "b2" not in d.engine.calls
+
+
+def test_every_decision_reads_back_from_its_wire_form(make_driver) -> None:
+    """The decisions an engine remembers for its event ids (a duplicate answers the first) go
+    out as JSON in a state export and come back typed, equal."""
+    import json
+
+    from acd.model import (
+        AppointmentDecision,
+        AppointmentStatus,
+        CallbackDecision,
+        CallbackStatus,
+        ClosedDecision,
+        OverflowDecision,
+        decision_from_wire,
+    )
+
+    d = make_driver()
+    d.send("roster.agent", agent_id="a9", site="pau", skills={"impot_revenu": 2}, target="sip:a9@pau")
+    d.agent("a1", "available")
+    d.offer("w1")  # connect
+    d.offer("w2")  # queue
+    d.send("callback.accepted", call_id="w2")
+    d.send("platform.sync", calls=["w1"], agents={"a1": "busy"})
+    d.send("overflow.mode", mode="on")
+    seen = [v for v in d.engine._seen.values() if v is not None]
+    assert {v.action for v in seen} >= {"roster", "connect", "queue", "callback", "sync", "overflow_mode"}
+    others = [
+        ClosedDecision("w3", "2026-03-03T08:30:00+01:00", "outside opening hours"),
+        OverflowDecision("w4", "cdi-59", "sip:cdi-59@example"),
+        AppointmentDecision("ap1", AppointmentStatus.BOOKED),
+        CallbackDecision("cb1", status=CallbackStatus.SCHEDULED, due_at=T0),
+    ]
+    for decision in [*seen, *others]:
+        assert decision_from_wire(json.loads(json.dumps(decision.to_wire()))) == decision
+    assert decision_from_wire(None) is None

@@ -13,7 +13,7 @@ from prometheus_client import CollectorRegistry
 
 from acd.api.app import create_app
 from acd.api.handlers import SERVICE
-from acd.api.wallboard import HUB, MIN_INTERVAL_S, STATIC_DIR, DayCounts, snapshot
+from acd.api.wallboard import HUB, MIN_INTERVAL_S, STATIC_DIR, snapshot
 from acd.clock import ManualClock
 from acd.settings import Settings
 from tests.conftest import T0, small_config
@@ -135,12 +135,11 @@ async def test_a_burst_of_writes_is_coalesced(board):
 
 async def test_the_answer_rate_of_the_day_starts_again_at_midnight_in_paris(board):
     service = board.app[SERVICE]
-    days = DayCounts(service)
     await send(board, "agent.state", agent_id="a1", state="available")
     await offer(board, "d1")
     await send(board, "call.answered", call_id="d1", agent_id="a1")
     await offer(board, "d2")
-    state = snapshot(service, days)
+    state = snapshot(service)
     assert state["day"] == "2026-03-02"
     assert skill(state, "impot_revenu")["today"] == {
         "offered": 2,
@@ -150,15 +149,15 @@ async def test_the_answer_rate_of_the_day_starts_again_at_midnight_in_paris(boar
         "answer_rate": 0.5,
     }
     board.clock.advance(13 * 3600 + 60)  # 23:01 in Paris: still the same day
-    assert snapshot(service, days)["total"]["today"]["offered"] == 2
+    assert snapshot(service)["total"]["today"]["offered"] == 2
     board.clock.advance(3600)  # 00:01, Tuesday
-    state = snapshot(service, days)
+    state = snapshot(service)
     assert state["day"] == "2026-03-03"
     assert state["total"]["today"]["offered"] == 0
     assert state["total"]["today"]["answer_rate"] is None
     board.clock.advance(9 * 3600)  # 09:01: open again
     await offer(board, "d3", skill="paiement")
-    state = snapshot(service, days)
+    state = snapshot(service)
     assert skill(state, "paiement")["today"]["offered"] == 1
     assert skill(state, "impot_revenu")["today"]["offered"] == 0
 

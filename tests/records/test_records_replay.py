@@ -70,3 +70,51 @@ async def test_followers_keep_records_queued_but_never_write(cluster, backend): 
     assert follower.service.records.lag() == 0.0  # a follower's queue is no backlog: no lag alert
     assert leader.service.records.metrics.written._value.get() == 5
     assert len(backend.rows("SELECT call_id FROM call_records")) == 5
+
+
+async def test_records_queued_before_the_last_snapshot_survive_a_crash(cluster, backend):  # noqa: F811
+    """The replay after a crash starts at the last snapshot: records of contacts that ended before
+    it, still queued when the leader died, must come from the snapshot itself."""
+    clock = ManualClock(T0)
+    settings = {**backend.settings(), "redis_snapshot_every": 6, "redis_snapshot_fork": False}
+    [first] = await cluster(1, config=day_config(), clock=clock, **settings)
+    await leader_of([first])
+    status, _ = await first.events(
+        {"id": "a1-on", "type": "agent.state", "agent_id": "a1", "state": "available"}
+    )
+    assert status == 200
+    backend.stop()
+    try:
+        await calls(first, range(0, 6), clock)
+        status, _ = await first.events({"id": "s3", "type": "survey.result", "call_id": "r3", "score": 5})
+        assert status == 200
+        await calls(first, range(6, 10), clock)  # 31 entries: snapshots cover all but the tail
+        assert first.service.records.pending >= 11
+        redis = first.service.store.log.client
+        await eventually(lambda: first.service.store.position.seq >= 32)
+        snapshot_seq = await snapshot_seq_at_least_25(redis, first.service.store.log.snapshot_key)
+        assert snapshot_seq >= 25  # the crash comes after a snapshot covering most of the contacts
+        writer = first.service.records._task
+        await first.crash()
+        writer.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await writer
+    finally:
+        backend.restart()
+    [second] = await cluster(1, config=day_config(), clock=clock, **settings)
+    await leader_of([second])
+    await second.service.records.flush(30)
+    after = backend.rows("SELECT call_id, survey_score FROM call_records ORDER BY call_id")
+    assert sorted(c for c, _ in after) == sorted(f"r{i}" for i in range(10))
+    assert {c: s for c, s in after if s is not None} == {"r3": 5}  # the survey's op was carried too
+
+
+async def snapshot_seq_at_least_25(redis, key: str) -> int:
+    """The snapshot's seq once the snapshot written in the background has landed."""
+    for _ in range(200):
+        seq = await redis.hget(key, "seq")
+        if seq is not None and int(seq) >= 25:
+            return int(seq)
+        await asyncio.sleep(0.02)
+    seq = await redis.hget(key, "seq")
+    return int(seq or 0)

@@ -138,6 +138,7 @@ def test_the_reference_router_gives_the_same_run_as_the_numba_router(config) -> 
 
 def test_a_decision_the_simulator_does_not_know_is_counted_and_not_answered(config, monkeypatch) -> None:
     from acd.engine.core import Engine
+    from acd.model import ClosedDecision
 
     offered = Engine._handlers["call.offered"]
 
@@ -149,7 +150,11 @@ def test_a_decision_the_simulator_does_not_know_is_counted_and_not_answered(conf
             decision = offered(engine, event, t, now, commands)
         finally:
             del engine.calendar.is_open
-        return {**decision, "action": "voicemail"}
+        return Voicemail(decision.call_id, decision.reopens_at, decision.reason)
+
+    class Voicemail(ClosedDecision):
+        __slots__ = ()
+        action = "voicemail"
 
     monkeypatch.setitem(Engine._handlers, "call.offered", voicemail_for_c3)
     rep = run(config, scenario(calls=300))
@@ -241,7 +246,7 @@ def test_callers_who_take_a_window_are_called_back_at_its_time(config) -> None:
     )
     sim = Simulation(sc, config)
     rep = report(sim.run())
-    booked_per_day = sim.engine._window_booked  # (local date, window) -> callbacks booked
+    booked_per_day = sim.engine.callback_book.window_booked  # (local date, window) -> callbacks booked
     assert max(booked_per_day.values()) <= 50  # each day's window holds 50 at most
     assert booked_per_day[("2026-03-03", 0)] == 50  # today's filled first, in order
     dialled = [cb for cb in sim.engine.callbacks.values() if cb.requested and cb.first_dial_at is not None]

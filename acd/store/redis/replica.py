@@ -14,7 +14,9 @@ survives, and each collection would walk all of it again for nothing.
 Each entry is applied `trusted`: it was validated against this very state when it was first
 applied (a refused batch is never logged) and the engine is deterministic, so the reference checks
 would pass again. The events are decoded by the validator itself, without the adapter's per-call
-wrapping.
+wrapping. After a snapshot loaded under a changed `config/` an entry may name what the
+configuration no longer has (a removed agent or skill): `apply_logged` (acd.engine.replay) then applies its
+events one at a time, validated, and skips (and logs) the refused ones.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from collections.abc import Callable, Iterator
 from pydantic import ValidationError
 
 from acd.aio import retrieve
-from acd.engine import Engine, EngineError, EventResult
+from acd.engine import Engine, EngineError, EventResult, apply_logged
 from acd.engine.observer import Observer
 from acd.store.redis.forwarding import EVENTS
 from acd.store.redis.metrics import StoreMetrics
@@ -177,7 +179,7 @@ class Replica:
                 engine.tick(entry.now)
             else:
                 try:
-                    results, _ = engine.apply(decode(entry.events or b"[]"), entry.now, trusted=True)
+                    results = apply_logged(engine, decode(entry.events or b"[]"), entry.now)
                 except (EngineError, ValidationError) as exc:  # determinism broken: say so loudly
                     log.error("redis store: log entry %d no longer applies (%s); skipped", entry.seq, exc)
             seq, entry_id, now = entry.seq, entry.id, entry.now

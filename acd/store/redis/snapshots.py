@@ -5,6 +5,11 @@ This is the one place that encodes and decodes the engine (`acd.store.snapshot`:
 engine matches the log exactly, once `ACD_REDIS_SNAPSHOT_EVERY` entries or
 `ACD_REDIS_SNAPSHOT_INTERVAL_S` seconds have passed since the last one; it is encoded in a forked
 child (`ACD_REDIS_SNAPSHOT_FORK`) and saved fenced by the lease, trimming the log it covers.
+
+A snapshot also carries the call records still waiting to be written when it is taken (the
+`RecordCarry` of the store's context): the replay after a crash starts after the snapshot, so
+the records of contacts that ended before it could not be made again. Loading queues them again
+before the replay.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from acd import __version__
 from acd.config import Config
 from acd.engine import Engine
 from acd.settings import Settings
+from acd.store import RecordCarry
 from acd.store import snapshot as snap
 from acd.store.redis.metrics import StoreMetrics
 from acd.store.redis_log import RedisLog
@@ -46,8 +52,12 @@ class Snapshots:
         settings: Settings,
         metrics: StoreMetrics,
         lease: Callable[[], str | None],
+        *,
+        records: RecordCarry | None = None,
     ) -> None:
         self._log = log
+        self._config = config
+        self._records = records
         self._settings = settings
         self._metrics = metrics
         self._lease = lease
@@ -65,13 +75,17 @@ class Snapshots:
         header = snap.read_header(stored.header)
         if header.get("acd") != __version__ or header.get("config") != self.fingerprint:
             log.warning(
-                "redis store: the snapshot was made by acd %s with another configuration or version "
-                "(fingerprint %s, ours %s): the state it holds, configuration included, is restored",
+                "redis store: the snapshot was made by acd %s (format %s) under another configuration "
+                "or version (fingerprint %s, ours %s): its state is restored under the current "
+                "config/, which applies (what changed is logged by acd.engine.state)",
                 header.get("acd"),
+                header.get("format"),
                 header.get("config"),
                 self.fingerprint,
             )
-        engine = snap.decode(stored.data)
+        engine = snap.decode(stored.data, header, config=self._config, router=self._settings.router)
+        if self._records is not None:  # before the replay: what it makes again comes after these
+            self._records.restore(stored.records)
         return Loaded(engine, Position(stored.seq, stored.id, float(header.get("now", 0.0))))
 
     # -- writing
@@ -99,16 +113,22 @@ class Snapshots:
         started = time.perf_counter()
         covered = self.since
         encoding = snap.Encoding(engine, fork=settings.redis_snapshot_fork)
+        carried = self._carried()  # the unwritten records, at the same position
         self.since = 0
         self.taken_at = time.monotonic()
-        self.task = asyncio.create_task(self._save(encoding, position, covered, started))
+        self.task = asyncio.create_task(self._save(encoding, carried, position, covered, started))
 
-    async def _save(self, encoding: snap.Encoding, position: Position, covered: int, started: float) -> None:
+    def _carried(self) -> bytes:
+        return self._records.carried() if self._records is not None else b""
+
+    async def _save(
+        self, encoding: snap.Encoding, carried: bytes, position: Position, covered: int, started: float
+    ) -> None:
         try:
             data = await encoding.result()
             header = snap.make_header(position, self.fingerprint, len(data))
             saved = await self._log.save_snapshot(
-                self._lease() or "-", position.seq, position.id, header, data
+                self._lease() or "-", position.seq, position.id, header, data, carried
             )
         except Exception as exc:
             self.since += covered  # try again later
@@ -135,7 +155,7 @@ class Snapshots:
         `RedisLog.reseed`); the new epoch, or None if another instance did it first."""
         data = await snap.Encoding(engine, fork=False).result()
         header = snap.make_header(Position(position.seq, "0-0", position.now), self.fingerprint, len(data))
-        epoch = await self._log.reseed(lease, position.seq, header, data)
+        epoch = await self._log.reseed(lease, position.seq, header, data, self._carried())
         if epoch is not None:
             self.since = 0
         return epoch

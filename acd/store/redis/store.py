@@ -75,7 +75,14 @@ class RedisStore:
         )
         self._background = Background(log, "redis store: background step")
         self.forwarding = Forwarding(self.client, self.log, settings, self.instance_id, self._background)
-        self.snapshots = Snapshots(self.log, context.config, settings, self.metrics, lambda: self.lease.value)
+        self.snapshots = Snapshots(
+            self.log,
+            context.config,
+            settings,
+            self.metrics,
+            lambda: self.lease.value,
+            records=context.records,
+        )
         self.replica = Replica(
             log=self.log,
             snapshots=self.snapshots,

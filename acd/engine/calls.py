@@ -1,0 +1,201 @@
+"""The line's own events: `call.offered`, `call.answered`, `call.unanswered`, `call.ended`,
+`agent.state`, `roster.agent`, `survey.result`; each one's check (before anything changes) and its
+handler, as the engine's registry (acd/engine/core.py's `EVENT_TYPES`) pairs them. Handlers take
+the line (acd/engine/line.py), the event, its `ts` as `t`, the engine's `now` and the list of
+commands to add to; they return the event's decision, an `Ignored`, or None.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from acd.engine import agents as machine
+from acd.engine.agents import Ignored
+from acd.engine.line import ANSWERED, AVAILABLE, CLOSED, CONNECTING, ENDED, OVERFLOWED, Line
+from acd.engine.records import Call
+from acd.engine.validation import Batch
+from acd.events import (
+    AgentStateChanged,
+    CallAnswered,
+    CallEnded,
+    CallOffered,
+    CallUnanswered,
+    RosterAgent,
+    SurveyResult,
+)
+from acd.model import STAFFED_STATES, AgentState, Command, Decision, RosterDecision
+
+
+def check_offered(line: Line, e: CallOffered, batch: Batch) -> None:
+    batch.known("skill", e.skill, line.skill_index, "skill")
+    for need in e.needs:
+        batch.known("skill", need, line.skill_index, "needs")
+    if e.preferred_agent_id is not None and e.preferred_agent_id not in line.agents:
+        batch.fail(422, "unknown_agent", f"unknown agent {e.preferred_agent_id!r}", "preferred_agent_id")
+    if e.call_id in line.calls or e.call_id in batch.offered:
+        batch.fail(409, "call_exists", f"call {e.call_id!r} was already offered", "call_id")
+    batch.offered.add(e.call_id)
+
+
+def check_call(line: Line, e: Any, batch: Batch) -> None:
+    """The call named is known, or offered earlier in the batch."""
+    batch.known_call(e.call_id, line.calls)
+
+
+def check_agent(line: Line, e: Any, batch: Batch) -> None:
+    batch.known_agent(e.agent_id, line.agents)
+
+
+def check_call_and_agent(line: Line, e: Any, batch: Batch) -> None:
+    check_call(line, e, batch)
+    check_agent(line, e, batch)
+
+
+def check_roster_agent(line: Line, e: RosterAgent, batch: Batch) -> None:
+    batch.known("site", e.site, line._site_ids, "site")
+    for skill in e.skills:
+        batch.known("skill", skill, line.skill_index, "skills")
+
+
+def on_offered(line: Line, e: CallOffered, t: float, now: float, commands: list[Command]) -> Decision | None:
+    line._seq += 1
+    call = Call(
+        e.call_id,
+        e.caller,
+        e.skill,
+        e.priority,
+        t,  # offered_at
+        line._seq,
+        e.department,
+        e.language,
+        tuple(e.needs),
+        e.preferred_agent_id,
+        enqueued_at=now,
+    )
+    line.calls[call.id] = call
+    line.observer.call_offered(call, now)
+    line.today.add("offered", call.skill, now)
+    if not line.calendar.is_open(now):
+        return line.overflow_rules.close(call, now)
+    pref_row, pref_until = line._preference(call) if call.preferred_agent_id is not None else (-1, 0.0)
+    agent_row = line.router.pick_new(
+        line.skill_index[call.skill], line._needs(call) if call.needs else (), pref_row, pref_until, now
+    )
+    if agent_row >= 0:  # taken at once: it never joins the line
+        return line._connect(call, line._agent_by_row[agent_row], now, commands, notify=False)
+    line._enqueue(call)
+    position = line.router.queue_position(call.row)
+    ewt = line.expected_wait(call, position)
+    service = line.overflow_rules.target(call, ewt, now)
+    if service is not None:
+        line._dequeue(call)
+        return line.overflow_rules.send_to_service(call, service, now, commands, notify=False)
+    decision = line.queue_decision(call, position, ewt)
+    line._record(call, now, decision.to_wire())
+    line.observer.decision(call, "queue", now)
+    line._arm_call_timer(call, now)
+    return decision
+
+
+def on_answered(line: Line, e: CallAnswered, t: float, now: float, commands: list[Command]) -> Any:
+    call, agent = line.calls[e.call_id], line.agents[e.agent_id]
+    status = call.status
+    if status in (ENDED, CLOSED, OVERFLOWED):
+        return Ignored("call_ended")  # late news of a call that is no longer ours
+    if status is ANSWERED:
+        return Ignored("restates_state" if call.agent_id == agent.id else "answered_by_another_agent")
+    if call.agent_id == agent.id:  # the agent acd rang picks up
+        line._agent_event(agent, "answer", t, now, commands)
+    else:
+        # Picked up by an agent acd had not chosen (a pickup, a transfer): taken only from an
+        # agent no call owns, so nobody ever holds two calls.
+        if agent.call_id is not None:
+            return Ignored("agent_on_another_call")
+        if call.waiting:
+            line._dequeue(call)
+        previous = line.agents.get(call.agent_id) if call.agent_id else None
+        call.agent_id = agent.id
+        line._agent_event(agent, "answer", t, now, commands, call=call)
+        if previous is not None and previous.call_id == call.id:
+            line._agent_event(previous, "release", t, now, commands)
+    call.status = ANSWERED
+    call.answered_at = t
+    line._record(call, now, {"action": "answered", "agent_id": agent.id})
+    line.observer.call_answered(call, agent, max(0.0, t - call.offered_at))
+    line.today.add("answered", call.skill, now)
+    return None
+
+
+def on_unanswered(line: Line, e: CallUnanswered, t: float, now: float, commands: list[Command]) -> Any:
+    call, agent = line.calls[e.call_id], line.agents[e.agent_id]
+    if call.status in (ENDED, CLOSED, OVERFLOWED):
+        return Ignored("call_ended")
+    if call.status is not CONNECTING or call.agent_id != agent.id or agent.call_id != call.id:
+        return Ignored("not_ringing_this_agent")
+    call.unanswered += 1
+    # The call goes back to its place first, so it goes to another free agent if there is one;
+    # then the agent is free (or paused) and may take a call again, this one included.
+    line._requeue(call, now, commands, why="no_answer")
+    line._agent_event(agent, "ring_out", t, now, commands)
+    return None
+
+
+def on_ended(line: Line, e: CallEnded, t: float, now: float, commands: list[Command]) -> Any:
+    return line._end_call(line.calls[e.call_id], e.reason, t, now, commands)
+
+
+def on_agent_state(line: Line, e: AgentStateChanged, t: float, now: float, commands: list[Command]) -> Any:
+    agent = line.agents[e.agent_id]
+    # Without a ts, the event is dated by its arrival: it is news, never stale (a platform
+    # whose clock runs ahead must not make the next undated event look old).
+    if e.ts is not None and machine.is_stale(
+        e.state, t, agent.state_changed_at, line._reported_at.get(agent.id, -math.inf)
+    ):
+        return Ignored("stale")
+    if e.state not in ("busy", "wrap_up"):
+        # presence (the agent's own word: here, away) bounds what older news may change; busy
+        # and wrap_up describe the work a call owns, and never make a request look stale
+        line._reported_at[agent.id] = t
+    state = line.router.agent_state(agent.row)
+    if (
+        agent.call_id is None
+        and e.state in ("paused", "logged_out")
+        and state == AgentState.from_wire(e.state)
+        and e.reason != agent.reason
+    ):
+        agent.reason = e.reason  # the same state for another reason (lunch, then a meeting)
+        return None
+    ignored = line._agent_event(agent, e.state, t, now, commands, reason=e.reason)
+    return None if ignored is None else Ignored(ignored)
+
+
+def on_roster_agent(
+    line: Line, e: RosterAgent, t: float, now: float, commands: list[Command]
+) -> RosterDecision:
+    """Create or update a roster entry. A new agent starts logged out; an available agent whose
+    skills widen may take a waiting call at once."""
+    agent = line.agents.get(e.agent_id)
+    if agent is None:
+        line._add_agent(e.agent_id, e.site, e.skills, e.target, t)
+        return RosterDecision(e.agent_id, True)
+    staffed = line.router.agent_state(agent.row) in STAFFED_STATES
+    if staffed:
+        line._count_staffed(agent.skills, -1)
+    agent.site, agent.skills, agent.target = e.site, dict(e.skills), e.target
+    if staffed:
+        line._count_staffed(agent.skills, +1)
+    line.router.set_agent_site(agent.row, line._site_index(e.site))
+    line.router.set_agent_skills(agent.row, {line.skill_index[s]: lv for s, lv in e.skills.items()})
+    if line.router.agent_state(agent.row) == AVAILABLE:
+        line._offer_work(agent, now, commands)
+    return RosterDecision(e.agent_id, False)
+
+
+def on_survey(line: Line, e: SurveyResult, t: float, now: float, commands: list[Command]) -> Any:
+    call = line.calls[e.call_id]
+    if call.survey_score is not None:
+        return Ignored("survey_exists")  # one survey per call, counted once
+    call.survey_score = e.score
+    line.observer.survey(call, e.score)
+    return None

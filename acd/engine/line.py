@@ -1,0 +1,565 @@
+"""The waiting line and the agents over the router: the engine's hot path, work-conserving.
+
+Over 400 lines on purpose: the line and the agents' state machine are one class because every
+move touches both through the router's rows, on every event; a call between two objects there
+would cost the simulator and the HTTP path on each one. The hot path reads as one piece.
+
+`Line` holds the calls, the agents and their numeric twins in the router (acd/routing), and makes
+the routing moves: a call joins the line (`_enqueue`), leaves it (`_dequeue`), is routed
+(`_try_route`, `_connect`) or given back its place (`_requeue`); an agent changes state by the
+table of acd/engine/agents.py (`_agent_event`) and, once available, takes the best waiting call
+(`_offer_work`); a call ends (`_end_call`). It keeps the per-skill counts and the expected wait's
+trackers in step as it goes.
+
+`Engine` (acd/engine/core.py) is a `Line` with the event registry and the parts composed around
+it. The parts get the line explicitly (`Outbound`, `Callbacks`, `Appointments`, `OverflowRules`),
+and the line calls them through narrow hooks (typed below): `outbound.originate` (an outbound
+contact got its agent), `callback_book.defer` and `.windows` (a callback picked while the line is
+closed; the windows a queue decision offers) and `overflow_rules` (`strand`: a call waited the
+maximum; `release`: an overflowed call ended).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from typing import Any, Protocol
+
+from acd.calendar import Calendar
+from acd.config import Config
+from acd.engine import agents as machine
+from acd.engine.agents import Ignored
+from acd.engine.ewt import (
+    AbandonmentTracker,
+    AhtTracker,
+    ServiceRateTracker,
+    expected_wait,
+    expected_wait_at_rate,
+)
+from acd.engine.observer import Observer
+from acd.engine.records import Agent, Appointment, Call, Callback
+from acd.engine.surveys import sampled
+from acd.engine.timers import Timers
+from acd.engine.today import DayTally
+from acd.model import (
+    STAFFED_STATES,
+    WATCHDOG_KINDS,
+    AgentState,
+    CallbackStatus,
+    CallKind,
+    CallStatus,
+    Command,
+    ConnectDecision,
+    QueueDecision,
+    Strategy,
+)
+from acd.routing import make_router
+
+
+def aged_order(enqueued_at: float, priority: int, aging_s: float, seq: int) -> int:
+    """The place of a waiting call under priority aging, as the router's integer order (lower
+    first): its arrival less `priority x aging_s`, in milliseconds, then its sequence number for
+    calls of the same instant (20 bits: the sequence's low bits, enough to keep those apart)."""
+    return (round((enqueued_at - priority * aging_s) * 1000.0) << 20) | (seq & 0xFFFFF)
+
+
+# Enum members as module constants: read on every event, a global is cheaper than a class attribute.
+AVAILABLE, BUSY, WRAP_UP, RESERVED = (
+    AgentState.AVAILABLE,
+    AgentState.BUSY,
+    AgentState.WRAP_UP,
+    AgentState.RESERVED,
+)
+QUEUED, CONNECTING, ANSWERED, CALLBACK, OVERFLOWED, CLOSED, ENDED = (
+    CallStatus.QUEUED,
+    CallStatus.CONNECTING,
+    CallStatus.ANSWERED,
+    CallStatus.CALLBACK,
+    CallStatus.OVERFLOWED,
+    CallStatus.CLOSED,
+    CallStatus.ENDED,
+)
+
+INBOUND, APPOINTMENT = CallKind.INBOUND, CallKind.APPOINTMENT
+
+
+class OutboundHook(Protocol):
+    def originate(self, call: Call, agent: Agent, now: float, commands: list[Command]) -> None: ...
+
+
+class CallbackHook(Protocol):
+    def defer(self, call: Call, now: float) -> None: ...
+
+    def windows(self, now: float, limit: int = 2) -> list[dict[str, Any]]: ...
+
+
+class OverflowHook(Protocol):
+    def strand(self, call: Call, now: float, commands: list[Command]) -> None: ...
+
+    def release(self, call: Call) -> None: ...
+
+
+class Line:
+    """The calls, the agents, the line and the router; the routing moves (see the module)."""
+
+    #: The parts the line calls (set by the engine that composes them).
+    outbound: OutboundHook
+    callback_book: CallbackHook
+    overflow_rules: OverflowHook
+    callbacks: dict[str, Callback]  # the callbacks' records (their part's, shared)
+    # Parts the line itself does not call, for the read models (acd/engine/queries.py).
+    appointments: dict[str, Appointment]
+    appointment_book: Any
+    overflow: Any  # acd/engine/overflow.py's Overflow: the mode and the local services' loads
+
+    def __init__(self, config: Config, router: str, observer: Observer) -> None:
+        self.config = config
+        self.observer = observer
+        routing = config.routing
+        self.skills: list[str] = [s.id for s in config.skills]
+        self.skill_index: dict[str, int] = {s: i for i, s in enumerate(self.skills)}
+        self.router = make_router(
+            router,
+            n_skills=len(self.skills),
+            strategy=Strategy.from_name(routing.strategy),
+            widening=[config.widening_for(s) for s in self.skills],
+        )
+        self.agents: dict[str, Agent] = {}
+        self._agent_by_row: list[Agent] = []
+        self.calls: dict[str, Call] = {}
+        self._call_by_row: dict[int, Call] = {}
+        self._ended: deque[str] = deque()
+        self._init_agent_machine()
+        self._seq = 0
+        self._last_now = 0.0  # the latest time the engine was driven at (validation without one)
+        self.timers = Timers()
+        self.aht = AhtTracker({s.id: s.default_aht_s for s in config.skills}, routing.aht_smoothing)
+        self._init_wait_trackers()
+        self._site_ids: dict[str, int] = {s.id: i for i, s in enumerate(config.sites)}
+        # Kept in step as calls and agents move, so per-event checks need no scan.
+        self.waiting_by_skill: list[int] = [0] * len(self.skills)
+        self.staffed_by_skill: list[int] = [0] * len(self.skills)
+        # Skills whose live expected wait may have moved since the overflow watch last looked.
+        self._ewt_dirty: set[int] = set(range(len(self.skills)))
+        self.calendar = Calendar(config.calendar)
+        self.today = DayTally(self.calendar.hours.zone)  # the wallboard's figures of the day
+        for agent in config.agents:
+            self._add_agent(agent.id, agent.site, agent.skills, agent.target, 0.0)
+        self._read_settings()
+
+    def _init_agent_machine(self) -> None:
+        """State of the rules on agents and idempotency, kept beside the records (so a snapshot
+        of an earlier release, whose records lack them, loads with these empty)."""
+        self._seen_digest: dict[str, bytes] = {}  # event id -> digest of its body
+        self._pending: dict[str, tuple[AgentState, str | None]] = {}  # agent id -> its request
+        self._reported_at: dict[str, float] = {}  # agent id -> ts of its last presence reported
+        self._last_sync_at = -math.inf  # the ts of the newest platform.sync applied
+        self._held: set[str] | None = None  # during a sync: agents freed, offered work after it
+        self._no_answer: dict[str, int] = {}  # agent id -> ring-outs in a row
+        #: What the watchdog flags now: calls answered too long, agents busy with no call.
+        self.flagged: dict[str, list[str]] = {k: [] for k in WATCHDOG_KINDS}
+        self._watchdog_at: float | None = None  # the instant of the armed watchdog timer
+
+    def _read_settings(self) -> None:
+        """Settings read on every event, kept at hand (the configuration never changes under an
+        engine: a new configuration is a new engine)."""
+        routing = self.config.routing
+        self._idempotency_ttl_s = routing.idempotency_ttl_s
+        self._ended_retention = routing.ended_call_retention
+        self._wrap_up_s = routing.wrap_up_s
+        self._ewt_unstaffed_s = routing.ewt_unstaffed_s
+        self._preferred_wait_s = routing.preferred_agent_wait_s
+        self._max_wait_s = self.config.overflow.max_wait_s
+        self._rona_pause = routing.rona_pause
+
+        def since_v2(name: str) -> Any:
+            """A setting a snapshot's pickled configuration of an earlier release may lack: its
+            default then."""
+            if name in routing.__dict__:
+                return routing.__dict__[name]
+            return type(routing).model_fields[name].default
+
+        self._max_no_answer = since_v2("max_no_answer")
+        self._ts_skew_s = since_v2("max_ts_skew_s")
+        self._watchdog_s = since_v2("watchdog_interval_s")
+        self._max_answered_s = since_v2("max_answered_s")
+        self._busy_without_call_s = since_v2("busy_without_call_s")
+        self._max_ringing_s = since_v2("max_ringing_s")
+
+    def _init_wait_trackers(self) -> None:
+        """What the expected wait learns from the line (acd/engine/ewt.py): the rate its head is
+        served at, and the rate its callers hang up at."""
+        self.service_rate = ServiceRateTracker(self.skills)
+        self.abandonment = AbandonmentTracker(self.skills, self.config.routing.aht_smoothing)
+
+    # -- routing moves
+
+    def _needs(self, call: Call) -> tuple[int, ...]:
+        if not call.needs:
+            return ()
+        return tuple(self.skill_index[n] for n in call.needs)
+
+    def _preference(self, call: Call) -> tuple[int, float]:
+        """The preferred agent's row and until when the call waits for it (-1: none)."""
+        if call.preferred_agent_id is not None:
+            preferred = self.agents[call.preferred_agent_id]
+            if self.router.agent_state(preferred.row) != AgentState.LOGGED_OUT:
+                return preferred.row, call.enqueued_at + self.config.routing.preferred_agent_wait_s
+        return -1, 0.0
+
+    def _enqueue(self, call: Call, preference: tuple[int, float] | None = None) -> None:
+        """Into the line; `preference`: the preferred agent's row and until when, as the router
+        held it (an engine rebuilt from its state), else as the call's preference stands now."""
+        pref_row, pref_until = self._preference(call) if preference is None else preference
+        aging = self.config.routing.priority_aging_s
+        if aging is None:
+            priority, order = call.priority, call.seq
+        else:  # one class, ordered by arrival less the priority's worth of waiting
+            priority, order = 0, aged_order(call.enqueued_at, call.priority, aging, call.seq)
+        call.row = self.router.add_call(
+            self.skill_index[call.skill],
+            self._needs(call),
+            priority,
+            order,
+            call.enqueued_at,
+            pref_row,
+            pref_until,
+        )
+        self._call_by_row[call.row] = call
+        skill = self.skill_index[call.skill]
+        if not self.waiting_by_skill[skill]:
+            self.service_rate.line_busy(call.skill, True, self._last_now)
+        self.waiting_by_skill[skill] += 1
+        self._ewt_dirty.add(skill)
+
+    def _dequeue(self, call: Call) -> None:
+        skill = self.skill_index[call.skill]
+        self.waiting_by_skill[skill] -= 1
+        if not self.waiting_by_skill[skill]:
+            self.service_rate.line_busy(call.skill, False, self._last_now)
+        self._ewt_dirty.add(skill)
+        self.router.remove_call(call.row)
+        del self._call_by_row[call.row]
+        call.row = -1
+        call.timer_token += 1
+
+    def _served_from_line(self, call: Call, now: float) -> None:
+        """A waiting call goes to an agent: the line was served, the caller did not hang up."""
+        self.service_rate.entered_service(call.skill, now)
+        self.abandonment.observe(call.skill, max(0.0, now - call.enqueued_at), False)
+        self._dequeue(call)
+
+    def _requeue(self, call: Call, now: float, commands: list[Command], why: str) -> None:
+        """Back to its place in line: same arrival order, same waiting clock."""
+        call.status = CALLBACK if call.callback_id else QUEUED
+        call.agent_id = None
+        call.connected_at = None
+        if call.callback_id and (cb := self.callbacks.get(call.callback_id)):
+            cb.status, cb.agent_id = CallbackStatus.SCHEDULED, None
+        self._record(call, now, {"action": "requeue", "why": why})
+        self._enqueue(call)
+        self._try_route(call, now, commands)
+
+    def _try_route(self, call: Call, now: float, commands: list[Command]) -> None:
+        if call.callback_id is not None and not self.calendar.is_open(now):
+            self.callback_book.defer(call, now)
+            return
+        agent_row = self.router.pick_agent(call.row, now)
+        if agent_row >= 0:
+            self._served_from_line(call, now)
+            self._connect(call, self._agent_by_row[agent_row], now, commands, notify=True)
+            return
+        if not call.stranded and call.callback_id is None and now >= call.enqueued_at + self._max_wait_s:
+            self.overflow_rules.strand(call, now, commands)
+            if not call.waiting:
+                return
+        self._arm_call_timer(call, now)
+
+    def _connect(
+        self, call: Call, agent: Agent, now: float, commands: list[Command], *, notify: bool
+    ) -> ConnectDecision | None:
+        """Reserve the agent for the call: ring it (the decision, or a `connect` command when
+        `notify`), or dial out for a callback or an appointment (None: an `originate` command)."""
+        call.agent_id = agent.id
+        call.connected_at = now
+        self._agent_event(agent, "reserve", now, now, commands, call=call)
+        if call.kind is APPOINTMENT or call.callback_id is not None:
+            self.outbound.originate(call, agent, now, commands)
+            return None
+        call.status = CONNECTING
+        decision = ConnectDecision(call.id, agent.id, agent.site, agent.target)
+        wire = decision.to_wire()
+        self._record(call, now, wire)
+        if notify:
+            commands.append(self._command(call, "connect", wire, now))
+        self.observer.decision(call, "connect", now)
+        return decision
+
+    def _offer_work(self, agent: Agent, now: float, commands: list[Command]) -> None:
+        if self._held is not None:  # reconciling: offered once the sync is whole
+            self._held.add(agent.id)
+            return
+        while (call_row := self.router.pick_call(agent.row, now)) >= 0:
+            call = self._call_by_row[call_row]
+            if call.callback_id is not None and not self.calendar.is_open(now):
+                self.callback_book.defer(call, now)  # callbacks are dialled only in opening hours
+                continue
+            self._served_from_line(call, now)
+            self._connect(call, agent, now, commands, notify=True)
+            return
+
+    def _arm_call_timer(self, call: Call, now: float) -> None:
+        """Wake for the call at its next widening step, the end of its wait for a preferred
+        agent, or the never-stranded deadline, whichever comes first."""
+        call.timer_token += 1
+        at = math.inf
+        if self.router.widens[self.skill_index[call.skill]]:
+            widen = self.router.next_widening(call.row, now)
+            if widen is not None:
+                at = widen
+        if call.preferred_agent_id is not None:
+            until = call.enqueued_at + self._preferred_wait_s
+            if now < until < at:
+                at = until
+        if not call.stranded and call.callback_id is None:
+            at = min(at, max(now, call.enqueued_at + self._max_wait_s))
+        if at != math.inf:
+            self.timers.set(at, "call", call.id, call.timer_token)
+
+    # -- the expected wait
+
+    def queue_decision(
+        self, call: Call, position: int | None = None, ewt: float | None = None
+    ) -> QueueDecision:
+        if position is None:
+            position = self.router.queue_position(call.row)
+        if ewt is None:
+            ewt = self.expected_wait(call, position)
+        offer = ewt > self.config.routing.callback_offer_ewt_s
+        windows = None
+        if offer and self.config.callbacks.windows:
+            # beside virtual hold, the windows later on with room (accept one by its start)
+            windows = [
+                {k: v for k, v in w.items() if k != "_key"}
+                for w in self.callback_book.windows(self._last_now)
+            ]
+        return QueueDecision(call.id, position, round(ewt, 1), offer, windows)
+
+    def expected_wait(self, call: Call, position: int) -> float:
+        """acd/engine/ewt.py; a call without needs waits as its skill's line does (`skill_wait`);
+        one with needs at the rate of the agents staffed for all of them: n / AHT."""
+        skill = self.skill_index[call.skill]
+        if not call.needs:
+            return self.skill_wait(call.skill, position, self.staffed_by_skill[skill])
+        staffed = self.router.staffed(skill, self._needs(call))
+        theta = self.abandonment[call.skill]
+        return expected_wait(position, self.aht[call.skill], staffed, self._ewt_unstaffed_s, theta)
+
+    def skill_wait(self, skill: str, position: int, staffed: int) -> float:
+        """The expected wait at `position` in a skill's line for a call without needs (a new
+        caller's: position = waiting + 1): the callers ahead leave at the rate the line was served
+        at lately, or (not served lately) at n / AHT of the `staffed` agents, and hang up at the
+        skill's abandonment rate."""
+        theta = self.abandonment[skill]
+        rate = self.service_rate.rate(skill, self._last_now)
+        if rate is not None:
+            return expected_wait_at_rate(position, rate, theta)
+        return expected_wait(position, self.aht[skill], staffed, self._ewt_unstaffed_s, theta)
+
+    # -- the end of a call
+
+    def _end_call(self, call: Call, reason: str, t: float, now: float, commands: list[Command]) -> Any:
+        status = call.status
+        if status is ENDED:
+            return Ignored("call_ended")
+        if status is CLOSED:  # the platform hung up after the closed message
+            if call.ended_at is not None:
+                return Ignored("call_ended")
+            call.ended_at, call.end_reason = t, reason
+            return None
+        if status is CALLBACK or (status is CONNECTING and (call.callback_id or call.kind is APPOINTMENT)):
+            # The caller's leg after accepting a callback (it keeps its place), or an outbound dial
+            # whose outcome comes with callback.result / appointment.result.
+            self._record(call, now, {"action": "leg_ended", "reason": reason})
+            return None
+        waited: float | None = None
+        if status is OVERFLOWED:
+            self.overflow_rules.release(call)
+        elif call.answered_at is None:
+            waited = max(0.0, t - call.offered_at)
+        if call.row >= 0:  # waiting
+            if reason == "abandoned":
+                self.abandonment.observe(call.skill, max(0.0, t - call.enqueued_at), True)
+            self._dequeue(call)
+        call.status = ENDED
+        call.ended_at = t
+        call.end_reason = reason
+        agent = self.agents.get(call.agent_id) if call.agent_id else None
+        if agent is not None and agent.call_id == call.id:
+            if status is ANSWERED:
+                self._observe_handle(agent, call, t)
+                self._agent_event(agent, "call_end", t, now, commands)
+            else:
+                self._agent_event(agent, "release", t, now, commands)
+        self._record(call, now, {"action": "ended", "reason": reason})
+        self.observer.call_ended(call, reason, waited)
+        if reason == "abandoned" and waited is not None:
+            self.today.add("abandoned", call.skill, now)
+        self._ended.append(call.id)
+        if status is ANSWERED:
+            self._maybe_survey(call, now, commands)
+        return None
+
+    def _observe_handle(self, agent: Agent, call: Call, t: float) -> None:
+        """The agent finished a call: its handle time (talk and the configured wrap-up) feeds the AHT."""
+        agent.calls_handled += 1
+        if call.answered_at is not None:
+            handle = max(0.0, t - call.answered_at) + self._wrap_up_s
+            self.aht.observe(call.skill, handle)
+            self._ewt_dirty.add(self.skill_index[call.skill])
+            self.observer.handle_time(call.skill, handle)
+
+    def _maybe_survey(self, call: Call, now: float, commands: list[Command]) -> None:
+        """An answered call ended: send the survey command if the call is in the sample
+        (acd/engine/surveys.py)."""
+        if call.answered_at is None or not sampled(
+            call.id, self.config.records.surveys.share_for(call.skill)
+        ):
+            return
+        decision = {"action": "survey", "call_id": call.id, "number": call.caller}
+        self._record(call, now, decision)
+        commands.append(self._command(call, "survey", decision, now))
+
+    def _finish_call(self, call: Call, t: float, now: float, reason: str) -> None:
+        """A contact over without a conversation (a callback failed or cancelled, a no-show)."""
+        call.status = ENDED
+        call.ended_at = t
+        call.end_reason = reason
+        self._record(call, now, {"action": "ended", "reason": reason})
+        self._ended.append(call.id)
+
+    # -- the agent's state machine (acd/engine/agents.py)
+
+    def _agent_event(
+        self,
+        agent: Agent,
+        event: str,
+        t: float,
+        now: float,
+        commands: list[Command],
+        *,
+        call: Call | None = None,
+        reason: str | None = None,
+    ) -> str | None:
+        """Apply one event to an agent by the table; returns why it changed nothing, if so."""
+        state = self.router.agent_state(agent.row)
+        step = machine.transition(state, agent.call_id is not None, event)
+        effects, ignored = step.effects, step.ignored
+        if "detach" in effects:
+            agent.call_id = None
+        if "attach" in effects:
+            assert call is not None and agent.call_id is None
+            agent.call_id = call.id
+        if "defer" in effects:
+            self._pending[agent.id] = (AgentState.from_wire(event), reason)
+        if "cancel_pending" in effects and self._pending.pop(agent.id, None) is not None:
+            ignored = None  # the agent withdrew its request to pause or leave
+        if "reset_streak" in effects:
+            self._no_answer.pop(agent.id, None)
+        streak = 0
+        if "count_ring_out" in effects:
+            streak = self._no_answer[agent.id] = self._no_answer.get(agent.id, 0) + 1
+        target = step.state
+        if target == machine.SAME:
+            return ignored
+        if isinstance(target, str):  # after a call: the agent's own request first
+            pending = self._pending.pop(agent.id, None)
+            if pending is not None:
+                target, agent.reason = pending
+            elif target == machine.AFTER_CALL:
+                target, agent.reason = (WRAP_UP if self._wrap_up_s > 0 else AVAILABLE), None
+            elif target == machine.AFTER_RING_OUT and self._rona_pause and streak >= self._max_no_answer:
+                target, agent.reason = AgentState.PAUSED, "no_answer"
+            else:
+                target, agent.reason = AVAILABLE, None
+        else:
+            agent.reason = reason if target in (AgentState.PAUSED, AgentState.LOGGED_OUT) else None
+        if target in (AgentState.PAUSED, AgentState.LOGGED_OUT):
+            self._no_answer.pop(agent.id, None)  # back from a pause or a logout, the count starts afresh
+        self._set_state(agent, target, t)
+        if target is WRAP_UP and "arm_wrap" in effects:
+            self.timers.set(agent.state_changed_at + self._wrap_up_s, "wrap_up", agent.id, agent.wrap_token)
+        elif target is AVAILABLE and "offer_work" in effects:
+            self._offer_work(agent, now, commands)
+        return ignored
+
+    def _set_state(self, agent: Agent, state: AgentState, t: float) -> None:
+        if t < agent.state_changed_at:  # out-of-order timestamps never run time backwards
+            t = agent.state_changed_at
+        was_staffed = self.router.set_agent_state(agent.row, state, t) in STAFFED_STATES
+        if was_staffed != (state in STAFFED_STATES):
+            self._count_staffed(agent.skills, -1 if was_staffed else 1)
+        agent.state_changed_at = t
+        agent.wrap_token += 1
+
+    def _count_staffed(self, skills: dict[str, int], delta: int) -> None:
+        for skill in skills:
+            i = self.skill_index[skill]
+            self.staffed_by_skill[i] += delta
+            self._ewt_dirty.add(i)
+
+    def _add_agent(self, agent_id: str, site: str, skills: dict[str, int], target: str, now: float) -> Agent:
+        levels = {self.skill_index[s]: level for s, level in skills.items()}
+        row = self.router.add_agent(levels, self._site_index(site), AgentState.LOGGED_OUT, now)
+        agent = Agent(
+            id=agent_id, site=site, skills=dict(skills), target=target, row=row, state_changed_at=now
+        )
+        self.agents[agent_id] = agent
+        self._agent_by_row.append(agent)
+        return agent
+
+    def _site_index(self, site: str) -> int:
+        return self._site_ids[site]
+
+    # -- records of what happened
+
+    def _record(self, call: Call, now: float, entry: dict[str, Any]) -> None:
+        call.history.append((now, entry))
+
+    def _command(self, call: Call, name: str, decision: dict[str, Any], now: float) -> Command:
+        fields = {k: v for k, v in decision.items() if k not in ("action", "site")}
+        # Deterministic and unique: the call id and the place of the decision in its history, so a
+        # replay produces the same ids and the outbox (and the platform) can deduplicate.
+        return Command(
+            id=f"{call.id}.{name}.{len(call.history)}", command=name, fields=fields, created_at=now
+        )
+
+    # -- views (acd/engine/queries.py reads them)
+
+    def agent_state(self, agent: Agent) -> AgentState:
+        return self.router.agent_state(agent.row)
+
+    def waiting_calls(self) -> list[Call]:
+        return list(self._call_by_row.values())
+
+    def queue_stats(self, now: float) -> list[dict[str, Any]]:
+        stats = self.router.skill_stats(now)
+        out = []
+        for i, skill in enumerate(self.skills):
+            s = stats[i]
+            waiting = int(s["waiting"])
+            oldest = s["oldest_enqueued_at"]
+            staffed = int(s["agents_staffed"])
+            out.append(
+                {
+                    "skill": skill,
+                    "waiting": waiting,
+                    "oldest_wait_s": round(max(0.0, now - oldest), 1) if waiting else 0.0,
+                    "ewt_s": round(self.skill_wait(skill, waiting + 1, staffed), 1),
+                    "agents_available": int(s["agents_available"]),
+                    "agents_busy": int(s["agents_busy"]),
+                    "agents_staffed": staffed,
+                    "aht_s": round(self.aht[skill], 1),
+                }
+            )
+        return out

@@ -1,0 +1,129 @@
+"""One outbound-contact machine, for callbacks and appointments alike.
+
+A contact waits (its own status: `scheduled`, `booked`) until a timer says it is due; it then
+borrows the call machinery: its `Call` joins the line, and when an agent is reserved for it the
+machine dials (`originate`: status `dialing`, an attempt counted, the `originate` command). The
+platform's result closes the dial (`result`): `answered` -> `done`, the agent talks until the
+call ends; otherwise the agent is free again and the contact's own rules say when to dial again
+(`retry_at`), or that it is over (`give_up`: `failed`, `no_show`).
+
+What differs between the two kinds lives in their parts, behind `ContactRules`:
+acd/engine/callbacks.py (fair share, opening hours, attempts) and acd/engine/appointments.py
+(slots, reminders, retries within the slot).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from acd.engine.agents import Ignored
+from acd.engine.line import Line
+from acd.engine.records import Agent, Appointment, Call, Callback
+from acd.model import CallKind, CallStatus, Command
+
+Contact = Callback | Appointment
+
+
+class ContactRules(Protocol):
+    """What a kind of outbound contact decides for itself."""
+
+    #: The contact's id field in the `originate` command (`callback_id`, `appointment_id`).
+    key: str
+    #: The contact's status while dialled, and once answered.
+    dialing_status: Any
+    done_status: Any
+    #: What the call's history says beside `answered` (the callback's leg, say).
+    answered_entry: dict[str, Any]
+
+    def contact_of(self, call: Call) -> Contact: ...
+
+    def call_id_of(self, contact: Any) -> str: ...
+
+    def dialing(self, contact: Any, now: float) -> None:
+        """The contact is being dialled (observers)."""
+
+    def answered(
+        self, contact: Any, call: Call, agent: Agent | None, t: float, now: float, commands: list[Command]
+    ) -> None:
+        """The dial was answered (observers, shares)."""
+
+    def not_answered(self, contact: Any, call: Call, t: float, now: float, commands: list[Command]) -> None:
+        """The dial got no conversation: retry (arm the contact's timer) or give up."""
+
+    def note(self, contact: Any, now: float, what: str) -> None:
+        """A line of the contact's history."""
+
+
+class Outbound:
+    """The machine; `rules` names each kind's part (set by the engine that composes them)."""
+
+    def __init__(self, line: Line) -> None:
+        self.line = line
+        self.rules: dict[CallKind, ContactRules] = {}
+
+    def rules_for(self, call: Call) -> ContactRules:
+        """A virtual-hold callback dials for the caller's own (inbound) call."""
+        return self.rules[CallKind.APPOINTMENT if call.kind is CallKind.APPOINTMENT else CallKind.CALLBACK]
+
+    def arm(self, contact: Contact, at: float, kind: str) -> None:
+        """Wake for the contact at `at` (a timer of `kind`); any timer it had is cancelled."""
+        contact.token += 1
+        self.line.timers.set(at, kind, contact.id, contact.token)
+
+    @staticmethod
+    def live(contact: Contact | None, token: int, waiting: Any) -> bool:
+        """Whether a contact's timer still stands: its token, and it still waits (`waiting`)."""
+        return contact is not None and contact.token == token and contact.status is waiting
+
+    def originate(self, call: Call, agent: Agent, now: float, commands: list[Command]) -> None:
+        """Dial out for the contact, the agent already reserved for its call."""
+        line = self.line
+        rules = self.rules_for(call)
+        contact = rules.contact_of(call)
+        call.status = CallStatus.CONNECTING
+        rules.dialing(contact, now)
+        contact.status = rules.dialing_status
+        contact.agent_id = agent.id
+        contact.attempts += 1
+        decision = {
+            "action": "originate",
+            rules.key: contact.id,
+            "number": contact.number,
+            "agent_id": agent.id,
+            "target": agent.target,
+        }
+        line._record(call, now, decision)
+        commands.append(line._command(call, "originate", decision, now))
+        line.observer.decision(call, "originate", now)
+
+    def result(
+        self,
+        rules: ContactRules,
+        contact: Contact,
+        outcome: str,
+        t: float,
+        now: float,
+        commands: list[Command],
+    ) -> Ignored | None:
+        """The platform's word on a dial: answered, or not (no_answer, busy, failed)."""
+        if contact.status is not rules.dialing_status:
+            return Ignored("not_dialing")
+        line = self.line
+        call = line.calls[rules.call_id_of(contact)]
+        agent = line.agents.get(contact.agent_id) if contact.agent_id else None
+        rules.note(contact, now, outcome)
+        if outcome == "answered":
+            contact.status = rules.done_status
+            call.status = CallStatus.ANSWERED
+            call.answered_at = t
+            if agent is not None and agent.call_id == call.id:
+                line._agent_event(agent, "answer", t, now, [])
+            line._record(call, now, {"action": "answered", "agent_id": call.agent_id, **rules.answered_entry})
+            rules.answered(contact, call, agent, t, now, commands)
+            return None
+        if agent is not None and agent.call_id == call.id:  # the reserved agent is free again
+            line._agent_event(agent, "release", t, now, commands)
+        call.agent_id = None
+        contact.agent_id = None
+        rules.not_answered(contact, call, t, now, commands)
+        return None

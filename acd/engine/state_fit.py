@@ -1,0 +1,139 @@
+"""A state fitted to the configuration it is loaded under (acd/engine/state.py's `load`).
+
+The state never holds the configuration: what `config/` says now applies, and what it no longer
+has is handled here, on the plain document before the engine is built, each change noted for the
+log, never a crash:
+
+- an agent whose line in config/agents.yaml changed since the state was saved (its `roster`
+  fingerprint) takes the new line; one whose line is unchanged keeps what `PUT /v1/agents` made of
+  it; an agent added by `PUT` (`roster: "api"`) stays;
+- an agent removed from the roster (or whose site is gone) is dropped, unless a call owns it: then
+  it stays until that call ends and logs out (a pending `logged_out`, reason `removed`);
+- a removed skill ends the calls in progress that need it (`lost`), fails its callbacks and
+  cancels its appointments (their places freed); a removed need is dropped from the calls;
+- a preferred agent who left is forgotten by the calls that waited for it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from acd.config import Config
+
+#: The calls' statuses in which a call is still being handled (it needs its skill to go on).
+LIVE = ("queued", "connecting", "answered", "callback")
+
+
+def roster_entry(entry: Any) -> str:
+    """The fingerprint of an agent's line in config/agents.yaml."""
+    return hashlib.sha256(entry.model_dump_json().encode()).hexdigest()[:12]
+
+
+def fit(data: dict[str, Any], config: Config, notes: list[str]) -> dict[str, Any]:
+    """The state, fitted to what `config` still has (a copy; what changed goes to `notes`)."""
+    skills = {s.id for s in config.skills}
+    sites = {s.id for s in config.sites}
+    configured = {a.id: a for a in config.agents}
+    now = float(data["now"])
+    data = dict(data)
+    calls = {c["id"]: dict(c) for c in data["calls"]}
+    agents: list[dict[str, Any]] = []
+    kept: set[str] = set()
+    for record in data["agents"]:
+        record = dict(record)
+        agent_id = record["id"]
+        on_call = record.get("call_id") is not None
+        entry = configured.get(agent_id)
+        if entry is not None and (record.get("roster") != roster_entry(entry) or record["site"] not in sites):
+            # config/agents.yaml changed this agent (or lists it now): its entry wins; an entry
+            # unchanged keeps what PUT /v1/agents made of it since
+            record.update(site=entry.site, skills=dict(entry.skills), target=entry.target)
+            record["roster"] = roster_entry(entry)
+        elif entry is None and (record.get("roster") != "api" or record["site"] not in sites):
+            why = "removed from config/agents.yaml" if record.get("roster") != "api" else "its site is gone"
+            if not on_call:
+                notes.append(f"agent {agent_id} dropped: {why} (was {record['state']})")
+                continue
+            notes.append(
+                f"agent {agent_id} {why}: kept until its call {record['call_id']} ends, then logged out"
+            )
+            record["pending"] = ["logged_out", "removed"]
+        gone = sorted(set(record["skills"]) - skills)
+        if gone:
+            record["skills"] = {s: lv for s, lv in record["skills"].items() if s in skills}
+            notes.append(f"agent {agent_id}: skills {', '.join(gone)} no longer exist")
+        agents.append(record)
+        kept.add(agent_id)
+    data["agents"] = agents
+
+    def drop_agent_ref(record: dict[str, Any]) -> None:
+        if record.get("agent_id") is not None and record["agent_id"] not in kept:
+            record["agent_id"] = None
+
+    ended_calls: set[str] = set()
+    for call in calls.values():
+        if call.get("status", "queued") not in LIVE:
+            continue
+        if call["skill"] not in skills:
+            ended_calls.add(call["id"])
+            notes.append(f"call {call['id']} ended (lost): its skill {call['skill']} no longer exists")
+            call.update(status="ended", ended_at=now, end_reason="lost")
+            call["history"] = [
+                *call.get("history", []),
+                [now, {"action": "ended", "reason": "lost", "why": "skill_removed"}],
+            ]
+            continue
+        needs = call.get("needs") or []
+        if any(n not in skills for n in needs):
+            call["needs"] = [n for n in needs if n in skills]
+            notes.append(
+                f"call {call['id']}: needs {', '.join(n for n in needs if n not in skills)} no longer exist"
+            )
+        if call.get("preferred_agent_id") is not None and call["preferred_agent_id"] not in kept:
+            notes.append(f"call {call['id']}: its preferred agent {call['preferred_agent_id']} has left")
+            call["preferred_agent_id"] = None
+    for record in agents:  # an agent whose call ended above is busy on the platform still
+        if record.get("call_id") in ended_calls:
+            record["call_id"] = None
+            if record["state"] == "reserved":
+                record["state"] = "busy"
+    data["calls"] = list(calls.values())
+    data["waiting"] = [w for w in data["waiting"] if w[0] not in ended_calls]
+    data["ended"] = [*data["ended"], *sorted(ended_calls)]
+
+    callbacks = []
+    failed: set[str] = set()
+    for cb in data["callbacks"]:
+        cb = dict(cb)
+        if cb["skill"] not in skills and cb.get("status") in ("scheduled", "dialing"):
+            notes.append(f"callback {cb['id']} failed: its skill {cb['skill']} no longer exists")
+            cb["status"] = "failed"
+            cb["history"] = [*cb.get("history", []), [now, {"status": "failed", "why": "skill_removed"}]]
+            failed.add(cb["id"])
+        drop_agent_ref(cb)
+        callbacks.append(cb)
+    data["callbacks"] = callbacks
+    line = dict(data["callback_line"])
+    line["admitted"] = [c for c in line["admitted"] if c not in failed]
+    line["active"] = {s: n for s, n in line["active"].items() if s in skills}
+    data["callback_line"] = line
+
+    appointments = []
+    taken = {(site, skill, float(start)): n for site, skill, start, n in data["slots"]}
+    for ap in data["appointments"]:
+        ap = dict(ap)
+        if ap["skill"] not in skills and ap.get("status") in ("booked", "dialing"):
+            notes.append(f"appointment {ap['id']} cancelled: its skill {ap['skill']} no longer exists")
+            ap["status"] = "cancelled"
+            ap["history"] = [*ap.get("history", []), [now, {"status": "cancelled", "why": "skill_removed"}]]
+            key = (ap["site"], ap["skill"], float(ap["start"]))
+            if taken.get(key, 0) > 1:
+                taken[key] -= 1
+            else:
+                taken.pop(key, None)
+        drop_agent_ref(ap)
+        appointments.append(ap)
+    data["appointments"] = appointments
+    data["slots"] = [[site, skill, start, n] for (site, skill, start), n in taken.items()]
+    return data

@@ -1,0 +1,95 @@
+"""Reconciliation with the platform (`platform.sync`, the contract's "Reconciliation"): calls
+the platform no longer holds end as `lost`, agents take the platform's states, as of the sync's
+`ts`: what acd learnt after that instant is never undone. The sync applies whole: nobody is
+offered work until it is done.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from acd.engine.agents import Ignored
+from acd.engine.line import ANSWERED, AVAILABLE, CONNECTING, INBOUND, QUEUED, Line
+from acd.engine.records import Call
+from acd.events import PlatformSync
+from acd.model import Command, SyncDecision
+
+
+def on_sync(line: Line, e: PlatformSync, t: float, now: float, commands: list[Command]) -> Any:
+    """Reconcile with what the platform holds as of the sync's `ts` (see the contract's
+    "Reconciliation"): what acd learnt after that instant is never undone."""
+    if t < line._last_sync_at:
+        return Ignored("stale")  # a newer sync said more: nothing of this one is news
+    line._last_sync_at = t
+    line._held = set()  # agents freed while reconciling are offered work only at the end
+    before = {
+        a: (line.agents[a].state_changed_at, line.agent_state(line.agents[a]))
+        for a in e.agents
+        if a in line.agents
+    }
+    try:
+        ended = _reconcile(line, e, t, now, commands, before)
+    finally:
+        held, line._held = line._held, None
+    for agent_id in sorted(held, key=lambda a: (line.agents[a].state_changed_at, a)):  # longest idle first
+        agent = line.agents[agent_id]
+        if agent.call_id is None and line.router.agent_state(agent.row) == AVAILABLE:
+            line._offer_work(agent, now, commands)
+    changed = {
+        a: line.agent_state(line.agents[a]).wire
+        for a, (_, state) in before.items()
+        if line.agent_state(line.agents[a]) != state
+    }
+    for call_id in ended:  # agents moved by the end of their lost call
+        agent_id = line.calls[call_id].agent_id
+        if agent_id is not None and agent_id not in changed:
+            changed[agent_id] = line.agent_state(line.agents[agent_id]).wire
+    return SyncDecision(ended, changed)
+
+
+def _reconcile(
+    line: Line, e: PlatformSync, t: float, now: float, commands: list[Command], before: dict[str, Any]
+) -> list[str]:
+    """End the calls the platform no longer holds, then give agents the platform's states;
+    nobody is offered work meanwhile (the sync applies whole). The calls ended."""
+    held = set(e.calls)
+    ended: list[str] = []
+    for call in list(_syncable_calls(line)):
+        if call.id in held or _call_changed_at(call) > t:
+            continue
+        line._end_call(call, "lost", t, now, commands)
+        ended.append(call.id)
+    for agent_id, wire in e.agents.items():
+        if agent_id not in before:
+            continue  # unknown to acd: ignored
+        agent = line.agents[agent_id]
+        changed_at, _ = before[agent_id]
+        if changed_at > t or line._reported_at.get(agent_id, -math.inf) > t:
+            continue  # acd knows something newer
+        if wire == line.agent_state(agent).wire and not (wire == "busy" and agent.call_id is None):
+            if wire in ("available", "paused", "logged_out"):  # confirmed as of the sync's ts
+                line._reported_at[agent_id] = max(line._reported_at.get(agent_id, -math.inf), t)
+            continue
+        if agent.call_id is not None and wire in ("available", "busy", "wrap_up"):
+            continue  # its call (still held by the platform) owns it
+        line._reported_at[agent_id] = t
+        line._agent_event(agent, wire, max(t, agent.state_changed_at), now, commands, reason="sync")
+    return ended
+
+
+def _syncable_calls(line: Line) -> list[Call]:
+    """The calls the platform holds a leg of, as acd sees it: calls answered (a callback's or
+    an appointment's conversation included), and inbound calls queued or ringing an agent.
+    A callback's or an appointment's dial in progress is left to its result
+    (`callback.result`, `appointment.result`), which retries it."""
+    return [
+        c
+        for c in line.calls.values()
+        if c.status is ANSWERED
+        or (c.status in (QUEUED, CONNECTING) and c.kind is INBOUND and c.callback_id is None)
+    ]
+
+
+def _call_changed_at(call: Call) -> float:
+    return max(call.offered_at, call.connected_at or 0.0, call.answered_at or 0.0, call.enqueued_at)

@@ -1,0 +1,47 @@
+"""A batch under validation: what its events already claimed (calls offered, ids created,
+appointment places and callback windows taken), so each event is checked against the state and
+the events before it in the same batch; and `fail`, which names the event and the field.
+
+Every event type's check (acd/engine/core.py's `EVENT_TYPES`) takes the engine's state and a
+`Batch`. Checks are pure: nothing changes until the whole batch passed.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NoReturn
+
+from acd.engine.errors import EngineError, unknown
+
+
+class Batch:
+    __slots__ = ("event", "index", "new_ids", "now", "offered", "places", "windows")
+
+    def __init__(self, now: float) -> None:
+        self.now = now
+        self.index = 0
+        self.event: Any = None  # the event under check
+        self.offered: set[str] = set()  # call ids the batch offers
+        self.new_ids: set[str] = set()  # callback and appointment ids the batch creates
+        self.places: dict[tuple, int] = {}  # appointment places the batch takes (+) and frees (-)
+        self.windows: dict[float, int] = {}  # callback windows the batch books, by start
+
+    def fail(self, status: int, code: str, message: str, field: str, **more: Any) -> NoReturn:
+        e = self.event
+        raise EngineError(
+            status, code, message, {"index": self.index, "id": e.id, "type": e.type, "field": field, **more}
+        )
+
+    def known_call(self, call_id: str, calls: Any) -> None:
+        """The call named is known, or offered earlier in the batch."""
+        if call_id not in calls and call_id not in self.offered:
+            self.fail(422, "unknown_call", f"unknown call {call_id!r}", "call_id")
+
+    def known_agent(self, agent_id: str, agents: Any, field: str = "agent_id") -> None:
+        if agent_id not in agents:
+            self.fail(422, "unknown_agent", f"unknown agent {agent_id!r}", field)
+
+    def known(self, what: str, value: str, valid: Any, field: str, code: str | None = None) -> None:
+        """`value` must be one of `valid` (a skill, a site): else 422 naming the valid ones."""
+        if value not in valid:
+            names = [*valid]
+            self.fail(422, code or f"unknown_{what}", unknown(what, value, names), field, valid=names)

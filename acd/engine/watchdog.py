@@ -1,0 +1,45 @@
+"""The watchdog: flags what no event and no sync corrected (a call answered longer than the
+maximum, an agent busy with no call, an agent rung too long: a lost `call.unanswered`). It only
+flags (the observer: metrics, log, alert); it never changes a call or an agent.
+"""
+
+from __future__ import annotations
+
+from acd.engine.line import BUSY, RESERVED, Line
+from acd.model import WATCHDOG_KINDS
+
+
+def arm(line: Line, now: float) -> None:
+    line._watchdog_at = now + line._watchdog_s
+    line.timers.set(line._watchdog_at, "watchdog", "", 0)
+
+
+def check(line: Line, now: float) -> None:
+    """Flag what no event and no sync corrected: a call answered longer than the maximum, an
+    agent busy with no call for longer than allowed, an agent rung for longer than allowed (a
+    lost call.unanswered). It only flags (metrics, log, alert)."""
+    long_calls, idle_busy, ringing = [], [], []
+    for agent in line.agents.values():
+        state = line.router.agent_state(agent.row)
+        if state == RESERVED:
+            if now - agent.state_changed_at > line._max_ringing_s:
+                ringing.append(agent.call_id or "")
+            continue
+        if state != BUSY:
+            continue
+        if agent.call_id is None:
+            if now - agent.state_changed_at > line._busy_without_call_s:
+                idle_busy.append(agent.id)
+            continue
+        call = line.calls.get(agent.call_id)
+        if (
+            call is not None
+            and call.answered_at is not None
+            and now - call.answered_at > line._max_answered_s
+        ):
+            long_calls.append(call.id)
+    for kind, found in zip(WATCHDOG_KINDS, (long_calls, idle_busy, ringing), strict=True):
+        new = set(found) - set(line.flagged[kind])
+        for key in sorted(new):
+            line.observer.watchdog(kind, key, now)
+        line.flagged[kind] = found

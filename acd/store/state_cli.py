@@ -1,0 +1,235 @@
+"""`acd state export [FILE]` and `acd state import FILE`: the engine's whole state as one versioned
+JSON document (acd/engine/state.py, docs/state.md), out of the store and into an empty one.
+
+The state lives in Redis (`ACD_REDIS_URL` or `ACD_REDIS_SENTINELS`): the snapshot and the log
+after it. With the memory store it lives only in the running process, and these commands refuse.
+
+- export: the snapshot loaded under the current `config/` and the log after it replayed, as a
+  restart would do, then the state written (standard output without FILE, or `-`). It reads only:
+  a running service carries on.
+- import: the document read (any format this release reads: earlier ones are upgraded), loaded
+  under the current `config/` (what it no longer has is handled and logged, as on a restart), and
+  written as the store's snapshot, its base: only into an empty store (no snapshot, no log), and
+  only while no instance holds the lease (stop `acd serve` first; the next start restores it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+log = logging.getLogger("acd.state")
+
+READ_CHUNK = 1000
+IMPORT_LEASE_TTL_S = 30.0
+
+
+class StateCommandError(Exception):
+    """What the command refuses, said to the operator."""
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser("state", help="the engine's whole state as JSON: export, import (docs/state.md)")
+    commands = p.add_subparsers(dest="state_command", required=True)
+    e = commands.add_parser(
+        "export",
+        help="write the state the store holds (snapshot and log) as one versioned JSON document",
+        description="Load the Redis store's snapshot under the current config/, replay the log after "
+        "it, and write the engine's whole state as JSON. Read-only: a running service carries on.",
+    )
+    e.add_argument("file", nargs="?", default="-", help="where to write (default: standard output)")
+    e.set_defaults(func=export_command)
+    i = commands.add_parser(
+        "import",
+        help="load a state document into an empty Redis store (the service stopped)",
+        description="Read a state document (this release's format or an earlier one), load it under "
+        "the current config/, and write it as the base of an empty Redis store.",
+    )
+    i.add_argument("file", help="the state document (JSON; - for standard input)")
+    i.set_defaults(func=import_command)
+
+
+# ---------------------------------------------------------------------------- the commands
+
+
+def export_command(args: argparse.Namespace) -> None:
+    from acd.cli import _config, _settings
+
+    settings = _settings()
+    _quiet_logs()
+    config = _config(settings)
+    try:
+        document = asyncio.run(export_state(settings, config))
+    except StateCommandError as exc:
+        sys.exit(f"acd state export: {exc}")
+    data = orjson.dumps(document) + b"\n"
+    if args.file == "-":
+        sys.stdout.buffer.write(data)
+        sys.stdout.flush()
+    else:
+        Path(args.file).write_bytes(data)
+    print(f"acd state export: {summary(document)}", file=sys.stderr)
+
+
+def import_command(args: argparse.Namespace) -> None:
+    from acd.cli import _config, _settings
+
+    settings = _settings()
+    _quiet_logs()
+    config = _config(settings)
+    try:
+        raw = sys.stdin.buffer.read() if args.file == "-" else Path(args.file).read_bytes()
+    except OSError as exc:
+        sys.exit(f"acd state import: cannot read {args.file}: {exc.strerror}")
+    try:
+        document = json.loads(raw)
+    except ValueError as exc:
+        sys.exit(f"acd state import: {args.file} is not JSON: {exc}")
+    try:
+        imported = asyncio.run(import_state(settings, config, document))
+    except StateCommandError as exc:
+        sys.exit(f"acd state import: {exc}")
+    print(f"acd state import: {summary(imported)}", file=sys.stderr)
+
+
+def _quiet_logs() -> None:
+    """What loading says (an agent dropped, a skill gone) goes to standard error, once."""
+    if not logging.getLogger().handlers:
+        logging.basicConfig(
+            level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr
+        )
+
+
+def summary(document: dict[str, Any]) -> str:
+    calls = document.get("calls", [])
+    live = sum(1 for c in calls if c.get("status") in ("queued", "connecting", "answered", "callback"))
+    scheduled = sum(1 for c in document.get("callbacks", []) if c.get("status") in ("scheduled", "dialing"))
+    booked = sum(1 for a in document.get("appointments", []) if a.get("status") in ("booked", "dialing"))
+    return (
+        f"format {document.get('format')}: {len(document.get('waiting', []))} calls waiting, {live} in "
+        f"progress, {len(calls)} kept; {scheduled} callbacks and {booked} appointments to come; "
+        f"{len(document.get('agents', []))} agents; {len(document.get('remembered', {}).get('expiry', []))} "
+        "event ids remembered"
+    )
+
+
+# ---------------------------------------------------------------------------- the work
+
+
+def _client(settings: Any) -> Any:
+    if not settings.redis_enabled:
+        raise StateCommandError(
+            "the state is kept in Redis (ACD_REDIS_URL or ACD_REDIS_SENTINELS): with the memory store "
+            "it lives only in the running process"
+        )
+    from acd.store.redis import connect, connect_sentinel
+
+    if settings.redis_sentinels:
+        return connect_sentinel(settings)[0]
+    return connect(settings.redis_url)
+
+
+async def export_state(settings: Any, config: Any) -> dict[str, Any]:
+    """The state the store holds: its snapshot under `config`, the log after it replayed."""
+    from acd.engine import state as engine_state
+
+    client = _client(settings)
+    try:
+        engine = await _load(client, settings, config)
+        return engine_state.dump(engine)
+    finally:
+        await client.aclose()
+
+
+async def _load(client: Any, settings: Any, config: Any) -> Any:
+    from pydantic import ValidationError
+    from redis.exceptions import RedisError
+
+    from acd.engine import Engine, apply_logged
+    from acd.store import snapshot as snap
+    from acd.store.redis.forwarding import EVENTS
+    from acd.store.redis_log import TICK, RedisLog
+
+    store = RedisLog(client, settings.redis_prefix)
+    try:
+        stored = await store.load_snapshot()
+        if stored is None:
+            engine, seq, after = Engine(config, router=settings.router), 0, "0-0"
+        else:
+            header = snap.read_header(stored.header)
+            engine = snap.decode(stored.data, header, config=config, router=settings.router)
+            seq, after = stored.seq, stored.id
+        while entries := await store.read(after, READ_CHUNK):
+            for entry in entries:
+                if entry.seq <= seq:
+                    continue
+                if entry.seq != seq + 1:
+                    raise StateCommandError(f"gap in the log: entry {entry.seq} follows {seq}; try again")
+                if entry.kind == TICK:
+                    engine.tick(entry.now)
+                else:
+                    try:
+                        events = EVENTS.validate_json(entry.events or b"[]")
+                    except ValidationError as exc:
+                        log.error("log entry %d no longer reads (%s); skipped", entry.seq, exc)
+                    else:
+                        apply_logged(engine, events, entry.now)
+                seq = entry.seq
+            after = entries[-1].id
+    except snap.SnapshotError as exc:
+        raise StateCommandError(str(exc)) from None
+    except (RedisError, OSError) as exc:
+        raise StateCommandError(f"Redis: {type(exc).__name__}: {exc}") from None
+    return engine
+
+
+async def import_state(settings: Any, config: Any, document: dict[str, Any]) -> dict[str, Any]:
+    """Load `document` under `config` and write it as the base of the empty store; returns the
+    state written (this release's format)."""
+    from redis.exceptions import RedisError
+
+    from acd.engine import state as engine_state
+    from acd.store import snapshot as snap
+    from acd.store.redis_log import Fenced, RedisLog
+
+    try:
+        engine = engine_state.load(config, document, router=settings.router)
+    except engine_state.StateError as exc:
+        raise StateCommandError(str(exc)) from None
+    except (KeyError, TypeError, ValueError) as exc:
+        raise StateCommandError(f"not a readable state document: {type(exc).__name__}: {exc}") from None
+    data = snap.encode(engine)
+    header = snap.make_header(
+        snap.Position(0, "0-0", engine.queries.driven_at), snap.config_fingerprint(config), len(data)
+    )
+    client = _client(settings)
+    store = RedisLog(client, settings.redis_prefix)
+    try:
+        lease = await store.acquire("acd-state-import", IMPORT_LEASE_TTL_S)
+        if lease is None:
+            raise StateCommandError(
+                f"an acd instance holds the store's lease ({await store.holder()}): stop acd serve first"
+            )
+        try:
+            epoch = await store.reseed(lease, 0, header, data)
+        finally:
+            await store.release(lease)
+        if epoch is None:
+            raise StateCommandError(
+                "the store is not empty (it holds a snapshot or log entries): import goes into an empty "
+                f"store; export what it holds first, then clear the keys under {settings.redis_prefix!r}"
+            )
+    except Fenced as exc:
+        raise StateCommandError(f"the lease was lost during the import: {exc}") from None
+    except (RedisError, OSError) as exc:
+        raise StateCommandError(f"Redis: {type(exc).__name__}: {exc}") from None
+    finally:
+        await client.aclose()
+    return engine_state.dump(engine)
