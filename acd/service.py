@@ -108,7 +108,11 @@ class Service:
 
     async def start(self) -> None:
         await self.records.start()
-        await self.store.start()  # reports the role it takes (`_on_role`)
+        try:
+            await self.store.start()  # reports the role it takes (`_on_role`)
+        except BaseException:  # nothing left running: the app's cleanup_ctx never stops a failed start
+            await self.records.stop()
+            raise
         self._timer_task = asyncio.create_task(self._timer_loop(), name="acd-timers")
 
     async def stop(self) -> None:
