@@ -81,6 +81,32 @@ QUEUED, CONNECTING, ANSWERED, CALLBACK, OVERFLOWED, CLOSED, ENDED = (
 )
 
 INBOUND, APPOINTMENT = CallKind.INBOUND, CallKind.APPOINTMENT
+PAUSED, LOGGED_OUT = AgentState.PAUSED, AgentState.LOGGED_OUT
+
+#: The agent machine's effects as bits, and its table (acd/engine/agents.py) keyed flat by
+#: (state, on_call, event) with each step's effects as those bits: read on every agent event.
+_DETACH, _ATTACH, _DEFER, _CANCEL_PENDING, _RESET_STREAK, _COUNT_RING_OUT, _ARM_WRAP, _OFFER_WORK = (
+    1 << i for i in range(8)
+)
+_EFFECT_BITS = {
+    "detach": _DETACH,
+    "attach": _ATTACH,
+    "defer": _DEFER,
+    "cancel_pending": _CANCEL_PENDING,
+    "reset_streak": _RESET_STREAK,
+    "count_ring_out": _COUNT_RING_OUT,
+    "arm_wrap": _ARM_WRAP,
+    "offer_work": _OFFER_WORK,
+}
+_SAME = machine.SAME
+_STEPS: dict[tuple[AgentState, bool, str], tuple[AgentState | str, int, str | None]] = {
+    (state, on_call, event): (
+        _SAME if step.state == _SAME else step.state,
+        sum(_EFFECT_BITS[e] for e in step.effects),
+        step.ignored,
+    )
+    for ((state, on_call), event), step in machine.TABLE.items()
+}
 
 
 class OutboundHook(Protocol):
@@ -451,45 +477,53 @@ class Line:
         call: Call | None = None,
         reason: str | None = None,
     ) -> str | None:
-        """Apply one event to an agent by the table; returns why it changed nothing, if so."""
+        """Apply one event to an agent by the table; returns why it changed nothing, if so.
+        The table's steps are read from `_STEPS` (the same table with its effects as bits)."""
+        agent_id = agent.id
         state = self.router.agent_state(agent.row)
-        step = machine.transition(state, agent.call_id is not None, event)
-        effects, ignored = step.effects, step.ignored
-        if "detach" in effects:
-            agent.call_id = None
-        if "attach" in effects:
-            assert call is not None and agent.call_id is None
-            agent.call_id = call.id
-        if "defer" in effects:
-            self._pending[agent.id] = (AgentState.from_wire(event), reason)
-        if "cancel_pending" in effects and self._pending.pop(agent.id, None) is not None:
-            ignored = None  # the agent withdrew its request to pause or leave
-        if "reset_streak" in effects:
-            self._no_answer.pop(agent.id, None)
+        try:
+            target, flags, ignored = _STEPS[state, agent.call_id is not None, event]
+        except KeyError:  # a pair the table does not have: its own error
+            machine.transition(state, agent.call_id is not None, event)
+            raise
+        if flags:
+            if flags & _DETACH:
+                agent.call_id = None
+            if flags & _ATTACH:
+                assert call is not None and agent.call_id is None
+                agent.call_id = call.id
+            if flags & _DEFER:
+                self._pending[agent_id] = (AgentState.from_wire(event), reason)
+            if flags & _CANCEL_PENDING and self._pending.pop(agent_id, None) is not None:
+                ignored = None  # the agent withdrew its request to pause or leave
+            if flags & _RESET_STREAK and self._no_answer:
+                self._no_answer.pop(agent_id, None)
         streak = 0
-        if "count_ring_out" in effects:
-            streak = self._no_answer[agent.id] = self._no_answer.get(agent.id, 0) + 1
-        target = step.state
-        if target == machine.SAME:
+        if flags & _COUNT_RING_OUT:
+            streak = self._no_answer[agent_id] = self._no_answer.get(agent_id, 0) + 1
+        if target is _SAME:
             return ignored
-        if isinstance(target, str):  # after a call: the agent's own request first
-            pending = self._pending.pop(agent.id, None)
+        if type(target) is str:  # after a call: the agent's own request first
+            pending = self._pending.pop(agent_id, None) if self._pending else None
             if pending is not None:
                 target, agent.reason = pending
             elif target == machine.AFTER_CALL:
                 target, agent.reason = (WRAP_UP if self._wrap_up_s > 0 else AVAILABLE), None
             elif target == machine.AFTER_RING_OUT and self._rona_pause and streak >= self._max_no_answer:
-                target, agent.reason = AgentState.PAUSED, "no_answer"
+                target, agent.reason = PAUSED, "no_answer"
             else:
                 target, agent.reason = AVAILABLE, None
         else:
-            agent.reason = reason if target in (AgentState.PAUSED, AgentState.LOGGED_OUT) else None
-        if target in (AgentState.PAUSED, AgentState.LOGGED_OUT):
-            self._no_answer.pop(agent.id, None)  # back from a pause or a logout, the count starts afresh
+            agent.reason = reason if (target is PAUSED or target is LOGGED_OUT) else None
+        if (target is PAUSED or target is LOGGED_OUT) and self._no_answer:
+            self._no_answer.pop(agent_id, None)  # back from a pause or a logout, the count starts afresh
         self._set_state(agent, target, t)
-        if target is WRAP_UP and "arm_wrap" in effects:
-            self.timers.set(agent.state_changed_at + self._wrap_up_s, "wrap_up", agent.id, agent.wrap_token)
-        elif target is AVAILABLE and "offer_work" in effects:
+        if target is WRAP_UP:
+            if flags & _ARM_WRAP:
+                self.timers.set(
+                    agent.state_changed_at + self._wrap_up_s, "wrap_up", agent_id, agent.wrap_token
+                )
+        elif target is AVAILABLE and flags & _OFFER_WORK:
             self._offer_work(agent, now, commands)
         return ignored
 
