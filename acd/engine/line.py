@@ -82,6 +82,7 @@ QUEUED, CONNECTING, ANSWERED, CALLBACK, OVERFLOWED, CLOSED, ENDED = (
 
 INBOUND, APPOINTMENT = CallKind.INBOUND, CallKind.APPOINTMENT
 PAUSED, LOGGED_OUT = AgentState.PAUSED, AgentState.LOGGED_OUT
+_STAFFED = frozenset(STAFFED_STATES)
 
 #: The agent machine's effects as bits, and its table (acd/engine/agents.py) keyed flat by
 #: (state, on_call, event) with each step's effects as those bits: read on every agent event.
@@ -197,6 +198,9 @@ class Line:
         self._preferred_wait_s = routing.preferred_agent_wait_s
         self._max_wait_s = self.config.overflow.max_wait_s
         self._rona_pause = routing.rona_pause
+        surveys = self.config.records.surveys  # the share of answered calls surveyed, per skill
+        self._survey_share = {s: surveys.share_for(s) for s in self.skills}
+        self._survey_default = surveys.share
 
         def since_v2(name: str) -> Any:
             """A setting a snapshot's pickled configuration of an earlier release may lack: its
@@ -315,7 +319,7 @@ class Line:
         call.status = CONNECTING
         decision = ConnectDecision(call.id, agent.id, agent.site, agent.target)
         wire = decision.to_wire()
-        self._record(call, now, wire)
+        call.history.append((now, wire))  # _record, inline
         if notify:
             commands.append(self._command(call, "connect", wire, now))
         self.observer.decision(call, "connect", now)
@@ -427,7 +431,7 @@ class Line:
                 self._agent_event(agent, "call_end", t, now, commands)
             else:
                 self._agent_event(agent, "release", t, now, commands)
-        self._record(call, now, {"action": "ended", "reason": reason})
+        call.history.append((now, {"action": "ended", "reason": reason}))  # _record, inline
         self.observer.call_ended(call, reason, waited)
         if reason == "abandoned" and waited is not None:
             self.today.add("abandoned", call.skill, now)
@@ -448,9 +452,8 @@ class Line:
     def _maybe_survey(self, call: Call, now: float, commands: list[Command]) -> None:
         """An answered call ended: send the survey command if the call is in the sample
         (acd/engine/surveys.py)."""
-        if call.answered_at is None or not sampled(
-            call.id, self.config.records.surveys.share_for(call.skill)
-        ):
+        share = self._survey_share.get(call.skill, self._survey_default)
+        if call.answered_at is None or not share or not sampled(call.id, share):
             return
         decision = {"action": "survey", "call_id": call.id, "number": call.caller}
         self._record(call, now, decision)
@@ -530,8 +533,8 @@ class Line:
     def _set_state(self, agent: Agent, state: AgentState, t: float) -> None:
         if t < agent.state_changed_at:  # out-of-order timestamps never run time backwards
             t = agent.state_changed_at
-        was_staffed = self.router.set_agent_state(agent.row, state, t) in STAFFED_STATES
-        if was_staffed != (state in STAFFED_STATES):
+        was_staffed = self.router.set_agent_state(agent.row, state, t) in _STAFFED
+        if was_staffed != (state in _STAFFED):
             self._count_staffed(agent.skills, -1 if was_staffed else 1)
         agent.state_changed_at = t
         agent.wrap_token += 1
