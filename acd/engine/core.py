@@ -267,11 +267,12 @@ class Engine(Line):
         if self._ewt_dirty and self.overflow.mode is AUTO:
             self.overflow_rules.watch(now)
         expiry = self._seen_expiry
-        digests = self._seen_digest
-        while expiry and expiry[0][0] <= now:
-            event_id = expiry.popleft()[1]
-            self._seen.pop(event_id, None)
-            digests.pop(event_id, None)
+        if expiry and expiry[0][0] <= now:
+            seen, digests = self._seen, self._seen_digest
+            while expiry and expiry[0][0] <= now:
+                event_id = expiry.popleft()[1]
+                seen.pop(event_id, None)
+                digests.pop(event_id, None)
         ended, keep = self._ended, self._ended_retention
         while len(ended) > keep:
             call_id = ended.popleft()
