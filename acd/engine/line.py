@@ -240,15 +240,21 @@ class Line:
     def _enqueue(self, call: Call, preference: tuple[int, float] | None = None) -> None:
         """Into the line; `preference`: the preferred agent's row and until when, as the router
         held it (an engine rebuilt from its state), else as the call's preference stands now."""
-        pref_row, pref_until = self._preference(call) if preference is None else preference
+        if preference is not None:
+            pref_row, pref_until = preference
+        elif call.preferred_agent_id is not None:
+            pref_row, pref_until = self._preference(call)
+        else:
+            pref_row, pref_until = -1, 0.0
         aging = self.config.routing.priority_aging_s
         if aging is None:
             priority, order = call.priority, call.seq
         else:  # one class, ordered by arrival less the priority's worth of waiting
             priority, order = 0, aged_order(call.enqueued_at, call.priority, aging, call.seq)
+        skill = self.skill_index[call.skill]
         call.row = self.router.add_call(
-            self.skill_index[call.skill],
-            self._needs(call),
+            skill,
+            self._needs(call) if call.needs else (),
             priority,
             order,
             call.enqueued_at,
@@ -256,7 +262,6 @@ class Line:
             pref_until,
         )
         self._call_by_row[call.row] = call
-        skill = self.skill_index[call.skill]
         if not self.waiting_by_skill[skill]:
             self.service_rate.line_busy(call.skill, True, self._last_now)
         self.waiting_by_skill[skill] += 1
@@ -520,7 +525,13 @@ class Line:
             agent.reason = reason if (target is PAUSED or target is LOGGED_OUT) else None
         if (target is PAUSED or target is LOGGED_OUT) and self._no_answer:
             self._no_answer.pop(agent_id, None)  # back from a pause or a logout, the count starts afresh
-        self._set_state(agent, target, t)
+        # _set_state, inline
+        if t < agent.state_changed_at:  # out-of-order timestamps never run time backwards
+            t = agent.state_changed_at
+        if (self.router.set_agent_state(agent.row, target, t) in _STAFFED) is not (target in _STAFFED):
+            self._count_staffed(agent.skills, -1 if target not in _STAFFED else 1)
+        agent.state_changed_at = t
+        agent.wrap_token += 1
         if target is WRAP_UP:
             if flags & _ARM_WRAP:
                 self.timers.set(
