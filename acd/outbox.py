@@ -16,173 +16,31 @@ Backoff: after the n-th failed attempt (n = 1, 2, ...) the next attempt waits
 a delay drawn uniformly in `[cap * (1 - jitter), cap]`. `jitter=1` is "full jitter" (AWS), `jitter=0`
 none. With the default 0.5 the ranges of consecutive attempts do not overlap, so delays never shrink
 while they double, yet a crowd of commands failing together spreads over half the interval.
+
+Where the pending commands live is `acd.outbox_store` (memory) or `acd.store.outbox_redis`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import heapq
 import json
 import logging
 import random
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import Protocol
 
-import aiohttp
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from acd.aio import still_running
+from acd.httpclient import HttpClient
 from acd.model import Command
+from acd.outbox_store import OutboxStore, PendingCommand
 from acd.signing import signed_headers
 
 log = logging.getLogger("acd.outbox")
 
 DELIVERY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 1800.0)
-
-
-@dataclass(slots=True)
-class PendingCommand:
-    command: Command
-    attempts: int  # failed delivery attempts so far
-    next_attempt_at: float  # unix seconds; 0.0 means "as soon as possible"
-    last_error: str | None
-
-
-class OutboxStore(Protocol):
-    """Where pending commands live (memory now, Redis later)."""
-
-    async def put(self, commands: Sequence[Command]) -> list[Command]:
-        """Persist new commands, due at once. A command whose id is already known (pending or
-        delivered) is ignored. Returns the commands actually added, in order."""
-        ...
-
-    async def due(self, now: float, limit: int) -> list[PendingCommand]:
-        """Up to `limit` commands whose next attempt is at or before `now`, oldest first."""
-        ...
-
-    async def mark_delivered(self, command_id: str) -> None: ...
-
-    async def reschedule(
-        self, command_id: str, next_attempt_at: float, attempts: int, last_error: str | None
-    ) -> None:
-        """Move a pending command's next attempt (no-op for an unknown or delivered id)."""
-        ...
-
-    async def pending_count(self) -> int: ...
-
-    async def next_due_at(self) -> float | None:
-        """When the next command falls due (a time at or before now if one is due already); None if
-        nothing is pending."""
-        ...
-
-
-@dataclass(slots=True)
-class _Entry:
-    seq: int
-    command: Command
-    attempts: int = 0
-    next_attempt_at: float = 0.0
-    last_error: str | None = None
-    version: int = 0
-
-
-class MemoryOutboxStore:
-    """The embedded store. Pending commands sit in two heaps with lazy deletion: `_timeline` by
-    next attempt time, `_ready` (already due) by creation order, so `due` costs O(k log n).
-    Delivered ids are remembered (the last `remember_delivered`) so a replayed command is ignored."""
-
-    def __init__(self, remember_delivered: int = 100_000) -> None:
-        self._entries: dict[str, _Entry] = {}
-        self._timeline: list[tuple[float, int, int, str]] = []  # (next_attempt_at, seq, version, id)
-        self._ready: list[tuple[int, int, str]] = []  # (seq, version, id)
-        self._delivered: OrderedDict[str, None] = OrderedDict()
-        self._remember = remember_delivered
-        self._seq = 0
-
-    async def put(self, commands: Sequence[Command]) -> list[Command]:
-        added = []
-        for command in commands:
-            if command.id in self._entries or command.id in self._delivered:
-                continue
-            self._seq += 1
-            entry = _Entry(self._seq, command)
-            self._entries[command.id] = entry
-            heapq.heappush(self._ready, (entry.seq, entry.version, command.id))
-            added.append(command)
-        return added
-
-    async def due(self, now: float, limit: int) -> list[PendingCommand]:
-        self._promote(now)
-        taken: list[tuple[int, int, str]] = []
-        while self._ready and len(taken) < limit:
-            item = heapq.heappop(self._ready)
-            if self._live(item[2], item[1]):
-                taken.append(item)
-        for item in taken:
-            heapq.heappush(self._ready, item)
-        return [self._pending(self._entries[cid]) for _, _, cid in taken]
-
-    async def mark_delivered(self, command_id: str) -> None:
-        if self._entries.pop(command_id, None) is None:
-            return
-        self._delivered[command_id] = None
-        while len(self._delivered) > self._remember:
-            self._delivered.popitem(last=False)
-        self._compact()
-
-    async def reschedule(
-        self, command_id: str, next_attempt_at: float, attempts: int, last_error: str | None
-    ) -> None:
-        entry = self._entries.get(command_id)
-        if entry is None:
-            return
-        entry.version += 1
-        entry.next_attempt_at = next_attempt_at
-        entry.attempts = attempts
-        entry.last_error = last_error
-        heapq.heappush(self._timeline, (next_attempt_at, entry.seq, entry.version, command_id))
-        self._compact()
-
-    async def pending_count(self) -> int:
-        return len(self._entries)
-
-    async def next_due_at(self) -> float | None:
-        while self._ready and not self._live(self._ready[0][2], self._ready[0][1]):
-            heapq.heappop(self._ready)
-        while self._timeline and not self._live(self._timeline[0][3], self._timeline[0][2]):
-            heapq.heappop(self._timeline)
-        candidates = [self._timeline[0][0]] if self._timeline else []
-        if self._ready:
-            candidates.append(self._entries[self._ready[0][2]].next_attempt_at)
-        return min(candidates) if candidates else None
-
-    # -- internals
-
-    def _live(self, command_id: str, version: int) -> bool:
-        entry = self._entries.get(command_id)
-        return entry is not None and entry.version == version
-
-    def _promote(self, now: float) -> None:
-        while self._timeline and self._timeline[0][0] <= now:
-            _, seq, version, cid = heapq.heappop(self._timeline)
-            if self._live(cid, version):
-                heapq.heappush(self._ready, (seq, version, cid))
-
-    def _compact(self) -> None:
-        # Stale heap items are dropped lazily; rebuild when they outnumber the live ones.
-        if len(self._timeline) + len(self._ready) > 2 * len(self._entries) + 1024:
-            self._timeline = [t for t in self._timeline if self._live(t[3], t[2])]
-            self._ready = [r for r in self._ready if self._live(r[2], r[1])]
-            heapq.heapify(self._timeline)
-            heapq.heapify(self._ready)
-
-    @staticmethod
-    def _pending(entry: _Entry) -> PendingCommand:
-        return PendingCommand(entry.command, entry.attempts, entry.next_attempt_at, entry.last_error)
 
 
 class OutboxMetrics:
@@ -231,7 +89,6 @@ class Outbox:
         url: str | None,
         secret: bytes | None,
         *,
-        session_factory: Callable[[], aiohttp.ClientSession] | None = None,
         metrics: OutboxMetrics | None = None,
         base_delay_s: float = 0.5,
         max_delay_s: float = 60.0,
@@ -248,7 +105,6 @@ class Outbox:
         self.store = store
         self.url = url
         self._secret = secret
-        self._session_factory = session_factory
         self._metrics = metrics
         self._base = base_delay_s
         self._max = max_delay_s
@@ -258,7 +114,7 @@ class Outbox:
         self._lease_s = timeout_s + 5.0  # a claimed command falls due again after this (crash safety)
         self._clock = clock
         self._rng = rng if rng is not None else random.Random()
-        self._session: aiohttp.ClientSession | None = None
+        self._client: HttpClient | None = None
         self._task: asyncio.Task[None] | None = None
         self._inflight: dict[str, asyncio.Task[None]] = {}
         self._submitted_at: dict[str, float] = {}  # for the submit-to-2xx histogram (this process only)
@@ -292,7 +148,7 @@ class Outbox:
             log.warning("no command URL set (ACD_COMMAND_URL): outbound commands stay pending in the outbox")
             await self._update_pending()
             return
-        self._session = self._session_factory() if self._session_factory else aiohttp.ClientSession()
+        self._client = HttpClient(self.url, timeout_s=self._timeout_s, keep_idle=self._concurrency)
         self._draining = False
         self._drained.clear()
         self._task = asyncio.create_task(self._dispatch(), name="acd-outbox")
@@ -313,9 +169,9 @@ class Outbox:
                 t.cancel()
             await asyncio.gather(task, *inflight, return_exceptions=True)
             self._inflight.clear()
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        if self._client is not None:
+            await self._client.close()
+            self._client = None
 
     async def pending(self) -> int:
         return await self.store.pending_count()
@@ -391,15 +247,12 @@ class Outbox:
         await self._failed(pending, error, extra)
 
     async def _post(self, command: Command) -> int:
-        assert self._session is not None and self.url
+        assert self._client is not None
         body = encode(command)
         headers = {"Content-Type": "application/json", "Idempotency-Key": command.id}
         if self._secret:
             headers.update(signed_headers(self._secret, body))  # the wall clock, as the contract says
-        timeout = aiohttp.ClientTimeout(total=self._timeout_s)
-        async with self._session.post(self.url, data=body, headers=headers, timeout=timeout) as response:
-            await response.read()
-            return response.status
+        return await self._client.post(body, headers)  # acd/httpclient.py: lean, keep-alive
 
     async def _delivered(self, command: Command, extra: dict[str, str]) -> None:
         try:

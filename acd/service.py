@@ -26,7 +26,8 @@ from acd.engine import Agent, Engine, EventResult
 from acd.events import RosterAgent
 from acd.metrics import EngineCollector, Metrics
 from acd.model import Command
-from acd.outbox import MemoryOutboxStore, Outbox, OutboxMetrics, OutboxStore
+from acd.outbox import Outbox, OutboxMetrics
+from acd.outbox_store import MemoryOutboxStore, OutboxStore
 from acd.records.db import open_db
 from acd.records.sink import FanOut, RecordMetrics, RecordSink
 from acd.settings import Settings

@@ -270,6 +270,7 @@ def acd_service(
         "ACD_WEBHOOK_SECRET": secret,
         "ACD_LOG_LEVEL": "WARNING",
         "ACD_CLOCK_START": CLOCK_START,
+        "PYTHONFAULTHANDLER": "1",  # a crash leaves its stack in the server's log
         **env,
     }
     if command_url:

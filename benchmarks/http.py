@@ -661,7 +661,10 @@ class LoadGenerator:
         self._start()
         assert self._client is not None
         headers = signed(self.secret, b"") if self.secret else {}
-        status, data = await self._client.request("GET", "/v1/queues", b"", headers)
+        try:
+            status, data = await self._client.request("GET", "/v1/queues", b"", headers)
+        except (OSError, TimeoutError) as exc:  # the server is gone: say so, keep the figures
+            return {"error": f"{type(exc).__name__}: {exc}"}
         if status != 200:
             return {"status": status, "body": data.decode(errors="replace")}
         return json.loads(data)["queues"]

@@ -22,7 +22,8 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry
 
 from acd.model import Command
-from acd.outbox import MemoryOutboxStore, Outbox, OutboxMetrics, backoff_delay, encode
+from acd.outbox import Outbox, OutboxMetrics, backoff_delay, encode
+from acd.outbox_store import MemoryOutboxStore
 from acd.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
 
 SECRET = b"outbox-secret"

@@ -31,7 +31,9 @@ REQUEST_ID = "X-Request-Id"
 _QUIET = ("/healthz", "/readyz", "/metrics", "/wallboard")
 _request_id_ok = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 #: The JSON body a handler parsed, kept on the request so that the log line need not parse it again.
-PARSED_BODY = "acd.parsed_body"
+PARSED_BODY: Any = (
+    web.RequestKey("parsed_body", object) if hasattr(web, "RequestKey") else "acd.parsed_body"
+)  # aiohttp 3.12+ wants a typed key; older releases take a string
 
 # A request id made here: 32 hex digits, a random prefix for this process then a counter (a
 # uuid4 a request cost a system call and an object; these are unique all the same).

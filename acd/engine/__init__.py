@@ -21,8 +21,11 @@ Inside (for the engine's own modules): `Engine` (core.py) is the waiting line an
 over the router (`Line`, line.py) with, composed around it, the outbound-contact machine
 (outbound.py) that callbacks (callbacks.py, windows.py) and appointments (appointments.py,
 slots.py) both use, and overflow (overflow.py); each event type's check and handler are paired in
-`core.EVENT_TYPES` (the line's events in calls.py, reconciliation in sync.py). Snapshots still
-pickle the engine whole (`__getstate__` leaves the observer out).
+`core.EVENT_TYPES` (the line's events in calls.py, reconciliation in sync.py).
+- Its state: `acd.engine.state` dumps the engine to a plain, versioned document and loads one into
+  an engine built from the current configuration (snapshots, `acd state export`/`import`);
+  `apply_logged` (replay.py) replays a log entry after a snapshot, event by event where a changed
+  configuration refuses one.
 """
 
 from acd.engine.core import Engine, EventResult
@@ -30,6 +33,7 @@ from acd.engine.errors import EngineError
 from acd.engine.observer import Observer
 from acd.engine.queries import CallState, Queries, WaitingCall
 from acd.engine.records import Agent, Appointment, Call, Callback
+from acd.engine.replay import apply_logged
 from acd.model import Command, Decision
 
 __all__ = [
@@ -46,4 +50,5 @@ __all__ = [
     "Observer",
     "Queries",
     "WaitingCall",
+    "apply_logged",
 ]

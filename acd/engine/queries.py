@@ -51,6 +51,11 @@ class Queries:
     def __init__(self, engine: Line) -> None:
         self._engine = engine
 
+    @property
+    def driven_at(self) -> float:
+        """The latest time the engine was driven at (an event, a tick, a loaded state)."""
+        return self._engine._last_now
+
     # -- names
 
     @property

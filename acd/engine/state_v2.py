@@ -1,6 +1,10 @@
 """Format 2, the pickled engine of the releases up to 2026-12 (snapshots in a running deployment's
 Redis), read once and turned into a state document of format 3.
 
+Over 400 lines because it is one frozen description of a format that will never change again: the
+record layouts of format 2 field by field (`FIELDS`, a third of the file) and the one upcast that
+reads them. Split, the layouts and the reader would drift apart for no gain.
+
 The pickle is trusted input (the deployment's own Redis, as the log), but it is not unpickled into
 today's classes: those may have moved or changed since. Every class of acd (and of any other
 package but a few plain ones) is replaced by a shadow that only keeps what the pickle gives it
@@ -370,7 +374,7 @@ def _config_sections(config: Any) -> dict[str, str] | None:
 def _roster_entry(entry: Any) -> str | None:
     """The fingerprint of an agent's line of the configuration the pickled engine carried."""
     from acd.config import AgentConfig
-    from acd.engine.state import roster_entry
+    from acd.engine.state_fit import roster_entry
 
     try:
         return roster_entry(AgentConfig.model_validate(_unshadow(entry)))

@@ -1,258 +1,38 @@
-"""The records sink: an engine observer that turns each ended contact into a record, and the
-writer task that stores them.
-
-The engine never waits for the database: the observer only appends to a bounded in-memory queue.
-The writer drains it in batches (one transaction each, upserts by `(call_id, kind)`): it writes when
-`batch` records wait or the oldest has waited `linger_s` (0.1 s), so a busy line pays for one
-transaction per tenth of a second rather than one per contact (see docs/performance.md). On a
-database error it keeps the batch, counts the failure and retries with backoff, so an outage delays
-records without losing them (unless the queue overflows, which drops the oldest and says so in
-`acd_records_dropped_total`). Only the instance in charge writes (`leading`); a follower's replica
-observes too and keeps the latest records queued, so when it takes over it writes them again
-(upserts: one row each) and nothing its predecessor had still queued is lost.
+"""The records sink: an engine observer that turns each ended contact into a call record (and
+each survey score into an update of one), queued for the writer (acd/records/writer.py), which
+stores them without ever holding up the engine.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import itertools
-import logging
-import time
-import zlib
-from collections import deque
 from collections.abc import Callable
-from dataclasses import asdict
-from datetime import date, datetime, timedelta
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge
-
-from acd import jsonio
 from acd.engine.observer import Observer
 from acd.engine.records import Agent, Appointment, Call, Callback
-from acd.records import queries
-from acd.records.db import Op, RecordsDB
-from acd.records.model import LINE_TZ, Record
+from acd.records.db import RecordsDB
+from acd.records.model import Record
+from acd.records.writer import RecordMetrics, RecordWriter
 
-log = logging.getLogger("acd.records")
+__all__ = ["FanOut", "RecordMetrics", "RecordSink"]
 
 _END_OUTCOME = {"failed": "failed", "lost": "lost"}
 
 
-class RecordMetrics:
-    def __init__(self, registry: CollectorRegistry) -> None:
-        self.written = Counter(
-            "acd_records_written_total", "Call records written to the records database", registry=registry
-        )
-        self.failed = Counter(
-            "acd_records_failed_total",
-            "Call records whose write failed (they stay queued and are retried)",
-            registry=registry,
-        )
-        self.dropped = Counter(
-            "acd_records_dropped_total",
-            "Call records dropped because the queue was full (lost: the database was away too long)",
-            registry=registry,
-        )
-        self.queued = Gauge("acd_records_queued", "Call records waiting to be written", registry=registry)
-        self.lag = Gauge(
-            "acd_records_lag_seconds",
-            "Age of the oldest call record waiting to be written (0 when none waits)",
-            registry=registry,
-        )
-        self.purged = Counter(
-            "acd_records_purged_total", "Call records deleted by the retention purge", registry=registry
-        )
+class RecordSink(RecordWriter, Observer):
+    """The writer's queue, fed by the engine's notifications (`Observer`)."""
 
-
-class RecordSink(Observer):
     def __init__(
         self,
         db: RecordsDB,
         metrics: RecordMetrics,
         *,
-        leading: Callable[[], bool] = lambda: True,
         site_of: Callable[[str], str | None] = lambda agent_id: None,
-        max_queue: int = 100_000,
-        batch: int = 500,
-        linger_s: float = 0.1,
-        retention_days: int = 400,
-        purge_every_s: float = 3600.0,
-        today: Callable[[], date] | None = None,
+        **writer: Any,
     ) -> None:
-        self.db = db
-        self.metrics = metrics
-        self._leading = leading
+        super().__init__(db, metrics, **writer)
         self._site_of = site_of
-        self._max = max_queue
-        self._batch = batch
-        self._linger_s = linger_s
-        self._hurry = 0  # flushes under way: write what waits without lingering
-        self._retention_days = retention_days
-        self._purge_every_s = purge_every_s
-        self._today = today or (lambda: datetime.now(LINE_TZ).date())
-        self._queue: deque[tuple[float, Op]] = deque()
         self._answered_site: dict[str, str] = {}
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-        self._opened = False
-        self._where = db.url.split("@")[-1]  # no password in the logs
-        metrics.queued.set_function(lambda: len(self._queue))
-        metrics.lag.set_function(self.lag)
-
-    # ------------------------------------------------------------------ lifecycle
-
-    async def start(self) -> None:
-        """Open the database (migrations) and start the writer. A database away at start-up does
-        not stop the service: the writer opens it when it answers, and records queue meanwhile."""
-        await self._open()
-        self._task = asyncio.create_task(self._run(), name="acd-records-writer")
-
-    async def _open(self) -> bool:
-        if not self._opened:
-            try:
-                await self.db.open()
-            except Exception as exc:
-                log.warning("records: the database %s does not answer (%s); records queue", self._where, exc)
-                return False
-            self._opened = True
-        return True
-
-    async def stop(self, drain_timeout_s: float = 5.0) -> None:
-        if self._task is not None:
-            if self._leading():
-                with contextlib.suppress(TimeoutError):
-                    await self.flush(drain_timeout_s)
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-        await self.db.close()
-
-    async def flush(self, timeout_s: float = 10.0) -> None:
-        """Wait until every queued record is written (tests, shutdown)."""
-        self._hurry += 1
-        try:
-            async with asyncio.timeout(timeout_s):
-                while self._queue:
-                    self._wake.set()
-                    await asyncio.sleep(0.01)
-        finally:
-            self._hurry -= 1
-
-    def lag(self) -> float:
-        """Age of the oldest record waiting to be written (0 on a follower: it does not write)."""
-        if not self._queue or not self._leading():
-            return 0.0
-        return time.monotonic() - self._queue[0][0]
-
-    @property
-    def pending(self) -> int:
-        return len(self._queue)
-
-    # ------------------------------------------------------------------ carried in snapshots
-
-    def carried(self) -> bytes:
-        """The records still waiting to be written, as bytes a snapshot carries (empty when none).
-
-        A snapshot taken at log position P replaces the entries up to P: after a crash the replay
-        starts after P and never sees again the contacts that ended before it. Whatever of theirs
-        the writer had not stored yet is in this queue at P (the engine applies events one at a
-        time, so the queue holds exactly the records of events up to P), so the snapshot keeps it
-        and `restore` queues it again. Writes are upserts: a record written meanwhile is written
-        once more, the same row."""
-        if not self._queue:
-            return b""
-        ops = [[kind, asdict(value) if kind == "record" else list(value)] for _, (kind, value) in self._queue]
-        return zlib.compress(jsonio.dumps(ops), 1)
-
-    def restore(self, carried: bytes) -> int:
-        """Queue again the records a snapshot carried (see `carried`); returns how many ops."""
-        if not carried:
-            return 0
-        ops = jsonio.loads(zlib.decompress(carried))
-        for kind, value in ops:
-            self._put(("record", Record(**value)) if kind == "record" else ("survey", tuple(value)))
-        return len(ops)
-
-    # ------------------------------------------------------------------ the queue
-
-    def _put(self, op: Op) -> None:
-        queue = self._queue
-        if len(queue) >= self._max:
-            queue.popleft()
-            if self._leading():
-                self.metrics.dropped.inc()
-        queue.append((time.monotonic(), op))
-        if len(queue) == 1 or len(queue) == self._batch:
-            self._wake.set()  # the writer starts its linger, or writes a full batch
-
-    def _record(self, record: Record) -> None:
-        self._put(("record", record))
-
-    # ------------------------------------------------------------------ the writer
-
-    async def _run(self) -> None:
-        backoff = 0.05
-        next_purge = time.monotonic() + 5.0
-        while True:
-            if not self._queue or not self._leading():
-                self._wake.clear()
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(max(0.05, min(1.0, next_purge - time.monotonic()))):
-                        await self._wake.wait()
-            if self._leading() and self._opened and time.monotonic() >= next_purge:
-                next_purge = time.monotonic() + self._purge_every_s
-                await self.purge()
-            if not self._queue or not self._leading():
-                continue
-            linger = self._linger_s - (time.monotonic() - self._queue[0][0])
-            if linger > 0 and len(self._queue) < self._batch and not self._hurry:
-                self._wake.clear()  # set again by a full batch (or a flush)
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(linger):
-                        await self._wake.wait()
-                continue
-            if not await self._open():
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 5.0)
-                continue
-            ops = [op for _, op in itertools.islice(self._queue, self._batch)]
-            try:
-                await self.db.write(ops)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                n = sum(1 for kind, _ in ops if kind == "record")
-                self.metrics.failed.inc(n)
-                log.warning(
-                    "records: write failed (%s); %d queued, retrying in %.2f s",
-                    exc,
-                    len(self._queue),
-                    backoff,
-                )
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 5.0)
-                continue
-            backoff = 0.05
-            queue = self._queue
-            for op in ops:  # the observer may have dropped the oldest (a full queue) meanwhile
-                if queue and queue[0][1] is op:
-                    queue.popleft()
-            self.metrics.written.inc(sum(1 for kind, _ in ops if kind == "record"))
-
-    async def purge(self) -> int:
-        cutoff = self._today() - timedelta(days=self._retention_days)
-        try:
-            n = await queries.purge(self.db, cutoff)
-        except Exception as exc:
-            log.warning("records: retention purge failed (%s)", exc)
-            return 0
-        if n:
-            self.metrics.purged.inc(n)
-            log.info("records: purged %d records offered before %s", n, cutoff.isoformat())
-        return n
 
     # ------------------------------------------------------------------ building records
 

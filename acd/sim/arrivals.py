@@ -11,7 +11,7 @@ import math
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from acd.sim.scenario import Arrival
+from acd.sim.scenario_model import Arrival
 from acd.sim.streams import Stream
 
 HOUR = 3600.0

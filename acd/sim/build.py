@@ -23,7 +23,7 @@ from typing import Any
 from acd.config import Config
 from acd.engine import Engine
 from acd.engine.observer import Observer
-from acd.sim.scenario import Scenario
+from acd.sim.scenario_model import Scenario
 
 #: The simulator keeps the engine's memory flat: event ids are remembered only within their batch
 #: (the simulator never repeats one) and ended calls are evicted at once. No watchdog: the simulated

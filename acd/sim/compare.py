@@ -9,7 +9,7 @@ from typing import Any
 from acd.config import Config
 from acd.sim.loop import simulate
 from acd.sim.report import report
-from acd.sim.scenario import Scenario
+from acd.sim.scenario_model import Scenario
 
 
 def compare(

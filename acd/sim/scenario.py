@@ -1,10 +1,8 @@
-"""The scenario file of `acd simulate`: what to simulate, validated strictly, errors with file and line.
+"""The scenario file of `acd simulate`: read, validated strictly, errors with file and line.
 
-A scenario names the traffic (Poisson arrivals per skill, at a rate or by an hourly profile), the
-handle and patience times, the agents, the hours and the policies (routing, callbacks, overflow,
-appointments). Everything else comes from the configuration directory (`config/` by default):
-sites, skills, the calendar, the local services; the scenario may override their routing and
-policy settings. See docs/simulator.md for every key.
+The scenario itself (its keys, their defaults and checks) is the model in acd/sim/scenario_model.py,
+re-exported here. Everything the scenario does not name comes from the configuration directory
+(`config/` by default). See docs/simulator.md for every key.
 
 Validation is `extra="forbid"` everywhere (a misspelt key is an error that names the expected
 keys), and every error reads `scenario.yaml:12: arrivals[0].rate_per_min: ...`: the YAML is composed
@@ -14,31 +12,25 @@ with the line of every node kept, as `acd/config/loader.py` does for the configu
 from __future__ import annotations
 
 import difflib
-from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any
 
-from pydantic import (
-    AwareDatetime,
-    BaseModel,
-    ConfigDict,
-    Field,
-    ValidationError,
-    field_validator,
-    model_validator,
-)
+from pydantic import BaseModel, ValidationError
 
-from acd.config import (
-    AppointmentsConfig,
-    CallbacksConfig,
-    Config,
-    ConfigError,
-    OverflowConfig,
-    RoutingConfig,
-    load_config,
-)
+from acd.config import Config, ConfigError, load_config
 from acd.config.errors import format_path
 from acd.config.loader import ComposedYaml
+from acd.sim.scenario_model import (
+    AgentGroup,
+    Arrival,
+    Callers,
+    Distribution,
+    KeyPath,
+    Policies,
+    Redial,
+    Scenario,
+    Staffing,
+)
 
 __all__ = [
     "AgentGroup",
@@ -50,18 +42,12 @@ __all__ = [
     "Scenario",
     "ScenarioError",
     "Staffing",
+    "check_scenario",
     "load_scenario",
+    "resolve_config_dir",
     "scenario_from_dict",
 ]
 
-KeyPath = tuple[str | int, ...]
-PosFloat = Annotated[float, Field(gt=0, allow_inf_nan=False)]
-NonNegFloat = Annotated[float, Field(ge=0, allow_inf_nan=False)]
-Share = Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]
-Level = Annotated[int, Field(ge=1, le=5, strict=True)]
-
-#: A Tuesday of an ordinary week (no holiday, no campaign): the default first instant simulated.
-DEFAULT_START = "2026-03-03T08:30:00+01:00"
 #: The repository's shipped configuration, used when neither the scenario nor ACD_CONFIG_DIR names one.
 SHIPPED_CONFIG = Path(__file__).resolve().parent.parent.parent / "config"
 
@@ -78,168 +64,6 @@ class ScenarioError(Exception):
         return "\n".join(f"{f}:{ln}: {r}" if ln is not None else f"{f}: {r}" for f, ln, r in self.issues)
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class Distribution(_Model):
-    """A duration's distribution: `exponential` and `constant` take `mean_s`; `lognormal` takes
-    `mean_s` and `sd_s` (the mean and standard deviation of the duration itself, not of its log)."""
-
-    dist: Literal["exponential", "lognormal", "constant"]
-    mean_s: PosFloat
-    sd_s: PosFloat | None = None
-
-    @model_validator(mode="after")
-    def _sd(self) -> Distribution:
-        if self.dist == "lognormal" and self.sd_s is None:
-            raise ValueError("lognormal needs sd_s (the standard deviation in seconds)")
-        if self.dist != "lognormal" and self.sd_s is not None:
-            raise ValueError(f"sd_s applies to lognormal only, not to {self.dist}")
-        return self
-
-    @property
-    def cv2(self) -> float:
-        """Squared coefficient of variation."""
-        if self.dist == "exponential":
-            return 1.0
-        if self.dist == "constant":
-            return 0.0
-        return (self.sd_s or 0.0) ** 2 / self.mean_s**2
-
-
-class Arrival(_Model):
-    """A Poisson stream of calls for a skill: at `rate_per_min`, or by `per_hour` (calls in each
-    local hour of the day, `{8: 1200, 9: 2400, ...}`, hours left out have none), times `scale`."""
-
-    skill: str
-    rate_per_min: NonNegFloat | None = None
-    per_hour: dict[int, NonNegFloat] | None = None
-    scale: NonNegFloat = 1.0
-    #: Extra skills the calls need (e.g. [lsf]).
-    needs: list[str] = Field(default_factory=list)
-    priority: Annotated[int, Field(ge=0, le=9)] = 0
-    #: Overrides of the scenario's handle_time and patience for this stream.
-    handle_time: Distribution | None = None
-    patience: Distribution | None = None
-
-    @field_validator("per_hour")
-    @classmethod
-    def _hours(cls, v: dict[int, float] | None) -> dict[int, float] | None:
-        if v is not None:
-            for hour in v:
-                if not 0 <= hour <= 23:
-                    raise ValueError(f"hour {hour} is not a local hour of the day (0-23)")
-            if not any(x > 0 for x in v.values()):
-                raise ValueError("the profile has no call in any hour")
-        return v
-
-    @model_validator(mode="after")
-    def _one_rate(self) -> Arrival:
-        if (self.rate_per_min is None) == (self.per_hour is None):
-            raise ValueError("give exactly one of rate_per_min or per_hour")
-        return self
-
-    def hourly_rates(self) -> list[float] | None:
-        """Calls per second for each local hour 0-23 (None: a constant rate)."""
-        if self.per_hour is None:
-            return None
-        return [self.per_hour.get(h, 0.0) * self.scale / 3600.0 for h in range(24)]
-
-    def constant_rate(self) -> float:
-        """Calls per second of a constant-rate stream."""
-        return (self.rate_per_min or 0.0) * self.scale / 60.0
-
-
-class AgentGroup(_Model):
-    """`count` agents at `site` with `skills` ({skill: level 1-5})."""
-
-    count: Annotated[int, Field(ge=1, le=100000)]
-    skills: dict[str, Level] = Field(min_length=1)
-    site: str
-
-
-class ServicesOverride(_Model):
-    capacity: Annotated[int, Field(ge=0)] | None = None
-    hours: Literal["always"] | None = None
-
-
-class Policies(_Model):
-    """acd's policies as overrides of the configuration's sections (`policies: {routing: ...}`):
-    each mapping is validated by the configuration's own model, over the configuration's values.
-    `services` is the simulator's: `capacity` replaces every local service's capacity, `hours:
-    always` keeps the local services open whenever the line is."""
-
-    routing: dict[str, Any] = Field(default_factory=dict)
-    callbacks: dict[str, Any] = Field(default_factory=dict)
-    overflow: dict[str, Any] = Field(default_factory=dict)
-    appointments: dict[str, Any] = Field(default_factory=dict)
-    services: ServicesOverride | None = None
-
-    @field_validator("routing")
-    @classmethod
-    def _routing(cls, v: dict[str, Any]) -> dict[str, Any]:
-        RoutingConfig.model_validate(v)
-        return v
-
-    @field_validator("callbacks")
-    @classmethod
-    def _callbacks(cls, v: dict[str, Any]) -> dict[str, Any]:
-        CallbacksConfig.model_validate(v)
-        return v
-
-    @field_validator("overflow")
-    @classmethod
-    def _overflow(cls, v: dict[str, Any]) -> dict[str, Any]:
-        OverflowConfig.model_validate(v)
-        return v
-
-    @field_validator("appointments")
-    @classmethod
-    def _appointments(cls, v: dict[str, Any]) -> dict[str, Any]:
-        AppointmentsConfig.model_validate(v)
-        return v
-
-
-class Redial(_Model):
-    """`share` of the callers who hang up unanswered call again, after a delay drawn from `delay`."""
-
-    share: Share
-    delay: Distribution
-
-
-class Callers(_Model):
-    """How callers behave (not acd's policy). Defaults: nobody accepts a callback, 85 % answer a
-    callback or appointment dial, nobody books an appointment, no department known, no redial."""
-
-    accept_callback: Share = 0.0
-    #: Of the callers who accept a callback, the share who take the first callback window the
-    #: decision lists (a callback later in the day or the next morning) rather than virtual hold.
-    take_window: Share = 0.0
-    answer_callback: Share = 0.85
-    book_appointment: Share = 0.0
-    department_share: Share = 0.0
-    redial: Redial | None = None
-
-
-class Staffing(_Model):
-    """The share of the agents on duty in each local hour (`{12: 0.6, 13: 0.6}`: lunch); hours
-    left out are fully staffed. An agent going off duty finishes its call first."""
-
-    per_hour: dict[int, Share] = Field(min_length=1)
-
-    @field_validator("per_hour")
-    @classmethod
-    def _hours(cls, v: dict[int, float]) -> dict[int, float]:
-        for hour in v:
-            if not 0 <= hour <= 23:
-                raise ValueError(f"hour {hour} is not a local hour of the day (0-23)")
-        return v
-
-    def share(self, hour: int) -> float:
-        return self.per_hour.get(hour, 1.0)
-
-
 #: Keys of earlier scenario files, and where their meaning lives now.
 MOVED_KEYS = {
     "routing": "policies: {routing: ...} (acd's policies: without `policies` a scenario runs the "
@@ -252,90 +76,6 @@ MOVED_KEYS = {
     "appointments": "policies: {appointments: {offer_above_ewt_s: ...}} for acd's offer, "
     "callers.book_appointment and callers.answer_callback for the callers",
 }
-
-
-class Scenario(_Model):
-    name: str | None = None
-    description: str | None = None
-    seed: int = 1
-    calls: Annotated[int, Field(ge=1)] | None = None
-    duration_s: PosFloat | None = None
-    #: The first simulated instant (RFC 3339 with offset).
-    start: AwareDatetime = Field(default_factory=lambda: datetime.fromisoformat(DEFAULT_START))
-    #: `always`: the calendar never closes. Omitted: the calendar of the configuration applies.
-    hours: Literal["always"] | None = None
-    warmup_calls: Annotated[int, Field(ge=0)] = 0
-    service_level_s: NonNegFloat = 20.0
-    arrivals: list[Arrival] = Field(min_length=1)
-    handle_time: Distribution
-    #: Omitted: nobody abandons.
-    patience: Distribution | None = None
-    #: Groups of agents, or `roster`: the configuration's roster (config/agents.yaml).
-    agents: list[AgentGroup] | Literal["roster"] = Field(min_length=1)
-    #: With `agents: roster`: the share of each site's roster on duty (the first agents of each site).
-    staffed_share: Annotated[float, Field(gt=0, le=1)] = 1.0
-    #: Ring time before an agent answers (0: at once).
-    ring_s: NonNegFloat = 0.0
-    #: acd's policies: absent, the default routing and nothing else; `config`, the configuration's
-    #: (routing, callbacks, overflow, appointments, local services) as `acd serve` runs it; a
-    #: mapping, the configuration with these overrides.
-    policies: Literal["config"] | Policies | None = None
-    callers: Callers = Field(default_factory=Callers)
-    staffing: Staffing | None = None
-    #: The configuration directory (relative to the scenario file); default ACD_CONFIG_DIR or config/.
-    config: str | None = None
-    #: Batches for the confidence intervals (batch means over the measured calls).
-    batches: Annotated[int, Field(ge=2, le=1000)] = 20
-    #: After the last arrival, stop anyway this long after (calls still in line are `unresolved`).
-    drain_s: PosFloat = 86400.0
-
-    @model_validator(mode="after")
-    def _stop_rule(self) -> Scenario:
-        if (self.calls is None) == (self.duration_s is None):
-            raise ValueError(
-                "give exactly one of calls (a number of calls) or duration_s (simulated seconds)"
-            )
-        if self.staffed_share != 1.0 and self.agents != "roster":
-            raise ValueError("staffed_share applies to `agents: roster` only")
-        if self.calls is not None and self.warmup_calls >= self.calls:
-            raise ValueError(f"warmup_calls ({self.warmup_calls}) must be below calls ({self.calls})")
-        return self
-
-    @property
-    def policies_on(self) -> bool:
-        """Whether acd's policies run (anything beyond the default routing)."""
-        return self.policies is not None
-
-    def with_policies(self) -> Scenario:
-        """The scenario with acd's policies: its own, or the configuration's when it names none
-        (what `--compare` and `acd tune` run as acd)."""
-        return self if self.policies is not None else self.model_copy(update={"policies": "config"})
-
-    def policy_overrides(self) -> Policies:
-        return self.policies if isinstance(self.policies, Policies) else Policies()
-
-    @property
-    def start_ts(self) -> float:
-        return self.start.timestamp()
-
-    def skills_used(self) -> list[tuple[KeyPath, str]]:
-        """(path, skill) of every skill the scenario names, for the cross check."""
-        out: list[tuple[KeyPath, str]] = []
-        for i, a in enumerate(self.arrivals):
-            out.append((("arrivals", i, "skill"), a.skill))
-            out += [(("arrivals", i, "needs", j), n) for j, n in enumerate(a.needs)]
-        if isinstance(self.agents, list):
-            for i, g in enumerate(self.agents):
-                out += [(("agents", i, "skills", s), s) for s in g.skills]
-        return out
-
-    def expected_rate(self) -> float:
-        """Mean arrival rate (calls per second) over a day, for progress and batches."""
-        total = 0.0
-        for a in self.arrivals:
-            hourly = a.hourly_rates()
-            total += a.constant_rate() if hourly is None else sum(hourly) / 24.0
-        return total
 
 
 def _check_against_config(scenario: Scenario, config: Config) -> list[tuple[KeyPath, str]]:

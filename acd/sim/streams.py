@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from acd.sim.scenario import Distribution
+from acd.sim.scenario_model import Distribution
 
 BLOCK = 4096
 

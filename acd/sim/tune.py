@@ -32,7 +32,7 @@ from typing import Any
 from acd.config import Config
 from acd.sim.loop import simulate
 from acd.sim.report import report
-from acd.sim.scenario import Policies, Scenario
+from acd.sim.scenario_model import Policies, Scenario
 from acd.sim.stats import t975
 
 #: (section, key) -> the values tried. `None` for an appointment threshold: never offered.

@@ -32,7 +32,7 @@ from typing import Any
 from redis.asyncio import Redis
 
 from acd.model import Command
-from acd.outbox import PendingCommand
+from acd.outbox_store import PendingCommand
 
 FENCED = "FENCED"
 

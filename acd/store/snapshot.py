@@ -36,7 +36,7 @@ import orjson
 
 from acd import __version__
 from acd.config import Config
-from acd.engine import Engine, EventResult
+from acd.engine import Engine
 from acd.engine import state as engine_state
 from acd.engine.observer import NULL_OBSERVER, Observer
 
@@ -135,45 +135,6 @@ def decode(
         raise SnapshotError(str(exc)) from None
     except Exception as exc:
         raise SnapshotError(f"corrupt snapshot: {type(exc).__name__}: {exc}") from None
-
-
-def apply_logged(engine: Engine, events: list[Any], now: float) -> list[Any]:
-    """Apply a log entry's events in a replay: `trusted` (they were validated when first
-    applied), unless that fails, which happens when the snapshot was loaded under a changed
-    configuration and an event names what it no longer has (an agent or a skill removed): then
-    one event at a time, validated, each refused one skipped and logged, never a crash. Events of
-    the entry applied before the failure are not applied twice (their ids are remembered): their
-    results are those first given. Returns the results."""
-    from acd.engine import EngineError
-
-    seen = engine._seen
-    repeats = {event.id for event in events if event.id in seen}
-    try:
-        results, _ = engine.apply(events, now, trusted=True)
-        return results
-    except (EngineError, KeyError, IndexError, ValueError) as exc:
-        first = exc
-    results = []
-    for event in events:
-        if event.id in seen and event.id not in repeats:  # applied before the failure
-            results.append(EventResult(event.id, "applied", seen[event.id]))
-            repeats.add(event.id)
-            continue
-        try:
-            done, _ = engine.apply([event], now)
-        except (EngineError, KeyError, IndexError, ValueError) as exc:
-            log.warning(
-                "snapshot replay: event %s (%s) no longer applies under the current config/ (%s); skipped",
-                getattr(event, "id", "?"),
-                getattr(event, "type", "?"),
-                exc,
-            )
-            continue
-        results += done
-    log.warning(
-        "snapshot replay: a log entry applied event by event after %s: %s", type(first).__name__, first
-    )
-    return results
 
 
 class Encoding:

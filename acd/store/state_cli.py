@@ -152,7 +152,7 @@ async def _load(client: Any, settings: Any, config: Any) -> Any:
     from pydantic import ValidationError
     from redis.exceptions import RedisError
 
-    from acd.engine import Engine
+    from acd.engine import Engine, apply_logged
     from acd.store import snapshot as snap
     from acd.store.redis.forwarding import EVENTS
     from acd.store.redis_log import TICK, RedisLog
@@ -180,7 +180,7 @@ async def _load(client: Any, settings: Any, config: Any) -> Any:
                     except ValidationError as exc:
                         log.error("log entry %d no longer reads (%s); skipped", entry.seq, exc)
                     else:
-                        snap.apply_logged(engine, events, entry.now)
+                        apply_logged(engine, events, entry.now)
                 seq = entry.seq
             after = entries[-1].id
     except snap.SnapshotError as exc:
@@ -207,7 +207,7 @@ async def import_state(settings: Any, config: Any, document: dict[str, Any]) -> 
         raise StateCommandError(f"not a readable state document: {type(exc).__name__}: {exc}") from None
     data = snap.encode(engine)
     header = snap.make_header(
-        snap.Position(0, "0-0", engine._last_now), snap.config_fingerprint(config), len(data)
+        snap.Position(0, "0-0", engine.queries.driven_at), snap.config_fingerprint(config), len(data)
     )
     client = _client(settings)
     store = RedisLog(client, settings.redis_prefix)

@@ -549,7 +549,7 @@ def test_a_log_replayed_under_a_roster_without_an_agent_skips_its_events_and_app
 ):
     """A snapshot loaded under a changed config/, then the log after it: an event that names a
     removed agent is skipped and logged, the others of its entry are applied (once)."""
-    from acd.store.snapshot import apply_logged
+    from acd.engine import apply_logged
 
     d = Driver(Engine(rich_config(), router=router_kind))
     d.agent("a1", "available")

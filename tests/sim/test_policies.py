@@ -226,7 +226,7 @@ def test_staffing_by_hour_logs_agents_out_and_in_and_they_finish_their_calls(con
     full = run(config, scenario(**{**day, "staffing": None}))
     assert rep["answered"] == rep["offered"]  # nobody abandons (no patience): all answered
     assert rep["mean_wait_s"] > full["mean_wait_s"]  # half the agents at lunch: longer waits
-    assert sim.leaving == set()  # every agent going off duty left once its call ended
+    assert sim.platform.leaving == set()  # every agent going off duty left once its call ended
 
 
 def test_compare_runs_the_configuration_when_the_scenario_names_no_policies(config) -> None:

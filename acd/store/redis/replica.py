@@ -14,7 +14,7 @@ Each entry is applied `trusted`: it was validated against this very state when i
 applied (a refused batch is never logged) and the engine is deterministic, so the reference checks
 would pass again. The events are decoded by the validator itself, without the adapter's per-call
 wrapping. After a snapshot loaded under a changed `config/` an entry may name what the
-configuration no longer has (a removed agent or skill): `snapshot.apply_logged` then applies its
+configuration no longer has (a removed agent or skill): `apply_logged` (acd.engine.replay) then applies its
 events one at a time, validated, and skips (and logs) the refused ones.
 """
 
@@ -30,9 +30,8 @@ from collections.abc import Callable, Iterator
 from pydantic import ValidationError
 
 from acd.aio import retrieve
-from acd.engine import Engine, EngineError, EventResult
+from acd.engine import Engine, EngineError, EventResult, apply_logged
 from acd.engine.observer import Observer
-from acd.store import snapshot as snap
 from acd.store.redis.forwarding import EVENTS
 from acd.store.redis.metrics import StoreMetrics
 from acd.store.redis.snapshots import Snapshots
@@ -178,7 +177,7 @@ class Replica:
                 engine.tick(entry.now)
             else:
                 try:
-                    results = snap.apply_logged(engine, decode(entry.events or b"[]"), entry.now)
+                    results = apply_logged(engine, decode(entry.events or b"[]"), entry.now)
                 except (EngineError, ValidationError) as exc:  # determinism broken: say so loudly
                     log.error("redis store: log entry %d no longer applies (%s); skipped", entry.seq, exc)
             seq, entry_id, now = entry.seq, entry.id, entry.now

@@ -1,0 +1,55 @@
+"""Replaying the log after a snapshot: each entry's events applied as they were first applied.
+
+An entry was validated against this very state when it was first applied (a refused batch is
+never logged) and the engine is deterministic, so a replay applies it `trusted`. Under a changed
+`config/` (a restart after the roster or the skills changed) an entry may name what the
+configuration no longer has: then it is applied event by event, validated, each refused event
+skipped and logged, never a crash.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from acd.engine.core import Engine, EventResult
+from acd.engine.errors import EngineError
+
+log = logging.getLogger("acd.engine.replay")
+
+
+def apply_logged(engine: Engine, events: list[Any], now: float) -> list[Any]:
+    """Apply a log entry's events in a replay: `trusted` (they were validated when first
+    applied), unless that fails, which happens when the snapshot was loaded under a changed
+    configuration and an event names what it no longer has (an agent or a skill removed): then
+    one event at a time, validated, each refused one skipped and logged, never a crash. Events of
+    the entry applied before the failure are not applied twice (their ids are remembered): their
+    results are those first given. Returns the results."""
+    seen = engine._seen
+    repeats = {event.id for event in events if event.id in seen}
+    try:
+        results, _ = engine.apply(events, now, trusted=True)
+        return results
+    except (EngineError, KeyError, IndexError, ValueError) as exc:
+        first = exc
+    results = []
+    for event in events:
+        if event.id in seen and event.id not in repeats:  # applied before the failure
+            results.append(EventResult(event.id, "applied", seen[event.id]))
+            repeats.add(event.id)
+            continue
+        try:
+            done, _ = engine.apply([event], now)
+        except (EngineError, KeyError, IndexError, ValueError) as exc:
+            log.warning(
+                "snapshot replay: event %s (%s) no longer applies under the current config/ (%s); skipped",
+                getattr(event, "id", "?"),
+                getattr(event, "type", "?"),
+                exc,
+            )
+            continue
+        results += done
+    log.warning(
+        "snapshot replay: a log entry applied event by event after %s: %s", type(first).__name__, first
+    )
+    return results

@@ -1,0 +1,54 @@
+"""Staffing by hour (`staffing.per_hour`), as the simulator plays it: at each local hour the share
+of each site's agents on duty is logged in; an agent going off duty finishes its call first (it is
+logged out when its call ends, by the loop, or when its unanswered dial is released, by the platform)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from acd.sim.events import AgentStateChanged
+from acd.sim.platform import Platform
+from acd.sim.scenario_model import Staffing
+
+
+class Shifts:
+    """Who is on duty, hour by hour; the logins and logouts go through `platform`."""
+
+    def __init__(self, engine: Any, staffing: Staffing | None, platform: Platform) -> None:
+        self.zone = engine.calendar.zone
+        self.staffing = staffing
+        self.platform = platform
+        self.on_duty: set[str] = set()
+        self.by_site: dict[str, list[str]] = {}
+        for agent in engine.agents.values():
+            self.by_site.setdefault(agent.site, []).append(agent.id)
+
+    def next_hour(self, now: float) -> float:
+        local = datetime.fromtimestamp(now, self.zone)
+        top = local.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
+        return top.timestamp()
+
+    def staff(self, now: float) -> None:
+        """Log in and out to the staffing of the local hour: the first `share` of each site's
+        agents on duty; one with a call leaves when the call ends."""
+        staffing, platform = self.staffing, self.platform
+        hour = datetime.fromtimestamp(now, self.zone).hour
+        share = staffing.share(hour) if staffing is not None else 1.0
+        wanted: set[str] = set()
+        for agents in self.by_site.values():
+            wanted.update(agents[: round(share * len(agents))])
+        events = []
+        for agent_id in sorted(self.on_duty - wanted):
+            if agent_id in platform.agent_call:
+                platform.leaving.add(agent_id)
+            else:
+                events.append(AgentStateChanged(f"e{platform.eid()}", agent_id, "logged_out"))
+        for agent_id in sorted(wanted - self.on_duty):
+            if agent_id in platform.leaving:
+                platform.leaving.discard(agent_id)  # it never left
+            else:
+                events.append(AgentStateChanged(f"e{platform.eid()}", agent_id, "available"))
+        self.on_duty = wanted
+        if events:
+            platform.apply(events, now)
