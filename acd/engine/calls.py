@@ -121,7 +121,7 @@ def on_answered(line: Line, e: CallAnswered, t: float, now: float, commands: lis
             line._agent_event(previous, "release", t, now, commands)
     call.status = ANSWERED
     call.answered_at = t
-    line._record(call, now, {"action": "answered", "agent_id": agent.id})
+    call.history.append((now, {"action": "answered", "agent_id": agent.id}))  # line._record, inline
     line.observer.call_answered(call, agent, max(0.0, t - call.offered_at))
     line.today.add("answered", call.skill, now)
     return None

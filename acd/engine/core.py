@@ -141,30 +141,35 @@ class Engine(Line):
         commands: list[Command] = []
         if self._watchdog_at is None and self._watchdog_s > 0:
             watchdog.arm(self, now)
-        apply_one = self._apply_one
-        results = [apply_one(event, now, commands) for event in events]
+        results = self._apply_all(events, now, commands)
         if self.callback_book.pending:
             self.callback_book.admit_all(now, commands)
         self._housekeep(now)
         return results, commands
 
-    def _apply_one(self, event: Any, now: float, commands: list[Command]) -> EventResult:
-        event_id, seen = event.id, self._seen
-        if event_id in seen:
-            return EventResult(event_id, "duplicate", seen[event_id])
-        ts = event.ts
-        decision = self._handlers[event.type](
-            self, event, now if ts is None else ts.timestamp(), now, commands
-        )
-        ignored = None
-        if isinstance(decision, Ignored):
-            ignored, decision = str(decision), None
-        seen[event_id] = decision
-        digest = event_digest(event)
-        if digest is not None:
-            self._seen_digest[event_id] = digest
-        self._seen_expiry.append((now + self._idempotency_ttl_s, event_id))
-        return EventResult(event_id, "applied", decision, ignored)
+    def _apply_all(self, events: list[Any], now: float, commands: list[Command]) -> list[EventResult]:
+        """Apply each event in order, remembering its id (its decision, its body's digest, when it
+        expires); a remembered id is a duplicate. The hot path: one loop, look-ups hoisted."""
+        seen, digests, expiry, handlers = self._seen, self._seen_digest, self._seen_expiry, self._handlers
+        expires = now + self._idempotency_ttl_s
+        results = []
+        for event in events:
+            event_id = event.id
+            if event_id in seen:
+                results.append(EventResult(event_id, "duplicate", seen[event_id]))
+                continue
+            ts = event.ts
+            decision = handlers[event.type](self, event, now if ts is None else ts.timestamp(), now, commands)
+            ignored = None
+            if decision is not None and type(decision) is Ignored:
+                ignored, decision = str(decision), None
+            seen[event_id] = decision
+            dump = getattr(event, "model_dump_json", None)  # event_digest, inline
+            if dump is not None:
+                digests[event_id] = hashlib.blake2b(dump().encode(), digest_size=12).digest()
+            expiry.append((expires, event_id))
+            results.append(EventResult(event_id, "applied", decision, ignored))
+        return results
 
     def validate(self, events: list[Any], now: float | None = None) -> None:
         """Check every reference in the batch against the state (and what the batch's own events
@@ -262,11 +267,12 @@ class Engine(Line):
         if self._ewt_dirty and self.overflow.mode is AUTO:
             self.overflow_rules.watch(now)
         expiry = self._seen_expiry
-        digests = self._seen_digest
-        while expiry and expiry[0][0] <= now:
-            event_id = expiry.popleft()[1]
-            self._seen.pop(event_id, None)
-            digests.pop(event_id, None)
+        if expiry and expiry[0][0] <= now:
+            seen, digests = self._seen, self._seen_digest
+            while expiry and expiry[0][0] <= now:
+                event_id = expiry.popleft()[1]
+                seen.pop(event_id, None)
+                digests.pop(event_id, None)
         ended, keep = self._ended, self._ended_retention
         while len(ended) > keep:
             call_id = ended.popleft()

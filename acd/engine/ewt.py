@@ -149,7 +149,8 @@ class ServiceRateTracker:
     def rate(self, skill: str, now: float) -> float | None:
         """Calls per second taken from the line lately while it held callers, or None."""
         entries = self._entries[skill]
-        busy = self._busy_at(skill, now)
+        since = self._since[skill]  # _busy_at, inline: asked for every expected wait
+        busy = self._busy[skill] + (max(0.0, now - since) if since is not None else 0.0)
         while entries and busy - entries[0] > self.MAX_AGE_S:
             entries.popleft()
         if len(entries) < self.MIN_ENTRIES:

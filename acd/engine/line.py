@@ -81,6 +81,33 @@ QUEUED, CONNECTING, ANSWERED, CALLBACK, OVERFLOWED, CLOSED, ENDED = (
 )
 
 INBOUND, APPOINTMENT = CallKind.INBOUND, CallKind.APPOINTMENT
+PAUSED, LOGGED_OUT = AgentState.PAUSED, AgentState.LOGGED_OUT
+_STAFFED = frozenset(STAFFED_STATES)
+
+#: The agent machine's effects as bits, and its table (acd/engine/agents.py) keyed flat by
+#: (state, on_call, event) with each step's effects as those bits: read on every agent event.
+_DETACH, _ATTACH, _DEFER, _CANCEL_PENDING, _RESET_STREAK, _COUNT_RING_OUT, _ARM_WRAP, _OFFER_WORK = (
+    1 << i for i in range(8)
+)
+_EFFECT_BITS = {
+    "detach": _DETACH,
+    "attach": _ATTACH,
+    "defer": _DEFER,
+    "cancel_pending": _CANCEL_PENDING,
+    "reset_streak": _RESET_STREAK,
+    "count_ring_out": _COUNT_RING_OUT,
+    "arm_wrap": _ARM_WRAP,
+    "offer_work": _OFFER_WORK,
+}
+_SAME = machine.SAME
+_STEPS: dict[tuple[AgentState, bool, str], tuple[AgentState | str, int, str | None]] = {
+    (state, on_call, event): (
+        _SAME if step.state == _SAME else step.state,
+        sum(_EFFECT_BITS[e] for e in step.effects),
+        step.ignored,
+    )
+    for ((state, on_call), event), step in machine.TABLE.items()
+}
 
 
 class OutboundHook(Protocol):
@@ -171,6 +198,9 @@ class Line:
         self._preferred_wait_s = routing.preferred_agent_wait_s
         self._max_wait_s = self.config.overflow.max_wait_s
         self._rona_pause = routing.rona_pause
+        surveys = self.config.records.surveys  # the share of answered calls surveyed, per skill
+        self._survey_share = {s: surveys.share_for(s) for s in self.skills}
+        self._survey_default = surveys.share
 
         def since_v2(name: str) -> Any:
             """A setting a snapshot's pickled configuration of an earlier release may lack: its
@@ -210,15 +240,21 @@ class Line:
     def _enqueue(self, call: Call, preference: tuple[int, float] | None = None) -> None:
         """Into the line; `preference`: the preferred agent's row and until when, as the router
         held it (an engine rebuilt from its state), else as the call's preference stands now."""
-        pref_row, pref_until = self._preference(call) if preference is None else preference
+        if preference is not None:
+            pref_row, pref_until = preference
+        elif call.preferred_agent_id is not None:
+            pref_row, pref_until = self._preference(call)
+        else:
+            pref_row, pref_until = -1, 0.0
         aging = self.config.routing.priority_aging_s
         if aging is None:
             priority, order = call.priority, call.seq
         else:  # one class, ordered by arrival less the priority's worth of waiting
             priority, order = 0, aged_order(call.enqueued_at, call.priority, aging, call.seq)
+        skill = self.skill_index[call.skill]
         call.row = self.router.add_call(
-            self.skill_index[call.skill],
-            self._needs(call),
+            skill,
+            self._needs(call) if call.needs else (),
             priority,
             order,
             call.enqueued_at,
@@ -226,7 +262,6 @@ class Line:
             pref_until,
         )
         self._call_by_row[call.row] = call
-        skill = self.skill_index[call.skill]
         if not self.waiting_by_skill[skill]:
             self.service_rate.line_busy(call.skill, True, self._last_now)
         self.waiting_by_skill[skill] += 1
@@ -289,7 +324,7 @@ class Line:
         call.status = CONNECTING
         decision = ConnectDecision(call.id, agent.id, agent.site, agent.target)
         wire = decision.to_wire()
-        self._record(call, now, wire)
+        call.history.append((now, wire))  # _record, inline
         if notify:
             commands.append(self._command(call, "connect", wire, now))
         self.observer.decision(call, "connect", now)
@@ -401,7 +436,7 @@ class Line:
                 self._agent_event(agent, "call_end", t, now, commands)
             else:
                 self._agent_event(agent, "release", t, now, commands)
-        self._record(call, now, {"action": "ended", "reason": reason})
+        call.history.append((now, {"action": "ended", "reason": reason}))  # _record, inline
         self.observer.call_ended(call, reason, waited)
         if reason == "abandoned" and waited is not None:
             self.today.add("abandoned", call.skill, now)
@@ -422,9 +457,8 @@ class Line:
     def _maybe_survey(self, call: Call, now: float, commands: list[Command]) -> None:
         """An answered call ended: send the survey command if the call is in the sample
         (acd/engine/surveys.py)."""
-        if call.answered_at is None or not sampled(
-            call.id, self.config.records.surveys.share_for(call.skill)
-        ):
+        share = self._survey_share.get(call.skill, self._survey_default)
+        if call.answered_at is None or not share or not sampled(call.id, share):
             return
         decision = {"action": "survey", "call_id": call.id, "number": call.caller}
         self._record(call, now, decision)
@@ -451,53 +485,67 @@ class Line:
         call: Call | None = None,
         reason: str | None = None,
     ) -> str | None:
-        """Apply one event to an agent by the table; returns why it changed nothing, if so."""
+        """Apply one event to an agent by the table; returns why it changed nothing, if so.
+        The table's steps are read from `_STEPS` (the same table with its effects as bits)."""
+        agent_id = agent.id
         state = self.router.agent_state(agent.row)
-        step = machine.transition(state, agent.call_id is not None, event)
-        effects, ignored = step.effects, step.ignored
-        if "detach" in effects:
-            agent.call_id = None
-        if "attach" in effects:
-            assert call is not None and agent.call_id is None
-            agent.call_id = call.id
-        if "defer" in effects:
-            self._pending[agent.id] = (AgentState.from_wire(event), reason)
-        if "cancel_pending" in effects and self._pending.pop(agent.id, None) is not None:
-            ignored = None  # the agent withdrew its request to pause or leave
-        if "reset_streak" in effects:
-            self._no_answer.pop(agent.id, None)
+        try:
+            target, flags, ignored = _STEPS[state, agent.call_id is not None, event]
+        except KeyError:  # a pair the table does not have: its own error
+            machine.transition(state, agent.call_id is not None, event)
+            raise
+        if flags:
+            if flags & _DETACH:
+                agent.call_id = None
+            if flags & _ATTACH:
+                assert call is not None and agent.call_id is None
+                agent.call_id = call.id
+            if flags & _DEFER:
+                self._pending[agent_id] = (AgentState.from_wire(event), reason)
+            if flags & _CANCEL_PENDING and self._pending.pop(agent_id, None) is not None:
+                ignored = None  # the agent withdrew its request to pause or leave
+            if flags & _RESET_STREAK and self._no_answer:
+                self._no_answer.pop(agent_id, None)
         streak = 0
-        if "count_ring_out" in effects:
-            streak = self._no_answer[agent.id] = self._no_answer.get(agent.id, 0) + 1
-        target = step.state
-        if target == machine.SAME:
+        if flags & _COUNT_RING_OUT:
+            streak = self._no_answer[agent_id] = self._no_answer.get(agent_id, 0) + 1
+        if target is _SAME:
             return ignored
-        if isinstance(target, str):  # after a call: the agent's own request first
-            pending = self._pending.pop(agent.id, None)
+        if type(target) is str:  # after a call: the agent's own request first
+            pending = self._pending.pop(agent_id, None) if self._pending else None
             if pending is not None:
                 target, agent.reason = pending
             elif target == machine.AFTER_CALL:
                 target, agent.reason = (WRAP_UP if self._wrap_up_s > 0 else AVAILABLE), None
             elif target == machine.AFTER_RING_OUT and self._rona_pause and streak >= self._max_no_answer:
-                target, agent.reason = AgentState.PAUSED, "no_answer"
+                target, agent.reason = PAUSED, "no_answer"
             else:
                 target, agent.reason = AVAILABLE, None
         else:
-            agent.reason = reason if target in (AgentState.PAUSED, AgentState.LOGGED_OUT) else None
-        if target in (AgentState.PAUSED, AgentState.LOGGED_OUT):
-            self._no_answer.pop(agent.id, None)  # back from a pause or a logout, the count starts afresh
-        self._set_state(agent, target, t)
-        if target is WRAP_UP and "arm_wrap" in effects:
-            self.timers.set(agent.state_changed_at + self._wrap_up_s, "wrap_up", agent.id, agent.wrap_token)
-        elif target is AVAILABLE and "offer_work" in effects:
+            agent.reason = reason if (target is PAUSED or target is LOGGED_OUT) else None
+        if (target is PAUSED or target is LOGGED_OUT) and self._no_answer:
+            self._no_answer.pop(agent_id, None)  # back from a pause or a logout, the count starts afresh
+        # _set_state, inline
+        if t < agent.state_changed_at:  # out-of-order timestamps never run time backwards
+            t = agent.state_changed_at
+        if (self.router.set_agent_state(agent.row, target, t) in _STAFFED) is not (target in _STAFFED):
+            self._count_staffed(agent.skills, -1 if target not in _STAFFED else 1)
+        agent.state_changed_at = t
+        agent.wrap_token += 1
+        if target is WRAP_UP:
+            if flags & _ARM_WRAP:
+                self.timers.set(
+                    agent.state_changed_at + self._wrap_up_s, "wrap_up", agent_id, agent.wrap_token
+                )
+        elif target is AVAILABLE and flags & _OFFER_WORK:
             self._offer_work(agent, now, commands)
         return ignored
 
     def _set_state(self, agent: Agent, state: AgentState, t: float) -> None:
         if t < agent.state_changed_at:  # out-of-order timestamps never run time backwards
             t = agent.state_changed_at
-        was_staffed = self.router.set_agent_state(agent.row, state, t) in STAFFED_STATES
-        if was_staffed != (state in STAFFED_STATES):
+        was_staffed = self.router.set_agent_state(agent.row, state, t) in _STAFFED
+        if was_staffed != (state in _STAFFED):
             self._count_staffed(agent.skills, -1 if was_staffed else 1)
         agent.state_changed_at = t
         agent.wrap_token += 1

@@ -61,9 +61,10 @@ class Overflow:
 
     def observe_ewt(self, skill: str, ewt_s: float) -> None:
         """Hysteresis on a skill's live expected wait (auto mode)."""
-        if ewt_s >= self.settings.activate_ewt_s:
+        settings = self.settings
+        if ewt_s >= settings.activate_ewt_s:
             self.hot_skills.add(skill)
-        elif ewt_s < self.settings.deactivate_ewt_s:
+        elif ewt_s < settings.deactivate_ewt_s:
             self.hot_skills.discard(skill)
 
     # -- questions
@@ -203,11 +204,15 @@ class OverflowRules:
         """Auto mode: follow the live expected wait (for a new caller) of each skill whose line,
         staffing or AHT moved (`_ewt_dirty`) through the hysteresis. A skill nobody staffs and
         nobody waits for has no live wait to follow. In other modes the marks wait for auto."""
-        if self.overflow.mode is not AUTO:
+        overflow = self.overflow
+        if overflow.mode is not AUTO:
             return
-        for i in self.line._ewt_dirty:
-            skill = self.line.skills[i]
-            waiting, staffed = self.line.waiting_by_skill[i], self.line.staffed_by_skill[i]
-            ewt = self.line.skill_wait(skill, waiting + 1, staffed) if waiting or staffed else 0.0
-            self.overflow.observe_ewt(skill, ewt)
-        self.line._ewt_dirty.clear()
+        line = self.line  # asked after nearly every batch: the look-ups hoisted
+        skills, waiting_by_skill, staffed_by_skill = line.skills, line.waiting_by_skill, line.staffed_by_skill
+        skill_wait, observe_ewt = line.skill_wait, overflow.observe_ewt
+        dirty = line._ewt_dirty
+        for i in dirty:
+            skill = skills[i]
+            waiting, staffed = waiting_by_skill[i], staffed_by_skill[i]
+            observe_ewt(skill, skill_wait(skill, waiting + 1, staffed) if waiting or staffed else 0.0)
+        dirty.clear()

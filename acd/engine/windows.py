@@ -5,10 +5,44 @@ state (acd/engine/callbacks.py's `window_booked`: (local date, window index) -> 
 
 from __future__ import annotations
 
-from datetime import datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any
+from weakref import WeakKeyDictionary
 
 from acd.calendar import Calendar
+
+_Window = tuple[int, int, float, float, bool, str, str]
+
+
+#: Per calendar (the engine's, weakly held) and its settings: each local date's windows, as
+#: (index, capacity, start, end, open at start, start and end in RFC 3339). A pure function of the
+#: configuration, asked for every waiting caller offered a callback: worked out once per date.
+_PLANS: WeakKeyDictionary[Calendar, tuple[Any, dict[date, list[_Window]]]] = WeakKeyDictionary()
+_PLAN_DAYS = 64  # dates kept per calendar (a simulated year walks through them)
+
+
+def _plan(settings: Any, calendar: Calendar, day: date) -> list[_Window]:
+    entry = _PLANS.get(calendar)
+    if entry is None or entry[0] is not settings:
+        entry = _PLANS[calendar] = (settings, {})
+    days = entry[1]
+    found = days.get(day)
+    if found is None:
+        hours = calendar.hours
+        found = []
+        for index, window in enumerate(settings.windows):
+            start, end = (
+                datetime.combine(day, time.fromisoformat(x), hours.zone).timestamp()
+                for x in (window.start, window.end)
+            )
+            is_open = calendar.is_open(start)
+            found.append(
+                (index, window.capacity, start, end, is_open, hours.isoformat(start), hours.isoformat(end))
+            )
+        if len(days) >= _PLAN_DAYS:
+            days.clear()
+        days[day] = found
+    return found
 
 
 def offered(
@@ -19,25 +53,22 @@ def offered(
     (RFC 3339), `remaining`, and `_key` (local date, window index, start) for the engine."""
     if not settings.windows:
         return []
-    hours = calendar.hours
-    day = hours.local_date(now)
+    day = calendar.hours.local_date(now)
+    earliest = now + settings.window_lead_s
     out: list[dict[str, Any]] = []
     for _ in range(8):  # a week ahead at most
-        for index, window in enumerate(settings.windows):
-            start, end = (
-                datetime.combine(day, time.fromisoformat(x), hours.zone).timestamp()
-                for x in (window.start, window.end)
-            )
-            if start < now + settings.window_lead_s or not calendar.is_open(start):
+        day_iso = day.isoformat()
+        for index, capacity, start, _end, is_open, start_iso, end_iso in _plan(settings, calendar, day):
+            if start < earliest or not is_open:
                 continue
-            remaining = window.capacity - booked.get((day.isoformat(), index), 0)
+            remaining = capacity - booked.get((day_iso, index), 0)
             if remaining > 0:
                 out.append(
                     {
-                        "start": hours.isoformat(start),
-                        "end": hours.isoformat(end),
+                        "start": start_iso,
+                        "end": end_iso,
                         "remaining": remaining,
-                        "_key": (day.isoformat(), index, start),
+                        "_key": (day_iso, index, start),
                     }
                 )
         if len(out) >= limit:

@@ -9,7 +9,7 @@ import numpy as np
 
 from acd.model import OCCUPIED_STATES, AgentState, Strategy
 from acd.routing import kernel
-from acd.routing.base import Router, RowPool, SkillStats, Widening, next_drop
+from acd.routing.base import MAX_PRIORITY, Router, RowPool, SkillStats, Widening, next_drop
 from acd.routing.table import (
     A_SITE,
     A_STATE,
@@ -101,7 +101,10 @@ class NumbaRouter(Router):
         return old
 
     def agent_state(self, row: int) -> AgentState:
-        return self._states[self._row(row)]
+        states = self._states  # read on every agent event: the bounds checked inline
+        if 0 <= row < len(states):
+            return states[row]
+        raise ValueError(f"unknown agent row {row}")
 
     def idle_since(self, row: int) -> float:
         return float(self._agents.times[self._row(row), T_IDLE_SINCE])
@@ -146,8 +149,11 @@ class NumbaRouter(Router):
         pref_agent: int = -1,
         pref_until: float = 0.0,
     ) -> int:
-        mask = self._mask(skill, tuple(needs))
-        self._check_rank(priority, pref_agent)
+        mask = self._masks.get((skill, needs_t := tuple(needs)))
+        if mask is None:
+            mask = self._mask(skill, needs_t)
+        if not (pref_agent == -1 and 0 <= priority <= MAX_PRIORITY):  # the common case needs no call
+            self._check_rank(priority, pref_agent)
         row = self._rows.take()
         calls = self._calls
         slot = calls.add(row)
@@ -202,8 +208,11 @@ class NumbaRouter(Router):
         self, skill: int, needs: Sequence[int], pref_agent: int, pref_until: float, now: float
     ) -> int:
         agents = self._agents
-        mask = self._mask(skill, tuple(needs))
-        self._check_rank(0, pref_agent)
+        mask = self._masks.get((skill, needs_t := tuple(needs)))  # the checked mask, inline
+        if mask is None:
+            mask = self._mask(skill, needs_t)
+        if pref_agent != -1:
+            self._check_rank(0, pref_agent)
         if agents.n_avail == 0:
             return -1
         return self._pick_new(
