@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import math
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -37,7 +36,6 @@ from acd.engine.outbound import Outbound
 from acd.engine.overflow import Overflow, OverflowRules
 from acd.engine.queries import Queries
 from acd.engine.timers import Timer
-from acd.engine.today import DayTally
 from acd.engine.validation import Batch
 from acd.model import CallKind, Command, Decision, OverflowSwitch
 
@@ -102,29 +100,6 @@ class Engine(Line):
         # their records, at hand (the same objects)
         self.callbacks = self.callback_book.records
         self.appointments = self.appointment_book.records
-
-    # ------------------------------------------------------------------ snapshots
-
-    def __getstate__(self) -> dict[str, Any]:
-        """Everything but the observer (metrics belong to the running process, not the state)."""
-        state = self.__dict__.copy()
-        state.pop("observer", None)
-        return state
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        if "_pending" not in state:  # a snapshot of a release before the agent state machine
-            self._init_agent_machine()
-        state.setdefault("_last_sync_at", -math.inf)
-        state.setdefault("_held", None)
-        if "service_rate" not in state:  # a snapshot from before the measured expected wait
-            self.skills = state["skills"]
-            self.config = state["config"]
-            self._init_wait_trackers()
-        self.__dict__.update(state)
-        if "today" not in state:  # a snapshot from before the day's figures were engine state
-            self.today = DayTally(self.calendar.hours.zone)
-        self.observer = NULL_OBSERVER
-        self._read_settings()
 
     # ------------------------------------------------------------------ events
 

@@ -175,8 +175,7 @@ class Line:
         self._read_settings()
 
     def _init_agent_machine(self) -> None:
-        """State of the rules on agents and idempotency, kept beside the records (so a snapshot
-        of an earlier release, whose records lack them, loads with these empty)."""
+        """State of the rules on agents and idempotency, kept beside the records."""
         self._seen_digest: dict[str, bytes] = {}  # event id -> digest of its body
         self._pending: dict[str, tuple[AgentState, str | None]] = {}  # agent id -> its request
         self._reported_at: dict[str, float] = {}  # agent id -> ts of its last presence reported
@@ -202,19 +201,12 @@ class Line:
         self._survey_share = {s: surveys.share_for(s) for s in self.skills}
         self._survey_default = surveys.share
 
-        def since_v2(name: str) -> Any:
-            """A setting a snapshot's pickled configuration of an earlier release may lack: its
-            default then."""
-            if name in routing.__dict__:
-                return routing.__dict__[name]
-            return type(routing).model_fields[name].default
-
-        self._max_no_answer = since_v2("max_no_answer")
-        self._ts_skew_s = since_v2("max_ts_skew_s")
-        self._watchdog_s = since_v2("watchdog_interval_s")
-        self._max_answered_s = since_v2("max_answered_s")
-        self._busy_without_call_s = since_v2("busy_without_call_s")
-        self._max_ringing_s = since_v2("max_ringing_s")
+        self._max_no_answer = routing.max_no_answer
+        self._ts_skew_s = routing.max_ts_skew_s
+        self._watchdog_s = routing.watchdog_interval_s
+        self._max_answered_s = routing.max_answered_s
+        self._busy_without_call_s = routing.busy_without_call_s
+        self._max_ringing_s = routing.max_ringing_s
 
     def _init_wait_trackers(self) -> None:
         """What the expected wait learns from the line (acd/engine/ewt.py): the rate its head is

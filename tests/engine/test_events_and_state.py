@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import pickle
+import json
 
 import pytest
 
-from acd.engine import Engine, EngineError
+from acd.engine import Engine, EngineError, state
 from acd.engine.observer import NULL_OBSERVER
 from tests.conftest import T0, Driver, ev, small_config
 
@@ -199,9 +199,12 @@ def test_virtual_hold_keeps_the_callers_place_and_originates_when_its_turn_comes
     assert d.engine.callbacks["cb-c1"].status == "done"
 
 
-def test_a_pickled_engine_carries_on_exactly_where_it_stopped(router_kind):
-    import pickle
+def _restored(engine: Engine, router: str = "reference") -> Engine:
+    """The engine rebuilt from its state document, through JSON (what a snapshot does)."""
+    return state.load(engine.config, json.loads(json.dumps(state.dump(engine))), router=router)
 
+
+def test_an_engine_restored_from_its_state_carries_on_exactly_where_it_stopped(router_kind):
     def scenario(d: Driver, upto: int) -> None:
         for i in range(upto):
             d.offer(f"c{i}", priority=i % 2)
@@ -212,7 +215,7 @@ def test_a_pickled_engine_carries_on_exactly_where_it_stopped(router_kind):
 
     original = Driver(Engine(small_config(), router=router_kind))
     scenario(original, 5)
-    copy = Driver(pickle.loads(pickle.dumps(original.engine)), now=original.now)
+    copy = Driver(_restored(original.engine, router_kind), now=original.now)
     for d in (original, copy):
         d.send("call.answered", call_id="c0", agent_id="a1")
         d.send("call.ended", call_id="c0", reason="completed")
@@ -258,27 +261,6 @@ def test_the_digests_of_remembered_ids_are_forgotten_with_them(router_kind):
     engine.apply([ev("agent.state", id="x", agent_id="a1", state="paused")], T0 + 102)
 
 
-def test_a_snapshot_of_an_engine_from_before_the_agent_state_machine_loads(router_kind):
-    import pickle
-
-    d = Driver(Engine(small_config(), router=router_kind))
-    d.agent("a1", "available")
-    d.offer("c1")
-    state = d.engine.__getstate__()
-    for name in ("_seen_digest", "_pending", "_reported_at", "_no_answer", "flagged", "_watchdog_at"):
-        del state[name]  # what an earlier release's engine did not have
-    routing = state["config"].routing
-    for name in ("max_no_answer", "max_ts_skew_s", "watchdog_interval_s", "max_answered_s"):
-        del routing.__dict__[name]
-    old = Engine.__new__(Engine)
-    old.__setstate__(pickle.loads(pickle.dumps(state)))
-    d.engine = old
-    d.send("call.answered", call_id="c1", agent_id="a1")
-    d.send("call.ended", call_id="c1", reason="completed")
-    assert old.agents["a1"].call_id is None
-    assert old._watchdog_s == 60.0
-
-
 def test_the_days_figures_are_engine_state_so_a_replica_without_observer_counts_them(make_driver) -> None:
     """A follower's replica runs with no metrics observer: the wallboard's figures of the day
     come from the engine itself, so they move there as on the leader."""
@@ -294,7 +276,7 @@ def test_the_days_figures_are_engine_state_so_a_replica_without_observer_counts_
     assert counts["offered"] == {"impot_revenu": 2}
     assert counts["answered"] == {"impot_revenu": 1}
     assert counts["abandoned"] == {"impot_revenu": 1}
-    copy = pickle.loads(pickle.dumps(d.engine))  # a snapshot keeps them
+    copy = _restored(d.engine)  # a snapshot keeps them
     assert copy.queries.today(d.now) == (day, counts)
     later = d.now + 86_400
     assert d.engine.queries.today(later) == ("2026-03-03", {f: {} for f in counts})
