@@ -278,6 +278,11 @@ def _on(part: str, method: str) -> Callable[..., Any]:
     return call
 
 
+def _part_event(part: str, name: str) -> EventType:
+    """An event a part checks and applies itself: its `check_<name>` and `on_<name>`."""
+    return EventType(_on(part, f"check_{name}"), _on(part, f"on_{name}"))
+
+
 class EventType(NamedTuple):
     """An event type the engine takes: how a batch checks it before anything changes (None: it
     names nothing that must exist), and how it is applied."""
@@ -295,28 +300,14 @@ EVENT_TYPES: dict[str, EventType] = {
     "agent.state": EventType(calls.check_agent, calls.on_agent_state),
     "roster.agent": EventType(calls.check_roster_agent, calls.on_roster_agent),
     "survey.result": EventType(calls.check_call, calls.on_survey),
-    "callback.accepted": EventType(
-        _on("callback_book", "check_accepted"), _on("callback_book", "on_accepted")
-    ),
-    "callback.requested": EventType(
-        _on("callback_book", "check_requested"), _on("callback_book", "on_requested")
-    ),
-    "callback.cancelled": EventType(
-        _on("callback_book", "check_cancelled"), _on("callback_book", "on_cancelled")
-    ),
-    "callback.result": EventType(_on("callback_book", "check_result"), _on("callback_book", "on_result")),
-    "appointment.booked": EventType(
-        _on("appointment_book", "check_booked"), _on("appointment_book", "on_booked")
-    ),
-    "appointment.cancelled": EventType(
-        _on("appointment_book", "check_cancelled"), _on("appointment_book", "on_cancelled")
-    ),
-    "appointment.rescheduled": EventType(
-        _on("appointment_book", "check_rescheduled"), _on("appointment_book", "on_rescheduled")
-    ),
-    "appointment.result": EventType(
-        _on("appointment_book", "check_result"), _on("appointment_book", "on_result")
-    ),
+    "callback.accepted": _part_event("callback_book", "accepted"),
+    "callback.requested": _part_event("callback_book", "requested"),
+    "callback.cancelled": _part_event("callback_book", "cancelled"),
+    "callback.result": _part_event("callback_book", "result"),
+    "appointment.booked": _part_event("appointment_book", "booked"),
+    "appointment.cancelled": _part_event("appointment_book", "cancelled"),
+    "appointment.rescheduled": _part_event("appointment_book", "rescheduled"),
+    "appointment.result": _part_event("appointment_book", "result"),
     # a sync names calls and agents acd may not know: those are ignored, not refused
     "platform.sync": EventType(None, sync.on_sync),
     "overflow.mode": EventType(None, _on("overflow_rules", "on_mode")),
