@@ -113,8 +113,8 @@ def summary(document: dict[str, Any]) -> str:
     scheduled = sum(1 for c in document.get("callbacks", []) if c.get("status") in ("scheduled", "dialing"))
     booked = sum(1 for a in document.get("appointments", []) if a.get("status") in ("booked", "dialing"))
     return (
-        f"format {document.get('format')}: {len(document.get('waiting', []))} calls waiting, {live} in "
-        f"progress, {len(calls)} kept; {scheduled} callbacks and {booked} appointments to come; "
+        f"format {document.get('format')}: {len(document.get('waiting', []))} calls waiting, {live} live "
+        f"(waiting included), {len(calls)} kept; {scheduled} callbacks and {booked} appointments to come; "
         f"{len(document.get('agents', []))} agents; {len(document.get('remembered', {}).get('expiry', []))} "
         "event ids remembered"
     )
