@@ -11,7 +11,6 @@ import inspect
 import json
 import logging
 import random
-import socket
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from itertools import pairwise
@@ -25,6 +24,7 @@ from acd.model import Command
 from acd.outbox import Outbox, OutboxMetrics, backoff_delay, encode
 from acd.outbox_store import MemoryOutboxStore
 from acd.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
+from tests.ports import free_port
 
 SECRET = b"outbox-secret"
 PATIENCE_S = 15.0
@@ -51,12 +51,6 @@ async def pending_is(outbox: Outbox, count: int) -> None:
 
 async def _equals(value: Awaitable[int], expected: int) -> bool:
     return await value == expected
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Platform:

@@ -39,6 +39,7 @@ import pytest
 
 from acd.adapters.kamailio import call_id_of
 from acd.signing import signed_headers
+from tests.ports import free_ports
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy" / "kamailio"
@@ -75,24 +76,7 @@ AGENTS = {
 
 
 def _free_ports(n: int) -> list[int]:
-    socks, ports = [], []
-    for _ in range(n):
-        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        s.bind(("127.0.0.1", 0))
-        t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        try:
-            t.bind(("127.0.0.1", s.getsockname()[1]))
-        except OSError:
-            s.close()
-            t.close()
-            continue
-        socks += [s, t]
-        ports.append(s.getsockname()[1])
-    for s in socks:
-        s.close()
-    while len(ports) < n:
-        ports += _free_ports(n - len(ports))
-    return ports
+    return free_ports(n, udp=True)  # SIP listens on UDP, acd and Kamailio's xhttp on TCP
 
 
 class Acd:

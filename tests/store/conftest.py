@@ -15,7 +15,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -38,15 +37,10 @@ from acd.config import Config
 from acd.service import Service
 from acd.settings import Settings
 from tests.conftest import ROOT, T0, small_config
+from tests.ports import free_port
 
 REDIS_BASE = os.environ.get("ACD_TEST_REDIS_URL", "redis://127.0.0.1:6379").rstrip("/")
 PATIENCE_S = 30.0
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 async def eventually(condition: Callable[[], Any], timeout: float = PATIENCE_S, every: float = 0.01) -> None:
