@@ -162,8 +162,20 @@ class RecordWriter:
         ops = [[kind, asdict(value) if kind == "record" else list(value)] for _, (kind, value) in self._queue]
         return zlib.compress(jsonio.dumps(ops), 1)
 
-    def restore(self, carried: bytes) -> int:
-        """Queue again the records a snapshot carried (see `carried`); returns how many ops."""
+    def restore(self, carried: bytes | None) -> int:
+        """The queue becomes the records a snapshot carried (see `carried`), before the engine is
+        rebuilt from that snapshot and the log after it; returns how many ops.
+
+        What was queued goes: the records of events up to the snapshot still unwritten when it was
+        taken are the ones it carries, and those of the events after it are made again by the
+        replay (a follower's queue, which holds every record it replayed, would otherwise hold the
+        same contacts twice after a reload). A batch being written meanwhile is written; its
+        records, queued again, are written once more (an upsert: the same rows). `None`: the
+        snapshot predates carried records, so nothing is known of what was unwritten then: the
+        queue is kept as it is."""
+        if carried is None:
+            return 0
+        self._queue.clear()
         if not carried:
             return 0
         ops = jsonio.loads(zlib.decompress(carried))

@@ -91,7 +91,9 @@ class StoredSnapshot:
     data: bytes
     seq: int
     id: str
-    records: bytes = b""
+    #: the call records unwritten when it was taken (b"" when none); None: the snapshot was made by
+    #: a release from before snapshots carried records (the field is absent)
+    records: bytes | None = b""
 
 
 _ACQUIRE = """
@@ -302,7 +304,7 @@ class RedisLog:
         if not data:
             return None
         return StoredSnapshot(
-            data[b"header"], data[b"data"], int(data[b"seq"]), _text(data[b"id"]), data.get(b"records", b"")
+            data[b"header"], data[b"data"], int(data[b"seq"]), _text(data[b"id"]), data.get(b"records")
         )
 
     async def save_snapshot(

@@ -118,3 +118,87 @@ async def snapshot_seq_at_least_25(redis, key: str) -> int:
         await asyncio.sleep(0.02)
     seq = await redis.hget(key, "seq")
     return int(seq or 0)
+
+
+def queued_records(instance) -> list[tuple[str, str]]:
+    """The (call_id, kind) of each record in the instance's queue, in order."""
+    return [(op[1].call_id, op[1].kind) for _, op in instance.service.records._queue if op[0] == "record"]
+
+
+async def test_a_follower_that_reloads_queues_each_record_once(cluster, backend):  # noqa: F811
+    """A follower keeps the records it replays queued (it takes them over if it leads). Reloading
+    its state (a resync) replays the log again: its queue must not then hold a contact twice."""
+    clock = ManualClock(T0)
+    instances = await cluster(2, config=day_config(), clock=clock, **backend.settings())
+    leader = await leader_of(instances)
+    follower = next(i for i in instances if i is not leader)
+    await leader.events({"id": "a1-on", "type": "agent.state", "agent_id": "a1", "state": "available"})
+    await calls(leader, range(0, 5), clock)
+    await eventually(lambda: follower.service.store.position.seq == leader.service.store.position.seq)
+    before = queued_records(follower)
+    assert sorted({c for c, _ in before}) == [f"r{i}" for i in range(5)]
+    assert len(before) == len(set(before))
+    await follower.service.store.replica.reload()  # no snapshot: the whole log again
+    assert queued_records(follower) == before
+
+
+async def test_a_follower_that_reloads_from_a_snapshot_queues_what_it_carried_and_the_rest_once(
+    cluster,  # noqa: F811
+    backend,
+):
+    clock = ManualClock(T0)
+    settings = {**backend.settings(), "redis_snapshot_every": 6, "redis_snapshot_fork": False}
+    instances = await cluster(2, config=day_config(), clock=clock, **settings)
+    leader = await leader_of(instances)
+    follower = next(i for i in instances if i is not leader)
+    await leader.events({"id": "a1-on", "type": "agent.state", "agent_id": "a1", "state": "available"})
+    backend.stop()  # the leader cannot write: its queue, so its snapshots, carry every record
+    try:
+        await calls(leader, range(0, 10), clock)
+        redis = leader.service.store.log.client
+        snapshot_seq = await snapshot_seq_at_least_25(redis, leader.service.store.log.snapshot_key)
+        assert snapshot_seq >= 25
+        await eventually(lambda: follower.service.store.position.seq == leader.service.store.position.seq)
+        before = queued_records(follower)
+        assert len(before) == len(set(before)) and {c for c, _ in before} == {f"r{i}" for i in range(10)}
+        await follower.service.store.replica.reload()
+        after = queued_records(follower)
+        assert len(after) == len(set(after))  # each contact once, not its replayed copy beside it
+        assert sorted(after) == sorted(before)  # none lost: the snapshot carried those before it
+    finally:
+        backend.restart()
+
+
+def test_restoring_a_snapshots_carry_replaces_the_queue_unless_the_snapshot_predates_carries(tmp_path):
+    from prometheus_client import CollectorRegistry
+
+    from acd.records.db import open_db
+    from acd.records.model import Record
+    from acd.records.sink import RecordMetrics, RecordSink
+
+    def record(call_id: str) -> Record:
+        return Record(
+            call_id,
+            "inbound",
+            "impot_revenu",
+            None,
+            None,
+            None,
+            0,
+            "",
+            T0,
+            None,
+            None,
+            None,
+            T0 + 5,
+            5.0,
+            "abandoned",
+        )
+
+    sink = RecordSink(open_db(None, tmp_path), RecordMetrics(CollectorRegistry()))
+    sink._record(record("c1"))
+    carried = sink.carried()
+    sink._record(record("c2"))
+    assert sink.restore(None) == 0 and sink.pending == 2  # an older snapshot: the queue is kept
+    assert sink.restore(carried) == 1 and [op[1].call_id for _, op in sink._queue] == ["c1"]
+    assert sink.restore(b"") == 0 and sink.pending == 0  # nothing was unwritten at the snapshot

@@ -9,7 +9,8 @@ child (`ACD_REDIS_SNAPSHOT_FORK`) and saved fenced by the lease, trimming the lo
 A snapshot also carries the call records still waiting to be written when it is taken (the
 `RecordCarry` of the store's context): the replay after a crash starts after the snapshot, so
 the records of contacts that ended before it could not be made again. Loading queues them again
-before the replay.
+before the replay, in place of whatever was queued: a follower that reloads (or a leader after a
+resync) would otherwise queue the records of the same contacts twice.
 """
 
 from __future__ import annotations
@@ -70,7 +71,9 @@ class Snapshots:
 
     async def load(self) -> Loaded:
         stored = await self._log.load_snapshot()
-        if stored is None:
+        if stored is None:  # the replay starts at the log's first entry and makes every record again
+            if self._records is not None:
+                self._records.restore(b"")
             return Loaded(None, Position())
         header = snap.read_header(stored.header)
         if header.get("acd") != __version__ or header.get("config") != self.fingerprint:
