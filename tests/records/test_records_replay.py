@@ -26,6 +26,15 @@ async def calls(instance, ids: range, clock: ManualClock) -> None:
             assert status == 200, body
 
 
+async def leader_and_follower(cluster, clock: ManualClock, settings: dict) -> tuple:  # noqa: F811
+    """Two instances sharing the Redis store; the leader's agent a1 available."""
+    instances = await cluster(2, config=day_config(), clock=clock, **settings)
+    leader = await leader_of(instances)
+    follower = next(i for i in instances if i is not leader)
+    await leader.events({"id": "a1-on", "type": "agent.state", "agent_id": "a1", "state": "available"})
+    return leader, follower
+
+
 async def test_a_crash_with_records_queued_then_the_replay_writes_each_record_once(cluster, backend):  # noqa: F811
     clock = ManualClock(T0)
     [first] = await cluster(1, config=day_config(), clock=clock, **backend.settings())
@@ -59,10 +68,7 @@ async def test_a_crash_with_records_queued_then_the_replay_writes_each_record_on
 
 async def test_followers_keep_records_queued_but_never_write(cluster, backend):  # noqa: F811
     clock = ManualClock(T0)
-    instances = await cluster(2, config=day_config(), clock=clock, **backend.settings())
-    leader = await leader_of(instances)
-    follower = next(i for i in instances if i is not leader)
-    await leader.events({"id": "a1-on", "type": "agent.state", "agent_id": "a1", "state": "available"})
+    leader, follower = await leader_and_follower(cluster, clock, backend.settings())
     await calls(leader, range(0, 5), clock)
     await leader.service.records.flush(30)
     await eventually(lambda: follower.service.records.pending >= 5)
@@ -129,10 +135,7 @@ async def test_a_follower_that_reloads_queues_each_record_once(cluster, backend)
     """A follower keeps the records it replays queued (it takes them over if it leads). Reloading
     its state (a resync) replays the log again: its queue must not then hold a contact twice."""
     clock = ManualClock(T0)
-    instances = await cluster(2, config=day_config(), clock=clock, **backend.settings())
-    leader = await leader_of(instances)
-    follower = next(i for i in instances if i is not leader)
-    await leader.events({"id": "a1-on", "type": "agent.state", "agent_id": "a1", "state": "available"})
+    leader, follower = await leader_and_follower(cluster, clock, backend.settings())
     await calls(leader, range(0, 5), clock)
     await eventually(lambda: follower.service.store.position.seq == leader.service.store.position.seq)
     before = queued_records(follower)
@@ -148,10 +151,7 @@ async def test_a_follower_that_reloads_from_a_snapshot_queues_what_it_carried_an
 ):
     clock = ManualClock(T0)
     settings = {**backend.settings(), "redis_snapshot_every": 6, "redis_snapshot_fork": False}
-    instances = await cluster(2, config=day_config(), clock=clock, **settings)
-    leader = await leader_of(instances)
-    follower = next(i for i in instances if i is not leader)
-    await leader.events({"id": "a1-on", "type": "agent.state", "agent_id": "a1", "state": "available"})
+    leader, follower = await leader_and_follower(cluster, clock, settings)
     backend.stop()  # the leader cannot write: its queue, so its snapshots, carry every record
     try:
         await calls(leader, range(0, 10), clock)
