@@ -34,6 +34,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from acd.aio import still_running
 from acd.httpclient import HttpClient
+from acd.metrics import Children
 from acd.model import Command
 from acd.outbox_store import OutboxStore, PendingCommand
 from acd.signing import signed_headers
@@ -67,6 +68,8 @@ class OutboxMetrics:
             registry=registry,
         )
         self.pending = Gauge("acd_outbox_pending", "Commands not yet delivered", registry=registry)
+        self.submitted_of = Children(self.submitted)  # per command (see acd.metrics.Children)
+        self.delivered_of = Children(self.delivered)
 
 
 def backoff_delay(
@@ -134,7 +137,7 @@ class Outbox:
         for command in added:
             self._submitted_at[command.id] = now
             if self._metrics is not None:
-                self._metrics.submitted.labels(command.command).inc()
+                self._metrics.submitted_of(command.command).inc()
         await self._update_pending()
         self._wake.set()
 
@@ -262,7 +265,7 @@ class Outbox:
             return
         submitted_at = self._submitted_at.pop(command.id, None)
         if self._metrics is not None:
-            self._metrics.delivered.labels(command.command).inc()
+            self._metrics.delivered_of(command.command).inc()
             if submitted_at is not None:
                 self._metrics.delivery.observe(max(0.0, self._clock() - submitted_at))
         await self._update_pending()

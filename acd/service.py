@@ -163,9 +163,10 @@ class Service:
         started = time.perf_counter()
         results, commands = await self.store.apply(list(events))
         per_event = (time.perf_counter() - started) / max(1, len(events))
+        observe, counts = self.metrics.decision_latency.observe, self.metrics.event_counts
         for event, result in zip(events, results, strict=True):
-            self.metrics.decision_latency.observe(per_event)
-            self.metrics.events.labels(event.type, "ignored" if result.ignored else result.status).inc()
+            observe(per_event)
+            counts(event.type, "ignored" if result.ignored else result.status).inc()
         await self._after(commands)
         return results
 

@@ -16,12 +16,11 @@ from prometheus_client import CollectorRegistry
 
 from acd import __version__
 from acd.api import handlers
-from acd.api.errors import REJECTED, error_middleware
+from acd.api.errors import REJECTED
 from acd.api.handlers import OPENAPI, SERVICE
-from acd.api.logging_mw import access_log_middleware
+from acd.api.middleware import api_middleware
 from acd.api.openapi import build_openapi
 from acd.api.records import add_records_routes
-from acd.api.signing_mw import signature_middleware
 from acd.api.wallboard import add_wallboard_routes
 from acd.clock import Clock
 from acd.config import Config, load_config
@@ -42,10 +41,10 @@ def create_app(
 ) -> web.Application:
     config = config if config is not None else load_config(settings.config_dir)
     service = Service(settings, config, registry=registry, clock=clock)
-    middlewares = [access_log_middleware, error_middleware]
-    if settings.secret:
-        middlewares.append(signature_middleware(settings.secret))
-    app = web.Application(middlewares=middlewares, client_max_size=settings.max_body_bytes)
+    # One middleware: access log, signature check (when a secret is set), JSON errors.
+    app = web.Application(
+        middlewares=[api_middleware(settings.secret or None)], client_max_size=settings.max_body_bytes
+    )
     app[SERVICE] = service
     app[REJECTED] = service.metrics.rejected
     app[OPENAPI] = build_openapi(__version__, config)

@@ -87,16 +87,15 @@ def _count(request: web.Request, code: str) -> None:
         counter.labels(code).inc()
 
 
-@web.middleware
-async def error_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
-    try:
-        return await handler(request)
-    except EngineError as exc:
+def error_answer(request: web.Request, exc: Exception) -> web.Response:
+    """The JSON error answering what a handler (or the signature check) raised; an HTTP exception
+    below 400 (a redirect) is raised again as it is. Unexpected errors are logged and answer 500."""
+    if isinstance(exc, EngineError):
         _count(request, exc.code)
         return error_response(exc.status, exc.code, exc.message, exc.details)
-    except web.HTTPException as exc:
+    if isinstance(exc, web.HTTPException):
         if exc.status < 400:
-            raise
+            raise exc
         code = _HTTP_CODES.get(exc.status, "http_error")
         _count(request, code)
         message = exc.reason or code
@@ -109,6 +108,5 @@ async def error_middleware(request: web.Request, handler: Any) -> web.StreamResp
         if "Allow" in exc.headers:  # a 405 says which methods the path takes
             response.headers["Allow"] = exc.headers["Allow"]
         return response
-    except Exception:
-        log.exception("unexpected error", extra={"path": request.path})
-        return error_response(500, "internal_error", "internal error; the request may not have been applied")
+    log.error("unexpected error", exc_info=exc, extra={"path": request.path})
+    return error_response(500, "internal_error", "internal error; the request may not have been applied")

@@ -10,7 +10,6 @@ never logged. Probes, `/metrics` and the wallboard log at DEBUG; server errors a
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import itertools
 import logging
@@ -76,37 +75,19 @@ def _level(request: web.Request, status: int) -> int:
     return logging.INFO
 
 
-@web.middleware
-async def access_log_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
-    started = time.perf_counter()
-    given = request.headers.get(REQUEST_ID)
-    request_id = given if given and _request_id_ok.match(given) else new_request_id()
-    status = 500
-    try:
-        response = await handler(request)
-        status = response.status
-        if not response.prepared:
-            response.headers[REQUEST_ID] = request_id
-        return response
-    except web.HTTPException as exc:
-        status = exc.status
-        raise
-    except asyncio.CancelledError:
-        status = 499  # the client went away before the answer (nginx's convention)
-        raise
-    finally:
-        level = _level(request, status)
-        if log.isEnabledFor(level):  # the line is made only when it is written
-            extra: dict[str, Any] = {
-                "method": request.method,
-                "path": cap(request.path),
-                "status": status,
-                "duration_ms": round((time.perf_counter() - started) * 1000, 2),
-                "remote": request.remote,
-                "request_id": request_id,
-            }
-            if request.method == "POST" and request.path == "/v1/events" and status not in (413, 499):
-                # The handler (or the signature check) has read the body already: this is its cache.
-                with contextlib.suppress(Exception):  # never let logging change the answer
-                    extra.update(_event_fields(request, await request.read()))
-            log.log(level, "%s %s %d", cap(request.method), extra["path"], status, extra=extra)
+async def log_request(request: web.Request, status: int, started: float, request_id: str, level: int) -> None:
+    """Write the request's line at `level` (the caller checked that the level is enabled: the line
+    is made only when it is written)."""
+    extra: dict[str, Any] = {
+        "method": request.method,
+        "path": cap(request.path),
+        "status": status,
+        "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+        "remote": request.remote,
+        "request_id": request_id,
+    }
+    if request.method == "POST" and request.path == "/v1/events" and status not in (413, 499):
+        # The handler (or the signature check) has read the body already: this is its cache.
+        with contextlib.suppress(Exception):  # never let logging change the answer
+            extra.update(_event_fields(request, await request.read()))
+    log.log(level, "%s %s %d", cap(request.method), extra["path"], status, extra=extra)
