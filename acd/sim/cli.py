@@ -115,20 +115,23 @@ def simulate_command(args: argparse.Namespace) -> None:
     # and no garbage to speak of: the cyclic collector walked them some 400 times for nothing.
     # It is paused until the engine is built, then what start-up made is frozen out of its reach
     # (still freed by reference counting) and it runs as usual.
+    enabled = gc.isenabled()  # as the caller had it (a test calling this in its own process)
     gc.disable()
     try:
-        _simulate(args)
+        _simulate(args, enabled)
     finally:
+        if enabled:
+            gc.enable()
+
+
+def _started(enabled: bool) -> None:
+    """Start-up is over: what it made is left out of the collector's walks, which resume."""
+    gc.freeze()
+    if enabled:
         gc.enable()
 
 
-def _started() -> None:
-    """Start-up is over: what it made is left out of the collector's walks, which resume."""
-    gc.freeze()
-    gc.enable()
-
-
-def _simulate(args: argparse.Namespace) -> None:
+def _simulate(args: argparse.Namespace, enabled: bool = True) -> None:
     from acd.sim.compare import compare
     from acd.sim.loop import Simulation
     from acd.sim.report import compare_text, report, text
@@ -149,7 +152,7 @@ def _simulate(args: argparse.Namespace) -> None:
         scenario = scenario.model_copy(update={"seed": args.seed})
     show = None if args.no_progress or not sys.stderr.isatty() else progress_bar(scenario.name or "simulate")
     if args.compare:
-        _started()
+        _started(enabled)
         result = compare(scenario, config, router=args.router, progress=show)
         if args.json:
             print(json.dumps(result))
@@ -157,7 +160,7 @@ def _simulate(args: argparse.Namespace) -> None:
             print(compare_text(result["baseline"], result["acd"]))
         return
     simulation = Simulation(scenario, config, router=args.router, progress=show)  # simulate(), in two
-    _started()
+    _started(enabled)
     rep = report(simulation.run())
     print(json.dumps(rep) if args.json else text(rep))
 
