@@ -221,7 +221,9 @@ class Engine(Line):
         self._last_now = now
         if self._watchdog_at is None and self._watchdog_s > 0:
             watchdog.arm(self, now)
-        while (timer := self.timers.pop_due(now)) is not None:
+        heap = self.timers._heap
+        while heap and heap[0][0] <= now:  # timers.pop_due, inline
+            timer = heapq.heappop(heap)
             if not self._timer_live(timer):
                 continue
             at, _, kind, key, _ = timer
