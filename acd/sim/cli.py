@@ -116,17 +116,28 @@ def simulate_command(args: argparse.Namespace) -> None:
     # It is paused until the engine is built, then what start-up made is frozen out of its reach
     # (still freed by reference counting) and it runs as usual.
     enabled = gc.isenabled()  # as the caller had it (a test calling this in its own process)
+    threshold = gc.get_threshold()
     gc.disable()
     try:
         _simulate(args, enabled)
     finally:
+        gc.set_threshold(*threshold)
         if enabled:
             gc.enable()
 
 
+#: Allocations between two young collections during a run (CPython's default: 700). The run's
+#: objects are freed by reference counting; on the campaign-peak day the default made some 130
+#: young collections, 0.13 s of CPU, this about 30, 0.03 s.
+RUN_YOUNG_THRESHOLD = 10_000
+
+
 def _started(enabled: bool) -> None:
-    """Start-up is over: what it made is left out of the collector's walks, which resume."""
+    """Start-up is over: what it made is left out of the collector's walks, which resume, less
+    often for the young generation."""
     gc.freeze()
+    _, middle, old = gc.get_threshold()
+    gc.set_threshold(RUN_YOUNG_THRESHOLD, middle, old)
     if enabled:
         gc.enable()
 
