@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import os
 import sys
@@ -85,20 +86,28 @@ def check_config(args: argparse.Namespace) -> None:
     print(f"ok: {len(config.sites)} sites, {len(config.skills)} skills, {len(config.agents)} agents")
 
 
+#: The modules that add subcommands to `acd`, with the names they add.
+_SUBCOMMANDS = (
+    ("acd.sim.cli", ("simulate", "staff", "tune")),
+    ("acd.records.cli", ("records",)),
+    ("acd.store.state_cli", ("state",)),
+)
+_NAMED = {name for _, names in _SUBCOMMANDS for name in names} | {"serve", "check-config"}
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="acd", description="Automatic call distributor")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("serve", help="run the HTTP service (ACD_* environment)").set_defaults(func=serve)
     sub.add_parser("check-config", help="load and validate config/ and exit").set_defaults(func=check_config)
-    from acd.sim.cli import register as register_simulator
-
-    register_simulator(sub)
-    from acd.records.cli import register as register_records
-
-    register_records(sub)
-    from acd.store.state_cli import register as register_state
-
-    register_state(sub)
+    # Each module's subcommands, imported only when named (`acd simulate` needs neither the
+    # records' nor the state's commands); any other first word (`--help`, a typo) loads them all,
+    # so help and errors read as before.
+    words = sys.argv[1:] if argv is None else argv
+    first = words[0] if words else None
+    for module, names in _SUBCOMMANDS:
+        if first not in _NAMED or first in names:
+            importlib.import_module(module).register(sub)
     args = parser.parse_args(argv)
     args.func(args)
 

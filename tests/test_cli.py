@@ -87,6 +87,26 @@ def test_the_api_does_not_import_any_adapter():
     assert result.stdout.strip() == "[]"
 
 
+def test_acd_loads_only_the_subcommands_it_runs_and_help_still_lists_them_all():
+    code = (
+        "import sys, acd.cli; acd.cli.main(sys.argv[1:])\n"
+        "mods = ('acd.sim.cli', 'acd.records.cli', 'acd.store.state_cli')\n"
+        "print(sorted(m for m in sys.modules if m in mods))"
+    )
+    staff = ["staff", "--rate-per-min", "4", "--aht-s", "60", "--service-level", "0.8", "--calls", "0"]
+    result = subprocess.run(
+        [sys.executable, "-c", code, *staff], capture_output=True, text=True, cwd=ROOT, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "['acd.sim.cli']"
+    helped = run_acd("--help")
+    assert helped.returncode == 0, helped.stderr
+    for name in ("serve", "check-config", "simulate", "staff", "tune", "records", "state"):
+        assert name in helped.stdout
+    wrong = run_acd("simulat")  # a typo: the error lists every command, as before
+    assert wrong.returncode == 2 and "records" in wrong.stderr and "simulate" in wrong.stderr
+
+
 async def test_serve_wires_the_kamailio_adapter_only_when_its_url_is_set(aiohttp_client):
     from acd.cli import extensions
 

@@ -18,6 +18,7 @@ overflow (acd/engine/overflow.py). Each event type's check and handler are paire
 from __future__ import annotations
 
 import hashlib
+import heapq
 import logging
 from collections import deque
 from collections.abc import Callable
@@ -72,6 +73,11 @@ Handler = Callable[..., Any]
 Check = Callable[..., None]
 
 
+#: Event type -> whether it has a body to digest (a pydantic model: `model_dump_json`), as
+#: `event_digest` finds it; read for every applied event.
+_DIGESTIBLE: dict[type, bool] = {}
+
+
 def event_digest(event: Any) -> bytes | None:
     """A digest of the event's canonical body (its validated fields, in the model's order), kept
     beside its remembered id: an id reused with another body is a conflict, not a duplicate.
@@ -119,7 +125,13 @@ class Engine(Line):
         results = self._apply_all(events, now, commands)
         if self.callback_book.pending:
             self.callback_book.admit_all(now, commands)
-        self._housekeep(now)
+        # _housekeep, only when it has something to do (asked after every batch)
+        if (
+            (self._ewt_dirty and self.overflow.mode is AUTO)
+            or (self._seen_expiry and self._seen_expiry[0][0] <= now)
+            or len(self._ended) > self._ended_retention
+        ):
+            self._housekeep(now)
         return results, commands
 
     def _apply_all(self, events: list[Any], now: float, commands: list[Command]) -> list[EventResult]:
@@ -139,9 +151,12 @@ class Engine(Line):
             if decision is not None and type(decision) is Ignored:
                 ignored, decision = str(decision), None
             seen[event_id] = decision
-            dump = getattr(event, "model_dump_json", None)  # event_digest, inline
-            if dump is not None:
-                digests[event_id] = hashlib.blake2b(dump().encode(), digest_size=12).digest()
+            kind = type(event)  # event_digest, inline; whether the type has a body to digest, kept
+            digestible = _DIGESTIBLE.get(kind)
+            if digestible is None:
+                digestible = _DIGESTIBLE[kind] = hasattr(kind, "model_dump_json")
+            if digestible:
+                digests[event_id] = hashlib.blake2b(event.model_dump_json().encode(), digest_size=12).digest()
             expiry.append((expires, event_id))
             results.append(EventResult(event_id, "applied", decision, ignored))
         return results
@@ -186,7 +201,19 @@ class Engine(Line):
     # ------------------------------------------------------------------ timers
 
     def next_wakeup(self) -> float | None:
-        return self.timers.next_live_at(self._timer_live)
+        """`timers.next_live_at(self._timer_live)`, asked after every batch: a call's timer (the
+        commonest) checked inline, cancelled timers dropped from the top."""
+        heap, calls = self.timers._heap, self.calls
+        while heap:
+            timer = heap[0]
+            if timer[2] == "call":
+                call = calls.get(timer[3])
+                if call is not None and call.row >= 0 and call.timer_token == timer[4]:
+                    return timer[0]
+            elif self._timer_live(timer):
+                return timer[0]
+            heapq.heappop(heap)
+        return None
 
     def tick(self, now: float) -> list[Command]:
         """Fire every timer due at `now`: ends of wrap-up, widening steps, preferred-agent waits."""
@@ -194,7 +221,9 @@ class Engine(Line):
         self._last_now = now
         if self._watchdog_at is None and self._watchdog_s > 0:
             watchdog.arm(self, now)
-        while (timer := self.timers.pop_due(now)) is not None:
+        heap = self.timers._heap
+        while heap and heap[0][0] <= now:  # timers.pop_due, inline
+            timer = heapq.heappop(heap)
             if not self._timer_live(timer):
                 continue
             at, _, kind, key, _ = timer
@@ -213,7 +242,12 @@ class Engine(Line):
                 self.appointment_book.remind(self.appointments[key], now, commands)
         if self.callback_book.pending:
             self.callback_book.admit_all(now, commands)
-        self._housekeep(now)
+        if (  # _housekeep, only when it has something to do (as in `apply`)
+            (self._ewt_dirty and self.overflow.mode is AUTO)
+            or (self._seen_expiry and self._seen_expiry[0][0] <= now)
+            or len(self._ended) > self._ended_retention
+        ):
+            self._housekeep(now)
         return commands
 
     def _timer_live(self, timer: Timer) -> bool:

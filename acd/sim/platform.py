@@ -74,6 +74,7 @@ class Platform:
         self, engine: Any, scenario: Scenario, seed: int, offer_callbacks: bool, ewt_errors: list[list[float]]
     ) -> None:
         self.engine = engine
+        self.queries = engine.queries  # the engine's read models (a new object per access: held)
         self.scenario = scenario
         self.callers = scenario.callers
         self.offer_callbacks = offer_callbacks
@@ -223,12 +224,12 @@ class Platform:
 
     def book_appointment(self, call: SimCall, skill: str, now: float, horizon_days: int) -> None:
         """The caller books the first slot with a place and hangs up."""
-        engine = self.engine
-        zone = engine.calendar.zone
+        zone = self.engine.calendar.zone
         day = datetime.fromtimestamp(now, zone).date()
         start = None
+        slots = self.queries.appointment_slots
         for d in range(horizon_days):
-            for slot in engine.queries.appointment_slots(skill, day + timedelta(days=d), None, now):
+            for slot in slots(skill, day + timedelta(days=d), None, now):
                 if slot["remaining"] > 0 and slot["start"] > now:
                     start = slot["start"]
                     break
