@@ -5,8 +5,10 @@ objects promoted since the last one reach a quarter of those it kept: with the e
 calls kept after they end, the event ids remembered for idempotency) in the hundreds of thousands
 of objects, each one is a pause of tens to hundreds of milliseconds, on the request path.
 
-The engine's state makes next to no reference cycles (its records name each other by id): it is
-freed by reference counting when the engine lets go of it, never by the collector. So:
+The engine's state makes next to no reference cycles (its records name each other by id), and
+the engine none (its parts refer to it weakly): an engine the store replaces on a reload is freed
+by reference counting, at once, never by the collector (`tests/engine/test_events_and_state.py`).
+So:
 
 - what start-up leaves (configuration, compiled kernels, the roster) is frozen at once
   (`gc.freeze`: out of the collector's reach, still freed by reference counting);

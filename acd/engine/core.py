@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import heapq
 import logging
+import weakref
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -93,15 +94,19 @@ class Engine(Line):
         super().__init__(config, router, observer)
         self._seen: dict[str, Decision | None] = {}  # event id -> its decision (for a duplicate)
         self._seen_expiry: deque[tuple[float, str]] = deque()
-        # the parts, each given what it needs
+        # the parts, each given what it needs. They refer back to the engine (and the outbound
+        # machine to its rules) weakly: an engine in reference cycles would be freed only by a
+        # full collection walking its whole state, and never once `acd serve`'s collector policy
+        # has frozen it (acd/gcpolicy.py), so each engine the store replaces would leak.
+        line = weakref.proxy(self)
         self.overflow = Overflow(config, self.calendar)
-        self.overflow_rules = OverflowRules(self, self.overflow)
-        self.outbound = Outbound(self)
-        self.callback_book = Callbacks(self, self.outbound)
-        self.appointment_book = Appointments(self, self.outbound)
+        self.overflow_rules = OverflowRules(line, self.overflow)
+        self.outbound = Outbound(line)
+        self.callback_book = Callbacks(line, self.outbound)
+        self.appointment_book = Appointments(line, self.outbound)
         self.outbound.rules = {
-            CallKind.CALLBACK: self.callback_book,
-            CallKind.APPOINTMENT: self.appointment_book,
+            CallKind.CALLBACK: weakref.proxy(self.callback_book),
+            CallKind.APPOINTMENT: weakref.proxy(self.appointment_book),
         }
         # their records, at hand (the same objects)
         self.callbacks = self.callback_book.records
