@@ -184,3 +184,31 @@ async def test_an_event_id_reused_with_another_body_is_a_conflict_on_every_insta
     await leader_of([again])
     status, body = await again.events(other)
     assert status == 409 and body["error"]["code"] == "idempotency_conflict", body
+
+
+async def test_an_engine_replaced_by_a_reload_is_freed_at_once(cluster) -> None:
+    """A reload (a resync, a fenced write) builds a new engine from the snapshot and the log: the
+    one it replaces, a whole state, must be freed then, not left to the cyclic collector (which
+    never frees it under `acd serve`'s collector policy: it is frozen)."""
+    import gc
+    import weakref
+
+    instances = await cluster(2)
+    leader = await leader_of(instances)
+    [follower] = [i for i in instances if i is not leader]
+    await leader.events(agent_state("a1", "available"))
+    for i in range(3):
+        assert (await leader.events(offered(f"c{i}")))[0] == 200
+    await eventually(lambda: "c2" in follower.service.engine.calls)
+    for instance in (follower, leader):
+        old = weakref.ref(instance.service.store.replica.engine)
+        was = gc.isenabled()
+        gc.disable()  # freed by reference counting, or not at all
+        try:
+            await instance.service.store.replica.reload()
+            assert instance.service.engine is not old()
+            assert old() is None
+        finally:
+            if was:
+                gc.enable()
+        assert "c2" in instance.service.engine.calls
