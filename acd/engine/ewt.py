@@ -203,24 +203,4 @@ def line_wait(
         theta = 0.0
     else:
         theta = abandonment._abandons[skill] / waited
-    if theta <= 0.0 or position <= 1:  # expected_wait_at_rate, inline
-        return position / rate if theta <= 0.0 else 1.0 / rate
-    a = rate / theta
-    # (digamma(a + position) - digamma(a)) / theta, the two digammas inline (the same operations)
-    x, high = a + position, 0.0
-    while x < 10.0:
-        high -= 1.0 / x
-        x += 1.0
-    inv = 1.0 / x
-    inv2 = inv * inv
-    series = inv2 * (1 / 12 - inv2 * (1 / 120 - inv2 * (1 / 252 - inv2 * (1 / 240 - inv2 / 132))))
-    high = high + math.log(x) - 0.5 * inv - series
-    x, low = a, 0.0
-    while x < 10.0:
-        low -= 1.0 / x
-        x += 1.0
-    inv = 1.0 / x
-    inv2 = inv * inv
-    series = inv2 * (1 / 12 - inv2 * (1 / 120 - inv2 * (1 / 252 - inv2 * (1 / 240 - inv2 / 132))))
-    low = low + math.log(x) - 0.5 * inv - series
-    return (high - low) / theta
+    return expected_wait_at_rate(position, rate, theta)
