@@ -28,6 +28,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from tools.ports import free_port  # below the ephemeral range: a readiness poll cannot meet itself
+
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS_DIR = ROOT / "benchmarks" / "results"
 CONFIG_DIR = ROOT / "config"
@@ -142,12 +144,6 @@ def signed(secret: bytes, body: bytes) -> dict[str, str]:
 
 # --------------------------------------------------------------------------------------------------
 # Servers in subprocesses
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class ServerError(RuntimeError):

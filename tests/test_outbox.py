@@ -24,7 +24,7 @@ from acd.model import Command
 from acd.outbox import Outbox, OutboxMetrics, backoff_delay, encode
 from acd.outbox_store import MemoryOutboxStore
 from acd.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
-from tests.ports import free_port
+from tools.ports import free_port
 
 SECRET = b"outbox-secret"
 PATIENCE_S = 15.0

@@ -39,7 +39,7 @@ import pytest
 
 from acd.adapters.kamailio import call_id_of
 from acd.signing import signed_headers
-from tests.ports import free_ports
+from tools.ports import free_ports
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy" / "kamailio"

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from tests.ports import free_port
+from tools.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"

@@ -37,7 +37,7 @@ from acd.config import Config
 from acd.service import Service
 from acd.settings import Settings
 from tests.conftest import ROOT, T0, small_config
-from tests.ports import free_port
+from tools.ports import free_port
 
 REDIS_BASE = os.environ.get("ACD_TEST_REDIS_URL", "redis://127.0.0.1:6379").rstrip("/")
 PATIENCE_S = 30.0

@@ -1,5 +1,5 @@
-"""Free loopback ports for the servers tests start in other processes, chosen below the kernel's
-ephemeral range.
+"""Free loopback ports for the servers tests and benchmarks start in other processes, chosen
+below the kernel's ephemeral range.
 
 A port from `bind(("127.0.0.1", 0))` lies in the ephemeral range (32768-60999 here), the range
 the kernel also draws client source ports from. A test that polls such a port until its server
