@@ -18,7 +18,6 @@ overflow (acd/engine/overflow.py). Each event type's check and handler are paire
 from __future__ import annotations
 
 import hashlib
-import heapq
 import logging
 import weakref
 from collections import deque
@@ -130,13 +129,7 @@ class Engine(Line):
         results = self._apply_all(events, now, commands)
         if self.callback_book.pending:
             self.callback_book.admit_all(now, commands)
-        # _housekeep, only when it has something to do (asked after every batch)
-        if (
-            (self._ewt_dirty and self.overflow.mode is AUTO)
-            or (self._seen_expiry and self._seen_expiry[0][0] <= now)
-            or len(self._ended) > self._ended_retention
-        ):
-            self._housekeep(now)
+        self._housekeep(now)
         return results, commands
 
     def _apply_all(self, events: list[Any], now: float, commands: list[Command]) -> list[EventResult]:
@@ -206,19 +199,7 @@ class Engine(Line):
     # ------------------------------------------------------------------ timers
 
     def next_wakeup(self) -> float | None:
-        """`timers.next_live_at(self._timer_live)`, asked after every batch: a call's timer (the
-        commonest) checked inline, cancelled timers dropped from the top."""
-        heap, calls = self.timers._heap, self.calls
-        while heap:
-            timer = heap[0]
-            if timer[2] == "call":
-                call = calls.get(timer[3])
-                if call is not None and call.row >= 0 and call.timer_token == timer[4]:
-                    return timer[0]
-            elif self._timer_live(timer):
-                return timer[0]
-            heapq.heappop(heap)
-        return None
+        return self.timers.next_live_at(self._timer_live)
 
     def tick(self, now: float) -> list[Command]:
         """Fire every timer due at `now`: ends of wrap-up, widening steps, preferred-agent waits."""
@@ -226,9 +207,7 @@ class Engine(Line):
         self._last_now = now
         if self._watchdog_at is None and self._watchdog_s > 0:
             watchdog.arm(self, now)
-        heap = self.timers._heap
-        while heap and heap[0][0] <= now:  # timers.pop_due, inline
-            timer = heapq.heappop(heap)
+        while (timer := self.timers.pop_due(now)) is not None:
             if not self._timer_live(timer):
                 continue
             at, _, kind, key, _ = timer
@@ -247,12 +226,7 @@ class Engine(Line):
                 self.appointment_book.remind(self.appointments[key], now, commands)
         if self.callback_book.pending:
             self.callback_book.admit_all(now, commands)
-        if (  # _housekeep, only when it has something to do (as in `apply`)
-            (self._ewt_dirty and self.overflow.mode is AUTO)
-            or (self._seen_expiry and self._seen_expiry[0][0] <= now)
-            or len(self._ended) > self._ended_retention
-        ):
-            self._housekeep(now)
+        self._housekeep(now)
         return commands
 
     def _timer_live(self, timer: Timer) -> bool:

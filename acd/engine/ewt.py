@@ -177,30 +177,3 @@ def expected_wait_at_rate(position: int, rate: float, theta: float = 0.0) -> flo
         return position / rate if theta <= 0.0 else 1.0 / rate
     a = rate / theta
     return (digamma(a + position) - digamma(a)) / theta
-
-
-def line_wait(
-    rates: ServiceRateTracker, abandonment: AbandonmentTracker, skill: str, position: int, now: float
-) -> float | None:
-    """`expected_wait_at_rate(position, rates.rate(skill, now), abandonment[skill])`, None when
-    the rate is None: the same arithmetic in one call, as it is asked about three times a call
-    (the caller's queue decision, the overflow watch after the batches)."""
-    entries = rates._entries[skill]  # ServiceRateTracker.rate, inline
-    since = rates._since[skill]
-    busy = rates._busy[skill] + (max(0.0, now - since) if since is not None else 0.0)
-    max_age = rates.MAX_AGE_S
-    while entries and busy - entries[0] > max_age:
-        entries.popleft()
-    n = len(entries)
-    if n < rates.MIN_ENTRIES:
-        return None
-    span = busy - entries[0]
-    if not span > 0:
-        return None
-    rate = n / span
-    waited = abandonment._waited[skill]  # AbandonmentTracker.__getitem__, inline
-    if abandonment._seen[skill] < abandonment.MIN_WAITS or waited <= 0.0:
-        theta = 0.0
-    else:
-        theta = abandonment._abandons[skill] / waited
-    return expected_wait_at_rate(position, rate, theta)

@@ -34,7 +34,7 @@ from acd.engine.ewt import (
     AhtTracker,
     ServiceRateTracker,
     expected_wait,
-    line_wait,
+    expected_wait_at_rate,
 )
 from acd.engine.observer import Observer
 from acd.engine.records import Agent, Appointment, Call, Callback
@@ -387,10 +387,10 @@ class Line:
         caller's: position = waiting + 1): the callers ahead leave at the rate the line was served
         at lately, or (not served lately) at n / AHT of the `staffed` agents, and hang up at the
         skill's abandonment rate."""
-        wait = line_wait(self.service_rate, self.abandonment, skill, position, self._last_now)
-        if wait is not None:
-            return wait
         theta = self.abandonment[skill]
+        rate = self.service_rate.rate(skill, self._last_now)
+        if rate is not None:
+            return expected_wait_at_rate(position, rate, theta)
         return expected_wait(position, self.aht[skill], staffed, self._ewt_unstaffed_s, theta)
 
     # -- the end of a call

@@ -209,15 +209,10 @@ class OverflowRules:
             return
         line = self.line  # asked after nearly every batch: the look-ups hoisted
         skills, waiting_by_skill, staffed_by_skill = line.skills, line.waiting_by_skill, line.staffed_by_skill
-        skill_wait, hot = line.skill_wait, overflow.hot_skills
-        activate, deactivate = overflow.settings.activate_ewt_s, overflow.settings.deactivate_ewt_s
+        skill_wait, observe_ewt = line.skill_wait, overflow.observe_ewt
         dirty = line._ewt_dirty
         for i in dirty:
             skill = skills[i]
             waiting, staffed = waiting_by_skill[i], staffed_by_skill[i]
-            ewt_s = skill_wait(skill, waiting + 1, staffed) if waiting or staffed else 0.0
-            if ewt_s >= activate:  # observe_ewt, inline
-                hot.add(skill)
-            elif ewt_s < deactivate:
-                hot.discard(skill)
+            observe_ewt(skill, skill_wait(skill, waiting + 1, staffed) if waiting or staffed else 0.0)
         dirty.clear()
