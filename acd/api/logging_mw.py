@@ -44,6 +44,12 @@ def new_request_id() -> str:
     return f"{_ID_PREFIX}{next(_id_counter) & 0xFFFFFFFFFFFFFFFF:016x}"
 
 
+def request_id_of(request: web.Request) -> str:
+    """The request's id: the client's `X-Request-Id` when it is a sane one, else a new one."""
+    given = request.headers.get(REQUEST_ID)
+    return given if given and _request_id_ok.match(given) else new_request_id()
+
+
 def _event_fields(request: web.Request, raw: bytes) -> dict[str, Any]:
     body = request.get(PARSED_BODY)
     if body is None:
@@ -67,7 +73,8 @@ def _event_fields(request: web.Request, raw: bytes) -> dict[str, Any]:
     }
 
 
-def _level(request: web.Request, status: int) -> int:
+def line_level(request: web.Request, status: int) -> int:
+    """The level of the request's line: errors for 5xx, debug for probes and scrapes."""
     if status >= 500:
         return logging.ERROR
     if request.method in ("GET", "HEAD") and request.path.startswith(_QUIET):

@@ -15,7 +15,7 @@ from typing import Any
 from aiohttp import web
 
 from acd.api.errors import error_answer
-from acd.api.logging_mw import REQUEST_ID, _level, _request_id_ok, log, log_request, new_request_id
+from acd.api.logging_mw import REQUEST_ID, line_level, log, log_request, request_id_of
 from acd.api.signing_mw import check_signature
 
 
@@ -23,8 +23,7 @@ def api_middleware(secret: bytes | None) -> Any:
     @web.middleware
     async def api(request: web.Request, handler: Any) -> web.StreamResponse:
         started = time.perf_counter()
-        given = request.headers.get(REQUEST_ID)
-        request_id = given if given and _request_id_ok.match(given) else new_request_id()
+        request_id = request_id_of(request)
         status = 500
         try:
             try:
@@ -44,7 +43,7 @@ def api_middleware(secret: bytes | None) -> Any:
             status = 499  # the client went away before the answer (nginx's convention)
             raise
         finally:
-            level = _level(request, status)
+            level = line_level(request, status)
             if log.isEnabledFor(level):  # the line is made only when it is written
                 await log_request(request, status, started, request_id, level)
 
