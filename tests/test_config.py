@@ -252,6 +252,20 @@ def test_unknown_skill_in_an_agent_reports_its_line(cfg: Path) -> None:
     assert_error(error_of(cfg), cfg, "agents.yaml", line, ".skills.paiment: unknown skill 'paiment'")
 
 
+def test_unknown_skill_of_the_local_services_reports_its_line(cfg: Path) -> None:
+    line = edit(cfg, "services.yaml", "  default_skills: [impot_revenu,", "  default_skills: [impot_revenus,")
+    assert_error(
+        error_of(cfg), cfg, "services.yaml", line, "services.default_skills: unknown skill 'impot_revenus'"
+    )
+
+
+def test_unknown_skill_of_one_local_service_reports_its_line(cfg: Path) -> None:
+    line = edit(cfg, "services.yaml", "capacity: 4}", "capacity: 4, skills: [lfs]}")
+    assert_error(
+        error_of(cfg), cfg, "services.yaml", line, "skills: unknown skill 'lfs'", "did you mean 'lsf'"
+    )
+
+
 #: Timed widening as a deployment opts in to it (the shipped routing widens nothing).
 WIDENING_OPT_IN = """    by_skill:
       impot_revenu:

@@ -19,6 +19,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from benchmarks.answer_rate import worst_skill
+
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
 README = ROOT / "README.md"
@@ -211,6 +213,16 @@ def answer_rate_rows(r: dict[str, Any]) -> list[Row]:
                 ("≥ FIFO" + _met(bars["peak_service_level_not_below_fifo"])) if peak else "",
             )
         )
+        if "by_skill" in fifo:  # results from before the per-skill figures have none
+            skill, gap = worst_skill(fifo, acd)
+            rows.append(
+                (
+                    f"answer rate, {day}, the skill acd lifts least ({skill}): FIFO -> acd",
+                    f"{100 * fifo['by_skill'][skill]['answer_rate']:.1f} % -> "
+                    f"{100 * acd['by_skill'][skill]['answer_rate']:.1f} %",
+                    "≥ FIFO" + _met(gap >= 0),
+                )
+            )
         rows.append(
             (
                 f"expected wait told vs waited, {day}: mean absolute error FIFO / acd",

@@ -40,8 +40,13 @@ HEADER = """\
 # departments). This file holds one top-level key, `services:`.
 #   default_hours  the hours of every service without its own (narrower than the national
 #                  line's); an overseas service keeps them in its own time zone
+#   default_skills the skills whose calls a service takes, unless it lists its own `skills`
+#                  (absent: every skill). `lsf` is left out: a local tax office has no sign-
+#                  language interpreter, so a sign-language call stays on the national line,
+#                  for the interpreters there or a callback. What it costs: at a peak, those
+#                  callers wait for the few interpreter agents (docs/simulator.md).
 #   local          id, department (INSEE code), name, target (SIP URI the call is sent to),
-#                  capacity (overflow calls it holds at once), optional hours
+#                  capacity (overflow calls it holds at once), optional hours, optional skills
 services:
   default_hours:
     timezone: Europe/Paris
@@ -54,6 +59,7 @@ services:
       sat: []
       sun: []
     public_holidays: true
+  default_skills: [impot_revenu, prelevement_source, paiement, espace_particulier]
   local:
 """
 

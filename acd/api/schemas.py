@@ -226,6 +226,7 @@ class ServiceView(BaseModel):
     load: int = Field(description="Overflow calls it holds now")
     taken: int = Field(description="Overflow calls it took since start")
     timezone: str
+    skills: list[str] | None = Field(description="The skills whose calls it takes; null: every skill")
 
 
 class ServiceList(BaseModel):

@@ -93,6 +93,19 @@ class Config(_Model):
                     )
                 )
             departments.setdefault(service.department, i)
+            for skill in service.skills or ():
+                if skill not in skill_ids:
+                    issues.append(
+                        (
+                            ("services", "local", i, "skills"),
+                            f"unknown skill {skill!r}{_hint(skill, skill_ids)}",
+                        )
+                    )
+        for skill in self.services.default_skills or ():
+            if skill not in skill_ids:
+                issues.append(
+                    (("services", "default_skills"), f"unknown skill {skill!r}{_hint(skill, skill_ids)}")
+                )
         for skill in self.routing.widening.by_skill:
             if skill not in skill_ids:
                 issues.append(

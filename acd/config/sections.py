@@ -189,11 +189,18 @@ class LocalService(_Model):
     capacity: Annotated[int, Field(ge=0, strict=True)]
     #: Its own hours; default: `services.default_hours` in the department's time zone.
     hours: OpeningHours | None = None
+    #: The skills whose calls it takes; default: `services.default_skills`.
+    skills: list[str] | None = None
 
     @field_validator("department", mode="before")
     @classmethod
     def _department_is_text(cls, v: Any) -> Any:
         return Site._department_is_text(v)
+
+    def skills_taken(self, default: list[str] | None) -> frozenset[str] | None:
+        """The skills whose calls it takes (None: every skill)."""
+        skills = self.skills if self.skills is not None else default
+        return frozenset(skills) if skills is not None else None
 
     def opening_hours(self, default: OpeningHours) -> OpeningHours:
         if self.hours is not None:
@@ -206,6 +213,9 @@ class ServicesConfig(_Model):
     """The local services (config/services.yaml)."""
 
     default_hours: OpeningHours = DEFAULT_SERVICE_HOURS
+    #: The skills whose calls a service without its own `skills` takes; absent: every skill.
+    #: A local tax office has no sign-language interpreter, so the shipped file leaves out `lsf`.
+    default_skills: list[str] | None = None
     local: list[LocalService] = Field(default_factory=list)
 
 

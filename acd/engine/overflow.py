@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 class ServiceState:
     spec: LocalService
     hours: Hours
+    skills: frozenset[str] | None = None  # the skills whose calls it takes (None: every skill)
     load: int = 0  # overflowed calls it holds now (until their call.ended)
     taken: int = 0  # overflowed calls it took since start
 
@@ -39,6 +40,9 @@ class ServiceState:
     def can_take(self, now: float) -> bool:
         return self.load < self.spec.capacity and self.hours.is_open(now)
 
+    def takes(self, skill: str) -> bool:
+        return self.skills is None or skill in self.skills
+
 
 class Overflow:
     def __init__(self, config: Config, calendar: Calendar) -> None:
@@ -47,9 +51,10 @@ class Overflow:
         self.mode = OverflowSwitch(self.settings.mode)
         self.services: dict[str, ServiceState] = {}
         self.by_department: dict[str, ServiceState] = {}
-        default = config.services.default_hours
+        default, default_skills = config.services.default_hours, config.services.default_skills
         for spec in config.services.local:
-            state = ServiceState(spec, Hours(spec.opening_hours(default), spec.department))
+            hours = Hours(spec.opening_hours(default), spec.department)
+            state = ServiceState(spec, hours, spec.skills_taken(default_skills))
             self.services[spec.id] = state
             self.by_department[spec.department] = state
         self.hot_skills: set[str] = set()  # auto: skills whose live EWT crossed the threshold
@@ -79,8 +84,11 @@ class Overflow:
     def threshold_s(self) -> float:
         return 0.0 if self.mode is ON else self.settings.threshold_s
 
-    def service_for(self, department: str | None) -> ServiceState | None:
-        return self.by_department.get(department) if department else None
+    def service_for(self, call: Call) -> ServiceState | None:
+        """The local service of the call's department, if it has one that takes the call's skill
+        (a local office has no sign-language interpreter: the shipped services leave out `lsf`)."""
+        service = self.by_department.get(call.department) if call.department else None
+        return service if service is not None and service.takes(call.skill) else None
 
     def status(self, now: float) -> dict[str, Any]:
         if self.mode is ON:
@@ -142,13 +150,14 @@ class OverflowRules:
 
     def target(self, call: Call, ewt: float, now: float) -> ServiceState | None:
         """The local service a call no agent can take now should go to, if any: overflow active
-        for its skill, its EWT above the threshold, its department's service open with room."""
+        for its skill, its EWT above the threshold, its department's service open with room and
+        taking that skill."""
         overflow = self.overflow
         if not overflow.active_for(call.skill, now):
             return None
         if overflow.mode is not ON and ewt <= overflow.threshold_s():
             return None
-        service = overflow.service_for(call.department)
+        service = overflow.service_for(call)
         if service is None or not service.can_take(now):
             return None
         return service
@@ -180,7 +189,7 @@ class OverflowRules:
         """Never stranded: a call that waited `max_wait_s` goes to its local service if it can
         take it (unless overflow is off), otherwise it is offered a callback, once."""
         call.stranded = True
-        service = self.overflow.service_for(call.department)
+        service = self.overflow.service_for(call)
         if self.overflow.mode is not OFF and service is not None and service.can_take(now):
             self.line._dequeue(call)
             self.send_to_service(call, service, now, commands, notify=True)

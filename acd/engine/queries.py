@@ -214,6 +214,7 @@ class Queries:
                 "load": s.load,
                 "taken": s.taken,
                 "timezone": s.hours.zone.key,
+                "skills": sorted(s.skills) if s.skills is not None else None,
             }
             for s in self._engine.overflow.services.values()
         ]

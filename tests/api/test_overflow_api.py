@@ -59,6 +59,7 @@ async def test_services_show_capacity_load_and_whether_they_take_calls(make_plat
     ServiceList.model_validate(body)
     services = {s["department"]: s for s in body["services"]}
     assert services["59"]["load"] == 1
+    assert services["59"]["skills"] is None  # every skill
     assert services["59"]["active"] is False  # full
     assert services["67"]["active"] is True
     assert services["67"]["target"] == "sip:accueil@sip-67.example"
@@ -74,6 +75,10 @@ async def test_every_department_has_a_local_service_in_the_shipped_config(make_p
     assert len(departments) == 101
     zones = {s["department"]: s["timezone"] for s in body["services"]}
     assert zones["974"] == "Indian/Reunion" and zones["59"] == "Europe/Paris"
+    # no local office has a sign-language interpreter: lsf calls stay on the national line
+    assert {tuple(s["skills"]) for s in body["services"]} == {
+        ("espace_particulier", "impot_revenu", "paiement", "prelevement_source")
+    }
 
 
 async def test_overflow_metrics_count_by_department(make_platform):

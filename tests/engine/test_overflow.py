@@ -18,10 +18,12 @@ def config_with_services(
     capacity: int = 2,
     overflow: dict[str, Any] | None = None,
     campaigns: list | None = None,
+    default_skills: list[str] | None = None,
     **routing: Any,
 ) -> Config:
     base = small_config(**routing).model_dump()
     base["services"] = {
+        "default_skills": default_skills,
         "local": [
             {
                 "id": "sip-59",
@@ -37,7 +39,7 @@ def config_with_services(
                 "target": "sip:accueil@sip-67.example",
                 "capacity": capacity,
             },
-        ]
+        ],
     }
     base["overflow"] = {
         "mode": "auto",
@@ -119,6 +121,31 @@ def test_a_call_without_department_stays_on_the_national_line(router_kind):
 def test_a_department_without_a_service_stays_on_the_national_line(router_kind):
     d = driver(router_kind, overflow={"mode": "on"})
     assert d.offer("c1", department="64")["action"] == "queue"
+
+
+def test_a_service_takes_only_the_skills_it_lists(router_kind):
+    """A local tax office has no sign-language interpreter: `lsf` calls stay on the national
+    line, whatever the switch; the other skills go on overflowing."""
+    d = driver(router_kind, overflow={"mode": "on"}, default_skills=["impot_revenu", "paiement"])
+    assert d.offer("c1", skill="lsf", department="59")["action"] == "queue"
+    assert d.engine.overflow.services["sip-59"].load == 0
+    assert d.offer("c2", skill="paiement", department="59")["action"] == "overflow"
+
+
+def test_a_service_s_own_skills_replace_the_default(router_kind):
+    config = config_with_services(overflow={"mode": "on"}, default_skills=["impot_revenu"]).model_dump()
+    config["services"]["local"][0]["skills"] = ["lsf"]  # sip-59, with an interpreter
+    d = Driver(Engine(Config.model_validate(config), router=router_kind))
+    assert d.offer("c1", skill="lsf", department="59")["action"] == "overflow"
+    assert d.offer("c2", skill="impot_revenu", department="59")["action"] == "queue"
+    assert d.offer("c3", skill="impot_revenu", department="67")["action"] == "overflow"
+    assert d.offer("c4", skill="lsf", department="67")["action"] == "queue"
+
+
+def test_without_skills_a_service_takes_every_skill(router_kind):
+    d = driver(router_kind, overflow={"mode": "on"})
+    assert d.engine.overflow.services["sip-59"].skills is None
+    assert d.offer("c1", skill="lsf", department="59")["action"] == "overflow"
 
 
 def test_a_full_service_takes_no_more_until_a_call_ends(router_kind):
@@ -223,6 +250,20 @@ def test_a_call_waiting_too_long_without_a_service_is_offered_a_callback_once(ro
     d.advance(3600)
     assert len(d.commands) == 1
     assert d.engine.calls["c1"].status == "queued"
+
+
+def test_a_stranded_call_its_service_does_not_take_is_offered_a_callback(router_kind):
+    d = driver(
+        router_kind,
+        now=local("2026-03-02T09:00:00"),
+        overflow={"max_wait_s": 600, "activate_ewt_s": 99999, "deactivate_ewt_s": 0},
+        default_skills=["impot_revenu"],
+    )
+    d.offer("c1", skill="lsf", department="59")
+    d.advance(600)
+    assert [c.command for c in d.commands] == ["offer_callback"]
+    assert d.engine.calls["c1"].status == "queued"
+    assert d.engine.overflow.services["sip-59"].load == 0
 
 
 def test_with_overflow_off_a_stranded_call_is_offered_a_callback_not_moved(router_kind):
