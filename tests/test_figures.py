@@ -39,3 +39,17 @@ def test_quick_runs_never_write_over_a_recorded_result() -> None:
 
     assert results_path("http", quick=False) == RESULTS_DIR / "http.json"
     assert results_path("http", quick=True).parent == RESULTS_DIR / "quick"
+
+
+def test_a_skill_acd_answers_less_than_fifo_is_shown_not_met(tmp_path: Path) -> None:
+    """The per-skill row can fail: sign-language callers sent to offices without an interpreter
+    (the shipped services before they left out `lsf`) answered below FIFO."""
+    results = tmp_path / "results"
+    shutil.copytree(figures.RESULTS, results)
+    rates = json.loads((results / "answer_rate.json").read_text())
+    peak = rates["days"]["campaign-peak-day"]
+    peak["fifo"]["by_skill"]["lsf"]["answer_rate"] = 0.734
+    peak["acd"]["by_skill"]["lsf"]["answer_rate"] = 0.569
+    (results / "answer_rate.json").write_text(json.dumps(rates))
+    [row] = [r for r in figures.render(results).splitlines() if "campaign-peak-day, the skill" in r]
+    assert "(lsf)" in row and "73.4 % -> 56.9 %" in row and "**not met**" in row
