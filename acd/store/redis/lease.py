@@ -15,6 +15,9 @@ from acd.aio import still_running
 from acd.store.redis.connection import REDIS_DOWN
 from acd.store.redis_log import RedisLog
 
+#: After a failed renewal, the next try comes this soon (the first one at once).
+RETRY_S = 0.05
+
 
 class LeaseLost(Exception):
     """The lease lapsed or was taken over: this instance must stop leading."""
@@ -37,23 +40,34 @@ class Lease:
         return True
 
     async def keep(self) -> None:
-        """Renew the lease every third of its TTL until it is lost: raises `LeaseLost`."""
+        """Renew the lease every third of its TTL until it is lost: raises `LeaseLost`.
+
+        A renewal that fails or times out (a slow Redis, a loaded machine) is retried at once,
+        then every `RETRY_S`, for as long as the lease is surely still ours: one slow answer
+        does not make a leader step down while two thirds of its TTL remain."""
         period = self.ttl_s / 3
+        wait = period
         while True:
             still_running()
-            await asyncio.sleep(period)
+            await asyncio.sleep(wait)
             assert self.value is not None
             sent = time.monotonic()
+            left = self.valid_until - sent
+            if left <= 0:
+                raise LeaseLost("the lease could not be renewed before it lapsed")
             try:
-                async with asyncio.timeout(period):
+                async with asyncio.timeout(min(period, left)):
                     held = await self._log.renew(self.value, self.ttl_s)
             except REDIS_DOWN as exc:
-                if time.monotonic() + period >= self.valid_until:
-                    raise LeaseLost(f"the lease could not be renewed: {exc}") from None
+                left = self.valid_until - time.monotonic()
+                if left <= RETRY_S:
+                    raise LeaseLost(f"the lease could not be renewed: {exc!r}") from None
+                wait = 0.0 if wait == period else RETRY_S
                 continue
             if not held:
                 raise LeaseLost("the lease lapsed and was taken over")
             self.valid_until = sent + self.ttl_s
+            wait = period
 
     async def release(self) -> None:
         """Give the lease back (best effort, within a second) so that another instance takes
