@@ -381,3 +381,78 @@ def test_a_dropped_engine_is_freed_at_once_not_left_to_the_cyclic_collector(rout
         if was:
             gc.enable()
     assert alive == []
+
+
+#: One event of every type the engine takes, each field that can be set set (the digest covers them all).
+EVERY_EVENT = [
+    {
+        "type": "call.offered",
+        "call_id": "c1",
+        "caller": "+33612345678",
+        "skill": "impot_revenu",
+        "priority": 3,
+        "department": "2A",
+        "language": "en",
+        "needs": ["lsf"],
+        "preferred_agent_id": "a1",
+        "ts": "2026-03-02T09:00:00.250+01:00",
+    },
+    {"type": "call.answered", "call_id": "c1", "agent_id": "a1"},
+    {"type": "call.unanswered", "call_id": "c1", "agent_id": "a1"},
+    {"type": "call.ended", "call_id": "c1", "reason": "abandoned"},
+    {"type": "agent.state", "agent_id": "a1", "state": "paused", "reason": "lunch"},
+    {
+        "type": "roster.agent",
+        "agent_id": "a9",
+        "site": "lille",
+        "skills": {"paiement": 2},
+        "target": "sip:a9@x",
+    },
+    {"type": "survey.result", "call_id": "c1", "score": 5},
+    {"type": "callback.accepted", "call_id": "c1", "window_start": "2026-03-02T14:00:00Z"},
+    {
+        "type": "callback.requested",
+        "callback_id": "cb1",
+        "number": "+33612345678",
+        "skill": "paiement",
+        "department": "59",
+        "not_before": "2026-03-02T14:00:00Z",
+    },
+    {"type": "callback.cancelled", "callback_id": "cb1"},
+    {"type": "callback.result", "callback_id": "cb1", "outcome": "no_answer"},
+    {
+        "type": "appointment.booked",
+        "appointment_id": "ap1",
+        "number": "+33612345678",
+        "skill": "lsf",
+        "start": "2026-03-03T10:00:00+01:00",
+        "department": "69",
+        "site": "lyon",
+    },
+    {"type": "appointment.cancelled", "appointment_id": "ap1"},
+    {"type": "appointment.rescheduled", "appointment_id": "ap1", "start": "2026-03-04T10:00:00+01:00"},
+    {"type": "appointment.result", "appointment_id": "ap1", "outcome": "answered"},
+    {"type": "platform.sync", "calls": ["c1", "c2"], "agents": {"a1": "busy", "a2": "logged_out"}},
+    {"type": "overflow.mode", "mode": "on"},
+]
+
+
+def test_an_event_s_digest_is_that_of_its_model_dump_json() -> None:
+    """The remembered digests outlive a release (snapshots and state exports carry them): the
+    digest must stay blake2b-96 of `model_dump_json()`, whatever way the engine writes it."""
+    import hashlib
+    from types import SimpleNamespace
+
+    from acd.engine.core import EVENT_TYPES, event_digest
+    from acd.events import any_event_adapter
+
+    assert {e["type"] for e in EVERY_EVENT} == set(EVENT_TYPES)
+    for i, body in enumerate(EVERY_EVENT):
+        event = any_event_adapter.validate_python({"id": f"e{i}", **body})
+        expected = hashlib.blake2b(event.model_dump_json().encode(), digest_size=12).digest()
+        assert event_digest(event) == expected, body["type"]
+        if body["type"] in ("call.offered", "platform.sync", "overflow.mode"):  # apply's inline copy
+            engine = Engine(small_config())
+            engine.apply([event], T0)
+            assert engine._seen_digest[event.id] == expected, body["type"]
+    assert event_digest(SimpleNamespace(id="x", type="call.ended")) is None  # the simulator's light events
