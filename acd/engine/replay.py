@@ -18,13 +18,17 @@ from acd.engine.errors import EngineError
 log = logging.getLogger("acd.engine.replay")
 
 
-def apply_logged(engine: Engine, events: list[Any], now: float) -> list[Any]:
+def apply_logged(engine: Engine, events: list[Any], now: float, *, same_config: bool = False) -> list[Any]:
     """Apply a log entry's events in a replay: `trusted` (they were validated when first
     applied), unless that fails, which happens when the snapshot was loaded under a changed
     configuration and an event names what it no longer has (an agent or a skill removed): then
     one event at a time, validated, each refused one skipped and logged, never a crash. Events of
     the entry applied before the failure are not applied twice (their ids are remembered): their
-    results are those first given. Returns the results."""
+    results are those first given. Returns the results.
+
+    `same_config`: the state was saved under this very configuration (and release), so nothing
+    it names can have gone: a failure is then an engine defect or a broken determinism, not a
+    changed `config/`, and is logged as an error with its traceback rather than as a warning."""
     seen = engine._seen
     repeats = {event.id for event in events if event.id in seen}
     try:
@@ -49,7 +53,17 @@ def apply_logged(engine: Engine, events: list[Any], now: float) -> list[Any]:
             )
             continue
         results += done
-    log.warning(
-        "snapshot replay: a log entry applied event by event after %s: %s", type(first).__name__, first
-    )
+    if same_config:
+        log.error(
+            "snapshot replay: a log entry failed to apply as it was first applied, under the same "
+            "configuration and release (an engine defect or a broken determinism, not a changed "
+            "config/); applied event by event, validated: %s: %s",
+            type(first).__name__,
+            first,
+            exc_info=first,
+        )
+    else:
+        log.warning(
+            "snapshot replay: a log entry applied event by event after %s: %s", type(first).__name__, first
+        )
     return results

@@ -582,6 +582,48 @@ def test_a_log_replayed_under_a_roster_without_an_agent_skips_its_events_and_app
     assert engine.calls["c1"].agent_id == "a1" and engine.calls["c2"].waiting
 
 
+@pytest.mark.parametrize("same_config", [True, False])
+def test_a_replay_failure_under_the_same_config_is_logged_as_a_defect(
+    router_kind, caplog, monkeypatch, same_config
+):
+    """Under the configuration and release the state was saved with, nothing an entry names can
+    have gone: a trusted replay that fails is an engine defect and says so (an error, with its
+    traceback), where under a changed config/ it is the expected fallback (a warning)."""
+    from acd.engine import apply_logged
+    from acd.engine.core import Engine as EngineClass
+
+    d = Driver(Engine(rich_config(), router=router_kind))
+    d.agent("a1", "available")
+    engine = reload(d.engine)
+    handler = EngineClass._handlers["call.offered"]
+    failures = [KeyError("a defect")]
+
+    def defective(*args):
+        if failures:
+            raise failures.pop()
+        return handler(*args)
+
+    monkeypatch.setitem(EngineClass._handlers, "call.offered", defective)
+    event = any_event_adapter.validate_python(
+        {
+            "id": "l1",
+            "type": "call.offered",
+            "call_id": "c1",
+            "caller": "+33612345678",
+            "skill": "impot_revenu",
+        }
+    )
+    with caplog.at_level(logging.WARNING, logger="acd.engine.replay"):
+        results = apply_logged(engine, [event], d.now, same_config=same_config)
+    assert [r.status for r in results] == ["applied"]
+    [record] = [r for r in caplog.records if r.name == "acd.engine.replay"]
+    if same_config:
+        assert record.levelno == logging.ERROR and record.exc_info is not None
+        assert "engine defect" in record.getMessage()
+    else:
+        assert record.levelno == logging.WARNING and "engine defect" not in record.getMessage()
+
+
 def test_a_format_2_snapshot_of_its_first_release_upgrades_too(caplog):
     """Format 2's first release (2026-11-23, revision 4e8e9fa) pickled an engine without what came
     later (the agent machine, the measured expected wait, callback windows): those start empty."""

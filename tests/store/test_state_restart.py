@@ -221,12 +221,14 @@ async def test_a_crash_then_a_restart_under_a_roster_without_an_agent_the_log_na
     await first.client.close()  # a snapshot
     [second] = await cluster(config=rich_config(), clock=clock)
     await leader_of([second])
+    assert second.service.store.replica.same_config  # its failures would be defects: errors
     await second.events(
         event("agent.state", agent_id="a3", state="available"), offered("c1"), offered("c2")
     )  # in the log only
     await second.crash()
     [third] = await cluster(config=roster_without("a3"), clock=clock)
     await leader_of([third])
+    assert not third.service.store.replica.same_config  # config/ changed: fallbacks are expected
     engine = third.service.engine
     assert "a3" not in engine.agents
     assert engine.calls["c1"].agent_id == "a1" and engine.calls["c2"].waiting

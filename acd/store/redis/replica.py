@@ -76,6 +76,7 @@ class Replica:
         self.dirty = True  # the engine may hold effects the log does not: reload before use
         self.epoch: str | None = None  # the store's epoch the replica follows
         self.reseed = False  # Redis lost the state: this replica is the best copy left
+        self.same_config = False  # the snapshot loaded was made by this release under this config/
 
     def moved_to(self, position: Position) -> None:
         self.position = position
@@ -107,6 +108,7 @@ class Replica:
             loaded = await self._snapshots.load()
             engine = loaded.engine if loaded.engine is not None else self._new_engine()
             engine.observer = self._observer  # records of replayed contacts are queued again
+            self.same_config = loaded.same_config
             position, entries = await self.catch_up(engine, loaded.position, answered)
         self.engine = engine
         self.moved_to(position)
@@ -179,7 +181,9 @@ class Replica:
                 engine.tick(entry.now)
             else:
                 try:
-                    results = apply_logged(engine, decode(entry.events or b"[]"), entry.now)
+                    results = apply_logged(
+                        engine, decode(entry.events or b"[]"), entry.now, same_config=self.same_config
+                    )
                 except (EngineError, ValidationError) as exc:  # determinism broken: say so loudly
                     log.error("redis store: log entry %d no longer applies (%s); skipped", entry.seq, exc)
             seq, entry_id, now = entry.seq, entry.id, entry.now

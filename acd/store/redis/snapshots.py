@@ -43,6 +43,9 @@ class Loaded:
 
     engine: Engine | None
     position: Position
+    #: made by this release under this configuration: a log entry after it that fails to
+    #: replay is a defect, not a changed config/ (acd.engine.replay)
+    same_config: bool = False
 
 
 class Snapshots:
@@ -76,7 +79,8 @@ class Snapshots:
                 self._records.restore(b"")
             return Loaded(None, Position())
         header = snap.read_header(stored.header)
-        if header.get("acd") != __version__ or header.get("config") != self.fingerprint:
+        same_config = header.get("acd") == __version__ and header.get("config") == self.fingerprint
+        if not same_config:
             log.warning(
                 "redis store: the snapshot was made by acd %s (format %s) under another configuration "
                 "or version (fingerprint %s, ours %s): its state is restored under the current "
@@ -89,7 +93,7 @@ class Snapshots:
         engine = snap.decode(stored.data, header, config=self._config, router=self._settings.router)
         if self._records is not None:  # before the replay: what it makes again comes after these
             self._records.restore(stored.records)
-        return Loaded(engine, Position(stored.seq, stored.id, float(header.get("now", 0.0))))
+        return Loaded(engine, Position(stored.seq, stored.id, float(header.get("now", 0.0))), same_config)
 
     # -- writing
 
