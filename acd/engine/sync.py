@@ -10,7 +10,7 @@ import math
 from typing import Any
 
 from acd.engine.agents import Ignored
-from acd.engine.line import ANSWERED, AVAILABLE, CONNECTING, INBOUND, QUEUED, Line
+from acd.engine.line import ANSWERED, AVAILABLE, CONNECTING, INBOUND, OVERFLOWED, QUEUED, Line
 from acd.engine.records import Call
 from acd.events import PlatformSync
 from acd.model import Command, SyncDecision
@@ -80,16 +80,22 @@ def _reconcile(
 
 def _syncable_calls(line: Line) -> list[Call]:
     """The calls the platform holds a leg of, as acd sees it: calls answered (a callback's or
-    an appointment's conversation included), and inbound calls queued or ringing an agent.
-    A callback's or an appointment's dial in progress is left to its result
-    (`callback.result`, `appointment.result`), which retries it."""
+    an appointment's conversation included), inbound calls queued or ringing an agent, and calls
+    overflowed to a local service (the platform bridges them there and posts their end: one it
+    no longer holds has ended, and its service's place is free again, or a lost `call.ended`
+    would keep that place taken for good). A callback's or an appointment's dial in progress is
+    left to its result (`callback.result`, `appointment.result`), which retries it."""
     return [
         c
         for c in line.calls.values()
         if c.status is ANSWERED
+        or c.status is OVERFLOWED
         or (c.status in (QUEUED, CONNECTING) and c.kind is INBOUND and c.callback_id is None)
     ]
 
 
 def _call_changed_at(call: Call) -> float:
-    return max(call.offered_at, call.connected_at or 0.0, call.answered_at or 0.0, call.enqueued_at)
+    changed = max(call.offered_at, call.connected_at or 0.0, call.answered_at or 0.0, call.enqueued_at)
+    if call.status is OVERFLOWED:  # when it went to its local service
+        changed = max([changed, *(at for at, entry in call.history if entry.get("action") == "overflow")])
+    return changed

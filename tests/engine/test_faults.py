@@ -36,6 +36,24 @@ def chaos_config() -> Config:
         }
         for i in range(16)
     ]
+    data["agents"][0]["skills"]["lsf"] = 4  # one interpreter
+    data["services"] = {  # local services, which take every skill but sign language
+        "default_skills": ["impot_revenu", "paiement"],
+        "default_hours": {
+            "week": {d: ["00:00-24:00"] for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}
+        },
+        "local": [
+            {
+                "id": f"sip-{dep}",
+                "department": dep,
+                "name": dep,
+                "target": f"sip:accueil@{dep}.x",
+                "capacity": 2,
+            }
+            for dep in ("59", "67")
+        ],
+    }
+    data["overflow"] = {"mode": "auto", "threshold_s": 20, "activate_ewt_s": 40, "deactivate_ewt_s": 20}
     return Config.model_validate(data)
 
 
@@ -61,6 +79,12 @@ def check(engine: Engine, connects: list) -> None:
         assert all(a != b or a != "connect" for a, b in pairwise(actions)), actions
     ids = [c.id for c in connects]
     assert len(ids) == len(set(ids))
+    # a local service holds exactly the overflowed calls not ended, within its capacity, and
+    # never a call of a skill it does not take
+    for service in engine.overflow.services.values():
+        held = [c for c in engine.calls.values() if c.status == "overflowed" and c.service_id == service.id]
+        assert service.load == len(held) <= service.spec.capacity, (service, held)
+        assert all(service.takes(c.skill) for c in held), held
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
@@ -88,8 +112,10 @@ def test_chaos_never_rings_an_agent_twice_nor_gives_a_talking_agent_a_second_cal
         roll = rng.random()
         if roll < 0.2 or not live:
             n_calls += 1
-            skill = "paiement" if rng.random() < 0.2 else "impot_revenu"
-            event = ev("call.offered", call_id=f"k{n_calls}", caller="+33600000001", skill=skill)
+            skill = rng.choices(["impot_revenu", "paiement", "lsf"], [0.7, 0.2, 0.1])[0]
+            department = rng.choice([None, "59", "67", "64"])  # 64: no local service
+            where = {"department": department} if department else {}
+            event = ev("call.offered", call_id=f"k{n_calls}", caller="+33600000001", skill=skill, **where)
         else:
             call = rng.choice(live)
             agent = call.agent_id if call.agent_id and rng.random() < 0.8 else rng.choice(agents)
@@ -104,8 +130,10 @@ def test_chaos_never_rings_an_agent_twice_nor_gives_a_talking_agent_a_second_cal
             elif kind < 0.9:
                 state = rng.choice(["available", "available", "busy", "wrap_up", "paused", "logged_out"])
                 event = ev("agent.state", at=ts, agent_id=agent, state=state, reason="x")
-            elif kind < 0.95:
+            elif kind < 0.93:
                 event = ev("survey.result", call_id=call.id, score=rng.randint(1, 5))
+            elif kind < 0.95:  # the supervisor's switch
+                event = ev("overflow.mode", mode=rng.choice(["auto", "on", "off"]))
             else:
                 event = ev("callback.accepted", call_id=call.id)
         fate = rng.random()
@@ -131,6 +159,8 @@ def test_chaos_never_rings_an_agent_twice_nor_gives_a_talking_agent_a_second_cal
     deliver([ev("platform.sync", calls=[], agents=dict.fromkeys(agents, "available"))])
     d.advance(60)
     check(engine, [c for c in d.commands if c.command == "connect"])
+    assert sum(s.taken for s in engine.overflow.services.values()) > 0  # overflow was exercised
+    assert all(s.load == 0 for s in engine.overflow.services.values())  # no capacity stuck either
     for call in engine.calls.values():  # only a callback's dial, waiting for its result, is left
         assert call.status != "answered"
         assert call.status != "connecting" or call.callback_id, call

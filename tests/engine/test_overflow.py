@@ -160,6 +160,27 @@ def test_a_full_service_takes_no_more_until_a_call_ends(router_kind):
     assert d.offer("c3", department="59")["action"] == "overflow"
 
 
+def test_an_overflowed_call_whose_end_was_lost_frees_its_service_at_the_next_sync(router_kind):
+    """The platform bridges an overflowed call to its local service and posts its end; if that
+    `call.ended` is lost, the sync that no longer lists the call ends it (`lost`) and frees the
+    service's place: without it the place stayed taken for good, and a few lost webhooks made
+    every service look full for the rest of the campaign."""
+    d = driver(router_kind, capacity=1, overflow={"mode": "on"})
+    assert d.offer("c1", department="59")["action"] == "overflow"
+    assert d.offer("c2", department="59")["action"] == "queue"  # full
+    before = d.now - 5
+    d.send("platform.sync", at=before, calls=[])  # dated before the overflow: not news of its end
+    assert d.engine.calls["c1"].status == "overflowed"
+    d.now += 60
+    assert d.send("platform.sync", calls=["c2"])["ended"] == ["c1"]
+    assert d.engine.calls["c1"].end_reason == "lost"
+    assert d.engine.overflow.services["sip-59"].load == 0
+    assert d.offer("c3", department="59")["action"] == "overflow"
+    d.now += 60
+    d.send("platform.sync", calls=["c2", "c3"])  # listed: still at its service
+    assert d.engine.calls["c3"].status == "overflowed" and d.engine.overflow.services["sip-59"].load == 1
+
+
 def test_a_closed_service_takes_no_overflow(router_kind):
     d = driver(
         router_kind, now=local("2026-03-02T17:30:00"), overflow={"mode": "on"}
