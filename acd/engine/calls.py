@@ -12,7 +12,17 @@ from typing import Any
 
 from acd.engine import agents as machine
 from acd.engine.agents import Ignored
-from acd.engine.line import ANSWERED, AVAILABLE, CLOSED, CONNECTING, ENDED, OVERFLOWED, Line
+from acd.engine.line import (
+    ANSWERED,
+    APPOINTMENT,
+    AVAILABLE,
+    CALLBACK,
+    CLOSED,
+    CONNECTING,
+    ENDED,
+    OVERFLOWED,
+    Line,
+)
 from acd.engine.records import Call
 from acd.engine.validation import Batch
 from acd.events import (
@@ -105,6 +115,11 @@ def on_answered(line: Line, e: CallAnswered, t: float, now: float, commands: lis
         return Ignored("call_ended")  # late news of a call that is no longer ours
     if status is ANSWERED:
         return Ignored("restates_state" if call.agent_id == agent.id else "answered_by_another_agent")
+    if status is CALLBACK:  # the caller took a callback: acd dials them when it is due
+        return Ignored("callback_scheduled")
+    if status is CONNECTING and (call.callback_id is not None or call.kind is APPOINTMENT):
+        # a callback's or an appointment's dial: its answer
+        return line.outbound.call_answered(call, agent, t, now, commands)
     if call.agent_id == agent.id:  # the agent acd rang picks up
         line._agent_event(agent, "answer", t, now, commands)
     else:
@@ -133,6 +148,8 @@ def on_unanswered(line: Line, e: CallUnanswered, t: float, now: float, commands:
         return Ignored("call_ended")
     if call.status is not CONNECTING or call.agent_id != agent.id or agent.call_id != call.id:
         return Ignored("not_ringing_this_agent")
+    if call.callback_id is not None or call.kind is APPOINTMENT:
+        return line.outbound.call_unanswered(call, agent, t, now, commands)  # a dial's no answer
     call.unanswered += 1
     # The call goes back to its place first, so it goes to another free agent if there is one;
     # then the agent is free (or paused) and may take a call again, this one included.

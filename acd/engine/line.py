@@ -113,6 +113,14 @@ _STEPS: dict[tuple[AgentState, bool, str], tuple[AgentState | str, int, str | No
 class OutboundHook(Protocol):
     def originate(self, call: Call, agent: Agent, now: float, commands: list[Command]) -> None: ...
 
+    def call_answered(
+        self, call: Call, agent: Agent, t: float, now: float, commands: list[Command]
+    ) -> Any: ...
+
+    def call_unanswered(
+        self, call: Call, agent: Agent, t: float, now: float, commands: list[Command]
+    ) -> Any: ...
+
 
 class CallbackHook(Protocol):
     def defer(self, call: Call, now: float) -> None: ...

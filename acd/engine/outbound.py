@@ -19,7 +19,7 @@ from typing import Any, Protocol
 from acd.engine.agents import Ignored
 from acd.engine.line import Line
 from acd.engine.records import Agent, Appointment, Call, Callback
-from acd.model import CallKind, CallStatus, Command
+from acd.model import AgentState, CallKind, CallStatus, Command
 
 Contact = Callback | Appointment
 
@@ -96,6 +96,28 @@ class Outbound:
         commands.append(line._command(call, "originate", decision, now))
         line.observer.decision(call, "originate", now)
 
+    def call_answered(self, call: Call, agent: Agent, t: float, now: float, commands: list[Command]) -> Any:
+        """`call.answered` for a dial's call, from the agent it rings: the dial's answer, as if
+        its result had come (the result, when it comes, restates it or is contradicted: ignored).
+        From another agent it changes nothing: the dial's agent is reserved for it."""
+        return self._platform_word(call, agent, "answered", t, now, commands)
+
+    def call_unanswered(self, call: Call, agent: Agent, t: float, now: float, commands: list[Command]) -> Any:
+        """`call.unanswered` for a dial's call, from the agent it rings: a dial with no
+        conversation (`no_answer`): the contact's rules say when to dial again."""
+        return self._platform_word(call, agent, "no_answer", t, now, commands)
+
+    def _platform_word(
+        self, call: Call, agent: Agent, outcome: str, t: float, now: float, commands: list[Command]
+    ) -> Any:
+        rules = self.rules_for(call)
+        contact = rules.contact_of(call)
+        if contact.status is not rules.dialing_status:
+            return Ignored("not_dialing")
+        if contact.agent_id != agent.id or agent.call_id != call.id:
+            return Ignored("not_the_dialled_agent")
+        return self.result(rules, contact, outcome, t, now, commands)
+
     def result(
         self,
         rules: ContactRules,
@@ -122,6 +144,8 @@ class Outbound:
             rules.answered(contact, call, agent, t, now, commands)
             return None
         if agent is not None and agent.call_id == call.id:  # the reserved agent is free again
+            if line.router.agent_state(agent.row) != AgentState.RESERVED:
+                return Ignored("call_answered")  # its agent talks on it: the dial was answered
             line._agent_event(agent, "release", t, now, commands)
         call.agent_id = None
         contact.agent_id = None

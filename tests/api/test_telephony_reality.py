@@ -203,3 +203,21 @@ async def test_an_agent_is_paused_after_max_no_answer_ring_outs_in_a_row(platfor
     assert (agent["state"], agent["reason"], agent["call_id"]) == ("paused", "no_answer", None)
     _, call = await platform.get("/v1/calls/c1")
     assert call["status"] == "queued"
+
+
+async def test_a_callback_s_dial_answered_then_said_unanswered_is_a_200_and_the_agent_keeps_talking(platform):
+    """The platform said the callback's call was answered (call.answered), then posted a
+    contradicting callback.result: that was a 500 (an exception in the agent machine)."""
+    await platform.offer("c1")
+    await platform.send("callback.accepted", call_id="c1")
+    await platform.send("call.ended", call_id="c1", reason="completed")  # the caller hangs up
+    await platform.agent("a1", "available")  # a1 is reserved, the number dialled
+    await platform.send("call.answered", call_id="c1", agent_id="a1")
+    status, body = await platform.events(
+        {"id": "r1", "type": "callback.result", "callback_id": "cb-c1", "outcome": "no_answer"}
+    )
+    assert status == 200 and body["results"][0]["ignored"] == "not_dialing"
+    _, agent = await platform.get("/v1/agents/a1")
+    assert agent["state"] == "busy" and agent["call_id"] == "c1"
+    _, callback = await platform.get("/v1/callbacks/cb-c1")
+    assert callback["status"] == "done"

@@ -9,7 +9,7 @@ import pytest
 
 from acd.config import Config
 from acd.engine import Engine, EngineError
-from tests.conftest import T0, Driver, small_config
+from tests.conftest import T0, Driver, ev, small_config
 
 
 def cb_config(**callbacks: Any) -> Config:
@@ -223,3 +223,68 @@ def test_a_callback_picked_after_closing_waits_for_the_next_opening(router_kind)
     assert d.engine.callbacks["cb1"].status == "scheduled"
     d.advance(datetime(2026, 3, 3, 7, 30, tzinfo=UTC).timestamp() - d.now)  # Tuesday 08:30
     assert [c.command for c in d.commands] == ["originate"]
+
+
+# -- the platform's words on a dial, untidy (found by tests/engine/test_faults.py's chaos)
+
+
+def dialling(router_kind: str) -> Driver:
+    """A virtual-hold callback being dialled: a1 reserved for it, a2 free."""
+    d = driver(router_kind)
+    d.offer("c1")
+    d.send("callback.accepted", call_id="c1")
+    d.send("call.ended", call_id="c1", reason="completed")
+    d.agent("a1", "available")
+    assert d.engine.callbacks["cb-c1"].status == "dialing"
+    d.agent("a2", "available")
+    return d
+
+
+def test_a_dial_s_call_answered_by_its_agent_is_the_dial_answered_and_a_later_no_answer_changes_nothing(
+    router_kind,
+):
+    """call.answered came before (or instead of) callback.result: the dial is answered; a result
+    saying otherwise afterwards was an exception in the engine (a 500 on POST /v1/events)."""
+    d = dialling(router_kind)
+    assert d.send("call.answered", call_id="c1", agent_id="a1") is None
+    engine = d.engine
+    assert engine.callbacks["cb-c1"].status == "done"
+    assert engine.agent_state(engine.agents["a1"]).wire == "busy"
+    results, _ = engine.apply([ev("callback.result", callback_id="cb-c1", outcome="no_answer")], d.now)
+    assert results[0].ignored == "not_dialing"
+    assert engine.agent_state(engine.agents["a1"]).wire == "busy" and engine.agents["a1"].call_id == "c1"
+    results, _ = engine.apply([ev("callback.result", callback_id="cb-c1", outcome="answered")], d.now)
+    assert results[0].ignored == "not_dialing"  # restated: counted once
+    d.send("call.ended", call_id="c1", reason="completed")
+    assert engine.agent_state(engine.agents["a1"]).wire == "available"
+
+
+def test_a_dial_s_call_answered_by_another_agent_changes_nothing(router_kind):
+    d = dialling(router_kind)
+    results, _ = d.engine.apply([ev("call.answered", call_id="c1", agent_id="a2")], d.now)
+    assert results[0].ignored == "not_the_dialled_agent"
+    assert d.engine.agents["a1"].call_id == "c1" and d.engine.agents["a2"].call_id is None
+    assert d.engine.callbacks["cb-c1"].status == "dialing"
+
+
+def test_a_dial_s_call_unanswered_is_a_no_answer_and_the_callback_is_retried(router_kind):
+    d = dialling(router_kind)
+    d.send("call.unanswered", call_id="c1", agent_id="a1")
+    engine = d.engine
+    assert engine.callbacks["cb-c1"].status == "scheduled"
+    assert engine.agents["a1"].call_id is None
+    assert engine.calls["c1"].status == "callback" and engine.calls["c1"].row < 0  # not back in line now
+    d.advance(600)
+    assert [c.command for c in d.commands].count("originate") == 2  # the retry, after its delay
+
+
+def test_a_call_waiting_for_its_callback_is_not_taken_by_an_agent_who_says_he_answered_it(router_kind):
+    d = driver(router_kind)
+    d.offer("c1")
+    d.send("callback.accepted", call_id="c1")
+    d.agent("a2", "available")  # a2 holds paiement too: free, and c1 is not for now
+    d.send("callback.result", callback_id="cb-c1", outcome="failed")  # a first dial failed: a retry waits
+    assert d.engine.calls["c1"].status == "callback"
+    results, _ = d.engine.apply([ev("call.answered", call_id="c1", agent_id="a1")], d.now)
+    assert results[0].ignored == "callback_scheduled"
+    assert d.engine.agents["a1"].call_id is None and d.engine.calls["c1"].agent_id is None

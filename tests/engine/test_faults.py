@@ -97,7 +97,10 @@ def test_chaos_never_rings_an_agent_twice_nor_gives_a_talking_agent_a_second_cal
     late: list = []  # events held back, delivered later out of order
     n_calls = 0
 
+    delivered: Counter = Counter()
+
     def deliver(events: list) -> None:
+        delivered.update(e.type for e in events)
         results, commands = engine.apply(events, d.now)
         d.commands += commands
         assert all(r.status in ("applied", "duplicate") for r in results)
@@ -109,8 +112,12 @@ def test_chaos_never_rings_an_agent_twice_nor_gives_a_talking_agent_a_second_cal
         d.advance(rng.uniform(0, 8))
         ts = d.now - rng.uniform(0, 30) if rng.random() < 0.5 else None
         live = [c for c in engine.calls.values() if c.status != "ended"]
+        dialing = [cb for cb in engine.callbacks.values() if cb.status == "dialing"]
         roll = rng.random()
-        if roll < 0.2 or not live:
+        if dialing and roll < 0.08:  # the platform's word on a callback's dial
+            outcome = rng.choice(["answered", "answered", "no_answer", "busy", "failed"])
+            event = ev("callback.result", at=ts, callback_id=rng.choice(dialing).id, outcome=outcome)
+        elif roll < 0.2 or not live:
             n_calls += 1
             skill = rng.choices(["impot_revenu", "paiement", "lsf"], [0.7, 0.2, 0.1])[0]
             department = rng.choice([None, "59", "67", "64"])  # 64: no local service
@@ -160,6 +167,7 @@ def test_chaos_never_rings_an_agent_twice_nor_gives_a_talking_agent_a_second_cal
     d.advance(60)
     check(engine, [c for c in d.commands if c.command == "connect"])
     assert sum(s.taken for s in engine.overflow.services.values()) > 0  # overflow was exercised
+    assert delivered["callback.result"] > 0  # callbacks were dialled and their results came
     assert all(s.load == 0 for s in engine.overflow.services.values())  # no capacity stuck either
     for call in engine.calls.values():  # only a callback's dial, waiting for its result, is left
         assert call.status != "answered"

@@ -399,12 +399,46 @@ def summary(engine: Engine, now: float) -> dict[str, Any]:
     )
 
 
+def as_this_release(expected: dict[str, Any]) -> dict[str, Any]:
+    """The old engine's recorded answers, with where this release answers otherwise on purpose,
+    each change written out (anything else must be as the old engine did).
+
+    2026-12-02: a callback's dial answered by the agent it rings (`call.answered`, ev50, for n1
+    and a3) is the dial's answer: the old engine kept the callback dialing, so the later
+    `callback.result` no_answer (ev59) scheduled another dial and cb-n1's caller, who had talked
+    to a3 and hung up (ev57), was called again (`n1.originate.6`). Now the callback is done at
+    ev50 and both later results (ev59, ev69) change nothing; a3 stays free for cb-l1, which
+    a7 took before."""
+    expected = json.loads(json.dumps(expected))
+    for step in expected["followup"]:
+        for result in step.get("results", []):
+            if result["id"] in ("ev59", "ev69"):
+                result["ignored"] = "not_dialing"
+        if "advance" in step:
+            step["commands"] = [c for c in step["commands"] if c["id"] != "n1.originate.6"]
+            for command in step["commands"]:
+                if command["id"] == "l1.originate.3":
+                    command.update(agent_id="a3", target="sip:a3@lille.example")
+    after = expected["after"]
+    after["calls"]["n1"].update(status="ended", history=5)
+    after["calls"]["l1"]["agent_id"] = "a3"
+    after["agents"]["a3"]["call_id"] = "l1"
+    after["agents"]["a7"].update(state="available", call_id=None)
+    after["callbacks"]["cb-n1"].update(due_at=1772442121.0, attempts=1)
+    queues = {q["skill"]: q for q in after["queues"]}
+    queues["impot_revenu"].update(ewt_s=25.8, agents_available=4, agents_busy=5)
+    queues["lsf"].update(agents_available=1, agents_busy=2)
+    return expected
+
+
 def test_a_format_2_snapshot_of_a_running_deployment_is_upgraded_and_carries_on_alike(router_kind, caplog):
     """The pickled engine of the last release (a real snapshot, tests/fixtures/state) becomes a
-    state, and the engine loaded from it answers the next day's events as the old engine did."""
+    state, and the engine loaded from it answers the next day's events as the old engine did
+    (but for the changes `as_this_release` writes out)."""
     from acd.store import snapshot as snap
 
     header, data, expected = format2(router_kind)
+    expected = as_this_release(expected)
     assert header["format"] == 2 and snap.read_header(json.dumps(header).encode()) == header
     with caplog.at_level(logging.WARNING, logger="acd.engine.state"):
         engine = snap.decode(data, header, config=rich_config(), router=router_kind)
