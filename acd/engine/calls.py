@@ -117,9 +117,10 @@ def on_answered(line: Line, e: CallAnswered, t: float, now: float, commands: lis
         return Ignored("restates_state" if call.agent_id == agent.id else "answered_by_another_agent")
     if status is CALLBACK:  # the caller took a callback: acd dials them when it is due
         return Ignored("callback_scheduled")
-    if status is CONNECTING and (call.callback_id is not None or call.kind is APPOINTMENT):
-        # a callback's or an appointment's dial: its answer
-        return line.outbound.call_answered(call, agent, t, now, commands)
+    if call.callback_id is not None or call.kind is APPOINTMENT:  # a callback's or an appointment's
+        if status is CONNECTING:  # its dial: answered
+            return line.outbound.call_answered(call, agent, t, now, commands)
+        return Ignored("not_dialing")  # in line for an agent, or between two dials: nobody rings it
     if call.agent_id == agent.id:  # the agent acd rang picks up
         line._agent_event(agent, "answer", t, now, commands)
     else:

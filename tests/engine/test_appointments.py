@@ -13,7 +13,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
 from acd.config import Config
 from acd.engine import Engine, EngineError
-from tests.conftest import T0, Driver, small_config
+from tests.conftest import T0, Driver, ev, small_config
 
 PARIS = ZoneInfo("Europe/Paris")
 
@@ -319,3 +319,20 @@ class SlotAccounting(RuleBasedStateMachine):
 
 TestSlotAccounting = SlotAccounting.TestCase
 TestSlotAccounting.settings = settings(max_examples=60, stateful_step_count=30, deadline=None)
+
+
+def test_an_appointment_between_two_dials_is_not_taken_by_an_agent_who_says_he_answered_it(router_kind):
+    """Between two dials its call waits for the retry (queued, out of line): a call.answered for
+    it changed its state to answered under an agent nobody rang, and the retry due later put that
+    answered call back in line, for a second agent."""
+    d = driver(router_kind)
+    book(d, "ap1", "2026-03-02T11:00:00", site="lille")
+    d.agent("a1", "available")
+    d.advance(local("2026-03-02T11:00:00").timestamp() - d.now)
+    d.send("appointment.result", appointment_id="ap1", outcome="no_answer")  # a retry in 300 s
+    d.agent("a2", "available")
+    results, _ = d.engine.apply([ev("call.answered", call_id="ap1", agent_id="a2")], d.now)
+    assert results[0].ignored == "not_dialing"
+    assert d.engine.agents["a2"].call_id is None and d.engine.calls["ap1"].agent_id is None
+    d.advance(300)
+    assert [c.command for c in d.commands] == ["originate", "originate"]  # the retry, one agent rung

@@ -288,3 +288,16 @@ def test_a_call_waiting_for_its_callback_is_not_taken_by_an_agent_who_says_he_an
     results, _ = d.engine.apply([ev("call.answered", call_id="c1", agent_id="a1")], d.now)
     assert results[0].ignored == "callback_scheduled"
     assert d.engine.agents["a1"].call_id is None and d.engine.calls["c1"].agent_id is None
+
+
+def test_a_requested_callback_in_line_is_not_taken_by_an_agent_who_says_he_answered_it(router_kind):
+    """Only its dial is answered: a call.answered for a callback's call waiting in line for an
+    agent (nobody rings it yet) changes nothing, and the callback is dialled when its turn comes."""
+    d = driver(router_kind)
+    request(d, "cb1")  # in line: no agent free
+    call_id = d.engine.callbacks["cb1"].call_id
+    results, _ = d.engine.apply([ev("call.answered", call_id=call_id, agent_id="a1")], d.now)
+    assert results[0].ignored == "callback_scheduled"
+    assert d.engine.agents["a1"].call_id is None and d.engine.calls[call_id].waiting
+    d.agent("a1", "available")
+    assert [c.command for c in d.commands] == ["originate"]
