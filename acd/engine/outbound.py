@@ -19,7 +19,7 @@ from typing import Any, Protocol
 from acd.engine.agents import Ignored
 from acd.engine.line import Line
 from acd.engine.records import Agent, Appointment, Call, Callback
-from acd.model import AgentState, CallKind, CallStatus, Command
+from acd.model import CallKind, CallStatus, Command
 
 Contact = Callback | Appointment
 
@@ -144,8 +144,6 @@ class Outbound:
             rules.answered(contact, call, agent, t, now, commands)
             return None
         if agent is not None and agent.call_id == call.id:  # the reserved agent is free again
-            if line.router.agent_state(agent.row) != AgentState.RESERVED:
-                return Ignored("call_answered")  # its agent talks on it: the dial was answered
             line._agent_event(agent, "release", t, now, commands)
         call.agent_id = None
         contact.agent_id = None
