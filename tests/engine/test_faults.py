@@ -161,8 +161,21 @@ def test_chaos_never_rings_an_agent_twice_nor_gives_a_talking_agent_a_second_cal
             elif kind < 0.9:
                 state = rng.choice(["available", "available", "busy", "wrap_up", "paused", "logged_out"])
                 event = ev("agent.state", at=ts, agent_id=agent, state=state, reason="x")
-            elif kind < 0.93:
+            elif kind < 0.91:
                 event = ev("survey.result", call_id=call.id, score=rng.randint(1, 5))
+            elif (
+                kind < 0.93
+            ):  # the supervisor changes an agent's skills or site (PUT /v1/agents), on a call or not
+                skills = dict(
+                    rng.sample([("impot_revenu", 3), ("paiement", 2), ("lsf", 4)], rng.randint(1, 3))
+                )
+                event = ev(
+                    "roster.agent",
+                    agent_id=agent,
+                    site=rng.choice(["lille", "pau"]),
+                    skills=skills,
+                    target=f"sip:{agent}@x.example",
+                )
             elif kind < 0.95:  # the supervisor's switch
                 event = ev("overflow.mode", mode=rng.choice(["auto", "on", "on", "off"]))
             else:
