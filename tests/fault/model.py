@@ -33,7 +33,9 @@ from typing import Any
 
 SKILLS = ("impot_revenu", "paiement")
 DEFINITE = {"queued", "connecting", "answered", "callback", "overflowed", "closed", "ended"}
-HELD = ("waiting", "ringing", "talking")  # the call states in which the platform holds a call
+#: The call states in which the platform holds a call (`at_service`: bridged to the local service
+#: acd overflowed it to, until the caller hangs up).
+HELD = ("waiting", "ringing", "talking", "at_service")
 
 
 def rfc3339(t: float) -> str:
@@ -44,8 +46,10 @@ def rfc3339(t: float) -> str:
 class RealCall:
     id: str
     skill: str
-    state: str = "waiting"  # waiting | ringing | talking | ended
+    state: str = "waiting"  # waiting | ringing | talking | at_service | ended
     agent: str | None = None
+    department: str | None = None
+    service: str | None = None  # the local service acd overflowed it to
 
 
 @dataclass
@@ -107,8 +111,10 @@ class UntidyPlatform:
         faults: Faults | None = None,
         allow_503: bool = False,
         skills: tuple[str, ...] = SKILLS,
+        departments: tuple[str, ...] = (),
     ) -> None:
         self.skills = skills
+        self.departments = departments  # callers' departments (none: no department, no overflow)
         self.seed = seed
         self.rng = random.Random(seed)
         self.agents = {a: RealAgent(a, skills) for a, skills in agents.items()}
@@ -230,7 +236,32 @@ class UntidyPlatform:
     def new_call(self) -> dict[str, Any]:
         call = RealCall(f"s{self.seed}-c{len(self.calls) + 1}", self.rng.choice(self.skills))
         self.calls[call.id] = call
-        return self._event("call.offered", call_id=call.id, caller="+33612345678", skill=call.skill)
+        where: dict[str, str] = {}
+        if self.departments:
+            call.department = self.rng.choice((*self.departments, None))
+            where = {"department": call.department} if call.department else {}
+        return self._event("call.offered", call_id=call.id, caller="+33612345678", skill=call.skill, **where)
+
+    def on_overflow(self, call_id: str, service: str, source: str) -> None:
+        """acd says: send `call_id` to its local service. The platform bridges it there (it holds
+        the call until the caller hangs up, and posts that end)."""
+        self.story.append(
+            f'    step {self.step_no} post {self.post_no}: {source}: overflow "{call_id}" "{service}"'
+        )
+        call = self.calls.get(call_id)
+        if call is None:
+            self.violation("overflow_of_unknown_call", f"{source}: {call_id}", about=(call_id,))
+            return
+        if call.state in ("ringing", "talking"):
+            self.violation(
+                "overflow_of_a_call_in_progress",
+                f"{source}: {call_id}, really {call.state} with {call.agent}",
+                about=(call_id, call.agent),
+            )
+            return
+        if call.state != "waiting":
+            return  # the caller hung up meanwhile
+        call.state, call.service = "at_service", service
 
     def answer(self, call: RealCall) -> None:
         agent = self.agents[call.agent or ""]
@@ -503,6 +534,8 @@ class UntidyPlatform:
             decision = result.get("decision") or {}
             if decision.get("action") == "connect":
                 self.on_connect(decision["call_id"], decision["agent_id"], f"decision to {event['id']}")
+            elif decision.get("action") == "overflow":
+                self.on_overflow(decision["call_id"], decision["service"], f"decision to {event['id']}")
 
     async def settle(self) -> None:
         """After a POST and the commands it produced: where a call was both connected and ended
@@ -524,6 +557,8 @@ class UntidyPlatform:
         self.seen_commands.add(command["id"])
         if command.get("command") == "connect":
             self.on_connect(command["call_id"], command["agent_id"], f"command {command['id']}")
+        elif command.get("command") == "overflow":
+            self.on_overflow(command["call_id"], command["service"], f"command {command['id']}")
 
     def due_batches(self, everything: bool = False) -> list[list[dict[str, Any]]]:
         due = [o for o in self.outgoing if everything or o.due <= self.step_no]
@@ -563,6 +598,8 @@ class UntidyPlatform:
             self.hang_up(self._pick(waiting), "abandoned")
         elif r < 0.70 and talking:
             self.hang_up(self._pick(talking), self.rng.choice(("completed", "completed", "transferred")))
+        elif r < 0.75 and (at_service := self.calls_in("at_service")):
+            self.hang_up(self._pick(at_service), "completed")  # the local service's conversation ends
         elif r < 0.80:
             self.agent_whim()
         if self.rng.random() < self.f.restate:
@@ -685,6 +722,16 @@ class UntidyPlatform:
                     f"{call_id} {state} in acd, the final sync did not list it",
                     about=(call_id, _agent_of(call)),
                 )
+        if final and self.departments:  # each local service holds what the platform bridged to it
+            status, body = await self._get("/v1/services")
+            bridged = Counter(c.service for c in self.calls_in("at_service"))
+            for service in body["services"] if status == 200 else ():
+                if service["load"] != bridged[service["service"]]:
+                    self.violation(
+                        "local_service_load_wrong_after_sync",
+                        f"{service['service']} holds {service['load']} in acd, "
+                        f"{bridged[service['service']]} on the platform",
+                    )
         for agent_id, calls in holders.items():
             if len(calls) > 1:
                 self.violation("agent_with_two_calls", f"{agent_id} holds {calls}", about=(agent_id,))

@@ -1,7 +1,8 @@
 """A seeded, bounded fault-injection run on one instance: 50 agents and a few hundred calls, driven
 through HTTP by a model of an untidy telephony platform (tests/fault/model.py): duplicated, late,
 reordered, redundant and lost webhooks, agents pausing and logging out mid-call, ring-outs, and a
-periodic `platform.sync`. The commands acd sends go to a loopback sink; the platform obeys them.
+periodic `platform.sync`; in one run, callers with a department and overflow to their local services.
+The commands acd sends go to a loopback sink; the platform obeys them.
 
 Checked along the way and at the end (the contract's "One command per intent", "Calls own their
 agents" and "Reconciliation"): one connect (decision or command) per assignment, never a second
@@ -44,8 +45,21 @@ def fifty_agents() -> dict[str, tuple[str, ...]]:
     return {f"f{n:02d}": SKILLS if n % 2 else SKILLS[:1] for n in range(1, 51)}
 
 
-def fault_config(agents: dict[str, tuple[str, ...]]) -> Config:
+DEPARTMENTS = ("59", "67")
+
+
+def fault_config(agents: dict[str, tuple[str, ...]], *, overflow: bool = False) -> Config:
     base = small_config(wrap_up_s=WRAP_UP_S).model_dump()
+    if overflow:  # the supervisor's switch on: every call no agent can take now goes to its service
+        always = {d: ["00:00-24:00"] for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}
+        base["services"] = {
+            "default_hours": {"week": always},
+            "local": [
+                {"id": f"sip-{d}", "department": d, "name": d, "target": f"sip:accueil@{d}.x", "capacity": 4}
+                for d in DEPARTMENTS
+            ],
+        }
+        base["overflow"] = {"mode": "on"}
     base["agents"] = [
         {
             "id": a,
@@ -149,18 +163,27 @@ async def drive(platform: UntidyPlatform, app: OneInstance) -> None:
     await platform.check_state(final=True, held=held)
 
 
-async def run(seed: int, aiohttp_client: Any, sink: Any, faults: Faults | None = None) -> UntidyPlatform:
+async def run(
+    seed: int, aiohttp_client: Any, sink: Any, faults: Faults | None = None, *, overflow: bool = False
+) -> UntidyPlatform:
     agents = fifty_agents()
     clock = ManualClock(T0)
     app = create_app(
         Settings(webhook_secret=SECRET, command_url=sink.url),
-        fault_config(agents),
+        fault_config(agents, overflow=overflow),
         registry=CollectorRegistry(),
         clock=clock,
     )
     instance = OneInstance(await aiohttp_client(app), clock, sink)
     platform = UntidyPlatform(
-        seed, agents, calls=CALLS, post=instance.post, get=instance.get, now=clock.now, faults=faults
+        seed,
+        agents,
+        calls=CALLS,
+        post=instance.post,
+        get=instance.get,
+        now=clock.now,
+        faults=faults,
+        departments=DEPARTMENTS if overflow else (),
     )
     await drive(platform, instance)
     return platform
@@ -224,3 +247,17 @@ async def test_a_very_untidy_platform_never_rings_an_agent_twice_nor_leaves_one_
     platform = await run(seed, aiohttp_client, sink, VERY_UNTIDY)
     assert not platform.violations, platform.report()
     assert len(platform.acked_calls) == CALLS
+
+
+@pytest.mark.parametrize("seed", seeds((5, 6)))
+async def test_an_untidy_platform_with_overflow_leaves_no_local_service_place_taken(
+    seed: int, aiohttp_client, sink
+) -> None:
+    """Callers with a department, the supervisor's switch on: a call no agent can take now goes to
+    its local service, the platform bridges it there and posts its end, lost like any other. At
+    the end, after the complete sync, each service holds exactly what the platform still bridges
+    to it, and the other checks hold as without overflow."""
+    platform = await run(seed, aiohttp_client, sink, VERY_UNTIDY, overflow=True)
+    assert not platform.violations, platform.report()
+    overflowed = [line for line in platform.story if ": overflow " in line]
+    assert overflowed, "no call was overflowed: the run does not test what it says"
