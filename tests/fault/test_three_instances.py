@@ -7,7 +7,9 @@ one, no agent with two calls, every call in a definite state, nobody stuck after
 and those of the store: no 500 ever (a 503 while nobody leads is the contract's retryable answer,
 and the platform retries it on another instance); a paused former leader writes nothing once it
 wakes (every Redis command it sends is watched with MONITOR, and the log's sequence numbers stay
-gapless and unique); every acknowledged call is visible on every instance at the end.
+gapless and unique); every acknowledged call is visible on every instance at the end. With
+overflow on, callers with a department go to their local service when no agent can take them; at
+the end each service holds exactly what the platform still bridges to it.
 
 The platform spreads its posts over the live instances, as a load balancer would; a post that
 fails (connection refused, timeout, 503) is retried, same body, on another one.
@@ -53,16 +55,33 @@ WRITES = {
 }  # fmt: skip
 
 
+#: Callers' departments; each has a local service, open all day, and the supervisor's overflow
+#: switch is on: a call no agent can take now goes there (the platform bridges it, then posts its
+#: end, which it may lose like any other webhook).
+DEPARTMENTS = ("59", "67")
+SERVICES = """services:
+  default_hours: {week: {mon: ["00:00-24:00"], tue: ["00:00-24:00"], wed: ["00:00-24:00"],
+    thu: ["00:00-24:00"], fri: ["00:00-24:00"], sat: ["00:00-24:00"], sun: ["00:00-24:00"]},
+    public_holidays: false}
+  local:
+    - {id: sip-59, department: "59", name: SIP Nord, target: "sip:accueil@sip-59.example", capacity: 4}
+    - {id: sip-67, department: "67", name: SIP Bas-Rhin, target: "sip:accueil@sip-67.example", capacity: 4}
+"""
+
+
 def cluster_config(tmp: Path) -> tuple[Path, dict[str, tuple[str, ...]]]:
     """The shipped configuration, always open (real time, whatever the hour), a short wrap-up;
-    50 agents of the shipped roster who take income-tax calls."""
+    50 agents of the shipped roster who take income-tax calls; two local services, overflow on."""
     config = tmp / "config"
     shutil.copytree(ROOT / "config", config)
     (config / "calendar.yaml").write_text("calendar:\n  always_open: true\n")
+    (config / "services.yaml").write_text(SERVICES)
+    (config / "overflow.yaml").write_text('overflow:\n  mode: "on"\n')
     routing = config / "routing.yaml"
     routing.write_text(re.sub(r"(?m)^  wrap_up_s: \d+", f"  wrap_up_s: {WRAP_UP_S}", routing.read_text()))
     loaded = load_config(config)
     assert loaded.routing.wrap_up_s == WRAP_UP_S and loaded.calendar.always_open
+    assert loaded.overflow.mode == "on" and len(loaded.services.local) == len(DEPARTMENTS)
     agents = [a for a in loaded.agents if "impot_revenu" in a.skills][:50]
     return config, {a.id: ("impot_revenu",) for a in agents}
 
@@ -357,6 +376,7 @@ async def test_three_instances_kill_pause_restart_keep_the_invariants(
             now=time.time,
             allow_503=True,
             skills=("impot_revenu",),
+            departments=DEPARTMENTS,
         )
         platform.strict_order = False  # commands come from whichever instance leads, in parallel
         platform.taken = 0  # type: ignore[attr-defined]
@@ -474,6 +494,7 @@ async def test_three_instances_kill_pause_restart_keep_the_invariants(
         for problem in log_problems(redis_url):
             platform.violation("log_sequence", problem)
         assert platform.statuses.get(500, 0) == 0
+        assert any(": overflow " in line for line in platform.story), "no call overflowed: not what it says"
         assert not platform.violations, (
             platform.report()
             + f"\nretried posts: {cluster.retried}, 503 answers: {cluster.unavailable}\n"
