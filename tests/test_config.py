@@ -266,6 +266,22 @@ def test_unknown_skill_of_one_local_service_reports_its_line(cfg: Path) -> None:
     )
 
 
+@pytest.mark.parametrize(
+    ("written", "mode"), [("on", "on"), ("off", "off"), ('"on"', "on"), ("auto", "auto")]
+)
+def test_the_overflow_switch_reads_as_written_though_yaml_reads_on_as_true(cfg: Path, written, mode) -> None:
+    """`mode: on` is what the file's comment says to write; YAML 1.1 reads it as a boolean."""
+    edit(cfg, "overflow.yaml", "  mode: auto", f"  mode: {written}")
+    assert load_config(cfg).overflow.mode == mode
+
+
+def test_the_overflow_switch_refuses_another_word(cfg: Path) -> None:
+    line = edit(cfg, "overflow.yaml", "  mode: auto", "  mode: yes please")
+    assert_error(
+        error_of(cfg), cfg, "overflow.yaml", line, "overflow.mode: Input should be 'auto', 'on' or 'off'"
+    )
+
+
 #: Timed widening as a deployment opts in to it (the shipped routing widens nothing).
 WIDENING_OPT_IN = """    by_skill:
       impot_revenu:

@@ -237,6 +237,12 @@ class OverflowConfig(_Model):
     #: otherwise offered a callback.
     max_wait_s: PosSeconds = 1200.0
 
+    @field_validator("mode", mode="before")
+    @classmethod
+    def _yaml_switch(cls, v: Any) -> Any:
+        """`mode: on` / `mode: off` as written in YAML: YAML 1.1 reads them as booleans."""
+        return {True: "on", False: "off"}.get(v, v) if isinstance(v, bool) else v
+
     @model_validator(mode="after")
     def _hysteresis(self) -> OverflowConfig:
         if self.deactivate_ewt_s > self.activate_ewt_s:
