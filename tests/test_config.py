@@ -282,6 +282,25 @@ def test_the_overflow_switch_refuses_another_word(cfg: Path) -> None:
     )
 
 
+def test_a_time_of_day_written_bare_says_to_quote_it(cfg: Path) -> None:
+    """YAML 1.1 reads 13:00 unquoted as 780 (base 60); the error says so at its line."""
+    line = edit(cfg, "appointments.yaml", 'afternoon_from: "13:00"', "afternoon_from: 13:00")
+    assert_error(
+        error_of(cfg),
+        cfg,
+        "appointments.yaml",
+        line,
+        'afternoon_from: a time of day is written in quotes: "13:00"',
+    )
+
+
+def test_a_callback_window_written_bare_says_to_quote_it(cfg: Path) -> None:
+    line = edit(cfg, "callbacks.yaml", '{start: "17:30"', "{start: 17:30")
+    assert_error(
+        error_of(cfg), cfg, "callbacks.yaml", line, 'start: a time of day is written in quotes: "17:30"'
+    )
+
+
 #: Timed widening as a deployment opts in to it (the shipped routing widens nothing).
 WIDENING_OPT_IN = """    by_skill:
       impot_revenu:

@@ -7,7 +7,7 @@ import re
 import zoneinfo
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 from acd.calendar import DEPARTMENT_TIMEZONE, WEEKDAYS, OpeningHours
 from acd.config.errors import _Located
@@ -15,6 +15,21 @@ from acd.config.errors import _Located
 Level = Annotated[int, Field(ge=1, le=5, strict=True)]
 NonNegSeconds = Annotated[float, Field(ge=0, strict=True, allow_inf_nan=False)]
 PosSeconds = Annotated[float, Field(gt=0, strict=True, allow_inf_nan=False)]
+
+
+def _time_written_bare(v: Any) -> Any:
+    """YAML 1.1 reads a bare 13:00 as the number 780 (base 60): say so, rather than "Input should
+    be a valid string" about what the file shows as a time."""
+    if isinstance(v, int) and not isinstance(v, bool) and 0 <= v < 24 * 60:
+        raise ValueError(
+            f'a time of day is written in quotes: "{v // 60:02d}:{v % 60:02d}" (YAML reads '
+            f"{v // 60}:{v % 60:02d} unquoted as the number {v})"
+        )
+    return v
+
+
+#: A local time of day, "HH:MM".
+TimeOfDay = Annotated[str, BeforeValidator(_time_written_bare), Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d$")]
 
 _HOSTNAME = re.compile(
     r"^(?=.{1,253}$)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$"
@@ -254,8 +269,8 @@ class CallbackWindow(_Model):
     """A daily window of the national line's local time in which callbacks booked for it are
     dialled, and how many it takes (the room the forecast leaves in those hours)."""
 
-    start: str = Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
-    end: str = Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
+    start: TimeOfDay
+    end: TimeOfDay
     capacity: Annotated[int, Field(ge=1, strict=True)]
 
     @model_validator(mode="after")
@@ -299,7 +314,7 @@ class AppointmentsConfig(_Model):
 
     slot_minutes: Annotated[int, Field(ge=5, le=240, strict=True)] = 30
     #: Slots starting at or after this local time are the afternoon's.
-    afternoon_from: str = Field("13:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
+    afternoon_from: TimeOfDay = "13:00"
     #: The reminder (a `remind` command) goes out this long before the slot.
     reminder_lead_s: NonNegSeconds = 86400.0
     #: Waits before dialling again within the slot after no answer, busy or failure.
