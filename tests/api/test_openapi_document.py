@@ -105,3 +105,29 @@ async def test_a_roster_id_the_roster_refuses_is_a_422_not_a_server_error(platfo
     assert body["error"]["details"] == {"field": "agent_id"}
     [param] = doc["paths"]["/v1/agents/{agent_id}"]["put"]["parameters"]
     assert not re.match(param["schema"]["pattern"], "a:b")
+
+
+def test_every_reason_the_engine_ignores_an_event_for_is_documented() -> None:
+    """A client reads `ignored`: each reason the engine can give is named in the API's schema
+    and in docs/operations.md (a reason added without them fails here)."""
+    from pathlib import Path
+
+    from acd.api.schemas import EventResultView
+
+    root = Path(__file__).resolve().parents[2]
+    source = "\n".join(p.read_text() for p in (root / "acd" / "engine").glob("*.py"))
+    reasons = set(re.findall(r'_ignore\("([a-z_]+)"\)', source))  # the agent machine's table
+    reasons |= set(re.findall(r'Transition\([^)]*\), "([a-z_]+)"\)', source))
+    for call in re.finditer(r"Ignored\(([^)]*)\)", source):  # the handlers' (a word, or one of two)
+        reasons |= set(re.findall(r'"([a-z_]+)"', call.group(1)))
+    assert {
+        "call_ended",
+        "stale",
+        "restates_state",
+        "answered_by_another_agent",
+        "callback_scheduled",
+    } <= reasons
+    schema = EventResultView.model_fields["ignored"].description or ""
+    operations = (root / "docs" / "operations.md").read_text()
+    assert sorted(r for r in reasons if r not in schema) == []
+    assert sorted(r for r in reasons if f"`{r}`" not in operations) == []
