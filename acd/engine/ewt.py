@@ -10,11 +10,13 @@ i callers ahead, theta the skill's abandonment rate). Its expected wait is then
     E[W_k] = sum over i = 0 .. k-1 of 1 / (n / AHT + i * theta)
            = (psi(a + k) - psi(a)) / theta,   a = n / (AHT * theta),
 
-psi the digamma function: the queue-length estimator with abandonment of Ibrahim & Whitt
-("Real-time delay estimation in overloaded multiserver queues with abandonments", Management
-Science 55(10), 2009), exact for the M/M/n+M queue with exponential patience. With theta = 0 it is
-k * AHT / n, the estimate that ignores abandonment ahead in line and overstates the wait of a
-long line, the more so the longer the line.
+psi the digamma function (`digamma_step` takes the difference term by term, so that it keeps
+its digits when theta is tiny, as a long run of waits without a hang-up makes it): the
+queue-length estimator with abandonment of Ibrahim & Whitt ("Real-time delay estimation in
+overloaded multiserver queues with abandonments", Management Science 55(10), 2009), exact for
+the M/M/n+M queue with exponential patience. With theta = 0 it is k * AHT / n, the estimate
+that ignores abandonment ahead in line and overstates the wait of a long line, the more so the
+longer the line.
 
 AHT starts at the skill's `default_aht_s` and follows observed handle times as an exponentially
 weighted moving average (weight `aht_smoothing`). theta is estimated the way the maximum-likelihood
@@ -88,17 +90,26 @@ class AbandonmentTracker:
                 self._seen[skill] = int(seen)
 
 
-def digamma(x: float) -> float:
-    """psi(x) for x > 0: the recurrence psi(x) = psi(x + 1) - 1/x up to x >= 10, then the
-    asymptotic series (error below 1e-13 there)."""
-    result = 0.0
-    while x < 10.0:
-        result -= 1.0 / x
-        x += 1.0
-    inv = 1.0 / x
-    inv2 = inv * inv
-    series = inv2 * (1 / 12 - inv2 * (1 / 120 - inv2 * (1 / 252 - inv2 * (1 / 240 - inv2 / 132))))
-    return result + math.log(x) - 0.5 * inv - series
+def _series(x: float) -> float:
+    """The asymptotic series of psi(x) - ln x + 1 / (2x), without its sign: x >= 10."""
+    inv2 = 1.0 / (x * x)
+    return inv2 * (1 / 12 - inv2 * (1 / 120 - inv2 * (1 / 252 - inv2 * (1 / 240 - inv2 / 132))))
+
+
+def digamma_step(a: float, k: int) -> float:
+    """psi(a + k) - psi(a) for a > 0 and an integer k >= 0, which is the sum of 1 / (a + j) over
+    j < k: its first terms while a < 10, then the asymptotic series of both ends, taken apart term
+    by term (the logarithms' difference as log1p(k / a)). Taking psi(a + k) - psi(a) whole loses
+    every digit when a is large: a + k and a are then the same number in floating point."""
+    total = 0.0
+    while k > 0 and a < 10.0:
+        total += 1.0 / a
+        a += 1.0
+        k -= 1
+    if k <= 0:
+        return total
+    b = a + k
+    return total + math.log1p(k / a) + 0.5 * k / (a * b) - (_series(b) - _series(a))
 
 
 def expected_wait(position: int, aht_s: float, staffed: int, unstaffed_s: float, theta: float = 0.0) -> float:
@@ -175,5 +186,6 @@ def expected_wait_at_rate(position: int, rate: float, theta: float = 0.0) -> flo
     and the callers ahead hang up at `theta` each: sum over i < k of 1 / (rate + i * theta)."""
     if theta <= 0.0 or position <= 1:
         return position / rate if theta <= 0.0 else 1.0 / rate
-    a = rate / theta
-    return (digamma(a + position) - digamma(a)) / theta
+    if theta * position < 1e-16 * rate:  # hang-ups ahead change no digit (and rate / theta may overflow)
+        return position / rate
+    return digamma_step(rate / theta, position) / theta

@@ -9,13 +9,18 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from acd.engine.ewt import AbandonmentTracker, digamma, expected_wait
+from acd.engine.ewt import AbandonmentTracker, digamma_step, expected_wait
 
 
-def test_digamma_matches_known_values() -> None:
-    assert digamma(1.0) == pytest.approx(-0.5772156649015329, abs=1e-12)  # -gamma
-    assert digamma(0.5) == pytest.approx(-1.9635100260214235, abs=1e-12)
-    assert digamma(10.0) == pytest.approx(2.251752589066721, abs=1e-12)
+def test_the_digamma_step_matches_known_values() -> None:
+    """psi(a + k) - psi(a): a harmonic number from a = 1, 2 x (1 + 1/3 + ... + 1/19) from 0.5,
+    and a step taken wholly within the asymptotic series (a >= 10) against its sum."""
+    assert digamma_step(1.0, 0) == 0.0
+    assert digamma_step(1.0, 4) == pytest.approx(1 + 1 / 2 + 1 / 3 + 1 / 4, rel=1e-14)
+    odd = 2 * math.fsum(1 / (2 * j + 1) for j in range(10))
+    assert digamma_step(0.5, 10) == pytest.approx(odd, rel=1e-14)
+    tail = math.fsum(1 / (12.5 + j) for j in range(1000))
+    assert digamma_step(12.5, 1000) == pytest.approx(tail, rel=1e-13)
 
 
 @given(
@@ -79,3 +84,32 @@ def test_the_service_rate_counts_only_the_time_the_line_held_callers() -> None:
     assert tracker.rate("a", 1000.0) == pytest.approx(10 / 60)  # an empty line says nothing new
     tracker.line_busy("a", True, 1000.0)
     assert tracker.rate("a", 1000.0 + ServiceRateTracker.MAX_AGE_S + 60) is None  # nobody served
+
+
+@given(
+    position=st.integers(1, 400),
+    staffed=st.integers(1, 800),
+    aht=st.floats(30, 1200),
+    theta=st.one_of(st.floats(5e-324, 1e-300), st.floats(1e-300, 1e-4), st.floats(1e-4, 1.0)),
+)
+@settings(max_examples=300, deadline=None)
+def test_a_tiny_abandonment_rate_gives_the_wait_without_abandonment(position, staffed, aht, theta) -> None:
+    """Many waits in a row without a hang-up make theta tiny (its moving sum of abandons decays by
+    `aht_smoothing` at each one), never zero: the estimate must then tend to k x AHT / n. The two
+    digammas of a + k and a (a = rate / theta, huge) are then equal in floating point, and their
+    difference made the wait 0 s."""
+    rate = staffed / aht
+    direct = math.fsum(1.0 / (rate + i * theta) for i in range(position))
+    assert expected_wait(position, aht, staffed, 3600.0, theta) == pytest.approx(direct, rel=1e-9)
+
+
+def test_a_quiet_line_keeps_its_expected_wait() -> None:
+    """The moving sum of abandons after one hang-up and then 1,000 answered waits (a quiet
+    afternoon): theta about 5e-23. A line forming then still waits about k x AHT / n."""
+    tracker = AbandonmentTracker(["a"], smoothing=0.05)
+    tracker.observe("a", 30.0, abandoned=True)
+    for _ in range(1000):
+        tracker.observe("a", 10.0, abandoned=False)
+    theta = tracker["a"]
+    assert 0.0 < theta < 1e-20
+    assert expected_wait(20, 300.0, 10, 3600.0, theta) == pytest.approx(20 * 300.0 / 10, rel=1e-9)
