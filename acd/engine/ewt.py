@@ -189,3 +189,15 @@ def expected_wait_at_rate(position: int, rate: float, theta: float = 0.0) -> flo
     if theta * position < 1e-16 * rate:  # hang-ups ahead change no digit (and rate / theta may overflow)
         return position / rate
     return digamma_step(rate / theta, position) / theta
+
+
+def wait_at_rate_reaches(position: int, rate: float, theta: float, cut: float) -> bool:
+    """`expected_wait_at_rate(position, rate, theta) >= cut`, settled by the sum's bounds when
+    they can, k / (rate + (k - 1) theta) <= E[W] <= k / rate (each of its k terms lies between its
+    last and its first), with a margin far above the sum's rounding; by the sum otherwise."""
+    if theta > 0.0 and position > 1:
+        if position < cut * rate * (1.0 - 1e-7):
+            return False
+        if position > cut * (rate + (position - 1) * theta) * (1.0 + 1e-7):
+            return True
+    return expected_wait_at_rate(position, rate, theta) >= cut

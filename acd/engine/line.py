@@ -35,6 +35,7 @@ from acd.engine.ewt import (
     ServiceRateTracker,
     expected_wait,
     expected_wait_at_rate,
+    wait_at_rate_reaches,
 )
 from acd.engine.observer import Observer
 from acd.engine.records import Agent, Appointment, Call, Callback
@@ -400,6 +401,17 @@ class Line:
         if rate is not None:
             return expected_wait_at_rate(position, rate, theta)
         return expected_wait(position, self.aht[skill], staffed, self._ewt_unstaffed_s, theta)
+
+    def skill_wait_reaches(self, skill: str, position: int, staffed: int, cut: float) -> bool:
+        """`skill_wait(skill, position, staffed) >= cut`, mostly settled without the sum
+        (`wait_at_rate_reaches`): the overflow watch asks this of every skill that moved, after
+        nearly every batch, and only the side of its threshold matters to it."""
+        rate = self.service_rate.rate(skill, self._last_now)
+        if rate is None:
+            if staffed <= 0:
+                return self._ewt_unstaffed_s >= cut
+            rate = staffed / self.aht[skill]
+        return wait_at_rate_reaches(position, rate, self.abandonment[skill], cut)
 
     # -- the end of a call
 

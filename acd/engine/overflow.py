@@ -212,16 +212,27 @@ class OverflowRules:
     def watch(self, now: float) -> None:
         """Auto mode: follow the live expected wait (for a new caller) of each skill whose line,
         staffing or AHT moved (`_ewt_dirty`) through the hysteresis. A skill nobody staffs and
-        nobody waits for has no live wait to follow. In other modes the marks wait for auto."""
+        nobody waits for has no live wait to follow. In other modes the marks wait for auto.
+
+        Only the side of a threshold matters: a skill not hot becomes hot once its wait reaches
+        `activate_ewt_s`, a hot one cools once it falls below `deactivate_ewt_s`
+        (`Line.skill_wait_reaches` settles that from the sum's bounds, mostly)."""
         overflow = self.overflow
         if overflow.mode is not AUTO:
             return
         line = self.line  # asked after nearly every batch: the look-ups hoisted
         skills, waiting_by_skill, staffed_by_skill = line.skills, line.waiting_by_skill, line.staffed_by_skill
-        skill_wait, observe_ewt = line.skill_wait, overflow.observe_ewt
+        reaches, hot, observe_ewt = line.skill_wait_reaches, overflow.hot_skills, overflow.observe_ewt
+        activate, deactivate = overflow.settings.activate_ewt_s, overflow.settings.deactivate_ewt_s
         dirty = line._ewt_dirty
         for i in dirty:
             skill = skills[i]
             waiting, staffed = waiting_by_skill[i], staffed_by_skill[i]
-            observe_ewt(skill, skill_wait(skill, waiting + 1, staffed) if waiting or staffed else 0.0)
+            if not (waiting or staffed):
+                observe_ewt(skill, 0.0)
+            elif skill in hot:  # it cools below `deactivate` (never above `activate`: validated)
+                if not reaches(skill, waiting + 1, staffed, deactivate):
+                    hot.discard(skill)
+            elif reaches(skill, waiting + 1, staffed, activate):
+                hot.add(skill)
         dirty.clear()

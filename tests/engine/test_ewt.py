@@ -113,3 +113,22 @@ def test_a_quiet_line_keeps_its_expected_wait() -> None:
     theta = tracker["a"]
     assert 0.0 < theta < 1e-20
     assert expected_wait(20, 300.0, 10, 3600.0, theta) == pytest.approx(20 * 300.0 / 10, rel=1e-9)
+
+
+@given(
+    position=st.integers(1, 5000),
+    rate=st.floats(1e-4, 10.0),
+    theta=st.one_of(st.just(0.0), st.floats(5e-324, 1e-3), st.floats(1e-3, 1.0)),
+    cut=st.one_of(st.just(0.0), st.floats(0.0, 5000.0)),
+    near=st.sampled_from([None, 1.0, 1.0 + 1e-6, 1.0 - 1e-6]),
+)
+@settings(max_examples=500, deadline=None)
+def test_the_threshold_test_of_the_wait_says_what_the_wait_says(position, rate, theta, cut, near) -> None:
+    """The overflow watch asks only which side of its threshold a wait lies on, mostly settled by
+    the sum's bounds: always the side the sum itself gives, a cut at the wait itself included."""
+    from acd.engine.ewt import expected_wait_at_rate, wait_at_rate_reaches
+
+    wait = expected_wait_at_rate(position, rate, theta)
+    if near is not None:  # at the wait, or just above or below it
+        cut = wait * near
+    assert wait_at_rate_reaches(position, rate, theta, cut) is (wait >= cut)
