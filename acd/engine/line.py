@@ -458,9 +458,11 @@ class Line:
         return None
 
     def _observe_handle(self, agent: Agent, call: Call, t: float) -> None:
-        """The agent finished a call: its handle time (talk and the configured wrap-up) feeds the AHT."""
+        """The agent finished a call: its handle time (talk and the configured wrap-up) feeds the
+        AHT, unless the call's end is unknown: a sync ended it `lost` at its own instant, maybe
+        hours after the real end (a lost `call.ended`, an outage)."""
         agent.calls_handled += 1
-        if call.answered_at is not None:
+        if call.answered_at is not None and call.end_reason != "lost":
             handle = max(0.0, t - call.answered_at) + self._wrap_up_s
             self.aht.observe(call.skill, handle)
             self._ewt_dirty.add(self.skill_index[call.skill])

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from acd.engine import Engine, EngineError, state
-from acd.engine.observer import NULL_OBSERVER
+from acd.engine.observer import NULL_OBSERVER, Observer
 from tests.conftest import T0, Driver, ev, small_config
 
 
@@ -175,6 +175,41 @@ def test_observed_handle_times_move_the_aht(router_kind):
     d.advance(100)
     d.send("call.ended", call_id="c1", reason="completed")
     assert d.engine.aht["impot_revenu"] == pytest.approx(200.0)  # 300 + 0.5 x (100 - 300)
+
+
+class _HandleTimes(Observer):
+    def __init__(self) -> None:
+        self.seen: list[float] = []
+
+    def handle_time(self, skill: str, seconds: float) -> None:
+        self.seen.append(seconds)
+
+
+def test_a_call_a_sync_ends_as_lost_does_not_feed_the_aht(router_kind):
+    """A sync ends a call whose `call.ended` was lost at the sync's instant, not when it ended:
+    its span is no handle time. After an outage of three hours, four such calls made a
+    300 s AHT about 3,900 s: every line not served lately was then announced more than ten times
+    too long (callbacks offered to everyone, overflow set off for nothing)."""
+    d = Driver(Engine(small_config(aht_smoothing=0.1, wrap_up_s=0), router=router_kind))
+    d.engine.observer = observer = _HandleTimes()
+    handled = observer.seen
+    for agent in ("a1", "a4", "a5"):
+        d.agent(agent, "available")
+    for i in range(3):
+        decision = d.offer(f"c{i}")
+        d.send("call.answered", call_id=f"c{i}", agent_id=decision["agent_id"])
+    d.advance(3 * 3600)  # every call.ended lost meanwhile
+    d.send("platform.sync", calls=[], agents={})
+    assert [d.engine.calls[f"c{i}"].end_reason for i in range(3)] == ["lost"] * 3
+    assert d.engine.aht["impot_revenu"] == pytest.approx(300.0)
+    assert handled == []
+    assert {a.calls_handled for a in d.engine.agents.values() if a.id in ("a1", "a4", "a5")} == {1}
+    d.offer("c9")  # an agent free again takes the next call: a real end still counts
+    d.send("call.answered", call_id="c9", agent_id=d.engine.calls["c9"].agent_id)
+    d.advance(100)
+    d.send("call.ended", call_id="c9", reason="completed")
+    assert d.engine.aht["impot_revenu"] == pytest.approx(300.0 + 0.1 * (100.0 - 300.0))
+    assert handled == [pytest.approx(100.0)]
 
 
 def test_virtual_hold_keeps_the_callers_place_and_originates_when_its_turn_comes(router_kind):
