@@ -157,8 +157,10 @@ class RoutingConfig(_Model):
     #: Priority aging: a waiting call's priority is worth this many seconds of waiting, so a call
     #: waiting longer than (p' - p) x this goes before a call of higher priority p' (as
     #: FreeSWITCH's time-based score): no low-priority call starves. None: strict priority, then
-    #: arrival (the contract's default routing).
-    priority_aging_s: Annotated[float, Field(gt=0, allow_inf_nan=False)] | None = None
+    #: arrival (the contract's default routing). At most a day (priority 9 is then worth nine days
+    #: of waiting, strict priority in all but name): the router keeps the aged order in 64-bit
+    #: milliseconds, which a larger value overflowed at the first call with a priority.
+    priority_aging_s: Annotated[float, Field(gt=0, le=86400, allow_inf_nan=False)] | None = None
     rona_pause: Annotated[bool, Field(strict=True)] = True
     #: With rona_pause, an agent is paused (reason no_answer) after this many calls in a row rang
     #: out on it; an answer, a pause or a logout resets the count.

@@ -332,3 +332,25 @@ def test_with_aging_a_higher_priority_still_jumps_a_short_wait(make_driver) -> N
     d.offer("high", priority=9)
     d.agent("a1", "available")
     assert [c.fields["call_id"] for c in d.commands if c.command == "connect"] == ["high"]
+
+
+def test_the_longest_priority_aging_allowed_still_orders_the_line(make_driver) -> None:
+    """A day (the most `priority_aging_s` may be) keeps the aged order within the router's 64-bit
+    milliseconds, on both routers; a priority then outranks any wait of the day."""
+    d = make_driver(priority_aging_s=86400.0)
+    d.offer("low", priority=0)
+    d.advance(8 * 3600)
+    d.offer("high", priority=9)
+    d.agent("a1", "available")
+    assert [c.fields["call_id"] for c in d.commands if c.command == "connect"] == ["high"]
+
+
+def test_a_priority_aging_beyond_a_day_is_refused_by_the_configuration() -> None:
+    """1e12 s was accepted, and every call offered with a priority was then a 500 on the numba
+    router (OverflowError: the aged order past 64 bits)."""
+    from pydantic import ValidationError
+
+    from tests.conftest import small_config
+
+    with pytest.raises(ValidationError, match="less than or equal to 86400"):
+        small_config(priority_aging_s=1e12)
