@@ -160,7 +160,19 @@ def on_unanswered(line: Line, e: CallUnanswered, t: float, now: float, commands:
 
 
 def on_ended(line: Line, e: CallEnded, t: float, now: float, commands: list[Command]) -> Any:
-    return line._end_call(line.calls[e.call_id], e.reason, t, now, commands)
+    call = line.calls[e.call_id]
+    if (
+        call.status is ANSWERED
+        and (call.callback_id is not None or call.kind is APPOINTMENT)
+        and call.connected_at is not None
+        and t < call.connected_at
+    ):
+        # An outbound contact's conversation, and an end stamped before its dial began: the
+        # caller's own leg (hung up after taking the callback), delivered late on the same call
+        # id. Expected and changing nothing, as when it comes in time: the conversation goes on.
+        line._record(call, now, {"action": "leg_ended", "reason": e.reason})
+        return None
+    return line._end_call(call, e.reason, t, now, commands)
 
 
 def on_agent_state(line: Line, e: AgentStateChanged, t: float, now: float, commands: list[Command]) -> Any:

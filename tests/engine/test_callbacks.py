@@ -301,3 +301,31 @@ def test_a_requested_callback_in_line_is_not_taken_by_an_agent_who_says_he_answe
     assert d.engine.agents["a1"].call_id is None and d.engine.calls[call_id].waiting
     d.agent("a1", "available")
     assert [c.command for c in d.commands] == ["originate"]
+
+
+def test_the_callers_own_hang_up_delivered_late_never_ends_the_callback_conversation(router_kind):
+    """Found by the HTTP fault run (tests/fault/test_one_instance.py, seed 111): the caller took
+    the callback and hung up (its `call.ended`, expected and changing nothing, was delivered late:
+    after the callback's dial was answered, on the same call id). Stamped before the dial began,
+    it is the caller's old leg, not the conversation's end: the agent keeps talking, and the
+    conversation ends with its own `call.ended`."""
+    d = driver(router_kind)
+    d.offer("c1")
+    d.send("callback.accepted", call_id="c1")
+    hung_up_at = d.now + 0.5  # the caller hangs up; the platform's call.ended is delayed
+    d.advance(20)
+    d.agent("a1", "available")  # dials c1 back
+    d.advance(5)
+    d.send("callback.result", callback_id="cb-c1", outcome="answered")
+    d.advance(10)
+    results, _ = d.engine.apply(
+        [ev("call.ended", at=hung_up_at, call_id="c1", reason="abandoned")], d.now
+    )  # the leg's end arrives now
+    assert results[0].status == "applied"
+    engine = d.engine
+    assert engine.calls["c1"].status == "answered"
+    assert engine.agents["a1"].call_id == "c1" and engine.agent_state(engine.agents["a1"]).wire == "busy"
+    d.advance(30)
+    d.send("call.ended", call_id="c1", reason="completed")  # the conversation's own end
+    assert engine.calls["c1"].status == "ended" and engine.calls["c1"].end_reason == "completed"
+    assert engine.agents["a1"].call_id is None
