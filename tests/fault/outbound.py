@@ -540,6 +540,9 @@ class OutboundPlay:
         return {
             **by_origin,
             "originates": self.dialled,
+            "appointment_originates": sum(
+                len(c.originates) for c in self.contacts.values() if c.kind == "appointment"
+            ),
             "answered": self.answered,
             "cancelled": sum(c.cancelled for c in self.contacts.values()),
             "reminders": len(self.reminders),

@@ -321,20 +321,28 @@ async def test_an_untidy_platform_with_overflow_leaves_no_local_service_place_ta
     assert overflowed, "no call was overflowed: the run does not test what it says"
 
 
-@pytest.mark.parametrize("seed", seeds((21, 22, 23, 111)))  # 111: see test_callbacks.py
+@pytest.mark.parametrize(
+    ("seed", "faults"),
+    [(seed, None) for seed in seeds((21, 22, 23, 111))]  # 111: see test_callbacks.py
+    + [(seed, VERY_UNTIDY) for seed in seeds((201,))],
+    ids=lambda v: "very_untidy" if v is VERY_UNTIDY else ("untidy" if v is None else str(v)),
+)
 async def test_an_untidy_platform_dialling_callbacks_and_appointments_dials_each_attempt_once(
-    seed: int, aiohttp_client, sink
+    seed: int, faults: Faults | None, aiohttp_client, sink
 ) -> None:
     """The platform also plays outbound contacts (tests/fault/outbound.py): callers taking the
     callback they are offered and hanging up, callbacks requested and cancelled, appointments
     booked, moved and cancelled; on each `originate` it rings the reserved agent and dials, and
     posts the outcome (duplicated, late, reordered, lost and posted again by the operator),
     sometimes with a `call.answered` / `call.unanswered` for the dial's call. Twenty agents, so
-    that callers wait and are offered callbacks. Besides the checks of the other runs: one
-    originate per dial attempt, nobody dialled again after talking, an agent on a dial never given
-    another call, and at the end every contact over or waiting for its due time."""
+    that callers wait and are offered callbacks; one seed with the very untidy network. Besides
+    the checks of the other runs: one originate per dial attempt, nobody dialled again after
+    talking, an agent on a dial never given another call, and at the end every contact over or
+    waiting for its due time."""
     agents = {f"f{n:02d}": SKILLS if n % 2 else SKILLS[:1] for n in range(1, 21)}
-    platform = await run(seed, aiohttp_client, sink, outbound=OutboundFaults(), agents=agents, calls=300)
+    platform = await run(
+        seed, aiohttp_client, sink, faults, outbound=OutboundFaults(), agents=agents, calls=300
+    )
     assert not platform.violations, platform.report()
     out = platform.out
     assert out is not None
@@ -342,3 +350,4 @@ async def test_an_untidy_platform_dialling_callbacks_and_appointments_dials_each
     print(f"seed {seed}: {summary}")
     assert summary.get("virtual_hold") and summary.get("requested") and summary.get("appointment"), summary
     assert summary["originates"] >= 10 and summary["answered"] >= 3, summary
+    assert summary["appointment_originates"] >= 1, summary  # appointments were dialled too
