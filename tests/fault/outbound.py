@@ -48,6 +48,9 @@ OUTCOMES = ("answered", "answered", "answered", "no_answer", "busy", "failed")
 #: A contact's statuses that say it is over, and those that say it waits for its time.
 OVER = {"done", "failed", "cancelled", "no_show"}
 WAITING = {"scheduled", "booked"}
+#: Appointments are booked (or moved) in a slot starting within this many seconds: a run lasts a
+#: quarter of an hour, and most of them should come due in it.
+SOON_S = 420
 
 
 @dataclass
@@ -57,7 +60,7 @@ class OutboundFaults:
     max_requested: int = 12
     book: float = 0.03  # per step: an appointment booked
     max_booked: int = 8
-    cancel: float = 0.012  # per step: a DELETE of a callback; also of an appointment
+    cancel: float = 0.005  # per step: a DELETE of a callback; also of an appointment
     reschedule: float = 0.01  # per step: a PATCH moving an appointment
     resolve: float = 0.25  # per happening: a dial in progress gets its outcome
     lose_result: float = 0.08
@@ -396,7 +399,7 @@ class OutboundPlay:
         soon = [
             s
             for s in slots
-            if s["remaining"] > 0 and now + 20 < datetime.fromisoformat(s["start"]).timestamp() < now + 900
+            if s["remaining"] > 0 and now + 20 < datetime.fromisoformat(s["start"]).timestamp() < now + SOON_S
         ]
         if not soon:
             return
@@ -452,7 +455,7 @@ class OutboundPlay:
         others = [
             s
             for s in slots
-            if s["remaining"] > 0 and now + 20 < datetime.fromisoformat(s["start"]).timestamp() < now + 900
+            if s["remaining"] > 0 and now + 20 < datetime.fromisoformat(s["start"]).timestamp() < now + SOON_S
         ]
         if not others:
             return
