@@ -329,3 +329,33 @@ def test_the_callers_own_hang_up_delivered_late_never_ends_the_callback_conversa
     d.send("call.ended", call_id="c1", reason="completed")  # the conversation's own end
     assert engine.calls["c1"].status == "ended" and engine.calls["c1"].end_reason == "completed"
     assert engine.agents["a1"].call_id is None
+
+
+def test_a_late_result_of_an_earlier_dial_never_ends_the_dial_in_progress(router_kind):
+    """Found by the HTTP fault run (very untidy network, seed 334): the first dial rang out
+    (`call.unanswered` from its agent: no answer, a retry armed) and its `callback.result`,
+    stamped then, was delayed until the retry was being dialled from another agent. Before, acd
+    took it for the retry's outcome: it released the agent the platform was ringing, gave it
+    another dial, and ignored the retry's real result. A result stamped before the dial in
+    progress began is about an earlier dial: it changes nothing (`stale`); the dial in progress
+    ends with its own result."""
+    d = driver(router_kind, retry_delays_s=[40, 80])
+    d.offer("c1")
+    d.send("callback.accepted", call_id="c1")
+    d.agent("a5", "available")  # first dial, from a5 (impot_revenu only)
+    first = d.now + 4
+    d.advance(5)
+    d.send("call.unanswered", call_id="c1", agent_id="a5")  # its no answer; the result is late
+    d.agent("a5", "paused")
+    d.agent("a1", "available")
+    d.advance(45)  # the retry: dialled from a1
+    engine = d.engine
+    assert [c.fields["agent_id"] for c in d.commands if c.command == "originate"] == ["a5", "a1"]
+    results, _ = engine.apply([ev("callback.result", at=first, callback_id="cb-c1", outcome="failed")], d.now)
+    assert results[0].ignored == "stale"
+    assert engine.callbacks["cb-c1"].status == "dialing" and engine.callbacks["cb-c1"].attempts == 2
+    assert engine.agents["a1"].call_id == "c1"  # still reserved for the retry the platform dials
+    results, _ = engine.apply([ev("call.unanswered", at=first, call_id="c1", agent_id="a1")], d.now)
+    assert results[0].ignored == "stale" and engine.agents["a1"].call_id == "c1"
+    d.send("callback.result", callback_id="cb-c1", outcome="answered")  # the retry's own result
+    assert engine.callbacks["cb-c1"].status == "done"

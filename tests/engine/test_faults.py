@@ -96,7 +96,16 @@ def check(engine: Engine, connects: list) -> None:
         assert all(service.takes(c.skill) for c in held), held
 
 
-@pytest.mark.parametrize("seed", [2, 4, 7, 12])  # seeds whose runs reach every path the end checks
+def _after_dial(engine: Engine, call_id: str, ts: float | None) -> float | None:
+    """A result's `ts`, late but never before its dial began (the platform saw the outcome after
+    it dialled): one stamped earlier is about an earlier dial and changes nothing."""
+    started = engine.calls[call_id].connected_at
+    return ts if ts is None or started is None else max(ts, started)
+
+
+# Seeds whose runs reach every path the end checks (4 no longer does since a dial's call.answered
+# or call.unanswered stamped before the dial began is stale: 15 took its place).
+@pytest.mark.parametrize("seed", [2, 7, 12, 15])
 def test_chaos_never_rings_an_agent_twice_nor_gives_a_talking_agent_a_second_call(router_kind, seed):
     rng = random.Random(seed)
     d = Driver(Engine(chaos_config(), router=router_kind))
@@ -126,9 +135,13 @@ def test_chaos_never_rings_an_agent_twice_nor_gives_a_talking_agent_a_second_cal
         roll = rng.random()
         outcome = rng.choice(["answered", "answered", "no_answer", "busy", "failed"])
         if dialing and roll < 0.3:  # the platform's word on a callback's dial
-            event = ev("callback.result", at=ts, callback_id=rng.choice(dialing).id, outcome=outcome)
+            callback = rng.choice(dialing)
+            at = _after_dial(engine, callback.call_id, ts)
+            event = ev("callback.result", at=at, callback_id=callback.id, outcome=outcome)
         elif ap_dialing and roll < 0.4:  # on an appointment's
-            event = ev("appointment.result", at=ts, appointment_id=rng.choice(ap_dialing).id, outcome=outcome)
+            appointment = rng.choice(ap_dialing)
+            at = _after_dial(engine, appointment.id, ts)
+            event = ev("appointment.result", at=at, appointment_id=appointment.id, outcome=outcome)
         elif roll < 0.03:  # a caller books an appointment (the API's internal event), the next slot but one
             slot = 1800 * (int(d.now // 1800) + 2)
             booking = ev(
