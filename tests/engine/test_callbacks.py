@@ -359,3 +359,39 @@ def test_a_late_result_of_an_earlier_dial_never_ends_the_dial_in_progress(router
     assert results[0].ignored == "stale" and engine.agents["a1"].call_id == "c1"
     d.send("callback.result", callback_id="cb-c1", outcome="answered")  # the retry's own result
     assert engine.callbacks["cb-c1"].status == "done"
+
+
+def test_the_callers_hang_up_after_an_immediate_dial_never_ends_the_conversation_either(router_kind):
+    """Found by the fault run (very untidy, seed 426): the callback was dialled the instant it was
+    taken (first in line, an agent free), so the caller's hang-up is stamped after the dial began,
+    though before its answer; delivered after the answer, it is still the caller's leg. A
+    virtual-hold call's first end stamped before its dial's answer changes nothing."""
+    d = driver(router_kind)
+    d.agent("a1", "paused")
+    d.offer("c1")
+    d.send("callback.accepted", call_id="c1")
+    d.agent("a1", "available")  # dials c1 at once
+    hung_up_at = d.now + 0.5
+    d.advance(5)
+    d.send("callback.result", callback_id="cb-c1", outcome="answered")
+    d.advance(10)
+    d.engine.apply([ev("call.ended", at=hung_up_at, call_id="c1", reason="abandoned")], d.now)
+    engine = d.engine
+    assert engine.calls["c1"].status == "answered" and engine.agents["a1"].call_id == "c1"
+    d.advance(30)
+    d.send("call.ended", call_id="c1", reason="completed")
+    assert engine.calls["c1"].end_reason == "completed" and engine.agents["a1"].call_id is None
+
+
+def test_a_lost_hang_up_leaves_the_conversation_s_own_end_to_end_it(router_kind):
+    """The caller's hang-up after taking the callback never came (lost): the conversation's own
+    end, stamped after the answer, ends it."""
+    d = driver(router_kind)
+    d.offer("c1")
+    d.send("callback.accepted", call_id="c1")
+    d.agent("a1", "available")
+    d.advance(5)
+    d.send("callback.result", callback_id="cb-c1", outcome="answered")
+    d.advance(30)
+    d.send("call.ended", call_id="c1", reason="completed")
+    assert d.engine.calls["c1"].status == "ended" and d.engine.agents["a1"].call_id is None

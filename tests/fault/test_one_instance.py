@@ -324,7 +324,7 @@ async def test_an_untidy_platform_with_overflow_leaves_no_local_service_place_ta
 @pytest.mark.parametrize(
     ("seed", "faults"),
     [(seed, None) for seed in seeds((21, 22, 23, 111))]  # 111: see test_callbacks.py
-    + [(seed, VERY_UNTIDY) for seed in seeds((201, 334))],  # 334: see test_callbacks.py
+    + [(seed, VERY_UNTIDY) for seed in seeds((201, 334, 426))],  # 334, 426: see test_callbacks.py
     ids=lambda v: "very_untidy" if v is VERY_UNTIDY else ("untidy" if v is None else str(v)),
 )
 async def test_an_untidy_platform_dialling_callbacks_and_appointments_dials_each_attempt_once(
