@@ -20,6 +20,7 @@ from acd.engine.line import (
     CLOSED,
     CONNECTING,
     ENDED,
+    INBOUND,
     OVERFLOWED,
     Line,
 )
@@ -160,7 +161,30 @@ def on_unanswered(line: Line, e: CallUnanswered, t: float, now: float, commands:
 
 
 def on_ended(line: Line, e: CallEnded, t: float, now: float, commands: list[Command]) -> Any:
-    return line._end_call(line.calls[e.call_id], e.reason, t, now, commands)
+    call = line.calls[e.call_id]
+    outbound = call.callback_id is not None or call.kind is APPOINTMENT
+    if call.status is ANSWERED and outbound and _an_earlier_leg(call, t):
+        # Expected and changing nothing, as when it comes in time: the conversation goes on.
+        line._record(call, now, {"action": "leg_ended", "reason": e.reason})
+        return None
+    return line._end_call(call, e.reason, t, now, commands)
+
+
+def _an_earlier_leg(call: Call, t: float) -> bool:
+    """Whether a `call.ended` stamped `t` for an outbound contact's answered call ends a leg that
+    came before the conversation, delivered late on the same call id: one stamped before the dial
+    in progress began; or, for a virtual-hold callback (the caller's own call id), the caller's
+    hang-up after taking the callback, which is its first end, stamped before the dial's answer
+    (the dial may begin the instant the callback is taken). A conversation ends after its answer."""
+    if call.connected_at is not None and t < call.connected_at:
+        return True
+    return (
+        call.kind is INBOUND
+        and call.callback_id is not None
+        and call.answered_at is not None
+        and t < call.answered_at
+        and not any(entry.get("action") == "leg_ended" for _, entry in call.history)
+    )
 
 
 def on_agent_state(line: Line, e: AgentStateChanged, t: float, now: float, commands: list[Command]) -> Any:

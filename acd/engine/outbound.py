@@ -132,6 +132,11 @@ class Outbound:
             return Ignored("not_dialing")
         line = self.line
         call = line.calls[rules.call_id_of(contact)]
+        if call.connected_at is not None and t < call.connected_at:
+            # Stamped before the dial in progress began: the word on an earlier dial of the
+            # contact (its no answer was taken from a `call.unanswered`), delivered late. Results
+            # name no attempt; their `ts` tells them apart, and this one changes nothing.
+            return Ignored("stale")
         agent = line.agents.get(contact.agent_id) if contact.agent_id else None
         rules.note(contact, now, outcome)
         if outcome == "answered":

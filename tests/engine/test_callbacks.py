@@ -301,3 +301,97 @@ def test_a_requested_callback_in_line_is_not_taken_by_an_agent_who_says_he_answe
     assert d.engine.agents["a1"].call_id is None and d.engine.calls[call_id].waiting
     d.agent("a1", "available")
     assert [c.command for c in d.commands] == ["originate"]
+
+
+def test_the_callers_own_hang_up_delivered_late_never_ends_the_callback_conversation(router_kind):
+    """Found by the HTTP fault run (tests/fault/test_one_instance.py, seed 111): the caller took
+    the callback and hung up (its `call.ended`, expected and changing nothing, was delivered late:
+    after the callback's dial was answered, on the same call id). Stamped before the dial began,
+    it is the caller's old leg, not the conversation's end: the agent keeps talking, and the
+    conversation ends with its own `call.ended`."""
+    d = driver(router_kind)
+    d.offer("c1")
+    d.send("callback.accepted", call_id="c1")
+    hung_up_at = d.now + 0.5  # the caller hangs up; the platform's call.ended is delayed
+    d.advance(20)
+    d.agent("a1", "available")  # dials c1 back
+    d.advance(5)
+    d.send("callback.result", callback_id="cb-c1", outcome="answered")
+    d.advance(10)
+    results, _ = d.engine.apply(
+        [ev("call.ended", at=hung_up_at, call_id="c1", reason="abandoned")], d.now
+    )  # the leg's end arrives now
+    assert results[0].status == "applied"
+    engine = d.engine
+    assert engine.calls["c1"].status == "answered"
+    assert engine.agents["a1"].call_id == "c1" and engine.agent_state(engine.agents["a1"]).wire == "busy"
+    d.advance(30)
+    d.send("call.ended", call_id="c1", reason="completed")  # the conversation's own end
+    assert engine.calls["c1"].status == "ended" and engine.calls["c1"].end_reason == "completed"
+    assert engine.agents["a1"].call_id is None
+
+
+def test_a_late_result_of_an_earlier_dial_never_ends_the_dial_in_progress(router_kind):
+    """Found by the HTTP fault run (very untidy network, seed 334): the first dial rang out
+    (`call.unanswered` from its agent: no answer, a retry armed) and its `callback.result`,
+    stamped then, was delayed until the retry was being dialled from another agent. Before, acd
+    took it for the retry's outcome: it released the agent the platform was ringing, gave it
+    another dial, and ignored the retry's real result. A result stamped before the dial in
+    progress began is about an earlier dial: it changes nothing (`stale`); the dial in progress
+    ends with its own result."""
+    d = driver(router_kind, retry_delays_s=[40, 80])
+    d.offer("c1")
+    d.send("callback.accepted", call_id="c1")
+    d.agent("a5", "available")  # first dial, from a5 (impot_revenu only)
+    first = d.now + 4
+    d.advance(5)
+    d.send("call.unanswered", call_id="c1", agent_id="a5")  # its no answer; the result is late
+    d.agent("a5", "paused")
+    d.agent("a1", "available")
+    d.advance(45)  # the retry: dialled from a1
+    engine = d.engine
+    assert [c.fields["agent_id"] for c in d.commands if c.command == "originate"] == ["a5", "a1"]
+    results, _ = engine.apply([ev("callback.result", at=first, callback_id="cb-c1", outcome="failed")], d.now)
+    assert results[0].ignored == "stale"
+    assert engine.callbacks["cb-c1"].status == "dialing" and engine.callbacks["cb-c1"].attempts == 2
+    assert engine.agents["a1"].call_id == "c1"  # still reserved for the retry the platform dials
+    results, _ = engine.apply([ev("call.unanswered", at=first, call_id="c1", agent_id="a1")], d.now)
+    assert results[0].ignored == "stale" and engine.agents["a1"].call_id == "c1"
+    d.send("callback.result", callback_id="cb-c1", outcome="answered")  # the retry's own result
+    assert engine.callbacks["cb-c1"].status == "done"
+
+
+def test_the_callers_hang_up_after_an_immediate_dial_never_ends_the_conversation_either(router_kind):
+    """Found by the fault run (very untidy, seed 426): the callback was dialled the instant it was
+    taken (first in line, an agent free), so the caller's hang-up is stamped after the dial began,
+    though before its answer; delivered after the answer, it is still the caller's leg. A
+    virtual-hold call's first end stamped before its dial's answer changes nothing."""
+    d = driver(router_kind)
+    d.agent("a1", "paused")
+    d.offer("c1")
+    d.send("callback.accepted", call_id="c1")
+    d.agent("a1", "available")  # dials c1 at once
+    hung_up_at = d.now + 0.5
+    d.advance(5)
+    d.send("callback.result", callback_id="cb-c1", outcome="answered")
+    d.advance(10)
+    d.engine.apply([ev("call.ended", at=hung_up_at, call_id="c1", reason="abandoned")], d.now)
+    engine = d.engine
+    assert engine.calls["c1"].status == "answered" and engine.agents["a1"].call_id == "c1"
+    d.advance(30)
+    d.send("call.ended", call_id="c1", reason="completed")
+    assert engine.calls["c1"].end_reason == "completed" and engine.agents["a1"].call_id is None
+
+
+def test_a_lost_hang_up_leaves_the_conversation_s_own_end_to_end_it(router_kind):
+    """The caller's hang-up after taking the callback never came (lost): the conversation's own
+    end, stamped after the answer, ends it."""
+    d = driver(router_kind)
+    d.offer("c1")
+    d.send("callback.accepted", call_id="c1")
+    d.agent("a1", "available")
+    d.advance(5)
+    d.send("callback.result", callback_id="cb-c1", outcome="answered")
+    d.advance(30)
+    d.send("call.ended", call_id="c1", reason="completed")
+    assert d.engine.calls["c1"].status == "ended" and d.engine.agents["a1"].call_id is None

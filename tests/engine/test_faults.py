@@ -99,6 +99,13 @@ def check(engine: Engine, connects: list) -> None:
         assert all(service.takes(c.skill) for c in held), held
 
 
+def _after_dial(engine: Engine, call_id: str, ts: float | None) -> float | None:
+    """A result's `ts`, late but never before its dial began (the platform saw the outcome after
+    it dialled): one stamped earlier is about an earlier dial and changes nothing."""
+    started = engine.calls[call_id].connected_at
+    return ts if ts is None or started is None else max(ts, started)
+
+
 def run_chaos(config: Config, router_kind: str, seed: int, *, refusals_ok: bool = False) -> tuple:
     """900 steps of the untidy platform, the rules checked after each batch, then a final sync
     (the platform holds nothing, everybody available) and two minutes; the driver, what was
@@ -137,9 +144,13 @@ def run_chaos(config: Config, router_kind: str, seed: int, *, refusals_ok: bool 
         roll = rng.random()
         outcome = rng.choice(["answered", "answered", "no_answer", "busy", "failed"])
         if dialing and roll < 0.3:  # the platform's word on a callback's dial
-            event = ev("callback.result", at=ts, callback_id=rng.choice(dialing).id, outcome=outcome)
+            callback = rng.choice(dialing)
+            at = _after_dial(engine, callback.call_id, ts)
+            event = ev("callback.result", at=at, callback_id=callback.id, outcome=outcome)
         elif ap_dialing and roll < 0.4:  # on an appointment's
-            event = ev("appointment.result", at=ts, appointment_id=rng.choice(ap_dialing).id, outcome=outcome)
+            appointment = rng.choice(ap_dialing)
+            at = _after_dial(engine, appointment.id, ts)
+            event = ev("appointment.result", at=at, appointment_id=appointment.id, outcome=outcome)
         elif roll < 0.03:  # a caller books an appointment (the API's internal event), the next slot but one
             slot = 1800 * (int(d.now // 1800) + 2)
             booking = ev(
@@ -219,7 +230,9 @@ def run_chaos(config: Config, router_kind: str, seed: int, *, refusals_ok: bool 
     return d, delivered
 
 
-@pytest.mark.parametrize("seed", [2, 4, 7, 12])  # seeds whose runs reach every path the end checks
+# Seeds whose runs reach every path the end checks (of seeds 1-40, 2, 7, 12, 17, 21, 25, 28, 33,
+# 37 and 40 do; in the others a few dials' results or overflow never come up, and no rule failed).
+@pytest.mark.parametrize("seed", [2, 7, 12, 17])
 def test_chaos_never_rings_an_agent_twice_nor_gives_a_talking_agent_a_second_call(router_kind, seed):
     d, delivered = run_chaos(chaos_config(), router_kind, seed)
     engine = d.engine
@@ -278,4 +291,4 @@ def test_chaos_under_every_extreme_setting_the_configuration_accepts(section, fi
     hold too (the end's checks depend on the setting: a wrap-up of 1e300 s keeps agents in it)."""
     data = chaos_config().model_dump()
     data[section][field] = value
-    run_chaos(Config.model_validate(data), "numba", 4, refusals_ok=True)
+    run_chaos(Config.model_validate(data), "numba", 2, refusals_ok=True)

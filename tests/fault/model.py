@@ -31,6 +31,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from tests.fault.outbound import OutboundFaults, OutboundPlay
+
 SKILLS = ("impot_revenu", "paiement")
 DEFINITE = {"queued", "connecting", "answered", "callback", "overflowed", "closed", "ended"}
 #: The call states in which the platform holds a call (`at_service`: bridged to the local service
@@ -46,7 +48,10 @@ def rfc3339(t: float) -> str:
 class RealCall:
     id: str
     skill: str
-    state: str = "waiting"  # waiting | ringing | talking | at_service | ended
+    # waiting | ringing | talking | at_service | ended; a callback's or an appointment's call
+    # (tests/fault/outbound.py): callback (nothing held: the caller took a callback and hung up, or
+    # the contact waits for its dial) | dialing (the platform dials it from the agent acd reserved)
+    state: str = "waiting"
     agent: str | None = None
     department: str | None = None
     service: str | None = None  # the local service acd overflowed it to
@@ -112,6 +117,8 @@ class UntidyPlatform:
         allow_503: bool = False,
         skills: tuple[str, ...] = SKILLS,
         departments: tuple[str, ...] = (),
+        request: Callable[[str, str, Any], Awaitable[tuple[int, Any]]] | None = None,
+        outbound: OutboundFaults | None = None,
     ) -> None:
         self.skills = skills
         self.departments = departments  # callers' departments (none: no department, no overflow)
@@ -121,6 +128,7 @@ class UntidyPlatform:
         self.calls: dict[str, RealCall] = {}
         self.max_calls = calls
         self._post, self._get, self.now = post, get, now
+        self._request = request
         self.f = faults or Faults()
         self.allow_503 = allow_503
         self.step_no = 0
@@ -150,6 +158,8 @@ class UntidyPlatform:
         self.batch_connected: set[str] = set()  # calls connected after this POST
         self.ambiguous: set[str] = set()  # connected and ended within one POST: ask acd
         self.strict_order = True  # commands arrive in the order acd made them (one instance)
+        # callbacks and appointments (tests/fault/outbound.py), when the platform plays them
+        self.out = OutboundPlay(self, outbound) if outbound is not None else None
 
     # ------------------------------------------------------------------ reporting
 
@@ -170,6 +180,7 @@ class UntidyPlatform:
             f"seed {self.seed}: {len(self.violations)} violation(s) "
             f"(replay: ACD_FAULT_SEEDS={self.seed}); statuses {dict(self.statuses)}, "
             f"results {dict(self.results)}, lost {dict(self.lost)}"
+            + (f", outbound {self.out.summary()}" if self.out is not None else "")
         )
         kinds = Counter(v.split("] ", 1)[1].split(":", 1)[0] for v in self.violations)
         firsts: dict[str, str] = {}
@@ -397,20 +408,19 @@ class UntidyPlatform:
                     f"was not ended by any event of the call",
                     about=(call_id, agent_id),
                 )
-            for other, holder in self.live.items():
-                if holder == agent_id and other != call_id and other not in self.batch_ended:
-                    self.violation(
-                        "agent_given_second_call",
-                        f"{source}: {call_id} to {agent_id}, still assigned {other} "
-                        f"(no event of {other} ended it)",
-                        about=(call_id, agent_id),
-                    )
             if self.ended_at_post.get(call_id, self.post_no + 1) < self.post_no:
                 self.violation(
                     "connect_after_end",
                     f"{source}: {call_id} to {agent_id} after acd ended it",
                     about=(call_id, agent_id),
                 )
+        self.check_agent_free_in_acd(call_id, agent_id, source)
+        if self.out is not None and call_id in self.out.by_call:
+            self.violation(
+                "connect_of_a_contact_call",
+                f"{source}: {call_id} to {agent_id}, the call of {self.out.by_call[call_id].id}",
+                about=(call_id, agent_id),
+            )
         self.live[call_id] = agent_id
         self.batch_connected.add(call_id)
         call, agent = self.calls.get(call_id), self.agents[agent_id]
@@ -418,21 +428,45 @@ class UntidyPlatform:
             self.violation("connect_of_unknown_call", f"{source}: {call_id}", about=(call_id, agent_id))
             return
         if call.state != "waiting":
-            if call.state in ("ringing", "talking"):
+            if call.state in ("ringing", "talking", "dialing"):
                 self.violation(
                     "connect_of_a_call_in_progress",
                     f"{source}: {call_id} to {agent_id}, really {call.state} with {call.agent}",
                     about=(call_id, agent_id),
                 )
             return  # a call the platform no longer holds: nothing to ring (a sync will tell acd)
+        if not self.can_ring(agent, call_id, source):
+            self._refuse(call, agent)
+            return
+        call.state, call.agent = "ringing", agent_id
+        agent.state, agent.call = "ringing", call_id
+        if self.rng.random() < self.f.ring_restate:  # "available" stamped before the ring, after it
+            self.emit(self.agent_state_event(agent, "available", self.now() - 0.5))
+
+    def check_agent_free_in_acd(self, call_id: str, agent_id: str, source: str) -> None:
+        """acd gives `agent_id` a call (a connect, or an originate): as far as the events acd took
+        tell, that agent holds no other call (rung, dialling out, or talking)."""
+        if not self.strict_order:
+            return
+        for other, holder in self.live.items():
+            if holder == agent_id and other != call_id and other not in self.batch_ended:
+                self.violation(
+                    "agent_given_second_call",
+                    f"{source}: {call_id} to {agent_id}, still assigned {other} "
+                    f"(no event of {other} ended it)",
+                    about=(call_id, agent_id, other),
+                )
+
+    def can_ring(self, agent: RealAgent, call_id: str, source: str) -> bool:
+        """Whether the platform can ring the agent acd names for `call_id` (it is available);
+        checks that acd never names one on a call or one who asked not to be rung."""
         if agent.state in ("ringing", "talking"):
             self.violation(
                 "agent_with_two_calls",
-                f"{source}: {call_id} to {agent_id}, who is really {agent.state} {agent.call}",
-                about=(call_id, agent_id),
+                f"{source}: {call_id} to {agent.id}, who is really {agent.state} {agent.call}",
+                about=(call_id, agent.id, agent.call),
             )
-            self._refuse(call, agent)
-            return
+            return False
         if agent.state != "available":
             told = agent.told_by_sync or (
                 agent.told_by
@@ -442,16 +476,12 @@ class UntidyPlatform:
             if told and self.strict_order and agent.state in ("paused", "logged_out"):
                 self.violation(
                     "agent_rung_after_asking_not_to_be",
-                    f"{source}: {call_id} to {agent_id}, {agent.state} ({agent.reason}), acd was told "
+                    f"{source}: {call_id} to {agent.id}, {agent.state} ({agent.reason}), acd was told "
                     f"by {'a sync' if agent.told_by_sync else sorted(agent.told_by)}",
-                    about=(call_id, agent_id),
+                    about=(call_id, agent.id),
                 )
-            self._refuse(call, agent)
-            return
-        call.state, call.agent = "ringing", agent_id
-        agent.state, agent.call = "ringing", call_id
-        if self.rng.random() < self.f.ring_restate:  # "available" stamped before the ring, after it
-            self.emit(self.agent_state_event(agent, "available", self.now() - 0.5))
+            return False
+        return True
 
     def _refuse(self, call: RealCall, agent: RealAgent) -> None:
         """The phone does not take the call: the platform says so with a ring-out."""
@@ -460,6 +490,8 @@ class UntidyPlatform:
     # ------------------------------------------------------------------ delivery
 
     async def deliver(self, events: list[dict[str, Any]]) -> tuple[int, Any]:
+        if self.strict_order and [e["type"] for e in events] == ["platform.sync"]:
+            await self._note_acd_changes(events[0])
         wire = [{k: v for k, v in e.items() if not k.startswith("_")} for e in events]
         self.post_no += 1
         self.batch_ended, self.batch_connected = set(), set()
@@ -475,7 +507,9 @@ class UntidyPlatform:
         if status != 200:
             return status, body
         for event, result in zip(events, body["results"], strict=True):
-            brief_event = {k: v for k, v in event.items() if k not in ("id", "_step", "_known")}
+            brief_event = {
+                k: v for k, v in event.items() if k not in ("id", "_step", "_known", "_acd_changed")
+            }
             if event["type"] == "platform.sync":
                 brief_event["agents"] = "..."
             self.story.append(
@@ -494,6 +528,8 @@ class UntidyPlatform:
     def _told(self, event: dict[str, Any], result: dict[str, Any]) -> None:
         """acd took the event: the assignments it ends, the connect it answers."""
         kind = event["type"]
+        if self.out is not None and self.out.told(event, result):
+            return
         if kind == "call.unanswered":
             key = (event["call_id"], event["agent_id"])
             if result["status"] == "applied" and not result.get("ignored"):
@@ -508,13 +544,19 @@ class UntidyPlatform:
             self.ended_at_post.setdefault(event["call_id"], self.post_no)
         elif kind == "platform.sync":
             held = set(event["calls"])
-            for call_id in [c for c in self.live if c not in held]:
+            dials = {c.call_id for c in self.out.contacts.values() if c.open_in_acd} if self.out else set()
+            for call_id in [c for c in self.live if c not in held and c not in dials]:
                 self.live.pop(call_id)
                 self.batch_ended.add(call_id)
             # A call the sync drops may be connected and ended within the sync: not a live one.
             self.batch_ended |= event["_known"] - held
+            changed = event.get("_acd_changed", {})
+            sync_ts = datetime.fromisoformat(event["ts"]).timestamp()
             for agent in self.agents.values():
-                if agent.changed_step < event["_step"]:
+                # it tells acd the agent's state unless acd changed the agent after the sync's
+                # ts (a dial or a connect since: "a call or agent that changed after ts is left
+                # alone")
+                if agent.changed_step < event["_step"] and changed.get(agent.id, 0.0) <= sync_ts:
                     agent.told_by_sync = True
             decision = result.get("decision")
             ended = decision.get("ended", []) if isinstance(decision, dict) else []
@@ -532,10 +574,22 @@ class UntidyPlatform:
             # lost with an instance, carries the decision first given).
             self.decided.add(event["call_id"])
             decision = result.get("decision") or {}
+            if self.out is not None:
+                self.out.on_decision(decision)
             if decision.get("action") == "connect":
                 self.on_connect(decision["call_id"], decision["agent_id"], f"decision to {event['id']}")
             elif decision.get("action") == "overflow":
                 self.on_overflow(decision["call_id"], decision["service"], f"decision to {event['id']}")
+
+    async def _note_acd_changes(self, sync: dict[str, Any]) -> None:
+        """Before a sync goes: when acd last changed each agent (`state_since`)."""
+        status, body = await self._get("/v1/agents")
+        if status == 200:
+            sync["_acd_changed"] = {
+                a["agent_id"]: datetime.fromisoformat(a["state_since"]).timestamp()
+                for a in body["agents"]
+                if a.get("state_since")
+            }
 
     async def settle(self) -> None:
         """After a POST and the commands it produced: where a call was both connected and ended
@@ -549,12 +603,16 @@ class UntidyPlatform:
             else:
                 self.live.pop(call_id, None)
         self.ambiguous.clear()
+        if self.out is not None:
+            await self.out.settle()
         self.batch_ended, self.batch_connected = set(), set()
 
     def on_command(self, command: dict[str, Any]) -> None:
         if command["id"] in self.seen_commands:
             return  # a retry of a command already taken: the platform deduplicates by id
         self.seen_commands.add(command["id"])
+        if self.out is not None and self.out.on_command(command):
+            return
         if command.get("command") == "connect":
             self.on_connect(command["call_id"], command["agent_id"], f"command {command['id']}")
         elif command.get("command") == "overflow":
@@ -602,6 +660,8 @@ class UntidyPlatform:
             self.hang_up(self._pick(at_service), "completed")  # the local service's conversation ends
         elif r < 0.80:
             self.agent_whim()
+        if self.out is not None:
+            offers += self.out.happen()
         if self.rng.random() < self.f.restate:
             self.restate()
         return offers
@@ -679,7 +739,7 @@ class UntidyPlatform:
                     about=(call_id, _agent_of(call)),
                 )
             if state == "ended":
-                if call_id not in self.acd_ended and self.calls[call_id].state != "ended":
+                if call_id not in self.acd_ended and self.calls[call_id].state in HELD:
                     self.violation(
                         "ended_a_call_the_platform_holds",
                         f"{call_id} ended ({call['end_reason']}) in acd, really {self.calls[call_id].state}",
@@ -716,6 +776,8 @@ class UntidyPlatform:
                     about=(call_id, _agent_of(call)),
                 )
             live = state not in ("ended", "closed", "overflowed")
+            if self.out is not None and call_id in self.out.by_call and state in ("callback", "queued"):
+                live = False  # a callback or an appointment waiting for its time (checked apart)
             if final and held is not None and live and call_id not in held:
                 self.violation(
                     "call_not_held_still_live_after_sync",
@@ -732,6 +794,8 @@ class UntidyPlatform:
                         f"{service['service']} holds {service['load']} in acd, "
                         f"{bridged[service['service']]} on the platform",
                     )
+        if self.out is not None:
+            await self.out.check(final)
         for agent_id, calls in holders.items():
             if len(calls) > 1:
                 self.violation("agent_with_two_calls", f"{agent_id} holds {calls}", about=(agent_id,))

@@ -35,6 +35,7 @@ from acd.signing import signed_headers
 from tests.conftest import T0, small_config
 from tests.fault.conftest import seeds
 from tests.fault.model import SKILLS, Faults, UntidyPlatform
+from tests.fault.outbound import OutboundFaults
 
 SECRET = "fault-secret"
 CALLS = 200
@@ -48,8 +49,28 @@ def fifty_agents() -> dict[str, tuple[str, ...]]:
 DEPARTMENTS = ("59", "67")
 
 
-def fault_config(agents: dict[str, tuple[str, ...]], *, overflow: bool = False) -> Config:
-    base = small_config(wrap_up_s=WRAP_UP_S).model_dump()
+def fault_config(
+    agents: dict[str, tuple[str, ...]], *, overflow: bool = False, outbound: bool = False
+) -> Config:
+    routing: dict[str, Any] = {"wrap_up_s": WRAP_UP_S}
+    if outbound:  # queued callers are offered a callback after a short expected wait
+        routing["callback_offer_ewt_s"] = 30
+    base = small_config(**routing).model_dump()
+    if outbound:
+        # Callbacks and appointments on the scale of a run (a quarter of an hour from 10:00 on a
+        # Monday): retries within a minute or two, five-minute slots, reminders two minutes ahead,
+        # and a caller who waited two minutes offered a callback (`offer_callback`).
+        base["callbacks"] = {"retry_delays_s": [40, 80], "max_attempts": 3, "max_share": 0.3}
+        base["appointments"] = {
+            "slot_minutes": 5,
+            "reminder_lead_s": 120,
+            "retry_delays_s": [40, 40],
+            "capacity": [
+                {"site": "lille", "skill": "impot_revenu", "morning": 2, "afternoon": 2},
+                {"site": "pau", "skill": "impot_revenu", "morning": 1, "afternoon": 1},
+            ],
+        }
+        base["overflow"] = {"mode": "auto", "max_wait_s": 120}
     if overflow:  # the supervisor's switch on: every call no agent can take now goes to its service
         always = {d: ["00:00-24:00"] for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}
         base["services"] = {
@@ -97,6 +118,12 @@ class OneInstance:
         resp = await self.client.get(path, headers=headers)
         return resp.status, await resp.json(content_type=None)
 
+    async def request(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+        data = b"" if body is None else json.dumps(body).encode()
+        headers = {"Content-Type": "application/json", **signed_headers(SECRET.encode(), data)}
+        resp = await self.client.request(method, path, data=data, headers=headers)
+        return resp.status, await resp.json(content_type=None)
+
     async def quiet(self) -> list[dict[str, Any]]:
         """Wait until the timers due are fired and every command is delivered; the new ones."""
         engine_now = self.clock.now
@@ -114,11 +141,31 @@ class OneInstance:
 
 
 async def drive(platform: UntidyPlatform, app: OneInstance) -> None:
-    async def post(batch: list[dict[str, Any]]) -> None:
-        await platform.deliver(batch)
+    async def take_commands() -> None:
         for command in await app.quiet():
             platform.on_command(command)
         await platform.settle()
+
+    async def post(batch: list[dict[str, Any]]) -> None:
+        await platform.deliver(batch)
+        await take_commands()
+
+    async def deliver_everything() -> None:
+        for _ in range(5):  # ring-outs the platform posted for calls it could not ring
+            for batch in platform.due_batches(everything=True):
+                await post(batch)
+
+    async def end_every_dial() -> None:
+        """Every dial in progress gets its outcome, every result arrives (a lost one posted
+        again by the operator), until acd dials nobody."""
+        out = platform.out
+        for _ in range(20):
+            if out is None or not (out.dialing or out.reposts or platform.outgoing):
+                return
+            out.resolve_all()
+            await deliver_everything()
+            await out.repost_due(everything=True)
+            await deliver_everything()
 
     events = platform.log_in_everyone()
     for i in range(0, len(events), 25):
@@ -133,6 +180,9 @@ async def drive(platform: UntidyPlatform, app: OneInstance) -> None:
         platform.post_no += 1  # what was told before the timers fired counts as told
         for offer in platform.happen() + platform.happen():  # two happenings a step
             await post([offer])
+        if platform.out is not None:  # requests, bookings, cancellations through the REST API
+            await platform.out.step()
+            await take_commands()
         platform.maybe_sync()
         for batch in platform.due_batches():
             await post(batch)
@@ -143,11 +193,8 @@ async def drive(platform: UntidyPlatform, app: OneInstance) -> None:
 
     # The end: everything still on the wire arrives, then a complete, timely sync.
     platform.step_no += 1
-    for batch in platform.due_batches(everything=True):
-        await post(batch)
-    for _ in range(5):  # ring-outs the platform posted for calls it could not ring
-        for batch in platform.due_batches(everything=True):
-            await post(batch)
+    await deliver_everything()
+    await end_every_dial()
     app.clock.advance(1)
     sync = platform.sync_event()
     held = set(sync["calls"])
@@ -159,18 +206,27 @@ async def drive(platform: UntidyPlatform, app: OneInstance) -> None:
     app.clock.advance(WRAP_UP_S + 1)  # wrap-ups the sync began are over
     for command in await app.quiet():
         platform.on_command(command)
+    await end_every_dial()  # dials the end of a wrap-up began, and retries come due
     held |= {c.id for c in platform.calls_in("ringing", "talking", "waiting")}
     await platform.check_state(final=True, held=held)
 
 
 async def run(
-    seed: int, aiohttp_client: Any, sink: Any, faults: Faults | None = None, *, overflow: bool = False
+    seed: int,
+    aiohttp_client: Any,
+    sink: Any,
+    faults: Faults | None = None,
+    *,
+    overflow: bool = False,
+    outbound: OutboundFaults | None = None,
+    agents: dict[str, tuple[str, ...]] | None = None,
+    calls: int = CALLS,
 ) -> UntidyPlatform:
-    agents = fifty_agents()
+    agents = agents or fifty_agents()
     clock = ManualClock(T0)
     app = create_app(
         Settings(webhook_secret=SECRET, command_url=sink.url),
-        fault_config(agents, overflow=overflow),
+        fault_config(agents, overflow=overflow, outbound=outbound is not None),
         registry=CollectorRegistry(),
         clock=clock,
     )
@@ -178,12 +234,14 @@ async def run(
     platform = UntidyPlatform(
         seed,
         agents,
-        calls=CALLS,
+        calls=calls,
         post=instance.post,
         get=instance.get,
         now=clock.now,
         faults=faults,
         departments=DEPARTMENTS if overflow else (),
+        request=instance.request,
+        outbound=outbound,
     )
     await drive(platform, instance)
     return platform
@@ -261,3 +319,35 @@ async def test_an_untidy_platform_with_overflow_leaves_no_local_service_place_ta
     assert not platform.violations, platform.report()
     overflowed = [line for line in platform.story if ": overflow " in line]
     assert overflowed, "no call was overflowed: the run does not test what it says"
+
+
+@pytest.mark.parametrize(
+    ("seed", "faults"),
+    [(seed, None) for seed in seeds((21, 22, 23, 111))]  # 111: see test_callbacks.py
+    + [(seed, VERY_UNTIDY) for seed in seeds((201, 334, 426))],  # 334, 426: see test_callbacks.py
+    ids=lambda v: "very_untidy" if v is VERY_UNTIDY else ("untidy" if v is None else str(v)),
+)
+async def test_an_untidy_platform_dialling_callbacks_and_appointments_dials_each_attempt_once(
+    seed: int, faults: Faults | None, aiohttp_client, sink
+) -> None:
+    """The platform also plays outbound contacts (tests/fault/outbound.py): callers taking the
+    callback they are offered and hanging up, callbacks requested and cancelled, appointments
+    booked, moved and cancelled; on each `originate` it rings the reserved agent and dials, and
+    posts the outcome (duplicated, late, reordered, lost and posted again by the operator),
+    sometimes with a `call.answered` / `call.unanswered` for the dial's call. Twenty agents, so
+    that callers wait and are offered callbacks; one seed with the very untidy network. Besides
+    the checks of the other runs: one originate per dial attempt, nobody dialled again after
+    talking, an agent on a dial never given another call, and at the end every contact over or
+    waiting for its due time."""
+    agents = {f"f{n:02d}": SKILLS if n % 2 else SKILLS[:1] for n in range(1, 21)}
+    platform = await run(
+        seed, aiohttp_client, sink, faults, outbound=OutboundFaults(), agents=agents, calls=300
+    )
+    assert not platform.violations, platform.report()
+    out = platform.out
+    assert out is not None
+    summary = out.summary()
+    print(f"seed {seed}: {summary}")
+    assert summary.get("virtual_hold") and summary.get("requested") and summary.get("appointment"), summary
+    assert summary["originates"] >= 10 and summary["answered"] >= 3, summary
+    assert summary["appointment_originates"] >= 1, summary  # appointments were dialled too

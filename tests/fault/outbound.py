@@ -1,0 +1,570 @@
+"""The untidy platform's outbound side: callbacks and appointments, played through the real HTTP
+API and acd's real `originate` commands, and the checks of what acd does with them.
+
+`OutboundPlay` belongs to an `UntidyPlatform` (tests/fault/model.py) and plays, step by step:
+
+- a queued caller offered a callback (`callback_offer` in its queue decision, or an
+  `offer_callback` command) accepts it: `callback.accepted` is posted at once (the voice server
+  waits for acd's answer to tell the caller), and when acd took it the caller hangs up: their leg's
+  `call.ended` goes through the network's faults like any webhook;
+- callbacks requested through `POST /v1/callbacks` (some cancelled with `DELETE`), appointments
+  booked through `GET /v1/appointments/slots` and `POST /v1/appointments` in a slot a few minutes
+  ahead of the clock (some cancelled, some moved with `PATCH`);
+- on an `originate` the platform rings the reserved agent and dials the number; a few happenings
+  later the dial has its outcome (`answered`, `no_answer`, `busy`, `failed`), posted as
+  `callback.result` / `appointment.result` (duplicated, late, reordered, sometimes lost), sometimes
+  with a `call.answered` / `call.unanswered` for the dial's call from that agent; an agent the
+  platform cannot ring (away, or on another call) makes the dial fail at once. After an answer the
+  agent talks on the dial's call (the caller's call id for virtual hold, else the contact's id),
+  which the platform lists in `platform.sync` and ends with `call.ended`.
+- A lost result is posted again later, as the operator is told to (docs/operations.md, "The
+  watchdog"): once acd still shows that very dial (`dialing`, the same attempt), the outcome the
+  platform recorded: `answered` if the caller talked, else `failed`. acd does not time dials out,
+  so nothing else would end it.
+
+Checked as it goes (beside the platform's own checks): one `originate` per dial attempt (never a
+second while acd has not taken the end of the first); no caller dialled again once a dial of theirs
+was answered; a cancelled contact never dialled; an agent reserved for a dial is never given
+another call (a `connect` or an `originate`) and never holds two; no `connect` for a call whose
+caller took a callback. At the end (every result delivered, a complete sync): each contact in a
+definite status (`done`, `failed`, `cancelled`, `no_show`) or still `scheduled` / `booked` with its
+due time; `done` exactly when the caller talked; acd's count of attempts equal to the `originate`
+commands it sent.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
+
+if TYPE_CHECKING:
+    from tests.fault.model import RealAgent, RealCall, UntidyPlatform
+
+PARIS = ZoneInfo("Europe/Paris")
+OUTCOMES = ("answered", "answered", "answered", "no_answer", "busy", "failed")
+#: A contact's statuses that say it is over, and those that say it waits for its time.
+OVER = {"done", "failed", "cancelled", "no_show"}
+WAITING = {"scheduled", "booked"}
+#: Appointments are booked (or moved) in a slot starting within this many seconds: a run lasts a
+#: quarter of an hour, and most of them should come due in it.
+SOON_S = 420
+
+
+@dataclass
+class OutboundFaults:
+    accept: float = 0.5  # a waiting caller offered a callback takes it (per chance to)
+    request: float = 0.04  # per step: a callback requested through POST /v1/callbacks
+    max_requested: int = 12
+    book: float = 0.03  # per step: an appointment booked
+    max_booked: int = 8
+    cancel: float = 0.005  # per step: a DELETE of a callback; also of an appointment
+    reschedule: float = 0.01  # per step: a PATCH moving an appointment
+    resolve: float = 0.25  # per happening: a dial in progress gets its outcome
+    lose_result: float = 0.08
+    word_too: float = 0.4  # the platform also posts call.answered / call.unanswered for the dial
+    repost_steps: tuple[int, int] = (10, 40)  # how long the operator takes to post a lost result
+
+
+@dataclass
+class Dial:
+    agent: str
+    command: str
+    attempt: int  # acd's attempt number for it (the originates seen for the contact)
+    rang: bool  # the platform could ring the agent (else it failed at once)
+
+
+@dataclass
+class RealContact:
+    id: str  # callback_id / appointment_id
+    kind: str  # "callback" | "appointment"
+    call_id: str  # the call of its dials and of the conversation
+    origin: str  # "virtual_hold" | "requested" | "appointment"
+    start: float | None = None  # an appointment's slot
+    site: str | None = None  # an appointment's site (it keeps it when moved)
+    dial: Dial | None = None  # the dial the platform makes now
+    talked: bool = False  # a dial of it was answered, for real
+    cancelled: bool = False  # acd answered 200 to its DELETE
+    originates: list[str] = field(default_factory=list)  # command ids
+    open_in_acd: bool = False  # acd sent an originate whose end it has not taken
+    acd_answered: bool = False  # acd took an answer to one of its dials
+
+    @property
+    def path(self) -> str:
+        return f"/v1/{self.kind}s/{self.id}"
+
+    @property
+    def result_type(self) -> str:
+        return f"{self.kind}.result"
+
+
+class OutboundPlay:
+    def __init__(self, platform: UntidyPlatform, faults: OutboundFaults | None = None) -> None:
+        self.p = platform
+        self.f = faults or OutboundFaults()
+        self.contacts: dict[str, RealContact] = {}
+        self.by_call: dict[str, RealContact] = {}  # call id -> its contact (once it is one)
+        self.offered: set[str] = set()  # calls acd offered a callback
+        self.tried: set[str] = set()  # calls whose caller already chose (took it or not)
+        self.reposts: list[tuple[int, str, int, str]] = []  # (due step, contact, attempt, outcome)
+        self.ask: set[str] = set()  # contact calls a call.ended touched: does acd hold them still?
+        self.leg_ends: set[str] = set()  # event ids of callers' legs ending after a callback
+        self.reminders: list[str] = []
+        self.dialled: int = 0  # originates taken
+        self.answered: int = 0  # dials answered for real
+        self.numbers = itertools.count(1)
+
+    # ------------------------------------------------------------------ what acd says
+
+    def on_decision(self, decision: dict[str, Any]) -> None:
+        """A call.offered's decision: a queue offering a callback."""
+        if decision.get("action") == "queue" and decision.get("callback_offer"):
+            self.offered.add(decision["call_id"])
+
+    def on_command(self, command: dict[str, Any]) -> bool:
+        kind = command.get("command")
+        if kind == "offer_callback":
+            self.offered.add(command["call_id"])
+            self.tried.discard(command["call_id"])  # asked again: a new chance to take it
+            return True
+        if kind == "remind":
+            self.reminders.append(command["appointment_id"])
+            if command["appointment_id"] not in self.contacts:
+                self.p.violation("remind_of_unknown_appointment", f"command {command['id']}")
+            return True
+        if kind == "originate":
+            self.on_originate(command)
+            return True
+        return False
+
+    def on_originate(self, command: dict[str, Any]) -> None:
+        p = self.p
+        contact_id = command.get("callback_id") or command.get("appointment_id") or ""
+        agent_id = command["agent_id"]
+        source = f"command {command['id']}"
+        contact = self.contacts.get(contact_id)
+        p.story.append(
+            f'    step {p.step_no} post {p.post_no}: {source}: originate "{contact_id}" "{agent_id}"'
+            + (f' (call "{contact.call_id}")' if contact else "")
+        )
+        if contact is None:
+            p.violation("originate_of_unknown_contact", f"{source}: {contact_id}", about=(contact_id,))
+            return
+        self.dialled += 1
+        about = (contact.call_id, agent_id)
+        if contact.talked:
+            p.violation(
+                "dialled_again_after_answer",
+                f"{source}: {contact_id} dialled again, though its caller talked to an agent",
+                about=about,
+            )
+        if contact.cancelled:
+            p.violation("cancelled_contact_dialled", f"{source}: {contact_id}", about=about)
+        if contact.open_in_acd:
+            p.violation(
+                "second_originate_for_one_dial",
+                f"{source}: {contact_id} to {agent_id}, while acd had not taken the end of its "
+                f"dial {contact.originates[-1]}",
+                about=about,
+            )
+        p.check_agent_free_in_acd(contact.call_id, agent_id, source)
+        contact.originates.append(command["id"])
+        contact.open_in_acd = True
+        p.live[contact.call_id] = agent_id
+        p.batch_connected.add(contact.call_id)
+        attempt = len(contact.originates)
+        call, agent = p.calls[contact.call_id], p.agents[agent_id]
+        if call.state in ("ringing", "talking", "dialing") or (contact.dial is not None):
+            p.violation(
+                "dial_of_a_call_in_progress",
+                f"{source}: {contact.call_id}, really {call.state} with {call.agent}",
+                about=about,
+            )
+            self.fail_at_once(contact, agent, command["id"], attempt)
+            return
+        if not p.can_ring(agent, contact.call_id, source):
+            self.fail_at_once(contact, agent, command["id"], attempt)
+            return
+        contact.dial = Dial(agent_id, command["id"], attempt, rang=True)
+        call.state, call.agent = "dialing", agent_id
+        agent.state, agent.call = "ringing", contact.call_id
+
+    def fail_at_once(self, contact: RealContact, agent: RealAgent, command: str, attempt: int) -> None:
+        """The platform cannot ring the agent: the dial fails (and the phone says so)."""
+        p = self.p
+        if self.p.rng.random() < self.f.word_too:
+            p.emit(p._event("call.unanswered", call_id=contact.call_id, agent_id=agent.id))
+        self.post_result(contact, "failed", attempt)
+
+    def post_result(self, contact: RealContact, outcome: str, attempt: int) -> str | None:
+        p = self.p
+        event = p._event(contact.result_type, **{f"{contact.kind}_id": contact.id, "outcome": outcome})
+        eid = p.emit(event, self.f.lose_result)
+        if eid is None:
+            due = p.step_no + p.rng.randint(*self.f.repost_steps)
+            self.reposts.append((due, contact.id, attempt, "answered" if outcome == "answered" else "failed"))
+        return eid
+
+    def told(self, event: dict[str, Any], result: dict[str, Any]) -> bool:
+        """acd took an event about a contact; True when it is handled here."""
+        p = self.p
+        kind = event["type"]
+        taken = result["status"] == "applied" and not result.get("ignored")
+        if kind in ("callback.result", "appointment.result"):
+            contact = self.contacts[event.get("callback_id") or event.get("appointment_id")]
+            if taken:
+                self.dial_ended_in_acd(contact, event["outcome"] == "answered")
+            return True
+        if kind == "callback.accepted":
+            decision = result.get("decision") or {}
+            if decision.get("callback_id") and event["call_id"] not in self.by_call:
+                self.caller_took_callback(event["call_id"], decision["callback_id"])
+            return True
+        call_id = event.get("call_id")
+        contact = self.by_call.get(call_id or "")
+        if contact is None:
+            return False
+        if kind in ("call.answered", "call.unanswered") and contact.open_in_acd:
+            if taken:
+                self.dial_ended_in_acd(contact, kind == "call.answered")
+            return True
+        if kind == "call.ended":
+            # The caller's leg (acd keeps the callback), a dial's leg, or the conversation's end:
+            # acd says after the POST which it took it for.
+            self.ask.add(call_id)
+            p.batch_ended.add(call_id)
+            return True
+        return False
+
+    def dial_ended_in_acd(self, contact: RealContact, answered: bool) -> None:
+        p = self.p
+        contact.open_in_acd = False
+        if answered:
+            contact.acd_answered = True
+            if not contact.talked:
+                p.violation(
+                    "answer_nobody_gave",
+                    f"acd took an answer for {contact.id}, whose caller never talked",
+                    about=(contact.call_id,),
+                )
+        else:
+            p.live.pop(contact.call_id, None)
+            p.batch_ended.add(contact.call_id)
+
+    def caller_took_callback(self, call_id: str, callback_id: str) -> None:
+        """acd took the caller's `callback.accepted`: the voice server says goodbye and hangs up."""
+        p = self.p
+        contact = RealContact(callback_id, "callback", call_id, "virtual_hold")
+        self.contacts[callback_id] = contact
+        self.by_call[call_id] = contact
+        call = p.calls[call_id]
+        call.state = "callback"
+        reason = p.rng.choice(("completed", "abandoned"))
+        event = p._event("call.ended", call_id=call_id, reason=reason)
+        event["_leg"] = True
+        eid = p.emit(event, p.f.lose_ended)
+        if eid is not None:
+            self.leg_ends.add(eid)
+
+    async def settle(self) -> None:
+        p = self.p
+        for call_id in sorted(self.ask):
+            status, call = await p._get(f"/v1/calls/{call_id}")
+            if status != 200:
+                continue
+            if call["status"] == "ended":
+                p.live.pop(call_id, None)
+                if call_id not in p.acd_ended:
+                    p.acd_ended.add(call_id)
+                    p.ended_at_post.setdefault(call_id, p.post_no)
+                if p.calls[call_id].state in ("talking", "dialing"):
+                    p.violation(
+                        "contact_call_ended_while_the_platform_holds_it",
+                        f"{call_id} ended in acd ({call['end_reason']}), really "
+                        f"{p.calls[call_id].state} with {p.calls[call_id].agent}",
+                        about=(call_id, p.calls[call_id].agent),
+                    )
+            elif call["status"] in ("connecting", "answered"):
+                p.live[call_id] = call["agent_id"]
+        self.ask.clear()
+
+    # ------------------------------------------------------------------ the platform's happenings
+
+    def happen(self) -> list[dict[str, Any]]:
+        """One outbound happening (beside the platform's own); the events to post at once."""
+        p = self.p
+        for call in p.calls_in("dialing"):
+            if p.rng.random() < self.f.resolve:
+                self.resolve(self.by_call[call.id])
+        takers = [c for c in p.calls_in("waiting") if c.id in self.offered and c.id not in self.tried]
+        if takers and p.rng.random() < 0.3:
+            call = p._pick(takers)
+            self.tried.add(call.id)
+            if p.rng.random() < self.f.accept:
+                event = p._event("callback.accepted", call_id=call.id)
+                if p.rng.random() < p.f.dup:  # the voice server retried it
+                    p.outgoing.append(_outgoing(event, p.step_no + p.rng.randint(0, 20), copy=True))
+                return [event]
+        return []
+
+    def resolve(self, contact: RealContact) -> None:
+        """The dial in progress has its outcome."""
+        p = self.p
+        dial = contact.dial
+        assert dial is not None
+        call, agent = p.calls[contact.call_id], p.agents[dial.agent]
+        outcome = p.rng.choice(OUTCOMES)
+        contact.dial = None
+        if outcome == "answered":
+            self.answered += 1
+            contact.talked = True
+            call.state, agent.state = "talking", "talking"
+            told = [self.post_result(contact, "answered", dial.attempt)]
+            if p.rng.random() < self.f.word_too:
+                answered = p._event("call.answered", call_id=call.id, agent_id=agent.id)
+                told.append(p.emit(answered, p.f.lose_answered))
+            if p.rng.random() < 0.5:
+                told.append(p.emit(p.agent_state_event(agent, "busy"), p.f.lose_state))
+            p.tell_agent(agent, *told)
+            return
+        call.state, call.agent = "callback", None  # the platform holds nothing of it now
+        agent.call = None
+        eid = self.post_result(contact, outcome, dial.attempt)
+        if outcome == "no_answer" and p.rng.random() < self.f.word_too:
+            p.emit(p._event("call.unanswered", call_id=call.id, agent_id=agent.id))
+        if agent.pending:
+            p._take_pending(agent, eid)
+        else:
+            agent.state = "available"
+            p.tell_agent(agent, eid)
+
+    async def step(self) -> None:
+        """The REST side of a step: requests, bookings, cancellations; and the operator's posts
+        of lost results."""
+        p, f = self.p, self.f
+        await self.repost_due()
+        requested = [c for c in self.contacts.values() if c.origin == "requested"]
+        booked = [c for c in self.contacts.values() if c.kind == "appointment"]
+        if len(requested) < f.max_requested and p.rng.random() < f.request:
+            await self.request_callback()
+        if len(booked) < f.max_booked and p.rng.random() < f.book:
+            await self.book_appointment()
+        if p.rng.random() < f.cancel:
+            await self.cancel(p._pick([c for c in self.contacts.values() if c.kind == "callback"]))
+        if p.rng.random() < f.cancel:
+            await self.cancel(p._pick(booked))
+        if p.rng.random() < f.reschedule:
+            await self.reschedule(p._pick(booked))
+
+    async def request(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+        p = self.p
+        status, answer = await p._request(method, path, body)
+        p.statuses[status] += 1
+        p.trail.append(f"  step {p.step_no} {method} {path} {body} -> {status} {str(answer)[:300]}")
+        p.story.append(f"    step {p.step_no} post {p.post_no}: {method} {path} {body} -> {status}")
+        if status >= 500:
+            p.violation("5xx", f"{method} {path} {body} -> {status} {answer}")
+        return status, answer
+
+    def number(self) -> str:
+        return f"+3361{next(self.numbers):07d}"
+
+    async def request_callback(self) -> None:
+        p = self.p
+        body: dict[str, Any] = {"number": self.number(), "skill": p.rng.choice(p.skills)}
+        if p.rng.random() < 0.4:  # not before a minute or two from now
+            body["not_before"] = _iso(p.now() + p.rng.choice((30, 60, 120)))
+        status, answer = await self.request("POST", "/v1/callbacks", body)
+        if status != 201:
+            p.violation("callback_request_refused", f"{status} {answer} for {body}")
+            return
+        contact = RealContact(answer["callback_id"], "callback", answer["call_id"], "requested")
+        self.add(contact, _real_call(contact.call_id, body["skill"]))
+
+    def add(self, contact: RealContact, call: RealCall) -> None:
+        self.contacts[contact.id] = contact
+        self.by_call[contact.call_id] = contact
+        self.p.calls[call.id] = call
+
+    async def book_appointment(self) -> None:
+        p = self.p
+        now = p.now()
+        day = datetime.fromtimestamp(now, PARIS).date().isoformat()
+        status, slots = await self.request("GET", f"/v1/appointments/slots?skill=impot_revenu&date={day}")
+        if status != 200:
+            p.violation("slots_refused", f"{status} {slots}")
+            return
+        soon = [
+            s
+            for s in slots
+            if s["remaining"] > 0 and now + 20 < datetime.fromisoformat(s["start"]).timestamp() < now + SOON_S
+        ]
+        if not soon:
+            return
+        slot = p._pick(soon)
+        body = {"number": self.number(), "skill": "impot_revenu", "start": slot["start"]}
+        status, answer = await self.request("POST", "/v1/appointments", body)
+        if status != 201:
+            p.violation("appointment_refused_with_places_left", f"{status} {answer} for {body} ({slot})")
+            return
+        start = datetime.fromisoformat(answer["start"]).timestamp()
+        contact = RealContact(
+            answer["appointment_id"], "appointment", answer["appointment_id"], "appointment"
+        )
+        contact.start, contact.site = start, answer["site"]
+        self.add(contact, _real_call(contact.call_id, "impot_revenu"))
+
+    async def cancel(self, contact: RealContact | None) -> None:
+        if contact is None or contact.cancelled:
+            return
+        p = self.p
+        if contact.kind == "appointment" and (contact.start or 0) <= p.now() + 1:
+            return  # its time has come: no longer changeable
+        status, answer = await self.request("DELETE", contact.path)
+        if status == 200 and answer.get("status") == "cancelled":
+            contact.cancelled = True
+            p.calls[contact.call_id].state = "ended"
+            if contact.dial is not None or contact.talked:
+                p.violation(
+                    "cancelled_while_dialled_or_talked",
+                    f"{contact.id} cancelled, though "
+                    + ("the platform dials it" if contact.dial else "its caller talked"),
+                    about=(contact.call_id,),
+                )
+        elif status == 409 and contact.kind == "callback":
+            if contact.dial is None and not contact.open_in_acd and not contact.talked:
+                # scheduled as far as anything told acd: it is between its dials, or over
+                status2, view = await p._get(contact.path)
+                if status2 == 200 and view["status"] == "scheduled":
+                    p.violation("scheduled_callback_not_cancellable", f"{status} {answer}")
+        else:
+            p.violation("contact_change_refused", f"DELETE {contact.path} -> {status} {answer}")
+
+    async def reschedule(self, contact: RealContact | None) -> None:
+        p = self.p
+        if contact is None or contact.cancelled or (contact.start or 0) <= p.now() + 1:
+            return
+        now = p.now()
+        day = datetime.fromtimestamp(contact.start or now, PARIS).date().isoformat()
+        query = f"skill=impot_revenu&date={day}&site={contact.site}"  # its site's places
+        status, slots = await self.request("GET", f"/v1/appointments/slots?{query}")
+        if status != 200:
+            return
+        others = [
+            s
+            for s in slots
+            if s["remaining"] > 0 and now + 20 < datetime.fromisoformat(s["start"]).timestamp() < now + SOON_S
+        ]
+        if not others:
+            return
+        slot = p._pick(others)
+        status, answer = await self.request("PATCH", contact.path, {"start": slot["start"]})
+        if status == 200:
+            contact.start = datetime.fromisoformat(answer["start"]).timestamp()
+        else:
+            p.violation("contact_change_refused", f"PATCH {contact.path} -> {status} {answer} ({slot})")
+
+    async def repost_due(self, everything: bool = False) -> None:
+        """The operator posts a lost result again, once acd still shows that very dial."""
+        p = self.p
+        keep = []
+        for item in self.reposts:
+            due, contact_id, attempt, outcome = item
+            if due > p.step_no and not everything:
+                keep.append(item)
+                continue
+            contact = self.contacts[contact_id]
+            status, view = await p._get(contact.path)
+            if status != 200:
+                continue
+            if view["status"] == "dialing" and view["attempts"] == attempt:
+                event = p._event(
+                    contact.result_type, **{f"{contact.kind}_id": contact.id, "outcome": outcome}
+                )
+                p.outgoing.append(_outgoing(event, p.step_no))
+        self.reposts = keep
+
+    # ------------------------------------------------------------------ the end
+
+    @property
+    def dialing(self) -> bool:
+        return any(c.dial is not None for c in self.contacts.values())
+
+    def resolve_all(self) -> None:
+        for contact in self.contacts.values():
+            if contact.dial is not None:
+                self.resolve(contact)
+
+    async def check(self, final: bool) -> None:
+        p = self.p
+        for contact in self.contacts.values():
+            status, view = await p._get(contact.path)
+            about = (contact.call_id,)
+            if status != 200:
+                p.violation("contact_not_visible", f"GET {contact.path} -> {status} {view}", about=about)
+                continue
+            state = view["status"]
+            if contact.cancelled and state != "cancelled":
+                p.violation("cancelled_contact_came_back", f"{contact.id}: {state}", about=about)
+            if state == "done" and not contact.talked:
+                p.violation("done_though_nobody_talked", f"{contact.id}", about=about)
+            if state in ("failed", "no_show", "cancelled") and contact.talked:
+                p.violation("talked_but_not_done", f"{contact.id}: {state}", about=about)
+            if not final:
+                continue
+            if view["attempts"] != len(contact.originates):
+                p.violation(
+                    "attempts_and_originates_differ",
+                    f"{contact.id}: acd counts {view['attempts']} attempts, sent {len(contact.originates)} "
+                    f"originate(s) {contact.originates}",
+                    about=about,
+                )
+            if state in OVER:
+                pass
+            elif state in WAITING:
+                due = view.get("due_at") if contact.kind == "callback" else view.get("start")
+                if not due:
+                    p.violation("waiting_contact_without_due_time", f"{contact.id}: {view}", about=about)
+            else:
+                p.violation(
+                    "contact_not_definite_at_the_end",
+                    f"{contact.id}: {state} (agent {view.get('agent_id')}) after every result was delivered",
+                    about=about,
+                )
+            if contact.talked and state != "done":
+                p.violation("talked_but_not_done", f"{contact.id}: {state}", about=about)
+
+    def summary(self) -> dict[str, int]:
+        by_origin: dict[str, int] = {}
+        for c in self.contacts.values():
+            by_origin[c.origin] = by_origin.get(c.origin, 0) + 1
+        return {
+            **by_origin,
+            "originates": self.dialled,
+            "appointment_originates": sum(
+                len(c.originates) for c in self.contacts.values() if c.kind == "appointment"
+            ),
+            "answered": self.answered,
+            "cancelled": sum(c.cancelled for c in self.contacts.values()),
+            "reminders": len(self.reminders),
+            "reposts_pending": len(self.reposts),
+        }
+
+
+def _iso(t: float) -> str:
+    return datetime.fromtimestamp(t, UTC).isoformat()
+
+
+def _real_call(call_id: str, skill: str) -> Any:
+    """The platform's record of a contact's call: nothing held until a dial of it is answered."""
+    from tests.fault.model import RealCall
+
+    return RealCall(call_id, skill, state="callback")
+
+
+def _outgoing(event: dict[str, Any], due: int, copy: bool = False) -> Any:
+    from tests.fault.model import Outgoing
+
+    return Outgoing(event, due, copy)
