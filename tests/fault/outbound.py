@@ -388,19 +388,27 @@ class OutboundPlay:
         self.by_call[contact.call_id] = contact
         self.p.calls[call.id] = call
 
-    async def book_appointment(self) -> None:
-        p = self.p
-        now = p.now()
-        day = datetime.fromtimestamp(now, PARIS).date().isoformat()
-        status, slots = await self.request("GET", f"/v1/appointments/slots?skill=impot_revenu&date={day}")
+    async def _slots_soon(self, query: str) -> tuple[int, Any, list[dict[str, Any]]]:
+        """`GET /v1/appointments/slots?<query>`: its status, its answer, and the slots with room
+        that start soon (between 20 s and `SOON_S` from now)."""
+        now = self.p.now()
+        status, slots = await self.request("GET", f"/v1/appointments/slots?{query}")
         if status != 200:
-            p.violation("slots_refused", f"{status} {slots}")
-            return
+            return status, slots, []
         soon = [
             s
             for s in slots
             if s["remaining"] > 0 and now + 20 < datetime.fromisoformat(s["start"]).timestamp() < now + SOON_S
         ]
+        return status, slots, soon
+
+    async def book_appointment(self) -> None:
+        p = self.p
+        day = datetime.fromtimestamp(p.now(), PARIS).date().isoformat()
+        status, slots, soon = await self._slots_soon(f"skill=impot_revenu&date={day}")
+        if status != 200:
+            p.violation("slots_refused", f"{status} {slots}")
+            return
         if not soon:
             return
         slot = p._pick(soon)
@@ -449,14 +457,7 @@ class OutboundPlay:
         now = p.now()
         day = datetime.fromtimestamp(contact.start or now, PARIS).date().isoformat()
         query = f"skill=impot_revenu&date={day}&site={contact.site}"  # its site's places
-        status, slots = await self.request("GET", f"/v1/appointments/slots?{query}")
-        if status != 200:
-            return
-        others = [
-            s
-            for s in slots
-            if s["remaining"] > 0 and now + 20 < datetime.fromisoformat(s["start"]).timestamp() < now + SOON_S
-        ]
+        _, _, others = await self._slots_soon(query)
         if not others:
             return
         slot = p._pick(others)
