@@ -126,6 +126,18 @@ def memory_rows(r: dict[str, Any]) -> list[Row]:
             f"{r['bytes_per_waiting_call'] / 1000:.2f} KB",
             "",
         ),
+        *(
+            [
+                (
+                    f"memory, per call kept after its end, its events' ids remembered "
+                    f"({_n(r['calls_kept'])} kept: {steps['calls_kept']['rss_mib']:.1f} MiB)",
+                    f"{r['bytes_per_kept_call'] / 1000:.2f} KB",
+                    "",
+                )
+            ]
+            if "bytes_per_kept_call" in r
+            else []
+        ),
     ]
 
 
