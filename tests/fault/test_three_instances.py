@@ -88,6 +88,15 @@ def cluster_config(tmp: Path, outbound: bool = False) -> tuple[Path, dict[str, t
     loaded = load_config(config)
     agents = [a for a in loaded.agents if "impot_revenu" in a.skills][: 20 if outbound else 50]
     if outbound:
+        # Appointment slots follow the calendar's hours even when it is always open: hours all
+        # day, every day, so that the run books appointments whatever the hour.
+        week = "".join(
+            f'      {d}: ["00:00-24:00"]\n' for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+        )
+        (config / "calendar.yaml").write_text(
+            "calendar:\n  always_open: true\n  hours:\n    timezone: Europe/Paris\n    week:\n"
+            f"{week}    public_holidays: false\n"
+        )
         (config / "callbacks.yaml").write_text(
             "callbacks:\n  retry_delays_s: [4, 8]\n  max_attempts: 3\n  max_share: 0.3\n"
         )
