@@ -517,6 +517,12 @@ class UntidyPlatform:
                 f"-> {result['status']}{' ' + str(result['ignored']) if result.get('ignored') else ''}"
                 f"{' ' + json.dumps(result['decision']) if result.get('decision') else ''}"
             )
+            if result["status"] == "duplicate" and event["id"] not in self.delivered:
+                # The first answer the platform gets is "duplicate": a try whose answer was lost
+                # (an instance killed, a timeout) was applied, and this retry found it. acd's
+                # duplicate does not say whether that try changed anything; it is taken as
+                # applied (the try that was applied is this event's only delivery).
+                result = {**result, "first_answer": True}
             self.delivered.add(event["id"])
             self.delivered_at.setdefault(event["id"], self.post_no)
             self.results[result["status"] + ("/ignored" if result.get("ignored") else "")] += 1
@@ -532,7 +538,7 @@ class UntidyPlatform:
             return
         if kind == "call.unanswered":
             key = (event["call_id"], event["agent_id"])
-            if result["status"] == "applied" and not result.get("ignored"):
+            if (result["status"] == "applied" and not result.get("ignored")) or result.get("first_answer"):
                 self.endings[key] += 1
             if self.live.get(event["call_id"]) == event["agent_id"]:
                 self.live.pop(event["call_id"])

@@ -66,6 +66,8 @@ class OutboundFaults:
     lose_result: float = 0.08
     word_too: float = 0.4  # the platform also posts call.answered / call.unanswered for the dial
     repost_steps: tuple[int, int] = (10, 40)  # how long the operator takes to post a lost result
+    not_before_s: tuple[float, ...] = (30, 60, 120)  # a requested callback's delay, when it has one
+    soon_s: float = SOON_S  # appointments are booked (or moved) in a slot starting within this
 
 
 @dataclass
@@ -115,6 +117,11 @@ class OutboundPlay:
         self.dialled: int = 0  # originates taken
         self.answered: int = 0  # dials answered for real
         self.numbers = itertools.count(1)
+        # What the platform asked for by number (each request its own number): a contact acd
+        # dials that the platform never got an answer for, with the number of a request whose
+        # POST failed and was posted again, is the second contact the retry created.
+        self.asked: dict[str, tuple[str, dict[str, Any]]] = {}  # number -> (kind, body)
+        self.second_contacts: list[str] = []
 
     # ------------------------------------------------------------------ what acd says
 
@@ -149,6 +156,8 @@ class OutboundPlay:
             f'    step {p.step_no} post {p.post_no}: {source}: originate "{contact_id}" "{agent_id}"'
             + (f' (call "{contact.call_id}")' if contact else "")
         )
+        if contact is None:
+            contact = self.adopt_second_contact(command, contact_id)
         if contact is None:
             p.violation("originate_of_unknown_contact", f"{source}: {contact_id}", about=(contact_id,))
             return
@@ -191,6 +200,22 @@ class OutboundPlay:
         call.state, call.agent = "dialing", agent_id
         agent.state, agent.call = "ringing", contact.call_id
 
+    def adopt_second_contact(self, command: dict[str, Any], contact_id: str) -> RealContact | None:
+        """An originate of a contact the platform never got a 201 for, with the number of one of
+        its requests: a POST that failed (a timeout, an instance killed while it answered) was
+        applied, and the retry created a second one (acd's REST creations carry no idempotency
+        key). The platform dials it like any other; the run counts it."""
+        asked = self.asked.get(command.get("number", ""))
+        kind = "callback" if command.get("callback_id") else "appointment"
+        if asked is None or asked[0] != kind:
+            return None
+        self.second_contacts.append(contact_id)
+        self.p.story.append(f'    second {kind} "{contact_id}" for {command["number"]} (a POST retried)')
+        call_id = contact_id  # a requested callback's call, an appointment's: its own id
+        contact = RealContact(contact_id, kind, call_id, "requested" if kind == "callback" else "appointment")
+        self.add(contact, _real_call(call_id, asked[1]["skill"]))
+        return contact
+
     def fail_at_once(self, contact: RealContact, agent: RealAgent, command: str, attempt: int) -> None:
         """The platform cannot ring the agent: the dial fails (and the phone says so)."""
         p = self.p
@@ -211,7 +236,10 @@ class OutboundPlay:
         """acd took an event about a contact; True when it is handled here."""
         p = self.p
         kind = event["type"]
-        taken = result["status"] == "applied" and not result.get("ignored")
+        # (a first answer "duplicate": a try that was applied, its answer lost; model.deliver)
+        taken = (result["status"] == "applied" and not result.get("ignored")) or bool(
+            result.get("first_answer")
+        )
         if kind in ("callback.result", "appointment.result"):
             contact = self.contacts[event.get("callback_id") or event.get("appointment_id")]
             if taken:
@@ -375,7 +403,8 @@ class OutboundPlay:
         p = self.p
         body: dict[str, Any] = {"number": self.number(), "skill": p.rng.choice(p.skills)}
         if p.rng.random() < 0.4:  # not before a minute or two from now
-            body["not_before"] = _iso(p.now() + p.rng.choice((30, 60, 120)))
+            body["not_before"] = _iso(p.now() + p.rng.choice(self.f.not_before_s))
+        self.asked[body["number"]] = ("callback", body)
         status, answer = await self.request("POST", "/v1/callbacks", body)
         if status != 201:
             p.violation("callback_request_refused", f"{status} {answer} for {body}")
@@ -390,15 +419,16 @@ class OutboundPlay:
 
     async def _slots_soon(self, query: str) -> tuple[int, Any, list[dict[str, Any]]]:
         """`GET /v1/appointments/slots?<query>`: its status, its answer, and the slots with room
-        that start soon (between 20 s and `SOON_S` from now)."""
+        that start soon (between 20 s and `soon_s` from now)."""
         now = self.p.now()
         status, slots = await self.request("GET", f"/v1/appointments/slots?{query}")
         if status != 200:
             return status, slots, []
+        later = now + self.f.soon_s
         soon = [
             s
             for s in slots
-            if s["remaining"] > 0 and now + 20 < datetime.fromisoformat(s["start"]).timestamp() < now + SOON_S
+            if s["remaining"] > 0 and now + 20 < datetime.fromisoformat(s["start"]).timestamp() < later
         ]
         return status, slots, soon
 
@@ -413,6 +443,7 @@ class OutboundPlay:
             return
         slot = p._pick(soon)
         body = {"number": self.number(), "skill": "impot_revenu", "start": slot["start"]}
+        self.asked[body["number"]] = ("appointment", body)
         status, answer = await self.request("POST", "/v1/appointments", body)
         if status != 201:
             p.violation("appointment_refused_with_places_left", f"{status} {answer} for {body} ({slot})")
@@ -551,6 +582,7 @@ class OutboundPlay:
             "cancelled": sum(c.cancelled for c in self.contacts.values()),
             "reminders": len(self.reminders),
             "reposts_pending": len(self.reposts),
+            "second_contacts": len(self.second_contacts),
         }
 
 

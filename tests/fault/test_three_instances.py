@@ -27,6 +27,7 @@ import shutil
 import signal
 import threading
 import time
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +42,7 @@ from acd.store.redis_log import LogEntry
 from tests.conftest import ROOT
 from tests.fault.conftest import seeds
 from tests.fault.model import UntidyPlatform
+from tests.fault.outbound import OutboundFaults
 from tests.store.conftest import CommandSink, ServeProcess, eventually
 
 DB = 9
@@ -69,20 +71,49 @@ SERVICES = """services:
 """
 
 
-def cluster_config(tmp: Path) -> tuple[Path, dict[str, tuple[str, ...]]]:
+def cluster_config(tmp: Path, outbound: bool = False) -> tuple[Path, dict[str, tuple[str, ...]]]:
     """The shipped configuration, always open (real time, whatever the hour), a short wrap-up;
-    50 agents of the shipped roster who take income-tax calls; two local services, overflow on."""
+    50 agents of the shipped roster who take income-tax calls; two local services, overflow on.
+
+    `outbound`: 20 of those agents (callers wait, and are offered callbacks), overflow off, and
+    callbacks and appointments on the scale of a one-minute run: retries after a few seconds,
+    no callback windows, five-minute slots at the agents' sites, reminders a minute ahead."""
     config = tmp / "config"
     shutil.copytree(ROOT / "config", config)
     (config / "calendar.yaml").write_text("calendar:\n  always_open: true\n")
     (config / "services.yaml").write_text(SERVICES)
-    (config / "overflow.yaml").write_text('overflow:\n  mode: "on"\n')
+    (config / "overflow.yaml").write_text(f'overflow:\n  mode: "{"off" if outbound else "on"}"\n')
     routing = config / "routing.yaml"
     routing.write_text(re.sub(r"(?m)^  wrap_up_s: \d+", f"  wrap_up_s: {WRAP_UP_S}", routing.read_text()))
     loaded = load_config(config)
+    agents = [a for a in loaded.agents if "impot_revenu" in a.skills][: 20 if outbound else 50]
+    if outbound:
+        # Appointment slots follow the calendar's hours even when it is always open: hours all
+        # day, every day, so that the run books appointments whatever the hour.
+        week = "".join(
+            f'      {d}: ["00:00-24:00"]\n' for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+        )
+        (config / "calendar.yaml").write_text(
+            "calendar:\n  always_open: true\n  hours:\n    timezone: Europe/Paris\n    week:\n"
+            f"{week}    public_holidays: false\n"
+        )
+        (config / "callbacks.yaml").write_text(
+            "callbacks:\n  retry_delays_s: [4, 8]\n  max_attempts: 3\n  max_share: 0.3\n"
+        )
+        sites = sorted({a.site for a in agents})
+        capacity = "".join(
+            f"    - {{site: {site}, skill: impot_revenu, morning: 2, afternoon: 2}}\n" for site in sites
+        )
+        (config / "appointments.yaml").write_text(
+            "appointments:\n  slot_minutes: 5\n  reminder_lead_s: 60\n  retry_delays_s: [4, 4]\n"
+            f"  capacity:\n{capacity}"
+        )
+        loaded = load_config(config)
+        assert loaded.callbacks.retry_delays_s == [4, 8] and not loaded.callbacks.windows
+        assert loaded.appointments.slot_minutes == 5 and len(loaded.appointments.capacity) == len(sites)
     assert loaded.routing.wrap_up_s == WRAP_UP_S and loaded.calendar.always_open
-    assert loaded.overflow.mode == "on" and len(loaded.services.local) == len(DEPARTMENTS)
-    agents = [a for a in loaded.agents if "impot_revenu" in a.skills][:50]
+    assert loaded.overflow.mode == ("off" if outbound else "on")
+    assert len(loaded.services.local) == len(DEPARTMENTS)
     return config, {a.id: ("impot_revenu",) for a in agents}
 
 
@@ -186,6 +217,8 @@ class Cluster:
         self.prefer: int | None = None  # post there while it lives (to have writes in flight)
         self.in_flight = [0, 0, 0]
         self.spawned: list[ServeProcess] = []
+        self.rest_retried = 0  # REST calls of the outbound side retried
+        self.ambiguous_posts = 0  # creations retried after a try that may have been applied
 
     def spawn(self, slot: int) -> ServeProcess:
         self.names += 1
@@ -267,6 +300,41 @@ class Cluster:
                 continue
             return status, body
 
+    async def request(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+        """A REST call of the outbound side, spread and retried like a post of events: a
+        connection refused or a 503 is retried on another instance, and so is a timeout or a
+        connection lost with its instance, though the first try may have been applied (a second
+        contact, then: `OutboundPlay.adopt_second_contact`)."""
+        assert self.session is not None
+        data = b"" if body is None else json.dumps(body).encode()
+        deadline = time.monotonic() + 60
+        while True:
+            live = self.live()
+            self.turn += 1
+            slot = self.prefer if self.prefer in live else live[self.turn % len(live)]
+            url = f"{self.procs[slot].base_url}{path}"  # type: ignore[union-attr]
+            headers = {"Content-Type": "application/json", **signed_headers(SECRET.encode(), data)}
+            self.in_flight[slot] += 1
+            try:
+                async with self.session.request(method, url, data=data, headers=headers) as resp:
+                    status, answer = resp.status, await resp.json(content_type=None)
+            except aiohttp.ClientConnectorError:
+                status, answer = 0, None
+            except (aiohttp.ClientError, TimeoutError):
+                status, answer = 0, None
+                if method == "POST":
+                    self.ambiguous_posts += 1  # sent, maybe applied: the retry may create another
+            finally:
+                self.in_flight[slot] -= 1
+            if status == 503:
+                self.unavailable += 1
+            if status in (0, 503) and time.monotonic() < deadline:
+                self.retried += 1
+                self.rest_retried += 1
+                await asyncio.sleep(0.05)
+                continue
+            return status, answer
+
     async def get(self, url: str, raw: bool = False) -> tuple[int, Any]:
         assert self.session is not None
         async with self.session.get(url, headers=signed_headers(SECRET.encode(), b"")) as resp:
@@ -332,10 +400,14 @@ async def steps(
         offers = platform.happen() + platform.happen()
         for offer in offers:
             await platform.deliver([offer])
+        if platform.out is not None:  # requests, bookings, cancellations through the REST API
+            await platform.out.step()
         platform.maybe_sync()
         for batch in platform.due_batches():
             await platform.deliver(batch)
         taken = take_commands(platform, sink, taken)
+        if platform.out is not None:
+            await platform.settle()
         await asyncio.sleep(0.01)  # real time passes: wrap-ups end, timers fire
 
 
@@ -347,19 +419,81 @@ def take_commands(platform: UntidyPlatform, sink: Any, _: int = 0) -> int:
     return platform.taken  # type: ignore[attr-defined]
 
 
-@pytest.mark.parametrize("seed", seeds((5,)))
-async def test_three_instances_kill_pause_restart_keep_the_invariants(
-    seed: int, tmp_path: Path, redis_url: str, peer_sink: PeerSink
-) -> None:
-    sink = peer_sink
-    config, agents = cluster_config(tmp_path)
+async def until_a_dial(platform: UntidyPlatform, cluster: Cluster, sink: Any, most: int = 400) -> None:
+    """With the outbound side: run on until acd has a dial open (an originate whose end it has
+    not taken), so that the fault that follows comes in the middle of one (bounded)."""
+    out = platform.out
+    for _ in range(most):
+        if out is None or any(c.open_in_acd for c in out.contacts.values()):
+            return
+        await steps(platform, cluster, sink, n=1)
+
+
+async def end_every_dial(platform: UntidyPlatform, sink: Any) -> None:
+    """Every dial in progress gets its outcome and every result arrives (a lost one posted again
+    by the operator), until acd dials nobody and no contact comes due within 15 s (retries come
+    due after a few seconds of real time); bounded."""
+    out = platform.out
+    quiet = 0
+    for _ in range(80):
+        if out is None or quiet >= 2:
+            return
+        take_commands(platform, sink)
+        await platform.settle()
+        busy = out.dialing or out.reposts or platform.outgoing or await due_soon(platform)
+        quiet = 0 if busy else quiet + 1
+        out.resolve_all()
+        for _ in range(3):
+            for batch in platform.due_batches(everything=True):
+                await platform.deliver(batch)
+            await out.repost_due(everything=True)
+        await asyncio.sleep(0.5)
+
+
+async def due_soon(platform: UntidyPlatform, within: float = 15) -> bool:
+    """Whether acd dials a contact now, or has one due within `within` seconds."""
+    assert platform.out is not None
+    for contact in platform.out.contacts.values():
+        status, view = await platform._get(contact.path)
+        if status != 200:
+            continue
+        due = view.get("due_at") if contact.kind == "callback" else view.get("start")
+        if view["status"] == "dialing" or (
+            view["status"] in ("scheduled", "booked")
+            and due
+            and datetime.fromisoformat(due).timestamp() < platform.now() + within
+        ):
+            return True
+    return False
+
+
+async def run_cluster(
+    seed: int,
+    tmp_path: Path,
+    redis_url: str,
+    sink: PeerSink,
+    outbound: OutboundFaults | None = None,
+) -> tuple[UntidyPlatform, Cluster, list[str]]:
+    """The platform against three instances through the kill, the pause and the restarts; the
+    invariants checked along the way and at the end (raises on a violation)."""
+    config, agents = cluster_config(tmp_path, outbound=outbound is not None)
     cluster = Cluster(tmp_path, redis_url, sink.url, config)
     monitor: Monitor | None = None
     notes: list[str] = []
+    failovers_during_dials: list[str] = []
     started = time.monotonic()
 
+    platform: UntidyPlatform | None = None
+
     def mark(what: str) -> None:
-        notes.append(f"{time.monotonic() - started:6.1f}s {what}")
+        out = platform.out if platform is not None else None
+        open_dials = [c.id for c in out.contacts.values() if c.open_in_acd] if out is not None else []
+        if out is not None:
+            notes.append(f"{time.monotonic() - started:6.1f}s {what} (dials open in acd: {len(open_dials)})")
+            if open_dials and "ready" not in what and "offered" not in what and "checked" not in what:
+                failovers_during_dials.append(what)
+        else:
+            notes.append(f"{time.monotonic() - started:6.1f}s {what}")
 
     try:
         cluster.session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=3))
@@ -376,7 +510,9 @@ async def test_three_instances_kill_pause_restart_keep_the_invariants(
             now=time.time,
             allow_503=True,
             skills=("impot_revenu",),
-            departments=DEPARTMENTS,
+            departments=() if outbound else DEPARTMENTS,
+            request=cluster.request,
+            outbound=outbound,
         )
         platform.strict_order = False  # commands come from whichever instance leads, in parallel
         platform.taken = 0  # type: ignore[attr-defined]
@@ -389,6 +525,7 @@ async def test_three_instances_kill_pause_restart_keep_the_invariants(
         # 1. kill -9 the leader under load.
         await steps(platform, cluster, sink, n=40)
         await platform.check_state()
+        await until_a_dial(platform, cluster, sink)
         first = cluster.leader_slot()
         assert first is not None
         # With writes in flight to it: they fail, and are retried (same ids) elsewhere.
@@ -404,6 +541,7 @@ async def test_three_instances_kill_pause_restart_keep_the_invariants(
 
         # 2. SIGSTOP the new leader past its lease; writes go on through the others; SIGCONT.
         await eventually(lambda: cluster.leader_slot() not in (None, first), timeout=20)
+        await until_a_dial(platform, cluster, sink)
         second = cluster.leader_slot()
         assert second is not None
         stopped = cluster.procs[second]
@@ -440,6 +578,7 @@ async def test_three_instances_kill_pause_restart_keep_the_invariants(
         mark("restarted the killed one")
         await steps(platform, cluster, sink, n=30)
         await platform.check_state()
+        await until_a_dial(platform, cluster, sink)
         cluster.procs[second].kill9()  # type: ignore[union-attr]
         cluster.spawn(second)
         await cluster.ready(second)
@@ -466,6 +605,7 @@ async def test_three_instances_kill_pause_restart_keep_the_invariants(
                 await platform.deliver(batch)
             await asyncio.sleep(0.5)
             take_commands(platform, sink)
+        await end_every_dial(platform, sink)
         sync = platform.sync_event()
         held = set(sync["calls"])
         status, answer = await platform.deliver([sync])
@@ -473,7 +613,9 @@ async def test_three_instances_kill_pause_restart_keep_the_invariants(
             platform.violation("final_sync_refused", f"{status} {json.dumps(answer)[:300]}")
         await asyncio.sleep(WRAP_UP_S + 1.5)
         take_commands(platform, sink)
-        held |= {c.id for c in platform.calls_in("ringing", "talking", "waiting")}
+        await end_every_dial(platform, sink)  # dials the end of a wrap-up began, retries come due
+        take_commands(platform, sink)
+        held |= {c.id for c in platform.calls_in("ringing", "talking", "waiting", "dialing")}
         await platform.check_state(final=True, held=held)
 
         # Every acknowledged call on every instance (a follower's replica may lag a moment).
@@ -490,23 +632,69 @@ async def test_three_instances_kill_pause_restart_keep_the_invariants(
             for call_id in missing:
                 platform.violation("acknowledged_call_missing", f"{call_id} on instance slot {slot}")
         mark(f"checked; posts retried {cluster.retried}, of them answered 503: {cluster.unavailable}")
-        print("\n".join(notes))
         for problem in log_problems(redis_url):
             platform.violation("log_sequence", problem)
+        if outbound is not None:
+            notes.append(
+                f"outbound {platform.out.summary()}; REST calls retried {cluster.rest_retried}, "  # type: ignore[union-attr]
+                f"creations retried after a try that may have been applied {cluster.ambiguous_posts}; "
+                f"faults while a dial was open in acd: {failovers_during_dials}"
+            )
+        print(f"seed {seed}:\n" + "\n".join(notes))
         assert platform.statuses.get(500, 0) == 0
-        assert any(": overflow " in line for line in platform.story), "no call overflowed: not what it says"
         assert not platform.violations, (
             platform.report()
             + f"\nretried posts: {cluster.retried}, 503 answers: {cluster.unavailable}\n"
             + "\n".join(notes)
         )
-        assert len(platform.acked_calls) == CALLS
+        offered = {c for c in platform.calls if platform.out is None or c not in platform.out.by_call}
+        offered |= (
+            {c.call_id for c in platform.out.contacts.values() if c.origin == "virtual_hold"}
+            if platform.out
+            else set()
+        )
+        assert platform.acked_calls == offered  # every call offered, acknowledged
+        assert len(offered) == CALLS or platform.out is not None  # (contacts count among the calls)
+        cluster.failovers_during_dials = failovers_during_dials  # type: ignore[attr-defined]
+        return platform, cluster, notes
     finally:
         if monitor is not None:
             monitor.stop()
         if cluster.session is not None:
             await cluster.session.close()
         cluster.cleanup()
+
+
+@pytest.mark.parametrize("seed", seeds((5,)))
+async def test_three_instances_kill_pause_restart_keep_the_invariants(
+    seed: int, tmp_path: Path, redis_url: str, peer_sink: PeerSink
+) -> None:
+    platform, _, _ = await run_cluster(seed, tmp_path, redis_url, peer_sink)
+    assert any(": overflow " in line for line in platform.story), "no call overflowed: not what it says"
+
+
+#: The outbound side on a one-minute run: delays of requested callbacks of a few seconds,
+#: appointments in the next slots (five minutes long: some start within the run, some after).
+CLUSTER_OUTBOUND = OutboundFaults(request=0.06, book=0.05, not_before_s=(5, 10, 20), soon_s=360)
+
+
+@pytest.mark.parametrize("seed", seeds((5,)))
+async def test_three_instances_dialling_callbacks_and_appointments_dial_each_attempt_once(
+    seed: int, tmp_path: Path, redis_url: str, peer_sink: PeerSink
+) -> None:
+    """The platform also plays callbacks and appointments (tests/fault/outbound.py) while the
+    leader is killed, the next one paused past its lease and instances restart: its REST calls
+    spread and retried like its events. Besides the invariants of the run above: one originate
+    per dial attempt (a new leader never dials again what its predecessor dialled), nobody
+    dialled again after talking, a cancelled contact never dialled, and at the end every contact
+    over or waiting for its due time, acd's attempts equal to the originates it sent."""
+    platform, cluster, _ = await run_cluster(seed, tmp_path, redis_url, peer_sink, CLUSTER_OUTBOUND)
+    out = platform.out
+    assert out is not None
+    summary = out.summary()
+    assert summary.get("virtual_hold") and summary.get("requested"), summary
+    assert summary["originates"] >= 5 and summary["answered"] >= 2, summary
+    assert cluster.failovers_during_dials, "no fault came while a dial was open: not what it says"  # type: ignore[attr-defined]
 
 
 def test_the_stale_write_check_catches_a_write_of_the_resumed_instance() -> None:
