@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import re
 import typing
 import uuid
@@ -210,6 +211,50 @@ def _new_id(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:20]}"
 
 
+IDEMPOTENCY_KEY = "Idempotency-Key"
+_idempotency_key = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+
+
+def _created_id(request: web.Request, prefix: str) -> str:
+    """The id a creation gives its contact: from the request's `Idempotency-Key` when it has one
+    (the same key, the same id, so a retry of a request whose answer was lost is the first
+    request's duplicate: one contact, dialled once), else a fresh one."""
+    key = request.headers.get(IDEMPOTENCY_KEY)
+    if key is None:
+        return _new_id(prefix)
+    if not _idempotency_key.fullmatch(key):
+        raise ApiError(
+            422,
+            "invalid_idempotency_key",
+            f"{IDEMPOTENCY_KEY} must be 1-128 letters, digits or . _ : - (a UUID will do)",
+            {"field": IDEMPOTENCY_KEY},
+        )
+    return f"{prefix}-{hashlib.blake2b(key.encode(), digest_size=10).hexdigest()}"
+
+
+async def _create(request: web.Request, service: Service, event: Any, what: str) -> None:
+    """Apply a creation's internal event; the same `Idempotency-Key` with another body is a
+    conflict, said of the key (the internal event's id means nothing to the client)."""
+    try:
+        await _apply_request(service, [event])
+    except EngineError as exc:
+        if exc.code != "idempotency_conflict":
+            raise
+        raise ApiError(
+            409,
+            "idempotency_conflict",
+            f"{IDEMPOTENCY_KEY} {request.headers.get(IDEMPOTENCY_KEY)!r} was already used for another "
+            f"{what}: a retry repeats its request as it was; give a new request a new key",
+            {"field": IDEMPOTENCY_KEY},
+        ) from None
+
+
+def _created(view: dict[str, Any] | None, what: str) -> web.Response:
+    if view is None:  # a retry after its contact ended and was forgotten (within the key's life)
+        raise ApiError(404, f"unknown_{what}", f"the {what} this key created is over and no longer kept")
+    return _json(view, status=201)
+
+
 def _known(view: Any, request: web.Request, name: str) -> Any:
     """The view of the record the path names (`view`: a read model's lookup), or 404."""
     record = view(_path_id(request, name))
@@ -222,7 +267,7 @@ def _known(view: Any, request: web.Request, name: str) -> Any:
 async def post_callback(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
     body = await _parse(request, CallbackRequest, "callback")
-    callback_id = _new_id("cb")
+    callback_id = _created_id(request, "cb")
     event = CallbackRequested(
         id=f"api-{callback_id}",
         callback_id=callback_id,
@@ -231,8 +276,8 @@ async def post_callback(request: web.Request) -> web.Response:
         department=body.department,
         not_before=body.not_before,
     )
-    await _apply_request(service, [event])
-    return _json(service.engine.queries.callback(callback_id), status=201)
+    await _create(request, service, event, "callback")
+    return _created(service.engine.queries.callback(callback_id), "callback")
 
 
 async def get_callback(request: web.Request) -> web.Response:
@@ -279,7 +324,7 @@ async def get_slots(request: web.Request) -> web.Response:
 async def post_appointment(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
     body = await _parse(request, AppointmentRequest, "appointment")
-    appointment_id = _new_id("ap")
+    appointment_id = _created_id(request, "ap")
     event = AppointmentBooked(
         id=f"api-{appointment_id}",
         appointment_id=appointment_id,
@@ -289,8 +334,8 @@ async def post_appointment(request: web.Request) -> web.Response:
         department=body.department,
         site=body.site,
     )
-    await _apply_request(service, [event])
-    return _json(service.engine.queries.appointment(appointment_id), status=201)
+    await _create(request, service, event, "appointment")
+    return _created(service.engine.queries.appointment(appointment_id), "appointment")
 
 
 async def get_appointment(request: web.Request) -> web.Response:

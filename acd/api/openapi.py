@@ -129,6 +129,16 @@ def build_openapi(version: str, config: Config | None = None) -> dict[str, Any]:
             }
             for n, d in route.query
         ]
+        params += [
+            {
+                "name": n,
+                "in": "header",
+                "required": False,
+                "schema": {"type": "string", "pattern": r"^[A-Za-z0-9._:-]{1,128}$"},
+                "description": d,
+            }
+            for n, d in route.headers
+        ]
         if params:
             op["parameters"] = params
         if route.request is not None:

@@ -21,6 +21,19 @@ class Route(NamedTuple):
     query: tuple[tuple[str, str], ...] = ()
     required_query: tuple[str, ...] = ()
     links: tuple[tuple[str, str, str, dict[str, str]], ...] = ()  # (name, method, path, parameters)
+    headers: tuple[tuple[str, str], ...] = ()  # optional request headers: (name, description)
+
+
+#: A creation's optional key: the same key, the same contact (a retry whose answer was lost).
+IDEMPOTENCY_KEY_HEADER = (
+    (
+        "Idempotency-Key",
+        "Optional, 1-128 letters, digits or . _ : - (a UUID will do): a retry with the same key "
+        "and body is the first request's duplicate (the same contact, answered again); the same "
+        "key with another body is 409 idempotency_conflict. Remembered for "
+        "routing.idempotency_ttl_s.",
+    ),
+)
 
 
 ROUTES: list[Route] = [
@@ -87,7 +100,8 @@ ROUTES: list[Route] = [
         schemas.CallbackRequest,
         schemas.CallbackView,
         201,
-        (400, 401, 409, 422),
+        (400, 401, 404, 409, 422),
+        headers=IDEMPOTENCY_KEY_HEADER,
         links=(
             (
                 "GetCallback",
@@ -134,7 +148,8 @@ ROUTES: list[Route] = [
         schemas.AppointmentRequest,
         schemas.AppointmentView,
         201,
-        (400, 401, 409, 422),
+        (400, 401, 404, 409, 422),
+        headers=IDEMPOTENCY_KEY_HEADER,
         links=tuple(
             (
                 name,

@@ -237,3 +237,58 @@ async def test_the_appointment_is_dialled_at_its_time(make_platform, clock):
         await asyncio.sleep(0.05)
     assert appointment["status"] == "dialing"
     assert appointment["agent_id"] == "a1"
+
+
+# -- creations retried: Idempotency-Key
+
+
+async def test_a_callback_request_retried_with_its_key_creates_one_callback(make_platform):
+    """A POST whose answer was lost (a timeout, an instance killed) is retried: with the same
+    `Idempotency-Key` it is the first request's duplicate, the same callback, dialled once.
+    Without a key, each POST is a new callback (the caller would be dialled twice)."""
+    platform = await make_platform(config=cb_config())
+    body = {"number": "+33611111111", "skill": "paiement"}
+    key = {"Idempotency-Key": "3f0c2a9e-6a53-4f55-9a7c-platform-1"}
+    first = await platform.request("POST", "/v1/callbacks", body, headers=key)
+    again = await platform.request("POST", "/v1/callbacks", body, headers=key)
+    assert first[0] == again[0] == 201
+    assert first[1]["callback_id"] == again[1]["callback_id"]
+    engine = platform.client.app[SERVICE].engine
+    assert [cb.number for cb in engine.callbacks.values()] == ["+33611111111"]
+    unkeyed = [await platform.request("POST", "/v1/callbacks", body) for _ in range(2)]
+    assert len({b["callback_id"] for _, b in unkeyed} | {first[1]["callback_id"]}) == 3
+
+
+async def test_a_key_used_again_for_another_callback_is_a_conflict(make_platform):
+    platform = await make_platform(config=cb_config())
+    key = {"Idempotency-Key": "k-1"}
+    first = {"number": "+33611111111", "skill": "paiement"}
+    await platform.request("POST", "/v1/callbacks", first, headers=key)
+    status, err = await platform.request(
+        "POST", "/v1/callbacks", {"number": "+33622222222", "skill": "paiement"}, headers=key
+    )
+    assert_error(status, err, 409, "idempotency_conflict")
+    assert "Idempotency-Key 'k-1'" in err["error"]["message"]
+    assert len(platform.client.app[SERVICE].engine.callbacks) == 1
+
+
+async def test_an_appointment_booking_retried_with_its_key_takes_one_place(make_platform):
+    platform = await make_platform(config=ap_config())
+    start = local("2026-03-03T09:00:00")
+    body = {"number": "+33622222222", "skill": "impot_revenu", "start": start, "site": "lille"}
+    key = {"Idempotency-Key": "booking-42"}
+    answers = [await platform.request("POST", "/v1/appointments", body, headers=key) for _ in range(3)]
+    assert {status for status, _ in answers} == {201}
+    assert len({b["appointment_id"] for _, b in answers}) == 1
+    _, slots = await platform.get("/v1/appointments/slots?skill=impot_revenu&date=2026-03-03&site=lille")
+    remaining = {s["start"]: s["remaining"] for s in slots}
+    assert remaining["2026-03-03T09:00:00+01:00"] == 1  # two places, one taken
+
+
+@pytest.mark.parametrize("key", ["", "a b", "x" * 129, "a/b"])
+async def test_a_malformed_idempotency_key_is_refused_and_creates_nothing(make_platform, key):
+    platform = await make_platform(config=cb_config())
+    body = {"number": "+33611111111", "skill": "paiement"}
+    status, err = await platform.request("POST", "/v1/callbacks", body, headers={"Idempotency-Key": key})
+    assert_error(status, err, 422, "invalid_idempotency_key")
+    assert not platform.client.app[SERVICE].engine.callbacks
