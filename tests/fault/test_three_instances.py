@@ -275,38 +275,21 @@ class Cluster:
         return None
 
     async def post(self, events: list[dict[str, Any]]) -> tuple[int, Any]:
-        assert self.session is not None
         data = json.dumps(events[0] if len(events) == 1 else events).encode()
-        deadline = time.monotonic() + 60
-        while True:
-            live = self.live()
-            self.turn += 1
-            slot = self.prefer if self.prefer in live else live[self.turn % len(live)]
-            url = f"{self.procs[slot].base_url}/v1/events"  # type: ignore[union-attr]
-            headers = {"Content-Type": "application/json", **signed_headers(SECRET.encode(), data)}
-            self.in_flight[slot] += 1
-            try:
-                async with self.session.post(url, data=data, headers=headers) as resp:
-                    status, body = resp.status, await resp.json(content_type=None)
-            except (aiohttp.ClientError, TimeoutError):
-                status, body = 0, None
-            finally:
-                self.in_flight[slot] -= 1
-            if status == 503:
-                self.unavailable += 1
-            if status in (0, 503) and time.monotonic() < deadline:
-                self.retried += 1
-                await asyncio.sleep(0.05)
-                continue
-            return status, body
+        return await self._send("POST", "/v1/events", data, rest=False)
 
     async def request(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
         """A REST call of the outbound side, spread and retried like a post of events: a
         connection refused or a 503 is retried on another instance, and so is a timeout or a
         connection lost with its instance, though the first try may have been applied (a second
         contact, then: `OutboundPlay.adopt_second_contact`)."""
-        assert self.session is not None
         data = b"" if body is None else json.dumps(body).encode()
+        return await self._send(method, path, data, rest=True)
+
+    async def _send(self, method: str, path: str, data: bytes, *, rest: bool) -> tuple[int, Any]:
+        """One request, spread over the live instances; a connection refused or lost, a timeout or
+        a 503 is retried (same body) on another one, for a minute at most."""
+        assert self.session is not None
         deadline = time.monotonic() + 60
         while True:
             live = self.live()
@@ -318,11 +301,11 @@ class Cluster:
             try:
                 async with self.session.request(method, url, data=data, headers=headers) as resp:
                     status, answer = resp.status, await resp.json(content_type=None)
-            except aiohttp.ClientConnectorError:
+            except aiohttp.ClientConnectorError:  # refused: never sent
                 status, answer = 0, None
             except (aiohttp.ClientError, TimeoutError):
                 status, answer = 0, None
-                if method == "POST":
+                if rest and method == "POST":
                     self.ambiguous_posts += 1  # sent, maybe applied: the retry may create another
             finally:
                 self.in_flight[slot] -= 1
@@ -330,7 +313,8 @@ class Cluster:
                 self.unavailable += 1
             if status in (0, 503) and time.monotonic() < deadline:
                 self.retried += 1
-                self.rest_retried += 1
+                if rest:
+                    self.rest_retried += 1
                 await asyncio.sleep(0.05)
                 continue
             return status, answer
