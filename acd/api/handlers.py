@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import re
 import typing
 import uuid
@@ -16,6 +15,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, ValidationError
 
 from acd import jsonio
+from acd.api.creations import create, created, created_id, new_id
 from acd.api.errors import ApiError, validation_error
 from acd.api.logging_mw import PARSED_BODY
 from acd.api.schemas import (
@@ -207,54 +207,6 @@ async def get_call(request: web.Request) -> web.Response:
     return _json(call)
 
 
-def _new_id(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:20]}"
-
-
-IDEMPOTENCY_KEY = "Idempotency-Key"
-_idempotency_key = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
-
-
-def _created_id(request: web.Request, prefix: str) -> str:
-    """The id a creation gives its contact: from the request's `Idempotency-Key` when it has one
-    (the same key, the same id, so a retry of a request whose answer was lost is the first
-    request's duplicate: one contact, dialled once), else a fresh one."""
-    key = request.headers.get(IDEMPOTENCY_KEY)
-    if key is None:
-        return _new_id(prefix)
-    if not _idempotency_key.fullmatch(key):
-        raise ApiError(
-            422,
-            "invalid_idempotency_key",
-            f"{IDEMPOTENCY_KEY} must be 1-128 letters, digits or . _ : - (a UUID will do)",
-            {"field": IDEMPOTENCY_KEY},
-        )
-    return f"{prefix}-{hashlib.blake2b(key.encode(), digest_size=10).hexdigest()}"
-
-
-async def _create(request: web.Request, service: Service, event: Any, what: str) -> None:
-    """Apply a creation's internal event; the same `Idempotency-Key` with another body is a
-    conflict, said of the key (the internal event's id means nothing to the client)."""
-    try:
-        await _apply_request(service, [event])
-    except EngineError as exc:
-        if exc.code != "idempotency_conflict":
-            raise
-        raise ApiError(
-            409,
-            "idempotency_conflict",
-            f"{IDEMPOTENCY_KEY} {request.headers.get(IDEMPOTENCY_KEY)!r} was already used for another "
-            f"{what}: a retry repeats its request as it was; give a new request a new key",
-            {"field": IDEMPOTENCY_KEY},
-        ) from None
-
-
-def _created(view: dict[str, Any] | None, what: str) -> web.Response:
-    if view is None:  # a retry after its contact ended and was forgotten (within the key's life)
-        raise ApiError(404, f"unknown_{what}", f"the {what} this key created is over and no longer kept")
-    return _json(view, status=201)
-
-
 def _known(view: Any, request: web.Request, name: str) -> Any:
     """The view of the record the path names (`view`: a read model's lookup), or 404."""
     record = view(_path_id(request, name))
@@ -267,7 +219,7 @@ def _known(view: Any, request: web.Request, name: str) -> Any:
 async def post_callback(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
     body = await _parse(request, CallbackRequest, "callback")
-    callback_id = _created_id(request, "cb")
+    callback_id = created_id(request, "cb")
     event = CallbackRequested(
         id=f"api-{callback_id}",
         callback_id=callback_id,
@@ -276,8 +228,8 @@ async def post_callback(request: web.Request) -> web.Response:
         department=body.department,
         not_before=body.not_before,
     )
-    await _create(request, service, event, "callback")
-    return _created(service.engine.queries.callback(callback_id), "callback")
+    await create(request, _apply_request(service, [event]), "callback")
+    return _json(created(service.engine.queries.callback(callback_id), "callback"), status=201)
 
 
 async def get_callback(request: web.Request) -> web.Response:
@@ -289,7 +241,7 @@ async def get_callback(request: web.Request) -> web.Response:
 async def delete_callback(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
     callback_id = _known(service.engine.queries.callback, request, "callback_id")["callback_id"]
-    await _apply_request(service, [CallbackCancelled(id=_new_id("api"), callback_id=callback_id)])
+    await _apply_request(service, [CallbackCancelled(id=new_id("api"), callback_id=callback_id)])
     return _json(service.engine.queries.callback(callback_id))
 
 
@@ -324,7 +276,7 @@ async def get_slots(request: web.Request) -> web.Response:
 async def post_appointment(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
     body = await _parse(request, AppointmentRequest, "appointment")
-    appointment_id = _created_id(request, "ap")
+    appointment_id = created_id(request, "ap")
     event = AppointmentBooked(
         id=f"api-{appointment_id}",
         appointment_id=appointment_id,
@@ -334,8 +286,8 @@ async def post_appointment(request: web.Request) -> web.Response:
         department=body.department,
         site=body.site,
     )
-    await _create(request, service, event, "appointment")
-    return _created(service.engine.queries.appointment(appointment_id), "appointment")
+    await create(request, _apply_request(service, [event]), "appointment")
+    return _json(created(service.engine.queries.appointment(appointment_id), "appointment"), status=201)
 
 
 async def get_appointment(request: web.Request) -> web.Response:
@@ -347,7 +299,7 @@ async def get_appointment(request: web.Request) -> web.Response:
 async def delete_appointment(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
     appointment_id = _known(service.engine.queries.appointment, request, "appointment_id")["appointment_id"]
-    await _apply_request(service, [AppointmentCancelled(id=_new_id("api"), appointment_id=appointment_id)])
+    await _apply_request(service, [AppointmentCancelled(id=new_id("api"), appointment_id=appointment_id)])
     return _json(service.engine.queries.appointment(appointment_id))
 
 
@@ -355,7 +307,7 @@ async def patch_appointment(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
     appointment_id = _known(service.engine.queries.appointment, request, "appointment_id")["appointment_id"]
     body = await _parse(request, AppointmentPatch, "appointment")
-    event = AppointmentRescheduled(id=_new_id("api"), appointment_id=appointment_id, start=body.start)
+    event = AppointmentRescheduled(id=new_id("api"), appointment_id=appointment_id, start=body.start)
     await _apply_request(service, [event])
     return _json(service.engine.queries.appointment(appointment_id))
 
