@@ -325,10 +325,20 @@ class Cluster:
             return resp.status, await resp.json(content_type=None)
 
     async def get_any(self, path: str) -> tuple[int, Any]:
-        """A read from the leader (its state is the freshest), else any live instance."""
-        slot = self.leader_slot()
-        slots = [slot] if slot in self.live() else self.live()
-        return await self.get(f"{self.procs[slots[0]].base_url}{path}")  # type: ignore[union-attr]
+        """A read from the leader (its state is the freshest), else any live instance; an instance
+        that refuses or drops the connection (killed, or restarting, since `live()` looked) is
+        skipped, and all of them are tried again for up to 30 s."""
+        deadline = time.monotonic() + 30
+        while True:
+            slot, live = self.leader_slot(), self.live()
+            for i in ([slot] if slot in live else []) + [i for i in live if i != slot]:
+                try:
+                    return await self.get(f"{self.procs[i].base_url}{path}")  # type: ignore[union-attr]
+                except (aiohttp.ClientError, TimeoutError):
+                    continue
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"GET {path}: no live instance answered for 30 s")
+            await asyncio.sleep(0.05)
 
     def cleanup(self) -> None:
         for i in list(self.paused):
