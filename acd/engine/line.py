@@ -396,22 +396,27 @@ class Line:
         caller's: position = waiting + 1): the callers ahead leave at the rate the line was served
         at lately, or (not served lately) at n / AHT of the `staffed` agents, and hang up at the
         skill's abandonment rate."""
-        theta = self.abandonment[skill]
-        rate = self.service_rate.rate(skill, self._last_now)
-        if rate is not None:
-            return expected_wait_at_rate(position, rate, theta)
-        return expected_wait(position, self.aht[skill], staffed, self._ewt_unstaffed_s, theta)
+        rate = self._line_rate(skill, staffed)
+        if rate is None:
+            return self._ewt_unstaffed_s
+        return expected_wait_at_rate(position, rate, self.abandonment[skill])
 
     def skill_wait_reaches(self, skill: str, position: int, staffed: int, cut: float) -> bool:
         """`skill_wait(skill, position, staffed) >= cut`, mostly settled without the sum
         (`wait_at_rate_reaches`): the overflow watch asks this of every skill that moved, after
         nearly every batch, and only the side of its threshold matters to it."""
-        rate = self.service_rate.rate(skill, self._last_now)
+        rate = self._line_rate(skill, staffed)
         if rate is None:
-            if staffed <= 0:
-                return self._ewt_unstaffed_s >= cut
-            rate = staffed / self.aht[skill]
+            return self._ewt_unstaffed_s >= cut
         return wait_at_rate_reaches(position, rate, self.abandonment[skill], cut)
+
+    def _line_rate(self, skill: str, staffed: int) -> float | None:
+        """The rate a skill's line is served at: as it was lately, else n / AHT of the `staffed`
+        agents; None with nobody staffed."""
+        rate = self.service_rate.rate(skill, self._last_now)
+        if rate is None and staffed > 0:
+            rate = staffed / self.aht[skill]
+        return rate
 
     # -- the end of a call
 

@@ -10,7 +10,9 @@ service's load against its capacity and hours. Engine state like the rest: no cl
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from acd.calendar import Calendar, Hours
@@ -20,6 +22,7 @@ from acd.events import OverflowMode
 from acd.model import CallStatus, ClosedDecision, Command, OverflowDecision, OverflowStatus, OverflowSwitch
 
 AUTO, ON, OFF = OverflowSwitch.AUTO, OverflowSwitch.ON, OverflowSwitch.OFF
+_NO_WAIT = (0.0).__ge__  # a skill nobody staffs and nobody waits for: a wait of 0 s reaches a cut of 0
 
 if TYPE_CHECKING:
     from acd.engine.line import Line
@@ -64,13 +67,17 @@ class Overflow:
     def set_mode(self, mode: str) -> None:
         self.mode = OverflowSwitch(mode)
 
-    def observe_ewt(self, skill: str, ewt_s: float) -> None:
-        """Hysteresis on a skill's live expected wait (auto mode)."""
+    def follow(self, skill: str, reaches: Callable[[float], bool]) -> None:
+        """Hysteresis on a skill's live expected wait (auto mode); `reaches(cut)`: whether that
+        wait is `cut` or more. Only the side of one threshold matters: a cool skill turns hot once
+        its wait reaches `activate_ewt_s`, a hot one cools once it falls below `deactivate_ewt_s`
+        (never above `activate_ewt_s`: validated)."""
         settings = self.settings
-        if ewt_s >= settings.activate_ewt_s:
+        if skill in self.hot_skills:
+            if not reaches(settings.deactivate_ewt_s):
+                self.hot_skills.discard(skill)
+        elif reaches(settings.activate_ewt_s):
             self.hot_skills.add(skill)
-        elif ewt_s < settings.deactivate_ewt_s:
-            self.hot_skills.discard(skill)
 
     # -- questions
 
@@ -214,25 +221,17 @@ class OverflowRules:
         staffing or AHT moved (`_ewt_dirty`) through the hysteresis. A skill nobody staffs and
         nobody waits for has no live wait to follow. In other modes the marks wait for auto.
 
-        Only the side of a threshold matters: a skill not hot becomes hot once its wait reaches
-        `activate_ewt_s`, a hot one cools once it falls below `deactivate_ewt_s`
-        (`Line.skill_wait_reaches` settles that from the sum's bounds, mostly)."""
+        Only the side of a threshold matters (`Overflow.follow`): `Line.skill_wait_reaches`
+        settles it from the sum's bounds, mostly."""
         overflow = self.overflow
         if overflow.mode is not AUTO:
             return
         line = self.line  # asked after nearly every batch: the look-ups hoisted
         skills, waiting_by_skill, staffed_by_skill = line.skills, line.waiting_by_skill, line.staffed_by_skill
-        reaches, hot, observe_ewt = line.skill_wait_reaches, overflow.hot_skills, overflow.observe_ewt
-        activate, deactivate = overflow.settings.activate_ewt_s, overflow.settings.deactivate_ewt_s
+        reaches, follow = line.skill_wait_reaches, overflow.follow
         dirty = line._ewt_dirty
         for i in dirty:
             skill = skills[i]
             waiting, staffed = waiting_by_skill[i], staffed_by_skill[i]
-            if not (waiting or staffed):
-                observe_ewt(skill, 0.0)
-            elif skill in hot:  # it cools below `deactivate` (never above `activate`: validated)
-                if not reaches(skill, waiting + 1, staffed, deactivate):
-                    hot.discard(skill)
-            elif reaches(skill, waiting + 1, staffed, activate):
-                hot.add(skill)
+            follow(skill, partial(reaches, skill, waiting + 1, staffed) if waiting or staffed else _NO_WAIT)
         dirty.clear()
