@@ -18,10 +18,12 @@ from acd.api.errors import ApiError
 from acd.engine import EngineError
 
 IDEMPOTENCY_KEY = "Idempotency-Key"
-_idempotency_key = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+IDEMPOTENCY_KEY_PATTERN = r"^[A-Za-z0-9._:-]{1,128}$"  # also the OpenAPI document's
+_idempotency_key = re.compile(IDEMPOTENCY_KEY_PATTERN)
 
 
 def new_id(prefix: str) -> str:
+    """A fresh id for what a REST request makes (a contact, or its internal event)."""
     return f"{prefix}-{uuid.uuid4().hex[:20]}"
 
 

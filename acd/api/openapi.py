@@ -134,10 +134,10 @@ def build_openapi(version: str, config: Config | None = None) -> dict[str, Any]:
                 "name": n,
                 "in": "header",
                 "required": False,
-                "schema": {"type": "string", "pattern": r"^[A-Za-z0-9._:-]{1,128}$"},
+                "schema": {"type": "string", "pattern": pattern},
                 "description": d,
             }
-            for n, d in route.headers
+            for n, pattern, d in route.headers
         ]
         if params:
             op["parameters"] = params

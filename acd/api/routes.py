@@ -8,6 +8,7 @@ from typing import Any, NamedTuple
 from pydantic import BaseModel
 
 from acd.api import schemas
+from acd.api.creations import IDEMPOTENCY_KEY, IDEMPOTENCY_KEY_PATTERN
 
 
 class Route(NamedTuple):
@@ -21,13 +22,14 @@ class Route(NamedTuple):
     query: tuple[tuple[str, str], ...] = ()
     required_query: tuple[str, ...] = ()
     links: tuple[tuple[str, str, str, dict[str, str]], ...] = ()  # (name, method, path, parameters)
-    headers: tuple[tuple[str, str], ...] = ()  # optional request headers: (name, description)
+    headers: tuple[tuple[str, str, str], ...] = ()  # optional request headers: (name, pattern, description)
 
 
 #: A creation's optional key: the same key, the same contact (a retry whose answer was lost).
 IDEMPOTENCY_KEY_HEADER = (
     (
-        "Idempotency-Key",
+        IDEMPOTENCY_KEY,
+        IDEMPOTENCY_KEY_PATTERN,
         "Optional, 1-128 letters, digits or . _ : - (a UUID will do): a retry with the same key "
         "and body is the first request's duplicate (the same contact, answered again); the same "
         "key with another body is 409 idempotency_conflict. Remembered for "
