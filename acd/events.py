@@ -61,7 +61,7 @@ class CallOffered(_Event):
     call_id: Ident
     caller: E164
     skill: SkillId
-    priority: int = Field(0, ge=0, le=9, description="0-9, higher served first")
+    priority: int = Field(0, ge=0, le=9, strict=True, description="0-9, higher served first (an integer)")
     department: Department | None = None
     language: Annotated[str, Field(min_length=2, max_length=8)] = "fr"
     needs: list[SkillId] = Field(default_factory=list, max_length=16, description="Extra skills required")
@@ -120,7 +120,7 @@ class AppointmentResult(_Event):
 class SurveyResult(_Event):
     type: Literal["survey.result"]
     call_id: Ident
-    score: int = Field(ge=1, le=5)
+    score: int = Field(ge=1, le=5, strict=True)
 
 
 class PlatformSync(_Event):

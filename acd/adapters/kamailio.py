@@ -160,8 +160,9 @@ async def _offered(request: web.Request) -> web.Response:
     for key in ("department", "language", "preferred_agent_id"):
         if form.get(key):
             event[key] = form[key]
-    if form.get("priority"):
-        event["priority"] = form["priority"]
+    if form.get("priority"):  # a form's value is text: the event's priority is an integer
+        priority = str(form["priority"]).strip()
+        event["priority"] = int(priority) if priority.isascii() and priority.isdigit() else priority
     if form.get("needs"):
         event["needs"] = [s for s in str(form["needs"]).split(",") if s]
     decision = (await _apply_one(request, event)).decision

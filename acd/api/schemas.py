@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, RootModel
 
 from acd.events import E164, Department, Ident, Instant, SkillId
 
-Level = Annotated[int, Field(ge=1, le=5)]
+Level = Annotated[int, Field(ge=1, le=5, strict=True)]
 
 
 class ErrorDetail(BaseModel):

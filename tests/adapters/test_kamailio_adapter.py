@@ -163,6 +163,21 @@ async def test_ring_no_answer_posts_call_unanswered_and_holds_the_caller(instanc
     assert again["action"] == "hold" and again["result"]["status"] == "duplicate"
 
 
+async def test_a_priority_header_reaches_the_call_as_an_integer(instances) -> None:
+    """Kamailio posts a form: its X-Priority arrives as text, and the event's priority is an
+    integer (a string is refused on `POST /v1/events`); text that is no number is a 422."""
+    [acd] = await instances()
+    status, decision = await acd.kam(
+        "offered", call_id="p1@pbx", caller="+33612345678", skill="lsf", priority="7"
+    )
+    assert status == 200 and decision["action"] == "queue", decision
+    assert (await acd.get("/v1/calls/p1@pbx"))["priority"] == 7
+    status, error = await acd.kam(
+        "offered", call_id="p2@pbx", caller="+33612345678", skill="lsf", priority="high"
+    )
+    assert status == 422 and error["error"]["code"] == "invalid_event", error
+
+
 async def test_the_callers_cancel_while_ringing_is_abandoned_not_unanswered(instances) -> None:
     [acd] = await instances()
     await _available(acd, "a4", 1)
