@@ -110,7 +110,7 @@ class Appointments:
         return appointment
 
     def check_result(self, e: AppointmentResult, batch: Batch) -> None:
-        self.known(e, batch)
+        self.outbound.check_originate_id(self, self.known(e, batch), e, batch)
 
     def changeable(self, e: Any, batch: Batch) -> Appointment:
         """A booked appointment whose time has not come: it may be cancelled or moved."""
@@ -255,7 +255,9 @@ class Appointments:
     def on_result(
         self, e: AppointmentResult, t: float, now: float, commands: list[Command]
     ) -> Ignored | None:
-        return self.outbound.result(self, self.records[e.appointment_id], e.outcome, t, now, commands)
+        return self.outbound.result(
+            self, self.records[e.appointment_id], e.outcome, t, now, commands, e.originate_id
+        )
 
     # -- the outbound machine's questions (acd/engine/outbound.py)
 

@@ -189,7 +189,9 @@ class Callbacks:
         return CallbackDecision(callback.id, status=CANCELLED)
 
     def on_result(self, e: CallbackResult, t: float, now: float, commands: list[Command]) -> Ignored | None:
-        return self.outbound.result(self, self.records[e.callback_id], e.outcome, t, now, commands)
+        return self.outbound.result(
+            self, self.records[e.callback_id], e.outcome, t, now, commands, e.originate_id
+        )
 
     # -- the outbound machine's questions (acd/engine/outbound.py)
 
@@ -302,7 +304,7 @@ class Callbacks:
             )
 
     def check_result(self, e: CallbackResult, batch: Batch) -> None:
-        self.known(e, batch)
+        self.outbound.check_originate_id(self, self.known(e, batch), e, batch)
 
     # -- timers and the line
 

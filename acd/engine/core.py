@@ -70,9 +70,24 @@ Check = Callable[..., None]
 def _canonical_json(kind: type) -> Callable[[Any], bytes] | None:
     """How an event type's canonical body is written: its pydantic serializer's `to_json`, the
     very bytes of `model_dump_json()` without its wrapping and the text round trip (a third of
-    the digest's cost); None for a type without a body to digest."""
+    the digest's cost); None for a type without a body to digest.
+
+    A field added to an event type after a release (its `DIGEST_WHEN_SET`) is left out while
+    absent: the body then writes as it did before the field existed, so a digest remembered by
+    the earlier release (in a snapshot, a state export) still matches a retry of its event."""
     serializer = getattr(kind, "__pydantic_serializer__", None)
-    return serializer.to_json if serializer is not None and hasattr(kind, "model_dump_json") else None
+    if serializer is None or not hasattr(kind, "model_dump_json"):
+        return None
+    to_json = serializer.to_json
+    late: tuple[str, ...] = getattr(kind, "DIGEST_WHEN_SET", ())
+    if not late:
+        return to_json  # type: ignore[no-any-return]
+
+    def canonical(event: Any) -> bytes:
+        absent = {name for name in late if getattr(event, name) is None}
+        return to_json(event, exclude=absent) if absent else to_json(event)  # type: ignore[no-any-return]
+
+    return canonical
 
 
 #: Event type -> `_canonical_json(type)`, found once per type; read for every applied event.

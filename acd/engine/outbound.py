@@ -88,6 +88,7 @@ class Outbound:
         decision = {
             "action": "originate",
             rules.key: contact.id,
+            "call_id": call.id,  # the call id of the dial's call.answered / unanswered / ended
             "number": contact.number,
             "agent_id": agent.id,
             "target": agent.target,
@@ -118,6 +119,31 @@ class Outbound:
             return Ignored("not_the_dialled_agent")
         return self.result(rules, contact, outcome, t, now, commands)
 
+    @staticmethod
+    def dial_id(call: Call) -> str | None:
+        """The `id` of the call's last `originate` command (`Line._command`: the call id, the
+        command, and the decision's place in the call's history), None before any dial."""
+        history = call.history
+        for i in range(len(history) - 1, -1, -1):
+            if history[i][1].get("action") == "originate":
+                return f"{call.id}.originate.{i + 1}"
+        return None
+
+    def check_originate_id(self, rules: ContactRules, contact: Contact, e: Any, batch: Any) -> None:
+        """A result's `originate_id`, when given, names a dial of this contact's call (a 422
+        otherwise: a platform mixing up its contacts is told so, not quietly ignored)."""
+        if e.originate_id is None:
+            return
+        prefix = f"{rules.call_id_of(contact)}.originate."
+        if not e.originate_id.startswith(prefix) or not e.originate_id[len(prefix) :].isdigit():
+            batch.fail(
+                422,
+                "unknown_originate",
+                f"originate_id {e.originate_id!r} names no dial of {rules.key} {contact.id!r}: "
+                f"its originate commands' ids are {prefix}<n>",
+                "originate_id",
+            )
+
     def result(
         self,
         rules: ContactRules,
@@ -126,13 +152,19 @@ class Outbound:
         t: float,
         now: float,
         commands: list[Command],
+        originate_id: str | None = None,
     ) -> Ignored | None:
-        """The platform's word on a dial: answered, or not (no_answer, busy, failed)."""
+        """The platform's word on a dial: answered, or not (no_answer, busy, failed). A result
+        naming its dial (`originate_id`) is the dial in progress's or stale; one that names none
+        is told apart by its `ts`."""
         if contact.status is not rules.dialing_status:
             return Ignored("not_dialing")
         line = self.line
         call = line.calls[rules.call_id_of(contact)]
-        if call.connected_at is not None and t < call.connected_at:
+        if originate_id is not None:
+            if originate_id != self.dial_id(call):
+                return Ignored("stale")  # the word on an earlier dial of the contact
+        elif call.connected_at is not None and t < call.connected_at:
             # Stamped before the dial in progress began: the word on an earlier dial of the
             # contact (its no answer was taken from a `call.unanswered`), delivered late. Results
             # name no attempt; their `ts` tells them apart, and this one changes nothing.

@@ -87,19 +87,35 @@ class CallbackAccepted:
 
 
 class CallbackResult:
-    __slots__ = ("callback_id", "id", "outcome", "ts")
+    __slots__ = ("callback_id", "id", "originate_id", "outcome", "ts")
     type = "callback.result"
 
-    def __init__(self, id: str, callback_id: str, outcome: str, ts: SimTime | None = None) -> None:
+    def __init__(
+        self,
+        id: str,
+        callback_id: str,
+        outcome: str,
+        ts: SimTime | None = None,
+        originate_id: str | None = None,
+    ) -> None:
         self.id, self.ts, self.callback_id, self.outcome = id, ts, callback_id, outcome
+        self.originate_id = originate_id
 
 
 class AppointmentResult:
-    __slots__ = ("appointment_id", "id", "outcome", "ts")
+    __slots__ = ("appointment_id", "id", "originate_id", "outcome", "ts")
     type = "appointment.result"
 
-    def __init__(self, id: str, appointment_id: str, outcome: str, ts: SimTime | None = None) -> None:
+    def __init__(
+        self,
+        id: str,
+        appointment_id: str,
+        outcome: str,
+        ts: SimTime | None = None,
+        originate_id: str | None = None,
+    ) -> None:
         self.id, self.ts, self.appointment_id, self.outcome = id, ts, appointment_id, outcome
+        self.originate_id = originate_id
 
 
 class AppointmentBooked:

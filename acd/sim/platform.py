@@ -134,7 +134,7 @@ class Platform:
                 if call is not None:
                     self.overflowed(call, now)
             elif name == "originate":
-                self.originated(fields, now)
+                self.originated(command.id, fields, now)
             elif name == "offer_callback":
                 self.commands[name] += 1
                 call = self.live.get(fields["call_id"])
@@ -181,13 +181,20 @@ class Platform:
         if call is not None:
             self.live.pop(call.id, None)
 
-    def originated(self, fields: dict[str, Any], now: float) -> None:
+    def originated(self, originate_id: str, fields: dict[str, Any], now: float) -> None:
+        """The dial's result, naming its dial (`originate_id`) as a platform may."""
         if "callback_id" in fields:
             cb_id = fields["callback_id"]
             call = self.by_callback.get(cb_id)
             answered = self.u_callback_answer.next() < self.callers.answer_callback
             self.pending.append(
-                CallbackResult(f"e{self.eid()}", cb_id, "answered" if answered else "no_answer", SimTime(now))
+                CallbackResult(
+                    f"e{self.eid()}",
+                    cb_id,
+                    "answered" if answered else "no_answer",
+                    SimTime(now),
+                    originate_id,
+                )
             )
             if answered and call is not None:
                 del self.by_callback[cb_id]
@@ -203,7 +210,11 @@ class Platform:
             answered = self.u_appointment_answer.next() < self.callers.answer_callback
             self.pending.append(
                 AppointmentResult(
-                    f"e{self.eid()}", ap_id, "answered" if answered else "no_answer", SimTime(now)
+                    f"e{self.eid()}",
+                    ap_id,
+                    "answered" if answered else "no_answer",
+                    SimTime(now),
+                    originate_id,
                 )
             )
             if answered and call is not None:

@@ -182,6 +182,7 @@ def test_the_appointment_is_dialled_at_its_time_with_an_agent_reserved(router_ki
     assert command.command == "originate"
     assert command.fields == {
         "appointment_id": "ap1",
+        "call_id": "ap1",  # an appointment's dial is a call of its own id
         "number": "+33622222222",
         "agent_id": "a1",
         "target": "sip:a1@lille.sip.acd.example",
@@ -224,6 +225,25 @@ def test_no_answer_is_retried_within_the_slot_then_no_show(router_kind):
     assert d.engine.appointments["ap1"].status == "no_show"
     d.advance(3600)
     assert len(d.commands) == 3
+
+
+def test_a_result_naming_an_earlier_dial_of_the_appointment_changes_nothing(router_kind):
+    d = driver(router_kind)
+    book(d, "ap1", "2026-03-02T11:00:00", site="lille")
+    d.agent("a1", "available")
+    d.advance(local("2026-03-02T11:00:00").timestamp() - d.now)
+    first = d.commands[-1]
+    d.send("appointment.result", appointment_id="ap1", outcome="no_answer", originate_id=first.id)
+    d.advance(300)
+    second = d.commands[-1]
+    assert second.command == "originate" and second.id != first.id
+    d.send("appointment.result", appointment_id="ap1", outcome="busy", originate_id=first.id)  # late
+    assert d.engine.appointments["ap1"].status == "dialing" and d.engine.appointments["ap1"].attempts == 2
+    d.send("appointment.result", appointment_id="ap1", outcome="answered", originate_id=second.id)
+    assert d.engine.appointments["ap1"].status == "done"
+    with pytest.raises(EngineError) as exc:
+        d.send("appointment.result", appointment_id="ap1", outcome="answered", originate_id="ap2.originate.1")
+    assert exc.value.code == "unknown_originate"
 
 
 def test_a_reminder_goes_out_the_day_before(router_kind):

@@ -52,6 +52,7 @@ def test_virtual_hold_keeps_the_place_while_the_caller_is_off_the_line(router_ki
     assert command.command == "originate"
     assert command.fields == {
         "callback_id": "cb-c1",
+        "call_id": "c1",  # the caller's own call: its dial's events name it
         "number": "+33600000001",
         "agent_id": "a1",
         "target": "sip:a1@lille.sip.acd.example",
@@ -395,3 +396,62 @@ def test_a_lost_hang_up_leaves_the_conversation_s_own_end_to_end_it(router_kind)
     d.advance(30)
     d.send("call.ended", call_id="c1", reason="completed")
     assert d.engine.calls["c1"].status == "ended" and d.engine.agents["a1"].call_id is None
+
+
+# -- a result naming its dial (`originate_id`)
+
+
+def _two_dials(router_kind: str) -> tuple[Driver, str, str, float]:
+    """A virtual-hold callback dialled twice (the first dial's result: no answer, a retry 40 s
+    later): the driver, the two `originate` commands' ids, and when the second dial began."""
+    d = driver(router_kind, retry_delays_s=[40, 80])
+    d.offer("c1")
+    d.send("callback.accepted", call_id="c1")
+    d.agent("a1", "available")
+    [first] = [c for c in d.commands if c.command == "originate"]
+    assert first.fields["call_id"] == "c1"
+    d.advance(5)
+    d.send("callback.result", callback_id="cb-c1", outcome="no_answer", originate_id=first.id)
+    d.advance(45)
+    second = [c for c in d.commands if c.command == "originate"][-1]
+    assert second.id != first.id and d.engine.callbacks["cb-c1"].status == "dialing"
+    began = d.engine.calls["c1"].connected_at
+    assert began is not None and began > d.now - 45
+    return d, first.id, second.id, began
+
+
+def test_a_result_naming_an_earlier_dial_is_stale_whenever_it_is_stamped(router_kind):
+    """Told apart by its `originate_id`, not by the platform's clock: the first dial's late
+    result, stamped after the retry began, changes nothing; the retry's own result ends it."""
+    d, first, second, began = _two_dials(router_kind)
+    engine = d.engine
+    late = ev("callback.result", at=began + 1, callback_id="cb-c1", outcome="failed", originate_id=first)
+    results, _ = engine.apply([late], d.now + 1)
+    assert results[0].ignored == "stale"
+    assert engine.callbacks["cb-c1"].status == "dialing" and engine.agents["a1"].call_id == "c1"
+    d.send("callback.result", callback_id="cb-c1", outcome="answered", originate_id=second)
+    assert engine.callbacks["cb-c1"].status == "done"
+
+
+def test_a_result_naming_the_dial_in_progress_counts_whatever_its_clock_says(router_kind):
+    """A platform clock behind acd's stamps the retry's result before the retry began: without
+    `originate_id` that is taken for an earlier dial's (`stale`); naming the dial, it counts."""
+    d, _, second, began = _two_dials(router_kind)
+    engine = d.engine
+    unnamed = ev("callback.result", at=began - 2, callback_id="cb-c1", outcome="answered")
+    assert engine.apply([unnamed], d.now)[0][0].ignored == "stale"
+    named = ev("callback.result", at=began - 2, callback_id="cb-c1", outcome="answered", originate_id=second)
+    results, _ = engine.apply([named], d.now)
+    assert results[0].ignored is None and engine.callbacks["cb-c1"].status == "done"
+
+
+@pytest.mark.parametrize("originate_id", ["c2.originate.3", "c1.connect.3", "c1.originate.x"])
+def test_a_result_naming_no_dial_of_its_callback_is_refused(router_kind, originate_id):
+    d, *_ = _two_dials(router_kind)
+    with pytest.raises(EngineError) as exc:
+        d.engine.apply(
+            [ev("callback.result", callback_id="cb-c1", outcome="answered", originate_id=originate_id)], d.now
+        )
+    assert exc.value.status == 422 and exc.value.code == "unknown_originate"
+    assert "c1.originate.<n>" in exc.value.message
+    assert d.engine.callbacks["cb-c1"].status == "dialing"

@@ -408,9 +408,15 @@ def as_this_release(expected: dict[str, Any]) -> dict[str, Any]:
     `callback.result` no_answer (ev59) scheduled another dial and cb-n1's caller, who had talked
     to a3 and hung up (ev57), was called again (`n1.originate.6`). Now the callback is done at
     ev50 and both later results (ev59, ev69) change nothing; a3 stays free for cb-l1, which
-    a7 took before."""
+    a7 took before.
+
+    2026-12-03: an `originate` command also names the call id of its dial (`call_id`, the part
+    of the command's id before `.originate.`)."""
     expected = json.loads(json.dumps(expected))
     for step in expected["followup"]:
+        for command in step.get("commands", []):
+            if command["command"] == "originate":
+                command["call_id"] = command["id"].split(".originate.")[0]
         for result in step.get("results", []):
             if result["id"] in ("ev59", "ev69"):
                 result["ignored"] = "not_dialing"
