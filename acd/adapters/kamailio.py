@@ -50,6 +50,9 @@ from acd.model import CallStatus, ConnectDecision, OverflowDecision
 from acd.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, SignatureError, verify
 
 log = logging.getLogger("acd.adapters.kamailio")
+#: Commands this adapter does not carry out: dials out (callbacks, appointments) and reminders
+#: need an outbound leg Kamailio's script does not place; the outbox takes "ignored" as done.
+NOT_RELAYED = frozenset({"originate", "remind"})
 
 PREFIX = "/adapters/kamailio"
 STATE = web.AppKey("kamailio_adapter", dict)
@@ -293,7 +296,7 @@ async def _commands(request: web.Request) -> web.Response:
         call_id = command.get("call_id")
     except (ValueError, AttributeError):
         raise ApiError(422, "invalid_command", "the body must be a JSON command object") from None
-    if call_id is None:  # originate (callbacks, appointments): not handled by this adapter
+    if call_id is None or command.get("command") in NOT_RELAYED:
         return web.json_response({"status": "ignored", "id": command.get("id")})
     if not isinstance(call_id, str):
         raise ApiError(422, "invalid_command", "call_id must be a string")

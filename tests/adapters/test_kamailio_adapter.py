@@ -178,6 +178,33 @@ async def test_a_priority_header_reaches_the_call_as_an_integer(instances) -> No
     assert status == 422 and error["error"]["code"] == "invalid_event", error
 
 
+async def test_dials_out_and_reminders_are_not_relayed_to_kamailio(instances, kamailio) -> None:
+    """`originate` names its dial's call id since 2026-12-03: it must still not be taken for a
+    call's command and relayed (Kamailio's script places no outbound leg)."""
+    [acd] = await instances()
+    for command in (
+        {
+            "id": "c9.originate.2",
+            "command": "originate",
+            "callback_id": "cb-c9",
+            "call_id": "c9",
+            "number": "+33612345678",
+            "agent_id": "a4",
+            "target": "sip:a4@x",
+        },
+        {
+            "id": "ap1.remind.1",
+            "command": "remind",
+            "appointment_id": "ap1",
+            "number": "+33612345678",
+            "start": "2026-03-03T10:00:00+01:00",
+        },
+    ):
+        status, answer = await acd.command(command)
+        assert status == 200 and answer == {"status": "ignored", "id": command["id"]}
+    assert kamailio.received == []
+
+
 async def test_the_callers_cancel_while_ringing_is_abandoned_not_unanswered(instances) -> None:
     [acd] = await instances()
     await _available(acd, "a4", 1)
