@@ -9,7 +9,9 @@ At the slot's start the appointment joins the line with its priority (above live
 default) and the first eligible agent to be free is reserved and an `originate` command sent.
 `appointment.result` closes it: `answered` -> done (`call.ended` on the appointment's id ends
 the conversation), otherwise it is dialled again within the slot after the configured delays,
-then `no_show`. A `remind` command goes out `reminder_lead_s` before the slot.
+then `no_show`; a `call.unanswered` from the reserved agent is that agent's ring-out: no attempt
+counted, the appointment back in line at once for another agent (acd/engine/outbound.py). A
+`remind` command goes out `reminder_lead_s` before the slot.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ class Appointments:
     machine."""
 
     key = "appointment_id"
+    waiting_status = BOOKED
     dialing_status = DIALING
     done_status = DONE
     answered_entry: ClassVar[dict[str, Any]] = {}
@@ -362,8 +365,8 @@ class Appointments:
         else:
             self.slots.taken.pop(key, None)
 
-    def note(self, appointment: Appointment, now: float, what: str) -> None:
-        appointment.history.append((now, {"status": what}))
+    def note(self, appointment: Appointment, now: float, what: str, **extra: Any) -> None:
+        appointment.history.append((now, {"status": what, **extra}))
 
 
 def _no_fail(status: int, code: str, message: str, field: str, **more: Any) -> None:  # pragma: no cover

@@ -8,7 +8,9 @@
   of the skill's agents (`max_share`), so neither live calls nor callbacks starve.
 - Outcomes: `answered` -> done (the agent talks; `call.ended` on the callback's call id ends it);
   `no_answer` / `busy` / `failed` -> the agent is released and the callback retried after the
-  configured delay, up to `max_attempts`, then `failed`. Dialled only in opening hours.
+  configured delay, up to `max_attempts`, then `failed`. Dialled only in opening hours. A
+  `call.unanswered` from the reserved agent is that agent's ring-out, not the caller's no answer:
+  no attempt counted, the callback back in its place in line at once (acd/engine/outbound.py).
 
 Each dial borrows the call machinery: the callback's `Call` (the caller's own call for virtual
 hold, or one with the callback's id) waits in the line, is connected, answered and ended.
@@ -41,6 +43,7 @@ class Callbacks:
     """The callbacks' part: their records and rules, over the line and the outbound machine."""
 
     key = "callback_id"
+    waiting_status = SCHEDULED
     dialing_status = DIALING
     done_status = DONE
     answered_entry: ClassVar[dict[str, Any]] = {"leg": "callback"}

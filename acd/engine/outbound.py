@@ -5,7 +5,10 @@ borrows the call machinery: its `Call` joins the line, and when an agent is rese
 machine dials (`originate`: status `dialing`, an attempt counted, the `originate` command). The
 platform's result closes the dial (`result`): `answered` -> `done`, the agent talks until the
 call ends; otherwise the agent is free again and the contact's own rules say when to dial again
-(`retry_at`), or that it is over (`give_up`: `failed`, `no_show`).
+(`retry_at`), or that it is over (`give_up`: `failed`, `no_show`). A `call.unanswered` from the
+reserved agent is that agent's ring-out (RONA), not the contact's no answer (`call_unanswered`):
+the attempt is taken back and the contact goes back to its place in line at once, for the next
+free agent; the agent gets `ring_out`, as for an inbound call.
 
 What differs between the two kinds lives in their parts, behind `ContactRules`:
 acd/engine/callbacks.py (fair share, opening hours, attempts) and acd/engine/appointments.py
@@ -29,7 +32,8 @@ class ContactRules(Protocol):
 
     #: The contact's id field in the `originate` command (`callback_id`, `appointment_id`).
     key: str
-    #: The contact's status while dialled, and once answered.
+    #: The contact's status while it waits for an agent, while dialled, and once answered.
+    waiting_status: Any
     dialing_status: Any
     done_status: Any
     #: What the call's history says beside `answered` (the callback's leg, say).
@@ -50,7 +54,7 @@ class ContactRules(Protocol):
     def not_answered(self, contact: Any, call: Call, t: float, now: float, commands: list[Command]) -> None:
         """The dial got no conversation: retry (arm the contact's timer) or give up."""
 
-    def note(self, contact: Any, now: float, what: str) -> None:
+    def note(self, contact: Any, now: float, what: str, **extra: Any) -> None:
         """A line of the contact's history."""
 
 
@@ -104,20 +108,54 @@ class Outbound:
         return self._platform_word(call, agent, "answered", t, now, commands)
 
     def call_unanswered(self, call: Call, agent: Agent, t: float, now: float, commands: list[Command]) -> Any:
-        """`call.unanswered` for a dial's call, from the agent it rings: a dial with no
-        conversation (`no_answer`): the contact's rules say when to dial again."""
-        return self._platform_word(call, agent, "no_answer", t, now, commands)
+        """`call.unanswered` for a dial's call, from the agent it rings: that agent let the dial
+        ring out (RONA), as the contract says of every call. The customer was not reached: the
+        attempt counted at `originate` is taken back (a contact's attempts count the dials that
+        reached its side), nothing is retried later and nothing fails; the contact goes back to
+        its place in line at once (its waiting status, no agent), so the next free qualified
+        agent is reserved and a new `originate` sent; the agent gets `ring_out` (counted toward
+        `rona_pause`). The rung-out dial's result, if one comes, changes nothing: `not_dialing`
+        while the contact waits, `stale` once the next dial began (stamped before it)."""
+        rules = self.rules_for(call)
+        contact = rules.contact_of(call)
+        ignored = self._check_word(rules, contact, call, agent, t)
+        if ignored is not None:
+            return ignored
+        line = self.line
+        contact.attempts -= 1
+        contact.status, contact.agent_id = rules.waiting_status, None
+        call.unanswered += 1
+        rules.note(contact, now, "ring_out", agent_id=agent.id)
+        # As on_unanswered for an inbound call: back to its place first, so it goes to another
+        # free agent if there is one; then the agent is free (or paused) and may take it again.
+        line._requeue(call, now, commands, why="no_answer")
+        line._agent_event(agent, "ring_out", t, now, commands)
+        return None
 
     def _platform_word(
         self, call: Call, agent: Agent, outcome: str, t: float, now: float, commands: list[Command]
     ) -> Any:
         rules = self.rules_for(call)
         contact = rules.contact_of(call)
+        ignored = self._check_word(rules, contact, call, agent, None)
+        if ignored is not None:
+            return ignored
+        return self.result(rules, contact, outcome, t, now, commands)
+
+    @staticmethod
+    def _check_word(
+        rules: ContactRules, contact: Contact, call: Call, agent: Agent, t: float | None
+    ) -> Ignored | None:
+        """Why a call event from `agent` on a dial's call changes nothing, if it does: the contact
+        is not being dialled, the agent is not the one rung, or (with `t`) it is stamped before
+        the dial in progress began (about an earlier dial, delivered late)."""
         if contact.status is not rules.dialing_status:
             return Ignored("not_dialing")
         if contact.agent_id != agent.id or agent.call_id != call.id:
             return Ignored("not_the_dialled_agent")
-        return self.result(rules, contact, outcome, t, now, commands)
+        if t is not None and call.connected_at is not None and t < call.connected_at:
+            return Ignored("stale")
+        return None
 
     @staticmethod
     def dial_id(call: Call) -> str | None:
@@ -166,8 +204,8 @@ class Outbound:
                 return Ignored("stale")  # the word on an earlier dial of the contact
         elif call.connected_at is not None and t < call.connected_at:
             # Stamped before the dial in progress began: the word on an earlier dial of the
-            # contact (its no answer was taken from a `call.unanswered`), delivered late. Results
-            # name no attempt; their `ts` tells them apart, and this one changes nothing.
+            # contact (one its agent let ring out, say), delivered late. This result names no
+            # dial; its `ts` tells it apart, and it changes nothing.
             return Ignored("stale")
         agent = line.agents.get(contact.agent_id) if contact.agent_id else None
         rules.note(contact, now, outcome)

@@ -356,3 +356,89 @@ def test_an_appointment_between_two_dials_is_not_taken_by_an_agent_who_says_he_a
     assert d.engine.agents["a2"].call_id is None and d.engine.calls["ap1"].agent_id is None
     d.advance(300)
     assert [c.command for c in d.commands] == ["originate", "originate"]  # the retry, one agent rung
+
+
+# -- the reserved agent lets the dial ring out (RONA)
+
+
+def at_its_time(router_kind: str, *agents: str) -> Driver:
+    """ap1 booked at 11:00 at Lille, its time come, with `agents` available before it."""
+    d = driver(router_kind)
+    book(d, "ap1", "2026-03-02T11:00:00", site="lille")
+    for agent in agents:
+        d.agent(agent, "available")
+    d.advance(local("2026-03-02T11:00:00").timestamp() - d.now)
+    return d
+
+
+def dialled_from(d: Driver) -> list[str]:
+    return [c.fields["agent_id"] for c in d.commands if c.command == "originate"]
+
+
+def test_a_dial_rung_out_by_its_agent_goes_to_the_next_free_agent_at_once_no_attempt_counted(router_kind):
+    """`call.unanswered` from the reserved agent is that agent's ring-out, not the caller's no
+    answer: before, the appointment spent a retry of its slot on it and the agent was released,
+    never counted toward rona_pause."""
+    d = at_its_time(router_kind, "a1", "a2")
+    engine = d.engine
+    first = dialled_from(d)[0]
+    other = "a2" if first == "a1" else "a1"
+    d.send("call.unanswered", call_id="ap1", agent_id=first)
+    appointment, call = engine.appointments["ap1"], engine.calls["ap1"]
+    assert dialled_from(d) == [first, other]  # at once
+    assert len({c.id for c in d.commands}) == 2
+    assert appointment.status == "dialing" and appointment.agent_id == other and appointment.attempts == 1
+    assert call.unanswered == 1 and engine.agents[first].call_id is None and engine._no_answer[first] == 1
+    assert {"status": "ring_out", "agent_id": first} in [h for _, h in appointment.history]
+
+
+def test_ring_outs_never_make_a_no_show_however_many(router_kind):
+    """More ring-outs than the slot's retries (two), on agents paused in turn after two each: the
+    appointment waits in line, booked, no attempt counted; the caller's own no answer then
+    counts and is retried after its delay."""
+    d = at_its_time(router_kind)  # nobody free: in line
+    engine = d.engine
+    appointment = engine.appointments["ap1"]
+    for agent in ("a1", "a2", "a4"):
+        d.agent(agent, "available")
+        for _ in range(2):  # max_no_answer: 2, then paused
+            assert appointment.agent_id == agent and appointment.status == "dialing"
+            d.send("call.unanswered", call_id="ap1", agent_id=agent)
+        assert engine.agent_state(engine.agents[agent]).wire == "paused"
+        assert engine.agents[agent].reason == "no_answer"
+    assert appointment.status == "booked" and appointment.attempts == 0 and appointment.agent_id is None
+    assert engine.calls["ap1"].waiting and engine.calls["ap1"].status == "queued"
+    assert len(dialled_from(d)) == 6
+    d.agent("a5", "available")
+    d.send("appointment.result", appointment_id="ap1", outcome="no_answer")
+    assert appointment.attempts == 1 and appointment.status == "booked" and not engine.calls["ap1"].waiting
+    d.advance(300)  # the retry within the slot
+    assert dialled_from(d)[-1] == "a5" and appointment.status == "dialing" and appointment.attempts == 2
+
+
+def test_a_late_result_of_a_rung_out_dial_changes_nothing(router_kind):
+    """The rung-out dial's result, stamped when it rang out: delivered while the appointment waits
+    in line, `not_dialing`; once the next dial began, `stale`. The dial in progress goes on."""
+    d = at_its_time(router_kind, "a1")
+    engine = d.engine
+    rung_out_at = d.now + 4
+    d.advance(5)
+    d.agent("a1", "paused")  # asked while rung: taken when the call leaves it
+    engine.apply([ev("call.unanswered", at=rung_out_at, call_id="ap1", agent_id="a1")], d.now)
+    appointment = engine.appointments["ap1"]
+    assert appointment.status == "booked" and engine.calls["ap1"].waiting
+    late = ev("appointment.result", at=rung_out_at, appointment_id="ap1", outcome="no_answer")
+    results, commands = engine.apply([late], d.now)
+    assert results[0].ignored == "not_dialing" and commands == []
+    d.advance(10)
+    d.agent("a2", "available")
+    assert dialled_from(d) == ["a1", "a2"]
+    d.advance(5)
+    late = ev("appointment.result", at=rung_out_at, appointment_id="ap1", outcome="failed")
+    results, commands = engine.apply([late], d.now)
+    assert results[0].ignored == "stale" and commands == []
+    assert (
+        appointment.status == "dialing" and appointment.attempts == 1 and engine.agents["a2"].call_id == "ap1"
+    )
+    d.send("appointment.result", appointment_id="ap1", outcome="answered")
+    assert appointment.status == "done" and appointment.attempts == 1

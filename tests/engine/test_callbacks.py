@@ -268,15 +268,104 @@ def test_a_dial_s_call_answered_by_another_agent_changes_nothing(router_kind):
     assert d.engine.callbacks["cb-c1"].status == "dialing"
 
 
-def test_a_dial_s_call_unanswered_is_a_no_answer_and_the_callback_is_retried(router_kind):
-    d = dialling(router_kind)
-    d.send("call.unanswered", call_id="c1", agent_id="a1")
+def originates(d: Driver) -> list[Any]:
+    return [c for c in d.commands if c.command == "originate"]
+
+
+def test_a_dial_rung_out_by_its_agent_goes_to_the_next_free_agent_at_once_no_attempt_counted(router_kind):
+    """`call.unanswered` from the reserved agent is that agent's ring-out (RONA, the contract's
+    meaning), not the caller's no answer: before, the callback lost an attempt and waited its retry
+    delay, and the agent was released, never counted toward rona_pause."""
+    d = dialling(router_kind)  # a1 dials c1's callback, a2 free
     engine = d.engine
-    assert engine.callbacks["cb-c1"].status == "scheduled"
-    assert engine.agents["a1"].call_id is None
-    assert engine.calls["c1"].status == "callback" and engine.calls["c1"].row < 0  # not back in line now
-    d.advance(600)
-    assert [c.command for c in d.commands].count("originate") == 2  # the retry, after its delay
+    assert d.send("call.unanswered", call_id="c1", agent_id="a1") is None
+    callback, call = engine.callbacks["cb-c1"], engine.calls["c1"]
+    assert callback.attempts == 1  # the new dial's, only
+    assert [c.fields["agent_id"] for c in originates(d)] == ["a1", "a2"]  # at once, to a2
+    first, second = originates(d)
+    assert first.id != second.id
+    assert callback.status == "dialing" and callback.agent_id == "a2"
+    assert call.unanswered == 1 and call.agent_id == "a2" and engine.agents["a2"].call_id == "c1"
+    assert engine.agents["a1"].call_id is None and engine._no_answer["a1"] == 1  # a ring-out, counted
+    assert {"status": "ring_out", "agent_id": "a1"} in [h for _, h in callback.history]
+    assert ("requeue", "no_answer") in [(h.get("action"), h.get("why")) for _, h in call.history]
+
+
+def test_a_callback_rung_out_with_nobody_else_free_waits_in_its_place_not_for_a_retry_delay(router_kind):
+    d = driver(router_kind)
+    d.offer("c1")
+    d.send("callback.accepted", call_id="c1")
+    d.send("call.ended", call_id="c1", reason="completed")
+    d.agent("a1", "available")
+    d.send("call.unanswered", call_id="c1", agent_id="a1")  # a1 free again: rung again, at once
+    engine = d.engine
+    assert [c.fields["agent_id"] for c in originates(d)] == ["a1", "a1"]
+    assert engine.callbacks["cb-c1"].attempts == 1 and engine.callbacks["cb-c1"].status == "dialing"
+    d.send("call.unanswered", call_id="c1", agent_id="a1")  # the second in a row: a1 paused
+    a1 = engine.agents["a1"]
+    assert engine.agent_state(a1).wire == "paused" and a1.reason == "no_answer"
+    callback, call = engine.callbacks["cb-c1"], engine.calls["c1"]
+    assert callback.status == "scheduled" and callback.agent_id is None and callback.attempts == 0
+    assert call.status == "callback" and call.waiting and call.unanswered == 2  # in line, now
+    d.agent("a2", "available")
+    assert [c.fields["agent_id"] for c in originates(d)] == ["a1", "a1", "a2"]
+
+
+def test_ring_outs_never_fail_a_callback_however_many(router_kind):
+    """More ring-outs than max_attempts (3), on agents paused in turn: the callback is still
+    dialled, and its attempts are the dials that reached the caller's side."""
+    d = driver(router_kind)
+    request(d, "cb1")  # in line, nobody free
+    engine = d.engine
+    for agent in ("a1", "a2", "a4", "a5"):
+        d.agent(agent, "available")
+        for _ in range(2):  # max_no_answer: 2, then paused
+            assert engine.callbacks["cb1"].agent_id == agent
+            d.send("call.unanswered", call_id="cb1", agent_id=agent)
+        assert engine.agent_state(engine.agents[agent]).wire == "paused"
+    callback = engine.callbacks["cb1"]
+    assert callback.status == "scheduled" and callback.attempts == 0 and engine.calls["cb1"].waiting
+    assert len(originates(d)) == 8 and len({c.id for c in originates(d)}) == 8
+    d.agent("a1", "available")
+    d.send("callback.result", callback_id="cb1", outcome="no_answer")  # the caller's own no answer
+    assert callback.attempts == 1 and callback.status == "scheduled"  # a retry, after its delay
+    assert engine.calls["cb1"].status == "callback" and not engine.calls["cb1"].waiting
+
+
+def test_a_late_result_of_a_rung_out_dial_changes_nothing(router_kind):
+    """The rung-out dial's result, stamped when it rang out and delivered late: while the callback
+    waits in line, it is `not_dialing`; once the next dial began, from another agent, it is
+    `stale` (stamped before that dial began; the HTTP fault run's seed 334 found a result of an
+    earlier dial taken for the one in progress). Either way nothing changes, and the dial in
+    progress ends with its own result."""
+    d = driver(router_kind)
+    d.offer("c1")
+    d.send("callback.accepted", call_id="c1")
+    d.agent("a5", "available")  # first dial, from a5 (impot_revenu only)
+    rung_out_at = d.now + 4
+    d.advance(5)
+    d.agent("a5", "paused")  # asked while rung: taken when the call leaves it
+    d.engine.apply([ev("call.unanswered", at=rung_out_at, call_id="c1", agent_id="a5")], d.now)
+    engine = d.engine
+    callback, call = engine.callbacks["cb-c1"], engine.calls["c1"]
+    assert engine.agent_state(engine.agents["a5"]).wire == "paused"
+    assert callback.status == "scheduled" and callback.attempts == 0 and call.waiting  # nobody free
+    late = ev("callback.result", at=rung_out_at, callback_id="cb-c1", outcome="failed")
+    results, commands = engine.apply([late], d.now)
+    assert results[0].ignored == "not_dialing" and commands == []
+    assert callback.status == "scheduled" and callback.attempts == 0 and call.waiting
+    d.advance(10)
+    d.agent("a1", "available")  # the callback, in line all along, dialled from a1
+    assert [c.fields["agent_id"] for c in originates(d)] == ["a5", "a1"]
+    d.advance(5)
+    late = ev("callback.result", at=rung_out_at, callback_id="cb-c1", outcome="no_answer")
+    results, commands = engine.apply([late], d.now)
+    assert results[0].ignored == "stale" and commands == []
+    assert callback.status == "dialing" and callback.attempts == 1 and engine.agents["a1"].call_id == "c1"
+    results, _ = engine.apply([ev("call.unanswered", at=rung_out_at, call_id="c1", agent_id="a1")], d.now)
+    assert results[0].ignored == "stale" and engine.agents["a1"].call_id == "c1"
+    d.send("callback.result", callback_id="cb-c1", outcome="answered")  # the dial's own result
+    assert callback.status == "done" and callback.attempts == 1
 
 
 def test_a_call_waiting_for_its_callback_is_not_taken_by_an_agent_who_says_he_answered_it(router_kind):
@@ -330,36 +419,6 @@ def test_the_callers_own_hang_up_delivered_late_never_ends_the_callback_conversa
     d.send("call.ended", call_id="c1", reason="completed")  # the conversation's own end
     assert engine.calls["c1"].status == "ended" and engine.calls["c1"].end_reason == "completed"
     assert engine.agents["a1"].call_id is None
-
-
-def test_a_late_result_of_an_earlier_dial_never_ends_the_dial_in_progress(router_kind):
-    """Found by the HTTP fault run (very untidy network, seed 334): the first dial rang out
-    (`call.unanswered` from its agent: no answer, a retry armed) and its `callback.result`,
-    stamped then, was delayed until the retry was being dialled from another agent. Before, acd
-    took it for the retry's outcome: it released the agent the platform was ringing, gave it
-    another dial, and ignored the retry's real result. A result stamped before the dial in
-    progress began is about an earlier dial: it changes nothing (`stale`); the dial in progress
-    ends with its own result."""
-    d = driver(router_kind, retry_delays_s=[40, 80])
-    d.offer("c1")
-    d.send("callback.accepted", call_id="c1")
-    d.agent("a5", "available")  # first dial, from a5 (impot_revenu only)
-    first = d.now + 4
-    d.advance(5)
-    d.send("call.unanswered", call_id="c1", agent_id="a5")  # its no answer; the result is late
-    d.agent("a5", "paused")
-    d.agent("a1", "available")
-    d.advance(45)  # the retry: dialled from a1
-    engine = d.engine
-    assert [c.fields["agent_id"] for c in d.commands if c.command == "originate"] == ["a5", "a1"]
-    results, _ = engine.apply([ev("callback.result", at=first, callback_id="cb-c1", outcome="failed")], d.now)
-    assert results[0].ignored == "stale"
-    assert engine.callbacks["cb-c1"].status == "dialing" and engine.callbacks["cb-c1"].attempts == 2
-    assert engine.agents["a1"].call_id == "c1"  # still reserved for the retry the platform dials
-    results, _ = engine.apply([ev("call.unanswered", at=first, call_id="c1", agent_id="a1")], d.now)
-    assert results[0].ignored == "stale" and engine.agents["a1"].call_id == "c1"
-    d.send("callback.result", callback_id="cb-c1", outcome="answered")  # the retry's own result
-    assert engine.callbacks["cb-c1"].status == "done"
 
 
 def test_the_callers_hang_up_after_an_immediate_dial_never_ends_the_conversation_either(router_kind):

@@ -12,11 +12,14 @@ API and acd's real `originate` commands, and the checks of what acd does with th
   ahead of the clock (some cancelled, some moved with `PATCH`);
 - on an `originate` the platform rings the reserved agent and dials the number; a few happenings
   later the dial has its outcome (`answered`, `no_answer`, `busy`, `failed`), posted as
-  `callback.result` / `appointment.result` (duplicated, late, reordered, sometimes lost), sometimes
-  with a `call.answered` / `call.unanswered` for the dial's call from that agent; an agent the
-  platform cannot ring (away, or on another call) makes the dial fail at once. After an answer the
-  agent talks on the dial's call (the caller's call id for virtual hold, else the contact's id),
-  which the platform lists in `platform.sync` and ends with `call.ended`.
+  `callback.result` / `appointment.result` (duplicated, late, reordered, sometimes lost), an answer
+  sometimes with a `call.answered` for the dial's call from that agent. Or the agent lets the dial
+  ring out (RONA), and an agent the platform cannot ring (away, or on another call) rings out at
+  once: the caller was not reached, and the platform says so with a `call.unanswered` from that
+  agent and no result, as for a connect; acd puts the contact back in line at once, without
+  counting the attempt. After an answer the agent talks on the dial's call (the caller's call id
+  for virtual hold, else the contact's id), which the platform lists in `platform.sync` and ends
+  with `call.ended`.
 - A lost result is posted again later, as the operator is told to (docs/operations.md, "The
   watchdog"): once acd still shows that very dial (`dialing`, the same attempt), the outcome the
   platform recorded: `answered` if the caller talked, else `failed`. acd does not time dials out,
@@ -26,10 +29,12 @@ Checked as it goes (beside the platform's own checks): one `originate` per dial 
 second while acd has not taken the end of the first); no caller dialled again once a dial of theirs
 was answered; a cancelled contact never dialled; an agent reserved for a dial is never given
 another call (a `connect` or an `originate`) and never holds two; no `connect` for a call whose
-caller took a callback. At the end (every result delivered, a complete sync): each contact in a
-definite status (`done`, `failed`, `cancelled`, `no_show`) or still `scheduled` / `booked` with its
-due time; `done` exactly when the caller talked; acd's count of attempts equal to the `originate`
-commands it sent.
+caller took a callback; acd's count of a contact's attempts never above the dials whose ring-out
+it has not taken (one instance: checked as it goes). At the end (every result and ring-out
+delivered, a complete sync): each contact in a definite status (`done`, `failed`, `cancelled`,
+`no_show`) or still `scheduled` / `booked` with its due time; `done` exactly when the caller talked;
+acd's count of attempts equal to the dials that reached the caller's side: the `originate`
+commands it sent less those the platform rang out.
 """
 
 from __future__ import annotations
@@ -63,8 +68,9 @@ class OutboundFaults:
     cancel: float = 0.005  # per step: a DELETE of a callback; also of an appointment
     reschedule: float = 0.01  # per step: a PATCH moving an appointment
     resolve: float = 0.25  # per happening: a dial in progress gets its outcome
+    ring_out: float = 0.1  # ... or its agent lets it ring out (the caller is not dialled)
     lose_result: float = 0.08
-    word_too: float = 0.4  # the platform also posts call.answered / call.unanswered for the dial
+    word_too: float = 0.4  # the platform also posts call.answered for an answered dial
     repost_steps: tuple[int, int] = (10, 40)  # how long the operator takes to post a lost result
     not_before_s: tuple[float, ...] = (30, 60, 120)  # a requested callback's delay, when it has one
     soon_s: float = SOON_S  # appointments are booked (or moved) in a slot starting within this
@@ -74,7 +80,7 @@ class OutboundFaults:
 class Dial:
     agent: str
     command: str
-    attempt: int  # acd's attempt number for it (the originates seen for the contact)
+    attempt: int  # acd's attempt number for it (the originates seen, less those rung out)
     rang: bool  # the platform could ring the agent (else it failed at once)
 
 
@@ -90,6 +96,8 @@ class RealContact:
     talked: bool = False  # a dial of it was answered, for real
     cancelled: bool = False  # acd answered 200 to its DELETE
     originates: list[str] = field(default_factory=list)  # command ids
+    rang_out: int = 0  # dials whose agent the platform rang out (the caller never dialled)
+    rung_out_in_acd: int = 0  # ... and acd took that ring-out (its call.unanswered)
     open_in_acd: bool = False  # acd sent an originate whose end it has not taken
     acd_answered: bool = False  # acd took an answer to one of its dials
 
@@ -183,7 +191,7 @@ class OutboundPlay:
         contact.open_in_acd = True
         p.live[contact.call_id] = agent_id
         p.batch_connected.add(contact.call_id)
-        attempt = len(contact.originates)
+        attempt = len(contact.originates) - contact.rang_out  # the dials rung out were not attempts
         call, agent = p.calls[contact.call_id], p.agents[agent_id]
         if call.state in ("ringing", "talking", "dialing") or (contact.dial is not None):
             p.violation(
@@ -191,10 +199,10 @@ class OutboundPlay:
                 f"{source}: {contact.call_id}, really {call.state} with {call.agent}",
                 about=about,
             )
-            self.fail_at_once(contact, agent, command["id"], attempt)
+            self.ring_out_at_once(contact, agent)
             return
         if not p.can_ring(agent, contact.call_id, source):
-            self.fail_at_once(contact, agent, command["id"], attempt)
+            self.ring_out_at_once(contact, agent)
             return
         contact.dial = Dial(agent_id, command["id"], attempt, rang=True)
         call.state, call.agent = "dialing", agent_id
@@ -216,12 +224,12 @@ class OutboundPlay:
         self.add(contact, _real_call(call_id, asked[1]["skill"]))
         return contact
 
-    def fail_at_once(self, contact: RealContact, agent: RealAgent, command: str, attempt: int) -> None:
-        """The platform cannot ring the agent: the dial fails (and the phone says so)."""
+    def ring_out_at_once(self, contact: RealContact, agent: RealAgent) -> None:
+        """The platform cannot ring the agent: its phone rings out at once (`call.unanswered`, as
+        for a connect, `UntidyPlatform._refuse`); the caller is never dialled, so no result."""
         p = self.p
-        if self.p.rng.random() < self.f.word_too:
-            p.emit(p._event("call.unanswered", call_id=contact.call_id, agent_id=agent.id))
-        self.post_result(contact, "failed", attempt)
+        contact.rang_out += 1
+        p.emit(p._event("call.unanswered", call_id=contact.call_id, agent_id=agent.id))
 
     def post_result(self, contact: RealContact, outcome: str, attempt: int) -> str | None:
         p = self.p
@@ -257,6 +265,8 @@ class OutboundPlay:
         if kind in ("call.answered", "call.unanswered") and contact.open_in_acd:
             if taken:
                 self.dial_ended_in_acd(contact, kind == "call.answered")
+                if kind == "call.unanswered":
+                    contact.rung_out_in_acd += 1
             return True
         if kind == "call.ended":
             # The caller's leg (acd keeps the callback), a dial's leg, or the conversation's end:
@@ -338,13 +348,16 @@ class OutboundPlay:
         return []
 
     def resolve(self, contact: RealContact) -> None:
-        """The dial in progress has its outcome."""
+        """The dial in progress has its outcome, or its agent lets it ring out."""
         p = self.p
         dial = contact.dial
         assert dial is not None
         call, agent = p.calls[contact.call_id], p.agents[dial.agent]
-        outcome = p.rng.choice(OUTCOMES)
         contact.dial = None
+        if p.rng.random() < self.f.ring_out:
+            self.ring_out(contact, call, agent)
+            return
+        outcome = p.rng.choice(OUTCOMES)
         if outcome == "answered":
             self.answered += 1
             contact.talked = True
@@ -360,13 +373,26 @@ class OutboundPlay:
         call.state, call.agent = "callback", None  # the platform holds nothing of it now
         agent.call = None
         eid = self.post_result(contact, outcome, dial.attempt)
-        if outcome == "no_answer" and p.rng.random() < self.f.word_too:
-            p.emit(p._event("call.unanswered", call_id=call.id, agent_id=agent.id))
         if agent.pending:
             p._take_pending(agent, eid)
         else:
             agent.state = "available"
             p.tell_agent(agent, eid)
+
+    def ring_out(self, contact: RealContact, call: RealCall, agent: RealAgent) -> None:
+        """The agent lets the dial ring out (RONA): the caller is never dialled; the platform says
+        so with a `call.unanswered` from that agent (never lost, as for a connect's ring-out,
+        `UntidyPlatform.ring_out`), and no result."""
+        p = self.p
+        contact.rang_out += 1
+        call.state, call.agent = "callback", None  # the platform holds nothing of it now
+        agent.call = None
+        eid = p.emit(p._event("call.unanswered", call_id=call.id, agent_id=agent.id))
+        if agent.pending:  # it asked to go during the ring: it goes now
+            p._take_pending(agent, eid)
+        else:
+            agent.state = "available"
+            p.tell_agent(agent, "never")  # acd may pause it (RONA); the platform thinks it available
 
     async def step(self) -> None:
         """The REST side of a step: requests, bookings, cancellations; and the operator's posts
@@ -544,13 +570,23 @@ class OutboundPlay:
                 p.violation("done_though_nobody_talked", f"{contact.id}", about=about)
             if state in ("failed", "no_show", "cancelled") and contact.talked:
                 p.violation("talked_but_not_done", f"{contact.id}: {state}", about=about)
+            # A dial rung out never reached the caller: not an attempt. acd counts one while the
+            # ring-out is on its way (one instance: every command it sent is seen by now).
+            if p.strict_order and view["attempts"] > len(contact.originates) - contact.rung_out_in_acd:
+                p.violation(
+                    "attempts_beyond_dials_not_rung_out",
+                    f"{contact.id}: acd counts {view['attempts']} attempts, sent {len(contact.originates)} "
+                    f"originate(s) {contact.originates}, of which it took {contact.rung_out_in_acd} "
+                    "ring-out(s)",
+                    about=about,
+                )
             if not final:
                 continue
-            if view["attempts"] != len(contact.originates):
+            if view["attempts"] != len(contact.originates) - contact.rang_out:
                 p.violation(
-                    "attempts_and_originates_differ",
+                    "attempts_are_not_the_dials_that_reached_the_caller",
                     f"{contact.id}: acd counts {view['attempts']} attempts, sent {len(contact.originates)} "
-                    f"originate(s) {contact.originates}",
+                    f"originate(s) {contact.originates}, {contact.rang_out} of them rung out",
                     about=about,
                 )
             if state in OVER:
@@ -574,11 +610,14 @@ class OutboundPlay:
             by_origin[c.origin] = by_origin.get(c.origin, 0) + 1
         return {
             **by_origin,
+            "offered_a_callback": len(self.offered),
+            "chose": len(self.tried),
             "originates": self.dialled,
             "appointment_originates": sum(
                 len(c.originates) for c in self.contacts.values() if c.kind == "appointment"
             ),
             "answered": self.answered,
+            "rung_out": sum(c.rang_out for c in self.contacts.values()),
             "cancelled": sum(c.cancelled for c in self.contacts.values()),
             "reminders": len(self.reminders),
             "reposts_pending": len(self.reposts),

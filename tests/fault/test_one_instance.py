@@ -333,12 +333,14 @@ async def test_an_untidy_platform_dialling_callbacks_and_appointments_dials_each
     """The platform also plays outbound contacts (tests/fault/outbound.py): callers taking the
     callback they are offered and hanging up, callbacks requested and cancelled, appointments
     booked, moved and cancelled; on each `originate` it rings the reserved agent and dials, and
-    posts the outcome (duplicated, late, reordered, lost and posted again by the operator),
-    sometimes with a `call.answered` / `call.unanswered` for the dial's call. Twenty agents, so
-    that callers wait and are offered callbacks; one seed with the very untidy network. Besides
-    the checks of the other runs: one originate per dial attempt, nobody dialled again after
-    talking, an agent on a dial never given another call, and at the end every contact over or
-    waiting for its due time."""
+    posts the outcome (duplicated, late, reordered, lost and posted again by the operator), an
+    answer sometimes with a `call.answered` for the dial's call; or the agent lets the dial ring
+    out (or cannot be rung), which it says with a `call.unanswered` and no result. Twenty agents,
+    so that callers wait and are offered callbacks; one seed with the very untidy network. Besides
+    the checks of the other runs: one originate per dial, nobody dialled again after talking, an
+    agent on a dial never given another call, a contact's attempts never above its dials not rung
+    out, and at the end every contact over or waiting for its due time, its attempts the dials
+    that reached the caller's side."""
     agents = {f"f{n:02d}": SKILLS if n % 2 else SKILLS[:1] for n in range(1, 21)}
     platform = await run(
         seed, aiohttp_client, sink, faults, outbound=OutboundFaults(), agents=agents, calls=300
@@ -350,4 +352,5 @@ async def test_an_untidy_platform_dialling_callbacks_and_appointments_dials_each
     print(f"seed {seed}: {summary}")
     assert summary.get("virtual_hold") and summary.get("requested") and summary.get("appointment"), summary
     assert summary["originates"] >= 10 and summary["answered"] >= 3, summary
+    assert summary["rung_out"] >= 3, summary  # dials rung out, dialled again without an attempt
     assert summary["appointment_originates"] >= 1, summary  # appointments were dialled too

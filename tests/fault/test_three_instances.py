@@ -672,7 +672,10 @@ async def test_three_instances_kill_pause_restart_keep_the_invariants(
 CLUSTER_OUTBOUND = OutboundFaults(request=0.06, book=0.05, not_before_s=(5, 10, 20), soon_s=360)
 
 
-@pytest.mark.parametrize("seed", seeds((5,)))
+# Seed 6: since the platform rings out dials (a draw of its own, and no result, lost now and then,
+# for an agent it cannot ring), seed 5 no longer keeps a caller waiting long enough to be offered
+# a callback (none in four runs); seed 6 does (13 callers in one run).
+@pytest.mark.parametrize("seed", seeds((6,)))
 async def test_three_instances_dialling_callbacks_and_appointments_dial_each_attempt_once(
     seed: int, tmp_path: Path, redis_url: str, peer_sink: PeerSink
 ) -> None:
@@ -681,7 +684,8 @@ async def test_three_instances_dialling_callbacks_and_appointments_dial_each_att
     spread and retried like its events. Besides the invariants of the run above: one originate
     per dial attempt (a new leader never dials again what its predecessor dialled), nobody
     dialled again after talking, a cancelled contact never dialled, and at the end every contact
-    over or waiting for its due time, acd's attempts equal to the originates it sent."""
+    over or waiting for its due time, acd's attempts equal to the originates it sent less those
+    the platform rang out."""
     platform, cluster, _ = await run_cluster(seed, tmp_path, redis_url, peer_sink, CLUSTER_OUTBOUND)
     out = platform.out
     assert out is not None
