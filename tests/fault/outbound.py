@@ -13,13 +13,17 @@ API and acd's real `originate` commands, and the checks of what acd does with th
 - on an `originate` the platform rings the reserved agent and dials the number; a few happenings
   later the dial has its outcome (`answered`, `no_answer`, `busy`, `failed`), posted as
   `callback.result` / `appointment.result` (duplicated, late, reordered, sometimes lost), an answer
-  sometimes with a `call.answered` for the dial's call from that agent. Or the agent lets the dial
+  sometimes with a `call.answered` for the dial's call from that agent; half the results name their
+  dial (`originate_id`, the originate command's id). Or the agent lets the dial
   ring out (RONA), and an agent the platform cannot ring (away, or on another call) rings out at
   once: the caller was not reached, and the platform says so with a `call.unanswered` from that
   agent and no result, as for a connect; acd puts the contact back in line at once, without
   counting the attempt. After an answer the agent talks on the dial's call (the caller's call id
   for virtual hold, else the contact's id), which the platform lists in `platform.sync` and ends
   with `call.ended`.
+- On a contact's next dial, now and then, a late result of its earlier dial comes (another post of
+  the platform's word on it, a new event id) while the next dial is in progress, stamped after
+  that dial began (its `ts` cannot tell it apart) and naming the earlier dial.
 - A lost result is posted again later, as the operator is told to (docs/operations.md, "The
   watchdog"): once acd still shows that very dial (`dialing`, the same attempt), the outcome the
   platform recorded: `answered` if the caller talked, else `failed`. acd does not time dials out,
@@ -29,7 +33,9 @@ Checked as it goes (beside the platform's own checks): one `originate` per dial 
 second while acd has not taken the end of the first); no caller dialled again once a dial of theirs
 was answered; a cancelled contact never dialled; an agent reserved for a dial is never given
 another call (a `connect` or an `originate`) and never holds two; no `connect` for a call whose
-caller took a callback; acd's count of a contact's attempts never above the dials whose ring-out
+caller took a callback; a result naming an earlier dial than acd's last `originate` never taken
+(posted while the next dial is in progress: answered `stale`, the dial's status, agent and attempts
+unchanged); acd's count of a contact's attempts never above the dials whose ring-out
 it has not taken (one instance: checked as it goes). At the end (every result and ring-out
 delivered, a complete sync): each contact in a definite status (`done`, `failed`, `cancelled`,
 `no_show`) or still `scheduled` / `booked` with its due time; `done` exactly when the caller talked;
@@ -74,6 +80,8 @@ class OutboundFaults:
     repost_steps: tuple[int, int] = (10, 40)  # how long the operator takes to post a lost result
     not_before_s: tuple[float, ...] = (30, 60, 120)  # a requested callback's delay, when it has one
     soon_s: float = SOON_S  # appointments are booked (or moved) in a slot starting within this
+    name_dial: float = 0.5  # a result names its dial (`originate_id`, the originate command's id)
+    stale_result: float = 0.5  # on a contact's next dial: a late result of its earlier dial comes
 
 
 @dataclass
@@ -118,7 +126,13 @@ class OutboundPlay:
         self.by_call: dict[str, RealContact] = {}  # call id -> its contact (once it is one)
         self.offered: set[str] = set()  # calls acd offered a callback
         self.tried: set[str] = set()  # calls whose caller already chose (took it or not)
-        self.reposts: list[tuple[int, str, int, str]] = []  # (due step, contact, attempt, outcome)
+        # (due step, contact, attempt, outcome, the dial's originate id)
+        self.reposts: list[tuple[int, str, int, str, str]] = []
+        # Late results of an earlier dial, to post while the contact's next dial is in progress:
+        # (contact, the earlier dial's originate id, the next dial's)
+        self.stale: list[tuple[str, str, str]] = []
+        self.stale_posted: int = 0  # ... posted while acd dialled the next one
+        self.named: int = 0  # results naming their dial
         self.ask: set[str] = set()  # contact calls a call.ended touched: does acd hold them still?
         self.leg_ends: set[str] = set()  # event ids of callers' legs ending after a callback
         self.reminders: list[str] = []
@@ -189,6 +203,8 @@ class OutboundPlay:
         p.check_agent_free_in_acd(contact.call_id, agent_id, source)
         contact.originates.append(command["id"])
         contact.open_in_acd = True
+        if len(contact.originates) > 1 and p.rng.random() < self.f.stale_result:
+            self.stale.append((contact.id, contact.originates[-2], command["id"]))
         p.live[contact.call_id] = agent_id
         p.batch_connected.add(contact.call_id)
         attempt = len(contact.originates) - contact.rang_out  # the dials rung out were not attempts
@@ -231,13 +247,23 @@ class OutboundPlay:
         contact.rang_out += 1
         p.emit(p._event("call.unanswered", call_id=contact.call_id, agent_id=agent.id))
 
-    def post_result(self, contact: RealContact, outcome: str, attempt: int) -> str | None:
+    def result_event(self, contact: RealContact, outcome: str, dial: str) -> dict[str, Any]:
+        """A `callback.result` / `appointment.result` of the dial whose originate id is `dial`,
+        naming it (`originate_id`) in a share of them, as a platform may."""
         p = self.p
-        event = p._event(contact.result_type, **{f"{contact.kind}_id": contact.id, "outcome": outcome})
-        eid = p.emit(event, self.f.lose_result)
+        fields: dict[str, Any] = {f"{contact.kind}_id": contact.id, "outcome": outcome}
+        if p.rng.random() < self.f.name_dial:
+            fields["originate_id"] = dial
+            self.named += 1
+        return p._event(contact.result_type, **fields)
+
+    def post_result(self, contact: RealContact, outcome: str, dial: Dial) -> str | None:
+        p = self.p
+        eid = p.emit(self.result_event(contact, outcome, dial.command), self.f.lose_result)
         if eid is None:
             due = p.step_no + p.rng.randint(*self.f.repost_steps)
-            self.reposts.append((due, contact.id, attempt, "answered" if outcome == "answered" else "failed"))
+            outcome = "answered" if outcome == "answered" else "failed"
+            self.reposts.append((due, contact.id, dial.attempt, outcome, dial.command))
         return eid
 
     def told(self, event: dict[str, Any], result: dict[str, Any]) -> bool:
@@ -250,6 +276,18 @@ class OutboundPlay:
         )
         if kind in ("callback.result", "appointment.result"):
             contact = self.contacts[event.get("callback_id") or event.get("appointment_id")]
+            named = event.get("originate_id")
+            if named is not None and named != contact.originates[-1]:
+                # The word on an earlier dial, naming it: whatever its ts, not the outcome of the
+                # dial in progress (nor of any: that dial's end was taken before the next began)
+                if taken:
+                    p.violation(
+                        "result_of_an_earlier_dial_taken",
+                        f"{event['id']} ({event['outcome']}, originate_id {named}) taken as the end "
+                        f"of {contact.id}'s dial {contact.originates[-1]}: {result}",
+                        about=(contact.call_id,),
+                    )
+                return True
             if taken:
                 self.dial_ended_in_acd(contact, event["outcome"] == "answered")
             return True
@@ -362,7 +400,7 @@ class OutboundPlay:
             self.answered += 1
             contact.talked = True
             call.state, agent.state = "talking", "talking"
-            told = [self.post_result(contact, "answered", dial.attempt)]
+            told = [self.post_result(contact, "answered", dial)]
             if p.rng.random() < self.f.word_too:
                 answered = p._event("call.answered", call_id=call.id, agent_id=agent.id)
                 told.append(p.emit(answered, p.f.lose_answered))
@@ -372,7 +410,7 @@ class OutboundPlay:
             return
         call.state, call.agent = "callback", None  # the platform holds nothing of it now
         agent.call = None
-        eid = self.post_result(contact, outcome, dial.attempt)
+        eid = self.post_result(contact, outcome, dial)
         if agent.pending:
             p._take_pending(agent, eid)
         else:
@@ -399,6 +437,7 @@ class OutboundPlay:
         of lost results."""
         p, f = self.p, self.f
         await self.repost_due()
+        await self.post_stale()
         requested = [c for c in self.contacts.values() if c.origin == "requested"]
         booked = [c for c in self.contacts.values() if c.kind == "appointment"]
         if len(requested) < f.max_requested and p.rng.random() < f.request:
@@ -529,7 +568,7 @@ class OutboundPlay:
         p = self.p
         keep = []
         for item in self.reposts:
-            due, contact_id, attempt, outcome = item
+            due, contact_id, attempt, outcome, dial = item
             if due > p.step_no and not everything:
                 keep.append(item)
                 continue
@@ -538,11 +577,53 @@ class OutboundPlay:
             if status != 200:
                 continue
             if view["status"] == "dialing" and view["attempts"] == attempt:
-                event = p._event(
-                    contact.result_type, **{f"{contact.kind}_id": contact.id, "outcome": outcome}
-                )
-                p.outgoing.append(_outgoing(event, p.step_no))
+                p.outgoing.append(_outgoing(self.result_event(contact, outcome, dial), p.step_no))
         self.reposts = keep
+
+    async def post_stale(self) -> None:
+        """A late result of a contact's earlier dial (another post of its word on it, a new event
+        id), naming that dial, while acd dials the next one: stamped now, after the next dial
+        began, so its `ts` cannot tell it apart, only its `originate_id`. acd must answer it
+        `stale` and change nothing: the dial in progress keeps its agent and its attempt (and no
+        second originate follows: `on_originate`)."""
+        p = self.p
+        pending, self.stale = self.stale, []
+        for item in pending:
+            contact_id, earlier, current = item
+            contact = self.contacts[contact_id]
+            if contact.originates[-1] != current or not contact.open_in_acd:
+                continue  # acd took the end of the next dial already: too late to test anything
+            if p.rng.random() < 0.5:
+                self.stale.append(item)  # later, while it lasts
+                continue
+            _, before = await p._get(contact.path)
+            outcome = p.rng.choice(OUTCOMES)
+            event = p._event(
+                contact.result_type,
+                **{f"{contact.kind}_id": contact.id, "outcome": outcome, "originate_id": earlier},
+            )
+            status, body = await p.deliver([event])
+            if status != 200:
+                continue  # (deliver tells a refusal)
+            self.stale_posted += 1
+            result = body["results"][0]
+            if p.strict_order and result.get("ignored") != "stale":
+                p.violation(
+                    "result_of_an_earlier_dial_not_stale",
+                    f"{event['id']} ({outcome}) naming {earlier}, while acd dials {current}: {result}",
+                    about=(contact.call_id,),
+                )
+            if not p.strict_order:
+                continue  # another instance may have moved the dial on meanwhile
+            _, after = await p._get(contact.path)
+            brief = ("status", "agent_id", "attempts")
+            if [before.get(k) for k in brief] != [after.get(k) for k in brief]:
+                p.violation(
+                    "result_of_an_earlier_dial_changed_the_dial",
+                    f"{event['id']} ({outcome}) naming {earlier}: {contact.id} was "
+                    f"{[before.get(k) for k in brief]}, now {[after.get(k) for k in brief]}",
+                    about=(contact.call_id,),
+                )
 
     # ------------------------------------------------------------------ the end
 
@@ -621,6 +702,8 @@ class OutboundPlay:
             "cancelled": sum(c.cancelled for c in self.contacts.values()),
             "reminders": len(self.reminders),
             "reposts_pending": len(self.reposts),
+            "named_results": self.named,
+            "stale_results": self.stale_posted,
             "second_contacts": len(self.second_contacts),
         }
 
