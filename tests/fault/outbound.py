@@ -9,7 +9,10 @@ API and acd's real `originate` commands, and the checks of what acd does with th
   `call.ended` goes through the network's faults like any webhook;
 - callbacks requested through `POST /v1/callbacks` (some cancelled with `DELETE`), appointments
   booked through `GET /v1/appointments/slots` and `POST /v1/appointments` in a slot a few minutes
-  ahead of the clock (some cancelled, some moved with `PATCH`);
+  ahead of the clock (some cancelled, some moved with `PATCH`); most creations carry an
+  `Idempotency-Key`, and some of those are posted again as if the answer was lost (the retry sent
+  before the first answer is read, after it, or both at once); once a run for each kind, a key
+  that made a contact is sent with another body;
 - on an `originate` the platform rings the reserved agent and dials the number; a few happenings
   later the dial has its outcome (`answered`, `no_answer`, `busy`, `failed`), posted as
   `callback.result` / `appointment.result` (duplicated, late, reordered, sometimes lost), an answer
@@ -31,21 +34,26 @@ API and acd's real `originate` commands, and the checks of what acd does with th
 
 Checked as it goes (beside the platform's own checks): one `originate` per dial attempt (never a
 second while acd has not taken the end of the first); no caller dialled again once a dial of theirs
-was answered; a cancelled contact never dialled; an agent reserved for a dial is never given
-another call (a `connect` or an `originate`) and never holds two; no `connect` for a call whose
-caller took a callback; a result naming an earlier dial than acd's last `originate` never taken
-(posted while the next dial is in progress: answered `stale`, the dial's status, agent and attempts
-unchanged); acd's count of a contact's attempts never above the dials whose ring-out
-it has not taken (one instance: checked as it goes). At the end (every result and ring-out
+was answered; a cancelled contact never dialled; an agent reserved for a dial is never given another
+call (a `connect` or an `originate`) and never holds two; no `connect` for a call whose caller took
+a callback; a result naming an earlier dial than acd's last `originate` never taken (posted while
+the next dial is in progress: answered `stale`, the dial's status, agent and attempts unchanged); a
+keyed creation's every answer 201 with the same contact, no two keys one contact, no contact dialled
+that no answer named (a second contact for a key), a booking taking exactly one place of its slot
+(`remaining`), a key reused with another body `409 idempotency_conflict` with nothing made (its
+number never dialled) nor changed; acd's count of a contact's attempts never above the dials whose
+ring-out it has not taken (one instance: checked as it goes). At the end (every result and ring-out
 delivered, a complete sync): each contact in a definite status (`done`, `failed`, `cancelled`,
 `no_show`) or still `scheduled` / `booked` with its due time; `done` exactly when the caller talked;
-acd's count of attempts equal to the dials that reached the caller's side: the `originate`
-commands it sent less those the platform rang out.
+acd's count of attempts equal to the dials that reached the caller's side: the `originate` commands
+it sent less those the platform rang out.
 """
 
 from __future__ import annotations
 
+import asyncio
 import itertools
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -82,6 +90,8 @@ class OutboundFaults:
     soon_s: float = SOON_S  # appointments are booked (or moved) in a slot starting within this
     name_dial: float = 0.5  # a result names its dial (`originate_id`, the originate command's id)
     stale_result: float = 0.5  # on a contact's next dial: a late result of its earlier dial comes
+    keyed: float = 0.7  # a creation carries an Idempotency-Key
+    repeat: float = 0.5  # ... and is posted again, as if its answer was lost
 
 
 @dataclass
@@ -142,8 +152,14 @@ class OutboundPlay:
         # What the platform asked for by number (each request its own number): a contact acd
         # dials that the platform never got an answer for, with the number of a request whose
         # POST failed and was posted again, is the second contact the retry created.
-        self.asked: dict[str, tuple[str, dict[str, Any]]] = {}  # number -> (kind, body)
+        # With an Idempotency-Key (its key, else None) no retry may make a second one.
+        self.asked: dict[str, tuple[str, dict[str, Any], str | None]] = {}  # number -> (kind, body, key)
         self.second_contacts: list[str] = []
+        self.keys = itertools.count(1)
+        self.by_key: dict[str, str] = {}  # Idempotency-Key -> the contact acd answered
+        self.repeated: Counter[str] = Counter()  # keyed creations: how they were posted
+        self.conflicts: set[str] = set()  # kinds whose key was tried with another body (409)
+        self.refused_numbers: set[str] = set()  # the numbers of those bodies: never a contact
 
     # ------------------------------------------------------------------ what acd says
 
@@ -227,12 +243,28 @@ class OutboundPlay:
     def adopt_second_contact(self, command: dict[str, Any], contact_id: str) -> RealContact | None:
         """An originate of a contact the platform never got a 201 for, with the number of one of
         its requests: a POST that failed (a timeout, an instance killed while it answered) was
-        applied, and the retry created a second one (acd's REST creations carry no idempotency
-        key). The platform dials it like any other; the run counts it."""
-        asked = self.asked.get(command.get("number", ""))
+        applied, and the retry created a second one: expected of a creation without an
+        `Idempotency-Key`, a violation of one with a key. The platform dials it like any other;
+        the run counts it."""
+        number = command.get("number", "")
+        if number in self.refused_numbers:
+            self.p.violation(
+                "contact_made_by_a_refused_idempotency_conflict",
+                f"command {command['id']}: {contact_id} dialled at {number}, the number of a request "
+                "answered 409 idempotency_conflict",
+                about=(contact_id,),
+            )
+        asked = self.asked.get(number)
         kind = "callback" if command.get("callback_id") else "appointment"
         if asked is None or asked[0] != kind:
             return None
+        if asked[2] is not None:
+            self.p.violation(
+                "second_contact_for_one_idempotency_key",
+                f"command {command['id']}: {contact_id} dialled at {number}, requested once with "
+                f"Idempotency-Key {asked[2]} ({self.by_key.get(asked[2])} answered)",
+                about=(contact_id,),
+            )
         self.second_contacts.append(contact_id)
         self.p.story.append(f'    second {kind} "{contact_id}" for {command["number"]} (a POST retried)')
         call_id = contact_id  # a requested callback's call, an appointment's: its own id
@@ -451,12 +483,18 @@ class OutboundPlay:
         if p.rng.random() < f.reschedule:
             await self.reschedule(p._pick(booked))
 
-    async def request(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+    async def request(
+        self, method: str, path: str, body: Any = None, key: str | None = None
+    ) -> tuple[int, Any]:
         p = self.p
-        status, answer = await p._request(method, path, body)
+        if key is None:
+            status, answer = await p._request(method, path, body)
+        else:
+            status, answer = await p._request(method, path, body, {"Idempotency-Key": key})
+        keyed = f" key {key}" if key else ""
         p.statuses[status] += 1
-        p.trail.append(f"  step {p.step_no} {method} {path} {body} -> {status} {str(answer)[:300]}")
-        p.story.append(f"    step {p.step_no} post {p.post_no}: {method} {path} {body} -> {status}")
+        p.trail.append(f"  step {p.step_no} {method} {path}{keyed} {body} -> {status} {str(answer)[:300]}")
+        p.story.append(f"    step {p.step_no} post {p.post_no}: {method} {path}{keyed} {body} -> {status}")
         if status >= 500:
             p.violation("5xx", f"{method} {path} {body} -> {status} {answer}")
         return status, answer
@@ -464,13 +502,65 @@ class OutboundPlay:
     def number(self) -> str:
         return f"+3361{next(self.numbers):07d}"
 
+    async def create(self, kind: str, body: dict[str, Any]) -> tuple[int, Any, str | None]:
+        """POST a creation (`kind`: callback, appointment): in a share of them with an
+        `Idempotency-Key`, and of those some posted again as if the answer was lost: the retry
+        sent before the first answer is read (its answer is the one used), after it, or both at
+        once. Every answer of a key is 201 with the same contact, and no two keys share one."""
+        p, path = self.p, f"/v1/{kind}s"
+        if p.rng.random() >= self.f.keyed:
+            self.asked[body["number"]] = (kind, body, None)
+            status, answer = await self.request("POST", path, body)
+            return status, answer, None
+        key = f"s{p.seed}-k{next(self.keys)}"
+        self.asked[body["number"]] = (kind, body, key)
+        how = p.rng.choice(("lost", "after", "together")) if p.rng.random() < self.f.repeat else "once"
+        if how == "together":
+            answers = list(await asyncio.gather(*(self.request("POST", path, body, key) for _ in "12")))
+        else:
+            answers = [await self.request("POST", path, body, key) for _ in ("1", "2")[: 1 + (how != "once")]]
+        self.repeated[how] += 1
+        status, answer = answers[-1] if how == "lost" else answers[0]
+        id_field = f"{kind}_id"
+        made = {a[id_field] for s, a in answers if s == 201}
+        if made and (len(made) > 1 or any(s != 201 for s, _ in answers)):
+            p.violation(
+                "idempotent_retry_not_the_same_contact",
+                f"POST {path} with Idempotency-Key {key} {how}: {answers}",
+            )
+        if status == 201:
+            if answer[id_field] in self.by_key.values():
+                p.violation("two_idempotency_keys_one_contact", f"{key}: {answer}")
+            self.by_key[key] = answer[id_field]
+            if kind not in self.conflicts:
+                await self.conflict(kind, body, key, answer[id_field])
+        return status, answer, key
+
+    async def conflict(self, kind: str, body: dict[str, Any], key: str, made: str) -> None:
+        """Once a run for each kind: the key of a creation acd made, with another body (another
+        number): `409 idempotency_conflict`, and nothing made nor changed."""
+        self.conflicts.add(kind)
+        other = {**body, "number": self.number()}
+        self.refused_numbers.add(other["number"])
+        status, answer = await self.request("POST", f"/v1/{kind}s", other, key)
+        code = answer.get("error", {}).get("code") if isinstance(answer, dict) else None
+        if status != 409 or code != "idempotency_conflict":
+            self.p.violation(
+                "idempotency_key_reused_with_another_body_not_refused",
+                f"POST /v1/{kind}s with {key} (which made {made}) and {other} -> {status} {answer}",
+            )
+        status, view = await self.p._get(f"/v1/{kind}s/{made}")
+        if status != 200 or view["number"] != body["number"]:
+            self.p.violation(
+                "idempotency_conflict_changed_the_contact", f"{made} after the conflict: {status} {view}"
+            )
+
     async def request_callback(self) -> None:
         p = self.p
         body: dict[str, Any] = {"number": self.number(), "skill": p.rng.choice(p.skills)}
         if p.rng.random() < 0.4:  # not before a minute or two from now
             body["not_before"] = _iso(p.now() + p.rng.choice(self.f.not_before_s))
-        self.asked[body["number"]] = ("callback", body)
-        status, answer = await self.request("POST", "/v1/callbacks", body)
+        status, answer, _ = await self.create("callback", body)
         if status != 201:
             p.violation("callback_request_refused", f"{status} {answer} for {body}")
             return
@@ -498,9 +588,12 @@ class OutboundPlay:
         return status, slots, soon
 
     async def book_appointment(self) -> None:
+        """A booking takes one place: the slot's `remaining` drops by one (whatever the retries of
+        a keyed POST, and the conflict tried with its key)."""
         p = self.p
         day = datetime.fromtimestamp(p.now(), PARIS).date().isoformat()
-        status, slots, soon = await self._slots_soon(f"skill=impot_revenu&date={day}")
+        query = f"skill=impot_revenu&date={day}"
+        status, slots, soon = await self._slots_soon(query)
         if status != 200:
             p.violation("slots_refused", f"{status} {slots}")
             return
@@ -508,11 +601,19 @@ class OutboundPlay:
             return
         slot = p._pick(soon)
         body = {"number": self.number(), "skill": "impot_revenu", "start": slot["start"]}
-        self.asked[body["number"]] = ("appointment", body)
-        status, answer = await self.request("POST", "/v1/appointments", body)
+        status, answer, key = await self.create("appointment", body)
         if status != 201:
             p.violation("appointment_refused_with_places_left", f"{status} {answer} for {body} ({slot})")
             return
+        if key is not None or p.strict_order:  # (an unkeyed POST retried by the cluster may take two)
+            status, after = await self.request("GET", f"/v1/appointments/slots?{query}")
+            now_left = [s["remaining"] for s in after if s["start"] == slot["start"]] if status == 200 else []
+            if now_left != [slot["remaining"] - 1]:
+                p.violation(
+                    "booking_took_other_than_one_place",
+                    f"{answer['appointment_id']} (key {key}) in {slot['start']}: {slot['remaining']} "
+                    f"places left before, {now_left} after",
+                )
         start = datetime.fromisoformat(answer["start"]).timestamp()
         contact = RealContact(
             answer["appointment_id"], "appointment", answer["appointment_id"], "appointment"
@@ -705,6 +806,9 @@ class OutboundPlay:
             "named_results": self.named,
             "stale_results": self.stale_posted,
             "second_contacts": len(self.second_contacts),
+            "keyed_creations": len(self.by_key),
+            **{f"keyed_{how}": n for how, n in sorted(self.repeated.items())},
+            "idempotency_conflicts": len(self.conflicts),
         }
 
 

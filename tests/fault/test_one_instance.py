@@ -118,9 +118,15 @@ class OneInstance:
         resp = await self.client.get(path, headers=headers)
         return resp.status, await resp.json(content_type=None)
 
-    async def request(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+    async def request(
+        self, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None
+    ) -> tuple[int, Any]:
         data = b"" if body is None else json.dumps(body).encode()
-        headers = {"Content-Type": "application/json", **signed_headers(SECRET.encode(), data)}
+        headers = {
+            "Content-Type": "application/json",
+            **signed_headers(SECRET.encode(), data),
+            **(headers or {}),
+        }
         resp = await self.client.request(method, path, data=data, headers=headers)
         return resp.status, await resp.json(content_type=None)
 
@@ -356,3 +362,6 @@ async def test_an_untidy_platform_dialling_callbacks_and_appointments_dials_each
     assert summary["appointment_originates"] >= 1, summary  # appointments were dialled too
     # results naming their dial, and late results of an earlier dial while the next one went on
     assert summary["named_results"] >= 10 and summary["stale_results"] >= 5, summary
+    # creations with an Idempotency-Key, some posted again; a key's reuse with another body, of each kind
+    repeated = sum(summary.get(f"keyed_{how}", 0) for how in ("lost", "after", "together"))
+    assert repeated >= 2 and summary["idempotency_conflicts"] == 2, summary
