@@ -46,7 +46,11 @@ ring-out it has not taken (one instance: checked as it goes). At the end (every 
 delivered, a complete sync): each contact in a definite status (`done`, `failed`, `cancelled`,
 `no_show`) or still `scheduled` / `booked` with its due time; `done` exactly when the caller talked;
 acd's count of attempts equal to the dials that reached the caller's side: the `originate` commands
-it sent less those the platform rang out.
+it sent less those the platform rang out. Reminders (one instance): each `remind` for the booking in
+force (its number, its start: after a move, the new one), before that start, none once cancelled;
+at the end, each booking (or move) in force when its reminder came due, `reminder_lead_s` before its
+start, got exactly one (command ids deduplicated, as the platform does), one moved or cancelled
+before that, or made within the lead, none.
 """
 
 from __future__ import annotations
@@ -92,6 +96,9 @@ class OutboundFaults:
     stale_result: float = 0.5  # on a contact's next dial: a late result of its earlier dial comes
     keyed: float = 0.7  # a creation carries an Idempotency-Key
     repeat: float = 0.5  # ... and is posted again, as if its answer was lost
+    # acd's `appointments.reminder_lead_s` in the run (what the platform knows, not a fault): below
+    # `soon_s`, so that bookings made far enough ahead are reminded within the run
+    reminder_lead_s: float = 120
 
 
 @dataclass
@@ -118,6 +125,12 @@ class RealContact:
     rung_out_in_acd: int = 0  # ... and acd took that ring-out (its call.unanswered)
     open_in_acd: bool = False  # acd sent an originate whose end it has not taken
     acd_answered: bool = False  # acd took an answer to one of its dials
+    number: str = ""  # the number it was asked for
+    # An appointment's bookings: (when it was booked or moved, the start then booked), and the
+    # reminders seen for each (by command id); when it was cancelled
+    booked: list[tuple[float, float]] = field(default_factory=list)
+    reminded: list[list[str]] = field(default_factory=list)
+    cancelled_at: float | None = None
 
     @property
     def path(self) -> str:
@@ -146,6 +159,7 @@ class OutboundPlay:
         self.ask: set[str] = set()  # contact calls a call.ended touched: does acd hold them still?
         self.leg_ends: set[str] = set()  # event ids of callers' legs ending after a callback
         self.reminders: list[str] = []
+        self.reminders_due: int = 0  # bookings in force when their reminder came due (at the end)
         self.dialled: int = 0  # originates taken
         self.answered: int = 0  # dials answered for real
         self.numbers = itertools.count(1)
@@ -176,13 +190,69 @@ class OutboundPlay:
             return True
         if kind == "remind":
             self.reminders.append(command["appointment_id"])
-            if command["appointment_id"] not in self.contacts:
+            contact = self.contacts.get(command["appointment_id"])
+            if contact is None:
                 self.p.violation("remind_of_unknown_appointment", f"command {command['id']}")
+            else:
+                self.on_remind(contact, command)
             return True
         if kind == "originate":
             self.on_originate(command)
             return True
         return False
+
+    def on_remind(self, contact: RealContact, command: dict[str, Any]) -> None:
+        """A `remind` (a command id not seen before): for the booking in force, with its number
+        and start, before that start, never once the appointment was cancelled. With one instance
+        only: several send their commands as they come, and a move may overtake a reminder."""
+        p = self.p
+        p.story.append(
+            f'    step {p.step_no} post {p.post_no}: command {command["id"]}: remind "{contact.id}"'
+        )
+        if not contact.booked:
+            return  # (a second contact: its booking unknown)
+        contact.reminded[-1].append(command["id"])
+        if not p.strict_order:
+            return
+        start = datetime.fromisoformat(command["start"]).timestamp()
+        _, booked = contact.booked[-1]
+        wrong = []
+        if contact.cancelled_at is not None:
+            wrong.append(f"cancelled at {_iso(contact.cancelled_at)}")
+        if start != booked:
+            wrong.append(f"start {command['start']}, booked {_iso(booked)}")
+        if command["number"] != contact.number:
+            wrong.append(f"number {command['number']}, booked {contact.number}")
+        if p.now() >= booked:
+            wrong.append(f"sent at {_iso(p.now())}, its start passed")
+        if wrong:
+            p.violation(
+                "remind_not_of_the_booking",
+                f"command {command['id']} for {contact.id}: {'; '.join(wrong)}",
+                about=(contact.call_id,),
+            )
+
+    def check_reminders(self) -> None:
+        """At the end: each booking (a booking, or a move to another start) in force when its
+        reminder came due (`reminder_lead_s` before its start, booked before that) got exactly
+        one `remind`; one moved or cancelled before, or made within the lead, none."""
+        p, lead = self.p, self.f.reminder_lead_s
+        for contact in self.contacts.values():
+            for i, (since, start) in enumerate(contact.booked):
+                if i + 1 < len(contact.booked):
+                    until = contact.booked[i + 1][0]  # moved (timers due by then have fired)
+                else:
+                    until = contact.cancelled_at if contact.cancelled_at is not None else p.now()
+                due = start - lead
+                expected = 1 if since < due <= until else 0
+                self.reminders_due += expected
+                if len(contact.reminded[i]) != expected:
+                    p.violation(
+                        "reminders_not_one_per_booking_due",
+                        f"{contact.id} booked at {_iso(since)} for {_iso(start)} until {_iso(until)} "
+                        f"(reminder due {_iso(due)}): {expected} expected, got {contact.reminded[i]}",
+                        about=(contact.call_id,),
+                    )
 
     def on_originate(self, command: dict[str, Any]) -> None:
         p = self.p
@@ -618,7 +688,9 @@ class OutboundPlay:
         contact = RealContact(
             answer["appointment_id"], "appointment", answer["appointment_id"], "appointment"
         )
-        contact.start, contact.site = start, answer["site"]
+        contact.start, contact.site, contact.number = start, answer["site"], body["number"]
+        contact.booked.append((p.now(), start))
+        contact.reminded.append([])
         self.add(contact, _real_call(contact.call_id, "impot_revenu"))
 
     async def cancel(self, contact: RealContact | None) -> None:
@@ -630,6 +702,7 @@ class OutboundPlay:
         status, answer = await self.request("DELETE", contact.path)
         if status == 200 and answer.get("status") == "cancelled":
             contact.cancelled = True
+            contact.cancelled_at = p.now()
             p.calls[contact.call_id].state = "ended"
             if contact.dial is not None or contact.talked:
                 p.violation(
@@ -661,6 +734,9 @@ class OutboundPlay:
         status, answer = await self.request("PATCH", contact.path, {"start": slot["start"]})
         if status == 200:
             contact.start = datetime.fromisoformat(answer["start"]).timestamp()
+            if contact.booked and contact.booked[-1][1] != contact.start:  # (the same start: no move)
+                contact.booked.append((now, contact.start))
+                contact.reminded.append([])
         else:
             p.violation("contact_change_refused", f"PATCH {contact.path} -> {status} {answer} ({slot})")
 
@@ -739,6 +815,8 @@ class OutboundPlay:
 
     async def check(self, final: bool) -> None:
         p = self.p
+        if final and p.strict_order:
+            self.check_reminders()
         for contact in self.contacts.values():
             status, view = await p._get(contact.path)
             about = (contact.call_id,)
@@ -802,6 +880,7 @@ class OutboundPlay:
             "rung_out": sum(c.rang_out for c in self.contacts.values()),
             "cancelled": sum(c.cancelled for c in self.contacts.values()),
             "reminders": len(self.reminders),
+            "reminders_due": self.reminders_due,
             "reposts_pending": len(self.reposts),
             "named_results": self.named,
             "stale_results": self.stale_posted,
