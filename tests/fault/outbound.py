@@ -381,8 +381,9 @@ class OutboundPlay:
             named = event.get("originate_id")
             if named is not None and named != contact.originates[-1]:
                 # The word on an earlier dial, naming it: whatever its ts, not the outcome of the
-                # dial in progress (nor of any: that dial's end was taken before the next began)
-                if taken:
+                # dial in progress (nor of any: that dial's end was taken before the next began).
+                # (A first answer "duplicate" says nothing of what the try did: not a violation.)
+                if result["status"] == "applied" and not result.get("ignored"):
                     p.violation(
                         "result_of_an_earlier_dial_taken",
                         f"{event['id']} ({event['outcome']}, originate_id {named}) taken as the end "
