@@ -117,7 +117,7 @@ class UntidyPlatform:
         allow_503: bool = False,
         skills: tuple[str, ...] = SKILLS,
         departments: tuple[str, ...] = (),
-        request: Callable[[str, str, Any], Awaitable[tuple[int, Any]]] | None = None,
+        request: Callable[..., Awaitable[tuple[int, Any]]] | None = None,
         outbound: OutboundFaults | None = None,
     ) -> None:
         self.skills = skills

@@ -9,17 +9,24 @@ API and acd's real `originate` commands, and the checks of what acd does with th
   `call.ended` goes through the network's faults like any webhook;
 - callbacks requested through `POST /v1/callbacks` (some cancelled with `DELETE`), appointments
   booked through `GET /v1/appointments/slots` and `POST /v1/appointments` in a slot a few minutes
-  ahead of the clock (some cancelled, some moved with `PATCH`);
+  ahead of the clock (some cancelled, some moved with `PATCH`); most creations carry an
+  `Idempotency-Key`, and some of those are posted again as if the answer was lost (the retry sent
+  before the first answer is read, after it, or both at once); once a run for each kind, a key
+  that made a contact is sent with another body;
 - on an `originate` the platform rings the reserved agent and dials the number; a few happenings
   later the dial has its outcome (`answered`, `no_answer`, `busy`, `failed`), posted as
   `callback.result` / `appointment.result` (duplicated, late, reordered, sometimes lost), an answer
-  sometimes with a `call.answered` for the dial's call from that agent. Or the agent lets the dial
+  sometimes with a `call.answered` for the dial's call from that agent; half the results name their
+  dial (`originate_id`, the originate command's id). Or the agent lets the dial
   ring out (RONA), and an agent the platform cannot ring (away, or on another call) rings out at
   once: the caller was not reached, and the platform says so with a `call.unanswered` from that
   agent and no result, as for a connect; acd puts the contact back in line at once, without
   counting the attempt. After an answer the agent talks on the dial's call (the caller's call id
   for virtual hold, else the contact's id), which the platform lists in `platform.sync` and ends
   with `call.ended`.
+- On a contact's next dial, now and then, a late result of its earlier dial comes (another post of
+  the platform's word on it, a new event id) while the next dial is in progress, stamped after
+  that dial began (its `ts` cannot tell it apart) and naming the earlier dial.
 - A lost result is posted again later, as the operator is told to (docs/operations.md, "The
   watchdog"): once acd still shows that very dial (`dialing`, the same attempt), the outcome the
   platform recorded: `answered` if the caller talked, else `failed`. acd does not time dials out,
@@ -27,19 +34,30 @@ API and acd's real `originate` commands, and the checks of what acd does with th
 
 Checked as it goes (beside the platform's own checks): one `originate` per dial attempt (never a
 second while acd has not taken the end of the first); no caller dialled again once a dial of theirs
-was answered; a cancelled contact never dialled; an agent reserved for a dial is never given
-another call (a `connect` or an `originate`) and never holds two; no `connect` for a call whose
-caller took a callback; acd's count of a contact's attempts never above the dials whose ring-out
-it has not taken (one instance: checked as it goes). At the end (every result and ring-out
+was answered; a cancelled contact never dialled; an agent reserved for a dial is never given another
+call (a `connect` or an `originate`) and never holds two; no `connect` for a call whose caller took
+a callback; a result naming an earlier dial than acd's last `originate` never taken (posted while
+the next dial is in progress: answered `stale`, the dial's status, agent and attempts unchanged); a
+keyed creation's every answer 201 with the same contact, no two keys one contact, no contact dialled
+that no answer named (a second contact for a key), a booking taking exactly one place of its slot
+(`remaining`), a key reused with another body `409 idempotency_conflict` with nothing made (its
+number never dialled) nor changed; acd's count of a contact's attempts never above the dials whose
+ring-out it has not taken (one instance: checked as it goes). At the end (every result and ring-out
 delivered, a complete sync): each contact in a definite status (`done`, `failed`, `cancelled`,
 `no_show`) or still `scheduled` / `booked` with its due time; `done` exactly when the caller talked;
-acd's count of attempts equal to the dials that reached the caller's side: the `originate`
-commands it sent less those the platform rang out.
+acd's count of attempts equal to the dials that reached the caller's side: the `originate` commands
+it sent less those the platform rang out. Reminders (one instance): each `remind` for the booking in
+force (its number, its start: after a move, the new one), before that start, none once cancelled;
+at the end, each booking (or move) in force when its reminder came due, `reminder_lead_s` before its
+start, got exactly one (command ids deduplicated, as the platform does), one moved or cancelled
+before that, or made within the lead, none.
 """
 
 from __future__ import annotations
 
+import asyncio
 import itertools
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -74,6 +92,13 @@ class OutboundFaults:
     repost_steps: tuple[int, int] = (10, 40)  # how long the operator takes to post a lost result
     not_before_s: tuple[float, ...] = (30, 60, 120)  # a requested callback's delay, when it has one
     soon_s: float = SOON_S  # appointments are booked (or moved) in a slot starting within this
+    name_dial: float = 0.5  # a result names its dial (`originate_id`, the originate command's id)
+    stale_result: float = 0.5  # on a contact's next dial: a late result of its earlier dial comes
+    keyed: float = 0.7  # a creation carries an Idempotency-Key
+    repeat: float = 0.5  # ... and is posted again, as if its answer was lost
+    # acd's `appointments.reminder_lead_s` in the run (what the platform knows, not a fault): below
+    # `soon_s`, so that bookings made far enough ahead are reminded within the run
+    reminder_lead_s: float = 120
 
 
 @dataclass
@@ -100,6 +125,12 @@ class RealContact:
     rung_out_in_acd: int = 0  # ... and acd took that ring-out (its call.unanswered)
     open_in_acd: bool = False  # acd sent an originate whose end it has not taken
     acd_answered: bool = False  # acd took an answer to one of its dials
+    number: str = ""  # the number it was asked for
+    # An appointment's bookings: (when it was booked or moved, the start then booked), and the
+    # reminders seen for each (by command id); when it was cancelled
+    booked: list[tuple[float, float]] = field(default_factory=list)
+    reminded: list[list[str]] = field(default_factory=list)
+    cancelled_at: float | None = None
 
     @property
     def path(self) -> str:
@@ -118,18 +149,31 @@ class OutboundPlay:
         self.by_call: dict[str, RealContact] = {}  # call id -> its contact (once it is one)
         self.offered: set[str] = set()  # calls acd offered a callback
         self.tried: set[str] = set()  # calls whose caller already chose (took it or not)
-        self.reposts: list[tuple[int, str, int, str]] = []  # (due step, contact, attempt, outcome)
+        # (due step, contact, attempt, outcome, the dial's originate id)
+        self.reposts: list[tuple[int, str, int, str, str]] = []
+        # Late results of an earlier dial, to post while the contact's next dial is in progress:
+        # (contact, the earlier dial's originate id, the next dial's)
+        self.stale: list[tuple[str, str, str]] = []
+        self.stale_posted: int = 0  # ... posted while acd dialled the next one
+        self.named: int = 0  # results naming their dial
         self.ask: set[str] = set()  # contact calls a call.ended touched: does acd hold them still?
         self.leg_ends: set[str] = set()  # event ids of callers' legs ending after a callback
         self.reminders: list[str] = []
+        self.reminders_due: int = 0  # bookings in force when their reminder came due (at the end)
         self.dialled: int = 0  # originates taken
         self.answered: int = 0  # dials answered for real
         self.numbers = itertools.count(1)
         # What the platform asked for by number (each request its own number): a contact acd
         # dials that the platform never got an answer for, with the number of a request whose
         # POST failed and was posted again, is the second contact the retry created.
-        self.asked: dict[str, tuple[str, dict[str, Any]]] = {}  # number -> (kind, body)
+        # With an Idempotency-Key (its key, else None) no retry may make a second one.
+        self.asked: dict[str, tuple[str, dict[str, Any], str | None]] = {}  # number -> (kind, body, key)
         self.second_contacts: list[str] = []
+        self.keys = itertools.count(1)
+        self.by_key: dict[str, str] = {}  # Idempotency-Key -> the contact acd answered
+        self.repeated: Counter[str] = Counter()  # keyed creations: how they were posted
+        self.conflicts: set[str] = set()  # kinds whose key was tried with another body (409)
+        self.refused_numbers: set[str] = set()  # the numbers of those bodies: never a contact
 
     # ------------------------------------------------------------------ what acd says
 
@@ -146,13 +190,69 @@ class OutboundPlay:
             return True
         if kind == "remind":
             self.reminders.append(command["appointment_id"])
-            if command["appointment_id"] not in self.contacts:
+            contact = self.contacts.get(command["appointment_id"])
+            if contact is None:
                 self.p.violation("remind_of_unknown_appointment", f"command {command['id']}")
+            else:
+                self.on_remind(contact, command)
             return True
         if kind == "originate":
             self.on_originate(command)
             return True
         return False
+
+    def on_remind(self, contact: RealContact, command: dict[str, Any]) -> None:
+        """A `remind` (a command id not seen before): for the booking in force, with its number
+        and start, before that start, never once the appointment was cancelled. With one instance
+        only: several send their commands as they come, and a move may overtake a reminder."""
+        p = self.p
+        p.story.append(
+            f'    step {p.step_no} post {p.post_no}: command {command["id"]}: remind "{contact.id}"'
+        )
+        if not contact.booked:
+            return  # (a second contact: its booking unknown)
+        contact.reminded[-1].append(command["id"])
+        if not p.strict_order:
+            return
+        start = datetime.fromisoformat(command["start"]).timestamp()
+        _, booked = contact.booked[-1]
+        wrong = []
+        if contact.cancelled_at is not None:
+            wrong.append(f"cancelled at {_iso(contact.cancelled_at)}")
+        if start != booked:
+            wrong.append(f"start {command['start']}, booked {_iso(booked)}")
+        if command["number"] != contact.number:
+            wrong.append(f"number {command['number']}, booked {contact.number}")
+        if p.now() >= booked:
+            wrong.append(f"sent at {_iso(p.now())}, its start passed")
+        if wrong:
+            p.violation(
+                "remind_not_of_the_booking",
+                f"command {command['id']} for {contact.id}: {'; '.join(wrong)}",
+                about=(contact.call_id,),
+            )
+
+    def check_reminders(self) -> None:
+        """At the end: each booking (a booking, or a move to another start) in force when its
+        reminder came due (`reminder_lead_s` before its start, booked before that) got exactly
+        one `remind`; one moved or cancelled before, or made within the lead, none."""
+        p, lead = self.p, self.f.reminder_lead_s
+        for contact in self.contacts.values():
+            for i, (since, start) in enumerate(contact.booked):
+                if i + 1 < len(contact.booked):
+                    until = contact.booked[i + 1][0]  # moved (timers due by then have fired)
+                else:
+                    until = contact.cancelled_at if contact.cancelled_at is not None else p.now()
+                due = start - lead
+                expected = 1 if since < due <= until else 0
+                self.reminders_due += expected
+                if len(contact.reminded[i]) != expected:
+                    p.violation(
+                        "reminders_not_one_per_booking_due",
+                        f"{contact.id} booked at {_iso(since)} for {_iso(start)} until {_iso(until)} "
+                        f"(reminder due {_iso(due)}): {expected} expected, got {contact.reminded[i]}",
+                        about=(contact.call_id,),
+                    )
 
     def on_originate(self, command: dict[str, Any]) -> None:
         p = self.p
@@ -189,6 +289,8 @@ class OutboundPlay:
         p.check_agent_free_in_acd(contact.call_id, agent_id, source)
         contact.originates.append(command["id"])
         contact.open_in_acd = True
+        if len(contact.originates) > 1 and p.rng.random() < self.f.stale_result:
+            self.stale.append((contact.id, contact.originates[-2], command["id"]))
         p.live[contact.call_id] = agent_id
         p.batch_connected.add(contact.call_id)
         attempt = len(contact.originates) - contact.rang_out  # the dials rung out were not attempts
@@ -211,12 +313,28 @@ class OutboundPlay:
     def adopt_second_contact(self, command: dict[str, Any], contact_id: str) -> RealContact | None:
         """An originate of a contact the platform never got a 201 for, with the number of one of
         its requests: a POST that failed (a timeout, an instance killed while it answered) was
-        applied, and the retry created a second one (acd's REST creations carry no idempotency
-        key). The platform dials it like any other; the run counts it."""
-        asked = self.asked.get(command.get("number", ""))
+        applied, and the retry created a second one: expected of a creation without an
+        `Idempotency-Key`, a violation of one with a key. The platform dials it like any other;
+        the run counts it."""
+        number = command.get("number", "")
+        if number in self.refused_numbers:
+            self.p.violation(
+                "contact_made_by_a_refused_idempotency_conflict",
+                f"command {command['id']}: {contact_id} dialled at {number}, the number of a request "
+                "answered 409 idempotency_conflict",
+                about=(contact_id,),
+            )
+        asked = self.asked.get(number)
         kind = "callback" if command.get("callback_id") else "appointment"
         if asked is None or asked[0] != kind:
             return None
+        if asked[2] is not None:
+            self.p.violation(
+                "second_contact_for_one_idempotency_key",
+                f"command {command['id']}: {contact_id} dialled at {number}, requested once with "
+                f"Idempotency-Key {asked[2]} ({self.by_key.get(asked[2])} answered)",
+                about=(contact_id,),
+            )
         self.second_contacts.append(contact_id)
         self.p.story.append(f'    second {kind} "{contact_id}" for {command["number"]} (a POST retried)')
         call_id = contact_id  # a requested callback's call, an appointment's: its own id
@@ -231,13 +349,23 @@ class OutboundPlay:
         contact.rang_out += 1
         p.emit(p._event("call.unanswered", call_id=contact.call_id, agent_id=agent.id))
 
-    def post_result(self, contact: RealContact, outcome: str, attempt: int) -> str | None:
+    def result_event(self, contact: RealContact, outcome: str, dial: str) -> dict[str, Any]:
+        """A `callback.result` / `appointment.result` of the dial whose originate id is `dial`,
+        naming it (`originate_id`) in a share of them, as a platform may."""
         p = self.p
-        event = p._event(contact.result_type, **{f"{contact.kind}_id": contact.id, "outcome": outcome})
-        eid = p.emit(event, self.f.lose_result)
+        fields: dict[str, Any] = {f"{contact.kind}_id": contact.id, "outcome": outcome}
+        if p.rng.random() < self.f.name_dial:
+            fields["originate_id"] = dial
+            self.named += 1
+        return p._event(contact.result_type, **fields)
+
+    def post_result(self, contact: RealContact, outcome: str, dial: Dial) -> str | None:
+        p = self.p
+        eid = p.emit(self.result_event(contact, outcome, dial.command), self.f.lose_result)
         if eid is None:
             due = p.step_no + p.rng.randint(*self.f.repost_steps)
-            self.reposts.append((due, contact.id, attempt, "answered" if outcome == "answered" else "failed"))
+            outcome = "answered" if outcome == "answered" else "failed"
+            self.reposts.append((due, contact.id, dial.attempt, outcome, dial.command))
         return eid
 
     def told(self, event: dict[str, Any], result: dict[str, Any]) -> bool:
@@ -250,6 +378,19 @@ class OutboundPlay:
         )
         if kind in ("callback.result", "appointment.result"):
             contact = self.contacts[event.get("callback_id") or event.get("appointment_id")]
+            named = event.get("originate_id")
+            if named is not None and named != contact.originates[-1]:
+                # The word on an earlier dial, naming it: whatever its ts, not the outcome of the
+                # dial in progress (nor of any: that dial's end was taken before the next began).
+                # (A first answer "duplicate" says nothing of what the try did: not a violation.)
+                if result["status"] == "applied" and not result.get("ignored"):
+                    p.violation(
+                        "result_of_an_earlier_dial_taken",
+                        f"{event['id']} ({event['outcome']}, originate_id {named}) taken as the end "
+                        f"of {contact.id}'s dial {contact.originates[-1]}: {result}",
+                        about=(contact.call_id,),
+                    )
+                return True
             if taken:
                 self.dial_ended_in_acd(contact, event["outcome"] == "answered")
             return True
@@ -362,7 +503,7 @@ class OutboundPlay:
             self.answered += 1
             contact.talked = True
             call.state, agent.state = "talking", "talking"
-            told = [self.post_result(contact, "answered", dial.attempt)]
+            told = [self.post_result(contact, "answered", dial)]
             if p.rng.random() < self.f.word_too:
                 answered = p._event("call.answered", call_id=call.id, agent_id=agent.id)
                 told.append(p.emit(answered, p.f.lose_answered))
@@ -372,7 +513,7 @@ class OutboundPlay:
             return
         call.state, call.agent = "callback", None  # the platform holds nothing of it now
         agent.call = None
-        eid = self.post_result(contact, outcome, dial.attempt)
+        eid = self.post_result(contact, outcome, dial)
         if agent.pending:
             p._take_pending(agent, eid)
         else:
@@ -399,6 +540,7 @@ class OutboundPlay:
         of lost results."""
         p, f = self.p, self.f
         await self.repost_due()
+        await self.post_stale()
         requested = [c for c in self.contacts.values() if c.origin == "requested"]
         booked = [c for c in self.contacts.values() if c.kind == "appointment"]
         if len(requested) < f.max_requested and p.rng.random() < f.request:
@@ -412,12 +554,18 @@ class OutboundPlay:
         if p.rng.random() < f.reschedule:
             await self.reschedule(p._pick(booked))
 
-    async def request(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+    async def request(
+        self, method: str, path: str, body: Any = None, key: str | None = None
+    ) -> tuple[int, Any]:
         p = self.p
-        status, answer = await p._request(method, path, body)
+        if key is None:
+            status, answer = await p._request(method, path, body)
+        else:
+            status, answer = await p._request(method, path, body, {"Idempotency-Key": key})
+        keyed = f" key {key}" if key else ""
         p.statuses[status] += 1
-        p.trail.append(f"  step {p.step_no} {method} {path} {body} -> {status} {str(answer)[:300]}")
-        p.story.append(f"    step {p.step_no} post {p.post_no}: {method} {path} {body} -> {status}")
+        p.trail.append(f"  step {p.step_no} {method} {path}{keyed} {body} -> {status} {str(answer)[:300]}")
+        p.story.append(f"    step {p.step_no} post {p.post_no}: {method} {path}{keyed} {body} -> {status}")
         if status >= 500:
             p.violation("5xx", f"{method} {path} {body} -> {status} {answer}")
         return status, answer
@@ -425,13 +573,65 @@ class OutboundPlay:
     def number(self) -> str:
         return f"+3361{next(self.numbers):07d}"
 
+    async def create(self, kind: str, body: dict[str, Any]) -> tuple[int, Any, str | None]:
+        """POST a creation (`kind`: callback, appointment): in a share of them with an
+        `Idempotency-Key`, and of those some posted again as if the answer was lost: the retry
+        sent before the first answer is read (its answer is the one used), after it, or both at
+        once. Every answer of a key is 201 with the same contact, and no two keys share one."""
+        p, path = self.p, f"/v1/{kind}s"
+        if p.rng.random() >= self.f.keyed:
+            self.asked[body["number"]] = (kind, body, None)
+            status, answer = await self.request("POST", path, body)
+            return status, answer, None
+        key = f"s{p.seed}-k{next(self.keys)}"
+        self.asked[body["number"]] = (kind, body, key)
+        how = p.rng.choice(("lost", "after", "together")) if p.rng.random() < self.f.repeat else "once"
+        if how == "together":
+            answers = list(await asyncio.gather(*(self.request("POST", path, body, key) for _ in "12")))
+        else:
+            answers = [await self.request("POST", path, body, key) for _ in ("1", "2")[: 1 + (how != "once")]]
+        self.repeated[how] += 1
+        status, answer = answers[-1] if how == "lost" else answers[0]
+        id_field = f"{kind}_id"
+        made = {a[id_field] for s, a in answers if s == 201}
+        if made and (len(made) > 1 or any(s != 201 for s, _ in answers)):
+            p.violation(
+                "idempotent_retry_not_the_same_contact",
+                f"POST {path} with Idempotency-Key {key} {how}: {answers}",
+            )
+        if status == 201:
+            if answer[id_field] in self.by_key.values():
+                p.violation("two_idempotency_keys_one_contact", f"{key}: {answer}")
+            self.by_key[key] = answer[id_field]
+            if kind not in self.conflicts:
+                await self.conflict(kind, body, key, answer[id_field])
+        return status, answer, key
+
+    async def conflict(self, kind: str, body: dict[str, Any], key: str, made: str) -> None:
+        """Once a run for each kind: the key of a creation acd made, with another body (another
+        number): `409 idempotency_conflict`, and nothing made nor changed."""
+        self.conflicts.add(kind)
+        other = {**body, "number": self.number()}
+        self.refused_numbers.add(other["number"])
+        status, answer = await self.request("POST", f"/v1/{kind}s", other, key)
+        code = answer.get("error", {}).get("code") if isinstance(answer, dict) else None
+        if status != 409 or code != "idempotency_conflict":
+            self.p.violation(
+                "idempotency_key_reused_with_another_body_not_refused",
+                f"POST /v1/{kind}s with {key} (which made {made}) and {other} -> {status} {answer}",
+            )
+        status, view = await self.p._get(f"/v1/{kind}s/{made}")
+        if status != 200 or view["number"] != body["number"]:
+            self.p.violation(
+                "idempotency_conflict_changed_the_contact", f"{made} after the conflict: {status} {view}"
+            )
+
     async def request_callback(self) -> None:
         p = self.p
         body: dict[str, Any] = {"number": self.number(), "skill": p.rng.choice(p.skills)}
         if p.rng.random() < 0.4:  # not before a minute or two from now
             body["not_before"] = _iso(p.now() + p.rng.choice(self.f.not_before_s))
-        self.asked[body["number"]] = ("callback", body)
-        status, answer = await self.request("POST", "/v1/callbacks", body)
+        status, answer, _ = await self.create("callback", body)
         if status != 201:
             p.violation("callback_request_refused", f"{status} {answer} for {body}")
             return
@@ -459,9 +659,12 @@ class OutboundPlay:
         return status, slots, soon
 
     async def book_appointment(self) -> None:
+        """A booking takes one place: the slot's `remaining` drops by one (whatever the retries of
+        a keyed POST, and the conflict tried with its key)."""
         p = self.p
         day = datetime.fromtimestamp(p.now(), PARIS).date().isoformat()
-        status, slots, soon = await self._slots_soon(f"skill=impot_revenu&date={day}")
+        query = f"skill=impot_revenu&date={day}"
+        status, slots, soon = await self._slots_soon(query)
         if status != 200:
             p.violation("slots_refused", f"{status} {slots}")
             return
@@ -469,16 +672,26 @@ class OutboundPlay:
             return
         slot = p._pick(soon)
         body = {"number": self.number(), "skill": "impot_revenu", "start": slot["start"]}
-        self.asked[body["number"]] = ("appointment", body)
-        status, answer = await self.request("POST", "/v1/appointments", body)
+        status, answer, key = await self.create("appointment", body)
         if status != 201:
             p.violation("appointment_refused_with_places_left", f"{status} {answer} for {body} ({slot})")
             return
+        if key is not None or p.strict_order:  # (an unkeyed POST retried by the cluster may take two)
+            status, after = await self.request("GET", f"/v1/appointments/slots?{query}")
+            now_left = [s["remaining"] for s in after if s["start"] == slot["start"]] if status == 200 else []
+            if now_left != [slot["remaining"] - 1]:
+                p.violation(
+                    "booking_took_other_than_one_place",
+                    f"{answer['appointment_id']} (key {key}) in {slot['start']}: {slot['remaining']} "
+                    f"places left before, {now_left} after",
+                )
         start = datetime.fromisoformat(answer["start"]).timestamp()
         contact = RealContact(
             answer["appointment_id"], "appointment", answer["appointment_id"], "appointment"
         )
-        contact.start, contact.site = start, answer["site"]
+        contact.start, contact.site, contact.number = start, answer["site"], body["number"]
+        contact.booked.append((p.now(), start))
+        contact.reminded.append([])
         self.add(contact, _real_call(contact.call_id, "impot_revenu"))
 
     async def cancel(self, contact: RealContact | None) -> None:
@@ -490,6 +703,7 @@ class OutboundPlay:
         status, answer = await self.request("DELETE", contact.path)
         if status == 200 and answer.get("status") == "cancelled":
             contact.cancelled = True
+            contact.cancelled_at = p.now()
             p.calls[contact.call_id].state = "ended"
             if contact.dial is not None or contact.talked:
                 p.violation(
@@ -521,6 +735,9 @@ class OutboundPlay:
         status, answer = await self.request("PATCH", contact.path, {"start": slot["start"]})
         if status == 200:
             contact.start = datetime.fromisoformat(answer["start"]).timestamp()
+            if contact.booked and contact.booked[-1][1] != contact.start:  # (the same start: no move)
+                contact.booked.append((now, contact.start))
+                contact.reminded.append([])
         else:
             p.violation("contact_change_refused", f"PATCH {contact.path} -> {status} {answer} ({slot})")
 
@@ -529,7 +746,7 @@ class OutboundPlay:
         p = self.p
         keep = []
         for item in self.reposts:
-            due, contact_id, attempt, outcome = item
+            due, contact_id, attempt, outcome, dial = item
             if due > p.step_no and not everything:
                 keep.append(item)
                 continue
@@ -538,11 +755,53 @@ class OutboundPlay:
             if status != 200:
                 continue
             if view["status"] == "dialing" and view["attempts"] == attempt:
-                event = p._event(
-                    contact.result_type, **{f"{contact.kind}_id": contact.id, "outcome": outcome}
-                )
-                p.outgoing.append(_outgoing(event, p.step_no))
+                p.outgoing.append(_outgoing(self.result_event(contact, outcome, dial), p.step_no))
         self.reposts = keep
+
+    async def post_stale(self) -> None:
+        """A late result of a contact's earlier dial (another post of its word on it, a new event
+        id), naming that dial, while acd dials the next one: stamped now, after the next dial
+        began, so its `ts` cannot tell it apart, only its `originate_id`. acd must answer it
+        `stale` and change nothing: the dial in progress keeps its agent and its attempt (and no
+        second originate follows: `on_originate`)."""
+        p = self.p
+        pending, self.stale = self.stale, []
+        for item in pending:
+            contact_id, earlier, current = item
+            contact = self.contacts[contact_id]
+            if contact.originates[-1] != current or not contact.open_in_acd:
+                continue  # acd took the end of the next dial already: too late to test anything
+            if p.rng.random() < 0.5:
+                self.stale.append(item)  # later, while it lasts
+                continue
+            _, before = await p._get(contact.path)
+            outcome = p.rng.choice(OUTCOMES)
+            event = p._event(
+                contact.result_type,
+                **{f"{contact.kind}_id": contact.id, "outcome": outcome, "originate_id": earlier},
+            )
+            status, body = await p.deliver([event])
+            if status != 200:
+                continue  # (deliver tells a refusal)
+            self.stale_posted += 1
+            result = body["results"][0]
+            if p.strict_order and result.get("ignored") != "stale":
+                p.violation(
+                    "result_of_an_earlier_dial_not_stale",
+                    f"{event['id']} ({outcome}) naming {earlier}, while acd dials {current}: {result}",
+                    about=(contact.call_id,),
+                )
+            if not p.strict_order:
+                continue  # another instance may have moved the dial on meanwhile
+            _, after = await p._get(contact.path)
+            brief = ("status", "agent_id", "attempts")
+            if [before.get(k) for k in brief] != [after.get(k) for k in brief]:
+                p.violation(
+                    "result_of_an_earlier_dial_changed_the_dial",
+                    f"{event['id']} ({outcome}) naming {earlier}: {contact.id} was "
+                    f"{[before.get(k) for k in brief]}, now {[after.get(k) for k in brief]}",
+                    about=(contact.call_id,),
+                )
 
     # ------------------------------------------------------------------ the end
 
@@ -557,6 +816,8 @@ class OutboundPlay:
 
     async def check(self, final: bool) -> None:
         p = self.p
+        if final and p.strict_order:
+            self.check_reminders()
         for contact in self.contacts.values():
             status, view = await p._get(contact.path)
             about = (contact.call_id,)
@@ -620,8 +881,14 @@ class OutboundPlay:
             "rung_out": sum(c.rang_out for c in self.contacts.values()),
             "cancelled": sum(c.cancelled for c in self.contacts.values()),
             "reminders": len(self.reminders),
+            "reminders_due": self.reminders_due,
             "reposts_pending": len(self.reposts),
+            "named_results": self.named,
+            "stale_results": self.stale_posted,
             "second_contacts": len(self.second_contacts),
+            "keyed_creations": len(self.by_key),
+            **{f"keyed_{how}": n for how, n in sorted(self.repeated.items())},
+            "idempotency_conflicts": len(self.conflicts),
         }
 
 

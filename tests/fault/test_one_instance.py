@@ -50,20 +50,21 @@ DEPARTMENTS = ("59", "67")
 
 
 def fault_config(
-    agents: dict[str, tuple[str, ...]], *, overflow: bool = False, outbound: bool = False
+    agents: dict[str, tuple[str, ...]], *, overflow: bool = False, outbound: OutboundFaults | None = None
 ) -> Config:
     routing: dict[str, Any] = {"wrap_up_s": WRAP_UP_S}
-    if outbound:  # queued callers are offered a callback after a short expected wait
+    if outbound is not None:  # queued callers are offered a callback after a short expected wait
         routing["callback_offer_ewt_s"] = 30
     base = small_config(**routing).model_dump()
-    if outbound:
+    if outbound is not None:
         # Callbacks and appointments on the scale of a run (a quarter of an hour from 10:00 on a
-        # Monday): retries within a minute or two, five-minute slots, reminders two minutes ahead,
+        # Monday): retries within a minute or two, five-minute slots, reminders two minutes ahead
+        # (appointments are booked up to seven minutes ahead: OutboundFaults.soon_s),
         # and a caller who waited two minutes offered a callback (`offer_callback`).
         base["callbacks"] = {"retry_delays_s": [40, 80], "max_attempts": 3, "max_share": 0.3}
         base["appointments"] = {
             "slot_minutes": 5,
-            "reminder_lead_s": 120,
+            "reminder_lead_s": outbound.reminder_lead_s,
             "retry_delays_s": [40, 40],
             "capacity": [
                 {"site": "lille", "skill": "impot_revenu", "morning": 2, "afternoon": 2},
@@ -118,9 +119,15 @@ class OneInstance:
         resp = await self.client.get(path, headers=headers)
         return resp.status, await resp.json(content_type=None)
 
-    async def request(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+    async def request(
+        self, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None
+    ) -> tuple[int, Any]:
         data = b"" if body is None else json.dumps(body).encode()
-        headers = {"Content-Type": "application/json", **signed_headers(SECRET.encode(), data)}
+        headers = {
+            "Content-Type": "application/json",
+            **signed_headers(SECRET.encode(), data),
+            **(headers or {}),
+        }
         resp = await self.client.request(method, path, data=data, headers=headers)
         return resp.status, await resp.json(content_type=None)
 
@@ -226,7 +233,7 @@ async def run(
     clock = ManualClock(T0)
     app = create_app(
         Settings(webhook_secret=SECRET, command_url=sink.url),
-        fault_config(agents, overflow=overflow, outbound=outbound is not None),
+        fault_config(agents, overflow=overflow, outbound=outbound),
         registry=CollectorRegistry(),
         clock=clock,
     )
@@ -354,3 +361,9 @@ async def test_an_untidy_platform_dialling_callbacks_and_appointments_dials_each
     assert summary["originates"] >= 10 and summary["answered"] >= 3, summary
     assert summary["rung_out"] >= 3, summary  # dials rung out, dialled again without an attempt
     assert summary["appointment_originates"] >= 1, summary  # appointments were dialled too
+    # results naming their dial, and late results of an earlier dial while the next one went on
+    assert summary["named_results"] >= 10 and summary["stale_results"] >= 5, summary
+    # creations with an Idempotency-Key, some posted again; a key's reuse with another body, of each kind
+    repeated = sum(summary.get(f"keyed_{how}", 0) for how in ("lost", "after", "together"))
+    assert repeated >= 2 and summary["idempotency_conflicts"] == 2, summary
+    assert summary["reminders_due"] >= 2, summary  # bookings made before their reminder's time

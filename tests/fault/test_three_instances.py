@@ -278,15 +278,20 @@ class Cluster:
         data = json.dumps(events[0] if len(events) == 1 else events).encode()
         return await self._send("POST", "/v1/events", data, rest=False)
 
-    async def request(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+    async def request(
+        self, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None
+    ) -> tuple[int, Any]:
         """A REST call of the outbound side, spread and retried like a post of events: a
         connection refused or a 503 is retried on another instance, and so is a timeout or a
         connection lost with its instance, though the first try may have been applied (a second
-        contact, then: `OutboundPlay.adopt_second_contact`)."""
+        contact, then, unless the creation carries an `Idempotency-Key`:
+        `OutboundPlay.adopt_second_contact`)."""
         data = b"" if body is None else json.dumps(body).encode()
-        return await self._send(method, path, data, rest=True)
+        return await self._send(method, path, data, rest=True, extra=headers)
 
-    async def _send(self, method: str, path: str, data: bytes, *, rest: bool) -> tuple[int, Any]:
+    async def _send(
+        self, method: str, path: str, data: bytes, *, rest: bool, extra: dict[str, str] | None = None
+    ) -> tuple[int, Any]:
         """One request, spread over the live instances; a connection refused or lost, a timeout or
         a 503 is retried (same body) on another one, for a minute at most."""
         assert self.session is not None
@@ -296,7 +301,11 @@ class Cluster:
             self.turn += 1
             slot = self.prefer if self.prefer in live else live[self.turn % len(live)]
             url = f"{self.procs[slot].base_url}{path}"  # type: ignore[union-attr]
-            headers = {"Content-Type": "application/json", **signed_headers(SECRET.encode(), data)}
+            headers = {
+                "Content-Type": "application/json",
+                **signed_headers(SECRET.encode(), data),
+                **(extra or {}),
+            }
             self.in_flight[slot] += 1
             try:
                 async with self.session.request(method, url, data=data, headers=headers) as resp:
