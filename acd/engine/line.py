@@ -57,6 +57,12 @@ from acd.model import (
 from acd.routing import make_router
 
 
+def command_prefix(call_id: str, name: str) -> str:
+    """What every id of a call's `name` command starts with; `Line._command` adds the place of
+    its decision in the call's history (1-based), so ids are deterministic and unique."""
+    return f"{call_id}.{name}."
+
+
 def aged_order(enqueued_at: float, priority: int, aging_s: float, seq: int) -> int:
     """The place of a waiting call under priority aging, as the router's integer order (lower
     first): its arrival less `priority x aging_s`, in milliseconds, then its sequence number for
@@ -598,7 +604,10 @@ class Line:
         # Deterministic and unique: the call id and the place of the decision in its history, so a
         # replay produces the same ids and the outbox (and the platform) can deduplicate.
         return Command(
-            id=f"{call.id}.{name}.{len(call.history)}", command=name, fields=fields, created_at=now
+            id=f"{command_prefix(call.id, name)}{len(call.history)}",
+            command=name,
+            fields=fields,
+            created_at=now,
         )
 
     # -- views (acd/engine/queries.py reads them)

@@ -20,7 +20,7 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 from acd.engine.agents import Ignored
-from acd.engine.line import Line
+from acd.engine.line import Line, command_prefix
 from acd.engine.records import Agent, Appointment, Call, Callback
 from acd.model import CallKind, CallStatus, Command
 
@@ -164,7 +164,7 @@ class Outbound:
         history = call.history
         for i in range(len(history) - 1, -1, -1):
             if history[i][1].get("action") == "originate":
-                return f"{call.id}.originate.{i + 1}"
+                return f"{command_prefix(call.id, 'originate')}{i + 1}"
         return None
 
     def check_originate_id(self, rules: ContactRules, contact: Contact, e: Any, batch: Any) -> None:
@@ -172,7 +172,7 @@ class Outbound:
         otherwise: a platform mixing up its contacts is told so, not quietly ignored)."""
         if e.originate_id is None:
             return
-        prefix = f"{rules.call_id_of(contact)}.originate."
+        prefix = command_prefix(rules.call_id_of(contact), "originate")
         if not e.originate_id.startswith(prefix) or not e.originate_id[len(prefix) :].isdigit():
             batch.fail(
                 422,
