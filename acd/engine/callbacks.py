@@ -5,7 +5,8 @@
   command is sent. Its first dial happens in its original place.
 - Requested (`POST /v1/callbacks`): due at `not_before` (or now), moved to the next opening when
   that falls outside hours; when due it joins the line in order of due time, within a fair share
-  of the skill's agents (`max_share`), so neither live calls nor callbacks starve.
+  of the skill's agents (`max_share`), so neither live calls nor callbacks starve; past the share
+  only while an agent who could take it is idle (the share never keeps an agent idle).
 - Outcomes: `answered` -> done (the agent talks; `call.ended` on the callback's call id ends it);
   `no_answer` / `busy` / `failed` -> the agent is released and the callback retried after the
   configured delay, up to `max_attempts`, then `failed`. Dialled only in opening hours. A
@@ -333,12 +334,18 @@ class Callbacks:
             self.enter_line(callback, call, now, commands)
 
     def admit(self, skill: str, now: float, commands: list[Command]) -> None:
-        """Let due requested callbacks into the line while the skill's fair share allows."""
+        """Let due requested callbacks into the line while the skill's fair share allows, and
+        past it while an agent who could take one is idle: the share keeps agents for live
+        callers who wait, never an agent idle while a due callback waits (work-conserving, as
+        the contract asks of the shipped configuration; routing is, so an idle eligible agent
+        means no live caller it could take is waiting)."""
         heap = self.pending.get(skill)
+        line = self.line
         while heap:
-            staffed = self.line.router.staffed(self.line.skill_index[skill], ())
+            index = line.skill_index[skill]
+            staffed = line.router.staffed(index, ())
             limit = max(1, int(self.settings.max_share * staffed))
-            if self.active.get(skill, 0) >= limit:
+            if self.active.get(skill, 0) >= limit and line.router.pick_new(index, (), -1, 0.0, now) < 0:
                 return
             _, _, callback_id = heapq.heappop(heap)
             callback = self.records.get(callback_id)

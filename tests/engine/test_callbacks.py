@@ -176,19 +176,48 @@ def test_failed_attempts_are_retried_after_the_backoff_then_failed(router_kind):
     assert len({c.id for c in d.commands}) == 3
 
 
-def test_the_fair_share_keeps_agents_for_live_calls(router_kind):
+def _served(d: Driver, command: Any) -> str:
+    return command.fields.get("callback_id") or command.fields["call_id"]
+
+
+def test_the_fair_share_keeps_agents_for_live_callers_who_wait(router_kind):
     d = driver(router_kind, max_share=0.5)
-    for agent in ("a1", "a4", "a5", "a2"):
+    agents = ("a1", "a4", "a5", "a2")  # the impot_revenu agents
+    for agent in agents:
         d.agent(agent, "paused")
     for i in range(4):
+        request(d, f"cb{i}")  # due now: cb0 enters the line (a share of one agent at least)
+    for i in range(3):
+        d.offer(f"live{i}")  # queued behind cb0
+    served = []
+    for agent in agents:
+        d.agent(agent, "available")
+        served.append(_served(d, d.commands[-1]))
+    # While live callers wait, callbacks hold at most their share: cb1 joins the line only once
+    # four agents are staffed (0.5 x 4 = 2 places), behind the live callers already there.
+    assert served == ["cb0", "live0", "live1", "live2"]
+    assert d.engine.calls["cb1"].status == "callback"  # in line, waiting for an agent
+    assert d.engine.callbacks["cb2"].status == "scheduled"
+    d.send("call.answered", call_id="live0", agent_id="a4")
+    d.send("call.ended", call_id="live0", reason="completed")
+    assert _served(d, d.commands[-1]) == "cb1"  # the share's second place
+
+
+def test_the_fair_share_never_keeps_an_agent_idle_while_a_callback_is_due(router_kind):
+    """Work-conserving: the share holds callbacks back only while live callers wait for the
+    agents; an idle agent nobody waits for takes a due callback past the share."""
+    d = driver(router_kind, max_share=0.5)
+    for i in range(4):
         request(d, f"cb{i}")
-    # 4 staffed impot_revenu agents, share 0.5: two callbacks at most in line or dialling.
     for agent in ("a1", "a4", "a5", "a2"):
         d.agent(agent, "available")
-    assert len([c for c in d.commands if c.command == "originate"]) == 2
-    assert d.offer("live")["action"] == "connect"  # an agent is left for live calls
-    d.send("callback.result", callback_id=d.commands[0].fields["callback_id"], outcome="answered")
-    assert len([c for c in d.commands if c.command == "originate"]) == 3  # a place in the share freed
+    originates = [c for c in d.commands if c.command == "originate"]
+    assert sorted(_served(d, c) for c in originates) == ["cb0", "cb1", "cb2", "cb3"]
+    assert d.offer("live")["action"] == "queue"  # every agent is dialling: the caller waits
+    # ... and once the callbacks' dials end, the live caller goes first, the share full again
+    for c in originates:
+        d.send("callback.result", callback_id=c.fields["callback_id"], outcome="busy")
+    assert d.engine.calls["live"].status == "connecting"
 
 
 def test_callbacks_and_live_calls_are_served_in_order_of_arrival(router_kind):
