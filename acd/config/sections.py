@@ -151,7 +151,9 @@ class RoutingConfig(_Model):
     strategy: Literal["longest_idle", "skill_level", "least_occupied"] = "longest_idle"
     wrap_up_s: NonNegSeconds = 30.0
     callback_offer_ewt_s: NonNegSeconds = 300.0
-    preferred_agent_wait_s: NonNegSeconds = 60.0
+    #: How long a call waits for its busy preferred agent while others are idle: an opt-in that
+    #: holds callers back from idle agents (0: a preference chooses among the agents free now).
+    preferred_agent_wait_s: NonNegSeconds = 0.0
     aht_smoothing: Annotated[float, Field(gt=0, le=1, strict=True)] = 0.05
     ewt_unstaffed_s: PosSeconds = 3600.0
     #: Priority aging: a waiting call's priority is worth this many seconds of waiting, so a call
