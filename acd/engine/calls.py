@@ -238,6 +238,9 @@ def on_survey(line: Line, e: SurveyResult, t: float, now: float, commands: list[
     call = line.calls[e.call_id]
     if call.survey_score is not None:
         return Ignored("survey_exists")  # one survey per call, counted once
+    if call.answered_at is None:
+        # surveys follow answered calls: a caller no agent spoke to rated nobody's service
+        return Ignored("not_answered")
     call.survey_score = e.score
     line.observer.survey(call, e.score)
     return None
