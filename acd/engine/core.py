@@ -188,7 +188,7 @@ class Engine(Line):
         telephony needs."""
         batch = Batch(self._last_now if now is None else now)
         now = batch.now
-        skew = self._ts_skew_s
+        skew, ahead = self._ts_skew_s, self.config.routing.max_ts_ahead_s
         first: dict[str, Any] = {}  # the batch's new events by id (a repeat is compared with it)
         checks = self._checks
         for index, e in enumerate(events):
@@ -212,6 +212,15 @@ class Engine(Line):
                     f"ts {e.ts.isoformat()} is more than {skew:g} s away from the service clock "
                     f"({datetime.fromtimestamp(now, UTC).isoformat()}): check the platform's clock "
                     "(routing.max_ts_skew_s sets the tolerance)",
+                    "ts",
+                )
+            if e.ts is not None and ahead > 0 and e.ts.timestamp() - now > ahead:
+                batch.fail(
+                    422,
+                    "ts_out_of_range",
+                    f"ts {e.ts.isoformat()} is more than {ahead:g} s ahead of the service clock "
+                    f"({datetime.fromtimestamp(now, UTC).isoformat()}): an event is seen before it is "
+                    "posted; check the platform's clock (routing.max_ts_ahead_s sets the tolerance)",
                     "ts",
                 )
             check = checks[e.type]
