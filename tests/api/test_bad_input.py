@@ -487,3 +487,38 @@ async def test_a_number_for_a_time_is_refused_by_the_resources(platform, when):
     )
     assert_error(status, body, 422, "invalid_appointment")
     assert body["error"]["details"][0]["loc"] == ["start"]
+
+
+@pytest.mark.parametrize("encoding", ["gzip", "deflate"])
+async def test_a_body_that_does_not_decode_as_its_content_encoding_is_a_400(platform, encoding):
+    """A body announced compressed that is not: aiohttp cannot read it. That was a 500 (an
+    unexpected error, logged as one); it is the client's body, a 400 JSON error, nothing applied."""
+    raw = json.dumps(GOOD).encode()
+    status, body = await platform.request(
+        "POST", "/v1/events", raw=raw, headers={"Content-Encoding": encoding}
+    )
+    assert_error(status, body, 400, "unreadable_body")
+    await nothing_changed(platform)
+
+
+async def test_a_gzipped_body_is_read(make_platform):
+    import gzip
+
+    platform = await make_platform(secret=None)
+    raw = gzip.compress(json.dumps(GOOD).encode())
+    status, body = await platform.request("POST", "/v1/events", raw=raw, headers={"Content-Encoding": "gzip"})
+    assert status == 200 and body["results"][0]["status"] == "applied", body
+
+
+def test_a_client_gone_before_its_body_ended_is_no_server_error():
+    """A client that closes the connection in the middle of its body (Content-Length not reached):
+    reading the body raises ConnectionResetError, which was answered (to nobody) and logged as a
+    500, an unexpected error; it is the client's incomplete request, a 400."""
+    from aiohttp.test_utils import make_mocked_request
+
+    from acd.api.errors import error_answer
+
+    request = make_mocked_request("POST", "/v1/events")
+    response = error_answer(request, ConnectionResetError("Connection lost"))
+    assert response.status == 400
+    assert json.loads(response.body)["error"]["code"] == "incomplete_body"
