@@ -5,11 +5,21 @@ The same models validate `POST /v1/events` and describe it in `/openapi.json`.
 
 from __future__ import annotations
 
+import re
 import typing
 from datetime import datetime
-from typing import Annotated, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, ValidationInfo
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationInfo,
+)
 
 EventId = Annotated[str, Field(min_length=1, max_length=128, description="Unique id: the idempotency key")]
 IDENT_PATTERN = r"^[A-Za-z0-9._:@+\-]{1,128}$"
@@ -36,8 +46,24 @@ def _sane_instant(value: datetime, info: ValidationInfo) -> datetime:
     return value
 
 
+#: How an RFC 3339 time's text begins (a date, then T, t or a space).
+_RFC3339_START = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ]")
+
+
+def _rfc3339_text(value: Any, info: ValidationInfo) -> Any:
+    """From outside, a time is an RFC 3339 string (CONTRACT.md): a number, or digits in a string,
+    is a wrong type, refused rather than read as Unix seconds or milliseconds (pydantic's lax
+    mode would). Datetimes made inside (the API's own events) pass."""
+    if not (info.context and info.context.get("edge")) or isinstance(value, datetime):
+        return value
+    if not isinstance(value, str) or not _RFC3339_START.match(value):
+        raise ValueError("must be an RFC 3339 string with an offset, such as 2026-03-02T10:00:00+01:00")
+    return value
+
+
 Instant = Annotated[
     AwareDatetime,
+    BeforeValidator(_rfc3339_text),
     AfterValidator(_sane_instant),
     Field(
         description=f"RFC 3339 with an offset, in the years {FIRST_YEAR}-{LAST_YEAR}",

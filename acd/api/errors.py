@@ -108,5 +108,17 @@ def error_answer(request: web.Request, exc: Exception) -> web.Response:
         if "Allow" in exc.headers:  # a 405 says which methods the path takes
             response.headers["Allow"] = exc.headers["Allow"]
         return response
+    if isinstance(exc, web.RequestPayloadError):  # a body that does not decode (Content-Encoding)
+        _count(request, "unreadable_body")
+        reason = " ".join(str(exc).split()).removeprefix("400, message:").strip() or "unreadable"
+        response = error_response(400, "unreadable_body", f"the body could not be read: {_short(reason)}")
+        # the rest of the body cannot be read either: answer, then close the connection (without
+        # this, aiohttp's read of the rest raised again and reset it before the answer was sent)
+        request.content.feed_eof()
+        response.force_close()
+        return response
+    if isinstance(exc, ConnectionResetError):  # the client went away before the body was all sent
+        _count(request, "incomplete_body")
+        return error_response(400, "incomplete_body", "the connection closed before the body was complete")
     log.error("unexpected error", exc_info=exc, extra={"path": request.path})
     return error_response(500, "internal_error", "internal error; the request may not have been applied")

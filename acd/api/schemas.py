@@ -189,10 +189,11 @@ class EventResultView(BaseModel):
     decision: DecisionView | None = None
     ignored: str | None = Field(
         None,
-        description="Present when an applied event changed nothing, naming why: call_ended, stale, "
-        "restates_state, call_owns_agent, answered_by_another_agent, agent_on_another_call, "
-        "not_ringing_this_agent, survey_exists, callback_exists, not_waiting, not_dialing, "
-        "not_the_dialled_agent, callback_scheduled",
+        description="Present when an applied event changed nothing (and on a duplicate of one: "
+        "the first answer's reason), naming why: call_ended, stale, restates_state, "
+        "call_owns_agent, answered_by_another_agent, agent_on_another_call, "
+        "not_ringing_this_agent, survey_exists, not_answered, callback_exists, not_waiting, "
+        "not_dialing, not_the_dialled_agent, callback_scheduled",
     )
 
 

@@ -151,7 +151,9 @@ class RoutingConfig(_Model):
     strategy: Literal["longest_idle", "skill_level", "least_occupied"] = "longest_idle"
     wrap_up_s: NonNegSeconds = 30.0
     callback_offer_ewt_s: NonNegSeconds = 300.0
-    preferred_agent_wait_s: NonNegSeconds = 60.0
+    #: How long a call waits for its busy preferred agent while others are idle: an opt-in that
+    #: holds callers back from idle agents (0: a preference chooses among the agents free now).
+    preferred_agent_wait_s: NonNegSeconds = 0.0
     aht_smoothing: Annotated[float, Field(gt=0, le=1, strict=True)] = 0.05
     ewt_unstaffed_s: PosSeconds = 3600.0
     #: Priority aging: a waiting call's priority is worth this many seconds of waiting, so a call
@@ -167,6 +169,10 @@ class RoutingConfig(_Model):
     max_no_answer: Annotated[int, Field(ge=1, le=100, strict=True)] = 2
     #: An event's `ts` further than this from the service clock is refused (422); 0: no check.
     max_ts_skew_s: NonNegSeconds = 86400.0
+    #: ... and a `ts` more than this ahead of it (a platform clock gone wrong: an event cannot be
+    #: seen after it is posted; taken, it would make the agent's rightly stamped reports stale
+    #: until that time); 0: only max_ts_skew_s. The signatures' tolerance of clocks, by default.
+    max_ts_ahead_s: NonNegSeconds = 300.0
     #: The watchdog runs this often (0: never) and flags a call answered for longer than
     #: max_answered_s and an agent busy with no call for longer than busy_without_call_s.
     watchdog_interval_s: NonNegSeconds = 60.0

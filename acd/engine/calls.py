@@ -24,7 +24,7 @@ from acd.engine.line import (
     OVERFLOWED,
     Line,
 )
-from acd.engine.records import Call
+from acd.engine.records import Agent, Call
 from acd.engine.validation import Batch
 from acd.events import (
     AgentStateChanged,
@@ -113,6 +113,8 @@ def on_answered(line: Line, e: CallAnswered, t: float, now: float, commands: lis
     call, agent = line.calls[e.call_id], line.agents[e.agent_id]
     status = call.status
     if status in (ENDED, CLOSED, OVERFLOWED):
+        if status is ENDED and e.ts is not None and _answered_before_its_end(call, agent, t):
+            return _answered_late(line, call, agent, t, now, commands)
         return Ignored("call_ended")  # late news of a call that is no longer ours
     if status is ANSWERED:
         return Ignored("restates_state" if call.agent_id == agent.id else "answered_by_another_agent")
@@ -141,6 +143,38 @@ def on_answered(line: Line, e: CallAnswered, t: float, now: float, commands: lis
     call.history.append((now, {"action": "answered", "agent_id": agent.id}))  # line._record, inline
     line.observer.call_answered(call, agent, max(0.0, t - call.offered_at))
     line.today.add("answered", call.skill, now)
+    return None
+
+
+def _answered_before_its_end(call: Call, agent: Agent, t: float) -> bool:
+    """Whether a `call.answered` for an ended call is its answer delivered after its end (webhooks
+    out of order): an inbound call that ended while ringing this agent, stamped between the ring
+    and the end, and not ended by the platform as abandoned (the caller hung up: taken as said)."""
+    return (
+        call.kind is INBOUND
+        and call.callback_id is None
+        and call.answered_at is None
+        and call.agent_id == agent.id
+        and call.end_reason != "abandoned"
+        and call.connected_at is not None
+        and call.ended_at is not None
+        and call.connected_at <= t <= call.ended_at
+    )
+
+
+def _answered_late(
+    line: Line, call: Call, agent: Agent, t: float, now: float, commands: list[Command]
+) -> Any:
+    """The call was answered at `t`, before the end acd already applied: it counts as answered
+    (its record, the day's figures, the handle time, the survey's sample). The agent, released at
+    the end, is left as it is: it may have taken another call since, and nothing is undone."""
+    call.answered_at = t
+    call.history.append((now, {"action": "answered", "agent_id": agent.id, "late": True}))
+    line._observe_handle(agent, call, call.ended_at)  # type: ignore[arg-type]
+    line.observer.call_answered(call, agent, max(0.0, t - call.offered_at))
+    line.observer.call_answered_late(call)
+    line.today.add("answered", call.skill, now)
+    line._maybe_survey(call, now, commands)
     return None
 
 
@@ -238,6 +272,9 @@ def on_survey(line: Line, e: SurveyResult, t: float, now: float, commands: list[
     call = line.calls[e.call_id]
     if call.survey_score is not None:
         return Ignored("survey_exists")  # one survey per call, counted once
+    if call.answered_at is None:
+        # surveys follow answered calls: a caller no agent spoke to rated nobody's service
+        return Ignored("not_answered")
     call.survey_score = e.score
     line.observer.survey(call, e.score)
     return None

@@ -109,6 +109,7 @@ class Engine(Line):
     def __init__(self, config: Config, *, router: str = "numba", observer: Observer = NULL_OBSERVER) -> None:
         super().__init__(config, router, observer)
         self._seen: dict[str, Decision | None] = {}  # event id -> its decision (for a duplicate)
+        self._seen_ignored: dict[str, str] = {}  # event id -> why it changed nothing (the few ignored)
         self._seen_expiry: deque[tuple[float, str]] = deque()
         # the parts, each given what it needs. They refer back to the engine (and the outbound
         # machine to its rules) weakly: an engine in reference cycles would be freed only by a
@@ -153,19 +154,22 @@ class Engine(Line):
         """Apply each event in order, remembering its id (its decision, its body's digest, when it
         expires); a remembered id is a duplicate. The hot path: one loop, look-ups hoisted."""
         seen, digests, expiry, handlers = self._seen, self._seen_digest, self._seen_expiry, self._handlers
+        reasons = self._seen_ignored
         canonicals = _CANONICAL
         expires = now + self._idempotency_ttl_s
         results = []
         for event in events:
             event_id = event.id
             if event_id in seen:
-                results.append(EventResult(event_id, "duplicate", seen[event_id]))
+                # what the first answer carried: its decision, or why it changed nothing
+                results.append(EventResult(event_id, "duplicate", seen[event_id], reasons.get(event_id)))
                 continue
             ts = event.ts
             decision = handlers[event.type](self, event, now if ts is None else ts.timestamp(), now, commands)
             ignored = None
             if decision is not None and type(decision) is Ignored:
                 ignored, decision = str(decision), None
+                reasons[event_id] = ignored
             seen[event_id] = decision
             kind = type(event)  # event_digest, inline: this runs for every applied event
             if kind not in canonicals:
@@ -184,7 +188,7 @@ class Engine(Line):
         telephony needs."""
         batch = Batch(self._last_now if now is None else now)
         now = batch.now
-        skew = self._ts_skew_s
+        skew, ahead = self._ts_skew_s, self.config.routing.max_ts_ahead_s
         first: dict[str, Any] = {}  # the batch's new events by id (a repeat is compared with it)
         checks = self._checks
         for index, e in enumerate(events):
@@ -208,6 +212,15 @@ class Engine(Line):
                     f"ts {e.ts.isoformat()} is more than {skew:g} s away from the service clock "
                     f"({datetime.fromtimestamp(now, UTC).isoformat()}): check the platform's clock "
                     "(routing.max_ts_skew_s sets the tolerance)",
+                    "ts",
+                )
+            if e.ts is not None and ahead > 0 and e.ts.timestamp() - now > ahead:
+                batch.fail(
+                    422,
+                    "ts_out_of_range",
+                    f"ts {e.ts.isoformat()} is more than {ahead:g} s ahead of the service clock "
+                    f"({datetime.fromtimestamp(now, UTC).isoformat()}): an event is seen before it is "
+                    "posted; check the platform's clock (routing.max_ts_ahead_s sets the tolerance)",
                     "ts",
                 )
             check = checks[e.type]
@@ -274,11 +287,12 @@ class Engine(Line):
             self.overflow_rules.watch(now)
         expiry = self._seen_expiry
         if expiry and expiry[0][0] <= now:
-            seen, digests = self._seen, self._seen_digest
+            seen, digests, reasons = self._seen, self._seen_digest, self._seen_ignored
             while expiry and expiry[0][0] <= now:
                 event_id = expiry.popleft()[1]
                 seen.pop(event_id, None)
                 digests.pop(event_id, None)
+                reasons.pop(event_id, None)
         ended, keep = self._ended, self._ended_retention
         while len(ended) > keep:
             call_id = ended.popleft()

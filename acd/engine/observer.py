@@ -16,6 +16,10 @@ class Observer:
     def call_ended(self, call: Call, reason: str, wait_s: float | None) -> None:
         """`wait_s` is the time waited in line for a call that never reached an agent."""
 
+    def call_answered_late(self, call: Call) -> None:
+        """A call that ended unanswered turned out answered (its `call.answered`, stamped before
+        the end, came after it): `call_answered` has just been reported; its record changes."""
+
     def call_overflowed(self, call: Call, service_id: str, department: str) -> None: ...
 
     def callback(self, callback: Callback, status: str, now: float) -> None:

@@ -19,7 +19,15 @@ from acd.calendar import Calendar, Hours
 from acd.config import Config, LocalService
 from acd.engine.records import Call
 from acd.events import OverflowMode
-from acd.model import CallStatus, ClosedDecision, Command, OverflowDecision, OverflowStatus, OverflowSwitch
+from acd.model import (
+    CallKind,
+    CallStatus,
+    ClosedDecision,
+    Command,
+    OverflowDecision,
+    OverflowStatus,
+    OverflowSwitch,
+)
 
 AUTO, ON, OFF = OverflowSwitch.AUTO, OverflowSwitch.ON, OverflowSwitch.OFF
 _NO_WAIT = (0.0).__ge__  # a skill nobody staffs and nobody waits for: a wait of 0 s reaches a cut of 0
@@ -214,7 +222,25 @@ class OverflowRules:
 
     def on_mode(self, e: OverflowMode, t: float, now: float, commands: list[Command]) -> OverflowStatus:
         self.overflow.set_mode(e.mode)
+        if self.overflow.mode is ON:
+            self._move_waiting(now, commands)
         return OverflowStatus(**self.overflow.status(now))
+
+    def _move_waiting(self, now: float, commands: list[Command]) -> None:
+        """The supervisor turned overflow on: every call no agent can take now goes to its local
+        service, the callers already waiting as well as those to come. Each waiting inbound call
+        (a callback's or an appointment's contact stays for its agent), oldest first, goes to its
+        service while that one is open, takes its skill and has room: an `overflow` command."""
+        line = self.line
+        waiting = sorted(
+            (c for c in line.waiting_calls() if c.kind is CallKind.INBOUND and c.callback_id is None),
+            key=lambda c: (c.enqueued_at, c.seq),
+        )
+        for call in waiting:
+            service = self.overflow.service_for(call)
+            if service is not None and service.can_take(now):
+                line._dequeue(call)
+                self.send_to_service(call, service, now, commands, notify=True)
 
     def watch(self, now: float) -> None:
         """Auto mode: follow the live expected wait (for a new caller) of each skill whose line,

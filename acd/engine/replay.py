@@ -39,7 +39,8 @@ def apply_logged(engine: Engine, events: list[Any], now: float, *, same_config: 
     results = []
     for event in events:
         if event.id in seen and event.id not in repeats:  # applied before the failure
-            results.append(EventResult(event.id, "applied", seen[event.id]))
+            why = engine._seen_ignored.get(event.id)
+            results.append(EventResult(event.id, "applied", seen[event.id], why))
             repeats.add(event.id)
             continue
         try:

@@ -7,7 +7,7 @@ its configuration: `load` builds a fresh engine from the configuration it is giv
 capacity applies at once, and the router's arrays are rebuilt from the agents and the waiting
 calls rather than stored.
 
-The document (format 3; docs/state.md describes every field):
+The document (format 4; docs/state.md describes every field):
 
     format, acd              this layout's number; the release that wrote it
     config                   a fingerprint per section of the configuration it ran under
@@ -22,7 +22,8 @@ The document (format 3; docs/state.md describes every field):
     overflow                 the supervisor's mode, the skills above the threshold, services' load
     timers                   the live timers, by instant (wrap-up ends, widening, due callbacks...)
     aht, abandonment, service_rate, ewt_dirty    what the expected wait has learnt
-    remembered               event ids remembered for idempotency: expiry, decision, body digest
+    remembered               event ids remembered for idempotency: expiry, decision, body digest,
+                             why an ignored one changed nothing (format 4)
     machine                  the agent machine's own: last sync, watchdog
     today                    the day's figures per skill (the wallboard's), and their local date
 
@@ -81,8 +82,9 @@ from acd.engine.state_parts import (
 
 log = logging.getLogger("acd.engine.state")
 
-#: The layout `dump` writes. Formats 1 and 2 were the pickled engine (acd.engine.state_v2 reads 2).
-FORMAT = 3
+#: The layout `dump` writes. Formats 1 and 2 were the pickled engine (acd.engine.state_v2 reads 2);
+#: 3 lacked the remembered ids' reasons (`remembered.ignored`).
+FORMAT = 4
 
 
 class StateError(ValueError):
@@ -203,8 +205,15 @@ def _upcast_v2_v3(data: dict[str, Any]) -> dict[str, Any]:
     return upcast_v2_v3(data)
 
 
+def _upcast_v3_v4(data: dict[str, Any]) -> dict[str, Any]:
+    """Format 4 remembers, beside each ignored event's id, why it was ignored (a duplicate
+    answers it again). Format 3 kept no reason: its remembered ids have none."""
+    remembered = {**data["remembered"], "ignored": {}}
+    return {**data, "format": 4, "remembered": remembered}
+
+
 #: format -> the step that upgrades a document of that format to the next one.
-UPCASTS = {2: _upcast_v2_v3}
+UPCASTS = {2: _upcast_v2_v3, 3: _upcast_v3_v4}
 
 
 # ---------------------------------------------------------------------------- configuration

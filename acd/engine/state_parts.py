@@ -329,6 +329,8 @@ def dump_remembered(engine: Engine) -> dict[str, Any]:
         # the decisions answered, in the contract's form
         "decisions": {event_id: None if d is None else d.to_wire() for event_id, d in engine._seen.items()},
         "digests": {event_id: digest.hex() for event_id, digest in engine._seen_digest.items()},
+        # why the events applied without changing anything were ignored (format 4)
+        "ignored": dict(engine._seen_ignored),
     }
 
 
@@ -336,6 +338,7 @@ def load_remembered(engine: Engine, data: dict[str, Any]) -> None:
     engine._seen_expiry = deque((float(at), event_id) for at, event_id in data["expiry"])
     engine._seen = {event_id: decision_from_wire(d) for event_id, d in data["decisions"].items()}
     engine._seen_digest = {event_id: bytes.fromhex(d) for event_id, d in data["digests"].items()}
+    engine._seen_ignored = {event_id: str(why) for event_id, why in data["ignored"].items()}
 
 
 # ---------------------------------------------------------------------------- the agent machine

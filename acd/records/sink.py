@@ -71,6 +71,11 @@ class RecordSink(RecordWriter, Observer):
     def call_answered(self, call: Call, agent: Agent, wait_s: float) -> None:
         self._answered_site[call.id] = agent.site
 
+    def call_answered_late(self, call: Call) -> None:
+        """The call's record, written unanswered at its end, is written again answered (an upsert
+        of the same call id)."""
+        self.call_ended(call, call.end_reason or "completed", None)
+
     def decision(self, call: Call, action: str, now: float) -> None:
         if action == "closed":
             self._answered_site.pop(call.id, None)

@@ -4,7 +4,7 @@ A snapshot is the state document of `acd.engine.state` (plain data with its own 
 docs/state.md), encoded with orjson and compressed with zlib. The header is plain JSON beside the
 data, readable without decoding it (`redis-cli HGET acd:snapshot header`):
 
-    {"format": 3, "acd": "0.1.0", "config": "<fingerprint>", "seq": 1234, "id": "1700000000000-0",
+    {"format": 4, "acd": "0.1.0", "config": "<fingerprint>", "seq": 1234, "id": "1700000000000-0",
      "now": 1700000000.0, "codec": "json+zlib1", "bytes": 123456, "created_at": 1700000000.0}
 
 Loading builds the engine from the configuration it is given (the current `config/`) and fills it
@@ -46,8 +46,9 @@ FORMAT_VERSION = engine_state.FORMAT
 CODEC = "json+zlib1"
 log = logging.getLogger("acd.store.snapshot")
 
-#: Every (format, codec) this release reads.
-READABLE = {(FORMAT_VERSION, CODEC), (2, "pickle5+zlib1")}
+#: Every (format, codec) this release reads: the JSON documents since format 3 (upgraded on load),
+#: and format 2's pickle.
+READABLE = {*((version, CODEC) for version in range(3, FORMAT_VERSION + 1)), (2, "pickle5+zlib1")}
 _CHILD_TIMEOUT_S = 600
 
 
@@ -91,7 +92,7 @@ def read_header(raw: bytes) -> dict[str, Any]:
     if (header.get("format"), header.get("codec")) not in READABLE:
         raise SnapshotError(
             f"snapshot format {header.get('format')!r} ({header.get('codec')!r}) is not supported by "
-            f"acd {__version__} (format {FORMAT_VERSION}, {CODEC}; it reads format 2 too)"
+            f"acd {__version__} (format {FORMAT_VERSION}, {CODEC}; it reads formats 2 and 3 too)"
         )
     return header
 

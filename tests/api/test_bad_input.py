@@ -58,6 +58,12 @@ async def nothing_changed(platform) -> None:
         (json.dumps({**GOOD, "department": "99"}).encode(), 422, "invalid_event"),
         (json.dumps({**GOOD, "ts": "yesterday"}).encode(), 422, "invalid_event"),
         (json.dumps({**GOOD, "ts": "2026-03-02T09:00:00"}).encode(), 422, "invalid_event"),  # no offset
+        # a time is an RFC 3339 string: a number (Unix seconds or milliseconds), or digits in a
+        # string, is a wrong type, refused rather than read as a Unix time
+        (json.dumps({**GOOD, "ts": 1772442000}).encode(), 422, "invalid_event"),
+        (json.dumps({**GOOD, "ts": 1772442000.5}).encode(), 422, "invalid_event"),
+        (json.dumps({**GOOD, "ts": 1772442000000}).encode(), 422, "invalid_event"),
+        (json.dumps({**GOOD, "ts": "1772442000"}).encode(), 422, "invalid_event"),
         (json.dumps({**GOOD, "colour": "blue"}).encode(), 422, "invalid_event"),
         (json.dumps({k: v for k, v in GOOD.items() if k != "id"}).encode(), 422, "invalid_event"),
         (json.dumps({**GOOD, "skill": "astrologie"}).encode(), 422, "unknown_skill"),
@@ -465,3 +471,54 @@ async def test_no_instant_anywhere_causes_a_server_error(make_platform, instant,
     assert status < 500, body
     if status >= 400:
         assert set(body["error"]) == {"code", "message", "details"}
+
+
+@pytest.mark.parametrize("when", [1772442000, 1772442000.0, "1772442000", "1772442000000"])
+async def test_a_number_for_a_time_is_refused_by_the_resources(platform, when):
+    """not_before and start are RFC 3339 strings (CONTRACT.md: times): a Unix number is refused
+    with the field named, and nothing is made."""
+    status, body = await platform.request(
+        "POST", "/v1/callbacks", {"number": "+33611111111", "skill": "paiement", "not_before": when}
+    )
+    assert_error(status, body, 422, "invalid_callback")
+    assert body["error"]["details"][0]["loc"] == ["not_before"]
+    status, body = await platform.request(
+        "POST", "/v1/appointments", {"number": "+33611111111", "skill": "paiement", "start": when}
+    )
+    assert_error(status, body, 422, "invalid_appointment")
+    assert body["error"]["details"][0]["loc"] == ["start"]
+
+
+@pytest.mark.parametrize("encoding", ["gzip", "deflate"])
+async def test_a_body_that_does_not_decode_as_its_content_encoding_is_a_400(platform, encoding):
+    """A body announced compressed that is not: aiohttp cannot read it. That was a 500 (an
+    unexpected error, logged as one); it is the client's body, a 400 JSON error, nothing applied."""
+    raw = json.dumps(GOOD).encode()
+    status, body = await platform.request(
+        "POST", "/v1/events", raw=raw, headers={"Content-Encoding": encoding}
+    )
+    assert_error(status, body, 400, "unreadable_body")
+    await nothing_changed(platform)
+
+
+async def test_a_gzipped_body_is_read(make_platform):
+    import gzip
+
+    platform = await make_platform(secret=None)
+    raw = gzip.compress(json.dumps(GOOD).encode())
+    status, body = await platform.request("POST", "/v1/events", raw=raw, headers={"Content-Encoding": "gzip"})
+    assert status == 200 and body["results"][0]["status"] == "applied", body
+
+
+def test_a_client_gone_before_its_body_ended_is_no_server_error():
+    """A client that closes the connection in the middle of its body (Content-Length not reached):
+    reading the body raises ConnectionResetError, which was answered (to nobody) and logged as a
+    500, an unexpected error; it is the client's incomplete request, a 400."""
+    from aiohttp.test_utils import make_mocked_request
+
+    from acd.api.errors import error_answer
+
+    request = make_mocked_request("POST", "/v1/events")
+    response = error_answer(request, ConnectionResetError("Connection lost"))
+    assert response.status == 400
+    assert json.loads(response.body)["error"]["code"] == "incomplete_body"

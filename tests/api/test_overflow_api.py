@@ -98,3 +98,20 @@ async def test_closed_calls_are_counted(make_platform, clock):
     assert decision["action"] == "closed"
     _, text = await platform.request("GET", "/metrics", sign=False)
     assert 'acd_calls_closed_total{skill="impot_revenu"} 1.0' in text
+
+
+async def test_turning_overflow_on_sends_the_waiting_callers_to_their_services(make_platform):
+    """A caller waiting when the supervisor turns overflow on is moved with an `overflow` command
+    (it is a call no agent can take now, CONTRACT.md), before the callers who come after it."""
+    from acd.api.handlers import SERVICE
+
+    platform = await make_platform(config=config_with_services(overflow={"mode": "off"}))
+    assert (await platform.offer("c1", department="59"))["action"] == "queue"
+    status, _ = await platform.request("PUT", "/v1/overflow", {"mode": "on"})
+    assert status == 200
+    _, call = await platform.get("/v1/calls/c1")
+    assert call["status"] == "overflowed"
+    outbox = platform.client.app[SERVICE].outbox.store._entries.values()  # no command URL: all wait
+    assert [(e.command.command, e.command.fields["call_id"]) for e in outbox] == [("overflow", "c1")]
+    _, services = await platform.get("/v1/services?department=59")
+    assert services["services"][0]["load"] == 1

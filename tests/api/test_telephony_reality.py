@@ -221,3 +221,26 @@ async def test_a_callback_s_dial_answered_then_said_unanswered_is_a_200_and_the_
     assert agent["state"] == "busy" and agent["call_id"] == "c1"
     _, callback = await platform.get("/v1/callbacks/cb-c1")
     assert callback["status"] == "done"
+
+
+async def test_a_ts_ahead_of_the_service_clock_is_refused_and_cannot_freeze_an_agent(platform):
+    """An event cannot have been seen after it was posted: a ts more than routing.max_ts_ahead_s
+    (300 s) ahead of the service clock is a platform clock gone wrong, refused (422
+    ts_out_of_range) and nothing changes. Taken, one such report (20 h ahead, within the day's
+    skew allowed for late events) made the agent's later, rightly stamped logout and pause stale
+    for 20 h: acd kept routing calls to an agent who had gone."""
+    ahead = iso(T0 + 20 * 3600)
+    status, body = await platform.events(
+        {"id": "ahead-1", "type": "agent.state", "agent_id": "a1", "state": "available", "ts": ahead}
+    )
+    assert status == 422 and body["error"]["code"] == "ts_out_of_range", body
+    assert "ahead" in body["error"]["message"]
+    _, agent = await platform.get("/v1/agents/a1")
+    assert agent["state"] == "logged_out"
+    # a few minutes ahead (a clock a little fast) is still taken, and a later logout applies
+    result = await platform.send("agent.state", agent_id="a1", state="available", ts=iso(T0 + 240))
+    assert "ignored" not in result
+    result = await platform.send("agent.state", agent_id="a1", state="logged_out", ts=iso(T0 + 250))
+    assert "ignored" not in result
+    _, agent = await platform.get("/v1/agents/a1")
+    assert agent["state"] == "logged_out"

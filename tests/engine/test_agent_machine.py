@@ -494,3 +494,72 @@ def test_a_pause_or_logout_starts_the_ring_out_count_afresh(make_driver):
     d.agent("a1", "available")  # back: takes c1 again
     d.send("call.unanswered", call_id="c1", agent_id="a1")
     assert d.engine.agent_state(a1) is R  # a first ring-out of the new count: rung again
+
+
+def test_an_answer_delivered_after_the_end_it_precedes_counts_the_call_answered(make_driver):
+    """Webhooks arrive out of order: a call.answered stamped before the call's end, from the agent
+    acd rang, delivered after the call.ended. The call was answered: its record says so (answered
+    at the answer's ts), the answer is counted once, the handle time learnt; the agent, free since
+    the end, is left as it is (no second call, no wrap-up after the fact)."""
+    from acd.engine.observer import Observer
+
+    seen: list[tuple[str, str]] = []
+
+    class Watch(Observer):
+        def call_answered(self, call, agent, wait_s):
+            seen.append(("answered", call.id))
+
+        def call_ended(self, call, reason, wait_s):
+            seen.append(("ended", call.id))
+
+        def call_answered_late(self, call):
+            seen.append(("late", call.id))
+
+    d = make_driver(wrap_up_s=30)
+    d.engine.observer = Watch()
+    d.agent("a1", "available")
+    d.offer("c1")
+    rung = d.now
+    d.advance(60)
+    d.send("call.ended", call_id="c1", reason="completed", at=d.now)
+    ended = d.now
+    assert d.engine.agent_state(d.engine.agents["a1"]) is AV  # acd thinks a1 never picked up
+    d.advance(5)
+    late = _ev("call.answered", call_id="c1", agent_id="a1", at=rung + 4)
+    results, _ = d.engine.apply([late], d.now)
+    assert results[0].ignored is None
+    call = d.engine.calls["c1"]
+    assert (call.answered_at, call.ended_at, str(call.status)) == (rung + 4, ended, "ended")
+    assert seen == [("ended", "c1"), ("answered", "c1"), ("late", "c1")]
+    assert d.engine.agents["a1"].calls_handled == 1
+    assert d.engine.agent_state(d.engine.agents["a1"]) is AV and d.engine.agents["a1"].call_id is None
+    # the same answer again, or another, changes nothing more
+    again, _ = d.engine.apply([late], d.now)
+    assert again[0].status == "duplicate"
+    other, _ = d.engine.apply([_ev("call.answered", call_id="c1", agent_id="a1", at=rung + 5)], d.now)
+    assert other[0].ignored == "call_ended" and call.answered_at == rung + 4
+    assert seen == [("ended", "c1"), ("answered", "c1"), ("late", "c1")]
+
+
+@pytest.mark.parametrize(
+    ("why", "agent", "offset", "reason"),
+    [
+        ("undated: news of now, after the end", "a1", None, "completed"),
+        ("stamped after the end", "a1", +10, "completed"),
+        ("from an agent acd did not ring", "a5", -30, "completed"),
+        ("the platform said the caller abandoned", "a1", -30, "abandoned"),
+    ],
+)
+def test_an_answer_after_the_end_stays_ignored_unless_it_precedes_it(make_driver, why, agent, offset, reason):
+    d = make_driver()
+    d.agent("a1", "available")
+    d.agent("a5", "available")
+    d.offer("c1")
+    ringing = d.engine.calls["c1"].agent_id
+    d.advance(60)
+    d.send("call.ended", call_id="c1", reason=reason, at=d.now)
+    at = None if offset is None else d.now + offset
+    who = ringing if agent == "a1" else next(a for a in ("a1", "a5") if a != ringing)
+    results, _ = d.engine.apply([_ev("call.answered", call_id="c1", agent_id=who, at=at)], d.now + 20)
+    assert results[0].ignored == "call_ended", why
+    assert d.engine.calls["c1"].answered_at is None

@@ -522,3 +522,29 @@ def test_a_field_added_later_leaves_the_digests_remembered_before_it_valid(body,
     assert event_digest(event) == hashlib.blake2b(before, digest_size=12).digest()
     named = any_event_adapter.validate_python({**body, "originate_id": "cb1.originate.3"})
     assert event_digest(named) not in (None, event_digest(event))
+
+
+def test_a_survey_of_a_call_no_agent_answered_is_ignored(router_kind):
+    """Surveys follow answered calls (the `survey` command goes to a share of them): a
+    survey.result for a call still waiting, or one that ended unanswered, is answered `ignored`
+    and never counted in the satisfaction figures; one for an answered call is taken."""
+    scores: list[tuple[str, int]] = []
+
+    class Seen(Observer):
+        def survey(self, call, score):
+            scores.append((call.id, score))
+
+    d = Driver(Engine(small_config(), router=router_kind, observer=Seen()))
+    d.offer("c1")  # nobody available: it waits
+    results, _ = d.engine.apply([ev("survey.result", call_id="c1", score=1)], d.now)
+    assert results[0].ignored == "not_answered"
+    d.send("call.ended", call_id="c1", reason="abandoned")
+    results, _ = d.engine.apply([ev("survey.result", call_id="c1", score=2)], d.now)
+    assert results[0].ignored == "not_answered"
+    assert d.engine.calls["c1"].survey_score is None and scores == []
+    d.agent("a1", "available")
+    d.offer("c2")
+    d.send("call.answered", call_id="c2", agent_id="a1")
+    d.send("call.ended", call_id="c2", reason="completed")
+    results, _ = d.engine.apply([ev("survey.result", call_id="c2", score=5)], d.now)
+    assert results[0].ignored is None and scores == [("c2", 5)]

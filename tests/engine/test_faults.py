@@ -267,6 +267,7 @@ EXTREMES = [
     ("routing", "priority_aging_s", 86400.0),
     ("routing", "max_no_answer", 1),
     ("routing", "max_ts_skew_s", 0.0),
+    ("routing", "max_ts_ahead_s", 0.0),
     ("routing", "watchdog_interval_s", 0.5),
     *[
         ("routing", f, v)

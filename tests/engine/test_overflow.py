@@ -302,3 +302,40 @@ def test_closed_calls_are_let_go_like_ended_ones(router_kind):
     for i in range(10):
         d.offer(f"c{i}")
     assert sorted(d.engine.calls) == ["c7", "c8", "c9"]
+
+
+def test_switching_overflow_on_moves_the_calls_already_waiting(router_kind):
+    """CONTRACT.md: mode `on` makes every call no agent can take now go to its local service. The
+    calls already waiting when the supervisor turns it on go too (an `overflow` command each,
+    oldest first, within the service's capacity), not only the callers who come after them."""
+    d = driver(router_kind, capacity=2, overflow={"mode": "off"})
+    d.offer("c1", department="59")
+    d.advance(10)
+    d.offer("c2", department="59")
+    d.offer("c3")  # no department: stays on the national line
+    d.offer("c4", department="59")  # the service holds two: c4 stays
+    d.offer("l1", skill="lsf", department="67", needs=[])
+    d.advance(5)
+    assert d.commands == []
+    d.send("overflow.mode", mode="on")
+    moved = [(c.command, c.fields["call_id"], c.fields["service"]) for c in d.commands]
+    assert moved == [("overflow", "c1", "sip-59"), ("overflow", "c2", "sip-59"), ("overflow", "l1", "sip-67")]
+    calls = d.engine.calls
+    assert [calls[c].status for c in ("c1", "c2", "c3", "c4", "l1")] == [
+        "overflowed", "overflowed", "queued", "queued", "overflowed",
+    ]  # fmt: skip
+    assert d.engine.overflow.services["sip-59"].load == 2
+    assert {c.id for c in d.engine.waiting_calls()} == {"c3", "c4"}
+    # switching on again moves nothing more; off moves nothing back
+    d.send("overflow.mode", mode="on")
+    d.send("overflow.mode", mode="off")
+    assert len(d.commands) == 3
+
+
+def test_switching_overflow_on_never_moves_a_callback_waiting_for_its_agent(router_kind):
+    d = driver(router_kind, overflow={"mode": "off"})
+    d.offer("c1", department="59")
+    d.send("callback.accepted", call_id="c1")
+    d.send("overflow.mode", mode="on")
+    assert [c.command for c in d.commands if c.command == "overflow"] == []
+    assert d.engine.calls["c1"].status != "overflowed"

@@ -90,3 +90,28 @@ def test_no_call_waits_or_overflows_while_an_eligible_agent_is_idle(router: str,
             d.advance(step[1])
         for call in engine.waiting_calls():
             assert not _eligible_idle(engine, call.skill, call.needs), (call.id, call.skill, call.needs)
+
+
+@pytest.mark.parametrize("router", ["numba", "reference"])
+def test_a_call_preferring_a_busy_agent_goes_at_once_to_an_idle_eligible_one(router: str) -> None:
+    """A preference chooses among the agents free now (CONTRACT.md): with the shipped config, a
+    call whose preferred agent is on another call is not held back from an idle eligible agent."""
+    d = Driver(Engine(SHIPPED, router=router), OPEN)
+    first, second = [a.id for a in SHIPPED.agents if "lsf" in a.skills][:2]
+    d.agent(first, "available")
+    assert d.offer("c1", skill="lsf")["agent_id"] == first
+    d.send("call.answered", call_id="c1", agent_id=first)
+    d.agent(second, "available")
+    decision = d.offer("c2", skill="lsf", preferred_agent_id=first)
+    assert decision["action"] == "connect" and decision["agent_id"] == second, decision
+    # and a preferred agent who is free gets the call before the others
+    d.send("call.ended", call_id="c1", reason="completed")
+    d.advance(SHIPPED.routing.wrap_up_s + 1)
+    third = next(a.id for a in SHIPPED.agents if "lsf" in a.skills and a.skills["lsf"] == 5 and a.id != first)
+    d.agent(third, "available")
+    decision = d.offer("c3", skill="lsf", preferred_agent_id=first)
+    assert decision["agent_id"] == first, decision
+
+
+def test_the_shipped_routing_holds_no_call_for_a_preferred_agent() -> None:
+    assert SHIPPED.routing.preferred_agent_wait_s == 0

@@ -288,7 +288,7 @@ def test_the_document_is_plain_json_with_its_format():
     d.agent("a1", "available")
     d.offer("c1")
     doc = engine_state.dump(d.engine)
-    assert doc["format"] == engine_state.FORMAT == 3
+    assert doc["format"] == engine_state.FORMAT == 4
     assert json.loads(json.dumps(doc, allow_nan=False)) == doc  # nothing but JSON's own types
     call = next(c for c in doc["calls"] if c["id"] == "c1")
     assert call["status"] == "connecting" and call["agent_id"] == "a1"
@@ -308,7 +308,7 @@ def test_every_attribute_of_the_engine_is_in_the_state_or_made_from_the_configur
     saved = {
         "_agent_by_row", "_call_by_row", "_ended",
         "_ewt_dirty", "_last_now", "_last_sync_at", "_no_answer", "_pending", "_reported_at", "_seen",
-        "_seen_digest", "_seen_expiry", "_seq", "_watchdog_at", "abandonment",
+        "_seen_digest", "_seen_ignored", "_seen_expiry", "_seq", "_watchdog_at", "abandonment",
         "agents", "aht", "appointments", "callbacks", "calls", "flagged", "service_rate", "timers",
         "overflow", "router", "waiting_by_skill", "staffed_by_skill", "today",
     }  # fmt: skip
@@ -706,3 +706,82 @@ def test_reading_a_format_2_pickle_runs_none_of_its_callables(tmp_path):
     with pytest.raises(ValueError, match="not an acd Engine"):
         read_pickle(pickle.dumps(Evil()))
     assert not marker.exists()
+
+
+# ---------------------------------------------------------------------------- a duplicate's answer
+
+
+def _stale_then_retried(router_kind: str) -> tuple[Driver, Any]:
+    """a1 reported available at t+10, then a wrap_up stamped t+5 arrives: ignored as stale."""
+    d = Driver(Engine(rich_config(), router=router_kind))
+    t = d.now
+    d.send("agent.state", at=t + 10, agent_id="a1", state="available")
+    late = any_event_adapter.validate_python(
+        {"id": "e-late", "type": "agent.state", "agent_id": "a1", "state": "wrap_up", "ts": iso(t + 5)}
+    )
+    return d, late
+
+
+def test_a_duplicate_of_an_ignored_event_carries_the_first_reason(router_kind):
+    d, late = _stale_then_retried(router_kind)
+    first, _ = d.engine.apply([late], d.now)
+    assert first[0].status == "applied" and first[0].ignored == "stale"
+    again, commands = d.engine.apply([late], d.now)
+    assert again[0].to_wire() == {"id": "e-late", "status": "duplicate", "ignored": "stale"}
+    assert commands == []
+    # an event that was applied (not ignored) answers no reason when repeated
+    login = any_event_adapter.validate_python(
+        {"id": "e-login", "type": "agent.state", "agent_id": "a2", "state": "available"}
+    )
+    d.engine.apply([login], d.now)
+    again, _ = d.engine.apply([login], d.now)
+    assert again[0].to_wire() == {"id": "e-login", "status": "duplicate"}
+
+
+def test_a_duplicate_carries_the_first_reason_after_export_and_import(router_kind):
+    d, late = _stale_then_retried(router_kind)
+    d.engine.apply([late], d.now)
+    doc = through_json(d.engine)
+    assert doc["remembered"]["ignored"] == {"e-late": "stale"}
+    copy = engine_state.load(d.engine.config, doc, router=router_kind)
+    again, _ = copy.apply([late], d.now)
+    assert again[0].to_wire() == {"id": "e-late", "status": "duplicate", "ignored": "stale"}
+    # and the reason is forgotten with its id
+    copy.apply([], d.now + copy._idempotency_ttl_s + 1)
+    assert copy._seen_ignored == {} and "e-late" not in copy._seen
+
+
+def test_a_format_3_document_reads_its_remembered_ids_without_reasons(router_kind):
+    """Format 3 (before the reasons were remembered) still reads: its duplicates answer the first
+    decision as they did, with no reason (format 3 never kept one)."""
+    d, late = _stale_then_retried(router_kind)
+    d.engine.apply([late], d.now)
+    doc = through_json(d.engine)
+    doc["format"] = 3
+    del doc["remembered"]["ignored"]
+    copy = engine_state.load(d.engine.config, doc, router=router_kind)
+    again, _ = copy.apply([late], d.now)
+    assert again[0].to_wire() == {"id": "e-late", "status": "duplicate"}
+    assert through_json(copy)["format"] == engine_state.FORMAT == 4
+
+
+def test_a_format_3_snapshot_of_the_previous_release_is_read_and_upgraded():
+    """A Redis snapshot the previous release wrote (format 3, json+zlib1) is still read."""
+    import zlib
+
+    from acd.store import snapshot as snap
+    from acd.store.snapshot import Position
+
+    d, late = _stale_then_retried("reference")
+    d.engine.apply([late], d.now)
+    doc = through_json(d.engine)
+    doc["format"] = 3
+    del doc["remembered"]["ignored"]
+    data = zlib.compress(json.dumps(doc).encode(), 1)
+    header = json.loads(snap.make_header(Position(), "x", len(data)))
+    header["format"] = 3
+    header = snap.read_header(json.dumps(header).encode())
+    copy = snap.decode(data, header, config=d.engine.config, router="reference")
+    again, _ = copy.apply([late], d.now)
+    assert again[0].status == "duplicate"
+    assert engine_state.dump(copy)["format"] == snap.FORMAT_VERSION == 4

@@ -259,3 +259,29 @@ async def test_the_records_routes_are_in_the_openapi_document(make_platform, bac
     assert {p["name"] for p in indicators["parameters"]} == {"from", "to", "by", "skill", "site"}
     records = doc["paths"]["/v1/records"]["get"]["responses"]["200"]["content"]
     assert set(records) == {"application/x-ndjson", "text/csv"}
+
+
+async def test_an_answer_delivered_after_the_end_makes_the_record_answered(make_platform, clock, backend):
+    """Webhooks out of order: c1's call.ended (completed) comes first, its call.answered, stamped
+    10 s after the ring and before the end, comes after. The record is answered (at the answer's
+    time), not abandoned; the day's indicators count it once; the sampled survey is sent."""
+    platform = await make_platform(config=day_config(), **backend.settings())
+    p = platform
+    await p.agent("a1", "available")
+    assert (await p.offer("c1"))["action"] == "connect"
+    rung = clock.now()
+    clock.advance(70)
+    await p.send("call.ended", call_id="c1", reason="completed")
+    clock.advance(2)
+    stamp = datetime.fromtimestamp(rung + 10, PARIS).isoformat()
+    result = await p.send("call.answered", call_id="c1", agent_id="a1", ts=stamp)
+    assert "ignored" not in result
+    await platform.client.app[SERVICE].records.flush()
+    _, c1 = await platform.request("GET", f"/v1/records?from={DAY}&to={DAY}")  # one line: one object
+    assert (c1["outcome"], c1["agent_id"], c1["site"]) == ("answered", "a1", "lille")
+    assert c1["answered_at"] == "2026-03-02T10:00:10+01:00" and c1["wait_s"] == 10.0
+    _, body = await platform.get(f"/v1/reports/indicators?from={DAY}&to={DAY}&by=day")
+    [row] = body["rows"]
+    assert (row["offered"], row["answered"], row["abandoned"], row["answer_rate"]) == (1, 1, 0, 1.0)
+    waiting = [e.command for e in platform.client.app[SERVICE].outbox.store._entries.values()]
+    assert [c.fields["call_id"] for c in waiting if c.command == "survey"] == ["c1"]

@@ -84,7 +84,7 @@ async def test_a_restart_under_a_changed_roster_and_wrap_up_applies_them_and_kee
     await first.events(event("agent.state", agent_id=idle, state="paused", reason="lunch"))
     await first.client.close()  # a clean stop: the last snapshot covers everything
     header = json.loads(raw_redis.hget("acd:snapshot", "header"))
-    assert (header["format"], header["codec"]) == (3, "json+zlib1")
+    assert (header["format"], header["codec"]) == (snap.FORMAT_VERSION, "json+zlib1")
 
     # config/ changes: the idle agent leaves the roster, a new one comes, wrap-up is 120 s
     config = roster_without(idle, wrap_up_s=120.0)
@@ -158,7 +158,7 @@ async def test_a_format_2_snapshot_left_by_the_last_release_is_restored_and_the_
     status, _ = await one.events(offered("after-upgrade"))
     assert status == 200
     await one.client.close()  # the first snapshot of this release
-    assert json.loads(raw_redis.hget("acd:snapshot", "header"))["format"] == 3
+    assert json.loads(raw_redis.hget("acd:snapshot", "header"))["format"] == snap.FORMAT_VERSION
     [two] = await cluster(config=rich_config(), clock=clock)
     await leader_of([two])
     assert await restored(two) == want
