@@ -20,6 +20,7 @@ from acd.api.errors import REJECTED
 from acd.api.handlers import OPENAPI, SERVICE
 from acd.api.middleware import api_middleware
 from acd.api.openapi import build_openapi
+from acd.api.protocol import json_protocol_errors
 from acd.api.records import add_records_routes
 from acd.api.wallboard import add_wallboard_routes
 from acd.clock import Clock
@@ -41,6 +42,7 @@ def create_app(
 ) -> web.Application:
     config = config if config is not None else load_config(settings.config_dir)
     service = Service(settings, config, registry=registry, clock=clock)
+    json_protocol_errors()  # what aiohttp refuses before the app, answered in JSON too
     # One middleware: access log, signature check (when a secret is set), JSON errors.
     app = web.Application(
         middlewares=[api_middleware(settings.secret or None)], client_max_size=settings.max_body_bytes

@@ -25,7 +25,7 @@ class ApiError(EngineError):
 MAX_ECHO_CHARS = 200  # of a client's own string (a key, a value) echoed in an error
 
 
-def _short(value: Any) -> Any:
+def shorten(value: Any) -> Any:
     if isinstance(value, str) and len(value) > MAX_ECHO_CHARS:
         return f"{value[:MAX_ECHO_CHARS]}…[+{len(value) - MAX_ECHO_CHARS} chars]"
     return value
@@ -58,11 +58,11 @@ def _hint(error: dict[str, Any]) -> str:
 
 def validation_error(exc: ValidationError, what: str) -> ApiError:
     errors = exc.errors(include_url=False, include_context=True, include_input=False)
-    details = [{"loc": [_short(p) for p in e["loc"]], "msg": e["msg"], "type": e["type"]} for e in errors]
+    details = [{"loc": [shorten(p) for p in e["loc"]], "msg": e["msg"], "type": e["type"]} for e in errors]
     tag = next((e for e in errors if e["type"] == "union_tag_invalid"), None)
     if tag is not None:
         ctx = tag.get("ctx") or {}
-        given, valid = _short(str(ctx.get("tag", ""))), ctx.get("expected_tags", "")
+        given, valid = shorten(str(ctx.get("tag", ""))), ctx.get("expected_tags", "")
         return ApiError(
             422, "unknown_event_type", f"unknown event type {given!r}; valid types: {valid}", details
         )
@@ -99,7 +99,7 @@ def error_answer(request: web.Request, exc: Exception) -> web.Response:
         code = _HTTP_CODES.get(exc.status, "http_error")
         _count(request, code)
         message = exc.reason or code
-        where = f"{request.method} {_short(request.path)}"
+        where = f"{request.method} {shorten(request.path)}"
         if exc.status == 404:
             message = f"no such path: {where} (the API is described at GET /openapi.json)"
         elif exc.status == 405 and "Allow" in exc.headers:
@@ -111,7 +111,7 @@ def error_answer(request: web.Request, exc: Exception) -> web.Response:
     if isinstance(exc, web.RequestPayloadError):  # a body that does not decode (Content-Encoding)
         _count(request, "unreadable_body")
         reason = " ".join(str(exc).split()).removeprefix("400, message:").strip() or "unreadable"
-        response = error_response(400, "unreadable_body", f"the body could not be read: {_short(reason)}")
+        response = error_response(400, "unreadable_body", f"the body could not be read: {shorten(reason)}")
         # the rest of the body cannot be read either: answer, then close the connection (without
         # this, aiohttp's read of the rest raised again and reset it before the answer was sent)
         request.content.feed_eof()

@@ -522,3 +522,41 @@ def test_a_client_gone_before_its_body_ended_is_no_server_error():
     response = error_answer(request, ConnectionResetError("Connection lost"))
     assert response.status == 400
     assert json.loads(response.body)["error"]["code"] == "incomplete_body"
+
+
+async def _raw_exchange(platform, data: bytes) -> bytes:
+    """Bytes sent on a connection of their own, and all the server answers before closing it."""
+    import asyncio
+
+    server = platform.client.server
+    reader, writer = await asyncio.open_connection(server.host, server.port)
+    writer.write(data)
+    await writer.drain()
+    answer = await asyncio.wait_for(reader.read(), timeout=10)
+    writer.close()
+    return answer
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"GET /v1/calls/" + b"x" * 10_000 + b" HTTP/1.1\r\nHost: acd\r\n\r\n",  # an id past the line limit
+        b"GET /v1/queues HTTP/1.1\r\nHost: acd\r\nX-Big: " + b"y" * 10_000 + b"\r\n\r\n",
+        b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03 TLS to the plain port\r\n\r\n",
+        b"POST /v1/events HTTP/1.1\r\nHost: acd\r\nContent-Encoding: br\r\nContent-Length: 2\r\n\r\n{}",
+        b"NOT HTTP AT ALL\r\n\r\n",
+    ],
+    ids=["long-request-line", "long-header", "tls", "unknown-encoding", "not-http"],
+)
+async def test_what_aiohttp_refuses_before_the_app_is_a_json_error_too(platform, data):
+    """aiohttp answers a request its parser cannot take itself, before any middleware; the
+    contract's "every 4xx/5xx body is JSON" holds there too (it was text/plain)."""
+    answer = await _raw_exchange(platform, data)
+    head, _, body = answer.partition(b"\r\n\r\n")
+    status_line, *headers = head.decode("latin-1").split("\r\n")
+    assert status_line.split(" ")[1] == "400", answer[:300]
+    assert any(h.lower().startswith("content-type: application/json") for h in headers), head
+    error = json.loads(body)
+    assert_error(400, error, 400, "malformed_request")
+    assert len(error["error"]["message"]) < 400  # the client's bytes are not echoed whole
+    await nothing_changed(platform)
