@@ -13,6 +13,12 @@ the end each service holds exactly what the platform still bridges to it.
 
 The platform spreads its posts over the live instances, as a load balancer would; a post that
 fails (connection refused, timeout, 503) is retried, same body, on another one.
+
+With the outbound side (tests/fault/outbound.py) the run also plays callbacks and appointments:
+callers offered callbacks (a short maximum wait forces the offers), requested callbacks, and
+appointments booked in a first slot that starts amid the faults, so that their reminders, dials,
+results and no-shows cross the failovers; the same checks as on one instance, reminders included
+(matched to their booking by its start, as whichever instance leads sends them).
 """
 
 from __future__ import annotations
@@ -52,7 +58,9 @@ DB = 9
 #: waits until BOOK_AHEAD_S before it to log agents in and make BOOK_FIRST bookings in it, so that
 #: their reminders (OutboundFaults.reminder_lead_s ahead) and their dials come amid the faults.
 MAX_WAIT_S = 5
-OPENING_AFTER_S = 60
+#: ... with this many agents, so that callers do wait (with 20, a run could see no caller queue)
+OUTBOUND_AGENTS = 12
+OPENING_AFTER_S = 70
 BOOK_AHEAD_S = 30
 BOOK_FIRST = 6
 SECRET = "fault-cluster-secret"
@@ -86,9 +94,10 @@ def cluster_config(
     """The shipped configuration, always open (real time, whatever the hour), a short wrap-up;
     50 agents of the shipped roster who take income-tax calls; two local services, overflow on.
 
-    `outbound`: 20 of those agents (callers wait, and are offered callbacks), overflow off, and
-    callbacks and appointments on the scale of a one-minute run: a caller waiting `MAX_WAIT_S`
-    is offered a callback (so offers do not hang on a seed's luck), retries after a few seconds,
+    `outbound`: `OUTBOUND_AGENTS` of those agents (callers wait), overflow off, and callbacks
+    and appointments on the scale of a one-minute run: a caller who has to wait is offered a
+    callback in its queue decision (`callback_offer_ewt_s` 0), and again after `MAX_WAIT_S` (so
+    offers do not hang on a seed's luck), retries after a few seconds,
     no callback windows, five-minute slots of six places at the agents' sites from `opening` (a
     local time: slots follow the calendar's hours, so the first one starts then, within the
     run), reminders `outbound.reminder_lead_s` ahead."""
@@ -101,9 +110,12 @@ def cluster_config(
         + (f"  max_wait_s: {MAX_WAIT_S}\n" if outbound else "")
     )
     routing = config / "routing.yaml"
-    routing.write_text(re.sub(r"(?m)^  wrap_up_s: \d+", f"  wrap_up_s: {WRAP_UP_S}", routing.read_text()))
+    text = re.sub(r"(?m)^  wrap_up_s: \d+", f"  wrap_up_s: {WRAP_UP_S}", routing.read_text())
+    if outbound is not None:  # every caller who has to wait is offered a callback at once
+        text = re.sub(r"(?m)^  callback_offer_ewt_s: \d+", "  callback_offer_ewt_s: 0", text)
+    routing.write_text(text)
     loaded = load_config(config)
-    agents = [a for a in loaded.agents if "impot_revenu" in a.skills][: 20 if outbound else 50]
+    agents = [a for a in loaded.agents if "impot_revenu" in a.skills][: OUTBOUND_AGENTS if outbound else 50]
     if outbound is not None:
         # Appointment slots follow the calendar's hours even when it is always open: hours from
         # `opening` to midnight every day, so that the run books appointments whatever the hour
@@ -133,6 +145,7 @@ def cluster_config(
         assert loaded.callbacks.retry_delays_s == [4, 8] and not loaded.callbacks.windows
         assert loaded.appointments.slot_minutes == 5 and len(loaded.appointments.capacity) == len(sites)
     assert loaded.routing.wrap_up_s == WRAP_UP_S and loaded.calendar.always_open
+    assert loaded.routing.callback_offer_ewt_s == (0 if outbound is not None else 30)
     assert loaded.overflow.mode == ("off" if outbound is not None else "on")
     assert len(loaded.services.local) == len(DEPARTMENTS)
     return config, {a.id: ("impot_revenu",) for a in agents}
@@ -736,6 +749,7 @@ async def test_three_instances_kill_pause_restart_keep_the_invariants(
 #: later: after the run; moves go both ways), reminders 20 s ahead: those of the first slot come
 #: due within the run.
 CLUSTER_OUTBOUND = OutboundFaults(
+    accept=0.15,  # every waiting caller is offered one: a few take it (half would keep every agent dialling)
     request=0.06,
     book=0.05,
     max_booked=10,
