@@ -62,7 +62,7 @@ MAX_WAIT_S = 5
 OUTBOUND_AGENTS = 12
 OPENING_AFTER_S = 70
 BOOK_AHEAD_S = 30
-BOOK_FIRST = 6
+BOOK_FIRST = 8
 SECRET = "fault-cluster-secret"
 CALLS = 150
 LEASE_S = 1.0
@@ -98,7 +98,7 @@ def cluster_config(
     and appointments on the scale of a one-minute run: a caller who has to wait is offered a
     callback in its queue decision (`callback_offer_ewt_s` 0), and again after `MAX_WAIT_S` (so
     offers do not hang on a seed's luck), retries after a few seconds,
-    no callback windows, five-minute slots of six places at the agents' sites from `opening` (a
+    no callback windows, five-minute slots of eight places at the agents' sites from `opening` (a
     local time: slots follow the calendar's hours, so the first one starts then, within the
     run), reminders `outbound.reminder_lead_s` ahead."""
     config = tmp / "config"
@@ -133,7 +133,7 @@ def cluster_config(
         )
         sites = sorted({a.site for a in agents})
         capacity = "".join(
-            f"    - {{site: {site}, skill: impot_revenu, morning: 6, afternoon: 6}}\n" for site in sites
+            f"    - {{site: {site}, skill: impot_revenu, morning: 8, afternoon: 8}}\n" for site in sites
         )
         (config / "appointments.yaml").write_text(
             f"appointments:\n  slot_minutes: 5\n  reminder_lead_s: {outbound.reminder_lead_s}\n"
@@ -752,7 +752,7 @@ CLUSTER_OUTBOUND = OutboundFaults(
     accept=0.15,  # every waiting caller is offered one: a few take it (half would keep every agent dialling)
     request=0.06,
     book=0.05,
-    max_booked=10,
+    max_booked=12,
     not_before_s=(5, 10, 20),
     soon_s=360,
     reminder_lead_s=20,
