@@ -34,7 +34,15 @@ class MemoryStore:
         return True
 
     async def apply(self, events: list[Any]) -> tuple[list[EventResult], list[Command]]:
-        return self.engine.apply(events, self._now())
+        now, engine = self._now(), self.engine
+        due = engine.next_wakeup()
+        if due is not None and due <= now:
+            # A timer came due before this write and the timer loop has not fired it yet (a busy
+            # loop): it fires first, as the clock says (a reminder before the move that disarms it).
+            fired = engine.tick(now)
+            results, commands = engine.apply(events, now)
+            return results, fired + commands
+        return engine.apply(events, now)
 
     async def tick(self, now: float) -> list[Command]:
         return self.engine.tick(now)

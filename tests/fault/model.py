@@ -158,6 +158,7 @@ class UntidyPlatform:
         self.batch_connected: set[str] = set()  # calls connected after this POST
         self.ambiguous: set[str] = set()  # connected and ended within one POST: ask acd
         self.strict_order = True  # commands arrive in the order acd made them (one instance)
+        self.command_at: float | None = None  # when the command being taken arrived (else now())
         # callbacks and appointments (tests/fault/outbound.py), when the platform plays them
         self.out = OutboundPlay(self, outbound) if outbound is not None else None
 

@@ -9,10 +9,11 @@ API and acd's real `originate` commands, and the checks of what acd does with th
   `call.ended` goes through the network's faults like any webhook;
 - callbacks requested through `POST /v1/callbacks` (some cancelled with `DELETE`), appointments
   booked through `GET /v1/appointments/slots` and `POST /v1/appointments` in a slot a few minutes
-  ahead of the clock (some cancelled, some moved with `PATCH`); most creations carry an
-  `Idempotency-Key`, and some of those are posted again as if the answer was lost (the retry sent
-  before the first answer is read, after it, or both at once); once a run for each kind, a key
-  that made a contact is sent with another body;
+  ahead of the clock (some cancelled, some moved with `PATCH`; a run may also book several at
+  once in the first slot with room, then cancel one and move one: `book_first`); most creations
+  carry an `Idempotency-Key`, and some of those are posted again as if the answer was lost (the
+  retry sent before the first answer is read, after it, or both at once); once a run for each
+  kind, a key that made a contact is sent with another body;
 - on an `originate` the platform rings the reserved agent and dials the number; a few happenings
   later the dial has its outcome (`answered`, `no_answer`, `busy`, `failed`), posted as
   `callback.result` / `appointment.result` (duplicated, late, reordered, sometimes lost), an answer
@@ -46,11 +47,21 @@ ring-out it has not taken (one instance: checked as it goes). At the end (every 
 delivered, a complete sync): each contact in a definite status (`done`, `failed`, `cancelled`,
 `no_show`) or still `scheduled` / `booked` with its due time; `done` exactly when the caller talked;
 acd's count of attempts equal to the dials that reached the caller's side: the `originate` commands
-it sent less those the platform rang out. Reminders (one instance): each `remind` for the booking in
-force (its number, its start: after a move, the new one), before that start, none once cancelled;
-at the end, each booking (or move) in force when its reminder came due, `reminder_lead_s` before its
-start, got exactly one (command ids deduplicated, as the platform does), one moved or cancelled
-before that, or made within the lead, none.
+it sent less those the platform rang out.
+
+Reminders, with one instance and with three (whichever instance leads sends them; a remind sent
+again under its id after a failover is the same one, as the platform deduplicates by id): each
+`remind` carries the booked number and the start of one of the appointment's bookings (a booking,
+or a move to another start), arrives before that start, and is for a booking in force when its
+reminder came due (`reminder_lead_s` before its start): never one moved or cancelled before then,
+nor one made within the lead. At the end each booking in force when its reminder came due got
+exactly one command id; one moved or cancelled before, or made within the lead, none. A booking
+is in force from acd's answer to its POST or PATCH until the next change of it is sent; with
+three instances, whose commands arrive as the outbox sends them, a remind is matched to its
+booking by its start (a remind made before a move may arrive after acd answered the move), and a
+reminder that came due while a change was being answered may be sent or not (at most one). With
+one instance, whose clock is moved by hand, those windows are instants, and a remind must also be
+for the booking in force when it arrives, and never arrive once the appointment was cancelled.
 """
 
 from __future__ import annotations
@@ -84,6 +95,7 @@ class OutboundFaults:
     book: float = 0.03  # per step: an appointment booked
     max_booked: int = 8
     cancel: float = 0.005  # per step: a DELETE of a callback; also of an appointment
+    cancel_booking: float | None = None  # ... of an appointment, if not `cancel`
     reschedule: float = 0.01  # per step: a PATCH moving an appointment
     resolve: float = 0.25  # per happening: a dial in progress gets its outcome
     ring_out: float = 0.1  # ... or its agent lets it ring out (the caller is not dialled)
@@ -110,6 +122,18 @@ class Dial:
 
 
 @dataclass
+class Booking:
+    """An appointment's booking, or a move of it to another start: the request sent at `sent`,
+    acd's answer at `at` (acd applied it in between; one instance, its clock moved by hand: the
+    same instant), the start booked; and the `remind` commands seen for it (their ids)."""
+
+    sent: float
+    at: float
+    start: float
+    reminded: list[str] = field(default_factory=list)
+
+
+@dataclass
 class RealContact:
     id: str  # callback_id / appointment_id
     kind: str  # "callback" | "appointment"
@@ -126,11 +150,24 @@ class RealContact:
     open_in_acd: bool = False  # acd sent an originate whose end it has not taken
     acd_answered: bool = False  # acd took an answer to one of its dials
     number: str = ""  # the number it was asked for
-    # An appointment's bookings: (when it was booked or moved, the start then booked), and the
-    # reminders seen for each (by command id); when it was cancelled
-    booked: list[tuple[float, float]] = field(default_factory=list)
-    reminded: list[list[str]] = field(default_factory=list)
+    # An appointment's bookings (a booking, then each move to another start), with the reminders
+    # seen for each; when its DELETE was sent and when acd answered it (cancelled)
+    booked: list[Booking] = field(default_factory=list)
+    cancel_sent: float | None = None
     cancelled_at: float | None = None
+
+    def lifetime(self, i: int, end: float) -> tuple[float, float, float, float]:
+        """When booking `i` came in force (between the request's sending and acd's answer, in
+        which acd applied it) and when it ceased to be (the next move's, or the cancellation's;
+        else `end`): (began sent, began answered, ended sent, ended answered)."""
+        b = self.booked[i]
+        if i + 1 < len(self.booked):
+            nxt = self.booked[i + 1]
+            return b.sent, b.at, nxt.sent, nxt.at
+        if self.cancelled_at is not None:
+            assert self.cancel_sent is not None
+            return b.sent, b.at, self.cancel_sent, self.cancelled_at
+        return b.sent, b.at, end, end
 
     @property
     def path(self) -> str:
@@ -160,6 +197,8 @@ class OutboundPlay:
         self.leg_ends: set[str] = set()  # event ids of callers' legs ending after a callback
         self.reminders: list[str] = []
         self.reminders_due: int = 0  # bookings in force when their reminder came due (at the end)
+        self.reminders_either: int = 0  # ... due while a change of it was being answered
+        self.final_states: Counter[str] = Counter()  # "<kind>_<status>" at the final check
         self.dialled: int = 0  # originates taken
         self.answered: int = 0  # dials answered for real
         self.numbers = itertools.count(1)
@@ -202,29 +241,53 @@ class OutboundPlay:
         return False
 
     def on_remind(self, contact: RealContact, command: dict[str, Any]) -> None:
-        """A `remind` (a command id not seen before): for the booking in force, with its number
-        and start, before that start, never once the appointment was cancelled. With one instance
-        only: several send their commands as they come, and a move may overtake a reminder."""
+        """A `remind` (a command id not seen before), arrived at `UntidyPlatform.command_at`:
+        with the booked number and the start of one of the contact's bookings, arrived before
+        that start, for a booking in force when its reminder came due (`reminder_lead_s` before
+        its start): never for one moved or cancelled before then, nor made within the lead.
+
+        With several instances a remind made before a move or a cancellation may arrive after
+        acd answered it (the outbox sends as it goes, and sends again after a failover), so it is
+        matched to its booking by its start and judged by when that booking's reminder came due,
+        not by when it arrived; with one instance it must also be for the booking in force when
+        it arrives, and never arrive once the appointment was cancelled."""
         p = self.p
+        arrived = p.command_at if p.command_at is not None else p.now()
         p.story.append(
             f'    step {p.step_no} post {p.post_no}: command {command["id"]}: remind "{contact.id}"'
         )
         if not contact.booked:
             return  # (a second contact: its booking unknown)
-        contact.reminded[-1].append(command["id"])
-        if not p.strict_order:
-            return
         start = datetime.fromisoformat(command["start"]).timestamp()
-        _, booked = contact.booked[-1]
+        due = start - self.f.reminder_lead_s
         wrong = []
-        if contact.cancelled_at is not None:
-            wrong.append(f"cancelled at {_iso(contact.cancelled_at)}")
-        if start != booked:
-            wrong.append(f"start {command['start']}, booked {_iso(booked)}")
         if command["number"] != contact.number:
             wrong.append(f"number {command['number']}, booked {contact.number}")
-        if p.now() >= booked:
-            wrong.append(f"sent at {_iso(p.now())}, its start passed")
+        if arrived >= start:
+            wrong.append(f"arrived at {_iso(arrived)}, its start passed")
+        # its booking: one with that start, in force (perhaps) when its reminder came due
+        same = [i for i, b in enumerate(contact.booked) if b.start == start]
+        could = [i for i in same if self._expected(contact, i, end=float("inf")) != 0]
+        if not same:
+            wrong.append(f"start {command['start']}, booked {[_iso(b.start) for b in contact.booked]}")
+            contact.booked[-1].reminded.append(command["id"])  # (counted against the booking in force)
+        elif not could:
+            i = same[-1]
+            began, _, _, ended = contact.lifetime(i, float("inf"))
+            wrong.append(
+                f"its reminder due {_iso(due)}, not while that booking was in force "
+                f"(asked {_iso(began)}, moved or cancelled by {_iso(ended)})"
+            )
+            contact.booked[i].reminded.append(command["id"])
+        else:
+            # the first that has none yet (a start booked twice: moved away and back)
+            i = next((i for i in could if not contact.booked[i].reminded), could[0])
+            contact.booked[i].reminded.append(command["id"])
+        if p.strict_order:  # one instance: commands arrive as acd makes them
+            if contact.cancelled_at is not None:
+                wrong.append(f"cancelled at {_iso(contact.cancelled_at)}")
+            if start != contact.booked[-1].start:
+                wrong.append(f"start {command['start']}, in force {_iso(contact.booked[-1].start)}")
         if wrong:
             p.violation(
                 "remind_not_of_the_booking",
@@ -232,25 +295,46 @@ class OutboundPlay:
                 about=(contact.call_id,),
             )
 
-    def check_reminders(self) -> None:
+    def _expected(self, contact: RealContact, i: int, end: float) -> int | None:
+        """How many reminders booking `i` must get: 1 if it was in force when its reminder came
+        due (acd had answered it before, and no change of it was sent yet), 0 if not (made within
+        the lead, or moved or cancelled before), None when the reminder came due while acd was
+        being asked (it may have applied the change before or after: 0 and 1 both right)."""
+        sent, at, until_sent, until_at = contact.lifetime(i, end)
+        due = contact.booked[i].start - self.f.reminder_lead_s
+        if at < due <= until_sent:
+            return 1
+        if due <= sent or due > until_at:
+            return 0
+        return None
+
+    def check_reminders(self, settled_s: float = 0.0) -> None:
         """At the end: each booking (a booking, or a move to another start) in force when its
         reminder came due (`reminder_lead_s` before its start, booked before that) got exactly
-        one `remind`; one moved or cancelled before, or made within the lead, none."""
-        p, lead = self.p, self.f.reminder_lead_s
+        one `remind` (one command id: a remind sent again under its id after a failover is the
+        same); one moved or cancelled before, or made within the lead, none; one whose reminder
+        came due while a change of it was being answered, at most one. Reminders come due until
+        `settled_s` before now (the time they take to arrive)."""
+        p = self.p
+        end = p.now() - settled_s
         for contact in self.contacts.values():
-            for i, (since, start) in enumerate(contact.booked):
-                if i + 1 < len(contact.booked):
-                    until = contact.booked[i + 1][0]  # moved (timers due by then have fired)
+            for i, booking in enumerate(contact.booked):
+                expected = self._expected(contact, i, end)
+                if expected is None:
+                    self.reminders_either += 1
+                    allowed: tuple[int, ...] = (0, 1)
                 else:
-                    until = contact.cancelled_at if contact.cancelled_at is not None else p.now()
-                due = start - lead
-                expected = 1 if since < due <= until else 0
-                self.reminders_due += expected
-                if len(contact.reminded[i]) != expected:
+                    self.reminders_due += expected
+                    allowed = (expected,)
+                if len(booking.reminded) not in allowed:
+                    sent, at, until_sent, until_at = contact.lifetime(i, end)
                     p.violation(
                         "reminders_not_one_per_booking_due",
-                        f"{contact.id} booked at {_iso(since)} for {_iso(start)} until {_iso(until)} "
-                        f"(reminder due {_iso(due)}): {expected} expected, got {contact.reminded[i]}",
+                        f"{contact.id} booked (asked {_iso(sent)}, answered {_iso(at)}) for "
+                        f"{_iso(booking.start)}, in force until a change asked {_iso(until_sent)}, "
+                        f"answered {_iso(until_at)} (reminder due "
+                        f"{_iso(booking.start - self.f.reminder_lead_s)}): {allowed} expected, got "
+                        f"{booking.reminded}",
                         about=(contact.call_id,),
                     )
 
@@ -549,7 +633,7 @@ class OutboundPlay:
             await self.book_appointment()
         if p.rng.random() < f.cancel:
             await self.cancel(p._pick([c for c in self.contacts.values() if c.kind == "callback"]))
-        if p.rng.random() < f.cancel:
+        if p.rng.random() < (f.cancel if f.cancel_booking is None else f.cancel_booking):
             await self.cancel(p._pick(booked))
         if p.rng.random() < f.reschedule:
             await self.reschedule(p._pick(booked))
@@ -658,9 +742,22 @@ class OutboundPlay:
         ]
         return status, slots, soon
 
-    async def book_appointment(self) -> None:
+    async def book_first(self, n: int) -> None:
+        """`n` bookings at once, each in the first slot with room (the scenario's: a run that
+        wants appointments dialled while it lasts books them in a slot it knows starts then);
+        then the first of them is cancelled and the second moved to another slot, so that a
+        reminder armed and then disarmed (or moved) is exercised whatever the seed."""
+        for _ in range(n):
+            await self.book_appointment(earliest=True)
+        made = [c for c in self.contacts.values() if c.kind == "appointment"]
+        if len(made) >= 2:
+            await self.cancel(made[0])
+            await self.reschedule(made[1], elsewhere=True)
+
+    async def book_appointment(self, earliest: bool = False) -> None:
         """A booking takes one place: the slot's `remaining` drops by one (whatever the retries of
-        a keyed POST, and the conflict tried with its key)."""
+        a keyed POST, and the conflict tried with its key). In a slot starting soon (`earliest`:
+        the first of them)."""
         p = self.p
         day = datetime.fromtimestamp(p.now(), PARIS).date().isoformat()
         query = f"skill=impot_revenu&date={day}"
@@ -670,9 +767,11 @@ class OutboundPlay:
             return
         if not soon:
             return
-        slot = p._pick(soon)
+        slot = min(soon, key=lambda s: s["start"]) if earliest else p._pick(soon)
         body = {"number": self.number(), "skill": "impot_revenu", "start": slot["start"]}
+        sent = p.now()
         status, answer, key = await self.create("appointment", body)
+        answered = p.now()
         if status != 201:
             p.violation("appointment_refused_with_places_left", f"{status} {answer} for {body} ({slot})")
             return
@@ -690,8 +789,7 @@ class OutboundPlay:
             answer["appointment_id"], "appointment", answer["appointment_id"], "appointment"
         )
         contact.start, contact.site, contact.number = start, answer["site"], body["number"]
-        contact.booked.append((p.now(), start))
-        contact.reminded.append([])
+        contact.booked.append(Booking(sent, answered, start))
         self.add(contact, _real_call(contact.call_id, "impot_revenu"))
 
     async def cancel(self, contact: RealContact | None) -> None:
@@ -700,10 +798,11 @@ class OutboundPlay:
         p = self.p
         if contact.kind == "appointment" and (contact.start or 0) <= p.now() + 1:
             return  # its time has come: no longer changeable
+        sent = p.now()
         status, answer = await self.request("DELETE", contact.path)
         if status == 200 and answer.get("status") == "cancelled":
             contact.cancelled = True
-            contact.cancelled_at = p.now()
+            contact.cancel_sent, contact.cancelled_at = sent, p.now()
             p.calls[contact.call_id].state = "ended"
             if contact.dial is not None or contact.talked:
                 p.violation(
@@ -721,7 +820,9 @@ class OutboundPlay:
         else:
             p.violation("contact_change_refused", f"DELETE {contact.path} -> {status} {answer}")
 
-    async def reschedule(self, contact: RealContact | None) -> None:
+    async def reschedule(self, contact: RealContact | None, elsewhere: bool = False) -> None:
+        """A PATCH moving an appointment to a slot with room starting soon (`elsewhere`: not the
+        one it has)."""
         p = self.p
         if contact is None or contact.cancelled or (contact.start or 0) <= p.now() + 1:
             return
@@ -729,15 +830,17 @@ class OutboundPlay:
         day = datetime.fromtimestamp(contact.start or now, PARIS).date().isoformat()
         query = f"skill=impot_revenu&date={day}&site={contact.site}"  # its site's places
         _, _, others = await self._slots_soon(query)
+        if elsewhere:
+            others = [s for s in others if datetime.fromisoformat(s["start"]).timestamp() != contact.start]
         if not others:
             return
         slot = p._pick(others)
+        sent = p.now()
         status, answer = await self.request("PATCH", contact.path, {"start": slot["start"]})
         if status == 200:
             contact.start = datetime.fromisoformat(answer["start"]).timestamp()
-            if contact.booked and contact.booked[-1][1] != contact.start:  # (the same start: no move)
-                contact.booked.append((now, contact.start))
-                contact.reminded.append([])
+            if contact.booked and contact.booked[-1].start != contact.start:  # (the same start: no move)
+                contact.booked.append(Booking(sent, p.now(), contact.start))
         else:
             p.violation("contact_change_refused", f"PATCH {contact.path} -> {status} {answer} ({slot})")
 
@@ -816,8 +919,8 @@ class OutboundPlay:
 
     async def check(self, final: bool) -> None:
         p = self.p
-        if final and p.strict_order:
-            self.check_reminders()
+        if final:  # (with several instances, a reminder due in the last seconds may be on its way)
+            self.check_reminders(settled_s=0.0 if p.strict_order else 5.0)
         for contact in self.contacts.values():
             status, view = await p._get(contact.path)
             about = (contact.call_id,)
@@ -825,6 +928,8 @@ class OutboundPlay:
                 p.violation("contact_not_visible", f"GET {contact.path} -> {status} {view}", about=about)
                 continue
             state = view["status"]
+            if final:
+                self.final_states[f"{contact.kind}_{state}"] += 1
             if contact.cancelled and state != "cancelled":
                 p.violation("cancelled_contact_came_back", f"{contact.id}: {state}", about=about)
             if state == "done" and not contact.talked:
@@ -874,14 +979,18 @@ class OutboundPlay:
             "offered_a_callback": len(self.offered),
             "chose": len(self.tried),
             "originates": self.dialled,
-            "appointment_originates": sum(
-                len(c.originates) for c in self.contacts.values() if c.kind == "appointment"
-            ),
+            **{
+                f"originates_{origin}": sum(
+                    len(c.originates) for c in self.contacts.values() if c.origin == origin
+                )
+                for origin in ("virtual_hold", "requested", "appointment")
+            },
             "answered": self.answered,
             "rung_out": sum(c.rang_out for c in self.contacts.values()),
             "cancelled": sum(c.cancelled for c in self.contacts.values()),
             "reminders": len(self.reminders),
             "reminders_due": self.reminders_due,
+            "reminders_either": self.reminders_either,
             "reposts_pending": len(self.reposts),
             "named_results": self.named,
             "stale_results": self.stale_posted,
@@ -889,6 +998,7 @@ class OutboundPlay:
             "keyed_creations": len(self.by_key),
             **{f"keyed_{how}": n for how, n in sorted(self.repeated.items())},
             "idempotency_conflicts": len(self.conflicts),
+            **dict(sorted(self.final_states.items())),
         }
 
 

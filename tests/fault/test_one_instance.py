@@ -360,7 +360,7 @@ async def test_an_untidy_platform_dialling_callbacks_and_appointments_dials_each
     assert summary.get("virtual_hold") and summary.get("requested") and summary.get("appointment"), summary
     assert summary["originates"] >= 10 and summary["answered"] >= 3, summary
     assert summary["rung_out"] >= 3, summary  # dials rung out, dialled again without an attempt
-    assert summary["appointment_originates"] >= 1, summary  # appointments were dialled too
+    assert summary["originates_appointment"] >= 1, summary  # appointments were dialled too
     # results naming their dial, and late results of an earlier dial while the next one went on
     assert summary["named_results"] >= 10 and summary["stale_results"] >= 5, summary
     # creations with an Idempotency-Key, some posted again; a key's reuse with another body, of each kind

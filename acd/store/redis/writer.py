@@ -12,8 +12,10 @@ effects that may not be stored: the replica is marked dirty, every write of the 
 503, and the error ends the leadership (the role loop reloads before anything else).
 
 Timer ticks go through the same writer and are logged too (with their time), because widening,
-callbacks and appointments depend on when the timers fired. With `ACD_REDIS_MIN_REPLICAS`, `WAIT`
-follows the append, and a group short of replicas in time is answered 503 though stored.
+callbacks and appointments depend on when the timers fired. A timer already due when a write is
+applied fires first (a tick logged before it), whether or not the timer loop has woken for it.
+With `ACD_REDIS_MIN_REPLICAS`, `WAIT` follows the append, and a group short of replicas in time is
+answered 503 though stored.
 """
 
 from __future__ import annotations
@@ -151,6 +153,16 @@ class Writer:
                 if request is not None and (forwarding.logged(request.id) or request.deadline < time.time()):
                     continue  # logged already, or its follower gave up on it
                 now = max(self._now(), position.now)  # the log's time never runs backwards
+                if write.kind != TICK and (due := engine.next_wakeup()) is not None and due <= now:
+                    # A timer came due before this write (the timer loop has not fired it: a new
+                    # leader's first writes, forwarded while nobody led, or a busy loop): it fires
+                    # first, logged as a tick of its own, so the log follows the clock (a reminder
+                    # before the move that disarms it) and every replica replays that order.
+                    fired = engine.tick(now)
+                    position = Position(position.seq + 1, position.id, now)
+                    entries.append(LogEntry("", position.seq, now, TICK, None, None))
+                    done.append((Write(TICK), [], fired))
+                    commands += fired
                 try:
                     if write.kind == TICK:
                         results, produced = [], engine.tick(now)
