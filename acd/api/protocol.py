@@ -6,8 +6,10 @@ answered by aiohttp's `RequestHandler.handle_error`, before any middleware, with
 body. The contract says every 4xx/5xx body is JSON: `json_protocol_errors` makes that answer
 `{"error": {"code", "message", "details"}}` with the same status, aiohttp's own words as the
 message (cut short where they echo the client's bytes), and the connection closed as aiohttp
-closes it. aiohttp still logs the error and still refuses to answer twice on a broken connection
-(its `handle_error` runs first; only its response is replaced).
+closes it. A client's unreadable request is the client's mistake: one warning line (no traceback,
+where aiohttp logged an error with one, which log-based alerting would take for a server fault);
+a 500 is still aiohttp's to log. Either way nothing is answered on a connection whose answer has
+begun (as aiohttp).
 
 aiohttp offers no hook for this answer (its `Server` makes `RequestHandler`s of its own class),
 so the method is replaced on the class, once per process, by `create_app`. Nothing else of
@@ -16,12 +18,15 @@ aiohttp's behaviour changes.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from aiohttp import web
 from aiohttp.web_protocol import RequestHandler
 
 from acd.api.errors import error_response, shorten
+
+log = logging.getLogger("acd.api")
 
 #: The error code for each status aiohttp answers itself.
 CODES = {400: "malformed_request", 500: "internal_error", 504: "timeout"}
@@ -40,12 +45,15 @@ def json_protocol_errors() -> None:
         exc: BaseException | None = None,
         message: str | None = None,
     ) -> web.StreamResponse:
-        original(self, request, status, exc, message)  # aiohttp's logging and its checks
         if status >= 500:
-            text = "the server could not answer this request"  # never a traceback
+            original(self, request, status, exc, message)  # aiohttp's log, with its traceback
+            text = "the server could not answer this request"  # never a traceback in the answer
         else:
-            said = message or (str(exc) if exc is not None else "") or "bad request"
+            if request.writer.output_size > 0:  # as aiohttp: the answer has begun, none can follow
+                raise ConnectionError("Response is sent already, cannot send another response")
+            said = " ".join(str(message or exc or "bad request").split())
             text = f"the request could not be read as HTTP: {shorten(said)}"
+            log.warning("refused a request that could not be read as HTTP: %s", shorten(said))
         response = error_response(status, CODES.get(status, "http_error"), text)
         response.force_close()
         return response

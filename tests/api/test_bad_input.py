@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import time
 from datetime import datetime
 
@@ -548,10 +549,14 @@ async def _raw_exchange(platform, data: bytes) -> bytes:
     ],
     ids=["long-request-line", "long-header", "tls", "unknown-encoding", "not-http"],
 )
-async def test_what_aiohttp_refuses_before_the_app_is_a_json_error_too(platform, data):
+async def test_what_aiohttp_refuses_before_the_app_is_a_json_error_too(platform, data, caplog):
     """aiohttp answers a request its parser cannot take itself, before any middleware; the
-    contract's "every 4xx/5xx body is JSON" holds there too (it was text/plain)."""
+    contract's "every 4xx/5xx body is JSON" holds there too (it was text/plain). The client's
+    mistake is one warning in the log, not an error with a traceback (aiohttp's)."""
+    caplog.set_level(logging.INFO)
     answer = await _raw_exchange(platform, data)
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text
+    assert any("could not be read as HTTP" in r.getMessage() for r in caplog.records if r.name == "acd.api")
     head, _, body = answer.partition(b"\r\n\r\n")
     status_line, *headers = head.decode("latin-1").split("\r\n")
     assert status_line.split(" ")[1] == "400", answer[:300]
