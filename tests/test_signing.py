@@ -44,6 +44,17 @@ def test_signature_is_hmac_sha256_of_timestamp_dot_body() -> None:
     assert by_hand == "95a51e8666871aca3cdd92d38d8f7d2ee58f88881877eec8f5b08e92dc21ac7e"
 
 
+@pytest.mark.parametrize("key_len", [0, 1, 32, 63, 64, 65, 131, 1000])
+@pytest.mark.parametrize("body", [b"", BODY, bytes(range(256)) * 300])
+def test_signature_is_hmac_sha256_for_every_secret_length(key_len: int, body: bytes) -> None:
+    # keys shorter than, equal to and longer than SHA-256's 64-byte block (a longer one is hashed
+    # first, RFC 2104), against the standard library's HMAC
+    secret = bytes((7 * i + 3) % 256 for i in range(key_len))
+    by_hand = hmac.new(secret, f"{T}.".encode() + body, hashlib.sha256).hexdigest()
+    assert sign(secret, T, body) == f"sha256={by_hand}"
+    assert sign(secret, T, body) == f"sha256={by_hand}"  # the keyed states are copied, never moved
+
+
 def test_a_signature_made_by_sign_verifies() -> None:
     verify(SECRET, str(T), sign(SECRET, T, BODY), BODY, now=T)
 
