@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import time
 import uuid
 from collections.abc import Sequence
@@ -95,6 +96,7 @@ class Service:
         )
         self._handing_on = Background(log, "handing commands to the outbox")
         self._wake = asyncio.Event()
+        self._timer_due = math.inf  # the instant the timer loop sleeps until (inf: no timer)
         self._timer_task: asyncio.Task[None] | None = None
         self._crashed = False
 
@@ -187,7 +189,18 @@ class Service:
                 self._handing_on.spawn(self.outbox.submit(commands))
             else:
                 await self.outbox.submit(commands)
-        self._wake.set()  # the next timer may have moved
+        self._timer_moved()
+
+    def _timer_moved(self) -> None:
+        """After a write: wake the timer loop only when the next timer now comes before the
+        instant it sleeps until. A wake-up is a task switch, a timeout armed and cancelled, the
+        next timer read again (about 24 us here, several per cent of a request); a timer that
+        moved later needs none: the loop, woken early, reads the next one again and sleeps on."""
+        if not self.store.leading:
+            return  # a follower fires no timers; taking the lead wakes the loop (`_on_role`)
+        wake_at = self.engine.next_wakeup()
+        if wake_at is not None and wake_at < self._timer_due:
+            self._wake.set()
 
     # -- timers
 
@@ -196,6 +209,7 @@ class Service:
             still_running()
             wake_at = self.engine.next_wakeup() if self.store.leading else None
             self._wake.clear()
+            self._timer_due = math.inf if wake_at is None else wake_at
             delay = None if wake_at is None else max(0.0, wake_at - self.clock.now())
             if delay is None or delay > 0:
                 with contextlib.suppress(TimeoutError):
