@@ -181,6 +181,27 @@ def test_without_policies_the_handle_time_is_the_handle_time(config) -> None:
     assert rep["answered"] == rep["offered"]
 
 
+def test_without_policies_waiting_calls_are_served_by_priority_then_arrival(config) -> None:
+    """No policies: the contract's default routing, strict priority then arrival. The shipped
+    configuration's priority aging (a priority worth 60 s of waiting each) is one of acd's
+    policies: it let low-priority calls that had waited nine minutes go before fresh priority-9
+    calls, so the priority-9 callers of an overloaded line waited minutes."""
+    sc = scenario(
+        calls=3000,
+        arrivals=[
+            {"skill": "impot_revenu", "rate_per_min": 6, "priority": 9},
+            {"skill": "paiement", "rate_per_min": 5},
+        ],
+        agents=[{"count": 10, "skills": {"impot_revenu": 5, "paiement": 5}, "site": "lille"}],
+    )
+    assert Simulation(sc, config).config.routing.priority_aging_s is None
+    rep = run(config, sc)
+    # The priority-9 calls (6 Erlangs on 10 agents kept busy by the others) wait only for the next
+    # agent to free: 6 s / (1 - 0.6) = 15 s on average; with the aging they waited 845 s
+    assert rep["by_skill"]["impot_revenu"]["asa_s"] < 30
+    assert rep["by_skill"]["paiement"]["asa_s"] > 600
+
+
 def test_policies_config_runs_the_configuration_and_its_wrap_up_is_part_of_the_handle_time(config) -> None:
     """With `policies: config` the configuration's wrap-up runs, taken out of the drawn handle
     time: a constant 60 s handle time keeps an agent 60 s, talk and wrap-up together."""
