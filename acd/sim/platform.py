@@ -43,7 +43,7 @@ from acd.sim.scenario_model import Scenario
 from acd.sim.streams import uniform
 
 # Simulator event kinds (heap entries are (t, seq, kind, payload)).
-ARRIVE, END, ABANDON, ANSWER, SERVICE_END, STOP, REDIAL, STAFF = range(8)
+ARRIVE, END, ABANDON, ANSWER, SERVICE_END, STOP, REDIAL, STAFF, WRAP_END = range(9)
 #: How many days ahead a caller offered an appointment looks for a free slot.
 APPOINTMENT_HORIZON_DAYS = 10
 # States of a caller, as the simulator knows it.
@@ -51,13 +51,22 @@ QUEUED, CONNECTED, CALLBACK, OVERFLOWED, BOOKED = range(5)
 
 
 class SimCall:
-    __slots__ = ("agent_id", "caller", "department", "ewt", "handle_s", "id", "state", "stream")
+    __slots__ = ("agent_id", "caller", "department", "ewt", "handle_s", "id", "state", "stream", "wrap_s")
 
     def __init__(
-        self, id: str, handle_s: float, department: str | None, caller: int = 0, stream: int = 0
+        self,
+        id: str,
+        handle_s: float,
+        department: str | None,
+        caller: int = 0,
+        stream: int = 0,
+        wrap_s: float | None = None,
     ) -> None:
         self.id = id
         self.handle_s = handle_s  # the talk: the drawn handle time less the engine's wrap-up
+        # a drawn handle time shorter than the engine's wrap-up: no talk, and the agent is free
+        # again this long after the call (the platform says `available`); None: the whole wrap-up
+        self.wrap_s = wrap_s
         self.department = department
         self.state = QUEUED
         self.caller = caller  # who calls (a redial keeps it)
@@ -219,7 +228,7 @@ class Platform:
             )
             if answered and call is not None:
                 del self.by_appointment[ap_id]
-                dial = SimCall(ap_id, call.handle_s, None, call.caller, call.stream)
+                dial = SimCall(ap_id, call.handle_s, None, call.caller, call.stream, call.wrap_s)
                 dial.agent_id = fields["agent_id"]
                 self.agent_call[dial.agent_id] = dial
                 self.push(now + call.handle_s, END, dial)

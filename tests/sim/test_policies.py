@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
+import pytest
+
 from acd.sim.compare import compare
 from acd.sim.loop import Simulation
 from acd.sim.report import report
@@ -211,6 +213,18 @@ def test_policies_config_runs_the_configuration_and_its_wrap_up_is_part_of_the_h
     assert Simulation(scenario(calls=10, policies="config"), config).config.routing.wrap_up_s == 30
     assert abs(policies["occupancy"] - plain["occupancy"]) < 0.02
     assert policies["policies"] == "config" and plain["policies"] == "default routing"
+
+
+def test_with_policies_a_handle_time_shorter_than_the_wrap_up_is_still_the_handle_time(config) -> None:
+    """`handle_time` is the time an agent gives a call, wrap-up included. With the configuration's
+    30 s wrap-up, a drawn handle time under 30 s used to keep the agent the whole wrap-up: an
+    exponential 60 s handle time became 30 + 60 e^-0.5 = 66.4 s on average (occupancy +11 %).
+    The agent is free once the drawn time is over, so the occupancy is that of the plain run."""
+    exponential = {"calls": 6000, "arrivals": [{"skill": "impot_revenu", "rate_per_min": 4}]}
+    plain = run(config, scenario(**exponential))
+    policies = run(config, scenario(**exponential, policies="config"))
+    assert plain["occupancy"] == pytest.approx(0.4, abs=0.02)
+    assert policies["occupancy"] == pytest.approx(plain["occupancy"], abs=0.005)
 
 
 def test_the_baseline_keeps_the_wrap_up_of_the_run_it_is_compared_with(config) -> None:
