@@ -321,9 +321,11 @@ class Simulation:
                 agent_id = call.agent_id
                 if agent_id is not None and agent_call.get(agent_id) is call:
                     del agent_call[agent_id]
-                    if agent_id in leaving:  # off duty now that its call is over
+                    if agent_id in leaving:  # off duty now that its call is over: the logout
+                        # goes first, so it takes effect as the call ends (a logout after the end
+                        # would find the agent already given the next waiting call)
                         leaving.discard(agent_id)
-                        ended.append(AgentStateChanged(f"e{eid()}", agent_id, "logged_out"))
+                        ended.insert(0, AgentStateChanged(f"e{eid()}", agent_id, "logged_out"))
                     elif call.wrap_s is not None:  # its handle time ends before the wrap-up
                         wrap_ends[agent_id] = t
                         heappush(heap, (t + call.wrap_s, seq(), WRAP_END, (agent_id, t)))

@@ -236,11 +236,14 @@ class Platform:
                 self.released(fields["agent_id"])
 
     def released(self, agent_id: str) -> None:
-        """A dial got no answer: its reserved agent is free again (with the result, in the next
-        batch); one going off duty leaves right after."""
+        """A dial got no answer: its reserved agent is free again (with the result, the last of
+        the next batch so far); one going off duty leaves as it is freed: its logout goes just
+        before the result (after it, the agent would already have been given the next call)."""
         if agent_id in self.leaving:
             self.leaving.discard(agent_id)
-            self.pending.append(AgentStateChanged(f"e{self.eid()}", agent_id, "logged_out"))
+            self.pending.insert(
+                len(self.pending) - 1, AgentStateChanged(f"e{self.eid()}", agent_id, "logged_out")
+            )
 
     def book_appointment(self, call: SimCall, skill: str, now: float, horizon_days: int) -> None:
         """The caller books the first slot with a place and hangs up."""

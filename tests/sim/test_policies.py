@@ -10,6 +10,7 @@ import pytest
 from acd.sim.compare import compare
 from acd.sim.loop import Simulation
 from acd.sim.report import report
+from acd.sim.stats import Stats
 from tests.sim.conftest import run, scenario
 
 OVERLOAD = {
@@ -262,6 +263,36 @@ def test_staffing_by_hour_logs_agents_out_and_in_and_they_finish_their_calls(con
     assert rep["answered"] == rep["offered"]  # nobody abandons (no patience): all answered
     assert rep["mean_wait_s"] > full["mean_wait_s"]  # half the agents at lunch: longer waits
     assert sim.platform.leaving == set()  # every agent going off duty left once its call ended
+
+
+def test_an_agent_going_off_duty_finishes_its_call_and_takes_no_other(config, monkeypatch) -> None:
+    """Nobody on duty from 12:00 to 13:00 on a line that always has callers waiting: each agent
+    finishes the call it has at 12:00 and then leaves. The logout used to be sent after the
+    call's end, so the agent, free for an instant, took the next waiting call first and left
+    only after it (each of the ten took one more call between 12:00 and 12:02)."""
+    answered: list[float] = []
+    hook = Stats.call_answered
+
+    def spy(self, call, agent, wait_s):
+        answered.append(call.answered_at)
+        return hook(self, call, agent, wait_s)
+
+    monkeypatch.setattr(Stats, "call_answered", spy)
+    day = {
+        "start": "2026-03-03T11:00:00+01:00",
+        "calls": None,
+        "duration_s": 3 * 3600,
+        "arrivals": [{"skill": "impot_revenu", "rate_per_min": 12}],
+        "agents": [{"count": 10, "skills": {"impot_revenu": 5}, "site": "lille"}],
+        "staffing": {"per_hour": {12: 0.0}},
+    }
+    noon, one = (datetime.fromisoformat(f"2026-03-03T{h}:00:00+01:00").timestamp() for h in (12, 13))
+    for policies in (None, "config"):  # no wrap-up, and the configuration's 30 s
+        answered.clear()
+        sim = Simulation(scenario(**day, policies=policies), config)
+        sim.run()
+        assert answered and not [t for t in answered if noon <= t < one]
+        assert sim.platform.leaving == set()
 
 
 def test_compare_runs_the_configuration_when_the_scenario_names_no_policies(config) -> None:
