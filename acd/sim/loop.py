@@ -205,8 +205,6 @@ class Simulation:
         wrap_up_s = self.wrap_up_s
         redial, redial_delay, u_redial = callers.redial, self.redial_delay, self.u_redial
         callers_seen = self.callers_seen
-        wrap_ends: dict[str, float] = {}  # agent -> when its call ended, its handle time inside the wrap-up
-        queries = platform.queries
         offered = 0  # calls offered, redials included (the warm-up counts them as the engine does)
         stopping = False
 
@@ -326,9 +324,8 @@ class Simulation:
                         # would find the agent already given the next waiting call)
                         leaving.discard(agent_id)
                         ended.insert(0, AgentStateChanged(f"e{eid()}", agent_id, "logged_out"))
-                    elif call.wrap_s is not None:  # its handle time ends before the wrap-up
-                        wrap_ends[agent_id] = t
-                        heappush(heap, (t + call.wrap_s, seq(), WRAP_END, (agent_id, t)))
+                    elif call.wrap_s is not None:  # its handle time ends within the wrap-up
+                        platform.end_wrap_early(agent_id, call.wrap_s, t)
                 apply(ended, t)
             elif kind == ABANDON:
                 call = payload
@@ -340,12 +337,7 @@ class Simulation:
                         if again < arrivals_end:
                             heappush(heap, (again, seq(), REDIAL, call))
             elif kind == WRAP_END:
-                agent_id, ended_at = payload
-                if wrap_ends.get(agent_id) == ended_at:
-                    del wrap_ends[agent_id]
-                    view = queries.agent(agent_id, t)
-                    if view is not None and view["state"] == "wrap_up":  # still in that wrap-up
-                        apply([AgentStateChanged(f"e{eid()}", agent_id, "available")], t)
+                platform.wrap_over(payload, t)
             elif kind == STAFF:
                 shifts.staff(t)
                 if t < horizon and (heap or platform.wake is not None):

@@ -98,6 +98,7 @@ class Platform:
         self.by_appointment: dict[str, SimCall] = {}
         self.agent_call: dict[str, SimCall] = {}
         self.leaving: set[str] = set()  # agents off duty once their call is over
+        self.wrap_ends: dict[str, float] = {}  # agent -> when the wrap-up its handle time ends in began
         self.commands: Counter[str] = Counter()
         self.callbacks_offered = 0
         self.appointments_booked = 0
@@ -234,6 +235,23 @@ class Platform:
                 self.push(now + call.handle_s, END, dial)
             else:
                 self.released(fields["agent_id"])
+
+    def end_wrap_early(self, agent_id: str, wrap_s: float, now: float) -> None:
+        """The agent's handle time ends `wrap_s` into the engine's wrap-up, which began `now`:
+        it is free again then (`wrap_over`)."""
+        self.wrap_ends[agent_id] = now
+        self.push(now + wrap_s, WRAP_END, (agent_id, now))
+
+    def wrap_over(self, payload: tuple[str, float], now: float) -> None:
+        """The platform says `available` for an agent whose handle time is over, if it is still in
+        the wrap-up that began then (not logged out by its shift, not on a later call's)."""
+        agent_id, began = payload
+        if self.wrap_ends.get(agent_id) != began:
+            return
+        del self.wrap_ends[agent_id]
+        view = self.queries.agent(agent_id, now)
+        if view is not None and view["state"] == "wrap_up":
+            self.apply([AgentStateChanged(f"e{self.eid()}", agent_id, "available")], now)
 
     def released(self, agent_id: str) -> None:
         """A dial got no answer: its reserved agent is free again (with the result, the last of
