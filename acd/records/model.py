@@ -9,8 +9,12 @@ from zoneinfo import ZoneInfo
 
 #: Dates in queries are local dates of the national line.
 LINE_TZ = ZoneInfo("Europe/Paris")
-#: Hung up within this wait: a short abandon, left out of `offered` and counted apart.
+#: Hung up within this wait (included): a short abandon, left out of `offered` and counted apart.
 SHORT_ABANDON_S = 5.0
+#: Waits are published to the millisecond (`wait_s`) and compared with the indicators' thresholds
+#: as published: a wait is within `x` seconds when it is below `x + WAIT_ROUNDING_S`. Times given with
+#: microseconds differ by a few tenths of a microsecond of float noise either side of the second.
+WAIT_ROUNDING_S = 0.0005
 
 KINDS = ("call", "callback", "appointment")
 OUTCOMES = (

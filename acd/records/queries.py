@@ -8,7 +8,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from acd.records.db import RecordsDB, as_date
-from acd.records.model import COLUMNS, LINE_TZ, wire_time
+from acd.records.model import COLUMNS, LINE_TZ, WAIT_ROUNDING_S, wire_time
 
 BY = ("day", "hour", "skill", "site")
 #: The fields of a record in `GET /v1/records` and the export, in order.
@@ -49,10 +49,10 @@ async def indicators(
         "COALESCE(SUM(offered), 0), COALESCE(SUM(answered), 0), COALESCE(SUM(abandoned), 0), "
         "COALESCE(SUM(short_abandoned), 0), COALESCE(SUM(overflowed), 0), "
         "COALESCE(SUM(answered_by_callback), 0), "
-        "COALESCE(SUM(CASE WHEN answered_live = 1 AND wait_s <= ? THEN 1 ELSE 0 END), 0), "
+        "COALESCE(SUM(CASE WHEN answered_live = 1 AND wait_s < ? THEN 1 ELSE 0 END), 0), "
         "SUM(CASE WHEN answered_live = 1 THEN wait_s END), COALESCE(SUM(answered_live), 0), COUNT(*) "
         f"FROM call_outcomes WHERE {where}{group}",
-        [service_level_s, *params],
+        [service_level_s + WAIT_ROUNDING_S, *params],  # within the threshold as the records publish it
     )
     surveys = await db.fetch(
         f"SELECT {select_keys}COUNT(*), SUM(survey_score), "

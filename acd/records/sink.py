@@ -174,7 +174,9 @@ class RecordSink(RecordWriter, Observer):
                 outcome=status,
                 end_reason=status,
                 callback_id=callback.id,
-                origin_call_id=None if callback.requested else callback.call_id,
+                # the call whose caller accepted it (virtual hold or a callback window); a callback
+                # requested through the API is its own call
+                origin_call_id=None if callback.call_id == callback.id else callback.call_id,
             )
         )
 

@@ -5,8 +5,8 @@ scenario brings the agents and says which of acd's policies run (`policies`):
 
 - absent: the default routing of the contract and nothing else: an available agent with the
   call's skill and needs takes it, the one idle the longest; waiting calls by priority then
-  arrival; no widening, no wrap-up beyond the drawn handle time, no callbacks, no overflow, no
-  appointments. An M/M/n scenario is an M/M/n queue.
+  arrival (no priority aging); no widening, no wrap-up beyond the drawn handle time, no callbacks,
+  no overflow, no appointments. An M/M/n scenario is an M/M/n queue.
 - `config`: the configuration's routing, callbacks, overflow and appointments as `acd serve` runs
   them; its wrap-up is then part of the drawn handle time (the loop gives the talk the rest).
 - a mapping: `config` with these overrides.
@@ -31,11 +31,13 @@ from acd.sim.scenario_model import Scenario
 SIM_ROUTING = {"idempotency_ttl_s": 1e-6, "ended_call_retention": 16, "watchdog_interval_s": 0.0}
 #: Never: an EWT above this offers no callback.
 NEVER_S = 1e12
-#: The contract's default routing: longest idle, anyone with the skill at once.
+#: The contract's default routing: longest idle, anyone with the skill at once, waiting calls by
+#: priority then arrival (no priority aging: the configuration's is one of acd's policies).
 DEFAULT_ROUTING = {
     "strategy": "longest_idle",
     "widening": {"default": [{"after_s": 0, "min_level": 1}], "by_skill": {}},
     "callback_offer_ewt_s": NEVER_S,
+    "priority_aging_s": None,
 }
 
 

@@ -14,7 +14,8 @@ What the loop does:
   `closed`, or an action unknown to the simulator (counted, the call left alone);
 - an answered call ends `completed` after its talk time: the drawn handle time less the engine's
   wrap-up (`handle_time` is the handle time, talk and after-call work together); wrap-up is the
-  engine's own timer;
+  engine's own timer, except that a drawn time shorter than the wrap-up has no talk and ends the
+  wrap-up early (the platform says `available` once the drawn time is over);
 - callers who hang up unanswered call again (`callers.redial`), with the scenario's share.
 
 Elsewhere: the platform's side (the engine's commands played, the callers' answers to them, answers
@@ -49,6 +50,7 @@ from acd.sim.platform import (
     SERVICE_END,
     STAFF,
     STOP,
+    WRAP_END,
     Platform,
     SimCall,
 )
@@ -237,13 +239,21 @@ class Simulation:
                     if dep_share > 0 and u_dep.next() < dep_share:
                         department = departments[int(u_dep.next() * len(departments))]
                     drawn = handle_streams[i].next()
-                    call = SimCall(f"c{k}", drawn - wrap_up_s if drawn > wrap_up_s else 0.0, department, k, i)
+                    if drawn >= wrap_up_s:
+                        call = SimCall(f"c{k}", drawn - wrap_up_s, department, k, i)
+                    else:  # shorter than the wrap-up: no talk, the agent free once it is over
+                        call = SimCall(f"c{k}", 0.0, department, k, i, drawn)
                 else:  # the same caller again, a new call
                     last = payload
                     i = last.stream
                     self.redials += 1
                     call = SimCall(
-                        f"c{last.caller}r{self.redials}", last.handle_s, last.department, last.caller, i
+                        f"c{last.caller}r{self.redials}",
+                        last.handle_s,
+                        last.department,
+                        last.caller,
+                        i,
+                        last.wrap_s,
                     )
                 if offered == warmup and self.occ_start is None:
                     self.occ_start, self.occ_t[0] = occupied(engine, t), t
@@ -309,9 +319,13 @@ class Simulation:
                 agent_id = call.agent_id
                 if agent_id is not None and agent_call.get(agent_id) is call:
                     del agent_call[agent_id]
-                    if agent_id in leaving:  # off duty now that its call is over
+                    if agent_id in leaving:  # off duty now that its call is over: the logout
+                        # goes first, so it takes effect as the call ends (a logout after the end
+                        # would find the agent already given the next waiting call)
                         leaving.discard(agent_id)
-                        ended.append(AgentStateChanged(f"e{eid()}", agent_id, "logged_out"))
+                        ended.insert(0, AgentStateChanged(f"e{eid()}", agent_id, "logged_out"))
+                    elif call.wrap_s is not None:  # its handle time ends within the wrap-up
+                        platform.end_wrap_early(agent_id, call.wrap_s, t)
                 apply(ended, t)
             elif kind == ABANDON:
                 call = payload
@@ -322,6 +336,8 @@ class Simulation:
                         again = t + redial_delay.next()  # type: ignore[union-attr]
                         if again < arrivals_end:
                             heappush(heap, (again, seq(), REDIAL, call))
+            elif kind == WRAP_END:
+                platform.wrap_over(payload, t)
             elif kind == STAFF:
                 shifts.staff(t)
                 if t < horizon and (heap or platform.wake is not None):

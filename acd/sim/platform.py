@@ -43,7 +43,7 @@ from acd.sim.scenario_model import Scenario
 from acd.sim.streams import uniform
 
 # Simulator event kinds (heap entries are (t, seq, kind, payload)).
-ARRIVE, END, ABANDON, ANSWER, SERVICE_END, STOP, REDIAL, STAFF = range(8)
+ARRIVE, END, ABANDON, ANSWER, SERVICE_END, STOP, REDIAL, STAFF, WRAP_END = range(9)
 #: How many days ahead a caller offered an appointment looks for a free slot.
 APPOINTMENT_HORIZON_DAYS = 10
 # States of a caller, as the simulator knows it.
@@ -51,13 +51,22 @@ QUEUED, CONNECTED, CALLBACK, OVERFLOWED, BOOKED = range(5)
 
 
 class SimCall:
-    __slots__ = ("agent_id", "caller", "department", "ewt", "handle_s", "id", "state", "stream")
+    __slots__ = ("agent_id", "caller", "department", "ewt", "handle_s", "id", "state", "stream", "wrap_s")
 
     def __init__(
-        self, id: str, handle_s: float, department: str | None, caller: int = 0, stream: int = 0
+        self,
+        id: str,
+        handle_s: float,
+        department: str | None,
+        caller: int = 0,
+        stream: int = 0,
+        wrap_s: float | None = None,
     ) -> None:
         self.id = id
         self.handle_s = handle_s  # the talk: the drawn handle time less the engine's wrap-up
+        # a drawn handle time shorter than the engine's wrap-up: no talk, and the agent is free
+        # again this long after the call (the platform says `available`); None: the whole wrap-up
+        self.wrap_s = wrap_s
         self.department = department
         self.state = QUEUED
         self.caller = caller  # who calls (a redial keeps it)
@@ -89,6 +98,7 @@ class Platform:
         self.by_appointment: dict[str, SimCall] = {}
         self.agent_call: dict[str, SimCall] = {}
         self.leaving: set[str] = set()  # agents off duty once their call is over
+        self.wrap_ends: dict[str, float] = {}  # agent -> when the wrap-up its handle time ends in began
         self.commands: Counter[str] = Counter()
         self.callbacks_offered = 0
         self.appointments_booked = 0
@@ -219,19 +229,39 @@ class Platform:
             )
             if answered and call is not None:
                 del self.by_appointment[ap_id]
-                dial = SimCall(ap_id, call.handle_s, None, call.caller, call.stream)
+                dial = SimCall(ap_id, call.handle_s, None, call.caller, call.stream, call.wrap_s)
                 dial.agent_id = fields["agent_id"]
                 self.agent_call[dial.agent_id] = dial
                 self.push(now + call.handle_s, END, dial)
             else:
                 self.released(fields["agent_id"])
 
+    def end_wrap_early(self, agent_id: str, wrap_s: float, now: float) -> None:
+        """The agent's handle time ends `wrap_s` into the engine's wrap-up, which began `now`:
+        it is free again then (`wrap_over`)."""
+        self.wrap_ends[agent_id] = now
+        self.push(now + wrap_s, WRAP_END, (agent_id, now))
+
+    def wrap_over(self, payload: tuple[str, float], now: float) -> None:
+        """The platform says `available` for an agent whose handle time is over, if it is still in
+        the wrap-up that began then (not logged out by its shift, not on a later call's)."""
+        agent_id, began = payload
+        if self.wrap_ends.get(agent_id) != began:
+            return
+        del self.wrap_ends[agent_id]
+        view = self.queries.agent(agent_id, now)
+        if view is not None and view["state"] == "wrap_up":
+            self.apply([AgentStateChanged(f"e{self.eid()}", agent_id, "available")], now)
+
     def released(self, agent_id: str) -> None:
-        """A dial got no answer: its reserved agent is free again (with the result, in the next
-        batch); one going off duty leaves right after."""
+        """A dial got no answer: its reserved agent is free again (with the result, the last of
+        the next batch so far); one going off duty leaves as it is freed: its logout goes just
+        before the result (after it, the agent would already have been given the next call)."""
         if agent_id in self.leaving:
             self.leaving.discard(agent_id)
-            self.pending.append(AgentStateChanged(f"e{self.eid()}", agent_id, "logged_out"))
+            self.pending.insert(
+                len(self.pending) - 1, AgentStateChanged(f"e{self.eid()}", agent_id, "logged_out")
+            )
 
     def book_appointment(self, call: SimCall, skill: str, now: float, horizon_days: int) -> None:
         """The caller books the first slot with a place and hangs up."""

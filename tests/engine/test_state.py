@@ -785,3 +785,51 @@ def test_a_format_3_snapshot_of_the_previous_release_is_read_and_upgraded():
     again, _ = copy.apply([late], d.now)
     assert again[0].status == "duplicate"
     assert engine_state.dump(copy)["format"] == snap.FORMAT_VERSION == 4
+
+
+def test_a_document_exported_by_the_first_format_3_release_is_read_and_carries_on(router_kind):
+    """A real `acd state export` of release 048a00c, the first that had it (format 3, before the
+    day's counts and the remembered reasons): its acd serve, on Redis, was driven through HTTP
+    (lille-0001 answering k1; k2 and k4 waiting at priority 0, k3 and k5 at 5; lille-0003 paused
+    for lunch; a requested callback at 15:00; an appointment the next morning; overflow forced
+    off) and exported. Read under today's config/, nothing is lost and the engine carries on."""
+    import gzip
+
+    from acd.config import load_config
+    from acd.events import any_event_adapter as events
+
+    doc = json.loads(gzip.decompress((FIXTURES / "format3-048a00c.json.gz").read_bytes()))
+    assert (doc["format"], "today" in doc, "ignored" in doc["remembered"]) == (3, False, False)
+    engine = engine_state.load(
+        load_config(Path(__file__).resolve().parents[2] / "config"), doc, router=router_kind
+    )
+    q, now = engine.queries, doc["now"]
+    waiting = {c: q.call(c, now)["position"] for c in ("k2", "k3", "k4", "k5")}
+    assert waiting == {"k3": 1, "k5": 2, "k2": 3, "k4": 4}
+    k1 = q.call("k1", now)
+    assert (k1["status"], k1["agent_id"]) == ("answered", "lille-0001")
+    assert q.agent("lille-0001", now)["state"] == "busy"
+    assert (q.agent("lille-0003", now)["state"], q.agent("lille-0003", now)["reason"]) == ("paused", "lunch")
+    [callback_id] = [c["id"] for c in doc["callbacks"]]
+    assert (q.callback(callback_id)["status"], q.callback(callback_id)["skill"]) == ("scheduled", "paiement")
+    [appointment_id] = [a["id"] for a in doc["appointments"]]
+    assert q.appointment(appointment_id)["status"] == "booked"
+    assert q.overflow(now)["mode"] == "off"
+    # a remembered id answers its first decision again; the call answered ends and k3 is served
+    retry = events.validate_python(
+        {
+            "id": "o32",
+            "type": "call.offered",
+            "call_id": "k1",
+            "caller": "+33611111111",
+            "skill": "impot_revenu",
+        }
+    )
+    results, _ = engine.apply([retry], now + 1)
+    assert results[0].to_wire()["status"] == "duplicate"
+    assert results[0].to_wire()["decision"]["agent_id"] == "lille-0001"
+    end = events.validate_python({"id": "n1", "type": "call.ended", "call_id": "k1", "reason": "completed"})
+    engine.apply([end], now + 2)
+    engine.tick(now + 40)  # the wrap-up over, lille-0001 takes the first waiting call
+    assert q.call("k3", now + 40)["agent_id"] == "lille-0001"
+    assert engine_state.dump(engine)["format"] == engine_state.FORMAT

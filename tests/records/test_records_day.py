@@ -285,3 +285,40 @@ async def test_an_answer_delivered_after_the_end_makes_the_record_answered(make_
     assert (row["offered"], row["answered"], row["abandoned"], row["answer_rate"]) == (1, 1, 0, 1.0)
     waiting = [e.command for e in platform.client.app[SERVICE].outbox.store._entries.values()]
     assert [c.fields["call_id"] for c in waiting if c.command == "survey"] == ["c1"]
+
+
+async def test_a_callback_window_taken_by_a_caller_keeps_the_call_it_came_from(make_platform, clock, backend):
+    """A waiting caller who takes a callback window accepted a callback: the callback's record
+    names the call it came from (`origin_call_id`), whether it is answered or fails, and the call
+    counts as answered when its callback is."""
+    config = day_config().model_dump()
+    config["callbacks"]["windows"] = [{"start": "17:30", "end": "19:00", "capacity": 10}]
+    platform = await make_platform(config=Config.model_validate(config), **backend.settings())
+    p = platform
+    window = f"{DAY}T17:30:00+01:00"
+    for call_id in ("w1", "w2"):
+        assert (await p.offer(call_id))["action"] == "queue"
+        clock.advance(30)
+        result = await p.send("callback.accepted", call_id=call_id, window_start=window)
+        assert result["decision"]["due_at"] == window
+    service = p.client.app[SERVICE]
+    clock.t = datetime(2026, 3, 2, 17, 30, tzinfo=PARIS).timestamp()
+    await tick(p)
+    for call_id, outcome in (("w1", "answered"), ("w2", "failed")):
+        await p.agent("a1", "available")
+        assert service.engine.callbacks[f"cb-{call_id}"].status == "dialing"
+        await p.send("callback.result", callback_id=f"cb-{call_id}", outcome=outcome)
+        if outcome == "answered":
+            clock.advance(60)
+            await p.send("call.ended", call_id=call_id, reason="completed")
+        await p.agent("a1", "paused")
+    got = {(r["call_id"], r["kind"]): r for r in await records_of(platform)}
+    assert {k: (r["outcome"], r["origin_call_id"]) for k, r in got.items()} == {
+        ("w1", "call"): ("callback", None),
+        ("w2", "call"): ("callback", None),
+        ("cb-w1", "callback"): ("answered", "w1"),
+        ("cb-w2", "callback"): ("failed", "w2"),
+    }
+    _, body = await platform.get(f"/v1/reports/indicators?from={DAY}&to={DAY}")
+    [row] = body["rows"]
+    assert (row["offered"], row["answered"], row["callbacks_answered"]) == (2, 1, 1)

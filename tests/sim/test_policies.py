@@ -5,9 +5,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
+import pytest
+
 from acd.sim.compare import compare
 from acd.sim.loop import Simulation
 from acd.sim.report import report
+from acd.sim.stats import Stats
 from tests.sim.conftest import run, scenario
 
 OVERLOAD = {
@@ -181,6 +184,27 @@ def test_without_policies_the_handle_time_is_the_handle_time(config) -> None:
     assert rep["answered"] == rep["offered"]
 
 
+def test_without_policies_waiting_calls_are_served_by_priority_then_arrival(config) -> None:
+    """No policies: the contract's default routing, strict priority then arrival. The shipped
+    configuration's priority aging (a priority worth 60 s of waiting each) is one of acd's
+    policies: it let low-priority calls that had waited nine minutes go before fresh priority-9
+    calls, so the priority-9 callers of an overloaded line waited minutes."""
+    sc = scenario(
+        calls=3000,
+        arrivals=[
+            {"skill": "impot_revenu", "rate_per_min": 6, "priority": 9},
+            {"skill": "paiement", "rate_per_min": 5},
+        ],
+        agents=[{"count": 10, "skills": {"impot_revenu": 5, "paiement": 5}, "site": "lille"}],
+    )
+    assert Simulation(sc, config).config.routing.priority_aging_s is None
+    rep = run(config, sc)
+    # The priority-9 calls (6 Erlangs on 10 agents kept busy by the others) wait only for the next
+    # agent to free: 6 s / (1 - 0.6) = 15 s on average; with the aging they waited 845 s
+    assert rep["by_skill"]["impot_revenu"]["asa_s"] < 30
+    assert rep["by_skill"]["paiement"]["asa_s"] > 600
+
+
 def test_policies_config_runs_the_configuration_and_its_wrap_up_is_part_of_the_handle_time(config) -> None:
     """With `policies: config` the configuration's wrap-up runs, taken out of the drawn handle
     time: a constant 60 s handle time keeps an agent 60 s, talk and wrap-up together."""
@@ -190,6 +214,18 @@ def test_policies_config_runs_the_configuration_and_its_wrap_up_is_part_of_the_h
     assert Simulation(scenario(calls=10, policies="config"), config).config.routing.wrap_up_s == 30
     assert abs(policies["occupancy"] - plain["occupancy"]) < 0.02
     assert policies["policies"] == "config" and plain["policies"] == "default routing"
+
+
+def test_with_policies_a_handle_time_shorter_than_the_wrap_up_is_still_the_handle_time(config) -> None:
+    """`handle_time` is the time an agent gives a call, wrap-up included. With the configuration's
+    30 s wrap-up, a drawn handle time under 30 s used to keep the agent the whole wrap-up: an
+    exponential 60 s handle time became 30 + 60 e^-0.5 = 66.4 s on average (occupancy +11 %).
+    The agent is free once the drawn time is over, so the occupancy is that of the plain run."""
+    exponential = {"calls": 6000, "arrivals": [{"skill": "impot_revenu", "rate_per_min": 4}]}
+    plain = run(config, scenario(**exponential))
+    policies = run(config, scenario(**exponential, policies="config"))
+    assert plain["occupancy"] == pytest.approx(0.4, abs=0.02)
+    assert policies["occupancy"] == pytest.approx(plain["occupancy"], abs=0.005)
 
 
 def test_the_baseline_keeps_the_wrap_up_of_the_run_it_is_compared_with(config) -> None:
@@ -227,6 +263,36 @@ def test_staffing_by_hour_logs_agents_out_and_in_and_they_finish_their_calls(con
     assert rep["answered"] == rep["offered"]  # nobody abandons (no patience): all answered
     assert rep["mean_wait_s"] > full["mean_wait_s"]  # half the agents at lunch: longer waits
     assert sim.platform.leaving == set()  # every agent going off duty left once its call ended
+
+
+def test_an_agent_going_off_duty_finishes_its_call_and_takes_no_other(config, monkeypatch) -> None:
+    """Nobody on duty from 12:00 to 13:00 on a line that always has callers waiting: each agent
+    finishes the call it has at 12:00 and then leaves. The logout used to be sent after the
+    call's end, so the agent, free for an instant, took the next waiting call first and left
+    only after it (each of the ten took one more call between 12:00 and 12:02)."""
+    answered: list[float] = []
+    hook = Stats.call_answered
+
+    def spy(self, call, agent, wait_s):
+        answered.append(call.answered_at)
+        return hook(self, call, agent, wait_s)
+
+    monkeypatch.setattr(Stats, "call_answered", spy)
+    day = {
+        "start": "2026-03-03T11:00:00+01:00",
+        "calls": None,
+        "duration_s": 3 * 3600,
+        "arrivals": [{"skill": "impot_revenu", "rate_per_min": 12}],
+        "agents": [{"count": 10, "skills": {"impot_revenu": 5}, "site": "lille"}],
+        "staffing": {"per_hour": {12: 0.0}},
+    }
+    noon, one = (datetime.fromisoformat(f"2026-03-03T{h}:00:00+01:00").timestamp() for h in (12, 13))
+    for policies in (None, "config"):  # no wrap-up, and the configuration's 30 s
+        answered.clear()
+        sim = Simulation(scenario(**day, policies=policies), config)
+        sim.run()
+        assert answered and not [t for t in answered if noon <= t < one]
+        assert sim.platform.leaving == set()
 
 
 def test_compare_runs_the_configuration_when_the_scenario_names_no_policies(config) -> None:
