@@ -1,0 +1,75 @@
+"""The untidy platform against acd's own clock and timers, one rule per test, on both routers:
+a `platform.sync` dated ahead of acd's clock or contradicting events acd just applied, results
+late or repeated, and answers or ring-outs crossing a re-route. Each test names the rule."""
+
+from __future__ import annotations
+
+from acd.model import AgentState
+from tests.conftest import ev
+
+AV, B, W, P = AgentState.AVAILABLE, AgentState.BUSY, AgentState.WRAP_UP, AgentState.PAUSED
+
+
+def state(d, agent_id: str) -> AgentState:
+    return d.engine.agent_state(d.engine.agents[agent_id])
+
+
+def applied(d, type_: str, **fields):
+    """Send one event; its result (status, ignored) and decision."""
+    results, commands = d.engine.apply([ev(type_, **fields)], d.now)
+    d.commands += commands
+    return results[0]
+
+
+# ---------------------------------------------------------------- a sync dated ahead of acd's clock
+
+
+def test_future_sync_keeps_a_pause_asked_during_the_call(make_driver):
+    """A sync stamped ahead of acd's clock (within routing.max_ts_ahead_s) reports the platform
+    as of when it was posted, not of an instant still to come: the agent's pause asked during the
+    call that followed (stamped after the sync arrived, before its `ts`) is news, and takes effect
+    when the call ends."""
+    d = make_driver(wrap_up_s=30)
+    n = d.now
+    d.agent("a1", "available")
+    d.send("platform.sync", at=n + 200, calls=[], agents={"a1": "available"})  # confirmed, ahead
+    d.offer("c1")
+    d.send("call.answered", at=n + 5, call_id="c1", agent_id="a1")
+    d.advance(10)
+    result = applied(d, "agent.state", at=n + 10, agent_id="a1", state="paused", reason="lunch")
+    assert result.ignored is None  # kept for the call's end
+    d.advance(10)
+    d.send("call.ended", at=n + 20, call_id="c1", reason="completed")
+    assert state(d, "a1") is P
+    assert d.engine.agents["a1"].reason == "lunch"
+
+
+def test_future_sync_ends_a_lost_call_no_later_than_its_arrival(make_driver):
+    """A call a sync stamped ahead no longer lists ended before the sync was posted: its end, and
+    the agent's change with it, are dated at the latest by the sync's arrival, so the agent's own
+    reports that follow (a pause a second later) are not taken for older news."""
+    d = make_driver(wrap_up_s=30)
+    n = d.now
+    d.agent("a1", "available")
+    d.offer("c1")
+    d.send("call.answered", at=n, call_id="c1", agent_id="a1")
+    d.advance(60)
+    decision = d.send("platform.sync", at=d.now + 200, calls=[], agents={"a1": "available"})
+    assert decision["ended"] == ["c1"]
+    assert d.engine.calls["c1"].ended_at <= d.now
+    result = applied(d, "agent.state", at=d.now + 1, agent_id="a1", state="paused", reason="lunch")
+    assert result.ignored is None
+    assert state(d, "a1") is P
+
+
+def test_an_older_sync_delivered_after_a_newer_one_stays_stale_when_both_are_ahead(make_driver):
+    """Syncs are ordered by their own `ts`, even ahead of acd's clock: the older one, delivered
+    late, undoes nothing the newer one said."""
+    d = make_driver()
+    n = d.now
+    d.agent("a1", "available")
+    d.send("platform.sync", at=n + 260, calls=[], agents={"a1": "available"})
+    d.advance(1)
+    result = applied(d, "platform.sync", at=n + 200, calls=[], agents={"a1": "logged_out"})
+    assert result.ignored == "stale"
+    assert state(d, "a1") is AV
