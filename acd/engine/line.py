@@ -291,14 +291,15 @@ class Line:
         self.abandonment.observe(call.skill, max(0.0, now - call.enqueued_at), False)
         self._dequeue(call)
 
-    def _requeue(self, call: Call, now: float, commands: list[Command], why: str) -> None:
-        """Back to its place in line: same arrival order, same waiting clock."""
+    def _requeue(self, call: Call, now: float, commands: list[Command], why: str, **said: Any) -> None:
+        """Back to its place in line: same arrival order, same waiting clock. `said`: what the
+        history keeps beside why (a ring-out's agent and `ts`)."""
         call.status = CALLBACK if call.callback_id else QUEUED
         call.agent_id = None
         call.connected_at = None
         if call.callback_id and (cb := self.callbacks.get(call.callback_id)):
             cb.status, cb.agent_id = CallbackStatus.SCHEDULED, None
-        self._record(call, now, {"action": "requeue", "why": why})
+        self._record(call, now, {"action": "requeue", "why": why, **said})
         self._enqueue(call)
         self._try_route(call, now, commands)
 

@@ -73,3 +73,24 @@ def test_an_older_sync_delivered_after_a_newer_one_stays_stale_when_both_are_ahe
     result = applied(d, "platform.sync", at=n + 200, calls=[], agents={"a1": "logged_out"})
     assert result.ignored == "stale"
     assert state(d, "a1") is AV
+
+
+# ---------------------------------------------------------------- ring-outs and answers crossing a re-ring
+
+
+def test_a_ring_out_stamped_before_the_ring_in_progress_is_stale(make_driver):
+    """a1 rings out (`call.unanswered` at +20 s); c1 goes back to its place and, a1 being the only
+    free agent, rings a1 again. A second `call.unanswered` for a1 stamped +19 s (the first
+    ring-out posted twice under two ids, delivered late) is about the earlier ring: it neither
+    ends the ring in progress nor counts a second ring-out (which would pause a1)."""
+    d = make_driver(max_no_answer=2)
+    n = d.now
+    d.agent("a1", "available")
+    d.offer("c1")
+    d.advance(20)
+    d.send("call.unanswered", at=n + 20, call_id="c1", agent_id="a1")
+    assert d.engine.agents["a1"].call_id == "c1"  # rung again
+    result = applied(d, "call.unanswered", at=n + 19, call_id="c1", agent_id="a1")
+    assert result.ignored == "stale"
+    assert d.engine.calls["c1"].status == "connecting" and d.engine.agents["a1"].call_id == "c1"
+    assert [c.command for c in d.commands].count("connect") == 1  # the re-ring's only
