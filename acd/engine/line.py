@@ -436,9 +436,13 @@ class Line:
                 return Ignored("call_ended")
             call.ended_at, call.end_reason = t, reason
             return None
-        if status is CALLBACK or (status is CONNECTING and (call.callback_id or call.kind is APPOINTMENT)):
-            # The caller's leg after accepting a callback (it keeps its place), or an outbound dial
-            # whose outcome comes with callback.result / appointment.result.
+        if status is CALLBACK or (
+            (status is CONNECTING or status is QUEUED) and (call.callback_id or call.kind is APPOINTMENT)
+        ):
+            # The caller's leg after accepting a callback (it keeps its place), an outbound dial
+            # whose outcome comes with callback.result / appointment.result, or the late end of an
+            # earlier dial's leg while the contact waits for its next dial (its retry, or in line
+            # for an agent): only the contact's result or cancellation ends it.
             self._record(call, now, {"action": "leg_ended", "reason": reason})
             return None
         waited: float | None = None
