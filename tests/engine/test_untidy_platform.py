@@ -75,6 +75,24 @@ def test_an_older_sync_delivered_after_a_newer_one_stays_stale_when_both_are_ahe
     assert state(d, "a1") is AV
 
 
+def test_an_undated_sync_is_news_even_after_one_stamped_ahead(make_driver):
+    """A sync without `ts` is dated by its arrival: it is the newest word, never stale, whatever a
+    sync stamped ahead of acd's clock said before (as an undated `agent.state`). Found by the
+    chaos run: the final sync (the platform holds nothing) was ignored and left a call answered
+    and its agent busy, and a local service's place taken."""
+    d = make_driver(wrap_up_s=0)
+    n = d.now
+    d.agent("a1", "available")
+    d.offer("c1")
+    d.send("call.answered", call_id="c1", agent_id="a1")
+    d.send("platform.sync", at=n + 250, calls=["c1"], agents={})
+    d.advance(60)
+    result = applied(d, "platform.sync", calls=[], agents={"a1": "available"})
+    assert result.ignored is None
+    assert result.decision.to_wire()["ended"] == ["c1"]
+    assert state(d, "a1") is AV
+
+
 # ---------------------------------------------------------------- ring-outs and answers crossing a re-ring
 
 
