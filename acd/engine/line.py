@@ -93,13 +93,22 @@ _STAFFED = frozenset(STAFFED_STATES)
 
 #: The agent machine's effects as bits, and its table (acd/engine/agents.py) keyed flat by
 #: (state, on_call, event) with each step's effects as those bits: read on every agent event.
-_DETACH, _ATTACH, _DEFER, _CANCEL_PENDING, _RESET_STREAK, _COUNT_RING_OUT, _ARM_WRAP, _OFFER_WORK = (
-    1 << i for i in range(8)
-)
+(
+    _DETACH,
+    _ATTACH,
+    _DEFER,
+    _KEEP_PRESENCE,
+    _CANCEL_PENDING,
+    _RESET_STREAK,
+    _COUNT_RING_OUT,
+    _ARM_WRAP,
+    _OFFER_WORK,
+) = (1 << i for i in range(9))
 _EFFECT_BITS = {
     "detach": _DETACH,
     "attach": _ATTACH,
     "defer": _DEFER,
+    "keep_presence": _KEEP_PRESENCE,
     "cancel_pending": _CANCEL_PENDING,
     "reset_streak": _RESET_STREAK,
     "count_ring_out": _COUNT_RING_OUT,
@@ -532,6 +541,8 @@ class Line:
                 agent.call_id = call.id
             if flags & _DEFER:
                 self._pending[agent_id] = (AgentState.from_wire(event), reason)
+            if flags & _KEEP_PRESENCE:  # away before the pick-up: away again after the call
+                self._pending[agent_id] = (state, agent.reason)
             if flags & _CANCEL_PENDING and self._pending.pop(agent_id, None) is not None:
                 ignored = None  # the agent withdrew its request to pause or leave
             if flags & _RESET_STREAK and self._no_answer:

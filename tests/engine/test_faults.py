@@ -259,9 +259,10 @@ def run_chaos(config: Config, router_kind: str, seed: int, *, refusals_ok: bool 
     return d, delivered
 
 
-# Seeds whose runs reach every path the end checks (of seeds 1-40, 4, 6, 12, 17, 21, 22, 26, 27, 28,
-# 32 and 33 do; in the others a few dials' results or overflow never come up, and no rule failed).
-@pytest.mark.parametrize("seed", [4, 12, 17, 21])
+# Seeds whose runs reach every path the end checks (of seeds 1-40, 4, 6, 7, 16, 21, 26, 28, 32, 33
+# and 37 do; in the others a few dials' results or overflow never come up, and no rule failed).
+# A change of behaviour moves the runs: scan the seeds again (every one must hold the rules).
+@pytest.mark.parametrize("seed", [4, 7, 16, 21])
 def test_chaos_never_rings_an_agent_twice_nor_gives_a_talking_agent_a_second_call(router_kind, seed):
     d, delivered = run_chaos(chaos_config(), router_kind, seed)
     engine = d.engine

@@ -4,6 +4,8 @@ late or repeated, and answers or ring-outs crossing a re-route. Each test names 
 
 from __future__ import annotations
 
+import pytest
+
 from acd.model import AgentState
 from tests.conftest import ev
 
@@ -112,3 +114,34 @@ def test_a_ring_out_stamped_before_the_ring_in_progress_is_stale(make_driver):
     assert result.ignored == "stale"
     assert d.engine.calls["c1"].status == "connecting" and d.engine.agents["a1"].call_id == "c1"
     assert [c.command for c in d.commands].count("connect") == 1  # the re-ring's only
+
+
+# ---------------------------------------------------------------- pick-ups by an agent away
+
+
+@pytest.mark.parametrize("away", ["paused", "logged_out"])
+def test_an_agent_away_who_picks_up_a_call_is_away_again_after_it(make_driver, away):
+    """An agent paused (at lunch) or logged out picks up a waiting call acd had not rung it for (a
+    pickup on the platform). The call owns the agent while it lasts; when it ends the agent is
+    back in the state it was in, with its reason, not made available by wrap-up's end (it would
+    be rung while away, and ring out). An `available` during the call withdraws it, as any
+    request kept for the call's end."""
+    d = make_driver(wrap_up_s=30)
+    d.agent("a1", away, **({"reason": "lunch"} if away == "paused" else {}))
+    d.advance(5)
+    d.offer("c1")  # nobody available: it waits
+    d.send("call.answered", call_id="c1", agent_id="a1")
+    assert state(d, "a1") is B and d.engine.agents["a1"].call_id == "c1"
+    d.advance(60)
+    d.send("call.ended", call_id="c1", reason="completed")
+    d.advance(60)  # past wrap-up
+    assert state(d, "a1").wire == away
+    assert d.engine.agents["a1"].reason == ("lunch" if away == "paused" else None)
+    d.offer("c2")
+    assert d.engine.agents["a1"].call_id is None
+
+    d.offer("c3")  # waits too: the agent picks it up, and says it is back during the call
+    d.send("call.answered", call_id="c3", agent_id="a1")
+    d.agent("a1", "available")
+    d.send("call.ended", call_id="c3", reason="completed")
+    assert state(d, "a1") is W
