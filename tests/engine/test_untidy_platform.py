@@ -4,6 +4,8 @@ late or repeated, and answers or ring-outs crossing a re-route. Each test names 
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from acd.model import AgentState
@@ -145,3 +147,31 @@ def test_an_agent_away_who_picks_up_a_call_is_away_again_after_it(make_driver, a
     d.agent("a1", "available")
     d.send("call.ended", call_id="c3", reason="completed")
     assert state(d, "a1") is W
+
+
+# ---------------------------------------------------------------- commands the outbox still holds
+
+
+def test_a_connect_is_superseded_once_its_assignment_is_over(make_driver):
+    """What the outbox asks before delivering a command (acd/engine/queries.py): a `connect` stands
+    while its call still rings that agent for that assignment; once the call rang out (and rings
+    again, the same agent or another), was answered or ended, it is superseded. Other commands
+    always stand."""
+    d = make_driver()
+    d.offer("c1")  # waits
+    d.agent("a1", "available")  # a connect command for a1
+    first = d.commands[-1]
+    superseded = d.engine.queries.command_superseded
+    assert first.command == "connect" and not superseded(first)
+    d.send("call.unanswered", call_id="c1", agent_id="a1")  # rings a1 again: a new connect
+    second = d.commands[-1]
+    assert second.command == "connect" and second.id != first.id
+    assert superseded(first) and not superseded(second)
+    d.send("call.answered", call_id="c1", agent_id="a1")
+    assert superseded(second)
+    d.offer("c2")
+    d.agent("a5", "available")
+    third = d.commands[-1]
+    d.send("call.ended", call_id="c2", reason="abandoned")
+    assert superseded(third)
+    assert not superseded(replace(third, command="survey"))
