@@ -79,6 +79,67 @@ def test_an_older_sync_delivered_after_a_newer_one_stays_stale_when_both_are_ahe
     assert state(d, "a1") is AV
 
 
+def test_a_sync_reports_the_agent_as_of_its_ts_after_a_pause_asked_during_the_call(make_driver):
+    """The contract's reconciliation, as it stands: a pause asked during a call waits for the
+    call's end. A sync that no longer lists the call ends it (lost) and the pause takes effect;
+    the sync's own report of the agent, as of its `ts` (after the request), then applies: the
+    platform says `available`, so available (a pause stamped after the sync is never undone by
+    it, see above). A sync that still lists the call leaves the agent with it, the pause kept."""
+    d = make_driver(wrap_up_s=30)
+    n = d.now
+    for agent in ("a1", "a4"):
+        d.agent(agent, "available")
+    d.offer("c1")
+    d.offer("c2")
+    d.send("call.answered", at=n, call_id="c1", agent_id="a1")
+    d.send("call.answered", at=n, call_id="c2", agent_id="a4")
+    d.advance(30)
+    for agent in ("a1", "a4"):
+        d.agent(agent, "paused", at=n + 10, reason="lunch")
+    decision = d.send("platform.sync", at=n + 20, calls=["c2"], agents={"a1": "available", "a4": "available"})
+    assert decision["ended"] == ["c1"] and decision["agents"] == {"a1": "available"}
+    assert state(d, "a1") is AV
+    assert state(d, "a4") is B  # with c2, its pause kept for the end
+    d.send("call.ended", call_id="c2", reason="completed")
+    assert state(d, "a4") is P
+
+
+def test_a_sync_stamped_before_a_connect_leaves_that_call_ringing(make_driver):
+    """The platform's list predates the call acd has just connected (its `ts` is before the
+    connect): the call is not ended lost, its agent keeps it, no second connect is sent."""
+    d = make_driver()
+    d.offer("c1")  # waits
+    d.advance(10)
+    d.agent("a1", "available")  # connect c1 -> a1 now
+    decision = d.send("platform.sync", at=d.now - 2, calls=[], agents={"a1": "available"})
+    assert decision == {"action": "sync", "ended": [], "agents": {}}
+    assert d.engine.calls["c1"].status == "connecting" and d.engine.agents["a1"].call_id == "c1"
+    assert [c.command for c in d.commands] == ["connect"]
+
+
+def test_a_sync_repeated_changes_nothing_more(make_driver):
+    """The same sync posted again (a retry under its id: a duplicate; or again under a new id)
+    ends nothing more and moves nobody."""
+    d = make_driver(wrap_up_s=0)
+    d.agent("a1", "available")
+    d.offer("c1")
+    d.send("call.answered", call_id="c1", agent_id="a1")
+    d.advance(5)
+    body = {"calls": [], "agents": {"a1": "available", "a4": "paused", "nobody": "busy"}}
+    first = applied(d, "platform.sync", id="s1", **body)
+    assert first.decision.to_wire() == {
+        "action": "sync",
+        "ended": ["c1"],
+        "agents": {"a1": "available", "a4": "paused"},
+    }
+    again = applied(d, "platform.sync", id="s1", **body)
+    assert again.status == "duplicate"
+    d.advance(5)
+    anew = applied(d, "platform.sync", **body)
+    assert anew.decision.to_wire() == {"action": "sync", "ended": [], "agents": {}}
+    assert d.commands == []
+
+
 def test_an_undated_sync_is_news_even_after_one_stamped_ahead(make_driver):
     """A sync without `ts` is dated by its arrival: it is the newest word, never stale, whatever a
     sync stamped ahead of acd's clock said before (as an undated `agent.state`). Found by the
