@@ -330,4 +330,8 @@ class Queries:
 
 
 def _history(entries: list[Entry]) -> list[dict[str, Any]]:
-    return [{"at": to_rfc3339(at), **what} for at, what in entries]
+    """The lines of a call's history, times as RFC 3339 (`at`; `ts`, a platform's stamp kept)."""
+    return [
+        {"at": to_rfc3339(at), **what, **({"ts": to_rfc3339(what["ts"])} if "ts" in what else {})}
+        for at, what in entries
+    ]
