@@ -7,7 +7,8 @@ lost, posted again under a new id, agents' states repeated and stale, periodic p
   went back to the line;
 - every call in a definite state; no agent stuck after a sync and the wrap-up that follows;
 - work-conserving: no inbound caller waits while an eligible agent is available;
-- a callback or appointment still to be dialled, or dialling, keeps its call (not ended).
+- a callback or appointment still to be dialled, or dialling, keeps its call (not ended);
+- a batch naming a result nobody knows is refused whole (a 4xx) and changes nothing.
 
 The same untidy platform also runs under each extreme setting the configuration accepts (one at a
 time): none may make an event fail with anything but a refusal.
@@ -25,6 +26,7 @@ import pytest
 
 from acd.config import Config
 from acd.engine import Engine, EngineError
+from acd.engine.state import dump
 from acd.model import AgentState
 from tests.conftest import Driver, ev, small_config
 
@@ -128,6 +130,9 @@ REPOSTED = frozenset(
 )
 
 
+UNKNOWN_RESULT = ev("callback.result", callback_id="no-such-callback", outcome="answered")
+
+
 def run_chaos(config: Config, router_kind: str, seed: int, *, refusals_ok: bool = False) -> tuple:
     """900 steps of the untidy platform, the rules checked after each batch, then a final sync
     (the platform holds nothing, everybody available) and two minutes; the driver, what was
@@ -135,6 +140,7 @@ def run_chaos(config: Config, router_kind: str, seed: int, *, refusals_ok: bool 
     configuration that forgets ids or calls at once makes a duplicate such) is skipped."""
     rng, priorities = random.Random(seed), random.Random(-seed)
     twice = random.Random(seed + 7919)  # its own stream: reposts and syncs' clocks
+    refusals = random.Random(seed + 104729)  # and refused batches (they change nothing)
     d = Driver(Engine(config, router=router_kind))
     engine = d.engine
     agents = list(engine.agents)
@@ -227,6 +233,13 @@ def run_chaos(config: Config, router_kind: str, seed: int, *, refusals_ok: bool 
                 event = ev("overflow.mode", mode=rng.choice(["auto", "on", "on", "off"]))
             else:
                 event = ev("callback.accepted", call_id=call.id)
+        if refusals.random() < 0.02:  # a batch naming a result nobody knows: refused whole, nothing moved
+            refused = [event.model_copy(update={"id": f"{event.id}-refused"}), UNKNOWN_RESULT]
+            before = dump(engine)
+            with pytest.raises(EngineError) as refusal:
+                engine.apply(refused, d.now)
+            assert 400 <= refusal.value.status < 500
+            assert dump(engine) == before
         fate = rng.random()
         if fate < 0.1:
             late.append(event)  # delivered later
