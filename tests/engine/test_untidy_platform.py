@@ -181,6 +181,33 @@ def test_a_ring_out_stamped_before_the_ring_in_progress_is_stale(make_driver):
     assert ring_out["agent_id"] == "a1" and ring_out["ts"].startswith("2026-03-02T09:00:20")  # RFC 3339
 
 
+def test_an_answer_after_the_ring_out_gave_the_call_to_another_agent_leaves_one_agent_on_it(make_driver):
+    """a1 rings out, c1 goes to a5 (a connect command); a1's `call.answered` comes after. The
+    platform says a1 talks to the caller: the call is a1's (as a pick-up), a5 is released and may
+    take the next caller; never two agents on c1, nor a5 kept ringing for it, and the connect to
+    a5, if the outbox still holds it, is superseded. Once a5 answers another call, a late answer
+    of c1 by a5 is ignored (it is on another call)."""
+    d = make_driver(max_no_answer=5)
+    n = d.now
+    d.agent("a1", "available")
+    d.offer("c1")
+    d.agent("a5", "available")
+    d.advance(20)
+    d.send("call.unanswered", at=n + 20, call_id="c1", agent_id="a1")
+    to_a5 = d.commands[-1]
+    assert to_a5.command == "connect" and to_a5.fields["agent_id"] == "a5"
+    d.send("call.answered", at=n + 21, call_id="c1", agent_id="a1")
+    assert d.engine.calls["c1"].agent_id == "a1" and d.engine.agents["a1"].call_id == "c1"
+    assert d.engine.agents["a5"].call_id is None and state(d, "a5") is AV
+    assert d.engine.queries.command_superseded(to_a5)
+    d.offer("c2")  # a5 takes it
+    assert d.engine.agents["a5"].call_id == "c2"
+    d.send("call.answered", call_id="c2", agent_id="a5")
+    assert applied(d, "call.answered", call_id="c1", agent_id="a5").ignored == "answered_by_another_agent"
+    holders = [a.call_id for a in d.engine.agents.values() if a.call_id]
+    assert sorted(holders) == ["c1", "c2"]
+
+
 # ---------------------------------------------------------------- pick-ups by an agent away
 
 
@@ -238,3 +265,64 @@ def test_a_connect_is_superseded_once_its_assignment_is_over(make_driver):
     d.send("call.ended", call_id="c2", reason="abandoned")
     assert superseded(third)
     assert not superseded(replace(third, command="survey"))
+
+
+# ---------------------------------------------------------------- wrap-up's timer meeting the agent's word
+
+
+def test_wrap_up_ends_early_on_available_and_its_timer_then_does_nothing(make_driver):
+    """`available` during wrap-up ends it at once (the agent takes the next caller); the wrap-up
+    timer that falls due later changes nothing. A `paused` stamped during the call but delivered
+    in wrap-up pauses the agent; one delivered once the agent said `available` after it is stale."""
+    d = make_driver(wrap_up_s=30)
+    n = d.now
+    d.agent("a1", "available")
+    d.offer("c1")
+    d.send("call.answered", at=n, call_id="c1", agent_id="a1")
+    d.advance(60)
+    d.send("call.ended", at=n + 60, call_id="c1", reason="completed")
+    assert state(d, "a1") is W
+    d.advance(5)
+    d.agent("a1", "available", at=n + 65)
+    d.offer("c2")
+    assert d.engine.agents["a1"].call_id == "c2"
+    d.advance(60)  # past the first wrap-up's end: a1 still rings for c2
+    assert d.engine.agents["a1"].call_id == "c2" and [c.command for c in d.commands] == []
+    assert applied(d, "agent.state", at=n + 30, agent_id="a1", state="paused").ignored == "stale"
+
+    d.send("call.answered", call_id="c2", agent_id="a1")
+    d.send("call.ended", call_id="c2", reason="completed")
+    assert state(d, "a1") is W
+    d.agent("a1", "paused", at=d.now - 1, reason="lunch")  # stamped during c2, delivered now
+    assert state(d, "a1") is P
+    d.advance(60)
+    assert state(d, "a1") is P
+
+
+def test_a_logout_while_ringing_waits_for_the_ring_and_a_ring_out_then_logs_out(make_driver):
+    d = make_driver()
+    d.agent("a1", "available")
+    d.offer("c1")
+    d.agent("a1", "logged_out")
+    assert d.engine.agents["a1"].call_id == "c1"  # still rung: the call owns it
+    d.send("call.unanswered", call_id="c1", agent_id="a1")
+    assert state(d, "a1").wire == "logged_out" and d.engine.calls["c1"].status == "queued"
+
+
+def test_callback_results_late_repeated_or_after_a_cancel_change_nothing(make_driver):
+    d = make_driver()
+    d.offer("c1")
+    d.send("callback.accepted", call_id="c1")
+    assert applied(d, "callback.result", callback_id="cb-c1", outcome="answered").ignored == "not_dialing"
+    d.agent("a2", "available")  # dials it
+    assert d.commands[-1].command == "originate"
+    d.send("callback.result", callback_id="cb-c1", outcome="no_answer")
+    assert applied(d, "callback.result", callback_id="cb-c1", outcome="no_answer").ignored == "not_dialing"
+    assert d.engine.callbacks["cb-c1"].status == "scheduled" and state(d, "a2") is AV
+    d.send("callback.cancelled", callback_id="cb-c1")
+    assert applied(d, "callback.result", callback_id="cb-c1", outcome="answered").ignored == "not_dialing"
+    assert d.engine.callbacks["cb-c1"].status == "cancelled"
+    assert applied(d, "callback.accepted", call_id="c1").ignored == "call_ended"
+    d.offer("c2")
+    d.agent("a1", "available")  # c2 rings a1
+    assert applied(d, "callback.accepted", call_id="c2").ignored == "not_waiting"
