@@ -68,6 +68,13 @@ class OutboxMetrics:
             registry=registry,
         )
         self.pending = Gauge("acd_outbox_pending", "Commands not yet delivered", registry=registry)
+        self.superseded = Counter(
+            "acd_commands_superseded_total",
+            "Commands dropped undelivered: their assignment was over before they could be sent "
+            "(a connect for a call that rang out, was answered or ended meanwhile)",
+            ["command"],
+            registry=registry,
+        )
         self.submitted_of = Children(self.submitted)  # per command (see acd.metrics.Children)
         self.delivered_of = Children(self.delivered)
 
@@ -100,6 +107,7 @@ class Outbox:
         timeout_s: float = 5.0,
         clock: Callable[[], float] = time.time,
         rng: random.Random | None = None,
+        superseded: Callable[[Command], bool] | None = None,
     ) -> None:
         if not 0.0 <= jitter <= 1.0:
             raise ValueError("jitter must be within [0, 1]")
@@ -117,6 +125,7 @@ class Outbox:
         self._lease_s = timeout_s + 5.0  # a claimed command falls due again after this (crash safety)
         self._clock = clock
         self._rng = rng if rng is not None else random.Random()
+        self._superseded = superseded
         self._client: HttpClient | None = None
         self._task: asyncio.Task[None] | None = None
         self._inflight: dict[str, asyncio.Task[None]] = {}
@@ -213,6 +222,9 @@ class Outbox:
                 cid = pending.command.id
                 if cid in self._inflight:  # its lease ran out while the attempt still runs
                     continue
+                if self._is_superseded(pending.command):
+                    await self._drop(pending.command)
+                    continue
                 await self.store.reschedule(cid, now + self._lease_s, pending.attempts, pending.last_error)
                 task = asyncio.create_task(self._deliver(pending), name=f"acd-outbox-{cid}")
                 self._inflight[cid] = task
@@ -230,6 +242,28 @@ class Outbox:
             return wait
         # Due now but not started: only a command still in flight past its lease can be here.
         return None if self._inflight else 0.0
+
+    def _is_superseded(self, command: Command) -> bool:
+        """The engine's word (`superseded`): a command whose assignment is over is not sent. A
+        failing question never holds a command back: it is sent (the platform deduplicates)."""
+        if self._superseded is None:
+            return False
+        try:
+            return self._superseded(command)
+        except Exception:
+            log.exception("could not tell whether a command is superseded; delivering it")
+            return False
+
+    async def _drop(self, command: Command) -> None:
+        await self.store.mark_delivered(command.id)
+        self._submitted_at.pop(command.id, None)
+        if self._metrics is not None:
+            self._metrics.superseded.labels(command.command).inc()
+        await self._update_pending()
+        log.info(
+            "command superseded before its delivery: not sent",
+            extra={"command_id": command.id, "command": command.command},
+        )
 
     def _finished(self, command_id: str) -> None:
         self._inflight.pop(command_id, None)

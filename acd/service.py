@@ -93,6 +93,8 @@ class Service:
             str(settings.command_url) if settings.command_url else None,
             settings.secret,
             metrics=OutboxMetrics(self.registry),
+            # asked before each attempt: a connect whose assignment is over is dropped, not sent
+            superseded=lambda command: self.engine.queries.command_superseded(command),
         )
         self._handing_on = Background(log, "handing commands to the outbox")
         self._wake = asyncio.Event()

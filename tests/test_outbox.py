@@ -486,3 +486,28 @@ async def test_pending_gauge_counts_commands_waiting_without_a_url() -> None:
     await outbox.submit([cmd("c1"), cmd("c2")])
     assert registry.get_sample_value("acd_outbox_pending") == 2
     await outbox.stop()
+
+
+async def test_a_command_superseded_before_its_delivery_is_dropped_not_sent(platforms) -> None:
+    """A `connect` still undelivered when its assignment is over (the platform was down, the call
+    rang out and went to another agent meanwhile) would ring an agent for a call acd moved on,
+    after the newer command: the outbox asks `superseded` before each attempt and drops such a
+    command (counted, logged) instead of sending it."""
+    port = free_port()
+    registry = CollectorRegistry()
+    gone = {"c1"}
+    outbox = make_outbox(
+        f"http://127.0.0.1:{port}/commands",
+        metrics=OutboxMetrics(registry),
+        superseded=lambda command: command.id in gone,
+    )
+    await outbox.start()
+    try:
+        await outbox.submit([cmd("c1"), cmd("c2")])  # the platform is down: both wait
+        platform = await platforms(port=port)
+        await eventually(lambda: platform.acked == ["c2"])
+        await pending_is(outbox, 0)
+        assert platform.attempts["c1"] == 0
+        assert registry.get_sample_value("acd_commands_superseded_total", {"command": "connect"}) == 1
+    finally:
+        await outbox.stop(drain_timeout_s=0)

@@ -24,6 +24,8 @@ A target state may be symbolic, resolved by the engine with what only it knows:
 
 Effects, applied by the engine in this order: `detach` (the call no longer owns the agent),
 `attach` (it now does), `defer` (keep the paused/logged_out request for the call's end),
+`keep_presence` (an agent away, paused or logged out, who picks up a call: its state and reason
+kept as its request for the call's end, as if asked during the call),
 `cancel_pending` (an `available` during the call withdraws an earlier request), `reset_streak`
 (an answer resets the ring-out count), `count_ring_out`, `arm_wrap` (wrap-up ends by a timer),
 `offer_work` (an agent who became available takes the best waiting call).
@@ -115,7 +117,11 @@ def _free_agent_table() -> dict[tuple[Situation, str], Transition]:
             else:
                 table[here, event] = Transition(target)
         # A call answered by an agent acd had not chosen (picked up elsewhere): the call owns it now.
-        table[here, "answer"] = Transition(BUSY, ("attach", "reset_streak"))
+        # An agent away (paused, logged out) is away again when the call ends (`keep_presence`).
+        away = state in (PAUSED, LOGGED_OUT)
+        table[here, "answer"] = Transition(
+            BUSY, ("attach", "reset_streak", *(("keep_presence",) if away else ()))
+        )
     table[(AVAILABLE, False), "reserve"] = Transition(RESERVED, ("attach",))
     table[(WRAP_UP, False), "wrap_timer"] = Transition(AVAILABLE, ("offer_work",))
     return table

@@ -186,12 +186,26 @@ def on_unanswered(line: Line, e: CallUnanswered, t: float, now: float, commands:
         return Ignored("not_ringing_this_agent")
     if call.callback_id is not None or call.kind is APPOINTMENT:
         return line.outbound.call_unanswered(call, agent, t, now, commands)  # a dial's no answer
+    if e.ts is not None and t <= _last_ring_out(call, agent.id):
+        # stamped no later than this agent's ring-out of this call that acd applied: about that
+        # earlier ring (posted twice, under two ids), not the one in progress
+        return Ignored("stale")
     call.unanswered += 1
     # The call goes back to its place first, so it goes to another free agent if there is one;
     # then the agent is free (or paused) and may take a call again, this one included.
-    line._requeue(call, now, commands, why="no_answer")
+    line._requeue(call, now, commands, why="no_answer", agent_id=agent.id, ts=t)
     line._agent_event(agent, "ring_out", t, now, commands)
     return None
+
+
+def _last_ring_out(call: Call, agent_id: str) -> float:
+    """The `ts` of the agent's latest ring-out of the call that acd applied (-inf: none). The
+    platform's stamps are compared with the platform's: a clock behind acd's never makes the
+    ring-out of a short ring look older than the ring."""
+    for _, entry in reversed(call.history):
+        if entry.get("why") == "no_answer" and entry.get("agent_id") == agent_id and "ts" in entry:
+            return float(entry["ts"])
+    return -math.inf
 
 
 def on_ended(line: Line, e: CallEnded, t: float, now: float, commands: list[Command]) -> Any:

@@ -93,13 +93,22 @@ _STAFFED = frozenset(STAFFED_STATES)
 
 #: The agent machine's effects as bits, and its table (acd/engine/agents.py) keyed flat by
 #: (state, on_call, event) with each step's effects as those bits: read on every agent event.
-_DETACH, _ATTACH, _DEFER, _CANCEL_PENDING, _RESET_STREAK, _COUNT_RING_OUT, _ARM_WRAP, _OFFER_WORK = (
-    1 << i for i in range(8)
-)
+(
+    _DETACH,
+    _ATTACH,
+    _DEFER,
+    _KEEP_PRESENCE,
+    _CANCEL_PENDING,
+    _RESET_STREAK,
+    _COUNT_RING_OUT,
+    _ARM_WRAP,
+    _OFFER_WORK,
+) = (1 << i for i in range(9))
 _EFFECT_BITS = {
     "detach": _DETACH,
     "attach": _ATTACH,
     "defer": _DEFER,
+    "keep_presence": _KEEP_PRESENCE,
     "cancel_pending": _CANCEL_PENDING,
     "reset_streak": _RESET_STREAK,
     "count_ring_out": _COUNT_RING_OUT,
@@ -291,14 +300,15 @@ class Line:
         self.abandonment.observe(call.skill, max(0.0, now - call.enqueued_at), False)
         self._dequeue(call)
 
-    def _requeue(self, call: Call, now: float, commands: list[Command], why: str) -> None:
-        """Back to its place in line: same arrival order, same waiting clock."""
+    def _requeue(self, call: Call, now: float, commands: list[Command], why: str, **said: Any) -> None:
+        """Back to its place in line: same arrival order, same waiting clock. `said`: what the
+        history keeps beside why (a ring-out's agent and `ts`)."""
         call.status = CALLBACK if call.callback_id else QUEUED
         call.agent_id = None
         call.connected_at = None
         if call.callback_id and (cb := self.callbacks.get(call.callback_id)):
             cb.status, cb.agent_id = CallbackStatus.SCHEDULED, None
-        self._record(call, now, {"action": "requeue", "why": why})
+        self._record(call, now, {"action": "requeue", "why": why, **said})
         self._enqueue(call)
         self._try_route(call, now, commands)
 
@@ -435,9 +445,13 @@ class Line:
                 return Ignored("call_ended")
             call.ended_at, call.end_reason = t, reason
             return None
-        if status is CALLBACK or (status is CONNECTING and (call.callback_id or call.kind is APPOINTMENT)):
-            # The caller's leg after accepting a callback (it keeps its place), or an outbound dial
-            # whose outcome comes with callback.result / appointment.result.
+        if status is CALLBACK or (
+            (status is CONNECTING or status is QUEUED) and (call.callback_id or call.kind is APPOINTMENT)
+        ):
+            # The caller's leg after accepting a callback (it keeps its place), an outbound dial
+            # whose outcome comes with callback.result / appointment.result, or the late end of an
+            # earlier dial's leg while the contact waits for its next dial (its retry, or in line
+            # for an agent): only the contact's result or cancellation ends it.
             self._record(call, now, {"action": "leg_ended", "reason": reason})
             return None
         waited: float | None = None
@@ -527,6 +541,8 @@ class Line:
                 agent.call_id = call.id
             if flags & _DEFER:
                 self._pending[agent_id] = (AgentState.from_wire(event), reason)
+            if flags & _KEEP_PRESENCE:  # away before the pick-up: away again after the call
+                self._pending[agent_id] = (state, agent.reason)
             if flags & _CANCEL_PENDING and self._pending.pop(agent_id, None) is not None:
                 ignored = None  # the agent withdrew its request to pause or leave
             if flags & _RESET_STREAK and self._no_answer:

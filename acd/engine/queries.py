@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from zoneinfo import ZoneInfo
 
 from acd.clock import to_rfc3339
-from acd.model import AgentState, CallStatus
+from acd.model import AgentState, CallStatus, Command
 
 if TYPE_CHECKING:
     from acd.engine.line import Line
@@ -43,6 +43,12 @@ class RosterEntry(NamedTuple):
     agent_id: str
     site: str
     skills: dict[str, int]
+
+
+#: The commands that give a call to an agent (`command_superseded`), and the history's lines that
+#: ring an agent for a call or put it back in line.
+_ASSIGNING = frozenset({"connect", "originate"})
+_RINGS = frozenset({"connect", "originate", "requeue"})
 
 
 class Queries:
@@ -174,6 +180,23 @@ class Queries:
         return self._engine.today.read(now)
 
     # -- callbacks and appointments
+
+    def command_superseded(self, command: Command) -> bool:
+        """Whether a command the outbox still holds no longer stands, so it is dropped rather than
+        delivered: a `connect` or an `originate` whose assignment is over (the call rang out and
+        was given again, to this agent or another; it was answered; it ended). Delivered late (the
+        platform down, its retries), it would ring an agent for a call acd has moved on, after the
+        newer command. Other commands always stand; so does one whose call acd no longer keeps."""
+        if command.command not in _ASSIGNING:
+            return False
+        call = self._engine.calls.get(command.fields.get("call_id", ""))
+        place = command.id.rpartition(".")[2]
+        if call is None or not place.isdigit():
+            return False
+        if call.status is not CallStatus.CONNECTING or call.agent_id != command.fields.get("agent_id"):
+            return True
+        # its own decision is the history's line `place` (1-based): a later ring supersedes it
+        return any(entry.get("action") in _RINGS for _, entry in call.history[int(place) :])
 
     def callback(self, callback_id: str) -> dict[str, Any] | None:
         callback = self._engine.callbacks.get(callback_id)
@@ -307,4 +330,8 @@ class Queries:
 
 
 def _history(entries: list[Entry]) -> list[dict[str, Any]]:
-    return [{"at": to_rfc3339(at), **what} for at, what in entries]
+    """The lines of a call's history, times as RFC 3339 (`at`; `ts`, a platform's stamp kept)."""
+    return [
+        {"at": to_rfc3339(at), **what, **({"ts": to_rfc3339(what["ts"])} if "ts" in what else {})}
+        for at, what in entries
+    ]

@@ -2,6 +2,14 @@
 the platform no longer holds end as `lost`, agents take the platform's states, as of the sync's
 `ts`: what acd learnt after that instant is never undone. The sync applies whole: nobody is
 offered work until it is done.
+
+A sync reports what the platform held when it was posted. One stamped ahead of acd's clock (a
+platform clock running fast, within `routing.max_ts_ahead_s`) is taken as of its arrival: it
+cannot speak for the instants still to come, so the events stamped after its arrival (an agent's
+pause during the next call) are news it never knew, and the ends it dates (a lost call's, the
+agent's change with it) are never dated in the future, where they would make the agent's next
+reports look stale. Dated syncs are still ordered among themselves by their own `ts` (an older
+one delivered after a newer one is stale); an undated one is dated by its arrival and is news.
 """
 
 from __future__ import annotations
@@ -19,9 +27,12 @@ from acd.model import Command, SyncDecision
 def on_sync(line: Line, e: PlatformSync, t: float, now: float, commands: list[Command]) -> Any:
     """Reconcile with what the platform holds as of the sync's `ts` (see the contract's
     "Reconciliation"): what acd learnt after that instant is never undone."""
-    if t < line._last_sync_at:
+    if e.ts is not None and t < line._last_sync_at:
         return Ignored("stale")  # a newer sync said more: nothing of this one is news
-    line._last_sync_at = t
+    # Undated, it is dated by its arrival: news, never stale (as an undated agent.state), even
+    # after a sync stamped ahead, whose stamp still orders the dated ones that follow.
+    line._last_sync_at = max(line._last_sync_at, t)
+    t = min(t, now)  # as of when it was posted at the latest (see the module)
     line._held = set()  # agents freed while reconciling are offered work only at the end
     before = {
         a: (line.agents[a].state_changed_at, line.agent_state(line.agents[a]))

@@ -17,6 +17,12 @@ from acd.records.writer import RecordMetrics, RecordWriter
 __all__ = ["FanOut", "RecordMetrics", "RecordSink"]
 
 _END_OUTCOME = {"failed": "failed", "lost": "lost"}
+#: An unanswered inbound call's outcome by its end's reason (else `abandoned`). `completed` and
+#: `transferred` are the platform's word that the caller was talked to or put through while acd
+#: never heard the answer (a `call.ended` for a call still ringing, its `call.answered` lost):
+#: `lost`, neither answered (no time to count it by) nor abandoned (the caller did not hang up
+#: waiting), as the wallboard and the metrics count it.
+_INBOUND_END_OUTCOME = {**_END_OUTCOME, "completed": "lost", "transferred": "lost"}
 
 
 class RecordSink(RecordWriter, Observer):
@@ -144,7 +150,7 @@ class RecordSink(RecordWriter, Observer):
                 if entry.get("action") == "overflow":
                     waited = max(0.0, at - call.offered_at)
         else:
-            outcome = _END_OUTCOME.get(reason, "abandoned")
+            outcome = _INBOUND_END_OUTCOME.get(reason, "abandoned")
             waited = wait_s if wait_s is not None else max(0.0, (call.ended_at or 0.0) - call.offered_at)
         self._record(
             self._base(

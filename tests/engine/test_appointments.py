@@ -442,3 +442,25 @@ def test_a_late_result_of_a_rung_out_dial_changes_nothing(router_kind):
     )
     d.send("appointment.result", appointment_id="ap1", outcome="answered")
     assert appointment.status == "done" and appointment.attempts == 1
+
+
+def test_a_late_end_of_a_dial_never_ends_an_appointment_waiting_for_its_next_dial(router_kind):
+    """The first dial was not answered (`appointment.result` no_answer); its leg's `call.ended`
+    (same call id) comes after, while the appointment waits for its retry, or in line for an agent
+    at the retry. The end is that earlier leg's: the appointment stays booked and is dialled again,
+    its call is not ended (no record written `failed`, nothing stuck `booked` with its call over)."""
+    d = driver(router_kind)
+    book(d, "ap1", "2026-03-02T11:00:00", site="lille")
+    d.agent("a1", "available")
+    d.advance(local("2026-03-02T11:00:00").timestamp() - d.now)
+    d.send("appointment.result", appointment_id="ap1", outcome="no_answer")
+    d.send("call.ended", call_id="ap1", reason="failed")  # waiting for the retry
+    assert d.engine.calls["ap1"].status != "ended"
+    d.send("call.offered", call_id="live1", caller="+33612345678", skill="impot_revenu")  # a1 taken
+    d.advance(300)  # the retry is due: in line, a1 busy
+    assert d.engine.calls["ap1"].waiting
+    d.send("call.ended", call_id="ap1", reason="failed")  # another late leg end, in line
+    assert d.engine.calls["ap1"].waiting and d.engine.appointments["ap1"].status == "booked"
+    d.send("call.ended", call_id="live1", reason="completed")  # a1 free: dials the appointment
+    assert [c.command for c in d.commands].count("originate") == 2
+    assert d.engine.appointments["ap1"].status == "dialing"

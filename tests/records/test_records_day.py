@@ -322,3 +322,27 @@ async def test_a_callback_window_taken_by_a_caller_keeps_the_call_it_came_from(m
     _, body = await platform.get(f"/v1/reports/indicators?from={DAY}&to={DAY}")
     [row] = body["rows"]
     assert (row["offered"], row["answered"], row["callbacks_answered"]) == (2, 1, 1)
+
+
+async def test_a_call_ended_completed_while_ringing_whose_answer_never_came_is_lost_not_abandoned(
+    make_platform, clock, backend
+):
+    """The platform ends a call `completed` (or `transferred`) that acd still had ringing an agent,
+    and its `call.answered` never comes: the caller talked to someone or was put through, acd never
+    heard when. Its record says `lost` (the answer's news was lost), neither answered (no time to
+    count it by) nor abandoned (the caller did not hang up waiting), as the wallboard and the
+    metrics already count it; an `abandoned` end stays abandoned, and an answer that comes later,
+    stamped between the ring and the end, still makes it answered."""
+    platform = await make_platform(config=day_config(), **backend.settings())
+    p = platform
+    for agent in ("a1", "a5"):
+        await p.agent(agent, "available")
+    for call, reason in (("c1", "completed"), ("c2", "transferred"), ("c3", "abandoned")):
+        assert (await p.offer(call))["action"] == "connect"
+        clock.advance(40)
+        await p.send("call.ended", call_id=call, reason=reason)
+    by_id = {r["call_id"]: r for r in await records_of(platform)}
+    assert {c: by_id[c]["outcome"] for c in by_id} == {"c1": "lost", "c2": "lost", "c3": "abandoned"}
+    _, body = await platform.get(f"/v1/reports/indicators?from={DAY}&to={DAY}&by=day")
+    [row] = body["rows"]
+    assert (row["offered"], row["answered"], row["abandoned"]) == (3, 0, 1)
