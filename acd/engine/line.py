@@ -189,6 +189,10 @@ class Line:
         self._site_ids: dict[str, int] = {s.id: i for i, s in enumerate(config.sites)}
         # Kept in step as calls and agents move, so per-event checks need no scan.
         self.waiting_by_skill: list[int] = [0] * len(self.skills)
+        # The calls without needs among them: the line a new caller without needs joins, whose
+        # pace and length its expected wait (and the overflow watch) follow. A call needing an
+        # interpreter waits for the few agents who hold every need; it does not hold the others.
+        self.plain_waiting_by_skill: list[int] = [0] * len(self.skills)
         self.staffed_by_skill: list[int] = [0] * len(self.skills)
         # Skills whose live expected wait may have moved since the overflow watch last looked.
         self._ewt_dirty: set[int] = set(range(len(self.skills)))
@@ -278,16 +282,20 @@ class Line:
             pref_until,
         )
         self._call_by_row[call.row] = call
-        if not self.waiting_by_skill[skill]:
-            self.service_rate.line_busy(call.skill, True, self._last_now)
+        if not call.needs:
+            if not self.plain_waiting_by_skill[skill]:
+                self.service_rate.line_busy(call.skill, True, self._last_now)
+            self.plain_waiting_by_skill[skill] += 1
         self.waiting_by_skill[skill] += 1
         self._ewt_dirty.add(skill)
 
     def _dequeue(self, call: Call) -> None:
         skill = self.skill_index[call.skill]
         self.waiting_by_skill[skill] -= 1
-        if not self.waiting_by_skill[skill]:
-            self.service_rate.line_busy(call.skill, False, self._last_now)
+        if not call.needs:
+            self.plain_waiting_by_skill[skill] -= 1
+            if not self.plain_waiting_by_skill[skill]:
+                self.service_rate.line_busy(call.skill, False, self._last_now)
         self._ewt_dirty.add(skill)
         self.router.remove_call(call.row)
         del self._call_by_row[call.row]
@@ -295,8 +303,10 @@ class Line:
         call.timer_token += 1
 
     def _served_from_line(self, call: Call, now: float) -> None:
-        """A waiting call goes to an agent: the line was served, the caller did not hang up."""
-        self.service_rate.entered_service(call.skill, now)
+        """A waiting call goes to an agent: the line was served, the caller did not hang up (the
+        line of the calls without needs, when it is one of them)."""
+        if not call.needs:
+            self.service_rate.entered_service(call.skill, now)
         self.abandonment.observe(call.skill, max(0.0, now - call.enqueued_at), False)
         self._dequeue(call)
 
@@ -647,7 +657,7 @@ class Line:
                     "skill": skill,
                     "waiting": waiting,
                     "oldest_wait_s": round(max(0.0, now - oldest), 1) if waiting else 0.0,
-                    "ewt_s": round(self.skill_wait(skill, waiting + 1, staffed), 1),
+                    "ewt_s": round(self.skill_wait(skill, self.plain_waiting_by_skill[i] + 1, staffed), 1),
                     "agents_available": int(s["agents_available"]),
                     "agents_busy": int(s["agents_busy"]),
                     "agents_staffed": staffed,

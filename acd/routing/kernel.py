@@ -179,13 +179,20 @@ def pick_call(lv, ai, ci, cf, wid, agent, now, n_calls):
 
 @njit(cache=True)
 def queue_position(ci, slot, n_calls):
+    """1 + the calls of the same skill served before the one in `slot` that it competes with: those
+    whose skills (skill and needs) it holds all of. A call needing an interpreter ahead of a call
+    without needs waits for other agents and is not ahead of it; every call is ahead of one with
+    needs whose skills it needs no more than."""
     skill = ci[slot, C_SKILL]
     priority = ci[slot, C_PRIORITY]
     seq = ci[slot, C_SEQ]
+    mask = ci[slot, C_MASK]
     ahead = 0
     for s in range(n_calls):
-        if ci[s, C_SKILL] == skill and (
-            ci[s, C_PRIORITY] > priority or (ci[s, C_PRIORITY] == priority and ci[s, C_SEQ] < seq)
+        if (
+            ci[s, C_SKILL] == skill
+            and (ci[s, C_MASK] & ~mask) == 0
+            and (ci[s, C_PRIORITY] > priority or (ci[s, C_PRIORITY] == priority and ci[s, C_SEQ] < seq))
         ):
             ahead += 1
     return ahead + 1

@@ -239,6 +239,7 @@ class ReferenceRouter(Router):
             1
             for other in self._calls.values()
             if other.skill == call.skill
+            and set(other.skills) <= set(call.skills)  # a call it competes with (kernel.queue_position)
             and (other.priority > call.priority or (other.priority == call.priority and other.seq < call.seq))
         )
         return ahead + 1

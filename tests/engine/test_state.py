@@ -235,6 +235,7 @@ def test_export_import_then_the_same_events_give_the_same_results(router_kind, s
     assert through_json(copy.engine) == through_json(original.engine)
     a, b = original.engine, copy.engine
     assert (b.waiting_by_skill, b.staffed_by_skill) == (a.waiting_by_skill, a.staffed_by_skill)
+    assert b.plain_waiting_by_skill == a.plain_waiting_by_skill
     assert b.queue_stats(copy.now) == a.queue_stats(original.now)
     assert [b.router.occupancy(x.row, copy.now) for x in b.agents.values()] == [
         a.router.occupancy(x.row, original.now) for x in a.agents.values()
@@ -310,7 +311,7 @@ def test_every_attribute_of_the_engine_is_in_the_state_or_made_from_the_configur
         "_ewt_dirty", "_last_now", "_last_sync_at", "_no_answer", "_pending", "_reported_at", "_seen",
         "_seen_digest", "_seen_ignored", "_seen_expiry", "_seq", "_watchdog_at", "abandonment",
         "agents", "aht", "appointments", "callbacks", "calls", "flagged", "service_rate", "timers",
-        "overflow", "router", "waiting_by_skill", "staffed_by_skill", "today",
+        "overflow", "router", "waiting_by_skill", "plain_waiting_by_skill", "staffed_by_skill", "today",
     }  # fmt: skip
     parts = {"callback_book", "appointment_book", "outbound", "overflow_rules"}  # their state: below
     from_config = {
