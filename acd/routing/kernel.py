@@ -53,9 +53,13 @@ def _pick_for(lv, ai, af, wid, avail, n_avail, skill, mask, enqueued_at, pref, p
     waiting since `enqueued_at` (preferring `pref` until `pref_until`), or -1. Inlined into one
     kernel per strategy, so the strategy is a constant there."""
     need = _min_level(wid, skill, enqueued_at, now)
-    if pref >= 0 and now < pref_until:
-        ok = ai[pref, A_STATE] == AVAILABLE and (ai[pref, A_MASK] & mask) == mask and lv[pref, skill] >= need
-        return pref if ok else -1
+    if pref >= 0:
+        # the preferred agent, free now and eligible, before any other; while the call waits for
+        # it (`pref_until`), nobody else
+        if ai[pref, A_STATE] == AVAILABLE and (ai[pref, A_MASK] & mask) == mask and lv[pref, skill] >= need:
+            return pref
+        if now < pref_until:
+            return -1
     best = -1
     best_key = 0.0
     best_idle = 0.0

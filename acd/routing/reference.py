@@ -207,6 +207,9 @@ class ReferenceRouter(Router):
         return self._pick_for(_Call(skills[0], skills, 0, 0, now, int(pref_agent), float(pref_until)), now)
 
     def _pick_for(self, call: _Call, now: float) -> int:
+        pref = call.pref_agent
+        if pref >= 0 and self._eligible(self._agents[pref], pref, call, now):
+            return pref  # the preferred agent, free now and eligible, before any other
         strategy = self._strategy
         best, best_key = -1, None
         for row, agent in enumerate(self._agents):

@@ -197,6 +197,9 @@ def test_decisions_follow_the_rules(floor: Floor) -> None:
         for call in range(len(floor.calls)):
             candidates = [a for a in range(len(floor.agents)) if eligible(floor, r, a, call)]
             expected = min(candidates, key=lambda a, c=call: agent_rank(a, c), default=-1)
+            pref = floor.calls[call][5]
+            if pref >= 0 and pref in candidates:  # the preferred agent, free and eligible, first
+                expected = pref
             assert r.pick_agent(call, now) == expected
             # ahead: the calls of its skill served first that it competes with (it holds every
             # skill they need; one needing an interpreter is not ahead of a call without needs)
