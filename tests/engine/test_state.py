@@ -412,7 +412,12 @@ def as_this_release(expected: dict[str, Any]) -> dict[str, Any]:
     a7 took before.
 
     2026-12-03: an `originate` command also names the call id of its dial (`call_id`, the part
-    of the command's id before `.originate.`)."""
+    of the command's id before `.originate.`).
+
+    2026-12-03: a call's preferred agent, free now, takes it before any other eligible agent
+    (CONTRACT.md), not only while the call waits for it: cb-l1's caller preferred a7, free when
+    its dial comes, so a7 takes it (as the old engine did) and a3, free, then takes ap1's dial
+    (a5 took it before)."""
     expected = json.loads(json.dumps(expected))
     for step in expected["followup"]:
         for command in step.get("commands", []):
@@ -424,17 +429,17 @@ def as_this_release(expected: dict[str, Any]) -> dict[str, Any]:
         if "advance" in step:
             step["commands"] = [c for c in step["commands"] if c["id"] != "n1.originate.6"]
             for command in step["commands"]:
-                if command["id"] == "l1.originate.3":
+                if command["id"] == "ap1.originate.1":
                     command.update(agent_id="a3", target="sip:a3@lille.example")
     after = expected["after"]
     after["calls"]["n1"].update(status="ended", history=5)
-    after["calls"]["l1"]["agent_id"] = "a3"
-    after["agents"]["a3"]["call_id"] = "l1"
-    after["agents"]["a7"].update(state="available", call_id=None)
+    after["calls"]["ap1"]["agent_id"] = "a3"
+    after["agents"]["a3"].update(state="busy", call_id="ap1")
+    after["agents"]["a5"].update(state="available", call_id=None)
     after["callbacks"]["cb-n1"].update(due_at=1772442121.0, attempts=1)
     queues = {q["skill"]: q for q in after["queues"]}
     queues["impot_revenu"].update(ewt_s=25.8, agents_available=4, agents_busy=5)
-    queues["lsf"].update(agents_available=1, agents_busy=2)
+    queues["lsf"].update(agents_available=0, agents_busy=3)
     return expected
 
 
