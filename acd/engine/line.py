@@ -576,6 +576,8 @@ class Line:
             agent.reason = reason if (target is PAUSED or target is LOGGED_OUT) else None
         if (target is PAUSED or target is LOGGED_OUT) and self._no_answer:
             self._no_answer.pop(agent_id, None)  # back from a pause or a logout, the count starts afresh
+        if target is LOGGED_OUT and self._preferred_wait_s > 0 and self._call_by_row:
+            self._forget_preference(agent, now, commands)
         # _set_state, inline
         if t < agent.state_changed_at:  # out-of-order timestamps never run time backwards
             t = agent.state_changed_at
@@ -591,6 +593,19 @@ class Line:
         elif target is AVAILABLE and flags & _OFFER_WORK:
             self._offer_work(agent, now, commands)
         return ignored
+
+    def _forget_preference(self, agent: Agent, now: float, commands: list[Command]) -> None:
+        """The agent logged out: the calls still waiting for it as their preferred agent
+        (`preferred_agent_wait_s`) stop waiting, in their place, and go to an idle eligible agent
+        if there is one (a call waits for its agent unless that agent is logged out)."""
+        for call in [c for c in self._call_by_row.values() if c.preferred_agent_id == agent.id]:
+            pref_row, until = self.router.call_preference(call.row)
+            if pref_row != agent.row or now >= until:
+                continue
+            self._dequeue(call)
+            self._enqueue(call, (-1, 0.0))
+            self._record(call, now, {"action": "preference_dropped", "why": "agent_logged_out"})
+            self._try_route(call, now, commands)
 
     def _set_state(self, agent: Agent, state: AgentState, t: float) -> None:
         if t < agent.state_changed_at:  # out-of-order timestamps never run time backwards

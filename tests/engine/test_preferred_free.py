@@ -38,3 +38,20 @@ def test_a_call_whose_preferred_agent_is_busy_goes_to_a_free_agent_at_once(route
     d.agent(EXPERT, "available")
     decision = d.offer("c1", skill="impot_revenu", preferred_agent_id=NOVICE)
     assert decision["agent_id"] == EXPERT, decision  # work-conserving: not held for the busy one
+
+
+def test_a_call_waiting_for_its_preferred_agent_stops_waiting_when_that_agent_logs_out(make_driver) -> None:
+    """With the opt-in wait for a busy preferred agent (`preferred_agent_wait_s` above 0), a call
+    waits for its agent "unless the agent is logged out" (README): an agent who logs out while
+    the call waits for it no longer holds the call back from an idle eligible agent."""
+    d = make_driver(preferred_agent_wait_s=120)
+    d.agent("a1", "available")
+    d.offer("c0")
+    d.send("call.answered", call_id="c0", agent_id="a1")
+    assert d.offer("c1", preferred_agent_id="a1")["action"] == "queue"
+    d.agent("a5", "available")  # eligible, idle: the call still waits for a1, as it opted in to
+    assert d.engine.calls["c1"].agent_id is None
+    d.agent("a1", "logged_out")  # taken when c0 ends
+    d.send("call.ended", call_id="c0", reason="completed")
+    d.advance(1)
+    assert d.engine.calls["c1"].agent_id == "a5"
