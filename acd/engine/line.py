@@ -189,6 +189,10 @@ class Line:
         self._site_ids: dict[str, int] = {s.id: i for i, s in enumerate(config.sites)}
         # Kept in step as calls and agents move, so per-event checks need no scan.
         self.waiting_by_skill: list[int] = [0] * len(self.skills)
+        # The calls without needs among them: the line a new caller without needs joins, whose
+        # pace and length its expected wait (and the overflow watch) follow. A call needing an
+        # interpreter waits for the few agents who hold every need; it does not hold the others.
+        self.plain_waiting_by_skill: list[int] = [0] * len(self.skills)
         self.staffed_by_skill: list[int] = [0] * len(self.skills)
         # Skills whose live expected wait may have moved since the overflow watch last looked.
         self._ewt_dirty: set[int] = set(range(len(self.skills)))
@@ -278,16 +282,20 @@ class Line:
             pref_until,
         )
         self._call_by_row[call.row] = call
-        if not self.waiting_by_skill[skill]:
-            self.service_rate.line_busy(call.skill, True, self._last_now)
+        if not call.needs:
+            if not self.plain_waiting_by_skill[skill]:
+                self.service_rate.line_busy(call.skill, True, self._last_now)
+            self.plain_waiting_by_skill[skill] += 1
         self.waiting_by_skill[skill] += 1
         self._ewt_dirty.add(skill)
 
     def _dequeue(self, call: Call) -> None:
         skill = self.skill_index[call.skill]
         self.waiting_by_skill[skill] -= 1
-        if not self.waiting_by_skill[skill]:
-            self.service_rate.line_busy(call.skill, False, self._last_now)
+        if not call.needs:
+            self.plain_waiting_by_skill[skill] -= 1
+            if not self.plain_waiting_by_skill[skill]:
+                self.service_rate.line_busy(call.skill, False, self._last_now)
         self._ewt_dirty.add(skill)
         self.router.remove_call(call.row)
         del self._call_by_row[call.row]
@@ -295,8 +303,10 @@ class Line:
         call.timer_token += 1
 
     def _served_from_line(self, call: Call, now: float) -> None:
-        """A waiting call goes to an agent: the line was served, the caller did not hang up."""
-        self.service_rate.entered_service(call.skill, now)
+        """A waiting call goes to an agent: the line was served, the caller did not hang up (the
+        line of the calls without needs, when it is one of them)."""
+        if not call.needs:
+            self.service_rate.entered_service(call.skill, now)
         self.abandonment.observe(call.skill, max(0.0, now - call.enqueued_at), False)
         self._dequeue(call)
 
@@ -566,6 +576,8 @@ class Line:
             agent.reason = reason if (target is PAUSED or target is LOGGED_OUT) else None
         if (target is PAUSED or target is LOGGED_OUT) and self._no_answer:
             self._no_answer.pop(agent_id, None)  # back from a pause or a logout, the count starts afresh
+        if target is LOGGED_OUT and self._preferred_wait_s > 0 and self._call_by_row:
+            self._forget_preference(agent, now, commands)
         # _set_state, inline
         if t < agent.state_changed_at:  # out-of-order timestamps never run time backwards
             t = agent.state_changed_at
@@ -581,6 +593,19 @@ class Line:
         elif target is AVAILABLE and flags & _OFFER_WORK:
             self._offer_work(agent, now, commands)
         return ignored
+
+    def _forget_preference(self, agent: Agent, now: float, commands: list[Command]) -> None:
+        """The agent logged out: the calls still waiting for it as their preferred agent
+        (`preferred_agent_wait_s`) stop waiting, in their place, and go to an idle eligible agent
+        if there is one (a call waits for its agent unless that agent is logged out)."""
+        for call in [c for c in self._call_by_row.values() if c.preferred_agent_id == agent.id]:
+            pref_row, until = self.router.call_preference(call.row)
+            if pref_row != agent.row or now >= until:
+                continue
+            self._dequeue(call)
+            self._enqueue(call, (-1, 0.0))
+            self._record(call, now, {"action": "preference_dropped", "why": "agent_logged_out"})
+            self._try_route(call, now, commands)
 
     def _set_state(self, agent: Agent, state: AgentState, t: float) -> None:
         if t < agent.state_changed_at:  # out-of-order timestamps never run time backwards
@@ -647,7 +672,7 @@ class Line:
                     "skill": skill,
                     "waiting": waiting,
                     "oldest_wait_s": round(max(0.0, now - oldest), 1) if waiting else 0.0,
-                    "ewt_s": round(self.skill_wait(skill, waiting + 1, staffed), 1),
+                    "ewt_s": round(self.skill_wait(skill, self.plain_waiting_by_skill[i] + 1, staffed), 1),
                     "agents_available": int(s["agents_available"]),
                     "agents_busy": int(s["agents_busy"]),
                     "agents_staffed": staffed,

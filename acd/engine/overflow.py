@@ -101,9 +101,14 @@ class Overflow:
 
     def service_for(self, call: Call) -> ServiceState | None:
         """The local service of the call's department, if it has one that takes the call's skill
-        (a local office has no sign-language interpreter: the shipped services leave out `lsf`)."""
+        and every skill in its needs (a local office has no sign-language interpreter: the shipped
+        services leave out `lsf`, whether a call asks for it as its skill or among its needs)."""
         service = self.by_department.get(call.department) if call.department else None
-        return service if service is not None and service.takes(call.skill) else None
+        if service is None or not service.takes(call.skill):
+            return None
+        if call.needs and not all(service.takes(need) for need in call.needs):
+            return None
+        return service
 
     def status(self, now: float) -> dict[str, Any]:
         if self.mode is ON:
@@ -253,7 +258,9 @@ class OverflowRules:
         if overflow.mode is not AUTO:
             return
         line = self.line  # asked after nearly every batch: the look-ups hoisted
-        skills, waiting_by_skill, staffed_by_skill = line.skills, line.waiting_by_skill, line.staffed_by_skill
+        # the line a new caller without needs joins (callers needing an interpreter wait apart)
+        skills, staffed_by_skill = line.skills, line.staffed_by_skill
+        waiting_by_skill = line.plain_waiting_by_skill
         reaches, follow = line.skill_wait_reaches, overflow.follow
         dirty = line._ewt_dirty
         for i in dirty:

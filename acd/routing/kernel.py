@@ -53,9 +53,13 @@ def _pick_for(lv, ai, af, wid, avail, n_avail, skill, mask, enqueued_at, pref, p
     waiting since `enqueued_at` (preferring `pref` until `pref_until`), or -1. Inlined into one
     kernel per strategy, so the strategy is a constant there."""
     need = _min_level(wid, skill, enqueued_at, now)
-    if pref >= 0 and now < pref_until:
-        ok = ai[pref, A_STATE] == AVAILABLE and (ai[pref, A_MASK] & mask) == mask and lv[pref, skill] >= need
-        return pref if ok else -1
+    if pref >= 0:
+        # the preferred agent, free now and eligible, before any other; while the call waits for
+        # it (`pref_until`), nobody else
+        if ai[pref, A_STATE] == AVAILABLE and (ai[pref, A_MASK] & mask) == mask and lv[pref, skill] >= need:
+            return pref
+        if now < pref_until:
+            return -1
     best = -1
     best_key = 0.0
     best_idle = 0.0
@@ -179,13 +183,20 @@ def pick_call(lv, ai, ci, cf, wid, agent, now, n_calls):
 
 @njit(cache=True)
 def queue_position(ci, slot, n_calls):
+    """1 + the calls of the same skill served before the one in `slot` that it competes with: those
+    whose skills (skill and needs) it holds all of. A call needing an interpreter ahead of a call
+    without needs waits for other agents and is not ahead of it; every call is ahead of one with
+    needs whose skills it needs no more than."""
     skill = ci[slot, C_SKILL]
     priority = ci[slot, C_PRIORITY]
     seq = ci[slot, C_SEQ]
+    mask = ci[slot, C_MASK]
     ahead = 0
     for s in range(n_calls):
-        if ci[s, C_SKILL] == skill and (
-            ci[s, C_PRIORITY] > priority or (ci[s, C_PRIORITY] == priority and ci[s, C_SEQ] < seq)
+        if (
+            ci[s, C_SKILL] == skill
+            and (ci[s, C_MASK] & ~mask) == 0
+            and (ci[s, C_PRIORITY] > priority or (ci[s, C_PRIORITY] == priority and ci[s, C_SEQ] < seq))
         ):
             ahead += 1
     return ahead + 1

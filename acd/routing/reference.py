@@ -207,6 +207,9 @@ class ReferenceRouter(Router):
         return self._pick_for(_Call(skills[0], skills, 0, 0, now, int(pref_agent), float(pref_until)), now)
 
     def _pick_for(self, call: _Call, now: float) -> int:
+        pref = call.pref_agent
+        if pref >= 0 and self._eligible(self._agents[pref], pref, call, now):
+            return pref  # the preferred agent, free now and eligible, before any other
         strategy = self._strategy
         best, best_key = -1, None
         for row, agent in enumerate(self._agents):
@@ -239,6 +242,7 @@ class ReferenceRouter(Router):
             1
             for other in self._calls.values()
             if other.skill == call.skill
+            and set(other.skills) <= set(call.skills)  # a call it competes with (kernel.queue_position)
             and (other.priority > call.priority or (other.priority == call.priority and other.seq < call.seq))
         )
         return ahead + 1

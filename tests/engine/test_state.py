@@ -235,6 +235,7 @@ def test_export_import_then_the_same_events_give_the_same_results(router_kind, s
     assert through_json(copy.engine) == through_json(original.engine)
     a, b = original.engine, copy.engine
     assert (b.waiting_by_skill, b.staffed_by_skill) == (a.waiting_by_skill, a.staffed_by_skill)
+    assert b.plain_waiting_by_skill == a.plain_waiting_by_skill
     assert b.queue_stats(copy.now) == a.queue_stats(original.now)
     assert [b.router.occupancy(x.row, copy.now) for x in b.agents.values()] == [
         a.router.occupancy(x.row, original.now) for x in a.agents.values()
@@ -310,7 +311,7 @@ def test_every_attribute_of_the_engine_is_in_the_state_or_made_from_the_configur
         "_ewt_dirty", "_last_now", "_last_sync_at", "_no_answer", "_pending", "_reported_at", "_seen",
         "_seen_digest", "_seen_ignored", "_seen_expiry", "_seq", "_watchdog_at", "abandonment",
         "agents", "aht", "appointments", "callbacks", "calls", "flagged", "service_rate", "timers",
-        "overflow", "router", "waiting_by_skill", "staffed_by_skill", "today",
+        "overflow", "router", "waiting_by_skill", "plain_waiting_by_skill", "staffed_by_skill", "today",
     }  # fmt: skip
     parts = {"callback_book", "appointment_book", "outbound", "overflow_rules"}  # their state: below
     from_config = {
@@ -411,7 +412,12 @@ def as_this_release(expected: dict[str, Any]) -> dict[str, Any]:
     a7 took before.
 
     2026-12-03: an `originate` command also names the call id of its dial (`call_id`, the part
-    of the command's id before `.originate.`)."""
+    of the command's id before `.originate.`).
+
+    2026-12-03: a call's preferred agent, free now, takes it before any other eligible agent
+    (CONTRACT.md), not only while the call waits for it: cb-l1's caller preferred a7, free when
+    its dial comes, so a7 takes it (as the old engine did) and a3, free, then takes ap1's dial
+    (a5 took it before)."""
     expected = json.loads(json.dumps(expected))
     for step in expected["followup"]:
         for command in step.get("commands", []):
@@ -423,17 +429,17 @@ def as_this_release(expected: dict[str, Any]) -> dict[str, Any]:
         if "advance" in step:
             step["commands"] = [c for c in step["commands"] if c["id"] != "n1.originate.6"]
             for command in step["commands"]:
-                if command["id"] == "l1.originate.3":
+                if command["id"] == "ap1.originate.1":
                     command.update(agent_id="a3", target="sip:a3@lille.example")
     after = expected["after"]
     after["calls"]["n1"].update(status="ended", history=5)
-    after["calls"]["l1"]["agent_id"] = "a3"
-    after["agents"]["a3"]["call_id"] = "l1"
-    after["agents"]["a7"].update(state="available", call_id=None)
+    after["calls"]["ap1"]["agent_id"] = "a3"
+    after["agents"]["a3"].update(state="busy", call_id="ap1")
+    after["agents"]["a5"].update(state="available", call_id=None)
     after["callbacks"]["cb-n1"].update(due_at=1772442121.0, attempts=1)
     queues = {q["skill"]: q for q in after["queues"]}
     queues["impot_revenu"].update(ewt_s=25.8, agents_available=4, agents_busy=5)
-    queues["lsf"].update(agents_available=1, agents_busy=2)
+    queues["lsf"].update(agents_available=0, agents_busy=3)
     return expected
 
 

@@ -197,11 +197,18 @@ def test_decisions_follow_the_rules(floor: Floor) -> None:
         for call in range(len(floor.calls)):
             candidates = [a for a in range(len(floor.agents)) if eligible(floor, r, a, call)]
             expected = min(candidates, key=lambda a, c=call: agent_rank(a, c), default=-1)
+            pref = floor.calls[call][5]
+            if pref >= 0 and pref in candidates:  # the preferred agent, free and eligible, first
+                expected = pref
             assert r.pick_agent(call, now) == expected
+            # ahead: the calls of its skill served first that it competes with (it holds every
+            # skill they need; one needing an interpreter is not ahead of a call without needs)
+            mine = {floor.calls[call][0], *floor.calls[call][1]}
             ahead = [
                 c
                 for c in floor.calls
                 if c[0] == floor.calls[call][0]
+                and {c[0], *c[1]} <= mine
                 and (c[2], -c[3]) > (floor.calls[call][2], -floor.calls[call][3])
             ]
             assert r.queue_position(call) == 1 + len(ahead)
