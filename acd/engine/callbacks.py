@@ -320,8 +320,7 @@ class Callbacks:
 
     def due(self, callback: Callback, now: float, commands: list[Command]) -> None:
         if not self.calendar.is_open(now):
-            callback.due_at = self.dial_time(now)
-            self.arm(callback)
+            self.wait_for_opening(callback, now)
             return
         call = self.line.calls[callback.call_id]
         if callback.requested:
@@ -382,16 +381,20 @@ class Callbacks:
         """Picked while the line is closed: out of the line until the next opening."""
         self.line._dequeue(call)
         callback = self.records[call.callback_id or ""]
-        callback.due_at = self.dial_time(now)
         if callback.id in self.admitted:  # it re-enters through the share when due again
             self.admitted.discard(callback.id)
             self.active[callback.skill] -= 1
-        self.arm(callback)
+        self.wait_for_opening(callback, now)
         self.note(callback, now, "scheduled", why="closed")
 
+    def wait_for_opening(self, callback: Callback, now: float) -> None:
+        """Due while closed: at the next opening; with none (closed for good) a day on, never now."""
+        opening = self.calendar.next_opening(now)
+        callback.due_at = opening if opening is not None else callback.due_at
+        self.outbound.arm(callback, opening if opening is not None else now + 86400.0, "callback")
+
     def dial_time(self, t: float) -> float:
-        opening = self.calendar.next_opening(t)
-        return opening if opening is not None else t
+        return self.calendar.next_opening(t) or t  # None: no opening within the calendar's horizon
 
     def note(self, callback: Callback, now: float, what: str, **extra: Any) -> None:
         callback.history.append((now, {"status": what, **extra}))

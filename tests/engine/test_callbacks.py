@@ -255,6 +255,26 @@ def test_a_callback_picked_after_closing_waits_for_the_next_opening(router_kind)
     assert [c.command for c in d.commands] == ["originate"]
 
 
+def test_a_callback_due_while_the_line_never_opens_again_sleeps_instead_of_spinning(router_kind):
+    """A calendar with no opening within its horizon (every weekday closed: a line suspended)
+    has no next opening. A due callback then re-armed its timer at `now` itself, so the timer
+    loop fired it again and again without end: the service hung on its first requested callback.
+    It now stays scheduled and is looked at again a day later."""
+    base = cb_config().model_dump()
+    base["calendar"] = {"hours": {"week": {day: [] for day in ("mon", "tue", "wed", "thu", "fri")}}}
+    d = Driver(Engine(Config.model_validate(base), router=router_kind))
+    decision = request(d, "cb1")
+    assert decision["due_at"] == d.now  # never open: no later instant to name
+    [wakeup] = [
+        t[0] for t in d.engine.timers._heap if t[2:4] == ("callback", "cb1") and d.engine._timer_live(t)
+    ]
+    assert wakeup >= d.now + 3600  # not a timer due at once, again and again
+    d.agent("a1", "available")
+    d.advance(3 * 86400)  # returns: each look finds the line closed and sleeps a day
+    assert d.commands == []
+    assert d.engine.callbacks["cb1"].status == "scheduled"
+
+
 # -- the platform's words on a dial, untidy (found by tests/engine/test_faults.py's chaos)
 
 
