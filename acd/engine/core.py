@@ -255,6 +255,8 @@ class Engine(Line):
                 self.appointment_book.due(self.appointments[key], now, commands)
             elif kind == "remind":
                 self.appointment_book.remind(self.appointments[key], now, commands)
+            elif kind == "slot_end":
+                self.appointment_book.slot_over(self.appointments[key], now)
         if self.callback_book.pending:
             self.callback_book.admit_all(now, commands)
         self._housekeep(now)
@@ -278,7 +280,7 @@ class Engine(Line):
             return self.callback_book.timer_live(key, token)
         if kind == "watchdog":
             return timer[0] == self._watchdog_at and self._watchdog_s > 0
-        return self.appointment_book.timer_live(key, token)  # appointment, remind
+        return self.appointment_book.timer_live(key, token)  # appointment, remind, slot_end
 
     # ------------------------------------------------------------------ upkeep
 
