@@ -23,7 +23,7 @@ import heapq
 from typing import Any, ClassVar
 
 from acd.engine.agents import Ignored
-from acd.engine.caller_hours import CallerHours, caller_zone
+from acd.engine.caller_hours import CallerHours, arm_stop, caller_zone
 from acd.engine.line import Line
 from acd.engine.outbound import Outbound
 from acd.engine.records import Agent, Call, Callback
@@ -90,6 +90,7 @@ class Callbacks:
         if e.window_start is not None:
             return self.book_window(call, e.window_start.timestamp(), t, now)
         callback = self.hold(call, t, due=now, requested=False)
+        arm_stop(self.line, self.caller_hours, callback, now)
         decision = CallbackDecision(callback.id, call_id=call.id)
         self.line._record(call, now, decision.to_wire())
         self.note(callback, now, "scheduled", why="virtual_hold")
@@ -333,11 +334,9 @@ class Callbacks:
             self.enter_line(callback, call, now, commands)
 
     def admit(self, skill: str, now: float, commands: list[Command]) -> None:
-        """Let due requested callbacks into the line while the skill's fair share allows, and
-        past it while an agent who could take one is idle: the share keeps agents for live
-        callers who wait, never an agent idle while a due callback waits (work-conserving, as
-        the contract asks of the shipped configuration; routing is, so an idle eligible agent
-        means no live caller it could take is waiting)."""
+        """Let due requested callbacks into the line while the skill's fair share allows, and past
+        it while an agent who could take one is idle (work-conserving, as the contract asks of the
+        shipped configuration: routing is, so no live caller that agent could take waits)."""
         heap = self.pending.get(skill)
         line = self.line
         while heap:
@@ -364,6 +363,7 @@ class Callbacks:
             call.enqueued_at = now
         call.status = CallStatus.CALLBACK
         self.line._enqueue(call)
+        arm_stop(self.line, self.caller_hours, callback, now)
         self.line._try_route(call, now, commands)
 
     def leave_share(self, callback: Callback, now: float, commands: list[Command]) -> None:

@@ -73,3 +73,24 @@ class CallerHours:
 
     def next_dial_for(self, contact: Any, t: float) -> float | None:
         return self.next_dial(t, caller_zone(contact.department, contact.number))
+
+    def until_for(self, contact: Any, t: float) -> float | None:
+        """When dialling the contact, allowed at `t`, stops: the line's closing or the end of the
+        caller's day, whichever comes first (None: never, or not allowed now)."""
+        zone = caller_zone(contact.department, contact.number)
+        if not self.may_dial(t, zone):
+            return None
+        stop = self.calendar.hours.next_change(t)  # open now: its next change is the closing
+        if zone is not None:
+            end = datetime.combine(datetime.fromtimestamp(t, zone).date(), self.end, zone).timestamp()
+            stop = end if stop is None else min(stop, end)
+        return stop
+
+
+def arm_stop(line: Any, hours: CallerHours, callback: Any, t: float) -> None:
+    """A callback waiting in line is woken when dialling it stops (`callback_stop`): still
+    waiting then, it leaves the line, due at the next instant it may be dialled, so its `due_at`
+    never stays in a past evening while it waits for the morning."""
+    stop = hours.until_for(callback, t)
+    if stop is not None:
+        line.timers.set(stop, "callback_stop", callback.id, callback.token)

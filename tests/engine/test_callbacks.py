@@ -276,6 +276,30 @@ def test_a_callback_due_while_the_line_never_opens_again_sleeps_instead_of_spinn
     assert d.engine.callbacks["cb1"].status == "scheduled"
 
 
+def test_a_callback_waiting_in_line_when_the_line_closes_says_it_is_due_at_the_next_opening(router_kind):
+    """Requested at 18:59:50 with nobody free, it waited in line through the closing: its due_at
+    stayed Monday 18:59:50 all night (a callback long overdue, to the supervisor and the caller's
+    GET), though it was dialled on Tuesday. At the closing it leaves the line, due at the opening;
+    a virtual-hold caller's callback likewise, its place kept."""
+    late = datetime(2026, 3, 2, 17, 59, 50, tzinfo=UTC).timestamp()  # Monday 18:59:50 Paris
+    d = driver(router_kind, now=late)
+    request(d, "cb1")
+    d.offer("c1")
+    d.send("callback.accepted", call_id="c1")
+    assert d.engine.calls["cb1"].waiting and d.engine.calls["c1"].waiting
+    d.advance(11)  # 19:00:01
+    opening = datetime(2026, 3, 3, 7, 30, tzinfo=UTC).timestamp()  # Tuesday 08:30 Paris
+    for callback_id in ("cb1", "cb-c1"):
+        callback = d.engine.callbacks[callback_id]
+        assert callback.status == "scheduled" and callback.due_at == opening
+        assert not d.engine.calls[callback.call_id].waiting
+    d.agent("a1", "available")
+    d.agent("a2", "available")
+    assert d.commands == []
+    d.advance(opening - d.now)
+    assert sorted(c.fields["callback_id"] for c in d.commands) == ["cb-c1", "cb1"]
+
+
 # -- the caller's own hours (overseas departments)
 
 GUADELOUPE = ZoneInfo("America/Guadeloupe")
