@@ -181,6 +181,16 @@ class Hours:
         """The name of the public holiday on that day, if any."""
         return french_holidays(self._subdiv).get(day) if self._public_holidays else None
 
+    def _local_holiday(self, day: date) -> bool:
+        """A holiday of the department's own (Alsace-Moselle's Good Friday, an overseas day), which
+        the national line's exceptions do not open."""
+        return (
+            self._public_holidays
+            and self._subdiv is not None
+            and day in french_holidays(self._subdiv)
+            and day not in french_holidays(None)
+        )
+
     def intervals(self, day: date) -> list[tuple[float, float]]:
         """The open intervals of a local day as instants (seconds since the epoch)."""
         cached = self._cache.get(day)
@@ -188,10 +198,13 @@ class Hours:
             return cached
         if not 1 < day.year < 9999:  # a day whose neighbours do not exist: never open
             return []
-        if self.holiday(day) is not None:
-            spans: list[Interval] = []
+        exception = self._exceptions.get(day)
+        if exception is not None and not self._local_holiday(day):
+            spans: list[Interval] = exception  # a dated exception opens even a national holiday
+        elif self.holiday(day) is not None:
+            spans = []
         else:
-            spans = self._exceptions.get(day, self._week[day.weekday()])
+            spans = self._week[day.weekday()]
         out = []
         for start, end in spans:
             t0 = datetime.combine(day, start, self.zone).timestamp()
@@ -305,7 +318,7 @@ class Hours:
             return "outside the calendar's range of dates"
         day = self.local_date(t)
         name = self.holiday(day)
-        if name is not None:
+        if name is not None and (not self._exceptions.get(day) or self._local_holiday(day)):
             return f"public holiday: {name}"
         if day in self._exceptions:
             spans = self._exceptions[day]

@@ -9,6 +9,8 @@ from typing import Literal
 from pydantic import AnyHttpUrl, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from acd.events import FIRST_YEAR, LAST_YEAR
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="ACD_", extra="ignore", frozen=True)
@@ -81,6 +83,12 @@ class Settings(BaseSettings):
     def _aware(cls, v: datetime | None) -> datetime | None:
         if v is not None and v.tzinfo is None:
             raise ValueError("ACD_CLOCK_START needs an offset, e.g. 2026-03-02T08:29:00+01:00")
+        if v is not None and not FIRST_YEAR <= v.year <= LAST_YEAR:
+            # the years every instant from outside is held to (acd/events.py): past them the
+            # calendar has no opening and dates overflow
+            raise ValueError(
+                f"ACD_CLOCK_START must fall in the years {FIRST_YEAR} to {LAST_YEAR} (got year {v.year})"
+            )
         return v
 
     @field_validator("redis_url")

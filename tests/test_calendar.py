@@ -108,6 +108,32 @@ def test_exceptional_day_closes_early(national):
     assert paris(configured.next_opening(t)) == "2026-12-28T08:30:00+01:00"  # 25th holiday, then weekend
 
 
+def test_an_exceptional_day_opens_a_public_holiday_it_names():
+    """Whit Monday is the solidarity day many administrations work: a deployment that opens it
+    writes it in `exceptions`. The holiday list won over the dated exception, silently: the line
+    stayed closed that day and its calls were answered `closed` (reason: the holiday)."""
+    whit_monday = datetime(2027, 5, 17).date()
+    configured = Calendar(CalendarConfig(hours=OpeningHours(exceptions={whit_monday: ["08:30-19:00"]})))
+    t = at("2027-05-17T10:00:00")
+    assert not Calendar(CalendarConfig()).is_open(t)  # the holiday, without the exception
+    assert configured.is_open(t) and configured.closed_reason(t) is None
+    assert paris(configured.next_opening(at("2027-05-14T19:00:00"))) == "2027-05-17T08:30:00+02:00"
+    assert configured.closed_reason(at("2027-05-17T19:30:00")).startswith("exceptional hours on 2027-05-17")
+
+
+def test_a_national_exception_does_not_open_a_department_s_own_holiday():
+    """The exceptions are the national line's: one giving 26 December special hours leaves the
+    Alsace-Moselle sites closed on their own holiday; a holiday closed by an empty exception is
+    still said to be the holiday."""
+    st_stephen = datetime(2028, 12, 26).date()  # a Tuesday
+    spec = OpeningHours(exceptions={st_stephen: ["08:30-17:00"]})
+    t = at("2028-12-26T10:00:00")
+    assert Hours(spec, "59").is_open(t) and not Hours(spec, "67").is_open(t)
+    assert Hours(spec, "67").closed_reason(t).startswith("public holiday")
+    closed = Hours(OpeningHours(exceptions={datetime(2027, 5, 17).date(): []}))
+    assert closed.closed_reason(at("2027-05-17T10:00:00")).startswith("public holiday")
+
+
 def test_spring_forward_night_next_opening_is_08_30_summer_time(national):
     # Clocks go from 02:00 to 03:00 in the night of Saturday 28 to Sunday 29 March 2026.
     t = at("2026-03-27T19:30:00")

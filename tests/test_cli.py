@@ -11,6 +11,7 @@ from datetime import datetime
 
 import pytest
 from prometheus_client import CollectorRegistry
+from pydantic import ValidationError
 
 from acd.api.app import create_app
 from acd.settings import Settings
@@ -65,6 +66,19 @@ def test_a_bad_setting_stops_start_up_with_a_clear_message(env, needle):
     assert "bad settings" in result.stderr
     assert needle in result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    "start", ["9999-12-31T20:00:00+00:00", "1970-01-01T00:00:00+00:00", "2100-01-01T12:00:00+01:00"]
+)
+def test_a_clock_start_outside_the_calendar_s_years_is_refused(start):
+    """The service's clock must stand where requests may: ACD_CLOCK_START at year 9999 started
+    a service whose first call.offered was a 500 (the day's figures overflowed the date) and
+    whose first due callback spun the timer loop for ever (no next opening)."""
+    with pytest.raises(ValidationError) as exc:
+        Settings(clock_start=datetime.fromisoformat(start))
+    assert "ACD_CLOCK_START" in str(exc.value) and "2000 to 2099" in str(exc.value)
+    Settings(clock_start=datetime.fromisoformat("2099-12-31T18:00:00+01:00"))  # the last year is fine
 
 
 async def test_clock_start_sets_the_service_clock(aiohttp_client):

@@ -306,6 +306,15 @@ class CallbacksConfig(_Model):
     windows: list[CallbackWindow] = Field(default_factory=list)
     #: A window is offered only when it starts at least this long after the offer.
     window_lead_s: NonNegSeconds = 900.0
+    #: The caller's local hours a callback may ring in (start, end), on top of the line's: an
+    #: overseas caller is not rung in its night (acd/engine/caller_hours.py).
+    caller_hours: tuple[TimeOfDay, TimeOfDay] = ("08:00", "20:00")
+
+    @model_validator(mode="after")
+    def _caller_hours(self) -> CallbacksConfig:
+        if self.caller_hours[1] <= self.caller_hours[0]:
+            raise ValueError(f"caller_hours ends after it starts ({'-'.join(self.caller_hours)})")
+        return self
 
 
 class AppointmentCapacity(_Model):

@@ -9,7 +9,8 @@ At the slot's start the appointment joins the line with its priority (above live
 default) and the first eligible agent to be free is reserved and an `originate` command sent.
 `appointment.result` closes it: `answered` -> done (`call.ended` on the appointment's id ends
 the conversation), otherwise it is dialled again within the slot after the configured delays,
-then `no_show`; a `call.unanswered` from the reserved agent is that agent's ring-out: no attempt
+then `no_show`; one still in line at its slot's end is not dialled after it (`no_show`,
+why `not_dialled`); a `call.unanswered` from the reserved agent is that agent's ring-out: no attempt
 counted, the appointment back in line at once for another agent (acd/engine/outbound.py). A
 `remind` command goes out `reminder_lead_s` before the slot.
 """
@@ -331,12 +332,29 @@ class Appointments:
             self.line.calls[call.id] = call
         if call.waiting:
             return
+        if now >= appointment.end:  # come too late (a timer fired after the slot): not dialled now
+            self.slot_over(appointment, now)
+            return
         self.line._seq += 1
         call.seq = self.line._seq
         call.enqueued_at = now
         call.status = CallStatus.QUEUED
         self.line._enqueue(call)
+        self.line.timers.set(appointment.end, "slot_end", appointment.id, appointment.token)
         self.line._try_route(call, now, commands)
+
+    def slot_over(self, appointment: Appointment, now: float) -> None:
+        """The slot ended with the appointment still waiting for an agent: the caller agreed to be
+        called within it, so it is not dialled later (after the closing, or the next morning); it
+        leaves the line as a no-show that acd did not dial (`why`: not_dialled)."""
+        call = self.line.calls[appointment.id]
+        if call.waiting:
+            self.line._dequeue(call)
+        appointment.status = NO_SHOW
+        appointment.token += 1
+        self.line._finish_call(call, now, now, "no_show")
+        self.note(appointment, now, "no_show", why="not_dialled")
+        self.line.observer.appointment(appointment, "no_show", now)
 
     def remind(self, appointment: Appointment, now: float, commands: list[Command]) -> None:
         appointment.reminded = True

@@ -9,9 +9,9 @@
   only while an agent who could take it is idle (the share never keeps an agent idle).
 - Outcomes: `answered` -> done (the agent talks; `call.ended` on the callback's call id ends it);
   `no_answer` / `busy` / `failed` -> the agent is released and the callback retried after the
-  configured delay, up to `max_attempts`, then `failed`. Dialled only in opening hours. A
-  `call.unanswered` from the reserved agent is that agent's ring-out, not the caller's no answer:
-  no attempt counted, the callback back in its place in line at once (acd/engine/outbound.py).
+  configured delay, up to `max_attempts`, then `failed`. Dialled only in opening hours and the
+  caller's daytime (acd/engine/caller_hours.py). A `call.unanswered` from the reserved agent is
+  its ring-out, not the caller's no answer: no attempt, back in its place in line at once.
 
 Each dial borrows the call machinery: the callback's `Call` (the caller's own call for virtual
 hold, or one with the callback's id) waits in the line, is connected, answered and ended.
@@ -23,6 +23,7 @@ import heapq
 from typing import Any, ClassVar
 
 from acd.engine.agents import Ignored
+from acd.engine.caller_hours import CallerHours, arm_stop, caller_zone
 from acd.engine.line import Line
 from acd.engine.outbound import Outbound
 from acd.engine.records import Agent, Call, Callback
@@ -54,6 +55,7 @@ class Callbacks:
         self.outbound = outbound
         self.settings = line.config.callbacks
         self.calendar = line.calendar
+        self.caller_hours = CallerHours(*self.settings.caller_hours, line.calendar)
         self.records: dict[str, Callback] = {}
         self.pending: dict[str, list[tuple[float, int, str]]] = {}  # skill -> heap of due callbacks
         self.active: dict[str, int] = {}  # skill -> requested callbacks admitted to the line
@@ -62,16 +64,16 @@ class Callbacks:
 
     # -- callback windows
 
-    def windows(self, now: float, limit: int = 2) -> list[dict[str, Any]]:
-        """The next `limit` callback windows with room (acd/engine/windows.py)."""
-        return offered(self.settings, self.calendar, self.window_booked, now, limit)
+    def windows(self, now: float, limit: int = 2, call: Call | None = None) -> list[dict[str, Any]]:
+        """The next `limit` windows with room (acd/engine/windows.py); a call's: in its daytime."""
+        zone = None if call is None else caller_zone(call.department, call.caller)
+        found = offered(self.settings, self.calendar, self.window_booked, now, limit * (8 if zone else 1))
+        return [w for w in found if self.caller_hours.daytime(w["_key"][2], zone)][:limit]
 
-    def window_at(self, start: float, now: float) -> dict[str, Any] | None:
-        """The offered window starting at `start`, if it is one with room."""
-        for window in self.windows(now, limit=len(self.settings.windows) * 8):
-            if window["_key"][2] == start:
-                return window
-        return None
+    def window_at(self, start: float, now: float, call: Call) -> dict[str, Any] | None:
+        """The window offered to the call starting at `start`, if it is one with room."""
+        offered = self.windows(now, len(self.settings.windows) * 8, call)
+        return next((window for window in offered if window["_key"][2] == start), None)
 
     # -- events
 
@@ -88,6 +90,7 @@ class Callbacks:
         if e.window_start is not None:
             return self.book_window(call, e.window_start.timestamp(), t, now)
         callback = self.hold(call, t, due=now, requested=False)
+        arm_stop(self.line, self.caller_hours, callback, now)
         decision = CallbackDecision(callback.id, call_id=call.id)
         self.line._record(call, now, decision.to_wire())
         self.note(callback, now, "scheduled", why="virtual_hold")
@@ -96,8 +99,7 @@ class Callbacks:
         return decision
 
     def hold(self, call: Call, t: float, *, due: float, requested: bool) -> Callback:
-        """The waiting caller's callback: the call leaves the line's rules (no max-wait action any
-        more) and becomes the callback's."""
+        """The waiting caller's callback: out of the line's rules (no max-wait action any more)."""
         callback = Callback(
             id=f"cb-{call.id}",
             number=call.caller,
@@ -118,7 +120,7 @@ class Callbacks:
     def book_window(self, call: Call, start: float, t: float, now: float) -> CallbackDecision:
         """The caller takes a callback window: it leaves the line, and its callback is due at the
         window's start, dialled then in the order of its first call's arrival."""
-        window = self.window_at(start, now)
+        window = self.window_at(start, now, call)
         assert window is not None  # validated
         day, index, _ = window["_key"]
         self.window_booked[(day, index)] = self.window_booked.get((day, index), 0) + 1
@@ -141,7 +143,7 @@ class Callbacks:
         self, e: CallbackRequested, t: float, now: float, commands: list[Command]
     ) -> CallbackDecision:
         wanted = max(now, e.not_before.timestamp()) if e.not_before is not None else now
-        due = self.dial_time(wanted)
+        due = self.dial_time(wanted, e)
         call = Call(
             id=e.callback_id,
             caller=e.number,
@@ -241,7 +243,7 @@ class Callbacks:
             delays = settings.retry_delays_s
             delay = delays[min(callback.attempts, len(delays)) - 1]
             callback.status = SCHEDULED
-            callback.due_at = self.dial_time(now + delay)
+            callback.due_at = self.dial_time(now + delay, callback)
             call.status = CallStatus.CALLBACK
             self.arm(callback)
             self.note(callback, now, "scheduled", why="retry")
@@ -260,9 +262,8 @@ class Callbacks:
         call = self.line.calls.get(e.call_id)
         if call is None or call.status is not CallStatus.QUEUED or not call.waiting or call.callback_id:
             return  # unknown (said next), or no longer waiting: the handler says it is ignored
-        assert e.window_start is not None
-        start = e.window_start.timestamp()
-        offered = self.windows(batch.now, limit=len(self.settings.windows) * 8)
+        start = e.window_start.timestamp()  # type: ignore[union-attr]  # set: check_accepted
+        offered = self.windows(batch.now, len(self.settings.windows) * 8, call)
         window = next((w for w in offered if w["_key"][2] == start), None)
         if window is None:
             starts = [w["start"] for w in offered]
@@ -319,9 +320,8 @@ class Callbacks:
         return self.outbound.live(self.records.get(key), token, SCHEDULED)
 
     def due(self, callback: Callback, now: float, commands: list[Command]) -> None:
-        if not self.calendar.is_open(now):
-            callback.due_at = self.dial_time(now)
-            self.arm(callback)
+        if not self.caller_hours.may_dial_for(callback, now):
+            self.wait_for_opening(callback, now)
             return
         call = self.line.calls[callback.call_id]
         if callback.requested:
@@ -334,11 +334,9 @@ class Callbacks:
             self.enter_line(callback, call, now, commands)
 
     def admit(self, skill: str, now: float, commands: list[Command]) -> None:
-        """Let due requested callbacks into the line while the skill's fair share allows, and
-        past it while an agent who could take one is idle: the share keeps agents for live
-        callers who wait, never an agent idle while a due callback waits (work-conserving, as
-        the contract asks of the shipped configuration; routing is, so an idle eligible agent
-        means no live caller it could take is waiting)."""
+        """Let due requested callbacks into the line while the skill's fair share allows, and past
+        it while an agent who could take one is idle (work-conserving, as the contract asks of the
+        shipped configuration: routing is, so no live caller that agent could take waits)."""
         heap = self.pending.get(skill)
         line = self.line
         while heap:
@@ -365,6 +363,7 @@ class Callbacks:
             call.enqueued_at = now
         call.status = CallStatus.CALLBACK
         self.line._enqueue(call)
+        arm_stop(self.line, self.caller_hours, callback, now)
         self.line._try_route(call, now, commands)
 
     def leave_share(self, callback: Callback, now: float, commands: list[Command]) -> None:
@@ -382,16 +381,20 @@ class Callbacks:
         """Picked while the line is closed: out of the line until the next opening."""
         self.line._dequeue(call)
         callback = self.records[call.callback_id or ""]
-        callback.due_at = self.dial_time(now)
         if callback.id in self.admitted:  # it re-enters through the share when due again
             self.admitted.discard(callback.id)
             self.active[callback.skill] -= 1
-        self.arm(callback)
+        self.wait_for_opening(callback, now)
         self.note(callback, now, "scheduled", why="closed")
 
-    def dial_time(self, t: float) -> float:
-        opening = self.calendar.next_opening(t)
-        return opening if opening is not None else t
+    def wait_for_opening(self, callback: Callback, now: float) -> None:
+        """Due while closed: at the next opening; with none (closed for good) a day on, never now."""
+        opening = self.caller_hours.next_dial_for(callback, now)
+        callback.due_at = opening if opening is not None else callback.due_at
+        self.outbound.arm(callback, opening if opening is not None else now + 86400.0, "callback")
+
+    def dial_time(self, t: float, contact: Any) -> float:
+        return self.caller_hours.next_dial_for(contact, t) or t  # None: no dial time in the horizon
 
     def note(self, callback: Callback, now: float, what: str, **extra: Any) -> None:
         callback.history.append((now, {"status": what, **extra}))

@@ -255,6 +255,13 @@ class Engine(Line):
                 self.appointment_book.due(self.appointments[key], now, commands)
             elif kind == "remind":
                 self.appointment_book.remind(self.appointments[key], now, commands)
+            elif kind == "slot_end":
+                self.appointment_book.slot_over(self.appointments[key], now)
+            elif kind == "callback_stop":  # acd/engine/caller_hours.py's arm_stop
+                callback = self.callbacks[key]
+                call = self.calls[callback.call_id]
+                if call.waiting and not self.callback_book.caller_hours.may_dial_for(callback, now):
+                    self.callback_book.defer(call, now)
         if self.callback_book.pending:
             self.callback_book.admit_all(now, commands)
         self._housekeep(now)
@@ -274,11 +281,11 @@ class Engine(Line):
                 and agent.wrap_token == token
                 and self.router.agent_state(agent.row) == WRAP_UP
             )
-        if kind == "callback":
+        if kind == "callback" or kind == "callback_stop":
             return self.callback_book.timer_live(key, token)
         if kind == "watchdog":
             return timer[0] == self._watchdog_at and self._watchdog_s > 0
-        return self.appointment_book.timer_live(key, token)  # appointment, remind
+        return self.appointment_book.timer_live(key, token)  # appointment, remind, slot_end
 
     # ------------------------------------------------------------------ upkeep
 

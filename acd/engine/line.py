@@ -323,7 +323,7 @@ class Line:
         self._try_route(call, now, commands)
 
     def _try_route(self, call: Call, now: float, commands: list[Command]) -> None:
-        if call.callback_id is not None and not self.calendar.is_open(now):
+        if call.callback_id is not None and not self._may_dial(call, now):
             self.callback_book.defer(call, now)
             return
         agent_row = self.router.pick_agent(call.row, now)
@@ -363,12 +363,16 @@ class Line:
             return
         while (call_row := self.router.pick_call(agent.row, now)) >= 0:
             call = self._call_by_row[call_row]
-            if call.callback_id is not None and not self.calendar.is_open(now):
-                self.callback_book.defer(call, now)  # callbacks are dialled only in opening hours
+            if call.callback_id is not None and not self._may_dial(call, now):
+                self.callback_book.defer(call, now)  # dialled in opening hours, the caller's daytime
                 continue
             self._served_from_line(call, now)
             self._connect(call, agent, now, commands, notify=True)
             return
+
+    def _may_dial(self, call: Call, now: float) -> bool:
+        """Whether a callback's call may be dialled now (acd/engine/caller_hours.py)."""
+        return self.callback_book.caller_hours.may_dial_for(self.callbacks[call.callback_id or ""], now)
 
     def _arm_call_timer(self, call: Call, now: float) -> None:
         """Wake for the call at its next widening step, the end of its wait for a preferred
@@ -403,7 +407,7 @@ class Line:
             # beside virtual hold, the windows later on with room (accept one by its start)
             windows = [
                 {k: v for k, v in w.items() if k != "_key"}
-                for w in self.callback_book.windows(self._last_now)
+                for w in self.callback_book.windows(self._last_now, call=call)
             ]
         return QueueDecision(call.id, position, round(ewt, 1), offer, windows)
 

@@ -144,7 +144,7 @@ def _started(enabled: bool) -> None:
 
 def _simulate(args: argparse.Namespace, enabled: bool = True) -> None:
     from acd.sim.compare import compare
-    from acd.sim.loop import Simulation
+    from acd.sim.loop import Simulation, SimulationError
     from acd.sim.report import compare_text, report, text
     from acd.sim.scenario import ScenarioError, load_scenario
 
@@ -164,7 +164,11 @@ def _simulate(args: argparse.Namespace, enabled: bool = True) -> None:
     show = None if args.no_progress or not sys.stderr.isatty() else progress_bar(scenario.name or "simulate")
     if args.compare:
         _started(enabled)
-        result = compare(scenario, config, router=args.router, progress=show)
+        try:
+            result = compare(scenario, config, router=args.router, progress=show)
+        except SimulationError as e:
+            _fail(f"the scenario cannot run: {e}")
+            return
         if args.json:
             print(json.dumps(result))
         else:
@@ -172,7 +176,12 @@ def _simulate(args: argparse.Namespace, enabled: bool = True) -> None:
         return
     simulation = Simulation(scenario, config, router=args.router, progress=show)  # simulate(), in two
     _started(enabled)
-    rep = report(simulation.run())
+    try:
+        outcome = simulation.run()
+    except SimulationError as e:
+        _fail(f"the scenario cannot run: {e}")
+        return
+    rep = report(outcome)
     print(json.dumps(rep) if args.json else text(rep))
 
 

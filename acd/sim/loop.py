@@ -1,5 +1,8 @@
 """The event loop: the contact centre around the engine, on a simulated clock.
 
+Over 400 lines: `Simulation.run` is one event loop, inlined on purpose (the hot path, below); what
+needs none of its local state lives in the modules named at the end.
+
 The simulator plays the telephony platform and the callers; the engine (the service's own, with
 its router) decides. One heap holds the simulator's future events (arrivals, ends of
 conversations, callers' patience running out, ends of calls at local services, hours of the
@@ -54,12 +57,12 @@ from acd.sim.platform import (
     Platform,
     SimCall,
 )
-from acd.sim.scenario_model import Distribution, Scenario
+from acd.sim.scenario_model import CLOCK_LIMIT, TOO_LATE, Distribution, Scenario, SimulationError
 from acd.sim.shifts import Shifts
 from acd.sim.stats import Stats
 from acd.sim.streams import durations, uniform, unit_exponential
 
-__all__ = ["Outcome", "SimCall", "Simulation", "simulate"]
+__all__ = ["Outcome", "SimCall", "Simulation", "SimulationError", "simulate"]
 
 
 @dataclass
@@ -180,7 +183,8 @@ class Simulation:
         self.occ_end: dict[str, float] | None = None
         self.occ_t = [now, now]
         warmup = sc.warmup_calls
-        horizon = math.inf
+        horizon = CLOCK_LIMIT  # past it the calendar cannot reason (acd/calendar.py): an error
+        stopped_at = -math.inf
         n = 0
         progress, next_tick = self.progress, time.perf_counter() + 0.2
         expected = sc.calls if sc.calls is not None else max(1.0, sc.expected_rate() * (sc.duration_s or 0.0))
@@ -212,6 +216,7 @@ class Simulation:
             wake = platform.wake
             if wake is not None and (not heap or wake <= heap[0][0]):
                 if wake > horizon:
+                    stopped_at = wake
                     break
                 now = wake
                 commands = engine.tick(now)
@@ -223,6 +228,7 @@ class Simulation:
                 break
             t, _, kind, payload = heappop(heap)
             if t > horizon:
+                stopped_at = t
                 break
             now = t
             if kind in (ARRIVE, REDIAL):
@@ -307,7 +313,7 @@ class Simulation:
                     self.actions[action] += 1
                 if kind == ARRIVE and n == limit_calls:
                     stopping = True
-                    horizon = t + sc.drain_s
+                    horizon = min(CLOCK_LIMIT, t + sc.drain_s)
                     self.occ_end, self.occ_t[1] = occupied(engine, t), t
                 if progress is not None and time.perf_counter() >= next_tick:
                     progress(min(1.0, n / expected))
@@ -352,8 +358,10 @@ class Simulation:
                 apply([CallEnded(f"e{eid()}", call.id, "completed")], t)
             elif kind == STOP:
                 stopping = True
-                horizon = t + sc.drain_s
+                horizon = min(CLOCK_LIMIT, t + sc.drain_s)
                 self.occ_end, self.occ_t[1] = occupied(engine, t), t
+        if stopped_at > CLOCK_LIMIT:
+            raise SimulationError(TOO_LATE)
         if platform.pending:
             apply([], now)
         if self.occ_start is None:

@@ -17,7 +17,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from acd.calendar import T_MAX
 from acd.config import AppointmentsConfig, CallbacksConfig, OverflowConfig, RoutingConfig
+from acd.events import FIRST_YEAR, LAST_YEAR
 
 __all__ = [
     "AgentGroup",
@@ -40,6 +42,17 @@ Level = Annotated[int, Field(ge=1, le=5, strict=True)]
 
 #: A Tuesday of an ordinary week (no holiday, no campaign): the default first instant simulated.
 DEFAULT_START = "2026-03-03T08:30:00+01:00"
+#: The end of the instants the calendar reasons about (acd/calendar.py's T_MAX, 2200-01-01 UTC):
+#: a run whose next event falls after it stops with a SimulationError saying TOO_LATE.
+CLOCK_LIMIT = T_MAX
+TOO_LATE = (
+    "the simulated clock would pass 2200-01-01, where the calendar ends: the scenario's rates are "
+    "too low, or its durations too long, for its calls or duration_s"
+)
+
+
+class SimulationError(Exception):
+    """A scenario that cannot be run to its end (its message says why and what to change)."""
 
 
 class _Model(BaseModel):
@@ -238,6 +251,13 @@ class Scenario(_Model):
     batches: Annotated[int, Field(ge=2, le=1000)] = 20
     #: After the last arrival, stop anyway this long after (calls still in line are `unresolved`).
     drain_s: PosFloat = 86400.0
+
+    @field_validator("start")
+    @classmethod
+    def _start_in_the_calendar_s_years(cls, v: datetime) -> datetime:
+        if not FIRST_YEAR <= v.year <= LAST_YEAR:  # the years the API takes an instant in
+            raise ValueError(f"must fall in the years {FIRST_YEAR} to {LAST_YEAR} (got year {v.year})")
+        return v
 
     @model_validator(mode="after")
     def _stop_rule(self) -> Scenario:

@@ -464,3 +464,40 @@ def test_a_late_end_of_a_dial_never_ends_an_appointment_waiting_for_its_next_dia
     d.send("call.ended", call_id="live1", reason="completed")  # a1 free: dials the appointment
     assert [c.command for c in d.commands].count("originate") == 2
     assert d.engine.appointments["ap1"].status == "dialing"
+
+
+# -- the slot's end
+
+
+def test_an_appointment_no_agent_could_dial_within_its_slot_is_never_dialled_after_it(router_kind):
+    """Booked 18:30-19:00, every agent busy through the slot: it waited in line past the slot and
+    the line's closing, and the first agent free, at 19:05 or the next morning at 09:00, dialled
+    the caller hours after the time agreed. At the slot's end it leaves the line as a no-show
+    (why: not_dialled); nobody is dialled after."""
+    d = driver(router_kind)
+    book(d, "ap1", "2026-03-02T18:30:00", site="lille")
+    d.agent("a1", "available")
+    d.offer("live1")  # a1 talks through the whole slot
+    d.send("call.answered", call_id="live1", agent_id="a1")
+    d.advance(local("2026-03-02T18:59:00").timestamp() - d.now)
+    assert d.engine.calls["ap1"].waiting  # in line within its slot: still to be dialled
+    d.advance(local("2026-03-02T19:00:00").timestamp() - d.now)
+    appointment = d.engine.appointments["ap1"]
+    assert appointment.status == "no_show" and not d.engine.calls["ap1"].waiting
+    assert appointment.history[-1][1] == {"status": "no_show", "why": "not_dialled"}
+    d.advance(300)
+    d.send("call.ended", call_id="live1", reason="completed")  # 19:05: a1 free
+    d.advance(local("2026-03-03T09:00:00").timestamp() - d.now)
+    d.agent("a2", "available")
+    assert [c.command for c in d.commands if c.command == "originate"] == []
+
+
+def test_an_appointment_whose_time_comes_after_its_slot_is_over_is_not_dialled(router_kind):
+    """Its timer fired late (the service down through the slot, say): not dialled then either."""
+    d = driver(router_kind)
+    book(d, "ap1", "2026-03-02T11:00:00", site="lille")
+    d.agent("a1", "available")
+    d.now = local("2026-03-02T11:40:00").timestamp()  # no tick within the slot
+    d.advance(0)
+    assert [c.command for c in d.commands] == []
+    assert d.engine.appointments["ap1"].status == "no_show"

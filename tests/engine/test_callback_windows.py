@@ -112,3 +112,19 @@ def test_a_window_asked_for_a_call_that_no_longer_waits_is_ignored_not_refused(d
         [ev("callback.accepted", call_id="c1", window_start="2026-03-02T12:00:00+01:00")], d.now
     )
     assert results[0].to_wire()["ignored"] == "call_ended"
+
+
+def test_a_caller_overseas_is_offered_only_windows_in_its_daytime(d: Driver) -> None:
+    """17:30-19:00 Paris is 20:30-22:00 in Réunion (UTC+4): offered such a window, the caller
+    was rung at the line's next opening instead (acd rings nobody in its night), not when
+    promised. Windows that start outside the caller's hours are not offered, nor taken."""
+    decision = d.offer("c1", caller="+262262123456", department="974")
+    assert [w["start"] for w in decision["callback_windows"]] == [
+        "2026-03-03T08:30:00+01:00",  # 11:30 in Réunion
+        "2026-03-04T08:30:00+01:00",
+    ]
+    with pytest.raises(EngineError) as info:
+        d.send("callback.accepted", call_id="c1", window_start="2026-03-02T17:30:00+01:00")
+    assert info.value.code == "unknown_window"
+    metropolitan = d.offer("c2", department="59")  # unchanged for the line's own zone
+    assert metropolitan["callback_windows"][0]["start"] == "2026-03-02T17:30:00+01:00"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -252,6 +253,115 @@ def test_a_callback_picked_after_closing_waits_for_the_next_opening(router_kind)
     assert d.commands == []
     assert d.engine.callbacks["cb1"].status == "scheduled"
     d.advance(datetime(2026, 3, 3, 7, 30, tzinfo=UTC).timestamp() - d.now)  # Tuesday 08:30
+    assert [c.command for c in d.commands] == ["originate"]
+
+
+def test_a_callback_due_while_the_line_never_opens_again_sleeps_instead_of_spinning(router_kind):
+    """A calendar with no opening within its horizon (every weekday closed: a line suspended)
+    has no next opening. A due callback then re-armed its timer at `now` itself, so the timer
+    loop fired it again and again without end: the service hung on its first requested callback.
+    It now stays scheduled and is looked at again a day later."""
+    base = cb_config().model_dump()
+    base["calendar"] = {"hours": {"week": {day: [] for day in ("mon", "tue", "wed", "thu", "fri")}}}
+    d = Driver(Engine(Config.model_validate(base), router=router_kind))
+    decision = request(d, "cb1")
+    assert decision["due_at"] == d.now  # never open: no later instant to name
+    [wakeup] = [
+        t[0] for t in d.engine.timers._heap if t[2:4] == ("callback", "cb1") and d.engine._timer_live(t)
+    ]
+    assert wakeup >= d.now + 3600  # not a timer due at once, again and again
+    d.agent("a1", "available")
+    d.advance(3 * 86400)  # returns: each look finds the line closed and sleeps a day
+    assert d.commands == []
+    assert d.engine.callbacks["cb1"].status == "scheduled"
+
+
+def test_a_callback_waiting_in_line_when_the_line_closes_says_it_is_due_at_the_next_opening(router_kind):
+    """Requested at 18:59:50 with nobody free, it waited in line through the closing: its due_at
+    stayed Monday 18:59:50 all night (a callback long overdue, to the supervisor and the caller's
+    GET), though it was dialled on Tuesday. At the closing it leaves the line, due at the opening;
+    a virtual-hold caller's callback likewise, its place kept."""
+    late = datetime(2026, 3, 2, 17, 59, 50, tzinfo=UTC).timestamp()  # Monday 18:59:50 Paris
+    d = driver(router_kind, now=late)
+    request(d, "cb1")
+    d.offer("c1")
+    d.send("callback.accepted", call_id="c1")
+    assert d.engine.calls["cb1"].waiting and d.engine.calls["c1"].waiting
+    d.advance(11)  # 19:00:01
+    opening = datetime(2026, 3, 3, 7, 30, tzinfo=UTC).timestamp()  # Tuesday 08:30 Paris
+    for callback_id in ("cb1", "cb-c1"):
+        callback = d.engine.callbacks[callback_id]
+        assert callback.status == "scheduled" and callback.due_at == opening
+        assert not d.engine.calls[callback.call_id].waiting
+    d.agent("a1", "available")
+    d.agent("a2", "available")
+    assert d.commands == []
+    d.advance(opening - d.now)
+    assert sorted(c.fields["callback_id"] for c in d.commands) == ["cb-c1", "cb1"]
+
+
+# -- the caller's own hours (overseas departments)
+
+GUADELOUPE = ZoneInfo("America/Guadeloupe")
+
+
+def overseas_request(d: Driver, callback_id: str, **fields: Any) -> dict:
+    return d.send(
+        "callback.requested", callback_id=callback_id, number="+590590123456", skill="impot_revenu", **fields
+    )
+
+
+def test_a_callback_to_an_overseas_caller_is_due_within_the_caller_s_daytime_not_at_the_opening(
+    router_kind,
+):
+    """Guadeloupe is five hours behind Paris in winter: the line's 08:30 opening is 03:30 there.
+    A Guadeloupe caller asking at 19:30 Paris (14:30 local) for a callback was due at 08:30 Paris,
+    rung at 03:30 in the night. The callback waits for the caller's 08:00 (13:00 Paris), the
+    first instant the line is open and it is daytime for the caller."""
+    evening = datetime(2026, 3, 2, 18, 30, tzinfo=UTC).timestamp()  # Monday 19:30 Paris
+    d = driver(router_kind, now=evening)
+    decision = overseas_request(d, "cb1", department="971")
+    assert datetime.fromtimestamp(decision["due_at"], GUADELOUPE).isoformat() == "2026-03-03T08:00:00-04:00"
+    d.agent("a1", "available")
+    d.advance(datetime(2026, 3, 3, 11, 59, tzinfo=UTC).timestamp() - d.now)  # Tuesday 07:59 local
+    assert d.commands == []
+    d.advance(60)
+    assert [c.command for c in d.commands] == ["originate"]
+
+
+def test_the_caller_s_zone_comes_from_the_number_when_no_department_is_given(router_kind):
+    evening = datetime(2026, 3, 2, 18, 30, tzinfo=UTC).timestamp()
+    d = driver(router_kind, now=evening)
+    decision = overseas_request(d, "cb1")  # +590: Guadeloupe
+    assert datetime.fromtimestamp(decision["due_at"], GUADELOUPE).hour == 8
+
+
+def test_a_metropolitan_callback_is_still_due_at_the_opening(router_kind):
+    evening = datetime(2026, 3, 2, 18, 30, tzinfo=UTC).timestamp()
+    d = driver(router_kind, now=evening)
+    decision = request(d, "cb1", department="59")
+    assert decision["due_at"] == datetime(2026, 3, 3, 7, 30, tzinfo=UTC).timestamp()  # 08:30 Paris
+
+
+def test_an_overseas_callback_picked_when_it_is_night_for_the_caller_waits_for_the_caller_s_morning(
+    router_kind,
+):
+    """A virtual-hold caller of Réunion (UTC+4) whose place comes at 17:01 Paris, 20:01 there,
+    is not rung in its evening: the callback goes back to wait for the next instant the line is
+    open in the caller's daytime, the line's 08:30 opening (11:30 in Réunion)."""
+    d = driver(router_kind, now=datetime(2026, 3, 2, 15, 59, tzinfo=UTC).timestamp())  # 16:59 Paris
+    d.offer("c1", caller="+262262123456", department="974")
+    d.send("callback.accepted", call_id="c1")
+    d.send("call.ended", call_id="c1", reason="completed")
+    d.advance(120)  # 17:01 Paris, 20:01 in Réunion
+    d.agent("a1", "available")
+    assert d.commands == []
+    assert d.engine.callbacks["cb-c1"].status == "scheduled"
+    reunion = ZoneInfo("Indian/Reunion")
+    assert datetime.fromtimestamp(d.engine.callbacks["cb-c1"].due_at, reunion).isoformat() == (
+        "2026-03-03T11:30:00+04:00"  # the line's 08:30 opening, daytime there
+    )
+    d.advance(datetime(2026, 3, 3, 7, 30, tzinfo=UTC).timestamp() - d.now)
     assert [c.command for c in d.commands] == ["originate"]
 
 

@@ -324,7 +324,7 @@ def test_every_attribute_of_the_engine_is_in_the_state_or_made_from_the_configur
     engine = Engine(rich_config(), router="reference")
     assert set(vars(engine)) == saved | from_config | transient | parts
     # the parts hold the line, their settings, and state that is in the document
-    given = {"line", "outbound", "settings", "calendar"}
+    given = {"line", "outbound", "settings", "calendar", "caller_hours"}  # caller_hours: from the config
     assert set(vars(engine.callback_book)) - given == {
         "records",
         "pending",

@@ -60,6 +60,34 @@ def test_a_bad_scenario_exits_with_the_file_and_line(tmp_path: Path, capsys) -> 
     assert "did you mean 'rate_per_min'?" in str(info.value)
 
 
+@pytest.mark.parametrize("start", ["9999-12-31T08:30:00+01:00", "1970-01-05T08:30:00+01:00"])
+def test_a_start_outside_the_calendar_s_years_is_a_bad_scenario(tmp_path: Path, start: str) -> None:
+    """Year 9999 ran into an OverflowError traceback at the first call (the day's figures past
+    the last date); 1970 ran a day the calendar cannot reason about (closed, no next opening)."""
+    path = tmp_path / "far.yaml"
+    path.write_text(SCENARIO.replace("hours: always\n", f'start: "{start}"\n'))
+    with pytest.raises(SystemExit) as info:
+        main(["simulate", str(path)])
+    assert f"{path}:4: start:" in str(info.value) and "2000 to 2099" in str(info.value)
+
+
+def test_arrivals_so_rare_that_the_clock_runs_past_the_calendar_stop_with_a_clear_message(
+    tmp_path: Path,
+) -> None:
+    """Five calls at 1e-10 a minute are centuries apart: the run reached year 10772 and died in
+    a ValueError traceback. It stops with what went wrong and what to change."""
+    path = tmp_path / "rare.yaml"
+    path.write_text(
+        SCENARIO.replace("calls: 600", "calls: 5")
+        .replace("warmup_calls: 50", "warmup_calls: 0")
+        .replace("rate_per_min: 8", "rate_per_min: 0.0000000001")
+    )
+    with pytest.raises(SystemExit) as info:
+        main(["simulate", str(path), "--json"])
+    message = str(info.value)
+    assert "2200-01-01" in message and "rate" in message
+
+
 def test_staff_gives_erlang_c_erlang_a_and_the_simulators_answer(capsys) -> None:
     main(
         [

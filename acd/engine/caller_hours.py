@@ -1,0 +1,96 @@
+"""When a callback may ring its caller: the line open, and daytime where the caller lives.
+
+The national line's hours are Paris time, and it serves the overseas departments too: its 08:30
+opening is 03:30 in Guadeloupe and Martinique in winter, its 19:00 closing 22:00 in Réunion. A
+callback is dialled only while the line is open and the caller's own clock reads within
+`callbacks.caller_hours` (08:00-20:00 by default). The caller's zone is its department's
+(acd/calendar.py's DEPARTMENT_TIMEZONE), or, with no department, its number's overseas country
+code; anyone else is on the line's own zone, where the line's hours already fall within the
+caller's (as shipped), so metropolitan callbacks are due at the opening as before.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from acd.calendar import DEPARTMENT_TIMEZONE, Calendar
+
+#: Overseas E.164 prefixes and their zones, longest first (Mayotte shares +262 with Réunion).
+NUMBER_TIMEZONE = (
+    ("+262269", "Indian/Mayotte"),
+    ("+262639", "Indian/Mayotte"),
+    ("+262", "Indian/Reunion"),
+    ("+590", "America/Guadeloupe"),
+    ("+594", "America/Cayenne"),
+    ("+596", "America/Martinique"),
+)
+_ZONES = {name: ZoneInfo(name) for name in {*DEPARTMENT_TIMEZONE.values(), *dict(NUMBER_TIMEZONE).values()}}
+#: How many times the search below may hop between the line's hours and the caller's.
+_HOPS = 32
+
+
+def caller_zone(department: str | None, number: str) -> ZoneInfo | None:
+    """The caller's time zone when it is not the line's: its department's, else its number's."""
+    name = DEPARTMENT_TIMEZONE.get(department or "")
+    if name is None:
+        name = next((zone for prefix, zone in NUMBER_TIMEZONE if number.startswith(prefix)), None)
+    return _ZONES[name] if name is not None else None
+
+
+class CallerHours:
+    """The instants a callback may be dialled, for a caller in `zone` (None: the line's zone);
+    `..._for` take a contact (a callback, or its request: `department`, `number`)."""
+
+    def __init__(self, start: str, end: str, calendar: Calendar) -> None:
+        self.start, self.end = time.fromisoformat(start), time.fromisoformat(end)
+        self.calendar = calendar
+
+    def daytime(self, t: float, zone: ZoneInfo | None) -> bool:
+        if zone is None:
+            return True
+        return self.start <= datetime.fromtimestamp(t, zone).time() < self.end
+
+    def may_dial(self, t: float, zone: ZoneInfo | None) -> bool:
+        return self.calendar.is_open(t) and self.daytime(t, zone)
+
+    def next_dial(self, t: float, zone: ZoneInfo | None) -> float | None:
+        """The first instant from `t` when the line is open and it is daytime for the caller;
+        None when there is none (the line never open, or never while the caller is awake)."""
+        for _ in range(_HOPS):
+            opening = self.calendar.next_opening(t)
+            if opening is None or self.daytime(opening, zone):
+                return opening
+            assert zone is not None
+            local = datetime.fromtimestamp(opening, zone)
+            day = local.date() if local.time() < self.start else local.date() + timedelta(days=1)
+            t = datetime.combine(day, self.start, zone).timestamp()
+        return None
+
+    def may_dial_for(self, contact: Any, t: float) -> bool:
+        return self.may_dial(t, caller_zone(contact.department, contact.number))
+
+    def next_dial_for(self, contact: Any, t: float) -> float | None:
+        return self.next_dial(t, caller_zone(contact.department, contact.number))
+
+    def until_for(self, contact: Any, t: float) -> float | None:
+        """When dialling the contact, allowed at `t`, stops: the line's closing or the end of the
+        caller's day, whichever comes first (None: never, or not allowed now)."""
+        zone = caller_zone(contact.department, contact.number)
+        if not self.may_dial(t, zone):
+            return None
+        stop = self.calendar.hours.next_change(t)  # open now: its next change is the closing
+        if zone is not None:
+            end = datetime.combine(datetime.fromtimestamp(t, zone).date(), self.end, zone).timestamp()
+            stop = end if stop is None else min(stop, end)
+        return stop
+
+
+def arm_stop(line: Any, hours: CallerHours, callback: Any, t: float) -> None:
+    """A callback waiting in line is woken when dialling it stops (`callback_stop`): still
+    waiting then, it leaves the line, due at the next instant it may be dialled, so its `due_at`
+    never stays in a past evening while it waits for the morning."""
+    stop = hours.until_for(callback, t)
+    if stop is not None:
+        line.timers.set(stop, "callback_stop", callback.id, callback.token)
