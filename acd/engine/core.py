@@ -259,8 +259,12 @@ class Engine(Line):
                 self.appointment_book.slot_over(self.appointments[key], now)
             elif kind == "callback_stop":  # acd/engine/caller_hours.py's arm_stop
                 callback = self.callbacks[key]
-                call = self.calls[callback.call_id]
-                if call.waiting and not self.callback_book.caller_hours.may_dial_for(callback, now):
+                call = self.calls.get(callback.call_id)
+                if (
+                    call is not None
+                    and call.waiting
+                    and not self.callback_book.caller_hours.may_dial_for(callback, now)
+                ):
                     self.callback_book.defer(call, now)
         if self.callback_book.pending:
             self.callback_book.admit_all(now, commands)
