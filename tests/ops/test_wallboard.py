@@ -145,6 +145,7 @@ async def test_the_answer_rate_of_the_day_starts_again_at_midnight_in_paris(boar
         "offered": 2,
         "answered": 1,
         "abandoned": 0,
+        "short_abandoned": 0,
         "closed": 0,
         "answer_rate": 0.5,
     }
