@@ -102,7 +102,10 @@ class CallView(BaseModel):
     answered_at: datetime | None
     ended_at: datetime | None
     end_reason: str | None
-    wait_s: float = Field(description="Time in line so far, or until answered or ended")
+    wait_s: float = Field(
+        description="The caller's wait so far, or until answered, ended, sent to a local service, "
+        "a callback accepted, or refused in closed hours (0): the call record's wait_s"
+    )
     position: int | None = Field(None, description="Place in line while waiting")
     callback_id: str | None
     survey_score: int | None

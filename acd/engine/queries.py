@@ -267,10 +267,26 @@ class Queries:
             "pending_reason": None if pending is None else pending[1],
         }
 
+    def _waited_until(self, call: Call) -> float | None:
+        """When the caller's wait ended, as the call's record counts it (acd/records/sink.py), or
+        None while they still wait: refused in closed hours at once; sent to a local service or
+        taken a callback at that moment, whatever came after (their talk there, the callback's
+        answer hours later); else answered, ended, or rung (while it rings)."""
+        if call.status is CallStatus.CLOSED:
+            return call.offered_at
+        callback = self._engine.callbacks.get(call.callback_id) if call.callback_id else None
+        if callback is not None and callback.call_id == call.id and call.kind == "inbound":
+            return callback.created_at  # the caller accepted it (virtual hold or a window)
+        if call.service_id is not None:
+            overflowed = [at for at, entry in call.history if entry.get("action") == "overflow"]
+            if overflowed:
+                return overflowed[-1]
+        if call.answered_at is not None or call.ended_at is not None:
+            return call.answered_at or call.ended_at
+        return call.connected_at if call.status is CallStatus.CONNECTING else None
+
     def _call_view(self, call: Call, now: float) -> dict[str, Any]:
-        until = (
-            call.answered_at or call.ended_at or (call.connected_at if call.status == "connecting" else None)
-        )
+        until = self._waited_until(call)
         return {
             "call_id": call.id,
             "caller": call.caller,
