@@ -63,9 +63,15 @@ class QueueView(BaseModel):
     waiting: int
     oldest_wait_s: float
     ewt_s: float = Field(description="Expected wait for a new call of priority 0")
-    agents_available: int
-    agents_busy: int
-    agents_staffed: int
+    agents_available: int = Field(
+        description="Agents holding the skill who are available (each skill they hold)"
+    )
+    agents_busy: int = Field(
+        description="Agents holding the skill who are occupied: on a call, rung for one, or in wrap-up"
+    )
+    agents_staffed: int = Field(
+        description="agents_available + agents_busy (paused and logged-out agents: neither)"
+    )
     aht_s: float = Field(description="Average handle time used for the estimate")
 
 
