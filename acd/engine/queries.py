@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from zoneinfo import ZoneInfo
 
 from acd.clock import to_rfc3339
-from acd.model import AgentState, CallStatus, Command
+from acd.model import AgentState, CallKind, CallStatus, Command
 
 if TYPE_CHECKING:
     from acd.engine.line import Line
@@ -31,8 +31,8 @@ class CallState(NamedTuple):
 
 
 class WaitingCall(NamedTuple):
-    """A call waiting in line: its skill, its kind (`inbound`, `callback`, `appointment`) and
-    since when it waits (engine time)."""
+    """A call waiting in line: its skill, its kind (`inbound`: a caller on hold; `callback`, a
+    caller's accepted callback included; `appointment`) and since when it waits (engine time)."""
 
     skill: str
     kind: str
@@ -167,7 +167,16 @@ class Queries:
         return self._engine.waiting_by_skill[i], self._engine.staffed_by_skill[i]
 
     def waiting(self) -> list[WaitingCall]:
-        return [WaitingCall(c.skill, c.kind, c.enqueued_at) for c in self._engine.waiting_calls()]
+        """The calls in line. A caller who accepted a callback has hung up: their call keeps its
+        place for the callback and shows as one (kind `callback`), not as a caller on hold."""
+        return [
+            WaitingCall(
+                c.skill,
+                CallKind.CALLBACK if c.callback_id is not None and c.kind is CallKind.INBOUND else c.kind,
+                c.enqueued_at,
+            )
+            for c in self._engine.waiting_calls()
+        ]
 
     def queues(self, now: float) -> list[dict[str, Any]]:
         """Per skill: `waiting`, `oldest_wait_s`, `ewt_s`, agents available, busy and staffed, AHT."""

@@ -169,3 +169,23 @@ async def test_closing_the_hub_ends_every_stream(board):
     await board.app[HUB].close()
     with pytest.raises(EOFError):
         await asyncio.wait_for(next_state(resp), 2)
+
+
+async def test_a_caller_who_took_a_callback_is_no_caller_on_hold(board):
+    """A waiting caller who accepts a callback hangs up; their place in line is kept for the
+    callback. The board shows them among the callbacks waiting, not among the callers on hold,
+    and the longest wait on hold is the caller still there."""
+    service = board.app[SERVICE]
+    await offer(board, "v1")  # nobody logged in: both wait
+    board.clock.advance(30)
+    await offer(board, "v2")
+    result = await send(board, "callback.accepted", call_id="v1")
+    assert result["decision"]["action"] == "callback"
+    tile = skill(snapshot(service), "impot_revenu")
+    assert (tile["waiting"], tile["callbacks_waiting"]) == (1, 1)
+    assert tile["oldest_since"] == board.clock.now()  # v2's, offered now; not v1's, 30 s before
+    total = snapshot(service)["total"]
+    assert (total["waiting"], total["callbacks_waiting"]) == (1, 1)
+    queues = await (await board.get("/v1/queues")).json()
+    line = next(q for q in queues["queues"] if q["skill"] == "impot_revenu")
+    assert line["waiting"] == tile["waiting"] + tile["callbacks_waiting"]  # the line holds both
