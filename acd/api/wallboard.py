@@ -119,13 +119,15 @@ class WallboardHub:
         self._dirty.set()
 
     def _sample(self) -> bool:
+        """Read the state; True when it changed (then it is pushed to every page). The message
+        kept is always of now: a page sets its clock from `now` and ticks the longest waits from
+        it, so one that connects in a quiet spell must not get the instant of the last change."""
         state = snapshot(self._service)
         key = json.dumps({k: v for k, v in state.items() if k != "now"}, sort_keys=True)
-        if key == self._last_key and self._last is not None:
-            return False
+        changed = key != self._last_key or self._last is None
         self._last_key = key
         self._last = b"event: state\ndata: " + json.dumps(state, separators=(",", ":")).encode() + b"\n\n"
-        return True
+        return changed
 
     def subscribe(self) -> asyncio.Queue[bytes | None]:
         queue: asyncio.Queue[bytes | None] = asyncio.Queue(maxsize=1)

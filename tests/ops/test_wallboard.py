@@ -189,3 +189,22 @@ async def test_a_caller_who_took_a_callback_is_no_caller_on_hold(board):
     queues = await (await board.get("/v1/queues")).json()
     line = next(q for q in queues["queues"] if q["skill"] == "impot_revenu")
     assert line["waiting"] == tile["waiting"] + tile["callbacks_waiting"]  # the line holds both
+
+
+async def test_a_page_that_connects_in_a_quiet_spell_gets_the_time_of_now(board):
+    """The page sets its clock from the snapshot's `now` and ticks the longest wait from it: a
+    page opened (or reconnected) after minutes with no change must get now, not the instant of
+    the last change, or it shows a caller on hold for 5 minutes as just arrived."""
+    first = await board.get("/wallboard/events")
+    await asyncio.wait_for(next_state(first), 2)
+    await offer(board, "q1")  # nobody logged in: q1 waits
+    state = await asyncio.wait_for(next_state(first), 2)
+    assert skill(state, "impot_revenu")["oldest_since"] == pytest.approx(board.clock.now(), abs=0.01)
+    board.clock.advance(300)  # five quiet minutes: nothing changes
+    second = await board.get("/wallboard/events")
+    state = await asyncio.wait_for(next_state(second), 2)
+    assert state["now"] == pytest.approx(board.clock.now(), abs=0.01)
+    longest = state["now"] - skill(state, "impot_revenu")["oldest_since"]
+    assert longest == pytest.approx(300, abs=0.01)
+    first.close()
+    second.close()
