@@ -70,7 +70,8 @@ class Metrics(Observer):
         )
         self.wait = Histogram(
             "acd_queue_wait_seconds",
-            "Time from offer to answer (outcome=answered) or to hang-up (outcome=abandoned)",
+            "Time from offer to answer (outcome=answered, calls answered directly) or to hang-up "
+            "(outcome=abandoned)",
             ["skill", "outcome"],
             buckets=WAIT_BUCKETS,
             registry=registry,
@@ -179,7 +180,12 @@ class Metrics(Observer):
 
     def call_answered(self, call: Call, agent: Agent, wait_s: float) -> None:
         self._answered(call.skill, agent.site).inc()
-        self._wait(call.skill, "answered").observe(wait_s)
+        if call.callback_id is None:
+            # Answered directly: its wait in line. A call answered through the callback its caller
+            # accepted counts answered (the answer rate, as in the records) but its "wait" runs to
+            # the callback's answer, hours later maybe: not a queue wait (the records' asa_s and
+            # service level leave it out too).
+            self._wait(call.skill, "answered").observe(wait_s)
 
     def call_ended(self, call: Call, reason: str, wait_s: float | None) -> None:
         self._ended(call.skill, reason).inc()

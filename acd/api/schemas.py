@@ -63,9 +63,15 @@ class QueueView(BaseModel):
     waiting: int
     oldest_wait_s: float
     ewt_s: float = Field(description="Expected wait for a new call of priority 0")
-    agents_available: int
-    agents_busy: int
-    agents_staffed: int
+    agents_available: int = Field(
+        description="Agents holding the skill who are available (each skill they hold)"
+    )
+    agents_busy: int = Field(
+        description="Agents holding the skill who are occupied: on a call, rung for one, or in wrap-up"
+    )
+    agents_staffed: int = Field(
+        description="agents_available + agents_busy (paused and logged-out agents: neither)"
+    )
     aht_s: float = Field(description="Average handle time used for the estimate")
 
 
@@ -102,7 +108,10 @@ class CallView(BaseModel):
     answered_at: datetime | None
     ended_at: datetime | None
     end_reason: str | None
-    wait_s: float = Field(description="Time in line so far, or until answered or ended")
+    wait_s: float = Field(
+        description="The caller's wait so far, or until answered, ended, sent to a local service, "
+        "a callback accepted, or refused in closed hours (0): the call record's wait_s"
+    )
     position: int | None = Field(None, description="Place in line while waiting")
     callback_id: str | None
     survey_score: int | None

@@ -7,8 +7,10 @@ a callback falling due), checks once every `IDLE_CHECK_S`. It runs only while a 
 holds one connection and never polls; it ticks the longest wait locally from `oldest_since`.
 
 The answer rate of the day is answered / offered since local midnight (the calendar's zone, on the
-service clock): the engine counts the day's figures as part of its state (`engine.queries.today`),
-so a follower's board shows what the leader's does, and a restart keeps them.
+service clock), as the records' indicators define them (docs/records.md: closed-hours calls and
+short abandons left out of `offered`, a call counted on the day it was offered): the engine counts
+the day's figures as part of its state (`engine.queries.today`), so a follower's board shows what
+the leader's does, and a restart keeps them.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ IDLE_CHECK_S = 1.0
 KEEPALIVE_S = 15.0
 MAX_SUBSCRIBERS = 200
 _STATES = ("available", "busy", "wrap_up", "paused")
-_DAY_FIELDS = ("offered", "answered", "abandoned", "closed")
+_DAY_FIELDS = ("offered", "answered", "abandoned", "short_abandoned", "closed")
 
 
 def _rate(answered: float, offered: float) -> float | None:
@@ -117,13 +119,15 @@ class WallboardHub:
         self._dirty.set()
 
     def _sample(self) -> bool:
+        """Read the state; True when it changed (then it is pushed to every page). The message
+        kept is always of now: a page sets its clock from `now` and ticks the longest waits from
+        it, so one that connects in a quiet spell must not get the instant of the last change."""
         state = snapshot(self._service)
         key = json.dumps({k: v for k, v in state.items() if k != "now"}, sort_keys=True)
-        if key == self._last_key and self._last is not None:
-            return False
+        changed = key != self._last_key or self._last is None
         self._last_key = key
         self._last = b"event: state\ndata: " + json.dumps(state, separators=(",", ":")).encode() + b"\n\n"
-        return True
+        return changed
 
     def subscribe(self) -> asyncio.Queue[bytes | None]:
         queue: asyncio.Queue[bytes | None] = asyncio.Queue(maxsize=1)

@@ -226,7 +226,7 @@ class Callbacks:
         if agent is not None and call.kind is CallKind.INBOUND:
             # the caller's own contact, answered at last
             line.observer.call_answered(call, agent, max(0.0, t - call.offered_at))
-            line.today.add("answered", call.skill, now)
+            line.today.add("answered", call.skill, now, call.offered_at)
         line.observer.callback(callback, "done", now)
         self.leave_share(callback, now, commands)
 

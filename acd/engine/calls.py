@@ -86,9 +86,9 @@ def on_offered(line: Line, e: CallOffered, t: float, now: float, commands: list[
     )
     line.calls[call.id] = call
     line.observer.call_offered(call, now)
-    line.today.add("offered", call.skill, now)
     if not line.calendar.is_open(now):
-        return line.overflow_rules.close(call, now)
+        return line.overflow_rules.close(call, now)  # counted `closed`, not `offered`
+    line.today.add("offered", call.skill, now, call.offered_at)
     pref_row, pref_until = line._preference(call) if call.preferred_agent_id is not None else (-1, 0.0)
     agent_row = line.router.pick_new(
         line.skill_index[call.skill], line._needs(call) if call.needs else (), pref_row, pref_until, now
@@ -142,7 +142,7 @@ def on_answered(line: Line, e: CallAnswered, t: float, now: float, commands: lis
     call.answered_at = t
     call.history.append((now, {"action": "answered", "agent_id": agent.id}))  # line._record, inline
     line.observer.call_answered(call, agent, max(0.0, t - call.offered_at))
-    line.today.add("answered", call.skill, now)
+    line.today.add("answered", call.skill, now, call.offered_at)
     return None
 
 
@@ -173,7 +173,7 @@ def _answered_late(
     line._observe_handle(agent, call, call.ended_at)  # type: ignore[arg-type]
     line.observer.call_answered(call, agent, max(0.0, t - call.offered_at))
     line.observer.call_answered_late(call)
-    line.today.add("answered", call.skill, now)
+    line.today.add("answered", call.skill, now, call.offered_at)
     line._maybe_survey(call, now, commands)
     return None
 

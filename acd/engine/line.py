@@ -490,7 +490,7 @@ class Line:
         call.history.append((now, {"action": "ended", "reason": reason}))  # _record, inline
         self.observer.call_ended(call, reason, waited)
         if reason == "abandoned" and waited is not None:
-            self.today.add("abandoned", call.skill, now)
+            self.today.abandoned(call.skill, now, call.offered_at, waited)
         self._ended.append(call.id)
         if status is ANSWERED:
             self._maybe_survey(call, now, commands)

@@ -162,7 +162,7 @@ class OverflowRules:
         )
         self.line._record(call, now, decision.to_wire())
         self.line.observer.decision(call, "closed", now)
-        self.line.today.add("closed", call.skill, now)
+        self.line.today.add("closed", call.skill, now, call.offered_at)
         self.line._ended.append(call.id)
         return decision
 
@@ -196,7 +196,7 @@ class OverflowRules:
             commands.append(self.line._command(call, "overflow", wire, now))
         self.line.observer.decision(call, "overflow", now)
         self.line.observer.call_overflowed(call, service.id, service.spec.department)
-        self.line.today.add("overflowed", call.skill, now)
+        self.line.today.add("overflowed", call.skill, now, call.offered_at)
         return decision
 
     def release(self, call: Call) -> None:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from zoneinfo import ZoneInfo
 
 from acd.clock import to_rfc3339
-from acd.model import AgentState, CallStatus, Command
+from acd.model import AgentState, CallKind, CallStatus, Command
 
 if TYPE_CHECKING:
     from acd.engine.line import Line
@@ -31,8 +31,8 @@ class CallState(NamedTuple):
 
 
 class WaitingCall(NamedTuple):
-    """A call waiting in line: its skill, its kind (`inbound`, `callback`, `appointment`) and
-    since when it waits (engine time)."""
+    """A call waiting in line: its skill, its kind (`inbound`: a caller on hold; `callback`, a
+    caller's accepted callback included; `appointment`) and since when it waits (engine time)."""
 
     skill: str
     kind: str
@@ -167,7 +167,16 @@ class Queries:
         return self._engine.waiting_by_skill[i], self._engine.staffed_by_skill[i]
 
     def waiting(self) -> list[WaitingCall]:
-        return [WaitingCall(c.skill, c.kind, c.enqueued_at) for c in self._engine.waiting_calls()]
+        """The calls in line. A caller who accepted a callback has hung up: their call keeps its
+        place for the callback and shows as one (kind `callback`), not as a caller on hold."""
+        return [
+            WaitingCall(
+                c.skill,
+                CallKind.CALLBACK if c.callback_id is not None and c.kind is CallKind.INBOUND else c.kind,
+                c.enqueued_at,
+            )
+            for c in self._engine.waiting_calls()
+        ]
 
     def queues(self, now: float) -> list[dict[str, Any]]:
         """Per skill: `waiting`, `oldest_wait_s`, `ewt_s`, agents available, busy and staffed, AHT."""
@@ -267,10 +276,26 @@ class Queries:
             "pending_reason": None if pending is None else pending[1],
         }
 
+    def _waited_until(self, call: Call) -> float | None:
+        """When the caller's wait ended, as the call's record counts it (acd/records/sink.py), or
+        None while they still wait: refused in closed hours at once; sent to a local service or
+        taken a callback at that moment, whatever came after (their talk there, the callback's
+        answer hours later); else answered, ended, or rung (while it rings)."""
+        if call.status is CallStatus.CLOSED:
+            return call.offered_at
+        callback = self._engine.callbacks.get(call.callback_id) if call.callback_id else None
+        if callback is not None and callback.call_id == call.id and call.kind == "inbound":
+            return callback.created_at  # the caller accepted it (virtual hold or a window)
+        if call.service_id is not None:
+            overflowed = [at for at, entry in call.history if entry.get("action") == "overflow"]
+            if overflowed:
+                return overflowed[-1]
+        if call.answered_at is not None or call.ended_at is not None:
+            return call.answered_at or call.ended_at
+        return call.connected_at if call.status is CallStatus.CONNECTING else None
+
     def _call_view(self, call: Call, now: float) -> dict[str, Any]:
-        until = (
-            call.answered_at or call.ended_at or (call.connected_at if call.status == "connecting" else None)
-        )
+        until = self._waited_until(call)
         return {
             "call_id": call.id,
             "caller": call.caller,

@@ -1,9 +1,12 @@
-"""The day's figures per skill (offered, answered, abandoned, closed, overflowed) since local
-midnight of the national line: part of the engine's state, so every instance shows the same (a
-follower's replica counts as the leader does, with no observer) and a restart keeps them.
+"""The day's figures per skill (offered, answered, abandoned, short_abandoned, closed, overflowed)
+since local midnight of the national line: part of the engine's state, so every instance shows the
+same (a follower's replica counts as the leader does, with no observer) and a restart keeps them.
 
-They count what the metrics' counters of the same names count; the counters are per process and
-feed Prometheus, these feed the wallboard.
+They mean what the records' indicators of the same names mean (docs/records.md), so the wallboard's
+answer rate is the published one: `offered` leaves out the calls that came in closed hours
+(`closed`) and the short abandons (hung up within `SHORT_ABANDON_S` of waiting, `short_abandoned`),
+`abandoned` the short abandons; a call counts on the day it was offered, its answer too (a callback
+answered the next morning counts on the day of its call, which the board no longer shows).
 """
 
 from __future__ import annotations
@@ -12,7 +15,10 @@ import math
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-FIELDS = ("offered", "answered", "abandoned", "closed", "overflowed")
+FIELDS = ("offered", "answered", "abandoned", "short_abandoned", "closed", "overflowed")
+#: Hung up within this wait (included, to the millisecond as the records publish waits): a short
+#: abandon, left out of `offered` and `abandoned` (acd/records/model.py's SHORT_ABANDON_S).
+SHORT_ABANDON_S = 5.0
 
 
 class DayTally:
@@ -25,11 +31,26 @@ class DayTally:
         self._end = -math.inf
         self.counts: dict[str, dict[str, int]] = {f: {} for f in FIELDS}
 
-    def add(self, field: str, skill: str, now: float) -> None:
+    def add(self, field: str, skill: str, now: float, offered_at: float | None = None) -> None:
+        """Count one at `now`; with `offered_at` (the call's offer), only if the call was offered
+        the day counted (the records count a call, and its answer, on the day of its offer)."""
         if not self._start <= now < self._end:
             self._roll(now)
+        if offered_at is not None and not self._start <= offered_at < self._end:
+            return
         counts = self.counts[field]
         counts[skill] = counts.get(skill, 0) + 1
+
+    def abandoned(self, skill: str, now: float, offered_at: float, wait_s: float) -> None:
+        """A caller hung up unanswered after `wait_s`: a short abandon leaves `offered`."""
+        if round(wait_s, 3) > SHORT_ABANDON_S:
+            self.add("abandoned", skill, now, offered_at)
+            return
+        before = self.counts["short_abandoned"].get(skill, 0)
+        self.add("short_abandoned", skill, now, offered_at)
+        offered = self.counts["offered"]
+        if self.counts["short_abandoned"].get(skill, 0) > before and offered.get(skill, 0) > 0:
+            offered[skill] -= 1
 
     def _roll(self, now: float) -> None:
         day = datetime.fromtimestamp(now, self._zone).date()

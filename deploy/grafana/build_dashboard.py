@@ -250,7 +250,7 @@ def build() -> dict[str, Any]:
         series(
             "Calls by outcome (per 5 min)",
             [
-                (f"sum(skill:acd_calls_offered:increase5m{SKILL})", "offered"),
+                (f"sum(skill:acd_calls_offered:increase5m{SKILL})", "offered in opening hours"),
                 (f"sum(skill:acd_calls_answered:increase5m{SKILL})", "answered"),
                 (f"sum(skill:acd_calls_abandoned:increase5m{SKILL})", "abandoned"),
                 (f"sum(skill:acd_calls_overflowed:increase5m{SKILL})", "overflowed to local services"),

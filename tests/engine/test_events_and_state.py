@@ -306,6 +306,7 @@ def test_the_days_figures_are_engine_state_so_a_replica_without_observer_counts_
     d.offer("t1")
     d.send("call.answered", call_id="t1", agent_id="a1")
     d.offer("t2")
+    d.advance(30)  # hung up after 30 s (within 5 s, a short abandon, leaves `offered`)
     d.send("call.ended", call_id="t2", reason="abandoned")
     day, counts = d.engine.queries.today(d.now)
     assert day == "2026-03-02"

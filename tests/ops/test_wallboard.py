@@ -145,6 +145,7 @@ async def test_the_answer_rate_of_the_day_starts_again_at_midnight_in_paris(boar
         "offered": 2,
         "answered": 1,
         "abandoned": 0,
+        "short_abandoned": 0,
         "closed": 0,
         "answer_rate": 0.5,
     }
@@ -168,3 +169,42 @@ async def test_closing_the_hub_ends_every_stream(board):
     await board.app[HUB].close()
     with pytest.raises(EOFError):
         await asyncio.wait_for(next_state(resp), 2)
+
+
+async def test_a_caller_who_took_a_callback_is_no_caller_on_hold(board):
+    """A waiting caller who accepts a callback hangs up; their place in line is kept for the
+    callback. The board shows them among the callbacks waiting, not among the callers on hold,
+    and the longest wait on hold is the caller still there."""
+    service = board.app[SERVICE]
+    await offer(board, "v1")  # nobody logged in: both wait
+    board.clock.advance(30)
+    await offer(board, "v2")
+    result = await send(board, "callback.accepted", call_id="v1")
+    assert result["decision"]["action"] == "callback"
+    tile = skill(snapshot(service), "impot_revenu")
+    assert (tile["waiting"], tile["callbacks_waiting"]) == (1, 1)
+    assert tile["oldest_since"] == board.clock.now()  # v2's, offered now; not v1's, 30 s before
+    total = snapshot(service)["total"]
+    assert (total["waiting"], total["callbacks_waiting"]) == (1, 1)
+    queues = await (await board.get("/v1/queues")).json()
+    line = next(q for q in queues["queues"] if q["skill"] == "impot_revenu")
+    assert line["waiting"] == tile["waiting"] + tile["callbacks_waiting"]  # the line holds both
+
+
+async def test_a_page_that_connects_in_a_quiet_spell_gets_the_time_of_now(board):
+    """The page sets its clock from the snapshot's `now` and ticks the longest wait from it: a
+    page opened (or reconnected) after minutes with no change must get now, not the instant of
+    the last change, or it shows a caller on hold for 5 minutes as just arrived."""
+    first = await board.get("/wallboard/events")
+    await asyncio.wait_for(next_state(first), 2)
+    await offer(board, "q1")  # nobody logged in: q1 waits
+    state = await asyncio.wait_for(next_state(first), 2)
+    assert skill(state, "impot_revenu")["oldest_since"] == pytest.approx(board.clock.now(), abs=0.01)
+    board.clock.advance(300)  # five quiet minutes: nothing changes
+    second = await board.get("/wallboard/events")
+    state = await asyncio.wait_for(next_state(second), 2)
+    assert state["now"] == pytest.approx(board.clock.now(), abs=0.01)
+    longest = state["now"] - skill(state, "impot_revenu")["oldest_since"]
+    assert longest == pytest.approx(300, abs=0.01)
+    first.close()
+    second.close()
