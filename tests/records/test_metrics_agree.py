@@ -7,8 +7,8 @@ from __future__ import annotations
 import re
 from datetime import datetime
 
-from tests.records.test_records_day import PARIS, day_config, tick
-from tests.records.test_wallboard_agrees import indicators
+from tests.records.test_records_day import PARIS, day_config
+from tests.records.test_wallboard_agrees import evening_callback_answered_next_morning, indicators
 
 
 def sample(text: str, name: str, **labels: str) -> float:
@@ -34,19 +34,9 @@ async def test_a_callback_answered_the_next_morning_is_no_queue_wait(make_platfo
     clock.advance(60)
     await p.send("call.ended", call_id="c2", reason="completed")
     await p.agent("a2", "logged_out")
-    # 18:50: c1 waits 20 s and accepts a callback; the line closes at 19:00
-    clock.t = datetime(2026, 3, 2, 18, 50, tzinfo=PARIS).timestamp()
-    assert (await p.offer("c1"))["action"] == "queue"
-    clock.advance(20)
-    await p.send("callback.accepted", call_id="c1")
-    # 08:30 the next morning a1 calls c1 back: answered, 13 h 40 min after the offer
-    clock.t = datetime(2026, 3, 3, 8, 30, tzinfo=PARIS).timestamp()
-    await tick(p)
-    await p.agent("a1", "available")
-    clock.advance(5)
-    await p.send("callback.result", callback_id="cb-c1", outcome="answered")
-    clock.advance(120)
-    await p.send("call.ended", call_id="c1", reason="completed")
+    # 18:50: c1 waits 20 s and accepts a callback; 08:30 the next morning a1 calls c1 back:
+    # answered, 13 h 40 min after the offer
+    await evening_callback_answered_next_morning(p, clock)
 
     [day] = await indicators(p, "2026-03-02")
     assert (day["answered"], day["callbacks_answered"], day["asa_s"]) == (2, 1, 10.0)

@@ -24,6 +24,23 @@ async def indicators(platform: Any, day: str, by: str | None = None) -> list[dic
     return body["rows"]
 
 
+async def evening_callback_answered_next_morning(p: Any, clock: Any, call_id: str = "c1") -> None:
+    """18:50: the call waits 20 s and its caller accepts a callback (the line closes at 19:00);
+    08:30 the next morning `a1` logs in, is reserved for it, and the callback is answered and
+    ends 120 s later."""
+    clock.t = datetime(2026, 3, 2, 18, 50, tzinfo=PARIS).timestamp()
+    assert (await p.offer(call_id))["action"] == "queue"
+    clock.advance(20)
+    await p.send("callback.accepted", call_id=call_id)
+    clock.t = datetime(2026, 3, 3, 8, 30, tzinfo=PARIS).timestamp()
+    await tick(p)
+    await p.agent("a1", "available")
+    clock.advance(5)
+    await p.send("callback.result", callback_id=f"cb-{call_id}", outcome="answered")
+    clock.advance(120)
+    await p.send("call.ended", call_id=call_id, reason="completed")
+
+
 async def test_the_wallboard_s_day_is_the_records_day(make_platform, clock, backend):
     platform = await make_platform(config=day_config(), **backend.settings())
     await play_day(platform, clock)
@@ -49,19 +66,8 @@ async def test_a_callback_answered_the_next_morning_counts_on_the_day_of_its_cal
 ):
     platform = await make_platform(config=day_config(), **backend.settings())
     p = platform
-    # 18:50: c1 waits (nobody logged in), accepts a callback; the line closes at 19:00
-    clock.t = datetime(2026, 3, 2, 18, 50, tzinfo=PARIS).timestamp()
-    assert (await p.offer("c1"))["action"] == "queue"
-    clock.advance(20)
-    await p.send("callback.accepted", call_id="c1")
-    # the next morning a1 logs in, is reserved for the callback, which is answered
-    clock.t = datetime(2026, 3, 3, 8, 30, tzinfo=PARIS).timestamp()
-    await tick(p)
-    await p.agent("a1", "available")
-    clock.advance(5)
-    await p.send("callback.result", callback_id="cb-c1", outcome="answered")
-    clock.advance(120)
-    await p.send("call.ended", call_id="c1", reason="completed")
+    # c1 waits at 18:50 (nobody logged in) and is called back and answered the next morning
+    await evening_callback_answered_next_morning(p, clock)
     await p.agent("a1", "paused")
     # one new call this morning, waiting
     assert (await p.offer("c2"))["action"] == "queue"
