@@ -300,6 +300,25 @@ def test_a_callback_waiting_in_line_when_the_line_closes_says_it_is_due_at_the_n
     assert sorted(c.fields["callback_id"] for c in d.commands) == ["cb-c1", "cb1"]
 
 
+def test_a_closing_timer_whose_call_is_gone_does_nothing(router_kind):
+    """The closing's timer of a callback in line (`callback_stop`) finds its call by id; a state
+    that holds the callback without its call (an imported document edited by hand, a purge gone
+    wrong) must not raise in the timer loop, which would stop every later timer: nothing happens,
+    and the rest of the tick still runs."""
+    late = datetime(2026, 3, 2, 17, 59, 50, tzinfo=UTC).timestamp()  # Monday 18:59:50 Paris
+    d = driver(router_kind, now=late)
+    request(d, "cb1")
+    d.offer("c1")
+    d.send("callback.accepted", call_id="c1")
+    assert d.engine.calls["cb1"].waiting and d.engine.calls["c1"].waiting
+    d.engine._dequeue(d.engine.calls["cb1"])
+    del d.engine.calls["cb1"]
+    d.advance(11)  # 19:00:01: both closing timers fire
+    callback = d.engine.callbacks["cb-c1"]
+    assert callback.due_at == datetime(2026, 3, 3, 7, 30, tzinfo=UTC).timestamp()  # Tuesday 08:30
+    assert not d.engine.calls["c1"].waiting
+
+
 # -- the caller's own hours (overseas departments)
 
 GUADELOUPE = ZoneInfo("America/Guadeloupe")
