@@ -15,10 +15,11 @@ import math
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from acd.records.model import SHORT_ABANDON_S
+
 FIELDS = ("offered", "answered", "abandoned", "short_abandoned", "closed", "overflowed")
-#: Hung up within this wait (included, to the millisecond as the records publish waits): a short
-#: abandon, left out of `offered` and `abandoned` (acd/records/model.py's SHORT_ABANDON_S).
-SHORT_ABANDON_S = 5.0
+# A caller who hung up within SHORT_ABANDON_S of waiting (the records' own bound, included, to the
+# millisecond as the records publish waits) is a short abandon, left out of `offered` and `abandoned`.
 
 
 class DayTally:
@@ -31,26 +32,27 @@ class DayTally:
         self._end = -math.inf
         self.counts: dict[str, dict[str, int]] = {f: {} for f in FIELDS}
 
-    def add(self, field: str, skill: str, now: float, offered_at: float | None = None) -> None:
+    def add(self, field: str, skill: str, now: float, offered_at: float | None = None) -> bool:
         """Count one at `now`; with `offered_at` (the call's offer), only if the call was offered
-        the day counted (the records count a call, and its answer, on the day of its offer)."""
+        the day counted (the records count a call, and its answer, on the day of its offer).
+        Whether it counted."""
         if not self._start <= now < self._end:
             self._roll(now)
         if offered_at is not None and not self._start <= offered_at < self._end:
-            return
+            return False
         counts = self.counts[field]
         counts[skill] = counts.get(skill, 0) + 1
+        return True
 
     def abandoned(self, skill: str, now: float, offered_at: float, wait_s: float) -> None:
         """A caller hung up unanswered after `wait_s`: a short abandon leaves `offered`."""
         if round(wait_s, 3) > SHORT_ABANDON_S:
             self.add("abandoned", skill, now, offered_at)
             return
-        before = self.counts["short_abandoned"].get(skill, 0)
-        self.add("short_abandoned", skill, now, offered_at)
-        offered = self.counts["offered"]
-        if self.counts["short_abandoned"].get(skill, 0) > before and offered.get(skill, 0) > 0:
-            offered[skill] -= 1
+        if self.add("short_abandoned", skill, now, offered_at):  # may roll the day: read after
+            offered = self.counts["offered"]
+            if offered.get(skill, 0) > 0:
+                offered[skill] -= 1
 
     def _roll(self, now: float) -> None:
         day = datetime.fromtimestamp(now, self._zone).date()
