@@ -276,17 +276,24 @@ def test_a_callback_due_while_the_line_never_opens_again_sleeps_instead_of_spinn
     assert d.engine.callbacks["cb1"].status == "scheduled"
 
 
-def test_a_callback_waiting_in_line_when_the_line_closes_says_it_is_due_at_the_next_opening(router_kind):
-    """Requested at 18:59:50 with nobody free, it waited in line through the closing: its due_at
-    stayed Monday 18:59:50 all night (a callback long overdue, to the supervisor and the caller's
-    GET), though it was dialled on Tuesday. At the closing it leaves the line, due at the opening;
-    a virtual-hold caller's callback likewise, its place kept."""
-    late = datetime(2026, 3, 2, 17, 59, 50, tzinfo=UTC).timestamp()  # Monday 18:59:50 Paris
+def two_callbacks_in_line_at_closing(router_kind: str) -> Driver:
+    """Monday 18:59:50 Paris, nobody free: a requested callback (cb1) and a virtual-hold caller's
+    (cb-c1, for c1) wait in line; the line closes at 19:00."""
+    late = datetime(2026, 3, 2, 17, 59, 50, tzinfo=UTC).timestamp()
     d = driver(router_kind, now=late)
     request(d, "cb1")
     d.offer("c1")
     d.send("callback.accepted", call_id="c1")
     assert d.engine.calls["cb1"].waiting and d.engine.calls["c1"].waiting
+    return d
+
+
+def test_a_callback_waiting_in_line_when_the_line_closes_says_it_is_due_at_the_next_opening(router_kind):
+    """Requested at 18:59:50 with nobody free, it waited in line through the closing: its due_at
+    stayed Monday 18:59:50 all night (a callback long overdue, to the supervisor and the caller's
+    GET), though it was dialled on Tuesday. At the closing it leaves the line, due at the opening;
+    a virtual-hold caller's callback likewise, its place kept."""
+    d = two_callbacks_in_line_at_closing(router_kind)
     d.advance(11)  # 19:00:01
     opening = datetime(2026, 3, 3, 7, 30, tzinfo=UTC).timestamp()  # Tuesday 08:30 Paris
     for callback_id in ("cb1", "cb-c1"):
@@ -305,12 +312,7 @@ def test_a_closing_timer_whose_call_is_gone_does_nothing(router_kind):
     that holds the callback without its call (an imported document edited by hand, a purge gone
     wrong) must not raise in the timer loop, which would stop every later timer: nothing happens,
     and the rest of the tick still runs."""
-    late = datetime(2026, 3, 2, 17, 59, 50, tzinfo=UTC).timestamp()  # Monday 18:59:50 Paris
-    d = driver(router_kind, now=late)
-    request(d, "cb1")
-    d.offer("c1")
-    d.send("callback.accepted", call_id="c1")
-    assert d.engine.calls["cb1"].waiting and d.engine.calls["c1"].waiting
+    d = two_callbacks_in_line_at_closing(router_kind)
     d.engine._dequeue(d.engine.calls["cb1"])
     del d.engine.calls["cb1"]
     d.advance(11)  # 19:00:01: both closing timers fire
