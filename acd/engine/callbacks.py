@@ -85,6 +85,8 @@ class Callbacks:
             return Ignored("call_ended")
         if call.callback_id is not None:
             return Ignored("callback_exists")
+        if call.kind is not CallKind.INBOUND:
+            return Ignored("not_a_caller")  # an appointment's call in line: nobody on the line
         if call.status is not CallStatus.QUEUED or not call.waiting:
             return Ignored("not_waiting")  # already with an agent: nothing to hold
         if e.window_start is not None:

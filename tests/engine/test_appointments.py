@@ -501,3 +501,20 @@ def test_an_appointment_whose_time_comes_after_its_slot_is_over_is_not_dialled(r
     d.advance(0)
     assert [c.command for c in d.commands] == []
     assert d.engine.appointments["ap1"].status == "no_show"
+
+
+def test_a_callback_accepted_for_an_appointments_call_changes_nothing(router_kind):
+    """`callback.accepted` is a waiting caller's answer to a callback offer. An appointment's call
+    in line for an agent has no caller on the line (acd dials the customer when an agent is
+    free) and was never offered one: the event is ignored, the appointment keeps its call. Taken,
+    it gave the appointment a virtual-hold callback that was never dialled, `scheduled` for good
+    after the appointment's call ended (found by the chaos test of tests/engine/test_faults.py)."""
+    d = driver(router_kind)
+    book(d, "ap1", "2026-03-02T11:00:00", site="lille")
+    d.advance(local("2026-03-02T11:00:00").timestamp() - d.now)  # due, nobody free: in line
+    assert d.engine.calls["ap1"].status == "queued"
+    results, _ = d.engine.apply([ev("callback.accepted", call_id="ap1")], d.now)
+    assert results[0].ignored == "not_a_caller"
+    assert d.engine.calls["ap1"].callback_id is None and d.engine.callbacks == {}
+    d.agent("a1", "available")
+    assert [c.fields.get("appointment_id") for c in d.commands] == ["ap1"]
