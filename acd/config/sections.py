@@ -178,7 +178,8 @@ class RoutingConfig(_Model):
     watchdog_interval_s: NonNegSeconds = 60.0
     max_answered_s: PosSeconds = 7200.0
     busy_without_call_s: PosSeconds = 600.0
-    #: ... and an agent rung (reserved for a call) for longer than this: a lost call.unanswered.
+    #: ... and an agent rung (reserved for a call) for longer than this: a lost call.unanswered;
+    #: a platform.sync reporting such an agent `available` takes that ring-out (acd/engine/sync.py).
     max_ringing_s: PosSeconds = 300.0
     widening: Widening = Field(default_factory=Widening)
     idempotency_ttl_s: PosSeconds = 172800.0

@@ -10,6 +10,11 @@ pause during the next call) are news it never knew, and the ends it dates (a los
 agent's change with it) are never dated in the future, where they would make the agent's next
 reports look stale. Dated syncs are still ordered among themselves by their own `ts` (an older
 one delivered after a newer one is stale); an undated one is dated by its arrival and is news.
+
+A sync also corrects the platform's lost words that kept an agent reserved for good (the
+watchdog's `ringing` flag): a ring-out lost (`_rung_out`: an inbound call rung longer than
+`routing.max_ringing_s` on an agent reported `available`) and a dial's result lost (a dial in
+progress the platform no longer holds: `Outbound.dial_lost`).
 """
 
 from __future__ import annotations
@@ -17,10 +22,11 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from acd.engine import calls
 from acd.engine.agents import Ignored
-from acd.engine.line import ANSWERED, AVAILABLE, CONNECTING, INBOUND, OVERFLOWED, QUEUED, Line
-from acd.engine.records import Call
-from acd.events import PlatformSync
+from acd.engine.line import ANSWERED, APPOINTMENT, AVAILABLE, CONNECTING, INBOUND, OVERFLOWED, QUEUED, Line
+from acd.engine.records import Agent, Call
+from acd.events import CallUnanswered, PlatformSync
 from acd.model import Command, SyncDecision
 
 
@@ -39,8 +45,9 @@ def on_sync(line: Line, e: PlatformSync, t: float, now: float, commands: list[Co
         for a in e.agents
         if a in line.agents
     }
+    lost = _Lost()
     try:
-        ended = _reconcile(line, e, t, now, commands, before)
+        ended = _reconcile(line, e, t, now, commands, before, lost)
     finally:
         held, line._held = line._held, None
     for agent_id in sorted(held, key=lambda a: (line.agents[a].state_changed_at, a)):  # longest idle first
@@ -52,15 +59,31 @@ def on_sync(line: Line, e: PlatformSync, t: float, now: float, commands: list[Co
         for a, (_, state) in before.items()
         if line.agent_state(line.agents[a]) != state
     }
-    for call_id in ended:  # agents moved by the end of their lost call
-        agent_id = line.calls[call_id].agent_id
-        if agent_id is not None and agent_id not in changed:
+    for agent_id in lost.agents:  # agents moved by the end of their lost call, ring or dial
+        if agent_id not in changed:
             changed[agent_id] = line.agent_state(line.agents[agent_id]).wire
-    return SyncDecision(ended, changed)
+    return SyncDecision(ended, changed, lost.rang_out, lost.dials)
+
+
+class _Lost:
+    """What a sync found lost besides calls: ring-outs, dials' results, and the agents they moved."""
+
+    __slots__ = ("agents", "dials", "rang_out")
+
+    def __init__(self) -> None:
+        self.rang_out: list[str] = []
+        self.dials: list[str] = []
+        self.agents: list[str] = []
 
 
 def _reconcile(
-    line: Line, e: PlatformSync, t: float, now: float, commands: list[Command], before: dict[str, Any]
+    line: Line,
+    e: PlatformSync,
+    t: float,
+    now: float,
+    commands: list[Command],
+    before: dict[str, Any],
+    lost: _Lost,
 ) -> list[str]:
     """End the calls the platform no longer holds, then give agents the platform's states;
     nobody is offered work meanwhile (the sync applies whole). The calls ended."""
@@ -69,8 +92,17 @@ def _reconcile(
     for call in list(_syncable_calls(line)):
         if call.id in held or _call_changed_at(call) > t:
             continue
+        agent_id = call.agent_id
         line._end_call(call, "lost", t, now, commands)
         ended.append(call.id)
+        if agent_id is not None:
+            lost.agents.append(agent_id)
+    for call in _dials(line):
+        agent_id = call.agent_id
+        if call.id not in held and line.outbound.dial_lost(call, t, now, commands):
+            lost.dials.append(call.id)
+            if agent_id is not None:
+                lost.agents.append(agent_id)
     for agent_id, wire in e.agents.items():
         if agent_id not in before:
             continue  # unknown to acd: ignored
@@ -78,6 +110,12 @@ def _reconcile(
         changed_at, _ = before[agent_id]
         if changed_at > t or line._reported_at.get(agent_id, -math.inf) > t:
             continue  # acd knows something newer
+        if wire == "available":
+            rung = _rung_out(line, agent, t, e, now, commands)
+            if rung is not None:
+                lost.rang_out.append(rung)
+                lost.agents.append(agent_id)
+                continue
         if wire == line.agent_state(agent).wire and not (wire == "busy" and agent.call_id is None):
             if wire in ("available", "paused", "logged_out"):  # confirmed as of the sync's ts
                 line._reported_at[agent_id] = max(line._reported_at.get(agent_id, -math.inf), t)
@@ -94,8 +132,8 @@ def _syncable_calls(line: Line) -> list[Call]:
     an appointment's conversation included), inbound calls queued or ringing an agent, and calls
     overflowed to a local service (the platform bridges them there and posts their end: one it
     no longer holds has ended, and its service's place is free again, or a lost `call.ended`
-    would keep that place taken for good). A callback's or an appointment's dial in progress is
-    left to its result (`callback.result`, `appointment.result`), which retries it."""
+    would keep that place taken for good). A callback's or an appointment's dial in progress does
+    not end: its contact retries it (`_dials`, `Outbound.dial_lost`)."""
     return [
         c
         for c in line.calls.values()
@@ -103,6 +141,42 @@ def _syncable_calls(line: Line) -> list[Call]:
         or c.status is OVERFLOWED
         or (c.status in (QUEUED, CONNECTING) and c.kind is INBOUND and c.callback_id is None)
     ]
+
+
+def _dials(line: Line) -> list[Call]:
+    """The calls of callbacks' and appointments' dials in progress (an agent reserved, the
+    `originate` sent, no result yet)."""
+    return [
+        c
+        for c in line.calls.values()
+        if c.status is CONNECTING and (c.callback_id is not None or c.kind is APPOINTMENT)
+    ]
+
+
+def _rung_out(
+    line: Line, agent: Agent, t: float, e: PlatformSync, now: float, commands: list[Command]
+) -> str | None:
+    """An agent acd has rung with an inbound call (still held by the platform) for longer than
+    `routing.max_ringing_s` as of the sync's `t`, and whom the platform reports `available`: the
+    agent let it ring out and the `call.unanswered` was lost (the watchdog's `ringing` flag,
+    corrected). Applied as that ring-out, as of `t`: the call goes back to its place in line
+    and the agent gets `ring_out` (toward `rona_pause`). The call's id, or None when it was not
+    that. An answer that was lost needs nothing of the sync: the call's end frees its agent."""
+    call = line.calls.get(agent.call_id) if agent.call_id is not None else None
+    if (
+        call is None
+        or call.status is not CONNECTING
+        or call.kind is not INBOUND
+        or call.callback_id is not None
+        or call.agent_id != agent.id
+        or call.connected_at is None
+        or t - call.connected_at <= line._max_ringing_s
+    ):
+        return None
+    ring_out = CallUnanswered.model_construct(
+        id=e.id, type="call.unanswered", call_id=call.id, agent_id=agent.id, ts=e.ts
+    )
+    return call.id if calls.on_unanswered(line, ring_out, t, now, commands) is None else None
 
 
 def _call_changed_at(call: Call) -> float:

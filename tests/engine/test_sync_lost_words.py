@@ -1,0 +1,246 @@
+"""Words the platform lost, found by `platform.sync` (the contract's "Reconciliation"), on both
+routers. Without them an agent stayed reserved for good: a ring-out (`call.unanswered`) lost
+while the platform still holds the caller, or a dial's result (`callback.result`,
+`appointment.result`) lost after the platform dropped the dial. The watchdog flags such an agent
+(`ringing`); a sync now corrects it:
+
+- an inbound call rung longer than `routing.max_ringing_s` (as of the sync's `ts`) on an agent
+  the platform reports `available` rang out: back to its place in line, the agent `ring_out`
+  (`rang_out` in the decision);
+- a dial in progress whose call the platform no longer holds is over: taken as failed, the agent
+  free again, the contact retried by its own rules (`dials_lost` in the decision).
+
+Each test names its rule; the decision keeps the contract's two keys and names the new ones only
+when a sync found something of the kind."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from acd.engine import state as engine_state
+from acd.model import AgentState
+from tests.conftest import Driver, ev
+from tests.engine.test_appointments import book, local
+from tests.engine.test_appointments import driver as ap_driver
+from tests.engine.test_callbacks import driver as cb_driver
+from tests.engine.test_callbacks import request
+
+AV = AgentState.AVAILABLE
+
+
+def state(d: Driver, agent_id: str) -> AgentState:
+    return d.engine.agent_state(d.engine.agents[agent_id])
+
+
+def sync(d: Driver, at: float | None = None, **body: Any) -> Any:
+    """A sync dated `at` (now by default): its result."""
+    results, commands = d.engine.apply([ev("platform.sync", at=d.now if at is None else at, **body)], d.now)
+    d.commands += commands
+    return results[0]
+
+
+def connects(d: Driver) -> list[tuple[str, str]]:
+    """Every agent rung, by call: the offer's decision or a `connect` command alike."""
+    return [
+        (call.id, entry["agent_id"])
+        for call in d.engine.calls.values()
+        for _, entry in call.history
+        if entry["action"] == "connect"
+    ]
+
+
+# ---------------------------------------------------------------- a ring-out lost
+
+
+def test_a_call_rung_longer_than_the_maximum_on_an_agent_reported_available_rang_out(make_driver):
+    """The platform still holds the caller and says the agent is available, 301 s after acd rang
+    her (routing.max_ringing_s 300): her `call.unanswered` was lost. The call goes back to its
+    place and to the other agent free; the first is free again (a first ring-out: no pause)."""
+    d = make_driver(max_ringing_s=300)
+    d.agent("a1", "available")
+    d.offer("c1")
+    assert connects(d) == [("c1", "a1")]
+    d.advance(301)
+    d.agent("a2", "available")  # idle: nobody waits
+    result = sync(d, calls=["c1"], agents={"a1": "available"})
+    assert result.decision.to_wire() == {
+        "action": "sync",
+        "ended": [],
+        "agents": {"a1": "available"},
+        "rang_out": ["c1"],
+    }
+    assert connects(d) == [("c1", "a1"), ("c1", "a2")]
+    assert d.engine.agents["a1"].call_id is None and state(d, "a1") is AV
+    requeues = [h.get("why") for _, h in d.engine.calls["c1"].history if h["action"] == "requeue"]
+    assert requeues == ["no_answer"]
+    assert d.engine.calls["c1"].unanswered == 1
+
+
+def test_the_lost_ring_out_counts_toward_rona_pause(make_driver):
+    """Taken as the agent's ring-out, it counts as one: the second in a row pauses her
+    (routing.max_no_answer 2), as two posted `call.unanswered` would."""
+    d = make_driver(max_ringing_s=300, max_no_answer=2, wrap_up_s=0)
+    d.agent("a1", "available")
+    d.offer("c1")
+    d.send("call.unanswered", call_id="c1", agent_id="a1")  # the first, posted: rung again at once
+    assert connects(d) == [("c1", "a1"), ("c1", "a1")]
+    d.advance(301)
+    result = sync(d, calls=["c1"], agents={"a1": "available"})
+    assert result.decision.to_wire()["rang_out"] == ["c1"]
+    assert state(d, "a1") is AgentState.PAUSED
+    assert d.engine.calls["c1"].status == "queued" and d.engine.calls["c1"].waiting
+
+
+def test_a_ring_within_the_maximum_is_left_ringing(make_driver):
+    """Rung 100 s (a platform still ringing, or a slow agent): the sync's `available` restates
+    what acd knows, as the contract says of an assignment; nothing moves."""
+    d = make_driver(max_ringing_s=300)
+    d.agent("a1", "available")
+    d.offer("c1")
+    d.advance(100)
+    result = sync(d, calls=["c1"], agents={"a1": "available"})
+    assert result.decision.to_wire() == {"action": "sync", "ended": [], "agents": {}}
+    assert d.engine.agents["a1"].call_id == "c1" and connects(d) == [("c1", "a1")]
+
+
+def test_a_ring_the_sync_predates_by_more_than_the_maximum_is_not_judged_by_its_arrival(make_driver):
+    """The sync reports the platform as of its `ts`: one stamped 10 s after the ring and delivered
+    400 s later says nothing of a ring-out (the ring lasted 10 s as of what it knew)."""
+    d = make_driver(max_ringing_s=300)
+    d.agent("a1", "available")
+    d.offer("c1")
+    rung = d.now
+    d.advance(400)
+    result = sync(d, at=rung + 10, calls=["c1"], agents={"a1": "available"})
+    assert result.decision.to_wire() == {"action": "sync", "ended": [], "agents": {}}
+    assert d.engine.agents["a1"].call_id == "c1"
+
+
+def test_an_agent_reported_busy_while_rung_long_is_left_with_her_call(make_driver):
+    """`busy` for a rung agent is not a ring-out (her answer may have been lost): the call keeps
+    her; its end, or a sync that no longer holds it, frees her."""
+    d = make_driver(max_ringing_s=300)
+    d.agent("a1", "available")
+    d.offer("c1")
+    d.advance(400)
+    result = sync(d, calls=["c1"], agents={"a1": "busy"})
+    assert result.decision.to_wire() == {"action": "sync", "ended": [], "agents": {}}
+    assert d.engine.agents["a1"].call_id == "c1"
+    d.send("call.ended", call_id="c1", reason="completed")
+    assert d.engine.agents["a1"].call_id is None
+
+
+def test_the_lost_ring_out_posted_late_afterwards_changes_nothing(make_driver):
+    """The `call.unanswered` that was lost, delivered after the sync took it: the call rings
+    another agent now, not this one."""
+    d = make_driver(max_ringing_s=300)
+    d.agent("a1", "available")
+    d.offer("c1")
+    d.advance(301)
+    d.agent("a2", "available")
+    sync(d, calls=["c1"], agents={"a1": "available"})
+    results, _ = d.engine.apply([ev("call.unanswered", call_id="c1", agent_id="a1")], d.now)
+    assert results[0].ignored == "not_ringing_this_agent"
+    assert connects(d) == [("c1", "a1"), ("c1", "a2")]
+
+
+# ---------------------------------------------------------------- a dial's result lost
+
+
+def test_a_dial_the_platform_no_longer_holds_is_retried_and_its_agent_freed(router_kind):
+    """A requested callback dialled; the platform's sync 20 s later no longer holds the dial's
+    call and acd has had no result: the dial failed, the agent is free, the callback is
+    scheduled again after its first retry delay (600 s here), and dialled then."""
+    d = cb_driver(router_kind)
+    request(d, "cb1")
+    d.agent("a1", "available")
+    [originate] = d.commands
+    call_id = originate.fields["call_id"]
+    d.advance(20)
+    result = sync(d, calls=[], agents={"a1": "available"})
+    assert result.decision.to_wire() == {
+        "action": "sync",
+        "ended": [],
+        "agents": {"a1": "available"},
+        "dials_lost": [call_id],
+    }
+    callback = d.engine.callbacks["cb1"]
+    assert callback.status == "scheduled" and callback.attempts == 1
+    assert callback.due_at == d.now + 600
+    assert [h["status"] for _, h in callback.history][-2:] == ["lost", "scheduled"]
+    assert d.engine.agents["a1"].call_id is None and state(d, "a1") is AV
+    d.advance(600)
+    assert [c.command for c in d.commands] == ["originate", "originate"]
+
+
+def test_the_lost_result_posted_late_afterwards_changes_nothing(router_kind):
+    d = cb_driver(router_kind)
+    request(d, "cb1")
+    d.agent("a1", "available")
+    d.advance(20)
+    sync(d, calls=[], agents={"a1": "available"})
+    results, _ = d.engine.apply([ev("callback.result", callback_id="cb1", outcome="no_answer")], d.now)
+    assert results[0].ignored == "not_dialing"
+    assert d.engine.callbacks["cb1"].attempts == 1
+
+
+def test_a_dial_the_platform_holds_or_that_began_after_the_sync_is_left_to_its_result(router_kind):
+    d = cb_driver(router_kind)
+    request(d, "cb1")
+    d.agent("a1", "available")
+    call_id = d.commands[0].fields["call_id"]
+    d.advance(20)
+    older = sync(d, at=d.now - 30, calls=[], agents={})  # stamped before the dial began
+    assert older.decision.to_wire() == {"action": "sync", "ended": [], "agents": {}}
+    held = sync(d, calls=[call_id], agents={"a1": "available"})
+    assert held.decision.to_wire() == {"action": "sync", "ended": [], "agents": {}}
+    assert d.engine.callbacks["cb1"].status == "dialing" and d.engine.agents["a1"].call_id == call_id
+
+
+def test_a_virtual_hold_dial_lost_at_its_last_attempt_fails(router_kind):
+    """The caller's own call is the dial's call; at `max_attempts` the callback fails and its call
+    ends (as a failed result would)."""
+    d = cb_driver(router_kind, max_attempts=1)
+    d.offer("c1")
+    d.send("callback.accepted", call_id="c1")
+    d.send("call.ended", call_id="c1", reason="completed")  # the caller hangs up, as expected
+    d.agent("a1", "available")
+    d.advance(20)
+    result = sync(d, calls=[], agents={"a1": "available"})
+    assert result.decision.to_wire()["dials_lost"] == ["c1"]
+    assert d.engine.callbacks["cb-c1"].status == "failed"
+    assert d.engine.calls["c1"].status == "ended"
+    assert d.engine.agents["a1"].call_id is None
+
+
+def test_an_appointment_dial_lost_is_retried_within_its_slot(router_kind):
+    d = ap_driver(router_kind)
+    book(d, "ap1", "2026-03-02T11:00:00", site="lille")
+    d.agent("a1", "available")
+    d.advance(local("2026-03-02T11:00:00").timestamp() - d.now)
+    assert [c.command for c in d.commands] == ["originate"]
+    d.advance(20)
+    result = sync(d, calls=[], agents={"a1": "available"})
+    assert result.decision.to_wire()["dials_lost"] == ["ap1"]
+    appointment = d.engine.appointments["ap1"]
+    assert appointment.status == "booked" and d.engine.agents["a1"].call_id is None
+    d.advance(300)  # appointments.retry_delays_s[0]
+    assert [c.command for c in d.commands] == ["originate", "originate"]
+
+
+def test_the_decision_with_the_new_keys_reads_back_from_its_wire_form(router_kind):
+    """A duplicate answers the first decision, kept in the state document in its wire form."""
+    d = cb_driver(router_kind)
+    request(d, "cb1")
+    d.agent("a1", "available")
+    d.advance(20)
+    first = sync(d, calls=[], agents={"a1": "available"}, id="s1")
+    again = sync(d, calls=[], agents={"a1": "available"}, id="s1")
+    assert again.status == "duplicate"
+    assert again.decision.to_wire() == first.decision.to_wire()
+    document = json.loads(json.dumps(engine_state.dump(d.engine)))  # as written to a file
+    copy = engine_state.load(d.engine.config, document, router=router_kind)
+    again_later = ev("platform.sync", id="s1", at=d.now, calls=[], agents={"a1": "available"})
+    [dup], _ = copy.apply([again_later], d.now)
+    assert dup.status == "duplicate" and dup.decision.to_wire() == first.decision.to_wire()
