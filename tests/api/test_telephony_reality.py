@@ -244,3 +244,43 @@ async def test_a_ts_ahead_of_the_service_clock_is_refused_and_cannot_freeze_an_a
     assert "ignored" not in result
     _, agent = await platform.get("/v1/agents/a1")
     assert agent["state"] == "logged_out"
+
+
+async def test_a_sync_frees_an_agent_the_watchdog_flags_as_rung_too_long(platform, clock):
+    """A `call.unanswered` lost while the platform still holds the caller: the watchdog flags the
+    agent (`ringing_too_long`); the platform's next sync, reporting her available, takes the
+    ring-out: the call is back in line, she is free, the flag clears at the next round."""
+    service = platform.client.app[SERVICE]
+    await platform.agent("a1", "available")
+    await platform.offer("c1")
+    clock.advance(400)  # routing.max_ringing_s: 300
+    await service.store.tick(clock.now())
+    assert await metric(platform, 'acd_watchdog_flagged{kind="ringing_too_long"}') == 1
+    result = await platform.send("platform.sync", calls=["c1"], agents={"a1": "available"})
+    decision = result["decision"]
+    assert (decision["ended"], decision["rang_out"]) == ([], ["c1"])
+    assert decision["agents"]["a1"] in ("available", "busy")  # free, or rung again with c1
+    _, call = await platform.get("/v1/calls/c1")
+    assert [h.get("why") for h in call["history"] if h["action"] == "requeue"] == ["no_answer"]
+    clock.advance(120)
+    await service.store.tick(clock.now())
+    assert await metric(platform, 'acd_watchdog_flagged{kind="ringing_too_long"}') == 0
+
+
+async def test_a_sync_that_no_longer_holds_a_dial_retries_its_callback(platform, clock):
+    """A requested callback dialled, its result lost: the sync that no longer holds the dial's
+    call frees the agent and schedules the callback's next dial."""
+    status, created = await platform.request(
+        "POST", "/v1/callbacks", {"number": "+33611111111", "skill": "impot_revenu"}
+    )
+    assert status == 201, created
+    await platform.agent("a1", "available")
+    _, callback = await platform.get(f"/v1/callbacks/{created['callback_id']}")
+    assert callback["status"] == "dialing"
+    clock.advance(30)
+    result = await platform.send("platform.sync", calls=[], agents={"a1": "available"})
+    assert len(result["decision"]["dials_lost"]) == 1
+    _, callback = await platform.get(f"/v1/callbacks/{created['callback_id']}")
+    assert callback["status"] == "scheduled"
+    _, agent = await platform.get("/v1/agents/a1")
+    assert agent["state"] == "available" and agent.get("call_id") is None
