@@ -501,3 +501,85 @@ def test_an_appointment_whose_time_comes_after_its_slot_is_over_is_not_dialled(r
     d.advance(0)
     assert [c.command for c in d.commands] == []
     assert d.engine.appointments["ap1"].status == "no_show"
+
+
+# -- the reminder at a decent hour (callbacks.caller_hours, no Sunday or public holiday)
+
+
+def reminders(d: Driver) -> list[tuple[str, str]]:
+    """(when, appointment id) of each `remind` command sent, in Paris time."""
+    return [
+        (datetime.fromtimestamp(c.created_at, PARIS).isoformat(), c.fields["appointment_id"])
+        for c in d.commands
+        if c.command == "remind"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("slot", "lead", "sent"),
+    [
+        # a Monday 09:00 slot: the day before is a Sunday -> the Saturday's last minute
+        ("2026-03-09T09:00:00", 86400, "2026-03-07T19:59:00+01:00"),
+        # Friday after Ascension Day (Thursday 14 May 2026, a public holiday) -> the Wednesday
+        ("2026-05-15T10:00:00", 86400, "2026-05-13T19:59:00+02:00"),
+        # 12 h before a 08:30 slot is 20:30 the night before -> 19:59 that evening
+        ("2026-03-04T08:30:00", 43200, "2026-03-03T19:59:00+01:00"),
+        # within the caller's hours on a working day: at the nominal instant, as before
+        ("2026-03-04T15:00:00", 86400, "2026-03-03T15:00:00+01:00"),
+    ],
+)
+def test_a_reminder_due_at_night_on_a_sunday_or_a_holiday_goes_out_earlier_at_a_decent_hour(
+    router_kind, slot, lead, sent
+):
+    d = driver(router_kind, reminder_lead_s=lead)
+    book(d, "ap1", slot, site="lille")
+    d.advance(local(slot).timestamp() - d.now - 1)
+    assert reminders(d) == [(sent, "ap1")]
+
+
+def test_a_reminder_follows_the_callers_own_clock_overseas(router_kind):
+    """A Guadeloupe caller (UTC-4) booked for Monday 09:00 Paris (04:00 there): 24 h before is
+    Sunday 04:00 in Guadeloupe; it goes out on the Saturday at 19:59 Guadeloupe time."""
+    d = driver(router_kind)
+    book(d, "ap1", "2026-03-09T09:00:00", site="lille", department="971")
+    d.advance(local("2026-03-09T09:00:00").timestamp() - d.now - 1)
+    [(when, _)] = reminders(d)
+    assert datetime.fromisoformat(when).astimezone(ZoneInfo("America/Guadeloupe")).isoformat() == (
+        "2026-03-07T19:59:00-04:00"
+    )
+
+
+def test_with_no_decent_hour_between_booking_and_the_nominal_reminder_none_is_sent(router_kind):
+    """Booked on Saturday at 21:00 for Monday 09:00: the nominal reminder (Sunday 09:00) has no
+    decent instant before it after the booking: no reminder (the caller booked it a day and a
+    half before; a reminder in the night or on the Sunday would be worse than none)."""
+    d = driver(router_kind, now=local("2026-03-07T21:00:00").timestamp())
+    book(d, "ap1", "2026-03-09T09:00:00", site="lille")
+    d.advance(local("2026-03-09T09:00:00").timestamp() - d.now - 1)
+    assert reminders(d) == []
+    assert d.engine.appointments["ap1"].status == "booked"
+
+
+def test_a_reminder_timer_armed_by_an_older_release_at_an_indecent_hour_waits_for_a_decent_one(router_kind):
+    """A state document of an older release holds the reminder's timer at the nominal instant
+    (Sunday 09:00 for a Monday 09:00 slot, armed before the booking's reminder moved earlier):
+    loaded, it goes out at the next decent instant before the slot, Monday 08:00, not on the
+    Sunday; one with no decent instant left before the slot (a Guadeloupe caller's Monday 08:30
+    Paris slot is 03:30 there) is not sent."""
+    import json
+
+    from acd.engine import state as engine_state
+
+    d = driver(router_kind)
+    book(d, "ap1", "2026-03-09T09:00:00", site="lille")
+    book(d, "ap2", "2026-03-09T08:30:00", site="lille", department="971")  # 03:30 in Guadeloupe
+    doc = json.loads(json.dumps(engine_state.dump(d.engine)))
+    for timer in doc["timers"]["due"]:
+        if timer[2] == "remind":  # the older release's reminder: at the nominal instant
+            start = d.engine.appointments[timer[3]].start
+            timer[0] = start - 86400
+    doc["timers"]["due"].sort()
+    d.engine = engine_state.load(d.engine.config, doc, router=router_kind)
+    d.advance(local("2026-03-09T09:00:00").timestamp() - d.now - 1)
+    assert reminders(d) == [("2026-03-09T08:00:00+01:00", "ap1")]
+    assert d.engine.appointments["ap2"].history[-1][1] == {"status": "not_reminded", "why": "caller_hours"}
