@@ -583,3 +583,19 @@ def test_a_reminder_timer_armed_by_an_older_release_at_an_indecent_hour_waits_fo
     d.advance(local("2026-03-09T09:00:00").timestamp() - d.now - 1)
     assert reminders(d) == [("2026-03-09T08:00:00+01:00", "ap1")]
     assert d.engine.appointments["ap2"].history[-1][1] == {"status": "not_reminded", "why": "caller_hours"}
+
+
+def test_slots_on_a_day_an_exception_closes_early_end_at_the_close(router_kind):
+    """Christmas Eve closes at 16:00 (a dated exception): the day's last slot ends then."""
+    base = ap_config().model_dump()
+    base["calendar"]["hours"]["exceptions"] = {"2026-12-24": ["08:30-16:00"]}
+    d = Driver(Engine(Config.model_validate(base), router=router_kind))
+    slots = d.engine.queries.appointment_slots("impot_revenu", date(2026, 12, 24), "lille", d.now)
+    iso = d.engine.queries.isoformat
+    assert (iso(slots[0]["start"]), iso(slots[-1]["end"])) == (
+        "2026-12-24T08:30:00+01:00",
+        "2026-12-24T16:00:00+01:00",
+    )
+    with pytest.raises(EngineError) as info:
+        book(d, "ap1", "2026-12-24T16:00:00", site="lille")
+    assert info.value.code == "outside_hours"
