@@ -599,3 +599,51 @@ def test_slots_on_a_day_an_exception_closes_early_end_at_the_close(router_kind):
     with pytest.raises(EngineError) as info:
         book(d, "ap1", "2026-12-24T16:00:00", site="lille")
     assert info.value.code == "outside_hours"
+
+
+# -- an older release's state: an appointment in line without its slot's end
+
+
+def _in_line_at_its_slot(router_kind: str) -> Driver:
+    """ap1 (11:00-11:30) in line at 11:05, its agent a1 talking to a live caller."""
+    d = driver(router_kind)
+    book(d, "ap1", "2026-03-02T11:00:00", site="lille")
+    d.agent("a1", "available")
+    d.offer("live1")
+    d.send("call.answered", call_id="live1", agent_id="a1")
+    d.advance(local("2026-03-02T11:05:00").timestamp() - d.now)
+    assert d.engine.calls["ap1"].waiting
+    return d
+
+
+def test_an_appointment_in_line_in_an_older_document_without_its_slot_end_timer_gets_one(router_kind):
+    """Releases before 15ddc04 armed no `slot_end` timer when an appointment joined the line: a
+    state document (format 3, as they wrote it) with one waiting loads with the timer armed, so at
+    the slot's end it is a no-show acd did not dial, never dialled later."""
+    import json
+
+    from acd.engine import state as engine_state
+
+    d = _in_line_at_its_slot(router_kind)
+    doc = json.loads(json.dumps(engine_state.dump(d.engine)))
+    doc["timers"]["due"] = [t for t in doc["timers"]["due"] if t[2] != "slot_end"]  # as they wrote it
+    doc["format"], doc["acd"] = 3, "0.9.0"
+    del doc["remembered"]["ignored"]
+    d.engine = engine_state.load(d.engine.config, doc, router=router_kind)
+    d.advance(local("2026-03-02T11:30:00").timestamp() - d.now)
+    appointment = d.engine.appointments["ap1"]
+    assert appointment.status == "no_show" and not d.engine.calls["ap1"].waiting
+    assert appointment.history[-1][1] == {"status": "no_show", "why": "not_dialled"}
+    d.send("call.ended", call_id="live1", reason="completed")  # a1 free at 11:30: nothing to dial
+    assert [c.command for c in d.commands if c.command == "originate"] == []
+
+
+def test_a_document_with_the_slot_end_timer_loads_without_a_second_one(router_kind):
+    import json
+
+    from acd.engine import state as engine_state
+
+    d = _in_line_at_its_slot(router_kind)
+    doc = json.loads(json.dumps(engine_state.dump(d.engine)))
+    loaded = engine_state.load(d.engine.config, doc, router=router_kind)
+    assert [t[2] for t in engine_state.dump(loaded)["timers"]["due"]].count("slot_end") == 1
