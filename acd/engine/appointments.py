@@ -67,16 +67,23 @@ class Appointments:
 
     # -- queries
 
+    def horizon(self, now: float) -> float:
+        """The latest start an appointment booked or moved at `now` may have."""
+        return now + self.settings.max_days_ahead * 86400.0
+
     def day_slots_left(self, skill: str, day: date, site: str | None, now: float) -> list[dict[str, Any]]:
-        """The day's slots with the places left (summed over the sites unless one is named)."""
+        """The day's slots with the places left (summed over the sites unless one is named); a
+        slot past the booking horizon has none left."""
         sites = [site] if site is not None else self.slots.sites_for(skill)
         merged: dict[float, dict[str, Any]] = {}
+        horizon = self.horizon(now)
         for s in sites:
             for slot in self.slots.day_slots(s, skill, day):
                 entry = merged.setdefault(
                     slot.start, {"start": slot.start, "end": slot.end, "remaining": 0, "capacity": 0}
                 )
-                entry["remaining"] += self.slots.remaining(s, skill, slot, now)
+                if slot.start <= horizon:
+                    entry["remaining"] += self.slots.remaining(s, skill, slot, now)
                 entry["capacity"] += slot.capacity
         return [merged[k] for k in sorted(merged)]
 
@@ -161,6 +168,15 @@ class Appointments:
         """The site whose slot at `start` has a place (the one with most left), or fail."""
         if start <= now:
             fail(422, "in_past", "the appointment's start is in the past", "start")
+        if start > self.horizon(now):
+            days, latest = self.settings.max_days_ahead, self.calendar.hours.isoformat(self.horizon(now))
+            fail(
+                422,
+                "beyond_horizon",
+                f"the appointment's start is more than {days} days ahead (the booking horizon,"
+                f" appointments.max_days_ahead): the latest is {latest}",
+                "start",
+            )
         offering = self.slots.sites_for(skill)
         if not offering:
             with_places = sorted({sk for (_, sk) in self.slots.capacity})

@@ -589,7 +589,9 @@ def test_slots_on_a_day_an_exception_closes_early_end_at_the_close(router_kind):
     """Christmas Eve closes at 16:00 (a dated exception): the day's last slot ends then."""
     base = ap_config().model_dump()
     base["calendar"]["hours"]["exceptions"] = {"2026-12-24": ["08:30-16:00"]}
-    d = Driver(Engine(Config.model_validate(base), router=router_kind))
+    d = Driver(
+        Engine(Config.model_validate(base), router=router_kind), local("2026-12-01T10:00:00").timestamp()
+    )
     slots = d.engine.queries.appointment_slots("impot_revenu", date(2026, 12, 24), "lille", d.now)
     iso = d.engine.queries.isoformat
     assert (iso(slots[0]["start"]), iso(slots[-1]["end"])) == (
