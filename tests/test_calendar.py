@@ -307,3 +307,28 @@ def test_describe_groups_days_with_the_same_hours():
         "Monday 08:30-12:00, 13:00-19:00; Tuesday to Wednesday 08:30-19:00;"
         " Saturday 09:00-24:00 (Europe/Paris)"
     )
+
+
+@pytest.mark.parametrize(
+    ("day", "name"),
+    [
+        ("2027-01-01", "Jour de l'an"),
+        ("2027-03-29", "Lundi de Pâques"),
+        ("2027-05-06", "Ascension"),
+        ("2027-05-17", "Lundi de Pentecôte"),
+        ("2027-11-11", "Armistice"),
+    ],
+)
+def test_the_shipped_line_closes_on_2027_s_public_holidays(shipped_config, day, name):
+    """Holidays are computed (the `holidays` library), not listed by hand: 2027 needs no edit."""
+    calendar = Calendar(shipped_config.calendar)
+    assert not calendar.is_open(at(f"{day}T10:00:00"))
+    assert calendar.closed_reason(at(f"{day}T10:00:00")) == f"public holiday: {name}"
+
+
+@pytest.mark.parametrize("year", [2026, 2027])
+def test_the_shipped_line_closes_early_on_christmas_and_new_year_s_eves(shipped_config, year):
+    calendar = Calendar(shipped_config.calendar)
+    for day in (f"{year}-12-24", f"{year}-12-31"):
+        assert calendar.is_open(at(f"{day}T15:59:00"))
+        assert not calendar.is_open(at(f"{day}T16:00:00")), day

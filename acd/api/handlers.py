@@ -268,8 +268,18 @@ async def get_slots(request: web.Request) -> web.Response:
     if not FIRST_YEAR <= when.year <= LAST_YEAR:
         message = f"date must fall in the years {FIRST_YEAR} to {LAST_YEAR}"
         raise ApiError(422, "invalid_query", message, {"field": "date"})
+    now = service.clock.now()
+    horizon = engine.queries.booking_horizon(now)
+    if when > horizon[0]:
+        raise ApiError(
+            422,
+            "beyond_horizon",
+            f"date is more than {horizon[1]} days ahead (the booking horizon, appointments.max_days_ahead):"
+            f" the latest is {horizon[0].isoformat()}",
+            {"field": "date"},
+        )
     iso = engine.queries.isoformat
-    slots = engine.queries.appointment_slots(skill, when, site, service.clock.now())
+    slots = engine.queries.appointment_slots(skill, when, site, now)
     return _json([{**s, "start": iso(s["start"]), "end": iso(s["end"])} for s in slots])
 
 

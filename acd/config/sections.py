@@ -310,6 +310,9 @@ class CallbacksConfig(_Model):
     #: The caller's local hours a callback may ring in (start, end), on top of the line's: an
     #: overseas caller is not rung in its night (acd/engine/caller_hours.py).
     caller_hours: tuple[TimeOfDay, TimeOfDay] = ("08:00", "20:00")
+    #: The booking horizon: a requested callback's `not_before`, and the first instant it may be
+    #: dialled after it, at most this many days after the request (else 422 `beyond_horizon`).
+    max_days_ahead: Annotated[int, Field(ge=1, le=3650, strict=True)] = 90
 
     @model_validator(mode="after")
     def _caller_hours(self) -> CallbacksConfig:
@@ -340,6 +343,9 @@ class AppointmentsConfig(_Model):
     #: Priority of an appointment in the line when its time comes (above live calls by default).
     priority: Annotated[int, Field(ge=0, le=9, strict=True)] = 9
     capacity: list[AppointmentCapacity] = Field(default_factory=list)
+    #: The booking horizon: an appointment starts at most this many days after it is booked or
+    #: moved (else 422 `beyond_horizon`); slots past it are not listed.
+    max_days_ahead: Annotated[int, Field(ge=1, le=3650, strict=True)] = 90
     #: A queued caller whose expected wait exceeds this is offered an appointment instead of the
     #: wait (by the platform's voice server); none: never offered.
     offer_above_ewt_s: NonNegSeconds | None = None

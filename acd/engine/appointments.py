@@ -12,7 +12,14 @@ the conversation), otherwise it is dialled again within the slot after the confi
 then `no_show`; one still in line at its slot's end is not dialled after it (`no_show`,
 why `not_dialled`); a `call.unanswered` from the reserved agent is that agent's ring-out: no attempt
 counted, the appointment back in line at once for another agent (acd/engine/outbound.py). A
-`remind` command goes out `reminder_lead_s` before the slot.
+`remind` command goes out `reminder_lead_s` before the slot, at a decent hour for the caller
+(acd/engine/caller_hours.py): within `callbacks.caller_hours` of the caller's clock, not on a
+Sunday or a public holiday of the caller's calendar. One nominally due outside them goes out
+earlier, at the latest decent instant before (the caller's last minute of the day before, say);
+with none between the booking and the nominal instant, none is sent (a reminder at night or on a
+Sunday is worse than none, and the caller booked it a short while before). A reminder timer that
+fires at an indecent hour (one armed by an older release) waits for the next decent instant
+before the slot, or is dropped.
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ from datetime import date
 from typing import Any, ClassVar
 
 from acd.engine.agents import Ignored
+from acd.engine.caller_hours import CallerHours
 from acd.engine.line import Line
 from acd.engine.outbound import Outbound
 from acd.engine.records import Agent, Appointment, Call
@@ -53,21 +61,29 @@ class Appointments:
         self.outbound = outbound
         self.settings = line.config.appointments
         self.calendar = line.calendar
+        self.caller_hours = CallerHours(*line.config.callbacks.caller_hours, line.calendar)
         self.records: dict[str, Appointment] = {}
         self.slots = Slots(line.config)
 
     # -- queries
 
+    def horizon(self, now: float) -> float:
+        """The latest start an appointment booked or moved at `now` may have."""
+        return now + self.settings.max_days_ahead * 86400.0
+
     def day_slots_left(self, skill: str, day: date, site: str | None, now: float) -> list[dict[str, Any]]:
-        """The day's slots with the places left (summed over the sites unless one is named)."""
+        """The day's slots with the places left (summed over the sites unless one is named); a
+        slot past the booking horizon has none left."""
         sites = [site] if site is not None else self.slots.sites_for(skill)
         merged: dict[float, dict[str, Any]] = {}
+        horizon = self.horizon(now)
         for s in sites:
             for slot in self.slots.day_slots(s, skill, day):
                 entry = merged.setdefault(
                     slot.start, {"start": slot.start, "end": slot.end, "remaining": 0, "capacity": 0}
                 )
-                entry["remaining"] += self.slots.remaining(s, skill, slot, now)
+                if slot.start <= horizon:
+                    entry["remaining"] += self.slots.remaining(s, skill, slot, now)
                 entry["capacity"] += slot.capacity
         return [merged[k] for k in sorted(merged)]
 
@@ -152,6 +168,15 @@ class Appointments:
         """The site whose slot at `start` has a place (the one with most left), or fail."""
         if start <= now:
             fail(422, "in_past", "the appointment's start is in the past", "start")
+        if start > self.horizon(now):
+            days, latest = self.settings.max_days_ahead, self.calendar.hours.isoformat(self.horizon(now))
+            fail(
+                422,
+                "beyond_horizon",
+                f"the appointment's start is more than {days} days ahead (the booking horizon,"
+                f" appointments.max_days_ahead): the latest is {latest}",
+                "start",
+            )
         offering = self.slots.sites_for(skill)
         if not offering:
             with_places = sorted({sk for (_, sk) in self.slots.capacity})
@@ -304,10 +329,11 @@ class Appointments:
     # -- timers
 
     def arm(self, appointment: Appointment, now: float) -> None:
-        """Wake at the slot's start, and for the reminder before it."""
+        """Wake at the slot's start, and for the reminder before it (at a decent hour)."""
         self.outbound.arm(appointment, appointment.start, "appointment")
-        remind_at = appointment.start - self.settings.reminder_lead_s
-        if remind_at > now:
+        nominal = appointment.start - self.settings.reminder_lead_s
+        remind_at = self.caller_hours.reminder_at(appointment, nominal, now)
+        if remind_at is not None:
             self.line.timers.set(remind_at, "remind", appointment.id, appointment.token)
 
     def timer_live(self, key: str, token: int) -> bool:
@@ -357,6 +383,16 @@ class Appointments:
         self.line.observer.appointment(appointment, "no_show", now)
 
     def remind(self, appointment: Appointment, now: float, commands: list[Command]) -> None:
+        if appointment.reminded:
+            return
+        if not self.caller_hours.reminder_decent(appointment, now):
+            # armed by an older release (or fired late): the next decent instant before the slot
+            later = self.caller_hours.next_reminder(appointment, now, appointment.start)
+            if later is not None:
+                self.line.timers.set(later, "remind", appointment.id, appointment.token)
+            else:
+                self.note(appointment, now, "not_reminded", why="caller_hours")
+            return
         appointment.reminded = True
         fields = {
             "appointment_id": appointment.id,

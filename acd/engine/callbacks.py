@@ -292,7 +292,31 @@ class Callbacks:
             or e.callback_id in batch.new_ids
         ):
             batch.fail(409, "callback_exists", f"callback {e.callback_id!r} exists already", "callback_id")
+        if e.not_before is not None:
+            self.check_horizon(e, batch)
         batch.new_ids.add(e.callback_id)
+
+    def check_horizon(self, e: CallbackRequested, batch: Batch) -> None:
+        """`not_before`, and the first instant the callback may be dialled after it, within the
+        booking horizon (`max_days_ahead`): no due date past it, never one the calendar cannot
+        reason about."""
+        days = self.settings.max_days_ahead
+        horizon = batch.now + days * 86400.0
+        wanted = max(batch.now, e.not_before.timestamp())  # type: ignore[union-attr]  # set: caller
+        due = None if wanted > horizon else self.dial_time(wanted, e)
+        if due is None or due > horizon:
+            iso = self.calendar.hours.isoformat
+            batch.fail(
+                422,
+                "beyond_horizon",
+                f"not_before is more than {days} days ahead (the booking horizon, callbacks.max_days_ahead;"
+                f" the latest is {iso(horizon)})"
+                if due is None
+                else f"the first instant the callback may be dialled after not_before, {iso(due)}, is more"
+                f" than {days} days ahead (the booking horizon, callbacks.max_days_ahead;"
+                f" the latest is {iso(horizon)})",
+                "not_before",
+            )
 
     def known(self, e: Any, batch: Batch) -> Callback:
         callback = self.records.get(e.callback_id)

@@ -7,6 +7,11 @@ callback is dialled only while the line is open and the caller's own clock reads
 (acd/calendar.py's DEPARTMENT_TIMEZONE), or, with no department, its number's overseas country
 code; anyone else is on the line's own zone, where the line's hours already fall within the
 caller's (as shipped), so metropolitan callbacks are due at the opening as before.
+
+Appointment reminders (a `remind` command, acd/engine/appointments.py) go out at a decent hour
+for the caller: within the same caller's hours, on a day that is neither a Sunday nor a public
+holiday of the caller's calendar (its department's, or its overseas number's): `reminder_at`
+moves one due outside them earlier, to the latest decent instant before it.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ from datetime import datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from acd.calendar import DEPARTMENT_TIMEZONE, Calendar
+from acd.calendar import DEPARTMENT_TIMEZONE, HOLIDAY_SUBDIVISION, Calendar, french_holidays
 
 #: Overseas E.164 prefixes and their zones, longest first (Mayotte shares +262 with Réunion).
 NUMBER_TIMEZONE = (
@@ -27,6 +32,7 @@ NUMBER_TIMEZONE = (
     ("+596", "America/Martinique"),
 )
 _ZONES = {name: ZoneInfo(name) for name in {*DEPARTMENT_TIMEZONE.values(), *dict(NUMBER_TIMEZONE).values()}}
+_ZONE_DEPARTMENT = {zone: department for department, zone in DEPARTMENT_TIMEZONE.items()}
 #: How many times the search below may hop between the line's hours and the caller's.
 _HOPS = 32
 
@@ -37,6 +43,21 @@ def caller_zone(department: str | None, number: str) -> ZoneInfo | None:
     if name is None:
         name = next((zone for prefix, zone in NUMBER_TIMEZONE if number.startswith(prefix)), None)
     return _ZONES[name] if name is not None else None
+
+
+def caller_subdivision(department: str | None, number: str) -> str | None:
+    """The `holidays` subdivision of the caller's calendar (None: the national holidays): its
+    department's, or, with no department, its overseas number's."""
+    if not department:
+        zone = caller_zone(None, number)
+        department = None if zone is None else _ZONE_DEPARTMENT.get(zone.key)
+    return HOLIDAY_SUBDIVISION.get(department or "")
+
+
+#: How far a reminder is looked for, in days, before or after its nominal instant.
+_REMINDER_DAYS = 15
+#: A reminder moved back from after the caller's hours goes out this long before their end.
+_LAST_MINUTE = 60.0
 
 
 class CallerHours:
@@ -85,6 +106,52 @@ class CallerHours:
             end = datetime.combine(datetime.fromtimestamp(t, zone).date(), self.end, zone).timestamp()
             stop = end if stop is None else min(stop, end)
         return stop
+
+    # -- reminders: a decent hour, on a day that is neither a Sunday nor a public holiday
+
+    def _reminder_days(self, contact: Any) -> tuple[ZoneInfo, Any]:
+        zone = caller_zone(contact.department, contact.number) or self.calendar.zone
+        return zone, french_holidays(caller_subdivision(contact.department, contact.number))
+
+    def _day_span(self, day: Any, zone: ZoneInfo, holidays: Any) -> tuple[float, float] | None:
+        """The caller's hours of a local day as instants, None on a Sunday or public holiday."""
+        if day.weekday() == 6 or day in holidays:
+            return None
+        lo = datetime.combine(day, self.start, zone).timestamp()
+        return lo, datetime.combine(day, self.end, zone).timestamp()
+
+    def reminder_at(self, contact: Any, nominal: float, after: float) -> float | None:
+        """When the contact's reminder nominally due at `nominal` goes out: `nominal` itself when
+        it falls in the caller's hours on a working day (Saturday included), else the latest such
+        instant before it (the caller's last minute of the day, 19:59 by default); None when there
+        is none after `after` (the booking: then no reminder is sent)."""
+        zone, holidays = self._reminder_days(contact)
+        day = datetime.fromtimestamp(nominal, zone).date()
+        for i in range(_REMINDER_DAYS):
+            span = self._day_span(day - timedelta(days=i), zone, holidays)
+            if span is None or nominal < span[0]:
+                continue
+            lo, hi = span
+            at = nominal if nominal < hi else max(lo, hi - _LAST_MINUTE)
+            return at if at > after else None
+        return None
+
+    def reminder_decent(self, contact: Any, t: float) -> bool:
+        zone, holidays = self._reminder_days(contact)
+        span = self._day_span(datetime.fromtimestamp(t, zone).date(), zone, holidays)
+        return span is not None and span[0] <= t < span[1]
+
+    def next_reminder(self, contact: Any, t: float, before: float) -> float | None:
+        """The first decent instant for a reminder from `t` and before `before` (None: none)."""
+        zone, holidays = self._reminder_days(contact)
+        day = datetime.fromtimestamp(t, zone).date()
+        for i in range(_REMINDER_DAYS):
+            span = self._day_span(day + timedelta(days=i), zone, holidays)
+            if span is None or t >= span[1]:
+                continue
+            at = max(t, span[0])
+            return at if at < before else None
+        return None
 
 
 def arm_stop(line: Any, hours: CallerHours, callback: Any, t: float) -> None:

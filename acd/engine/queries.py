@@ -223,6 +223,11 @@ class Queries:
         """The day's slots with the places left; `start` and `end` as engine times."""
         return self._engine.appointment_book.day_slots_left(skill, day, site, now)
 
+    def booking_horizon(self, now: float) -> tuple[date, int]:
+        """The last local date an appointment may be booked on at `now`, and the horizon's days."""
+        book = self._engine.appointment_book
+        return book.calendar.hours.local_date(book.horizon(now)), book.settings.max_days_ahead
+
     def slot_occupancy(self, now: float) -> dict[str, tuple[int, int]]:
         return self._engine.appointment_book.slot_occupancy(now)
 

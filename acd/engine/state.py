@@ -55,6 +55,7 @@ from acd.engine.core import Engine
 from acd.engine.observer import NULL_OBSERVER, Observer
 from acd.engine.state_fit import fit
 from acd.engine.state_parts import (
+    arm_slot_ends,
     dump_agents,
     dump_appointments,
     dump_callback_line,
@@ -166,6 +167,8 @@ def _load(config: Config, data: dict[str, Any], router: str, observer: Observer)
     load_overflow(engine, data["overflow"])
     load_trackers(engine, data)
     load_timers(engine, data["timers"])
+    for appointment_id in arm_slot_ends(engine):  # a document of a release before 15ddc04
+        notes.append(f"appointment {appointment_id} in line: its slot's end armed (no_show if not dialled)")
     load_remembered(engine, data["remembered"])
     load_machine(engine, data["machine"])
     if "today" in data:  # the day's figures (absent from the first documents of format 3)

@@ -304,6 +304,25 @@ def load_timers(engine: Engine, data: dict[str, Any]) -> None:
 # ---------------------------------------------------------------------------- expected wait
 
 
+def arm_slot_ends(engine: Engine) -> list[str]:
+    """An appointment waiting in line has a `slot_end` timer (at its slot's end, still waiting: a
+    no-show acd did not dial). Releases before 15ddc04 armed none: a document they wrote gets it
+    here (one already there is kept, never doubled). The ids of those armed."""
+    standing = {(key, token) for _, _, kind, key, token in engine.timers._heap if kind == "slot_end"}
+    armed = []
+    for appointment in engine.appointments.values():
+        call = engine.calls.get(appointment.id)
+        if (
+            appointment.status is AppointmentStatus.BOOKED
+            and call is not None
+            and call.waiting
+            and (appointment.id, appointment.token) not in standing
+        ):
+            engine.timers.set(appointment.end, "slot_end", appointment.id, appointment.token)
+            armed.append(appointment.id)
+    return armed
+
+
 def dump_trackers(engine: Engine) -> dict[str, Any]:
     return {
         "aht": engine.aht.as_dict(),

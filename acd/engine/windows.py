@@ -1,10 +1,15 @@
 """Callback windows (config/callbacks.yaml `windows`, each with its capacity): which ones a
 waiting caller is offered, with the places left. The bookings themselves are the callbacks'
 state (acd/engine/callbacks.py's `window_booked`: (local date, window index) -> callbacks).
+
+On a day the line closes before a window's end (a dated exception of config/calendar.yaml: the
+16:00 close of Christmas Eve, say), the window ends at the closing, and takes the share of its
+places that its open part holds (rounded up); one that starts after the closing is not offered.
 """
 
 from __future__ import annotations
 
+import math
 from datetime import date, datetime, time, timedelta
 from typing import Any
 from weakref import WeakKeyDictionary
@@ -36,9 +41,14 @@ def _plan(settings: Any, calendar: Calendar, day: date) -> list[_Window]:
                 for x in (window.start, window.end)
             )
             is_open = calendar.is_open(start)
-            found.append(
-                (index, window.capacity, start, end, is_open, hours.isoformat(start), hours.isoformat(end))
-            )
+            capacity = window.capacity
+            close = hours.next_change(start) if is_open else None  # open at its start: the closing
+            if close is not None and close < end:
+                # the line closes early that day (a dated exception): the window ends then, with
+                # the share of its places its open part holds (rounded up)
+                capacity = math.ceil(capacity * (close - start) / (end - start))
+                end = close
+            found.append((index, capacity, start, end, is_open, hours.isoformat(start), hours.isoformat(end)))
         if len(days) >= _PLAN_DAYS:
             days.clear()
         days[day] = found

@@ -375,14 +375,15 @@ async def test_a_slot_date_outside_the_years_2000_to_2099_is_a_422_naming_date(p
     assert err["error"]["details"] == {"field": "date"}
 
 
-async def test_a_callback_not_before_the_end_of_the_century_is_scheduled_not_a_server_error(platform):
+async def test_a_callback_not_before_the_end_of_the_century_is_a_422_not_a_server_error(platform):
+    """Beyond the booking horizon (callbacks.max_days_ahead): refused, never a due date in 2100."""
     status, body = await platform.request(
         "POST",
         "/v1/callbacks",
         {"number": "+33611111111", "skill": "paiement", "not_before": "2099-12-31T23:30:00+01:00"},
     )
-    assert status == 201, body
-    assert body["status"] == "scheduled"
+    assert_error(status, body, 422, "beyond_horizon")
+    assert body["error"]["details"] == {"field": "not_before"}
 
 
 async def test_the_access_log_caps_a_rejected_events_100000_character_call_id(platform, caplog):

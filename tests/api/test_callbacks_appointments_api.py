@@ -292,3 +292,62 @@ async def test_a_malformed_idempotency_key_is_refused_and_creates_nothing(make_p
     status, err = await platform.request("POST", "/v1/callbacks", body, headers={"Idempotency-Key": key})
     assert_error(status, err, 422, "invalid_idempotency_key")
     assert not platform.client.app[SERVICE].engine.callbacks
+
+
+# -- the booking horizon (appointments.max_days_ahead, callbacks.max_days_ahead: 90 days)
+
+
+@pytest.mark.parametrize(
+    "not_before",
+    [
+        "2099-12-31T18:30:00+01:00",  # its due date fell in 2100, with no error
+        local("2026-06-15T10:00:00"),  # 105 days after the service's clock (2026-03-02)
+        # within 90 days, but the first instant it may be dialled (Monday 1 June 08:30) is not
+        local("2026-05-30T12:00:00"),
+    ],
+)
+async def test_a_callback_beyond_the_horizon_is_a_422_naming_not_before(make_platform, not_before):
+    platform = await make_platform(config=cb_config())
+    body = {"number": "+33611111111", "skill": "paiement", "not_before": not_before}
+    status, err = await platform.request("POST", "/v1/callbacks", body)
+    assert_error(status, err, 422, "beyond_horizon")
+    assert err["error"]["details"]["field"] == "not_before"
+    assert "callbacks.max_days_ahead" in err["error"]["message"]
+    assert platform.client.app[SERVICE].engine.callbacks == {}
+
+
+async def test_a_callback_within_the_horizon_is_scheduled(make_platform):
+    platform = await make_platform(config=cb_config())
+    body = {"number": "+33611111111", "skill": "paiement", "not_before": local("2026-05-29T12:00:00")}
+    status, created = await platform.request("POST", "/v1/callbacks", body)
+    assert status == 201 and created["due_at"] == "2026-05-29T12:00:00+02:00"
+
+
+@pytest.mark.parametrize("start", ["2099-06-01T09:00:00+02:00", local("2026-06-15T09:00:00")])
+async def test_a_booking_beyond_the_horizon_is_a_422_naming_start(make_platform, start):
+    platform = await make_platform(config=ap_config())
+    body = {"number": "+33622222222", "skill": "impot_revenu", "start": start, "site": "lille"}
+    status, err = await platform.request("POST", "/v1/appointments", body)
+    assert_error(status, err, 422, "beyond_horizon")
+    assert err["error"]["details"]["field"] == "start"
+    assert "appointments.max_days_ahead" in err["error"]["message"]
+    assert platform.client.app[SERVICE].engine.appointments == {}
+    # nor moved there
+    body["start"] = local("2026-03-03T09:00:00")
+    _, booked = await platform.request("POST", "/v1/appointments", body)
+    status, err = await platform.request(
+        "PATCH", f"/v1/appointments/{booked['appointment_id']}", {"start": start}
+    )
+    assert_error(status, err, 422, "beyond_horizon")
+    _, kept = await platform.get(f"/v1/appointments/{booked['appointment_id']}")
+    assert kept["start"] == "2026-03-03T09:00:00+01:00"
+
+
+async def test_slots_beyond_the_horizon_are_a_422_naming_date(make_platform):
+    platform = await make_platform(config=ap_config())
+    for day in ("2099-06-01", "2026-06-15"):
+        status, err = await platform.get(f"/v1/appointments/slots?skill=impot_revenu&date={day}")
+        assert_error(status, err, 422, "beyond_horizon")
+        assert err["error"]["details"]["field"] == "date"
+    status, slots = await platform.get("/v1/appointments/slots?skill=impot_revenu&date=2026-05-29")
+    assert status == 200 and slots and all(s["remaining"] > 0 for s in slots)

@@ -518,3 +518,151 @@ def test_a_callback_accepted_for_an_appointments_call_changes_nothing(router_kin
     assert d.engine.calls["ap1"].callback_id is None and d.engine.callbacks == {}
     d.agent("a1", "available")
     assert [c.fields.get("appointment_id") for c in d.commands] == ["ap1"]
+
+
+# -- the reminder at a decent hour (callbacks.caller_hours, no Sunday or public holiday)
+
+
+def reminders(d: Driver) -> list[tuple[str, str]]:
+    """(when, appointment id) of each `remind` command sent, in Paris time."""
+    return [
+        (datetime.fromtimestamp(c.created_at, PARIS).isoformat(), c.fields["appointment_id"])
+        for c in d.commands
+        if c.command == "remind"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("slot", "lead", "sent"),
+    [
+        # a Monday 09:00 slot: the day before is a Sunday -> the Saturday's last minute
+        ("2026-03-09T09:00:00", 86400, "2026-03-07T19:59:00+01:00"),
+        # Friday after Ascension Day (Thursday 14 May 2026, a public holiday) -> the Wednesday
+        ("2026-05-15T10:00:00", 86400, "2026-05-13T19:59:00+02:00"),
+        # 12 h before a 08:30 slot is 20:30 the night before -> 19:59 that evening
+        ("2026-03-04T08:30:00", 43200, "2026-03-03T19:59:00+01:00"),
+        # within the caller's hours on a working day: at the nominal instant, as before
+        ("2026-03-04T15:00:00", 86400, "2026-03-03T15:00:00+01:00"),
+    ],
+)
+def test_a_reminder_due_at_night_on_a_sunday_or_a_holiday_goes_out_earlier_at_a_decent_hour(
+    router_kind, slot, lead, sent
+):
+    d = driver(router_kind, reminder_lead_s=lead)
+    book(d, "ap1", slot, site="lille")
+    d.advance(local(slot).timestamp() - d.now - 1)
+    assert reminders(d) == [(sent, "ap1")]
+
+
+def test_a_reminder_follows_the_callers_own_clock_overseas(router_kind):
+    """A Guadeloupe caller (UTC-4) booked for Monday 09:00 Paris (04:00 there): 24 h before is
+    Sunday 04:00 in Guadeloupe; it goes out on the Saturday at 19:59 Guadeloupe time."""
+    d = driver(router_kind)
+    book(d, "ap1", "2026-03-09T09:00:00", site="lille", department="971")
+    d.advance(local("2026-03-09T09:00:00").timestamp() - d.now - 1)
+    [(when, _)] = reminders(d)
+    assert datetime.fromisoformat(when).astimezone(ZoneInfo("America/Guadeloupe")).isoformat() == (
+        "2026-03-07T19:59:00-04:00"
+    )
+
+
+def test_with_no_decent_hour_between_booking_and_the_nominal_reminder_none_is_sent(router_kind):
+    """Booked on Saturday at 21:00 for Monday 09:00: the nominal reminder (Sunday 09:00) has no
+    decent instant before it after the booking: no reminder (the caller booked it a day and a
+    half before; a reminder in the night or on the Sunday would be worse than none)."""
+    d = driver(router_kind, now=local("2026-03-07T21:00:00").timestamp())
+    book(d, "ap1", "2026-03-09T09:00:00", site="lille")
+    d.advance(local("2026-03-09T09:00:00").timestamp() - d.now - 1)
+    assert reminders(d) == []
+    assert d.engine.appointments["ap1"].status == "booked"
+
+
+def test_a_reminder_timer_armed_by_an_older_release_at_an_indecent_hour_waits_for_a_decent_one(router_kind):
+    """A state document of an older release holds the reminder's timer at the nominal instant
+    (Sunday 09:00 for a Monday 09:00 slot, armed before the booking's reminder moved earlier):
+    loaded, it goes out at the next decent instant before the slot, Monday 08:00, not on the
+    Sunday; one with no decent instant left before the slot (a Guadeloupe caller's Monday 08:30
+    Paris slot is 03:30 there) is not sent."""
+    import json
+
+    from acd.engine import state as engine_state
+
+    d = driver(router_kind)
+    book(d, "ap1", "2026-03-09T09:00:00", site="lille")
+    book(d, "ap2", "2026-03-09T08:30:00", site="lille", department="971")  # 03:30 in Guadeloupe
+    doc = json.loads(json.dumps(engine_state.dump(d.engine)))
+    for timer in doc["timers"]["due"]:
+        if timer[2] == "remind":  # the older release's reminder: at the nominal instant
+            start = d.engine.appointments[timer[3]].start
+            timer[0] = start - 86400
+    doc["timers"]["due"].sort()
+    d.engine = engine_state.load(d.engine.config, doc, router=router_kind)
+    d.advance(local("2026-03-09T09:00:00").timestamp() - d.now - 1)
+    assert reminders(d) == [("2026-03-09T08:00:00+01:00", "ap1")]
+    assert d.engine.appointments["ap2"].history[-1][1] == {"status": "not_reminded", "why": "caller_hours"}
+
+
+def test_slots_on_a_day_an_exception_closes_early_end_at_the_close(router_kind):
+    """Christmas Eve closes at 16:00 (a dated exception): the day's last slot ends then."""
+    base = ap_config().model_dump()
+    base["calendar"]["hours"]["exceptions"] = {"2026-12-24": ["08:30-16:00"]}
+    d = Driver(
+        Engine(Config.model_validate(base), router=router_kind), local("2026-12-01T10:00:00").timestamp()
+    )
+    slots = d.engine.queries.appointment_slots("impot_revenu", date(2026, 12, 24), "lille", d.now)
+    iso = d.engine.queries.isoformat
+    assert (iso(slots[0]["start"]), iso(slots[-1]["end"])) == (
+        "2026-12-24T08:30:00+01:00",
+        "2026-12-24T16:00:00+01:00",
+    )
+    with pytest.raises(EngineError) as info:
+        book(d, "ap1", "2026-12-24T16:00:00", site="lille")
+    assert info.value.code == "outside_hours"
+
+
+# -- an older release's state: an appointment in line without its slot's end
+
+
+def _in_line_at_its_slot(router_kind: str) -> Driver:
+    """ap1 (11:00-11:30) in line at 11:05, its agent a1 talking to a live caller."""
+    d = driver(router_kind)
+    book(d, "ap1", "2026-03-02T11:00:00", site="lille")
+    d.agent("a1", "available")
+    d.offer("live1")
+    d.send("call.answered", call_id="live1", agent_id="a1")
+    d.advance(local("2026-03-02T11:05:00").timestamp() - d.now)
+    assert d.engine.calls["ap1"].waiting
+    return d
+
+
+def test_an_appointment_in_line_in_an_older_document_without_its_slot_end_timer_gets_one(router_kind):
+    """Releases before 15ddc04 armed no `slot_end` timer when an appointment joined the line: a
+    state document (format 3, as they wrote it) with one waiting loads with the timer armed, so at
+    the slot's end it is a no-show acd did not dial, never dialled later."""
+    import json
+
+    from acd.engine import state as engine_state
+
+    d = _in_line_at_its_slot(router_kind)
+    doc = json.loads(json.dumps(engine_state.dump(d.engine)))
+    doc["timers"]["due"] = [t for t in doc["timers"]["due"] if t[2] != "slot_end"]  # as they wrote it
+    doc["format"], doc["acd"] = 3, "0.9.0"
+    del doc["remembered"]["ignored"]
+    d.engine = engine_state.load(d.engine.config, doc, router=router_kind)
+    d.advance(local("2026-03-02T11:30:00").timestamp() - d.now)
+    appointment = d.engine.appointments["ap1"]
+    assert appointment.status == "no_show" and not d.engine.calls["ap1"].waiting
+    assert appointment.history[-1][1] == {"status": "no_show", "why": "not_dialled"}
+    d.send("call.ended", call_id="live1", reason="completed")  # a1 free at 11:30: nothing to dial
+    assert [c.command for c in d.commands if c.command == "originate"] == []
+
+
+def test_a_document_with_the_slot_end_timer_loads_without_a_second_one(router_kind):
+    import json
+
+    from acd.engine import state as engine_state
+
+    d = _in_line_at_its_slot(router_kind)
+    doc = json.loads(json.dumps(engine_state.dump(d.engine)))
+    loaded = engine_state.load(d.engine.config, doc, router=router_kind)
+    assert [t[2] for t in engine_state.dump(loaded)["timers"]["due"]].count("slot_end") == 1

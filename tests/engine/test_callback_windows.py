@@ -128,3 +128,31 @@ def test_a_caller_overseas_is_offered_only_windows_in_its_daytime(d: Driver) -> 
     assert info.value.code == "unknown_window"
     metropolitan = d.offer("c2", department="59")  # unchanged for the line's own zone
     assert metropolitan["callback_windows"][0]["start"] == "2026-03-02T17:30:00+01:00"
+
+
+def test_a_window_on_a_day_an_exception_closes_early_ends_at_the_close_with_its_share_of_places(
+    router_kind: str,
+) -> None:
+    """The line closes at 18:00 that Monday (a dated exception): the 17:30-19:00 window is offered
+    as 17:30-18:00, with the places of its open third (2 x 30/90, rounded up: 1); the next day's
+    windows are as usual."""
+    data = _config().model_dump()
+    data["calendar"]["hours"]["exceptions"] = {"2026-03-02": ["08:30-18:00"]}
+    d = Driver(Engine(Config.model_validate(data), router=router_kind), T0)
+    decision = d.offer("c1")
+    first, second = decision["callback_windows"]
+    assert (first["start"], first["end"], first["remaining"]) == (
+        "2026-03-02T17:30:00+01:00",
+        "2026-03-02T18:00:00+01:00",
+        1,
+    )
+    assert (second["start"], second["end"], second["remaining"]) == (
+        "2026-03-03T08:30:00+01:00",
+        "2026-03-03T09:30:00+01:00",
+        2,
+    )
+    d.offer("c2")
+    d.send("callback.accepted", call_id="c1", window_start="2026-03-02T17:30:00+01:00")
+    with pytest.raises(EngineError) as info:
+        d.send("callback.accepted", call_id="c2", window_start="2026-03-02T17:30:00+01:00")
+    assert info.value.code == "unknown_window"  # its one place taken
