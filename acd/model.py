@@ -265,21 +265,17 @@ class SyncDecision(Decision):
     """What a platform.sync changed: the calls it ended, the agents whose state moved; and, named
     only when there are some (added to the contract's two), the calls rung longer than
     `routing.max_ringing_s` whose ring-out it found lost (`rang_out`: back in their place in
-    line) and the dials whose result it found lost (`dials_lost`: taken as failed, retried by
-    their contact's rules)."""
+    line)."""
 
     ended: list[str]
     agents: dict[str, str]
     rang_out: list[str] = field(default_factory=list)
-    dials_lost: list[str] = field(default_factory=list)
     action = "sync"
 
     def to_wire(self) -> dict[str, Any]:
         wire: dict[str, Any] = {"action": "sync", "ended": list(self.ended), "agents": dict(self.agents)}
         if self.rang_out:
             wire["rang_out"] = list(self.rang_out)
-        if self.dials_lost:
-            wire["dials_lost"] = list(self.dials_lost)
         return wire
 
 

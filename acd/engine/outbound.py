@@ -132,20 +132,6 @@ class Outbound:
         line._agent_event(agent, "ring_out", t, now, commands)
         return None
 
-    def dial_lost(self, call: Call, t: float, now: float, commands: list[Command]) -> bool:
-        """A `platform.sync` as of `t` no longer holds the call of a dial in progress (begun before
-        `t`): the dial is over and its result (`callback.result`, `appointment.result`, its call's
-        answer or ring-out) was lost. Taken as a failed dial: the reserved agent is free again and
-        the contact's own rules dial it again or give up (a second call to a customer already
-        reached is the lesser harm than a customer never called back, or an agent reserved for
-        good). The history says `lost`. Whether it did (False: no dial of it in progress)."""
-        rules = self.rules_for(call)
-        contact = rules.contact_of(call)
-        if contact.status is not rules.dialing_status or call.connected_at is None or call.connected_at > t:
-            return False
-        self.result(rules, contact, "lost", t, now, commands)
-        return True
-
     def _platform_word(
         self, call: Call, agent: Agent, outcome: str, t: float, now: float, commands: list[Command]
     ) -> Any:

@@ -11,10 +11,10 @@ agent's change with it) are never dated in the future, where they would make the
 reports look stale. Dated syncs are still ordered among themselves by their own `ts` (an older
 one delivered after a newer one is stale); an undated one is dated by its arrival and is news.
 
-A sync also corrects the platform's lost words that kept an agent reserved for good (the
-watchdog's `ringing` flag): a ring-out lost (`_rung_out`: an inbound call rung longer than
-`routing.max_ringing_s` on an agent reported `available`) and a dial's result lost (a dial in
-progress the platform no longer holds: `Outbound.dial_lost`).
+A sync also finds a lost ring-out, which kept an agent reserved for good (the watchdog's
+`ringing` flag): an inbound call rung longer than `routing.max_ringing_s` on an agent the sync
+reports `available` (`_rung_out`). A callback's or an appointment's dial is left to its result,
+which no sync replaces (`_syncable_calls`).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from typing import Any
 
 from acd.engine import calls
 from acd.engine.agents import Ignored
-from acd.engine.line import ANSWERED, APPOINTMENT, AVAILABLE, CONNECTING, INBOUND, OVERFLOWED, QUEUED, Line
+from acd.engine.line import ANSWERED, AVAILABLE, CONNECTING, INBOUND, OVERFLOWED, QUEUED, Line
 from acd.engine.records import Agent, Call
 from acd.events import CallUnanswered, PlatformSync
 from acd.model import Command, SyncDecision
@@ -62,17 +62,16 @@ def on_sync(line: Line, e: PlatformSync, t: float, now: float, commands: list[Co
     for agent_id in lost.agents:  # agents moved by the end of their lost call, ring or dial
         if agent_id not in changed:
             changed[agent_id] = line.agent_state(line.agents[agent_id]).wire
-    return SyncDecision(ended, changed, lost.rang_out, lost.dials)
+    return SyncDecision(ended, changed, lost.rang_out)
 
 
 class _Lost:
-    """What a sync found lost besides calls: ring-outs, dials' results, and the agents they moved."""
+    """What a sync found lost besides calls: ring-outs, and the agents moved by these and by lost calls."""
 
-    __slots__ = ("agents", "dials", "rang_out")
+    __slots__ = ("agents", "rang_out")
 
     def __init__(self) -> None:
         self.rang_out: list[str] = []
-        self.dials: list[str] = []
         self.agents: list[str] = []
 
 
@@ -97,12 +96,6 @@ def _reconcile(
         ended.append(call.id)
         if agent_id is not None:
             lost.agents.append(agent_id)
-    for call in _dials(line):
-        agent_id = call.agent_id
-        if call.id not in held and line.outbound.dial_lost(call, t, now, commands):
-            lost.dials.append(call.id)
-            if agent_id is not None:
-                lost.agents.append(agent_id)
     for agent_id, wire in e.agents.items():
         if agent_id not in before:
             continue  # unknown to acd: ignored
@@ -132,24 +125,16 @@ def _syncable_calls(line: Line) -> list[Call]:
     an appointment's conversation included), inbound calls queued or ringing an agent, and calls
     overflowed to a local service (the platform bridges them there and posts their end: one it
     no longer holds has ended, and its service's place is free again, or a lost `call.ended`
-    would keep that place taken for good). A callback's or an appointment's dial in progress does
-    not end: its contact retries it (`_dials`, `Outbound.dial_lost`)."""
+    would keep that place taken for good). A callback's or an appointment's dial in progress is
+    left to its result (`callback.result`, `appointment.result`), which retries it: whether its
+    customer talked is the result's to say (a dial ended on a guess would dial again a customer
+    who talked)."""
     return [
         c
         for c in line.calls.values()
         if c.status is ANSWERED
         or c.status is OVERFLOWED
         or (c.status in (QUEUED, CONNECTING) and c.kind is INBOUND and c.callback_id is None)
-    ]
-
-
-def _dials(line: Line) -> list[Call]:
-    """The calls of callbacks' and appointments' dials in progress (an agent reserved, the
-    `originate` sent, no result yet)."""
-    return [
-        c
-        for c in line.calls.values()
-        if c.status is CONNECTING and (c.callback_id is not None or c.kind is APPOINTMENT)
     ]
 
 

@@ -265,22 +265,3 @@ async def test_a_sync_frees_an_agent_the_watchdog_flags_as_rung_too_long(platfor
     clock.advance(120)
     await service.store.tick(clock.now())
     assert await metric(platform, 'acd_watchdog_flagged{kind="ringing_too_long"}') == 0
-
-
-async def test_a_sync_that_no_longer_holds_a_dial_retries_its_callback(platform, clock):
-    """A requested callback dialled, its result lost: the sync that no longer holds the dial's
-    call frees the agent and schedules the callback's next dial."""
-    status, created = await platform.request(
-        "POST", "/v1/callbacks", {"number": "+33611111111", "skill": "impot_revenu"}
-    )
-    assert status == 201, created
-    await platform.agent("a1", "available")
-    _, callback = await platform.get(f"/v1/callbacks/{created['callback_id']}")
-    assert callback["status"] == "dialing"
-    clock.advance(30)
-    result = await platform.send("platform.sync", calls=[], agents={"a1": "available"})
-    assert len(result["decision"]["dials_lost"]) == 1
-    _, callback = await platform.get(f"/v1/callbacks/{created['callback_id']}")
-    assert callback["status"] == "scheduled"
-    _, agent = await platform.get("/v1/agents/a1")
-    assert agent["state"] == "available" and agent.get("call_id") is None

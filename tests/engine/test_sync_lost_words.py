@@ -1,17 +1,12 @@
-"""Words the platform lost, found by `platform.sync` (the contract's "Reconciliation"), on both
-routers. Without them an agent stayed reserved for good: a ring-out (`call.unanswered`) lost
-while the platform still holds the caller, or a dial's result (`callback.result`,
-`appointment.result`) lost after the platform dropped the dial. The watchdog flags such an agent
-(`ringing`); a sync now corrects it:
+"""A ring-out the platform lost, found by `platform.sync` (the contract's "Reconciliation"), on
+both routers. Without it an agent stayed reserved for good: the `call.unanswered` of a ring-out
+lost while the platform still holds the caller (the watchdog flags her, `ringing_too_long`). An
+inbound call rung longer than `routing.max_ringing_s` (as of the sync's `ts`) on an agent the
+sync reports `available` rang out: back to its place in line, the agent `ring_out` (`rang_out`
+in the decision, named only when a sync found one). A callback's or an appointment's dial is
+left to its result, which no sync replaces.
 
-- an inbound call rung longer than `routing.max_ringing_s` (as of the sync's `ts`) on an agent
-  the platform reports `available` rang out: back to its place in line, the agent `ring_out`
-  (`rang_out` in the decision);
-- a dial in progress whose call the platform no longer holds is over: taken as failed, the agent
-  free again, the contact retried by its own rules (`dials_lost` in the decision).
-
-Each test names its rule; the decision keeps the contract's two keys and names the new ones only
-when a sync found something of the kind."""
+Each test names its rule."""
 
 from __future__ import annotations
 
@@ -21,8 +16,6 @@ from typing import Any
 from acd.engine import state as engine_state
 from acd.model import AgentState
 from tests.conftest import Driver, ev
-from tests.engine.test_appointments import book, local
-from tests.engine.test_appointments import driver as ap_driver
 from tests.engine.test_callbacks import driver as cb_driver
 from tests.engine.test_callbacks import request
 
@@ -145,102 +138,38 @@ def test_the_lost_ring_out_posted_late_afterwards_changes_nothing(make_driver):
     assert connects(d) == [("c1", "a1"), ("c1", "a2")]
 
 
-# ---------------------------------------------------------------- a dial's result lost
+# ---------------------------------------------------------------- a dial is left to its result
 
 
-def test_a_dial_the_platform_no_longer_holds_is_retried_and_its_agent_freed(router_kind):
-    """A requested callback dialled; the platform's sync 20 s later no longer holds the dial's
-    call and acd has had no result: the dial failed, the agent is free, the callback is
-    scheduled again after its first retry delay (600 s here), and dialled then."""
+def test_a_dial_the_platform_no_longer_holds_is_left_to_its_result(router_kind):
+    """A callback's dial is not a ring the sync may judge: whether the customer talked is its
+    result's to say (a dial ended on a guess would dial again a customer who talked). Its agent
+    stays reserved until the result; the watchdog flags her (`ringing_too_long`) past
+    `routing.max_ringing_s`, and the result, posted late, settles it."""
     d = cb_driver(router_kind)
     request(d, "cb1")
     d.agent("a1", "available")
-    [originate] = d.commands
-    call_id = originate.fields["call_id"]
-    d.advance(20)
+    d.advance(400)
     result = sync(d, calls=[], agents={"a1": "available"})
-    assert result.decision.to_wire() == {
-        "action": "sync",
-        "ended": [],
-        "agents": {"a1": "available"},
-        "dials_lost": [call_id],
-    }
-    callback = d.engine.callbacks["cb1"]
-    assert callback.status == "scheduled" and callback.attempts == 1
-    assert callback.due_at == d.now + 600
-    assert [h["status"] for _, h in callback.history][-2:] == ["lost", "scheduled"]
-    assert d.engine.agents["a1"].call_id is None and state(d, "a1") is AV
-    d.advance(600)
-    assert [c.command for c in d.commands] == ["originate", "originate"]
+    assert result.decision.to_wire() == {"action": "sync", "ended": [], "agents": {}}
+    assert d.engine.callbacks["cb1"].status == "dialing"
+    d.send("callback.result", callback_id="cb1", outcome="no_answer")
+    assert d.engine.callbacks["cb1"].status == "scheduled" and state(d, "a1") is AV
 
 
-def test_the_lost_result_posted_late_afterwards_changes_nothing(router_kind):
-    d = cb_driver(router_kind)
-    request(d, "cb1")
-    d.agent("a1", "available")
-    d.advance(20)
-    sync(d, calls=[], agents={"a1": "available"})
-    results, _ = d.engine.apply([ev("callback.result", callback_id="cb1", outcome="no_answer")], d.now)
-    assert results[0].ignored == "not_dialing"
-    assert d.engine.callbacks["cb1"].attempts == 1
-
-
-def test_a_dial_the_platform_holds_or_that_began_after_the_sync_is_left_to_its_result(router_kind):
-    d = cb_driver(router_kind)
-    request(d, "cb1")
-    d.agent("a1", "available")
-    call_id = d.commands[0].fields["call_id"]
-    d.advance(20)
-    older = sync(d, at=d.now - 30, calls=[], agents={})  # stamped before the dial began
-    assert older.decision.to_wire() == {"action": "sync", "ended": [], "agents": {}}
-    held = sync(d, calls=[call_id], agents={"a1": "available"})
-    assert held.decision.to_wire() == {"action": "sync", "ended": [], "agents": {}}
-    assert d.engine.callbacks["cb1"].status == "dialing" and d.engine.agents["a1"].call_id == call_id
-
-
-def test_a_virtual_hold_dial_lost_at_its_last_attempt_fails(router_kind):
-    """The caller's own call is the dial's call; at `max_attempts` the callback fails and its call
-    ends (as a failed result would)."""
-    d = cb_driver(router_kind, max_attempts=1)
-    d.offer("c1")
-    d.send("callback.accepted", call_id="c1")
-    d.send("call.ended", call_id="c1", reason="completed")  # the caller hangs up, as expected
-    d.agent("a1", "available")
-    d.advance(20)
-    result = sync(d, calls=[], agents={"a1": "available"})
-    assert result.decision.to_wire()["dials_lost"] == ["c1"]
-    assert d.engine.callbacks["cb-c1"].status == "failed"
-    assert d.engine.calls["c1"].status == "ended"
-    assert d.engine.agents["a1"].call_id is None
-
-
-def test_an_appointment_dial_lost_is_retried_within_its_slot(router_kind):
-    d = ap_driver(router_kind)
-    book(d, "ap1", "2026-03-02T11:00:00", site="lille")
-    d.agent("a1", "available")
-    d.advance(local("2026-03-02T11:00:00").timestamp() - d.now)
-    assert [c.command for c in d.commands] == ["originate"]
-    d.advance(20)
-    result = sync(d, calls=[], agents={"a1": "available"})
-    assert result.decision.to_wire()["dials_lost"] == ["ap1"]
-    appointment = d.engine.appointments["ap1"]
-    assert appointment.status == "booked" and d.engine.agents["a1"].call_id is None
-    d.advance(300)  # appointments.retry_delays_s[0]
-    assert [c.command for c in d.commands] == ["originate", "originate"]
-
-
-def test_the_decision_with_the_new_keys_reads_back_from_its_wire_form(router_kind):
+def test_the_decision_with_the_new_key_reads_back_from_its_wire_form(make_driver, router_kind):
     """A duplicate answers the first decision, kept in the state document in its wire form."""
-    d = cb_driver(router_kind)
-    request(d, "cb1")
+    d = make_driver(max_ringing_s=300)
     d.agent("a1", "available")
-    d.advance(20)
-    first = sync(d, calls=[], agents={"a1": "available"}, id="s1")
-    again = sync(d, calls=[], agents={"a1": "available"}, id="s1")
+    d.offer("c1")
+    d.advance(301)
+    first = sync(d, calls=["c1"], agents={"a1": "available"}, id="s1")
+    assert first.decision.to_wire()["rang_out"] == ["c1"]
+    again = sync(d, calls=["c1"], agents={"a1": "available"}, id="s1")
     assert again.status == "duplicate"
     assert again.decision.to_wire() == first.decision.to_wire()
     document = json.loads(json.dumps(engine_state.dump(d.engine)))  # as written to a file
     copy = engine_state.load(d.engine.config, document, router=router_kind)
-    again_later = ev("platform.sync", id="s1", at=d.now, calls=[], agents={"a1": "available"})
+    again_later = ev("platform.sync", id="s1", at=d.now, calls=["c1"], agents={"a1": "available"})
     [dup], _ = copy.apply([again_later], d.now)
     assert dup.status == "duplicate" and dup.decision.to_wire() == first.decision.to_wire()

@@ -376,7 +376,9 @@ class UntidyPlatform:
         event = self._event(
             "platform.sync",
             at,
-            calls=sorted(c.id for c in self.calls_in(*HELD)),
+            # what it holds: the calls, and the calls of the dials it makes (an originate names
+            # the dial's call id)
+            calls=sorted(c.id for c in self.calls_in(*HELD, "dialing")),
             agents={a.id: a.wire for a in self.agents.values()},
         )
         event["_step"] = self.step_no  # stripped before posting
@@ -567,6 +569,18 @@ class UntidyPlatform:
                     agent.told_by_sync = True
             decision = result.get("decision")
             ended = decision.get("ended", []) if isinstance(decision, dict) else []
+            rang_out = decision.get("rang_out", []) if isinstance(decision, dict) else []
+            for call_id in rang_out:  # rung past routing.max_ringing_s on an agent reported available
+                if call_id not in held:
+                    self.violation(
+                        "sync_rang_out_a_call_it_does_not_hold",
+                        f"{event['id']} (ts {event['ts']}) took a ring-out of {call_id}, "
+                        "which it does not list",
+                    )
+                agent_id = self.live.pop(call_id, None)
+                if agent_id is not None:
+                    self.endings[(call_id, agent_id)] += 1  # that ring's end, as a call.unanswered
+                self.batch_ended.add(call_id)
             for call_id in ended:
                 if call_id in held or call_id not in event["_known"]:
                     self.violation(
