@@ -160,6 +160,8 @@ def _simulate(args: argparse.Namespace, enabled: bool = True) -> None:
             update={"calls": args.calls, "warmup_calls": min(scenario.warmup_calls, args.calls // 10)}
         )
     if args.seed is not None:
+        if args.seed < 0:
+            _fail(f"--seed takes a number 0 or more, not {args.seed}")
         scenario = scenario.model_copy(update={"seed": args.seed})
     show = None if args.no_progress or not sys.stderr.isatty() else progress_bar(scenario.name or "simulate")
     if args.compare:
