@@ -1,0 +1,27 @@
+"""Each report figure as the contract defines it, on scenarios whose answer is known by hand."""
+
+from __future__ import annotations
+
+from tests.sim.conftest import run, scenario
+
+
+def test_calls_still_waiting_when_the_run_stops_count_as_calls_that_waited(config) -> None:
+    """Calls for a skill no agent holds wait until the run stops (`drain_s` after the last
+    arrival), unresolved. Before: they counted in `offered` but as never having waited: p_wait 0
+    and mean_wait_s 0 for 100 callers none of whom reached anyone. `p_wait` is the share of calls
+    that waited at all and `mean_wait_s` the mean over all calls: every one of them waited, at least
+    the drain (1 h here)."""
+    rep = run(
+        config,
+        scenario(
+            calls=100,
+            drain_s=3600,
+            arrivals=[{"skill": "paiement", "rate_per_min": 8}],
+            agents=[{"count": 2, "skills": {"impot_revenu": 5}, "site": "lille"}],
+        ),
+    )
+    assert rep["offered"] == 100 and rep["answered"] == 0 and rep["unresolved"] == 100
+    assert rep["p_wait"] == 1.0 and rep["service_level"] == 0.0
+    assert rep["mean_wait_s"] >= 3600
+    assert rep["by_skill"]["paiement"]["p_wait"] == 1.0
+    assert rep["by_skill"]["paiement"]["mean_wait_s"] == rep["mean_wait_s"]
