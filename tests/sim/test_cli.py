@@ -175,3 +175,19 @@ def test_a_negative_seed_on_the_command_line_is_refused_with_a_message(scenario_
     with pytest.raises(SystemExit) as info:
         main(["simulate", str(scenario_file), "--seed", "-1"])
     assert "--seed" in str(info.value) and "0 or more" in str(info.value)
+
+
+def test_calls_on_the_command_line_keep_the_scenario_s_warm_up(scenario_file: Path, capsys) -> None:
+    """`--calls` overrides `calls`, and nothing else. Before: it also cut `warmup_calls` to a tenth
+    of the calls (here 50 to 40), silently measuring calls the scenario excludes as warm-up."""
+    main(["simulate", str(scenario_file), "--json", "--calls", "400"])
+    rep = json.loads(capsys.readouterr().out)
+    assert rep["warmup_calls"] == 50 and rep["arrivals"] == 400 and rep["offered"] == 350
+
+
+def test_calls_on_the_command_line_below_the_warm_up_cut_it_and_say_so(scenario_file: Path, capsys) -> None:
+    main(["simulate", str(scenario_file), "--json", "--calls", "50"])
+    captured = capsys.readouterr()
+    rep = json.loads(captured.out)
+    assert rep["warmup_calls"] == 5 and rep["offered"] == 45
+    assert "warmup_calls (50): warm-up cut to 5 calls" in captured.err
