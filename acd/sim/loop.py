@@ -216,6 +216,12 @@ class Simulation:
 
         while True:
             wake = platform.wake
+            if platform.pending and (not heap or (wake is not None and wake <= heap[0][0])):
+                # the platform's answers (a dial's result frees its agent) reach the engine before
+                # its own timers fire, and before the run could end with them unsent: they go
+                # with the next arrival or end of call only when that comes first
+                apply([], now)
+                continue
             if wake is not None and (not heap or wake <= heap[0][0]):
                 if wake > horizon:
                     stopped_at = wake

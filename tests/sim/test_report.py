@@ -25,3 +25,26 @@ def test_calls_still_waiting_when_the_run_stops_count_as_calls_that_waited(confi
     assert rep["mean_wait_s"] >= 3600
     assert rep["by_skill"]["paiement"]["p_wait"] == 1.0
     assert rep["by_skill"]["paiement"]["mean_wait_s"] == rep["mean_wait_s"]
+
+
+#: Every caller takes a callback at once and answers none of its dials: each callback fails after
+#: its 3 dials, spaced by the shipped retry delays (600 s, then 1800 s).
+NO_ANSWER = {
+    "calls": 600,
+    "policies": {"routing": {"callback_offer_ewt_s": 0, "wrap_up_s": 0}},
+    "callers": {"accept_callback": 1.0, "answer_callback": 0.0},
+    "arrivals": [{"skill": "impot_revenu", "rate_per_min": 12}],
+    "agents": [{"count": 8, "skills": {"impot_revenu": 5}, "site": "lille"}],
+}
+
+
+def test_the_run_goes_on_until_every_callback_is_over(config) -> None:
+    """A dial's result goes to the engine with the platform's next batch. Before: once the
+    arrivals were over, the results of the last dials waited for a batch that never came (no
+    arrival, no end of call: every agent reserved on a dial) and the run stopped there, 238 of 600
+    calls unresolved, their callbacks still due. Now every accepted callback is dialled to its end."""
+    rep = run(config, scenario(**NO_ANSWER))
+    assert rep["unresolved"] == 0
+    assert rep["callbacks"]["accepted"] == rep["callbacks"]["failed"] == rep["other"] > 50
+    assert rep["callbacks"]["dialled"] == 3 * rep["callbacks"]["failed"]
+    assert rep["answered"] + rep["other"] == rep["offered"]
