@@ -120,6 +120,8 @@ class Simulation:
             skills, scenario.warmup_calls, scenario.service_level_s, self._batch_of, scenario.batches
         )
         self.engine = build_engine(self.config, self.stats, router)  # loads the kernels it uses
+        calls = self.engine.calls
+        self.stats.offered_at = lambda call_id: c.offered_at if (c := calls.get(call_id)) else None
         self._streams()
 
     # ------------------------------------------------------------------ set-up

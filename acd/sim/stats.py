@@ -58,6 +58,8 @@ class Stats(Observer):
         self.handle_sum = 0.0
         self.handled = 0
         self.unresolved: int | None = None  # once settled at the end of the run
+        #: When a call was offered, by id (the engine's record; None: unknown).
+        self.offered_at: Callable[[str], float | None] | None = None
 
     # -- engine hooks
 
@@ -123,9 +125,14 @@ class Stats(Observer):
         if status in ("failed", "cancelled"):
             rows = self._tag.pop(callback.call_id, None)
             if rows is not None:
+                # the caller waited from the offer until the callback was given up, as one
+                # answered through its callback waited until the answer
+                offered_at = self.offered_at(callback.call_id) if self.offered_at is not None else None
+                wait = max(0.0, now - offered_at) if offered_at is not None else 0.0
                 for r in rows:
                     r[OTHER] += 1
                     r[WAITED] += 1
+                    r[WAIT_SUM] += wait
             if self.on_callback_over is not None:
                 self.on_callback_over(callback)
 

@@ -48,3 +48,15 @@ def test_the_run_goes_on_until_every_callback_is_over(config) -> None:
     assert rep["callbacks"]["accepted"] == rep["callbacks"]["failed"] == rep["other"] > 50
     assert rep["callbacks"]["dialled"] == 3 * rep["callbacks"]["failed"]
     assert rep["answered"] + rep["other"] == rep["offered"]
+
+
+def test_a_caller_whose_callback_failed_waited_until_it_failed(config) -> None:
+    """`mean_wait_s` is over all calls, and a caller answered through a callback waited from the
+    offer to the answer. Before: a caller whose callback failed (every dial unanswered) counted as
+    having waited (p_wait) but for 0 s in `mean_wait_s`. Every caller here takes a callback and
+    answers none of its 3 dials (NO_ANSWER): each waited at least 2400 s before its callback
+    failed."""
+    rep = run(config, scenario(**NO_ANSWER))
+    failed = rep["callbacks"]["failed"]
+    assert failed == rep["other"] > 50 and rep["answered"] + failed == rep["offered"]
+    assert rep["mean_wait_s"] * rep["offered"] >= 2400 * failed + rep["asa_s"] * rep["answered"]
