@@ -209,6 +209,10 @@ def staff_command(args: argparse.Namespace) -> None:
             _fail(f"--{name.replace('_', '-')} is a share between 0 and 1, not {v:g}")
     if args.rate_per_min <= 0 or args.aht_s <= 0 or (args.patience_s is not None and args.patience_s <= 0):
         _fail("--rate-per-min, --aht-s and --patience-s must be positive")
+    from acd.sim.scenario_model import MAX_DURATION_S
+
+    if args.aht_s > MAX_DURATION_S or (args.patience_s is not None and args.patience_s > MAX_DURATION_S):
+        _fail(f"--aht-s and --patience-s take at most {MAX_DURATION_S:g} seconds")
     handle: dict[str, Any] = {"dist": args.handle_dist, "mean_s": args.aht_s}
     if args.handle_dist == "lognormal":
         if args.handle_sd_s is None:

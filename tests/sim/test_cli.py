@@ -191,3 +191,11 @@ def test_calls_on_the_command_line_below_the_warm_up_cut_it_and_say_so(scenario_
     rep = json.loads(captured.out)
     assert rep["warmup_calls"] == 5 and rep["offered"] == 45
     assert "warmup_calls (50): warm-up cut to 5 calls" in captured.err
+
+
+def test_staff_with_a_handle_time_past_the_scenarios_bound_is_refused_with_a_message() -> None:
+    """Durations are bounded in scenarios (1e9 s): `acd staff --aht-s 2e9` built a scenario past
+    the bound and died in a ScenarioError traceback."""
+    with pytest.raises(SystemExit) as info:
+        main(["staff", "--rate-per-min", "1", "--aht-s", "2e9", "--service-level", "0.8", "--calls", "0"])
+    assert "--aht-s" in str(info.value) and "at most 1e+09 seconds" in str(info.value)
