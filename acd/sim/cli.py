@@ -91,6 +91,21 @@ def _fail(message: str) -> None:
     sys.exit(f"acd: {message}")
 
 
+def _with_calls(scenario: Any, calls: int, where: str) -> Any:
+    """The scenario with `--calls` for its `calls`, its warm-up kept (cut, with a word on stderr,
+    only when it would leave no call to measure)."""
+    if calls < 1 or scenario.calls is None:
+        _fail(f"{where}--calls needs a positive number and a scenario stopped by `calls`")
+    if scenario.warmup_calls < calls:
+        return scenario.model_copy(update={"calls": calls})
+    warmup = calls // 10  # a warm-up that leaves nothing to measure: cut, and said
+    sys.stderr.write(
+        f"acd: {where}--calls {calls} is not above the scenario's warmup_calls "
+        f"({scenario.warmup_calls}): warm-up cut to {warmup} calls\n"
+    )
+    return scenario.model_copy(update={"calls": calls, "warmup_calls": warmup})
+
+
 def progress_bar(label: str) -> Callable[[float], None]:
     """A progress bar on stderr, redrawn in place."""
     started = time.perf_counter()
@@ -154,12 +169,10 @@ def _simulate(args: argparse.Namespace, enabled: bool = True) -> None:
         _fail(f"bad scenario:\n{e}")
         return
     if args.calls is not None:
-        if args.calls < 1 or scenario.calls is None:
-            _fail("--calls needs a positive number and a scenario stopped by `calls`")
-        scenario = scenario.model_copy(
-            update={"calls": args.calls, "warmup_calls": min(scenario.warmup_calls, args.calls // 10)}
-        )
+        scenario = _with_calls(scenario, args.calls, "")
     if args.seed is not None:
+        if args.seed < 0:
+            _fail(f"--seed takes a number 0 or more, not {args.seed}")
         scenario = scenario.model_copy(update={"seed": args.seed})
     show = None if args.no_progress or not sys.stderr.isatty() else progress_bar(scenario.name or "simulate")
     if args.compare:
@@ -196,6 +209,10 @@ def staff_command(args: argparse.Namespace) -> None:
             _fail(f"--{name.replace('_', '-')} is a share between 0 and 1, not {v:g}")
     if args.rate_per_min <= 0 or args.aht_s <= 0 or (args.patience_s is not None and args.patience_s <= 0):
         _fail("--rate-per-min, --aht-s and --patience-s must be positive")
+    from acd.sim.scenario_model import MAX_DURATION_S
+
+    if args.aht_s > MAX_DURATION_S or (args.patience_s is not None and args.patience_s > MAX_DURATION_S):
+        _fail(f"--aht-s and --patience-s take at most {MAX_DURATION_S:g} seconds")
     handle: dict[str, Any] = {"dist": args.handle_dist, "mean_s": args.aht_s}
     if args.handle_dist == "lognormal":
         if args.handle_sd_s is None:
@@ -249,11 +266,7 @@ def tune_command(args: argparse.Namespace) -> None:
             _fail(f"bad scenario:\n{e}")
             return
         if args.calls is not None:
-            if args.calls < 1 or scenario.calls is None:
-                _fail(f"{path}: --calls needs a positive number and a scenario stopped by `calls`")
-            scenario = scenario.model_copy(
-                update={"calls": args.calls, "warmup_calls": min(scenario.warmup_calls, args.calls // 10)}
-            )
+            scenario = _with_calls(scenario, args.calls, f"{path}: ")
         loaded.append((scenario.name or path, scenario, config))
     show = None if args.no_progress or not sys.stderr.isatty() else progress_bar("tune")
     base_seed = loaded[0][1].seed

@@ -19,7 +19,9 @@ What the loop does:
   wrap-up (`handle_time` is the handle time, talk and after-call work together); wrap-up is the
   engine's own timer, except that a drawn time shorter than the wrap-up has no talk and ends the
   wrap-up early (the platform says `available` once the drawn time is over);
-- callers who hang up unanswered call again (`callers.redial`), with the scenario's share.
+- callers who hang up unanswered call again (`callers.redial`), with the scenario's share; what
+  a caller does after hanging up (calls again or not, when, with what patience) is drawn for that
+  caller and attempt (acd/sim/streams.py's `keyed`), so `--compare` plays the same callers.
 
 Elsewhere: the platform's side (the engine's commands played, the callers' answers to them, answers
 sent with the next batch) in acd/sim/platform.py; staffing by hour in acd/sim/shifts.py; the
@@ -60,7 +62,7 @@ from acd.sim.platform import (
 from acd.sim.scenario_model import CLOCK_LIMIT, TOO_LATE, Distribution, Scenario, SimulationError
 from acd.sim.shifts import Shifts
 from acd.sim.stats import Stats
-from acd.sim.streams import durations, uniform, unit_exponential
+from acd.sim.streams import durations, keyed, quantile, uniform, unit_exponential
 
 __all__ = ["Outcome", "SimCall", "Simulation", "SimulationError", "simulate"]
 
@@ -118,6 +120,8 @@ class Simulation:
             skills, scenario.warmup_calls, scenario.service_level_s, self._batch_of, scenario.batches
         )
         self.engine = build_engine(self.config, self.stats, router)  # loads the kernels it uses
+        calls = self.engine.calls
+        self.stats.offered_at = lambda call_id: c.offered_at if (c := calls.get(call_id)) else None
         self._streams()
 
     # ------------------------------------------------------------------ set-up
@@ -135,9 +139,9 @@ class Simulation:
             patience: Distribution | None = a.patience or sc.patience
             self.patience_streams.append(durations(seed, f"patience/{tag}", patience) if patience else None)
         self.u_department = uniform(seed, "department")  # the callers' other choices: acd/sim/platform.py
-        self.u_redial = uniform(seed, "redial")
-        redial = sc.callers.redial
-        self.redial_delay = durations(seed, "redial/delay", redial.delay) if redial is not None else None
+        # what happens at arrival is drawn in arrival order, the same in every run of the seed;
+        # what happens after a caller hangs up, by caller and attempt (`keyed`)
+        self.redial_patience = [a.patience or sc.patience for a in sc.arrivals]
         self.departments = sorted(s.department for s in self.config.services.local)
         # acd's offers run only with its policies; the baseline makes none
         policies = sc.policies_on and not self.baseline
@@ -207,13 +211,19 @@ class Simulation:
         callers = sc.callers
         offer_callbacks, appointment_offer_s = self.offer_callbacks, self.appointment_offer_s
         wrap_up_s = self.wrap_up_s
-        redial, redial_delay, u_redial = callers.redial, self.redial_delay, self.u_redial
+        redial, redial_patience, seed = callers.redial, self.redial_patience, self.seed
         callers_seen = self.callers_seen
         offered = 0  # calls offered, redials included (the warm-up counts them as the engine does)
         stopping = False
 
         while True:
             wake = platform.wake
+            if platform.pending and (not heap or (wake is not None and wake <= heap[0][0])):
+                # the platform's answers (a dial's result frees its agent) reach the engine before
+                # its own timers fire, and before the run could end with them unsent: they go
+                # with the next arrival or end of call only when that comes first
+                apply([], now)
+                continue
             if wake is not None and (not heap or wake <= heap[0][0]):
                 if wake > horizon:
                     stopped_at = wake
@@ -249,17 +259,27 @@ class Simulation:
                         call = SimCall(f"c{k}", drawn - wrap_up_s, department, k, i)
                     else:  # shorter than the wrap-up: no talk, the agent free once it is over
                         call = SimCall(f"c{k}", 0.0, department, k, i, drawn)
+                    ps = patience_streams[i]
+                    patience = ps.next() if ps is not None else math.inf
                 else:  # the same caller again, a new call
                     last = payload
                     i = last.stream
                     self.redials += 1
+                    attempt = last.attempt + 1
                     call = SimCall(
-                        f"c{last.caller}r{self.redials}",
+                        f"c{last.caller}r{attempt}",
                         last.handle_s,
                         last.department,
                         last.caller,
                         i,
                         last.wrap_s,
+                    )
+                    call.attempt = attempt
+                    dist = redial_patience[i]
+                    patience = (
+                        quantile(dist, keyed(seed, "patience/redial", call.caller, attempt))
+                        if dist is not None
+                        else math.inf
                     )
                 if offered == warmup and self.occ_start is None:
                     self.occ_start, self.occ_t[0] = occupied(engine, t), t
@@ -267,8 +287,6 @@ class Simulation:
                     callers_seen.add(call.caller)
                 offered += 1
                 cid, department = call.id, call.department
-                ps = patience_streams[i]
-                patience = ps.next() if ps is not None else math.inf
                 decision = apply(
                     [
                         CallOffered(
@@ -338,8 +356,9 @@ class Simulation:
                 if call.state == QUEUED:
                     del live[call.id]
                     apply([CallEnded(f"e{eid()}", call.id, "abandoned")], t)
-                    if redial is not None and u_redial.next() < redial.share:
-                        again = t + redial_delay.next()  # type: ignore[union-attr]
+                    caller, attempt = call.caller, call.attempt
+                    if redial is not None and keyed(seed, "redial", caller, attempt) < redial.share:
+                        again = t + quantile(redial.delay, keyed(seed, "redial/delay", caller, attempt))
                         if again < arrivals_end:
                             heappush(heap, (again, seq(), REDIAL, call))
             elif kind == WRAP_END:
@@ -364,6 +383,13 @@ class Simulation:
             raise SimulationError(TOO_LATE)
         if platform.pending:
             apply([], now)
+        # calls still unresolved waited until the run stopped: at its horizon (the drain after the
+        # last arrival) when nothing else happened before it, else at its last event
+        end = horizon if stopping and math.isfinite(horizon) and horizon < CLOCK_LIMIT else now
+        self.stats.settle_unresolved(
+            {cid: call.offered_at for cid in self.stats.unsettled_ids() if (call := engine.calls.get(cid))},
+            max(now, end),
+        )
         if self.occ_start is None:
             self.occ_start, self.occ_t[0] = occupied(engine, now), now
         if self.occ_end is None:

@@ -51,7 +51,18 @@ QUEUED, CONNECTED, CALLBACK, OVERFLOWED, BOOKED = range(5)
 
 
 class SimCall:
-    __slots__ = ("agent_id", "caller", "department", "ewt", "handle_s", "id", "state", "stream", "wrap_s")
+    __slots__ = (
+        "agent_id",
+        "attempt",
+        "caller",
+        "department",
+        "ewt",
+        "handle_s",
+        "id",
+        "state",
+        "stream",
+        "wrap_s",
+    )
 
     def __init__(
         self,
@@ -70,6 +81,7 @@ class SimCall:
         self.department = department
         self.state = QUEUED
         self.caller = caller  # who calls (a redial keeps it)
+        self.attempt = 0  # the caller's calls before this one (redials)
         self.stream = stream  # the arrival stream (skill, needs, priority)
         self.agent_id: str | None = None
         self.ewt: tuple[float, float, int] | None = None  # (offered at, EWT told, load bucket)

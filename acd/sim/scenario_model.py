@@ -39,6 +39,11 @@ PosFloat = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 NonNegFloat = Annotated[float, Field(ge=0, allow_inf_nan=False)]
 Share = Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]
 Level = Annotated[int, Field(ge=1, le=5, strict=True)]
+#: The longest duration a scenario may name (about 31 years): past it the draws overflow.
+MAX_DURATION_S = 1e9
+Duration = Annotated[float, Field(gt=0, le=MAX_DURATION_S, allow_inf_nan=False)]
+#: The largest coefficient of variation of a lognormal (sd_s / mean_s).
+MAX_CV = 1000.0
 
 #: A Tuesday of an ordinary week (no holiday, no campaign): the default first instant simulated.
 DEFAULT_START = "2026-03-03T08:30:00+01:00"
@@ -64,8 +69,8 @@ class Distribution(_Model):
     `mean_s` and `sd_s` (the mean and standard deviation of the duration itself, not of its log)."""
 
     dist: Literal["exponential", "lognormal", "constant"]
-    mean_s: PosFloat
-    sd_s: PosFloat | None = None
+    mean_s: Duration
+    sd_s: Duration | None = None
 
     @model_validator(mode="after")
     def _sd(self) -> Distribution:
@@ -73,6 +78,11 @@ class Distribution(_Model):
             raise ValueError("lognormal needs sd_s (the standard deviation in seconds)")
         if self.dist != "lognormal" and self.sd_s is not None:
             raise ValueError(f"sd_s applies to lognormal only, not to {self.dist}")
+        if self.sd_s is not None and self.sd_s > MAX_CV * self.mean_s:
+            raise ValueError(
+                f"sd_s ({self.sd_s:g}) is more than {MAX_CV:g} times mean_s ({self.mean_s:g}): "
+                "not a distribution of durations the simulator can draw"
+            )
         return self
 
     @property
@@ -220,7 +230,7 @@ class Staffing(_Model):
 class Scenario(_Model):
     name: str | None = None
     description: str | None = None
-    seed: int = 1
+    seed: Annotated[int, Field(ge=0)] = 1
     calls: Annotated[int, Field(ge=1)] | None = None
     duration_s: PosFloat | None = None
     #: The first simulated instant (RFC 3339 with offset).
@@ -257,6 +267,13 @@ class Scenario(_Model):
     def _start_in_the_calendar_s_years(cls, v: datetime) -> datetime:
         if not FIRST_YEAR <= v.year <= LAST_YEAR:  # the years the API takes an instant in
             raise ValueError(f"must fall in the years {FIRST_YEAR} to {LAST_YEAR} (got year {v.year})")
+        return v
+
+    @field_validator("arrivals")
+    @classmethod
+    def _some_calls(cls, v: list[Arrival]) -> list[Arrival]:
+        if all(a.constant_rate() == 0 and not any(a.hourly_rates() or ()) for a in v):
+            raise ValueError("every stream has a rate of 0: no call would ever arrive")
         return v
 
     @model_validator(mode="after")

@@ -57,6 +57,9 @@ class Stats(Observer):
         self.on_callback_over: Callable[[Callback], None] | None = None
         self.handle_sum = 0.0
         self.handled = 0
+        self.unresolved: int | None = None  # once settled at the end of the run
+        #: When a call was offered, by id (the engine's record; None: unknown).
+        self.offered_at: Callable[[str], float | None] | None = None
 
     # -- engine hooks
 
@@ -122,9 +125,14 @@ class Stats(Observer):
         if status in ("failed", "cancelled"):
             rows = self._tag.pop(callback.call_id, None)
             if rows is not None:
+                # the caller waited from the offer until the callback was given up, as one
+                # answered through its callback waited until the answer
+                offered_at = self.offered_at(callback.call_id) if self.offered_at is not None else None
+                wait = max(0.0, now - offered_at) if offered_at is not None else 0.0
                 for r in rows:
                     r[OTHER] += 1
                     r[WAITED] += 1
+                    r[WAIT_SUM] += wait
             if self.on_callback_over is not None:
                 self.on_callback_over(callback)
 
@@ -137,9 +145,26 @@ class Stats(Observer):
 
     # -- results
 
+    def settle_unresolved(self, offered_at: dict[str, float], end: float) -> None:
+        """The run stops at `end` with these measured calls still unresolved (waiting in line or
+        for their callback): each waited, at least until then (`offered_at`: when each was
+        offered). They stay `unresolved`, and count in `p_wait` and `mean_wait_s` as calls that
+        waited that long (a lower bound of their wait)."""
+        self.unresolved = len(self._tag)
+        for call_id, rows in self._tag.items():
+            wait = max(0.0, end - offered_at.get(call_id, end))
+            for r in rows:
+                r[WAIT_SUM] += wait
+                if wait > 0:
+                    r[WAITED] += 1
+        self._tag.clear()
+
+    def unsettled_ids(self) -> list[str]:
+        return list(self._tag)
+
     @property
     def unsettled(self) -> int:
-        return len(self._tag)
+        return self.unresolved if self.unresolved is not None else len(self._tag)
 
     def totals(self) -> list[float]:
         return [sum(r[i] for r in self.rows) for i in range(N_FIELDS)]

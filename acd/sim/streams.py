@@ -5,13 +5,20 @@ Each stream's seed is `SeedSequence(seed, spawn_key=(crc32(name),))`: streams ar
 each other and of the order they are created in, so adding a policy (a new stream) leaves the
 arrivals, handle times and patience of a run unchanged. That also gives `--compare` common random
 numbers: the baseline and acd's policies see the very same callers.
+
+A stream is drawn in the order of the events that use it, which is the same in both runs only for
+what happens at arrival (in arrival order). What a caller does after hanging up (calls again or
+not, after what delay, with what patience) happens in an order that depends on the policies: it is
+drawn by `keyed`, a uniform of the caller and its attempt, so each caller behaves the same in both.
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
 import zlib
 from collections.abc import Callable
+from statistics import NormalDist
 
 import numpy as np
 
@@ -68,3 +75,20 @@ def durations(seed: int, name: str, dist: Distribution) -> Stream:
     sigma2 = math.log1p((dist.sd_s or 0.0) ** 2 / mean**2)
     mu, sigma = math.log(mean) - sigma2 / 2.0, math.sqrt(sigma2)
     return Stream(generator(seed, name), lambda g, n: g.lognormal(mu, sigma, n))
+
+
+def keyed(seed: int, name: str, caller: int, attempt: int) -> float:
+    """A uniform in (0, 1) of (seed, name, caller, attempt) alone, whatever the order of draws."""
+    digest = hashlib.blake2b(f"{seed}/{name}/{caller}/{attempt}".encode(), digest_size=8).digest()
+    return ((int.from_bytes(digest, "big") >> 11) + 0.5) * 2.0**-53
+
+
+def quantile(dist: Distribution, u: float) -> float:
+    """The duration of `dist` at the probability `u` in (0, 1) (the inverse of its CDF)."""
+    mean = dist.mean_s
+    if dist.dist == "exponential":
+        return -math.log1p(-u) * mean
+    if dist.dist == "constant":
+        return mean
+    sigma2 = math.log1p((dist.sd_s or 0.0) ** 2 / mean**2)
+    return math.exp(math.log(mean) - sigma2 / 2.0 + math.sqrt(sigma2) * NormalDist().inv_cdf(u))

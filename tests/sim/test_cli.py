@@ -129,3 +129,73 @@ def test_staff_for_an_answer_rate_target_prints_a_table(capsys) -> None:
     )
     out = capsys.readouterr().out
     assert "Erlang C" in out and "Erlang A" in out and "answer rate 85%" in out
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "fragment"),
+    [
+        ("seed: 1", "seed: -1", ":2: seed: Input should be greater than or equal to 0"),
+        (
+            "handle_time: {dist: exponential, mean_s: 60}",
+            "handle_time: {dist: lognormal, mean_s: 1.0e-300, sd_s: 1.0e+300}",
+            ":8: handle_time.sd_s: Input should be less than or equal to 1000000000",
+        ),
+        (
+            "handle_time: {dist: exponential, mean_s: 60}",
+            "handle_time: {dist: exponential, mean_s: 1.0e+308}",
+            ":8: handle_time.mean_s: Input should be less than or equal to 1000000000",
+        ),
+        (
+            "patience: {dist: exponential, mean_s: 120}",
+            "patience: {dist: lognormal, mean_s: 1.0e-300, sd_s: 1.0e+9}",
+            ":9: patience: sd_s (1e+09) is more than 1000 times mean_s (1e-300)",
+        ),
+        ("rate_per_min: 8", "rate_per_min: 0", ":6: arrivals: every stream has a rate of 0"),
+        ("rate_per_min: 8", "per_hour: {9: 100}, scale: 0", ":6: arrivals: every stream has a rate of 0"),
+    ],
+)
+def test_an_absurd_scenario_is_a_bad_scenario_not_a_traceback(
+    tmp_path: Path, old: str, new: str, fragment: str
+) -> None:
+    """Before: a negative seed died in numpy's SeedSequence (ValueError traceback), a lognormal
+    with an absurd spread in an OverflowError traceback, a mean of 1e308 s overflowed numpy's draws
+    (a RuntimeWarning, then a message blaming the rates), and arrivals that are all at a rate of 0
+    ran no call at all and printed an empty report with exit status 0."""
+    path = tmp_path / "absurd.yaml"
+    assert old in SCENARIO
+    path.write_text(SCENARIO.replace(old, new))
+    with pytest.raises(SystemExit) as info:
+        main(["simulate", str(path), "--json"])
+    message = str(info.value)
+    assert "bad scenario" in message and f"{path}{fragment}" in message, message
+
+
+def test_a_negative_seed_on_the_command_line_is_refused_with_a_message(scenario_file: Path) -> None:
+    """Before: `--seed -1` died in numpy's SeedSequence, a ValueError traceback."""
+    with pytest.raises(SystemExit) as info:
+        main(["simulate", str(scenario_file), "--seed", "-1"])
+    assert "--seed" in str(info.value) and "0 or more" in str(info.value)
+
+
+def test_calls_on_the_command_line_keep_the_scenario_s_warm_up(scenario_file: Path, capsys) -> None:
+    """`--calls` overrides `calls`, and nothing else. Before: it also cut `warmup_calls` to a tenth
+    of the calls (here 50 to 40), silently measuring calls the scenario excludes as warm-up."""
+    main(["simulate", str(scenario_file), "--json", "--calls", "400"])
+    rep = json.loads(capsys.readouterr().out)
+    assert rep["warmup_calls"] == 50 and rep["arrivals"] == 400 and rep["offered"] == 350
+
+
+def test_calls_on_the_command_line_below_the_warm_up_cut_it_and_say_so(scenario_file: Path, capsys) -> None:
+    main(["simulate", str(scenario_file), "--json", "--calls", "50"])
+    captured = capsys.readouterr()
+    rep = json.loads(captured.out)
+    assert rep["warmup_calls"] == 5 and rep["offered"] == 45
+    assert "warmup_calls (50): warm-up cut to 5 calls" in captured.err
+
+
+def test_staff_with_a_handle_time_past_the_scenarios_bound_is_refused_with_a_message() -> None:
+    """Durations are bounded in scenarios (1e9 s): `acd staff --aht-s 2e9` built a scenario past
+    the bound and died in a ScenarioError traceback."""
+    with pytest.raises(SystemExit) as info:
+        main(["staff", "--rate-per-min", "1", "--aht-s", "2e9", "--service-level", "0.8", "--calls", "0"])
+    assert "--aht-s" in str(info.value) and "at most 1e+09 seconds" in str(info.value)

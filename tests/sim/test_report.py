@@ -1,0 +1,62 @@
+"""Each report figure as the contract defines it, on scenarios whose answer is known by hand."""
+
+from __future__ import annotations
+
+from tests.sim.conftest import run, scenario
+
+
+def test_calls_still_waiting_when_the_run_stops_count_as_calls_that_waited(config) -> None:
+    """Calls for a skill no agent holds wait until the run stops (`drain_s` after the last
+    arrival), unresolved. Before: they counted in `offered` but as never having waited: p_wait 0
+    and mean_wait_s 0 for 100 callers none of whom reached anyone. `p_wait` is the share of calls
+    that waited at all and `mean_wait_s` the mean over all calls: every one of them waited, at least
+    the drain (1 h here)."""
+    rep = run(
+        config,
+        scenario(
+            calls=100,
+            drain_s=3600,
+            arrivals=[{"skill": "paiement", "rate_per_min": 8}],
+            agents=[{"count": 2, "skills": {"impot_revenu": 5}, "site": "lille"}],
+        ),
+    )
+    assert rep["offered"] == 100 and rep["answered"] == 0 and rep["unresolved"] == 100
+    assert rep["p_wait"] == 1.0 and rep["service_level"] == 0.0
+    assert rep["mean_wait_s"] >= 3600
+    assert rep["by_skill"]["paiement"]["p_wait"] == 1.0
+    assert rep["by_skill"]["paiement"]["mean_wait_s"] == rep["mean_wait_s"]
+
+
+#: Every caller takes a callback at once and answers none of its dials: each callback fails after
+#: its 3 dials, spaced by the shipped retry delays (600 s, then 1800 s).
+NO_ANSWER = {
+    "calls": 600,
+    "policies": {"routing": {"callback_offer_ewt_s": 0, "wrap_up_s": 0}},
+    "callers": {"accept_callback": 1.0, "answer_callback": 0.0},
+    "arrivals": [{"skill": "impot_revenu", "rate_per_min": 12}],
+    "agents": [{"count": 8, "skills": {"impot_revenu": 5}, "site": "lille"}],
+}
+
+
+def test_the_run_goes_on_until_every_callback_is_over(config) -> None:
+    """A dial's result goes to the engine with the platform's next batch. Before: once the
+    arrivals were over, the results of the last dials waited for a batch that never came (no
+    arrival, no end of call: every agent reserved on a dial) and the run stopped there, 238 of 600
+    calls unresolved, their callbacks still due. Now every accepted callback is dialled to its end."""
+    rep = run(config, scenario(**NO_ANSWER))
+    assert rep["unresolved"] == 0
+    assert rep["callbacks"]["accepted"] == rep["callbacks"]["failed"] == rep["other"] > 50
+    assert rep["callbacks"]["dialled"] == 3 * rep["callbacks"]["failed"]
+    assert rep["answered"] + rep["other"] == rep["offered"]
+
+
+def test_a_caller_whose_callback_failed_waited_until_it_failed(config) -> None:
+    """`mean_wait_s` is over all calls, and a caller answered through a callback waited from the
+    offer to the answer. Before: a caller whose callback failed (every dial unanswered) counted as
+    having waited (p_wait) but for 0 s in `mean_wait_s`. Every caller here takes a callback and
+    answers none of its 3 dials (NO_ANSWER): each waited at least 2400 s before its callback
+    failed."""
+    rep = run(config, scenario(**NO_ANSWER))
+    failed = rep["callbacks"]["failed"]
+    assert failed == rep["other"] > 50 and rep["answered"] + failed == rep["offered"]
+    assert rep["mean_wait_s"] * rep["offered"] >= 2400 * failed + rep["asa_s"] * rep["answered"]
