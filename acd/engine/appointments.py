@@ -24,7 +24,6 @@ before the slot, or is dropped.
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Any, ClassVar
 
 from acd.engine.agents import Ignored
@@ -70,34 +69,6 @@ class Appointments:
     def horizon(self, now: float) -> float:
         """The latest start an appointment booked or moved at `now` may have."""
         return now + self.settings.max_days_ahead * 86400.0
-
-    def day_slots_left(self, skill: str, day: date, site: str | None, now: float) -> list[dict[str, Any]]:
-        """The day's slots with the places left (summed over the sites unless one is named); a
-        slot past the booking horizon has none left."""
-        sites = [site] if site is not None else self.slots.sites_for(skill)
-        merged: dict[float, dict[str, Any]] = {}
-        horizon = self.horizon(now)
-        for s in sites:
-            for slot in self.slots.day_slots(s, skill, day):
-                entry = merged.setdefault(
-                    slot.start, {"start": slot.start, "end": slot.end, "remaining": 0, "capacity": 0}
-                )
-                if slot.start <= horizon:
-                    entry["remaining"] += self.slots.remaining(s, skill, slot, now)
-                entry["capacity"] += slot.capacity
-        return [merged[k] for k in sorted(merged)]
-
-    def slot_occupancy(self, now: float) -> dict[str, tuple[int, int]]:
-        """Per skill, (places taken, places) over today's slots at every site."""
-        out: dict[str, tuple[int, int]] = {}
-        for (site, skill), _ in self.slots.capacity.items():
-            hours = self.slots.hours[site]
-            taken, places = out.get(skill, (0, 0))
-            for slot in self.slots.day_slots(site, skill, hours.local_date(now)):
-                places += slot.capacity
-                taken += self.slots.taken.get((site, skill, slot.start), 0)
-            out[skill] = (taken, places)
-        return out
 
     # -- checks (pure, batch-aware: `batch.places` holds the places the batch takes and frees)
 

@@ -221,7 +221,8 @@ class Queries:
 
     def appointment_slots(self, skill: str, day: date, site: str | None, now: float) -> list[dict[str, Any]]:
         """The day's slots with the places left; `start` and `end` as engine times."""
-        return self._engine.appointment_book.day_slots_left(skill, day, site, now)
+        book = self._engine.appointment_book
+        return book.slots.day_left(skill, day, site, now, book.horizon(now))
 
     def booking_horizon(self, now: float) -> tuple[date, int]:
         """The last local date an appointment may be booked on at `now`, and the horizon's days."""
@@ -229,7 +230,7 @@ class Queries:
         return book.calendar.hours.local_date(book.horizon(now)), book.settings.max_days_ahead
 
     def slot_occupancy(self, now: float) -> dict[str, tuple[int, int]]:
-        return self._engine.appointment_book.slot_occupancy(now)
+        return self._engine.appointment_book.slots.occupancy(now)
 
     # -- overflow
 

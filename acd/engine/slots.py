@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import date, datetime, time
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from acd.calendar import Hours
 from acd.config import Config
@@ -67,3 +67,34 @@ class Slots:
         if slot.start <= now:
             return 0
         return max(0, slot.capacity - self.taken.get((site, skill, slot.start), 0))
+
+    # -- what readers see (acd/engine/queries.py)
+
+    def day_left(
+        self, skill: str, day: date, site: str | None, now: float, horizon: float
+    ) -> list[dict[str, Any]]:
+        """The day's slots with the places left (summed over the sites unless one is named); a
+        slot starting past `horizon` (the booking horizon) has none left."""
+        sites = [site] if site is not None else self.sites_for(skill)
+        merged: dict[float, dict[str, Any]] = {}
+        for s in sites:
+            for slot in self.day_slots(s, skill, day):
+                entry = merged.setdefault(
+                    slot.start, {"start": slot.start, "end": slot.end, "remaining": 0, "capacity": 0}
+                )
+                if slot.start <= horizon:
+                    entry["remaining"] += self.remaining(s, skill, slot, now)
+                entry["capacity"] += slot.capacity
+        return [merged[k] for k in sorted(merged)]
+
+    def occupancy(self, now: float) -> dict[str, tuple[int, int]]:
+        """Per skill, (places taken, places) over today's slots at every site."""
+        out: dict[str, tuple[int, int]] = {}
+        for (site, skill), _ in self.capacity.items():
+            hours = self.hours[site]
+            taken, places = out.get(skill, (0, 0))
+            for slot in self.day_slots(site, skill, hours.local_date(now)):
+                places += slot.capacity
+                taken += self.taken.get((site, skill, slot.start), 0)
+            out[skill] = (taken, places)
+        return out
