@@ -28,7 +28,7 @@ from acd.engine.line import Line
 from acd.engine.outbound import Outbound
 from acd.engine.records import Agent, Call, Callback
 from acd.engine.validation import Batch
-from acd.engine.windows import offered
+from acd.engine.windows import check_window, offered
 from acd.events import CallbackAccepted, CallbackCancelled, CallbackRequested, CallbackResult
 from acd.model import CallbackDecision, CallbackStatus, CallKind, CallStatus, Command
 
@@ -257,32 +257,8 @@ class Callbacks:
     def check_accepted(self, e: CallbackAccepted, batch: Batch) -> None:
         """With a window: one offered now with room (counting the batch's own bookings)."""
         if e.window_start is not None:
-            self.check_window(e, batch)
+            check_window(self, e, batch)
         batch.known_call(e.call_id, self.line.calls)
-
-    def check_window(self, e: CallbackAccepted, batch: Batch) -> None:
-        call = self.line.calls.get(e.call_id)
-        if call is None or call.status is not CallStatus.QUEUED or not call.waiting or call.callback_id:
-            return  # unknown (said next), or no longer waiting: the handler says it is ignored
-        start = e.window_start.timestamp()  # type: ignore[union-attr]  # set: check_accepted
-        offered = self.windows(batch.now, len(self.settings.windows) * 8, call)
-        window = next((w for w in offered if w["_key"][2] == start), None)
-        if window is None:
-            starts = [w["start"] for w in offered]
-            batch.fail(
-                422,
-                "unknown_window",
-                f"no callback window with room starts at {e.window_start.isoformat()}; "
-                f"open windows: {', '.join(starts) or 'none'}",
-                "window_start",
-                valid=starts,
-            )
-        booked = batch.windows
-        booked[start] = booked.get(start, 0) + 1
-        if booked[start] > window["remaining"]:
-            batch.fail(
-                409, "window_full", f"the callback window at {window['start']} is full", "window_start"
-            )
 
     def check_requested(self, e: CallbackRequested, batch: Batch) -> None:
         batch.known("skill", e.skill, self.line.skill_index, "skill")
@@ -306,14 +282,11 @@ class Callbacks:
         due = None if wanted > horizon else self.dial_time(wanted, e)
         if due is None or due > horizon:
             iso = self.calendar.hours.isoformat
+            what = "not_before" if due is None else f"the first dial after not_before, {iso(due)},"
             batch.fail(
                 422,
                 "beyond_horizon",
-                f"not_before is more than {days} days ahead (the booking horizon, callbacks.max_days_ahead;"
-                f" the latest is {iso(horizon)})"
-                if due is None
-                else f"the first instant the callback may be dialled after not_before, {iso(due)}, is more"
-                f" than {days} days ahead (the booking horizon, callbacks.max_days_ahead;"
+                f"{what} is more than {days} days ahead (the booking horizon, callbacks.max_days_ahead;"
                 f" the latest is {iso(horizon)})",
                 "not_before",
             )

@@ -15,6 +15,7 @@ from typing import Any
 from weakref import WeakKeyDictionary
 
 from acd.calendar import Calendar
+from acd.model import CallStatus
 
 _Window = tuple[int, int, float, float, bool, str, str]
 
@@ -86,3 +87,28 @@ def offered(
         day += timedelta(days=1)
     out.sort(key=lambda w: w["_key"][2])
     return out[:limit]
+
+
+def check_window(book: Any, e: Any, batch: Any) -> None:
+    """A `callback.accepted` naming a window (`window_start`): one offered to its caller now,
+    with room, counting the batch's own bookings (`book`: the callbacks' part, acd/engine/callbacks.py)."""
+    call = book.line.calls.get(e.call_id)
+    if call is None or call.status is not CallStatus.QUEUED or not call.waiting or call.callback_id:
+        return  # unknown (said next), or no longer waiting: the handler says it is ignored
+    start = e.window_start.timestamp()
+    windows = book.windows(batch.now, len(book.settings.windows) * 8, call)
+    window = next((w for w in windows if w["_key"][2] == start), None)
+    if window is None:
+        starts = [w["start"] for w in windows]
+        batch.fail(
+            422,
+            "unknown_window",
+            f"no callback window with room starts at {e.window_start.isoformat()}; "
+            f"open windows: {', '.join(starts) or 'none'}",
+            "window_start",
+            valid=starts,
+        )
+    booked = batch.windows
+    booked[start] = booked.get(start, 0) + 1
+    if booked[start] > window["remaining"]:
+        batch.fail(409, "window_full", f"the callback window at {window['start']} is full", "window_start")
