@@ -59,7 +59,7 @@ def on_sync(line: Line, e: PlatformSync, t: float, now: float, commands: list[Co
         for a, (_, state) in before.items()
         if line.agent_state(line.agents[a]) != state
     }
-    for agent_id in lost.agents:  # agents moved by the end of their lost call, ring or dial
+    for agent_id in lost.agents:  # agents moved by the end of their lost call or ring
         if agent_id not in changed:
             changed[agent_id] = line.agent_state(line.agents[agent_id]).wire
     return SyncDecision(ended, changed, lost.rang_out)
