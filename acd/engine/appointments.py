@@ -148,54 +148,7 @@ class Appointments:
                 f" appointments.max_days_ahead): the latest is {latest}",
                 "start",
             )
-        offering = self.slots.sites_for(skill)
-        if not offering:
-            with_places = sorted({sk for (_, sk) in self.slots.capacity})
-            fail(
-                422,
-                "no_appointments",
-                f"no site offers appointments for {skill!r}; skills with appointments: "
-                + (", ".join(with_places) or "none"),
-                "skill",
-                valid=with_places,
-            )
-        if site is not None and site not in offering:
-            fail(
-                422,
-                "no_appointments",
-                f"site {site!r} has no appointment places for {skill!r};"
-                f" sites that have: {', '.join(offering)}",
-                "site",
-                valid=offering,
-            )
-        sites = [site] if site is not None else offering
-        candidates = []
-        for s in sites:
-            slot = self.slots.slot_at(s, skill, start)
-            if slot is not None:
-                left = self.slots.remaining(s, skill, slot, now) - pending.get((s, skill, start), 0)
-                candidates.append((left, s))
-        if not candidates:
-            hours = self.slots.hours[sites[0]]
-            if any(self.slots.hours[s].is_open(start) for s in sites):
-                day = hours.local_date(start)
-                fail(
-                    422,
-                    "not_a_slot",
-                    f"the start is not the start of a slot: slots last {self.slots.length / 60:g} minutes"
-                    f" from the opening; GET /v1/appointments/slots?skill={skill}&date={day} lists them",
-                    "start",
-                )
-            fail(
-                422,
-                "outside_hours",
-                f"the start falls when the line is closed: {hours.closed_reason(start)}",
-                "start",
-            )
-        left, best = max(candidates, key=lambda c: c[0])
-        if left <= 0:
-            fail(409, "slot_full", "no place left in that slot", "start")
-        return best
+        return self.slots.choose(skill, site, start, now, fail, pending)
 
     # -- events
 
