@@ -839,3 +839,52 @@ def test_a_document_exported_by_the_first_format_3_release_is_read_and_carries_o
     engine.tick(now + 40)  # the wrap-up over, lille-0001 takes the first waiting call
     assert q.call("k3", now + 40)["agent_id"] == "lille-0001"
     assert engine_state.dump(engine)["format"] == engine_state.FORMAT
+
+
+def _booked(appointment_id: str, skill: str, start: datetime) -> Any:
+    return any_event_adapter.validate_python(
+        {
+            "id": f"book-{appointment_id}",
+            "type": "appointment.booked",
+            "appointment_id": appointment_id,
+            "number": "+33622222222",
+            "skill": skill,
+            "start": start.isoformat(),
+        }
+    )
+
+
+def test_a_logged_booking_replayed_where_its_slot_is_now_full_keeps_the_appointment(router_kind, caplog):
+    """A restart under smaller capacities (config/appointments.yaml) replays a booking that was
+    acknowledged (201) into a slot that now has no place left: the appointment is kept, over the
+    new capacity, and logged. It used to raise an AssertionError that apply_logged did not catch:
+    the Redis store's reload failed in a loop and the instance never became ready."""
+    from acd.engine import apply_logged
+
+    d = Driver(Engine(rich_config(), router=router_kind))
+    start = datetime(2026, 3, 5, 13, 30, tzinfo=UTC)
+    d.send("appointment.booked", appointment_id="ap1", number="+33622222222", skill="impot_revenu",
+           start=start.isoformat())  # fmt: skip
+    capacity = [{"site": "lille", "skill": "impot_revenu", "morning": 1, "afternoon": 1},
+                {"site": "lyon", "skill": "paiement", "morning": 1, "afternoon": 1}]  # fmt: skip
+    engine = reload(d.engine, rich_config(appointments={"capacity": capacity}))
+    with caplog.at_level(logging.WARNING):
+        results = apply_logged(engine, [_booked("ap2", "impot_revenu", start)], d.now)
+    assert [r.status for r in results] == ["applied"]
+    assert engine.appointments["ap2"].status == "booked" and engine.appointments["ap1"].status == "booked"
+    assert "ap2" in caplog.text and "over" in caplog.text
+
+
+def test_a_logged_booking_replayed_after_its_skill_lost_its_appointments_is_skipped_not_a_crash(
+    router_kind, caplog
+):
+    from acd.engine import apply_logged
+
+    d = Driver(Engine(rich_config(), router=router_kind))
+    capacity = [{"site": "lille", "skill": "impot_revenu", "morning": 2, "afternoon": 2}]
+    engine = reload(d.engine, rich_config(appointments={"capacity": capacity}))
+    start = datetime(2026, 3, 5, 13, 30, tzinfo=UTC)
+    with caplog.at_level(logging.WARNING):
+        results = apply_logged(engine, [_booked("ap1", "paiement", start)], d.now)
+    assert results == [] and "ap1" not in engine.appointments
+    assert "book-ap1" in caplog.text and "no site offers appointments" in caplog.text
