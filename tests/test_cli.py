@@ -210,3 +210,38 @@ def test_state_export_and_import_say_why_they_refuse(tmp_path):
     junk.write_text(json.dumps({"format": 99}))
     future = run_acd("state", "import", str(junk), env={"ACD_REDIS_URL": url})
     assert future.returncode != 0 and "newer" in future.stderr
+
+
+def _edited(document: dict, how: str) -> dict:
+    edited = json.loads(json.dumps(document))
+    if how == "a call twice in the line":
+        edited["waiting"].append(list(edited["waiting"][0]))
+    elif how == "a line naming an ended call":
+        ended = next(c for c in edited["calls"] if c.get("status") == "ended" or c["id"] == "c0")
+        edited["waiting"].append([ended["id"], None, 0.0])
+    elif how == "an agent listed twice":
+        edited["agents"].append(dict(edited["agents"][0]))
+    elif how == "agents not a list":
+        edited["agents"] = {}
+    return edited
+
+
+@pytest.mark.parametrize(
+    "how",
+    ["a call twice in the line", "a line naming an ended call", "an agent listed twice", "agents not a list"],
+)
+def test_state_import_refuses_a_hand_edited_document_that_does_not_hold_together(tmp_path, how):
+    """A document edited by hand into a state the engine never makes (one caller twice in the
+    line: two agents rung for one call) is refused with its reason, and the store stays empty.
+    Before, each of these was imported (exit 0)."""
+    import redis
+
+    url = _store_url()
+    source = tmp_path / "state.json"
+    source.write_text(json.dumps(_edited(_a_busy_morning(), how)))
+    refused = run_acd("state", "import", str(source), env={"ACD_REDIS_URL": url, "ACD_ROUTER": "reference"})
+    assert refused.returncode != 0 and "Traceback" not in refused.stderr
+    assert "does not hold together" in refused.stderr, refused.stderr
+    client = redis.Redis.from_url(url)
+    assert client.dbsize() == 0
+    client.close()

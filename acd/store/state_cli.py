@@ -190,6 +190,41 @@ async def _load(client: Any, settings: Any, config: Any) -> Any:
     return engine
 
 
+def holds_together(document: Any) -> None:
+    """Refuse a document edited by hand into a state the engine never makes (one call twice in the
+    line would ring two agents for it; an agent twice is two rows of the router for one agent):
+    a `StateCommandError` saying what, before anything is written. Only what every release's
+    documents keep (format 3 and 4 alike; earlier formats are upgraded by `load`, not checked)."""
+    if (
+        not isinstance(document, dict)
+        or not isinstance(document.get("format"), int)
+        or document["format"] < 3
+    ):
+        return
+    bad = "the document does not hold together (edited by hand?): "
+    for key in ("agents", "calls", "waiting", "callbacks", "appointments"):
+        if key in document and not isinstance(document[key], list):
+            raise StateCommandError(bad + f"`{key}` is not a list")
+    agent_ids = [a.get("id") if isinstance(a, dict) else None for a in document.get("agents", [])]
+    twice = sorted({str(a) for a in agent_ids if agent_ids.count(a) > 1})
+    if twice:
+        raise StateCommandError(bad + f"agents listed more than once: {', '.join(twice)}")
+    status = {
+        c.get("id"): c.get("status", "queued") for c in document.get("calls", []) if isinstance(c, dict)
+    }
+    seen: set[Any] = set()
+    for entry in document.get("waiting", []):
+        call_id = entry[0] if isinstance(entry, list) and entry else None
+        if call_id in seen:
+            raise StateCommandError(bad + f"call {call_id} is in the line twice")
+        if status.get(call_id) not in ("queued", "callback"):  # a caller, or a callback keeping its place
+            raise StateCommandError(
+                bad
+                + f"the line holds {call_id!r}, which is not a call waiting (status {status.get(call_id)})"
+            )
+        seen.add(call_id)
+
+
 async def import_state(settings: Any, config: Any, document: dict[str, Any]) -> dict[str, Any]:
     """Load `document` under `config` and write it as the base of the empty store; returns the
     state written (this release's format)."""
@@ -200,6 +235,7 @@ async def import_state(settings: Any, config: Any, document: dict[str, Any]) -> 
     from acd.store.redis_log import Fenced, RedisLog
 
     try:
+        holds_together(document)
         engine = engine_state.load(config, document, router=settings.router)
     except engine_state.StateError as exc:
         raise StateCommandError(str(exc)) from None
