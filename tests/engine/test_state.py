@@ -888,3 +888,27 @@ def test_a_logged_booking_replayed_after_its_skill_lost_its_appointments_is_skip
         results = apply_logged(engine, [_booked("ap1", "paiement", start)], d.now)
     assert results == [] and "ap1" not in engine.appointments
     assert "book-ap1" in caplog.text and "no site offers appointments" in caplog.text
+
+
+def test_a_logged_offer_of_a_removed_skill_is_skipped_whole_not_left_half_applied(router_kind, caplog):
+    """Replayed under a config/ without its skill, a `call.offered` is skipped and logged. Before,
+    the trusted apply created the call, then failed on the router's skill index: the event-by-event
+    retry refused it, but the call stayed, `queued` in no line, for ever."""
+    from acd.engine import apply_logged
+
+    d = Driver(Engine(rich_config(), router=router_kind))
+    data = json.loads((FIXTURES / "format2.config.json").read_text())
+    data["skills"] = [s for s in data["skills"] if s["id"] != "paiement"]
+    for agent in data["agents"]:
+        agent["skills"].pop("paiement", None)
+    data["appointments"]["capacity"] = [
+        c for c in data["appointments"]["capacity"] if c["skill"] != "paiement"
+    ]
+    data["routing"]["widening"]["by_skill"] = {}
+    engine = reload(d.engine, Config.model_validate(data))
+    offer = any_event_adapter.validate_python(
+        {"id": "o7", "type": "call.offered", "call_id": "k7", "caller": "+33612345678", "skill": "paiement"}
+    )
+    with caplog.at_level(logging.WARNING):
+        assert apply_logged(engine, [offer], d.now) == []
+    assert "k7" not in engine.calls and "o7" in caplog.text
