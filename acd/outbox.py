@@ -41,6 +41,7 @@ from acd.signing import signed_headers
 
 log = logging.getLogger("acd.outbox")
 
+LOST_NAMED = 100  # at most this many ids in the log line of commands lost at a stop
 DELIVERY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 1800.0)
 
 
@@ -108,6 +109,7 @@ class Outbox:
         clock: Callable[[], float] = time.time,
         rng: random.Random | None = None,
         superseded: Callable[[Command], bool] | None = None,
+        durable: bool = True,
     ) -> None:
         if not 0.0 <= jitter <= 1.0:
             raise ValueError("jitter must be within [0, 1]")
@@ -126,6 +128,7 @@ class Outbox:
         self._clock = clock
         self._rng = rng if rng is not None else random.Random()
         self._superseded = superseded
+        self._durable = durable  # the store outlives the process (Redis); the memory store does not
         self._client: HttpClient | None = None
         self._task: asyncio.Task[None] | None = None
         self._inflight: dict[str, asyncio.Task[None]] = {}
@@ -184,6 +187,23 @@ class Outbox:
         if self._client is not None:
             await self._client.close()
             self._client = None
+        if not self._durable:
+            await self._say_what_is_lost()
+
+    async def _say_what_is_lost(self) -> None:
+        """The memory store dies with the process: name the commands the platform never got."""
+        try:
+            lost = [p.command for p in await self.store.due(float("inf"), LOST_NAMED)]
+            count = await self.store.pending_count()
+        except Exception:
+            return
+        if count:
+            log.error(
+                "%d commands undelivered are lost: the memory store keeps nothing across a restart "
+                "(ACD_REDIS_URL keeps them for the next instance)",
+                count,
+                extra={"command_ids": [c.id for c in lost], "commands": [c.command for c in lost]},
+            )
 
     async def pending(self) -> int:
         return await self.store.pending_count()

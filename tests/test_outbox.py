@@ -511,3 +511,30 @@ async def test_a_command_superseded_before_its_delivery_is_dropped_not_sent(plat
         assert registry.get_sample_value("acd_commands_superseded_total", {"command": "connect"}) == 1
     finally:
         await outbox.stop(drain_timeout_s=0)
+
+
+async def test_a_stop_that_loses_undelivered_commands_says_which(platforms, caplog) -> None:
+    """With the memory store (not durable) the commands still pending when the process stops are
+    lost with it: an error names them, so the operator knows what the platform never got. Before,
+    they went silently."""
+    platform = await platforms(lambda body, attempt: 500)
+    outbox = make_outbox(platform.url, base_delay_s=30, max_delay_s=30, durable=False)
+    await outbox.start()
+    await outbox.submit([cmd("c1"), cmd("c2", "survey", call_id="x", number="+33600000000")])
+    await eventually(lambda: platform.attempts["c2"] == 1)
+    with caplog.at_level(logging.WARNING, logger="acd.outbox"):
+        await outbox.stop(drain_timeout_s=0.1)
+    [lost] = [r for r in caplog.records if "lost" in r.getMessage()]
+    assert lost.levelno == logging.ERROR and lost.command_ids == ["c1", "c2"]
+    assert "2 commands" in lost.getMessage()
+
+
+async def test_a_durable_store_keeps_them_and_says_nothing_of_a_loss(platforms, caplog) -> None:
+    platform = await platforms(lambda body, attempt: 500)
+    outbox = make_outbox(platform.url, base_delay_s=30, max_delay_s=30)
+    await outbox.start()
+    await outbox.submit([cmd("c1")])
+    await eventually(lambda: platform.attempts["c1"] == 1)
+    with caplog.at_level(logging.WARNING, logger="acd.outbox"):
+        await outbox.stop(drain_timeout_s=0.1)
+    assert not [r for r in caplog.records if "lost" in r.getMessage()]
