@@ -117,6 +117,7 @@ def summary(document: dict[str, Any]) -> str:
         f"(waiting included), {len(calls)} kept; {scheduled} callbacks and {booked} appointments to come; "
         f"{len(document.get('agents', []))} agents; {len(document.get('remembered', {}).get('expiry', []))} "
         "event ids remembered"
+        + (f"; {len(document['outbox'])} commands pending (outbox)" if "outbox" in document else "")
     )
 
 
@@ -143,9 +144,46 @@ async def export_state(settings: Any, config: Any) -> dict[str, Any]:
     client = _client(settings)
     try:
         engine = await _load(client, settings, config)
-        return engine_state.dump(engine)
+        document = engine_state.dump(engine)
+        pending = await _pending_commands(client, settings.redis_prefix)
+        if pending:  # only then: a store with none writes the engine's document as it is
+            document["outbox"] = pending
+        return document
     finally:
         await client.aclose()
+
+
+async def _pending_commands(client: Any, prefix: str) -> list[dict[str, Any]]:
+    """The commands the platform has not acknowledged yet, oldest first, as the outbox stores them
+    (`id`, `command`, `fields`, `at`): read without touching their schedule (the service may run)."""
+    from redis.exceptions import RedisError
+
+    from acd.store.outbox_redis import OutboxKeys
+
+    keys = OutboxKeys(prefix)
+    try:
+        bodies = await client.hgetall(keys.commands)
+        order = await client.hgetall(keys.order)
+    except (RedisError, OSError) as exc:
+        raise StateCommandError(f"Redis: {type(exc).__name__}: {exc}") from None
+    ids = sorted(bodies, key=lambda i: int(order.get(i, 0)))
+    return [json.loads(bodies[i]) for i in ids]
+
+
+def _commands_of(document: dict[str, Any]) -> list[Any]:
+    """The pending commands a document carries (`outbox`, none in documents written before it)."""
+    from acd.model import Command
+
+    out = []
+    for item in document.get("outbox") or []:
+        try:
+            out.append(Command(id=str(item["id"]), command=str(item["command"]), fields=dict(item["fields"]),
+                               created_at=float(item.get("at", 0.0))))  # fmt: skip
+        except (KeyError, TypeError, ValueError) as exc:
+            raise StateCommandError(
+                f"`outbox` holds an unreadable command: {type(exc).__name__}: {exc}"
+            ) from None
+    return out
 
 
 async def _load(client: Any, settings: Any, config: Any) -> Any:
@@ -236,6 +274,7 @@ async def import_state(settings: Any, config: Any, document: dict[str, Any]) -> 
 
     try:
         holds_together(document)
+        commands = _commands_of(document)
         engine = engine_state.load(config, document, router=settings.router)
     except engine_state.StateError as exc:
         raise StateCommandError(str(exc)) from None
@@ -262,10 +301,17 @@ async def import_state(settings: Any, config: Any, document: dict[str, Any]) -> 
                 "the store is not empty (it holds a snapshot or log entries): import goes into an empty "
                 f"store; export what it holds first, then clear the keys under {settings.redis_prefix!r}"
             )
+        if commands:  # sent by the service once it starts (the platform deduplicates by id)
+            from acd.store.outbox_redis import RedisOutboxStore
+
+            await RedisOutboxStore(client, settings.redis_prefix).put(commands)
     except Fenced as exc:
         raise StateCommandError(f"the lease was lost during the import: {exc}") from None
     except (RedisError, OSError) as exc:
         raise StateCommandError(f"Redis: {type(exc).__name__}: {exc}") from None
     finally:
         await client.aclose()
-    return engine_state.dump(engine)
+    imported = engine_state.dump(engine)
+    if commands:
+        imported["outbox"] = [c.id for c in commands]
+    return imported
