@@ -223,12 +223,20 @@ def _edited(document: dict, how: str) -> dict:
         edited["agents"].append(dict(edited["agents"][0]))
     elif how == "agents not a list":
         edited["agents"] = {}
+    elif how == "an agent owned by a call the document lacks":
+        next(a for a in edited["agents"] if a.get("call_id"))["call_id"] = "ghost"
     return edited
 
 
 @pytest.mark.parametrize(
     "how",
-    ["a call twice in the line", "a line naming an ended call", "an agent listed twice", "agents not a list"],
+    [
+        "a call twice in the line",
+        "a line naming an ended call",
+        "an agent listed twice",
+        "agents not a list",
+        "an agent owned by a call the document lacks",
+    ],
 )
 def test_state_import_refuses_a_hand_edited_document_that_does_not_hold_together(tmp_path, how):
     """A document edited by hand into a state the engine never makes (one caller twice in the

@@ -20,6 +20,7 @@ import asyncio
 import json
 import logging
 import sys
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -230,7 +231,8 @@ async def _load(client: Any, settings: Any, config: Any) -> Any:
 
 def holds_together(document: Any) -> None:
     """Refuse a document edited by hand into a state the engine never makes (one call twice in the
-    line would ring two agents for it; an agent twice is two rows of the router for one agent):
+    line would ring two agents for it; an agent twice is two rows of the router for one agent; an
+    agent owned by a call the document lacks is reserved for ever):
     a `StateCommandError` saying what, before anything is written. Only what every release's
     documents keep (format 3 and 4 alike; earlier formats are upgraded by `load`, not checked)."""
     if (
@@ -243,13 +245,19 @@ def holds_together(document: Any) -> None:
     for key in ("agents", "calls", "waiting", "callbacks", "appointments"):
         if key in document and not isinstance(document[key], list):
             raise StateCommandError(bad + f"`{key}` is not a list")
-    agent_ids = [a.get("id") if isinstance(a, dict) else None for a in document.get("agents", [])]
-    twice = sorted({str(a) for a in agent_ids if agent_ids.count(a) > 1})
+    counts = Counter(a.get("id") if isinstance(a, dict) else None for a in document.get("agents", []))
+    twice = sorted(str(a) for a, n in counts.items() if n > 1)
     if twice:
         raise StateCommandError(bad + f"agents listed more than once: {', '.join(twice)}")
     status = {
         c.get("id"): c.get("status", "queued") for c in document.get("calls", []) if isinstance(c, dict)
     }
+    for agent in document.get("agents", []):
+        owner = agent.get("call_id")
+        if owner is not None and owner not in status:
+            raise StateCommandError(
+                bad + f"agent {agent.get('id')} is owned by call {owner!r}, which it lacks"
+            )
     seen: set[Any] = set()
     for entry in document.get("waiting", []):
         call_id = entry[0] if isinstance(entry, list) and entry else None
