@@ -3,7 +3,10 @@
 `Outbox.submit` only persists the commands and wakes the dispatcher; it never waits for delivery,
 so event handling is never held up by the platform. The dispatcher POSTs each command (signed, with
 `Idempotency-Key: <id>`) to the command URL and retries with exponential backoff until a 2xx; it
-never gives up on a command (only an operator drops one). Commands are idempotent by id: a command
+never gives up on a command: a 4xx (the platform refusing it) is retried too, as the contract says
+(the platform may be fixed meanwhile), but counted apart (`acd_command_failures_total{cause}`)
+and logged as an error. Only its supersession (a connect or originate whose assignment is over)
+drops a command undelivered. Commands are idempotent by id: a command
 id already pending or already delivered is ignored on submit.
 
 Claiming a command: before a delivery attempt the dispatcher reschedules the command to "now + lease"
@@ -41,6 +44,8 @@ from acd.signing import signed_headers
 
 log = logging.getLogger("acd.outbox")
 
+BACKOFF_BUCKETS = (0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 60.0)
+LOST_NAMED = 100  # at most this many ids in the log line of commands lost at a stop
 DELIVERY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 1800.0)
 
 
@@ -75,6 +80,21 @@ class OutboxMetrics:
             ["command"],
             registry=registry,
         )
+        self.failures = Counter(
+            "acd_command_failures_total",
+            "Failed delivery attempts by cause: refused (a 4xx but 408 and 429: the platform refuses "
+            "the command; retried all the same, as the contract says), throttled (429), server "
+            "(5xx, 408), redirect (3xx, not followed), network (no answer: refused connection, "
+            "timeout, broken answer)",
+            ["command", "cause"],
+            registry=registry,
+        )
+        self.backoff = Histogram(
+            "acd_command_backoff_seconds",
+            "The wait drawn before each retry (bounded by the outbox's max_delay_s, 60 s)",
+            buckets=BACKOFF_BUCKETS,
+            registry=registry,
+        )
         self.submitted_of = Children(self.submitted)  # per command (see acd.metrics.Children)
         self.delivered_of = Children(self.delivered)
 
@@ -85,6 +105,19 @@ def backoff_delay(
     """Seconds to wait after the `failures`-th failed attempt (1, 2, ...): see the module docstring."""
     cap = min(max_delay_s, base_delay_s * 2.0 ** min(max(failures - 1, 0), 62))
     return cap * (1.0 - jitter * rng.random())
+
+
+def failure_cause(status: int | None) -> str:
+    """The cause a failed attempt is counted under (`acd_command_failures_total`); `None`: no answer."""
+    if status is None:
+        return "network"
+    if status == 429:
+        return "throttled"
+    if 400 <= status < 500 and status != 408:
+        return "refused"
+    if 300 <= status < 400:
+        return "redirect"
+    return "server"
 
 
 def encode(command: Command) -> bytes:
@@ -108,6 +141,7 @@ class Outbox:
         clock: Callable[[], float] = time.time,
         rng: random.Random | None = None,
         superseded: Callable[[Command], bool] | None = None,
+        durable: bool = True,
     ) -> None:
         if not 0.0 <= jitter <= 1.0:
             raise ValueError("jitter must be within [0, 1]")
@@ -126,6 +160,7 @@ class Outbox:
         self._clock = clock
         self._rng = rng if rng is not None else random.Random()
         self._superseded = superseded
+        self._durable = durable  # the store outlives the process (Redis); the memory store does not
         self._client: HttpClient | None = None
         self._task: asyncio.Task[None] | None = None
         self._inflight: dict[str, asyncio.Task[None]] = {}
@@ -184,6 +219,23 @@ class Outbox:
         if self._client is not None:
             await self._client.close()
             self._client = None
+        if not self._durable:
+            await self._say_what_is_lost()
+
+    async def _say_what_is_lost(self) -> None:
+        """The memory store dies with the process: name the commands the platform never got."""
+        try:
+            lost = [p.command for p in await self.store.due(float("inf"), LOST_NAMED)]
+            count = await self.store.pending_count()
+        except Exception:
+            return
+        if count:
+            log.error(
+                "%d commands undelivered are lost: the memory store keeps nothing across a restart "
+                "(ACD_REDIS_URL keeps them for the next instance)",
+                count,
+                extra={"command_ids": [c.id for c in lost], "commands": [c.command for c in lost]},
+            )
 
     async def pending(self) -> int:
         return await self.store.pending_count()
@@ -272,6 +324,7 @@ class Outbox:
     async def _deliver(self, pending: PendingCommand) -> None:
         command = pending.command
         extra = {"command_id": command.id, "command": command.command}
+        status: int | None = None
         try:
             status = await self._post(command)
         except Exception as exc:  # connection refused, timeout, DNS, ...: all retried
@@ -281,7 +334,7 @@ class Outbox:
                 await self._delivered(command, extra)
                 return
             error = f"HTTP {status}"
-        await self._failed(pending, error, extra)
+        await self._failed(pending, error, extra, failure_cause(status))
 
     async def _post(self, command: Command) -> int:
         assert self._client is not None
@@ -305,7 +358,9 @@ class Outbox:
         await self._update_pending()
         log.debug("command delivered", extra=extra)
 
-    async def _failed(self, pending: PendingCommand, error: str, extra: dict[str, str]) -> None:
+    async def _failed(
+        self, pending: PendingCommand, error: str, extra: dict[str, str], cause: str = "network"
+    ) -> None:
         attempts = pending.attempts + 1
         delay = backoff_delay(attempts, self._base, self._max, self._jitter, self._rng)
         try:
@@ -314,14 +369,24 @@ class Outbox:
             log.exception("could not reschedule command", extra=extra)
         if self._metrics is not None:
             self._metrics.retries.labels(pending.command.command).inc()
-        level = logging.WARNING if attempts & (attempts - 1) == 0 else logging.DEBUG
+            self._metrics.failures.labels(pending.command.command, cause).inc()
+            self._metrics.backoff.observe(delay)
+        refused = cause == "refused"  # the platform's own word against the command: an error
+        level = (
+            (logging.ERROR if refused else logging.WARNING)
+            if attempts & (attempts - 1) == 0
+            else logging.DEBUG
+        )
         log.log(
             level,
-            "command delivery failed (attempt %d): %s; next attempt in %.2fs",
+            "command delivery failed (attempt %d): %s%s; next attempt in %.2fs",
             attempts,
             error,
+            " (refused by the platform: retried until a 2xx all the same, as the contract says)"
+            if refused
+            else "",
             delay,
-            extra={**extra, "attempts": attempts, "error": error},
+            extra={**extra, "attempts": attempts, "error": error, "cause": cause},
         )
 
     async def _update_pending(self) -> None:

@@ -95,6 +95,7 @@ class Service:
             metrics=OutboxMetrics(self.registry),
             # asked before each attempt: a connect whose assignment is over is dropped, not sent
             superseded=lambda command: self.engine.queries.command_superseded(command),
+            durable=settings.redis_enabled,
         )
         self._handing_on = Background(log, "handing commands to the outbox")
         self._wake = asyncio.Event()

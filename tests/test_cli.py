@@ -210,3 +210,85 @@ def test_state_export_and_import_say_why_they_refuse(tmp_path):
     junk.write_text(json.dumps({"format": 99}))
     future = run_acd("state", "import", str(junk), env={"ACD_REDIS_URL": url})
     assert future.returncode != 0 and "newer" in future.stderr
+
+
+def _edited(document: dict, how: str) -> dict:
+    edited = json.loads(json.dumps(document))
+    if how == "a call twice in the line":
+        edited["waiting"].append(list(edited["waiting"][0]))
+    elif how == "a line naming an ended call":
+        ended = next(c for c in edited["calls"] if c.get("status") == "ended" or c["id"] == "c0")
+        edited["waiting"].append([ended["id"], None, 0.0])
+    elif how == "an agent listed twice":
+        edited["agents"].append(dict(edited["agents"][0]))
+    elif how == "agents not a list":
+        edited["agents"] = {}
+    elif how == "an agent owned by a call the document lacks":
+        next(a for a in edited["agents"] if a.get("call_id"))["call_id"] = "ghost"
+    return edited
+
+
+@pytest.mark.parametrize(
+    "how",
+    [
+        "a call twice in the line",
+        "a line naming an ended call",
+        "an agent listed twice",
+        "agents not a list",
+        "an agent owned by a call the document lacks",
+    ],
+)
+def test_state_import_refuses_a_hand_edited_document_that_does_not_hold_together(tmp_path, how):
+    """A document edited by hand into a state the engine never makes (one caller twice in the
+    line: two agents rung for one call) is refused with its reason, and the store stays empty.
+    Before, each of these was imported (exit 0)."""
+    import redis
+
+    url = _store_url()
+    source = tmp_path / "state.json"
+    source.write_text(json.dumps(_edited(_a_busy_morning(), how)))
+    refused = run_acd("state", "import", str(source), env={"ACD_REDIS_URL": url, "ACD_ROUTER": "reference"})
+    assert refused.returncode != 0 and "Traceback" not in refused.stderr
+    assert "does not hold together" in refused.stderr, refused.stderr
+    client = redis.Redis.from_url(url)
+    assert client.dbsize() == 0
+    client.close()
+
+
+def test_commands_still_pending_move_with_the_state(tmp_path):
+    """Moving a deployment (export, import into a new store, start) carries the commands the
+    platform has not acknowledged yet: the `connect` of an agent reserved while the platform was
+    down is sent by the new store's service. Before, the document left them out: the caller was
+    never put through and the agent stayed reserved."""
+    import asyncio
+
+    import redis
+
+    from acd.model import Command
+    from acd.store.outbox_redis import RedisOutboxStore
+
+    old, new = _store_url(8), _store_url(5)
+    source = tmp_path / "state.json"
+    source.write_text(json.dumps(_a_busy_morning()))
+    env = {"ACD_REDIS_URL": old, "ACD_ROUTER": "reference"}
+    assert run_acd("state", "import", str(source), env=env).returncode == 0
+    pending = Command(
+        id="c1.connect.1", command="connect", fields={"call_id": "c1", "agent_id": "a", "target": "t"}
+    )
+
+    async def put() -> None:
+        client = redis.asyncio.Redis.from_url(old)
+        await RedisOutboxStore(client, "acd:").put([pending])
+        await client.aclose()
+
+    asyncio.run(put())
+    moved = tmp_path / "moved.json"
+    exported = run_acd("state", "export", str(moved), env=env)
+    assert exported.returncode == 0, exported.stderr
+    assert "1 commands pending" in exported.stderr
+    imported = run_acd("state", "import", str(moved), env={**env, "ACD_REDIS_URL": new})
+    assert imported.returncode == 0, imported.stderr
+    client = redis.Redis.from_url(new)
+    assert [k.decode() for k in client.hkeys("acd:outbox:commands")] == ["c1.connect.1"]
+    assert json.loads(client.hget("acd:outbox:commands", "c1.connect.1"))["fields"] == pending.fields
+    client.close()

@@ -511,3 +511,57 @@ async def test_a_command_superseded_before_its_delivery_is_dropped_not_sent(plat
         assert registry.get_sample_value("acd_commands_superseded_total", {"command": "connect"}) == 1
     finally:
         await outbox.stop(drain_timeout_s=0)
+
+
+async def test_a_stop_that_loses_undelivered_commands_says_which(platforms, caplog) -> None:
+    """With the memory store (not durable) the commands still pending when the process stops are
+    lost with it: an error names them, so the operator knows what the platform never got. Before,
+    they went silently."""
+    platform = await platforms(lambda body, attempt: 500)
+    outbox = make_outbox(platform.url, base_delay_s=30, max_delay_s=30, durable=False)
+    await outbox.start()
+    await outbox.submit([cmd("c1"), cmd("c2", "survey", call_id="x", number="+33600000000")])
+    await eventually(lambda: platform.attempts["c2"] == 1)
+    with caplog.at_level(logging.WARNING, logger="acd.outbox"):
+        await outbox.stop(drain_timeout_s=0.1)
+    [lost] = [r for r in caplog.records if "lost" in r.getMessage()]
+    assert lost.levelno == logging.ERROR and lost.command_ids == ["c1", "c2"]
+    assert "2 commands" in lost.getMessage()
+
+
+async def test_a_durable_store_keeps_them_and_says_nothing_of_a_loss(platforms, caplog) -> None:
+    platform = await platforms(lambda body, attempt: 500)
+    outbox = make_outbox(platform.url, base_delay_s=30, max_delay_s=30)
+    await outbox.start()
+    await outbox.submit([cmd("c1")])
+    await eventually(lambda: platform.attempts["c1"] == 1)
+    with caplog.at_level(logging.WARNING, logger="acd.outbox"):
+        await outbox.stop(drain_timeout_s=0.1)
+    assert not [r for r in caplog.records if "lost" in r.getMessage()]
+
+
+async def test_a_refusal_is_retried_as_the_contract_says_but_counted_and_logged_as_an_error(
+    platforms, outboxes, caplog
+) -> None:
+    """A 4xx (the platform refuses the command) is retried until a 2xx like any failure (the
+    contract), but told apart from an outage: `acd_command_failures_total{cause="refused"}` and an
+    error, where a 5xx counts as `server` and stays a warning; every backoff drawn is observed in
+    `acd_command_backoff_seconds`, within the maximum. Before, a refusal read like a 5xx."""
+    registry = CollectorRegistry()
+    answers = {1: 400, 2: 503, 3: 429}
+    platform = await platforms(lambda body, attempt: answers.get(attempt, 200))
+    with caplog.at_level(logging.DEBUG, logger="acd.outbox"):
+        outbox = await outboxes(platform.url, metrics=OutboxMetrics(registry))
+        await outbox.submit([cmd("c1")])
+        await eventually(lambda: platform.acked == ["c1"])
+
+    def failures(cause: str) -> float | None:
+        return registry.get_sample_value("acd_command_failures_total", {"command": "connect", "cause": cause})
+
+    assert (failures("refused"), failures("server"), failures("throttled")) == (1.0, 1.0, 1.0)
+    assert registry.get_sample_value("acd_command_backoff_seconds_count") == 3.0
+    assert registry.get_sample_value("acd_command_backoff_seconds_sum") <= 3 * 0.05
+    [refused] = [r for r in caplog.records if "HTTP 400" in r.getMessage()]
+    assert refused.levelno == logging.ERROR and "refused" in refused.getMessage()
+    [server] = [r for r in caplog.records if "HTTP 503" in r.getMessage()]
+    assert server.levelno == logging.WARNING

@@ -1,10 +1,10 @@
 """Replaying the log after a snapshot: each entry's events applied as they were first applied.
 
 An entry was validated against this very state when it was first applied (a refused batch is
-never logged) and the engine is deterministic, so a replay applies it `trusted`. Under a changed
-`config/` (a restart after the roster or the skills changed) an entry may name what the
-configuration no longer has: then it is applied event by event, validated, each refused event
-skipped and logged, never a crash.
+never logged) and the engine is deterministic, so a replay under the same release and
+configuration applies it `trusted`. Otherwise (a restart after the roster or the skills changed)
+an entry may name what the configuration no longer has: it is validated whole first, and when that
+fails applied event by event, validated, each refused event skipped and logged, never a crash.
 """
 
 from __future__ import annotations
@@ -16,6 +16,10 @@ from acd.engine.core import Engine, EventResult
 from acd.engine.errors import EngineError
 
 log = logging.getLogger("acd.engine.replay")
+
+#: Refusals that, in a replay, only say config/ now has less room than when the event was
+#: acknowledged (a booking into a slot the new capacities leave full): the event is kept.
+KEPT_OVER_CAPACITY = frozenset({"slot_full"})
 
 
 def apply_logged(engine: Engine, events: list[Any], now: float, *, same_config: bool = False) -> list[Any]:
@@ -32,7 +36,9 @@ def apply_logged(engine: Engine, events: list[Any], now: float, *, same_config: 
     seen = engine._seen
     repeats = {event.id for event in events if event.id in seen}
     try:
-        results, _ = engine.apply(events, now, trusted=True)
+        # Under another configuration the entry is validated whole first (nothing applied when an
+        # event names what config/ lost): trusted, a handler could fail half-way through an event.
+        results, _ = engine.apply(events, now, trusted=same_config)
         return results
     except (EngineError, KeyError, IndexError, ValueError) as exc:
         first = exc
@@ -44,7 +50,12 @@ def apply_logged(engine: Engine, events: list[Any], now: float, *, same_config: 
             repeats.add(event.id)
             continue
         try:
-            done, _ = engine.apply([event], now)
+            try:
+                done, _ = engine.apply([event], now)
+            except EngineError as exc:
+                if exc.code not in KEPT_OVER_CAPACITY:
+                    raise
+                done, _ = engine.apply([event], now, trusted=True)  # kept, over the new capacity
         except (EngineError, KeyError, IndexError, ValueError) as exc:
             log.warning(
                 "snapshot replay: event %s (%s) no longer applies under the current config/ (%s); skipped",

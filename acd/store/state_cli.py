@@ -20,6 +20,7 @@ import asyncio
 import json
 import logging
 import sys
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -117,6 +118,7 @@ def summary(document: dict[str, Any]) -> str:
         f"(waiting included), {len(calls)} kept; {scheduled} callbacks and {booked} appointments to come; "
         f"{len(document.get('agents', []))} agents; {len(document.get('remembered', {}).get('expiry', []))} "
         "event ids remembered"
+        + (f"; {len(document['outbox'])} commands pending (outbox)" if "outbox" in document else "")
     )
 
 
@@ -143,9 +145,46 @@ async def export_state(settings: Any, config: Any) -> dict[str, Any]:
     client = _client(settings)
     try:
         engine = await _load(client, settings, config)
-        return engine_state.dump(engine)
+        document = engine_state.dump(engine)
+        pending = await _pending_commands(client, settings.redis_prefix)
+        if pending:  # only then: a store with none writes the engine's document as it is
+            document["outbox"] = pending
+        return document
     finally:
         await client.aclose()
+
+
+async def _pending_commands(client: Any, prefix: str) -> list[dict[str, Any]]:
+    """The commands the platform has not acknowledged yet, oldest first, as the outbox stores them
+    (`id`, `command`, `fields`, `at`): read without touching their schedule (the service may run)."""
+    from redis.exceptions import RedisError
+
+    from acd.store.outbox_redis import OutboxKeys
+
+    keys = OutboxKeys(prefix)
+    try:
+        bodies = await client.hgetall(keys.commands)
+        order = await client.hgetall(keys.order)
+    except (RedisError, OSError) as exc:
+        raise StateCommandError(f"Redis: {type(exc).__name__}: {exc}") from None
+    ids = sorted(bodies, key=lambda i: int(order.get(i, 0)))
+    return [json.loads(bodies[i]) for i in ids]
+
+
+def _commands_of(document: dict[str, Any]) -> list[Any]:
+    """The pending commands a document carries (`outbox`, none in documents written before it)."""
+    from acd.model import Command
+
+    out = []
+    for item in document.get("outbox") or []:
+        try:
+            out.append(Command(id=str(item["id"]), command=str(item["command"]), fields=dict(item["fields"]),
+                               created_at=float(item.get("at", 0.0))))  # fmt: skip
+        except (KeyError, TypeError, ValueError) as exc:
+            raise StateCommandError(
+                f"`outbox` holds an unreadable command: {type(exc).__name__}: {exc}"
+            ) from None
+    return out
 
 
 async def _load(client: Any, settings: Any, config: Any) -> Any:
@@ -190,6 +229,48 @@ async def _load(client: Any, settings: Any, config: Any) -> Any:
     return engine
 
 
+def holds_together(document: Any) -> None:
+    """Refuse a document edited by hand into a state the engine never makes (one call twice in the
+    line would ring two agents for it; an agent twice is two rows of the router for one agent; an
+    agent owned by a call the document lacks is reserved for ever):
+    a `StateCommandError` saying what, before anything is written. Only what every release's
+    documents keep (format 3 and 4 alike; earlier formats are upgraded by `load`, not checked)."""
+    if (
+        not isinstance(document, dict)
+        or not isinstance(document.get("format"), int)
+        or document["format"] < 3
+    ):
+        return
+    bad = "the document does not hold together (edited by hand?): "
+    for key in ("agents", "calls", "waiting", "callbacks", "appointments"):
+        if key in document and not isinstance(document[key], list):
+            raise StateCommandError(bad + f"`{key}` is not a list")
+    counts = Counter(a.get("id") if isinstance(a, dict) else None for a in document.get("agents", []))
+    twice = sorted(str(a) for a, n in counts.items() if n > 1)
+    if twice:
+        raise StateCommandError(bad + f"agents listed more than once: {', '.join(twice)}")
+    status = {
+        c.get("id"): c.get("status", "queued") for c in document.get("calls", []) if isinstance(c, dict)
+    }
+    for agent in document.get("agents", []):
+        owner = agent.get("call_id")
+        if owner is not None and owner not in status:
+            raise StateCommandError(
+                bad + f"agent {agent.get('id')} is owned by call {owner!r}, which it lacks"
+            )
+    seen: set[Any] = set()
+    for entry in document.get("waiting", []):
+        call_id = entry[0] if isinstance(entry, list) and entry else None
+        if call_id in seen:
+            raise StateCommandError(bad + f"call {call_id} is in the line twice")
+        if status.get(call_id) not in ("queued", "callback"):  # a caller, or a callback keeping its place
+            raise StateCommandError(
+                bad
+                + f"the line holds {call_id!r}, which is not a call waiting (status {status.get(call_id)})"
+            )
+        seen.add(call_id)
+
+
 async def import_state(settings: Any, config: Any, document: dict[str, Any]) -> dict[str, Any]:
     """Load `document` under `config` and write it as the base of the empty store; returns the
     state written (this release's format)."""
@@ -200,6 +281,8 @@ async def import_state(settings: Any, config: Any, document: dict[str, Any]) -> 
     from acd.store.redis_log import Fenced, RedisLog
 
     try:
+        holds_together(document)
+        commands = _commands_of(document)
         engine = engine_state.load(config, document, router=settings.router)
     except engine_state.StateError as exc:
         raise StateCommandError(str(exc)) from None
@@ -226,10 +309,17 @@ async def import_state(settings: Any, config: Any, document: dict[str, Any]) -> 
                 "the store is not empty (it holds a snapshot or log entries): import goes into an empty "
                 f"store; export what it holds first, then clear the keys under {settings.redis_prefix!r}"
             )
+        if commands:  # sent by the service once it starts (the platform deduplicates by id)
+            from acd.store.outbox_redis import RedisOutboxStore
+
+            await RedisOutboxStore(client, settings.redis_prefix).put(commands)
     except Fenced as exc:
         raise StateCommandError(f"the lease was lost during the import: {exc}") from None
     except (RedisError, OSError) as exc:
         raise StateCommandError(f"Redis: {type(exc).__name__}: {exc}") from None
     finally:
         await client.aclose()
-    return engine_state.dump(engine)
+    imported = engine_state.dump(engine)
+    if commands:
+        imported["outbox"] = [c.id for c in commands]
+    return imported

@@ -839,3 +839,76 @@ def test_a_document_exported_by_the_first_format_3_release_is_read_and_carries_o
     engine.tick(now + 40)  # the wrap-up over, lille-0001 takes the first waiting call
     assert q.call("k3", now + 40)["agent_id"] == "lille-0001"
     assert engine_state.dump(engine)["format"] == engine_state.FORMAT
+
+
+def _booked(appointment_id: str, skill: str, start: datetime) -> Any:
+    return any_event_adapter.validate_python(
+        {
+            "id": f"book-{appointment_id}",
+            "type": "appointment.booked",
+            "appointment_id": appointment_id,
+            "number": "+33622222222",
+            "skill": skill,
+            "start": start.isoformat(),
+        }
+    )
+
+
+def test_a_logged_booking_replayed_where_its_slot_is_now_full_keeps_the_appointment(router_kind, caplog):
+    """A restart under smaller capacities (config/appointments.yaml) replays a booking that was
+    acknowledged (201) into a slot that now has no place left: the appointment is kept, over the
+    new capacity, and logged. It used to raise an AssertionError that apply_logged did not catch:
+    the Redis store's reload failed in a loop and the instance never became ready."""
+    from acd.engine import apply_logged
+
+    d = Driver(Engine(rich_config(), router=router_kind))
+    start = datetime(2026, 3, 5, 13, 30, tzinfo=UTC)
+    d.send("appointment.booked", appointment_id="ap1", number="+33622222222", skill="impot_revenu",
+           start=start.isoformat())  # fmt: skip
+    capacity = [{"site": "lille", "skill": "impot_revenu", "morning": 1, "afternoon": 1},
+                {"site": "lyon", "skill": "paiement", "morning": 1, "afternoon": 1}]  # fmt: skip
+    engine = reload(d.engine, rich_config(appointments={"capacity": capacity}))
+    with caplog.at_level(logging.WARNING):
+        results = apply_logged(engine, [_booked("ap2", "impot_revenu", start)], d.now)
+    assert [r.status for r in results] == ["applied"]
+    assert engine.appointments["ap2"].status == "booked" and engine.appointments["ap1"].status == "booked"
+    assert "ap2" in caplog.text and "over" in caplog.text
+
+
+def test_a_logged_booking_replayed_after_its_skill_lost_its_appointments_is_skipped_not_a_crash(
+    router_kind, caplog
+):
+    from acd.engine import apply_logged
+
+    d = Driver(Engine(rich_config(), router=router_kind))
+    capacity = [{"site": "lille", "skill": "impot_revenu", "morning": 2, "afternoon": 2}]
+    engine = reload(d.engine, rich_config(appointments={"capacity": capacity}))
+    start = datetime(2026, 3, 5, 13, 30, tzinfo=UTC)
+    with caplog.at_level(logging.WARNING):
+        results = apply_logged(engine, [_booked("ap1", "paiement", start)], d.now)
+    assert results == [] and "ap1" not in engine.appointments
+    assert "book-ap1" in caplog.text and "no site offers appointments" in caplog.text
+
+
+def test_a_logged_offer_of_a_removed_skill_is_skipped_whole_not_left_half_applied(router_kind, caplog):
+    """Replayed under a config/ without its skill, a `call.offered` is skipped and logged. Before,
+    the trusted apply created the call, then failed on the router's skill index: the event-by-event
+    retry refused it, but the call stayed, `queued` in no line, for ever."""
+    from acd.engine import apply_logged
+
+    d = Driver(Engine(rich_config(), router=router_kind))
+    data = json.loads((FIXTURES / "format2.config.json").read_text())
+    data["skills"] = [s for s in data["skills"] if s["id"] != "paiement"]
+    for agent in data["agents"]:
+        agent["skills"].pop("paiement", None)
+    data["appointments"]["capacity"] = [
+        c for c in data["appointments"]["capacity"] if c["skill"] != "paiement"
+    ]
+    data["routing"]["widening"]["by_skill"] = {}
+    engine = reload(d.engine, Config.model_validate(data))
+    offer = any_event_adapter.validate_python(
+        {"id": "o7", "type": "call.offered", "call_id": "k7", "caller": "+33612345678", "skill": "paiement"}
+    )
+    with caplog.at_level(logging.WARNING):
+        assert apply_logged(engine, [offer], d.now) == []
+    assert "k7" not in engine.calls and "o7" in caplog.text

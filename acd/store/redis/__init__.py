@@ -34,6 +34,9 @@ Keys, under the prefix (`acd:` by default; the layout and the Lua scripts are in
     inbox            stream   writes forwarded by followers to the leader
     reply:<instance> pub/sub  the leader's refusals and confirmations of forwarded writes
     outbox:*                  the outbox, written in the same script as the log
+    config:log       string   the fingerprint of the configuration the log after the snapshot
+                              is written under (set by each new leader before its first write)
+    config:<fp>      string   that configuration (zlib JSON), for a restart under another one
 
 Replicas (ACD_REDIS_MIN_REPLICAS > 0): the append is followed by `WAIT` on the same connection,
 and the group is answered only if enough replicas confirmed in time; otherwise it answers 503

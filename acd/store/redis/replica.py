@@ -110,6 +110,10 @@ class Replica:
             engine.observer = self._observer  # records of replayed contacts are queued again
             self.same_config = loaded.same_config
             position, entries = await self.catch_up(engine, loaded.position, answered)
+            if loaded.refit:  # replayed under the configuration that wrote the log: now ours applies
+                engine = self._snapshots.refit(engine)
+                engine.observer = self._observer
+                self.same_config = False
         self.engine = engine
         self.moved_to(position)
         self.dirty = False

@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import logging
 import time
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -46,6 +47,9 @@ class Loaded:
     #: made by this release under this configuration: a log entry after it that fails to
     #: replay is a defect, not a changed config/ (acd.engine.replay)
     same_config: bool = False
+    #: `engine` is built from the configuration the log after the snapshot was written under, not
+    #: the current one: replay the log into it, then fit the state to the current config/
+    refit: bool = False
 
 
 class Snapshots:
@@ -70,16 +74,72 @@ class Snapshots:
         self.taken_at = time.monotonic()
         self.task: asyncio.Task[None] | None = None
 
+    # -- the configuration the log is written under
+
+    def _config_key(self, fingerprint: str) -> str:
+        return f"{self._settings.redis_prefix}config:{fingerprint}"
+
+    async def _log_config(self) -> tuple[str, Config] | None:
+        """The configuration the log after the snapshot was written under, when it is not ours
+        and this release still reads it (`claim_log` keeps it); None otherwise."""
+        client = self._log.client
+        fingerprint = await client.get(f"{self._settings.redis_prefix}config:log")
+        if fingerprint is None or fingerprint.decode() == self.fingerprint:
+            return None
+        fingerprint = fingerprint.decode()
+        blob = await client.get(self._config_key(fingerprint))
+        try:
+            config = Config.model_validate_json(zlib.decompress(blob)) if blob is not None else None
+        except Exception as exc:  # an older release's configuration this one no longer reads
+            log.warning("redis store: the log's configuration %s no longer reads: %s", fingerprint, exc)
+            config = None
+        return None if config is None else (fingerprint, config)
+
+    async def claim_log(self, engine: Engine, position: Position) -> None:
+        """The leader, before its first write: the log after the snapshot is written under one
+        configuration, named in `config:log` (with that configuration kept beside it), so that a
+        restart under a changed config/ replays it under the configuration that wrote it and only
+        then fits the state to the new one. What the log holds under another configuration is
+        covered by a snapshot first."""
+        client = self._log.client
+        prefix = self._settings.redis_prefix
+        await client.set(
+            self._config_key(self.fingerprint), zlib.compress(self._config.model_dump_json().encode())
+        )
+        current = await client.get(f"{prefix}config:log")
+        if current is not None and current.decode() == self.fingerprint:
+            return
+        if self.since:
+            await self.settle()
+            self.maybe(engine, position, force=True)
+            if self.task is not None:
+                await self.task
+            if self.since:  # not written: the leader must not write on under another configuration
+                raise SnapshotError("could not snapshot the state before writing under a changed config/")
+        await client.set(f"{prefix}config:log", self.fingerprint)
+
     # -- loading
 
     async def load(self) -> Loaded:
         stored = await self._log.load_snapshot()
+        logged = await self._log_config()
+        config = self._config if logged is None else logged[1]
+        fingerprint = self.fingerprint if logged is None else logged[0]
+        if logged is not None:
+            log.warning(
+                "redis store: the log was written under another configuration (fingerprint %s, ours "
+                "%s): replayed under it, then the state is fitted to the current config/",
+                fingerprint,
+                self.fingerprint,
+            )
         if stored is None:  # the replay starts at the log's first entry and makes every record again
             if self._records is not None:
                 self._records.restore(b"")
-            return Loaded(None, Position())
+            if logged is None:
+                return Loaded(None, Position())
+            return Loaded(Engine(config, router=self._settings.router), Position(), refit=True)
         header = snap.read_header(stored.header)
-        same_config = header.get("acd") == __version__ and header.get("config") == self.fingerprint
+        same_config = header.get("acd") == __version__ and header.get("config") == fingerprint
         if not same_config:
             log.warning(
                 "redis store: the snapshot was made by acd %s (format %s) under another configuration "
@@ -90,10 +150,20 @@ class Snapshots:
                 header.get("config"),
                 self.fingerprint,
             )
-        engine = snap.decode(stored.data, header, config=self._config, router=self._settings.router)
+        engine = snap.decode(stored.data, header, config=config, router=self._settings.router)
         if self._records is not None:  # before the replay: what it makes again comes after these
             self._records.restore(stored.records)
-        return Loaded(engine, Position(stored.seq, stored.id, float(header.get("now", 0.0))), same_config)
+        position = Position(stored.seq, stored.id, float(header.get("now", 0.0)))
+        return Loaded(engine, position, same_config, refit=logged is not None)
+
+    def refit(self, engine: Engine) -> Engine:
+        """`engine`, replayed under the log's configuration, fitted to the current config/ (what
+        it no longer has is handled and logged by acd.engine.state)."""
+        from acd.engine import state as engine_state
+
+        with engine_state.collector_paused():
+            document = engine_state.dump(engine)
+            return engine_state.load(self._config, document, router=self._settings.router)
 
     # -- writing
 

@@ -299,6 +299,7 @@ class RedisStore:
         elif epoch != replica.epoch:
             raise Resync("the store changed under this instance")
         await replica.catch_up()
+        await self.snapshots.claim_log(replica.engine, replica.position)
 
     async def _step_down(self) -> None:
         was_leading = self.role is Role.LEADER
