@@ -347,8 +347,13 @@ class Outbox:
     async def _delivered(self, command: Command, extra: dict[str, str]) -> None:
         try:
             await self.store.mark_delivered(command.id)
-        except Exception:  # it will be sent again when its lease expires; the platform deduplicates
-            log.exception("could not mark command delivered", extra=extra)
+        except Exception as exc:  # sent again when its claim expires; the platform deduplicates
+            if "FENCED" in str(exc):  # no longer the leader: the leader sends it again
+                log.info(
+                    "command delivered by an instance no longer leading: left to the leader", extra=extra
+                )
+            else:
+                log.exception("could not mark command delivered", extra=extra)
             return
         submitted_at = self._submitted_at.pop(command.id, None)
         if self._metrics is not None:

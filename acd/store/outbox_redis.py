@@ -105,6 +105,9 @@ return 1
 _DELIVERED = (
     _KEYS_LUA
     + """
+if ARGV[4] ~= '' and redis.call('GET', KEYS[8]) ~= ARGV[4] then
+  return redis.error_reply('FENCED this instance no longer holds the lease')
+end
 local id = ARGV[1]
 if redis.call('HDEL', kc, id) == 0 then return 0 end
 redis.call('HDEL', ks, id)
@@ -207,8 +210,14 @@ class RedisOutboxStore:
         return out
 
     async def mark_delivered(self, command_id: str) -> None:
+        """Fenced as a claim is: an instance that lost the lease writes nothing (its delivery, if
+        it went through, is sent again by the leader under the same id)."""
         now = self._clock()
-        await self._delivered(keys=self.keys.all, args=[command_id, repr(now), repr(now - self._ttl)])
+        lease = (self._lease() or "-") if self._lease is not None else ""
+        await self._delivered(
+            keys=[*self.keys.all, self._lease_key],
+            args=[command_id, repr(now), repr(now - self._ttl), lease],
+        )
 
     async def reschedule(
         self, command_id: str, next_attempt_at: float, attempts: int, last_error: str | None

@@ -133,3 +133,20 @@ async def test_a_cancel_swallowed_in_the_stores_io_still_ends_the_dispatcher(cli
     assert dispatcher in done and dispatcher.cancelled()  # not asleep for ever: stop() would hang
     assert store.swallowed or sys.version_info >= (3, 12)
     await outbox.stop(drain_timeout_s=0.1)
+
+
+async def test_an_instance_without_the_lease_cannot_mark_a_command_delivered(client) -> None:
+    """A former leader (paused past its lease, then resumed) whose delivery completes late writes
+    nothing: the command stays pending for the leader, which sends it again under the same id
+    (the platform deduplicates by id). Marked delivered, it was a write of an instance fenced out
+    (the three-instance fault run's `paused_former_leader_wrote`)."""
+    holder = {"lease": "me/1"}
+    store = RedisOutboxStore(client, "t:", lease=lambda: holder["lease"])
+    await store.put([cmd("a"), cmd("b")])
+    await client.set("t:lease", "someone-else/2")
+    with pytest.raises(ResponseError, match="FENCED"):
+        await store.mark_delivered("a")
+    assert await store.pending_count() == 2
+    await client.set("t:lease", "me/1")
+    await store.mark_delivered("b")  # the lease holder's own delivery
+    assert await store.pending_count() == 1
