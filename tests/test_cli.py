@@ -225,6 +225,10 @@ def _edited(document: dict, how: str) -> dict:
         edited["agents"] = {}
     elif how == "an agent owned by a call the document lacks":
         next(a for a in edited["agents"] if a.get("call_id"))["call_id"] = "ghost"
+    elif how == "an agent that is not an object":
+        edited["agents"].append("a9")
+    elif how == "a line entry naming a list":
+        edited["waiting"].append([["c1"], None, 0.0])
     return edited
 
 
@@ -236,6 +240,8 @@ def _edited(document: dict, how: str) -> dict:
         "an agent listed twice",
         "agents not a list",
         "an agent owned by a call the document lacks",
+        "an agent that is not an object",
+        "a line entry naming a list",
     ],
 )
 def test_state_import_refuses_a_hand_edited_document_that_does_not_hold_together(tmp_path, how):

@@ -242,6 +242,15 @@ def holds_together(document: Any) -> None:
     ):
         return
     bad = "the document does not hold together (edited by hand?): "
+    try:
+        _holds_together(document, bad)
+    except (AttributeError, TypeError, KeyError) as exc:  # an entry of another shape than a release's
+        raise StateCommandError(
+            bad + f"an entry of an unexpected shape ({type(exc).__name__}: {exc})"
+        ) from None
+
+
+def _holds_together(document: dict[str, Any], bad: str) -> None:
     for key in ("agents", "calls", "waiting", "callbacks", "appointments"):
         if key in document and not isinstance(document[key], list):
             raise StateCommandError(bad + f"`{key}` is not a list")
