@@ -39,6 +39,20 @@ def through_json(engine: Engine) -> dict[str, Any]:
     return json.loads(json.dumps(engine_state.dump(engine)))
 
 
+def config_without_paiement() -> Config:
+    """The rich configuration (its fixture) with the skill `paiement` gone: from the skills, the
+    agents, the appointments' places and the widening."""
+    data = json.loads((FIXTURES / "format2.config.json").read_text())
+    data["skills"] = [s for s in data["skills"] if s["id"] != "paiement"]
+    for agent in data["agents"]:
+        agent["skills"].pop("paiement", None)
+    data["appointments"]["capacity"] = [
+        c for c in data["appointments"]["capacity"] if c["skill"] != "paiement"
+    ]
+    data["routing"]["widening"]["by_skill"] = {}
+    return Config.model_validate(data)
+
+
 def reload(engine: Engine, config: Config | None = None, router: str | None = None) -> Engine:
     kind = router or ("numba" if type(engine.router).__name__ == "NumbaRouter" else "reference")
     return engine_state.load(config or engine.config, through_json(engine), router=kind)
@@ -548,16 +562,8 @@ def test_a_removed_skill_ends_its_calls_fails_its_callbacks_and_cancels_its_appo
     start = datetime(2026, 3, 5, 13, 30, tzinfo=UTC)
     d.send("appointment.booked", appointment_id="ap1", number="+33622222222", skill="paiement",
            start=start.isoformat())  # fmt: skip
-    data = json.loads((FIXTURES / "format2.config.json").read_text())
-    data["skills"] = [s for s in data["skills"] if s["id"] != "paiement"]
-    for agent in data["agents"]:
-        agent["skills"].pop("paiement", None)
-    data["appointments"]["capacity"] = [
-        c for c in data["appointments"]["capacity"] if c["skill"] != "paiement"
-    ]
-    data["routing"]["widening"]["by_skill"] = {}
     with caplog.at_level(logging.WARNING, logger="acd.engine.state"):
-        d.engine = reload(d.engine, Config.model_validate(data))
+        d.engine = reload(d.engine, config_without_paiement())
     e = d.engine
     assert [e.calls[c].status for c in ("p1", "p2")] == ["ended", "ended"]
     assert e.calls["i1"].needs == () and e.calls["i1"].waiting
@@ -897,15 +903,7 @@ def test_a_logged_offer_of_a_removed_skill_is_skipped_whole_not_left_half_applie
     from acd.engine import apply_logged
 
     d = Driver(Engine(rich_config(), router=router_kind))
-    data = json.loads((FIXTURES / "format2.config.json").read_text())
-    data["skills"] = [s for s in data["skills"] if s["id"] != "paiement"]
-    for agent in data["agents"]:
-        agent["skills"].pop("paiement", None)
-    data["appointments"]["capacity"] = [
-        c for c in data["appointments"]["capacity"] if c["skill"] != "paiement"
-    ]
-    data["routing"]["widening"]["by_skill"] = {}
-    engine = reload(d.engine, Config.model_validate(data))
+    engine = reload(d.engine, config_without_paiement())
     offer = any_event_adapter.validate_python(
         {"id": "o7", "type": "call.offered", "call_id": "k7", "caller": "+33612345678", "skill": "paiement"}
     )
