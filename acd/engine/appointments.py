@@ -138,9 +138,17 @@ class Appointments:
         places[new_key] = places.get(new_key, 0) + 1
 
     def choose_slot(
-        self, skill: str, site: str | None, start: float, now: float, fail: Any, pending: dict[tuple, int]
+        self,
+        skill: str,
+        site: str | None,
+        start: float,
+        now: float,
+        fail: Any,
+        pending: dict[tuple, int],
+        full_ok: bool = False,
     ) -> str:
-        """The site whose slot at `start` has a place (the one with most left), or fail."""
+        """The site whose slot at `start` has a place (the one with most left), or fail
+        (`full_ok`: a full slot is no failure, see `Slots.choose`)."""
         if start <= now:
             fail(422, "in_past", "the appointment's start is in the past", "start")
         if start > self.horizon(now):
@@ -152,7 +160,7 @@ class Appointments:
                 f" appointments.max_days_ahead): the latest is {latest}",
                 "start",
             )
-        return self.slots.choose(skill, site, start, now, fail, pending)
+        return self.slots.choose(skill, site, start, now, fail, pending, full_ok)
 
     # -- events
 
@@ -160,24 +168,18 @@ class Appointments:
         self, e: AppointmentBooked, t: float, now: float, commands: list[Command]
     ) -> AppointmentDecision:
         start = e.start.timestamp()
-        try:
-            site = self.choose_slot(e.skill, e.site, start, now, _no_fail, {})
-        except EngineError as exc:
-            # Only a replay gets here (a live booking was validated): the log's booking was
-            # acknowledged, under capacities config/ has since made smaller. It is kept, over them.
-            offering = [e.site] if e.site is not None else self.slots.sites_for(e.skill)
-            held = [s for s in offering if self.slots.slot_at(s, e.skill, start) is not None]
-            if exc.code != "slot_full" or not held:
-                raise
-            site = held[0]
+        # validated: a slot with a place, but in a replay under capacities config/ has since made
+        # smaller, where the booking acknowledged (201) is kept, over them
+        site = self.choose_slot(e.skill, e.site, start, now, _no_fail, {}, full_ok=True)
+        slot = self.slots.slot_at(site, e.skill, start)
+        assert slot is not None
+        if self.slots.remaining(site, e.skill, slot, now) <= 0:
             log.warning(
                 "appointment %s replayed into a slot now full (%s, %s): kept, over the capacity of config/",
                 e.appointment_id,
                 site,
                 e.skill,
             )
-        slot = self.slots.slot_at(site, e.skill, start)
-        assert slot is not None
         appointment = Appointment(
             id=e.appointment_id,
             number=e.number,
@@ -328,11 +330,11 @@ class Appointments:
     def remind(self, appointment: Appointment, now: float, commands: list[Command]) -> None:
         if appointment.reminded:
             return
-        if not self.caller_hours.reminder_decent(appointment, now):
+        decent = self.caller_hours.next_reminder(appointment, now)
+        if decent != now:
             # armed by an older release (or fired late): the next decent instant before the slot
-            later = self.caller_hours.next_reminder(appointment, now, appointment.start)
-            if later is not None:
-                self.line.timers.set(later, "remind", appointment.id, appointment.token)
+            if decent is not None and decent < appointment.start:
+                self.line.timers.set(decent, "remind", appointment.id, appointment.token)
             else:
                 self.note(appointment, now, "not_reminded", why="caller_hours")
             return

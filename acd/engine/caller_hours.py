@@ -136,21 +136,16 @@ class CallerHours:
             return at if at > after else None
         return None
 
-    def reminder_decent(self, contact: Any, t: float) -> bool:
-        zone, holidays = self._reminder_days(contact)
-        span = self._day_span(datetime.fromtimestamp(t, zone).date(), zone, holidays)
-        return span is not None and span[0] <= t < span[1]
-
-    def next_reminder(self, contact: Any, t: float, before: float) -> float | None:
-        """The first decent instant for a reminder from `t` and before `before` (None: none)."""
+    def next_reminder(self, contact: Any, t: float) -> float | None:
+        """The first decent instant for a reminder from `t` (`t` itself when it is one; None: none
+        within the days searched)."""
         zone, holidays = self._reminder_days(contact)
         day = datetime.fromtimestamp(t, zone).date()
         for i in range(_REMINDER_DAYS):
             span = self._day_span(day + timedelta(days=i), zone, holidays)
             if span is None or t >= span[1]:
                 continue
-            at = max(t, span[0])
-            return at if at < before else None
+            return max(t, span[0])
         return None
 
 

@@ -69,11 +69,19 @@ class Slots:
         return max(0, slot.capacity - self.taken.get((site, skill, slot.start), 0))
 
     def choose(
-        self, skill: str, site: str | None, start: float, now: float, fail: Any, pending: dict[tuple, int]
+        self,
+        skill: str,
+        site: str | None,
+        start: float,
+        now: float,
+        fail: Any,
+        pending: dict[tuple, int],
+        full_ok: bool = False,
     ) -> str:
         """The site whose slot at `start` has a place (the one with most left: `pending`, the places
         a batch takes already), or `fail` with why not (no site offers the skill or the site named
-        does not, not a slot's start, the line closed then, the slot full)."""
+        does not, not a slot's start, the line closed then, the slot full unless `full_ok`: then
+        the site whose slot there is the least over)."""
         offering = self.sites_for(skill)
         if not offering:
             with_places = sorted({sk for (_, sk) in self.capacity})
@@ -119,7 +127,7 @@ class Slots:
                 "start",
             )
         left, best = max(candidates, key=lambda c: c[0])
-        if left <= 0:
+        if left <= 0 and not full_ok:
             fail(409, "slot_full", "no place left in that slot", "start")
         return best
 
