@@ -386,10 +386,7 @@ class Simulation:
         # calls still unresolved waited until the run stopped: at its horizon (the drain after the
         # last arrival) when nothing else happened before it, else at its last event
         end = horizon if stopping and math.isfinite(horizon) and horizon < CLOCK_LIMIT else now
-        self.stats.settle_unresolved(
-            {cid: call.offered_at for cid in self.stats.unsettled_ids() if (call := engine.calls.get(cid))},
-            max(now, end),
-        )
+        self.stats.settle_unresolved(max(now, end))
         if self.occ_start is None:
             self.occ_start, self.occ_t[0] = occupied(engine, now), now
         if self.occ_end is None:

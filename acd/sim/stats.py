@@ -145,22 +145,20 @@ class Stats(Observer):
 
     # -- results
 
-    def settle_unresolved(self, offered_at: dict[str, float], end: float) -> None:
+    def settle_unresolved(self, end: float) -> None:
         """The run stops at `end` with these measured calls still unresolved (waiting in line or
-        for their callback): each waited, at least until then (`offered_at`: when each was
-        offered). They stay `unresolved`, and count in `p_wait` and `mean_wait_s` as calls that
-        waited that long (a lower bound of their wait)."""
+        for their callback): each waited, at least until then (from when it was offered,
+        `offered_at`). They stay `unresolved`, and count in `p_wait` and `mean_wait_s` as calls
+        that waited that long (a lower bound of their wait)."""
         self.unresolved = len(self._tag)
         for call_id, rows in self._tag.items():
-            wait = max(0.0, end - offered_at.get(call_id, end))
+            offered_at = self.offered_at(call_id) if self.offered_at is not None else None
+            wait = max(0.0, end - offered_at) if offered_at is not None else 0.0
             for r in rows:
                 r[WAIT_SUM] += wait
                 if wait > 0:
                     r[WAITED] += 1
         self._tag.clear()
-
-    def unsettled_ids(self) -> list[str]:
-        return list(self._tag)
 
     @property
     def unsettled(self) -> int:

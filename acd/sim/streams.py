@@ -71,10 +71,16 @@ def durations(seed: int, name: str, dist: Distribution) -> Stream:
         return Stream(generator(seed, name), lambda g, n: g.standard_exponential(n) * mean)
     if dist.dist == "constant":
         return Stream(generator(seed, name), lambda g, n: np.full(n, mean))
-    # lognormal with the given mean and standard deviation of the duration itself
-    sigma2 = math.log1p((dist.sd_s or 0.0) ** 2 / mean**2)
-    mu, sigma = math.log(mean) - sigma2 / 2.0, math.sqrt(sigma2)
+    mu, sigma = _lognormal(dist)
     return Stream(generator(seed, name), lambda g, n: g.lognormal(mu, sigma, n))
+
+
+def _lognormal(dist: Distribution) -> tuple[float, float]:
+    """The (mu, sigma) of the log of a lognormal duration with the given mean and standard
+    deviation of the duration itself."""
+    mean = dist.mean_s
+    sigma2 = math.log1p((dist.sd_s or 0.0) ** 2 / mean**2)
+    return math.log(mean) - sigma2 / 2.0, math.sqrt(sigma2)
 
 
 def keyed(seed: int, name: str, caller: int, attempt: int) -> float:
@@ -90,5 +96,5 @@ def quantile(dist: Distribution, u: float) -> float:
         return -math.log1p(-u) * mean
     if dist.dist == "constant":
         return mean
-    sigma2 = math.log1p((dist.sd_s or 0.0) ** 2 / mean**2)
-    return math.exp(math.log(mean) - sigma2 / 2.0 + math.sqrt(sigma2) * NormalDist().inv_cdf(u))
+    mu, sigma = _lognormal(dist)
+    return math.exp(mu + sigma * NormalDist().inv_cdf(u))
