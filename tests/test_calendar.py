@@ -327,8 +327,12 @@ def test_the_shipped_line_closes_on_2027_s_public_holidays(shipped_config, day, 
 
 
 @pytest.mark.parametrize("year", [2026, 2027])
-def test_the_shipped_line_closes_early_on_christmas_and_new_year_s_eves(shipped_config, year):
+def test_the_shipped_line_keeps_the_contract_s_hours_on_christmas_and_new_year_s_eves(shipped_config, year):
+    """The contract's shipped calendar: open 08:30-19:00 every working day, closed on public
+    holidays. An early close is a deployment's dated exception (config/calendar.yaml shows how),
+    not the shipped product: shipped, it answered `closed` to callers the contract says are
+    served (the 2026 and 2027 Eves closed at 16:00)."""
     calendar = Calendar(shipped_config.calendar)
-    for day in (f"{year}-12-24", f"{year}-12-31"):
-        assert calendar.is_open(at(f"{day}T15:59:00"))
-        assert not calendar.is_open(at(f"{day}T16:00:00")), day
+    for day in (f"{year}-12-24", f"{year}-12-31"):  # weekdays both years
+        assert calendar.is_open(at(f"{day}T18:59:00")), day
+        assert not calendar.is_open(at(f"{day}T19:00:00")), day
