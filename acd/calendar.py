@@ -2,10 +2,11 @@
 
 Hours are local wall-clock intervals per weekday in a time zone (Europe/Paris for the national line,
 the department's own zone for an overseas local service), with exceptional days. Public holidays
-come from the `holidays` library: the national ones for everybody, plus the subdivision's own where
-a department has them (Alsace-Moselle's Good Friday and 26 December for the Moselle, Bas-Rhin and
-Haut-Rhin; the overseas departments' days). Instants are computed through `zoneinfo`, so the next
-opening is right across weekends, holidays and the nights clocks change.
+are the `holidays` library's (shipped as a table, acd/holidays_fr.py): the national ones for
+everybody, plus the subdivision's own where a department has them (Alsace-Moselle's Good Friday
+and 26 December for the Moselle, Bas-Rhin and Haut-Rhin; the overseas departments' days).
+Instants are computed through `zoneinfo`, so the next opening is right across weekends, holidays
+and the nights clocks change.
 """
 
 from __future__ import annotations
@@ -16,8 +17,9 @@ from functools import cache, cached_property
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
-import holidays
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from acd.holidays_fr import Holidays
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
@@ -152,12 +154,12 @@ class CalendarConfig(BaseModel):
 
 
 @cache
-def french_holidays(subdiv: str | None) -> holidays.HolidayBase:
+def french_holidays(subdiv: str | None) -> Holidays:
     """The public holidays of France or of one of its subdivisions (None: the national list).
 
-    One shared, lazily filled table per subdivision: the 101 local services use a handful of
-    them, and each table computes a year's holidays only when a day of it is asked."""
-    return holidays.France(subdiv=subdiv, language="fr")
+    One shared table per subdivision (acd/holidays_fr.py: the `holidays` library's, shipped as
+    data): the 101 local services use a handful of them."""
+    return Holidays(subdiv)
 
 
 class Hours:
