@@ -1,7 +1,8 @@
 """The Redis side of the durable store: the log, the snapshot, the lease and the inbox.
 
-Only I/O lives here (keys, Lua scripts, encoding of entries); what to do with them is
-`acd.store.redis.RedisStore`'s business. Keys, under the deployment's prefix (`acd:` by default):
+Only I/O lives here (keys, encoding of entries, calls of the Lua scripts of
+`acd.store.redis_scripts`); what to do with them is `acd.store.redis.RedisStore`'s business.
+Keys, under the deployment's prefix (`acd:` by default):
 
 - `log`       stream: every input that changed the engine, in order. One field `d` per entry,
               `<seq> <now> <kind> <request>` then a newline and the events as JSON: `seq` the
@@ -33,7 +34,8 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
-from acd.store.outbox_redis import _KEYS_LUA, PUT_LUA, OutboxKeys
+from acd.store.outbox_redis import OutboxKeys
+from acd.store.redis_scripts import ACQUIRE, APPEND, RELEASE, RENEW, RESEED, SAVE_SNAPSHOT
 
 APPLY, TICK = "a", "t"
 
@@ -96,89 +98,6 @@ class StoredSnapshot:
     records: bytes | None = b""
 
 
-_ACQUIRE = """
-if redis.call('EXISTS', KEYS[1]) == 1 then return false end
-local value = ARGV[1] .. '/' .. redis.call('INCR', KEYS[2])
-redis.call('SET', KEYS[1], value, 'PX', ARGV[2])
-return value
-"""
-
-_RENEW = """
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
-redis.call('PEXPIRE', KEYS[1], ARGV[2])
-return 1
-"""
-
-_RELEASE = """
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
-return redis.call('DEL', KEYS[1])
-"""
-
-# KEYS: the outbox keys (7), lease, log, snapshot. ARGV: lease value, entry count, the entries,
-# then command count, 2 per command (id, JSON). The entries must follow the log's last one (or the
-# snapshot's, the log trimmed): a Redis that lost the log's tail (a failover to a replica that had
-# not received it) must not get a gap, which every reload would then trip over.
-_APPEND = (
-    _KEYS_LUA
-    + PUT_LUA
-    + """
-if redis.call('GET', KEYS[8]) ~= ARGV[1] then
-  return redis.error_reply('FENCED this instance no longer holds the lease')
-end
-local last = redis.call('XREVRANGE', KEYS[9], '+', '-', 'COUNT', 1)
-local at
-if #last > 0 then
-  at = tonumber(string.match(last[1][2][2], '^(%d+) '))
-else
-  at = tonumber(redis.call('HGET', KEYS[10], 'seq') or '0')
-end
-local first = tonumber(string.match(ARGV[3], '^(%d+) '))
-if first ~= at + 1 then
-  return redis.error_reply('DIVERGED the log ends at ' .. at .. ', this write starts at ' .. first)
-end
-local n, ids = tonumber(ARGV[2]), {}
-for j = 1, n do
-  ids[j] = redis.call('XADD', KEYS[9], '*', 'd', ARGV[2 + j])
-end
-local i = 3 + n
-local m = tonumber(ARGV[i])
-i = i + 1
-for j = 1, m do
-  put(ARGV[i], ARGV[i + 1])
-  i = i + 2
-end
-return ids
-"""
-)
-
-# KEYS: lease, snapshot, log. ARGV: lease value, seq, id, header, data, records. A snapshot never
-# replaces a newer one; the log entries it covers are trimmed.
-_SAVE_SNAPSHOT = """
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then
-  return redis.error_reply('FENCED this instance no longer holds the lease')
-end
-local current = redis.call('HGET', KEYS[2], 'seq')
-if current and tonumber(current) >= tonumber(ARGV[2]) then return 0 end
-redis.call('HSET', KEYS[2], 'seq', ARGV[2], 'id', ARGV[3], 'header', ARGV[4], 'data', ARGV[5],
-           'records', ARGV[6])
-redis.call('XTRIM', KEYS[3], 'MINID', ARGV[3])
-return 1
-"""
-
-# KEYS: lease, epoch, snapshot, log. ARGV: lease value, new epoch, seq, header, data, records. After Redis
-# lost its data: the leader writes its own state back as the base, if nobody did it first.
-_RESEED = """
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then
-  return redis.error_reply('FENCED this instance no longer holds the lease')
-end
-if redis.call('EXISTS', KEYS[3]) == 1 or redis.call('XLEN', KEYS[4]) > 0 then return 0 end
-redis.call('SET', KEYS[2], ARGV[2])
-redis.call('HSET', KEYS[3], 'seq', ARGV[3], 'id', '0-0', 'header', ARGV[4], 'data', ARGV[5],
-           'records', ARGV[6])
-return 1
-"""
-
-
 def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
@@ -200,12 +119,12 @@ class RedisLog:
         self.inbox_key = f"{prefix}inbox"
         self.inbox_maxlen = inbox_maxlen
         self._append_keys = [*self.outbox_keys.all, self.lease_key, self.log_key, self.snapshot_key]
-        self._acquire = client.register_script(_ACQUIRE)
-        self._renew = client.register_script(_RENEW)
-        self._release = client.register_script(_RELEASE)
-        self._append = client.register_script(_APPEND)
-        self._save_snapshot = client.register_script(_SAVE_SNAPSHOT)
-        self._reseed = client.register_script(_RESEED)
+        self._acquire = client.register_script(ACQUIRE)
+        self._renew = client.register_script(RENEW)
+        self._release = client.register_script(RELEASE)
+        self._append = client.register_script(APPEND)
+        self._save_snapshot = client.register_script(SAVE_SNAPSHOT)
+        self._reseed = client.register_script(RESEED)
         # The log's reads go through a second client over the same connections whose XRANGE
         # reply is turned into entries directly: redis-py's own parsing builds a dict per entry
         # first, which cost a recovery about a tenth of its time.

@@ -22,8 +22,8 @@ The protocol, one module per part:
 - `store`       `RedisStore`: the Store protocol and the role loop (resync, follow, lead).
 - `connection`, `metrics`: the clients (URL or Sentinel) and `acd_store_*`.
 
-Keys, under the prefix (`acd:` by default; the layout and the Lua scripts are in
-`acd.store.redis_log`, the outbox's in `acd.store.outbox_redis`):
+Keys, under the prefix (`acd:` by default; the layout is in `acd.store.redis_log`,
+its Lua scripts in `acd.store.redis_scripts`, the outbox's in `acd.store.outbox_redis`):
 
     log              stream   every input that changed the engine, `<seq> <now> <kind> <request>`
                               then the events as JSON; gapless `seq`
