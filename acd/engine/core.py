@@ -90,6 +90,9 @@ def _canonical_json(kind: type) -> Callable[[Any], bytes] | None:
     return canonical
 
 
+#: Bytes of an event's digest (blake2b-96): a durable log carries them, one after the other.
+DIGEST_SIZE = 12
+
 #: Event type -> `_canonical_json(type)`, found once per type; read for every applied event.
 _CANONICAL: dict[type, Callable[[Any], bytes] | None] = {}
 
@@ -102,7 +105,7 @@ def event_digest(event: Any) -> bytes | None:
     if kind not in _CANONICAL:
         _CANONICAL[kind] = _canonical_json(kind)
     canonical = _CANONICAL[kind]
-    return None if canonical is None else blake2b(canonical(event), digest_size=12).digest()
+    return None if canonical is None else blake2b(canonical(event), digest_size=DIGEST_SIZE).digest()
 
 
 class Engine(Line):
@@ -132,33 +135,46 @@ class Engine(Line):
     # ------------------------------------------------------------------ events
 
     def apply(
-        self, events: list[Any], now: float, *, trusted: bool = False
+        self, events: list[Any], now: float, *, trusted: bool = False, digests: bytes | None = None
     ) -> tuple[list[EventResult], list[Command]]:
         """Validate the whole batch, then apply it in order. Nothing is applied if any event is bad.
 
         `trusted`: the caller built the events from the engine's own state (the simulator) and
-        skips the reference checks; never for input from outside."""
+        skips the reference checks; never for input from outside. `digests`: the events' digests,
+        `DIGEST_SIZE` bytes each in order, as `digests_of` gave them when the batch was first
+        applied (a replay of the durable log): remembered as they are, not computed again."""
         if not trusted:
             self.validate(events, now)
         self._last_now = now
         commands: list[Command] = []
         if self._watchdog_at is None and self._watchdog_s > 0:
             watchdog.arm(self, now)
-        results = self._apply_all(events, now, commands)
+        results = self._apply_all(events, now, commands, digests)
         if self.callback_book.pending:
             self.callback_book.admit_all(now, commands)
         self._housekeep(now)
         return results, commands
 
-    def _apply_all(self, events: list[Any], now: float, commands: list[Command]) -> list[EventResult]:
+    def digests_of(self, events: list[Any]) -> bytes | None:
+        """The digests remembered for a batch just applied, `DIGEST_SIZE` bytes each in order (a
+        duplicate's: its first's), for a durable log to carry; None when one is not remembered
+        (forgotten already, or an event type without a body)."""
+        known = self._seen_digest
+        found = [known.get(event.id) for event in events]
+        return None if None in found else b"".join(found)  # type: ignore[arg-type]
+
+    def _apply_all(
+        self, events: list[Any], now: float, commands: list[Command], known: bytes | None = None
+    ) -> list[EventResult]:
         """Apply each event in order, remembering its id (its decision, its body's digest, when it
-        expires); a remembered id is a duplicate. The hot path: one loop, look-ups hoisted."""
+        expires); a remembered id is a duplicate. The hot path: one loop, look-ups hoisted.
+        `known`: the events' digests, given (see `apply`)."""
         seen, digests, expiry, handlers = self._seen, self._seen_digest, self._seen_expiry, self._handlers
         reasons = self._seen_ignored
         canonicals = _CANONICAL
         expires = now + self._idempotency_ttl_s
         results = []
-        for event in events:
+        for index, event in enumerate(events):
             event_id = event.id
             if event_id in seen:
                 # what the first answer carried: its decision, or why it changed nothing
@@ -171,12 +187,15 @@ class Engine(Line):
                 ignored, decision = str(decision), None
                 reasons[event_id] = ignored
             seen[event_id] = decision
-            kind = type(event)  # event_digest, inline: this runs for every applied event
-            if kind not in canonicals:
-                canonicals[kind] = _canonical_json(kind)
-            canonical = canonicals[kind]
-            if canonical is not None:
-                digests[event_id] = blake2b(canonical(event), digest_size=12).digest()
+            if known is not None:
+                digests[event_id] = known[index * DIGEST_SIZE : (index + 1) * DIGEST_SIZE]
+            else:
+                kind = type(event)  # event_digest, inline: this runs for every applied event
+                if kind not in canonicals:
+                    canonicals[kind] = _canonical_json(kind)
+                canonical = canonicals[kind]
+                if canonical is not None:
+                    digests[event_id] = blake2b(canonical(event), digest_size=DIGEST_SIZE).digest()
             expiry.append((expires, event_id))
             results.append(EventResult(event_id, "applied", decision, ignored))
         return results

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from acd.engine.core import Engine, EventResult
+from acd.engine.core import DIGEST_SIZE, Engine, EventResult
 from acd.engine.errors import EngineError
 
 log = logging.getLogger("acd.engine.replay")
@@ -22,7 +22,9 @@ log = logging.getLogger("acd.engine.replay")
 KEPT_OVER_CAPACITY = frozenset({"slot_full"})
 
 
-def apply_logged(engine: Engine, events: list[Any], now: float, *, same_config: bool = False) -> list[Any]:
+def apply_logged(
+    engine: Engine, events: list[Any], now: float, *, same_config: bool = False, digests: bytes | None = None
+) -> list[Any]:
     """Apply a log entry's events in a replay: `trusted` (they were validated when first
     applied), unless that fails, which happens when the snapshot was loaded under a changed
     configuration and an event names what it no longer has (an agent or a skill removed): then
@@ -32,13 +34,18 @@ def apply_logged(engine: Engine, events: list[Any], now: float, *, same_config: 
 
     `same_config`: the state was saved under this very configuration (and release), so nothing
     it names can have gone: a failure is then an engine defect or a broken determinism, not a
-    changed `config/`, and is logged as an error with its traceback rather than as a warning."""
+    changed `config/`, and is logged as an error with its traceback rather than as a warning.
+
+    `digests`: the events' digests the entry carries (`Engine.digests_of` when it was first
+    applied), remembered as they are; not of the events' length (a damaged entry): computed."""
     seen = engine._seen
     repeats = {event.id for event in events if event.id in seen}
     try:
         # Under another configuration the entry is validated whole first (nothing applied when an
         # event names what config/ lost): trusted, a handler could fail half-way through an event.
-        results, _ = engine.apply(events, now, trusted=same_config)
+        if digests is not None and len(digests) != DIGEST_SIZE * len(events):
+            digests = None
+        results, _ = engine.apply(events, now, trusted=same_config, digests=digests)
         return results
     except (EngineError, KeyError, IndexError, ValueError) as exc:
         first = exc

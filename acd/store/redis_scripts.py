@@ -25,10 +25,11 @@ if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
 return redis.call('DEL', KEYS[1])
 """
 
-# KEYS: the outbox keys (7), lease, log, snapshot. ARGV: lease value, entry count, the entries,
-# then command count, 2 per command (id, JSON). The entries must follow the log's last one (or the
-# snapshot's, the log trimmed): a Redis that lost the log's tail (a failover to a replica that had
-# not received it) must not get a gap, which every reload would then trip over.
+# KEYS: the outbox keys (7), lease, log, snapshot. ARGV: lease value, entry count, 2 per entry
+# (the entry, its events' digests or empty: no `h` field), then command count, 2 per command (id,
+# JSON). The entries must follow the log's last one (or the snapshot's, the log trimmed): a Redis
+# that lost the log's tail (a failover to a replica that had not received it) must not get a gap,
+# which every reload would then trip over.
 APPEND = (
     _KEYS_LUA
     + PUT_LUA
@@ -49,9 +50,14 @@ if first ~= at + 1 then
 end
 local n, ids = tonumber(ARGV[2]), {}
 for j = 1, n do
-  ids[j] = redis.call('XADD', KEYS[9], '*', 'd', ARGV[2 + j])
+  local digests = ARGV[2 + 2 * j]
+  if digests == '' then
+    ids[j] = redis.call('XADD', KEYS[9], '*', 'd', ARGV[1 + 2 * j])
+  else
+    ids[j] = redis.call('XADD', KEYS[9], '*', 'd', ARGV[1 + 2 * j], 'h', digests)
+  end
 end
-local i = 3 + n
+local i = 3 + 2 * n
 local m = tonumber(ARGV[i])
 i = i + 1
 for j = 1, m do

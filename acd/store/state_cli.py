@@ -219,7 +219,7 @@ async def _load(client: Any, settings: Any, config: Any) -> Any:
                     except ValidationError as exc:
                         log.error("log entry %d no longer reads (%s); skipped", entry.seq, exc)
                     else:
-                        apply_logged(engine, events, entry.now)
+                        apply_logged(engine, events, entry.now, digests=entry.digests)
                 seq = entry.seq
             after = entries[-1].id
     except snap.SnapshotError as exc:

@@ -26,7 +26,7 @@ Keys, under the prefix (`acd:` by default; the layout is in `acd.store.redis_log
 its Lua scripts in `acd.store.redis_scripts`, the outbox's in `acd.store.outbox_redis`):
 
     log              stream   every input that changed the engine, `<seq> <now> <kind> <request>`
-                              then the events as JSON; gapless `seq`
+                              then the events as JSON; gapless `seq`; `h`: the events' digests
     snapshot         hash     `header` (JSON), `data` (the encoded engine), `seq` and `id` covered
     lease            string   `<instance>/<token>` with a TTL: the leader's lease
     fence            counter  each new lease takes the next token; every write script checks it

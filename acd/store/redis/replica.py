@@ -186,7 +186,11 @@ class Replica:
             else:
                 try:
                     results = apply_logged(
-                        engine, decode(entry.events or b"[]"), entry.now, same_config=self.same_config
+                        engine,
+                        decode(entry.events or b"[]"),
+                        entry.now,
+                        same_config=self.same_config,
+                        digests=entry.digests,
                     )
                 except (EngineError, ValidationError) as exc:  # determinism broken: say so loudly
                     log.error("redis store: log entry %d no longer applies (%s); skipped", entry.seq, exc)

@@ -176,7 +176,10 @@ class Writer:
                 else:
                     raw = request.raw if request is not None else EVENTS.dump_json(write.events)
                 position = Position(position.seq + 1, position.id, now)
-                entries.append(LogEntry("", position.seq, now, write.kind, raw, request and request.id))
+                digests = None if write.kind == TICK else engine.digests_of(write.events or [])
+                entries.append(
+                    LogEntry("", position.seq, now, write.kind, raw, request and request.id, digests)
+                )
                 done.append((write, results, produced))
                 commands += produced
             if not entries:
