@@ -10,6 +10,7 @@ fails applied event by event, validated, each refused event skipped and logged, 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from acd.engine.core import DIGEST_SIZE, Engine, EventResult
@@ -23,7 +24,13 @@ KEPT_OVER_CAPACITY = frozenset({"slot_full"})
 
 
 def apply_logged(
-    engine: Engine, events: list[Any], now: float, *, same_config: bool = False, digests: bytes | None = None
+    engine: Engine,
+    events: list[Any],
+    now: float,
+    *,
+    same_config: bool = False,
+    digests: bytes | None = None,
+    models: Callable[[], list[Any]] | None = None,
 ) -> list[Any]:
     """Apply a log entry's events in a replay: `trusted` (they were validated when first
     applied), unless that fails, which happens when the snapshot was loaded under a changed
@@ -37,7 +44,9 @@ def apply_logged(
     changed `config/`, and is logged as an error with its traceback rather than as a warning.
 
     `digests`: the events' digests the entry carries (`Engine.digests_of` when it was first
-    applied), remembered as they are; not of the events' length (a damaged entry): computed."""
+    applied), remembered as they are; not of the events' length (a damaged entry): computed.
+    `models`: the events as the pydantic models, when `events` are the replay's plain structs
+    (acd/store/log_events.py): the event-by-event path validates them and digests them."""
     seen = engine._seen
     repeats = {event.id for event in events if event.id in seen}
     try:
@@ -49,6 +58,8 @@ def apply_logged(
         return results
     except (EngineError, KeyError, IndexError, ValueError) as exc:
         first = exc
+    if models is not None:
+        events = models()
     results = []
     for event in events:
         if event.id in seen and event.id not in repeats:  # applied before the failure

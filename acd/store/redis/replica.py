@@ -14,9 +14,11 @@ survives, and each collection would walk all of it again for nothing.
 Each entry is applied `trusted`: it was validated against this very state when it was first
 applied (a refused batch is never logged) and the engine is deterministic, so the reference checks
 would pass again. The events are decoded by the validator itself, without the adapter's per-call
-wrapping. After a snapshot loaded under a changed `config/` an entry may name what the
-configuration no longer has (a removed agent or skill): `apply_logged` (acd.engine.replay) then applies its
-events one at a time, validated, and skips (and logs) the refused ones.
+wrapping, or, for an entry that carries its events' digests under the same configuration, into
+the plain structs of `acd.store.log_events` (values, not validation). After a snapshot loaded
+under a changed `config/` an entry may name what the configuration no longer has (a removed agent
+or skill): `apply_logged` (acd.engine.replay) then applies its events one at a time, validated,
+and skips (and logs) the refused ones.
 """
 
 from __future__ import annotations
@@ -27,12 +29,14 @@ import gc
 import logging
 import time
 from collections.abc import Callable, Iterator
+from functools import partial
 
 from pydantic import ValidationError
 
 from acd.aio import retrieve
 from acd.engine import Engine, EngineError, EventResult, apply_logged
 from acd.engine.observer import Observer
+from acd.store import log_events
 from acd.store.redis.forwarding import EVENTS
 from acd.store.redis.metrics import StoreMetrics
 from acd.store.redis.snapshots import Snapshots
@@ -44,6 +48,7 @@ log = logging.getLogger("acd.store")
 READ_CHUNK = 2000  # log entries per read
 YIELD_EVERY_S = 0.005  # a long replay lets the loop run (reads, pings) this often
 _decode_events = EVENTS.validator.validate_json  # the replay's decoder: no per-call wrapping
+mirrored = log_events.decode  # the trusted replay's (acd/store/log_events.py)
 
 #: A forwarded write met in the log: its request id and the results this replica computed.
 Answered = Callable[[str, list[EventResult]], None]
@@ -185,12 +190,16 @@ class Replica:
                 engine.tick(entry.now)
             else:
                 try:
+                    raw = entry.events or b"[]"
+                    # values, not validation, when nothing else is asked of the events (log_events)
+                    events = mirrored(raw) if entry.digests is not None and self.same_config else None
                     results = apply_logged(
                         engine,
-                        decode(entry.events or b"[]"),
+                        decode(raw) if events is None else events,
                         entry.now,
                         same_config=self.same_config,
                         digests=entry.digests,
+                        models=None if events is None else partial(decode, raw),
                     )
                 except (EngineError, ValidationError) as exc:  # determinism broken: say so loudly
                     log.error("redis store: log entry %d no longer applies (%s); skipped", entry.seq, exc)
