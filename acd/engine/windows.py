@@ -97,7 +97,7 @@ def offered(
                 kept_settings is settings
                 and kept_calendar is calendar
                 and asked <= now < day_end
-                and not first < now + settings.window_lead_s  # `offered` keeps `first` so
+                and not first < now + settings.window_lead_s  # the comparison below (start < earliest)
             ):
                 return list(windows)
     day, _, day_end = calendar.hours.day_span(now)
