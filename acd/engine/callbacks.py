@@ -28,7 +28,7 @@ from acd.engine.line import Line
 from acd.engine.outbound import Outbound
 from acd.engine.records import Agent, Call, Callback
 from acd.engine.validation import Batch
-from acd.engine.windows import check_window, offered
+from acd.engine.windows import Bookings, check_window, offered
 from acd.events import CallbackAccepted, CallbackCancelled, CallbackRequested, CallbackResult
 from acd.model import CallbackDecision, CallbackStatus, CallKind, CallStatus, Command
 
@@ -60,7 +60,7 @@ class Callbacks:
         self.pending: dict[str, list[tuple[float, int, str]]] = {}  # skill -> heap of due callbacks
         self.active: dict[str, int] = {}  # skill -> requested callbacks admitted to the line
         self.admitted: set[str] = set()
-        self.window_booked: dict[tuple[str, int], int] = {}  # (local date, window) -> callbacks
+        self.window_booked = Bookings()  # (local date, window) -> callbacks
 
     # -- callback windows
 

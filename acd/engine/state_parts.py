@@ -14,6 +14,7 @@ from typing import Any
 from acd.engine.core import Engine
 from acd.engine.records import Agent, Appointment, Call, Callback
 from acd.engine.state_fit import roster_entry
+from acd.engine.windows import Bookings
 from acd.model import (
     STAFFED_STATES,
     AgentState,
@@ -237,7 +238,7 @@ def load_callbacks(engine: Engine, records: list[dict[str, Any]], line: dict[str
     }
     book.active = {s: int(n) for s, n in line["active"].items() if s in engine.skill_index}
     book.admitted = set(line["admitted"])
-    book.window_booked = {(day, int(index)): int(n) for day, index, n in line["windows_booked"]}
+    book.window_booked = Bookings({(day, int(index)): int(n) for day, index, n in line["windows_booked"]})
 
 
 # ---------------------------------------------------------------------------- appointments

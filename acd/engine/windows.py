@@ -56,15 +56,51 @@ def _plan(settings: Any, calendar: Calendar, day: date) -> list[_Window]:
     return found
 
 
+class Bookings(dict[tuple[str, int], int]):
+    """The callbacks booked per (local date, window index); changed by item assignment (or del)
+    only, which forgets the answers `offered` kept (`answers`: limit -> (settings, calendar, the
+    instant asked, the first window start offered, the end of that local day, the windows))."""
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self.answers: dict[int, tuple[Any, Calendar, float, float, float, list[dict[str, Any]]]] = {}
+
+    def __setitem__(self, key: tuple[str, int], value: int) -> None:
+        super().__setitem__(key, value)
+        self.answers.clear()
+
+    def __delitem__(self, key: tuple[str, int]) -> None:
+        super().__delitem__(key)
+        self.answers.clear()
+
+
 def offered(
     settings: Any, calendar: Calendar, booked: dict[tuple[str, int], int], now: float, limit: int = 2
 ) -> list[dict[str, Any]]:
     """The next `limit` callback windows with room: today's that start at least `window_lead_s`
     from now, then the next days', on days and at times the line is open. Each: `start`, `end`
-    (RFC 3339), `remaining`, and `_key` (local date, window index, start) for the engine."""
+    (RFC 3339), `remaining`, and `_key` (local date, window index, start) for the engine; shared
+    by later answers (read them, do not change them).
+
+    `Bookings` keep the answer, asked for every waiting caller offered a callback: it holds, for the
+    same settings and calendar, until a booking, the local midnight, or the instant the first window
+    offered comes within the lead (the windows before it that were too close stay so; later ones go
+    after it). Never for an earlier instant."""
     if not settings.windows:
         return []
-    day = calendar.hours.local_date(now)
+    answers = getattr(booked, "answers", None)
+    if answers is not None:
+        kept = answers.get(limit)
+        if kept is not None:
+            kept_settings, kept_calendar, asked, first, day_end, windows = kept
+            if (
+                kept_settings is settings
+                and kept_calendar is calendar
+                and asked <= now < day_end
+                and not first < now + settings.window_lead_s  # the comparison below (start < earliest)
+            ):
+                return list(windows)
+    day, _, day_end = calendar.hours.day_span(now)
     earliest = now + settings.window_lead_s
     out: list[dict[str, Any]] = []
     for _ in range(8):  # a week ahead at most
@@ -86,7 +122,11 @@ def offered(
             break
         day += timedelta(days=1)
     out.sort(key=lambda w: w["_key"][2])
-    return out[:limit]
+    out = out[:limit]
+    if answers is not None:
+        first = out[0]["_key"][2] if out else math.inf
+        answers[limit] = (settings, calendar, now, first, day_end, out)
+    return list(out)
 
 
 def check_window(book: Any, e: Any, batch: Any) -> None:

@@ -274,7 +274,9 @@ class Router(ABC):
 
     @abstractmethod
     def queue_position(self, call_row: int) -> int:
-        """1 + waiting calls of the same skill ranked ahead (higher priority, or same and lower seq)."""
+        """1 + the waiting calls of the same skill ranked ahead (higher priority, or the same and a
+        lower seq) that it competes with: those whose skills (skill and needs) it holds all of.
+        Exact for every call (the numba router counts the newest call's place, scans for others)."""
 
     @abstractmethod
     def skill_stats(self, now: float) -> list[SkillStats]:

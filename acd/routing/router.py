@@ -20,6 +20,7 @@ from acd.routing.table import (
     T_IDLE_SINCE,
     AgentTable,
     CallTable,
+    LineCounts,
     skill_mask,
     widening_array,
 )
@@ -46,6 +47,7 @@ class NumbaRouter(Router):
         self._agents = AgentTable(n_skills, agent_capacity)
         self._calls = CallTable(call_capacity)
         self._rows = RowPool()
+        self._line = LineCounts(n_skills)  # the newest call's queue position without a scan
         self._wid = widening_array(self.widening)
         self._states: list[AgentState] = []  # mirror of the STATE column, for cheap reads
         self._masks: dict[tuple[int, tuple[int, ...]], int] = {}  # (skill, needs) -> checked mask
@@ -157,24 +159,27 @@ class NumbaRouter(Router):
         row = self._rows.take()
         calls = self._calls
         slot = calls.add(row)
+        skill, priority, seq = int(skill), int(priority), int(seq)
         self._k.put_call(
             calls.ints,
             calls.times,
             slot,
-            int(skill),
+            skill,
             mask,
-            int(priority),
-            int(seq),
+            priority,
+            seq,
             int(pref_agent),
             row,
             float(enqueued_at),
             float(pref_until),
         )
+        self._line.add(row, skill, mask, priority, seq)
         return row
 
     def remove_call(self, row: int) -> None:
         self._calls.slot(row)  # raises if not waiting
         self._calls.remove(row, self._k.move_call)
+        self._line.remove(row)
         self._rows.give(row)
 
     def waiting_count(self) -> int:
@@ -248,7 +253,8 @@ class NumbaRouter(Router):
 
     def queue_position(self, call_row: int) -> int:
         calls = self._calls
-        return self._k.queue_position(calls.ints, calls.slot(call_row), calls.n)
+        slot = calls.slot(call_row)  # raises if not waiting
+        return self._line.position(call_row) or self._k.queue_position(calls.ints, slot, calls.n)
 
     def skill_stats(self, now: float) -> list[SkillStats]:
         agents, calls = self._agents, self._calls

@@ -16,6 +16,9 @@ removing a call moves the last slot into its place; the engine sees stable rows,
     ints    int64   [cap, 6]         SKILL, MASK (skill | needs), PRIORITY, SEQ, PREF_AGENT, ROW
     times   float64 [cap, 2]         ENQUEUED_AT, PREF_UNTIL
 
+Beside the tables, `LineCounts` counts the waiting calls of each skill by (mask, priority), so
+that the queue position of the newest call of a skill costs a few classes, not a scan of the line.
+
 The widening steps are one float64 array [n_skills, max_steps, 2] of (after_s, min_level), padded
 with after_s = +inf (a step never reached).
 
@@ -147,3 +150,60 @@ class CallTable:
             if slot >= 0:
                 return slot
         raise ValueError(f"call row {row} is not waiting")
+
+
+class LineCounts:
+    """Per skill, the waiting calls counted by class (mask, priority), and the newest call: the one
+    holding the highest seq ever added to the skill, alone (-1 once it left, or on a tie).
+
+    The newest call's queue position is the sum of the counts of the classes it competes with
+    (mask within its own) at its priority or above: every other call of its skill has a lower seq,
+    so all those at its priority are ahead of it, and the sum counts the call itself (the 1 of the
+    position). Any other call gets 0 here and the kernel scans the line (`kernel.queue_position`):
+    a call requeued keeps its seq, and under priority aging the seq is the aged order, so a new
+    call of a higher priority is not the newest. A call just queued usually is."""
+
+    __slots__ = ("by_class", "newest", "of_row", "top")
+
+    def __init__(self, n_skills: int) -> None:
+        self.by_class: list[dict[tuple[int, int], int]] = [{} for _ in range(n_skills)]
+        self.newest = [-1] * n_skills  # row
+        self.top: list[int | None] = [None] * n_skills  # the highest seq ever added
+        self.of_row: list[tuple[int, tuple[int, int]]] = []  # row -> (skill, (mask, priority))
+
+    def add(self, row: int, skill: int, mask: int, priority: int, seq: int) -> None:
+        key = (mask, priority)
+        counts = self.by_class[skill]
+        counts[key] = counts.get(key, 0) + 1
+        if row == len(self.of_row):
+            self.of_row.append((skill, key))
+        else:
+            self.of_row[row] = (skill, key)
+        top = self.top[skill]
+        if top is None or seq > top:
+            self.top[skill] = seq
+            self.newest[skill] = row
+        elif seq == top:
+            self.newest[skill] = -1
+
+    def remove(self, row: int) -> None:
+        skill, key = self.of_row[row]
+        counts = self.by_class[skill]
+        left = counts[key] - 1
+        if left:
+            counts[key] = left
+        else:
+            del counts[key]  # the sum in `position` walks the classes that wait only
+        if self.newest[skill] == row:
+            self.newest[skill] = -1
+
+    def position(self, row: int) -> int:
+        """The queue position of the waiting call of `row` if it is the newest of its skill, else 0."""
+        skill, (mask, priority) = self.of_row[row]
+        if self.newest[skill] != row:
+            return 0
+        position = 0
+        for (other_mask, other_priority), n in self.by_class[skill].items():
+            if other_priority >= priority and other_mask & ~mask == 0:
+                position += n
+        return position

@@ -4,13 +4,14 @@ at their time, and the call answered then counts for the caller."""
 
 from __future__ import annotations
 
+import random
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import pytest
 
 from acd.config import Config
-from acd.engine import Engine
+from acd.engine import Engine, windows
 from acd.engine.errors import EngineError
 from tests.conftest import T0, Driver, ev, small_config
 
@@ -156,3 +157,44 @@ def test_a_window_on_a_day_an_exception_closes_early_ends_at_the_close_with_its_
     with pytest.raises(EngineError) as info:
         d.send("callback.accepted", call_id="c2", window_start="2026-03-02T17:30:00+01:00")
     assert info.value.code == "unknown_window"  # its one place taken
+
+
+def test_the_windows_offered_are_kept_until_a_booking_or_the_first_ones_lead_passes(d: Driver) -> None:
+    """`offered` keeps its answer in the bookings (asked for every caller offered a callback); a
+    booking, or the instant the first window offered comes within the lead, changes it."""
+    book = d.engine.callback_book
+    lead = book.settings.window_lead_s
+    starts = lambda now: [(w["start"], w["remaining"]) for w in book.windows(now)]  # noqa: E731
+    today, tomorrow = "2026-03-02T17:30:00+01:00", "2026-03-03T08:30:00+01:00"
+    assert starts(T0) == [(today, 2), (tomorrow, 2)]
+    assert book.window_booked.answers  # kept
+    assert starts(T0 + 60) == [(today, 2), (tomorrow, 2)]
+    book.window_booked[("2026-03-02", 1)] = 1  # a booking (book_window's)
+    assert starts(T0 + 60) == [(today, 1), (tomorrow, 2)]
+    assert starts(EVENING - lead) == [(today, 1), (tomorrow, 2)]  # just far enough ahead
+    assert starts(EVENING - lead + 0.001) == [(tomorrow, 2), ("2026-03-03T17:30:00+01:00", 2)]
+    book.window_booked[("2026-03-03", 0)] = 2  # full
+    assert starts(EVENING) == [("2026-03-03T17:30:00+01:00", 2), ("2026-03-04T08:30:00+01:00", 2)]
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_the_windows_kept_are_those_worked_out_afresh(d: Driver, seed: int) -> None:
+    """Along days of callers (instants now and then past a midnight or a window's lead, or back) and
+    bookings, with limits that reach past the week ahead: the answer kept in the bookings is the
+    one worked out from a plain dict of the same bookings, and is kept often."""
+    rng = random.Random(seed)
+    book = d.engine.callback_book
+    settings, calendar, booked = book.settings, book.calendar, book.window_booked
+    now, kept = T0, 0
+    for _ in range(600):
+        now += rng.choice([0.0, 1.0, 60.0, 900.0, 3600.0, 4 * 3600.0, rng.uniform(0, 6 * 3600), -1800.0])
+        if rng.random() < 0.1:
+            day = calendar.hours.local_date(now + rng.uniform(0, 3 * 86400)).isoformat()
+            key = (day, rng.randrange(2))
+            booked[key] = min(2, booked.get(key, 0) + 1)
+        limit = rng.choice([1, 2, 16, 40])
+        before = booked.answers.get(limit)
+        got = windows.offered(settings, calendar, booked, now, limit)
+        assert got == windows.offered(settings, calendar, dict(booked), now, limit), (now, limit)
+        kept += before is not None and bool(got) and got[0] is before[5][0]
+    assert kept > 100

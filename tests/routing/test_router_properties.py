@@ -287,6 +287,7 @@ class BothRouters(RuleBasedStateMachine):
         self.now = T0
         self.seq = 0
         self.waiting: list[int] = []
+        self.queued: dict[int, tuple] = {}  # row -> the add_call arguments of the call waiting there
         self.skills = st.sampled_from([0, 1, n_skills - 1])
         # capacity 1: every table grows many times along the way
         self.numba = NumbaRouter(n_skills, strategy, widening, agent_capacity=1, call_capacity=1)
@@ -339,8 +340,28 @@ class BothRouters(RuleBasedStateMachine):
         skill = data.draw(self.skills)
         needs = data.draw(st.lists(self.skills, max_size=2))
         self.seq += 1
-        row = self.apply("add_call", skill, needs, priority, self.seq, self.now - waited, pref, until)
+        call = (skill, needs, priority, self.seq, self.now - waited, pref, until)
+        row = self.apply("add_call", *call)
         self.waiting.append(row)
+        self.queued[row] = call
+        # the newest call of its skill: the numba router answers from its counts, without a scan
+        assert self.numba._line.position(row) == self.ref.queue_position(row) >= 1
+
+    @precondition(lambda self: self.waiting)
+    @rule(data=st.data(), same_priority=st.booleans())
+    def call_requeued(self, data: st.DataObject, same_priority: bool) -> None:
+        """What the engine does after a ring-out: the call leaves the line and comes back with its
+        own seq (an older one than the newest's, or the newest's own), at its priority or another."""
+        row = data.draw(st.sampled_from(self.waiting))
+        skill, needs, priority, seq, enqueued_at, pref, until = self.queued[row]
+        self.apply("remove_call", row)
+        self.waiting.remove(row)
+        if not same_priority:
+            priority = data.draw(st.integers(0, 2))
+        call = (skill, needs, priority, seq, enqueued_at, pref, until)
+        row = self.apply("add_call", *call)
+        self.waiting.append(row)
+        self.queued[row] = call
 
     @precondition(lambda self: self.waiting)
     @rule(data=st.data())
@@ -383,13 +404,16 @@ class BothRouters(RuleBasedStateMachine):
         needs = data.draw(st.lists(self.skills, max_size=2))
         agent = self.apply("pick_new", skill, needs, pref, until, self.now)
         self.seq += 1
-        row = self.apply("add_call", skill, needs, 0, self.seq, self.now, pref, until)
+        call = (skill, needs, 0, self.seq, self.now, pref, until)
+        row = self.apply("add_call", *call)
         assert self.apply("pick_agent", row, self.now) == agent
         if agent >= 0:
             self.apply("remove_call", row)
             self.apply("set_agent_state", agent, AgentState.RESERVED, self.now)
         else:
             self.waiting.append(row)
+            self.queued[row] = call
+            assert self.numba._line.position(row) == self.ref.queue_position(row) >= 1
 
     @rule(strategy=st.sampled_from(list(Strategy)))
     def change_strategy(self, strategy: Strategy) -> None:

@@ -354,6 +354,28 @@ def test_queue_position_counts_same_skill_calls_ranked_ahead(kind: str) -> None:
     assert [r.queue_position(x) for x in (a, b)] == [1, 2]
 
 
+def test_queue_position_of_calls_requeued_with_their_own_seq(kind: str) -> None:
+    """A call back in line after a ring-out keeps its seq: behind the calls it was behind, ahead of
+    those after it, even in the row the newest call left (the numba router counts the newest call's
+    place, and must not take a requeued call for it)."""
+    r = router(kind, n_skills=2)
+    a = r.add_call(0, (), 0, 1, T0)
+    b = r.add_call(0, (1,), 0, 2, T0)  # needs skill 1: not ahead of a call without needs
+    c = r.add_call(0, (), 0, 3, T0)
+    assert [r.queue_position(x) for x in (a, b, c)] == [1, 2, 2]
+    r.remove_call(c)  # the newest leaves
+    r.remove_call(a)
+    a = r.add_call(0, (), 0, 1, T0)  # requeued: first again
+    back = r.add_call(0, (1,), 0, 0, T0)  # requeued into the row c left, with the oldest seq
+    assert back == c
+    assert [r.queue_position(x) for x in (a, b, back)] == [1, 3, 1]
+    c = r.add_call(0, (1,), 1, 3, T0)  # c comes back, its seq the highest ever added: newest again
+    d = r.add_call(0, (1,), 0, 4, T0)
+    assert [r.queue_position(x) for x in (a, b, back, c, d)] == [1, 4, 2, 1, 5]
+    r.remove_call(b)
+    assert [r.queue_position(x) for x in (a, back, c, d)] == [1, 2, 1, 4]
+
+
 # ---------------------------------------------------------------------------------- occupancy
 
 
