@@ -116,11 +116,16 @@ def run() -> None:
     """The `acd` command: `main`, then a quick exit. A simulation leaves millions of objects that
     the interpreter would free one by one on the way out (a third of a second after a 100,000-call
     run, as mypy found for its own runs); streams and logs are flushed first, and nothing else
-    is waiting for the exit (the service has shut down in `main`)."""
-    main()
-    logging.shutdown()
-    sys.stdout.flush()
-    sys.stderr.flush()
+    is waiting for the exit (the service has shut down in `main`). A reader that stopped
+    reading (`acd simulate ... | head`) ends the output quietly, as other command-line tools
+    do, not with a traceback."""
+    try:
+        main()
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except BrokenPipeError:
+        os._exit(1)
     os._exit(0)
 
 

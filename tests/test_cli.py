@@ -37,6 +37,24 @@ def test_check_config_accepts_the_shipped_configuration():
     assert "20 sites, 5 skills" in result.stdout
 
 
+def test_a_reader_that_stops_reading_ends_the_output_quietly():
+    """`acd simulate ... | head`: the pipe's reader gone before the report is written (here,
+    closed at once), the command ends without a traceback."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ACD_")}
+    args = ["simulate", "config/scenarios/mm50m.yaml", "--json", "--no-progress", "--calls", "10"]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "acd", *args],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    proc.stdout.close()  # nobody reads: the report's write finds the pipe broken
+    _, err = proc.communicate(timeout=120)
+    assert b"Traceback" not in err, err.decode()
+    assert proc.returncode == 1
+
+
 def test_a_broken_config_file_stops_start_up_with_file_line_and_reason(tmp_path):
     broken = tmp_path / "config"
     shutil.copytree(ROOT / "config", broken)
