@@ -8,7 +8,7 @@ turns 200 waits for a compilation, a lazy import or a table filled on first use.
    waits, is connected by the agent's return and abandoned, the wrap-up timer fires), at the
    service's time and at the next opening, each event validated by the same pydantic models as
    `POST /v1/events` and each result rendered as the API renders it. What that touches on first use
-   (the public-holiday tables, loaded and filled for the year; the schema serializers; the routing
+   (the public-holiday tables, read from the table acd ships; the schema serializers; the routing
    paths above the kernels; the expected-wait estimates; the queue statistics) is ready before the
    first request. The local services' calendars are consulted once too (their subdivisions'
    holiday tables).
