@@ -55,7 +55,8 @@ again under its id after a failover is the same one, as the platform deduplicate
 or a move to another start), arrives before that start, and is for a booking in force when its
 reminder came due (`reminder_lead_s` before its start): never one moved or cancelled before then,
 nor one made within the lead. At the end each booking in force when its reminder came due got
-exactly one command id; one moved or cancelled before, or made within the lead, none. A booking
+exactly one command id; one moved or cancelled before, or made within the lead, none (one due at
+an hour that is not decent for the caller, `OutboundFaults.reminder_decent`, at most one). A booking
 is in force from acd's answer to its POST or PATCH until the next change of it is sent; with
 three instances, whose commands arrive as the outbox sends them, a remind is matched to its
 booking by its start (a remind made before a move may arrive after acd answered the move), and a
@@ -67,6 +68,7 @@ for the booking in force when it arrives, and never arrive once the appointment 
 from __future__ import annotations
 
 import asyncio
+import functools
 import itertools
 from collections import Counter
 from dataclasses import dataclass, field
@@ -76,6 +78,15 @@ from zoneinfo import ZoneInfo
 
 if TYPE_CHECKING:
     from tests.fault.model import RealAgent, RealCall, UntidyPlatform
+
+
+@functools.cache
+def _national_holidays() -> Any:
+    """France's public holidays, from the `holidays` library itself (not acd's table of it)."""
+    import holidays
+
+    return holidays.France()
+
 
 PARIS = ZoneInfo("Europe/Paris")
 OUTCOMES = ("answered", "answered", "answered", "no_answer", "busy", "failed")
@@ -111,6 +122,19 @@ class OutboundFaults:
     # acd's `appointments.reminder_lead_s` in the run (what the platform knows, not a fault): below
     # `soon_s`, so that bookings made far enough ahead are reminded within the run
     reminder_lead_s: float = 120
+    # acd's `callbacks.caller_hours` in the run: reminders go out at a decent hour for the caller
+    # (its hours, on a day that is neither a Sunday nor a public holiday: the callers here have
+    # metropolitan numbers and no department, so Paris time and the national holidays)
+    caller_hours: tuple[str, str] = ("08:00", "20:00")
+
+    def reminder_decent(self, t: float) -> bool:
+        """Whether a reminder due at `t` goes out then, as acd's rule says (acd/engine/caller_hours.py);
+        one due at another instant goes out earlier, at the last decent one, if that follows the
+        booking, else not at all."""
+        local = datetime.fromtimestamp(t, PARIS)
+        if local.weekday() == 6 or local.date() in _national_holidays():
+            return False
+        return self.caller_hours[0] <= local.strftime("%H:%M") < self.caller_hours[1]
 
 
 @dataclass
@@ -299,11 +323,14 @@ class OutboundPlay:
         """How many reminders booking `i` must get: 1 if it was in force when its reminder came
         due (acd had answered it before, and no change of it was sent yet), 0 if not (made within
         the lead, or moved or cancelled before), None when the reminder came due while acd was
-        being asked (it may have applied the change before or after: 0 and 1 both right)."""
+        being asked (it may have applied the change before or after: 0 and 1 both right), or at
+        an instant that is not a decent hour for the caller (`OutboundFaults.reminder_decent`)."""
         sent, at, until_sent, until_at = contact.lifetime(i, end)
         due = contact.booked[i].start - self.f.reminder_lead_s
         if at < due <= until_sent:
-            return 1
+            # due at an hour too late (or on a Sunday, a holiday): acd sends it earlier, at the
+            # caller's last decent minute, if the booking was made by then; none otherwise
+            return 1 if self.f.reminder_decent(due) else None
         if due <= sent or due > until_at:
             return 0
         return None
