@@ -3,9 +3,10 @@
 The national line's hours are Paris time, and it serves the overseas departments too: its 08:30
 opening is 03:30 in Guadeloupe and Martinique in winter, its 19:00 closing 22:00 in Réunion. A
 callback is dialled only while the line is open and the caller's own clock reads within
-`callbacks.caller_hours` (08:00-20:00 by default). The caller's zone is its department's
-(acd/calendar.py's DEPARTMENT_TIMEZONE), or, with no department, its number's overseas country
-code; anyone else is on the line's own zone, where the line's hours already fall within the
+`callbacks.caller_hours` (08:00-20:00 by default). The caller's zone is its overseas
+department's (acd/calendar.py's DEPARTMENT_TIMEZONE), else its number's overseas country code
+(where the phone is: a metropolitan department's caller on an overseas number is never rung in
+its night); anyone else is on the line's own zone, where the line's hours already fall within the
 caller's (as shipped), so metropolitan callbacks are due at the opening as before.
 
 Appointment reminders (a `remind` command, acd/engine/appointments.py) go out at a decent hour
@@ -31,6 +32,8 @@ NUMBER_TIMEZONE = (
     ("+594", "America/Cayenne"),
     ("+596", "America/Martinique"),
 )
+#: The prefixes alone: most numbers are metropolitan, settled by one `startswith` (asked on every offer).
+_OVERSEAS = tuple(prefix for prefix, _ in NUMBER_TIMEZONE)
 _ZONES = {name: ZoneInfo(name) for name in {*DEPARTMENT_TIMEZONE.values(), *dict(NUMBER_TIMEZONE).values()}}
 _ZONE_DEPARTMENT = {zone: department for department, zone in DEPARTMENT_TIMEZONE.items()}
 #: How many times the search below may hop between the line's hours and the caller's.
@@ -38,9 +41,10 @@ _HOPS = 32
 
 
 def caller_zone(department: str | None, number: str) -> ZoneInfo | None:
-    """The caller's time zone when it is not the line's: its department's, else its number's."""
+    """The caller's time zone when it is not the line's: its overseas department's, else its
+    overseas number's."""
     name = DEPARTMENT_TIMEZONE.get(department or "")
-    if name is None:
+    if name is None and number.startswith(_OVERSEAS):
         name = next((zone for prefix, zone in NUMBER_TIMEZONE if number.startswith(prefix)), None)
     return _ZONES[name] if name is not None else None
 
