@@ -3,7 +3,8 @@
 Counters and histograms are fed by the engine's `Observer` hooks; gauges (queue depth, agents by
 state) are read from the engine at scrape time by a collector, so they can never drift from the
 state. Everything lives on a registry passed in, never the global one. Rates such as the answer
-rate are left to PromQL: `acd_calls_answered_total / acd_calls_offered_total`.
+rate are left to PromQL (deploy/prometheus/rules/acd.rules.yml): answered over the calls offered
+in opening hours less the short abandons, as the records' indicators count them.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from prometheus_client.registry import Collector
 
 from acd.engine.observer import Observer
 from acd.model import WATCHDOG_KINDS, AgentState
+from acd.records.model import SHORT_ABANDON_S
 
 if TYPE_CHECKING:
     from acd.engine import Agent, Appointment, Call, Callback, Engine
@@ -59,6 +61,13 @@ class Metrics(Observer):
         self.abandoned = Counter(
             "acd_calls_abandoned_total",
             "Callers who hung up before an agent answered",
+            ["skill"],
+            registry=registry,
+        )
+        self.short_abandoned = Counter(
+            "acd_calls_short_abandoned_total",
+            "Callers who hung up within 5 s of waiting (short abandons, in acd_calls_abandoned_total "
+            "too): the answer rate leaves them out of offered and abandoned, as the records do",
             ["skill"],
             registry=registry,
         )
@@ -162,6 +171,7 @@ class Metrics(Observer):
         self._wait = Children(self.wait)
         self._ended = Children(self.ended)
         self._abandoned = Children(self.abandoned)
+        self._short_abandoned = Children(self.short_abandoned)
         self._handle = Children(self.handle)
         self.event_counts = Children(self.events)
 
@@ -192,6 +202,8 @@ class Metrics(Observer):
         if reason == "abandoned" and wait_s is not None:
             self._abandoned(call.skill).inc()
             self._wait(call.skill, "abandoned").observe(wait_s)
+            if round(wait_s, 3) <= SHORT_ABANDON_S:  # the records' own bound (acd/engine/today.py)
+                self._short_abandoned(call.skill).inc()
 
     def callback(self, callback: Callback, status: str, now: float) -> None:
         self.callbacks.labels(callback.skill, status).inc()

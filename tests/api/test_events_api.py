@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+from acd.api import wallboard
+from acd.api.handlers import SERVICE
 from acd.api.schemas import AgentView, CallView, EventsResponse, QueueList
 
 
@@ -217,6 +219,28 @@ async def test_metrics_count_calls_by_skill_and_show_queue_gauges(platform):
     assert "acd_routing_decision_seconds_count" in text
     assert "acd_queue_wait_seconds_bucket" in text
     assert "c1" not in text  # never a call id as a label
+
+
+async def test_short_abandons_are_counted_apart_at_the_records_bound(platform, clock):
+    """A caller who hung up within 5 s of waiting (the records' bound, included, to the
+    millisecond) is a short abandon: counted in acd_calls_short_abandoned_total too, which the
+    Prometheus rules take off offered and abandoned (deploy/prometheus/rules/acd.rules.yml)."""
+    for call_id in ("quick", "bound", "after", "long"):
+        await platform.offer(call_id)
+    clock.advance(1)
+    await platform.send("call.ended", call_id="quick", reason="abandoned")  # 1 s
+    clock.advance(4.0004)
+    await platform.send("call.ended", call_id="bound", reason="abandoned")  # 5.000 s, rounded
+    clock.advance(0.0016)
+    await platform.send("call.ended", call_id="after", reason="abandoned")  # 5.002 s
+    clock.advance(30)
+    await platform.send("call.ended", call_id="long", reason="abandoned")
+    _, text = await platform.request("GET", "/metrics", sign=False)
+    assert 'acd_calls_abandoned_total{skill="impot_revenu"} 4.0' in text
+    assert 'acd_calls_short_abandoned_total{skill="impot_revenu"} 2.0' in text
+    board = wallboard.snapshot(platform.client.app[SERVICE])  # the wallboard's day: the same bound
+    (today,) = (s["today"] for s in board["skills"] if s["skill"] == "impot_revenu")
+    assert (today["short_abandoned"], today["abandoned"], today["offered"]) == (2, 2, 2)
 
 
 async def test_openapi_document_names_every_route_and_event_type(platform):
