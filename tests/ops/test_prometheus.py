@@ -4,6 +4,7 @@ server that scrapes a running acd after scripted calls."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import time
@@ -16,6 +17,7 @@ import pytest
 import yaml
 
 from acd.config import load_config
+from acd.metrics import WAIT_BUCKETS
 from tests.ops.conftest import DEPLOY, ROOT, free_port, http, program
 
 RULES = sorted((DEPLOY / "prometheus" / "rules").glob("*.yml"))
@@ -43,6 +45,24 @@ def test_promtool_unit_tests_of_the_rules_pass():
     result = run(promtool(), "test", "rules", *(p.name for p in RULE_TESTS), cwd=RULE_TESTS[0].parent)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "FAILED" not in result.stdout
+
+
+def test_the_service_level_is_the_records_threshold_in_the_rules_and_the_dashboard():
+    """The supervisors' service level is the published one: the recording rule's histogram bucket,
+    the dashboard's title and the records' `service_level_s` (config/records.yaml) agree, and the
+    wait histogram has that bucket (else the rule would count nothing)."""
+
+    threshold = load_config(ROOT / "config").records.service_level_s
+    rules = (DEPLOY / "prometheus" / "rules" / "acd.rules.yml").read_text()
+    (bucket,) = set(re.findall(r'outcome="answered", le=~"(\d+)\(', rules))
+    assert float(bucket) == threshold
+    assert threshold in WAIT_BUCKETS
+    sys.path.insert(0, str(DEPLOY / "grafana"))
+    try:
+        import build_dashboard
+    finally:
+        sys.path.pop(0)
+    assert threshold == build_dashboard.SERVICE_LEVEL_S
 
 
 def test_the_compose_prometheus_config_is_valid(tmp_path):
