@@ -9,12 +9,22 @@ from datetime import date, datetime
 import holidays
 import pytest
 
+from acd import holidays_fr
 from acd.calendar import HOLIDAY_SUBDIVISION, french_holidays
 from acd.events import FIRST_YEAR, LAST_YEAR
 from acd.holidays_fr import Holidays
 from tools import holidays_table
 
 SUBDIVISIONS = [None, *sorted(set(HOLIDAY_SUBDIVISION.values()))]
+
+
+def test_the_library_installed_is_the_one_the_table_was_made_from() -> None:
+    """pyproject.toml pins `holidays` in the test extra to the table's source: a new pin without
+    the table written again fails here first, by name."""
+    from importlib.metadata import version
+
+    source = holidays_fr._table()["source"]
+    assert source.startswith(f"holidays {version('holidays')},"), source
 
 
 @pytest.mark.parametrize("subdiv", SUBDIVISIONS, ids=lambda s: s or "national")
