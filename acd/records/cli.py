@@ -99,7 +99,11 @@ def purge_command(args: argparse.Namespace) -> None:
     config = _config(settings)
     from datetime import datetime
 
-    cutoff = datetime.now(LINE_TZ).date() - timedelta(days=config.records.retention_days)
+    from acd.clock import Clock
+
+    # the service's day (ACD_CLOCK_START shifts it, and the records' dates with it), as its own purge
+    today = datetime.fromtimestamp(Clock(settings.clock_start).now(), LINE_TZ).date()
+    cutoff = today - timedelta(days=config.records.retention_days)
 
     async def run() -> int:
         await db.open()

@@ -92,3 +92,37 @@ def test_records_export_as_csv_to_a_file(backend, tmp_path):
 def test_records_export_refuses_a_bad_date(backend):
     done = export(backend.url, "--from", "2026-3-2", "--to", "2026-03-02")
     assert done.returncode != 0 and "YYYY-MM-DD" in done.stderr
+
+
+def purge(url: str, clock_start: str) -> subprocess.CompletedProcess[str]:
+    env = {
+        **os.environ,
+        "ACD_RECORDS_URL": url,
+        "ACD_CONFIG_DIR": str(ROOT / "config"),
+        "ACD_CLOCK_START": clock_start,
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "acd", "records", "purge"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        timeout=120,
+    )
+
+
+def test_records_purge_counts_the_retention_from_the_service_s_day(backend):
+    """`acd records purge` keeps the shipped 400 days back from the service's day (ACD_CLOCK_START
+    shifts it, and the records' dates with it, as the service's own purge does), not the wall
+    clock's: a record of 5 June 2025 is kept on 2 March 2026 and purged on 15 July 2026."""
+    old = records(1, -270 * 86400.0)
+    old[0].call_id = "old"
+    write(backend.url, [*old, *records(2)])
+    done = purge(backend.url, "2026-03-02T10:00:00+01:00")
+    assert done.returncode == 0, done.stderr
+    assert "0 records offered before 2025-01-26 purged" in done.stderr, done.stderr
+    done = purge(backend.url, "2026-07-15T10:00:00+02:00")
+    assert done.returncode == 0, done.stderr
+    assert "1 records offered before 2025-06-10 purged" in done.stderr, done.stderr
+    left = export(backend.url, "--from", "2025-01-01", "--to", "2026-12-31")
+    assert [json.loads(line)["call_id"] for line in left.stdout.splitlines()] == ["e000", "e001"]

@@ -4,10 +4,10 @@ and are retried (counted in the metrics), and nothing is lost. Retention purges 
 from __future__ import annotations
 
 import asyncio
-from datetime import date
+from datetime import date, datetime
 
 from acd.api.handlers import SERVICE
-from acd.records.model import Record
+from acd.records.model import LINE_TZ, Record
 from tests.records.test_records_day import DAY, day_config
 
 
@@ -155,7 +155,9 @@ async def test_retention_purges_records_older_than_the_configured_days(make_plat
         "abandoned",
     )
     await sink.db.write([("record", old), ("record", new)])  # 2026-01-01 and 2026-03-02
-    sink._today = lambda: date(2026, 3, 10)
+    # The service's day is its clock's (2026-03-02 here, whatever the date of the run): 30 days
+    # keep the new record; the wall clock's day would purge both.
+    assert datetime.fromtimestamp(clock.now(), LINE_TZ).date() == date(2026, 3, 2)
     assert await sink.purge() == 1
     assert backend.rows("SELECT call_id FROM call_records") == [("new",)]
     assert DAY == "2026-03-02"
