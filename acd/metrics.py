@@ -19,7 +19,7 @@ from prometheus_client.registry import Collector
 
 from acd.engine.observer import Observer
 from acd.model import WATCHDOG_KINDS, AgentState
-from acd.records.model import SHORT_ABANDON_S
+from acd.records.model import short_abandon
 
 if TYPE_CHECKING:
     from acd.engine import Agent, Appointment, Call, Callback, Engine
@@ -202,7 +202,7 @@ class Metrics(Observer):
         if reason == "abandoned" and wait_s is not None:
             self._abandoned(call.skill).inc()
             self._wait(call.skill, "abandoned").observe(wait_s)
-            if round(wait_s, 3) <= SHORT_ABANDON_S:  # the records' own bound (acd/engine/today.py)
+            if short_abandon(wait_s):  # the records' own bound, as the wallboard's day counts it
                 self._short_abandoned(call.skill).inc()
 
     def callback(self, callback: Callback, status: str, now: float) -> None:

@@ -15,7 +15,7 @@ import math
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from acd.records.model import SHORT_ABANDON_S
+from acd.records.model import short_abandon
 
 FIELDS = ("offered", "answered", "abandoned", "short_abandoned", "closed", "overflowed")
 # A caller who hung up within SHORT_ABANDON_S of waiting (the records' own bound, included, to the
@@ -46,7 +46,7 @@ class DayTally:
 
     def abandoned(self, skill: str, now: float, offered_at: float, wait_s: float) -> None:
         """A caller hung up unanswered after `wait_s`: a short abandon leaves `offered`."""
-        if round(wait_s, 3) > SHORT_ABANDON_S:
+        if not short_abandon(wait_s):
             self.add("abandoned", skill, now, offered_at)
             return
         if self.add("short_abandoned", skill, now, offered_at):  # may roll the day: read after

@@ -11,6 +11,14 @@ from zoneinfo import ZoneInfo
 LINE_TZ = ZoneInfo("Europe/Paris")
 #: Hung up within this wait (included): a short abandon, left out of `offered` and counted apart.
 SHORT_ABANDON_S = 5.0
+
+
+def short_abandon(wait_s: float) -> bool:
+    """Whether a caller who hung up after `wait_s` of waiting is a short abandon: within
+    `SHORT_ABANDON_S`, included, to the millisecond as the records publish waits."""
+    return round(wait_s, 3) <= SHORT_ABANDON_S
+
+
 #: Waits are published to the millisecond (`wait_s`) and compared with the indicators' thresholds
 #: as published: a wait is within `x` seconds when it is below `x + WAIT_ROUNDING_S`. Times given with
 #: microseconds differ by a few tenths of a microsecond of float noise either side of the second.
