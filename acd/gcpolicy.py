@@ -24,7 +24,9 @@ found as little (hundreds of objects) with the policy as without it (docs/perfor
 
 from __future__ import annotations
 
+import contextlib
 import gc
+from collections.abc import Iterator
 from typing import Any
 
 #: Allocations (less deallocations) between two young collections (CPython's default: 700).
@@ -44,3 +46,19 @@ def serve_policy() -> None:
     gc.set_threshold(YOUNG_THRESHOLD, middle, old)
     if _freeze_survivors not in gc.callbacks:
         gc.callbacks.append(_freeze_survivors)
+
+
+@contextlib.contextmanager
+def collector_paused() -> Iterator[None]:
+    """No cyclic collection while a large state's objects are made (a snapshot decoded or
+    encoded, the log replayed): each collection would walk them all again for nothing (the state
+    holds no cycles). Collected as usual right after; when someone else paused the collector,
+    theirs to resume."""
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()

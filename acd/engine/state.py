@@ -42,11 +42,8 @@ waiting call is routed again at the first tick (a widened roster may take it now
 
 from __future__ import annotations
 
-import contextlib
-import gc
 import hashlib
 import logging
-from collections.abc import Iterator
 from typing import Any
 
 from acd import __version__
@@ -80,6 +77,7 @@ from acd.engine.state_parts import (
     load_waiting,
     route_again,
 )
+from acd.gcpolicy import collector_paused
 
 log = logging.getLogger("acd.engine.state")
 
@@ -101,19 +99,6 @@ def dump(engine: Engine) -> dict[str, Any]:
     that the engine never changes once written), shared rather than copied."""
     with collector_paused():
         return _dump(engine)
-
-
-@contextlib.contextmanager
-def collector_paused() -> Iterator[None]:
-    """No cyclic collection while a large state's millions of objects are made: each would walk
-    them all again for nothing (the state holds no cycles)."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def _dump(engine: Engine) -> dict[str, Any]:

@@ -39,6 +39,7 @@ from acd.config import Config
 from acd.engine import Engine
 from acd.engine import state as engine_state
 from acd.engine.observer import NULL_OBSERVER, Observer
+from acd.gcpolicy import collector_paused
 
 #: The snapshot's layout: the state document's format (acd.engine.state.FORMAT). 2 was the
 #: pickled engine (router tables and timers of 2026-11-23), still read and upgraded.
@@ -127,7 +128,7 @@ def decode(
 ) -> Engine:
     """The engine of `config` (the current configuration) in the state the snapshot holds."""
     try:
-        with engine_state.collector_paused():  # parsing makes as many objects as loading
+        with collector_paused():  # parsing makes as many objects as loading
             document = decode_state(data, header)
             return engine_state.load(config, document, router=router, observer=observer)
     except SnapshotError:

@@ -25,10 +25,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from functools import partial
 
 from pydantic import ValidationError
@@ -36,6 +35,7 @@ from pydantic import ValidationError
 from acd.aio import retrieve
 from acd.engine import Engine, EngineError, EventResult, apply_logged
 from acd.engine.observer import Observer
+from acd.gcpolicy import collector_paused
 from acd.store import log_events
 from acd.store.redis.forwarding import EVENTS
 from acd.store.redis.metrics import StoreMetrics
@@ -109,7 +109,7 @@ class Replica:
         are answered once the whole replay is done."""
         started = time.perf_counter()
         answered: list[tuple[str, list[EventResult]]] = []
-        with _collector_paused():  # the snapshot's objects too: decoding a large one takes half the time
+        with collector_paused():  # the snapshot's objects too: decoding a large one takes half the time
             loaded = await self._snapshots.load()
             engine = loaded.engine if loaded.engine is not None else self._new_engine()
             engine.observer = self._observer  # records of replayed contacts are queued again
@@ -149,7 +149,7 @@ class Replica:
         position = self.position if position is None else position
         count = 0
         batch = await self._log.read(position.id, READ_CHUNK)
-        with _collector_paused() if len(batch) == READ_CHUNK else contextlib.nullcontext():
+        with collector_paused() if len(batch) == READ_CHUNK else contextlib.nullcontext():
             while batch:
                 ahead = asyncio.ensure_future(self._log.read(batch[-1].id, READ_CHUNK))
                 try:
@@ -217,21 +217,6 @@ class Replica:
         if live:
             self._metrics.position.set(seq)
         return Position(seq, entry_id, now)
-
-
-@contextlib.contextmanager
-def _collector_paused() -> Iterator[None]:
-    """No cyclic garbage collection during a long replay: the replay allocates the state it
-    rebuilds, object after object that survives, and each collection would walk all of it again
-    for nothing (the engine makes next to no cycles). Collected as usual right after."""
-    if not gc.isenabled():  # someone else paused it: theirs to resume
-        yield
-        return
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.enable()
 
 
 __all__ = ["Answered", "Replica", "Resync"]

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from acd import __version__
 from acd.config import Config
 from acd.engine import Engine
+from acd.gcpolicy import collector_paused
 from acd.settings import Settings
 from acd.store import RecordCarry
 from acd.store import snapshot as snap
@@ -161,7 +162,7 @@ class Snapshots:
         it no longer has is handled and logged by acd.engine.state)."""
         from acd.engine import state as engine_state
 
-        with engine_state.collector_paused():
+        with collector_paused():
             document = engine_state.dump(engine)
             return engine_state.load(self._config, document, router=self._settings.router)
 
