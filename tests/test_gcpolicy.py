@@ -48,3 +48,50 @@ def test_survivors_of_a_full_collection_are_frozen_and_new_cycles_still_collecte
     assert result["callbacks"] == 1
     assert result["threshold"] == result["young"]
     assert result["freeze_after_del"] <= result["after_full"] - 50_000  # freed by refcount
+
+
+PAUSED = textwrap.dedent(
+    """
+    import gc, json, sys
+    from acd.gcpolicy import collector_paused, serve_policy
+
+    if sys.argv[1] == "serving":
+        serve_policy()
+    out = {}
+    before = gc.get_freeze_count()
+    with collector_paused(keep=True):  # a replay: the state it makes is kept
+        kept = [[i] for i in range(50_000)]
+        out["enabled_inside"] = gc.isenabled()
+    out["enabled_after"] = gc.isenabled()
+    out["kept_frozen"] = gc.get_freeze_count() - before
+    before = gc.get_freeze_count()
+    with collector_paused():  # a snapshot encoded: nothing kept
+        made = [[i] for i in range(50_000)]
+    out["made_frozen"] = gc.get_freeze_count() - before
+    gc.disable()
+    with collector_paused(keep=True):  # someone else's pause: theirs to end
+        more = [[i] for i in range(1000)]
+    out["still_disabled"] = not gc.isenabled()
+    out["frozen_in_theirs"] = gc.get_freeze_count() - before
+    print(json.dumps(out))
+    """
+)
+
+
+def _paused(mode: str) -> dict:
+    out = subprocess.run([sys.executable, "-c", PAUSED, mode], capture_output=True, text=True, check=True)
+    return json.loads(out.stdout)
+
+
+def test_a_replay_s_state_is_frozen_under_the_serving_policy_not_walked_by_the_next_collection():
+    result = _paused("serving")
+    assert result["enabled_inside"] is False and result["enabled_after"] is True
+    assert result["kept_frozen"] >= 50_000  # the replay's survivors, out of the young collection's reach
+    assert result["made_frozen"] == 0  # a pause that keeps nothing freezes nothing
+    assert result["still_disabled"] and result["frozen_in_theirs"] == 0
+
+
+def test_without_the_serving_policy_a_pause_only_pauses():
+    result = _paused("plain")  # tests, the simulator, a library user: their collector as they set it
+    assert result["enabled_after"] is True
+    assert result["kept_frozen"] == 0 and result["made_frozen"] == 0

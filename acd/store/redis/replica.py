@@ -9,7 +9,9 @@ Entries carry a gapless sequence number, so a replica that missed trimmed entrie
 (`Resync`) and reloads. The log is read 2,000 entries at a time, the next chunk while the engine
 applies the current one. The cyclic garbage collector is paused meanwhile, from the snapshot's
 decoding to the last entry: both allocate the state they rebuild, object after object that
-survives, and each collection would walk all of it again for nothing.
+survives, and each collection would walk all of it again for nothing. Under `acd serve`'s
+collector policy what it made is then frozen (acd/gcpolicy.py), not walked by the first young
+collection after it.
 
 Each entry is applied `trusted`: it was validated against this very state when it was first
 applied (a refused batch is never logged) and the engine is deterministic, so the reference checks
@@ -109,7 +111,9 @@ class Replica:
         are answered once the whole replay is done."""
         started = time.perf_counter()
         answered: list[tuple[str, list[EventResult]]] = []
-        with collector_paused():  # the snapshot's objects too: decoding a large one takes half the time
+        # the snapshot's objects too (decoding a large one takes half the time); all kept: frozen
+        # after under the serving policy (acd/gcpolicy.py)
+        with collector_paused(keep=True):
             loaded = await self._snapshots.load()
             engine = loaded.engine if loaded.engine is not None else self._new_engine()
             engine.observer = self._observer  # records of replayed contacts are queued again
@@ -149,7 +153,7 @@ class Replica:
         position = self.position if position is None else position
         count = 0
         batch = await self._log.read(position.id, READ_CHUNK)
-        with collector_paused() if len(batch) == READ_CHUNK else contextlib.nullcontext():
+        with collector_paused(keep=True) if len(batch) == READ_CHUNK else contextlib.nullcontext():
             while batch:
                 ahead = asyncio.ensure_future(self._log.read(batch[-1].id, READ_CHUNK))
                 try:
