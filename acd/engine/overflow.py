@@ -10,9 +10,8 @@ service's load against its capacity and hours. Engine state like the rest: no cl
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Iterable
 from dataclasses import dataclass
-from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from acd.calendar import Calendar, Hours
@@ -30,7 +29,6 @@ from acd.model import (
 )
 
 AUTO, ON, OFF = OverflowSwitch.AUTO, OverflowSwitch.ON, OverflowSwitch.OFF
-_NO_WAIT = (0.0).__ge__  # a skill nobody staffs and nobody waits for: a wait of 0 s reaches a cut of 0
 
 if TYPE_CHECKING:
     from acd.engine.line import Line
@@ -75,17 +73,30 @@ class Overflow:
     def set_mode(self, mode: str) -> None:
         self.mode = OverflowSwitch(mode)
 
-    def follow(self, skill: str, reaches: Callable[[float], bool]) -> None:
-        """Hysteresis on a skill's live expected wait (auto mode); `reaches(cut)`: whether that
-        wait is `cut` or more. Only the side of one threshold matters: a cool skill turns hot once
+    def follow(self, line: Line, marked: Iterable[int]) -> None:
+        """Hysteresis on the live expected wait (for a new caller without needs) of each skill
+        marked (auto mode). Only the side of one threshold matters: a cool skill turns hot once
         its wait reaches `activate_ewt_s`, a hot one cools once it falls below `deactivate_ewt_s`
-        (never above `activate_ewt_s`: validated)."""
-        settings = self.settings
-        if skill in self.hot_skills:
-            if not reaches(settings.deactivate_ewt_s):
-                self.hot_skills.discard(skill)
-        elif reaches(settings.activate_ewt_s):
-            self.hot_skills.add(skill)
+        (never above `activate_ewt_s`: validated); `Line.skill_wait_reaches` settles it from the
+        sum's bounds, mostly. A skill nobody staffs and nobody waits for has no live wait: 0 s.
+        One loop over the marked skills, the look-ups hoisted: asked after nearly every batch."""
+        hot = self.hot_skills
+        activate, deactivate = self.settings.activate_ewt_s, self.settings.deactivate_ewt_s
+        skills, staffed_by_skill = line.skills, line.staffed_by_skill
+        # the line a new caller without needs joins (callers needing an interpreter wait apart)
+        waiting_by_skill = line.plain_waiting_by_skill
+        reaches = line.skill_wait_reaches
+        for i in marked:
+            skill = skills[i]
+            waiting, staffed = waiting_by_skill[i], staffed_by_skill[i]
+            was_hot = skill in hot
+            cut = deactivate if was_hot else activate
+            reached = reaches(skill, waiting + 1, staffed, cut) if waiting or staffed else cut <= 0.0
+            if reached != was_hot:
+                if reached:
+                    hot.add(skill)
+                else:
+                    hot.discard(skill)
 
     # -- questions
 
@@ -248,23 +259,12 @@ class OverflowRules:
                 self.send_to_service(call, service, now, commands, notify=True)
 
     def watch(self, now: float) -> None:
-        """Auto mode: follow the live expected wait (for a new caller) of each skill whose line,
-        staffing or AHT moved (`_ewt_dirty`) through the hysteresis. A skill nobody staffs and
-        nobody waits for has no live wait to follow. In other modes the marks wait for auto.
-
-        Only the side of a threshold matters (`Overflow.follow`): `Line.skill_wait_reaches`
-        settles it from the sum's bounds, mostly."""
+        """Auto mode: follow the live expected wait of each skill whose line, staffing or AHT
+        moved (`_ewt_dirty`) through the hysteresis (`Overflow.follow`). In other modes the marks
+        wait for auto."""
         overflow = self.overflow
         if overflow.mode is not AUTO:
             return
-        line = self.line  # asked after nearly every batch: the look-ups hoisted
-        # the line a new caller without needs joins (callers needing an interpreter wait apart)
-        skills, staffed_by_skill = line.skills, line.staffed_by_skill
-        waiting_by_skill = line.plain_waiting_by_skill
-        reaches, follow = line.skill_wait_reaches, overflow.follow
-        dirty = line._ewt_dirty
-        for i in dirty:
-            skill = skills[i]
-            waiting, staffed = waiting_by_skill[i], staffed_by_skill[i]
-            follow(skill, partial(reaches, skill, waiting + 1, staffed) if waiting or staffed else _NO_WAIT)
+        dirty = self.line._ewt_dirty
+        overflow.follow(self.line, dirty)
         dirty.clear()
