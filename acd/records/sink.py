@@ -48,29 +48,35 @@ class RecordSink(RecordWriter, Observer):
         return self._answered_site.pop(call.id, None) or self._site_of(call.agent_id)
 
     def _base(self, call: Call, **kw: Any) -> Record:
-        fields: dict[str, Any] = {
-            "call_id": call.id,
-            "kind": "call",
-            "skill": call.skill,
-            "department": call.department,
-            "site": None,
-            "agent_id": call.agent_id,
-            "priority": call.priority,
-            "needs": ",".join(call.needs),
-            "offered_at": call.offered_at,
-            "queued_at": call.enqueued_at if call.enqueued_at else None,
-            "connected_at": call.connected_at,
-            "answered_at": call.answered_at,
-            "ended_at": call.ended_at,
-            "wait_s": None,
-            "outcome": "answered",
-            "end_reason": call.end_reason,
-            "callback_id": call.callback_id,
-            "overflow_service": call.service_id,
-            "survey_score": call.survey_score,
-        }
-        fields.update(kw)
-        return Record(**fields)
+        """The call's record as an answered inbound call, then `kw`'s fields over it. Built by
+        position, then the few fields each hook changes set on it: a dict of every field
+        unpacked into the constructor took three times as long, on every contact."""
+        record = Record(
+            call.id,  # call_id
+            "call",  # kind
+            call.skill,
+            call.department,
+            None,  # site
+            call.agent_id,
+            call.priority,
+            ",".join(call.needs),
+            call.offered_at,
+            call.enqueued_at or None,  # queued_at
+            call.connected_at,
+            call.answered_at,
+            call.ended_at,
+            None,  # wait_s
+            "answered",  # outcome
+            call.end_reason,
+            call.callback_id,
+            None,  # appointment_id
+            None,  # origin_call_id
+            call.service_id,  # overflow_service
+            call.survey_score,
+        )
+        for name, value in kw.items():
+            setattr(record, name, value)
+        return record
 
     # ------------------------------------------------------------------ Observer hooks
 
