@@ -645,15 +645,13 @@ class Line:
         call.history.append((now, entry))
 
     def _command(self, call: Call, name: str, decision: dict[str, Any], now: float) -> Command:
-        fields = {k: v for k, v in decision.items() if k not in ("action", "site")}
+        fields = dict(decision)  # the decision's fields but its action and site, in its order
+        fields.pop("action", None)
+        fields.pop("site", None)
         # Deterministic and unique: the call id and the place of the decision in its history, so a
-        # replay produces the same ids and the outbox (and the platform) can deduplicate.
-        return Command(
-            id=f"{command_prefix(call.id, name)}{len(call.history)}",
-            command=name,
-            fields=fields,
-            created_at=now,
-        )
+        # replay produces the same ids and the outbox (and the platform) can deduplicate
+        # (`command_prefix`, written out: this runs for every command).
+        return Command(f"{call.id}.{name}.{len(call.history)}", name, fields, now)
 
     # -- views (acd/engine/queries.py reads them)
 

@@ -7,6 +7,7 @@ import json
 import pytest
 
 from acd.engine import Engine, EngineError, state
+from acd.engine.line import command_prefix
 from acd.engine.observer import NULL_OBSERVER, Observer
 from tests.conftest import T0, Driver, ev, small_config
 
@@ -145,6 +146,13 @@ def test_connect_command_ids_are_unique_and_replayable(router_kind):
     ids = [c.id for c in d.commands]
     assert len(ids) == len(set(ids)) == 2
     assert all(i.startswith("c1.connect.") for i in ids)
+    # the prefix the outbound machine reads back (command_prefix), then the 1-based place of the
+    # connect decision in the call's history; the decision's fields but its action and site
+    history = d.engine.calls["c1"].history
+    for command in d.commands:
+        place = int(command.id.removeprefix(command_prefix("c1", "connect")))
+        assert history[place - 1][1]["action"] == "connect"
+        assert list(command.fields) == ["call_id", "agent_id", "target"]
 
 
 def test_the_call_record_keeps_times_agent_and_decision_history(router_kind):
