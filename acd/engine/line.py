@@ -649,9 +649,8 @@ class Line:
         fields.pop("action", None)
         fields.pop("site", None)
         # Deterministic and unique: the call id and the place of the decision in its history, so a
-        # replay produces the same ids and the outbox (and the platform) can deduplicate
-        # (`command_prefix`, written out: this runs for every command).
-        return Command(f"{call.id}.{name}.{len(call.history)}", name, fields, now)
+        # replay produces the same ids and the outbox (and the platform) can deduplicate.
+        return Command(f"{command_prefix(call.id, name)}{len(call.history)}", name, fields, now)
 
     # -- views (acd/engine/queries.py reads them)
 
