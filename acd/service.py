@@ -16,7 +16,6 @@ import math
 import time
 import uuid
 from collections.abc import Sequence
-from datetime import datetime
 from typing import Any
 
 from prometheus_client import CollectorRegistry
@@ -31,7 +30,7 @@ from acd.model import Command
 from acd.outbox import Outbox, OutboxMetrics
 from acd.outbox_store import MemoryOutboxStore, OutboxStore
 from acd.records.db import open_db
-from acd.records.model import LINE_TZ
+from acd.records.model import line_date
 from acd.records.sink import FanOut, RecordMetrics, RecordSink
 from acd.settings import Settings
 from acd.store import Store, StoreContext
@@ -63,7 +62,7 @@ class Service:
             retention_days=config.records.retention_days,
             purge_every_s=settings.records_purge_interval_s,
             # the service's day, as the records' dates are (ACD_CLOCK_START shifts both)
-            today=lambda: datetime.fromtimestamp(self.clock.now(), LINE_TZ).date(),
+            today=lambda: line_date(self.clock.now()),
         )
         #: What observes the engine while this instance is in charge (metrics and records), and
         #: while it keeps a replica (records only: they are written if it takes over).

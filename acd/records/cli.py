@@ -92,17 +92,14 @@ def export_command(args: argparse.Namespace) -> None:
 
 def purge_command(args: argparse.Namespace) -> None:
     from acd.cli import _config
+    from acd.clock import Clock
     from acd.records import queries
-    from acd.records.model import LINE_TZ
+    from acd.records.model import line_date
 
     settings, db = _db()
     config = _config(settings)
-    from datetime import datetime
-
-    from acd.clock import Clock
-
     # the service's day (ACD_CLOCK_START shifts it, and the records' dates with it), as its own purge
-    today = datetime.fromtimestamp(Clock(settings.clock_start).now(), LINE_TZ).date()
+    today = line_date(Clock(settings.clock_start).now())
     cutoff = today - timedelta(days=config.records.retention_days)
 
     async def run() -> int:

@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
 #: Dates in queries are local dates of the national line.
 LINE_TZ = ZoneInfo("Europe/Paris")
+
+
+def line_date(ts: float) -> date:
+    """The national line's calendar day of the instant `ts` (unix seconds): the day a record
+    counts in, and the day the retention counts back from."""
+    return datetime.fromtimestamp(ts, LINE_TZ).date()
+
+
 #: Hung up within this wait (included): a short abandon, left out of `offered` and counted apart.
 SHORT_ABANDON_S = 5.0
 

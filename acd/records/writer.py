@@ -24,14 +24,14 @@ import zlib
 from collections import deque
 from collections.abc import Callable
 from dataclasses import asdict
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from acd import jsonio
 from acd.records import queries
 from acd.records.db import Op, RecordsDB
-from acd.records.model import LINE_TZ, Record
+from acd.records.model import Record, line_date
 
 log = logging.getLogger("acd.records")
 
@@ -87,7 +87,7 @@ class RecordWriter:
         self._hurry = 0  # flushes under way: write what waits without lingering
         self._retention_days = retention_days
         self._purge_every_s = purge_every_s
-        self._today = today or (lambda: datetime.now(LINE_TZ).date())
+        self._today = today or (lambda: line_date(time.time()))
         self._queue: deque[tuple[float, Op]] = deque()
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
