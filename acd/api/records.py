@@ -13,13 +13,18 @@ from typing import Any
 from aiohttp import web
 
 from acd.api.errors import ApiError
-from acd.api.handlers import SERVICE
+from acd.api.handlers import SERVICE, _query
 from acd.records import queries
 
 log = logging.getLogger("acd.records")
 
 #: The widest range one request may ask for (a year and a bit, the retention).
 MAX_DAYS = 800
+
+
+#: The parameters each route takes; any other, or one given twice, is refused (as every GET is).
+RECORDS_QUERY = ("from", "to", "skill", "site")
+INDICATORS_QUERY = ("from", "to", "by", "skill", "site")
 
 
 def _day(request: web.Request, name: str) -> date:
@@ -39,7 +44,10 @@ def _day(request: web.Request, name: str) -> date:
         ) from None
 
 
-def _range_and_filters(request: web.Request) -> tuple[date, date, str | None, str | None]:
+def _range_and_filters(
+    request: web.Request, allowed: tuple[str, ...]
+) -> tuple[date, date, str | None, str | None]:
+    _query(request, allowed)
     start, end = _day(request, "from"), _day(request, "to")
     if end < start:
         raise ApiError(422, "invalid_query", "to must not be before from", {"field": "to"})
@@ -55,7 +63,7 @@ def _range_and_filters(request: web.Request) -> tuple[date, date, str | None, st
 
 
 async def get_indicators(request: web.Request) -> web.Response:
-    start, end, skill, site = _range_and_filters(request)
+    start, end, skill, site = _range_and_filters(request, INDICATORS_QUERY)
     by = request.query.get("by")
     if by is not None and by not in queries.BY:
         raise ApiError(422, "invalid_query", f"by must be one of {', '.join(queries.BY)}", {"field": "by"})
@@ -76,7 +84,7 @@ async def get_indicators(request: web.Request) -> web.Response:
 
 
 async def get_records(request: web.Request) -> web.StreamResponse:
-    start, end, skill, site = _range_and_filters(request)
+    start, end, skill, site = _range_and_filters(request, RECORDS_QUERY)
     as_csv = "text/csv" in request.headers.get("Accept", "")
     db = request.app[SERVICE].records.db
     pages = queries.records(db, start, end, skill=skill, site=site)

@@ -1,0 +1,47 @@
+"""`GET /v1/records` and `GET /v1/reports/indicators` read their query as every other GET does
+(acd/api/handlers.py `_query`): a parameter they do not take, or one given twice, is a 422 naming
+it, never silently ignored; a date is YYYY-MM-DD and nothing else. A misspelt filter
+(`skil=paiement`) otherwise answers with every record, a question the client did not ask."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.api.test_bad_input import assert_error
+
+DAY = "2026-03-02"
+
+
+@pytest.mark.parametrize(
+    ("path", "field"),
+    [
+        (f"/v1/records?from={DAY}&to={DAY}&skil=paiement", "skil"),
+        (f"/v1/records?from={DAY}&to={DAY}&by=day", "by"),
+        (f"/v1/reports/indicators?from={DAY}&to={DAY}&sites=lille", "sites"),
+    ],
+)
+async def test_an_unknown_records_query_parameter_is_refused_naming_it(platform, path, field):
+    status, body = await platform.get(path)
+    assert_error(status, body, 422, "unknown_parameter")
+    assert body["error"]["details"]["field"] == field
+    assert field in body["error"]["message"]
+
+
+@pytest.mark.parametrize(
+    ("path", "field"),
+    [
+        (f"/v1/records?from={DAY}&to={DAY}&from=2026-03-01", "from"),
+        (f"/v1/reports/indicators?from={DAY}&to={DAY}&by=day&by=hour", "by"),
+    ],
+)
+async def test_a_repeated_records_query_parameter_is_refused(platform, path, field):
+    status, body = await platform.get(path)
+    assert_error(status, body, 422, "invalid_query")
+    assert body["error"]["details"]["field"] == field
+
+
+async def test_the_records_queries_still_answer_a_well_formed_query(platform):
+    status, _ = await platform.request("GET", f"/v1/records?from={DAY}&to={DAY}&skill=lsf&site=lille")
+    assert status == 200
+    status, body = await platform.get(f"/v1/reports/indicators?from={DAY}&to={DAY}&by=skill&site=lille")
+    assert status == 200 and "rows" in body
