@@ -7,7 +7,6 @@ import re
 import typing
 import uuid
 from collections.abc import Iterator, Sequence
-from datetime import date
 from typing import Any, TypeVar
 
 from aiohttp import web
@@ -24,6 +23,7 @@ from acd.api.schemas import (
     AppointmentRequest,
     CallbackRequest,
     OverflowModeBody,
+    calendar_date,
 )
 from acd.config import AgentConfig
 from acd.engine import EngineError, EventResult
@@ -260,9 +260,7 @@ async def get_slots(request: web.Request) -> web.Response:
     _one_of(skill, engine.queries.skills, "skill", "unknown_skill", "skill")
     _one_of(site, engine.queries.sites, "site", "unknown_site", "site")
     try:
-        if day is None or len(day) != 10:
-            raise ValueError
-        when = date.fromisoformat(day)
+        when = calendar_date(day)
     except ValueError:
         raise ApiError(422, "invalid_query", "date must be YYYY-MM-DD", {"field": "date"}) from None
     if not FIRST_YEAR <= when.year <= LAST_YEAR:

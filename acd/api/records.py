@@ -14,6 +14,7 @@ from aiohttp import web
 
 from acd.api.errors import ApiError
 from acd.api.handlers import SERVICE, _query
+from acd.api.schemas import calendar_date
 from acd.records import queries
 
 log = logging.getLogger("acd.records")
@@ -32,9 +33,7 @@ def _day(request: web.Request, name: str) -> date:
     if not raw:
         raise ApiError(422, "invalid_query", f"{name} is required (YYYY-MM-DD)", {"field": name})
     try:
-        if len(raw) != 10:
-            raise ValueError
-        day = date.fromisoformat(raw)
+        day = calendar_date(raw)
         if not 1970 <= day.year <= 9000:
             raise ValueError
         return day

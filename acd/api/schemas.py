@@ -3,7 +3,8 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+import re
+from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, RootModel
@@ -11,6 +12,16 @@ from pydantic import BaseModel, ConfigDict, Field, RootModel
 from acd.events import E164, Department, Ident, Instant, SkillId
 
 Level = Annotated[int, Field(ge=1, le=5, strict=True)]
+
+_YYYY_MM_DD = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+def calendar_date(raw: str | None) -> date:
+    """A query's date, YYYY-MM-DD and nothing else (`date.fromisoformat` also reads an ISO week
+    date, `2026-W10-1`); ValueError otherwise."""
+    if raw is None or not _YYYY_MM_DD.fullmatch(raw):
+        raise ValueError(f"not YYYY-MM-DD: {raw!r}")
+    return date.fromisoformat(raw)
 
 
 class ErrorDetail(BaseModel):

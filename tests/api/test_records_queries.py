@@ -45,3 +45,18 @@ async def test_the_records_queries_still_answer_a_well_formed_query(platform):
     assert status == 200
     status, body = await platform.get(f"/v1/reports/indicators?from={DAY}&to={DAY}&by=skill&site=lille")
     assert status == 200 and "rows" in body
+
+
+@pytest.mark.parametrize(
+    ("path", "field"),
+    [
+        ("/v1/records?from={day}&to=2026-03-02", "from"),
+        ("/v1/reports/indicators?from=2026-03-02&to={day}", "to"),
+        ("/v1/appointments/slots?skill=lsf&date={day}", "date"),
+    ],
+)
+async def test_an_iso_week_date_is_not_yyyy_mm_dd_and_is_refused(platform, path, field):
+    # 2026-W10-1 has ten characters and is a date to date.fromisoformat (Monday 2 March 2026)
+    status, body = await platform.get(path.format(day="2026-W10-1"))
+    assert_error(status, body, 422, "invalid_query")
+    assert body["error"]["details"]["field"] == field
