@@ -61,6 +61,39 @@ def _range_and_filters(
     return start, end, skill, site
 
 
+def wants_csv(accept: str) -> bool:
+    """Whether an `Accept` header asks for CSV rather than NDJSON (the default), by its quality
+    values (RFC 9110 12.5.1): each of the two types takes the q of the most specific range that
+    matches it (`text/csv` before `text/*` before `*/*`); CSV when its q is above 0 and above
+    NDJSON's, or equal to it and matched by a more specific range (`text/csv, */*`). A header
+    that accepts neither gets NDJSON: the default, as with no header."""
+    best: dict[str, tuple[int, float]] = {}  # type -> (specificity, q) of its most specific range
+    for part in accept.split(","):
+        media, *params = (p.strip() for p in part.split(";"))
+        media = media.lower()
+        q = 1.0
+        for param in params:
+            name, _, value = param.partition("=")
+            if name.strip().lower() == "q":
+                try:
+                    q = min(max(float(value), 0.0), 1.0)
+                except ValueError:
+                    q = 0.0
+        if q != q:  # NaN
+            q = 0.0
+        for offered in (_CSV, _NDJSON):
+            kind = offered.split("/")[0]
+            specificity = 3 if media == offered else 2 if media == f"{kind}/*" else 1 if media == "*/*" else 0
+            if specificity and specificity > best.get(offered, (0, 0.0))[0]:
+                best[offered] = (specificity, q)
+    csv_spec, csv_q = best.get(_CSV, (0, 0.0))
+    nd_spec, nd_q = best.get(_NDJSON, (0, 0.0))
+    return csv_q > 0 and (csv_q > nd_q or (csv_q == nd_q and csv_spec > nd_spec))
+
+
+_CSV, _NDJSON = "text/csv", "application/x-ndjson"
+
+
 async def get_indicators(request: web.Request) -> web.Response:
     start, end, skill, site = _range_and_filters(request, INDICATORS_QUERY)
     by = request.query.get("by")
@@ -84,7 +117,7 @@ async def get_indicators(request: web.Request) -> web.Response:
 
 async def get_records(request: web.Request) -> web.StreamResponse:
     start, end, skill, site = _range_and_filters(request, RECORDS_QUERY)
-    as_csv = "text/csv" in request.headers.get("Accept", "")
+    as_csv = wants_csv(request.headers.get("Accept", ""))
     db = request.app[SERVICE].records.db
     pages = queries.records(db, start, end, skill=skill, site=site)
     try:  # a database error becomes a clean 503 before anything is sent
