@@ -160,7 +160,10 @@ async def post_events(request: web.Request) -> web.Response:
 
 async def put_agent(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
-    agent_id = _path_id(request, "agent_id")
+    agent_id = request.match_info["agent_id"]
+    if not _ident.fullmatch(agent_id):  # an upsert names the agent it creates: a bad id, not a missing one
+        message = f"agent_id: not a valid id: {agent_id[:80]!r}"
+        raise ApiError(422, "invalid_agent", message, {"field": "agent_id"})
     spec = await _parse(request, AgentUpsert, "agent")
     try:
         entry = AgentConfig(id=agent_id, site=spec.site, skills=spec.skills, target=spec.target)

@@ -153,7 +153,16 @@ async def test_bad_roster_entries_are_refused_and_change_nothing(platform, body,
     assert (await platform.get("/v1/agents/x"))[0] == 404
 
 
-# -- signatures
+@pytest.mark.parametrize("agent_id", ["a" * 2000, "a%2Fb", "a%20b"])
+async def test_a_roster_upsert_under_an_ill_formed_id_is_a_422_naming_agent_id(platform, agent_id):
+    """The upsert names the agent it would create: an id no agent may have is bad input (422),
+    not an agent that is missing (404)."""
+    body = {"site": "pau", "skills": {"lsf": 3}, "target": "sip:x@p"}
+    before = await platform.get("/v1/agents")
+    status, err = await platform.request("PUT", f"/v1/agents/{agent_id}", body)
+    assert_error(status, err, 422, "invalid_agent")
+    assert err["error"]["details"] == {"field": "agent_id"}
+    assert await platform.get("/v1/agents") == before
 
 
 async def test_an_unsigned_request_is_refused_when_a_secret_is_set(platform):
