@@ -12,11 +12,15 @@ log, never a crash:
 - a removed skill ends the calls in progress that need it (`lost`), fails its callbacks and
   cancels its appointments (their places freed); a removed need is dropped from the calls;
 - a preferred agent who left is forgotten by the calls that waited for it.
+
+What the fit ends, it names in `Endings`, so that `load` can report those contacts to the
+engine's observer: each leaves its record, as a contact ended by an event does.
 """
 
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass, field
 from typing import Any
 
 from acd.config import Config
@@ -30,8 +34,21 @@ def roster_entry(entry: Any) -> str:
     return hashlib.sha256(entry.model_dump_json().encode()).hexdigest()[:12]
 
 
-def fit(data: dict[str, Any], config: Config, notes: list[str]) -> dict[str, Any]:
-    """The state, fitted to what `config` still has (a copy; what changed goes to `notes`)."""
+@dataclass(slots=True)
+class Endings:
+    """The contacts a fit ended: calls (`lost`), callbacks (`failed`), appointments (`cancelled`)."""
+
+    calls: list[str] = field(default_factory=list)
+    callbacks: list[str] = field(default_factory=list)
+    appointments: list[str] = field(default_factory=list)
+
+
+def fit(
+    data: dict[str, Any], config: Config, notes: list[str], endings: Endings | None = None
+) -> dict[str, Any]:
+    """The state, fitted to what `config` still has (a copy; what changed goes to `notes`, the
+    contacts it ended to `endings`)."""
+    endings = Endings() if endings is None else endings
     skills = {s.id for s in config.skills}
     sites = {s.id for s in config.sites}
     configured = {a.id: a for a in config.agents}
@@ -101,6 +118,7 @@ def fit(data: dict[str, Any], config: Config, notes: list[str]) -> dict[str, Any
     data["calls"] = list(calls.values())
     data["waiting"] = [w for w in data["waiting"] if w[0] not in ended_calls]
     data["ended"] = [*data["ended"], *sorted(ended_calls)]
+    endings.calls.extend(sorted(ended_calls))
 
     callbacks = []
     failed: set[str] = set()
@@ -111,6 +129,7 @@ def fit(data: dict[str, Any], config: Config, notes: list[str]) -> dict[str, Any
             cb["status"] = "failed"
             cb["history"] = [*cb.get("history", []), [now, {"status": "failed", "why": "skill_removed"}]]
             failed.add(cb["id"])
+            endings.callbacks.append(cb["id"])
         drop_agent_ref(cb)
         callbacks.append(cb)
     data["callbacks"] = callbacks
@@ -127,6 +146,7 @@ def fit(data: dict[str, Any], config: Config, notes: list[str]) -> dict[str, Any
             notes.append(f"appointment {ap['id']} cancelled: its skill {ap['skill']} no longer exists")
             ap["status"] = "cancelled"
             ap["history"] = [*ap.get("history", []), [now, {"status": "cancelled", "why": "skill_removed"}]]
+            endings.appointments.append(ap["id"])
             key = (ap["site"], ap["skill"], float(ap["start"]))
             if taken.get(key, 0) > 1:
                 taken[key] -= 1
