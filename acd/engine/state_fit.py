@@ -8,7 +8,10 @@ log, never a crash:
   fingerprint) takes the new line; one whose line is unchanged keeps what `PUT /v1/agents` made of
   it; an agent added by `PUT` (`roster: "api"`) stays;
 - an agent removed from the roster (or whose site is gone) is dropped, unless a call owns it: then
-  it stays until that call ends and logs out (a pending `logged_out`, reason `removed`);
+  it stays until that call ends and logs out (a pending `logged_out`, reason `removed`, that no
+  request of the platform withdraws or replaces), marked `roster: "removed"` (so that a later
+  load drops it, never keeps it as an agent of the API's); logged out, it is unknown to the
+  platform's events;
 - a removed skill ends the calls in progress that need it (`lost`), fails its callbacks and
   cancels its appointments (their places freed); a removed need is dropped from the calls;
 - a preferred agent who left is forgotten by the calls that waited for it.
@@ -66,6 +69,8 @@ def fit(
             # config/agents.yaml changed this agent (or lists it now): its entry wins; an entry
             # unchanged keeps what PUT /v1/agents made of it since
             record.update(site=entry.site, skills=dict(entry.skills), target=entry.target)
+            if record.get("roster") == "removed" and record.get("pending") == ["logged_out", "removed"]:
+                del record["pending"]  # back in the roster before its call ended: it stays
             record["roster"] = roster_entry(entry)
         elif entry is None and (record.get("roster") != "api" or record["site"] not in sites):
             why = "removed from config/agents.yaml" if record.get("roster") != "api" else "its site is gone"
@@ -76,6 +81,7 @@ def fit(
                 f"agent {agent_id} {why}: kept until its call {record['call_id']} ends, then logged out"
             )
             record["pending"] = ["logged_out", "removed"]
+            record["roster"] = "removed"  # leaving, once its call ends (not an agent of the API's)
         gone = sorted(set(record["skills"]) - skills)
         if gone:
             record["skills"] = {s: lv for s, lv in record["skills"].items() if s in skills}
