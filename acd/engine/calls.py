@@ -58,6 +58,12 @@ def check_agent(line: Line, e: Any, batch: Batch) -> None:
     batch.known_agent(e.agent_id, line.agents)
 
 
+def check_agent_state(line: Line, e: Any, batch: Batch) -> None:
+    check_agent(line, e, batch)
+    if line.gone(e.agent_id):  # removed from the roster, its last call over
+        batch.fail(422, "unknown_agent", f"unknown agent {e.agent_id!r} (left the roster)", "agent_id")
+
+
 def check_call_and_agent(line: Line, e: Any, batch: Batch) -> None:
     check_call(line, e, batch)
     check_agent(line, e, batch)
@@ -269,6 +275,7 @@ def on_roster_agent(
     if agent is None:
         line._add_agent(e.agent_id, e.site, e.skills, e.target, t)
         return RosterDecision(e.agent_id, True)
+    line._leaving.discard(e.agent_id)  # an agent removed from config/, put back by the API
     staffed = line.router.agent_state(agent.row) in STAFFED_STATES
     if staffed:
         line._count_staffed(agent.skills, -1)

@@ -372,7 +372,7 @@ EVENT_TYPES: dict[str, EventType] = {
     "call.answered": EventType(calls.check_call_and_agent, calls.on_answered),
     "call.unanswered": EventType(calls.check_call_and_agent, calls.on_unanswered),
     "call.ended": EventType(calls.check_call, calls.on_ended),
-    "agent.state": EventType(calls.check_agent, calls.on_agent_state),
+    "agent.state": EventType(calls.check_agent_state, calls.on_agent_state),
     "roster.agent": EventType(calls.check_roster_agent, calls.on_roster_agent),
     "survey.result": EventType(calls.check_call, calls.on_survey),
     "callback.accepted": _part_event("callback_book", "accepted"),

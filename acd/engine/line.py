@@ -104,6 +104,8 @@ _STAFFED = frozenset(STAFFED_STATES)
     _ARM_WRAP,
     _OFFER_WORK,
 ) = (1 << i for i in range(9))
+#: The agent's own requests, kept for its call's end or withdrawn: none for an agent leaving.
+_KEPT_REQUESTS = _DEFER | _KEEP_PRESENCE | _CANCEL_PENDING
 _EFFECT_BITS = {
     "detach": _DETACH,
     "attach": _ATTACH,
@@ -206,6 +208,9 @@ class Line:
         """State of the rules on agents and idempotency, kept beside the records."""
         self._seen_digest: dict[str, bytes] = {}  # event id -> digest of its body
         self._pending: dict[str, tuple[AgentState, str | None]] = {}  # agent id -> its request
+        #: agents removed from config/agents.yaml while a call owned them (acd/engine/state_fit.py):
+        #: their pending logout is the roster's, not theirs; once logged out they are gone
+        self._leaving: set[str] = set()
         self._reported_at: dict[str, float] = {}  # agent id -> ts of its last presence reported
         self._last_sync_at = -math.inf  # the ts of the newest platform.sync applied
         self._held: set[str] | None = None  # during a sync: agents freed, offered work after it
@@ -527,6 +532,14 @@ class Line:
 
     # -- the agent's state machine (acd/engine/agents.py)
 
+    def gone(self, agent_id: str) -> bool:
+        """An agent removed from config/agents.yaml that has logged out after the call that kept
+        it: unknown to the platform's events from then on (the next load drops it)."""
+        if agent_id not in self._leaving:
+            return False
+        agent = self.agents[agent_id]
+        return agent.call_id is None and self.router.agent_state(agent.row) is LOGGED_OUT
+
     def _agent_event(
         self,
         agent: Agent,
@@ -547,6 +560,8 @@ class Line:
         except KeyError:  # a pair the table does not have: its own error
             machine.transition(state, agent.call_id is not None, event)
             raise
+        if flags & _KEPT_REQUESTS and agent_id in self._leaving:
+            flags &= ~_KEPT_REQUESTS  # the roster's removal stands: no request replaces or withdraws it
         if flags:
             if flags & _DETACH:
                 agent.call_id = None

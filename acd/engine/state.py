@@ -36,7 +36,9 @@ classes. Each concept has its own pair of functions (`dump_calls` / `load_calls`
 engine's internals may move, and then only that pair changes.
 
 What the configuration changed applies, and what it no longer has (an agent, a skill, a site) is
-handled, logged and never a crash: acd/engine/state_fit.py. When the configuration changed, every
+handled, logged and never a crash: acd/engine/state_fit.py. The contacts it ends (a removed
+skill's calls, callbacks and appointments) are reported to the observer `load` is given, as
+contacts ended by events are: each leaves its record. When the configuration changed, every
 waiting call is routed again at the first tick (a widened roster may take it now).
 """
 
@@ -50,7 +52,7 @@ from acd import __version__
 from acd.config import Config
 from acd.engine.core import Engine
 from acd.engine.observer import NULL_OBSERVER, Observer
-from acd.engine.state_fit import fit
+from acd.engine.state_fit import Endings, fit
 from acd.engine.state_parts import (
     arm_slot_ends,
     dump_agents,
@@ -140,7 +142,8 @@ def load(
 
 def _load(config: Config, data: dict[str, Any], router: str, observer: Observer) -> Engine:
     notes: list[str] = []
-    data = fit(data, config, notes)
+    endings = Endings()
+    data = fit(data, config, notes, endings)
     engine = Engine(config, router=router, observer=NULL_OBSERVER)
     engine._last_now = float(data["now"])
     engine._seq = int(data["seq"])
@@ -166,7 +169,26 @@ def _load(config: Config, data: dict[str, Any], router: str, observer: Observer)
     for note in notes:
         log.warning("state: %s", note)
     engine.observer = observer
+    report_endings(engine, endings, observer)
     return engine
+
+
+def report_endings(engine: Engine, endings: Endings, observer: Observer) -> None:
+    """Tell `observer` of the contacts the fit ended, as the engine tells of those an event ends:
+    a callback failed and an appointment cancelled by their own hooks (their calls' ends are
+    theirs), every other call by `call_ended` (`lost`)."""
+    now = engine._last_now
+    for call_id in endings.calls:
+        call = engine.calls.get(call_id)  # None: past the retention of ended calls already
+        if call is None or call.callback_id in endings.callbacks or call_id in endings.appointments:
+            continue
+        observer.call_ended(call, "lost", None)
+    for callback_id in endings.callbacks:
+        if (callback := engine.callbacks.get(callback_id)) is not None:
+            observer.callback(callback, "failed", now)
+    for appointment_id in endings.appointments:
+        if (appointment := engine.appointments.get(appointment_id)) is not None:
+            observer.appointment(appointment, "cancelled", now)
 
 
 def upgrade(data: dict[str, Any]) -> dict[str, Any]:

@@ -8,15 +8,22 @@ log, never a crash:
   fingerprint) takes the new line; one whose line is unchanged keeps what `PUT /v1/agents` made of
   it; an agent added by `PUT` (`roster: "api"`) stays;
 - an agent removed from the roster (or whose site is gone) is dropped, unless a call owns it: then
-  it stays until that call ends and logs out (a pending `logged_out`, reason `removed`);
+  it stays until that call ends and logs out (a pending `logged_out`, reason `removed`, that no
+  request of the platform withdraws or replaces), marked `roster: "removed"` (so that a later
+  load drops it, never keeps it as an agent of the API's); logged out, it is unknown to the
+  platform's events;
 - a removed skill ends the calls in progress that need it (`lost`), fails its callbacks and
   cancels its appointments (their places freed); a removed need is dropped from the calls;
 - a preferred agent who left is forgotten by the calls that waited for it.
+
+What the fit ends, it names in `Endings`, so that `load` can report those contacts to the
+engine's observer: each leaves its record, as a contact ended by an event does.
 """
 
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass, field
 from typing import Any
 
 from acd.config import Config
@@ -30,8 +37,21 @@ def roster_entry(entry: Any) -> str:
     return hashlib.sha256(entry.model_dump_json().encode()).hexdigest()[:12]
 
 
-def fit(data: dict[str, Any], config: Config, notes: list[str]) -> dict[str, Any]:
-    """The state, fitted to what `config` still has (a copy; what changed goes to `notes`)."""
+@dataclass(slots=True)
+class Endings:
+    """The contacts a fit ended: calls (`lost`), callbacks (`failed`), appointments (`cancelled`)."""
+
+    calls: list[str] = field(default_factory=list)
+    callbacks: list[str] = field(default_factory=list)
+    appointments: list[str] = field(default_factory=list)
+
+
+def fit(
+    data: dict[str, Any], config: Config, notes: list[str], endings: Endings | None = None
+) -> dict[str, Any]:
+    """The state, fitted to what `config` still has (a copy; what changed goes to `notes`, the
+    contacts it ended to `endings`)."""
+    endings = Endings() if endings is None else endings
     skills = {s.id for s in config.skills}
     sites = {s.id for s in config.sites}
     configured = {a.id: a for a in config.agents}
@@ -49,6 +69,8 @@ def fit(data: dict[str, Any], config: Config, notes: list[str]) -> dict[str, Any
             # config/agents.yaml changed this agent (or lists it now): its entry wins; an entry
             # unchanged keeps what PUT /v1/agents made of it since
             record.update(site=entry.site, skills=dict(entry.skills), target=entry.target)
+            if record.get("roster") == "removed" and record.get("pending") == ["logged_out", "removed"]:
+                del record["pending"]  # back in the roster before its call ended: it stays
             record["roster"] = roster_entry(entry)
         elif entry is None and (record.get("roster") != "api" or record["site"] not in sites):
             why = "removed from config/agents.yaml" if record.get("roster") != "api" else "its site is gone"
@@ -59,6 +81,7 @@ def fit(data: dict[str, Any], config: Config, notes: list[str]) -> dict[str, Any
                 f"agent {agent_id} {why}: kept until its call {record['call_id']} ends, then logged out"
             )
             record["pending"] = ["logged_out", "removed"]
+            record["roster"] = "removed"  # leaving, once its call ends (not an agent of the API's)
         gone = sorted(set(record["skills"]) - skills)
         if gone:
             record["skills"] = {s: lv for s, lv in record["skills"].items() if s in skills}
@@ -101,6 +124,7 @@ def fit(data: dict[str, Any], config: Config, notes: list[str]) -> dict[str, Any
     data["calls"] = list(calls.values())
     data["waiting"] = [w for w in data["waiting"] if w[0] not in ended_calls]
     data["ended"] = [*data["ended"], *sorted(ended_calls)]
+    endings.calls.extend(sorted(ended_calls))
 
     callbacks = []
     failed: set[str] = set()
@@ -111,6 +135,7 @@ def fit(data: dict[str, Any], config: Config, notes: list[str]) -> dict[str, Any
             cb["status"] = "failed"
             cb["history"] = [*cb.get("history", []), [now, {"status": "failed", "why": "skill_removed"}]]
             failed.add(cb["id"])
+            endings.callbacks.append(cb["id"])
         drop_agent_ref(cb)
         callbacks.append(cb)
     data["callbacks"] = callbacks
@@ -127,6 +152,7 @@ def fit(data: dict[str, Any], config: Config, notes: list[str]) -> dict[str, Any
             notes.append(f"appointment {ap['id']} cancelled: its skill {ap['skill']} no longer exists")
             ap["status"] = "cancelled"
             ap["history"] = [*ap.get("history", []), [now, {"status": "cancelled", "why": "skill_removed"}]]
+            endings.appointments.append(ap["id"])
             key = (ap["site"], ap["skill"], float(ap["start"]))
             if taken.get(key, 0) > 1:
                 taken[key] -= 1

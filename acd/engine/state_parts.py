@@ -103,7 +103,11 @@ def dump_agents(engine: Engine) -> list[dict[str, Any]]:
         record.update(id=agent.id, site=agent.site, skills=dict(agent.skills), target=agent.target)
         idle_since, occupied, idle, since = engine.router.agent_times(agent.row)
         entry = configured.get(agent.id)
-        record["roster"] = "api" if entry is None else roster_entry(entry)
+        # an agent leaving (removed from config/ while a call owned it) is no agent of the API's
+        if entry is not None:
+            record["roster"] = roster_entry(entry)
+        else:
+            record["roster"] = "removed" if agent.id in engine._leaving else "api"
         record["state"] = _state_name(engine.router.agent_state(agent.row))
         record["clock"] = _value([idle_since, occupied, idle, since])
         pending = engine._pending.get(agent.id)
@@ -140,6 +144,8 @@ def load_agents(engine: Engine, records: list[dict[str, Any]]) -> None:
         agent.state_changed_at = float(record.get("state_changed_at", 0.0))
         agent.wrap_token = int(record.get("wrap_token", 0))
         agent.calls_handled = int(record.get("calls_handled", 0))
+        if record.get("roster") == "removed":
+            engine._leaving.add(agent.id)
         if "pending" in record:
             wanted, reason = record["pending"]
             engine._pending[agent.id] = (AgentState[wanted.upper()], reason)

@@ -43,7 +43,7 @@ def on_sync(line: Line, e: PlatformSync, t: float, now: float, commands: list[Co
     before = {
         a: (line.agents[a].state_changed_at, line.agent_state(line.agents[a]))
         for a in e.agents
-        if a in line.agents
+        if a in line.agents and not line.gone(a)
     }
     lost = _Lost()
     try:

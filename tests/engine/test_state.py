@@ -321,7 +321,7 @@ def test_every_attribute_of_the_engine_is_in_the_state_or_made_from_the_configur
     """An attribute added to the engine must be added to acd/engine/state.py (or here, if the
     configuration makes it): otherwise a restart would lose it."""
     saved = {
-        "_agent_by_row", "_call_by_row", "_ended",
+        "_agent_by_row", "_call_by_row", "_ended", "_leaving",
         "_ewt_dirty", "_last_now", "_last_sync_at", "_no_answer", "_pending", "_reported_at", "_seen",
         "_seen_digest", "_seen_ignored", "_seen_expiry", "_seq", "_watchdog_at", "abandonment",
         "agents", "aht", "appointments", "callbacks", "calls", "flagged", "service_rate", "timers",

@@ -8,6 +8,8 @@ import json
 import logging
 from typing import Any
 
+import pytest
+
 from acd.clock import ManualClock
 from acd.config import Config
 from acd.model import AgentState
@@ -93,3 +95,55 @@ async def test_a_snapshot_then_a_log_under_the_old_config_then_a_restart_under_t
     again = third.service.engine
     assert third.service.store.replica.same_config  # type: ignore[attr-defined]
     assert (again.calls["c1"].status, again.calls["c3"].status) == ("answered", "queued")
+
+
+def _with_paiement_slots(config: Config) -> Config:
+    data: dict[str, Any] = config.model_dump(mode="json")
+    data["appointments"]["capacity"].append(
+        {"site": "lille", "skill": "paiement", "morning": 2, "afternoon": 2}
+    )
+    return Config.model_validate(data)
+
+
+@pytest.mark.parametrize("written", ["log", "snapshot"])
+async def test_the_contacts_a_removed_skill_ends_at_a_restart_leave_their_records(
+    cluster, raw_redis, written
+) -> None:
+    """Every call, callback and appointment leaves a record when it ends (CONTRACT.md), those a
+    restart under a config/ without their skill ends too: fitted after the log's replay, or
+    when the snapshot is loaded (a log of unknown configuration: an earlier release's). Before,
+    the fit ended the waiting call (`lost`), failed the callback and cancelled the appointment
+    with no observer: no record."""
+    clock = ManualClock(T0)
+    [first] = await cluster(config=_with_paiement_slots(store_config()), clock=clock)
+    await first.events(offered("c2", skill="paiement"))  # nobody staffs paiement: it waits
+    status, callback = await first.request(
+        "POST",
+        "/v1/callbacks",
+        {"number": "+33612345679", "skill": "paiement", "not_before": "2026-03-03T10:00:00+01:00"},
+    )
+    assert status == 201, callback
+    status, appointment = await first.request(
+        "POST",
+        "/v1/appointments",
+        {"number": "+33612345670", "skill": "paiement", "start": "2026-03-03T10:00:00+01:00"},
+    )
+    assert status == 201, appointment
+    if written == "snapshot":
+        first.service.store.writer.maybe_snapshot(force=True)  # type: ignore[attr-defined]
+        await first.service.store.snapshots.settle()  # type: ignore[attr-defined]
+    await first.crash()
+    if written == "snapshot":
+        raw_redis.delete("acd:config:log")
+
+    [second] = await cluster(config=_without_a1_and_paiement(), clock=clock)
+    await leader_of([second])
+    await second.service.records.flush(30)
+    status, text = await second.request("GET", "/v1/records?from=2026-03-01&to=2026-03-31")
+    assert status == 200, text
+    records = {(r["call_id"], r["kind"]): r["outcome"] for r in map(json.loads, text.splitlines())}
+    assert records == {
+        ("c2", "call"): "lost",
+        (callback["callback_id"], "callback"): "failed",
+        (appointment["appointment_id"], "appointment"): "cancelled",
+    }

@@ -114,13 +114,13 @@ class Replica:
         # the snapshot's objects too (decoding a large one takes half the time); all kept: frozen
         # after under the serving policy (acd/gcpolicy.py)
         with collector_paused(keep=True):
-            loaded = await self._snapshots.load()
+            loaded = await self._snapshots.load(self._observer)
             engine = loaded.engine if loaded.engine is not None else self._new_engine()
             engine.observer = self._observer  # records of replayed contacts are queued again
             self.same_config = loaded.same_config
             position, entries = await self.catch_up(engine, loaded.position, answered)
             if loaded.refit:  # replayed under the configuration that wrote the log: now ours applies
-                engine = self._snapshots.refit(engine)
+                engine = self._snapshots.refit(engine, self._observer)
                 engine.observer = self._observer
                 self.same_config = False
         self.engine = engine

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from acd import __version__
 from acd.config import Config
 from acd.engine import Engine
+from acd.engine.observer import NULL_OBSERVER, Observer
 from acd.gcpolicy import collector_paused
 from acd.settings import Settings
 from acd.store import RecordCarry
@@ -121,7 +122,9 @@ class Snapshots:
 
     # -- loading
 
-    async def load(self) -> Loaded:
+    async def load(self, observer: Observer = NULL_OBSERVER) -> Loaded:
+        """The snapshot's engine and position; `observer` hears of the contacts that fitting the
+        state to the current config/ ends (their records are queued after the carried ones)."""
         stored = await self._log.load_snapshot()
         logged = await self._log_config()
         config = self._config if logged is None else logged[1]
@@ -151,20 +154,23 @@ class Snapshots:
                 header.get("config"),
                 self.fingerprint,
             )
-        engine = snap.decode(stored.data, header, config=config, router=self._settings.router)
-        if self._records is not None:  # before the replay: what it makes again comes after these
+        if self._records is not None:  # before the fit and the replay: what they make comes after
             self._records.restore(stored.records)
+        engine = snap.decode(
+            stored.data, header, config=config, router=self._settings.router, observer=observer
+        )
         position = Position(stored.seq, stored.id, float(header.get("now", 0.0)))
         return Loaded(engine, position, same_config, refit=logged is not None)
 
-    def refit(self, engine: Engine) -> Engine:
+    def refit(self, engine: Engine, observer: Observer = NULL_OBSERVER) -> Engine:
         """`engine`, replayed under the log's configuration, fitted to the current config/ (what
-        it no longer has is handled and logged by acd.engine.state)."""
+        it no longer has is handled and logged by acd.engine.state; `observer` hears of the
+        contacts that ends)."""
         from acd.engine import state as engine_state
 
         with collector_paused():
             document = engine_state.dump(engine)
-            return engine_state.load(self._config, document, router=self._settings.router)
+            return engine_state.load(self._config, document, router=self._settings.router, observer=observer)
 
     # -- writing
 
