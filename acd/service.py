@@ -23,7 +23,7 @@ from prometheus_client import CollectorRegistry
 from acd.aio import Background, cancel_and_wait, still_running
 from acd.clock import Clock
 from acd.config import AgentConfig, Config
-from acd.engine import Agent, Engine, EventResult
+from acd.engine import Agent, Engine, EventResult, check_configured
 from acd.events import RosterAgent
 from acd.metrics import EngineCollector, Metrics
 from acd.model import Command
@@ -33,7 +33,7 @@ from acd.records.db import open_db
 from acd.records.model import line_date
 from acd.records.sink import FanOut, RecordMetrics, RecordSink
 from acd.settings import Settings
-from acd.store import Store, StoreContext
+from acd.store import Store, StoreContext, StoreUnavailable
 from acd.store.memory import MemoryStore
 
 log = logging.getLogger("acd.service")
@@ -50,6 +50,8 @@ class Service:
     ) -> None:
         self.settings = settings
         self.config = config
+        self._skills = [s.id for s in config.skills]
+        self._sites = [s.id for s in config.sites]
         self.registry = registry if registry is not None else CollectorRegistry()
         self.clock = clock if clock is not None else Clock(settings.clock_start)
         self.metrics = Metrics(self.registry)
@@ -169,7 +171,11 @@ class Service:
 
     async def apply_events(self, events: Sequence[Any]) -> list[EventResult]:
         started = time.perf_counter()
-        results, commands = await self.store.apply(list(events))
+        try:
+            results, commands = await self.store.apply(list(events))
+        except StoreUnavailable:  # a batch wrong by config/ alone is bad input all the same: its 4xx
+            check_configured(events, self._skills, self._sites)
+            raise
         per_event = (time.perf_counter() - started) / max(1, len(events))
         observe, counts = self.metrics.decision_latency.observe, self.metrics.event_counts
         for event, result in zip(events, results, strict=True):

@@ -5,7 +5,9 @@ Its public boundary, all a reader or a driver outside `acd/engine` may use:
 - `Engine(config, router=..., observer=...)`, driven by
   `apply(events, now) -> (results, commands)`, `tick(now) -> commands` and `next_wakeup()`.
   It does no I/O and reads no clock: time is passed in. `validate(events, now)` checks a batch
-  without applying it (`EngineError`: the API's 4xx).
+  without applying it (`EngineError`: the API's 4xx); `check_configured(events, skills, sites)`
+  makes, without any state, the checks only `config/` decides (skills, sites): for a batch the
+  service cannot apply while its store is unreachable.
 - Its events are `acd.events` (the contract's, and the engine's own: `roster.agent`,
   `callback.requested`, `appointment.booked`, `overflow.mode`, ...).
 - What it returns: `EventResult` (per event: `applied` or `duplicate`, the typed `Decision`, why
@@ -34,6 +36,7 @@ from acd.engine.observer import Observer
 from acd.engine.queries import CallState, Queries, WaitingCall
 from acd.engine.records import Agent, Appointment, Call, Callback
 from acd.engine.replay import apply_logged
+from acd.engine.validation import check_configured
 from acd.model import Command, Decision
 
 __all__ = [
@@ -51,4 +54,5 @@ __all__ = [
     "Queries",
     "WaitingCall",
     "apply_logged",
+    "check_configured",
 ]

@@ -45,3 +45,23 @@ class Batch:
         if value not in valid:
             names = [*valid]
             self.fail(422, code or f"unknown_{what}", unknown(what, value, names), field, valid=names)
+
+
+def check_configured(events: Any, skills: Any, sites: Any) -> None:
+    """What a batch names that only `config/` defines, the skills and the sites, checked without
+    the engine's state: a batch wrong by them gets its 4xx even while the state is unreachable
+    (the store down: every other check needs the state, and a stale one could refuse what the
+    leader has). The engine's own checks (`Engine.validate`) make the same ones first."""
+    batch = Batch(0.0)
+    for index, e in enumerate(events):
+        batch.index, batch.event = index, e
+        skill = getattr(e, "skill", None)
+        if isinstance(skill, str):
+            batch.known("skill", skill, skills, "skill")
+        for need in getattr(e, "needs", None) or ():
+            batch.known("skill", need, skills, "needs")
+        for held in getattr(e, "skills", None) or ():
+            batch.known("skill", held, skills, "skills")
+        site = getattr(e, "site", None)
+        if isinstance(site, str):
+            batch.known("site", site, sites, "site")

@@ -41,6 +41,23 @@ async def test_while_redis_is_down_writes_get_503_and_the_service_recovers_by_it
     status, body = await one.events(offered("lost"))
     assert status == 503
     assert body["error"]["code"] == "store_unavailable" and body["error"]["message"]
+    # bad input by config/ alone is still bad input, with the store away: its 4xx, not a 503
+    for bad, field in (
+        ([offered("x1"), offered("x2", skill="astrologie")], "skill"),
+        ([offered("x3", needs=["klingon"])], "needs"),
+    ):
+        status, body = await one.events(bad)
+        assert status == 422 and body["error"]["code"] == "unknown_skill", body
+        assert body["error"]["details"]["field"] == field
+    status, body = await one.request(
+        "POST", "/v1/callbacks", {"number": "+33612345678", "skill": "astrologie"}
+    )
+    assert status == 422 and body["error"]["code"] == "unknown_skill", body
+    # what only the state can say (an unknown call, agent) waits for the store: a stale replica
+    # could refuse what the leader has
+    ended = {"id": "u1", "type": "call.ended", "call_id": "nope", "reason": "completed"}
+    status, body = await one.events(ended)
+    assert status == 503 and body["error"]["code"] == "store_unavailable"
 
     server.start()  # same port, same append-only file
     await eventually(lambda: ready(one), timeout=20)
