@@ -15,7 +15,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from acd.calendar import T_MAX
 from acd.config import AppointmentsConfig, CallbacksConfig, OverflowConfig, RoutingConfig
@@ -166,26 +174,37 @@ class Policies(_Model):
     @field_validator("routing")
     @classmethod
     def _routing(cls, v: dict[str, Any]) -> dict[str, Any]:
-        RoutingConfig.model_validate(v)
-        return v
+        return _keys_checked(RoutingConfig, v)
 
     @field_validator("callbacks")
     @classmethod
     def _callbacks(cls, v: dict[str, Any]) -> dict[str, Any]:
-        CallbacksConfig.model_validate(v)
-        return v
+        return _keys_checked(CallbacksConfig, v)
 
     @field_validator("overflow")
     @classmethod
     def _overflow(cls, v: dict[str, Any]) -> dict[str, Any]:
-        OverflowConfig.model_validate(v)
-        return v
+        return _keys_checked(OverflowConfig, v)
 
     @field_validator("appointments")
     @classmethod
     def _appointments(cls, v: dict[str, Any]) -> dict[str, Any]:
-        AppointmentsConfig.model_validate(v)
-        return v
+        return _keys_checked(AppointmentsConfig, v)
+
+
+def _keys_checked(model: type[BaseModel], overrides: dict[str, Any]) -> dict[str, Any]:
+    """The overrides of a section, each key checked by the section's model (unknown keys, types,
+    bounds). What holds only between keys (overflow's hysteresis, ...) or against the rest of the
+    configuration (the sites and skills named) is checked on the configuration they override, with
+    the configuration's own values (acd/sim/scenario.py's check_scenario): alone, an override
+    would meet the code's defaults (activate_ewt_s 45 refused against a default deactivate_ewt_s
+    of 240, where config/overflow.yaml's is 30)."""
+    try:
+        model.model_validate(overrides)
+    except ValidationError as e:
+        if any(err["loc"] for err in e.errors()):  # a key's own error (none: the whole section's)
+            raise
+    return overrides
 
 
 class Redial(_Model):
