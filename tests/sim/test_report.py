@@ -60,3 +60,27 @@ def test_a_caller_whose_callback_failed_waited_until_it_failed(config) -> None:
     failed = rep["callbacks"]["failed"]
     assert failed == rep["other"] > 50 and rep["answered"] + failed == rep["offered"]
     assert rep["mean_wait_s"] * rep["offered"] >= 2400 * failed + rep["asa_s"] * rep["answered"]
+
+
+def test_calls_refused_closed_are_counted_apart_not_in_the_answer_rate(config) -> None:
+    """`hours` omitted, 07:00-10:00 on a Tuesday: the line opens at 08:30. Every call of the open
+    hour and a half meets an idle agent; the earlier ones are refused `closed`. The answer rate
+    (the taux de décroché) is over the calls offered while the line was open, as the contract's
+    indicators and the engine's day count them: it was 0.49 here, the closed calls counted as
+    offered and never answered, so a scenario's answer rate fell with the hours it simulated."""
+    rep = run(
+        config,
+        scenario(
+            calls=None,
+            duration_s=3 * 3600,
+            hours=None,
+            start="2026-03-03T07:00:00+01:00",
+            arrivals=[{"skill": "impot_revenu", "rate_per_min": 2}],
+        ),
+    )
+    assert rep["closed"] > 100 and rep["offered"] > 100
+    assert rep["offered"] + rep["closed"] == rep["arrivals"]
+    assert rep["answered"] == rep["offered"]
+    assert rep["answer_rate"] == rep["contact_rate"] == rep["service_level"] == 1.0
+    skill = rep["by_skill"]["impot_revenu"]
+    assert skill["closed"] == rep["closed"] and skill["answer_rate"] == 1.0
