@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import pytest
+
+from acd.sim.loop import Simulation, SimulationError
 from tests.sim.conftest import run, scenario
 
 
@@ -84,3 +87,19 @@ def test_calls_refused_closed_are_counted_apart_not_in_the_answer_rate(config) -
     assert rep["answer_rate"] == rep["contact_rate"] == rep["service_level"] == 1.0
     skill = rep["by_skill"]["impot_revenu"]
     assert skill["closed"] == rep["closed"] and skill["answer_rate"] == 1.0
+
+
+@pytest.mark.parametrize(
+    "stop", [{"calls": None, "duration_s": 1e12}, {"calls": 10**12}], ids=["duration_s", "calls"]
+)
+def test_a_run_that_cannot_end_before_the_calendar_s_end_is_refused_before_it_starts(config, stop) -> None:
+    """duration_s 1e12 (31,700 years) or 10**12 calls at 8 a minute (237,000 years): the run
+    simulated calls for hours (some 7e8 of them) before its clock passed 2200-01-01 and it stopped
+    with the message it can say at once. The progress hook, called 0.2 s into a run, says it ran."""
+
+    def started(fraction: float) -> None:
+        raise AssertionError("the run started")
+
+    sim = Simulation(scenario(**stop), config, progress=started)
+    with pytest.raises(SimulationError, match="2200-01-01"):
+        sim.run()
