@@ -141,6 +141,29 @@ def test_an_override_is_checked_on_the_configuration_s_values_not_the_code_s_def
     assert build_config(scenario, config).overflow.activate_ewt_s == 45
 
 
+@pytest.mark.parametrize(
+    ("old", "new", "where"),
+    [
+        ("count: 50", "count: yes", "agents[0].count"),
+        ("calls: 1000", "calls: true", "calls"),
+        ("rate_per_min: 48", "rate_per_min: on", "arrivals[0].rate_per_min"),
+        ("seed: 1", "seed: no", "seed"),
+    ],
+)
+def test_a_yes_or_no_where_a_number_goes_is_a_bad_scenario(
+    tmp_path: Path, old: str, new: str, where: str
+) -> None:
+    """YAML reads yes, no, on, off, true and false as booleans, and pydantic took them as 1 and 0:
+    `count: yes` ran one agent, `rate_per_min: on` one call a minute, silently."""
+    err = _error(tmp_path, GOOD.replace(old, new))
+    assert f"{where}: " in str(err) and "not true or false" in str(err), str(err)
+
+
+def test_a_yes_for_a_share_is_a_bad_scenario(tmp_path: Path) -> None:
+    err = _error(tmp_path, GOOD + "callers: {accept_callback: yes}\n")
+    assert err.line == 9 and "callers.accept_callback: " in str(err) and "not true or false" in str(err)
+
+
 def test_warmup_must_leave_calls_to_measure(tmp_path: Path) -> None:
     assert "warmup_calls" in str(_error(tmp_path, GOOD + "warmup_calls: 1000\n"))
 
