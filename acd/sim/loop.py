@@ -163,6 +163,11 @@ class Simulation:
         started = time.perf_counter()
         sc, engine = self.scenario, self.engine
         now = self.t0
+        # arrivals that would outlast the calendar (on average, for `calls`): said now, not after
+        # simulating centuries of calls up to it
+        span = sc.duration_s if sc.duration_s is not None else (sc.calls or 0) / sc.expected_rate()
+        if now + span > CLOCK_LIMIT:
+            raise SimulationError(TOO_LATE)
         self.actions: Counter[str] = Counter()
         self.redials = 0
         self.ewt_errors: list[list[float]] = [[] for _ in EWT_LOAD_BUCKETS]

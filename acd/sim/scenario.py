@@ -18,7 +18,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from acd.config import Config, ConfigError, load_config
-from acd.config.errors import format_path
+from acd.config.errors import _Located, format_path
 from acd.config.loader import ComposedYaml
 from acd.sim.scenario_model import (
     AgentGroup,
@@ -94,6 +94,38 @@ def _check_against_config(scenario: Scenario, config: Config) -> list[tuple[KeyP
     elif not config.agents:
         issues.append((("agents",), "agents: roster, but the configuration's roster is empty"))
     return issues
+
+
+#: The configuration's sections a scenario's `policies` override.
+POLICY_SECTIONS = ("routing", "callbacks", "overflow", "appointments", "services")
+
+
+def _check_policies(scenario: Scenario, config: Config) -> list[tuple[KeyPath, str]]:
+    """The configuration the run will build: the scenario's overrides on the configuration's
+    values, checked whole (the sites and skills they name, what holds between keys), so that an
+    override the configuration refuses is a bad scenario, not a traceback when the run starts."""
+    if not isinstance(scenario.policies, Policies):
+        return []
+    from acd.sim.build import build_config
+
+    try:
+        build_config(scenario, config)
+    except ValidationError as e:
+        issues: list[tuple[KeyPath, str]] = []
+        for err in e.errors():
+            located = (err.get("ctx") or {}).get("error")
+            if isinstance(located, _Located):  # a cross check: it names what it found
+                found = located.issues
+            else:  # between the keys of a section: some of them may be the configuration's
+                msg = err["msg"].removeprefix("Value error, ")
+                found = [(tuple(err["loc"]), f"{msg} (the configuration's values with the overrides)")]
+            for path, msg in found:
+                if path and path[0] in POLICY_SECTIONS:
+                    issues.append((("policies", *path), msg))
+                else:
+                    issues.append((("policies",), f"{format_path(path)}: {msg}" if path else msg))
+        return issues
+    return []
 
 
 def _hint(name: str, known: set[str]) -> str:
@@ -263,7 +295,7 @@ def check_scenario(
     scenario: Scenario, config: Config, file: str = "<scenario>", doc: ComposedYaml | None = None
 ) -> None:
     """The cross checks against the configuration (skills and sites exist)."""
-    issues = _check_against_config(scenario, config)
+    issues = _check_against_config(scenario, config) or _check_policies(scenario, config)
     if issues:
         located = [(file, _locate(doc, p), f"{format_path(p)}: {m}") for p, m in issues]
         raise ScenarioError(*located[0], issues=located)

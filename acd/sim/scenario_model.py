@@ -15,7 +15,16 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from acd.calendar import T_MAX
 from acd.config import AppointmentsConfig, CallbacksConfig, OverflowConfig, RoutingConfig
@@ -35,13 +44,25 @@ __all__ = [
 ]
 
 KeyPath = tuple[str | int, ...]
-PosFloat = Annotated[float, Field(gt=0, allow_inf_nan=False)]
-NonNegFloat = Annotated[float, Field(ge=0, allow_inf_nan=False)]
-Share = Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]
+
+
+def _not_a_bool(v: Any) -> Any:
+    """YAML reads yes, no, on, off, true and false as booleans, which pydantic takes as 1 and 0
+    where a number goes (`count: yes`: one agent): refused."""
+    if isinstance(v, bool):
+        raise ValueError("a number, not true or false (YAML reads yes, no, on and off as true or false)")
+    return v
+
+
+#: A number, not a boolean (every number of a scenario is one).
+Number = BeforeValidator(_not_a_bool)
+PosFloat = Annotated[float, Number, Field(gt=0, allow_inf_nan=False)]
+NonNegFloat = Annotated[float, Number, Field(ge=0, allow_inf_nan=False)]
+Share = Annotated[float, Number, Field(ge=0, le=1, allow_inf_nan=False)]
 Level = Annotated[int, Field(ge=1, le=5, strict=True)]
 #: The longest duration a scenario may name (about 31 years): past it the draws overflow.
 MAX_DURATION_S = 1e9
-Duration = Annotated[float, Field(gt=0, le=MAX_DURATION_S, allow_inf_nan=False)]
+Duration = Annotated[float, Number, Field(gt=0, le=MAX_DURATION_S, allow_inf_nan=False)]
 #: The largest coefficient of variation of a lognormal (sd_s / mean_s).
 MAX_CV = 1000.0
 
@@ -105,7 +126,7 @@ class Arrival(_Model):
     scale: NonNegFloat = 1.0
     #: Extra skills the calls need (e.g. [lsf]).
     needs: list[str] = Field(default_factory=list)
-    priority: Annotated[int, Field(ge=0, le=9)] = 0
+    priority: Annotated[int, Number, Field(ge=0, le=9)] = 0
     #: Overrides of the scenario's handle_time and patience for this stream.
     handle_time: Distribution | None = None
     patience: Distribution | None = None
@@ -141,13 +162,13 @@ class Arrival(_Model):
 class AgentGroup(_Model):
     """`count` agents at `site` with `skills` ({skill: level 1-5})."""
 
-    count: Annotated[int, Field(ge=1, le=100000)]
+    count: Annotated[int, Number, Field(ge=1, le=100000)]
     skills: dict[str, Level] = Field(min_length=1)
     site: str
 
 
 class ServicesOverride(_Model):
-    capacity: Annotated[int, Field(ge=0)] | None = None
+    capacity: Annotated[int, Number, Field(ge=0)] | None = None
     hours: Literal["always"] | None = None
 
 
@@ -166,26 +187,37 @@ class Policies(_Model):
     @field_validator("routing")
     @classmethod
     def _routing(cls, v: dict[str, Any]) -> dict[str, Any]:
-        RoutingConfig.model_validate(v)
-        return v
+        return _keys_checked(RoutingConfig, v)
 
     @field_validator("callbacks")
     @classmethod
     def _callbacks(cls, v: dict[str, Any]) -> dict[str, Any]:
-        CallbacksConfig.model_validate(v)
-        return v
+        return _keys_checked(CallbacksConfig, v)
 
     @field_validator("overflow")
     @classmethod
     def _overflow(cls, v: dict[str, Any]) -> dict[str, Any]:
-        OverflowConfig.model_validate(v)
-        return v
+        return _keys_checked(OverflowConfig, v)
 
     @field_validator("appointments")
     @classmethod
     def _appointments(cls, v: dict[str, Any]) -> dict[str, Any]:
-        AppointmentsConfig.model_validate(v)
-        return v
+        return _keys_checked(AppointmentsConfig, v)
+
+
+def _keys_checked(model: type[BaseModel], overrides: dict[str, Any]) -> dict[str, Any]:
+    """The overrides of a section, each key checked by the section's model (unknown keys, types,
+    bounds). What holds only between keys (overflow's hysteresis, ...) or against the rest of the
+    configuration (the sites and skills named) is checked on the configuration they override, with
+    the configuration's own values (acd/sim/scenario.py's check_scenario): alone, an override
+    would meet the code's defaults (activate_ewt_s 45 refused against a default deactivate_ewt_s
+    of 240, where config/overflow.yaml's is 30)."""
+    try:
+        model.model_validate(overrides)
+    except ValidationError as e:
+        if any(err["loc"] for err in e.errors()):  # a key's own error (none: the whole section's)
+            raise
+    return overrides
 
 
 class Redial(_Model):
@@ -230,14 +262,14 @@ class Staffing(_Model):
 class Scenario(_Model):
     name: str | None = None
     description: str | None = None
-    seed: Annotated[int, Field(ge=0)] = 1
-    calls: Annotated[int, Field(ge=1)] | None = None
+    seed: Annotated[int, Number, Field(ge=0)] = 1
+    calls: Annotated[int, Number, Field(ge=1)] | None = None
     duration_s: PosFloat | None = None
     #: The first simulated instant (RFC 3339 with offset).
     start: AwareDatetime = Field(default_factory=lambda: datetime.fromisoformat(DEFAULT_START))
     #: `always`: the calendar never closes. Omitted: the calendar of the configuration applies.
     hours: Literal["always"] | None = None
-    warmup_calls: Annotated[int, Field(ge=0)] = 0
+    warmup_calls: Annotated[int, Number, Field(ge=0)] = 0
     service_level_s: NonNegFloat = 20.0
     arrivals: list[Arrival] = Field(min_length=1)
     handle_time: Distribution
@@ -246,7 +278,7 @@ class Scenario(_Model):
     #: Groups of agents, or `roster`: the configuration's roster (config/agents.yaml).
     agents: list[AgentGroup] | Literal["roster"] = Field(min_length=1)
     #: With `agents: roster`: the share of each site's roster on duty (the first agents of each site).
-    staffed_share: Annotated[float, Field(gt=0, le=1)] = 1.0
+    staffed_share: Annotated[float, Number, Field(gt=0, le=1)] = 1.0
     #: Ring time before an agent answers (0: at once).
     ring_s: NonNegFloat = 0.0
     #: acd's policies: absent, the default routing and nothing else; `config`, the configuration's
@@ -258,7 +290,7 @@ class Scenario(_Model):
     #: The configuration directory (relative to the scenario file); default ACD_CONFIG_DIR or config/.
     config: str | None = None
     #: Batches for the confidence intervals (batch means over the measured calls).
-    batches: Annotated[int, Field(ge=2, le=1000)] = 20
+    batches: Annotated[int, Number, Field(ge=2, le=1000)] = 20
     #: After the last arrival, stop anyway this long after (calls still in line are `unresolved`).
     drain_s: PosFloat = 86400.0
 

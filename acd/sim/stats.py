@@ -4,6 +4,8 @@
 A call is measured when it is among the calls offered after the warm-up. Its outcome is counted
 once, when it is settled: answered (directly or through a callback), abandoned, overflowed to a
 local service, refused as closed, or ended otherwise (booked an appointment, callback failed).
+A call refused as closed is counted apart (`closed`), not in `offered`: the shares are over the
+calls offered while the line was open, as the contract's indicators count the answer rate.
 Counts are kept per skill and, overall, per batch of consecutive measured calls, for the
 confidence intervals (batch means).
 """
@@ -80,8 +82,9 @@ class Stats(Observer):
         rows = self._tag.pop(call.id, None)
         if rows is None:
             return
-        if action == "closed":
+        if action == "closed":  # counted apart: `offered` is the calls offered while open
             for r in rows:
+                r[OFFERED] -= 1
                 r[CLOSED] += 1
             return
         wait = max(0.0, now - call.offered_at)

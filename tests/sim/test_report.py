@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import pytest
+
+from acd.sim.loop import Simulation, SimulationError
 from tests.sim.conftest import run, scenario
 
 
@@ -60,3 +63,43 @@ def test_a_caller_whose_callback_failed_waited_until_it_failed(config) -> None:
     failed = rep["callbacks"]["failed"]
     assert failed == rep["other"] > 50 and rep["answered"] + failed == rep["offered"]
     assert rep["mean_wait_s"] * rep["offered"] >= 2400 * failed + rep["asa_s"] * rep["answered"]
+
+
+def test_calls_refused_closed_are_counted_apart_not_in_the_answer_rate(config) -> None:
+    """`hours` omitted, 07:00-10:00 on a Tuesday: the line opens at 08:30. Every call of the open
+    hour and a half meets an idle agent; the earlier ones are refused `closed`. The answer rate
+    (the taux de décroché) is over the calls offered while the line was open, as the contract's
+    indicators and the engine's day count them: it was 0.49 here, the closed calls counted as
+    offered and never answered, so a scenario's answer rate fell with the hours it simulated."""
+    rep = run(
+        config,
+        scenario(
+            calls=None,
+            duration_s=3 * 3600,
+            hours=None,
+            start="2026-03-03T07:00:00+01:00",
+            arrivals=[{"skill": "impot_revenu", "rate_per_min": 2}],
+        ),
+    )
+    assert rep["closed"] > 100 and rep["offered"] > 100
+    assert rep["offered"] + rep["closed"] == rep["arrivals"]
+    assert rep["answered"] == rep["offered"]
+    assert rep["answer_rate"] == rep["contact_rate"] == rep["service_level"] == 1.0
+    skill = rep["by_skill"]["impot_revenu"]
+    assert skill["closed"] == rep["closed"] and skill["answer_rate"] == 1.0
+
+
+@pytest.mark.parametrize(
+    "stop", [{"calls": None, "duration_s": 1e12}, {"calls": 10**12}], ids=["duration_s", "calls"]
+)
+def test_a_run_that_cannot_end_before_the_calendar_s_end_is_refused_before_it_starts(config, stop) -> None:
+    """duration_s 1e12 (31,700 years) or 10**12 calls at 8 a minute (237,000 years): the run
+    simulated calls for hours (some 7e8 of them) before its clock passed 2200-01-01 and it stopped
+    with the message it can say at once. The progress hook, called 0.2 s into a run, says it ran."""
+
+    def started(fraction: float) -> None:
+        raise AssertionError("the run started")
+
+    sim = Simulation(scenario(**stop), config, progress=started)
+    with pytest.raises(SimulationError, match="2200-01-01"):
+        sim.run()

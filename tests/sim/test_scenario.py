@@ -106,6 +106,64 @@ def test_new_keys_are_validated_with_their_line(tmp_path: Path, text: str, fragm
     assert err.line == 9 and fragment in str(err), str(err)
 
 
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        (
+            "policies: {appointments: {capacity: [{site: lile, skill: impot_revenu, morning: 1}]}}\n",
+            "policies.appointments.capacity[0].site: unknown site 'lile' (did you mean 'lille'?)",
+        ),
+        (
+            "policies: {routing: {widening: {default: [{after_s: 0, min_level: 1}], "
+            "by_skill: {impot_revenus: [{after_s: 0, min_level: 3}]}}}}\n",
+            "policies.routing.widening.by_skill.impot_revenus: unknown skill 'impot_revenus'",
+        ),
+        # config/overflow.yaml's activate_ewt_s is 60
+        ("policies: {overflow: {deactivate_ewt_s: 100}}\n", "policies.overflow: deactivate_ewt_s must not"),
+    ],
+)
+def test_an_override_the_configuration_refuses_is_a_bad_scenario_not_a_traceback(
+    tmp_path: Path, text: str, fragment: str
+) -> None:
+    """Each passed the scenario's checks and died in a pydantic traceback as the run built its
+    configuration: the overrides were checked alone, not on the configuration they override."""
+    err = _error(tmp_path, GOOD + text)
+    assert err.line == 9 and fragment in str(err), str(err)
+
+
+def test_an_override_is_checked_on_the_configuration_s_values_not_the_code_s_defaults(tmp_path: Path) -> None:
+    """activate_ewt_s 45 is valid over config/overflow.yaml (deactivate_ewt_s 30), and was refused
+    against the code's default deactivate_ewt_s (240)."""
+    from acd.sim.build import build_config
+
+    scenario, config = load_scenario(_write(tmp_path, GOOD + "policies: {overflow: {activate_ewt_s: 45}}\n"))
+    assert config.overflow.deactivate_ewt_s == 30
+    assert build_config(scenario, config).overflow.activate_ewt_s == 45
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "where"),
+    [
+        ("count: 50", "count: yes", "agents[0].count"),
+        ("calls: 1000", "calls: true", "calls"),
+        ("rate_per_min: 48", "rate_per_min: on", "arrivals[0].rate_per_min"),
+        ("seed: 1", "seed: no", "seed"),
+    ],
+)
+def test_a_yes_or_no_where_a_number_goes_is_a_bad_scenario(
+    tmp_path: Path, old: str, new: str, where: str
+) -> None:
+    """YAML reads yes, no, on, off, true and false as booleans, and pydantic took them as 1 and 0:
+    `count: yes` ran one agent, `rate_per_min: on` one call a minute, silently."""
+    err = _error(tmp_path, GOOD.replace(old, new))
+    assert f"{where}: " in str(err) and "not true or false" in str(err), str(err)
+
+
+def test_a_yes_for_a_share_is_a_bad_scenario(tmp_path: Path) -> None:
+    err = _error(tmp_path, GOOD + "callers: {accept_callback: yes}\n")
+    assert err.line == 9 and "callers.accept_callback: " in str(err) and "not true or false" in str(err)
+
+
 def test_warmup_must_leave_calls_to_measure(tmp_path: Path) -> None:
     assert "warmup_calls" in str(_error(tmp_path, GOOD + "warmup_calls: 1000\n"))
 
