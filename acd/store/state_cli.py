@@ -9,9 +9,11 @@ after it. With the memory store it lives only in the running process, and these 
   configuration that wrote it, then the state fitted to `config/`), written (standard output
   without FILE, or `-`). It reads only: a running service carries on.
 - import: the document read (any format this release reads: earlier ones are upgraded), loaded
-  under the current `config/` (what it no longer has is handled and logged, as on a restart), and
-  written as the store's snapshot, its base: only into an empty store (no snapshot, no log), and
-  only while no instance holds the lease (stop `acd serve` first; the next start restores it).
+  under the current `config/` (what it no longer has is handled and logged, as on a restart; the
+  records of the contacts that ends carried by the snapshot, written by the service when it
+  starts), and written as the store's snapshot, its base: only into an empty store (no snapshot,
+  no log), and only while no instance holds the lease (stop `acd serve` first; the next start
+  restores it).
 """
 
 from __future__ import annotations
@@ -257,9 +259,38 @@ def _holds_together(document: dict[str, Any], bad: str) -> None:
         seen.add(call_id)
 
 
+def _records_sink(settings: Any, config: Any, document: dict[str, Any]) -> Any:
+    """The records sink that observes the import's load: it only queues (the import writes no
+    records: the service does, from the snapshot that carries them), for the records database of
+    `settings`. An answered call's site is its agent's, from the document (the agent the call
+    had), else from `config`."""
+    from prometheus_client import CollectorRegistry
+
+    from acd.records.db import open_db
+    from acd.records.sink import RecordMetrics, RecordSink
+
+    sites = {a.id: a.site for a in config.agents}
+    for agent in document.get("agents") or [] if isinstance(document, dict) else []:
+        if (
+            isinstance(agent, dict)
+            and isinstance(agent.get("id"), str)
+            and isinstance(agent.get("site"), str)
+        ):
+            sites[agent["id"]] = agent["site"]
+    return RecordSink(
+        open_db(settings.records_url, settings.data_dir),
+        RecordMetrics(CollectorRegistry()),
+        leading=lambda: False,  # never writes: nothing to count
+        max_queue=settings.records_queue_max,
+        site_of=sites.get,
+    )
+
+
 async def import_state(settings: Any, config: Any, document: dict[str, Any]) -> dict[str, Any]:
     """Load `document` under `config` and write it as the base of the empty store; returns the
-    state written (this release's format)."""
+    state written (this release's format). The records of the contacts that loading ends (a
+    removed skill's calls, callbacks, appointments) go with it, as a snapshot carries the records
+    not yet written: the service writes them when it starts."""
     from redis.exceptions import RedisError
 
     from acd.engine import state as engine_state
@@ -269,7 +300,8 @@ async def import_state(settings: Any, config: Any, document: dict[str, Any]) -> 
     try:
         holds_together(document)
         commands = _commands_of(document)
-        engine = engine_state.load(config, document, router=settings.router)
+        records = _records_sink(settings, config, document)
+        engine = engine_state.load(config, document, router=settings.router, observer=records)
     except engine_state.StateError as exc:
         raise StateCommandError(str(exc)) from None
     except (KeyError, TypeError, ValueError) as exc:
@@ -287,7 +319,7 @@ async def import_state(settings: Any, config: Any, document: dict[str, Any]) -> 
                 f"an acd instance holds the store's lease ({await store.holder()}): stop acd serve first"
             )
         try:
-            epoch = await store.reseed(lease, 0, header, data)
+            epoch = await store.reseed(lease, 0, header, data, records.carried())
         finally:
             await store.release(lease)
         if epoch is None:
