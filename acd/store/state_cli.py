@@ -4,13 +4,16 @@ JSON document (acd/engine/state.py, docs/state.md), out of the store and into an
 The state lives in Redis (`ACD_REDIS_URL` or `ACD_REDIS_SENTINELS`): the snapshot and the log
 after it. With the memory store it lives only in the running process, and these commands refuse.
 
-- export: the snapshot loaded under the current `config/` and the log after it replayed, as a
-  restart would do, then the state written (standard output without FILE, or `-`). It reads only:
-  a running service carries on.
+- export: the state a restart under the current `config/` would make, by the restart's own steps
+  (`acd.store.redis.replica.read_state`: the snapshot, the log after it replayed under the
+  configuration that wrote it, then the state fitted to `config/`), written (standard output
+  without FILE, or `-`). It reads only: a running service carries on.
 - import: the document read (any format this release reads: earlier ones are upgraded), loaded
-  under the current `config/` (what it no longer has is handled and logged, as on a restart), and
-  written as the store's snapshot, its base: only into an empty store (no snapshot, no log), and
-  only while no instance holds the lease (stop `acd serve` first; the next start restores it).
+  under the current `config/` (what it no longer has is handled and logged, as on a restart; the
+  records of the contacts that ends carried by the snapshot, written by the service when it
+  starts), and written as the store's snapshot, its base: only into an empty store (no snapshot,
+  no log), and only while no instance holds the lease (stop `acd serve` first; the next start
+  restores it).
 """
 
 from __future__ import annotations
@@ -26,9 +29,6 @@ from typing import Any
 
 import orjson
 
-log = logging.getLogger("acd.state")
-
-READ_CHUNK = 1000
 IMPORT_LEASE_TTL_S = 30.0
 
 
@@ -42,8 +42,9 @@ def register(sub: Any) -> None:
     e = commands.add_parser(
         "export",
         help="write the state the store holds (snapshot and log) as one versioned JSON document",
-        description="Load the Redis store's snapshot under the current config/, replay the log after "
-        "it, and write the engine's whole state as JSON. Read-only: a running service carries on.",
+        description="Rebuild the state as a restart under the current config/ would (the Redis "
+        "store's snapshot, the log after it under the configuration that wrote it, then fitted to "
+        "config/) and write it as JSON. Read-only: a running service carries on.",
     )
     e.add_argument("file", nargs="?", default="-", help="where to write (default: standard output)")
     e.set_defaults(func=export_command)
@@ -188,45 +189,23 @@ def _commands_of(document: dict[str, Any]) -> list[Any]:
 
 
 async def _load(client: Any, settings: Any, config: Any) -> Any:
-    from pydantic import ValidationError
+    """The engine a restart under `config` would make, by the restart's own steps (the store's
+    `read_state`): the snapshot, the log after it replayed under the configuration that wrote it,
+    then the state fitted to `config`."""
     from redis.exceptions import RedisError
 
-    from acd.engine import Engine, apply_logged
     from acd.store import snapshot as snap
-    from acd.store.redis.forwarding import EVENTS
-    from acd.store.redis_log import TICK, RedisLog
+    from acd.store.redis.replica import Resync, read_state
+    from acd.store.redis_log import RedisLog
 
-    store = RedisLog(client, settings.redis_prefix)
     try:
-        stored = await store.load_snapshot()
-        if stored is None:
-            engine, seq, after = Engine(config, router=settings.router), 0, "0-0"
-        else:
-            header = snap.read_header(stored.header)
-            engine = snap.decode(stored.data, header, config=config, router=settings.router)
-            seq, after = stored.seq, stored.id
-        while entries := await store.read(after, READ_CHUNK):
-            for entry in entries:
-                if entry.seq <= seq:
-                    continue
-                if entry.seq != seq + 1:
-                    raise StateCommandError(f"gap in the log: entry {entry.seq} follows {seq}; try again")
-                if entry.kind == TICK:
-                    engine.tick(entry.now)
-                else:
-                    try:
-                        events = EVENTS.validate_json(entry.events or b"[]")
-                    except ValidationError as exc:
-                        log.error("log entry %d no longer reads (%s); skipped", entry.seq, exc)
-                    else:
-                        apply_logged(engine, events, entry.now, digests=entry.digests)
-                seq = entry.seq
-            after = entries[-1].id
+        return await read_state(RedisLog(client, settings.redis_prefix), config, settings)
+    except Resync as exc:  # a snapshot trimmed the log meanwhile (the service runs on)
+        raise StateCommandError(f"{exc}; try again") from None
     except snap.SnapshotError as exc:
         raise StateCommandError(str(exc)) from None
     except (RedisError, OSError) as exc:
         raise StateCommandError(f"Redis: {type(exc).__name__}: {exc}") from None
-    return engine
 
 
 def holds_together(document: Any) -> None:
@@ -280,9 +259,38 @@ def _holds_together(document: dict[str, Any], bad: str) -> None:
         seen.add(call_id)
 
 
+def _records_sink(settings: Any, config: Any, document: dict[str, Any]) -> Any:
+    """The records sink that observes the import's load: it only queues (the import writes no
+    records: the service does, from the snapshot that carries them), for the records database of
+    `settings`. An answered call's site is its agent's, from the document (the agent the call
+    had), else from `config`."""
+    from prometheus_client import CollectorRegistry
+
+    from acd.records.db import open_db
+    from acd.records.sink import RecordMetrics, RecordSink
+
+    sites = {a.id: a.site for a in config.agents}
+    for agent in document.get("agents") or [] if isinstance(document, dict) else []:
+        if (
+            isinstance(agent, dict)
+            and isinstance(agent.get("id"), str)
+            and isinstance(agent.get("site"), str)
+        ):
+            sites[agent["id"]] = agent["site"]
+    return RecordSink(
+        open_db(settings.records_url, settings.data_dir),
+        RecordMetrics(CollectorRegistry()),
+        leading=lambda: False,  # never writes: nothing to count
+        max_queue=settings.records_queue_max,
+        site_of=sites.get,
+    )
+
+
 async def import_state(settings: Any, config: Any, document: dict[str, Any]) -> dict[str, Any]:
     """Load `document` under `config` and write it as the base of the empty store; returns the
-    state written (this release's format)."""
+    state written (this release's format). The records of the contacts that loading ends (a
+    removed skill's calls, callbacks, appointments) go with it, as a snapshot carries the records
+    not yet written: the service writes them when it starts."""
     from redis.exceptions import RedisError
 
     from acd.engine import state as engine_state
@@ -292,7 +300,8 @@ async def import_state(settings: Any, config: Any, document: dict[str, Any]) -> 
     try:
         holds_together(document)
         commands = _commands_of(document)
-        engine = engine_state.load(config, document, router=settings.router)
+        records = _records_sink(settings, config, document)
+        engine = engine_state.load(config, document, router=settings.router, observer=records)
     except engine_state.StateError as exc:
         raise StateCommandError(str(exc)) from None
     except (KeyError, TypeError, ValueError) as exc:
@@ -310,7 +319,7 @@ async def import_state(settings: Any, config: Any, document: dict[str, Any]) -> 
                 f"an acd instance holds the store's lease ({await store.holder()}): stop acd serve first"
             )
         try:
-            epoch = await store.reseed(lease, 0, header, data)
+            epoch = await store.reseed(lease, 0, header, data, records.carried())
         finally:
             await store.release(lease)
         if epoch is None:

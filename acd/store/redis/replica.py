@@ -31,12 +31,13 @@ import logging
 import time
 from collections.abc import Callable
 from functools import partial
+from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
 from acd.aio import retrieve
 from acd.engine import Engine, EngineError, EventResult, apply_logged
-from acd.engine.observer import Observer
+from acd.engine.observer import NULL_OBSERVER, Observer
 from acd.gcpolicy import collector_paused
 from acd.store import log_events
 from acd.store.redis.forwarding import EVENTS
@@ -44,6 +45,10 @@ from acd.store.redis.metrics import StoreMetrics
 from acd.store.redis.snapshots import Snapshots
 from acd.store.redis_log import TICK, LogEntry, RedisLog
 from acd.store.snapshot import Position
+
+if TYPE_CHECKING:
+    from acd.config import Config
+    from acd.settings import Settings
 
 log = logging.getLogger("acd.store")
 
@@ -223,4 +228,26 @@ class Replica:
         return Position(seq, entry_id, now)
 
 
-__all__ = ["Answered", "Replica", "Resync"]
+async def read_state(log: RedisLog, config: Config, settings: Settings) -> Engine:
+    """The engine a restart under `config` would rebuild from the store as it is now, by the
+    restart's own steps (`Replica.reload`: the snapshot, the log after it replayed under the
+    configuration that wrote it, then the state fitted to `config`), reading only: what
+    `acd state export` writes. Raises `Resync` when the log moved under it (a snapshot trimmed
+    what it was about to read: try again) and `SnapshotError` for a snapshot it cannot read."""
+    from prometheus_client import CollectorRegistry
+
+    metrics = StoreMetrics(CollectorRegistry())
+    snapshots = Snapshots(log, config, settings, metrics, lambda: None)  # no records: nobody writes
+    replica = Replica(
+        log=log,
+        snapshots=snapshots,
+        metrics=metrics,
+        new_engine=lambda: Engine(config, router=settings.router),
+        observer=NULL_OBSERVER,
+        answered=lambda request, results: None,
+    )
+    await replica.reload()
+    return replica.engine
+
+
+__all__ = ["Answered", "Replica", "Resync", "read_state"]
