@@ -10,7 +10,7 @@ import pytest
 
 from acd.calendar import french_holidays
 from acd.config import load_config
-from acd.routing import kernel
+from acd.routing import entries
 from acd.warmup import rehearse, warm
 
 CONFIG = Path(__file__).resolve().parents[1] / "config"
@@ -27,8 +27,8 @@ def test_the_rehearsal_takes_calls_through_their_life_open_or_closed(now: float)
         assert out["events"] >= 14
     assert out["kernels"]["cache_misses"] >= 0
     # what a first request would otherwise fill: the kernels' entry points, the holiday tables
-    loaded = vars(kernel.entries())
-    assert set(kernel._SAMPLE_ARGS) <= set(loaded)
+    loaded = vars(entries.entries())
+    assert set(entries._SAMPLE_ARGS) <= set(loaded)
     assert french_holidays.cache_info().currsize >= 1
 
 

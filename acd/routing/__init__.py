@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from acd.model import Strategy
 from acd.routing.base import Router, SkillStats, Widening
-from acd.routing.kernel import warm_up
+from acd.routing.entries import warm_up
 from acd.routing.reference import ReferenceRouter
 from acd.routing.router import NumbaRouter
 

@@ -8,7 +8,7 @@ from collections.abc import Iterable, Mapping, Sequence
 import numpy as np
 
 from acd.model import OCCUPIED_STATES, AgentState, Strategy
-from acd.routing import kernel
+from acd.routing import entries
 from acd.routing.base import MAX_PRIORITY, Router, RowPool, SkillStats, Widening, next_drop
 from acd.routing.table import (
     A_SITE,
@@ -53,7 +53,7 @@ class NumbaRouter(Router):
         self._masks: dict[tuple[int, tuple[int, ...]], int] = {}  # (skill, needs) -> checked mask
 
     def _strategy_changed(self) -> None:
-        self._k = kernel.entries()
+        self._k = entries.entries()
         self._pick_agent, self._pick_new = self._k.picks(self._strategy_code)
 
     # Kernel entry points belong to the process: left out of a snapshot, found again on load.
