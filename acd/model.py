@@ -49,6 +49,9 @@ class Strategy(IntEnum):
     LONGEST_IDLE = 0  # the agent idle the longest (earliest idle_since)
     SKILL_LEVEL = 1  # highest level in the call's skill, then longest idle
     LEAST_OCCUPIED = 2  # lowest occupancy, then longest idle
+    #: the agent holding the fewest skills, then the highest level in the call's skill, then the
+    #: longest idle: the versatile agents kept free for the calls only they can take
+    FEWEST_SKILLS = 3
 
     @classmethod
     def from_name(cls, name: str) -> Strategy:

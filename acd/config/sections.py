@@ -148,7 +148,7 @@ class Widening(_Model):
 class RoutingConfig(_Model):
     """How calls are routed and queued (config/routing.yaml)."""
 
-    strategy: Literal["longest_idle", "skill_level", "least_occupied"] = "longest_idle"
+    strategy: Literal["longest_idle", "skill_level", "least_occupied", "fewest_skills"] = "longest_idle"
     wrap_up_s: NonNegSeconds = 30.0
     callback_offer_ewt_s: NonNegSeconds = 300.0
     #: How long a call waits for its busy preferred agent while others are idle: an opt-in that

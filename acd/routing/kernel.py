@@ -29,7 +29,7 @@ from acd.routing.table import (
 
 # AgentState / Strategy codes as plain ints (numba freezes module globals as constants)
 AVAILABLE, BUSY, WRAP_UP, RESERVED = 1, 2, 3, 5
-LONGEST_IDLE, SKILL_LEVEL, LEAST_OCCUPIED = 0, 1, 2
+LONGEST_IDLE, SKILL_LEVEL, LEAST_OCCUPIED, FEWEST_SKILLS = 0, 1, 2, 3
 
 
 @njit(cache=True, inline="always")
@@ -70,6 +70,13 @@ def _pick_for(lv, ai, af, wid, avail, n_avail, skill, mask, enqueued_at, pref, p
         idle_since = af[a, T_IDLE_SINCE]
         if strategy == SKILL_LEVEL:
             key = -float(level)
+        elif strategy == FEWEST_SKILLS:
+            held = ai[a, A_MASK]
+            count = 0
+            while held:
+                held &= held - 1
+                count += 1
+            key = float(count * 8 - level)  # levels are 1-5: the count first, then the level
         elif strategy == LEAST_OCCUPIED:
             occupied = af[a, T_OCCUPIED_S]
             idle = af[a, T_IDLE_S]
@@ -126,6 +133,11 @@ def pick_agent_least_occupied(lv, ai, af, ci, cf, wid, avail, slot, now, n_avail
     return _pick_agent(lv, ai, af, ci, cf, wid, avail, slot, now, n_avail, LEAST_OCCUPIED)
 
 
+@njit(cache=True)
+def pick_agent_fewest_skills(lv, ai, af, ci, cf, wid, avail, slot, now, n_avail):
+    return _pick_agent(lv, ai, af, ci, cf, wid, avail, slot, now, n_avail, FEWEST_SKILLS)
+
+
 # A call just offered, not in the table yet (it joins the line only if nobody can take it now).
 @njit(cache=True)
 def pick_new_longest_idle(lv, ai, af, wid, avail, n_avail, skill, mask, pref, pref_until, now):
@@ -142,9 +154,19 @@ def pick_new_least_occupied(lv, ai, af, wid, avail, n_avail, skill, mask, pref, 
     return _pick_for(lv, ai, af, wid, avail, n_avail, skill, mask, now, pref, pref_until, now, LEAST_OCCUPIED)
 
 
+@njit(cache=True)
+def pick_new_fewest_skills(lv, ai, af, wid, avail, n_avail, skill, mask, pref, pref_until, now):
+    return _pick_for(lv, ai, af, wid, avail, n_avail, skill, mask, now, pref, pref_until, now, FEWEST_SKILLS)
+
+
 #: pick_agent / pick_new kernels by Strategy code
-PICK_AGENT = (pick_agent_longest_idle, pick_agent_skill_level, pick_agent_least_occupied)
-PICK_NEW = (pick_new_longest_idle, pick_new_skill_level, pick_new_least_occupied)
+PICK_AGENT = (
+    pick_agent_longest_idle,
+    pick_agent_skill_level,
+    pick_agent_least_occupied,
+    pick_agent_fewest_skills,
+)
+PICK_NEW = (pick_new_longest_idle, pick_new_skill_level, pick_new_least_occupied, pick_new_fewest_skills)
 
 
 @njit(cache=True)

@@ -219,6 +219,8 @@ class ReferenceRouter(Router):
                 key = (-agent.levels[call.skill], agent.idle_since)
             elif strategy is Strategy.LEAST_OCCUPIED:
                 key = (agent.occupancy(now), agent.idle_since)
+            elif strategy is Strategy.FEWEST_SKILLS:
+                key = (len(agent.levels), -agent.levels[call.skill], agent.idle_since)
             else:
                 key = (agent.idle_since,)
             if best_key is None or key < best_key:  # strict: on a tie the lower row stays

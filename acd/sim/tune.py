@@ -41,7 +41,7 @@ SPACE: dict[tuple[str, str], list[Any]] = {
     ("overflow", "threshold_s"): [0.0, 15.0, 30.0, 60.0, 120.0, 300.0],
     ("overflow", "activate_ewt_s"): [30.0, 60.0, 120.0, 300.0, 600.0],
     ("appointments", "offer_above_ewt_s"): [30.0, 60.0, 120.0, 300.0, None],
-    ("routing", "strategy"): ["longest_idle", "skill_level", "least_occupied"],
+    ("routing", "strategy"): ["longest_idle", "skill_level", "least_occupied", "fewest_skills"],
 }
 FILES = {"routing": "routing.yaml", "overflow": "overflow.yaml", "appointments": "appointments.yaml"}
 

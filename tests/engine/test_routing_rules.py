@@ -203,6 +203,19 @@ def test_skill_level_strategy_prefers_the_most_skilled(make_driver):
     assert d.offer("c2")["agent_id"] == "a4"
 
 
+def test_fewest_skills_strategy_keeps_the_versatile_agents_for_last(make_driver):
+    d = make_driver(strategy="fewest_skills")
+    d.agent("a4", "available")  # impot_revenu 3 and lsf: two skills, idle longest
+    d.advance(5)
+    d.agent("a2", "available")  # impot_revenu 2 and paiement: two skills
+    d.advance(5)
+    d.agent("a5", "available")  # impot_revenu 1 alone
+    d.advance(5)
+    d.agent("a1", "available")  # impot_revenu 5 alone
+    # one skill first (the higher level first), then two (the higher level in the call's skill)
+    assert [d.offer(f"c{i}")["agent_id"] for i in range(4)] == ["a1", "a5", "a4", "a2"]
+
+
 def test_least_occupied_strategy_prefers_the_least_busy(make_driver):
     d = make_driver(strategy="least_occupied", wrap_up_s=0)
     d.agent("a1", "available")

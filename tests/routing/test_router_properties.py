@@ -191,6 +191,7 @@ def test_decisions_follow_the_rules(floor: Floor) -> None:
                 Strategy.LONGEST_IDLE: 0.0,
                 Strategy.SKILL_LEVEL: -level,
                 Strategy.LEAST_OCCUPIED: r.occupancy(a, now),
+                Strategy.FEWEST_SKILLS: sum(v >= 1 for v in floor.agents[a][0].values()) * 8 - level,
             }[floor.strategy]
             return (first, r.idle_since(a), a)
 
