@@ -146,9 +146,9 @@ def test_shipped_roster_skill_mix_is_mostly_tax(shipped: Config) -> None:
         assert all(any(s in a.skills for a in here) for s in CONTRACT_SKILLS[:4]), site
 
 
-def test_shipped_routing_is_work_conserving_with_experts_first_among_the_free(shipped: Config) -> None:
+def test_shipped_routing_is_work_conserving_and_gives_a_call_to_the_longest_idle(shipped: Config) -> None:
     """No widening step above level 1 (tests/engine/test_shipped_routing.py drives it)."""
-    assert shipped.routing.strategy == "skill_level"
+    assert shipped.routing.strategy == "longest_idle"
     for skill in shipped.skills:
         assert shipped.widening_for(skill.id) == [(0.0, 1)]
     assert shipped.routing.rona_pause is True
