@@ -33,6 +33,18 @@ def store_config(**routing: Any) -> Config:
     return Config.model_validate(base)
 
 
+def config_without_a1_a3_and_paiement() -> Config:
+    """The store's configuration with agents a1 and a3 and the skill paiement removed, and a
+    wrap-up of 60 s: a restart under a changed config/."""
+    data: dict[str, Any] = store_config().model_dump(mode="json")
+    data["skills"] = [s for s in data["skills"] if s["id"] != "paiement"]
+    data["agents"] = [a for a in data["agents"] if a["id"] not in ("a1", "a3")]
+    for agent in data["agents"]:
+        agent["skills"].pop("paiement", None)
+    data["routing"]["wrap_up_s"] = 60
+    return Config.model_validate(data)
+
+
 def eid(prefix: str = "ev") -> str:
     return f"{prefix}-{next(_ids)}"
 

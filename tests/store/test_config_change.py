@@ -16,19 +16,9 @@ from acd.model import AgentState
 from acd.store import snapshot as snap
 from tests.conftest import T0
 from tests.store.conftest import leader_of
-from tests.store.helpers import agent_state, eid, offered, store_config
+from tests.store.helpers import agent_state, config_without_a1_a3_and_paiement, eid, offered, store_config
 
 DB = 7
-
-
-def _without_a1_and_paiement() -> Config:
-    data: dict[str, Any] = store_config().model_dump(mode="json")
-    data["skills"] = [s for s in data["skills"] if s["id"] != "paiement"]
-    data["agents"] = [a for a in data["agents"] if a["id"] not in ("a1", "a3")]
-    for agent in data["agents"]:
-        agent["skills"].pop("paiement", None)
-    data["routing"]["wrap_up_s"] = 60
-    return Config.model_validate(data)
 
 
 async def test_a_crash_then_a_restart_under_a_changed_config_keeps_what_the_log_acknowledged(
@@ -48,7 +38,7 @@ async def test_a_crash_then_a_restart_under_a_changed_config_keeps_what_the_log_
     await first.crash()  # no snapshot: the whole day is in the log
 
     with caplog.at_level(logging.WARNING):
-        [second] = await cluster(config=_without_a1_and_paiement(), clock=clock)
+        [second] = await cluster(config=config_without_a1_a3_and_paiement(), clock=clock)
         await leader_of([second])
     engine = second.service.engine
     c1, c2, c3 = (engine.calls[c] for c in ("c1", "c2", "c3"))
@@ -79,7 +69,7 @@ async def test_a_snapshot_then_a_log_under_the_old_config_then_a_restart_under_t
     await first.events(offered("c2", skill="paiement"))
     await first.crash()
 
-    changed = _without_a1_and_paiement()
+    changed = config_without_a1_a3_and_paiement()
     [second] = await cluster(config=changed, clock=clock)
     await leader_of([second])
     engine = second.service.engine
@@ -136,7 +126,7 @@ async def test_the_contacts_a_removed_skill_ends_at_a_restart_leave_their_record
     if written == "snapshot":
         raw_redis.delete("acd:config:log")
 
-    [second] = await cluster(config=_without_a1_and_paiement(), clock=clock)
+    [second] = await cluster(config=config_without_a1_a3_and_paiement(), clock=clock)
     await leader_of([second])
     await second.service.records.flush(30)
     status, text = await second.request("GET", "/v1/records?from=2026-03-01&to=2026-03-31")

@@ -10,25 +10,14 @@ from typing import Any
 import pytest
 
 from acd.clock import ManualClock
-from acd.config import Config
 from acd.engine import state as engine_state
 from acd.settings import Settings
 from acd.store.state_cli import export_state
 from tests.conftest import T0
 from tests.store.conftest import eventually, leader_of
-from tests.store.helpers import agent_state, eid, offered, store_config
+from tests.store.helpers import agent_state, config_without_a1_a3_and_paiement, eid, offered, store_config
 
 DB = 3
-
-
-def _without_a1_a3_and_paiement() -> Config:
-    data: dict[str, Any] = store_config().model_dump(mode="json")
-    data["skills"] = [s for s in data["skills"] if s["id"] != "paiement"]
-    data["agents"] = [a for a in data["agents"] if a["id"] not in ("a1", "a3")]
-    for agent in data["agents"]:
-        agent["skills"].pop("paiement", None)
-    data["routing"]["wrap_up_s"] = 60
-    return Config.model_validate(data)
 
 
 def _comparable(document: dict[str, Any]) -> dict[str, Any]:
@@ -67,7 +56,7 @@ async def test_export_under_a_changed_config_writes_the_state_a_restart_under_it
     assert status == 201, callback
     await first.crash()
 
-    changed = _without_a1_a3_and_paiement()
+    changed = config_without_a1_a3_and_paiement()
     exported = await export_state(Settings(redis_url=redis_url), changed)
     calls = {c["id"]: c for c in exported["calls"]}
     assert (calls["c1"]["status"], calls["c1"].get("agent_id")) == ("answered", "a1")
