@@ -115,6 +115,7 @@ class Callbacks:
         )
         self.records[callback.id] = callback
         call.callback_id = callback.id
+        call.callback_at = t
         call.status = CallStatus.CALLBACK
         call.stranded = True
         return callback

@@ -51,6 +51,7 @@ class Call:
     end_reason: str | None = None
     survey_score: int | None = None
     callback_id: str | None = None
+    callback_at: float | None = None  # when its caller accepted a callback (the event's ts)
     service_id: str | None = None  # the local service it overflowed to
     stranded: bool = False  # the max-wait rule has acted on it
     timer_token: int = 0  # invalidates a pending widening / preference timer

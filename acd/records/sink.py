@@ -230,7 +230,11 @@ class RecordSink(RecordWriter, Observer):
 
 
 def _callback_start(call: Call) -> float:
-    """When a callback began: its request, or the caller's acceptance (virtual hold)."""
+    """When a callback began: its request, or the caller's acceptance (virtual hold), as the
+    platform dated it (the event's `ts`, as the callback's own `created_at`); for a call of an
+    earlier release's state, which has no `callback_at`, when acd heard of it."""
+    if call.callback_at is not None:
+        return call.callback_at
     if call.kind == "inbound":
         for at, entry in call.history:
             if entry.get("action") == "callback":

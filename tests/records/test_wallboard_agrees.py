@@ -6,8 +6,11 @@ callback answered the morning after, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Any
+
+import pytest
 
 from acd.api.handlers import SERVICE
 from acd.api.wallboard import snapshot
@@ -79,3 +82,35 @@ async def test_a_callback_answered_the_next_morning_counts_on_the_day_of_its_cal
     assert await indicators(p, "2026-03-03") == []  # c2 has not ended: no record yet
     # this morning: one call offered, none answered (not 1 of 1, nor a rate above 100 %)
     assert (today["offered"], today["answered"], today["answer_rate"]) == (1, 0, 0.0)
+
+
+async def test_a_callback_s_record_begins_when_its_caller_accepted_it_as_the_platform_dated_it(
+    make_platform, clock, backend
+):
+    """The acceptance's `ts`, not the instant acd heard of it: a callback answered starts where a
+    callback failed or cancelled starts (its `created_at`), on the day its caller accepted it."""
+    p = await make_platform(config=day_config(), **backend.settings())
+    clock.t = datetime(2026, 3, 2, 18, 50, tzinfo=PARIS).timestamp()
+    assert (await p.offer("c1"))["action"] == "queue"
+    accepted = clock.t + 10
+    clock.advance(40)  # the acceptance reaches acd 30 s after the platform saw it
+    iso = datetime.fromtimestamp(accepted, PARIS).isoformat()
+    await p.send("callback.accepted", call_id="c1", ts=iso)
+    clock.t = datetime(2026, 3, 3, 8, 30, tzinfo=PARIS).timestamp()
+    await tick(p)
+    await p.agent("a1", "available")
+    clock.advance(5)
+    await p.send("callback.result", callback_id="cb-c1", outcome="answered")
+    clock.advance(120)
+    await p.send("call.ended", call_id="c1", reason="completed")
+    service = p.client.app[SERVICE]
+    await service.records.flush()
+    status, text = await p.request("GET", f"/v1/records?from={DAY}&to=2026-03-03")
+    assert status == 200, text
+    rows = {(r["call_id"], r["kind"]): r for r in map(json.loads, text.splitlines()) if r}
+    callback = rows[("cb-c1", "callback")]
+    assert callback["outcome"] == "answered"
+    assert datetime.fromisoformat(callback["offered_at"]).timestamp() == pytest.approx(accepted, abs=1e-3)
+    assert datetime.fromisoformat(rows[("c1", "call")]["ended_at"]).timestamp() == pytest.approx(
+        accepted, abs=1e-3
+    )
