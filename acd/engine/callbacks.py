@@ -92,12 +92,12 @@ class Callbacks:
         if e.window_start is not None:
             return self.book_window(call, e.window_start.timestamp(), t, now)
         callback = self.hold(call, t, due=now, requested=False)
-        arm_stop(self.line, self.caller_hours, callback, now)
         decision = CallbackDecision(callback.id, call_id=call.id)
         self.line._record(call, now, decision.to_wire())
         self.note(callback, now, "scheduled", why="virtual_hold")
         self.line.observer.callback_accepted(call, callback, now)
         self.line.observer.callback(callback, "scheduled", now)
+        arm_stop(self.line, self.caller_hours, callback, now, leave=True)  # the caller's night: out
         return decision
 
     def hold(self, call: Call, t: float, *, due: float, requested: bool) -> Callback:
