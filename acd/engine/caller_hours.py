@@ -31,6 +31,7 @@ NUMBER_TIMEZONE = (
     ("+590", "America/Guadeloupe"),
     ("+594", "America/Cayenne"),
     ("+596", "America/Martinique"),
+    ("+508", "America/Miquelon"),
 )
 #: The prefixes alone: most numbers are metropolitan, settled by one `startswith` (asked on every offer).
 _OVERSEAS = tuple(prefix for prefix, _ in NUMBER_TIMEZONE)

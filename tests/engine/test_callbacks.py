@@ -403,6 +403,19 @@ def test_a_virtual_hold_accepted_in_the_caller_s_night_is_due_at_the_caller_s_mo
     assert [c.command for c in d.commands] == ["originate"]
 
 
+def test_a_saint_pierre_et_miquelon_caller_is_rung_in_its_own_daytime(router_kind):
+    """Department 975 (Saint-Pierre-et-Miquelon, UTC-3 in winter) is one the contract takes, in
+    the 971-976 the docs name: the line's 08:30 opening is 04:30 there. Asked in the evening, its
+    callback was due at 08:30 Paris; it is due at the caller's 08:00, 12:00 Paris."""
+    evening = datetime(2026, 3, 2, 18, 30, tzinfo=UTC).timestamp()  # Monday 19:30 Paris
+    d = driver(router_kind, now=evening)
+    miquelon = ZoneInfo("America/Miquelon")
+    decision = request(d, "cb1", department="975")
+    assert datetime.fromtimestamp(decision["due_at"], miquelon).isoformat() == "2026-03-03T08:00:00-03:00"
+    decision = d.send("callback.requested", callback_id="cb2", number="+508411234", skill="impot_revenu")
+    assert datetime.fromtimestamp(decision["due_at"], miquelon).isoformat() == "2026-03-03T08:00:00-03:00"
+
+
 # -- the platform's words on a dial, untidy (found by tests/engine/test_faults.py's chaos)
 
 
