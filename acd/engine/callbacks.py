@@ -28,7 +28,7 @@ from acd.engine.line import Line
 from acd.engine.outbound import Outbound
 from acd.engine.records import Agent, Call, Callback
 from acd.engine.validation import Batch
-from acd.engine.windows import Bookings, check_window, offered
+from acd.engine.windows import Bookings, check_window, offered, release
 from acd.events import CallbackAccepted, CallbackCancelled, CallbackRequested, CallbackResult
 from acd.model import CallbackDecision, CallbackStatus, CallKind, CallStatus, Command
 
@@ -192,6 +192,7 @@ class Callbacks:
                 self.line._dequeue(call)
             self.line._finish_call(call, t, now, "cancelled")
         self.note(callback, now, "cancelled")
+        release(self, callback)  # a window's place, not yet used
         self.line.observer.callback(callback, "cancelled", now)
         self.leave_share(callback, now, commands)
         return CallbackDecision(callback.id, status=CANCELLED)
