@@ -41,6 +41,7 @@ DEPARTMENT_TIMEZONE = {
     "972": "America/Martinique",
     "973": "America/Cayenne",
     "974": "Indian/Reunion",
+    "975": "America/Miquelon",  # Saint-Pierre-et-Miquelon: a code the contract's departments take
     "976": "Indian/Mayotte",
 }
 

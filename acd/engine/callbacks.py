@@ -28,7 +28,7 @@ from acd.engine.line import Line
 from acd.engine.outbound import Outbound
 from acd.engine.records import Agent, Call, Callback
 from acd.engine.validation import Batch
-from acd.engine.windows import Bookings, check_window, offered
+from acd.engine.windows import Bookings, check_window, offered, release
 from acd.events import CallbackAccepted, CallbackCancelled, CallbackRequested, CallbackResult
 from acd.model import CallbackDecision, CallbackStatus, CallKind, CallStatus, Command
 
@@ -92,12 +92,12 @@ class Callbacks:
         if e.window_start is not None:
             return self.book_window(call, e.window_start.timestamp(), t, now)
         callback = self.hold(call, t, due=now, requested=False)
-        arm_stop(self.line, self.caller_hours, callback, now)
         decision = CallbackDecision(callback.id, call_id=call.id)
         self.line._record(call, now, decision.to_wire())
         self.note(callback, now, "scheduled", why="virtual_hold")
         self.line.observer.callback_accepted(call, callback, now)
         self.line.observer.callback(callback, "scheduled", now)
+        arm_stop(self.line, self.caller_hours, callback, now, leave=True)  # the caller's night: out
         return decision
 
     def hold(self, call: Call, t: float, *, due: float, requested: bool) -> Callback:
@@ -193,6 +193,7 @@ class Callbacks:
                 self.line._dequeue(call)
             self.line._finish_call(call, t, now, "cancelled")
         self.note(callback, now, "cancelled")
+        release(self, callback)  # a window's place, not yet used
         self.line.observer.callback(callback, "cancelled", now)
         self.leave_share(callback, now, commands)
         return CallbackDecision(callback.id, status=CANCELLED)

@@ -31,6 +31,7 @@ NUMBER_TIMEZONE = (
     ("+590", "America/Guadeloupe"),
     ("+594", "America/Cayenne"),
     ("+596", "America/Martinique"),
+    ("+508", "America/Miquelon"),
 )
 #: The prefixes alone: most numbers are metropolitan, settled by one `startswith` (asked on every offer).
 _OVERSEAS = tuple(prefix for prefix, _ in NUMBER_TIMEZONE)
@@ -153,10 +154,15 @@ class CallerHours:
         return None
 
 
-def arm_stop(line: Any, hours: CallerHours, callback: Any, t: float) -> None:
+def arm_stop(line: Any, hours: CallerHours, callback: Any, t: float, *, leave: bool = False) -> None:
     """A callback waiting in line is woken when dialling it stops (`callback_stop`): still
     waiting then, it leaves the line, due at the next instant it may be dialled, so its `due_at`
-    never stays in a past evening while it waits for the morning."""
+    never stays in a past evening while it waits for the morning. With `leave`, one that may not
+    be dialled now (a virtual hold accepted in the caller's night) leaves the line at once, its
+    place kept: its `due_at` says the caller's morning, and it is not counted among the callers
+    waiting (a callback entering the line is routed next, which defers it so itself)."""
     stop = hours.until_for(callback, t)
     if stop is not None:
         line.timers.set(stop, "callback_stop", callback.id, callback.token)
+    elif leave and (call := line.calls.get(callback.call_id)) is not None and call.waiting:
+        line.callback_book.defer(call, t)

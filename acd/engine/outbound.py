@@ -113,9 +113,10 @@ class Outbound:
         attempt counted at `originate` is taken back (a contact's attempts count the dials that
         reached its side), nothing is retried later and nothing fails; the contact goes back to
         its place in line at once (its waiting status, no agent), so the next free qualified
-        agent is reserved and a new `originate` sent; the agent gets `ring_out` (counted toward
-        `rona_pause`). The rung-out dial's result, if one comes, changes nothing: `not_dialing`
-        while the contact waits, `stale` once the next dial began (stamped before it)."""
+        agent is reserved and a new `originate` sent (an appointment whose slot is over is not:
+        a no-show acd did not dial); the agent gets `ring_out` (counted toward `rona_pause`).
+        The rung-out dial's result, if one comes, changes nothing: `not_dialing` while the
+        contact waits, `stale` once the next dial began (stamped before it)."""
         rules = self.rules_for(call)
         contact = rules.contact_of(call)
         ignored = self._check_word(rules, contact, call, agent, t)
@@ -126,9 +127,14 @@ class Outbound:
         contact.status, contact.agent_id = rules.waiting_status, None
         call.unanswered += 1
         rules.note(contact, now, "ring_out", agent_id=agent.id)
-        # As on_unanswered for an inbound call: back to its place first, so it goes to another
-        # free agent if there is one; then the agent is free (or paused) and may take it again.
-        line._requeue(call, now, commands, why="no_answer")
+        if isinstance(contact, Appointment) and now >= contact.end:
+            # Its slot is over: not dialled after it (a no-show acd did not dial), never back in line.
+            call.agent_id = None
+            self.rules[CallKind.APPOINTMENT].slot_over(contact, now)  # type: ignore[attr-defined]
+        else:
+            # As on_unanswered for an inbound call: back to its place first, so it goes to another
+            # free agent if there is one; then the agent is free (or paused) and may take it again.
+            line._requeue(call, now, commands, why="no_answer")
         line._agent_event(agent, "ring_out", t, now, commands)
         return None
 

@@ -129,6 +129,21 @@ def offered(
     return list(out)
 
 
+def release(book: Any, callback: Any) -> None:
+    """A window's callback cancelled before its first dial frees its place in the window (`book`:
+    the callbacks' part); a virtual hold or a requested callback holds no place."""
+    start = next((entry["window"] for _, entry in callback.history if entry.get("why") == "window"), None)
+    if start is None or callback.first_dial_at is not None:
+        return
+    at = datetime.fromisoformat(start).timestamp()
+    day = datetime.fromtimestamp(at, book.calendar.hours.zone).date()
+    for index, *_, start_iso, _end_iso in _plan(book.settings, book.calendar, day):
+        key = (day.isoformat(), index)
+        if start_iso == start and book.window_booked.get(key, 0) > 0:
+            book.window_booked[key] -= 1
+            return
+
+
 def check_window(book: Any, e: Any, batch: Any) -> None:
     """A `callback.accepted` naming a window (`window_start`): one offered to its caller now,
     with room, counting the batch's own bookings (`book`: the callbacks' part, acd/engine/callbacks.py)."""

@@ -392,6 +392,24 @@ def test_a_dial_rung_out_by_its_agent_goes_to_the_next_free_agent_at_once_no_att
     assert {"status": "ring_out", "agent_id": first} in [h for _, h in appointment.history]
 
 
+def test_a_dial_rung_out_after_its_slot_ended_is_not_dialled_again_after_it(router_kind):
+    """An appointment is dialled within its slot only (docs/operations.md). Its dial rang the
+    agent past the slot's end (the slot-end timer found it dialling) and the agent let it ring
+    out: it went back in line and a second `originate` rang the caller after the slot. It ends
+    as a no-show acd did not dial (`not_dialled`: a ring-out never reached the caller)."""
+    d = at_its_time(router_kind, "a1", "a2")
+    engine = d.engine
+    first = dialled_from(d)[0]
+    d.advance(31 * 60)  # 11:31: the slot ended while its dial rings the agent
+    d.send("call.unanswered", call_id="ap1", agent_id=first)
+    d.advance(1)
+    appointment = engine.appointments["ap1"]
+    assert dialled_from(d) == [first]
+    assert appointment.status == "no_show" and appointment.attempts == 0
+    assert {"status": "no_show", "why": "not_dialled"} in [h for _, h in appointment.history]
+    assert engine.agents[first].call_id is None and engine.calls["ap1"].status == "ended"
+
+
 def test_ring_outs_never_make_a_no_show_however_many(router_kind):
     """More ring-outs than the slot's retries (two), on agents paused in turn after two each: the
     appointment waits in line, booked, no attempt counted; the caller's own no answer then

@@ -65,6 +65,24 @@ def test_windows_have_a_capacity_filled_in_order(d: Driver) -> None:
     assert next(w["start"] for w in d.engine.callback_book.windows(d.now)) == "2026-03-03T08:30:00+01:00"
 
 
+def test_cancelling_a_window_callback_before_its_dial_frees_its_place(d: Driver) -> None:
+    """A window takes `capacity` callbacks a day (config/callbacks.yaml); a callback cancelled
+    (DELETE /v1/callbacks/{id}) before it was dialled takes none: its place is offered again, as
+    an appointment's is when cancelled. It stayed taken: a window emptied by cancellations was
+    refused as full."""
+    for i in range(3):
+        d.offer(f"c{i}")
+    for i in range(2):
+        d.send("callback.accepted", call_id=f"c{i}", window_start="2026-03-02T17:30:00+01:00")
+    d.send("callback.cancelled", callback_id="cb-c0")
+    [evening] = [
+        w for w in d.engine.callback_book.windows(d.now) if w["start"] == "2026-03-02T17:30:00+01:00"
+    ]
+    assert evening["remaining"] == 1
+    decision = d.send("callback.accepted", call_id="c2", window_start="2026-03-02T17:30:00+01:00")
+    assert decision["due_at"] == "2026-03-02T17:30:00+01:00"
+
+
 def test_a_batch_cannot_book_more_than_a_window_holds(d: Driver) -> None:
     for i in range(3):
         d.offer(f"c{i}")

@@ -386,6 +386,36 @@ def test_an_overseas_callback_picked_when_it_is_night_for_the_caller_waits_for_t
     assert [c.command for c in d.commands] == ["originate"]
 
 
+def test_a_virtual_hold_accepted_in_the_caller_s_night_is_due_at_the_caller_s_morning_not_now(router_kind):
+    """A Guadeloupe caller in line at 10:00 Paris (05:00 there) who accepts a callback cannot be
+    rung before 13:00 Paris. Its callback said `due_at` 10:00 and stayed counted among the
+    callers waiting until an agent picked it; it says 13:00 at once and leaves the line (its
+    place kept), as a callback accepted in the caller's day does when the day ends."""
+    d = driver(router_kind, now=datetime(2026, 3, 2, 9, 0, tzinfo=UTC).timestamp())  # Monday 10:00 Paris
+    d.offer("c1", caller="+33611111111", department="971")
+    d.send("callback.accepted", call_id="c1")
+    callback = d.engine.callbacks["cb-c1"]
+    assert datetime.fromtimestamp(callback.due_at, GUADELOUPE).isoformat() == "2026-03-02T08:00:00-04:00"
+    assert [q["waiting"] for q in d.engine.queries.queues(d.now) if q["skill"] == "impot_revenu"] == [0]
+    d.agent("a1", "available")
+    assert d.commands == []
+    d.advance(datetime(2026, 3, 2, 12, 0, tzinfo=UTC).timestamp() - d.now)  # 13:00 Paris, 08:00 there
+    assert [c.command for c in d.commands] == ["originate"]
+
+
+def test_a_saint_pierre_et_miquelon_caller_is_rung_in_its_own_daytime(router_kind):
+    """Department 975 (Saint-Pierre-et-Miquelon, UTC-3 in winter) is one the contract takes, in
+    the 971-976 the docs name: the line's 08:30 opening is 04:30 there. Asked in the evening, its
+    callback was due at 08:30 Paris; it is due at the caller's 08:00, 12:00 Paris."""
+    evening = datetime(2026, 3, 2, 18, 30, tzinfo=UTC).timestamp()  # Monday 19:30 Paris
+    d = driver(router_kind, now=evening)
+    miquelon = ZoneInfo("America/Miquelon")
+    decision = request(d, "cb1", department="975")
+    assert datetime.fromtimestamp(decision["due_at"], miquelon).isoformat() == "2026-03-03T08:00:00-03:00"
+    decision = d.send("callback.requested", callback_id="cb2", number="+508411234", skill="impot_revenu")
+    assert datetime.fromtimestamp(decision["due_at"], miquelon).isoformat() == "2026-03-03T08:00:00-03:00"
+
+
 # -- the platform's words on a dial, untidy (found by tests/engine/test_faults.py's chaos)
 
 

@@ -17,6 +17,8 @@ CASES = [
     (None, "+590590123456", "America/Guadeloupe", "971"),
     (None, "+594594123456", "America/Cayenne", "973"),
     (None, "+596596123456", "America/Martinique", "972"),
+    (None, "+508411234", "America/Miquelon", None),  # Saint-Pierre-et-Miquelon: national holidays
+    ("975", "+33612345678", "America/Miquelon", None),
     (None, "+33612345678", None, None),
     (None, "+32470123456", None, None),  # abroad, not overseas France: the line's zone
     ("59", "+33320123456", None, None),
