@@ -114,8 +114,7 @@ class Callbacks:
             requested=requested,
         )
         self.records[callback.id] = callback
-        call.callback_id = callback.id
-        call.callback_at = t
+        call.callback_id, call.callback_at = callback.id, t  # accepted then, as the platform dated it
         call.status = CallStatus.CALLBACK
         call.stranded = True
         return callback
