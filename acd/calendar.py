@@ -159,7 +159,7 @@ def french_holidays(subdiv: str | None) -> Holidays:
     """The public holidays of France or of one of its subdivisions (None: the national list).
 
     One shared table per subdivision (acd/holidays_fr.py: the `holidays` library's, shipped as
-    data): the 101 local services use a handful of them."""
+    data): the 102 local services use a handful of them."""
     return Holidays(subdiv)
 
 
