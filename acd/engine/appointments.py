@@ -30,6 +30,7 @@ from typing import Any, ClassVar
 from acd.engine.agents import Ignored
 from acd.engine.caller_hours import CallerHours
 from acd.engine.errors import EngineError
+from acd.engine.kept import ForgetAt, keep
 from acd.engine.line import Line
 from acd.engine.outbound import Outbound
 from acd.engine.records import Agent, Appointment, Call
@@ -67,6 +68,7 @@ class Appointments:
         self.caller_hours = CallerHours(*line.config.callbacks.caller_hours, line.calendar)
         self.records: dict[str, Appointment] = {}
         self.slots = Slots(line.config)
+        self.forget_at: ForgetAt = []  # when those over are forgotten (acd/engine/kept.py)
 
     # -- queries
 
@@ -193,6 +195,7 @@ class Appointments:
         )
         self.records[appointment.id] = appointment
         self.take_place(appointment, +1)
+        keep(self.forget_at, appointment)
         self.arm(appointment, now)
         self.note(appointment, now, "booked")
         self.line.observer.appointment(appointment, "booked", now)
@@ -221,6 +224,7 @@ class Appointments:
             appointment.start, appointment.end = slot.start, slot.end
             self.take_place(appointment, +1)
             appointment.reminded = False
+            keep(self.forget_at, appointment)
             self.arm(appointment, now)
             self.note(appointment, now, "rescheduled")
             self.line.observer.appointment(appointment, "rescheduled", now)

@@ -27,7 +27,7 @@ from hashlib import blake2b
 from typing import Any, ClassVar, NamedTuple
 
 from acd.config import Config
-from acd.engine import calls, sync, watchdog
+from acd.engine import calls, kept, sync, watchdog
 from acd.engine.agents import Ignored
 from acd.engine.appointments import Appointments
 from acd.engine.callbacks import Callbacks
@@ -323,6 +323,9 @@ class Engine(Line):
                 seen.pop(event_id, None)
                 digests.pop(event_id, None)
                 reasons.pop(event_id, None)
+        book = self.appointment_book
+        if book.forget_at and book.forget_at[0][0] <= now:
+            kept.forget(book.forget_at, book.records, self.calls, book.slots.taken, now)
         ended, keep = self._ended, self._ended_retention
         while len(ended) > keep:
             call_id = ended.popleft()

@@ -11,6 +11,7 @@ from collections import deque
 from dataclasses import MISSING, fields
 from typing import Any
 
+from acd.engine import kept
 from acd.engine.core import Engine
 from acd.engine.records import Agent, Appointment, Call, Callback
 from acd.engine.state_fit import roster_entry
@@ -267,6 +268,7 @@ def load_appointments(engine: Engine, records: list[dict[str, Any]], slots: list
     engine.appointment_book.slots.taken = {
         (site, skill, float(start)): int(n) for site, skill, start, n in slots
     }
+    engine.appointment_book.forget_at = kept.keep_all(engine.appointments)
 
 
 # ---------------------------------------------------------------------------- overflow
