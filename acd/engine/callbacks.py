@@ -28,7 +28,7 @@ from acd.engine.line import Line
 from acd.engine.outbound import Outbound
 from acd.engine.records import Agent, Call, Callback
 from acd.engine.validation import Batch
-from acd.engine.windows import Bookings, check_window, offered, release
+from acd.engine.windows import Bookings, book_window, check_window, offered, release
 from acd.events import CallbackAccepted, CallbackCancelled, CallbackRequested, CallbackResult
 from acd.model import CallbackDecision, CallbackStatus, CallKind, CallStatus, Command
 
@@ -90,7 +90,7 @@ class Callbacks:
         if call.status is not CallStatus.QUEUED or not call.waiting:
             return Ignored("not_waiting")  # already with an agent: nothing to hold
         if e.window_start is not None:
-            return self.book_window(call, e.window_start.timestamp(), t, now)
+            return book_window(self, call, e.window_start.timestamp(), t, now)
         callback = self.hold(call, t, due=now, requested=False)
         decision = CallbackDecision(callback.id, call_id=call.id)
         self.line._record(call, now, decision.to_wire())
@@ -118,28 +118,6 @@ class Callbacks:
         call.status = CallStatus.CALLBACK
         call.stranded = True
         return callback
-
-    def book_window(self, call: Call, start: float, t: float, now: float) -> CallbackDecision:
-        """The caller takes a callback window: it leaves the line, and its callback is due at the
-        window's start, dialled then in the order of its first call's arrival."""
-        window = self.window_at(start, now, call)
-        assert window is not None  # validated
-        day, index, _ = window["_key"]
-        self.window_booked[(day, index)] = self.window_booked.get((day, index), 0) + 1
-        self.line._dequeue(call)
-        callback = self.hold(call, t, due=start, requested=True)
-        decision = CallbackDecision(
-            callback.id,
-            call_id=call.id,
-            window={"start": window["start"], "end": window["end"]},
-            due_at=window["start"],
-        )
-        self.line._record(call, now, decision.to_wire())
-        self.note(callback, now, "scheduled", why="window", window=window["start"])
-        self.line.observer.callback(callback, "scheduled", now)
-        self.line.observer.callback_accepted(call, callback, now)
-        self.arm(callback)
-        return decision
 
     def on_requested(
         self, e: CallbackRequested, t: float, now: float, commands: list[Command]

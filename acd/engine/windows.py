@@ -15,7 +15,7 @@ from typing import Any
 from weakref import WeakKeyDictionary
 
 from acd.calendar import Calendar
-from acd.model import CallStatus
+from acd.model import CallbackDecision, CallStatus
 
 _Window = tuple[int, int, float, float, bool, str, str]
 
@@ -127,6 +127,30 @@ def offered(
         first = out[0]["_key"][2] if out else math.inf
         answers[limit] = (settings, calendar, now, first, day_end, out)
     return list(out)
+
+
+def book_window(book: Any, call: Any, start: float, t: float, now: float) -> CallbackDecision:
+    """The caller takes a callback window (`book`: the callbacks' part): it leaves the line, and
+    its callback is due at the window's start, dialled then in the order of its first call's
+    arrival."""
+    window = book.window_at(start, now, call)
+    assert window is not None  # validated
+    day, index, _ = window["_key"]
+    book.window_booked[(day, index)] = book.window_booked.get((day, index), 0) + 1
+    book.line._dequeue(call)
+    callback = book.hold(call, t, due=start, requested=True)
+    decision = CallbackDecision(
+        callback.id,
+        call_id=call.id,
+        window={"start": window["start"], "end": window["end"]},
+        due_at=window["start"],
+    )
+    book.line._record(call, now, decision.to_wire())
+    book.note(callback, now, "scheduled", why="window", window=window["start"])
+    book.line.observer.callback(callback, "scheduled", now)
+    book.line.observer.callback_accepted(call, callback, now)
+    book.arm(callback)
+    return decision
 
 
 def release(book: Any, callback: Any) -> None:
