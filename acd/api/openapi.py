@@ -159,6 +159,12 @@ def build_openapi(version: str, config: Config | None = None) -> dict[str, Any]:
                 responses[str(route.status)]["links"] = _links(route)
             if route.method == "put" and route.path.startswith("/v1/agents"):
                 responses["201"] = {**responses[str(route.status)], "description": "Created"}
+            if route.method == "post" and route.path == "/v1/callbacks":
+                responses["200"] = {
+                    **responses[str(route.status)],
+                    "description": "The number's callback for the skill still open (scheduled or"
+                    " dialing): asked again, nothing new is made",
+                }
         for code in route.errors:
             responses[str(code)] = {
                 "description": "Error",

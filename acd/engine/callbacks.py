@@ -61,6 +61,7 @@ class Callbacks:
         self.active: dict[str, int] = {}  # skill -> requested callbacks admitted to the line
         self.admitted: set[str] = set()
         self.window_booked = Bookings()  # (local date, window) -> callbacks
+        self.open_of: dict[tuple[str, str], str] = {}  # (number, skill) -> its open callback (made)
 
     # -- callback windows
 
@@ -114,6 +115,7 @@ class Callbacks:
             requested=requested,
         )
         self.records[callback.id] = callback
+        self.open_of[(callback.number, callback.skill)] = callback.id
         call.callback_id, call.callback_at = callback.id, t  # accepted then, as the platform dated it
         call.status = CallStatus.CALLBACK
         call.stranded = True
@@ -122,6 +124,9 @@ class Callbacks:
     def on_requested(
         self, e: CallbackRequested, t: float, now: float, commands: list[Command]
     ) -> CallbackDecision:
+        open_one = self.open_callback(e.number, e.skill)
+        if open_one is not None:  # asked again (a form sent twice): that one, never a second dial
+            return CallbackDecision(open_one.id, status=open_one.status, due_at=open_one.due_at)
         wanted = max(now, e.not_before.timestamp()) if e.not_before is not None else now
         due = self.dial_time(wanted, e)
         call = Call(
@@ -150,6 +155,7 @@ class Callbacks:
             requested=True,
         )
         self.records[callback.id] = callback
+        self.open_of[(callback.number, callback.skill)] = callback.id
         self.note(callback, now, "scheduled", why="requested")
         self.line.observer.callback(callback, "scheduled", now)
         if due <= now:
@@ -157,6 +163,16 @@ class Callbacks:
         else:
             self.arm(callback)
         return CallbackDecision(callback.id, status=SCHEDULED, due_at=due)
+
+    def open_callback(self, number: str, skill: str) -> Callback | None:
+        """The number's callback for the skill still to be dialled or being dialled, if any."""
+        callback = self.records.get(self.open_of.get((number, skill), ""))
+        return callback if callback is not None and callback.status in (SCHEDULED, DIALING) else None
+
+    def forget(self, callback: Callback) -> None:
+        """The callback leaves the engine (its call past the retention of ended calls)."""
+        if self.open_of.get((callback.number, callback.skill)) == callback.id:
+            del self.open_of[(callback.number, callback.skill)]
 
     def on_cancelled(
         self, e: CallbackCancelled, t: float, now: float, commands: list[Command]

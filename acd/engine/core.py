@@ -332,8 +332,8 @@ class Engine(Line):
             call = self.calls.get(call_id)
             if call is not None and call.status in (ENDED, CLOSED):
                 del self.calls[call_id]
-                if call.callback_id:
-                    self.callbacks.pop(call.callback_id, None)
+                if call.callback_id and (callback := self.callbacks.pop(call.callback_id, None)):
+                    self.callback_book.forget(callback)
 
     @property
     def queries(self) -> Queries:

@@ -246,6 +246,7 @@ def load_callbacks(engine: Engine, records: list[dict[str, Any]], line: dict[str
     book.active = {s: int(n) for s, n in line["active"].items() if s in engine.skill_index}
     book.admitted = set(line["admitted"])
     book.window_booked = Bookings({(day, int(index)): int(n) for day, index, n in line["windows_booked"]})
+    book.open_of = {(cb.number, cb.skill): cb.id for cb in engine.callbacks.values()}  # made from them
 
 
 # ---------------------------------------------------------------------------- appointments

@@ -37,6 +37,22 @@ async def test_a_requested_callback_is_created_scheduled_and_readable(make_platf
     assert status == 200 and again["callback_id"] == body["callback_id"]
 
 
+async def test_a_callback_asked_again_for_its_number_and_skill_is_the_same_callback(make_platform):
+    """A form sent twice is not two agents ringing the caller: 201 then 200 with the callback still
+    open; once it is over (cancelled), a new request makes a new one."""
+    platform = await make_platform(config=cb_config())
+    asked = {"number": "+33611111111", "skill": "paiement", "not_before": "2026-03-02T15:00:00+01:00"}
+    status, first = await platform.request("POST", "/v1/callbacks", asked)
+    assert status == 201
+    status, again = await platform.request("POST", "/v1/callbacks", {**asked, "not_before": None})
+    assert status == 200 and again == first
+    status, other = await platform.request("POST", "/v1/callbacks", {**asked, "skill": "lsf"})
+    assert status == 201 and other["callback_id"] != first["callback_id"]
+    await platform.request("DELETE", f"/v1/callbacks/{first['callback_id']}")
+    status, new = await platform.request("POST", "/v1/callbacks", asked)
+    assert status == 201 and new["callback_id"] != first["callback_id"]
+
+
 async def test_a_cancelled_callback_is_never_dialled(make_platform):
     platform = await make_platform(config=cb_config())
     _, body = await platform.request("POST", "/v1/callbacks", {"number": "+33611111111", "skill": "paiement"})
@@ -245,7 +261,8 @@ async def test_the_appointment_is_dialled_at_its_time(make_platform, clock):
 async def test_a_callback_request_retried_with_its_key_creates_one_callback(make_platform):
     """A POST whose answer was lost (a timeout, an instance killed) is retried: with the same
     `Idempotency-Key` it is the first request's duplicate, the same callback, dialled once.
-    Without a key, each POST is a new callback (the caller would be dialled twice)."""
+    Without a key, a POST for another number is a new callback; for the same number and skill,
+    while that callback is open, it is that callback (200)."""
     platform = await make_platform(config=cb_config())
     body = {"number": "+33611111111", "skill": "paiement"}
     key = {"Idempotency-Key": "3f0c2a9e-6a53-4f55-9a7c-platform-1"}
@@ -255,8 +272,12 @@ async def test_a_callback_request_retried_with_its_key_creates_one_callback(make
     assert first[1]["callback_id"] == again[1]["callback_id"]
     engine = platform.client.app[SERVICE].engine
     assert [cb.number for cb in engine.callbacks.values()] == ["+33611111111"]
-    unkeyed = [await platform.request("POST", "/v1/callbacks", body) for _ in range(2)]
+    others = [{**body, "number": f"+3362222222{i}"} for i in range(2)]
+    unkeyed = [await platform.request("POST", "/v1/callbacks", other) for other in others]
+    assert [status for status, _ in unkeyed] == [201, 201]
     assert len({b["callback_id"] for _, b in unkeyed} | {first[1]["callback_id"]}) == 3
+    status, same = await platform.request("POST", "/v1/callbacks", body)
+    assert status == 200 and same["callback_id"] == first[1]["callback_id"]
 
 
 async def test_a_key_used_again_for_another_callback_is_a_conflict(make_platform):

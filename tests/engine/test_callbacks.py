@@ -34,8 +34,10 @@ def iso(t: float) -> str:
     return datetime.fromtimestamp(t, UTC).isoformat()
 
 
-def request(d: Driver, callback_id: str, skill: str = "impot_revenu", **fields: Any) -> dict:
-    return d.send("callback.requested", callback_id=callback_id, number="+33611111111", skill=skill, **fields)
+def request(
+    d: Driver, callback_id: str, skill: str = "impot_revenu", number: str = "+33611111111", **fields: Any
+) -> dict:
+    return d.send("callback.requested", callback_id=callback_id, number=number, skill=skill, **fields)
 
 
 # -- virtual hold
@@ -187,7 +189,7 @@ def test_the_fair_share_keeps_agents_for_live_callers_who_wait(router_kind):
     for agent in agents:
         d.agent(agent, "paused")
     for i in range(4):
-        request(d, f"cb{i}")  # due now: cb0 enters the line (a share of one agent at least)
+        request(d, f"cb{i}", number=f"+3361111110{i}")  # due now: cb0 enters the line (a share of one)
     for i in range(3):
         d.offer(f"live{i}")  # queued behind cb0
     served = []
@@ -209,7 +211,7 @@ def test_the_fair_share_never_keeps_an_agent_idle_while_a_callback_is_due(router
     agents; an idle agent nobody waits for takes a due callback past the share."""
     d = driver(router_kind, max_share=0.5)
     for i in range(4):
-        request(d, f"cb{i}")
+        request(d, f"cb{i}", number=f"+3361111110{i}")
     for agent in ("a1", "a4", "a5", "a2"):
         d.agent(agent, "available")
     originates = [c for c in d.commands if c.command == "originate"]

@@ -345,6 +345,7 @@ def test_every_attribute_of_the_engine_is_in_the_state_or_made_from_the_configur
         "active",
         "admitted",
         "window_booked",
+        "open_of",  # made from the callbacks when a state is loaded
     }
     # forget_at: made from the appointments when a state is loaded (acd/engine/kept.py)
     assert set(vars(engine.appointment_book)) - given == {"records", "slots", "forget_at"}
