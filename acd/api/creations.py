@@ -43,12 +43,11 @@ def created_id(request: web.Request, prefix: str) -> str:
     return f"{prefix}-{hashlib.blake2b(key.encode(), digest_size=10).hexdigest()}"
 
 
-async def create(request: web.Request, applying: Awaitable[Any], what: str) -> Any:
-    """Await the creation's internal event being applied (its results); the same
-    `Idempotency-Key` with another body is a conflict, said of the key (the internal event's id
-    means nothing to the client)."""
+async def create(request: web.Request, applying: Awaitable[Any], what: str) -> None:
+    """Await the creation's internal event being applied; the same `Idempotency-Key` with another
+    body is a conflict, said of the key (the internal event's id means nothing to the client)."""
     try:
-        return await applying
+        await applying
     except EngineError as exc:
         if exc.code != "idempotency_conflict":
             raise

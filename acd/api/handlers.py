@@ -231,12 +231,14 @@ async def post_callback(request: web.Request) -> web.Response:
         department=body.department,
         not_before=body.not_before,
     )
-    results = await create(request, _apply_request(service, [event]), "callback")
-    made = results[0].decision.callback_id
-    # a number with a callback still open for the skill: that one, 200 (acd/engine/callbacks.py)
-    return _json(
-        created(service.engine.queries.callback(made), "callback"), status=201 if made == callback_id else 200
-    )
+    try:
+        await create(request, _apply_request(service, [event]), "callback")
+    except EngineError as exc:
+        if exc.code != "callback_open":
+            raise
+        # the number has a callback still open for the skill: that one (acd/engine/callbacks.py)
+        return _json(created(service.engine.queries.callback(exc.details["callback_id"]), "callback"))
+    return _json(created(service.engine.queries.callback(callback_id), "callback"), status=201)
 
 
 async def get_callback(request: web.Request) -> web.Response:

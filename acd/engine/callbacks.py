@@ -124,9 +124,6 @@ class Callbacks:
     def on_requested(
         self, e: CallbackRequested, t: float, now: float, commands: list[Command]
     ) -> CallbackDecision:
-        open_one = self.open_callback(e.number, e.skill)
-        if open_one is not None:  # asked again (a form sent twice): that one, never a second dial
-            return CallbackDecision(open_one.id, status=open_one.status, due_at=open_one.due_at)
         wanted = max(now, e.not_before.timestamp()) if e.not_before is not None else now
         due = self.dial_time(wanted, e)
         call = Call(
@@ -164,10 +161,10 @@ class Callbacks:
             self.arm(callback)
         return CallbackDecision(callback.id, status=SCHEDULED, due_at=due)
 
-    def open_callback(self, number: str, skill: str) -> Callback | None:
+    def open_id(self, number: str, skill: str) -> str | None:
         """The number's callback for the skill still to be dialled or being dialled, if any."""
         callback = self.records.get(self.open_of.get((number, skill), ""))
-        return callback if callback is not None and callback.status in (SCHEDULED, DIALING) else None
+        return callback.id if callback is not None and callback.status in (SCHEDULED, DIALING) else None
 
     def forget(self, callback: Callback) -> None:
         """The callback leaves the engine (its call past the retention of ended calls)."""
@@ -263,9 +260,14 @@ class Callbacks:
             or e.callback_id in batch.new_ids
         ):
             batch.fail(409, "callback_exists", f"callback {e.callback_id!r} exists already", "callback_id")
+        open_id = self.open_id(e.number, e.skill) or batch.asked.get((e.number, e.skill))
+        if open_id is not None:  # asked again (a form sent twice): never two agents ringing
+            what = f"{e.number} has a callback for {e.skill} still open: {open_id!r}"
+            batch.fail(409, "callback_open", what, "number", callback_id=open_id)
         if e.not_before is not None:
             self.check_horizon(e, batch)
         batch.new_ids.add(e.callback_id)
+        batch.asked[(e.number, e.skill)] = e.callback_id
 
     def check_horizon(self, e: CallbackRequested, batch: Batch) -> None:
         """`not_before`, and the first instant the callback may be dialled after it, within the

@@ -14,7 +14,7 @@ from acd.engine.errors import EngineError, unknown
 
 
 class Batch:
-    __slots__ = ("event", "index", "new_ids", "now", "offered", "places", "windows")
+    __slots__ = ("asked", "event", "index", "new_ids", "now", "offered", "places", "windows")
 
     def __init__(self, now: float) -> None:
         self.now = now
@@ -24,6 +24,7 @@ class Batch:
         self.new_ids: set[str] = set()  # callback and appointment ids the batch creates
         self.places: dict[tuple, int] = {}  # appointment places the batch takes (+) and frees (-)
         self.windows: dict[float, int] = {}  # callback windows the batch books, by start
+        self.asked: dict[tuple[str, str], str] = {}  # (number, skill) -> the callback the batch asks
 
     def fail(self, status: int, code: str, message: str, field: str, **more: Any) -> NoReturn:
         e = self.event
