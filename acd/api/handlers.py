@@ -303,7 +303,17 @@ async def post_appointment(request: web.Request) -> web.Response:
         department=body.department,
         site=body.site,
     )
-    await create(request, _apply_request(service, [event]), "appointment")
+    try:
+        await create(request, _apply_request(service, [event]), "appointment")
+    except EngineError as exc:
+        held = (
+            service.engine.queries.appointment(exc.details["appointment_id"])
+            if exc.code == "appointment_open"
+            else None
+        )
+        if held is None or held["skill"] != body.skill:
+            raise
+        return _json(held)  # booked already, at that start for that skill: that one (asked again)
     return _json(created(service.engine.queries.appointment(appointment_id), "appointment"), status=201)
 
 

@@ -25,6 +25,15 @@ AGENT_STATES = list(typing.get_args(AgentStateChanged.model_fields["state"].anno
 ROSTER_ID_PATTERN = AgentConfig.model_json_schema()["properties"]["id"]["pattern"]  # PUT /v1/agents/{id}
 
 
+#: A creation asked again answers 200 with what the first made (acd/api/handlers.py).
+ASKED_AGAIN = {
+    "/v1/callbacks": "The number's callback for the skill still open (scheduled or dialing): asked again,"
+    " nothing new is made",
+    "/v1/appointments": "The number's appointment for the skill at that start (booked or dialing): asked"
+    " again, nothing new is made (another skill at that start: 409 appointment_open)",
+}
+
+
 def _op_id(method: str, path: str) -> str:
     return f"{method}_{path}"
 
@@ -159,12 +168,8 @@ def build_openapi(version: str, config: Config | None = None) -> dict[str, Any]:
                 responses[str(route.status)]["links"] = _links(route)
             if route.method == "put" and route.path.startswith("/v1/agents"):
                 responses["201"] = {**responses[str(route.status)], "description": "Created"}
-            if route.method == "post" and route.path == "/v1/callbacks":
-                responses["200"] = {
-                    **responses[str(route.status)],
-                    "description": "The number's callback for the skill still open (scheduled or"
-                    " dialing): asked again, nothing new is made",
-                }
+            if route.method == "post" and route.path in ASKED_AGAIN:
+                responses["200"] = {**responses[str(route.status)], "description": ASKED_AGAIN[route.path]}
         for code in route.errors:
             responses[str(code)] = {
                 "description": "Error",

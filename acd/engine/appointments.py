@@ -69,6 +69,7 @@ class Appointments:
         self.records: dict[str, Appointment] = {}
         self.slots = Slots(line.config)
         self.forget_at: ForgetAt = []  # when those over are forgotten (acd/engine/kept.py)
+        self.open_at: dict[tuple[str, float], str] = {}  # (number, start) -> its appointment (made)
 
     # -- queries
 
@@ -94,6 +95,7 @@ class Appointments:
                 "appointment_id",
             )
         start = e.start.timestamp()
+        self.check_free(e.number, start, batch)
         site = self.choose_slot(e.skill, e.site, start, batch.now, batch.fail, batch.places)
         batch.places[(site, e.skill, start)] = batch.places.get((site, e.skill, start), 0) + 1
         batch.new_ids.add(e.appointment_id)
@@ -132,12 +134,24 @@ class Appointments:
         start = e.start.timestamp()
         if start == appointment.start:
             return
+        self.check_free(appointment.number, start, batch)
         places = batch.places
         key = (appointment.site, appointment.skill, appointment.start)
         places[key] = places.get(key, 0) - 1
         self.choose_slot(appointment.skill, appointment.site, start, batch.now, batch.fail, places)
         new_key = (appointment.site, appointment.skill, start)
         places[new_key] = places.get(new_key, 0) + 1
+
+    def check_free(self, number: str, start: float, batch: Batch) -> None:
+        """The number has no appointment open (booked, being dialled) at `start`, nor one the
+        batch books or moves there: one caller, one call at a time (a form sent twice)."""
+        held = self.open_at.get((number, start))
+        open_id = held if held is not None and self.records[held].status in (BOOKED, DIALING) else None
+        open_id = open_id or batch.asked.get((number, start))
+        if open_id is not None:
+            what = f"{number} has an appointment at that start already: {open_id!r}"
+            batch.fail(409, "appointment_open", what, "start", appointment_id=open_id)
+        batch.asked[(number, start)] = batch.event.appointment_id
 
     def choose_slot(
         self,
@@ -194,6 +208,7 @@ class Appointments:
             department=e.department,
         )
         self.records[appointment.id] = appointment
+        self.open_at[(appointment.number, appointment.start)] = appointment.id
         self.take_place(appointment, +1)
         keep(self.forget_at, appointment)
         self.arm(appointment, now)
@@ -221,6 +236,9 @@ class Appointments:
             slot = self.slots.slot_at(appointment.site, appointment.skill, start)
             assert slot is not None
             self.take_place(appointment, -1)
+            if self.open_at.get((appointment.number, appointment.start)) == appointment.id:
+                del self.open_at[(appointment.number, appointment.start)]
+            self.open_at[(appointment.number, slot.start)] = appointment.id
             appointment.start, appointment.end = slot.start, slot.end
             self.take_place(appointment, +1)
             appointment.reminded = False

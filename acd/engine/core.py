@@ -325,7 +325,7 @@ class Engine(Line):
                 reasons.pop(event_id, None)
         book = self.appointment_book
         if book.forget_at and book.forget_at[0][0] <= now:
-            kept.forget(book.forget_at, book.records, self.calls, book.slots.taken, now)
+            kept.forget(book.forget_at, book.records, self.calls, book.slots.taken, book.open_at, now)
         ended, keep = self._ended, self._ended_retention
         while len(ended) > keep:
             call_id = ended.popleft()

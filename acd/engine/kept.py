@@ -40,12 +40,13 @@ def forget(
     appointments: dict[str, Appointment],
     calls: dict[str, Call],
     taken: dict[tuple[str, str, float], int],
+    open_at: dict[tuple[str, float], str],
     now: float,
 ) -> None:
-    """Forget the appointments over whose slot ended KEPT_AFTER_SLOT_S ago, with their dial's call
-    and their slot's count of places (nothing reads a past slot's). One still open, or whose call
-    still goes on, is looked at again later; the entry of an earlier slot (rescheduled since) or of
-    one forgotten already is dropped."""
+    """Forget the appointments over whose slot ended KEPT_AFTER_SLOT_S ago, with their dial's call,
+    their slot's count of places (nothing reads a past slot's) and their place in `open_at`. One
+    still open, or whose call still goes on, is looked at again later; the entry of an earlier
+    slot (rescheduled since) or of one forgotten already is dropped."""
     while heap and heap[0][0] <= now:
         _, appointment_id = heapq.heappop(heap)
         appointment = appointments.get(appointment_id)
@@ -59,3 +60,5 @@ def forget(
         if call is not None:
             del calls[appointment_id]
         taken.pop((appointment.site, appointment.skill, appointment.start), None)
+        if open_at.get((appointment.number, appointment.start)) == appointment_id:
+            del open_at[(appointment.number, appointment.start)]

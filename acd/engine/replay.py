@@ -19,10 +19,11 @@ from acd.engine.errors import EngineError
 log = logging.getLogger("acd.engine.replay")
 
 #: Refusals that, in a replay, do not undo what was acknowledged: a booking into a slot the new
-#: capacities of config/ leave full; a callback requested, under an older release, for a number
-#: with one still open for its skill (a release that refuses it answers with that one instead).
+#: capacities of config/ leave full; a callback requested, or an appointment booked, under an
+#: older release, for a number with one still open for its skill, or at that start (a release
+#: that refuses it answers with that one instead).
 #: The event is kept.
-KEPT_IN_REPLAY = frozenset({"slot_full", "callback_open"})
+KEPT_IN_REPLAY = frozenset({"slot_full", "callback_open", "appointment_open"})
 
 
 def apply_logged(

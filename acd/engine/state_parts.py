@@ -270,6 +270,7 @@ def load_appointments(engine: Engine, records: list[dict[str, Any]], slots: list
         (site, skill, float(start)): int(n) for site, skill, start, n in slots
     }
     engine.appointment_book.forget_at = kept.keep_all(engine.appointments)
+    engine.appointment_book.open_at = {(ap.number, ap.start): ap.id for ap in engine.appointments.values()}
 
 
 # ---------------------------------------------------------------------------- overflow

@@ -24,7 +24,8 @@ class Batch:
         self.new_ids: set[str] = set()  # callback and appointment ids the batch creates
         self.places: dict[tuple, int] = {}  # appointment places the batch takes (+) and frees (-)
         self.windows: dict[float, int] = {}  # callback windows the batch books, by start
-        self.asked: dict[tuple[str, str], str] = {}  # (number, skill) -> the callback the batch asks
+        # what the batch asks for each number: (number, skill) -> callback, (number, start) -> appointment
+        self.asked: dict[tuple[str, Any], str] = {}
 
     def fail(self, status: int, code: str, message: str, field: str, **more: Any) -> NoReturn:
         e = self.event

@@ -136,6 +136,22 @@ async def test_bad_slot_queries_are_refused(make_platform, query, code):
     assert_error(*(await platform.get(f"/v1/appointments/slots?{query}")), 422, code)
 
 
+async def test_an_appointment_asked_again_for_its_number_and_start_is_the_same_appointment(make_platform):
+    """A form sent twice takes one place: 201 then 200 with the appointment already booked; the
+    same number at that start for another skill is 409 appointment_open naming it."""
+    platform = await make_platform(config=ap_config())
+    body = {"number": "+33622222222", "skill": "impot_revenu", "start": local("2026-03-03T09:00:00")}
+    status, first = await platform.request("POST", "/v1/appointments", {**body, "site": "lille"})
+    assert status == 201
+    status, again = await platform.request("POST", "/v1/appointments", body)
+    assert status == 200 and again == first
+    status, err = await platform.request("POST", "/v1/appointments", {**body, "skill": "paiement"})
+    assert_error(status, err, 409, "appointment_open")
+    assert err["error"]["details"]["appointment_id"] == first["appointment_id"]
+    _, slots = await platform.get("/v1/appointments/slots?skill=impot_revenu&date=2026-03-03&site=lille")
+    assert [s["remaining"] for s in slots if s["start"].startswith("2026-03-03T09:00")] == [1]
+
+
 async def test_book_read_reschedule_and_cancel_an_appointment(make_platform):
     platform = await make_platform(config=ap_config())
     body = {
@@ -170,7 +186,8 @@ async def test_n_places_and_n_plus_k_concurrent_bookings_give_n_201_and_k_409(ma
         "start": local("2026-03-03T09:00:00"),
         "site": "lille",
     }
-    answers = await asyncio.gather(*(platform.request("POST", "/v1/appointments", body) for _ in range(7)))
+    callers = [{**body, "number": f"+3362222220{i}"} for i in range(7)]  # seven callers race
+    answers = await asyncio.gather(*(platform.request("POST", "/v1/appointments", b) for b in callers))
     statuses = sorted(status for status, _ in answers)
     assert statuses == [201, 201, 409, 409, 409, 409, 409]
     for status, err in answers:
@@ -187,7 +204,8 @@ async def test_rescheduling_into_a_full_slot_is_a_409_and_keeps_the_booking(make
         "site": "lille",
     }
     _, a = await platform.request("POST", "/v1/appointments", first)
-    await platform.request("POST", "/v1/appointments", {**first, "start": local("2026-03-03T15:00:00")})
+    other = {**first, "number": "+33633333333", "start": local("2026-03-03T15:00:00")}  # another caller
+    await platform.request("POST", "/v1/appointments", other)
     status, err = await platform.request(
         "PATCH", f"/v1/appointments/{a['appointment_id']}", {"start": local("2026-03-03T15:00:00")}
     )

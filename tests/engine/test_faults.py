@@ -185,7 +185,7 @@ def run_chaos(config: Config, router_kind: str, seed: int, *, refusals_ok: bool 
             booking = ev(
                 "appointment.booked",
                 appointment_id=f"ap{step}",
-                number="+33600000002",
+                number=f"+336000{step:05d}",  # each booking its own caller
                 skill="impot_revenu",
                 start=datetime.fromtimestamp(slot, UTC).isoformat(),
             )

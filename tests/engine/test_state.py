@@ -347,8 +347,8 @@ def test_every_attribute_of_the_engine_is_in_the_state_or_made_from_the_configur
         "window_booked",
         "open_of",  # made from the callbacks when a state is loaded
     }
-    # forget_at: made from the appointments when a state is loaded (acd/engine/kept.py)
-    assert set(vars(engine.appointment_book)) - given == {"records", "slots", "forget_at"}
+    # forget_at, open_at: made from the appointments when a state is loaded
+    assert set(vars(engine.appointment_book)) - given == {"records", "slots", "forget_at", "open_at"}
     assert set(vars(engine.outbound)) == {"line", "rules"} and set(vars(engine.overflow_rules)) == {
         "line",
         "overflow",

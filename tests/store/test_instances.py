@@ -88,13 +88,27 @@ async def test_concurrent_offers_through_three_instances_never_connect_two_calls
 async def test_a_slot_is_never_overbooked_through_several_instances(cluster) -> None:
     instances = await cluster(3, config=store_config())
     await leader_of(instances)
-    body = {"number": "+33622222222", "skill": "impot_revenu", "start": "2026-03-03T10:00:00+01:00"}
-    answers = await asyncio.gather(
-        *(instances[i % 3].request("POST", "/v1/appointments", body) for i in range(12))
-    )
+    body = {"skill": "impot_revenu", "start": "2026-03-03T10:00:00+01:00"}
+    answers = await asyncio.gather(  # twelve callers race for the slot
+        *(instances[i % 3].request("POST", "/v1/appointments", {**body, "number": f"+336222222{i:02d}"})
+          for i in range(12))
+    )  # fmt: skip
     statuses = Counter(status for status, _ in answers)
     assert statuses == {201: 3, 409: 9}  # Lille has 2 places that morning, Pau 1
     assert len({b["appointment_id"] for s, b in answers if s == 201}) == 3
+
+
+async def test_one_callers_form_sent_to_every_instance_takes_one_place(cluster) -> None:
+    """The same booking sent twice to each of three instances (a form sent again and again): one
+    appointment, 201 once, 200 with it for the others, wherever the leader is."""
+    instances = await cluster(3, config=store_config())
+    await leader_of(instances)
+    body = {"number": "+33622222222", "skill": "impot_revenu", "start": "2026-03-03T10:00:00+01:00"}
+    answers = await asyncio.gather(
+        *(instances[i % 3].request("POST", "/v1/appointments", body) for i in range(6))
+    )
+    assert Counter(status for status, _ in answers) == {201: 1, 200: 5}
+    assert len({b["appointment_id"] for _, b in answers}) == 1
 
 
 async def test_each_outbound_command_is_sent_once_whichever_instance_took_the_write(cluster, sink) -> None:
