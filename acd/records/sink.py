@@ -104,18 +104,23 @@ class RecordSink(RecordWriter, Observer):
     def callback_accepted(self, call: Call, callback: Callback, now: float) -> None:
         """The waiting caller accepted a callback: the call's record ends here (outcome `callback`);
         the callback gets its own record when it ends."""
-        at = callback.created_at
-        self._record(
-            self._base(
-                call,
-                outcome="callback",
-                ended_at=at,
-                wait_s=max(0.0, at - call.offered_at),
-                agent_id=None,
-                connected_at=None,
-                answered_at=None,
-                end_reason="callback",
-            )
+        self._record(self._accepted_callback(call, callback.created_at, call.enqueued_at or None, None))
+
+    def _accepted_callback(self, call: Call, at: float, queued_at: float | None, site: str | None) -> Record:
+        """The record of a call whose caller accepted a callback at `at`; `site`: the site of the
+        agent who answered that callback (the call counts there, docs/records.md), once it has."""
+        return self._base(
+            call,
+            site=site,
+            outcome="callback",
+            queued_at=queued_at,
+            ended_at=at,
+            wait_s=max(0.0, at - call.offered_at),
+            agent_id=None,
+            connected_at=None,
+            answered_at=None,
+            end_reason="callback",
+            survey_score=None,  # a score rates the callback's conversation: on its record
         )
 
     def call_ended(self, call: Call, reason: str, wait_s: float | None) -> None:
@@ -135,6 +140,13 @@ class RecordSink(RecordWriter, Observer):
                     survey_score=None,
                 )
             )
+            if answered and call.kind == "inbound":
+                # The call it came from was answered through it, by an agent of `site`: the call's
+                # record, written when its caller accepted, takes that site (`GET /v1/records?site=`
+                # and the indicators by site count it there alike). Its line as it was then: the
+                # offer's `queued_at` (a later dial joins the line again).
+                queued_at = call.history[0][0] if call.history else call.enqueued_at or None
+                self._record(self._accepted_callback(call, _callback_start(call), queued_at, site))
             return
         if call.kind == "appointment":
             self._record(
