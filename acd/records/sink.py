@@ -43,9 +43,16 @@ class RecordSink(RecordWriter, Observer):
     # ------------------------------------------------------------------ building records
 
     def _site(self, call: Call) -> str | None:
+        """The site of the agent who answered `call`: as it was when they answered (heard live),
+        else when acd rang them (the `connect` decision of the call's history: a call answered
+        before a restart and ended after it, by an event or by the fit to a changed config/ that
+        may have moved the agent), else the agent's site now (an agent acd had not rung)."""
         if call.agent_id is None:
             return None
-        return self._answered_site.pop(call.id, None) or self._site_of(call.agent_id)
+        site = self._answered_site.pop(call.id, None)
+        if site is None:
+            site = _rung_site(call, call.agent_id)
+        return site if site is not None else self._site_of(call.agent_id)
 
     def _base(self, call: Call, **kw: Any) -> Record:
         """The call's record as an answered inbound call, then `kw`'s fields over it. Built by
@@ -239,6 +246,15 @@ class RecordSink(RecordWriter, Observer):
         else:
             key = (call.id, "call" if call.kind == "inbound" else call.kind)
         self._put(("survey", (key[0], key[1], int(score))))
+
+
+def _rung_site(call: Call, agent_id: str) -> str | None:
+    """The site of `agent_id` when acd last rang it for `call` (its `connect` decision), if it did."""
+    for _, entry in reversed(call.history):
+        if entry.get("action") == "connect" and entry.get("agent_id") == agent_id:
+            site = entry.get("site")
+            return site if isinstance(site, str) else None
+    return None
 
 
 def _callback_start(call: Call) -> float:
