@@ -216,6 +216,27 @@ async def records(
             return
 
 
+#: What a spreadsheet reads as the start of a formula (OWASP, "CSV Injection").
+_FORMULA = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_row(record: dict[str, Any]) -> list[Any]:
+    """A record's CSV cells in `FIELDS` order: lists comma-joined, None empty, and a text that a
+    spreadsheet would take for a formula (a caller-chosen id starting with `+`, `-` or `@`) behind a
+    `'`, which it shows as text. Numbers stay numbers."""
+    out: list[Any] = []
+    for name in FIELDS:
+        value = record[name]
+        if isinstance(value, list):
+            value = ",".join(value)
+        if value is None:
+            value = ""
+        elif isinstance(value, str) and value.startswith(_FORMULA):
+            value = "'" + value
+        out.append(value)
+    return out
+
+
 async def purge(db: RecordsDB, before: date) -> int:
     """Delete the records offered before `before` (local date); returns how many."""
     return await db.execute("DELETE FROM call_records WHERE local_day < ?", [db.day(before)])
