@@ -133,7 +133,7 @@ async def get_records(request: web.Request) -> web.StreamResponse:
     page = first
     while page is not None:
         if as_csv:
-            chunk = b"".join(_csv_line([_csv_value(r[f]) for f in queries.FIELDS]) for r in page)
+            chunk = b"".join(_csv_line(queries.csv_row(r)) for r in page)
         else:
             chunk = b"".join(json.dumps(r, separators=(",", ":")).encode() + b"\n" for r in page)
         await response.write(chunk)
@@ -145,12 +145,6 @@ async def get_records(request: web.Request) -> web.StreamResponse:
 def _unavailable(exc: Exception) -> ApiError:
     log.warning("records: query failed (%s)", exc)
     return ApiError(503, "records_unavailable", "the records database does not answer; retry later", None)
-
-
-def _csv_value(value: Any) -> Any:
-    if isinstance(value, list):
-        return ",".join(value)
-    return "" if value is None else value
 
 
 def _csv_line(values: Any) -> bytes:

@@ -272,6 +272,11 @@ class IndicatorRow(BaseModel):
 
     day: str | None = None
     hour: int | None = None
+    hour_start: str | None = Field(
+        None,
+        description="by=hour: the hour's first instant, RFC 3339 with its offset (the autumn night's "
+        "two 02:xx hours have the same day and hour, not the same hour_start)",
+    )
     skill: str | None = None
     site: str | None = None
     offered: int = Field(description="Calls offered while open, short abandons left out")

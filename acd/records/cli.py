@@ -61,12 +61,7 @@ async def export(db: Any, start: date, end: date, out: TextIO, fmt: str, **filte
         async for page in queries.records(db, start, end, **filters):
             for record in page:
                 if writer is not None:
-                    writer.writerow(
-                        [
-                            ",".join(v) if isinstance(v, list) else ("" if v is None else v)
-                            for v in (record[f] for f in queries.FIELDS)
-                        ]
-                    )
+                    writer.writerow(queries.csv_row(record))
                 else:
                     out.write(json.dumps(record, separators=(",", ":")) + "\n")
             n += len(page)

@@ -13,7 +13,40 @@ from acd.records.model import COLUMNS, LINE_TZ, WAIT_ROUNDING_S, wire_time
 BY = ("day", "hour", "skill", "site")
 #: The fields of a record in `GET /v1/records` and the export, in order.
 FIELDS = tuple(c for c in COLUMNS if c not in ("offered_ts", "local_day", "local_hour"))
-_KEYS = {"day": ("day",), "hour": ("day", "hour"), "skill": ("skill",), "site": ("site",)}
+_KEYS = {"day": ("day",), "hour": ("day", "hour", "fold"), "skill": ("skill",), "site": ("site",)}
+
+
+def repeated_hours(start: date, end: date) -> list[tuple[float, float]]:
+    """The hours the line's clock goes through twice in the range (local dates), as the instants
+    `[from, to)` of their second time: on the autumn night, 02:00-03:00 winter time (+01:00) after
+    02:00-03:00 summer time (+02:00). The spring night skips an hour, which no record can have."""
+    out = []
+    day = start
+    while day <= end:
+        midnight = datetime.combine(day, time.min, LINE_TZ)
+        if midnight.utcoffset() != datetime.combine(day + timedelta(days=1), time.min, LINE_TZ).utcoffset():
+            for hour in range(24):
+                first = datetime.combine(day, time(hour), LINE_TZ)
+                second = first.replace(fold=1)
+                if first.utcoffset() != second.utcoffset():  # a local hour that happens twice
+                    out.append((second.timestamp(), second.timestamp() + 3600.0))
+        day += timedelta(days=1)
+    return out
+
+
+def _fold(start: date, end: date) -> tuple[str, list[Any]]:
+    """The column that tells the second time of a repeated hour (1) from the first (0), and its
+    parameters (`repeated_hours`), compared on the offer's instant (`offered_ts`)."""
+    windows = repeated_hours(start, end)
+    if not windows:
+        return "0", []
+    cond = " OR ".join("(offered_ts >= ? AND offered_ts < ?)" for _ in windows)
+    return f"CASE WHEN {cond} THEN 1 ELSE 0 END", [t for window in windows for t in window]
+
+
+def hour_start(day: date, hour: int, fold: int) -> str:
+    """The first instant of a local hour, RFC 3339 with its offset (the key of a row by hour)."""
+    return datetime.combine(day, time(hour), LINE_TZ).replace(fold=fold).isoformat()
 
 
 def _filters(
@@ -41,8 +74,10 @@ async def indicators(
     site: str | None = None,
 ) -> list[dict[str, Any]]:
     keys = _KEYS[by] if by else ()
-    select_keys = "".join(f"{k}, " for k in keys)
-    group = f" GROUP BY {', '.join(keys)}" if keys else ""
+    fold, fold_params = _fold(start, end) if "fold" in keys else ("0", [])
+    select_keys = "".join(f"{fold if k == 'fold' else k}, " for k in keys)
+    # by position: the fold's column is an expression with parameters
+    group = f" GROUP BY {', '.join(str(i + 1) for i in range(len(keys)))}" if keys else ""
     where, params = _filters(db, start, end, skill, site)
     calls = await db.fetch(
         f"SELECT {select_keys}"
@@ -52,26 +87,34 @@ async def indicators(
         "COALESCE(SUM(CASE WHEN answered_live = 1 AND wait_s < ? THEN 1 ELSE 0 END), 0), "
         "SUM(CASE WHEN answered_live = 1 THEN wait_s END), COALESCE(SUM(answered_live), 0), COUNT(*) "
         f"FROM call_outcomes WHERE {where}{group}",
-        [service_level_s + WAIT_ROUNDING_S, *params],  # within the threshold as the records publish it
+        # within the threshold as the records publish it
+        [*fold_params, service_level_s + WAIT_ROUNDING_S, *params],
     )
     surveys = await db.fetch(
         f"SELECT {select_keys}COUNT(*), SUM(survey_score), "
         "SUM(CASE WHEN survey_score >= 4 THEN 1 ELSE 0 END) "
         f"FROM survey_scores WHERE {where}{group}",
-        params,
+        [*fold_params, *params],
     )
     rows: dict[tuple[Any, ...], dict[str, Any]] = {}
 
     def key_of(values: tuple[Any, ...]) -> tuple[Any, ...]:
         return tuple(
-            as_date(v) if k == "day" else (int(v) if k == "hour" else v)
+            as_date(v) if k == "day" else (int(v) if k in ("hour", "fold") else v)
             for k, v in zip(keys, values, strict=True)
         )
+
+    def key_fields(key: tuple[Any, ...]) -> dict[str, Any]:
+        fields = dict(zip(keys, key, strict=True))
+        if "fold" in fields:  # by hour: the hour's first instant tells the autumn night's two 02:xx apart
+            fold = fields.pop("fold")
+            fields["hour_start"] = hour_start(date.fromisoformat(fields["day"]), fields["hour"], fold)
+        return fields
 
     def row(key: tuple[Any, ...]) -> dict[str, Any]:
         if key not in rows:
             rows[key] = {
-                **dict(zip(keys, key, strict=True)),
+                **key_fields(key),
                 "offered": 0,
                 "answered": 0,
                 "abandoned": 0,
@@ -171,6 +214,27 @@ async def records(
         after = (last[-1], last[0], last[1])
         if len(rows) < page:
             return
+
+
+#: What a spreadsheet reads as the start of a formula (OWASP, "CSV Injection").
+_FORMULA = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_row(record: dict[str, Any]) -> list[Any]:
+    """A record's CSV cells in `FIELDS` order: lists comma-joined, None empty, and a text that a
+    spreadsheet would take for a formula (a caller-chosen id starting with `+`, `-` or `@`) behind a
+    `'`, which it shows as text. Numbers stay numbers."""
+    out: list[Any] = []
+    for name in FIELDS:
+        value = record[name]
+        if isinstance(value, list):
+            value = ",".join(value)
+        if value is None:
+            value = ""
+        elif isinstance(value, str) and value.startswith(_FORMULA):
+            value = "'" + value
+        out.append(value)
+    return out
 
 
 async def purge(db: RecordsDB, before: date) -> int:

@@ -43,9 +43,16 @@ class RecordSink(RecordWriter, Observer):
     # ------------------------------------------------------------------ building records
 
     def _site(self, call: Call) -> str | None:
+        """The site of the agent who answered `call`: as it was when they answered (heard live),
+        else when acd rang them (the `connect` decision of the call's history: a call answered
+        before a restart and ended after it, by an event or by the fit to a changed config/ that
+        may have moved the agent), else the agent's site now (an agent acd had not rung)."""
         if call.agent_id is None:
             return None
-        return self._answered_site.pop(call.id, None) or self._site_of(call.agent_id)
+        site = self._answered_site.pop(call.id, None)
+        if site is None:
+            site = _rung_site(call, call.agent_id)
+        return site if site is not None else self._site_of(call.agent_id)
 
     def _base(self, call: Call, **kw: Any) -> Record:
         """The call's record as an answered inbound call, then `kw`'s fields over it. Built by
@@ -104,18 +111,23 @@ class RecordSink(RecordWriter, Observer):
     def callback_accepted(self, call: Call, callback: Callback, now: float) -> None:
         """The waiting caller accepted a callback: the call's record ends here (outcome `callback`);
         the callback gets its own record when it ends."""
-        at = callback.created_at
-        self._record(
-            self._base(
-                call,
-                outcome="callback",
-                ended_at=at,
-                wait_s=max(0.0, at - call.offered_at),
-                agent_id=None,
-                connected_at=None,
-                answered_at=None,
-                end_reason="callback",
-            )
+        self._record(self._accepted_callback(call, callback.created_at, call.enqueued_at or None, None))
+
+    def _accepted_callback(self, call: Call, at: float, queued_at: float | None, site: str | None) -> Record:
+        """The record of a call whose caller accepted a callback at `at`; `site`: the site of the
+        agent who answered that callback (the call counts there, docs/records.md), once it has."""
+        return self._base(
+            call,
+            site=site,
+            outcome="callback",
+            queued_at=queued_at,
+            ended_at=at,
+            wait_s=max(0.0, at - call.offered_at),
+            agent_id=None,
+            connected_at=None,
+            answered_at=None,
+            end_reason="callback",
+            survey_score=None,  # a score rates the callback's conversation: on its record
         )
 
     def call_ended(self, call: Call, reason: str, wait_s: float | None) -> None:
@@ -135,6 +147,13 @@ class RecordSink(RecordWriter, Observer):
                     survey_score=None,
                 )
             )
+            if answered and call.kind == "inbound":
+                # The call it came from was answered through it, by an agent of `site`: the call's
+                # record, written when its caller accepted, takes that site (`GET /v1/records?site=`
+                # and the indicators by site count it there alike). Its line as it was then: the
+                # offer's `queued_at` (a later dial joins the line again).
+                queued_at = call.history[0][0] if call.history else call.enqueued_at or None
+                self._record(self._accepted_callback(call, _callback_start(call), queued_at, site))
             return
         if call.kind == "appointment":
             self._record(
@@ -227,6 +246,15 @@ class RecordSink(RecordWriter, Observer):
         else:
             key = (call.id, "call" if call.kind == "inbound" else call.kind)
         self._put(("survey", (key[0], key[1], int(score))))
+
+
+def _rung_site(call: Call, agent_id: str) -> str | None:
+    """The site of `agent_id` when acd last rang it for `call` (its `connect` decision), if it did."""
+    for _, entry in reversed(call.history):
+        if entry.get("action") == "connect" and entry.get("agent_id") == agent_id:
+            site = entry.get("site")
+            return site if isinstance(site, str) else None
+    return None
 
 
 def _callback_start(call: Call) -> float:

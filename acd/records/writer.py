@@ -25,6 +25,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import asdict
 from datetime import date, timedelta
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
@@ -159,8 +160,41 @@ class RecordWriter:
         once more, the same row."""
         if not self._queue:
             return b""
-        ops = [[kind, asdict(value) if kind == "record" else list(value)] for _, (kind, value) in self._queue]
-        return zlib.compress(jsonio.dumps(ops), 1)
+        return zlib.compress(jsonio.dumps(self.queued()), 1)
+
+    def queued(self) -> list[list[Any]]:
+        """What waits to be written, as plain JSON values, oldest first: `["record", {field:
+        value}]` (times as Unix seconds) and `["survey", [call_id, kind, score]]` (what a snapshot
+        carries, and `acd state export` writes under `records`)."""
+        return [
+            [kind, asdict(value) if kind == "record" else list(value)] for _, (kind, value) in self._queue
+        ]
+
+    def queue(self, ops: Any) -> int:
+        """Queue `ops` (as `queued` gives them) after what waits; returns how many. Read whole
+        before any is queued: `ValueError` saying which one when one cannot be read."""
+        if not isinstance(ops, list):
+            raise ValueError(f"not a list of records but {type(ops).__name__}")
+        read: list[Op] = []
+        for i, op in enumerate(ops):
+            try:
+                kind, value = op
+                if kind == "record":
+                    record = Record(**value)
+                    if not isinstance(record.call_id, str) or not isinstance(record.kind, str):
+                        raise ValueError("call_id and kind must be strings")
+                    float(record.offered_at)
+                    read.append(("record", record))
+                elif kind == "survey":
+                    call_id, record_kind, score = value
+                    read.append(("survey", (str(call_id), str(record_kind), int(score))))
+                else:
+                    raise ValueError(f"unknown op {kind!r}")
+            except (TypeError, ValueError) as exc:
+                raise ValueError(f"record {i} cannot be read: {type(exc).__name__}: {exc}") from None
+        for op in read:
+            self._put(op)
+        return len(read)
 
     def restore(self, carried: bytes | None) -> int:
         """The queue becomes the records a snapshot carried (see `carried`), before the engine is
@@ -178,10 +212,7 @@ class RecordWriter:
         self._queue.clear()
         if not carried:
             return 0
-        ops = jsonio.loads(zlib.decompress(carried))
-        for kind, value in ops:
-            self._put(("record", Record(**value)) if kind == "record" else ("survey", tuple(value)))
-        return len(ops)
+        return self.queue(jsonio.loads(zlib.decompress(carried)))
 
     # ------------------------------------------------------------------ the queue
 

@@ -120,6 +120,7 @@ def summary(document: dict[str, Any]) -> str:
         f"{len(document.get('agents', []))} agents; {len(document.get('remembered', {}).get('expiry', []))} "
         "event ids remembered"
         + (f"; {len(document['outbox'])} commands pending (outbox)" if "outbox" in document else "")
+        + (f"; {len(document['records'])} call records to write" if document.get("records") else "")
     )
 
 
@@ -144,12 +145,15 @@ async def export_state(settings: Any, config: Any) -> dict[str, Any]:
     from acd.engine import state as engine_state
 
     client = _client(settings)
+    records = _records_sink(settings, config, None)
     try:
-        engine = await _load(client, settings, config)
+        engine = await _load(client, settings, config, records)
         document = engine_state.dump(engine)
         pending = await _pending_commands(client, settings.redis_prefix)
         if pending:  # only then: a store with none writes the engine's document as it is
             document["outbox"] = pending
+        if records.pending:  # the records a restart of this store would write (import carries them)
+            document["records"] = records.queued()
         return document
     finally:
         await client.aclose()
@@ -188,10 +192,10 @@ def _commands_of(document: dict[str, Any]) -> list[Any]:
     return out
 
 
-async def _load(client: Any, settings: Any, config: Any) -> Any:
+async def _load(client: Any, settings: Any, config: Any, records: Any) -> Any:
     """The engine a restart under `config` would make, by the restart's own steps (the store's
     `read_state`): the snapshot, the log after it replayed under the configuration that wrote it,
-    then the state fitted to `config`."""
+    then the state fitted to `config`; the records that restart would write queued in `records`."""
     from redis.exceptions import RedisError
 
     from acd.store import snapshot as snap
@@ -199,7 +203,7 @@ async def _load(client: Any, settings: Any, config: Any) -> Any:
     from acd.store.redis_log import RedisLog
 
     try:
-        return await read_state(RedisLog(client, settings.redis_prefix), config, settings)
+        return await read_state(RedisLog(client, settings.redis_prefix), config, settings, records)
     except Resync as exc:  # a snapshot trimmed the log meanwhile (the service runs on)
         raise StateCommandError(f"{exc}; try again") from None
     except snap.SnapshotError as exc:
@@ -259,11 +263,11 @@ def _holds_together(document: dict[str, Any], bad: str) -> None:
         seen.add(call_id)
 
 
-def _records_sink(settings: Any, config: Any, document: dict[str, Any]) -> Any:
-    """The records sink that observes the import's load: it only queues (the import writes no
-    records: the service does, from the snapshot that carries them), for the records database of
-    `settings`. An answered call's site is its agent's, from the document (the agent the call
-    had), else from `config`."""
+def _records_sink(settings: Any, config: Any, document: dict[str, Any] | None) -> Any:
+    """The records sink that observes the export's or the import's load: it only queues (neither
+    writes records: the service does, from the snapshot that carries them), for the records
+    database of `settings`. An answered call's site is its agent's when acd rang it, else from the
+    document (the agent the call had), else from `config`."""
     from prometheus_client import CollectorRegistry
 
     from acd.records.db import open_db
@@ -301,6 +305,10 @@ async def import_state(settings: Any, config: Any, document: dict[str, Any]) -> 
         holds_together(document)
         commands = _commands_of(document)
         records = _records_sink(settings, config, document)
+        try:  # those the export carried first (a restart of the old store would write them), then the fit's
+            records.queue(document.get("records") or [])
+        except ValueError as exc:
+            raise StateCommandError(f"`records` holds a record that cannot be read: {exc}") from None
         engine = engine_state.load(config, document, router=settings.router, observer=records)
     except engine_state.StateError as exc:
         raise StateCommandError(str(exc)) from None
@@ -340,4 +348,6 @@ async def import_state(settings: Any, config: Any, document: dict[str, Any]) -> 
     imported = engine_state.dump(engine)
     if commands:
         imported["outbox"] = [c.id for c in commands]
+    if records.pending:
+        imported["records"] = records.queued()
     return imported

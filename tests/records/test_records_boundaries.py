@@ -4,6 +4,7 @@ their difference as floats lands a few tenths of a microsecond either side of th
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta
 
 from acd.api.handlers import SERVICE
@@ -64,3 +65,34 @@ async def test_a_call_answered_at_the_threshold_is_within_the_service_level(make
     assert {records[f"a{i}"]["wait_s"] for i in range(len(STARTS))} == {20.0}
     row = await indicators(platform)
     assert (row["offered"], row["answered"], row["service_level"]) == (len(STARTS), len(STARTS), 1.0)
+
+
+async def test_a_full_year_is_one_request_from_its_first_local_instant_to_its_last(
+    make_platform, clock, backend
+):
+    """A year of records in one request: the call offered at midnight on 1 January (local) and the
+    one a second before midnight on 31 December are in it, those a second outside are not; `to`
+    before `from` is refused; the widest range is 800 days."""
+    from tests.records.test_records_dst import _abandon_at, always_open
+
+    platform = await make_platform(config=always_open(), **backend.settings())
+    for call_id, at in (
+        ("before", "2025-12-31T23:59:59+01:00"),
+        ("first", "2026-01-01T00:00:00+01:00"),
+        ("last", "2026-12-31T23:59:59+01:00"),
+        ("after", "2027-01-01T00:00:00+01:00"),
+    ):
+        await _abandon_at(platform, clock, call_id, at)
+    await platform.client.app[SERVICE].records.flush()
+    status, text = await platform.request("GET", "/v1/records?from=2026-01-01&to=2026-12-31")
+    assert status == 200, text
+    assert [json.loads(line)["call_id"] for line in text.splitlines()] == ["first", "last"]
+    status, body = await platform.get("/v1/reports/indicators?from=2026-01-01&to=2026-12-31&by=day")
+    assert status == 200, body
+    assert [(r["day"], r["abandoned"]) for r in body["rows"]] == [("2026-01-01", 1), ("2026-12-31", 1)]
+    status, body = await platform.get("/v1/reports/indicators?from=2026-12-31&to=2026-01-01")
+    assert status == 422 and body["error"]["details"]["field"] == "to"
+    status, _ = await platform.get("/v1/reports/indicators?from=2025-01-01&to=2027-03-12")  # 800 days
+    assert status == 200
+    status, body = await platform.get("/v1/reports/indicators?from=2025-01-01&to=2027-03-13")
+    assert status == 422 and body["error"]["details"]["field"] == "to"

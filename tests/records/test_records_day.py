@@ -143,7 +143,7 @@ async def test_a_scripted_day_gives_exactly_the_expected_records(make_platform, 
         ("c2", "call"): ("abandoned", 3.0, None, None, None),
         ("c3", "call"): ("abandoned", 40.0, None, None, None),
         ("c4", "call"): ("overflowed", 0.0, None, None, None),
-        ("c5", "call"): ("callback", 30.0, None, None, None),
+        ("c5", "call"): ("callback", 30.0, "lille", None, None),  # the site of the agent who called back
         ("cb-c5", "callback"): ("answered", None, "lille", "a1", 3),
         (done, "appointment"): ("answered", None, "lille", "a1", None),
         (no_show, "appointment"): ("no_show", None, "lille", None, None),
@@ -207,8 +207,8 @@ async def test_records_stream_as_csv_with_a_header(make_platform, clock, backend
     )
     assert status == 200
     rows = list(csv.DictReader(io.StringIO(text)))
-    assert {"c1", "cb-c5"} <= {r["call_id"] for r in rows}
-    assert len(rows) == 4 and all(r["site"] == "lille" for r in rows)
+    assert {"c1", "c5", "cb-c5"} <= {r["call_id"] for r in rows}  # c5: answered through its callback
+    assert len(rows) == 5 and all(r["site"] == "lille" for r in rows)
 
 
 async def test_answered_calls_in_the_sample_get_the_survey_command(make_platform, clock, backend):

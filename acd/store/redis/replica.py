@@ -31,7 +31,7 @@ import logging
 import time
 from collections.abc import Callable
 from functools import partial
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
@@ -228,22 +228,24 @@ class Replica:
         return Position(seq, entry_id, now)
 
 
-async def read_state(log: RedisLog, config: Config, settings: Settings) -> Engine:
+async def read_state(log: RedisLog, config: Config, settings: Settings, records: Any = None) -> Engine:
     """The engine a restart under `config` would rebuild from the store as it is now, by the
     restart's own steps (`Replica.reload`: the snapshot, the log after it replayed under the
     configuration that wrote it, then the state fitted to `config`), reading only: what
-    `acd state export` writes. Raises `Resync` when the log moved under it (a snapshot trimmed
-    what it was about to read: try again) and `SnapshotError` for a snapshot it cannot read."""
+    `acd state export` writes. `records` (a records sink that never writes, or None) gets the
+    call records that restart would queue: the snapshot's, the replay's, the fit's. Raises
+    `Resync` when the log moved under it (a snapshot trimmed what it was about to read: try
+    again) and `SnapshotError` for a snapshot it cannot read."""
     from prometheus_client import CollectorRegistry
 
     metrics = StoreMetrics(CollectorRegistry())
-    snapshots = Snapshots(log, config, settings, metrics, lambda: None)  # no records: nobody writes
+    snapshots = Snapshots(log, config, settings, metrics, lambda: None, records=records)
     replica = Replica(
         log=log,
         snapshots=snapshots,
         metrics=metrics,
         new_engine=lambda: Engine(config, router=settings.router),
-        observer=NULL_OBSERVER,
+        observer=NULL_OBSERVER if records is None else records,
         answered=lambda request, results: None,
     )
     await replica.reload()
