@@ -92,7 +92,10 @@ def on_offered(line: Line, e: CallOffered, t: float, now: float, commands: list[
     )
     line.calls[call.id] = call
     line.observer.call_offered(call, now)
-    if not line.calendar.is_open(now):
+    # Open or closed when the platform saw the call (its `ts`, the call's offered_at, as its record
+    # and the day's figures date it), not when it was posted: seen at 18:59:58, posted at 19:00:01,
+    # it was offered while open. `ts` is bounded by routing.max_ts_skew_s and max_ts_ahead_s.
+    if not line.calendar.is_open(t):
         return line.overflow_rules.close(call, now)  # counted `closed`, not `offered`
     line.today.add("offered", call.skill, now, call.offered_at)
     pref_row, pref_until = line._preference(call) if call.preferred_agent_id is not None else (-1, 0.0)
