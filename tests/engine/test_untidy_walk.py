@@ -28,6 +28,8 @@ The rules (CONTRACT.md: "One command per intent", "Calls own their agents", "Rec
   a timer;
 - stale is ignored: an `available`, `busy` or `wrap_up` stamped before the agent's last change
   changes nothing;
+- a callback the caller took while on hold is kept, even when the caller's hang-up (stamped
+  after the acceptance) was delivered first;
 - work-conserving: no call waits in line while an available agent holding its skill and needs is
   idle, and no due requested callback waits for the fair share while one is;
 - the line reads alike everywhere: per-skill counts as the calls in line, every call in line
@@ -476,6 +478,20 @@ class Rules:
                 )
             ):
                 self.said_busy.add(agent.id)
+        # -- a callback the caller took on hold is kept, even when its hang-up was delivered first
+        for accepted in events:
+            if accepted.type != "callback.accepted" or accepted.ts is None:
+                continue
+            call = e.calls[accepted.call_id]
+            assert not (
+                call.status == "ended"
+                and call.kind == "inbound"
+                and call.callback_id is None
+                and call.answered_at is None
+                and call.connected_at is None  # on hold at its end, not ringing an agent
+                and call.service_id is None
+                and accepted.ts.timestamp() <= call.ended_at
+            ), (what, "callback lost", call)
         # -- work-conserving
         idle = [a for a in e.agents.values() if e.agent_state(a) is AV and a.call_id is None]
         for call in e.waiting_calls():
