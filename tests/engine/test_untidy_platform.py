@@ -380,3 +380,32 @@ def test_an_acceptance_after_the_end_is_still_ignored(make_driver, why):
     at = {"stamped after the end": n + 31, "undated": None}.get(why, n + 29)
     assert applied(d, "callback.accepted", at=at, call_id="c1").ignored == "call_ended"
     assert d.engine.calls["c1"].status == "ended" and not d.engine.callbacks
+
+
+# ---------------------------------------------------------------- a first dial's word, by a clock behind
+
+
+@pytest.mark.parametrize("word", ["callback.result", "call.unanswered"])
+def test_the_word_on_a_first_dial_stamped_before_it_began_is_its_own(make_driver, word):
+    """A requested callback's first dial; the platform's clock runs 1.5 s behind acd's and the
+    number is busy at once: its result (or the agent's ring-out), stamped before the dial began
+    by acd's clock, was taken for an earlier dial's (`stale`) though there was none, and the
+    agent stayed reserved for a dial that was over, for good (no sync ends a dial). Found by the
+    untidy walk (tests/engine/test_untidy_walk.py, a platform clock behind). Before a contact's
+    first dial nothing was rung: its word is this dial's, whatever its stamp."""
+    d = make_driver()
+    d.agent("a2", "available")
+    d.send("callback.requested", callback_id="rq1", number="+33600000003", skill="paiement")
+    [originate] = [c for c in d.commands if c.command == "originate"]
+    assert originate.fields["agent_id"] == "a2"
+    d.advance(1)
+    if word == "callback.result":
+        result = applied(d, word, at=d.now - 1.5, callback_id="rq1", outcome="busy")
+    else:
+        result = applied(d, word, at=d.now - 1.5, call_id="rq1", agent_id="a2")
+    assert result.ignored is None, result
+    if word == "callback.result":  # the caller's busy: retried later, the agent free
+        assert d.engine.callbacks["rq1"].status == "scheduled" and d.engine.callbacks["rq1"].attempts == 1
+        assert d.engine.agents["a2"].call_id is None and state(d, "a2") is AV
+    else:  # the agent's ring-out: back in line at once, dialled again (a2 is the only one free)
+        assert [c.command for c in d.commands] == ["originate", "originate"]

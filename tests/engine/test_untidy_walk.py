@@ -139,15 +139,31 @@ class Platform:
     intents: list[tuple[float, int, tuple]] = field(default_factory=list)
     seq: Any = field(default_factory=itertools.count)
     n: int = 0
+    clock: float = 0.0  # how far its clock is off acd's (its stamps, not its acts)
+    #: event id -> (call id, ring): the events about one ring or dial, for the rules to judge
+    rung: dict[str, tuple[str, int]] = field(default_factory=dict)
+    named: dict[str, str] = field(default_factory=dict)  # call id -> its dial's originate id
 
     def later(self, at: float, *intent: Any) -> None:
         heapq.heappush(self.intents, (at, next(self.seq), intent))
 
-    def say(self, at: float, type_: str, *, stamped: bool | None = None, **fields: Any) -> None:
-        """Post an event the platform saw at `at`, stamped so (mostly), or not at all."""
+    def say(
+        self,
+        at: float,
+        type_: str,
+        *,
+        stamped: bool | None = None,
+        ring: tuple[str, int] | None = None,
+        **fields: Any,
+    ) -> None:
+        """Post an event the platform saw at `at`, stamped so by its clock (mostly), or not at
+        all; `ring`: the call and the ring (or dial) of it that the event is about."""
         if stamped is None:
             stamped = self.rng.random() < 0.85
-        self.channel.post(at, ev(type_, at=at if stamped else None, **fields))
+        event = ev(type_, at=at + self.clock if stamped else None, **fields)
+        if ring is not None:
+            self.rung[event.id] = ring
+        self.channel.post(at, event)
 
     # -- acd's outputs
 
@@ -169,6 +185,7 @@ class Platform:
             if command.command == "connect":
                 self.ring(now, f["call_id"], f["agent_id"])
             elif command.command == "originate":
+                self.named[f["call_id"]] = command.id  # the dial, as a result may name it
                 self.dial(now, f["call_id"], f["agent_id"], f.get("callback_id"), f.get("appointment_id"))
             elif command.command == "overflow":
                 self.calls[f["call_id"]] = "gone"
@@ -192,14 +209,17 @@ class Platform:
     ):
         self.calls[call_id], self.with_agent[call_id] = "dialling", agent_id
         self.rings[call_id] += 1
+        roll = self.rng.random()  # what comes of it (below 0.6: answered); a busy tone comes at once
+        after = self.rng.uniform(0.2, 2) if 0.6 <= roll < 0.85 and self.rng.random() < 0.3 else None
         self.later(
-            now + self.rng.uniform(3, 40),
+            now + (after or self.rng.uniform(3, 40)),
             "dialled",
             call_id,
             agent_id,
             self.rings[call_id],
             callback_id,
             appointment_id,
+            roll,
         )
 
     # -- the platform's own life
@@ -253,15 +273,16 @@ class Platform:
             if state != "ringing" or self.rings[call_id] != ring:
                 return
             roll = rng.random()
+            this = (call_id, ring)
             if roll < 0.7:
                 self.calls[call_id] = "talking"
-                self.say(now, "call.answered", call_id=call_id, agent_id=agent_id)
+                self.say(now, "call.answered", ring=this, call_id=call_id, agent_id=agent_id)
                 if rng.random() < 0.5:
                     self.say(now, "agent.state", agent_id=agent_id, state="busy")
                 self.later(now + rng.uniform(20, 400), "talk_end", call_id, agent_id)
             elif roll < 0.85:
                 self.calls[call_id] = "waiting"
-                self.say(now, "call.unanswered", call_id=call_id, agent_id=agent_id)
+                self.say(now, "call.unanswered", ring=this, call_id=call_id, agent_id=agent_id)
             elif roll < 0.95:
                 self.calls[call_id] = "gone"
                 self.say(now, "call.ended", call_id=call_id, reason="abandoned")
@@ -277,26 +298,30 @@ class Platform:
             if rng.random() < 0.6:
                 self.say(now + rng.uniform(5, 15), "agent.state", agent_id=agent_id, state="available")
         elif kind == "dialled":
-            _, _, agent_id, ring, callback_id, appointment_id = intent
+            _, _, agent_id, ring, callback_id, appointment_id, _ = intent
             if state != "dialling" or self.rings[call_id] != ring:
                 return
-            roll = rng.random()
+            roll = intent[-1]
             contact = {"callback_id": callback_id} if callback_id else {"appointment_id": appointment_id}
+            if rng.random() < 0.5:  # the result names its dial (docs/operations.md)
+                contact["originate_id"] = self.named[call_id]
             result = "callback.result" if callback_id else "appointment.result"
+            this = (call_id, ring)
             if roll < 0.6:
                 self.calls[call_id] = "talking"
-                self.say(now, result, outcome="answered", **contact)
+                self.say(now, result, ring=this, outcome="answered", **contact)
                 if rng.random() < 0.3:
-                    self.say(now, "call.answered", call_id=call_id, agent_id=agent_id)
+                    self.say(now, "call.answered", ring=this, call_id=call_id, agent_id=agent_id)
                 if rng.random() < 0.2:  # the result posted again later
                     self.say(now + rng.uniform(5, 60), result, outcome="answered", **contact)
                 self.later(now + rng.uniform(20, 300), "talk_end", call_id, agent_id)
             elif roll < 0.85:
                 self.calls[call_id] = "waiting_dial"
-                self.say(now, result, outcome=rng.choice(["no_answer", "busy", "failed"]), **contact)
+                outcome = rng.choice(["no_answer", "busy", "failed"])
+                self.say(now, result, ring=this, outcome=outcome, **contact)
             elif roll < 0.95:
                 self.calls[call_id] = "waiting_dial"
-                self.say(now, "call.unanswered", call_id=call_id, agent_id=agent_id)
+                self.say(now, "call.unanswered", ring=this, call_id=call_id, agent_id=agent_id)
             # else: the result is lost (the contact's dial stays until a result comes)
         elif kind == "service_end":
             self.say(now, "call.ended", call_id=call_id, reason="completed")
@@ -365,8 +390,10 @@ class Snapshot:
 
 
 class Rules:
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, platform: Platform) -> None:
         self.engine = engine
+        # the platform's: which ring an event is about, its rings so far, its clock
+        self.rung, self.rings, self.clock = platform.rung, platform.rings, platform.clock
         self.connects: Counter = Counter()  # call id -> connects given (decisions and commands)
         self.connect_commands: dict[str, list[Any]] = {}
         self.said_busy: set[str] = set()  # agents busy with no call by the platform's own word
@@ -478,6 +505,18 @@ class Rules:
                 )
             ):
                 self.said_busy.add(agent.id)
+        # -- the word on the ring or dial in progress is never taken for an earlier one's (stale):
+        # told apart by its stamp, or its name (`originate_id`) when the platform's clock is behind
+        # acd's and the call was rung before (docs/operations.md)
+        for event, result in zip(events, results, strict=True):
+            ring = self.rung.get(event.id)
+            if result.ignored != "stale" or ring is None or ring[1] != self.rings[ring[0]]:
+                continue
+            call = e.calls[ring[0]]
+            named = getattr(event, "originate_id", None) is not None
+            if self.clock < 0 and not named and ring[1] > 1:
+                continue
+            assert call.status not in ACTIVE or call.answered_at is not None, (what, "stale", call)
         # -- a callback the caller took on hold is kept, even when its hang-up was delivered first
         for accepted in events:
             if accepted.type != "callback.accepted" or accepted.ts is None:
@@ -560,7 +599,8 @@ class Walk:
         self.channel = Channel(random.Random(seed * 7919 + 1))
         agents = list(self.engine.agents)
         self.platform = Platform(random.Random(seed * 104729 + 3), self.channel, agents)
-        self.rules = Rules(self.engine)
+        self.platform.clock = self.rng.choice([0.0, 0.0, -1.5, 0.8])  # its clock, behind or ahead
+        self.rules = Rules(self.engine, self.platform)
         self.applied = 0
 
     def apply(self, *events: Any) -> None:
