@@ -8,8 +8,13 @@ hold hang up after their patience or take the callback offered; a conversation e
 appointments acd `originate`s and reports their results (sometimes with a `call.answered` too);
 callers answer surveys. Every word it posts goes through an untidy channel (`Channel`): delayed
 (out of order), posted twice under one id, posted again much later under a new id (old news),
-lost. Every minute or so a `platform.sync` lists what it holds, some dropping a call it still
-holds or contradicting acd about an agent, stamped late, on time, ahead, or not at all.
+lost; its clock may run a little behind or ahead of acd's. Some offers go through that channel
+too, so a call's other events may come first (refused, retried until the offer is in). Every
+minute or so a `platform.sync` lists what it holds, some dropping a call it still holds or
+contradicting acd about an agent, stamped late, on time, ahead, or not at all. A supervisor
+changes agents' skills and sites, flips the overflow switch, cancels callbacks, cancels and moves
+appointments. Each seed draws its routing (`ROUTINGS`), its platform's clock, a peak or a quiet
+line, and a morning or the closing.
 
 The rules (CONTRACT.md: "One command per intent", "Calls own their agents", "Reconciliation",
 "Work-conserving"), checked after each step (`Rules.check`):
@@ -27,14 +32,22 @@ The rules (CONTRACT.md: "One command per intent", "Calls own their agents", "Rec
   call's own events (its answer, ring-out, end, result, or a sync), never by an `agent.state` nor
   a timer;
 - stale is ignored: an `available`, `busy` or `wrap_up` stamped before the agent's last change
-  changes nothing;
+  changes nothing; and the word on the ring or dial in progress is never taken for stale (told
+  apart by its stamp, or by its `originate_id` when the platform's clock is behind and the
+  call was rung before);
 - a callback the caller took while on hold is kept, even when the caller's hang-up (stamped
   after the acceptance) was delivered first;
 - work-conserving: no call waits in line while an available agent holding its skill and needs is
   idle, and no due requested callback waits for the fair share while one is;
+- a duplicate carries the decision first given (and why it changed nothing);
+- a call is `closed` if and only if the line was closed when the platform saw it (its `ts`);
+- a call an agent can take now is never overflowed;
+- a local service holds exactly the overflowed calls not ended, within its capacity;
 - the line reads alike everywhere: per-skill counts as the calls in line, every call in line
   queued (or a callback), every queued caller in line; a queue decision's position within its
   skill's line; every call's view readable;
+- every 300 steps the service restarts from a snapshot (the engine's state through JSON) on the
+  other router: the state reads back whole and the walk carries on on the restored engine;
 - nothing raises;
 - and at the end, once the platform has ended every call and reported every dial, and timers ran
   past wrap-up: no agent reserved or in wrap-up, every agent available, paused or logged out, or
@@ -43,8 +56,10 @@ The rules (CONTRACT.md: "One command per intent", "Calls own their agents", "Rec
 
 from __future__ import annotations
 
+import contextlib
 import heapq
 import itertools
+import json
 import math
 import random
 import time
@@ -52,11 +67,13 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
 from acd.config import Config
-from acd.engine import Engine, EngineError
+from acd.engine import Engine, EngineError, state
+from acd.engine.line import aged_order
 from acd.model import AgentState
 from tests.conftest import T0, ev
 from tests.engine.test_faults import chaos_config
@@ -71,16 +88,32 @@ AV, BUSY, WRAP, RES, PAUSED, OUT = (
 )
 ACTIVE = ("connecting", "answered")
 OPEN_CONTACT = ("scheduled", "booked", "dialing")
+CLOSING = datetime(2026, 3, 2, 19, 0, tzinfo=ZoneInfo("Europe/Paris")).timestamp()  # T0's day
 SEEDS = [1, 2, 3, 4, 5, 6, 7, 8]
 STEPS = 1000
 
 
-def walk_config() -> Config:
+#: Routing settings a walk may run under (one, drawn by its seed), each work-conserving.
+ROUTINGS: list[dict[str, Any]] = [
+    {},
+    {"strategy": "skill_level"},
+    {"strategy": "least_occupied", "wrap_up_s": 0.0},
+    {"strategy": "fewest_skills", "max_no_answer": 1},
+    {"priority_aging_s": 30.0, "rona_pause": False},
+]
+
+
+def walk_config(routing: dict[str, Any]) -> Config:
     """The chaos configuration (16 agents, one interpreter, local services, appointments), with
-    the shipped wait for a busy preferred agent (none: a preference chooses among the free)."""
+    the shipped wait for a busy preferred agent (none: a preference chooses among the free) and
+    `routing`'s settings."""
     data = chaos_config().model_dump()
-    data["routing"]["preferred_agent_wait_s"] = 0.0
+    data["routing"].update({"preferred_agent_wait_s": 0.0, **routing})
     data["records"]["surveys"] = {"share": 0.3, "by_skill": {}}
+    data["callbacks"]["windows"] = [
+        {"start": "08:30", "end": "09:30", "capacity": 2},
+        {"start": "17:30", "end": "19:00", "capacity": 2},
+    ]
     return Config.model_validate(data)
 
 
@@ -104,6 +137,9 @@ class Channel:
         heapq.heappush(self.queue, (at + delay, next(self.seq), event))
         if rng.random() < 0.08:  # posted twice under one id (a retry)
             heapq.heappush(self.queue, (at + delay + rng.uniform(0, 20), next(self.seq), event))
+
+    def retry(self, now: float, event: Any) -> None:
+        heapq.heappush(self.queue, (now + self.rng.uniform(1, 5), next(self.seq), event))
 
     def due(self, now: float) -> list[Any]:
         out = []
@@ -177,7 +213,8 @@ class Platform:
             if action == "connect":
                 self.ring(now, decision["call_id"], decision["agent_id"])
             elif action == "queue" and decision.get("callback_offer") and rng.random() < 0.3:
-                self.later(now + rng.uniform(5, 40), "accept", decision["call_id"])
+                windows = [w["start"] for w in decision.get("callback_windows") or []]
+                self.later(now + rng.uniform(5, 40), "accept", decision["call_id"], windows)
             elif action in ("overflow", "closed"):
                 self.calls[decision["call_id"]] = "gone"
         for command in commands:
@@ -191,7 +228,7 @@ class Platform:
                 self.calls[f["call_id"]] = "gone"
                 self.later(now + rng.uniform(30, 300), "service_end", f["call_id"])
             elif command.command == "offer_callback" and rng.random() < 0.5:
-                self.later(now + rng.uniform(2, 20), "accept", f["call_id"])
+                self.later(now + rng.uniform(2, 20), "accept", f["call_id"], [])
             elif command.command == "survey" and rng.random() < 0.6:
                 self.say(
                     now + rng.uniform(20, 90), "survey.result", call_id=f["call_id"], score=rng.randint(1, 5)
@@ -264,9 +301,11 @@ class Platform:
             self.say(now, "call.ended", call_id=call_id, reason="abandoned")
         elif kind == "accept" and state == "waiting":
             self.calls[call_id] = "gone"  # the caller hangs up, its place kept
-            self.say(now, "callback.accepted", call_id=call_id)
+            windows = intent[2]  # or a window later on (it may be full by the time it arrives)
+            later = {"window_start": rng.choice(windows)} if windows and rng.random() < 0.4 else {}
+            self.say(now, "callback.accepted", call_id=call_id, **later)
             if rng.random() < 0.2:  # accepted twice (the voice server's retry under a new id)
-                self.say(now + 1, "callback.accepted", call_id=call_id)
+                self.say(now + 1, "callback.accepted", call_id=call_id, **later)
             self.say(now + rng.uniform(0, 2), "call.ended", call_id=call_id, reason="completed")
         elif kind == "ring":
             _, _, agent_id, ring = intent
@@ -396,7 +435,16 @@ class Rules:
         self.rung, self.rings, self.clock = platform.rung, platform.rings, platform.clock
         self.connects: Counter = Counter()  # call id -> connects given (decisions and commands)
         self.connect_commands: dict[str, list[Any]] = {}
+        self.first: dict[str, Any] = {}  # event id -> its first decision and why it was ignored
         self.said_busy: set[str] = set()  # agents busy with no call by the platform's own word
+
+    def order(self, call: Any) -> tuple[int, int]:
+        """A waiting call's place (lower first): by priority then arrival, or, under priority
+        aging, by arrival less its priority's worth of waiting (acd.engine.line.aged_order)."""
+        aging = self.engine.config.routing.priority_aging_s
+        if aging is None:
+            return (-call.priority, call.seq)
+        return (0, aged_order(call.enqueued_at, call.priority, aging, call.seq))
 
     def snapshot(self) -> Snapshot:
         e = self.engine
@@ -551,6 +599,44 @@ class Rules:
                     continue
                 if due_at <= now and [a for a in idle if skill in a.skills]:
                     raise AssertionError((what, "callback held back", callback))
+        # -- a duplicate (a repeated id) carries the decision first given, and changes nothing
+        for event, result in zip(events, results, strict=True):
+            first = result.decision.to_wire() if result.decision is not None else None
+            if result.status == "applied":
+                self.first.setdefault(event.id, (first, result.ignored))
+            else:
+                assert result.status == "duplicate" and self.first[event.id] == (first, result.ignored), (
+                    what,
+                    result,
+                )
+        # -- open or closed as of the call's offer, as the platform dated it (its record's offered_at)
+        for event, result in zip(events, results, strict=True):
+            if event.type == "call.offered" and result.status == "applied":
+                call = e.calls[event.call_id]
+                closed = result.decision.to_wire()["action"] == "closed"
+                assert closed is not e.calendar.is_open(call.offered_at), (what, result, call.offered_at)
+        # -- a call an agent can take now is never overflowed
+        overflowed = [
+            r.decision.to_wire()["call_id"]
+            for r in results
+            if r.status == "applied"
+            and r.decision is not None
+            and r.decision.to_wire().get("action") == "overflow"
+        ]
+        overflowed += [c.fields["call_id"] for c in commands if c.command == "overflow"]
+        for call_id in overflowed:
+            call = e.calls[call_id]
+            wanted = {call.skill, *call.needs}
+            free = [
+                a.id
+                for a in e.agents.values()
+                if e.agent_state(a) is AV and a.call_id is None and wanted <= set(a.skills)
+            ]
+            assert not free, (what, "overflowed", call_id, "while free", free)
+        # -- a local service holds exactly its overflowed calls still on, within its capacity
+        for service in e.overflow.services.values():
+            held = [c.id for c in e.calls.values() if c.status == "overflowed" and c.service_id == service.id]
+            assert service.load == len(held) <= service.spec.capacity, (what, service.id, service.load, held)
         # -- the line reads alike everywhere
         waiting = e.waiting_calls()
         per_skill = Counter(c.skill for c in waiting)
@@ -579,7 +665,7 @@ class Rules:
                         for c in waiting
                         if c.skill == call.skill
                         and set(c.needs) <= set(call.needs)  # a call it competes with
-                        and (c.priority, -c.seq) > (call.priority, -call.seq)
+                        and self.order(c) < self.order(call)
                     ]
                     assert wire["position"] == len(ahead) + 1, (what, wire, ahead)
         if events:
@@ -594,8 +680,9 @@ class Rules:
 class Walk:
     def __init__(self, router: str, seed: int) -> None:
         self.rng = random.Random(seed)
-        self.engine = Engine(walk_config(), router=router)
-        self.now = T0
+        self.router = router
+        self.engine = Engine(walk_config(self.rng.choice(ROUTINGS)), router=router)
+        self.now = self.rng.choice([T0, CLOSING - 600])  # a morning, or the last minutes of the day
         self.channel = Channel(random.Random(seed * 7919 + 1))
         agents = list(self.engine.agents)
         self.platform = Platform(random.Random(seed * 104729 + 3), self.channel, agents)
@@ -605,7 +692,22 @@ class Walk:
 
     def apply(self, *events: Any) -> None:
         before = self.rules.snapshot()
-        results, commands = self.engine.apply(list(events), self.now)
+        try:
+            results, commands = self.engine.apply(list(events), self.now)
+        except EngineError as refused:
+            # refused whole, nothing changed: the platform posts each event again on its own; one
+            # about a call whose offer is still on its way is retried until it is known, as the
+            # platform retries a webhook until a 2xx; a window full or no longer offered is dropped
+            assert 400 <= refused.status < 500, refused
+            assert self.rules.snapshot() == before, refused
+            if len(events) > 1:
+                for event in events:
+                    self.apply(event)
+            elif refused.code == "unknown_call":
+                self.channel.retry(self.now, events[0])
+            else:
+                assert getattr(events[0], "window_start", None), refused
+            return
         self.applied += len(events)
         self.channel.delivered.extend(events)
         self.rules.check(before, list(events), results, commands, self.now)
@@ -647,7 +749,11 @@ class Walk:
             self.advance(rng.expovariate(1 / 3))
             roll = rng.random()
             if roll < (0.35 if busy_line else 0.12):
-                self.apply(platform.offer(self.now))
+                offer = platform.offer(self.now)
+                if rng.random() < 0.7:
+                    self.apply(offer)  # posted as it rings, for its decision
+                else:  # through the untidy channel: its call's other events may come first
+                    self.channel.post(self.now, offer, reliable=True)
             elif roll < 0.36 and platform.waiting():
                 self.apply(platform.pick_up(self.now))
             elif roll < 0.45:
@@ -658,9 +764,61 @@ class Walk:
                 self.book(step)
             elif roll < 0.49:
                 self.request_callback(step)
+            elif roll < 0.5:
+                self.supervise(step)
+            if step % 300 == 299:
+                self.restart()
             if self.now >= next_sync:
                 self.apply(platform.sync(self.now))
                 next_sync = self.now + rng.uniform(30, 90)
+
+    def restart(self) -> None:
+        """The service restarts from a snapshot of the engine (through JSON), on the other router:
+        the state written reads back whole, and the walk carries on on the restored engine."""
+        written = json.loads(json.dumps(state.dump(self.engine)))
+        self.router = "reference" if self.router == "numba" else "numba"
+        restored = state.load(self.engine.config, written, router=self.router)
+        assert json.loads(json.dumps(state.dump(restored))) == written
+        self.engine = self.rules.engine = restored
+
+    def supervise(self, step: int) -> None:
+        """The supervisor: an agent's skills or site changed (on a call or not), the overflow
+        switch, a callback or an appointment cancelled or moved."""
+        rng, e = self.rng, self.engine
+        roll = rng.random()
+        if roll < 0.4:
+            agent_id = rng.choice(self.platform.agents)
+            skills = dict(rng.sample([("impot_revenu", 3), ("paiement", 2), ("lsf", 4)], rng.randint(1, 3)))
+            site = rng.choice(["lille", "pau"])
+            target = f"sip:{agent_id}@x.example"
+            self.apply(ev("roster.agent", agent_id=agent_id, site=site, skills=skills, target=target))
+        elif roll < 0.6:
+            self.apply(ev("overflow.mode", mode=rng.choice(["auto", "on", "off"])))
+        elif roll < 0.8:
+            scheduled = sorted(c.id for c in e.callbacks.values() if c.status == "scheduled")
+            if scheduled:
+                self.apply(ev("callback.cancelled", callback_id=rng.choice(scheduled)))
+        else:
+            booked = sorted(
+                a.id for a in e.appointments.values() if a.status == "booked" and a.start > self.now
+            )
+            if booked:
+                appointment_id = rng.choice(booked)
+                if rng.random() < 0.5:
+                    self.apply(ev("appointment.cancelled", appointment_id=appointment_id))
+                else:
+                    slot = 1800 * (int(self.now // 1800) + rng.randint(2, 4))
+                    start = datetime.fromtimestamp(slot, UTC).isoformat()
+                    with contextlib.suppress(EngineError):  # that slot is full
+                        e.validate(
+                            [
+                                moved := ev(
+                                    "appointment.rescheduled", appointment_id=appointment_id, start=start
+                                )
+                            ],
+                            self.now,
+                        )
+                        self.apply(moved)
 
     def book(self, step: int) -> None:
         slot = 1800 * (int(self.now // 1800) + 2)
