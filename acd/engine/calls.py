@@ -22,6 +22,7 @@ from acd.engine.line import (
     ENDED,
     INBOUND,
     OVERFLOWED,
+    QUEUED,
     Line,
 )
 from acd.engine.records import Agent, Call
@@ -29,6 +30,7 @@ from acd.engine.validation import Batch
 from acd.events import (
     AgentStateChanged,
     CallAnswered,
+    CallbackAccepted,
     CallEnded,
     CallOffered,
     CallUnanswered,
@@ -92,7 +94,10 @@ def on_offered(line: Line, e: CallOffered, t: float, now: float, commands: list[
     )
     line.calls[call.id] = call
     line.observer.call_offered(call, now)
-    if not line.calendar.is_open(now):
+    # Open or closed when the platform saw the call (its `ts`, the call's offered_at, as its record
+    # and the day's figures date it), not when it was posted: seen at 18:59:58, posted at 19:00:01,
+    # it was offered while open. `ts` is bounded by routing.max_ts_skew_s and max_ts_ahead_s.
+    if not line.calendar.is_open(t):
         return line.overflow_rules.close(call, now)  # counted `closed`, not `offered`
     line.today.add("offered", call.skill, now, call.offered_at)
     pref_row, pref_until = line._preference(call) if call.preferred_agent_id is not None else (-1, 0.0)
@@ -182,6 +187,46 @@ def _answered_late(
     line.today.add("answered", call.skill, now, call.offered_at)
     line._maybe_survey(call, now, commands)
     return None
+
+
+def on_accepted(line: Line, e: CallbackAccepted, t: float, now: float, commands: list[Command]) -> Any:
+    """`callback.accepted`, which the callbacks' part applies (acd/engine/callbacks.py). One
+    delivered after the end of its call, stamped no later than that end, of a call that ended
+    waiting in line (the caller took the callback, then hung up, and the hang-up came first) is
+    taken as if in time: the call gets back its place in line, keeps it for its callback, and
+    goes to an agent free meanwhile. Its record is rewritten (`callback`) and the day's figures
+    no longer count it abandoned; the metrics' counters keep the end they counted."""
+    call = line.calls[e.call_id]
+    reason, ended_at = call.end_reason, call.ended_at
+    if ended_at is None or not accepted_before_its_end(call, e):
+        return line.callback_book.on_accepted(e, t, now, commands)
+    call.status, call.ended_at, call.end_reason = QUEUED, None, None
+    if reason == "abandoned":
+        line.today.unabandoned(call.skill, now, call.offered_at, max(0.0, ended_at - call.offered_at))
+    line._record(call, now, {"action": "reopened", "why": "callback_accepted_before_the_end"})
+    line._enqueue(call)  # its own place: its arrival order and waiting clock are kept
+    decision = line.callback_book.on_accepted(e, t, now, commands)
+    if call.waiting:
+        line._try_route(call, now, commands)
+    return decision
+
+
+def accepted_before_its_end(call: Call, e: CallbackAccepted) -> bool:
+    """Whether `e` is a callback's acceptance delivered after the end of its call, stamped no
+    later than that end, and the call an inbound one that ended waiting in line: never answered,
+    nor ringing an agent at its end (a ring-out clears `connected_at`), nor with a local service.
+    Its window, if it names one, is checked as a timely one's (acd/engine/windows.py)."""
+    return (
+        call.status is ENDED
+        and e.ts is not None
+        and call.ended_at is not None
+        and e.ts.timestamp() <= call.ended_at
+        and call.kind is INBOUND
+        and call.callback_id is None
+        and call.answered_at is None
+        and call.connected_at is None
+        and call.service_id is None
+    )
 
 
 def on_unanswered(line: Line, e: CallUnanswered, t: float, now: float, commands: list[Command]) -> Any:

@@ -378,7 +378,7 @@ EVENT_TYPES: dict[str, EventType] = {
     "agent.state": EventType(calls.check_agent_state, calls.on_agent_state),
     "roster.agent": EventType(calls.check_roster_agent, calls.on_roster_agent),
     "survey.result": EventType(calls.check_call, calls.on_survey),
-    "callback.accepted": _part_event("callback_book", "accepted"),
+    "callback.accepted": EventType(_on("callback_book", "check_accepted"), calls.on_accepted),
     "callback.requested": _part_event("callback_book", "requested"),
     "callback.cancelled": _part_event("callback_book", "cancelled"),
     "callback.result": _part_event("callback_book", "result"),

@@ -27,6 +27,19 @@ from acd.model import CallKind, CallStatus, Command
 Contact = Callback | Appointment
 
 
+#: The lines of a call's history that ring an agent or dial out for it.
+RINGS = ("originate", "connect")
+DIALS = ("originate",)
+
+
+def rung_before(call: Call, actions: tuple[str, ...] = RINGS) -> bool:
+    """Whether the call was rung (or, with `DIALS`, dialled) before the dial in progress: only then
+    may a word stamped before this dial began (by acd's clock) be about another ring. Without
+    one, it is this dial's: the platform's clock runs behind acd's, and a busy tone or a ring-out
+    came at once (taken for stale, it left the agent reserved for a dial that was over, for good)."""
+    return sum(1 for _, entry in call.history if entry.get("action") in actions) > 1
+
+
 class ContactRules(Protocol):
     """What a kind of outbound contact decides for itself."""
 
@@ -159,7 +172,7 @@ class Outbound:
             return Ignored("not_dialing")
         if contact.agent_id != agent.id or agent.call_id != call.id:
             return Ignored("not_the_dialled_agent")
-        if t is not None and call.connected_at is not None and t < call.connected_at:
+        if t is not None and call.connected_at is not None and t < call.connected_at and rung_before(call):
             return Ignored("stale")
         return None
 
@@ -208,10 +221,11 @@ class Outbound:
         if originate_id is not None:
             if originate_id != self.dial_id(call):
                 return Ignored("stale")  # the word on an earlier dial of the contact
-        elif call.connected_at is not None and t < call.connected_at:
+        elif call.connected_at is not None and t < call.connected_at and rung_before(call, DIALS):
             # Stamped before the dial in progress began: the word on an earlier dial of the
             # contact (one its agent let ring out, say), delivered late. This result names no
-            # dial; its `ts` tells it apart, and it changes nothing.
+            # dial; its `ts` tells it apart, and it changes nothing. Without an earlier dial, it
+            # is this one's, stamped by a platform clock behind acd's (a busy tone at once).
             return Ignored("stale")
         agent = line.agents.get(contact.agent_id) if contact.agent_id else None
         rules.note(contact, now, outcome)

@@ -163,13 +163,15 @@ class OverflowRules:
         self.calendar = line.calendar
 
     def close(self, call: Call, now: float) -> ClosedDecision:
-        """Outside opening hours or on a public holiday: refused with the next opening."""
-        reopens = self.calendar.next_opening(now)
+        """Outside opening hours or on a public holiday when the call was offered (its
+        `offered_at`, as the platform dated it): refused with the next opening after that
+        instant, and why."""
+        reopens = self.calendar.next_opening(call.offered_at)
         call.status = CallStatus.CLOSED
         decision = ClosedDecision(
             call.id,
             self.calendar.hours.isoformat(reopens) if reopens is not None else None,
-            self.calendar.closed_reason(now) or "closed",
+            self.calendar.closed_reason(call.offered_at) or "closed",
         )
         self.line._record(call, now, decision.to_wire())
         self.line.observer.decision(call, "closed", now)

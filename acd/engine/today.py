@@ -54,6 +54,21 @@ class DayTally:
             if offered.get(skill, 0) > 0:
                 offered[skill] -= 1
 
+    def unabandoned(self, skill: str, now: float, offered_at: float, wait_s: float) -> None:
+        """`abandoned`'s count taken back: the caller had taken a callback before hanging up (its
+        acceptance delivered after the hang-up); a short abandon is offered again."""
+        field = "short_abandoned" if short_abandon(wait_s) else "abandoned"
+        if not self._start <= now < self._end:
+            self._roll(now)
+        counts = self.counts[field]
+        if not self._start <= offered_at < self._end or not counts.get(skill):
+            return
+        counts[skill] -= 1
+        if not counts[skill]:
+            del counts[skill]
+        if field == "short_abandoned":
+            self.add("offered", skill, now, offered_at)
+
     def _roll(self, now: float) -> None:
         day = datetime.fromtimestamp(now, self._zone).date()
         if self.day is not None and day.isoformat() < self.day:

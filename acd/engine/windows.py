@@ -15,6 +15,7 @@ from typing import Any
 from weakref import WeakKeyDictionary
 
 from acd.calendar import Calendar
+from acd.engine.calls import accepted_before_its_end
 from acd.model import CallbackDecision, CallStatus
 
 _Window = tuple[int, int, float, float, bool, str, str]
@@ -172,8 +173,10 @@ def check_window(book: Any, e: Any, batch: Any) -> None:
     """A `callback.accepted` naming a window (`window_start`): one offered to its caller now,
     with room, counting the batch's own bookings (`book`: the callbacks' part, acd/engine/callbacks.py)."""
     call = book.line.calls.get(e.call_id)
-    if call is None or call.status is not CallStatus.QUEUED or not call.waiting or call.callback_id:
-        return  # unknown (said next), or no longer waiting: the handler says it is ignored
+    if call is None or call.callback_id:
+        return  # unknown (said next), or a callback already: the handler says it is ignored
+    if not (call.status is CallStatus.QUEUED and call.waiting) and not accepted_before_its_end(call, e):
+        return  # no longer waiting (and not taken before its end, delivered late): ignored
     start = e.window_start.timestamp()
     windows = book.windows(batch.now, len(book.settings.windows) * 8, call)
     window = next((w for w in windows if w["_key"][2] == start), None)

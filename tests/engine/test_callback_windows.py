@@ -216,3 +216,26 @@ def test_the_windows_kept_are_those_worked_out_afresh(d: Driver, seed: int) -> N
         assert got == windows.offered(settings, calendar, dict(booked), now, limit), (now, limit)
         kept += before is not None and bool(got) and got[0] is before[5][0]
     assert kept > 100
+
+
+def test_a_window_taken_before_the_callers_hang_up_but_delivered_after_it_is_kept(d: Driver) -> None:
+    """As a virtual hold's (tests/engine/test_untidy_platform.py): the caller took a window, then
+    hung up, and the hang-up came first. The window is kept, checked as a timely one is."""
+    n = d.now
+    d.offer("c1")
+    d.advance(30)
+    d.send("call.ended", at=n + 30, call_id="c1", reason="abandoned")
+    with pytest.raises(EngineError) as refused:  # a window not offered: refused, as in time
+        d.engine.apply(
+            [ev("callback.accepted", at=n + 29, call_id="c1", window_start="2026-03-02T16:00:00+01:00")],
+            d.now,
+        )
+    assert refused.value.status == 422 and d.engine.calls["c1"].status == "ended"
+    late = ev("callback.accepted", at=n + 29, call_id="c1", window_start="2026-03-02T17:30:00+01:00")
+    results, _ = d.engine.apply([late], d.now)
+    assert results[0].decision.to_wire()["due_at"] == "2026-03-02T17:30:00+01:00"
+    assert d.engine.calls["c1"].status == "callback" and not d.engine.calls["c1"].waiting
+    d.agent("a1", "available")
+    d.advance(EVENING - d.now + 1)
+    [dial] = [c for c in d.commands if c.command == "originate"]
+    assert dial.fields["callback_id"] == "cb-c1"

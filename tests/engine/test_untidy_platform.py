@@ -326,3 +326,86 @@ def test_callback_results_late_repeated_or_after_a_cancel_change_nothing(make_dr
     d.offer("c2")
     d.agent("a1", "available")  # c2 rings a1
     assert applied(d, "callback.accepted", call_id="c2").ignored == "not_waiting"
+
+
+# ---------------------------------------------------------------- an acceptance delivered after the hang-up
+
+
+def test_a_callback_accepted_before_the_callers_hang_up_but_delivered_after_it_is_kept(make_driver):
+    """The caller on hold takes the callback offered (stamped +30 s) and hangs up (+31 s); the
+    hang-up's `call.ended` is delivered first. Found by the untidy walk
+    (tests/engine/test_untidy_walk.py): the acceptance, late, was ignored (`call_ended`) and the
+    caller promised a callback was never rung. Stamped before the end of a call that ended waiting
+    in line, it is taken as if delivered in time: the call gets back its place, keeps it for its
+    callback, and is dialled when its turn comes; the day's figures no longer count it abandoned."""
+    d = make_driver()
+    n = d.now
+    d.offer("c1")  # nobody available: it waits
+    d.advance(31)
+    d.send("call.ended", at=n + 31, call_id="c1", reason="abandoned")
+    assert d.engine.queries.today(d.now)[1]["abandoned"] == {"impot_revenu": 1}
+    d.advance(5)
+    result = applied(d, "callback.accepted", at=n + 30, call_id="c1")
+    assert result.ignored is None, result
+    assert result.decision.to_wire() == {"action": "callback", "call_id": "c1", "callback_id": "cb-c1"}
+    assert d.engine.calls["c1"].status == "callback" and d.engine.callbacks["cb-c1"].status == "scheduled"
+    assert not d.engine.queries.today(d.now)[1]["abandoned"]
+    d.send("call.ended", at=n + 31, call_id="c1", reason="abandoned")  # posted again: the leg's end
+    assert d.engine.calls["c1"].status == "callback"
+    d.agent("a1", "available")  # its turn: dialled back
+    assert [c.command for c in d.commands] == ["originate"] and d.commands[0].fields["agent_id"] == "a1"
+
+
+def test_a_late_acceptance_is_dialled_at_once_by_an_agent_free_meanwhile(make_driver):
+    d = make_driver()
+    n = d.now
+    d.offer("c1")
+    d.advance(30)
+    d.send("call.ended", at=n + 30, call_id="c1", reason="completed")
+    d.agent("a1", "available")  # free now: nothing waits
+    d.advance(5)
+    applied(d, "callback.accepted", at=n + 29, call_id="c1")
+    assert [c.command for c in d.commands] == ["originate"] and d.engine.agents["a1"].call_id == "c1"
+
+
+@pytest.mark.parametrize("why", ["stamped after the end", "undated", "ringing an agent at its end"])
+def test_an_acceptance_after_the_end_is_still_ignored(make_driver, why):
+    d = make_driver()
+    n = d.now
+    d.offer("c1")
+    d.advance(30)
+    if why == "ringing an agent at its end":
+        d.agent("a1", "available")  # c1 rings a1: no longer on hold
+    d.send("call.ended", at=n + 30, call_id="c1", reason="abandoned")
+    at = {"stamped after the end": n + 31, "undated": None}.get(why, n + 29)
+    assert applied(d, "callback.accepted", at=at, call_id="c1").ignored == "call_ended"
+    assert d.engine.calls["c1"].status == "ended" and not d.engine.callbacks
+
+
+# ---------------------------------------------------------------- a first dial's word, by a clock behind
+
+
+@pytest.mark.parametrize("word", ["callback.result", "call.unanswered"])
+def test_the_word_on_a_first_dial_stamped_before_it_began_is_its_own(make_driver, word):
+    """A requested callback's first dial; the platform's clock runs 1.5 s behind acd's and the
+    number is busy at once: its result (or the agent's ring-out), stamped before the dial began
+    by acd's clock, was taken for an earlier dial's (`stale`) though there was none, and the
+    agent stayed reserved for a dial that was over, for good (no sync ends a dial). Found by the
+    untidy walk (tests/engine/test_untidy_walk.py, a platform clock behind). Before a contact's
+    first dial nothing was rung: its word is this dial's, whatever its stamp."""
+    d = make_driver()
+    d.agent("a2", "available")
+    d.send("callback.requested", callback_id="rq1", number="+33600000003", skill="paiement")
+    [originate] = [c for c in d.commands if c.command == "originate"]
+    assert originate.fields["agent_id"] == "a2"
+    d.advance(1)
+    if word == "callback.result":
+        result = applied(d, word, at=d.now - 1.5, callback_id="rq1", outcome="busy")
+    else:
+        result = applied(d, word, at=d.now - 1.5, call_id="rq1", agent_id="a2")
+    assert result.ignored is None, result
+    if word == "callback.result":  # the caller's busy: retried later, the agent free
+        assert d.engine.callbacks["rq1"].status == "scheduled" and d.engine.callbacks["rq1"].attempts == 1
+        assert d.engine.agents["a2"].call_id is None and state(d, "a2") is AV
+    else:  # the agent's ring-out: back in line at once, dialled again (a2 is the only one free)
+        assert [c.command for c in d.commands] == ["originate", "originate"]
