@@ -98,7 +98,8 @@ async def _apply_request(service: Service, events: Sequence[Any]) -> list[EventR
 
 def _query(request: web.Request, allowed: Sequence[str]) -> dict[str, str]:
     """The query parameters, refused (422) when one is unknown or repeated: a filter that is
-    silently ignored answers a question the client did not ask."""
+    silently ignored answers a question the client did not ask, a write's `?mode=off` does what
+    it did not. Every handler under /v1 reads it first, whatever its method."""
     extra = sorted(set(request.query) - set(allowed))
     if extra:
         name = extra[0][:64]
@@ -137,6 +138,7 @@ def _path_id(request: web.Request, name: str) -> str:
 
 async def post_events(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
+    _query(request, ())
     body = await _body(request)
     max_batch = service.settings.max_batch
     try:
@@ -160,6 +162,7 @@ async def post_events(request: web.Request) -> web.Response:
 
 async def put_agent(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
+    _query(request, ())
     agent_id = request.match_info["agent_id"]
     if not _ident.fullmatch(agent_id):  # an upsert names the agent it creates: a bad id, not a missing one
         message = f"agent_id: not a valid id: {agent_id[:80]!r}"
@@ -221,6 +224,7 @@ def _known(view: Any, request: web.Request, name: str) -> Any:
 
 async def post_callback(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
+    _query(request, ())
     body = await _parse(request, CallbackRequest, "callback")
     callback_id = created_id(request, "cb")
     event = CallbackRequested(
@@ -243,6 +247,7 @@ async def get_callback(request: web.Request) -> web.Response:
 
 async def delete_callback(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
+    _query(request, ())
     callback_id = _known(service.engine.queries.callback, request, "callback_id")["callback_id"]
     await _apply_request(service, [CallbackCancelled(id=new_id("api"), callback_id=callback_id)])
     return _json(service.engine.queries.callback(callback_id))
@@ -286,6 +291,7 @@ async def get_slots(request: web.Request) -> web.Response:
 
 async def post_appointment(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
+    _query(request, ())
     body = await _parse(request, AppointmentRequest, "appointment")
     appointment_id = created_id(request, "ap")
     event = AppointmentBooked(
@@ -309,6 +315,7 @@ async def get_appointment(request: web.Request) -> web.Response:
 
 async def delete_appointment(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
+    _query(request, ())
     appointment_id = _known(service.engine.queries.appointment, request, "appointment_id")["appointment_id"]
     await _apply_request(service, [AppointmentCancelled(id=new_id("api"), appointment_id=appointment_id)])
     return _json(service.engine.queries.appointment(appointment_id))
@@ -316,6 +323,7 @@ async def delete_appointment(request: web.Request) -> web.Response:
 
 async def patch_appointment(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
+    _query(request, ())
     appointment_id = _known(service.engine.queries.appointment, request, "appointment_id")["appointment_id"]
     body = await _parse(request, AppointmentPatch, "appointment")
     event = AppointmentRescheduled(id=new_id("api"), appointment_id=appointment_id, start=body.start)
@@ -331,6 +339,7 @@ async def get_overflow(request: web.Request) -> web.Response:
 
 async def put_overflow(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
+    _query(request, ())
     body = await _parse(request, OverflowModeBody, "overflow")
     event = OverflowMode(id=f"overflow-{uuid.uuid4().hex}", mode=body.mode)
     [result] = await _apply_request(service, [event])
@@ -340,8 +349,8 @@ async def put_overflow(request: web.Request) -> web.Response:
 
 async def list_services(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
-    views = service.engine.queries.services(service.clock.now())
     department = _query(request, ("department",)).get("department")
+    views = service.engine.queries.services(service.clock.now())
     if department is not None:
         departments = sorted({v["department"] for v in views})
         if department not in departments:

@@ -129,7 +129,7 @@ ROUTES: list[Route] = [
         None,
         schemas.CallbackView,
         200,
-        (401, 404, 409),
+        (401, 404, 409, 422),
     ),
     Route(
         "get",
@@ -182,7 +182,7 @@ ROUTES: list[Route] = [
         None,
         schemas.AppointmentView,
         200,
-        (401, 404, 409),
+        (401, 404, 409, 422),
     ),
     Route(
         "patch",
