@@ -7,16 +7,16 @@ import re
 import typing
 import uuid
 from collections.abc import Iterator, Sequence
-from typing import Any, TypeVar
+from typing import Any
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
 from acd import jsonio
 from acd.api.creations import create, created, created_id, new_id
 from acd.api.errors import ApiError, validation_error
-from acd.api.logging_mw import PARSED_BODY
+from acd.api.inputs import read_json, read_model, read_query
 from acd.api.schemas import (
     AgentUpsert,
     AppointmentPatch,
@@ -46,7 +46,6 @@ from acd.events import (
 from acd.service import Service
 
 SERVICE = web.AppKey("service", Service)
-M = TypeVar("M", bound=BaseModel)
 OPENAPI = web.AppKey("openapi", dict)
 
 _ident = re.compile(IDENT_PATTERN)  # what every id in a path must look like
@@ -56,26 +55,6 @@ _INTERNAL_DETAILS = ("index", "id", "type")  # of an internal event, in an engin
 
 def _json(data: Any, status: int = 200) -> web.Response:
     return web.Response(body=jsonio.dumps(data), status=status, content_type="application/json")
-
-
-async def _body(request: web.Request) -> Any:
-    raw = await request.read()
-    if not raw:
-        raise ApiError(400, "empty_body", "a JSON body is required")
-    try:
-        body = jsonio.loads(raw)
-    except ValueError as exc:
-        raise ApiError(400, "malformed_json", f"the body is not valid JSON: {exc}") from None
-    request[PARSED_BODY] = body  # for the access log's line
-    return body
-
-
-async def _parse(request: web.Request, model: type[M], what: str) -> M:
-    """The JSON body validated by `model`; a 400 or 422 JSON error otherwise."""
-    try:
-        return model.model_validate(await _body(request), context=EDGE)
-    except ValidationError as exc:
-        raise validation_error(exc, what) from None
 
 
 @contextlib.contextmanager
@@ -94,26 +73,6 @@ def _about_the_request() -> Iterator[None]:
 async def _apply_request(service: Service, events: Sequence[Any]) -> list[EventResult]:
     with _about_the_request():
         return await service.apply_events(events)
-
-
-def _query(request: web.Request, allowed: Sequence[str]) -> dict[str, str]:
-    """The query parameters, refused (422) when one is unknown or repeated: a filter that is
-    silently ignored answers a question the client did not ask, a write's `?mode=off` does what
-    it did not. Every handler under /v1 reads it first, whatever its method."""
-    extra = sorted(set(request.query) - set(allowed))
-    if extra:
-        name = extra[0][:64]
-        raise ApiError(
-            422,
-            "unknown_parameter",
-            f"unknown query parameter {name!r}; "
-            + (f"this path takes {', '.join(allowed)}" if allowed else "this path takes none"),
-            {"field": name, "valid": list(allowed)},
-        )
-    for name in request.query:
-        if len(request.query.getall(name)) > 1:
-            raise ApiError(422, "invalid_query", f"{name} is given more than once", {"field": name})
-    return dict(request.query)
 
 
 def _one_of(value: str | None, valid: Sequence[str], field: str, code: str, what: str) -> None:
@@ -138,8 +97,8 @@ def _path_id(request: web.Request, name: str) -> str:
 
 async def post_events(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
-    _query(request, ())
-    body = await _body(request)
+    read_query(request, ())
+    body = await read_json(request)
     max_batch = service.settings.max_batch
     try:
         if isinstance(body, list):
@@ -162,12 +121,12 @@ async def post_events(request: web.Request) -> web.Response:
 
 async def put_agent(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
-    _query(request, ())
+    read_query(request, ())
     agent_id = request.match_info["agent_id"]
     if not _ident.fullmatch(agent_id):  # an upsert names the agent it creates: a bad id, not a missing one
         message = f"agent_id: not a valid id: {agent_id[:80]!r}"
         raise ApiError(422, "invalid_agent", message, {"field": "agent_id"})
-    spec = await _parse(request, AgentUpsert, "agent")
+    spec = await read_model(request, AgentUpsert, "agent")
     try:
         entry = AgentConfig(id=agent_id, site=spec.site, skills=spec.skills, target=spec.target)
     except ValidationError as exc:  # a path id the roster's stricter id pattern refuses (`a:b`)
@@ -182,7 +141,7 @@ async def put_agent(request: web.Request) -> web.Response:
 async def list_agents(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
     engine, now = service.engine, service.clock.now()
-    query = _query(request, ("site", "state"))
+    query = read_query(request, ("site", "state"))
     site, state = query.get("site"), query.get("state")
     _one_of(site, engine.queries.sites, "site", "unknown_site", "site")
     _one_of(state, AGENT_STATES, "state", "invalid_query", "state")
@@ -191,7 +150,7 @@ async def list_agents(request: web.Request) -> web.Response:
 
 async def get_agent(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
-    _query(request, ())
+    read_query(request, ())
     agent = service.engine.queries.agent(_path_id(request, "agent_id"), service.clock.now())
     if agent is None:
         raise ApiError(404, "unknown_agent", f"no such agent: {request.match_info['agent_id']!r}")
@@ -200,13 +159,13 @@ async def get_agent(request: web.Request) -> web.Response:
 
 async def get_queues(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
-    _query(request, ())
+    read_query(request, ())
     return _json({"queues": service.engine.queries.queues(service.clock.now())})
 
 
 async def get_call(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
-    _query(request, ())
+    read_query(request, ())
     call = service.engine.queries.call(_path_id(request, "call_id"), service.clock.now())
     if call is None:
         raise ApiError(404, "unknown_call", f"no such call: {request.match_info['call_id']!r}")
@@ -224,8 +183,8 @@ def _known(view: Any, request: web.Request, name: str) -> Any:
 
 async def post_callback(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
-    _query(request, ())
-    body = await _parse(request, CallbackRequest, "callback")
+    read_query(request, ())
+    body = await read_model(request, CallbackRequest, "callback")
     callback_id = created_id(request, "cb")
     event = CallbackRequested(
         id=f"api-{callback_id}",
@@ -241,13 +200,13 @@ async def post_callback(request: web.Request) -> web.Response:
 
 async def get_callback(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
-    _query(request, ())
+    read_query(request, ())
     return _json(_known(service.engine.queries.callback, request, "callback_id"))
 
 
 async def delete_callback(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
-    _query(request, ())
+    read_query(request, ())
     callback_id = _known(service.engine.queries.callback, request, "callback_id")["callback_id"]
     await _apply_request(service, [CallbackCancelled(id=new_id("api"), callback_id=callback_id)])
     return _json(service.engine.queries.callback(callback_id))
@@ -256,7 +215,7 @@ async def delete_callback(request: web.Request) -> web.Response:
 async def get_slots(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
     engine = service.engine
-    query = _query(request, ("skill", "date", "site"))
+    query = read_query(request, ("skill", "date", "site"))
     skill, day, site = query.get("skill"), query.get("date"), query.get("site")
     if not skill:
         raise ApiError(
@@ -291,8 +250,8 @@ async def get_slots(request: web.Request) -> web.Response:
 
 async def post_appointment(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
-    _query(request, ())
-    body = await _parse(request, AppointmentRequest, "appointment")
+    read_query(request, ())
+    body = await read_model(request, AppointmentRequest, "appointment")
     appointment_id = created_id(request, "ap")
     event = AppointmentBooked(
         id=f"api-{appointment_id}",
@@ -309,13 +268,13 @@ async def post_appointment(request: web.Request) -> web.Response:
 
 async def get_appointment(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
-    _query(request, ())
+    read_query(request, ())
     return _json(_known(service.engine.queries.appointment, request, "appointment_id"))
 
 
 async def delete_appointment(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
-    _query(request, ())
+    read_query(request, ())
     appointment_id = _known(service.engine.queries.appointment, request, "appointment_id")["appointment_id"]
     await _apply_request(service, [AppointmentCancelled(id=new_id("api"), appointment_id=appointment_id)])
     return _json(service.engine.queries.appointment(appointment_id))
@@ -323,9 +282,9 @@ async def delete_appointment(request: web.Request) -> web.Response:
 
 async def patch_appointment(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
-    _query(request, ())
+    read_query(request, ())
     appointment_id = _known(service.engine.queries.appointment, request, "appointment_id")["appointment_id"]
-    body = await _parse(request, AppointmentPatch, "appointment")
+    body = await read_model(request, AppointmentPatch, "appointment")
     event = AppointmentRescheduled(id=new_id("api"), appointment_id=appointment_id, start=body.start)
     await _apply_request(service, [event])
     return _json(service.engine.queries.appointment(appointment_id))
@@ -333,14 +292,14 @@ async def patch_appointment(request: web.Request) -> web.Response:
 
 async def get_overflow(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
-    _query(request, ())
+    read_query(request, ())
     return _json(service.engine.queries.overflow(service.clock.now()))
 
 
 async def put_overflow(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
-    _query(request, ())
-    body = await _parse(request, OverflowModeBody, "overflow")
+    read_query(request, ())
+    body = await read_model(request, OverflowModeBody, "overflow")
     event = OverflowMode(id=f"overflow-{uuid.uuid4().hex}", mode=body.mode)
     [result] = await _apply_request(service, [event])
     assert result.decision is not None
@@ -349,7 +308,7 @@ async def put_overflow(request: web.Request) -> web.Response:
 
 async def list_services(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
-    department = _query(request, ("department",)).get("department")
+    department = read_query(request, ("department",)).get("department")
     views = service.engine.queries.services(service.clock.now())
     if department is not None:
         departments = sorted({v["department"] for v in views})

@@ -13,7 +13,8 @@ from typing import Any
 from aiohttp import web
 
 from acd.api.errors import ApiError
-from acd.api.handlers import SERVICE, _query
+from acd.api.handlers import SERVICE
+from acd.api.inputs import read_query
 from acd.api.schemas import calendar_date
 from acd.records import queries
 
@@ -46,7 +47,7 @@ def _day(request: web.Request, name: str) -> date:
 def _range_and_filters(
     request: web.Request, allowed: tuple[str, ...]
 ) -> tuple[date, date, str | None, str | None]:
-    _query(request, allowed)
+    read_query(request, allowed)
     start, end = _day(request, "from"), _day(request, "to")
     if end < start:
         raise ApiError(422, "invalid_query", "to must not be before from", {"field": "to"})

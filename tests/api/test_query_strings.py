@@ -1,7 +1,7 @@
 """The query string, on every path under /v1: a parameter a path does not take, or one given twice,
 is a 422 naming it, whatever the method, before anything else is read, and changes nothing. A write
 that ignored `?mode=off` or `?force=1` would do what the client did not ask; reads already refused
-them (`acd.api.handlers._query`). Outside /v1 (liveness, readiness, metrics, the OpenAPI document,
+them (`acd.api.inputs.read_query`). Outside /v1 (liveness, readiness, metrics, the OpenAPI document,
 the wallboard) a query string is ignored: probes, scrapers and browsers add their own."""
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """`GET /v1/records` and `GET /v1/reports/indicators` read their query as every other GET does
-(acd/api/handlers.py `_query`): a parameter they do not take, or one given twice, is a 422 naming
+(acd/api/inputs.py `read_query`): a parameter they do not take, or one given twice, is a 422 naming
 it, never silently ignored; a date is YYYY-MM-DD and nothing else. A misspelt filter
 (`skil=paiement`) otherwise answers with every record, a question the client did not ask."""
 
