@@ -7,11 +7,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, TypeVar
 
-from aiohttp import web
+from aiohttp import hdrs, web
 from pydantic import BaseModel, ValidationError
 
 from acd import jsonio
-from acd.api.errors import ApiError, validation_error
+from acd.api.errors import ApiError, shorten, validation_error
 from acd.api.logging_mw import PARSED_BODY
 from acd.events import EDGE
 
@@ -38,8 +38,33 @@ def read_query(request: web.Request, allowed: Sequence[str]) -> dict[str, str]:
     return dict(request.query)
 
 
+#: The charsets a JSON body may declare: JSON exchanged between systems is UTF-8 (RFC 8259 8.1).
+_UTF8 = frozenset({"utf-8", "utf8", "us-ascii"})
+
+
+def check_json_type(request: web.Request) -> None:
+    """Refuse (415) a body declared as anything but JSON: `application/json` or a `+json` type,
+    in UTF-8. No Content-Type at all is read as JSON. A declared `text/plain` or form is the
+    client saying it sent something else, and what a browser may send anywhere unasked (CSRF)."""
+    declared = request.headers.get(hdrs.CONTENT_TYPE, "").strip()
+    if not declared:
+        return
+    media, charset = request.content_type, request.charset
+    is_json = media == "application/json" or (media.startswith("application/") and media.endswith("+json"))
+    if is_json and (charset is None or charset.strip().lower() in _UTF8):
+        return
+    raise ApiError(
+        415,
+        "unsupported_media_type",
+        f"the body must be JSON in UTF-8, sent as Content-Type: application/json (got {shorten(declared)!r})",
+        {"content_type": shorten(declared), "accepted": ["application/json"]},
+    )
+
+
 async def read_json(request: web.Request) -> Any:
-    """The JSON body; a 400 JSON error when there is none or it is not JSON."""
+    """The JSON body; a 415 JSON error when it is declared as something else, a 400 when there is
+    none or it is not JSON."""
+    check_json_type(request)
     raw = await request.read()
     if not raw:
         raise ApiError(400, "empty_body", "a JSON body is required")

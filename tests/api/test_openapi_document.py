@@ -97,6 +97,15 @@ def test_every_operation_under_v1_documents_its_422(doc):
             assert "422" in op["responses"], (method, path)
 
 
+def test_every_operation_with_a_json_body_documents_its_415(doc):
+    """A body declared as anything but JSON is a 415 (tests/api/test_content_type.py)."""
+    with_body = [(m, p) for m, p, op in operations(doc) if "requestBody" in op]
+    assert len(with_body) == 6
+    for method, path, op in operations(doc):
+        if "requestBody" in op:
+            assert "415" in op["responses"], (method, path)
+
+
 async def test_a_roster_id_the_roster_refuses_is_a_422_not_a_server_error(platform, doc):
     """Found by the stateful run: `a:b` is a valid path id but not a roster id (a 500 before)."""
     status, body = await platform.request(
