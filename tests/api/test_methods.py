@@ -20,6 +20,7 @@ PATHS = {
     "/v1/calls/c1": {"GET", "HEAD"},
     "/v1/callbacks": {"POST"},
     "/v1/callbacks/cb1": {"GET", "HEAD", "DELETE"},
+    "/v1/appointments/slots": {"GET", "HEAD"},
     "/v1/appointments": {"POST"},
     "/v1/appointments/ap1": {"GET", "HEAD", "DELETE", "PATCH"},
     "/v1/overflow": {"GET", "HEAD", "PUT"},
