@@ -69,7 +69,11 @@ async def read_json(request: web.Request) -> Any:
     if not raw:
         raise ApiError(400, "empty_body", "a JSON body is required")
     try:
-        body = jsonio.loads(raw)
+        body = jsonio.loads(raw, unique_keys=True)
+    except jsonio.DuplicateKey as exc:
+        key = shorten(exc.key)
+        message = f"the body is not valid JSON for acd: the key {key!r} appears twice in one object"
+        raise ApiError(400, "duplicate_key", message, {"key": key}) from None
     except ValueError as exc:
         raise ApiError(400, "malformed_json", f"the body is not valid JSON: {exc}") from None
     request[PARSED_BODY] = body  # for the access log's line
