@@ -20,6 +20,8 @@ from acd.records import queries
 
 log = logging.getLogger("acd.records")
 
+#: The years a records query may name (records are kept far less long: any day between is an answer).
+FIRST_YEAR, LAST_YEAR = 1970, 9000
 #: The widest range one request may ask for (a year and a bit, the retention).
 MAX_DAYS = 800
 
@@ -35,13 +37,14 @@ def _day(request: web.Request, name: str) -> date:
         raise ApiError(422, "invalid_query", f"{name} is required (YYYY-MM-DD)", {"field": name})
     try:
         day = calendar_date(raw)
-        if not 1970 <= day.year <= 9000:
-            raise ValueError
-        return day
     except ValueError:
         raise ApiError(
-            422, "invalid_query", f"{name} must be YYYY-MM-DD, not {raw!r}", {"field": name}
+            422, "invalid_query", f"{name} must be YYYY-MM-DD, not {raw[:32]!r}", {"field": name}
         ) from None
+    if not FIRST_YEAR <= day.year <= LAST_YEAR:
+        message = f"{name} must fall in the years {FIRST_YEAR} to {LAST_YEAR}, not {raw!r}"
+        raise ApiError(422, "invalid_query", message, {"field": name})
+    return day
 
 
 def _range_and_filters(

@@ -60,3 +60,20 @@ async def test_an_iso_week_date_is_not_yyyy_mm_dd_and_is_refused(platform, path,
     status, body = await platform.get(path.format(day="2026-W10-1"))
     assert_error(status, body, 422, "invalid_query")
     assert body["error"]["details"]["field"] == field
+
+
+@pytest.mark.parametrize(
+    ("path", "field"),
+    [
+        ("/v1/records?from=9999-01-01&to=9999-01-02", "from"),
+        ("/v1/reports/indicators?from=2026-03-02&to=9999-12-31", "to"),
+        ("/v1/reports/indicators?from=0001-01-01&to=2026-03-02", "from"),
+    ],
+)
+async def test_a_well_formed_date_out_of_range_says_the_range_not_the_format(platform, path, field):
+    """9999-01-01 is YYYY-MM-DD: the refusal says which years a query may name."""
+    status, body = await platform.get(path)
+    assert_error(status, body, 422, "invalid_query")
+    assert body["error"]["details"]["field"] == field
+    assert "must be YYYY-MM-DD" not in body["error"]["message"]
+    assert "1970" in body["error"]["message"] and "9000" in body["error"]["message"]
