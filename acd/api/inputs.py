@@ -86,3 +86,20 @@ async def read_model(request: web.Request, model: type[M], what: str) -> M:
         return model.model_validate(await read_json(request), context=EDGE)
     except ValidationError as exc:
         raise validation_error(exc, what) from None
+
+
+#: The methods whose requests carry no body.
+BODILESS = frozenset({"GET", "HEAD", "DELETE"})
+
+
+async def refuse_body(request: web.Request) -> None:
+    """Refuse (400) a GET, HEAD or DELETE that carries a body: RFC 9110 gives it no meaning, and
+    ignoring `{"site": "lille"}` or `{"reason": ...}` answers or does what the client did not ask.
+    An empty body (Content-Length: 0, or chunked with no bytes) is no body."""
+    if request.method in BODILESS and request.body_exists and await request.read():
+        raise ApiError(
+            400,
+            "unexpected_body",
+            f"{request.method} {shorten(request.path)} takes no body; say it in the path or the query",
+            None,
+        )

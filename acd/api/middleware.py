@@ -1,6 +1,7 @@
 """The app's one middleware: the access log's line (`acd.api.logging_mw`), the signature check of
-`/v1/*` when a webhook secret is set (`acd.api.signing_mw`), and JSON errors (`acd.api.errors`),
-in that order from the outside in, as three nested middlewares did before.
+`/v1/*` when a webhook secret is set (`acd.api.signing_mw`), then the refusal of a body sent with a
+GET or a DELETE there (`acd.api.inputs.refuse_body`), and JSON errors (`acd.api.errors`), in that
+order from the outside in, as three nested middlewares did before.
 
 One layer instead of three: each layer of aiohttp's middleware chain costs every request a partial
 call, a coroutine and an await, and the three did nothing but wrap each other.
@@ -15,6 +16,7 @@ from typing import Any
 from aiohttp import web
 
 from acd.api.errors import error_answer
+from acd.api.inputs import refuse_body
 from acd.api.logging_mw import REQUEST_ID, line_level, log, log_request, request_id_of
 from acd.api.signing_mw import check_signature
 
@@ -27,8 +29,11 @@ def api_middleware(secret: bytes | None) -> Any:
         status = 500
         try:
             try:
-                if secret and request.path.startswith("/v1/"):
-                    await check_signature(request, secret)
+                if request.path.startswith("/v1/"):
+                    if secret:
+                        await check_signature(request, secret)
+                    if request.match_info.http_exception is None:  # a route's own handler
+                        await refuse_body(request)
                 response = await handler(request)
             except Exception as exc:  # a JSON error; a redirect goes on as it is
                 response = error_answer(request, exc)

@@ -159,7 +159,8 @@ def build_openapi(version: str, config: Config | None = None) -> dict[str, Any]:
                 responses[str(route.status)]["links"] = _links(route)
             if route.method == "put" and route.path.startswith("/v1/agents"):
                 responses["201"] = {**responses[str(route.status)], "description": "Created"}
-        for code in route.errors:
+        # under /v1 a body where none is taken, or one that is not JSON, is a 400 on every path
+        for code in sorted({*route.errors, *((400,) if route.path.startswith("/v1/") else ())}):
             responses[str(code)] = {
                 "description": "Error",
                 "content": {"application/json": {"schema": {"$ref": REF.format(model="ErrorBody")}}},
@@ -197,7 +198,7 @@ def build_openapi(version: str, config: Config | None = None) -> dict[str, Any]:
                         "description": "Error",
                         "content": {"application/json": {"schema": {"$ref": REF.format(model="ErrorBody")}}},
                     }
-                    for code in (401, 422, 503)
+                    for code in (400, 401, 422, 503)
                 },
             },
         }

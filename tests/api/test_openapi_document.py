@@ -89,12 +89,13 @@ def test_instants_are_documented_with_their_year_bounds(doc):
     assert not re.match(start["pattern"], "1970-01-01T00:00:00Z")
 
 
-def test_every_operation_under_v1_documents_its_422(doc):
+def test_every_operation_under_v1_documents_its_400_and_422(doc):
     """Every path under /v1 refuses a query parameter it does not take with a 422, whatever the
-    method (tests/api/test_query_strings.py)."""
+    method (tests/api/test_query_strings.py), and a body it does not take, or one that is not
+    JSON, with a 400 (tests/api/test_bodiless.py)."""
     for method, path, op in operations(doc):
         if path.startswith("/v1/"):
-            assert "422" in op["responses"], (method, path)
+            assert {"400", "422"} <= set(op["responses"]), (method, path)
 
 
 def test_every_operation_with_a_json_body_documents_its_415(doc):
