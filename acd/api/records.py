@@ -132,6 +132,9 @@ async def get_records(request: web.Request) -> web.StreamResponse:
         headers={"Content-Type": "text/csv; charset=utf-8" if as_csv else "application/x-ndjson"}
     )
     await response.prepare(request)
+    if request.method == "HEAD":  # headers only: rows would be read as the next answer
+        await pages.aclose()
+        return response
     if as_csv:
         await response.write(_csv_line(queries.FIELDS))
     page = first

@@ -8,6 +8,7 @@ import asyncio
 
 import pytest
 
+from acd.api.handlers import SERVICE
 from acd.signing import signed_headers
 from tests.api.test_bad_input import assert_error
 
@@ -80,3 +81,25 @@ async def test_head_answers_headers_only_and_the_connection_serves_the_next_requ
     head, rest = received.split(b"\r\n\r\n", 1)
     assert head.startswith(b"HTTP/1.1 "), head
     assert rest.startswith(b"HTTP/1.1 200"), f"HEAD {path} sent a body: {rest[:80]!r}"
+
+
+@pytest.mark.parametrize("accept", ["text/csv", "application/x-ndjson"])
+async def test_head_of_the_records_sends_no_rows(make_platform, accept):
+    """The records stream (CSV's header line, then rows) is a GET's; HEAD answers its headers."""
+    platform = await make_platform(secret=None)
+    await platform.agent("a1", "available")
+    await platform.offer("c1")
+    await platform.send("call.answered", call_id="c1", agent_id="a1")
+    await platform.send("call.ended", call_id="c1", reason="completed")
+    await platform.client.app[SERVICE].records.flush()
+    path = "/v1/records?from=2026-03-02&to=2026-03-02"
+    status, rows = await platform.request("GET", path, headers={"Accept": accept})
+    assert status == 200 and "c1" in str(rows)
+    pipelined = (
+        f"HEAD {path} HTTP/1.1\r\nHost: acd\r\nAccept: {accept}\r\n\r\n"
+        "GET /healthz HTTP/1.1\r\nHost: acd\r\n\r\n"
+    ).encode()
+    received = await _exchange(platform, pipelined, b'{"status":"ok"}')
+    head, rest = received.split(b"\r\n\r\n", 1)
+    assert head.startswith(b"HTTP/1.1 200"), head
+    assert rest.startswith(b"HTTP/1.1 200"), f"HEAD sent rows: {rest[:80]!r}"
