@@ -15,7 +15,7 @@ from pydantic import ValidationError
 
 from acd import jsonio
 from acd.api.creations import create, created, created_id, new_id
-from acd.api.errors import ApiError, validation_error
+from acd.api.errors import ApiError, shorten, validation_error
 from acd.api.inputs import read_json, read_model, read_query
 from acd.api.schemas import (
     AgentUpsert,
@@ -89,9 +89,8 @@ def _one_of(value: str | None, valid: Sequence[str], field: str, code: str, what
 def _path_id(request: web.Request, name: str) -> str:
     value = request.match_info[name]
     if not _ident.fullmatch(value):
-        raise ApiError(
-            404, f"unknown_{name.removesuffix('_id')}", f"no such {name.removesuffix('_id')}: {value!r}"
-        )
+        what = name.removesuffix("_id")
+        raise ApiError(404, f"unknown_{what}", f"no such {what}: {shorten(value)!r}")
     return value
 
 
@@ -153,7 +152,7 @@ async def get_agent(request: web.Request) -> web.Response:
     read_query(request, ())
     agent = service.engine.queries.agent(_path_id(request, "agent_id"), service.clock.now())
     if agent is None:
-        raise ApiError(404, "unknown_agent", f"no such agent: {request.match_info['agent_id']!r}")
+        raise ApiError(404, "unknown_agent", f"no such agent: {shorten(request.match_info['agent_id'])!r}")
     return _json(agent)
 
 
@@ -168,7 +167,7 @@ async def get_call(request: web.Request) -> web.Response:
     read_query(request, ())
     call = service.engine.queries.call(_path_id(request, "call_id"), service.clock.now())
     if call is None:
-        raise ApiError(404, "unknown_call", f"no such call: {request.match_info['call_id']!r}")
+        raise ApiError(404, "unknown_call", f"no such call: {shorten(request.match_info['call_id'])!r}")
     return _json(call)
 
 
@@ -177,7 +176,7 @@ def _known(view: Any, request: web.Request, name: str) -> Any:
     record = view(_path_id(request, name))
     if record is None:
         what = name.removesuffix("_id")
-        raise ApiError(404, f"unknown_{what}", f"no such {what}: {request.match_info[name]!r}")
+        raise ApiError(404, f"unknown_{what}", f"no such {what}: {shorten(request.match_info[name])!r}")
     return record
 
 
