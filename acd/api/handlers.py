@@ -16,7 +16,7 @@ from pydantic import ValidationError
 from acd import jsonio
 from acd.api.creations import create, created, created_id, new_id
 from acd.api.errors import ApiError, shorten, validation_error
-from acd.api.inputs import read_json, read_model, read_query
+from acd.api.inputs import one_of, read_json, read_model, read_query
 from acd.api.schemas import (
     AgentUpsert,
     AppointmentPatch,
@@ -27,7 +27,6 @@ from acd.api.schemas import (
 )
 from acd.config import AgentConfig
 from acd.engine import EngineError, EventResult
-from acd.engine.errors import unknown
 from acd.events import (
     EDGE,
     FIRST_YEAR,
@@ -73,17 +72,6 @@ def _about_the_request() -> Iterator[None]:
 async def _apply_request(service: Service, events: Sequence[Any]) -> list[EventResult]:
     with _about_the_request():
         return await service.apply_events(events)
-
-
-def _one_of(value: str | None, valid: Sequence[str], field: str, code: str, what: str) -> None:
-    """Refuse a filter naming nothing that exists, saying what does."""
-    if value is not None and value not in valid:
-        raise ApiError(
-            422,
-            code,
-            f"{field}: {unknown(what, value, valid)}",
-            {"field": field, "valid": list(valid)},
-        )
 
 
 def _path_id(request: web.Request, name: str) -> str:
@@ -142,8 +130,8 @@ async def list_agents(request: web.Request) -> web.Response:
     engine, now = service.engine, service.clock.now()
     query = read_query(request, ("site", "state"))
     site, state = query.get("site"), query.get("state")
-    _one_of(site, engine.queries.sites, "site", "unknown_site", "site")
-    _one_of(state, AGENT_STATES, "state", "invalid_query", "state")
+    one_of(site, engine.queries.sites, "site", "unknown_site", "site")
+    one_of(state, AGENT_STATES, "state", "invalid_query", "state")
     return _json({"agents": engine.queries.agents(now, site, state)})
 
 
@@ -223,8 +211,8 @@ async def get_slots(request: web.Request) -> web.Response:
             f"skill is required (one of {', '.join(engine.queries.skills)})",
             {"field": "skill"},
         )
-    _one_of(skill, engine.queries.skills, "skill", "unknown_skill", "skill")
-    _one_of(site, engine.queries.sites, "site", "unknown_site", "site")
+    one_of(skill, engine.queries.skills, "skill", "unknown_skill", "skill")
+    one_of(site, engine.queries.sites, "site", "unknown_site", "site")
     try:
         when = calendar_date(day)
     except ValueError:

@@ -13,6 +13,7 @@ from pydantic import BaseModel, ValidationError
 from acd import jsonio
 from acd.api.errors import ApiError, shorten, validation_error
 from acd.api.logging_mw import PARSED_BODY
+from acd.engine.errors import unknown
 from acd.events import EDGE
 
 M = TypeVar("M", bound=BaseModel)
@@ -36,6 +37,17 @@ def read_query(request: web.Request, allowed: Sequence[str]) -> dict[str, str]:
         if len(request.query.getall(name)) > 1:
             raise ApiError(422, "invalid_query", f"{name} is given more than once", {"field": name})
     return dict(request.query)
+
+
+def one_of(value: str | None, valid: Sequence[str], field: str, code: str, what: str) -> None:
+    """Refuse a filter naming nothing that exists, saying what does."""
+    if value is not None and value not in valid:
+        raise ApiError(
+            422,
+            code,
+            f"{field}: {unknown(what, value, valid)}",
+            {"field": field, "valid": list(valid)},
+        )
 
 
 #: The charsets a JSON body may declare: JSON exchanged between systems is UTF-8 (RFC 8259 8.1).

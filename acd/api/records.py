@@ -14,7 +14,7 @@ from aiohttp import web
 
 from acd.api.errors import ApiError
 from acd.api.handlers import SERVICE
-from acd.api.inputs import read_query
+from acd.api.inputs import one_of, read_query
 from acd.api.schemas import calendar_date
 from acd.records import queries
 
@@ -56,12 +56,10 @@ def _range_and_filters(
         raise ApiError(422, "invalid_query", "to must not be before from", {"field": "to"})
     if (end - start).days > MAX_DAYS:
         raise ApiError(422, "invalid_query", f"at most {MAX_DAYS} days per request", {"field": "to"})
-    engine = request.app[SERVICE].engine
+    queries = request.app[SERVICE].engine.queries
     skill, site = request.query.get("skill"), request.query.get("site")
-    if skill is not None and not engine.queries.has_skill(skill):
-        raise ApiError(422, "unknown_skill", f"unknown skill {skill!r}", {"field": "skill"})
-    if site is not None and not engine.queries.has_site(site):
-        raise ApiError(422, "unknown_site", f"unknown site {site!r}", {"field": "site"})
+    one_of(skill, queries.skills, "skill", "unknown_skill", "skill")
+    one_of(site, queries.sites, "site", "unknown_site", "site")
     return start, end, skill, site
 
 

@@ -77,3 +77,23 @@ async def test_a_well_formed_date_out_of_range_says_the_range_not_the_format(pla
     assert body["error"]["details"]["field"] == field
     assert "must be YYYY-MM-DD" not in body["error"]["message"]
     assert "1970" in body["error"]["message"] and "9000" in body["error"]["message"]
+
+
+@pytest.mark.parametrize(
+    ("query", "field", "code", "valid"),
+    [
+        ("skill=" + "x" * 6000, "skill", "unknown_skill", ["impot_revenu", "paiement", "lsf"]),
+        ("site=" + "x" * 6000, "site", "unknown_site", ["lille", "pau"]),
+        ("site=lile", "site", "unknown_site", ["lille", "pau"]),
+    ],
+)
+@pytest.mark.parametrize("path", ["/v1/records", "/v1/reports/indicators"])
+async def test_an_unknown_records_filter_lists_the_valid_ones_echoing_it_short(
+    platform, path, query, field, code, valid
+):
+    """As every filter of a GET does (GET /v1/agents?site=): the valid values, the given one cut."""
+    status, body = await platform.get(f"{path}?from={DAY}&to={DAY}&{query}")
+    assert_error(status, body, 422, code)
+    assert body["error"]["details"] == {"field": field, "valid": valid}
+    assert len(body["error"]["message"]) < 400
+    assert all(v in body["error"]["message"] for v in valid)
