@@ -49,7 +49,8 @@ def create_app(
     json_protocol_errors()  # what aiohttp refuses before the app, answered in JSON too
     # One middleware: access log, signature check (when a secret is set), JSON errors.
     app = web.Application(
-        middlewares=[api_middleware(settings.secret or None)], client_max_size=settings.max_body_bytes
+        middlewares=[api_middleware(settings.secret or None, settings.max_body_bytes)],
+        client_max_size=settings.max_body_bytes,
     )
     app[SERVICE] = service
     app[REJECTED] = service.metrics.rejected

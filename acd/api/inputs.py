@@ -115,3 +115,17 @@ async def refuse_body(request: web.Request) -> None:
             f"{request.method} {shorten(request.path)} takes no body; say it in the path or the query",
             None,
         )
+
+
+def refuse_declared_size(request: web.Request, max_body: int) -> None:
+    """Refuse (413) a request whose Content-Length declares a body over `max_body` bytes, from its
+    headers: aiohttp would only refuse it once that many bytes had come, and a client declaring
+    100 GB then sending nothing held the connection waiting for a body acd refuses anyway."""
+    declared = request.content_length
+    if declared is not None and declared > max_body:
+        raise ApiError(
+            413,
+            "body_too_large",
+            f"the body declares {declared} bytes; at most {max_body} are accepted",
+            {"content_length": declared, "max": max_body},
+        )
