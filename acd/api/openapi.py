@@ -159,8 +159,10 @@ def build_openapi(version: str, config: Config | None = None) -> dict[str, Any]:
                 responses[str(route.status)]["links"] = _links(route)
             if route.method == "put" and route.path.startswith("/v1/agents"):
                 responses["201"] = {**responses[str(route.status)], "description": "Created"}
-        # under /v1 a body where none is taken, or one that is not JSON, is a 400 on every path
-        for code in sorted({*route.errors, *((400,) if route.path.startswith("/v1/") else ())}):
+        # under /v1 a body where none is taken, or one that is not JSON, is a 400 on every path;
+        # a body over the size limit a 413 wherever one is taken
+        implied = ((400,) if route.path.startswith("/v1/") else ()) + ((413,) if route.request else ())
+        for code in sorted({*route.errors, *implied}):
             responses[str(code)] = {
                 "description": "Error",
                 "content": {"application/json": {"schema": {"$ref": REF.format(model="ErrorBody")}}},

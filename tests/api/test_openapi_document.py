@@ -98,13 +98,14 @@ def test_every_operation_under_v1_documents_its_400_and_422(doc):
             assert {"400", "422"} <= set(op["responses"]), (method, path)
 
 
-def test_every_operation_with_a_json_body_documents_its_415(doc):
-    """A body declared as anything but JSON is a 415 (tests/api/test_content_type.py)."""
+def test_every_operation_with_a_json_body_documents_its_413_and_415(doc):
+    """A body declared as anything but JSON is a 415 (tests/api/test_content_type.py), one over the
+    size limit a 413 (tests/api/test_declared_size.py)."""
     with_body = [(m, p) for m, p, op in operations(doc) if "requestBody" in op]
     assert len(with_body) == 6
     for method, path, op in operations(doc):
         if "requestBody" in op:
-            assert "415" in op["responses"], (method, path)
+            assert {"413", "415"} <= set(op["responses"]), (method, path)
 
 
 async def test_a_roster_id_the_roster_refuses_is_a_422_not_a_server_error(platform, doc):
