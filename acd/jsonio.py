@@ -9,6 +9,7 @@ never writes the `Infinity` or `NaN` that `json.dumps` would (they are not JSON)
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import orjson
@@ -20,14 +21,48 @@ class JsonError(ValueError):
     """The bytes are not a JSON document acd accepts."""
 
 
-def loads(raw: bytes | str) -> Any:
-    """The JSON value of `raw`; `JsonError` (a ValueError) with a readable reason otherwise."""
+class DuplicateKey(JsonError):
+    """An object names `key` twice."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(f"the key {key!r} appears twice in one object")
+        self.key = key
+
+
+def loads(raw: bytes | str, *, unique_keys: bool = False) -> Any:
+    """The JSON value of `raw`; `JsonError` (a ValueError) with a readable reason otherwise.
+    With `unique_keys`, an object that names a key twice is a `DuplicateKey`: RFC 8259 leaves its
+    meaning undefined (orjson keeps the last value, others the first) and I-JSON forbids it."""
     try:
-        return orjson.loads(raw)
+        value = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         raise JsonError(str(exc)) from None
     except (RecursionError, MemoryError):  # pragma: no cover - orjson bounds depth itself
         raise JsonError("the JSON document is nested too deeply") from None
+    if unique_keys and isinstance(value, dict | list):
+        _refuse_duplicate_keys(raw)
+    return value
+
+
+def _refuse_duplicate_keys(raw: bytes | str) -> None:
+    """Read `raw` (valid JSON, orjson said) again with Python's decoder, which hands each object's
+    pairs over in order, duplicates kept: a few microseconds an event. Its recursion stops short
+    of orjson's 1,024 levels: deeper is refused as too deep."""
+    try:
+        json.loads(raw, object_pairs_hook=_unique)
+    except RecursionError:
+        raise JsonError("the JSON document is nested too deeply") from None
+
+
+def _unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    value = dict(pairs)
+    if len(value) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise DuplicateKey(key)
+            seen.add(key)
+    return value
 
 
 def dumps(data: Any) -> bytes:

@@ -28,6 +28,10 @@ from acd.config import Config, load_config
 from acd.service import Service
 from acd.settings import Settings
 
+#: An appointment's path: any id but `slots`, the path of the slots, whose 405 then lists its own
+#: methods (GET, HEAD) rather than an appointment's.
+APPOINTMENT = "/v1/appointments/{appointment_id:(?!slots$)[^/]+}"
+
 #: Adds an adapter's routes (or other hooks) to an app whose service is in `app[SERVICE]`.
 Extension = Callable[[web.Application], None]
 
@@ -45,7 +49,8 @@ def create_app(
     json_protocol_errors()  # what aiohttp refuses before the app, answered in JSON too
     # One middleware: access log, signature check (when a secret is set), JSON errors.
     app = web.Application(
-        middlewares=[api_middleware(settings.secret or None)], client_max_size=settings.max_body_bytes
+        middlewares=[api_middleware(settings.secret or None, settings.max_body_bytes)],
+        client_max_size=settings.max_body_bytes,
     )
     app[SERVICE] = service
     app[REJECTED] = service.metrics.rejected
@@ -63,9 +68,9 @@ def create_app(
     r.add_delete("/v1/callbacks/{callback_id}", handlers.delete_callback)
     r.add_get("/v1/appointments/slots", handlers.get_slots)
     r.add_post("/v1/appointments", handlers.post_appointment)
-    r.add_get("/v1/appointments/{appointment_id}", handlers.get_appointment)
-    r.add_delete("/v1/appointments/{appointment_id}", handlers.delete_appointment)
-    r.add_patch("/v1/appointments/{appointment_id}", handlers.patch_appointment)
+    r.add_get(APPOINTMENT, handlers.get_appointment)
+    r.add_delete(APPOINTMENT, handlers.delete_appointment)
+    r.add_patch(APPOINTMENT, handlers.patch_appointment)
     r.add_get("/v1/overflow", handlers.get_overflow)
     r.add_put("/v1/overflow", handlers.put_overflow)
     r.add_get("/v1/services", handlers.list_services)

@@ -9,6 +9,7 @@ from aiohttp import web
 from pydantic import ValidationError
 
 from acd import jsonio
+from acd.api.schemas import SIP_URI_PATTERN
 from acd.engine.errors import EngineError
 from acd.events import DEPARTMENT_PATTERN, E164_PATTERN, IDENT_PATTERN
 
@@ -41,6 +42,7 @@ _PATTERN_HINTS = {
     E164_PATTERN: "an E.164 number, such as +33142000000",
     DEPARTMENT_PATTERN: "an INSEE department code, such as 59, 2A or 971",
     IDENT_PATTERN: "1 to 128 letters, digits or . _ : @ + -",
+    SIP_URI_PATTERN: "a SIP URI such as sip:a1@lille.example, in visible ASCII",
 }
 _TYPE_HINTS = {
     "timezone_aware": "add the offset: 2026-03-02T10:00:00+01:00, or Z for UTC",

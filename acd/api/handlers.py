@@ -7,16 +7,16 @@ import re
 import typing
 import uuid
 from collections.abc import Iterator, Sequence
-from typing import Any, TypeVar
+from typing import Any
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
 from acd import jsonio
 from acd.api.creations import create, created, created_id, new_id
-from acd.api.errors import ApiError, validation_error
-from acd.api.logging_mw import PARSED_BODY
+from acd.api.errors import ApiError, shorten, validation_error
+from acd.api.inputs import one_of, read_json, read_model, read_query
 from acd.api.schemas import (
     AgentUpsert,
     AppointmentPatch,
@@ -27,7 +27,6 @@ from acd.api.schemas import (
 )
 from acd.config import AgentConfig
 from acd.engine import EngineError, EventResult
-from acd.engine.errors import unknown
 from acd.events import (
     EDGE,
     FIRST_YEAR,
@@ -46,7 +45,6 @@ from acd.events import (
 from acd.service import Service
 
 SERVICE = web.AppKey("service", Service)
-M = TypeVar("M", bound=BaseModel)
 OPENAPI = web.AppKey("openapi", dict)
 
 _ident = re.compile(IDENT_PATTERN)  # what every id in a path must look like
@@ -56,26 +54,6 @@ _INTERNAL_DETAILS = ("index", "id", "type")  # of an internal event, in an engin
 
 def _json(data: Any, status: int = 200) -> web.Response:
     return web.Response(body=jsonio.dumps(data), status=status, content_type="application/json")
-
-
-async def _body(request: web.Request) -> Any:
-    raw = await request.read()
-    if not raw:
-        raise ApiError(400, "empty_body", "a JSON body is required")
-    try:
-        body = jsonio.loads(raw)
-    except ValueError as exc:
-        raise ApiError(400, "malformed_json", f"the body is not valid JSON: {exc}") from None
-    request[PARSED_BODY] = body  # for the access log's line
-    return body
-
-
-async def _parse(request: web.Request, model: type[M], what: str) -> M:
-    """The JSON body validated by `model`; a 400 or 422 JSON error otherwise."""
-    try:
-        return model.model_validate(await _body(request), context=EDGE)
-    except ValidationError as exc:
-        raise validation_error(exc, what) from None
 
 
 @contextlib.contextmanager
@@ -96,48 +74,18 @@ async def _apply_request(service: Service, events: Sequence[Any]) -> list[EventR
         return await service.apply_events(events)
 
 
-def _query(request: web.Request, allowed: Sequence[str]) -> dict[str, str]:
-    """The query parameters, refused (422) when one is unknown or repeated: a filter that is
-    silently ignored answers a question the client did not ask."""
-    extra = sorted(set(request.query) - set(allowed))
-    if extra:
-        name = extra[0][:64]
-        raise ApiError(
-            422,
-            "unknown_parameter",
-            f"unknown query parameter {name!r}; "
-            + (f"this path takes {', '.join(allowed)}" if allowed else "this path takes none"),
-            {"field": name, "valid": list(allowed)},
-        )
-    for name in request.query:
-        if len(request.query.getall(name)) > 1:
-            raise ApiError(422, "invalid_query", f"{name} is given more than once", {"field": name})
-    return dict(request.query)
-
-
-def _one_of(value: str | None, valid: Sequence[str], field: str, code: str, what: str) -> None:
-    """Refuse a filter naming nothing that exists, saying what does."""
-    if value is not None and value not in valid:
-        raise ApiError(
-            422,
-            code,
-            f"{field}: {unknown(what, value, valid)}",
-            {"field": field, "valid": list(valid)},
-        )
-
-
 def _path_id(request: web.Request, name: str) -> str:
     value = request.match_info[name]
     if not _ident.fullmatch(value):
-        raise ApiError(
-            404, f"unknown_{name.removesuffix('_id')}", f"no such {name.removesuffix('_id')}: {value!r}"
-        )
+        what = name.removesuffix("_id")
+        raise ApiError(404, f"unknown_{what}", f"no such {what}: {shorten(value)!r}")
     return value
 
 
 async def post_events(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
-    body = await _body(request)
+    read_query(request, ())
+    body = await read_json(request)
     max_batch = service.settings.max_batch
     try:
         if isinstance(body, list):
@@ -160,11 +108,12 @@ async def post_events(request: web.Request) -> web.Response:
 
 async def put_agent(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
+    read_query(request, ())
     agent_id = request.match_info["agent_id"]
     if not _ident.fullmatch(agent_id):  # an upsert names the agent it creates: a bad id, not a missing one
         message = f"agent_id: not a valid id: {agent_id[:80]!r}"
         raise ApiError(422, "invalid_agent", message, {"field": "agent_id"})
-    spec = await _parse(request, AgentUpsert, "agent")
+    spec = await read_model(request, AgentUpsert, "agent")
     try:
         entry = AgentConfig(id=agent_id, site=spec.site, skills=spec.skills, target=spec.target)
     except ValidationError as exc:  # a path id the roster's stricter id pattern refuses (`a:b`)
@@ -179,34 +128,34 @@ async def put_agent(request: web.Request) -> web.Response:
 async def list_agents(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
     engine, now = service.engine, service.clock.now()
-    query = _query(request, ("site", "state"))
+    query = read_query(request, ("site", "state"))
     site, state = query.get("site"), query.get("state")
-    _one_of(site, engine.queries.sites, "site", "unknown_site", "site")
-    _one_of(state, AGENT_STATES, "state", "invalid_query", "state")
+    one_of(site, engine.queries.sites, "site", "unknown_site", "site")
+    one_of(state, AGENT_STATES, "state", "invalid_query", "state")
     return _json({"agents": engine.queries.agents(now, site, state)})
 
 
 async def get_agent(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
-    _query(request, ())
+    read_query(request, ())
     agent = service.engine.queries.agent(_path_id(request, "agent_id"), service.clock.now())
     if agent is None:
-        raise ApiError(404, "unknown_agent", f"no such agent: {request.match_info['agent_id']!r}")
+        raise ApiError(404, "unknown_agent", f"no such agent: {shorten(request.match_info['agent_id'])!r}")
     return _json(agent)
 
 
 async def get_queues(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
-    _query(request, ())
+    read_query(request, ())
     return _json({"queues": service.engine.queries.queues(service.clock.now())})
 
 
 async def get_call(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
-    _query(request, ())
+    read_query(request, ())
     call = service.engine.queries.call(_path_id(request, "call_id"), service.clock.now())
     if call is None:
-        raise ApiError(404, "unknown_call", f"no such call: {request.match_info['call_id']!r}")
+        raise ApiError(404, "unknown_call", f"no such call: {shorten(request.match_info['call_id'])!r}")
     return _json(call)
 
 
@@ -215,13 +164,14 @@ def _known(view: Any, request: web.Request, name: str) -> Any:
     record = view(_path_id(request, name))
     if record is None:
         what = name.removesuffix("_id")
-        raise ApiError(404, f"unknown_{what}", f"no such {what}: {request.match_info[name]!r}")
+        raise ApiError(404, f"unknown_{what}", f"no such {what}: {shorten(request.match_info[name])!r}")
     return record
 
 
 async def post_callback(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
-    body = await _parse(request, CallbackRequest, "callback")
+    read_query(request, ())
+    body = await read_model(request, CallbackRequest, "callback")
     callback_id = created_id(request, "cb")
     event = CallbackRequested(
         id=f"api-{callback_id}",
@@ -243,12 +193,13 @@ async def post_callback(request: web.Request) -> web.Response:
 
 async def get_callback(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
-    _query(request, ())
+    read_query(request, ())
     return _json(_known(service.engine.queries.callback, request, "callback_id"))
 
 
 async def delete_callback(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
+    read_query(request, ())
     callback_id = _known(service.engine.queries.callback, request, "callback_id")["callback_id"]
     await _apply_request(service, [CallbackCancelled(id=new_id("api"), callback_id=callback_id)])
     return _json(service.engine.queries.callback(callback_id))
@@ -257,7 +208,7 @@ async def delete_callback(request: web.Request) -> web.Response:
 async def get_slots(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
     engine = service.engine
-    query = _query(request, ("skill", "date", "site"))
+    query = read_query(request, ("skill", "date", "site"))
     skill, day, site = query.get("skill"), query.get("date"), query.get("site")
     if not skill:
         raise ApiError(
@@ -266,8 +217,8 @@ async def get_slots(request: web.Request) -> web.Response:
             f"skill is required (one of {', '.join(engine.queries.skills)})",
             {"field": "skill"},
         )
-    _one_of(skill, engine.queries.skills, "skill", "unknown_skill", "skill")
-    _one_of(site, engine.queries.sites, "site", "unknown_site", "site")
+    one_of(skill, engine.queries.skills, "skill", "unknown_skill", "skill")
+    one_of(site, engine.queries.sites, "site", "unknown_site", "site")
     try:
         when = calendar_date(day)
     except ValueError:
@@ -292,7 +243,8 @@ async def get_slots(request: web.Request) -> web.Response:
 
 async def post_appointment(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
-    body = await _parse(request, AppointmentRequest, "appointment")
+    read_query(request, ())
+    body = await read_model(request, AppointmentRequest, "appointment")
     appointment_id = created_id(request, "ap")
     event = AppointmentBooked(
         id=f"api-{appointment_id}",
@@ -319,12 +271,13 @@ async def post_appointment(request: web.Request) -> web.Response:
 
 async def get_appointment(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
-    _query(request, ())
+    read_query(request, ())
     return _json(_known(service.engine.queries.appointment, request, "appointment_id"))
 
 
 async def delete_appointment(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
+    read_query(request, ())
     appointment_id = _known(service.engine.queries.appointment, request, "appointment_id")["appointment_id"]
     await _apply_request(service, [AppointmentCancelled(id=new_id("api"), appointment_id=appointment_id)])
     return _json(service.engine.queries.appointment(appointment_id))
@@ -332,8 +285,9 @@ async def delete_appointment(request: web.Request) -> web.Response:
 
 async def patch_appointment(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
+    read_query(request, ())
     appointment_id = _known(service.engine.queries.appointment, request, "appointment_id")["appointment_id"]
-    body = await _parse(request, AppointmentPatch, "appointment")
+    body = await read_model(request, AppointmentPatch, "appointment")
     event = AppointmentRescheduled(id=new_id("api"), appointment_id=appointment_id, start=body.start)
     await _apply_request(service, [event])
     return _json(service.engine.queries.appointment(appointment_id))
@@ -341,13 +295,14 @@ async def patch_appointment(request: web.Request) -> web.Response:
 
 async def get_overflow(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
-    _query(request, ())
+    read_query(request, ())
     return _json(service.engine.queries.overflow(service.clock.now()))
 
 
 async def put_overflow(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
-    body = await _parse(request, OverflowModeBody, "overflow")
+    read_query(request, ())
+    body = await read_model(request, OverflowModeBody, "overflow")
     event = OverflowMode(id=f"overflow-{uuid.uuid4().hex}", mode=body.mode)
     [result] = await _apply_request(service, [event])
     assert result.decision is not None
@@ -356,8 +311,8 @@ async def put_overflow(request: web.Request) -> web.Response:
 
 async def list_services(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
+    department = read_query(request, ("department",)).get("department")
     views = service.engine.queries.services(service.clock.now())
-    department = _query(request, ("department",)).get("department")
     if department is not None:
         departments = sorted({v["department"] for v in views})
         if department not in departments:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import json
 import logging
 import os
 import re
@@ -97,4 +98,11 @@ async def log_request(request: web.Request, status: int, started: float, request
         # The handler (or the signature check) has read the body already: this is its cache.
         with contextlib.suppress(Exception):  # never let logging change the answer
             extra.update(_event_fields(request, await request.read()))
-    log.log(level, "%s %s %d", cap(request.method), extra["path"], status, extra=extra)
+    log.log(level, "%s %s %d", cap(request.method), _one_line(request.rel_url.raw_path), status, extra=extra)
+
+
+def _one_line(raw_path: str) -> str:
+    """The path as the client sent it (percent-encoded), for the line's message: a decoded `%0A`
+    would end the line of the text format and forge the next. Anything else unprintable that
+    reaches here is escaped too."""
+    return cap(raw_path if raw_path.isascii() and raw_path.isprintable() else json.dumps(raw_path)[1:-1])

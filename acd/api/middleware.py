@@ -1,6 +1,8 @@
 """The app's one middleware: the access log's line (`acd.api.logging_mw`), the signature check of
-`/v1/*` when a webhook secret is set (`acd.api.signing_mw`), and JSON errors (`acd.api.errors`),
-in that order from the outside in, as three nested middlewares did before.
+`/v1/*` when a webhook secret is set (`acd.api.signing_mw`), then the refusal of a body sent with a
+GET or a DELETE there (`acd.api.inputs.refuse_body`), and JSON errors (`acd.api.errors`), in that
+order from the outside in, as three nested middlewares did before. A body declared (Content-Length)
+over the limit is refused first, from the headers alone.
 
 One layer instead of three: each layer of aiohttp's middleware chain costs every request a partial
 call, a coroutine and an await, and the three did nothing but wrap each other.
@@ -15,11 +17,12 @@ from typing import Any
 from aiohttp import web
 
 from acd.api.errors import error_answer
+from acd.api.inputs import refuse_body, refuse_declared_size
 from acd.api.logging_mw import REQUEST_ID, line_level, log, log_request, request_id_of
 from acd.api.signing_mw import check_signature
 
 
-def api_middleware(secret: bytes | None) -> Any:
+def api_middleware(secret: bytes | None, max_body: int | None = None) -> Any:
     @web.middleware
     async def api(request: web.Request, handler: Any) -> web.StreamResponse:
         started = time.perf_counter()
@@ -27,11 +30,18 @@ def api_middleware(secret: bytes | None) -> Any:
         status = 500
         try:
             try:
-                if secret and request.path.startswith("/v1/"):
-                    await check_signature(request, secret)
+                if max_body is not None:
+                    refuse_declared_size(request, max_body)
+                if request.path.startswith("/v1/"):
+                    if secret:
+                        await check_signature(request, secret)
+                    if request.match_info.http_exception is None:  # a route's own handler
+                        await refuse_body(request)
                 response = await handler(request)
             except Exception as exc:  # a JSON error; a redirect goes on as it is
                 response = error_answer(request, exc)
+                if response.status == 413:  # the rest of the body is not read: close after the answer
+                    response.force_close()
             status = response.status
             if not response.prepared:
                 response.headers[REQUEST_ID] = request_id

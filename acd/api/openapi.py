@@ -170,7 +170,10 @@ def build_openapi(version: str, config: Config | None = None) -> dict[str, Any]:
                 responses["201"] = {**responses[str(route.status)], "description": "Created"}
             if route.method == "post" and route.path in ASKED_AGAIN:
                 responses["200"] = {**responses[str(route.status)], "description": ASKED_AGAIN[route.path]}
-        for code in route.errors:
+        # under /v1 a body where none is taken, or one that is not JSON, is a 400 on every path;
+        # a body over the size limit a 413 wherever one is taken
+        implied = ((400,) if route.path.startswith("/v1/") else ()) + ((413,) if route.request else ())
+        for code in sorted({*route.errors, *implied}):
             responses[str(code)] = {
                 "description": "Error",
                 "content": {"application/json": {"schema": {"$ref": REF.format(model="ErrorBody")}}},
@@ -208,7 +211,7 @@ def build_openapi(version: str, config: Config | None = None) -> dict[str, Any]:
                         "description": "Error",
                         "content": {"application/json": {"schema": {"$ref": REF.format(model="ErrorBody")}}},
                     }
-                    for code in (401, 422, 503)
+                    for code in (400, 401, 422, 503)
                 },
             },
         }

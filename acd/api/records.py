@@ -13,12 +13,15 @@ from typing import Any
 from aiohttp import web
 
 from acd.api.errors import ApiError
-from acd.api.handlers import SERVICE, _query
+from acd.api.handlers import SERVICE
+from acd.api.inputs import one_of, read_query
 from acd.api.schemas import calendar_date
 from acd.records import queries
 
 log = logging.getLogger("acd.records")
 
+#: The years a records query may name (records are kept far less long: any day between is an answer).
+FIRST_YEAR, LAST_YEAR = 1970, 9000
 #: The widest range one request may ask for (a year and a bit, the retention).
 MAX_DAYS = 800
 
@@ -34,30 +37,29 @@ def _day(request: web.Request, name: str) -> date:
         raise ApiError(422, "invalid_query", f"{name} is required (YYYY-MM-DD)", {"field": name})
     try:
         day = calendar_date(raw)
-        if not 1970 <= day.year <= 9000:
-            raise ValueError
-        return day
     except ValueError:
         raise ApiError(
-            422, "invalid_query", f"{name} must be YYYY-MM-DD, not {raw!r}", {"field": name}
+            422, "invalid_query", f"{name} must be YYYY-MM-DD, not {raw[:32]!r}", {"field": name}
         ) from None
+    if not FIRST_YEAR <= day.year <= LAST_YEAR:
+        message = f"{name} must fall in the years {FIRST_YEAR} to {LAST_YEAR}, not {raw!r}"
+        raise ApiError(422, "invalid_query", message, {"field": name})
+    return day
 
 
 def _range_and_filters(
     request: web.Request, allowed: tuple[str, ...]
 ) -> tuple[date, date, str | None, str | None]:
-    _query(request, allowed)
+    read_query(request, allowed)
     start, end = _day(request, "from"), _day(request, "to")
     if end < start:
         raise ApiError(422, "invalid_query", "to must not be before from", {"field": "to"})
     if (end - start).days > MAX_DAYS:
         raise ApiError(422, "invalid_query", f"at most {MAX_DAYS} days per request", {"field": "to"})
-    engine = request.app[SERVICE].engine
+    queries = request.app[SERVICE].engine.queries
     skill, site = request.query.get("skill"), request.query.get("site")
-    if skill is not None and not engine.queries.has_skill(skill):
-        raise ApiError(422, "unknown_skill", f"unknown skill {skill!r}", {"field": "skill"})
-    if site is not None and not engine.queries.has_site(site):
-        raise ApiError(422, "unknown_site", f"unknown site {site!r}", {"field": "site"})
+    one_of(skill, queries.skills, "skill", "unknown_skill", "skill")
+    one_of(site, queries.sites, "site", "unknown_site", "site")
     return start, end, skill, site
 
 
@@ -128,6 +130,9 @@ async def get_records(request: web.Request) -> web.StreamResponse:
         headers={"Content-Type": "text/csv; charset=utf-8" if as_csv else "application/x-ndjson"}
     )
     await response.prepare(request)
+    if request.method == "HEAD":  # headers only: rows would be read as the next answer
+        await pages.aclose()
+        return response
     if as_csv:
         await response.write(_csv_line(queries.FIELDS))
     page = first

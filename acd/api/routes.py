@@ -46,7 +46,7 @@ ROUTES: list[Route] = [
         "events",
         schemas.EventsResponse,
         200,
-        (400, 401, 409, 413, 422),
+        (400, 401, 409, 413, 415, 422),
         links=(
             (
                 "GetCall",
@@ -63,7 +63,7 @@ ROUTES: list[Route] = [
         schemas.AgentUpsert,
         schemas.AgentView,
         200,
-        (400, 401, 404, 422),
+        (400, 401, 404, 415, 422),
         links=(("GetAgent", "get", "/v1/agents/{agent_id}", {"agent_id": "$response.body#/agent_id"}),),
     ),
     Route(
@@ -102,7 +102,7 @@ ROUTES: list[Route] = [
         schemas.CallbackRequest,
         schemas.CallbackView,
         201,
-        (400, 401, 404, 409, 422),
+        (400, 401, 404, 409, 415, 422),
         headers=IDEMPOTENCY_KEY_HEADER,
         links=(
             (
@@ -129,7 +129,7 @@ ROUTES: list[Route] = [
         None,
         schemas.CallbackView,
         200,
-        (401, 404, 409),
+        (401, 404, 409, 422),
     ),
     Route(
         "get",
@@ -150,7 +150,7 @@ ROUTES: list[Route] = [
         schemas.AppointmentRequest,
         schemas.AppointmentView,
         201,
-        (400, 401, 404, 409, 422),
+        (400, 401, 404, 409, 415, 422),
         headers=IDEMPOTENCY_KEY_HEADER,
         links=tuple(
             (
@@ -182,7 +182,7 @@ ROUTES: list[Route] = [
         None,
         schemas.AppointmentView,
         200,
-        (401, 404, 409),
+        (401, 404, 409, 422),
     ),
     Route(
         "patch",
@@ -191,7 +191,7 @@ ROUTES: list[Route] = [
         schemas.AppointmentPatch,
         schemas.AppointmentView,
         200,
-        (400, 401, 404, 409, 422),
+        (400, 401, 404, 409, 415, 422),
     ),
     Route(
         "get",
@@ -209,7 +209,7 @@ ROUTES: list[Route] = [
         schemas.OverflowModeBody,
         schemas.OverflowStatus,
         200,
-        (400, 401, 422),
+        (400, 401, 415, 422),
     ),
     Route(
         "get",

@@ -13,6 +13,10 @@ from acd.events import E164, Department, Ident, Instant, SkillId
 
 Level = Annotated[int, Field(ge=1, le=5, strict=True)]
 
+#: A SIP URI as it goes out in commands: visible ASCII only (RFC 3261 percent-encodes the rest), so
+#: no NUL, control or invisible character reaches the platform's line.
+SIP_URI_PATTERN = r"^sips?:[!-~]+$"
+
 _YYYY_MM_DD = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
@@ -41,9 +45,7 @@ class AgentUpsert(BaseModel):
 
     site: Annotated[str, Field(min_length=1, max_length=64)]
     skills: Annotated[dict[Annotated[str, Field(min_length=1, max_length=64)], Level], Field(min_length=1)]
-    target: Annotated[
-        str, Field(pattern=r"^sips?:[^\s]+$", max_length=256, description="The agent's SIP URI")
-    ]
+    target: Annotated[str, Field(pattern=SIP_URI_PATTERN, max_length=256, description="The agent's SIP URI")]
 
 
 class AgentView(BaseModel):

@@ -199,6 +199,8 @@ async def events(request: web.Request) -> web.StreamResponse:
         }
     )
     await response.prepare(request)
+    if request.method == "HEAD":  # headers only: a stream's bytes would be read as the next answer
+        return response
     queue = hub.subscribe()
     try:
         await response.write(b"retry: 2000\n\n")

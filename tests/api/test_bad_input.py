@@ -143,6 +143,13 @@ async def test_unknown_resources_and_methods_get_json_errors(platform, method, p
         ({"site": "pau", "skills": {"lsf": True}, "target": "sip:x@p"}, "invalid_agent"),
         ({"site": "pau", "skills": {}, "target": "sip:x@p"}, "invalid_agent"),
         ({"site": "pau", "skills": {"lsf": 3}, "target": "http://x"}, "invalid_agent"),
+        # a SIP URI is visible ASCII (RFC 3261; anything else percent-encoded): it goes out in
+        # connect commands, where a NUL or a control character cuts or forges the platform's line
+        ({"site": "pau", "skills": {"lsf": 3}, "target": "sip:x\u0000@p"}, "invalid_agent"),
+        ({"site": "pau", "skills": {"lsf": 3}, "target": "sip:x\u0001@p"}, "invalid_agent"),
+        ({"site": "pau", "skills": {"lsf": 3}, "target": "sip:x\u007f@p"}, "invalid_agent"),
+        ({"site": "pau", "skills": {"lsf": 3}, "target": "sip:x\u200b@p"}, "invalid_agent"),
+        ({"site": "pau", "skills": {"lsf": 3}, "target": "sip:\u00e9@p"}, "invalid_agent"),
         ({"site": "pau", "skills": {"lsf": 3}}, "invalid_agent"),
         ([1, 2], "invalid_agent"),
     ],

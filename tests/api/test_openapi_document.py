@@ -89,10 +89,23 @@ def test_instants_are_documented_with_their_year_bounds(doc):
     assert not re.match(start["pattern"], "1970-01-01T00:00:00Z")
 
 
-def test_every_get_under_v1_documents_its_422(doc):
+def test_every_operation_under_v1_documents_its_400_and_422(doc):
+    """Every path under /v1 refuses a query parameter it does not take with a 422, whatever the
+    method (tests/api/test_query_strings.py), and a body it does not take, or one that is not
+    JSON, with a 400 (tests/api/test_bodiless.py)."""
     for method, path, op in operations(doc):
-        if method == "get" and path.startswith("/v1/"):
-            assert "422" in op["responses"], path
+        if path.startswith("/v1/"):
+            assert {"400", "422"} <= set(op["responses"]), (method, path)
+
+
+def test_every_operation_with_a_json_body_documents_its_413_and_415(doc):
+    """A body declared as anything but JSON is a 415 (tests/api/test_content_type.py), one over the
+    size limit a 413 (tests/api/test_declared_size.py)."""
+    with_body = [(m, p) for m, p, op in operations(doc) if "requestBody" in op]
+    assert len(with_body) == 6
+    for method, path, op in operations(doc):
+        if "requestBody" in op:
+            assert {"413", "415"} <= set(op["responses"]), (method, path)
 
 
 async def test_a_roster_id_the_roster_refuses_is_a_422_not_a_server_error(platform, doc):
