@@ -554,9 +554,13 @@ class UntidyPlatform:
         elif kind == "platform.sync":
             held = set(event["calls"])
             dials = {c.call_id for c in self.out.contacts.values() if c.open_in_acd} if self.out else set()
-            for call_id in [c for c in self.live if c not in held and c not in dials]:
-                self.live.pop(call_id)
-                self.batch_ended.add(call_id)
+            # The assignments it ends: those of the calls acd says it ended (a call the sync does
+            # not list but that acd changed after the sync's ts, or a stale sync, stays as it was).
+            said = result.get("decision")
+            for call_id in said.get("ended", []) if isinstance(said, dict) else []:
+                if call_id in self.live and call_id not in dials:
+                    self.live.pop(call_id)
+                    self.batch_ended.add(call_id)
             # A call the sync drops may be connected and ended within the sync: not a live one.
             self.batch_ended |= event["_known"] - held
             changed = event.get("_acd_changed", {})
