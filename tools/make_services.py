@@ -39,16 +39,20 @@ HEADER = """\
 #
 # The local tax services that take overflow calls from the national line at peaks: one per
 # department (102: metropolitan France with Corsica's 2A and 2B, the five overseas departments
-# and Saint-Pierre-et-Miquelon, 975). This file holds one top-level key, `services:`.
+# and Saint-Pierre-et-Miquelon, 975). This file holds one top-level key, `services:`. Optional:
+# without it no local service takes overflow, and every call stays on the national line.
 #   default_hours  the hours of every service without its own (narrower than the national
-#                  line's); an overseas service keeps them in its own time zone
+#                  line's); an overseas service keeps them in its own time zone (default and
+#                  shipped 09:00-12:00 and 13:30-16:30, Monday to Friday, closed on holidays)
 #   default_skills the skills whose calls a service takes, unless it lists its own `skills`
 #                  (absent: every skill). `lsf` is left out: a local tax office has no sign-
 #                  language interpreter, so a sign-language call stays on the national line,
 #                  for the interpreters there or a callback. What it costs: at a peak, those
 #                  callers wait for the few interpreter agents (docs/simulator.md).
 #   local          id, department (INSEE code), name, target (SIP URI the call is sent to),
-#                  capacity (overflow calls it holds at once), optional hours, optional skills
+#                  capacity (overflow calls it holds at once: each place is an office agent's
+#                  time at a peak; 0 takes none), optional hours and skills (default:
+#                  default_hours and default_skills)
 services:
   default_hours:
     timezone: Europe/Paris

@@ -77,6 +77,25 @@ def test_the_image_is_slim_non_root_has_a_healthcheck_and_warms_the_jit_at_build
         assert kept in ignore
 
 
+def test_the_image_s_records_directory_is_its_user_s():
+    """Without ACD_RECORDS_URL (`docker run` as docs/operations.md shows it) the records go to an
+    SQLite file in ACD_DATA_DIR. The default, `data` under the working directory, was `/data` in
+    the image, which its user cannot create: every record queued, then was dropped."""
+    steps = dockerfile()
+    final = steps[max(i for i, s in enumerate(steps) if s[0] == "FROM") :]
+    env = " ".join(rest for word, rest in final if word == "ENV")
+    found = re.search(r"ACD_DATA_DIR=(\S+)", env)
+    assert found, "the image sets ACD_DATA_DIR"
+    data_dir = found.group(1)
+    user = [rest for word, rest in final if word == "USER"][-1].split(":")[0]
+    runs = " ".join(rest for word, rest in final if word == "RUN")
+    assert re.search(rf"chown\s+(-R\s+)?{user}(:\d+)?\s+{re.escape(data_dir)}", runs), (
+        f"{data_dir} is made the image user's ({user})"
+    )
+    [volume] = [rest for word, rest in final if word == "VOLUME"] or [""]
+    assert data_dir in volume, "the records directory is a volume: they outlive the container"
+
+
 def test_the_image_builds_where_a_docker_engine_runs():
     """Builds and runs the image where a Docker daemon answers. CI's machines have none (and
     .ci/run installs none): this is the one skip tools/ci_expect.py allows there."""
