@@ -151,7 +151,9 @@ class CallbackHook(Protocol):
 class OverflowHook(Protocol):
     def strand(self, call: Call, now: float, commands: list[Command]) -> None: ...
 
-    def release(self, call: Call) -> None: ...
+    def release(self, call: Call, now: float, commands: list[Command]) -> None: ...
+
+    def fill_services(self, now: float, commands: list[Command]) -> None: ...
 
 
 class Line:
@@ -477,7 +479,7 @@ class Line:
             return None
         waited: float | None = None
         if status is OVERFLOWED:
-            self.overflow_rules.release(call)
+            self.overflow_rules.release(call, now, commands)
         elif call.answered_at is None:
             waited = max(0.0, t - call.offered_at)
         if call.row >= 0:  # waiting

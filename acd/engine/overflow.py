@@ -212,11 +212,21 @@ class OverflowRules:
         self.line.today.add("overflowed", call.skill, now, call.offered_at)
         return decision
 
-    def release(self, call: Call) -> None:
-        """An overflowed call ended: its local service holds one call less."""
+    def release(self, call: Call, now: float, commands: list[Command]) -> None:
+        """An overflowed call ended: its local service holds one call less. With the supervisor's
+        switch on, the place goes to the caller of that service who has waited longest (every
+        call no agent can take goes to its service), not to the next one to call."""
         service = self.overflow.services.get(call.service_id or "")
         if service is not None:
             service.load = max(0, service.load - 1)
+            if self.overflow.mode is ON and self.line._held is None:  # in a sync: at its end
+                self._move_waiting(now, commands, service)
+
+    def fill_services(self, now: float, commands: list[Command]) -> None:
+        """After a sync, which may have freed places: with the switch on, they go to the callers
+        who have waited longest."""
+        if self.overflow.mode is ON:
+            self._move_waiting(now, commands)
 
     def strand(self, call: Call, now: float, commands: list[Command]) -> None:
         """Never stranded: a call that waited `max_wait_s` goes to its local service if it can
@@ -244,11 +254,12 @@ class OverflowRules:
             self._move_waiting(now, commands)
         return OverflowStatus(**self.overflow.status(now))
 
-    def _move_waiting(self, now: float, commands: list[Command]) -> None:
+    def _move_waiting(self, now: float, commands: list[Command], only: ServiceState | None = None) -> None:
         """The supervisor turned overflow on: every call no agent can take now goes to its local
         service, the callers already waiting as well as those to come. Each waiting inbound call
         (a callback's or an appointment's contact stays for its agent), oldest first, goes to its
-        service while that one is open, takes its skill and has room: an `overflow` command."""
+        service while that one is open, takes its skill and has room: an `overflow` command.
+        `only`: the callers of that service (a place it freed)."""
         line = self.line
         waiting = sorted(
             (c for c in line.waiting_calls() if c.kind is CallKind.INBOUND and c.callback_id is None),
@@ -256,7 +267,7 @@ class OverflowRules:
         )
         for call in waiting:
             service = self.overflow.service_for(call)
-            if service is not None and service.can_take(now):
+            if service is not None and (only is None or service is only) and service.can_take(now):
                 line._dequeue(call)
                 self.send_to_service(call, service, now, commands, notify=True)
 

@@ -54,6 +54,7 @@ def on_sync(line: Line, e: PlatformSync, t: float, now: float, commands: list[Co
         agent = line.agents[agent_id]
         if agent.call_id is None and line.router.agent_state(agent.row) == AVAILABLE:
             line._offer_work(agent, now, commands)
+    line.overflow_rules.fill_services(now, commands)  # what agents did not take, switch on
     changed = {
         a: line.agent_state(line.agents[a]).wire
         for a, (_, state) in before.items()

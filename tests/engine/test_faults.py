@@ -272,10 +272,10 @@ def run_chaos(config: Config, router_kind: str, seed: int, *, refusals_ok: bool 
     return d, delivered
 
 
-# Seeds whose runs reach every path the end checks (of seeds 1-40, 6, 7, 10, 12, 16, 21, 26, 28, 32
-# and 37 do; in the others a few dials' results or overflow never come up, and no rule failed).
+# Seeds whose runs reach every path the end checks (of seeds 1-40, 5, 6, 7, 12, 17, 21, 26, 28, 32,
+# 37 and 39 do; in the others a few dials' results or overflow never come up, and no rule failed).
 # A change of behaviour moves the runs: scan the seeds again (every one must hold the rules).
-@pytest.mark.parametrize("seed", [6, 7, 16, 21])
+@pytest.mark.parametrize("seed", [6, 7, 12, 21])
 def test_chaos_never_rings_an_agent_twice_nor_gives_a_talking_agent_a_second_call(router_kind, seed):
     d, delivered = run_chaos(chaos_config(), router_kind, seed)
     engine = d.engine

@@ -148,16 +148,38 @@ def test_without_skills_a_service_takes_every_skill(router_kind):
     assert d.offer("c1", skill="lsf", department="59")["action"] == "overflow"
 
 
-def test_a_full_service_takes_no_more_until_a_call_ends(router_kind):
+def test_a_full_service_takes_no_more_until_a_call_ends_then_the_caller_who_waited_longest(router_kind):
+    """Switch on: a place its service frees goes to its caller who has waited longest (an
+    `overflow` command), not to the next one to call, who waits in line."""
     d = driver(router_kind, capacity=2, overflow={"mode": "on"})
     assert [d.offer(f"c{i}", department="59")["action"] for i in range(3)] == [
         "overflow",
         "overflow",
         "queue",
     ]
+    d.offer("c67", department="67")  # another service's caller: sip-67 takes it
     d.send("call.ended", call_id="c0", reason="completed")
-    assert d.engine.overflow.services["sip-59"].load == 1
-    assert d.offer("c3", department="59")["action"] == "overflow"
+    assert [(c.command, c.fields["call_id"]) for c in d.commands if c.command == "overflow"] == [
+        ("overflow", "c2")
+    ]
+    assert d.engine.calls["c2"].status == "overflowed" and d.engine.overflow.services["sip-59"].load == 2
+    assert d.offer("c3", department="59")["action"] == "queue"
+    d.send("call.ended", call_id="c1", reason="completed")
+    assert d.engine.calls["c3"].status == "overflowed"
+
+
+def test_in_auto_a_freed_place_waits_for_the_next_caller(router_kind):
+    """Auto's activation applies to the callers who come next, not to those already in line
+    (README): a place freed while callers wait goes to the next caller of the service."""
+    campaign = {"id": "spring", "name": "Déclaration", "start": "2026-03-01", "end": "2026-03-31"}
+    d = driver(router_kind, campaigns=[campaign], wrap_up_s=0, capacity=1)
+    d.agent("a1", "available")
+    d.offer("c0")  # a1 busy
+    actions = [d.offer(f"c{i}", department="59")["action"] for i in (1, 2, 3)]
+    assert actions == ["queue", "overflow", "queue"]  # c3: its service full
+    d.send("call.ended", call_id="c2", reason="completed")
+    assert d.engine.calls["c3"].status == "queued"
+    assert d.offer("c4", department="59")["action"] == "overflow"
 
 
 def test_an_overflowed_call_whose_end_was_lost_frees_its_service_at_the_next_sync(router_kind):
@@ -174,11 +196,21 @@ def test_an_overflowed_call_whose_end_was_lost_frees_its_service_at_the_next_syn
     d.now += 60
     assert d.send("platform.sync", calls=["c2"])["ended"] == ["c1"]
     assert d.engine.calls["c1"].end_reason == "lost"
-    assert d.engine.overflow.services["sip-59"].load == 0
-    assert d.offer("c3", department="59")["action"] == "overflow"
+    # the place it freed goes, at the sync's end, to c2, who waited for it
+    assert d.engine.calls["c2"].status == "overflowed" and d.engine.overflow.services["sip-59"].load == 1
+    assert d.offer("c3", department="59")["action"] == "queue"
     d.now += 60
     d.send("platform.sync", calls=["c2", "c3"])  # listed: still at its service
-    assert d.engine.calls["c3"].status == "overflowed" and d.engine.overflow.services["sip-59"].load == 1
+    assert d.engine.calls["c2"].status == "overflowed" and d.engine.overflow.services["sip-59"].load == 1
+
+
+def test_a_sync_that_drops_a_waiting_caller_never_sends_it_to_the_place_it_frees(router_kind):
+    d = driver(router_kind, capacity=1, overflow={"mode": "on"})
+    assert [d.offer(f"c{i}", department="59")["action"] for i in (1, 2, 3)] == ["overflow", "queue", "queue"]
+    d.now += 60
+    assert d.send("platform.sync", calls=["c3"])["ended"] == ["c1", "c2"]  # c2 hung up too
+    assert d.engine.calls["c2"].end_reason == "lost" and d.engine.calls["c3"].status == "overflowed"
+    assert [c.fields["call_id"] for c in d.commands if c.command == "overflow"] == ["c3"]
 
 
 def test_a_closed_service_takes_no_overflow(router_kind):
