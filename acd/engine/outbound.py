@@ -110,7 +110,7 @@ class Outbound:
             "agent_id": agent.id,
             "target": agent.target,
         }
-        line._record(call, now, decision)
+        line._record(call, now, {**decision, "site": agent.site})  # the agent's site then (records)
         commands.append(line._command(call, "originate", decision, now))
         line.observer.decision(call, "originate", now)
 

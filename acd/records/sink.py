@@ -249,9 +249,10 @@ class RecordSink(RecordWriter, Observer):
 
 
 def _rung_site(call: Call, agent_id: str) -> str | None:
-    """The site of `agent_id` when acd last rang it for `call` (its `connect` decision), if it did."""
+    """The site of `agent_id` when acd last rang it for `call` (its `connect` decision, or the
+    `originate` of a callback's or an appointment's dial), if it did."""
     for _, entry in reversed(call.history):
-        if entry.get("action") == "connect" and entry.get("agent_id") == agent_id:
+        if entry.get("action") in ("connect", "originate") and entry.get("agent_id") == agent_id:
             site = entry.get("site")
             return site if isinstance(site, str) else None
     return None

@@ -71,3 +71,55 @@ async def test_a_call_answered_then_ended_by_the_fit_keeps_its_agent_s_site(
         "p1": ("answered", "lost", "a2", "lille"),  # taken at Lille; config/ has a2 at Pau now
         "p2": ("answered", "lost", "x9", "pau"),
     }
+
+
+def _a2_at_pau() -> Config:
+    data: dict[str, Any] = store_config().model_dump(mode="json")
+    for agent in data["agents"]:
+        if agent["id"] == "a2":
+            agent["site"] = "pau"
+    return Config.model_validate(data)
+
+
+async def test_a_callback_answered_before_a_restart_keeps_its_agent_s_site_when_it_ends_after(
+    cluster,  # noqa: F811
+) -> None:
+    """The dial's agent's site is the one it had when acd dialled (the `originate` in the call's
+    history), not the one config/ gives it after the restart."""
+    clock = ManualClock(T0)
+    [first] = await cluster(config=store_config(), clock=clock)
+    status, body = await first.request(
+        "POST", "/v1/callbacks", {"number": "+33611111111", "skill": "paiement"}
+    )
+    assert status == 201, body
+    callback_id = body["callback_id"]
+    status, body = await first.events(
+        {"id": "on-a2", "type": "agent.state", "agent_id": "a2", "state": "available"}
+    )
+    assert status == 200, body
+    status, body = await first.request("GET", f"/v1/callbacks/{callback_id}")
+    assert body["status"] == "dialing" and body["agent_id"] == "a2", body
+    clock.advance(5)
+    result = {"id": "r1", "type": "callback.result", "callback_id": callback_id, "outcome": "answered"}
+    assert (await first.events(result))[0] == 200
+    await first.crash()
+
+    [second] = await cluster(config=_a2_at_pau(), clock=clock)
+    await leader_of([second])
+    clock.advance(120)
+    ended = {"id": "end1", "type": "call.ended", "call_id": callback_id, "reason": "completed"}
+    assert (await second.events(ended))[0] == 200
+    await second.service.records.flush(30)
+    status, text = await second.request("GET", "/v1/records?from=2026-03-01&to=2026-03-31")
+    assert status == 200, text
+    lines = [text] if isinstance(text, dict) else list(map(json.loads, text.splitlines()))  # one: parsed
+    records = {r["call_id"]: r for r in lines}
+    assert (
+        records[callback_id]["outcome"],
+        records[callback_id]["agent_id"],
+        records[callback_id]["site"],
+    ) == (
+        "answered",
+        "a2",
+        "lille",
+    )
