@@ -144,7 +144,9 @@ class Appointments:
 
     def check_free(self, number: str, start: float, batch: Batch) -> None:
         """The number has no appointment open (booked, being dialled) at `start`, nor one the
-        batch books or moves there: one caller, one call at a time (a form sent twice)."""
+        batch books or moves there: one caller, one call at a time (a form sent twice). Slots start
+        on whole seconds, and a start within a millisecond of one is that slot's (Slots.slot_at)."""
+        start = float(round(start))
         held = self.open_at.get((number, start))
         open_id = held if held is not None and self.records[held].status in (BOOKED, DIALING) else None
         open_id = open_id or batch.asked.get((number, start))

@@ -100,3 +100,10 @@ def test_a_replay_keeps_the_second_booking_an_older_release_made(router_kind):
     for ap in ("ap1", "ap2"):
         apply_logged(d.engine, [ev("appointment.booked", appointment_id=ap, **asked)], d.now)
     assert sorted(d.engine.appointments) == ["ap1", "ap2"]
+
+
+def test_a_start_a_microsecond_past_the_slot_is_that_slot_for_its_number_too(router_kind):
+    """A start within a millisecond of a slot's is that slot (Slots.slot_at): the same booking."""
+    d = driver(router_kind)
+    book(d, "ap1", "2026-03-03T09:00:00", site="lille")
+    assert refused(d, "ap2", "2026-03-03T09:00:00.000400") == "ap1"
