@@ -86,6 +86,11 @@ def check_config(args: argparse.Namespace) -> None:
     print(f"ok: {len(config.sites)} sites, {len(config.skills)} skills, {len(config.agents)} agents")
 
 
+SERVE_TAKES_NO_OPTIONS = (
+    "acd serve takes no options: its settings are ACD_* environment variables (ACD_HOST, ACD_PORT,"
+    " ACD_REDIS_URL, ...: README, Settings), e.g. ACD_PORT=8091 acd serve"
+)
+
 #: The modules that add subcommands to `acd`, with the names they add.
 _SUBCOMMANDS = (
     ("acd.sim.cli", ("simulate", "staff", "tune")),
@@ -98,7 +103,11 @@ _NAMED = {name for _, names in _SUBCOMMANDS for name in names} | {"serve", "chec
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="acd", description="Automatic call distributor")
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("serve", help="run the HTTP service (ACD_* environment)").set_defaults(func=serve)
+    sub.add_parser(
+        "serve",
+        help="run the HTTP service (ACD_* environment)",
+        description=f"Run the HTTP service. {SERVE_TAKES_NO_OPTIONS}",
+    ).set_defaults(func=serve)
     sub.add_parser("check-config", help="load and validate config/ and exit").set_defaults(func=check_config)
     # Each module's subcommands, imported only when named (`acd simulate` needs neither the
     # records' nor the state's commands); any other first word (`--help`, a typo) loads them all,
@@ -108,7 +117,10 @@ def main(argv: list[str] | None = None) -> None:
     for module, names in _SUBCOMMANDS:
         if first not in _NAMED or first in names:
             importlib.import_module(module).register(sub)
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        hint = f" ({SERVE_TAKES_NO_OPTIONS})" if args.command == "serve" else ""
+        parser.error(f"unrecognized arguments: {' '.join(extra)}{hint}")
     args.func(args)
 
 

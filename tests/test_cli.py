@@ -14,6 +14,7 @@ from prometheus_client import CollectorRegistry
 from pydantic import ValidationError
 
 from acd.api.app import create_app
+from acd.cli import main as cli_main
 from acd.settings import Settings
 from tests.conftest import ROOT, small_config
 
@@ -316,3 +317,20 @@ def test_commands_still_pending_move_with_the_state(tmp_path):
     assert [k.decode() for k in client.hkeys("acd:outbox:commands")] == ["c1.connect.1"]
     assert json.loads(client.hget("acd:outbox:commands", "c1.connect.1"))["fields"] == pending.fields
     client.close()
+
+
+def test_serve_given_an_option_says_its_settings_are_the_environment(capsys):
+    """`acd serve --port 8091` (as other servers take it) is refused saying where the port is set."""
+    with pytest.raises(SystemExit) as exited:
+        cli_main(["serve", "--port", "8091"])
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert "unrecognized arguments: --port 8091" in err and "ACD_PORT=8091 acd serve" in err
+
+
+def test_another_command_given_an_unknown_option_is_refused_as_before(capsys):
+    with pytest.raises(SystemExit) as exited:
+        cli_main(["check-config", "--strict"])
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert "unrecognized arguments: --strict" in err and "ACD_PORT" not in err
