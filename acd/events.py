@@ -26,6 +26,10 @@ IDENT_PATTERN = r"^[A-Za-z0-9._:@+\-]{1,128}$"
 Ident = Annotated[str, Field(min_length=1, max_length=128, pattern=IDENT_PATTERN)]
 E164_PATTERN = r"^\+[1-9][0-9]{1,14}$"
 DEPARTMENT_PATTERN = r"^(0[1-9]|[1-8][0-9]|9[0-5]|2A|2B|97[1-6])$"
+#: A SIP URI as it goes out in commands (an agent's, a local service's): visible ASCII only
+#: (RFC 3261 percent-encodes the rest), so no NUL, control or invisible character reaches the
+#: platform's line. The API's roster upserts and config/ alike.
+SIP_URI_PATTERN = r"^sips?:[!-~]+$"
 E164 = Annotated[str, Field(pattern=E164_PATTERN, description="E.164 number, e.g. +33142000000")]
 Department = Annotated[str, Field(pattern=DEPARTMENT_PATTERN, description="INSEE department code")]
 SkillId = Annotated[str, Field(min_length=1, max_length=64)]

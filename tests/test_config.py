@@ -369,6 +369,22 @@ def test_agent_target_must_be_a_sip_uri(cfg: Path) -> None:
     assert_error(error_of(cfg), cfg, "agents.yaml", line, ".target: String should match pattern")
 
 
+@pytest.mark.parametrize(
+    "bad", [r"sip:a@lyon\u0000.example", "sip:léa@lyon.example", r"sip:a\u200b@x", r"sip:a\tb"]
+)
+def test_agent_targets_are_sip_uris_in_visible_ascii(cfg: Path, bad: str) -> None:
+    """Targets go out in every connect and originate command: a NUL, a control or an invisible
+    character, or a non-ASCII one (RFC 3261 percent-encodes them) is refused, as the API refuses
+    it in a roster upsert (the pattern was sips?:\\S+, which let them through). YAML's double
+    quotes read the escapes."""
+    text = (cfg / "agents.yaml").read_text(encoding="utf-8")
+    start = text.index('target: "') + len('target: "')
+    end = text.index('"', start)
+    (cfg / "agents.yaml").write_text(text[:start] + bad + text[end:], encoding="utf-8")
+    line = text.count("\n", 0, start) + 1
+    assert_error(error_of(cfg), cfg, "agents.yaml", line, ".target: String should match pattern")
+
+
 def test_agent_without_skills_is_an_error(cfg: Path) -> None:
     text = (cfg / "agents.yaml").read_text()
     start = text.index("{id: lyon-0001,")

@@ -9,9 +9,8 @@ from aiohttp import web
 from pydantic import ValidationError
 
 from acd import jsonio
-from acd.api.schemas import SIP_URI_PATTERN
 from acd.engine.errors import EngineError
-from acd.events import DEPARTMENT_PATTERN, E164_PATTERN, IDENT_PATTERN
+from acd.events import DEPARTMENT_PATTERN, E164_PATTERN, IDENT_PATTERN, SIP_URI_PATTERN
 
 log = logging.getLogger("acd.api")
 

@@ -9,13 +9,10 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, RootModel
 
-from acd.events import E164, Department, Ident, Instant, SkillId
+from acd.events import E164, SIP_URI_PATTERN, Department, Ident, Instant, SkillId
 
 Level = Annotated[int, Field(ge=1, le=5, strict=True)]
 
-#: A SIP URI as it goes out in commands: visible ASCII only (RFC 3261 percent-encodes the rest), so
-#: no NUL, control or invisible character reaches the platform's line.
-SIP_URI_PATTERN = r"^sips?:[!-~]+$"
 
 _YYYY_MM_DD = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 

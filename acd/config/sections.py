@@ -11,6 +11,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_valida
 
 from acd.calendar import DEPARTMENT_TIMEZONE, WEEKDAYS, OpeningHours
 from acd.config.errors import _Located
+from acd.events import SIP_URI_PATTERN
 
 Level = Annotated[int, Field(ge=1, le=5, strict=True)]
 NonNegSeconds = Annotated[float, Field(ge=0, strict=True, allow_inf_nan=False)]
@@ -193,7 +194,7 @@ class AgentConfig(_Model):
     site: str
     skills: dict[str, Level] = Field(min_length=1)
     #: The agent's SIP URI, rung to connect a call.
-    target: str = Field(pattern=r"^sips?:\S+$")
+    target: str = Field(pattern=SIP_URI_PATTERN)
 
 
 DEFAULT_SERVICE_HOURS = OpeningHours(
@@ -208,7 +209,7 @@ class LocalService(_Model):
     department: str = Field(pattern=r"^(0[1-9]|[1-8][0-9]|9[0-5]|2A|2B|97[1-6])$")
     name: str = Field(min_length=1)
     #: Where an overflowed call is sent.
-    target: str = Field(pattern=r"^sips?:\S+$")
+    target: str = Field(pattern=SIP_URI_PATTERN)
     #: Overflow calls it can hold at once.
     capacity: Annotated[int, Field(ge=0, strict=True)]
     #: Its own hours; default: `services.default_hours` in the department's time zone.
