@@ -97,7 +97,9 @@ def _reconcile(
         ended.append(call.id)
         if agent_id is not None:
             lost.agents.append(agent_id)
-    for agent_id, wire in e.agents.items():
+    # The agents it reports away or busy first: a call put back in line by a ring-out found lost
+    # (below) goes at once to an agent free, and so never to one this very sync says is not.
+    for agent_id, wire in sorted(e.agents.items(), key=lambda item: item[1] == "available"):
         if agent_id not in before:
             continue  # unknown to acd: ignored
         agent = line.agents[agent_id]

@@ -173,3 +173,20 @@ def test_the_decision_with_the_new_key_reads_back_from_its_wire_form(make_driver
     again_later = ev("platform.sync", id="s1", at=d.now, calls=["c1"], agents={"a1": "available"})
     [dup], _ = copy.apply([again_later], d.now)
     assert dup.status == "duplicate" and dup.decision.to_wire() == first.decision.to_wire()
+
+
+def test_a_call_a_sync_puts_back_in_line_waits_for_the_whole_sync_before_it_is_routed(make_driver):
+    """The sync applies whole: a call it puts back in line (a ring-out it finds lost) is routed
+    once every agent's state it reports is applied, never to an agent the same sync reports
+    paused further on (rung, that agent's pause only pended for the call's end)."""
+    d = make_driver(max_ringing_s=300, rona_pause=True, max_no_answer=1)
+    d.agent("a1", "available")
+    d.offer("c1")
+    assert connects(d) == [("c1", "a1")]
+    d.advance(301)
+    d.agent("a2", "available")  # idle: nobody waits
+    result = sync(d, calls=["c1"], agents={"a1": "available", "a2": "paused"})
+    assert result.decision.to_wire()["rang_out"] == ["c1"]
+    assert connects(d) == [("c1", "a1")]  # never to a2, whom the sync says paused
+    assert state(d, "a2") is AgentState.PAUSED and d.engine.agents["a2"].call_id is None
+    assert d.engine.calls["c1"].status == "queued" and d.engine.calls["c1"].waiting
