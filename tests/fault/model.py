@@ -38,6 +38,7 @@ DEFINITE = {"queued", "connecting", "answered", "callback", "overflowed", "close
 #: The call states in which the platform holds a call (`at_service`: bridged to the local service
 #: acd overflowed it to, until the caller hangs up).
 HELD = ("waiting", "ringing", "talking", "at_service")
+RING_TIMEOUT_STEPS = 40  # the platform's own no-answer timeout, in steps (0.5-3 s each)
 
 
 def rfc3339(t: float) -> str:
@@ -55,6 +56,7 @@ class RealCall:
     agent: str | None = None
     department: str | None = None
     service: str | None = None  # the local service acd overflowed it to
+    rung_step: int = 0  # the step its ring began (the platform's own no-answer timeout counts from it)
 
 
 @dataclass
@@ -328,6 +330,15 @@ class UntidyPlatform:
             ids.append(self.emit(self.agent_state_event(agent, agent.state), self.f.lose_state))
         self.tell_agent(agent, *ids)
 
+    def ring_timeouts(self) -> None:
+        """The platform's own no-answer timeout: a ring nobody picks up ends after
+        RING_TIMEOUT_STEPS (about a minute), as a PBX's queue or originate timeout ends it, long
+        before acd's `routing.max_ringing_s` (300 s) would take a sync's `available` for a lost
+        ring-out."""
+        for call in sorted(self.calls_in("ringing"), key=lambda c: c.id):
+            if self.step_no - call.rung_step >= RING_TIMEOUT_STEPS:
+                self.ring_out(call)
+
     def end_wraps(self) -> None:
         for agent in self.agents_in("wrap"):
             if agent.wrap_until <= self.step_no:
@@ -441,7 +452,7 @@ class UntidyPlatform:
         if not self.can_ring(agent, call_id, source):
             self._refuse(call, agent)
             return
-        call.state, call.agent = "ringing", agent_id
+        call.state, call.agent, call.rung_step = "ringing", agent_id, self.step_no
         agent.state, agent.call = "ringing", call_id
         if self.rng.random() < self.f.ring_restate:  # "available" stamped before the ring, after it
             self.emit(self.agent_state_event(agent, "available", self.now() - 0.5))
@@ -666,6 +677,7 @@ class UntidyPlatform:
         """Make one thing happen on the platform; returns the offers to post at once (a caller
         waits for its routing decision: call.offered is never late nor lost)."""
         self.end_wraps()
+        self.ring_timeouts()
         offers: list[dict[str, Any]] = []
         r = self.rng.random()
         ringing, talking = self.calls_in("ringing"), self.calls_in("talking")
