@@ -260,14 +260,18 @@ class OverflowRules:
         (a callback's or an appointment's contact stays for its agent), oldest first, goes to its
         service while that one is open, takes its skill and has room: an `overflow` command.
         `only`: the callers of that service (a place it freed)."""
-        line = self.line
-        waiting = sorted(
-            (c for c in line.waiting_calls() if c.kind is CallKind.INBOUND and c.callback_id is None),
-            key=lambda c: (c.enqueued_at, c.seq),
-        )
-        for call in waiting:
-            service = self.overflow.service_for(call)
-            if service is not None and (only is None or service is only) and service.can_take(now):
+        line, service_for = self.line, self.overflow.service_for
+        moving = [  # each with its service, matched once; sorted after (a freed place: a few calls)
+            (call, service)
+            for call in line.waiting_calls()
+            if call.kind is CallKind.INBOUND
+            and call.callback_id is None
+            and (service := service_for(call)) is not None
+            and (only is None or service is only)
+        ]
+        moving.sort(key=lambda pair: (pair[0].enqueued_at, pair[0].seq))
+        for call, service in moving:
+            if service.can_take(now):
                 line._dequeue(call)
                 self.send_to_service(call, service, now, commands, notify=True)
 
