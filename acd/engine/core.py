@@ -42,7 +42,7 @@ from acd.model import CallKind, Command, Decision, OverflowSwitch
 
 log = logging.getLogger("acd.engine")
 
-AUTO = OverflowSwitch.AUTO  # read on every batch: a global is cheaper than a class attribute
+AUTO, ON = OverflowSwitch.AUTO, OverflowSwitch.ON  # read on every batch: globals, not class attributes
 
 
 @dataclass(slots=True)
@@ -149,6 +149,8 @@ class Engine(Line):
         commands: list[Command] = []
         if self._watchdog_at is None and self._watchdog_s > 0:
             watchdog.arm(self, now)
+        if self._opening_at is None and self.overflow.mode is ON:
+            self.overflow_rules.arm_opening(now)
         results = self._apply_all(events, now, commands, digests)
         if self.callback_book.pending:
             self.callback_book.admit_all(now, commands)
@@ -257,6 +259,8 @@ class Engine(Line):
         self._last_now = now
         if self._watchdog_at is None and self._watchdog_s > 0:
             watchdog.arm(self, now)
+        if self._opening_at is None and self.overflow.mode is ON:
+            self.overflow_rules.arm_opening(now)
         while (timer := self.timers.pop_due(now)) is not None:
             if not self._timer_live(timer):
                 continue
@@ -274,6 +278,8 @@ class Engine(Line):
                 self.appointment_book.due(self.appointments[key], now, commands)
             elif kind == "remind":
                 self.appointment_book.remind(self.appointments[key], now, commands)
+            elif kind == "service_open":
+                self.overflow_rules.opened(now, commands)
             elif kind == "slot_end":
                 self.appointment_book.slot_over(self.appointments[key], now)
             elif kind == "callback_stop":  # acd/engine/caller_hours.py's arm_stop
@@ -308,6 +314,8 @@ class Engine(Line):
             return self.callback_book.timer_live(key, token)
         if kind == "watchdog":
             return timer[0] == self._watchdog_at and self._watchdog_s > 0
+        if kind == "service_open":
+            return timer[0] == self._opening_at and self.overflow.mode is ON
         return self.appointment_book.timer_live(key, token)  # appointment, remind, slot_end
 
     # ------------------------------------------------------------------ upkeep

@@ -222,6 +222,8 @@ class Line:
         #: What the watchdog flags now: calls answered too long, agents busy with no call.
         self.flagged: dict[str, list[str]] = {k: [] for k in WATCHDOG_KINDS}
         self._watchdog_at: float | None = None  # the instant of the armed watchdog timer
+        #: switch on: the next instant a local service opens (its timer), inf when none will
+        self._opening_at: float | None = None
 
     def _read_settings(self) -> None:
         """Settings read on every event, kept at hand (the configuration never changes under an

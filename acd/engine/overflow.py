@@ -10,6 +10,7 @@ service's load against its capacity and hours. Engine state like the rest: no cl
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -250,9 +251,33 @@ class OverflowRules:
 
     def on_mode(self, e: OverflowMode, t: float, now: float, commands: list[Command]) -> OverflowStatus:
         self.overflow.set_mode(e.mode)
+        self.line._opening_at = None  # its timer stands no more; switched on, armed again
         if self.overflow.mode is ON:
             self._move_waiting(now, commands)
+            self.arm_opening(now)
         return OverflowStatus(**self.overflow.status(now))
+
+    def arm_opening(self, now: float) -> None:
+        """Switch on: wake at the next instant after `now` a local service opens (`opened`): the
+        callers who waited while it was shut (before its morning, its lunch break) go to it then,
+        not only those who call after. `inf` when none opens within the calendar's horizon."""
+        at = math.inf
+        for service in self.overflow.services.values():
+            hours = service.hours
+            change = hours.next_change(now)  # open now: its close, and it opens after
+            if change is not None and hours.is_open(now):
+                change = hours.next_opening(change)
+            if change is not None and change < at:
+                at = change
+        self.line._opening_at = at
+        if at != math.inf:
+            self.line.timers.set(at, "service_open", "", 0)
+
+    def opened(self, now: float, commands: list[Command]) -> None:
+        """A local service opened, the switch on: its callers waiting go to it (oldest first,
+        within its capacity); then the next opening is armed."""
+        self._move_waiting(now, commands)
+        self.arm_opening(now)
 
     def _move_waiting(self, now: float, commands: list[Command], only: ServiceState | None = None) -> None:
         """The supervisor turned overflow on: every call no agent can take now goes to its local

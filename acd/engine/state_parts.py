@@ -378,6 +378,7 @@ def dump_machine(engine: Engine) -> dict[str, Any]:
     return {
         "last_sync_at": _value(engine._last_sync_at),
         "watchdog_at": engine._watchdog_at,
+        "opening_at": _value(engine._opening_at),  # inf (none within the horizon): null, armed again
         "flagged": {kind: list(keys) for kind, keys in engine.flagged.items()},
     }
 
@@ -386,6 +387,7 @@ def load_machine(engine: Engine, data: dict[str, Any]) -> None:
     last = data["last_sync_at"]
     engine._last_sync_at = -math.inf if last is None else float(last)
     engine._watchdog_at = data["watchdog_at"]
+    engine._opening_at = data.get("opening_at")  # absent before this release: armed again
     for kind, keys in data["flagged"].items():
         if kind in engine.flagged:
             engine.flagged[kind] = list(keys)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
+
+import pytest
 
 from acd.config import Config
 from acd.engine import Engine
@@ -371,3 +374,54 @@ def test_switching_overflow_on_never_moves_a_callback_waiting_for_its_agent(rout
     d.send("overflow.mode", mode="on")
     assert [c.command for c in d.commands if c.command == "overflow"] == []
     assert d.engine.calls["c1"].status != "overflowed"
+
+
+def _moved(d: Driver) -> list[tuple[str, str]]:
+    return [(c.fields["call_id"], c.fields["service"]) for c in d.commands if c.command == "overflow"]
+
+
+@pytest.mark.parametrize("how", ["config", "switch"])
+def test_with_the_switch_on_a_service_opening_takes_the_callers_already_waiting(router_kind, how):
+    """Switch on, every call no agent can take goes to its local service: the callers who
+    waited while it was shut (its lunch break: 12:00-13:30) go to it when it opens, oldest
+    first and within its capacity, as the callers who come after; not only those."""
+    mode = "on" if how == "config" else "off"
+    d = driver(router_kind, now=local("2026-03-02T12:10:00"), capacity=2, overflow={"mode": mode})
+    if how == "switch":
+        d.send("overflow.mode", mode="on")
+    for i in (1, 2, 3):
+        assert d.offer(f"c{i}", department="59")["action"] == "queue"  # sip-59 shut
+        d.advance(60)
+    d.offer("c4")  # no department: stays on the national line
+    d.advance(local("2026-03-02T13:29:59") - d.now)
+    assert _moved(d) == []
+    d.advance(2)
+    assert _moved(d) == [("c1", "sip-59"), ("c2", "sip-59")]
+    assert [d.engine.calls[c].status for c in ("c1", "c2", "c3", "c4")] == [
+        "overflowed", "overflowed", "queued", "queued",
+    ]  # fmt: skip
+    # the next opening (tomorrow 09:00) is armed too: a place freed by then goes at once (release)
+    d.send("call.ended", call_id="c1", reason="completed")
+    assert _moved(d)[-1] == ("c3", "sip-59")
+
+
+def test_a_service_opening_moves_nobody_once_the_switch_is_off(router_kind):
+    d = driver(router_kind, now=local("2026-03-02T12:10:00"), overflow={"mode": "on"})
+    d.offer("c1", department="59")
+    d.send("overflow.mode", mode="auto")
+    d.advance(local("2026-03-02T13:31:00") - d.now)
+    assert _moved(d) == [] and d.engine.calls["c1"].status == "queued"
+    d.send("overflow.mode", mode="on")  # switched on again, the service open: it goes now
+    assert _moved(d) == [("c1", "sip-59")]
+
+
+def test_a_service_opening_is_kept_across_a_state_export_and_import(router_kind):
+    from acd.engine import state as engine_state
+
+    d = driver(router_kind, now=local("2026-03-02T12:10:00"), overflow={"mode": "on"})
+    d.offer("c1", department="59")
+    d.advance(30)
+    config = d.engine.config
+    again = Driver(engine_state.load(config, json.loads(json.dumps(engine_state.dump(d.engine)))), now=d.now)
+    again.advance(local("2026-03-02T13:31:00") - again.now)
+    assert _moved(again) == [("c1", "sip-59")]

@@ -323,7 +323,7 @@ def test_every_attribute_of_the_engine_is_in_the_state_or_made_from_the_configur
     saved = {
         "_agent_by_row", "_call_by_row", "_ended", "_leaving",
         "_ewt_dirty", "_last_now", "_last_sync_at", "_no_answer", "_pending", "_reported_at", "_seen",
-        "_seen_digest", "_seen_ignored", "_seen_expiry", "_seq", "_watchdog_at", "abandonment",
+        "_seen_digest", "_seen_ignored", "_seen_expiry", "_seq", "_watchdog_at", "_opening_at", "abandonment",
         "agents", "aht", "appointments", "callbacks", "calls", "flagged", "service_rate", "timers",
         "overflow", "router", "waiting_by_skill", "plain_waiting_by_skill", "staffed_by_skill", "today",
     }  # fmt: skip
