@@ -268,17 +268,21 @@ class SyncDecision(Decision):
     """What a platform.sync changed: the calls it ended, the agents whose state moved; and, named
     only when there are some (added to the contract's two), the calls rung longer than
     `routing.max_ringing_s` whose ring-out it found lost (`rang_out`: back in their place in
-    line)."""
+    line), and the callbacks and appointments whose dial it found over (`dials_lost`)."""
 
     ended: list[str]
     agents: dict[str, str]
     rang_out: list[str] = field(default_factory=list)
+    #: the callbacks' and appointments' dials it found over, their results lost (by contact id)
+    dials_lost: list[str] = field(default_factory=list)
     action = "sync"
 
     def to_wire(self) -> dict[str, Any]:
         wire: dict[str, Any] = {"action": "sync", "ended": list(self.ended), "agents": dict(self.agents)}
         if self.rang_out:
             wire["rang_out"] = list(self.rang_out)
+        if self.dials_lost:
+            wire["dials_lost"] = list(self.dials_lost)
         return wire
 
 

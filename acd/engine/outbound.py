@@ -5,10 +5,12 @@ borrows the call machinery: its `Call` joins the line, and when an agent is rese
 machine dials (`originate`: status `dialing`, an attempt counted, the `originate` command). The
 platform's result closes the dial (`result`): `answered` -> `done`, the agent talks until the
 call ends; otherwise the agent is free again and the contact's own rules say when to dial again
-(`retry_at`), or that it is over (`give_up`: `failed`, `no_show`). A `call.unanswered` from the
-reserved agent is that agent's ring-out (RONA), not the contact's no answer (`call_unanswered`):
-the attempt is taken back and the contact goes back to its place in line at once, for the next
-free agent; the agent gets `ring_out`, as for an inbound call.
+(`retry_at`), or that it is over (`give_up`: `failed`, `no_show`). A dial the platform's sync
+no longer holds past `routing.max_ringing_s` is over, its result lost (`lost`): as one not
+answered. A `call.unanswered` from the reserved agent is that agent's ring-out (RONA), not the
+contact's no answer (`call_unanswered`): the attempt is taken back and the contact goes back to
+its place in line at once, for the next free agent; the agent gets `ring_out`, as for an
+inbound call.
 
 What differs between the two kinds lives in their parts, behind `ContactRules`:
 acd/engine/callbacks.py (fair share, opening hours, attempts) and acd/engine/appointments.py
@@ -150,6 +152,19 @@ class Outbound:
             line._requeue(call, now, commands, why="no_answer")
         line._agent_event(agent, "ring_out", t, now, commands)
         return None
+
+    def lost(self, call: Call, t: float, now: float, commands: list[Command]) -> str | None:
+        """A `platform.sync` no longer holds the dial's call, `routing.max_ringing_s` after it
+        began (acd/engine/sync.py): the dial is over and its result was lost. The agent is free
+        again (the sync's state for her follows); nobody was heard answering, so it counts as a
+        dial not answered (`lost` in the contact's history): its rules dial again later, or give
+        up. The contact's id, or None when it was not being dialled."""
+        rules = self.rules_for(call)
+        contact = rules.contact_of(call)
+        if contact.status is not rules.dialing_status:
+            return None
+        self.result(rules, contact, "lost", t, now, commands)
+        return contact.id
 
     def _platform_word(
         self, call: Call, agent: Agent, outcome: str, t: float, now: float, commands: list[Command]

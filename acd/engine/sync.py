@@ -13,8 +13,11 @@ one delivered after a newer one is stale); an undated one is dated by its arriva
 
 A sync also finds a lost ring-out, which kept an agent reserved for good (the watchdog's
 `ringing` flag): an inbound call rung longer than `routing.max_ringing_s` on an agent the sync
-reports `available` (`_rung_out`). A callback's or an appointment's dial is left to its result,
-which no sync replaces (`_syncable_calls`).
+reports `available` (`_rung_out`). A callback's or an appointment's dial (its call id named by
+`originate`) is a call acd holds as connecting: one the sync no longer lists, longer than
+`routing.max_ringing_s` after it began (before, the platform may not hold it yet: its
+`originate` in flight), is over and its result lost (`_lost_dials`): the agent is free and the
+contact's rules dial again (`Outbound.lost`). Without it the agent stayed reserved for good.
 """
 
 from __future__ import annotations
@@ -63,16 +66,17 @@ def on_sync(line: Line, e: PlatformSync, t: float, now: float, commands: list[Co
     for agent_id in lost.agents:  # agents moved by the end of their lost call or ring
         if agent_id not in changed:
             changed[agent_id] = line.agent_state(line.agents[agent_id]).wire
-    return SyncDecision(ended, changed, lost.rang_out)
+    return SyncDecision(ended, changed, lost.rang_out, lost.dials)
 
 
 class _Lost:
     """What a sync found lost besides calls: ring-outs, and the agents moved by these and by lost calls."""
 
-    __slots__ = ("agents", "rang_out")
+    __slots__ = ("agents", "dials", "rang_out")
 
     def __init__(self) -> None:
         self.rang_out: list[str] = []
+        self.dials: list[str] = []  # contacts whose dial was over, its result lost
         self.agents: list[str] = []
 
 
@@ -97,6 +101,13 @@ def _reconcile(
         ended.append(call.id)
         if agent_id is not None:
             lost.agents.append(agent_id)
+    for call in _lost_dials(line, held, t):
+        agent_id = call.agent_id
+        contact_id = line.outbound.lost(call, t, now, commands)
+        if contact_id is not None:
+            lost.dials.append(contact_id)
+            if agent_id is not None:
+                lost.agents.append(agent_id)
     # The agents it reports away or busy first: a call put back in line by a ring-out found lost
     # (below) goes at once to an agent free, and so never to one this very sync says is not.
     for agent_id, wire in sorted(e.agents.items(), key=lambda item: item[1] == "available"):
@@ -129,15 +140,27 @@ def _syncable_calls(line: Line) -> list[Call]:
     overflowed to a local service (the platform bridges them there and posts their end: one it
     no longer holds has ended, and its service's place is free again, or a lost `call.ended`
     would keep that place taken for good). A callback's or an appointment's dial in progress is
-    left to its result (`callback.result`, `appointment.result`), which retries it: whether its
-    customer talked is the result's to say (a dial ended on a guess would dial again a customer
-    who talked)."""
+    not among them: `_lost_dials`, after `routing.max_ringing_s`."""
     return [
         c
         for c in line.calls.values()
         if c.status is ANSWERED
         or c.status is OVERFLOWED
         or (c.status in (QUEUED, CONNECTING) and c.kind is INBOUND and c.callback_id is None)
+    ]
+
+
+def _lost_dials(line: Line, held: set[str], t: float) -> list[Call]:
+    """The dials in progress (a callback's, an appointment's) the sync does not list, begun
+    longer than `routing.max_ringing_s` before its `ts`."""
+    return [
+        c
+        for c in line.calls.values()
+        if c.status is CONNECTING
+        and (c.kind is not INBOUND or c.callback_id is not None)
+        and c.id not in held
+        and c.connected_at is not None
+        and t - c.connected_at > line._max_ringing_s
     ]
 
 

@@ -1,8 +1,8 @@
 """The watchdog: flags what no event and no sync corrected (a call answered longer than the
 maximum, an agent busy with no call, an agent rung too long: a lost `call.unanswered`, or a dial's
 lost result). It only flags (the observer: metrics, log, alert); it never changes a call or an
-agent: the platform's next `platform.sync` may (a lost ring-out, acd/engine/sync.py), a dial's
-result does.
+agent: the platform's next `platform.sync` may (a lost ring-out, a dial it no longer holds:
+acd/engine/sync.py), a dial's result does.
 """
 
 from __future__ import annotations

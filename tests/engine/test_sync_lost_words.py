@@ -3,8 +3,8 @@ both routers. Without it an agent stayed reserved for good: the `call.unanswered
 lost while the platform still holds the caller (the watchdog flags her, `ringing_too_long`). An
 inbound call rung longer than `routing.max_ringing_s` (as of the sync's `ts`) on an agent the
 sync reports `available` rang out: back to its place in line, the agent `ring_out` (`rang_out`
-in the decision, named only when a sync found one). A callback's or an appointment's dial is
-left to its result, which no sync replaces.
+in the decision, named only when a sync found one). A callback's or an appointment's dial the
+sync no longer lists past `routing.max_ringing_s` is over, its result lost (`dials_lost`).
 
 Each test names its rule."""
 
@@ -138,23 +138,72 @@ def test_the_lost_ring_out_posted_late_afterwards_changes_nothing(make_driver):
     assert connects(d) == [("c1", "a1"), ("c1", "a2")]
 
 
-# ---------------------------------------------------------------- a dial is left to its result
+# ---------------------------------------------------------------- a dial's result lost
 
 
-def test_a_dial_the_platform_no_longer_holds_is_left_to_its_result(router_kind):
-    """A callback's dial is not a ring the sync may judge: whether the customer talked is its
-    result's to say (a dial ended on a guess would dial again a customer who talked). Its agent
-    stays reserved until the result; the watchdog flags her (`ringing_too_long`) past
-    `routing.max_ringing_s`, and the result, posted late, settles it."""
+def test_a_dial_the_platform_no_longer_holds_past_the_maximum_ring_is_over(router_kind):
+    """The contract's rule for every call acd holds as connecting: one the platform no longer
+    holds has ended. A callback's dial (its call id named by `originate`) the sync does not list,
+    `routing.max_ringing_s` after it began: its result was lost. The agent is free (and takes the
+    sync's state); the customer was not heard answering, so the dial counts as an attempt not
+    answered and the callback's rules dial again later (`dials_lost` in the decision). Before,
+    the agent stayed reserved for good, until somebody posted the result by hand."""
     d = cb_driver(router_kind)
     request(d, "cb1")
     d.agent("a1", "available")
+    assert d.engine.callbacks["cb1"].status == "dialing"
     d.advance(400)
     result = sync(d, calls=[], agents={"a1": "available"})
-    assert result.decision.to_wire() == {"action": "sync", "ended": [], "agents": {}}
-    assert d.engine.callbacks["cb1"].status == "dialing"
+    assert result.decision.to_wire() == {
+        "action": "sync",
+        "ended": [],
+        "agents": {"a1": "available"},  # moved by the dial's end
+        "dials_lost": ["cb1"],
+    }
+    callback = d.engine.callbacks["cb1"]
+    assert callback.status == "scheduled" and callback.attempts == 1 and callback.agent_id is None
+    assert state(d, "a1") is AV and d.engine.agents["a1"].call_id is None
+    assert [entry for _, entry in callback.history][-2:] == [
+        {"status": "lost"},
+        {"status": "scheduled", "why": "retry"},
+    ]
+    # the result, posted late, changes nothing: the callback waits for its next dial
+    late = d.send("callback.result", callback_id="cb1", outcome="no_answer")
+    assert d.engine.callbacks["cb1"].status == "scheduled" and late is None
+
+
+def test_a_dial_is_not_judged_lost_within_the_maximum_ring_nor_while_listed(router_kind):
+    """Within `max_ringing_s` the platform may not hold the dial yet (its `originate` in flight);
+    listed, it is held: the agent stays with it and the result settles it."""
+    d = cb_driver(router_kind)
+    request(d, "cb1")
+    d.agent("a1", "available")
+    d.advance(200)
+    assert sync(d, calls=[], agents={"a1": "available"}).decision.to_wire()["ended"] == []
+    d.advance(200)
+    assert "dials_lost" not in sync(d, calls=["cb1"], agents={"a1": "busy"}).decision.to_wire()
+    assert d.engine.callbacks["cb1"].status == "dialing" and d.engine.agents["a1"].call_id == "cb1"
     d.send("callback.result", callback_id="cb1", outcome="no_answer")
     assert d.engine.callbacks["cb1"].status == "scheduled" and state(d, "a1") is AV
+
+
+def test_an_appointment_s_dial_lost_frees_its_agent_and_is_dialled_again_within_its_slot(router_kind):
+    from tests.engine.test_appointments import book, local
+    from tests.engine.test_appointments import driver as ap_driver
+
+    d = ap_driver(router_kind)
+    book(d, "ap1", "2026-03-02T11:00:00", site="lille")
+    d.agent("a1", "available")
+    d.advance(local("2026-03-02T11:00:00").timestamp() - d.now)
+    assert d.engine.appointments["ap1"].status == "dialing"
+    d.advance(400)
+    wire = sync(d, calls=[], agents={"a1": "available"}).decision.to_wire()
+    assert wire["dials_lost"] == ["ap1"]
+    appointment = d.engine.appointments["ap1"]
+    assert appointment.status == "booked" and appointment.agent_id is None and appointment.attempts == 1
+    assert state(d, "a1") is AV
+    d.advance(300)  # its retry within the slot: dialled again
+    assert appointment.status == "dialing" and [c.command for c in d.commands].count("originate") == 2
 
 
 def test_the_decision_with_the_new_key_reads_back_from_its_wire_form(make_driver, router_kind):

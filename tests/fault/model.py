@@ -596,6 +596,16 @@ class UntidyPlatform:
                 if agent_id is not None:
                     self.endings[(call_id, agent_id)] += 1  # that ring's end, as a call.unanswered
                 self.batch_ended.add(call_id)
+            for contact_id in decision.get("dials_lost", []) if isinstance(decision, dict) else []:
+                # a dial it no longer lists, past routing.max_ringing_s: over, its result lost
+                contact = self.out.contacts.get(contact_id) if self.out is not None else None
+                if contact is None or contact.call_id in held:
+                    self.violation(
+                        "sync_lost_a_dial_it_holds",
+                        f"{event['id']} (ts {event['ts']}) took the dial of {contact_id} for over",
+                    )
+                elif contact.open_in_acd:
+                    self.out.dial_ended_in_acd(contact, False)
             for call_id in ended:
                 if call_id in held or call_id not in event["_known"]:
                     self.violation(

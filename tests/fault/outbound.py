@@ -30,8 +30,9 @@ API and acd's real `originate` commands, and the checks of what acd does with th
   that dial began (its `ts` cannot tell it apart) and naming the earlier dial.
 - A lost result is posted again later, as the operator is told to (docs/operations.md, "The
   watchdog"): once acd still shows that very dial (`dialing`, the same attempt), the outcome the
-  platform recorded: `answered` if the caller talked, else `failed`. acd does not time dials out,
-  so nothing else would end it.
+  platform recorded: `answered` if the caller talked, else `failed`. A sync that no longer lists
+  the dial's call, `routing.max_ringing_s` after it began, ends it too (`dials_lost`: acd takes
+  it for a dial not answered, and dials again).
 
 Checked as it goes (beside the platform's own checks): one `originate` per dial attempt (never a
 second while acd has not taken the end of the first); no caller dialled again once a dial of theirs
