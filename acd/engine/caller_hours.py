@@ -166,3 +166,11 @@ def arm_stop(line: Any, hours: CallerHours, callback: Any, t: float, *, leave: b
         line.timers.set(stop, "callback_stop", callback.id, callback.token)
     elif leave and (call := line.calls.get(callback.call_id)) is not None and call.waiting:
         line.callback_book.defer(call, t)
+
+
+def stop_due(line: Any, hours: CallerHours, callback: Any, now: float) -> None:
+    """The `callback_stop` timer (`arm_stop`): a callback still waiting in line when dialling it
+    stops leaves the line (deferred to the next instant it may be dialled)."""
+    call = line.calls.get(callback.call_id)
+    if call is not None and call.waiting and not hours.may_dial_for(callback, now):
+        line.callback_book.defer(call, now)

@@ -27,7 +27,7 @@ from hashlib import blake2b
 from typing import Any, ClassVar, NamedTuple
 
 from acd.config import Config
-from acd.engine import calls, kept, sync, watchdog
+from acd.engine import caller_hours, calls, kept, sync, watchdog
 from acd.engine.agents import Ignored
 from acd.engine.appointments import Appointments
 from acd.engine.callbacks import Callbacks
@@ -283,14 +283,7 @@ class Engine(Line):
             elif kind == "slot_end":
                 self.appointment_book.slot_over(self.appointments[key], now)
             elif kind == "callback_stop":  # acd/engine/caller_hours.py's arm_stop
-                callback = self.callbacks[key]
-                call = self.calls.get(callback.call_id)
-                if (
-                    call is not None
-                    and call.waiting
-                    and not self.callback_book.caller_hours.may_dial_for(callback, now)
-                ):
-                    self.callback_book.defer(call, now)
+                caller_hours.stop_due(self, self.callback_book.caller_hours, self.callbacks[key], now)
         if self.callback_book.pending:
             self.callback_book.admit_all(now, commands)
         self._housekeep(now)
