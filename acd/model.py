@@ -162,13 +162,16 @@ class ConnectDecision(Decision):
 
 @dataclass(slots=True)
 class QueueDecision(Decision):
-    """Hold the caller; offer a callback when `callback_offer` (with the windows that have room)."""
+    """Hold the caller; offer a callback when `callback_offer` (with the windows that have room);
+    offer an appointment when `appointment_offer` (None, left out of the wire form: no threshold
+    in config/, `appointments.offer_above_ewt_s`)."""
 
     call_id: str
     position: int
     ewt_s: float
     callback_offer: bool
     callback_windows: list[dict[str, Any]] | None = None
+    appointment_offer: bool | None = None
     action = "queue"
 
     def to_wire(self) -> dict[str, Any]:
@@ -181,6 +184,8 @@ class QueueDecision(Decision):
         }
         if self.callback_windows is not None:
             out["callback_windows"] = self.callback_windows
+        if self.appointment_offer is not None:
+            out["appointment_offer"] = self.appointment_offer
         return out
 
 

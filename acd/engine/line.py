@@ -422,7 +422,9 @@ class Line:
                 {k: v for k, v in w.items() if k != "_key"}
                 for w in self.callback_book.windows(self._last_now, call=call)
             ]
-        return QueueDecision(call.id, position, round(ewt, 1), offer, windows)
+        above = self.config.appointments.offer_above_ewt_s  # None: no appointment offered
+        appointment = None if above is None else ewt > above
+        return QueueDecision(call.id, position, round(ewt, 1), offer, windows, appointment)
 
     def expected_wait(self, call: Call, position: int) -> float:
         """acd/engine/ewt.py; a call without needs waits as its skill's line does (`skill_wait`);

@@ -146,7 +146,8 @@ class Simulation:
         # acd's offers run only with its policies; the baseline makes none
         policies = sc.policies_on and not self.baseline
         self.offer_callbacks = policies
-        self.appointment_offer_s = self.config.appointments.offer_above_ewt_s if policies else None
+        # the engine's queue decision says when (`appointment_offer`: appointments.offer_above_ewt_s)
+        self.offer_appointments = policies
         self.wrap_up_s = self.config.routing.wrap_up_s
 
     def _batch_of(self, measured_index: int, now: float) -> int:
@@ -214,7 +215,7 @@ class Simulation:
         departments, u_dep = self.departments, self.u_department
         ring = sc.ring_s
         callers = sc.callers
-        offer_callbacks, appointment_offer_s = self.offer_callbacks, self.appointment_offer_s
+        offer_callbacks, offer_appointments = self.offer_callbacks, self.offer_appointments
         wrap_up_s = self.wrap_up_s
         redial, redial_patience, seed = callers.redial, self.redial_patience, self.seed
         callers_seen = self.callers_seen
@@ -324,9 +325,9 @@ class Simulation:
                             else:
                                 platform.accept_callback(call, t)
                     if (
-                        appointment_offer_s is not None
+                        offer_appointments
+                        and decision.appointment_offer
                         and call.state == QUEUED
-                        and decision.ewt_s > appointment_offer_s
                         and platform.u_appointment.next() < callers.book_appointment
                     ):
                         platform.book_appointment(call, skills[i], t, APPOINTMENT_HORIZON_DAYS)

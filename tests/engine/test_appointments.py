@@ -693,3 +693,20 @@ def test_a_document_with_the_slot_end_timer_loads_without_a_second_one(router_ki
     doc = json.loads(json.dumps(engine_state.dump(d.engine)))
     loaded = engine_state.load(d.engine.config, doc, router=router_kind)
     assert [t[2] for t in engine_state.dump(loaded)["timers"]["due"]].count("slot_end") == 1
+
+
+@pytest.mark.parametrize(("above", "wire"), [(None, None), (60, True), (7200, False)])
+def test_the_queue_decision_offers_an_appointment_when_the_wait_is_above_the_threshold(
+    router_kind, above, wire
+):
+    """`appointments.offer_above_ewt_s`: a caller expected to wait longer is offered an
+    appointment (`appointment_offer` in the queue decision, beside `callback_offer`), as the
+    simulator's callers are; without a threshold the decision does not name it. Here nobody is
+    staffed: the expected wait is `ewt_unstaffed_s` (3600 s)."""
+    data = small_config().model_dump()
+    data["appointments"]["offer_above_ewt_s"] = above
+    d = Driver(Engine(Config.model_validate(data), router=router_kind))
+    decision = d.offer("c1")
+    assert decision["action"] == "queue" and decision["ewt_s"] == 3600
+    assert decision.get("appointment_offer") == wire
+    assert ("appointment_offer" in decision) == (above is not None)
