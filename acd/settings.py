@@ -31,6 +31,8 @@ class Settings(BaseSettings):
     log_format: Literal["json", "text"] = "json"
     #: Largest request body accepted (bytes); a batch of 1000 events fits well within 1 MiB.
     max_body_bytes: int = Field(2 * 1024 * 1024, ge=1024)
+    #: How long a request's body may take to arrive once its headers have (408 after that).
+    body_timeout_s: float = Field(10.0, gt=0.0, le=600.0)
     max_batch: int = Field(1000, ge=1, le=1000)
     #: Kamailio's `xhttp` command endpoint: set, it enables the Kamailio adapter (`/adapters/kamailio/`,
     #: docs in deploy/kamailio/docs/kamailio.md), which relays commands there.

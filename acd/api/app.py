@@ -49,7 +49,9 @@ def create_app(
     json_protocol_errors()  # what aiohttp refuses before the app, answered in JSON too
     # One middleware: access log, signature check (when a secret is set), JSON errors.
     app = web.Application(
-        middlewares=[api_middleware(settings.secret or None, settings.max_body_bytes)],
+        middlewares=[
+            api_middleware(settings.secret or None, settings.max_body_bytes, settings.body_timeout_s)
+        ],
         client_max_size=settings.max_body_bytes,
     )
     app[SERVICE] = service

@@ -4,6 +4,7 @@ is applied."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from typing import Any, TypeVar
 
@@ -129,3 +130,22 @@ def refuse_declared_size(request: web.Request, max_body: int) -> None:
             f"the body declares {declared} bytes; at most {max_body} are accepted",
             {"content_length": declared, "max": max_body},
         )
+
+
+async def await_body(request: web.Request, timeout_s: float) -> None:
+    """Read the body now when it has not all come with the headers, within `timeout_s` (a 408
+    after that): aiohttp has no time limit on a body, so a client that declared one and never
+    sent it held its connection and a task for good. A body that came with its headers (the
+    usual case) costs nothing here."""
+    if not request.body_exists or request.content.is_eof():
+        return
+    try:
+        async with asyncio.timeout(timeout_s):
+            await request.read()
+    except TimeoutError:
+        raise ApiError(
+            408,
+            "body_timeout",
+            f"the body did not arrive within {timeout_s:g} s of the headers",
+            {"timeout_s": timeout_s},
+        ) from None

@@ -53,3 +53,22 @@ async def test_a_body_within_the_limit_is_read(make_platform):
     platform = await make_platform(max_body_bytes=4096)
     status, _ = await platform.request("PUT", "/v1/overflow", {"mode": "on"})
     assert status == 200
+
+
+@pytest.mark.parametrize("secret", [None, "s3cret-for-tests"])
+async def test_a_body_that_does_not_come_is_a_408_and_changes_nothing(make_platform, secret):
+    """A client that declares a small body and sends part of it, or none, no longer holds its
+    connection for good (aiohttp sets no time limit on a body): 408 `body_timeout` once
+    `ACD_BODY_TIMEOUT_S` has passed, the connection closed, nothing applied."""
+    platform = await make_platform(secret=secret, body_timeout_s=0.3)
+    body = b'{"id": "e1", "type": "agent.state", "agent_id": "a1", "state": "available"}'
+    head = (
+        "POST /v1/events HTTP/1.1\r\nHost: acd\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    )
+    status, answer = await _ask(platform, head + body[:20].decode())
+    assert status.startswith(b"HTTP/1.1 408"), status
+    assert b"connection: close" in status.lower()
+    assert json.loads(answer)["error"]["code"] == "body_timeout"
+    _, agents = await platform.request("GET", "/v1/agents/a1")
+    assert agents["state"] != "available"
