@@ -6,6 +6,7 @@ the time in. Identifiers are the platform's strings; the router works on integer
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from enum import IntEnum, StrEnum
 from typing import Any
@@ -327,11 +328,18 @@ _DECISIONS: dict[str, type[Decision]] = {
 }
 
 
+#: Each decision's fields, by class (what a wire form may set).
+_FIELDS: dict[type[Decision], frozenset[str]] = {
+    cls: frozenset(f.name for f in dataclasses.fields(cls)) for cls in (*_DECISIONS.values(), OverflowStatus)
+}
+
+
 def decision_from_wire(wire: dict[str, Any] | None) -> Decision | None:
-    """The typed decision of a wire form (`to_wire`'s inverse), for state read back from JSON."""
+    """The typed decision of a wire form (`to_wire`'s inverse), for state read back from JSON.
+    A key this release does not know (a later release's addition, its state read back after a
+    rollback) is left out, never a crash: the decision answers a duplicate without it."""
     if wire is None:
         return None
-    fields = {k: v for k, v in wire.items() if k != "action"}
-    if "action" not in wire:
-        return OverflowStatus(**fields)
-    return _DECISIONS[wire["action"]](**fields)
+    cls = _DECISIONS[wire["action"]] if "action" in wire else OverflowStatus
+    known = _FIELDS[cls]
+    return cls(**{k: v for k, v in wire.items() if k in known})

@@ -912,3 +912,19 @@ def test_a_logged_offer_of_a_removed_skill_is_skipped_whole_not_left_half_applie
     with caplog.at_level(logging.WARNING):
         assert apply_logged(engine, [offer], d.now) == []
     assert "k7" not in engine.calls and "o7" in caplog.text
+
+
+def test_a_decision_with_a_key_a_later_release_added_reads_back_without_it():
+    """A rollback reads a state a later release wrote: a remembered decision carrying a key this
+    release does not know loads without it (never a crash), and answers a duplicate as it can."""
+    from acd.model import SyncDecision, decision_from_wire
+
+    wire = {"action": "sync", "ended": ["c1"], "agents": {}, "added_later": [1, 2]}
+    assert decision_from_wire(wire) == SyncDecision(["c1"], {})
+    d = Driver(Engine(rich_config(), router="reference"))
+    d.agent("a1", "available")
+    doc = json.loads(json.dumps(engine_state.dump(d.engine)))
+    some = next(iter(doc["remembered"]["decisions"]))
+    doc["remembered"]["decisions"][some] = {**wire}
+    again = engine_state.load(rich_config(), doc)
+    assert again._seen[some] == SyncDecision(["c1"], {})
