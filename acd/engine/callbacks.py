@@ -22,13 +22,14 @@ from __future__ import annotations
 import heapq
 from typing import Any, ClassVar
 
+from acd.engine import callback_checks as checks
 from acd.engine.agents import Ignored
 from acd.engine.caller_hours import CallerHours, arm_stop, caller_zone
 from acd.engine.line import Line
 from acd.engine.outbound import Outbound
 from acd.engine.records import Agent, Call, Callback
 from acd.engine.validation import Batch
-from acd.engine.windows import Bookings, book_window, check_window, offered, release
+from acd.engine.windows import Bookings, book_window, offered, release
 from acd.events import CallbackAccepted, CallbackCancelled, CallbackRequested, CallbackResult
 from acd.model import CallbackDecision, CallbackStatus, CallKind, CallStatus, Command
 
@@ -244,68 +245,19 @@ class Callbacks:
             self.line.observer.callback(callback, "retry", now)
         self.leave_share(callback, now, commands)
 
-    # -- checks (pure, before anything changes)
+    # -- checks (pure, before anything changes): acd/engine/callback_checks.py
 
     def check_accepted(self, e: CallbackAccepted, batch: Batch) -> None:
-        """With a window: one offered now with room (counting the batch's own bookings)."""
-        if e.window_start is not None:
-            check_window(self, e, batch)
-        batch.known_call(e.call_id, self.line.calls)
+        checks.accepted(self, e, batch)
 
     def check_requested(self, e: CallbackRequested, batch: Batch) -> None:
-        batch.known("skill", e.skill, self.line.skill_index, "skill")
-        if (
-            e.callback_id in self.records
-            or e.callback_id in self.line.calls
-            or e.callback_id in batch.new_ids
-        ):
-            batch.fail(409, "callback_exists", f"callback {e.callback_id!r} exists already", "callback_id")
-        open_id = self.open_id(e.number, e.skill) or batch.asked.get((e.number, e.skill))
-        if open_id is not None:  # asked again (a form sent twice): never two agents ringing
-            what = f"{e.number} has a callback for {e.skill} still open: {open_id!r}"
-            batch.fail(409, "callback_open", what, "number", callback_id=open_id)
-        if e.not_before is not None:
-            self.check_horizon(e, batch)
-        batch.new_ids.add(e.callback_id)
-        batch.asked[(e.number, e.skill)] = e.callback_id
-
-    def check_horizon(self, e: CallbackRequested, batch: Batch) -> None:
-        """`not_before`, and the first instant the callback may be dialled after it, within the
-        booking horizon (`max_days_ahead`): no due date past it, never one the calendar cannot
-        reason about."""
-        days = self.settings.max_days_ahead
-        horizon = batch.now + days * 86400.0
-        wanted = max(batch.now, e.not_before.timestamp())  # type: ignore[union-attr]  # set: caller
-        due = None if wanted > horizon else self.dial_time(wanted, e)
-        if due is None or due > horizon:
-            iso = self.calendar.hours.isoformat
-            what = "not_before" if due is None else f"the first dial after not_before, {iso(due)},"
-            batch.fail(
-                422,
-                "beyond_horizon",
-                f"{what} is more than {days} days ahead (the booking horizon, callbacks.max_days_ahead;"
-                f" the latest is {iso(horizon)})",
-                "not_before",
-            )
-
-    def known(self, e: Any, batch: Batch) -> Callback:
-        callback = self.records.get(e.callback_id)
-        if callback is None:
-            batch.fail(422, "unknown_callback", f"unknown callback {e.callback_id!r}", "callback_id")
-        return callback
+        checks.requested(self, e, batch)
 
     def check_cancelled(self, e: CallbackCancelled, batch: Batch) -> None:
-        callback = self.known(e, batch)
-        if callback.status is not SCHEDULED:
-            batch.fail(
-                409,
-                "callback_not_cancellable",
-                f"callback {e.callback_id!r} is {callback.status}: only a scheduled one can be cancelled",
-                "callback_id",
-            )
+        checks.cancelled(self, e, batch)
 
     def check_result(self, e: CallbackResult, batch: Batch) -> None:
-        self.outbound.check_originate_id(self, self.known(e, batch), e, batch)
+        checks.result(self, e, batch)
 
     # -- timers and the line
 
