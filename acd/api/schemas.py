@@ -212,7 +212,7 @@ class EventResultView(BaseModel):
         "the first answer's reason), naming why: call_ended, stale, restates_state, "
         "call_owns_agent, answered_by_another_agent, agent_on_another_call, "
         "not_ringing_this_agent, survey_exists, not_answered, callback_exists, not_waiting, "
-        "not_dialing, not_the_dialled_agent, callback_scheduled, not_a_caller",
+        "not_dialing, not_the_dialled_agent, callback_scheduled, not_a_caller, no_number",
     )
 
 

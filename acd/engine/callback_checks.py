@@ -12,13 +12,25 @@ from acd.engine.validation import Batch
 from acd.engine.windows import check_window
 from acd.events import CallbackAccepted, CallbackCancelled, CallbackRequested, CallbackResult
 from acd.model import CallbackStatus
+from acd.phone import diallable
 
 
 def accepted(book: Any, e: CallbackAccepted, batch: Batch) -> None:
-    """With a window: one offered now with room (counting the batch's own bookings)."""
+    """With a window: one offered now with room (counting the batch's own bookings). A number to
+    call back: the one the caller gave (`number`), or their caller id's (a withheld one is none)."""
     if e.window_start is not None:
         check_window(book, e, batch)
     batch.known_call(e.call_id, book.line.calls)
+    call = book.line.calls.get(e.call_id)
+    caller = call.caller if call is not None else batch.offered.get(e.call_id)
+    if e.number is None and not diallable(caller):
+        batch.fail(
+            422,
+            "no_number",
+            f"the caller id of call {e.call_id!r} is no number to call back ({caller!r}: withheld); "
+            "give the number the caller chose (`number`)",
+            "number",
+        )
 
 
 def requested(book: Any, e: CallbackRequested, batch: Batch) -> None:

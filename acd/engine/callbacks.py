@@ -32,6 +32,7 @@ from acd.engine.validation import Batch
 from acd.engine.windows import Bookings, book_window, offered, release
 from acd.events import CallbackAccepted, CallbackCancelled, CallbackRequested, CallbackResult
 from acd.model import CallbackDecision, CallbackStatus, CallKind, CallStatus, Command
+from acd.phone import diallable
 
 SCHEDULED, DIALING, DONE, FAILED, CANCELLED = (
     CallbackStatus.SCHEDULED,
@@ -91,9 +92,12 @@ class Callbacks:
             return Ignored("not_a_caller")  # an appointment's call in line: nobody on the line
         if call.status is not CallStatus.QUEUED or not call.waiting:
             return Ignored("not_waiting")  # already with an agent: nothing to hold
+        number = e.number or call.caller
+        if not diallable(number):
+            return Ignored("no_number")  # (refused by its check: a replay of an older log)
         if e.window_start is not None:
-            return book_window(self, call, e.window_start.timestamp(), t, now)
-        callback = self.hold(call, t, due=now, requested=False)
+            return book_window(self, call, e.window_start.timestamp(), t, now, number)
+        callback = self.hold(call, t, due=now, requested=False, number=number)
         decision = CallbackDecision(callback.id, call_id=call.id)
         self.line._record(call, now, decision.to_wire())
         self.note(callback, now, "scheduled", why="virtual_hold")
@@ -102,11 +106,12 @@ class Callbacks:
         arm_stop(self.line, self.caller_hours, callback, now, leave=True)  # the caller's night: out
         return decision
 
-    def hold(self, call: Call, t: float, *, due: float, requested: bool) -> Callback:
-        """The waiting caller's callback: out of the line's rules (no max-wait action any more)."""
+    def hold(self, call: Call, t: float, *, due: float, requested: bool, number: str) -> Callback:
+        """The waiting caller's callback, to `number` (the caller id's, or the one the caller
+        gave): out of the line's rules (no max-wait action any more)."""
         callback = Callback(
             id=f"cb-{call.id}",
-            number=call.caller,
+            number=number,
             skill=call.skill,
             status=SCHEDULED,
             created_at=t,

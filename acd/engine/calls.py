@@ -48,7 +48,7 @@ def check_offered(line: Line, e: CallOffered, batch: Batch) -> None:
         batch.fail(422, "unknown_agent", f"unknown agent {e.preferred_agent_id!r}", "preferred_agent_id")
     if e.call_id in line.calls or e.call_id in batch.offered:
         batch.fail(409, "call_exists", f"call {e.call_id!r} was already offered", "call_id")
-    batch.offered.add(e.call_id)
+    batch.offered[e.call_id] = e.caller
 
 
 def check_call(line: Line, e: Any, batch: Batch) -> None:

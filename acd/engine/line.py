@@ -54,6 +54,7 @@ from acd.model import (
     QueueDecision,
     Strategy,
 )
+from acd.phone import diallable
 from acd.routing import make_router
 
 
@@ -414,7 +415,8 @@ class Line:
             position = self.router.queue_position(call.row)
         if ewt is None:
             ewt = self.expected_wait(call, position)
-        offer = ewt > self.config.routing.callback_offer_ewt_s
+        # a callback only to a number: a withheld caller id is never offered one (acd/phone.py)
+        offer = ewt > self.config.routing.callback_offer_ewt_s and diallable(call.caller)
         windows = None
         if offer and self.config.callbacks.windows:
             # beside virtual hold, the windows later on with room (accept one by its start)
@@ -528,7 +530,9 @@ class Line:
         share = self._survey_share.get(call.skill, self._survey_default)
         if call.answered_at is None or not share or not sampled(call.id, share):
             return
-        decision = {"action": "survey", "call_id": call.id, "number": call.caller}
+        # a withheld caller id: no number (null); the platform surveys on the call, or not at all
+        number = call.caller if diallable(call.caller) else None
+        decision = {"action": "survey", "call_id": call.id, "number": number}
         self._record(call, now, decision)
         commands.append(self._command(call, "survey", decision, now))
 

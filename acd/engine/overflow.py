@@ -28,6 +28,7 @@ from acd.model import (
     OverflowStatus,
     OverflowSwitch,
 )
+from acd.phone import diallable
 
 AUTO, ON, OFF = OverflowSwitch.AUTO, OverflowSwitch.ON, OverflowSwitch.OFF
 
@@ -231,12 +232,15 @@ class OverflowRules:
 
     def strand(self, call: Call, now: float, commands: list[Command]) -> None:
         """Never stranded: a call that waited `max_wait_s` goes to its local service if it can
-        take it (unless overflow is off), otherwise it is offered a callback, once."""
+        take it (unless overflow is off), otherwise it is offered a callback, once (to a number:
+        a withheld caller id is offered none, and waits on)."""
         call.stranded = True
         service = self.overflow.service_for(call)
         if self.overflow.mode is not OFF and service is not None and service.can_take(now):
             self.line._dequeue(call)
             self.send_to_service(call, service, now, commands, notify=True)
+            return
+        if not diallable(call.caller):
             return
         position = self.line.router.queue_position(call.row)
         offer = {

@@ -20,7 +20,7 @@ class Batch:
         self.now = now
         self.index = 0
         self.event: Any = None  # the event under check
-        self.offered: set[str] = set()  # call ids the batch offers
+        self.offered: dict[str, str] = {}  # call ids the batch offers -> their caller ids
         self.new_ids: set[str] = set()  # callback and appointment ids the batch creates
         self.places: dict[tuple, int] = {}  # appointment places the batch takes (+) and frees (-)
         self.windows: dict[float, int] = {}  # callback windows the batch books, by start

@@ -130,16 +130,16 @@ def offered(
     return list(out)
 
 
-def book_window(book: Any, call: Any, start: float, t: float, now: float) -> CallbackDecision:
+def book_window(book: Any, call: Any, start: float, t: float, now: float, number: str) -> CallbackDecision:
     """The caller takes a callback window (`book`: the callbacks' part): it leaves the line, and
-    its callback is due at the window's start, dialled then in the order of its first call's
-    arrival."""
+    its callback (to `number`) is due at the window's start, dialled then in the order of its
+    first call's arrival."""
     window = book.window_at(start, now, call)
     assert window is not None  # validated
     day, index, _ = window["_key"]
     book.window_booked[(day, index)] = book.window_booked.get((day, index), 0) + 1
     book.line._dequeue(call)
-    callback = book.hold(call, t, due=start, requested=True)
+    callback = book.hold(call, t, due=start, requested=True, number=number)
     decision = CallbackDecision(
         callback.id,
         call_id=call.id,

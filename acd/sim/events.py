@@ -79,11 +79,12 @@ class AgentStateChanged:
 
 
 class CallbackAccepted:
-    __slots__ = ("call_id", "id", "ts", "window_start")
+    __slots__ = ("call_id", "id", "number", "ts", "window_start")
     type = "callback.accepted"
 
     def __init__(self, id: str, call_id: str, window_start: Any = None) -> None:
         self.id, self.ts, self.call_id, self.window_start = id, None, call_id, window_start
+        self.number = None  # the caller id's: the simulator's callers have numbers
 
 
 class CallbackResult:

@@ -79,7 +79,9 @@ async def test_virtual_hold_through_http_shows_on_the_call_and_the_callback(make
 @pytest.mark.parametrize(
     ("body", "code"),
     [
-        ({"number": "0611111111", "skill": "paiement"}, "invalid_callback"),
+        # a number acd can dial (a national one is taken in E.164: tests/test_phone.py)
+        ({"number": "anonymous", "skill": "paiement"}, "invalid_callback"),
+        ({"number": "06 11", "skill": "paiement"}, "invalid_callback"),
         ({"number": "+33611111111", "skill": "astrologie"}, "unknown_skill"),
         ({"number": "+33611111111", "skill": "paiement", "not_before": "tomorrow"}, "invalid_callback"),
         ({"number": "+33611111111", "skill": "paiement", "department": "99"}, "invalid_callback"),

@@ -370,11 +370,9 @@ async def test_an_unknown_event_type_lists_the_valid_types(platform):
 
 
 async def test_a_phone_number_not_in_e164_says_what_e164_looks_like(platform):
-    status, body = await platform.events(
-        {"id": "e1", "type": "call.offered", "call_id": "c1", "caller": "0612345678", "skill": "lsf"}
-    )
-    assert_error(status, body, 422, "invalid_event")
-    assert "caller" in body["error"]["message"]
+    status, body = await platform.request("POST", "/v1/callbacks", {"number": "06 12", "skill": "lsf"})
+    assert_error(status, body, 422, "invalid_callback")
+    assert "number" in body["error"]["message"]
     assert "an E.164 number, such as +33142000000" in body["error"]["message"]
 
 

@@ -1,0 +1,66 @@
+"""Callers' numbers as the platform gives them, and the E.164 form acd dials.
+
+A platform's caller id is whatever its trunk says: `+33612345678`, the national `06 12 34 56 78`,
+the international prefix `0033...`, or no number at all: a withheld one (`anonymous`, RFC 3323's
+From of a private call, `restricted`, `unknown`), common on a public helpline. A call is taken
+whatever its caller id says (refusing it refused the whole batch it came in, and the caller
+never reached the line); a number in a form the French numbering plan makes certain is written
+in E.164, the form acd dials and matches (one open callback per number): the national ten digits
+with the overseas departments' own country codes (0590 and 0690 Guadeloupe, 0594 Guyane, 0596
+Martinique, 0262 and 0692 La Réunion, 0269 and 0639 Mayotte; 0508 Saint-Pierre-et-Miquelon's six
+digits after +508), `00`
+as `+`, `+33 0...` without its 0, and separators (spaces, dots, dashes, parentheses) dropped.
+Anything else stays as given, and is no number to call back (`diallable`).
+"""
+
+from __future__ import annotations
+
+import re
+
+E164_PATTERN = r"^\+[1-9][0-9]{1,14}$"
+_E164 = re.compile(E164_PATTERN)
+_SEPARATORS = re.compile(r"[\s.\-()/]")
+_NATIONAL = re.compile(r"^0[1-9][0-9]{8}$")
+
+#: The national prefixes (after the leading 0) of the overseas departments and collectivities
+#: numbered in the French plan, with their country code (ARCEP's plan; the rest is +33).
+OVERSEAS_PREFIXES: dict[str, str] = {
+    "590": "590",  # Guadeloupe, Saint-Martin, Saint-Barthélemy: fixed
+    "690": "590",  # ... mobile
+    "691": "590",
+    "594": "594",  # Guyane
+    "694": "594",
+    "596": "596",  # Martinique
+    "696": "596",
+    "697": "596",
+    "262": "262",  # La Réunion
+    "263": "262",
+    "692": "262",
+    "693": "262",
+    "269": "262",  # Mayotte
+    "639": "262",
+}
+#: Saint-Pierre-et-Miquelon: 05 08 41 23 45 at home is +508 41 23 45 (its own six-digit plan).
+_SPM = "508"
+
+
+def normalize(raw: str) -> str:
+    """The number in E.164 when its form makes it certain, else `raw` as given (stripped)."""
+    text = raw.strip()
+    digits = _SEPARATORS.sub("", text)
+    if digits.startswith("00"):
+        digits = "+" + digits[2:]
+    if digits.startswith("+330") and len(digits) == 13:  # +33 (0)6 12 34 56 78
+        digits = "+33" + digits[4:]
+    if _NATIONAL.match(digits):
+        national = digits[1:]
+        if national.startswith(_SPM):
+            digits = f"+{_SPM}{national[3:]}"
+        else:
+            digits = f"+{OVERSEAS_PREFIXES.get(national[:3], '33')}{national}"
+    return digits if _E164.match(digits) else text
+
+
+def diallable(number: str | None) -> bool:
+    """Whether acd can dial it back: an E.164 number (a withheld caller id is not)."""
+    return number is not None and _E164.match(number) is not None
