@@ -75,6 +75,7 @@ from acd.config import Config
 from acd.engine import Engine, EngineError, state
 from acd.engine.line import aged_order
 from acd.model import AgentState
+from acd.phone import diallable
 from tests.conftest import T0, ev
 from tests.engine.test_faults import chaos_config
 
@@ -215,6 +216,8 @@ class Platform:
             elif action == "queue" and decision.get("callback_offer") and rng.random() < 0.3:
                 windows = [w["start"] for w in decision.get("callback_windows") or []]
                 self.later(now + rng.uniform(5, 40), "accept", decision["call_id"], windows)
+            elif action == "queue" and rng.random() < 0.05:  # a voice server that asks for a number
+                self.later(now + rng.uniform(5, 40), "accept", decision["call_id"], [], "+33700000003")
             elif action in ("overflow", "closed"):
                 self.calls[decision["call_id"]] = "gone"
         for command in commands:
@@ -266,7 +269,9 @@ class Platform:
         self.n += 1
         call_id = f"w{self.n}"
         skill = rng.choices(["impot_revenu", "paiement", "lsf"], [0.75, 0.2, 0.05])[0]
-        fields: dict[str, Any] = {"call_id": call_id, "caller": "+33600000001", "skill": skill}
+        # the caller id: a number, a national one, or withheld (a private call: never called back)
+        caller = rng.choices(["+33600000001", "06 00 00 00 02", "anonymous"], [0.8, 0.1, 0.1])[0]
+        fields: dict[str, Any] = {"call_id": call_id, "caller": caller, "skill": skill}
         if rng.random() < 0.3:
             fields["department"] = rng.choice(["59", "67", "64"])
         if rng.random() < 0.15:
@@ -303,6 +308,8 @@ class Platform:
             self.calls[call_id] = "gone"  # the caller hangs up, its place kept
             windows = intent[2]  # or a window later on (it may be full by the time it arrives)
             later = {"window_start": rng.choice(windows)} if windows and rng.random() < 0.4 else {}
+            if len(intent) > 3:  # the number the caller keyed in
+                later["number"] = intent[3]
             self.say(now, "callback.accepted", call_id=call_id, **later)
             if rng.random() < 0.2:  # accepted twice (the voice server's retry under a new id)
                 self.say(now + 1, "callback.accepted", call_id=call_id, **later)
@@ -633,6 +640,16 @@ class Rules:
                 if e.agent_state(a) is AV and a.call_id is None and wanted <= set(a.skills)
             ]
             assert not free, (what, "overflowed", call_id, "while free", free)
+        # -- a callback goes only to a number: none offered to a withheld caller id, every dial to one
+        for result in results:
+            wire = result.decision.to_wire() if result.status == "applied" and result.decision else {}
+            if wire.get("action") == "queue" and wire["callback_offer"]:
+                assert diallable(e.calls[wire["call_id"]].caller), (what, "offered", wire)
+        for command in commands:
+            if command.command == "offer_callback":
+                assert diallable(e.calls[command.fields["call_id"]].caller), (what, command)
+            if command.command == "originate":
+                assert diallable(command.fields["number"]), (what, command)
         # -- a local service holds exactly its overflowed calls still on, within its capacity
         for service in e.overflow.services.values():
             held = [c.id for c in e.calls.values() if c.status == "overflowed" and c.service_id == service.id]
