@@ -55,7 +55,7 @@ CALLER_PATTERN = r"^[^\x00-\x1f\x7f]*$"
 CallerId = Annotated[
     str,
     Field(
-        max_length=64,
+        max_length=256,  # a platform may send a whole SIP URI: the call is taken all the same
         pattern=CALLER_PATTERN,
         description="The caller id: a number (E.164, or a French national form, written in E.164), "
         "or a withheld one (`anonymous`): the call is routed, a callback is offered only to a number",

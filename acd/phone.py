@@ -9,7 +9,8 @@ in E.164, the form acd dials and matches (one open callback per number): the nat
 with the overseas departments' own country codes (0590 and 0690 Guadeloupe, 0594 Guyane, 0596
 Martinique, 0262 and 0692 La Réunion, 0269 and 0639 Mayotte; 0508 Saint-Pierre-et-Miquelon's six
 digits after +508), `00`
-as `+`, `+33 0...` without its 0, and separators (spaces, dots, dashes, parentheses) dropped.
+as `+`, `+33 0...` without its 0, separators (spaces, dots, dashes, parentheses) dropped, and a
+`sip:` or `tel:` URI read for its user part.
 Anything else stays as given, and is no number to call back (`diallable`).
 """
 
@@ -45,8 +46,13 @@ _SPM = "508"
 
 
 def normalize(raw: str) -> str:
-    """The number in E.164 when its form makes it certain, else `raw` as given (stripped)."""
+    """The number in E.164 when its form makes it certain, else `raw` as given (stripped). A
+    `sip:`, `sips:` or `tel:` URI stands for its user part (`sip:+33612345678@trunk;user=phone`)."""
     text = raw.strip()
+    scheme, colon, rest = text.partition(":")
+    if colon and scheme.lower() in ("sip", "sips", "tel"):
+        user = normalize(rest.split("@", 1)[0].split(";", 1)[0])
+        return user if _E164.match(user) else text
     digits = _SEPARATORS.sub("", text)
     if digits.startswith("00"):
         digits = "+" + digits[2:]

@@ -31,13 +31,29 @@ from acd.phone import diallable, normalize
         ("0639 61 11 11", "+262639611111"),
         ("05 08 41 23 45", "+508412345"),  # Saint-Pierre-et-Miquelon: its own six digits
         ("0044 20 7946 0000", "+442079460000"),
+        ("sip:+33612345678@trunk.example;user=phone", "+33612345678"),
+        ("tel:+33-6-12-34-56-78", "+33612345678"),
+        ("SIP:0612345678@10.0.0.1", "+33612345678"),
     ],
 )
 def test_a_number_in_a_certain_form_is_written_in_e164(raw, e164):
     assert normalize(raw) == e164 and diallable(normalize(raw))
 
 
-@pytest.mark.parametrize("raw", ["anonymous", "Anonymous", "restricted", "unknown", "", "123", "06 12"])
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "anonymous",
+        "Anonymous",
+        "restricted",
+        "unknown",
+        "",
+        "123",
+        "06 12",
+        "sip:anonymous@anonymous.invalid",
+        "sip:",
+    ],
+)
 def test_a_withheld_or_partial_caller_id_is_kept_and_is_no_number(raw):
     assert normalize(raw) == raw.strip() and not diallable(normalize(raw))
 

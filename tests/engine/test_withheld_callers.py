@@ -29,6 +29,18 @@ def test_a_withheld_caller_is_routed_and_offered_no_callback(router_kind, caller
     assert d.engine.calls["c1"].agent_id == "a1"  # served first, as any caller
 
 
+def test_a_caller_id_that_is_a_whole_sip_uri_is_taken(router_kind):
+    """A platform that sends the From's URI: its user part is the number; one with no number
+    (a private call's) is kept whole, and taken."""
+    d = driver(router_kind)
+    uri = "sip:+33612345678@trunk.operator.example.net;user=phone"
+    assert d.offer("c1", caller=uri)["callback_offer"] is True
+    assert d.engine.calls["c1"].caller == "+33612345678"
+    private = "sip:anonymous@anonymous.invalid"
+    assert d.offer("c2", caller=private)["callback_offer"] is False
+    assert d.engine.calls["c2"].caller == private
+
+
 def test_a_national_number_is_kept_in_e164(router_kind):
     d = driver(router_kind)
     d.offer("c1", caller="06 12 34 56 78")
@@ -102,7 +114,7 @@ def test_the_survey_of_a_withheld_caller_names_no_number(router_kind):
     assert survey.fields["number"] is None
 
 
-@pytest.mark.parametrize("caller", ["anon\x00ymous", "x" * 65, 33612345678])
+@pytest.mark.parametrize("caller", ["anon\x00ymous", "x" * 257, 33612345678])
 def test_a_caller_id_with_control_characters_too_long_or_not_text_is_refused(caller):
     with pytest.raises(Exception):  # noqa: B017 (pydantic's ValidationError)
         ev("call.offered", call_id="c1", caller=caller, skill="impot_revenu")
