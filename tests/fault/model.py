@@ -74,6 +74,7 @@ class RealAgent:
     request_ids: set[str] = field(default_factory=set)  # what told acd of the pending request
     changed_step: int = 0
     told_by_sync: bool = False
+    sync_post: int = 0  # the post of the sync that told acd its state
 
     @property
     def wire(self) -> str:
@@ -482,7 +483,8 @@ class UntidyPlatform:
             )
             return False
         if agent.state != "available":
-            told = agent.told_by_sync or (
+            by_sync = agent.told_by_sync and agent.sync_post < self.post_no
+            told = by_sync or (
                 agent.told_by
                 and agent.told_by <= self.delivered
                 and max(self.delivered_at[i] for i in agent.told_by) < self.post_no
@@ -491,7 +493,7 @@ class UntidyPlatform:
                 self.violation(
                     "agent_rung_after_asking_not_to_be",
                     f"{source}: {call_id} to {agent.id}, {agent.state} ({agent.reason}), acd was told "
-                    f"by {'a sync' if agent.told_by_sync else sorted(agent.told_by)}",
+                    f"by {'a sync' if by_sync else sorted(agent.told_by)}",
                     about=(call_id, agent.id),
                 )
             return False
@@ -582,6 +584,9 @@ class UntidyPlatform:
                 # alone")
                 if agent.changed_step < event["_step"] and changed.get(agent.id, 0.0) <= sync_ts:
                     agent.told_by_sync = True
+                    # the post that told it: a command from that very post may come before the
+                    # sync's word in acd (a timer due before the write fires first), as for events
+                    agent.sync_post = self.post_no
             decision = result.get("decision")
             ended = decision.get("ended", []) if isinstance(decision, dict) else []
             rang_out = decision.get("rang_out", []) if isinstance(decision, dict) else []

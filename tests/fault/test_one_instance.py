@@ -331,7 +331,9 @@ async def test_an_untidy_platform_with_overflow_leaves_no_local_service_place_ta
 @pytest.mark.parametrize(
     ("seed", "faults"),
     [(seed, None) for seed in seeds((21, 22, 23, 111))]  # 111: see test_callbacks.py
-    + [(seed, VERY_UNTIDY) for seed in seeds((201, 334, 426))],  # 334, 426: see test_callbacks.py
+    # 334, 426: see test_callbacks.py; 122: a dial decided by a timer due before the write that
+    # brought a sync saying its agent paused (the model's `sync_post`)
+    + [(seed, VERY_UNTIDY) for seed in seeds((122, 201, 334, 426))],
     ids=lambda v: "very_untidy" if v is VERY_UNTIDY else ("untidy" if v is None else str(v)),
 )
 async def test_an_untidy_platform_dialling_callbacks_and_appointments_dials_each_attempt_once(
