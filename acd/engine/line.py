@@ -425,7 +425,7 @@ class Line:
                 for w in self.callback_book.windows(self._last_now, call=call)
             ]
         above = self.config.appointments.offer_above_ewt_s  # None: no appointment offered
-        appointment = None if above is None else ewt > above
+        appointment = None if above is None else ewt > above and diallable(call.caller)
         return QueueDecision(call.id, position, round(ewt, 1), offer, windows, appointment)
 
     def expected_wait(self, call: Call, position: int) -> float:

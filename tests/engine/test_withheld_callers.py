@@ -1,14 +1,15 @@
 """A withheld caller id (`anonymous`: a private call, common on a public helpline) or a national
 number: the call is taken and routed like any other (before, `caller` had to be E.164: the
 call, and the whole batch it came in, got a 422, so those callers never reached the line). A
-callback goes only to a number: none is offered to a withheld caller id (the queue decision,
-the never-stranded offer), and one accepted for it must say the number the caller gave
+callback (or an appointment) goes only to a number: none is offered to a withheld caller id (the
+queue decision, the never-stranded offer), and one accepted for it must say the number the caller gave
 (`number`, else 422 `no_number`); the survey command names no number for it."""
 
 from __future__ import annotations
 
 import pytest
 
+from acd.config import Config
 from acd.engine import Engine, EngineError
 from tests.conftest import Driver, ev, small_config
 from tests.engine.test_overflow import driver as overflow_driver
@@ -39,6 +40,16 @@ def test_a_caller_id_that_is_a_whole_sip_uri_is_taken(router_kind):
     private = "sip:anonymous@anonymous.invalid"
     assert d.offer("c2", caller=private)["callback_offer"] is False
     assert d.engine.calls["c2"].caller == private
+
+
+def test_a_withheld_caller_is_offered_no_appointment_either(router_kind):
+    """An appointment is a call to a number, as a callback is: the queue decision offers none to
+    a withheld caller id (`appointments.offer_above_ewt_s` set, the wait above it)."""
+    data = small_config().model_dump()
+    data["appointments"]["offer_above_ewt_s"] = 60
+    d = Driver(Engine(Config.model_validate(data), router=router_kind))
+    assert d.offer("c1", caller="anonymous")["appointment_offer"] is False
+    assert d.offer("c2")["appointment_offer"] is True
 
 
 def test_a_national_number_is_kept_in_e164(router_kind):
