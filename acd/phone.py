@@ -48,6 +48,8 @@ _SPM = "508"
 def normalize(raw: str) -> str:
     """The number in E.164 when its form makes it certain, else `raw` as given (stripped). A
     `sip:`, `sips:` or `tel:` URI stands for its user part (`sip:+33612345678@trunk;user=phone`)."""
+    if _E164.fullmatch(raw) and not raw.startswith("+330"):
+        return raw  # the usual caller id: nothing to write (every call.offered passes here)
     text = raw.strip()
     scheme, colon, rest = text.partition(":")
     if colon and scheme.lower() in ("sip", "sips", "tel"):
