@@ -147,10 +147,7 @@ class Engine(Line):
             self.validate(events, now)
         self._last_now = now
         commands: list[Command] = []
-        if self._watchdog_at is None and self._watchdog_s > 0:
-            watchdog.arm(self, now)
-        if self._opening_at is None and self.overflow.mode is ON:
-            self.overflow_rules.arm_opening(now)
+        self._arm_standing(now)
         results = self._apply_all(events, now, commands, digests)
         if self.callback_book.pending:
             self.callback_book.admit_all(now, commands)
@@ -257,10 +254,7 @@ class Engine(Line):
         """Fire every timer due at `now`: ends of wrap-up, widening steps, preferred-agent waits."""
         commands: list[Command] = []
         self._last_now = now
-        if self._watchdog_at is None and self._watchdog_s > 0:
-            watchdog.arm(self, now)
-        if self._opening_at is None and self.overflow.mode is ON:
-            self.overflow_rules.arm_opening(now)
+        self._arm_standing(now)
         while (timer := self.timers.pop_due(now)) is not None:
             if not self._timer_live(timer):
                 continue
@@ -288,6 +282,14 @@ class Engine(Line):
             self.callback_book.admit_all(now, commands)
         self._housekeep(now)
         return commands
+
+    def _arm_standing(self, now: float) -> None:
+        """The timers that stand whatever the events (the watchdog's; with the overflow switch
+        on, the next service opening), armed when none is (a new engine, a state loaded)."""
+        if self._watchdog_at is None and self._watchdog_s > 0:
+            watchdog.arm(self, now)
+        if self._opening_at is None and self.overflow.mode is ON:
+            self.overflow_rules.arm_opening(now)
 
     def _timer_live(self, timer: Timer) -> bool:
         """Whether the timer still stands (its owner's token has not moved on); the commonest

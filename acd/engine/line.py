@@ -415,8 +415,9 @@ class Line:
             position = self.router.queue_position(call.row)
         if ewt is None:
             ewt = self.expected_wait(call, position)
-        # a callback only to a number: a withheld caller id is never offered one (acd/phone.py)
-        offer = ewt > self.config.routing.callback_offer_ewt_s and diallable(call.caller)
+        # a callback or an appointment only to a number: never to a withheld caller id (acd/phone.py)
+        number = diallable(call.caller)
+        offer = number and ewt > self.config.routing.callback_offer_ewt_s
         windows = None
         if offer and self.config.callbacks.windows:
             # beside virtual hold, the windows later on with room (accept one by its start)
@@ -425,7 +426,7 @@ class Line:
                 for w in self.callback_book.windows(self._last_now, call=call)
             ]
         above = self.config.appointments.offer_above_ewt_s  # None: no appointment offered
-        appointment = None if above is None else ewt > above and diallable(call.caller)
+        appointment = None if above is None else number and ewt > above
         return QueueDecision(call.id, position, round(ewt, 1), offer, windows, appointment)
 
     def expected_wait(self, call: Call, position: int) -> float:

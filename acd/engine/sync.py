@@ -16,7 +16,7 @@ A sync also finds a lost ring-out, which kept an agent reserved for good (the wa
 reports `available` (`_rung_out`). A callback's or an appointment's dial (its call id named by
 `originate`) is a call acd holds as connecting: one the sync no longer lists, longer than
 `routing.max_ringing_s` after it began (before, the platform may not hold it yet: its
-`originate` in flight), is over and its result lost (`_lost_dials`): the agent is free and the
+`originate` in flight), is over and its result lost (`_held_calls`): the agent is free and the
 contact's rules dial again (`Outbound.lost`). Without it the agent stayed reserved for good.
 """
 
@@ -93,7 +93,8 @@ def _reconcile(
     nobody is offered work meanwhile (the sync applies whole). The calls ended."""
     held = set(e.calls)
     ended: list[str] = []
-    for call in list(_syncable_calls(line)):
+    syncable, dials = _held_calls(line, held, t)  # both before anything changes
+    for call in syncable:
         if call.id in held or _call_changed_at(call) > t:
             continue
         agent_id = call.agent_id
@@ -101,7 +102,7 @@ def _reconcile(
         ended.append(call.id)
         if agent_id is not None:
             lost.agents.append(agent_id)
-    for call in _lost_dials(line, held, t):
+    for call in dials:
         agent_id = call.agent_id
         contact_id = line.outbound.lost(call, t, now, commands)
         if contact_id is not None:
@@ -134,34 +135,34 @@ def _reconcile(
     return ended
 
 
-def _syncable_calls(line: Line) -> list[Call]:
-    """The calls the platform holds a leg of, as acd sees it: calls answered (a callback's or
-    an appointment's conversation included), inbound calls queued or ringing an agent, and calls
-    overflowed to a local service (the platform bridges them there and posts their end: one it
-    no longer holds has ended, and its service's place is free again, or a lost `call.ended`
-    would keep that place taken for good). A callback's or an appointment's dial in progress is
-    not among them: `_lost_dials`, after `routing.max_ringing_s`."""
-    return [
-        c
-        for c in line.calls.values()
-        if c.status is ANSWERED
-        or c.status is OVERFLOWED
-        or (c.status in (QUEUED, CONNECTING) and c.kind is INBOUND and c.callback_id is None)
-    ]
+def _held_calls(line: Line, held: set[str], t: float) -> tuple[list[Call], list[Call]]:
+    """One pass over the calls (an ended one is kept long after its end): the calls the platform
+    holds a leg of, as acd sees it, and the dials in progress it no longer holds.
 
-
-def _lost_dials(line: Line, held: set[str], t: float) -> list[Call]:
-    """The dials in progress (a callback's, an appointment's) the sync does not list, begun
-    longer than `routing.max_ringing_s` before its `ts`."""
-    return [
-        c
-        for c in line.calls.values()
-        if c.status is CONNECTING
-        and (c.kind is not INBOUND or c.callback_id is not None)
-        and c.id not in held
-        and c.connected_at is not None
-        and t - c.connected_at > line._max_ringing_s
-    ]
+    The first: calls answered (a callback's or an appointment's conversation included), inbound
+    calls queued or ringing an agent, and calls overflowed to a local service (the platform
+    bridges them there and posts their end: one it no longer holds has ended, and its service's
+    place is free again, or a lost `call.ended` would keep that place taken for good). The
+    second: a callback's or an appointment's dial the sync does not list, begun longer than
+    `routing.max_ringing_s` before its `ts` (`Outbound.lost`)."""
+    syncable: list[Call] = []
+    dials: list[Call] = []
+    longest = line._max_ringing_s
+    for c in line.calls.values():
+        status = c.status
+        if status is ANSWERED or status is OVERFLOWED:
+            syncable.append(c)
+        elif status is QUEUED or status is CONNECTING:
+            if c.kind is INBOUND and c.callback_id is None:
+                syncable.append(c)
+            elif (
+                status is CONNECTING
+                and c.id not in held
+                and c.connected_at is not None
+                and t - c.connected_at > longest
+            ):
+                dials.append(c)
+    return syncable, dials
 
 
 def _rung_out(
