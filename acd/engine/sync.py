@@ -194,5 +194,8 @@ def _rung_out(
 def _call_changed_at(call: Call) -> float:
     changed = max(call.offered_at, call.connected_at or 0.0, call.answered_at or 0.0, call.enqueued_at)
     if call.status is OVERFLOWED:  # when it went to its local service
-        changed = max([changed, *(at for at, entry in call.history if entry.get("action") == "overflow")])
+        # (a loop, not max([changed, *generator]): Cython compiles this module, acd/compiled.py)
+        for at, entry in call.history:
+            if entry.get("action") == "overflow" and at > changed:
+                changed = at
     return changed
