@@ -1,5 +1,5 @@
 """The `acd` command: `acd serve`, `acd check-config`, `acd simulate`, `acd records export`,
-`acd state export` / `acd state import`."""
+`acd state export` / `acd state import`, `acd compile`."""
 
 from __future__ import annotations
 
@@ -86,6 +86,28 @@ def check_config(args: argparse.Namespace) -> None:
     print(f"ok: {len(config.sites)} sites, {len(config.skills)} skills, {len(config.agents)} agents")
 
 
+def compile_hot(args: argparse.Namespace) -> None:
+    """Compile the hot modules' twins (acd/compiled.py), then import every hot module: each must
+    run compiled (the command fails otherwise: ACD_COMPILED=0 set, a twin that does not load)."""
+    from acd import compiled
+
+    try:
+        done = compiled.build(jobs=args.jobs, log=lambda line: print(line, file=sys.stderr))
+    except RuntimeError as exc:
+        sys.exit(f"acd compile: {exc}")
+    for name in compiled.HOT:
+        importlib.import_module(name)
+    source = [name for name, twin in compiled.active().items() if not twin]
+    if source:
+        sys.exit(
+            f"acd compile: built, but these run from their source (ACD_COMPILED=0?): {', '.join(source)}"
+        )
+    print(
+        f"ok: {len(done['built'])} module(s) compiled, {len(done['up_to_date'])} up to date, "
+        f"in {done['directory']} ({done['seconds']} s); every hot module imports its compiled twin"
+    )
+
+
 SERVE_TAKES_NO_OPTIONS = (
     "acd serve takes no options: its settings are ACD_* environment variables (ACD_HOST, ACD_PORT,"
     " ACD_REDIS_URL, ...: README, Settings), e.g. ACD_PORT=8091 acd serve"
@@ -97,7 +119,7 @@ _SUBCOMMANDS = (
     ("acd.records.cli", ("records",)),
     ("acd.store.state_cli", ("state",)),
 )
-_NAMED = {name for _, names in _SUBCOMMANDS for name in names} | {"serve", "check-config"}
+_NAMED = {name for _, names in _SUBCOMMANDS for name in names} | {"serve", "check-config", "compile"}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -109,6 +131,15 @@ def main(argv: list[str] | None = None) -> None:
         description=f"Run the HTTP service. {SERVE_TAKES_NO_OPTIONS}",
     ).set_defaults(func=serve)
     sub.add_parser("check-config", help="load and validate config/ and exit").set_defaults(func=check_config)
+    compile_ = sub.add_parser(
+        "compile",
+        help="compile the hot modules with Cython (faster; used while their source is unchanged)",
+        description="Compile the engine's and the simulator's hot modules, unchanged, with Cython "
+        "into ACD_COMPILED_DIR (default acd/__compiled__/); each is used only while its source is "
+        "the one it was compiled from. Needs Cython and a C compiler: pip install -e '.[fast]'.",
+    )
+    compile_.add_argument("--jobs", type=int, default=None, help="parallel compilations (default: CPUs)")
+    compile_.set_defaults(func=compile_hot)
     # Each module's subcommands, imported only when named (`acd simulate` needs neither the
     # records' nor the state's commands); any other first word (`--help`, a typo) loads them all,
     # so help and errors read as before.

@@ -27,6 +27,10 @@ class Settings(BaseSettings):
     #: Start the service clock at this instant (then it runs on in real time).
     clock_start: datetime | None = None
     router: Literal["numba", "reference"] = "numba"
+    #: The hot modules' compiled twins (acd/compiled.py reads these two at import, before the
+    #: settings: here they are checked at start-up and documented with the others).
+    compiled: Literal["0", "1", "require"] = "1"
+    compiled_dir: str | None = None
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["json", "text"] = "json"
     #: Largest request body accepted (bytes); a batch of 1000 events fits well within 1 MiB.

@@ -28,6 +28,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from acd import compiled
 from tools.ports import free_port  # below the ephemeral range: a readiness poll cannot meet itself
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -346,6 +347,8 @@ def run_metadata() -> dict[str, Any]:
         "git_revision": _git("rev-parse", "--short", "HEAD"),
         "git_dirty": None if status is None else bool(status),
         "load_at_start": machine_load(),
+        # acd's hot modules on their compiled twins (`acd compile`, acd/compiled.py) or the source
+        "acd_compiled": compiled.ready(),
     }
 
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -40,14 +41,49 @@ PEAK = ROOT / "config" / "scenarios" / "campaign-peak-day.yaml"
 METRICS = ("p_wait", "p_abandon", "mean_wait_s", "service_level")
 
 
-def _process(argv: list[str]) -> tuple[float, dict[str, Any]]:
+#: acd's runs: on the hot modules' compiled twins when `acd compile` could build them (as a
+#: deployment that compiles runs), and on the source (ACD_COMPILED=0), as a fresh install runs.
+ACD_RUNS = {"acd": {}, "acd_source": {"ACD_COMPILED": "0"}}
+
+
+def _process(argv: list[str], env: dict[str, str] | None = None) -> tuple[float, dict[str, Any]]:
     """Run a whole process; its wall time (spawn to exit) and the JSON object it printed."""
     started = time.perf_counter()
-    done = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, check=False)
+    done = subprocess.run(
+        argv, cwd=ROOT, capture_output=True, text=True, check=False, env={**os.environ, **(env or {})}
+    )
     wall = time.perf_counter() - started
     if done.returncode != 0:
         raise RuntimeError(f"{' '.join(argv)} failed:\n{done.stderr[-2000:]}")
     return wall, json.loads(done.stdout)
+
+
+def _compile(py: str) -> bool:
+    """`acd compile` (untimed, as the numba cache is filled): whether acd's hot modules then run
+    compiled (acd/compiled.py). Without Cython or a C compiler, acd runs on its source and the
+    report says so."""
+    log("compiling acd's hot modules with Cython (untimed)")
+    done = subprocess.run([py, "-m", "acd", "compile"], cwd=ROOT, capture_output=True, text=True, check=False)
+    if done.returncode != 0:  # it checks that every hot module then imports its compiled twin
+        log(f"acd compile failed, acd runs on its source: {done.stderr.strip()[-500:]}")
+        return False
+    return True
+
+
+def _peak(py: str, env: dict[str, str] | None = None) -> dict[str, Any]:
+    wall, rep = _process([py, "-m", "acd", "simulate", str(PEAK), "--json", "--no-progress"], env)
+    return {
+        "process_wall_s": wall,
+        "loop_wall_s": rep["wall_s"],
+        "offered": rep["offered"],
+        "answered": rep["answered"],
+        "answer_rate": rep["answer_rate"],
+        "service_level": rep["service_level"],
+        "overflowed": rep["overflowed"],
+        "callbacks": rep["callbacks"],
+        "agents": 797,
+        "engine_events": rep["engine_events"],
+    }
 
 
 def _theory() -> dict[str, float]:
@@ -80,10 +116,11 @@ def main(argv: list[str] | None = None) -> None:
     # as any regular install (`pip install .`, the Docker image) has them; stale bytecode is never
     # used (Python checks it against the source).
     subprocess.run([py, "-m", "compileall", "-q", "acd", "benchmarks"], cwd=ROOT, check=True)
+    compiled = _compile(py)
 
     theory = _theory()
     repeat = args.repeat or (1 if args.quick else 3)
-    tools = [("acd", None)] + [
+    tools = [(name, None) for name in ACD_RUNS] + [
         (name, module)
         for name, module in (("ciw", "benchmarks.sim_ciw"), ("simpy", "benchmarks.sim_simpy"))
         if importlib.util.find_spec(name) is not None
@@ -97,7 +134,7 @@ def main(argv: list[str] | None = None) -> None:
         for name, module in tools:
             log(f"{name}: {calls} calls of M/M/50+M (round {round_ + 1}/{repeat})")
             argv = acd_argv if module is None else [py, "-m", module, str(calls), str(warmup), str(args.seed)]
-            wall, reports[name] = _process(argv)
+            wall, reports[name] = _process(argv, ACD_RUNS.get(name))
             walls[name].append(wall)
     log("acd: start-up alone (10 calls)")
     startup = [_process([*acd_argv[:-4], "--calls", "10"])[0] for _ in range(repeat)]
@@ -111,12 +148,10 @@ def main(argv: list[str] | None = None) -> None:
             **{m: rep[m] for m in METRICS},
             "offered": rep["offered"],
         }
-        if name == "acd":
-            runs[name] |= {
-                "loop_wall_s": rep["wall_s"],
-                "engine_events": rep["engine_events"],
-                "startup_s": statistics.median(startup),
-            }
+        if name in ACD_RUNS:
+            runs[name] |= {"loop_wall_s": rep["wall_s"], "engine_events": rep["engine_events"]}
+            if name == "acd":
+                runs[name] |= {"startup_s": statistics.median(startup), "compiled": compiled}
         else:
             runs[name]["tool"] = rep["tool"]
     for name in ("ciw", "simpy"):
@@ -133,22 +168,12 @@ def main(argv: list[str] | None = None) -> None:
         if k != "acd"
     }
 
-    peak = None
+    peak = peak_source = None
     if not args.no_peak:
         log("acd: the campaign-peak day")
-        wall, rep = _process([py, "-m", "acd", "simulate", str(PEAK), "--json", "--no-progress"])
-        peak = {
-            "process_wall_s": wall,
-            "loop_wall_s": rep["wall_s"],
-            "offered": rep["offered"],
-            "answered": rep["answered"],
-            "answer_rate": rep["answer_rate"],
-            "service_level": rep["service_level"],
-            "overflowed": rep["overflowed"],
-            "callbacks": rep["callbacks"],
-            "agents": 797,
-            "engine_events": rep["engine_events"],
-        }
+        peak = _peak(py)
+        log("acd on its source: the campaign-peak day")
+        peak_source = _peak(py, ACD_RUNS["acd_source"])
 
     result = {
         "benchmark": "sim",
@@ -159,7 +184,9 @@ def main(argv: list[str] | None = None) -> None:
         "erlang_a": theory,
         "runs": runs,
         "ratios": ratios,
+        "compiled": compiled,
         "campaign_peak_day": peak,
+        "campaign_peak_day_source": peak_source,
         "meta": run_metadata(),
         "repeat": repeat,
     }
@@ -168,24 +195,26 @@ def main(argv: list[str] | None = None) -> None:
         print(json.dumps(result, indent=2))
         return
     print(f"M/M/50+M, {calls} callers, whole processes (start-up included), median of {repeat} rounds:")
-    print(f"{'tool':<7} {'wall s':>8} {'x acd':>6}   " + "  ".join(f"{m:>13}" for m in METRICS))
-    print(f"{'theory':<7} {'':>8} {'':>6}   " + "  ".join(f"{theory[m]:>13.4f}" for m in METRICS))
+    print(f"{'tool':<10} {'wall s':>8} {'x acd':>6}   " + "  ".join(f"{m:>13}" for m in METRICS))
+    print(f"{'theory':<10} {'':>8} {'':>6}   " + "  ".join(f"{theory[m]:>13.4f}" for m in METRICS))
     for name, run in runs.items():
         if run is None:
-            print(f"{name:<7} {'skipped':>8}")
+            print(f"{name:<10} {'skipped':>8}")
             continue
         ratio = ratios.get(f"{name}_over_acd", 1.0)
         print(
-            f"{name:<7} {run['process_wall_s']:>8.2f} {ratio:>6.2f}   "
+            f"{name:<10} {run['process_wall_s']:>8.2f} {ratio:>6.2f}   "
             + "  ".join(f"{run[m]:>13.4f}" for m in METRICS)
         )
+    print(f"acd: {'on its compiled hot modules' if compiled else 'on its source (acd compile failed)'}")
     print(f"acd start-up alone (a 10-call run): {runs['acd']['startup_s']:.2f} s")
-    if peak is not None:
-        print(
-            f"campaign-peak day: {peak['offered']} calls, {peak['agents']} agents: "
-            f"process {peak['process_wall_s']:.1f} s "
-            f"(simulation loop {peak['loop_wall_s']:.1f} s), answer rate {100 * peak['answer_rate']:.1f}%"
-        )
+    for label, day in (("campaign-peak day", peak), ("campaign-peak day, acd on its source", peak_source)):
+        if day is not None:
+            print(
+                f"{label}: {day['offered']} calls, {day['agents']} agents: "
+                f"process {day['process_wall_s']:.1f} s "
+                f"(simulation loop {day['loop_wall_s']:.1f} s), answer rate {100 * day['answer_rate']:.1f}%"
+            )
     print(f"results: {Path(path).relative_to(ROOT)}")
 
 

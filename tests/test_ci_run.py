@@ -44,7 +44,14 @@ def _script(path: Path, body: str) -> None:
 
 
 STUB_PYTEST = r"""
+report=
 for arg in "$@"; do case $arg in --junitxml=*) report=${arg#--junitxml=};; esac; done
+if [[ -z $report ]]; then  # the run on the compiled modules
+  [[ ${ACD_COMPILED:-} == require ]] || exit 4
+  [[ ${STUB_FAIL:-} == compiled ]] && exit 1
+  echo "3 passed"
+  exit 0
+fi
 case ${STUB_FAIL:-} in
   pytest) exit 1;;
   pytest5) exit 5;;
@@ -80,6 +87,7 @@ STUB_PYTHON3 = r"""
 mkdir -p "$3/bin"
 cp "$STUBS/pip" "$STUBS/pytest" "$STUBS/ruff" "$3/bin/"
 cp "$STUBS/venv-python" "$3/bin/python"
+cp "$STUBS/acd" "$3/bin/acd"
 """
 
 
@@ -108,6 +116,7 @@ def checkout(tmp_path: Path) -> tuple[Path, dict[str, str]]:
     _script(stubs / "pytest", STUB_PYTEST)
     _script(stubs / "ruff", "[[ ${STUB_FAIL:-} == ruff && $1 == check ]] && exit 1\nexit 0\n")
     _script(stubs / "venv-python", STUB_VENV_PYTHON)
+    _script(stubs / "acd", "[[ $1 == compile && ${STUB_FAIL:-} != compile ]] || exit 1\necho ok\n")
     _script(stubs / "sleep", "exit 0\n")
     real = tmp_path / "real"  # the few real programs the script and the stubs use, and no others
     real.mkdir()
@@ -157,6 +166,8 @@ def test_ci_run_passes_when_every_step_passes(checkout) -> None:
         "skip",  # a required test skipped
         "ruff",
         "bench",
+        "compile",  # acd compile (Cython, a C compiler)
+        "compiled",  # a test failing on the compiled modules
         "redis",  # Redis does not answer and does not start
         "postgres",  # PostgreSQL does not answer and does not start
         "apt",  # a system package fails to install

@@ -1,0 +1,227 @@
+"""Compiled twins of the hot modules: the same source, compiled by Cython, used only while the
+source is what they were compiled from.
+
+The engine's per-event work and the simulator's loop are Python bookkeeping (docs/performance.md):
+interpreted, each attribute, call and comparison goes through the bytecode loop. Cython compiles
+the very same `.py` files, unchanged, to C extension modules (no Cython types, no `.pyx`: pure
+Python mode with annotations ignored), which run the same code without the bytecode loop.
+
+- `acd compile` (Cython and a C compiler: `pip install -e '.[fast]'`) compiles the modules of
+  `HOT` into `ACD_COMPILED_DIR` (default `acd/__compiled__/`, beside the source, as `__pycache__`
+  is). Each file is named by its module and the digest of the source it came from.
+- On import, `install()` (called by acd/__init__.py) puts a finder ahead of Python's own: for a
+  module of `HOT` it takes the compiled file of its source's digest, as the source is now; none
+  (never compiled, or the source changed since: an edit is never shadowed by a stale build) and
+  the source is imported as usual. Nothing else changes: the other modules, the numba kernels,
+  the tests, are the same either way.
+- `ACD_COMPILED=0` turns the finder off (the source, always); `ACD_COMPILED=require` makes a hot
+  module without its up-to-date compiled twin an import error (CI's run of the tests on the
+  compiled modules, which must not pass on the source by mistake).
+
+Without a build nothing is different: a fresh install runs the source, and every figure it gives
+is the source's. What compiling buys is measured in `benchmarks/` and written in
+docs/performance.md.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.abc
+import importlib.machinery
+import importlib.util
+import os
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+#: The modules compiled: the engine's parts an event goes through, the router's Python side, the
+#: simulator's loop and platform. Never a module with numba kernels (numba compiles bytecode).
+HOT: tuple[str, ...] = (
+    "acd.engine.agents",
+    "acd.engine.appointments",
+    "acd.engine.callback_checks",
+    "acd.engine.callbacks",
+    "acd.engine.caller_hours",
+    "acd.engine.calls",
+    "acd.engine.core",
+    "acd.engine.ewt",
+    "acd.engine.kept",
+    "acd.engine.line",
+    "acd.engine.outbound",
+    "acd.engine.overflow",
+    "acd.engine.slots",
+    "acd.engine.sync",
+    "acd.engine.timers",
+    "acd.engine.today",
+    "acd.engine.watchdog",
+    "acd.engine.windows",
+    "acd.routing.router",
+    "acd.routing.table",
+    "acd.sim.arrivals",
+    "acd.sim.events",
+    "acd.sim.loop",
+    "acd.sim.platform",
+    "acd.sim.shifts",
+    "acd.sim.stats",
+    "acd.sim.streams",
+)
+
+#: Part of every digest: a change of how modules are compiled makes every earlier build stale.
+RECIPE = "cython3-pure-v1"
+DIRECTIVES = {"language_level": 3, "annotation_typing": False, "binding": True}
+SUFFIX = importlib.machinery.EXTENSION_SUFFIXES[0]
+PACKAGE = Path(__file__).resolve().parent
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("ACD_COMPILED_DIR") or PACKAGE / "__compiled__")
+
+
+def digest(source: bytes) -> str:
+    return hashlib.sha256(RECIPE.encode() + b"\0" + source).hexdigest()[:20]
+
+
+def compiled_path(name: str, source: bytes, directory: Path | None = None) -> Path:
+    return (directory or cache_dir()) / f"{name}.{digest(source)}{SUFFIX}"
+
+
+class CompiledFinder(importlib.abc.MetaPathFinder):
+    """Finds the compiled twin of a module of `modules` whose source it was built from is the
+    source now; otherwise nothing (Python's own finders import the source)."""
+
+    def __init__(self, modules: Iterable[str], directory: Path, *, require: bool = False) -> None:
+        self.modules = frozenset(modules)
+        self.directory = directory
+        self.require = require
+
+    def find_spec(self, fullname: str, path: Sequence[str] | None = None, target: Any = None) -> Any:
+        if fullname not in self.modules:
+            return None
+        spec = importlib.machinery.PathFinder.find_spec(fullname, path)
+        if spec is None or spec.origin is None or not spec.origin.endswith(".py"):
+            return None
+        compiled = compiled_path(fullname, Path(spec.origin).read_bytes(), self.directory)
+        if not compiled.is_file():
+            if self.require:
+                raise ImportError(
+                    f"{fullname}: no compiled twin of its source in {self.directory} "
+                    "(ACD_COMPILED=require): run `acd compile`",
+                    name=fullname,
+                )
+            return None
+        loader = importlib.machinery.ExtensionFileLoader(fullname, str(compiled))
+        return importlib.util.spec_from_file_location(fullname, compiled, loader=loader)
+
+
+def install(modules: Iterable[str] = HOT, directory: Path | None = None) -> CompiledFinder | None:
+    """Put the finder first on `sys.meta_path` (once), unless ACD_COMPILED=0 (any value but `0`,
+    `1` and `require` is refused at start-up by acd/settings.py)."""
+    mode = os.environ.get("ACD_COMPILED", "1").strip()
+    if mode == "0":
+        return None
+    for finder in sys.meta_path:
+        if isinstance(finder, CompiledFinder):
+            return finder
+    finder = CompiledFinder(modules, directory or cache_dir(), require=mode == "require")
+    sys.meta_path.insert(0, finder)
+    return finder
+
+
+def ready(modules: Iterable[str] = HOT, root: Path | None = None) -> bool:
+    """Whether the hot modules will run compiled in a process started now with this environment:
+    not ACD_COMPILED=0, and each one's up-to-date twin built."""
+    if os.environ.get("ACD_COMPILED", "1").strip() == "0":
+        return False
+    root = root or PACKAGE.parent
+    return all(
+        compiled_path(name, (root / Path(*name.split("."))).with_suffix(".py").read_bytes()).is_file()
+        for name in modules
+    )
+
+
+def active() -> dict[str, bool]:
+    """For each hot module imported so far, whether it runs compiled."""
+    loaded = (sys.modules[name] for name in HOT if name in sys.modules)
+    return {module.__name__: getattr(module, "__file__", "").endswith(SUFFIX) for module in loaded}
+
+
+def build(
+    modules: Iterable[str] = HOT,
+    *,
+    root: Path | None = None,
+    directory: Path | None = None,
+    jobs: int | None = None,
+    log: Any = None,
+) -> dict[str, Any]:
+    """Compile each module of `modules` (its source under `root`, the directory holding the
+    package) whose up-to-date twin is not in `directory` yet; remove its stale twins. Returns what
+    it built, what was up to date, and how long it took."""
+    try:
+        from Cython.Build import cythonize
+        from setuptools import Distribution, Extension
+    except ImportError as exc:  # pragma: no cover - what the message says
+        raise RuntimeError(
+            "compiling needs Cython and setuptools: pip install -e '.[fast]' (and a C compiler)"
+        ) from exc
+    started = time.perf_counter()
+    root = root or PACKAGE.parent
+    directory = directory or cache_dir()
+    directory.mkdir(parents=True, exist_ok=True)
+    todo: list[tuple[str, bytes, Path]] = []
+    fresh: list[str] = []
+    for name in modules:
+        source = (root / Path(*name.split("."))).with_suffix(".py").read_bytes()
+        target = compiled_path(name, source, directory)
+        if target.is_file():
+            fresh.append(name)
+        else:
+            todo.append((name, source, target))
+    if todo:
+        with tempfile.TemporaryDirectory(prefix="acd-compile-") as tmp_name:
+            tmp = Path(tmp_name)
+            extensions = []
+            for name, source, _ in todo:
+                # the bytes digested, whatever happens to the tree meanwhile, in the package's layout
+                copy = (tmp / "src" / Path(*name.split("."))).with_suffix(".py")
+                copy.parent.mkdir(parents=True, exist_ok=True)
+                copy.write_bytes(source)
+                for package in copy.parents:
+                    if package == tmp / "src":
+                        break
+                    (package / "__init__.py").touch()
+                extensions.append(Extension(name, [str(copy)]))
+            if log:
+                log(f"compiling {len(todo)} module(s) with Cython ({len(fresh)} up to date)")
+            dist = Distribution(
+                {
+                    "ext_modules": cythonize(
+                        extensions,
+                        build_dir=str(tmp / "c"),
+                        compiler_directives=DIRECTIVES,
+                        nthreads=jobs or os.cpu_count() or 1,
+                        quiet=True,
+                    )
+                }
+            )
+            command = dist.get_command_obj("build_ext")
+            command.build_lib = str(tmp / "lib")  # type: ignore[attr-defined]
+            command.build_temp = str(tmp / "tmp")  # type: ignore[attr-defined]
+            command.parallel = jobs or os.cpu_count() or 1  # type: ignore[attr-defined]
+            dist.run_command("build_ext")
+            for name, _, target in todo:
+                built = tmp / "lib" / Path(*name.split(".")).with_suffix(SUFFIX)
+                for stale in directory.glob(f"{name}.*{SUFFIX}"):
+                    stale.unlink()
+                partial = target.with_name(target.name + ".part")
+                shutil.copyfile(built, partial)
+                partial.replace(target)  # whole or absent: an import never sees half a file
+    return {
+        "built": [name for name, _, _ in todo],
+        "up_to_date": fresh,
+        "directory": str(directory),
+        "seconds": round(time.perf_counter() - started, 1),
+    }
