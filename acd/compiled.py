@@ -38,9 +38,13 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-#: The modules compiled: the engine's parts an event goes through, the router's Python side, the
-#: simulator's loop and platform. Never a module with numba kernels (numba compiles bytecode).
+#: The modules compiled: the engine's parts an event goes through (with the calendar, the callers'
+#: numbers, the decisions), the router's Python side, the simulator's loop, platform and figures.
+#: Never a module with numba kernels (numba compiles bytecode).
 HOT: tuple[str, ...] = (
+    "acd.calendar",
+    "acd.model",
+    "acd.phone",
     "acd.engine.agents",
     "acd.engine.appointments",
     "acd.engine.callback_checks",
@@ -59,11 +63,13 @@ HOT: tuple[str, ...] = (
     "acd.engine.today",
     "acd.engine.watchdog",
     "acd.engine.windows",
+    "acd.routing.base",
     "acd.routing.router",
     "acd.routing.table",
     "acd.sim.arrivals",
     "acd.sim.events",
     "acd.sim.loop",
+    "acd.sim.measures",
     "acd.sim.platform",
     "acd.sim.shifts",
     "acd.sim.stats",
