@@ -471,6 +471,7 @@ class Line:
     def _end_call(self, call: Call, reason: str, t: float, now: float, commands: list[Command]) -> Any:
         status = call.status
         if status is ENDED:
+            self._release_from_fit(call, t, now, commands)
             return Ignored("call_ended")
         if status is CLOSED:  # the platform hung up after the closed message
             if call.ended_at is not None:
@@ -513,6 +514,24 @@ class Line:
         if status is ANSWERED:
             self._maybe_survey(call, now, commands)
         return None
+
+    def _release_from_fit(self, call: Call, t: float, now: float, commands: list[Command]) -> None:
+        """The platform's end of a call that a restart under a config/ without its skill ended
+        (`lost`, acd/engine/state_fit.py) while its agent still rang or talked on it: that agent,
+        left `busy` with no call, goes to wrap-up, then available, as the end of a lost call
+        sends it (CONTRACT.md, Reconciliation). Only while it is still that: busy, no call, not
+        moved since the call ended (an `agent.state` since then is newer news)."""
+        agent = self.agents.get(call.agent_id) if call.agent_id else None
+        if (
+            agent is None
+            or agent.call_id is not None
+            or self.router.agent_state(agent.row) is not BUSY
+            or not call.history
+            or call.history[-1][1].get("why") != "skill_removed"
+            or agent.state_changed_at > (call.ended_at or 0.0)
+        ):
+            return
+        self._agent_event(agent, "wrap_up", max(t, agent.state_changed_at), now, commands)
 
     def _observe_handle(self, agent: Agent, call: Call, t: float) -> None:
         """The agent finished a call: its handle time (talk and the configured wrap-up) feeds the

@@ -13,7 +13,9 @@ log, never a crash:
   load drops it, never keeps it as an agent of the API's); logged out, it is unknown to the
   platform's events;
 - a removed skill ends the calls in progress that need it (`lost`), fails its callbacks and
-  cancels its appointments (their places freed); a removed need is dropped from the calls;
+  cancels its appointments (their places freed); an agent that rang or talked on such a call is
+  left `busy` with no call, until the platform's end of that call (`Line._release_from_fit`);
+  a removed need is dropped from the calls;
 - a preferred agent who left is forgotten by the calls that waited for it.
 
 What the fit ends, it names in `Endings`, so that `load` can report those contacts to the

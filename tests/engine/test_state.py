@@ -572,10 +572,46 @@ def test_a_removed_skill_ends_its_calls_fails_its_callbacks_and_cancels_its_appo
     assert e.callbacks["rq1"].status == "failed" and e.appointments["ap1"].status == "cancelled"
     assert e.agent_state(e.agents["a2"]) is AgentState.BUSY and e.agents["a2"].call_id is None
     assert "skill paiement no longer exists" in caplog.text
-    d.send("call.ended", call_id="p1", reason="completed")  # late news: ignored, no crash
+    # The platform's end of the call a2 rang for frees a2 (wrap-up, then available), as the end
+    # of a lost call does; before, a2 stayed busy with no call until an agent.state or a sync.
+    d.send("call.ended", call_id="p2", reason="abandoned")  # p2 held nobody: nothing moves
+    assert e.agent_state(e.agents["a2"]) is AgentState.BUSY
+    d.send("call.ended", call_id="p1", reason="completed")
+    assert e.agent_state(e.agents["a2"]) is AgentState.WRAP_UP
+    d.send("call.ended", call_id="p1", reason="completed")  # again: nothing more
+    d.advance(e.config.routing.wrap_up_s + 1)
+    assert e.calls["i1"].agent_id == "a2"  # no agent.state needed
     d.advance(3 * 3600)  # the callback's and the appointment's timers find them closed
+
+
+def test_a_removed_skill_frees_a_talking_agent_when_the_platform_ends_its_call(router_kind):
+    d = Driver(Engine(rich_config(), router=router_kind))
     d.agent("a2", "available")
+    d.offer("p1", skill="paiement")
+    d.send("call.answered", call_id="p1", agent_id="a2")
+    d.engine = reload(d.engine, config_without_paiement())
+    e = d.engine
+    assert e.calls["p1"].status == "ended" and e.agent_state(e.agents["a2"]) is AgentState.BUSY
+    d.offer("i1", skill="impot_revenu")  # waits: a2 still talks on the platform
+    assert e.calls["i1"].waiting
+    d.advance(60)
+    assert e.calls["i1"].waiting  # never given to an agent on a call
+    d.send("call.ended", call_id="p1", reason="completed")
+    assert e.agent_state(e.agents["a2"]) is AgentState.WRAP_UP
+    d.advance(e.config.routing.wrap_up_s + 1)
     assert e.calls["i1"].agent_id == "a2"
+
+
+def test_an_agent_state_after_a_fit_wins_over_the_late_end_of_the_removed_call(router_kind):
+    d = Driver(Engine(rich_config(), router=router_kind))
+    d.agent("a2", "available")
+    d.offer("p1", skill="paiement")
+    d.engine = reload(d.engine, config_without_paiement())
+    e = d.engine
+    d.advance(5)
+    d.agent("a2", "paused")  # newer news from the platform
+    d.send("call.ended", call_id="p1", reason="completed")
+    assert e.agent_state(e.agents["a2"]) is AgentState.PAUSED
 
 
 def test_a_widened_roster_takes_a_waiting_call_at_the_first_tick(router_kind):
