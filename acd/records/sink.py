@@ -39,6 +39,11 @@ class RecordSink(RecordWriter, Observer):
         super().__init__(db, metrics, **writer)
         self._site_of = site_of
         self._answered_site: dict[str, str] = {}
+        # The dial of each callback and appointment acd dialled and that is still open (the
+        # engine's call, by the contact's record key): its final record (`failed`, `no_show`)
+        # tells that dial's story (priority, needs, queued_at, connected_at), not one of a contact
+        # never dialled. Forgotten at a restart: such a final record then tells none.
+        self._dials: dict[tuple[str, str], Call] = {}
 
     # ------------------------------------------------------------------ building records
 
@@ -96,7 +101,9 @@ class RecordSink(RecordWriter, Observer):
         self.call_ended(call, call.end_reason or "completed", None)
 
     def decision(self, call: Call, action: str, now: float) -> None:
-        if action == "closed":
+        if action == "originate":
+            self._dials[_contact_key(call)] = call
+        elif action == "closed":
             self._answered_site.pop(call.id, None)
             self._record(
                 self._base(call, outcome="closed", ended_at=call.offered_at, wait_s=0.0, queued_at=None)
@@ -132,6 +139,8 @@ class RecordSink(RecordWriter, Observer):
 
     def call_ended(self, call: Call, reason: str, wait_s: float | None) -> None:
         answered = call.answered_at is not None
+        if answered and (call.callback_id is not None or call.kind == "appointment"):
+            self._dials.pop(_contact_key(call), None)
         site = self._site(call) if answered else None
         if call.callback_id is not None:  # a callback's conversation (virtual hold or requested)
             self._record(
@@ -183,31 +192,42 @@ class RecordSink(RecordWriter, Observer):
             )
         )
 
+    def _final(self, record: Record) -> Record:
+        """A callback's or an appointment's final record (`failed`, `cancelled`, `no_show`),
+        with its last dial's story when acd dialled it (docs/records.md)."""
+        dial = self._dials.pop((record.call_id, record.kind), None)
+        if dial is not None:
+            record.priority, record.needs = dial.priority, ",".join(dial.needs)
+            record.queued_at, record.connected_at = dial.enqueued_at or None, dial.connected_at
+        return record
+
     def callback(self, callback: Callback, status: str, now: float) -> None:
         if status not in ("failed", "cancelled"):
             return
         self._record(
-            Record(
-                call_id=callback.id,
-                kind="callback",
-                skill=callback.skill,
-                department=callback.department,
-                site=None,
-                agent_id=None,
-                priority=0,
-                needs="",
-                offered_at=callback.created_at,
-                queued_at=None,
-                connected_at=None,
-                answered_at=None,
-                ended_at=now,
-                wait_s=None,
-                outcome=status,
-                end_reason=status,
-                callback_id=callback.id,
-                # the call whose caller accepted it (virtual hold or a callback window); a callback
-                # requested through the API is its own call
-                origin_call_id=None if callback.call_id == callback.id else callback.call_id,
+            self._final(
+                Record(
+                    call_id=callback.id,
+                    kind="callback",
+                    skill=callback.skill,
+                    department=callback.department,
+                    site=None,
+                    agent_id=None,
+                    priority=0,
+                    needs="",
+                    offered_at=callback.created_at,
+                    queued_at=None,
+                    connected_at=None,
+                    answered_at=None,
+                    ended_at=now,
+                    wait_s=None,
+                    outcome=status,
+                    end_reason=status,
+                    callback_id=callback.id,
+                    # the call whose caller accepted it (virtual hold or a callback window); a callback
+                    # requested through the API is its own call
+                    origin_call_id=None if callback.call_id == callback.id else callback.call_id,
+                )
             )
         )
 
@@ -215,24 +235,26 @@ class RecordSink(RecordWriter, Observer):
         if status not in ("no_show", "cancelled"):
             return
         self._record(
-            Record(
-                call_id=appointment.id,
-                kind="appointment",
-                skill=appointment.skill,
-                department=appointment.department,
-                site=appointment.site,
-                agent_id=None,
-                priority=0,
-                needs="",
-                offered_at=appointment.start,
-                queued_at=None,
-                connected_at=None,
-                answered_at=None,
-                ended_at=now,
-                wait_s=None,
-                outcome=status,
-                end_reason=status,
-                appointment_id=appointment.id,
+            self._final(
+                Record(
+                    call_id=appointment.id,
+                    kind="appointment",
+                    skill=appointment.skill,
+                    department=appointment.department,
+                    site=appointment.site,
+                    agent_id=None,
+                    priority=0,
+                    needs="",
+                    offered_at=appointment.start,
+                    queued_at=None,
+                    connected_at=None,
+                    answered_at=None,
+                    ended_at=now,
+                    wait_s=None,
+                    outcome=status,
+                    end_reason=status,
+                    appointment_id=appointment.id,
+                )
             )
         )
 
@@ -256,6 +278,11 @@ def _rung_site(call: Call, agent_id: str) -> str | None:
             site = entry.get("site")
             return site if isinstance(site, str) else None
     return None
+
+
+def _contact_key(call: Call) -> tuple[str, str]:
+    """The record key of the callback or appointment whose dial `call` is."""
+    return (call.callback_id, "callback") if call.callback_id is not None else (call.id, "appointment")
 
 
 def _callback_start(call: Call) -> float:

@@ -162,6 +162,14 @@ async def test_a_scripted_day_gives_exactly_the_expected_records(make_platform, 
     assert (c1["skill"], c1["priority"], c1["needs"]) == ("impot_revenu", 0, [])
     offered = [r["offered_at"] for r in records]
     assert offered == sorted(offered, key=datetime.fromisoformat)  # oldest first
+    # the no-show was dialled: its record keeps that dial's story (before: priority 0, queued_at
+    # and connected_at null, as for one never dialled; /work/notes/audit-time.md, D2)
+    ns = got[(no_show, "appointment")]
+    service = platform.client.app[SERVICE]
+    assert ns["priority"] == service.engine.config.appointments.priority > 0
+    assert ns["queued_at"] == "2026-03-02T11:00:00+01:00"  # in line at its slot's start
+    assert ns["connected_at"] == "2026-03-02T11:05:00+01:00"  # dialled once a1 was free
+    assert ns["offered_at"] == "2026-03-02T11:00:00+01:00"  # its slot
 
 
 async def test_the_scripted_day_gives_exactly_the_expected_indicators(make_platform, clock, backend):
