@@ -12,6 +12,7 @@ import pytest
 from acd.clock import ManualClock
 from acd.engine import state as engine_state
 from acd.settings import Settings
+from acd.store import snapshot as snap
 from acd.store.state_cli import export_state
 from tests.conftest import T0
 from tests.store.conftest import eventually, leader_of
@@ -67,11 +68,14 @@ async def test_export_under_a_changed_config_writes_the_state_a_restart_under_it
     assert {c["id"]: c["status"] for c in exported["callbacks"]}[callback["callback_id"]] == "failed"
 
     # the restart: an instance under the new config/ loads the store and, the lease held
-    # elsewhere, follows; its engine is the state the restart made, before any tick of its own
+    # elsewhere, follows, under the configuration the log was written under (the state the log
+    # says); the state it leads with is that one fitted to its config/, before any tick
     raw_redis.set("acd:lease", "elsewhere/999999", px=60_000)
     [second] = await cluster(config=changed, clock=clock)
     await eventually(lambda: second.role == "follower")
-    restarted = engine_state.dump(second.service.engine)
+    store = second.service.store
+    assert snap.config_fingerprint(second.service.engine.config) == snap.config_fingerprint(store_config())
+    restarted = engine_state.dump(store.snapshots.refit(second.service.engine))  # type: ignore[attr-defined]
     assert _comparable(exported) == _comparable(restarted)
     raw_redis.delete("acd:lease")
     await leader_of([second])  # and it leads from there, the removed agent still on its call

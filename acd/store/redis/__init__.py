@@ -37,6 +37,8 @@ its Lua scripts in `acd.store.redis_scripts`, the outbox's in `acd.store.outbox_
     config:log       string   the fingerprint of the configuration the log after the snapshot
                               is written under (set by each new leader before its first write)
     config:<fp>      string   that configuration (zlib JSON), for a restart under another one
+    config:log:term  counter  counted up each time a leader changes `config:log`: a follower
+                              reloads under the new configuration before reading on
 
 Replicas (ACD_REDIS_MIN_REPLICAS > 0): the append is followed by `WAIT` on the same connection,
 and the group is answered only if enough replicas confirmed in time; otherwise it answers 503

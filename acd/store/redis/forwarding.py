@@ -82,7 +82,13 @@ class Forwarding:
                 await self._log.forward(
                     request, self.reply_channel, time.time() + timeout, EVENTS.dump_json(events)
                 )
-                return await future
+                results = await future
+            if len(results) != len(events):  # this replica could not apply the leader's entry
+                raise StoreUnavailable(
+                    "the leader applied the write, but this instance's copy of the state could not "
+                    "apply it: retry it (the event ids make a retry safe)"
+                )
+            return results
         except TimeoutError:
             raise StoreUnavailable(
                 f"the leader did not apply the write within {timeout:g} s; it may still be applied: "

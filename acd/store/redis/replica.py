@@ -89,6 +89,21 @@ class Replica:
         self.epoch: str | None = None  # the store's epoch the replica follows
         self.reseed = False  # Redis lost the state: this replica is the best copy left
         self.same_config = False  # the snapshot loaded was made by this release under this config/
+        # The replica is the state the log says: loaded and followed under the configuration that
+        # wrote the log, ours or not (a rolling change of config/ has instances on both for a
+        # while). `refit`: it is another one, and ours applies when this instance leads.
+        self.refit = False
+        self.term: bytes | None = None  # the log's term of configuration it follows under
+
+    def fit(self) -> None:
+        """This instance leads: the replica, followed under the configuration that wrote the log,
+        fitted to ours (what it no longer has is handled and logged by acd.engine.state)."""
+        if not self.refit:
+            return
+        self.engine = self._snapshots.refit(self.engine, self._observer)
+        self.engine.observer = self._observer
+        self.same_config = False
+        self.refit = False
 
     def moved_to(self, position: Position) -> None:
         self.position = position
@@ -124,10 +139,9 @@ class Replica:
             engine.observer = self._observer  # records of replayed contacts are queued again
             self.same_config = loaded.same_config
             position, entries = await self.catch_up(engine, loaded.position, answered)
-            if loaded.refit:  # replayed under the configuration that wrote the log: now ours applies
-                engine = self._snapshots.refit(engine, self._observer)
-                engine.observer = self._observer
-                self.same_config = False
+        if await self._snapshots.log_term() != loaded.term:  # a leader claimed the log meanwhile
+            raise Resync("the log's configuration changed while the state was loaded")
+        self.refit, self.term = loaded.refit, loaded.term
         self.engine = engine
         self.moved_to(position)
         self.dirty = False
@@ -249,6 +263,7 @@ async def read_state(log: RedisLog, config: Config, settings: Settings, records:
         answered=lambda request, results: None,
     )
     await replica.reload()
+    replica.fit()  # what a restart under `config` leads with
     return replica.engine
 
 

@@ -50,8 +50,11 @@ class Loaded:
     #: replay is a defect, not a changed config/ (acd.engine.replay)
     same_config: bool = False
     #: `engine` is built from the configuration the log after the snapshot was written under, not
-    #: the current one: replay the log into it, then fit the state to the current config/
+    #: the current one: replay the log into it, and keep it so while following that log; fit the
+    #: state to the current config/ on taking the lead (or for a restart's view: `read_state`)
     refit: bool = False
+    #: the log's term of configuration when loading began (`Snapshots.log_term`)
+    term: bytes | None = None
 
 
 class Snapshots:
@@ -80,6 +83,17 @@ class Snapshots:
 
     def _config_key(self, fingerprint: str) -> str:
         return f"{self._settings.redis_prefix}config:{fingerprint}"
+
+    def _term_key(self) -> str:
+        return f"{self._settings.redis_prefix}config:log:term"
+
+    async def log_term(self) -> bytes | None:
+        """The log's term of configuration: counted up each time a leader claims the log under
+        another configuration than the one before (`claim_log`). A replica follows the log under
+        the configuration it was loaded with; once the term moves, the entries that follow are
+        written under another one, and it reloads (acd/store/redis/store.py, `_follow`)."""
+        value: bytes | None = await self._log.client.get(self._term_key())
+        return value
 
     async def _log_config(self) -> tuple[str, Config] | None:
         """The configuration the log after the snapshot was written under, when it is not ours
@@ -119,12 +133,14 @@ class Snapshots:
             if self.since:  # not written: the leader must not write on under another configuration
                 raise SnapshotError("could not snapshot the state before writing under a changed config/")
         await client.set(f"{prefix}config:log", self.fingerprint)
+        await client.incr(self._term_key())  # the followers reload under it before reading on
 
     # -- loading
 
     async def load(self, observer: Observer = NULL_OBSERVER) -> Loaded:
         """The snapshot's engine and position; `observer` hears of the contacts that fitting the
         state to the current config/ ends (their records are queued after the carried ones)."""
+        term = await self.log_term()  # read first: a change after it is seen by the next check
         stored = await self._log.load_snapshot()
         logged = await self._log_config()
         config = self._config if logged is None else logged[1]
@@ -132,7 +148,8 @@ class Snapshots:
         if logged is not None:
             log.warning(
                 "redis store: the log was written under another configuration (fingerprint %s, ours "
-                "%s): replayed under it, then the state is fitted to the current config/",
+                "%s): replayed and followed under it; the current config/ applies once this instance "
+                "leads",
                 fingerprint,
                 self.fingerprint,
             )
@@ -140,8 +157,8 @@ class Snapshots:
             if self._records is not None:
                 self._records.restore(b"")
             if logged is None:
-                return Loaded(None, Position())
-            return Loaded(Engine(config, router=self._settings.router), Position(), refit=True)
+                return Loaded(None, Position(), term=term)
+            return Loaded(Engine(config, router=self._settings.router), Position(), refit=True, term=term)
         header = snap.read_header(stored.header)
         same_config = header.get("acd") == __version__ and header.get("config") == fingerprint
         if not same_config:
@@ -160,7 +177,7 @@ class Snapshots:
             stored.data, header, config=config, router=self._settings.router, observer=observer
         )
         position = Position(stored.seq, stored.id, float(header.get("now", 0.0)))
-        return Loaded(engine, position, same_config, refit=logged is not None)
+        return Loaded(engine, position, same_config, refit=logged is not None, term=term)
 
     def refit(self, engine: Engine, observer: Observer = NULL_OBSERVER) -> Engine:
         """`engine`, replayed under the log's configuration, fitted to the current config/ (what

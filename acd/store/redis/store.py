@@ -249,6 +249,10 @@ class RedisStore:
                 await asyncio.sleep(poll)
                 continue
             entries = await self.log.tail(self.replica.position.id, READ_CHUNK, block_ms=round(poll * 1000))
+            # Read after the entries: unchanged, none of them was written under another
+            # configuration than the replica's (a leader claims the log before its first write).
+            if await self.snapshots.log_term() != self.replica.term:
+                raise Resync("the log is written under another configuration now")
             if entries:
                 await self.replica.follow(entries)
 
@@ -299,7 +303,11 @@ class RedisStore:
         elif epoch != replica.epoch:
             raise Resync("the store changed under this instance")
         await replica.catch_up()
+        if replica.refit:  # followed under the log's configuration: ours applies from here
+            replica.fit()
+            self.snapshots.since = max(self.snapshots.since, 1)  # so claim_log snapshots the fit
         await self.snapshots.claim_log(replica.engine, replica.position)
+        replica.term = await self.snapshots.log_term()
 
     async def _step_down(self) -> None:
         was_leading = self.role is Role.LEADER
