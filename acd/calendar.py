@@ -49,10 +49,12 @@ _INTERVAL = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-4]):([0-5]\d)$")
 
 Interval = tuple[time, time]
 
-#: Instants the calendar reasons about: 2000-01-01 to 2200-01-01 UTC. Outside, `is_open` says
+#: Instants the calendar reasons about: 1999-12-30 to 2200-01-01 UTC. Outside, `is_open` says
 #: closed and `next_opening`/`next_change` say never, rather than letting date arithmetic near
 #: year 9999 raise OverflowError (the API refuses such dates first; this is the second guard).
-T_MIN, T_MAX = 946_684_800.0, 7_258_118_400.0
+#: It begins two days before 2000: an instant the API takes (the year 2000 in its own offset,
+#: 2000-01-01T00:30:00+01:00 say) may be 1999 in UTC, and its `reopens_at` must still be said.
+T_MIN, T_MAX = 946_512_000.0, 7_258_118_400.0
 _DAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 
 

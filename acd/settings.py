@@ -5,11 +5,14 @@ from __future__ import annotations
 from datetime import datetime
 from pathlib import Path
 from typing import Literal
+from zoneinfo import ZoneInfo
 
 from pydantic import AnyHttpUrl, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from acd.events import FIRST_YEAR, LAST_YEAR
+
+LINE_TZ = ZoneInfo("Europe/Paris")  # the national line's time (CONTRACT.md)
 
 
 class Settings(BaseSettings):
@@ -94,6 +97,13 @@ class Settings(BaseSettings):
             # calendar has no opening and dates overflow
             raise ValueError(
                 f"ACD_CLOCK_START must fall in the years {FIRST_YEAR} to {LAST_YEAR} (got year {v.year})"
+            )
+        if v is not None and not FIRST_YEAR <= (paris := v.astimezone(LINE_TZ)).year <= LAST_YEAR:
+            # 2000-01-01T00:00:00+14:00 is 1999 on the line: the events stamped there at start
+            # (the warm-up's, a platform's in Paris time) would fall outside the years
+            raise ValueError(
+                f"ACD_CLOCK_START must fall in the years {FIRST_YEAR} to {LAST_YEAR} in Paris time too "
+                f"(it is {paris.isoformat()} there)"
             )
         return v
 

@@ -336,3 +336,12 @@ def test_the_shipped_line_keeps_the_contract_s_hours_on_christmas_and_new_year_s
     for day in (f"{year}-12-24", f"{year}-12-31"):  # weekdays both years
         assert calendar.is_open(at(f"{day}T18:59:00")), day
         assert not calendar.is_open(at(f"{day}T19:00:00")), day
+
+
+def test_the_first_hours_of_2000_have_a_next_opening(national):
+    """An instant the API takes (the year 2000 in its own offset) that is 1999 in UTC: closed,
+    with its next opening said (before, `reopens_at` null and a callback due at once: the
+    calendar's range began at 2000-01-01 UTC; /work/notes/audit-time.md, D1)."""
+    t = datetime.fromisoformat("2000-01-01T00:30:00+01:00").timestamp()
+    assert not national.is_open(t)
+    assert paris(national.next_opening(t)) == "2000-01-03T08:30:00+01:00"  # after New Year's Day

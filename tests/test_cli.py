@@ -88,7 +88,15 @@ def test_a_bad_setting_stops_start_up_with_a_clear_message(env, needle):
 
 
 @pytest.mark.parametrize(
-    "start", ["9999-12-31T20:00:00+00:00", "1970-01-01T00:00:00+00:00", "2100-01-01T12:00:00+01:00"]
+    "start",
+    [
+        "9999-12-31T20:00:00+00:00",
+        "1970-01-01T00:00:00+00:00",
+        "2100-01-01T12:00:00+01:00",
+        # 2000 in its own offset, 1999 on the line (Paris): the warm-up's events refused, every
+        # call closed with no reopening (/work/notes/audit-time.md, D1)
+        "2000-01-01T00:00:00+14:00",
+    ],
 )
 def test_a_clock_start_outside_the_calendar_s_years_is_refused(start):
     """The service's clock must stand where requests may: ACD_CLOCK_START at year 9999 started
