@@ -237,6 +237,21 @@ def test_state_export_and_import_say_why_they_refuse(tmp_path):
     junk.write_text(json.dumps({"format": 99}))
     future = run_acd("state", "import", str(junk), env={"ACD_REDIS_URL": url})
     assert future.returncode != 0 and "newer" in future.stderr
+    # each said in a sentence, never a traceback (/work/notes/audit-redis.md, D4)
+    for text in ("[1, 2]", '"hello"', "4"):
+        junk.write_text(text)
+        not_object = run_acd("state", "import", str(junk), env={"ACD_REDIS_URL": url})
+        assert not_object.returncode != 0 and "not a state document" in not_object.stderr
+        assert "Traceback" not in not_object.stderr
+    document = _a_busy_morning()
+    document["agents"][0]["skills"] = "impot_revenu"
+    junk.write_text(json.dumps(document))
+    shape = run_acd("state", "import", str(junk), env={"ACD_REDIS_URL": url, "ACD_ROUTER": "reference"})
+    assert shape.returncode != 0 and "Traceback" not in shape.stderr, shape.stderr
+    for target in (tmp_path / "missing" / "x.json", tmp_path):
+        nowhere = run_acd("state", "export", str(target), env={"ACD_REDIS_URL": url})
+        assert nowhere.returncode != 0 and "cannot write" in nowhere.stderr, nowhere.stderr
+        assert "Traceback" not in nowhere.stderr
 
 
 def _edited(document: dict, how: str) -> dict:
@@ -256,6 +271,11 @@ def _edited(document: dict, how: str) -> dict:
         edited["agents"].append("a9")
     elif how == "a line entry naming a list":
         edited["waiting"].append([["c1"], None, 0.0])
+    elif how == "a call naming another agent than the one it owns":  # its end would free nobody
+        owned = next(a for a in edited["agents"] if a.get("call_id"))["call_id"]
+        next(c for c in edited["calls"] if c["id"] == owned)["agent_id"] = "ghost"
+    elif how == "an appointment's start that is not a time":  # later a 500 at each GET
+        edited["appointments"][0]["start"] = "soon"
     return edited
 
 
@@ -269,6 +289,8 @@ def _edited(document: dict, how: str) -> dict:
         "an agent owned by a call the document lacks",
         "an agent that is not an object",
         "a line entry naming a list",
+        "a call naming another agent than the one it owns",
+        "an appointment's start that is not a time",
     ],
 )
 def test_state_import_refuses_a_hand_edited_document_that_does_not_hold_together(tmp_path, how):

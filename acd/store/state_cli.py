@@ -76,7 +76,10 @@ def export_command(args: argparse.Namespace) -> None:
         sys.stdout.buffer.write(data)
         sys.stdout.flush()
     else:
-        Path(args.file).write_bytes(data)
+        try:
+            Path(args.file).write_bytes(data)
+        except OSError as exc:
+            sys.exit(f"acd state export: cannot write {args.file}: {exc.strerror}")
     print(f"acd state export: {summary(document)}", file=sys.stderr)
 
 
@@ -94,6 +97,8 @@ def import_command(args: argparse.Namespace) -> None:
         document = json.loads(raw)
     except ValueError as exc:
         sys.exit(f"acd state import: {args.file} is not JSON: {exc}")
+    if not isinstance(document, dict):
+        sys.exit(f"acd state import: {args.file} is not a state document (a JSON object, as export writes)")
     try:
         imported = asyncio.run(import_state(settings, config, document))
     except StateCommandError as exc:
@@ -212,6 +217,14 @@ async def _load(client: Any, settings: Any, config: Any, records: Any) -> Any:
         raise StateCommandError(f"Redis: {type(exc).__name__}: {exc}") from None
 
 
+#: The times each kind of entry carries, in seconds (numbers in every release's documents).
+_TIMES = {
+    "calls": ("offered_at", "enqueued_at", "connected_at", "answered_at", "ended_at"),
+    "callbacks": ("created_at", "due_at"),
+    "appointments": ("start", "end", "created_at"),
+}
+
+
 def holds_together(document: Any) -> None:
     """Refuse a document edited by hand into a state the engine never makes (one call twice in the
     line would ring two agents for it; an agent twice is two rows of the router for one agent; an
@@ -244,12 +257,26 @@ def _holds_together(document: dict[str, Any], bad: str) -> None:
     status = {
         c.get("id"): c.get("status", "queued") for c in document.get("calls", []) if isinstance(c, dict)
     }
+    held_by = {c.get("id"): c.get("agent_id") for c in document.get("calls", []) if isinstance(c, dict)}
     for agent in document.get("agents", []):
         owner = agent.get("call_id")
         if owner is not None and owner not in status:
             raise StateCommandError(
                 bad + f"agent {agent.get('id')} is owned by call {owner!r}, which it lacks"
             )
+        if owner is not None and held_by.get(owner) != agent.get("id"):  # its end would not free it
+            raise StateCommandError(
+                bad
+                + f"agent {agent.get('id')} is owned by call {owner!r}, whose agent is {held_by.get(owner)!r}"
+            )
+    for key, times in _TIMES.items():  # times are numbers: a string here was a 500 at each read
+        for entry in document.get(key, []):
+            for name in times:
+                value = entry.get(name)
+                if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
+                    raise StateCommandError(
+                        bad + f"{key[:-1]} {entry.get('id')}: `{name}` is {value!r}, not a time (seconds)"
+                    )
     seen: set[Any] = set()
     for entry in document.get("waiting", []):
         call_id = entry[0] if isinstance(entry, list) and entry else None
@@ -312,7 +339,7 @@ async def import_state(settings: Any, config: Any, document: dict[str, Any]) -> 
         engine = engine_state.load(config, document, router=settings.router, observer=records)
     except engine_state.StateError as exc:
         raise StateCommandError(str(exc)) from None
-    except (KeyError, TypeError, ValueError) as exc:
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise StateCommandError(f"not a readable state document: {type(exc).__name__}: {exc}") from None
     data = snap.encode(engine)
     header = snap.make_header(
