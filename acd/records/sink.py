@@ -204,59 +204,67 @@ class RecordSink(RecordWriter, Observer):
     def callback(self, callback: Callback, status: str, now: float) -> None:
         if status not in ("failed", "cancelled"):
             return
-        self._record(
-            self._final(
-                Record(
-                    call_id=callback.id,
-                    kind="callback",
-                    skill=callback.skill,
-                    department=callback.department,
-                    site=None,
-                    agent_id=None,
-                    priority=0,
-                    needs="",
-                    offered_at=callback.created_at,
-                    queued_at=None,
-                    connected_at=None,
-                    answered_at=None,
-                    ended_at=now,
-                    wait_s=None,
-                    outcome=status,
-                    end_reason=status,
-                    callback_id=callback.id,
-                    # the call whose caller accepted it (virtual hold or a callback window); a callback
-                    # requested through the API is its own call
-                    origin_call_id=None if callback.call_id == callback.id else callback.call_id,
-                )
-            )
+        self._unanswered(
+            (callback.id, "callback"),
+            callback.skill,
+            callback.department,
+            None,
+            callback.created_at,
+            status,
+            now,
+            callback_id=callback.id,
+            # the call whose caller accepted it (virtual hold or a callback window); a callback
+            # requested through the API is its own call
+            origin_call_id=None if callback.call_id == callback.id else callback.call_id,
         )
 
     def appointment(self, appointment: Appointment, status: str, now: float) -> None:
         if status not in ("no_show", "cancelled"):
             return
-        self._record(
-            self._final(
-                Record(
-                    call_id=appointment.id,
-                    kind="appointment",
-                    skill=appointment.skill,
-                    department=appointment.department,
-                    site=appointment.site,
-                    agent_id=None,
-                    priority=0,
-                    needs="",
-                    offered_at=appointment.start,
-                    queued_at=None,
-                    connected_at=None,
-                    answered_at=None,
-                    ended_at=now,
-                    wait_s=None,
-                    outcome=status,
-                    end_reason=status,
-                    appointment_id=appointment.id,
-                )
-            )
+        self._unanswered(
+            (appointment.id, "appointment"),
+            appointment.skill,
+            appointment.department,
+            appointment.site,
+            appointment.start,
+            status,
+            now,
+            appointment_id=appointment.id,
         )
+
+    def _unanswered(
+        self,
+        key: tuple[str, str],
+        skill: str,
+        department: str | None,
+        site: str | None,
+        offered_at: float,
+        status: str,
+        now: float,
+        **ids: Any,
+    ) -> None:
+        """The final record of a callback or an appointment no agent talked on (`status`), with
+        its last dial's story when acd dialled it (`_final`)."""
+        record = Record(
+            call_id=key[0],
+            kind=key[1],
+            skill=skill,
+            department=department,
+            site=site,
+            agent_id=None,
+            priority=0,
+            needs="",
+            offered_at=offered_at,
+            queued_at=None,
+            connected_at=None,
+            answered_at=None,
+            ended_at=now,
+            wait_s=None,
+            outcome=status,
+            end_reason=status,
+            **ids,
+        )
+        self._record(self._final(record))
 
     def survey(self, call: Call, score: int) -> None:
         """The score goes on the record of the conversation it rates (a virtual-hold caller's
