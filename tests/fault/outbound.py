@@ -796,6 +796,13 @@ class OutboundPlay:
         if not soon:
             return
         slot = min(soon, key=lambda s: s["start"]) if earliest else p._pick(soon)
+        # Reads are spread over the instances and a follower's replica may lag an entry or two
+        # behind: the count a booking is judged by is read once every replica agrees (seen
+        # under load: 3 places "before" read from a replica that had not yet applied the booking
+        # posted just before through another instance, then 1 after, the check failing).
+        before = await self._settled_remaining(query, slot["start"])
+        if before is not None:
+            slot = {**slot, "remaining": before}
         body = {"number": self.number(), "skill": "impot_revenu", "start": slot["start"]}
         sent = p.now()
         status, answer, key = await self.create("appointment", body)
@@ -804,8 +811,8 @@ class OutboundPlay:
             p.violation("appointment_refused_with_places_left", f"{status} {answer} for {body} ({slot})")
             return
         if key is not None or p.strict_order:  # (an unkeyed POST retried by the cluster may take two)
-            status, after = await self.request("GET", f"/v1/appointments/slots?{query}")
-            now_left = [s["remaining"] for s in after if s["start"] == slot["start"]] if status == 200 else []
+            after = await self._settled_remaining(query, slot["start"])
+            now_left = [] if after is None else [after]
             if now_left != [slot["remaining"] - 1]:
                 p.violation(
                     "booking_took_other_than_one_place",
@@ -819,6 +826,21 @@ class OutboundPlay:
         contact.start, contact.site, contact.number = start, answer["site"], body["number"]
         contact.booked.append(Booking(sent, answered, start))
         self.add(contact, _real_call(contact.call_id, "impot_revenu"))
+
+    async def _settled_remaining(self, query: str, start: str) -> int | None:
+        """The places left in the slot at `start` once two reads a tenth of a second apart agree
+        (the replicas caught up with the bookings before), within two seconds; None if they
+        never do."""
+        last: int | None = None
+        for _ in range(20):
+            status, slots = await self.request("GET", f"/v1/appointments/slots?{query}")
+            left = [s["remaining"] for s in slots if s["start"] == start] if status == 200 else []
+            now = left[0] if len(left) == 1 else None
+            if now is not None and now == last:
+                return now
+            last = now
+            await asyncio.sleep(0.1)
+        return None
 
     async def cancel(self, contact: RealContact | None) -> None:
         if contact is None or contact.cancelled:
