@@ -175,6 +175,7 @@ class Simulation:
         self.callers_seen: set[int] = set()
         self.platform = platform = Platform(engine, sc, self.seed, self.offer_callbacks, self.ewt_errors)
         self.stats.on_callback_over = platform.callback_over
+        platform.on_booked = self.stats.booked
         self.shifts = shifts = Shifts(engine, sc.staffing, platform)
         # agents log in at the start (all of them, or the staffing's share of the first hour)
         self.login_at = now

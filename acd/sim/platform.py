@@ -25,6 +25,7 @@ from __future__ import annotations
 import heapq
 import itertools
 from collections import Counter
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -108,6 +109,7 @@ class Platform:
         self.live: dict[str, SimCall] = {}
         self.by_callback: dict[str, SimCall] = {}
         self.by_appointment: dict[str, SimCall] = {}
+        self.on_booked: Callable[[str, str, float], None] | None = None
         self.agent_call: dict[str, SimCall] = {}
         self.leaving: set[str] = set()  # agents off duty once their call is over
         self.wrap_ends: dict[str, float] = {}  # agent -> when the wrap-up its handle time ends in began
@@ -300,6 +302,8 @@ class Platform:
             return
         self.appointments_booked += 1
         self.by_appointment[ap_id] = call
+        if self.on_booked is not None:  # the call is settled with its appointment (acd/sim/stats.py)
+            self.on_booked(call.id, ap_id, now)
         call.state = BOOKED
         self.live.pop(call.id, None)
         self.apply([CallEnded(f"e{self.eid()}", call.id, "transferred")], now)

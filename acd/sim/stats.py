@@ -2,8 +2,10 @@
 (the wait the engine measured, the outcome it recorded), never the simulator's guess.
 
 A call is measured when it is among the calls offered after the warm-up. Its outcome is counted
-once, when it is settled: answered (directly or through a callback), abandoned, overflowed to a
-local service, refused as closed, or ended otherwise (booked an appointment, callback failed).
+once, when it is settled: answered (directly, through a callback, or through the appointment its
+caller booked: a scheduled callback, answered when an agent's dial of it is), abandoned,
+overflowed to a local service, refused as closed, or ended otherwise (an appointment not kept, a
+callback failed).
 A call refused as closed is counted apart (`closed`), not in `offered`: the shares are over the
 calls offered while the line was open, as the contract's indicators count the answer rate.
 Counts are kept per skill and, overall, per batch of consecutive measured calls, for the
@@ -32,8 +34,9 @@ from acd.engine.records import Agent, Appointment, Call, Callback
     CLOSED,
     OTHER,
     CALLBACK_ANSWERED,
-) = range(11)
-N_FIELDS = 11
+    APPOINTMENT_ANSWERED,
+) = range(12)
+N_FIELDS = 12
 
 
 class Stats(Observer):
@@ -57,6 +60,8 @@ class Stats(Observer):
         self.callbacks: Counter[str] = Counter()
         self.appointments: Counter[str] = Counter()
         self.on_callback_over: Callable[[Callback], None] | None = None
+        #: calls whose caller booked an appointment, by the appointment: their rows and wait
+        self._booked: dict[str, tuple[tuple[list[float], list[float]], float]] = {}
         self.handle_sum = 0.0
         self.handled = 0
         self.unresolved: int | None = None  # once settled at the end of the run
@@ -139,8 +144,36 @@ class Stats(Observer):
             if self.on_callback_over is not None:
                 self.on_callback_over(callback)
 
+    def booked(self, call_id: str, appointment_id: str, now: float) -> None:
+        """The caller of `call_id` booked `appointment_id` and hung up (the platform's word: the
+        engine does not link the two): the call waited until then, and is settled with its
+        appointment, answered when an agent's dial of it is."""
+        rows = self._tag.pop(call_id, None)
+        if rows is None:
+            return
+        offered_at = self.offered_at(call_id) if self.offered_at is not None else None
+        wait = max(0.0, now - offered_at) if offered_at is not None else 0.0
+        for r in rows:
+            r[WAIT_SUM] += wait
+            if wait > 0:
+                r[WAITED] += 1
+        self._booked[appointment_id] = (rows, wait)
+
     def appointment(self, appointment: Appointment, status: str, now: float) -> None:
         self.appointments[status] += 1
+        if status not in ("done", "no_show", "cancelled"):
+            return
+        booked = self._booked.pop(appointment.id, None)
+        if booked is None:
+            return
+        rows, wait = booked
+        for r in rows:
+            if status == "done":  # answered at its time: not within the service level
+                r[ANSWERED] += 1
+                r[APPOINTMENT_ANSWERED] += 1
+                r[ANSWERED_WAIT_SUM] += wait
+            else:
+                r[OTHER] += 1
 
     def handle_time(self, skill: str, seconds: float) -> None:
         self.handle_sum += seconds
@@ -153,7 +186,8 @@ class Stats(Observer):
         for their callback): each waited, at least until then (from when it was offered,
         `offered_at`). They stay `unresolved`, and count in `p_wait` and `mean_wait_s` as calls
         that waited that long (a lower bound of their wait)."""
-        self.unresolved = len(self._tag)
+        self.unresolved = len(self._tag) + len(self._booked)  # booked: their wait is counted
+        self._booked.clear()
         for call_id, rows in self._tag.items():
             offered_at = self.offered_at(call_id) if self.offered_at is not None else None
             wait = max(0.0, end - offered_at) if offered_at is not None else 0.0
@@ -194,6 +228,7 @@ def figures(row: list[float]) -> dict[str, float | int]:
         "answer_rate": share(answered),
         "contact_rate": share(answered + row[OVERFLOWED]),
         "callbacks_answered": int(row[CALLBACK_ANSWERED]),
+        "appointments_answered": int(row[APPOINTMENT_ANSWERED]),
     }
 
 

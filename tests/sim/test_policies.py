@@ -118,6 +118,30 @@ def test_long_wait_callers_book_appointments_that_the_engine_dials(config) -> No
     rep = run(config, sc)
     assert rep["appointments"]["booked"] > 0
     assert rep["appointments"]["done"] == rep["appointments"]["booked"]
+    # A caller whose appointment an agent took reached an agent: answered through it, as through
+    # a callback (before, counted `other`: booking appointments lowered the answer rate below
+    # FIFO's for a skill whose callers book many; /work/notes/audit-sim.md, D1).
+    booked_measured = rep["appointments_answered"]
+    assert booked_measured > 0 and rep["answered"] >= booked_measured
+    assert rep["answered"] + rep["abandoned"] + rep["other"] + rep["unresolved"] == rep["offered"]
+    assert rep["by_skill"]["impot_revenu"]["appointments_answered"] == booked_measured
+
+
+def test_an_appointment_not_kept_settles_its_call_as_other(config) -> None:
+    sc = scenario(
+        **{**OVERLOAD, "calls": 400},
+        hours=None,
+        start="2026-03-03T09:00:00+01:00",
+        policies={
+            "appointments": {"offer_above_ewt_s": 60, "retry_delays_s": []},
+            "routing": {"callback_offer_ewt_s": 1e9},
+        },
+        callers={"book_appointment": 1.0, "answer_callback": 0.0},
+    )
+    rep = run(config, sc)
+    assert rep["appointments"]["booked"] > 0 and rep["appointments_answered"] == 0
+    assert rep["other"] >= rep["appointments"]["no_show"] > 0
+    assert rep["answered"] + rep["abandoned"] + rep["other"] + rep["unresolved"] == rep["offered"]
 
 
 def test_compare_plays_the_same_callers_with_and_without_the_policies(config) -> None:
