@@ -42,6 +42,9 @@ FILES: tuple[Section, ...] = (
 )
 
 _STR_TAG = "tag:yaml.org,2002:str"
+#: The most values (mappings, lists, scalars) one YAML document may build: far above the shipped
+#: files' (a roster of 800 agents is some 10,000), far below what fills memory.
+MAX_VALUES = 2_000_000
 _Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # type: ignore[assignment]
 
 
@@ -64,11 +67,20 @@ class ComposedYaml:
             except yaml.YAMLError as e:
                 raise ConfigError(file, None, f"YAML error: {e}") from None
             self._loader = loader
+            self._values = 0
             self.data = None if node is None else self._build(node, ())
         finally:
             loader.dispose()
 
     def _build(self, node: yaml.Node, path: KeyPath) -> Any:
+        self._values += 1
+        if self._values > MAX_VALUES:  # aliases of aliases ("billion laughs") expand without end
+            raise ConfigError(
+                self.file,
+                node.start_mark.line + 1,
+                f"{format_path(path) or '<root>'}: the document expands to more than {MAX_VALUES:,} "
+                "values (aliases of aliases?)",
+            )
         self.lines.setdefault(path, node.start_mark.line + 1)
         if isinstance(node, yaml.MappingNode):
             try:

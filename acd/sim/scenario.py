@@ -93,6 +93,30 @@ def _check_against_config(scenario: Scenario, config: Config) -> list[tuple[KeyP
                 issues.append((("agents", i, "site"), f"unknown site {g.site!r}{_hint(g.site, sites)}"))
     elif not config.agents:
         issues.append((("agents",), "agents: roster, but the configuration's roster is empty"))
+    if not issues:
+        issues += _unservable(scenario, config)
+    return issues
+
+
+def _unservable(scenario: Scenario, config: Config) -> list[tuple[KeyPath, str]]:
+    """Callers no agent of the scenario could ever answer (a skill, or a need, nobody holds; a
+    staffing that puts nobody on duty): a run would report 0 % for them, a planning figure that
+    looks plausible and says nothing. Refused, saying which."""
+    groups = (
+        [set(g.skills) for g in scenario.agents]
+        if isinstance(scenario.agents, list)
+        else [set(a.skills) for a in config.agents]
+    )
+    issues: list[tuple[KeyPath, str]] = []
+    for i, a in enumerate(scenario.arrivals):
+        wanted = {a.skill, *a.needs}
+        if not any(wanted <= held for held in groups):
+            what = a.skill if not a.needs else f"{a.skill} with {', '.join(a.needs)}"
+            never = f"no agent of the scenario holds {what}: its callers could never be answered"
+            issues.append((("arrivals", i), never))
+    staffing = scenario.staffing
+    if staffing is not None and all(staffing.share(h) == 0 for h in range(24)):
+        issues.append((("staffing", "per_hour"), "puts no agent on duty in any hour"))
     return issues
 
 
@@ -272,6 +296,8 @@ def load_scenario(path: str | Path, config: Config | None = None) -> tuple[Scena
     file = str(path)
     try:
         text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:  # as config/'s files (acd/config/loader.py)
+        raise ScenarioError(file, None, f"not UTF-8 text ({e.reason} at byte {e.start})") from None
     except OSError as e:
         raise ScenarioError(file, None, f"cannot read: {e.strerror or e}") from None
     try:

@@ -198,3 +198,33 @@ def test_agents_must_be_groups_or_the_roster(tmp_path: Path) -> None:
     assert str(err).endswith("agents: expected a list of groups {count, skills, site}, or `roster`")
     err = _error(tmp_path, GOOD.replace("count: 50", "count: 0"))
     assert len(err.issues) == 1 and "agents[0].count" in str(err)
+
+
+@pytest.mark.parametrize(
+    ("change", "said"),
+    [
+        (("skills: {impot_revenu: 5}", "skills: {paiement: 5}"), "no agent of the scenario holds impot"),
+        (("rate_per_min: 48}", "rate_per_min: 48, needs: [lsf]}"), "holds impot_revenu with lsf"),
+        (("agents:", "staffing: {per_hour: {" + ", ".join(f"{h}: 0" for h in range(24)) + "}}\nagents:"),
+         "puts no agent on duty in any hour"),
+    ],
+)  # fmt: skip
+def test_callers_no_agent_could_ever_answer_are_a_bad_scenario(tmp_path: Path, change, said) -> None:
+    """Before, the run went on and reported 0 % for them, silently: a roster's typo read as a
+    planning figure (/work/notes/audit-sim.md, D3)."""
+    err = _error(tmp_path, GOOD.replace(*change))
+    assert said in str(err)
+
+
+def test_a_scenario_that_is_not_utf8_or_expands_without_end_is_refused_in_a_sentence(tmp_path: Path) -> None:
+    """Before: a UnicodeDecodeError traceback; and nine lines of aliases of aliases filled the
+    memory (/work/notes/audit-sim.md, D4, D5)."""
+    path = tmp_path / "latin1.yaml"
+    path.write_bytes(GOOD.replace("seed: 1", "name: d\xe9claration").encode("latin-1"))
+    with pytest.raises(ScenarioError, match="not UTF-8 text"):
+        load_scenario(path)
+    lines = ['a: &a ["x","x","x","x","x","x","x","x","x"]']
+    for name, prev in zip("bcdefghi", "abcdefgh", strict=True):
+        lines.append(f"{name}: &{name} [" + ",".join([f"*{prev}"] * 9) + "]")
+    with pytest.raises(ScenarioError, match="expands to more than"):
+        load_scenario(_write(tmp_path, "\n".join(lines) + "\n"))
