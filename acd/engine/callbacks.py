@@ -331,14 +331,18 @@ class Callbacks:
                 self.admit(skill, now, commands)
 
     def defer(self, call: Call, now: float) -> None:
-        """Picked while the line is closed: out of the line until the next opening."""
+        """Picked while it may not be dialled (the line closed, or night for the caller): out of
+        the line until the next instant it may be."""
         self.line._dequeue(call)
         callback = self.records[call.callback_id or ""]
         if callback.id in self.admitted:  # it re-enters through the share when due again
             self.admitted.discard(callback.id)
             self.active[callback.skill] -= 1
         self.wait_for_opening(callback, now)
-        self.note(callback, now, "scheduled", why="closed")
+        # the line's closing, or the caller's own day over while the line is open (an overseas
+        # caller: acd/engine/caller_hours.py)
+        why = "caller_hours" if self.line.calendar.is_open(now) else "closed"
+        self.note(callback, now, "scheduled", why=why)
 
     def wait_for_opening(self, callback: Callback, now: float) -> None:
         """Due while closed: at the next opening; with none (closed for good) a day on, never now."""

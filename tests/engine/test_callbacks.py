@@ -380,6 +380,9 @@ def test_an_overseas_callback_picked_when_it_is_night_for_the_caller_waits_for_t
     d.agent("a1", "available")
     assert d.commands == []
     assert d.engine.callbacks["cb-c1"].status == "scheduled"
+    # why it waits: the caller's day is over, not the line's (it was `closed`, at 17:01, the
+    # line open till 19:00: /work/notes/audit-time.md, N2)
+    assert d.engine.callbacks["cb-c1"].history[-1][1] == {"status": "scheduled", "why": "caller_hours"}
     reunion = ZoneInfo("Indian/Reunion")
     assert datetime.fromtimestamp(d.engine.callbacks["cb-c1"].due_at, reunion).isoformat() == (
         "2026-03-03T11:30:00+04:00"  # the line's 08:30 opening, daytime there
