@@ -95,6 +95,7 @@ def compile_hot(args: argparse.Namespace) -> None:
         done = compiled.build(jobs=args.jobs, log=lambda line: print(line, file=sys.stderr))
     except RuntimeError as exc:
         sys.exit(f"acd compile: {exc}")
+    compiled.install()  # a first build: the finder was not installed, nothing was built yet
     for name in compiled.HOT:
         importlib.import_module(name)
     source = [name for name, twin in compiled.active().items() if not twin]

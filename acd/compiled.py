@@ -124,15 +124,18 @@ class CompiledFinder(importlib.abc.MetaPathFinder):
 
 
 def install(modules: Iterable[str] = HOT, directory: Path | None = None) -> CompiledFinder | None:
-    """Put the finder first on `sys.meta_path` (once), unless ACD_COMPILED=0 (any value but `0`,
-    `1` and `require` is refused at start-up by acd/settings.py)."""
+    """Put the finder first on `sys.meta_path` (once), unless ACD_COMPILED=0 or nothing was ever
+    built (any value but `0`, `1` and `require` is refused at start-up by acd/settings.py)."""
     mode = os.environ.get("ACD_COMPILED", "1").strip()
     if mode == "0":
         return None
     for finder in sys.meta_path:
         if isinstance(finder, CompiledFinder):
             return finder
-    finder = CompiledFinder(modules, directory or cache_dir(), require=mode == "require")
+    directory = directory or cache_dir()
+    if mode != "require" and not directory.is_dir():  # nothing built: no source read and hashed
+        return None  # at each hot import (`acd compile` installs it once it has built)
+    finder = CompiledFinder(modules, directory, require=mode == "require")
     sys.meta_path.insert(0, finder)
     return finder
 

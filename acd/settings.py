@@ -5,14 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 from pathlib import Path
 from typing import Literal
-from zoneinfo import ZoneInfo
 
 from pydantic import AnyHttpUrl, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from acd.events import FIRST_YEAR, LAST_YEAR
-
-LINE_TZ = ZoneInfo("Europe/Paris")  # the national line's time (CONTRACT.md)
+from acd.records.model import LINE_TZ
 
 
 class Settings(BaseSettings):

@@ -149,15 +149,8 @@ class Stats(Observer):
         engine does not link the two): the call waited until then, and is settled with its
         appointment, answered when an agent's dial of it is."""
         rows = self._tag.pop(call_id, None)
-        if rows is None:
-            return
-        offered_at = self.offered_at(call_id) if self.offered_at is not None else None
-        wait = max(0.0, now - offered_at) if offered_at is not None else 0.0
-        for r in rows:
-            r[WAIT_SUM] += wait
-            if wait > 0:
-                r[WAITED] += 1
-        self._booked[appointment_id] = (rows, wait)
+        if rows is not None:
+            self._booked[appointment_id] = (rows, self._waited(call_id, rows, now))
 
     def appointment(self, appointment: Appointment, status: str, now: float) -> None:
         self.appointments[status] += 1
@@ -189,13 +182,18 @@ class Stats(Observer):
         self.unresolved = len(self._tag) + len(self._booked)  # booked: their wait is counted
         self._booked.clear()
         for call_id, rows in self._tag.items():
-            offered_at = self.offered_at(call_id) if self.offered_at is not None else None
-            wait = max(0.0, end - offered_at) if offered_at is not None else 0.0
-            for r in rows:
-                r[WAIT_SUM] += wait
-                if wait > 0:
-                    r[WAITED] += 1
+            self._waited(call_id, rows, end)
         self._tag.clear()
+
+    def _waited(self, call_id: str, rows: tuple[list[float], list[float]], until: float) -> float:
+        """Count in `rows` that the call waited from when it was offered until `until`; the wait."""
+        offered_at = self.offered_at(call_id) if self.offered_at is not None else None
+        wait = max(0.0, until - offered_at) if offered_at is not None else 0.0
+        for r in rows:
+            r[WAIT_SUM] += wait
+            if wait > 0:
+                r[WAITED] += 1
+        return wait
 
     @property
     def unsettled(self) -> int:
