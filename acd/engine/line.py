@@ -476,7 +476,7 @@ class Line:
         if status is CLOSED:  # the platform hung up after the closed message
             if call.ended_at is not None:
                 return Ignored("call_ended")
-            call.ended_at, call.end_reason = t, reason
+            call.ended_at, call.end_reason = max(t, call.offered_at), reason
             return None
         if status is CALLBACK or (
             (status is CONNECTING or status is QUEUED) and (call.callback_id or call.kind is APPOINTMENT)
@@ -487,6 +487,10 @@ class Line:
             # for an agent): only the contact's result or cancellation ends it.
             self._record(call, now, {"action": "leg_ended", "reason": reason})
             return None
+        # An end stamped before what acd knows of the call (clocks that disagree) is dated at
+        # the call's last instant: no record ends before its offer or answer, no wrap-up before
+        # the conversation.
+        t = max(t, call.offered_at, call.connected_at or t, call.answered_at or t)
         waited: float | None = None
         if status is OVERFLOWED:
             self.overflow_rules.release(call, now, commands)
