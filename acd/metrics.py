@@ -150,7 +150,8 @@ class Metrics(Observer):
             "acd_watchdog_raised_total",
             "Things the watchdog flagged: a call answered longer than routing.max_answered_s "
             "(kind=answered_too_long), an agent busy with no call (kind=busy_without_call), an "
-            "agent rung longer than routing.max_ringing_s (kind=ringing_too_long)",
+            "agent rung longer than routing.max_ringing_s (kind=ringing_too_long), a call in line "
+            "longer than routing.max_waiting_s (kind=waiting_too_long)",
             ["kind"],
             registry=registry,
         )

@@ -41,7 +41,7 @@ OCCUPIED_STATES = (AgentState.BUSY, AgentState.WRAP_UP, AgentState.RESERVED)
 
 #: What the watchdog flags: calls answered too long (call ids), agents busy with no call (agent
 #: ids), agents rung too long (call ids).
-WATCHDOG_KINDS = ("answered_too_long", "busy_without_call", "ringing_too_long")
+WATCHDOG_KINDS = ("answered_too_long", "busy_without_call", "ringing_too_long", "waiting_too_long")
 
 
 class Strategy(IntEnum):

@@ -182,6 +182,9 @@ class RoutingConfig(_Model):
     #: ... and an agent rung (reserved for a call) for longer than this: a lost call.unanswered;
     #: a platform.sync reporting such an agent `available` takes that ring-out (acd/engine/sync.py).
     max_ringing_s: PosSeconds = 300.0
+    #: ... and a call still in line this long after it joined it: a caller does not hold for
+    #: hours; its hang-up was lost (flagged only: the platform may still hold it).
+    max_waiting_s: PosSeconds = 3600.0
     widening: Widening = Field(default_factory=Widening)
     idempotency_ttl_s: PosSeconds = 172800.0
     ended_call_retention: Annotated[int, Field(ge=0, strict=True)] = 200000

@@ -249,6 +249,7 @@ class Line:
         self._max_answered_s = routing.max_answered_s
         self._busy_without_call_s = routing.busy_without_call_s
         self._max_ringing_s = routing.max_ringing_s
+        self._max_waiting_s = routing.max_waiting_s
 
     def _init_wait_trackers(self) -> None:
         """What the expected wait learns from the line (acd/engine/ewt.py): the rate its head is

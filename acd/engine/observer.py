@@ -39,8 +39,8 @@ class Observer:
     def handle_time(self, skill: str, seconds: float) -> None: ...
 
     def watchdog(self, kind: str, key: str, now: float) -> None:
-        """The watchdog flagged something new: `answered_too_long` (a call id) or
-        `busy_without_call` (an agent id)."""
+        """The watchdog flagged something new: `answered_too_long`, `ringing_too_long` or
+        `waiting_too_long` (a call id), or `busy_without_call` (an agent id)."""
 
 
 NULL_OBSERVER = Observer()

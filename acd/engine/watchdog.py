@@ -1,8 +1,9 @@
 """The watchdog: flags what no event and no sync corrected (a call answered longer than the
 maximum, an agent busy with no call, an agent rung too long: a lost `call.unanswered`, or a dial's
-lost result). It only flags (the observer: metrics, log, alert); it never changes a call or an
-agent: the platform's next `platform.sync` may (a lost ring-out, a dial it no longer holds:
-acd/engine/sync.py), a dial's result does.
+lost result; a call in line for hours: a lost hang-up). It only flags (the observer: metrics,
+log, alert); it never changes a call or an agent: the platform's next `platform.sync` may (a lost
+ring-out, a dial it no longer holds, a call it no longer holds: acd/engine/sync.py), a dial's
+result does, a call's end does.
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ def arm(line: Line, now: float) -> None:
 def check(line: Line, now: float) -> None:
     """Flag what no event and no sync corrected: a call answered longer than the maximum, an
     agent busy with no call for longer than allowed, an agent rung for longer than allowed (a
-    lost call.unanswered). It only flags (metrics, log, alert)."""
+    lost call.unanswered), a call in line for longer than allowed (a lost hang-up). It only
+    flags (metrics, log, alert)."""
     long_calls, idle_busy, ringing = [], [], []
     for agent in line.agents.values():
         state = line.router.agent_state(agent.row)
@@ -40,7 +42,8 @@ def check(line: Line, now: float) -> None:
             and now - call.answered_at > line._max_answered_s
         ):
             long_calls.append(call.id)
-    for kind, found in zip(WATCHDOG_KINDS, (long_calls, idle_busy, ringing), strict=True):
+    waiting = [c.id for c in line._call_by_row.values() if now - c.enqueued_at > line._max_waiting_s]
+    for kind, found in zip(WATCHDOG_KINDS, (long_calls, idle_busy, ringing, waiting), strict=True):
         new = set(found) - set(line.flagged[kind])
         for key in sorted(new):
             line.observer.watchdog(kind, key, now)

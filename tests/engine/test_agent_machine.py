@@ -451,6 +451,25 @@ def test_the_watchdog_flags_an_agent_rung_too_long(make_driver):
     assert d.engine.flagged["ringing_too_long"] == []
 
 
+def test_the_watchdog_flags_a_call_waiting_in_line_too_long(make_driver):
+    """A caller does not hold for hours: a call still in line after routing.max_waiting_s is a
+    lost hang-up (the platform's `call.ended` lost and no sync since): flagged, never ended by acd
+    on its own (the platform may still hold it); its end or a sync clears the flag."""
+    d = make_driver(watchdog_interval_s=60, max_waiting_s=600)
+    d.offer("c1")  # nobody is logged in: it waits
+    d.advance(500)
+    d.offer("c2")
+    assert d.engine.flagged["waiting_too_long"] == []
+    d.advance(200)
+    assert d.engine.flagged["waiting_too_long"] == ["c1"]
+    assert d.engine.calls["c1"].status == "queued"  # flagged only
+    d.send("platform.sync", calls=["c2"], agents={})
+    d.advance(60)
+    assert d.engine.flagged["waiting_too_long"] == []
+    d.advance(600)
+    assert d.engine.flagged["waiting_too_long"] == ["c2"]
+
+
 # ---------------------------------------------------------------------------- no-answer policy
 
 

@@ -314,7 +314,7 @@ EXTREMES = [
     ("routing", "watchdog_interval_s", 0.5),
     *[
         ("routing", f, v)
-        for f in ("max_answered_s", "busy_without_call_s", "max_ringing_s")
+        for f in ("max_answered_s", "busy_without_call_s", "max_ringing_s", "max_waiting_s")
         for v in (1e-9, BIG)
     ],
     ("routing", "idempotency_ttl_s", 1e-9),

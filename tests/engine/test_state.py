@@ -330,9 +330,9 @@ def test_every_attribute_of_the_engine_is_in_the_state_or_made_from_the_configur
     parts = {"callback_book", "appointment_book", "outbound", "overflow_rules"}  # their state: below
     from_config = {
         "_busy_without_call_s", "_ended_retention", "_ewt_unstaffed_s", "_idempotency_ttl_s",
-        "_max_answered_s", "_max_no_answer", "_max_ringing_s", "_max_wait_s", "_preferred_wait_s",
-        "_rona_pause", "_site_ids", "_ts_skew_s", "_watchdog_s", "_wrap_up_s", "calendar", "config",
-        "skill_index", "skills", "_survey_share", "_survey_default",
+        "_max_answered_s", "_max_no_answer", "_max_ringing_s", "_max_wait_s", "_max_waiting_s",
+        "_preferred_wait_s", "_rona_pause", "_site_ids", "_ts_skew_s", "_watchdog_s", "_wrap_up_s",
+        "calendar", "config", "skill_index", "skills", "_survey_share", "_survey_default",
     }  # fmt: skip
     transient = {"observer", "_held"}  # the process's listener; set only during a platform.sync
     engine = Engine(rich_config(), router="reference")
