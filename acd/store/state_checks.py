@@ -1,0 +1,85 @@
+"""The checks of a state document before `acd state import` writes it (acd/store/state_cli.py):
+one edited by hand into a state the engine never makes is refused in a sentence, nothing written.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+
+class StateCommandError(Exception):
+    """What the command refuses, said to the operator."""
+
+
+#: The times each kind of entry carries, in seconds (numbers in every release's documents).
+_TIMES = {
+    "calls": ("offered_at", "enqueued_at", "connected_at", "answered_at", "ended_at"),
+    "callbacks": ("created_at", "due_at"),
+    "appointments": ("start", "end", "created_at"),
+}
+
+
+def holds_together(document: Any) -> None:
+    """Refuse a document edited by hand into a state the engine never makes (one call twice in the
+    line would ring two agents for it; an agent twice is two rows of the router for one agent; an
+    agent owned by a call the document lacks is reserved for ever):
+    a `StateCommandError` saying what, before anything is written. Only what every release's
+    documents keep (format 3 and 4 alike; earlier formats are upgraded by `load`, not checked)."""
+    if (
+        not isinstance(document, dict)
+        or not isinstance(document.get("format"), int)
+        or document["format"] < 3
+    ):
+        return
+    bad = "the document does not hold together (edited by hand?): "
+    try:
+        _holds_together(document, bad)
+    except (AttributeError, TypeError, KeyError) as exc:  # an entry of another shape than a release's
+        raise StateCommandError(
+            bad + f"an entry of an unexpected shape ({type(exc).__name__}: {exc})"
+        ) from None
+
+
+def _holds_together(document: dict[str, Any], bad: str) -> None:
+    for key in ("agents", "calls", "waiting", "callbacks", "appointments"):
+        if key in document and not isinstance(document[key], list):
+            raise StateCommandError(bad + f"`{key}` is not a list")
+    counts = Counter(a.get("id") if isinstance(a, dict) else None for a in document.get("agents", []))
+    twice = sorted(str(a) for a, n in counts.items() if n > 1)
+    if twice:
+        raise StateCommandError(bad + f"agents listed more than once: {', '.join(twice)}")
+    status = {
+        c.get("id"): c.get("status", "queued") for c in document.get("calls", []) if isinstance(c, dict)
+    }
+    held_by = {c.get("id"): c.get("agent_id") for c in document.get("calls", []) if isinstance(c, dict)}
+    for agent in document.get("agents", []):
+        owner = agent.get("call_id")
+        if owner is not None and owner not in status:
+            raise StateCommandError(
+                bad + f"agent {agent.get('id')} is owned by call {owner!r}, which it lacks"
+            )
+        if owner is not None and held_by.get(owner) != agent.get("id"):  # its end would not free it
+            raise StateCommandError(
+                bad
+                + f"agent {agent.get('id')} is owned by call {owner!r}, whose agent is {held_by.get(owner)!r}"
+            )
+    for key, times in _TIMES.items():  # times are numbers: a string here was a 500 at each read
+        for entry in document.get(key, []):
+            for name in times:
+                value = entry.get(name)
+                if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
+                    raise StateCommandError(
+                        bad + f"{key[:-1]} {entry.get('id')}: `{name}` is {value!r}, not a time (seconds)"
+                    )
+    seen: set[Any] = set()
+    for entry in document.get("waiting", []):
+        call_id = entry[0] if isinstance(entry, list) and entry else None
+        if call_id in seen:
+            raise StateCommandError(bad + f"call {call_id} is in the line twice")
+        if status.get(call_id) not in ("queued", "callback"):  # a caller, or a callback keeping its place
+            raise StateCommandError(
+                bad
+                + f"the line holds {call_id!r}, which is not a call waiting (status {status.get(call_id)})"
+            )
+        seen.add(call_id)
