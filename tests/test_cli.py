@@ -276,6 +276,12 @@ def _edited(document: dict, how: str) -> dict:
         next(c for c in edited["calls"] if c["id"] == owned)["agent_id"] = "ghost"
     elif how == "an appointment's start that is not a time":  # later a 500 at each GET
         edited["appointments"][0]["start"] = "soon"
+    elif how == "a timer of a kind acd never sets":
+        edited["timers"]["due"].append([edited["now"] + 60, 1, "explode", "c1", 0])
+    elif how == "a timer counter below zero":
+        edited["timers"]["seq"] = -5
+    elif how == "a timer whose time is not a number":
+        edited["timers"]["due"].append(["soon", 1, "call", "c1", 0])
     return edited
 
 
@@ -291,6 +297,9 @@ def _edited(document: dict, how: str) -> dict:
         "a line entry naming a list",
         "a call naming another agent than the one it owns",
         "an appointment's start that is not a time",
+        "a timer of a kind acd never sets",
+        "a timer counter below zero",
+        "a timer whose time is not a number",
     ],
 )
 def test_state_import_refuses_a_hand_edited_document_that_does_not_hold_together(tmp_path, how):

@@ -8,6 +8,14 @@ from __future__ import annotations
 
 import heapq
 
+#: What a timer can be for (Engine.tick fires each kind).
+KINDS = frozenset(
+    (
+        "wrap_up", "watchdog", "call", "callback", "appointment", "remind", "service_open", "slot_end",
+        "callback_stop",
+    )
+)  # fmt: skip
+
 #: (at, seq, kind, key, token): `seq` makes ties fire in the order they were set (deterministic).
 #: A plain tuple: the engine sets one or two per call, and a NamedTuple costs ten times more to make.
 Timer = tuple[float, int, str, str, int]

@@ -72,6 +72,7 @@ def _holds_together(document: dict[str, Any], bad: str) -> None:
                     raise StateCommandError(
                         bad + f"{key[:-1]} {entry.get('id')}: `{name}` is {value!r}, not a time (seconds)"
                     )
+    _timers_hold_together(document.get("timers"), bad)
     seen: set[Any] = set()
     for entry in document.get("waiting", []):
         call_id = entry[0] if isinstance(entry, list) and entry else None
@@ -83,3 +84,26 @@ def _holds_together(document: dict[str, Any], bad: str) -> None:
                 + f"the line holds {call_id!r}, which is not a call waiting (status {status.get(call_id)})"
             )
         seen.add(call_id)
+
+
+def _timers_hold_together(timers: Any, bad: str) -> None:
+    """Each timer is one the engine sets: a known kind, a time, a key, a token; the counter a
+    whole number not below zero (ties fire in the order of it)."""
+    from acd.engine.timers import KINDS
+
+    if timers is None:
+        return
+    seq = timers["seq"]
+    if isinstance(seq, bool) or not isinstance(seq, int) or seq < 0:
+        raise StateCommandError(bad + f"`timers.seq` is {seq!r}, not a whole number from 0")
+    for entry in timers["due"]:
+        at, seq, kind, key, token = entry
+        if kind not in KINDS:
+            raise StateCommandError(
+                bad + f"a timer of kind {kind!r}, which acd never sets (kinds: {', '.join(sorted(KINDS))})"
+            )
+        for name, value in (("at", at), ("seq", seq), ("token", token)):
+            if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
+                raise StateCommandError(bad + f"a {kind} timer's `{name}` is {value!r}, not a number")
+        if not isinstance(key, str):
+            raise StateCommandError(bad + f"a {kind} timer's key is {key!r}, not a string")
