@@ -317,10 +317,13 @@ class Line:
         call.row = -1
         call.timer_token += 1
 
-    def _served_from_line(self, call: Call, now: float) -> None:
+    def _served_from_line(self, call: Call, now: float, paced: bool = True) -> None:
         """A waiting call goes to an agent: the line was served, the caller did not hang up (the
-        line of the calls without needs, when it is one of them)."""
-        if not call.needs:
+        line of the calls without needs, when it is one of them). `paced`: the agent freed itself
+        from its work (a call's end, a wrap-up): what the line's service rate measures; an agent
+        who just logged in or came back from a pause is a step of the capacity, not a pace (a
+        team logging in together takes a call each at once)."""
+        if paced and not call.needs:
             self.service_rate.entered_service(call.skill, now)
         self.abandonment.observe(call.skill, max(0.0, now - call.enqueued_at), False)
         self._dequeue(call)
@@ -372,7 +375,9 @@ class Line:
         self.observer.decision(call, "connect", now)
         return decision
 
-    def _offer_work(self, agent: Agent, now: float, commands: list[Command]) -> None:
+    def _offer_work(self, agent: Agent, now: float, commands: list[Command], paced: bool = False) -> None:
+        """The agent is available: it takes the best waiting call it may (`paced`: freed from its
+        work, see `_served_from_line`)."""
         if self._held is not None:  # reconciling: offered once the sync is whole
             self._held.add(agent.id)
             return
@@ -381,7 +386,7 @@ class Line:
             if call.callback_id is not None and not self._may_dial(call, now):
                 self.callback_book.defer(call, now)  # dialled in opening hours, the caller's daytime
                 continue
-            self._served_from_line(call, now)
+            self._served_from_line(call, now, paced)
             self._connect(call, agent, now, commands, notify=True)
             return
 
@@ -649,7 +654,7 @@ class Line:
                     agent.state_changed_at + self._wrap_up_s, "wrap_up", agent_id, agent.wrap_token
                 )
         elif target is AVAILABLE and flags & _OFFER_WORK:
-            self._offer_work(agent, now, commands)
+            self._offer_work(agent, now, commands, state is not LOGGED_OUT and state is not PAUSED)
         return ignored
 
     def _forget_preference(self, agent: Agent, now: float, commands: list[Command]) -> None:

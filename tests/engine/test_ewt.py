@@ -4,6 +4,8 @@ without abandonment, and the M/M/n+M queue."""
 from __future__ import annotations
 
 import math
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
 import pytest
 from hypothesis import given, settings
@@ -132,3 +134,29 @@ def test_the_threshold_test_of_the_wait_says_what_the_wait_says(position, rate, 
     if near is not None:  # at the wait, or just above or below it
         cut = wait * near
     assert wait_at_rate_reaches(position, rate, theta, cut) is (wait >= cut)
+
+
+def test_a_team_logging_in_together_is_not_a_fast_line(router_kind, shipped_config) -> None:
+    """Twelve agents who log in (or come back from a pause) together each take a waiting call at
+    once: twelve entries into service within a second are a step in the line's capacity, not a
+    rate of 12 calls a second. The wait told to the next callers stays about position x AHT /
+    agents; before, it was 0.1 s (no callback or appointment offer, no overflow) until the line
+    had been served for about one AHT (seen from outside: /work/notes/audit-api.md, D1)."""
+    from acd.engine import Engine
+    from tests.conftest import Driver
+
+    d = Driver(Engine(shipped_config, router=router_kind))
+    d.now = datetime(2026, 11, 17, 9, 0, tzinfo=ZoneInfo("Europe/Paris")).timestamp()
+    team = [a.id for a in shipped_config.agents if set(a.skills) == {"paiement"}][:12]
+    assert len(team) == 12
+    for k in range(40):
+        assert d.offer(f"c{k}", skill="paiement")["action"] == "queue"
+        d.advance(1)
+    d.advance(60)
+    for agent_id in team:
+        assert d.agent(agent_id, "available") is None
+        d.advance(0.004)
+    decision = d.offer("late", skill="paiement")
+    assert decision["action"] == "queue" and decision["position"] == 29
+    aht = next(s.default_aht_s for s in shipped_config.skills if s.id == "paiement")
+    assert decision["ewt_s"] >= 0.5 * 29 * aht / 12, decision
