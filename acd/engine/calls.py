@@ -135,6 +135,9 @@ def on_answered(line: Line, e: CallAnswered, t: float, now: float, commands: lis
         if status is CONNECTING:  # its dial: answered
             return line.outbound.call_answered(call, agent, t, now, commands)
         return Ignored("not_dialing")  # in line for an agent, or between two dials: nobody rings it
+    # dated no earlier than the call's offer and ring (clocks that disagree): no record answered
+    # before it was offered, no handle time counted from before the ring
+    t = max(t, call.offered_at, call.connected_at or t)
     if call.agent_id == agent.id:  # the agent acd rang picks up
         line._agent_event(agent, "answer", t, now, commands)
     else:

@@ -116,8 +116,9 @@ def _reconcile(
             continue  # unknown to acd: ignored
         agent = line.agents[agent_id]
         changed_at, _ = before[agent_id]
-        if changed_at > t or line._reported_at.get(agent_id, -math.inf) > t:
-            continue  # acd knows something newer
+        if e.ts is not None and (changed_at > t or line._reported_at.get(agent_id, -math.inf) > t):
+            continue  # acd knows something newer (an undated sync is news: as of its arrival,
+            # after anything acd applied, a report stamped ahead of acd's clock included)
         if wire == "available":
             rung = _rung_out(line, agent, t, e, now, commands)
             if rung is not None:
