@@ -265,6 +265,18 @@ def test_auto_follows_the_live_ewt_with_hysteresis(router_kind):
     assert status(d.now)["active"] is False
 
 
+def test_auto_the_caller_whose_wait_turns_overflow_on_is_overflowed_too(router_kind):
+    """The first caller of a skill nobody staffs is told 3600 s: her own wait turns auto overflow
+    on, and she goes to her local service with the callers after her. Before, the watch ran after
+    her decision: she stayed on the national line until max_wait_s while the next caller was
+    overflowed (seen from outside: /work/notes/audit-api.md, D4)."""
+    d = driver(router_kind)  # threshold 300 s, activate at 600 s; nobody logged in
+    assert d.engine.overflow.status(d.now)["active"] is False
+    first = d.offer("f1", skill="paiement", department="59")
+    assert first["action"] == "overflow" and first["service"] == "sip-59", first
+    assert d.offer("f2", skill="paiement", department="59")["action"] == "overflow"
+
+
 def test_mode_can_be_switched_at_run_time(router_kind):
     d = driver(router_kind)
     assert d.send("overflow.mode", mode="on") == {
