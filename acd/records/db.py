@@ -2,8 +2,10 @@
 
 Both backends take the same versioned migrations (`migrations/<dialect>/NNNN_*.sql`, applied in
 order at start-up and noted in `schema_migrations`) and run the same queries (`acd.records.queries`,
-written with `?` placeholders; PostgreSQL gets them as `%s`). Writes are upserts keyed by
-`(call_id, kind)`, so writing a record again (a retry, a replay after a crash) leaves one row, and a
+written with `?` placeholders; PostgreSQL gets them as `%s`). A record is one contact, keyed by
+`(call_id, kind, offered_ts)`: a call id the platform offers again once acd has forgotten the first
+call is another contact with its own record (migration 0005). Writes are upserts on that key, so
+writing a record again (a retry, a replay after a crash, a late answer) leaves one row, and a
 survey score once set is never replaced.
 """
 
@@ -22,25 +24,39 @@ from acd.records.model import COLUMNS, TIME_COLUMNS, Record
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
-#: A survey score for the record `(call_id, kind)`: set once, later ones ignored.
-SurveyOp = tuple[str, str, int]
+#: A survey score for the record `(call_id, kind, offered_ts)`: set once, later ones ignored.
+#: `(call_id, kind, score)` without the offer's instant (queued by a release before 0005, carried in
+#: its snapshots and state exports): the latest contact with that call id and kind.
+SurveyOp = tuple[str, str, int] | tuple[str, str, int, float]
 Op = tuple[str, Any]  # ("record", Record) | ("survey", SurveyOp)
 
 _UPSERT = (
     f"INSERT INTO call_records ({', '.join(COLUMNS)}) VALUES ({', '.join('?' for _ in COLUMNS)}) "
-    "ON CONFLICT (call_id, kind) DO UPDATE SET "
+    "ON CONFLICT (call_id, kind, offered_ts) DO UPDATE SET "
     + ", ".join(
         f"{c} = excluded.{c}"
         if c != "survey_score"
         else "survey_score = COALESCE(call_records.survey_score, excluded.survey_score)"
         for c in COLUMNS
-        if c not in ("call_id", "kind")
+        if c not in ("call_id", "kind", "offered_ts")
     )
 )
 _MIGRATIONS_TABLE = (
     "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL)"
 )
-_SURVEY = "UPDATE call_records SET survey_score = ? WHERE call_id = ? AND kind = ? AND survey_score IS NULL"
+_SURVEY = (
+    "UPDATE call_records SET survey_score = ? WHERE call_id = ? AND kind = ? AND survey_score IS NULL "
+    "AND offered_ts = COALESCE(CAST(? AS DOUBLE PRECISION), "
+    "(SELECT MAX(c.offered_ts) FROM call_records c WHERE c.call_id = ? AND c.kind = ?))"
+)
+
+
+def _survey_params(op: SurveyOp) -> tuple[Any, ...]:
+    """`_SURVEY`'s parameters: the score, the record's key (its offer's instant, or none: the
+    latest contact with the id)."""
+    call_id, kind, score = op[0], op[1], op[2]
+    offered_ts = op[3] if len(op) > 3 else None
+    return (score, call_id, kind, offered_ts, call_id, kind)
 
 
 def migrations(dialect: str) -> list[tuple[int, str, str]]:
@@ -142,7 +158,7 @@ class SQLiteDB(RecordsDB):
     def _write(self, ops: Sequence[Op]) -> None:
         conn = self._connect()
         records = [_row_params(v, text_times=True) for k, v in ops if k == "record"]
-        scores = [(v[2], v[0], v[1]) for k, v in ops if k == "survey"]
+        scores = [_survey_params(v) for k, v in ops if k == "survey"]
         conn.execute("BEGIN IMMEDIATE")
         try:
             # the records first, then the scores (as on PostgreSQL): a score finds its record
@@ -235,8 +251,7 @@ class PostgresDB(RecordsDB):
                         await cur.executemany(self._sql(_UPSERT), records)
                     for k, v in ops:
                         if k == "survey":
-                            call_id, rec_kind, score = v
-                            await cur.execute(self._sql(_SURVEY), (score, call_id, rec_kind))
+                            await cur.execute(self._sql(_SURVEY), _survey_params(v))
             except BaseException:
                 conn, self._conn = self._conn, None  # opened again on the next write
                 if conn is not None:

@@ -268,14 +268,15 @@ class RecordSink(RecordWriter, Observer):
 
     def survey(self, call: Call, score: int) -> None:
         """The score goes on the record of the conversation it rates (a virtual-hold caller's
-        callback, or the call itself); a later score for the same record is ignored."""
+        callback, or the call itself), that contact's (its offer's instant: not another caller's
+        whose call had the same id); a later score for the same record is ignored."""
         if call.callback_id is not None:
-            key = (call.callback_id, "callback")
+            key, at = (call.callback_id, "callback"), _callback_start(call)
         elif call.kind == "appointment":
-            key = (call.id, "appointment")
+            key, at = (call.id, "appointment"), call.offered_at
         else:
-            key = (call.id, "call" if call.kind == "inbound" else call.kind)
-        self._put(("survey", (key[0], key[1], int(score))))
+            key, at = (call.id, "call" if call.kind == "inbound" else call.kind), call.offered_at
+        self._put(("survey", (key[0], key[1], int(score), at)))
 
 
 def _rung_site(call: Call, agent_id: str) -> str | None:

@@ -2,7 +2,8 @@
 that stores them.
 
 The engine never waits for the database: the sink (acd/records/sink.py) only appends to this
-queue. The writer drains it in batches (one transaction each, upserts by `(call_id, kind)`): it
+queue. The writer drains it in batches (one transaction each, upserts by `(call_id, kind,
+offered_ts)`, one row per contact): it
 writes when `batch` records wait or the oldest has waited `linger_s` (0.1 s), so a busy line pays
 for one transaction per tenth of a second rather than one per contact (see docs/performance.md).
 On a database error it keeps the batch, counts the failure and retries with backoff, so an outage
@@ -164,8 +165,9 @@ class RecordWriter:
 
     def queued(self) -> list[list[Any]]:
         """What waits to be written, as plain JSON values, oldest first: `["record", {field:
-        value}]` (times as Unix seconds) and `["survey", [call_id, kind, score]]` (what a snapshot
-        carries, and `acd state export` writes under `records`)."""
+        value}]` (times as Unix seconds) and `["survey", [call_id, kind, score, offered_ts]]` (what a
+        snapshot carries, and `acd state export` writes under `records`; an earlier release's,
+        without `offered_ts`, scores the latest contact with that call id)."""
         return [
             [kind, asdict(value) if kind == "record" else list(value)] for _, (kind, value) in self._queue
         ]
@@ -186,8 +188,13 @@ class RecordWriter:
                     float(record.offered_at)
                     read.append(("record", record))
                 elif kind == "survey":
-                    call_id, record_kind, score = value
-                    read.append(("survey", (str(call_id), str(record_kind), int(score))))
+                    if not isinstance(value, (list, tuple)) or len(value) not in (3, 4):
+                        raise ValueError("a survey is [call_id, kind, score(, offered_ts)]")
+                    call_id, record_kind, score = value[:3]
+                    survey = (str(call_id), str(record_kind), int(score))
+                    if len(value) == 4:
+                        survey += (float(value[3]),)
+                    read.append(("survey", survey))
                 else:
                     raise ValueError(f"unknown op {kind!r}")
             except (TypeError, ValueError) as exc:
