@@ -62,7 +62,9 @@ async def _range_and_filters(
     for value, valid, column in ((skill, known.skills, "skill"), (site, known.sites, "site")):
         if value is None or value in valid:
             continue
-        if not await _in_records(service, column, value, start, end):
+        # a name with a control character (NUL, which PostgreSQL refuses in text), a lone
+        # surrogate or another unprintable one names no skill or site: refused before any query
+        if not value.isprintable() or not await _in_records(service, column, value, start, end):
             one_of(value, valid, column, f"unknown_{column}", column)
     return start, end, skill, site
 
