@@ -203,7 +203,9 @@ async def test_the_scripted_day_gives_exactly_the_expected_indicators(make_platf
     _, by_skill = await platform.get(f"/v1/reports/indicators?from={DAY}&to={DAY}&by=skill")
     assert [(r["skill"], r["answered"]) for r in by_skill["rows"]] == [("impot_revenu", 2)]
     _, other_day = await platform.get("/v1/reports/indicators?from=2026-03-03&to=2026-03-04")
-    assert other_day["rows"] == []
+    assert [(r["offered"], r["answer_rate"], r["satisfaction"]["n"]) for r in other_day["rows"]] == [
+        (0, None, 0)
+    ]
 
 
 async def test_records_stream_as_csv_with_a_header(make_platform, clock, backend):

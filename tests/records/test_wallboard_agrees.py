@@ -79,7 +79,8 @@ async def test_a_callback_answered_the_next_morning_counts_on_the_day_of_its_cal
     today = board["total"]["today"]
     [yesterday] = await indicators(p, "2026-03-02")
     assert (yesterday["offered"], yesterday["answered"]) == (1, 1)  # counted on the day of c1
-    assert await indicators(p, "2026-03-03") == []  # c2 has not ended: no record yet
+    [empty] = await indicators(p, "2026-03-03")  # c2 has not ended: no record yet, a total of zeros
+    assert (empty["offered"], empty["answered"], empty["answer_rate"]) == (0, 0, None)
     # this morning: one call offered, none answered (not 1 of 1, nor a rate above 100 %)
     assert (today["offered"], today["answered"], today["answer_rate"]) == (1, 0, 0.0)
 
