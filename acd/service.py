@@ -16,6 +16,7 @@ import math
 import time
 import uuid
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from prometheus_client import CollectorRegistry
@@ -65,6 +66,8 @@ class Service:
             purge_every_s=settings.records_purge_interval_s,
             # the service's day, as the records' dates are (ACD_CLOCK_START shifts both)
             today=lambda: line_date(self.clock.now()),
+            # the memory state has no snapshot to carry what is queued at a stop: a spool does
+            spool=None if settings.redis_enabled else Path(settings.data_dir) / "records-spool.json",
         )
         #: What observes the engine while this instance is in charge (metrics and records), and
         #: while it keeps a replica (records only: they are written if it takes over).

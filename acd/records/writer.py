@@ -11,7 +11,9 @@ delays records without losing them (unless the queue overflows, which drops the 
 so in `acd_records_dropped_total`). Only the instance in charge writes (`leading`); a follower's
 replica observes too and keeps the latest records queued, so when it takes over it writes them
 again (upserts: one row each) and nothing its predecessor had still queued is lost. A snapshot
-carries what is queued (`carried`, `restore`).
+carries what is queued (`carried`, `restore`). Without one (the embedded memory state), a stop that
+cannot flush writes what is still queued to a spool file (`spool`, in ACD_DATA_DIR), which the
+next start queues again and removes once those records are written.
 """
 
 from __future__ import annotations
@@ -20,12 +22,14 @@ import asyncio
 import contextlib
 import itertools
 import logging
+import os
 import time
 import zlib
 from collections import deque
 from collections.abc import Callable
 from dataclasses import asdict
 from datetime import date, timedelta
+from pathlib import Path
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
@@ -79,6 +83,7 @@ class RecordWriter:
         retention_days: int = 400,
         purge_every_s: float = 3600.0,
         today: Callable[[], date] | None = None,
+        spool: Path | None = None,
     ) -> None:
         self.db = db
         self.metrics = metrics
@@ -95,6 +100,9 @@ class RecordWriter:
         self._task: asyncio.Task[None] | None = None
         self._opened = False
         self._where = db.url.split("@")[-1]  # no password in the logs
+        #: where a stop that cannot flush leaves the queue (None: a snapshot carries it, Redis)
+        self._spool = spool
+        self._spooled: Op | None = None  # the last op read from the spool, until it is written
         metrics.queued.set_function(lambda: len(self._queue))
         metrics.lag.set_function(self.lag)
 
@@ -103,6 +111,7 @@ class RecordWriter:
     async def start(self) -> None:
         """Open the database (migrations) and start the writer. A database away at start-up does
         not stop the service: the writer opens it when it answers, and records queue meanwhile."""
+        self._unspool()
         await self._open()
         self._task = asyncio.create_task(self._run(), name="acd-records-writer")
 
@@ -125,7 +134,66 @@ class RecordWriter:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+            if self._queue and self._leading() and self._spool is not None:
+                self._spill(self._spool)
         await self.db.close()
+
+    # ------------------------------------------------------------------ the spool (memory state)
+
+    def _spill(self, path: Path) -> None:
+        """Write what is still queued to the spool (replacing it: what it held is in the queue),
+        as `queued` gives it; said at ERROR, and counted as dropped if even that fails."""
+        n = sum(1 for _, (kind, _) in self._queue if kind == "record")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(path.name + ".tmp")
+            with open(tmp, "wb") as f:
+                f.write(jsonio.dumps(self.queued()))
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        except Exception as exc:
+            self.metrics.dropped.inc(n)
+            log.error(
+                "records: the database %s did not take %d records before the stop and the spool %s "
+                "cannot be written (%s): those records are lost",
+                self._where,
+                n,
+                path,
+                exc,
+            )
+            return
+        log.error(
+            "records: the database %s did not take %d records before the stop: written to the spool %s, "
+            "queued again at the next start",
+            self._where,
+            n,
+            path,
+        )
+
+    def _unspool(self) -> None:
+        """Queue the records a stop left in the spool (before any new one); the spool stays until
+        they are written (`_written`). One that cannot be read is left as it is, and said."""
+        path = self._spool
+        if path is None or not path.is_file():
+            return
+        try:
+            n = self.queue(jsonio.loads(path.read_bytes()))
+        except (OSError, ValueError) as exc:
+            log.error("records: the spool %s cannot be read (%s); left as it is", path, exc)
+            return
+        if n:
+            self._spooled = self._queue[-1][1]
+            log.warning("records: %d records queued again from the spool %s", n, path)
+        else:
+            path.unlink(missing_ok=True)
+
+    def _written(self, op: Op) -> None:
+        """`op` left the queue (written, or dropped and counted): the spool goes with its last."""
+        if op is self._spooled and self._spool is not None:
+            self._spooled = None
+            with contextlib.suppress(OSError):
+                self._spool.unlink(missing_ok=True)
 
     async def flush(self, timeout_s: float = 10.0) -> None:
         """Wait until every queued record is written (tests, shutdown)."""
@@ -226,7 +294,7 @@ class RecordWriter:
     def _put(self, op: Op) -> None:
         queue = self._queue
         if len(queue) >= self._max:
-            queue.popleft()
+            self._written(queue.popleft()[1])
             if self._leading():
                 self.metrics.dropped.inc()
         queue.append((time.monotonic(), op))
@@ -285,6 +353,7 @@ class RecordWriter:
             for op in ops:  # the observer may have dropped the oldest (a full queue) meanwhile
                 if queue and queue[0][1] is op:
                     queue.popleft()
+                    self._written(op)
             self.metrics.written.inc(sum(1 for kind, _ in ops if kind == "record"))
 
     async def purge(self) -> int:
