@@ -20,6 +20,7 @@ from pydantic import (
     TypeAdapter,
     ValidationInfo,
 )
+from pydantic_core import PydanticCustomError
 
 from acd import phone
 
@@ -39,6 +40,18 @@ def _as_number(value: Any) -> Any:
     return phone.normalize(value) if isinstance(value, str) else value
 
 
+def _as_number_to_dial(value: Any, info: ValidationInfo) -> Any:
+    """`_as_number`; from outside, a number acd must not dial back (the French plan's wrong
+    lengths, special-rate and short numbers: acd/phone.py) is refused, its code the reason. A
+    stored log replays without the check: what an earlier release took still loads."""
+    number = _as_number(value)
+    if isinstance(number, str) and info.context and info.context.get("edge"):
+        why = phone.refusal(number)
+        if why is not None:
+            raise PydanticCustomError(why[0], why[1].replace("{", "{{").replace("}", "}}"))
+    return number
+
+
 #: A number acd may dial: E.164, or a French national form written in E.164 (acd/phone.py).
 E164 = Annotated[
     str,
@@ -47,7 +60,7 @@ E164 = Annotated[
         description="E.164 number, e.g. +33142000000 (a French national form, 01 42 00 00 00, is "
         "taken and written in E.164)",
     ),
-    BeforeValidator(_as_number),  # after the Field: the pattern stays in the JSON schema
+    BeforeValidator(_as_number_to_dial),  # after the Field: the pattern stays in the JSON schema
 ]
 #: A caller id as the platform has it: a number (written in E.164 when its form is certain), or a
 #: withheld one (`anonymous`, `restricted`, empty): the call is taken, and never called back.

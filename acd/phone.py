@@ -12,6 +12,14 @@ digits after +508), `00`
 as `+`, `+33 0...` without its 0, separators (spaces, dots, dashes, parentheses) dropped, and a
 `sip:` or `tel:` URI read for its user part.
 Anything else stays as given, and is no number to call back (`diallable`).
+
+Nor is a number acd must not dial (`refusal`, ARCEP's plan): a French one (+33, and the overseas
+departments' +262, +590, +594, +596, +508) of the wrong length, which nobody answers; a
+special-rate one, 081x to 089x (up to 3 EUR a minute, paid by the line: a known toll-fraud
+vector), or a short one (3BPQ such as 3949, 1X, 118XYZ), special-rate or diallable only inside
+France. Free numbers (0800-0805) and the rest of 080, geographic (01-05), mobile (06, 07) and
+non-geographic (09) numbers are called back; so are foreign numbers and the collectivities with
+their own plans (+681, +687, +689), as given.
 """
 
 from __future__ import annotations
@@ -69,6 +77,50 @@ def normalize(raw: str) -> str:
     return digits if _E164.match(digits) else text
 
 
+#: The national significant number's length in the French plan, by country code.
+_FRENCH_LENGTHS = {"33": 9, "262": 9, "590": 9, "594": 9, "596": 9, _SPM: 6}
+#: Short numbers (3BPQ, 1X, 11X, 10XY, 118XYZ): special-rate, or diallable only inside France.
+_SHORT = re.compile(r"^(?:3[0-9]{3}|1[0-9]|11[0-9]|10[0-9]{2}|11[68][0-9]{3})$")
+WRONG_LENGTH, NOT_IN_PLAN, SURCHARGED, SHORT = (
+    "number_wrong_length",
+    "number_not_in_plan",
+    "number_surcharged",
+    "number_short",
+)
+#: Every code `refusal` gives (the API's error codes).
+REFUSALS = frozenset({WRONG_LENGTH, NOT_IN_PLAN, SURCHARGED, SHORT})
+
+
+def refusal(number: str) -> tuple[str, str] | None:
+    """Why acd must not dial `number` (as `normalize` writes it) back: `(code, sentence)`, or
+    None. A short number is refused as such; anything else not in E.164 is left to the E.164
+    check (a withheld caller id, a word)."""
+    if not _E164.match(number):
+        if _SHORT.fullmatch(_SEPARATORS.sub("", number.strip())):
+            return SHORT, f"{number!r} is a short number (such as 3949): special-rate, not one to call back"
+        return None
+    code = next((c for c in _FRENCH_LENGTHS if number.startswith("+" + c)), None)
+    if code is None:
+        return None  # a foreign number, or a plan of its own: as given
+    national, length = number[1 + len(code) :], _FRENCH_LENGTHS[code]
+    if code == "33" and _SHORT.fullmatch(national):
+        return SHORT, f"{number} is a short number (+33 {national}): special-rate, not one to call back"
+    if len(national) != length:
+        return WRONG_LENGTH, (
+            f"{number} has {len(national)} digit(s) after +{code}; a number there has {length} "
+            f"(the national number without its leading 0)"
+        )
+    if code == "33" and national[0] == "0":
+        return NOT_IN_PLAN, f"{number}: no French number begins with 0 after +33 (write +33 6..., or 06...)"
+    if code == "33" and national[0] == "8" and national[1] != "0":
+        return SURCHARGED, (
+            f"{number} is a special-rate number (08{national[1]}x): calling it back would cost the line "
+            "its surcharge (in 08, only 080x numbers, free or at a normal rate, are called back)"
+        )
+    return None
+
+
 def diallable(number: str | None) -> bool:
-    """Whether acd can dial it back: an E.164 number (a withheld caller id is not)."""
-    return number is not None and _E164.match(number) is not None
+    """Whether acd may dial it back: an E.164 number (a withheld caller id is not) that the French
+    plan does not refuse (`refusal`)."""
+    return number is not None and _E164.match(number) is not None and refusal(number) is None

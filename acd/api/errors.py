@@ -11,6 +11,7 @@ from pydantic import ValidationError
 from acd import jsonio
 from acd.engine.errors import EngineError
 from acd.events import CALLER_PATTERN, DEPARTMENT_PATTERN, E164_PATTERN, IDENT_PATTERN, SIP_URI_PATTERN
+from acd.phone import REFUSALS
 
 log = logging.getLogger("acd.api")
 
@@ -70,6 +71,9 @@ def validation_error(exc: ValidationError, what: str) -> ApiError:
         )
     first = details[0]
     where = ".".join(str(p) for p in first["loc"]) or what
+    if first["type"] in REFUSALS:  # a number acd must not dial (acd/phone.py): the reason is the code
+        field = str(first["loc"][-1]) if first["loc"] else what
+        return ApiError(422, first["type"], f"{where}: {first['msg']}", {"field": field, "loc": first["loc"]})
     return ApiError(422, f"invalid_{what}", f"{where}: {first['msg']}{_hint(errors[0])}", details)
 
 

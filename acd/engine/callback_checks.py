@@ -12,7 +12,7 @@ from acd.engine.validation import Batch
 from acd.engine.windows import check_window
 from acd.events import CallbackAccepted, CallbackCancelled, CallbackRequested, CallbackResult
 from acd.model import CallbackStatus
-from acd.phone import diallable
+from acd.phone import diallable, refusal
 
 
 def accepted(book: Any, e: CallbackAccepted, batch: Batch) -> None:
@@ -24,11 +24,12 @@ def accepted(book: Any, e: CallbackAccepted, batch: Batch) -> None:
     call = book.line.calls.get(e.call_id)
     caller = call.caller if call is not None else batch.offered.get(e.call_id)
     if e.number is None and not diallable(caller):
+        why = refusal(caller) if caller is not None else None  # a number acd must not dial
         batch.fail(
             422,
             "no_number",
-            f"the caller id of call {e.call_id!r} is no number to call back ({caller!r}: withheld); "
-            "give the number the caller chose (`number`)",
+            f"the caller id of call {e.call_id!r} is no number to call back "
+            f"({why[1] if why else f'{caller!r}: withheld'}); give the number the caller chose (`number`)",
             "number",
         )
 

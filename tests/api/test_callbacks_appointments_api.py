@@ -224,7 +224,7 @@ async def test_rescheduling_into_a_full_slot_is_a_409_and_keeps_the_booking(make
         ({"start": local("2026-03-03T21:00:00")}, 422, "outside_hours"),
         ({"start": local("2026-03-01T09:00:00")}, 422, "in_past"),
         ({"start": "2026-03-03T09:00:00"}, 422, "invalid_appointment"),  # no offset
-        ({"number": "12"}, 422, "invalid_appointment"),
+        ({"number": "06 11"}, 422, "invalid_appointment"),  # not a number (a short one: number_short)
         ({"skill": "astrologie"}, 422, "unknown_skill"),
         ({"site": "paris"}, 422, "unknown_site"),
     ],
