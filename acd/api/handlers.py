@@ -25,7 +25,7 @@ from acd.api.schemas import (
     OverflowModeBody,
     calendar_date,
 )
-from acd.config import AgentConfig
+from acd.config import AGENT_ID_RULE, AgentConfig
 from acd.engine import EngineError, EventResult
 from acd.events import (
     EDGE,
@@ -111,7 +111,7 @@ async def put_agent(request: web.Request) -> web.Response:
     read_query(request, ())
     agent_id = request.match_info["agent_id"]
     if not _ident.fullmatch(agent_id):  # an upsert names the agent it creates: a bad id, not a missing one
-        message = f"agent_id: not a valid id: {agent_id[:80]!r}"
+        message = f"agent_id: not a valid id: {agent_id[:80]!r} ({AGENT_ID_RULE})"
         raise ApiError(422, "invalid_agent", message, {"field": "agent_id"})
     spec = await read_model(request, AgentUpsert, "agent")
     try:
@@ -119,7 +119,10 @@ async def put_agent(request: web.Request) -> web.Response:
     except ValidationError as exc:  # a path id the roster's stricter id pattern refuses (`a:b`)
         first = exc.errors(include_url=False, include_context=False, include_input=False)[0]
         field = "agent_id" if tuple(first["loc"]) == ("id",) else ".".join(str(p) for p in first["loc"])
-        raise ApiError(422, "invalid_agent", f"{field}: {first['msg']}", {"field": field}) from None
+        message = f"{field}: {first['msg']}"
+        if field == "agent_id":
+            message = f"agent_id: not a valid id: {agent_id[:80]!r} ({AGENT_ID_RULE})"
+        raise ApiError(422, "invalid_agent", message, {"field": field}) from None
     with _about_the_request():
         _, created = await service.upsert_agent(entry)
     return _json(service.engine.queries.agent(agent_id, service.clock.now()), status=201 if created else 200)

@@ -19,6 +19,7 @@ from acd.config.errors import ConfigError, KeyPath
 from acd.config.loader import FILES, Section, load_config
 from acd.config.model import MAX_SKILLS, Config
 from acd.config.sections import (
+    AGENT_ID_RULE,
     DEFAULT_SERVICE_HOURS,
     AgentConfig,
     AppointmentCapacity,
@@ -38,6 +39,7 @@ from acd.config.sections import (
 )
 
 __all__ = [
+    "AGENT_ID_RULE",
     "DEFAULT_SERVICE_HOURS",
     "FILES",
     "MAX_SKILLS",

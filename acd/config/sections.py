@@ -190,10 +190,19 @@ class RoutingConfig(_Model):
     ended_call_retention: Annotated[int, Field(ge=0, strict=True)] = 200000
 
 
+#: An agent's id: 1 to 64 letters, digits or . _ -, but not `.` nor `..`, the dot segments most
+#: HTTP clients and proxies remove from a path (RFC 3986 5.2.4): `PUT /v1/agents/..` made an agent
+#: nobody could address again. (No look-ahead: pydantic's regex engine has none.)
+AGENT_ID_PATTERN = (
+    r"^(?:[A-Za-z0-9_-][A-Za-z0-9._-]{0,63}|\.[A-Za-z0-9_-][A-Za-z0-9._-]{0,62}|\.\.[A-Za-z0-9._-]{1,62})$"
+)
+AGENT_ID_RULE = "1 to 64 letters, digits or . _ -, and not . or .., which HTTP clients drop from a path"
+
+
 class AgentConfig(_Model):
     """An agent of the roster (state is not configuration: every agent starts logged out)."""
 
-    id: str = Field(pattern=r"^[A-Za-z0-9._-]{1,64}$")
+    id: str = Field(pattern=AGENT_ID_PATTERN)
     site: str
     skills: dict[str, Level] = Field(min_length=1)
     #: The agent's SIP URI, rung to connect a call.
