@@ -28,6 +28,7 @@ EventId = Annotated[str, Field(min_length=1, max_length=128, description="Unique
 IDENT_PATTERN = r"^[A-Za-z0-9._:@+\-]{1,128}$"
 Ident = Annotated[str, Field(min_length=1, max_length=128, pattern=IDENT_PATTERN)]
 E164_PATTERN = phone.E164_PATTERN
+NUMBER_PATTERN = phone.NUMBER_PATTERN
 DEPARTMENT_PATTERN = r"^(0[1-9]|[1-8][0-9]|9[0-5]|2A|2B|97[1-6])$"
 #: A SIP URI as it goes out in commands (an agent's, a local service's): visible ASCII only
 #: (RFC 3261 percent-encodes the rest), so no NUL, control or invisible character reaches the
@@ -44,8 +45,13 @@ def _as_number_to_dial(value: Any, info: ValidationInfo) -> Any:
     """`_as_number`; from outside, a number acd must not dial back (the French plan's wrong
     lengths, special-rate and short numbers: acd/phone.py) is refused, its code the reason. A
     stored log replays without the check: what an earlier release took still loads."""
+    edge = bool(info.context and info.context.get("edge"))
+    if edge and isinstance(value, str) and not phone.NUMBER.fullmatch(value):
+        raise PydanticCustomError(
+            "string_pattern_mismatch", "not a phone number", {"pattern": NUMBER_PATTERN}
+        )
     number = _as_number(value)
-    if isinstance(number, str) and info.context and info.context.get("edge"):
+    if isinstance(number, str) and edge:
         why = phone.refusal(number)
         if why is not None:
             raise PydanticCustomError(why[0], why[1].replace("{", "{{").replace("}", "}}"))
@@ -56,9 +62,15 @@ def _as_number_to_dial(value: Any, info: ValidationInfo) -> Any:
 E164 = Annotated[
     str,
     Field(
-        pattern=E164_PATTERN,
-        description="E.164 number, e.g. +33142000000 (a French national form, 01 42 00 00 00, is "
-        "taken and written in E.164)",
+        pattern=E164_PATTERN,  # what it is written as; the document gives the forms taken
+        description="A phone number acd dials, written in E.164: +33142000000, or a French form "
+        "(01 42 00 00 00, 0033 1..., +33 (0)1..., with spaces, . - ( ) / as separators; 0590, 0594, "
+        "0596, 0262, 0269, 0639, 0692... and 05 08 with their overseas country codes), or a sip:, "
+        "sips: or tel: URI's user part. Refused (422, the code says why): number_wrong_length (a "
+        "French number, +33, +262, +590, +594, +596, not 9 digits after its country code; +508: 6), "
+        "number_not_in_plan (+33 0...), number_surcharged (special-rate 081x-089x), number_short "
+        "(3BPQ such as 3949, 1X, 11X, 10XY, 118XYZ). 080x (free), 01-07 and 09 are called back",
+        json_schema_extra={"pattern": NUMBER_PATTERN},
     ),
     BeforeValidator(_as_number_to_dial),  # after the Field: the pattern stays in the JSON schema
 ]

@@ -28,6 +28,16 @@ import re
 
 E164_PATTERN = r"^\+[1-9][0-9]{1,14}$"
 _E164 = re.compile(E164_PATTERN)
+#: The separators a number acd dials may be written with: a space (a no-break or a narrow one,
+#: pasted from a page or a letter), a tab, . - ( ) /.
+_SEP = r"[ \t\u00a0\u202f.()/-]"
+#: What a number acd dials may look like as given, before `normalize`: digits and separators
+#: with one `+` before the digits, or a sip:, sips: or tel: URI. The API checks it and publishes
+#: it (/openapi.json); explicit classes only (no \s), so ECMA-262 and Python read it alike.
+NUMBER_PATTERN = (
+    rf"^(?:{_SEP}*\+?{_SEP}*[0-9](?:[0-9]|{_SEP})*|[ \t]*(?:[Ss][Ii][Pp][Ss]?|[Tt][Ee][Ll]):[\s\S]+)$"
+)
+NUMBER = re.compile(NUMBER_PATTERN)
 _SEPARATORS = re.compile(r"[\s.\-()/]")
 _NATIONAL = re.compile(r"^0[1-9][0-9]{8}$")
 

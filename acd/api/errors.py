@@ -10,7 +10,14 @@ from pydantic import ValidationError
 
 from acd import jsonio
 from acd.engine.errors import EngineError
-from acd.events import CALLER_PATTERN, DEPARTMENT_PATTERN, E164_PATTERN, IDENT_PATTERN, SIP_URI_PATTERN
+from acd.events import (
+    CALLER_PATTERN,
+    DEPARTMENT_PATTERN,
+    E164_PATTERN,
+    IDENT_PATTERN,
+    NUMBER_PATTERN,
+    SIP_URI_PATTERN,
+)
 from acd.phone import REFUSALS
 
 log = logging.getLogger("acd.api")
@@ -40,6 +47,7 @@ def error_response(status: int, code: str, message: str, details: Any = None) ->
 #: What a pattern or a type error means, said the way a person would (added to the message).
 _PATTERN_HINTS = {
     E164_PATTERN: "an E.164 number, such as +33142000000, or a French one, such as 01 42 00 00 00",
+    NUMBER_PATTERN: "an E.164 number, such as +33142000000, or a French one, such as 01 42 00 00 00",
     CALLER_PATTERN: "a caller id without control characters (a number, or anonymous)",
     DEPARTMENT_PATTERN: "an INSEE department code, such as 59, 2A or 971",
     IDENT_PATTERN: "1 to 128 letters, digits or . _ : @ + -",

@@ -34,6 +34,24 @@ ASKED_AGAIN = {
 }
 
 
+ERROR = {
+    "description": "Error",
+    "content": {"application/json": {"schema": {"$ref": REF.format(model="ErrorBody")}}},
+}
+#: Every path answers a method it does not take (another one than its operations here) with a 405.
+METHOD_NOT_ALLOWED = {
+    **ERROR,
+    "description": "Another method than this path's operations: 405 method_not_allowed, whatever "
+    "the request (the Allow header lists the methods the path takes)",
+    "headers": {
+        "Allow": {
+            "description": "The methods the path takes, comma-separated (HEAD with GET)",
+            "schema": {"type": "string"},
+        }
+    },
+}
+
+
 def _op_id(method: str, path: str) -> str:
     return f"{method}_{path}"
 
@@ -173,11 +191,11 @@ def build_openapi(version: str, config: Config | None = None) -> dict[str, Any]:
         # under /v1 a body where none is taken, or one that is not JSON, is a 400 on every path;
         # a body over the size limit a 413 wherever one is taken
         implied = ((400,) if route.path.startswith("/v1/") else ()) + ((413,) if route.request else ())
+        # a write the store cannot make durable (Redis down, a lost lease) is a 503, nothing applied
+        implied += (503,) if route.method != "get" else ()
         for code in sorted({*route.errors, *implied}):
-            responses[str(code)] = {
-                "description": "Error",
-                "content": {"application/json": {"schema": {"$ref": REF.format(model="ErrorBody")}}},
-            }
+            responses[str(code)] = ERROR
+        responses["405"] = METHOD_NOT_ALLOWED
         op["responses"] = responses
         paths.setdefault(route.path, {})[route.method] = op
     paths["/metrics"] = {
@@ -185,7 +203,8 @@ def build_openapi(version: str, config: Config | None = None) -> dict[str, Any]:
             "summary": "Prometheus text exposition",
             "operationId": "metrics",
             "responses": {
-                "200": {"description": "OK", "content": {"text/plain": {"schema": {"type": "string"}}}}
+                "200": {"description": "OK", "content": {"text/plain": {"schema": {"type": "string"}}}},
+                "405": METHOD_NOT_ALLOWED,
             },
         }
     }
@@ -206,13 +225,8 @@ def build_openapi(version: str, config: Config | None = None) -> dict[str, Any]:
                         "text/csv": {"schema": {"type": "string"}},
                     },
                 },
-                **{
-                    str(code): {
-                        "description": "Error",
-                        "content": {"application/json": {"schema": {"$ref": REF.format(model="ErrorBody")}}},
-                    }
-                    for code in (400, 401, 422, 503)
-                },
+                **{str(code): ERROR for code in (400, 401, 422, 503)},
+                "405": METHOD_NOT_ALLOWED,
             },
         }
     }
@@ -220,7 +234,10 @@ def build_openapi(version: str, config: Config | None = None) -> dict[str, Any]:
         "get": {
             "summary": "This document",
             "operationId": "openapi",
-            "responses": {"200": {"description": "OK", "content": {"application/json": {"schema": {}}}}},
+            "responses": {
+                "200": {"description": "OK", "content": {"application/json": {"schema": {}}}},
+                "405": METHOD_NOT_ALLOWED,
+            },
         }
     }
     return {

@@ -6,9 +6,15 @@ from __future__ import annotations
 
 import re
 
+import jsonschema
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from acd.events import FIRST_YEAR, LAST_YEAR
+from acd.events import E164_PATTERN, FIRST_YEAR, LAST_YEAR
+from acd.phone import REFUSALS
+from acd.signing import signed_headers
+from tests.test_phone import CERTAIN_FORMS
 
 SKILLS = ["impot_revenu", "paiement", "lsf"]
 SITES = ["lille", "pau"]
@@ -144,3 +150,137 @@ def test_every_reason_the_engine_ignores_an_event_for_is_documented() -> None:
     operations = (root / "docs" / "operations.md").read_text()
     assert sorted(r for r in reasons if r not in schema) == []
     assert sorted(r for r in reasons if f"`{r}`" not in operations) == []
+
+
+# -- what the document says of numbers, methods and an unreachable store (outside audit, api D6)
+
+#: The forms a number is taken in (tests/test_phone.py), the overseas ones and others with
+#: separators a person types or pastes (a no-break space, a narrow one, a slash, a tab).
+NUMBER_FORMS = [raw for raw, _ in CERTAIN_FORMS] + [
+    "+262 692 12 34 56",
+    "+508 41 23 45",
+    "+687 28 12 34",
+    "0800 12 34 56",
+    "06\u00a012\u00a034\u00a056\u00a078",
+    "06\u202f12\u202f34\u202f56\u202f78",
+    "06/12/34/56/78",
+    "\t06 12 34 56 78 ",
+    "(+33) 6 12 34 56 78",
+    "tel:0612345678",
+    "sips:+33612345678@trunk.example",
+]
+NUMBER_FIELDS = [
+    ("CallbackRequest", "number"),
+    ("AppointmentRequest", "number"),
+    ("CallbackAccepted", "number"),
+]
+
+
+def number_schema(doc, model: str, field: str) -> dict:
+    prop = doc["components"]["schemas"][model]["properties"][field]
+    [branch] = [b for b in prop.get("anyOf", [prop]) if b.get("type") == "string"]
+    return branch
+
+
+@pytest.mark.parametrize("raw", NUMBER_FORMS)
+async def test_every_form_of_a_number_the_service_takes_validates_against_the_published_schema(
+    platform, doc, raw
+):
+    status, body = await platform.request("POST", "/v1/callbacks", {"number": raw, "skill": "paiement"})
+    assert status in (200, 201), body  # the service takes it ...
+    for model, field in NUMBER_FIELDS:  # ... and the document says so
+        jsonschema.validate(raw, number_schema(doc, model, field))
+
+
+def test_the_document_names_the_numbers_refused_and_why(doc):
+    for model, field in NUMBER_FIELDS:
+        schema = number_schema(doc, model, field)
+        assert schema["pattern"] != E164_PATTERN, model  # not only +E.164: national forms too
+        text = schema["description"]
+        for code in REFUSALS:
+            assert code in text, (model, code)
+        for rejected in ["anonymous", "06 12 34 56 78\x00", "06 12 34 56 78 x", ""]:
+            with pytest.raises(jsonschema.ValidationError):
+                jsonschema.validate(rejected, schema)
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    st.text(alphabet="0123456789 +.-()/\t\u00a0\u2003\x1c\x85x:@;", max_size=24)
+    | st.builds(
+        lambda s, r: s + r, st.sampled_from(["sip:", "tel:", " SIPS:", "tel:\x1c"]), st.text(max_size=20)
+    )
+)
+def test_a_number_the_service_takes_is_one_the_published_pattern_takes(doc, raw):
+    """The document is never stricter than the service: whatever a request's `number` the service
+    takes matches the published pattern (jsonschema and the pattern's own classes; no `\\s`, whose
+    meaning differs between Python and ECMA-262)."""
+    from pydantic import ValidationError
+
+    from acd.api.schemas import CallbackRequest
+    from acd.events import EDGE
+
+    try:
+        CallbackRequest.model_validate({"number": raw, "skill": "paiement"}, context=EDGE)
+    except ValidationError:
+        return
+    jsonschema.validate(raw, number_schema(doc, "CallbackRequest", "number"))
+
+
+async def test_every_path_documents_the_405_of_the_methods_it_does_not_take(platform, doc):
+    """Every operation lists the 405 its path answers to any other method, with the `Allow`
+    header; and the methods the document gives a path are those the service's `Allow` lists."""
+    for method, path, op in operations(doc):
+        answer = op["responses"].get("405")
+        assert answer is not None, (method, path)
+        assert "Allow" in answer["headers"], (method, path)
+    for path, methods in doc["paths"].items():
+        concrete = re.sub(r"{\w+}", "x1", path)
+        other = next(m for m in ("TRACE", "PATCH", "DELETE") if m.lower() not in methods)
+        headers = signed_headers(platform.secret, b"")  # under /v1 the signature is checked first
+        resp = await platform.client.request(other, concrete, data=b"", headers=headers)
+        assert resp.status == 405, (path, await resp.text())
+        allowed = set(resp.headers["Allow"].split(",")) - {"HEAD"}
+        assert allowed == {m.upper() for m in methods}, path
+
+
+WRITES = [
+    (
+        "POST",
+        "/v1/events",
+        {"id": "e1", "type": "call.offered", "call_id": "c1", "caller": "+33612345678", "skill": "paiement"},
+    ),
+    ("PUT", "/v1/agents/a9", {"site": "lille", "skills": {"lsf": 1}, "target": "sip:a9@lille.example"}),
+    ("POST", "/v1/callbacks", {"number": "+33611111111", "skill": "paiement"}),
+    ("DELETE", "/v1/callbacks/{callback_id}", None),
+    ("PUT", "/v1/overflow", {"mode": "on"}),
+]
+
+
+@pytest.mark.parametrize(("method", "path", "body"), WRITES)
+async def test_every_write_documents_the_503_of_an_unreachable_store(platform, doc, method, path, body):
+    """A write the store cannot make durable (Redis down, a lost lease) is a 503 store_unavailable,
+    nothing acknowledged (tests/store/test_durability.py): the document lists it."""
+    from acd.api.handlers import SERVICE
+    from acd.store import StoreUnavailable
+
+    status, created = await platform.request(
+        "POST", "/v1/callbacks", {"number": "+33622222222", "skill": "lsf"}
+    )
+    assert status == 201
+    service = platform.client.app[SERVICE]
+
+    async def unreachable(events):
+        raise StoreUnavailable("the store does not answer")
+
+    service.store.apply = unreachable
+    status, err = await platform.request(method, path.format(callback_id=created["callback_id"]), body)
+    assert status == 503 and err["error"]["code"] == "store_unavailable", err
+    template = path.replace("a9", "{agent_id}")
+    assert "503" in doc["paths"][template][method.lower()]["responses"], (method, path)
+
+
+def test_every_write_of_the_document_lists_its_503(doc):
+    for method, path, op in operations(doc):
+        if method in ("post", "put", "patch", "delete"):
+            assert "503" in op["responses"], (method, path)
