@@ -67,7 +67,8 @@ E164 = Annotated[
         "(01 42 00 00 00, 0033 1..., +33 (0)1..., with spaces, . - ( ) / as separators; 0590, 0594, "
         "0596, 0262, 0269, 0639, 0692... and 05 08 with their overseas country codes), or a sip:, "
         "sips: or tel: URI's user part. Refused (422, the code says why): number_wrong_length (a "
-        "French number, +33, +262, +590, +594, +596, not 9 digits after its country code; +508: 6), "
+        "French number, +33, +262, +590, +594, +596, not 9 digits after its country code; +508: 6; "
+        "any number under 7 digits), "
         "number_not_in_plan (+33 0...), number_surcharged (special-rate 081x-089x), number_short "
         "(3BPQ such as 3949, 1X, 11X, 10XY, 118XYZ). 080x (free), 01-07 and 09 are called back",
         json_schema_extra={"pattern": NUMBER_PATTERN},

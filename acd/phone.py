@@ -19,7 +19,7 @@ special-rate one, 081x to 089x (up to 3 EUR a minute, paid by the line: a known 
 vector), or a short one (3BPQ such as 3949, 1X, 118XYZ), special-rate or diallable only inside
 France. Free numbers (0800-0805) and the rest of 080, geographic (01-05), mobile (06, 07) and
 non-geographic (09) numbers are called back; so are foreign numbers and the collectivities with
-their own plans (+681, +687, +689), as given.
+their own plans (+681, +687, +689), as given, but for one under 7 digits, no number anywhere.
 """
 
 from __future__ import annotations
@@ -89,6 +89,9 @@ def normalize(raw: str) -> str:
 
 #: The national significant number's length in the French plan, by country code.
 _FRENCH_LENGTHS = {"33": 9, "262": 9, "590": 9, "594": 9, "596": 9, _SPM: 6}
+#: E.164's pattern takes 2 digits after +; the shortest numbers of any country have 7 (Niue's
+#: +683 and four digits): fewer is no number anywhere.
+MIN_INTERNATIONAL_DIGITS = 7
 #: Short numbers (3BPQ, 1X, 11X, 10XY, 118XYZ): special-rate, or diallable only inside France.
 _SHORT = re.compile(r"^(?:3[0-9]{3}|1[0-9]|11[0-9]|10[0-9]{2}|11[68][0-9]{3})$")
 WRONG_LENGTH, NOT_IN_PLAN, SURCHARGED, SHORT = (
@@ -110,6 +113,11 @@ def refusal(number: str) -> tuple[str, str] | None:
             return SHORT, f"{number!r} is a short number (such as 3949): special-rate, not one to call back"
         return None
     code = next((c for c in _FRENCH_LENGTHS if number.startswith("+" + c)), None)
+    if code is None and len(number) - 1 < MIN_INTERNATIONAL_DIGITS:
+        return WRONG_LENGTH, (
+            f"{number} has {len(number) - 1} digit(s) after +; no country's number has fewer than "
+            f"{MIN_INTERNATIONAL_DIGITS} (its country code included)"
+        )
     if code is None:
         return None  # a foreign number, or a plan of its own: as given
     national, length = number[1 + len(code) :], _FRENCH_LENGTHS[code]

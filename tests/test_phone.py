@@ -96,6 +96,10 @@ def test_none_is_no_number():
         ("+590 5901234", "number_wrong_length"),  # Guadeloupe's numbers are French: 9 digits
         ("+26269212345678", "number_wrong_length"),  # La Réunion
         ("+5084123456", "number_wrong_length"),  # Saint-Pierre-et-Miquelon: six digits
+        ("+10", "number_wrong_length"),  # E.164's pattern takes 2 digits; no country's number has under 7
+        ("/+10", "number_wrong_length"),
+        ("+44 20", "number_wrong_length"),
+        ("00 1 555", "number_wrong_length"),
     ],
 )
 def test_a_number_acd_must_not_dial_back_is_refused_with_its_reason(raw, code):
@@ -130,6 +134,7 @@ def test_a_number_acd_must_not_dial_back_is_refused_with_its_reason(raw, code):
         "+269 77 12 345",  # the Comoros' code (Mayotte's before 2007): a foreign number, as today
         "0044 20 7946 0000",  # foreign numbers: as today
         "+1 212 555 0100",
+        "+683 4002",  # Niue: 4 digits after its code, the shortest international numbers (7 digits)
     ],
 )
 def test_a_number_acd_may_dial_back_is_no_refusal(raw):

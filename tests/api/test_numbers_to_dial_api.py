@@ -25,6 +25,7 @@ REFUSED = [
     ("0825 00 00 00", "number_surcharged"),
     ("3949", "number_short"),
     ("+590 5901234", "number_wrong_length"),
+    ("+10", "number_wrong_length"),  # no country's number is this short
 ]
 ACCEPTED = ["0800 12 34 56", "09 70 12 34 56", "0692 12 34 56", "+508 41 23 45", "+687 28 12 34"]
 
