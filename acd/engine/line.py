@@ -708,8 +708,14 @@ class Line:
         fields.pop("action", None)
         fields.pop("site", None)
         # Deterministic and unique: the call id and the place of the decision in its history, so a
-        # replay produces the same ids and the outbox (and the platform) can deduplicate.
-        return Command(f"{command_prefix(call.id, name)}{len(call.history)}", name, fields, now)
+        # replay produces the same ids and the outbox (and the platform) can deduplicate; but for
+        # a dial (its id is named back by the platform's result, acd/engine/outbound.py), the
+        # contact's offer instant too: a call id offered again once acd forgot the first call is
+        # another caller, whose commands must not take ids the outbox remembers as delivered.
+        if name == "originate":
+            return Command(f"{command_prefix(call.id, name)}{len(call.history)}", name, fields, now)
+        stamp = round(call.offered_at * 1000.0)
+        return Command(f"{command_prefix(call.id, name)}{stamp}.{len(call.history)}", name, fields, now)
 
     # -- views (acd/engine/queries.py reads them)
 

@@ -146,13 +146,35 @@ def test_connect_command_ids_are_unique_and_replayable(router_kind):
     ids = [c.id for c in d.commands]
     assert len(ids) == len(set(ids)) == 2
     assert all(i.startswith("c1.connect.") for i in ids)
-    # the prefix the outbound machine reads back (command_prefix), then the 1-based place of the
+    # the call id, the command, the contact's offer instant (ms), then the 1-based place of the
     # connect decision in the call's history; the decision's fields but its action and site
-    history = d.engine.calls["c1"].history
+    call = d.engine.calls["c1"]
     for command in d.commands:
-        place = int(command.id.removeprefix(command_prefix("c1", "connect")))
-        assert history[place - 1][1]["action"] == "connect"
+        prefix = f"{command_prefix('c1', 'connect')}{round(call.offered_at * 1000)}."
+        place = int(command.id.removeprefix(prefix))
+        assert call.history[place - 1][1]["action"] == "connect"
         assert list(command.fields) == ["call_id", "agent_id", "target"]
+
+
+def test_a_call_id_offered_again_once_forgotten_gets_commands_of_its_own(router_kind):
+    """The platform may offer a call id again once acd has forgotten the first call (past
+    routing.ended_call_retention, or a restart of the memory state): that other caller's
+    `connect` must not take the first one's id, which the outbox (and the platform) remember as
+    delivered and would drop: the agent reserved, the caller never put through (seen from
+    outside: /work/notes/audit-outbox.md, D2)."""
+    d = Driver(Engine(small_config(ended_call_retention=0), router=router_kind))
+    d.offer("c1")
+    d.advance(5)
+    d.agent("a1", "available")  # c1 given to a1 by a command
+    d.send("call.ended", call_id="c1", reason="abandoned")
+    assert "c1" not in d.engine.calls  # forgotten
+    d.agent("a1", "logged_out")
+    d.advance(60)
+    assert d.offer("c1")["action"] == "queue"  # another caller, the same id
+    d.advance(5)
+    d.agent("a5", "available")
+    ids = [c.id for c in d.commands if c.command == "connect"]
+    assert len(ids) == 2 and len(set(ids)) == 2, ids
 
 
 def test_the_call_record_keeps_times_agent_and_decision_history(router_kind):

@@ -416,6 +416,19 @@ def summary(engine: Engine, now: float) -> dict[str, Any]:
     )
 
 
+def stamped(engine: Any, commands: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The old engine's command ids as this release writes them (`as_this_release`, 2026-12-04):
+    `<call id>.<command>.<offer instant, ms>.<place>`, but an `originate`'s."""
+    out = []
+    for command in commands:
+        call_id, name, place = command["id"].rsplit(".", 2)
+        if name != "originate":
+            stamp = round(engine.calls[call_id].offered_at * 1000.0)
+            command = {**command, "id": f"{call_id}.{name}.{stamp}.{place}"}
+        out.append(command)
+    return out
+
+
 def as_this_release(expected: dict[str, Any]) -> dict[str, Any]:
     """The old engine's recorded answers, with where this release answers otherwise on purpose,
     each change written out (anything else must be as the old engine did).
@@ -433,7 +446,11 @@ def as_this_release(expected: dict[str, Any]) -> dict[str, Any]:
     2026-12-03: a call's preferred agent, free now, takes it before any other eligible agent
     (CONTRACT.md), not only while the call waits for it: cb-l1's caller preferred a7, free when
     its dial comes, so a7 takes it (as the old engine did) and a3, free, then takes ap1's dial
-    (a5 took it before)."""
+    (a5 took it before).
+
+    2026-12-04: a command's id but an `originate`'s carries its call's offer instant in
+    milliseconds before the decision's place (`c3.connect.1772442019000.3`, not `c3.connect.3`):
+    a call id offered again once forgotten gets ids of its own (`stamped`, with the engine)."""
     expected = json.loads(json.dumps(expected))
     for step in expected["followup"]:
         for command in step.get("commands", []):
@@ -477,10 +494,10 @@ def test_a_format_2_snapshot_of_a_running_deployment_is_upgraded_and_carries_on_
     for step in expected["followup"]:
         if "advance" in step:
             side.advance(step["advance"])
-            assert side.out[-1] == step["commands"]
+            assert side.out[-1] == stamped(engine, step["commands"])
         else:
             side.apply(step["events"][0])
-            assert side.out[-1] == [step["results"], step["commands"]], step["events"]
+            assert side.out[-1] == [step["results"], stamped(engine, step["commands"])], step["events"]
     assert summary(engine, side.now) == expected["after"]
 
 
