@@ -4,10 +4,9 @@
 so event handling is never held up by the platform. The dispatcher POSTs each command (signed, with
 `Idempotency-Key: <id>`) to the command URL and retries with exponential backoff until a 2xx; it
 never gives up on a command: a 4xx (the platform refusing it) is retried too, as the contract says
-(the platform may be fixed meanwhile), but counted apart (`acd_command_failures_total{cause}`)
-and logged as an error. Only its supersession (a connect or originate whose assignment is over)
-drops a command undelivered. Commands are idempotent by id: a command
-id already pending or already delivered is ignored on submit.
+(the platform may be fixed meanwhile), but counted apart (`acd_command_failures_total{cause}`) and
+logged as an error. Only its supersession (a connect or originate whose assignment is over) drops a
+command undelivered. Commands are idempotent by id: one already pending or delivered is ignored.
 
 Claiming a command: before a delivery attempt the dispatcher reschedules the command to "now + lease"
 (the attempt's timeout plus a margin). If the process dies mid-attempt, the command simply falls due
@@ -18,9 +17,8 @@ Backoff: after the n-th failed attempt (n = 1, 2, ...) the next attempt waits
 `cap = min(max_delay_s, base_delay_s * 2**(n-1))`, shortened by a random share of at most `jitter`:
 a delay drawn uniformly in `[cap * (1 - jitter), cap]`. `jitter=1` is "full jitter" (AWS), `jitter=0`
 none. With the default 0.5 the ranges of consecutive attempts do not overlap, so delays never shrink
-while they double, yet a crowd of commands failing together spreads over half the interval.
-
-Where the pending commands live is `acd.outbox_store` (memory) or `acd.store.outbox_redis`.
+while they double, yet a crowd of commands failing together spreads over half the interval. Where
+the pending commands live is `acd.outbox_store` (memory) or `acd.store.outbox_redis`.
 """
 
 from __future__ import annotations
@@ -195,6 +193,7 @@ class Outbox:
             log.warning("no command URL set (ACD_COMMAND_URL): outbound commands stay pending in the outbox")
             await self._update_pending()
             return
+        await self._update_pending()  # what an earlier instance left counts from the start
         self._client = HttpClient(self.url, timeout_s=self._timeout_s, keep_idle=self._concurrency)
         self._draining = False
         self._drained.clear()
@@ -376,6 +375,7 @@ class Outbox:
             self._metrics.retries.labels(pending.command.command).inc()
             self._metrics.failures.labels(pending.command.command, cause).inc()
             self._metrics.backoff.observe(delay)
+            await self._update_pending()  # another instance may have submitted meanwhile
         refused = cause == "refused"  # the platform's own word against the command: an error
         level = (
             (logging.ERROR if refused else logging.WARNING)

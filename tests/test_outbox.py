@@ -488,6 +488,28 @@ async def test_pending_gauge_counts_commands_waiting_without_a_url() -> None:
     await outbox.stop()
 
 
+async def test_pending_gauge_counts_commands_left_by_an_earlier_instance_while_the_platform_is_down() -> None:
+    """An instance that starts (a restart, a failover) over a store holding commands an earlier
+    one did not deliver, the platform still down: the gauge says they wait from the start and
+    while their retries fail. Before, it read 0 until a command was submitted, delivered or
+    dropped, so ACDOutboxBacklog could not fire (seen from outside: audit-outbox D1)."""
+    store = MemoryOutboxStore()
+    await store.put([cmd("c1"), cmd("c2")])
+    registry = CollectorRegistry()
+    outbox = make_outbox(
+        f"http://127.0.0.1:{free_port()}/commands", store=store, metrics=OutboxMetrics(registry)
+    )
+    await outbox.start()
+    try:
+        await eventually(lambda: registry.get_sample_value("acd_outbox_pending") == 2)
+        await eventually(
+            lambda: (registry.get_sample_value("acd_command_retries_total", {"command": "connect"}) or 0) >= 4
+        )
+        assert registry.get_sample_value("acd_outbox_pending") == 2
+    finally:
+        await outbox.stop()
+
+
 async def test_a_command_superseded_before_its_delivery_is_dropped_not_sent(platforms) -> None:
     """A `connect` still undelivered when its assignment is over (the platform was down, the call
     rang out and went to another agent meanwhile) would ring an agent for a call acd moved on,
