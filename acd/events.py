@@ -62,8 +62,11 @@ def _as_number_to_dial(value: Any, info: ValidationInfo) -> Any:
 E164 = Annotated[
     str,
     Field(
-        pattern=E164_PATTERN,  # what it is written as; the document gives the forms taken
-        description="A phone number acd dials, written in E.164: +33142000000, or a French form "
+        # The contract's form, published as the pattern; the description gives the other forms
+        # taken (a pattern of every form would let generated requests through that the French
+        # plan's rules refuse, and hide the form the contract names).
+        pattern=E164_PATTERN,
+        description="A phone number acd dials, written in E.164: +33142000000; also taken, a French form "
         "(01 42 00 00 00, 0033 1..., +33 (0)1..., with spaces, . - ( ) / as separators; 0590, 0594, "
         "0596, 0262, 0269, 0639, 0692... and 05 08 with their overseas country codes), or a sip:, "
         "sips: or tel: URI's user part. Refused (422, the code says why): number_wrong_length (a "
@@ -71,7 +74,6 @@ E164 = Annotated[
         "any number under 7 digits), "
         "number_not_in_plan (+33 0...), number_surcharged (special-rate 081x-089x), number_short "
         "(3BPQ such as 3949, 1X, 11X, 10XY, 118XYZ). 080x (free), 01-07 and 09 are called back",
-        json_schema_extra={"pattern": NUMBER_PATTERN},
     ),
     BeforeValidator(_as_number_to_dial),  # after the Field: the pattern stays in the JSON schema
 ]
