@@ -449,3 +449,29 @@ def test_config_built_in_python_runs_the_cross_checks() -> None:
     with pytest.raises(ValidationError, match="at most 64 skills"):
         many = [Skill(id=f"s{i}", name="s", default_aht_s=60) for i in range(65)]
         Config(sites=[site], skills=many, agents=[])
+
+
+def test_a_callback_without_a_wait_between_attempts_is_refused_not_a_500_later(cfg: Path) -> None:
+    """`retry_delays_s: []` passed `acd check-config`; the first no_answer then answered 500 and
+    left the callback dialing for good (seen from outside: /work/notes/audit-config.md, D2). (An
+    appointment's [] is one dial in its slot: taken.)"""
+    line = edit(cfg, "callbacks.yaml", "  retry_delays_s: [600, 1800]", "  retry_delays_s: []")
+    assert_error(error_of(cfg), cfg, "callbacks.yaml", line, "retry_delays_s", "at least 1")
+    edit(cfg, "callbacks.yaml", "  retry_delays_s: []", "  retry_delays_s: [600]")
+    edit(cfg, "appointments.yaml", "  retry_delays_s: [300, 300]", "  retry_delays_s: []")
+    assert load_config(cfg).appointments.retry_delays_s == []
+
+
+@pytest.mark.parametrize("value", ["1.0e-9", "0.5"])
+def test_a_watchdog_running_more_than_once_a_second_is_refused(cfg: Path, value: str) -> None:
+    """`watchdog_interval_s: 1e-9` passed `acd check-config`, then `Engine.tick` never returned
+    (the watchdog re-armed at the same instant): the service froze (audit-config D3). 0 turns it
+    off; otherwise at least a second."""
+    line = edit(cfg, "routing.yaml", "  watchdog_interval_s: 60", f"  watchdog_interval_s: {value}")
+    assert_error(error_of(cfg), cfg, "routing.yaml", line, "watchdog_interval_s", "at least 1")
+
+
+@pytest.mark.parametrize("value", ["0", "1"])
+def test_a_watchdog_off_or_once_a_second_is_taken(cfg: Path, value: str) -> None:
+    edit(cfg, "routing.yaml", "  watchdog_interval_s: 60", f"  watchdog_interval_s: {value}")
+    assert load_config(cfg).routing.watchdog_interval_s == float(value)

@@ -174,7 +174,8 @@ class RoutingConfig(_Model):
     #: seen after it is posted; taken, it would make the agent's rightly stamped reports stale
     #: until that time); 0: only max_ts_skew_s. The signatures' tolerance of clocks, by default.
     max_ts_ahead_s: NonNegSeconds = 300.0
-    #: The watchdog runs this often (0: never) and flags a call answered for longer than
+    #: The watchdog runs this often (0: never; else at least 1 s: tinier, it re-arms at the instant
+    #: it fires and the engine never gets past it) and flags a call answered for longer than
     #: max_answered_s and an agent busy with no call for longer than busy_without_call_s.
     watchdog_interval_s: NonNegSeconds = 60.0
     max_answered_s: PosSeconds = 7200.0
@@ -188,6 +189,13 @@ class RoutingConfig(_Model):
     widening: Widening = Field(default_factory=Widening)
     idempotency_ttl_s: PosSeconds = 172800.0
     ended_call_retention: Annotated[int, Field(ge=0, strict=True)] = 200000
+
+    @field_validator("watchdog_interval_s")
+    @classmethod
+    def _watchdog_period(cls, v: float) -> float:
+        if 0 < v < 1.0:
+            raise ValueError("0 (off) or at least 1 s")
+        return v
 
 
 #: An agent's id: 1 to 64 letters, digits or . _ -, but not `.` nor `..`, the dot segments most
@@ -306,7 +314,7 @@ class CallbacksConfig(_Model):
     """Automatic callbacks (config/callbacks.yaml)."""
 
     #: Wait before attempt n+1 after attempt n failed (no answer, busy, failed).
-    retry_delays_s: list[PosSeconds] = Field(default_factory=lambda: [600.0, 1800.0])
+    retry_delays_s: list[PosSeconds] = Field(default_factory=lambda: [600.0, 1800.0], min_length=1)
     #: Attempts in all before a callback is `failed`.
     max_attempts: Annotated[int, Field(ge=1, le=10, strict=True)] = 3
     #: Priority of a requested callback in the line (live calls have 0-9).

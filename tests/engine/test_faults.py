@@ -311,7 +311,7 @@ EXTREMES = [
     ("routing", "max_no_answer", 1),
     ("routing", "max_ts_skew_s", 0.0),
     ("routing", "max_ts_ahead_s", 0.0),
-    ("routing", "watchdog_interval_s", 0.5),
+    ("routing", "watchdog_interval_s", 1.0),
     *[
         ("routing", f, v)
         for f in ("max_answered_s", "busy_without_call_s", "max_ringing_s", "max_waiting_s")
