@@ -195,7 +195,12 @@ class Queries:
         delivered: a `connect` or an `originate` whose assignment is over (the call rang out and
         was given again, to this agent or another; it was answered; it ended). Delivered late (the
         platform down, its retries), it would ring an agent for a call acd has moved on, after the
-        newer command. Other commands always stand; so does one whose call acd no longer keeps."""
+        newer command. An `offer_callback` whose caller no longer waits in line (put through, ended,
+        a callback taken) is too: the offer is for the waiting caller. Other commands always
+        stand; so does one whose call acd no longer keeps."""
+        if command.command == "offer_callback":
+            call = self._engine.calls.get(command.fields.get("call_id", ""))
+            return call is not None and call.status is not CallStatus.QUEUED
         if command.command not in _ASSIGNING:
             return False
         call = self._engine.calls.get(command.fields.get("call_id", ""))

@@ -320,6 +320,28 @@ def test_a_call_waiting_too_long_without_a_service_is_offered_a_callback_once(ro
     assert d.engine.calls["c1"].status == "queued"
 
 
+def test_a_callback_offer_undelivered_once_its_caller_no_longer_waits_is_superseded(router_kind):
+    """`offer_callback` offers the waiting caller a callback (CONTRACT.md): still undelivered (the
+    platform down, its retries) once the caller is put through, takes one, or hangs up, it is
+    dropped, not sent after the `connect` or the end (seen from outside: audit-outbox D3)."""
+    d = driver(router_kind, overflow={"max_wait_s": 600, "activate_ewt_s": 99999, "deactivate_ewt_s": 0})
+    superseded = d.engine.queries.command_superseded
+    for call_id, then in (("c1", "answered"), ("c2", "ended"), ("c3", "accepted")):
+        d.offer(call_id)
+        d.advance(600)
+        offer = d.commands[-1]
+        assert offer.command == "offer_callback" and offer.fields["call_id"] == call_id
+        assert not superseded(offer)  # the caller still waits
+        if then == "answered":
+            d.agent("a1", "available")
+            d.send("call.answered", call_id=call_id, agent_id="a1")
+        elif then == "ended":
+            d.send("call.ended", call_id=call_id, reason="abandoned")
+        else:
+            d.send("callback.accepted", call_id=call_id)
+        assert superseded(offer), then
+
+
 def test_a_stranded_call_its_service_does_not_take_is_offered_a_callback(router_kind):
     d = driver(
         router_kind,
