@@ -53,3 +53,17 @@ def test_a_skill_acd_answers_less_than_fifo_is_shown_not_met(tmp_path: Path) -> 
     (results / "answer_rate.json").write_text(json.dumps(rates))
     [row] = [r for r in figures.render(results).splitlines() if "campaign-peak-day, the skill" in r]
     assert "(lsf)" in row and "73.4 % -> 56.9 %" in row and "**not met**" in row
+
+
+def test_a_skill_whose_callers_acd_answers_fewer_than_fifo_is_shown_not_met(tmp_path: Path) -> None:
+    """The count row can fail: at overflow.threshold_s 30 the national line answered fewer
+    paiement callers than FIFO (11,347 against 11,740) while its rate was above FIFO's."""
+    results = tmp_path / "results"
+    shutil.copytree(figures.RESULTS, results)
+    rates = json.loads((results / "answer_rate.json").read_text())
+    peak = rates["days"]["campaign-peak-day"]
+    peak["fifo"]["by_skill"]["paiement"]["answered"] = 11740
+    peak["acd"]["by_skill"]["paiement"]["answered"] = 11347
+    (results / "answer_rate.json").write_text(json.dumps(rates))
+    [row] = [r for r in figures.render(results).splitlines() if "campaign-peak-day: the skill" in r]
+    assert "(paiement)" in row and "11,740 -> 11,347" in row and "**not met**" in row

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from benchmarks.answer_rate import worst_skill
+from benchmarks.answer_rate import least_margin, worst_skill
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
@@ -251,6 +251,16 @@ def answer_rate_rows(r: dict[str, Any]) -> list[Row]:
                     "≥ FIFO" + _met(gap >= 0),
                 )
             )
+            if "answered" in fifo["by_skill"][skill]:  # counts: results from 18th session on
+                skill, before, after = least_margin(fifo, acd)
+                rows.append(
+                    (
+                        f"callers answered by the national line, {day}: the skill with the least "
+                        f"margin ({skill}), FIFO -> acd",
+                        f"{before:,} -> {after:,}",
+                        "≥ FIFO" + _met(after >= before),
+                    )
+                )
         rows.append(
             (
                 f"expected wait told vs waited, {day}: mean absolute error FIFO / acd",
