@@ -104,6 +104,7 @@ class Service:
             # asked before each attempt: a connect whose assignment is over is dropped, not sent
             superseded=lambda command: self.engine.queries.command_superseded(command),
             durable=settings.redis_enabled,
+            timeout_s=settings.command_timeout_s,
         )
         self._handing_on = Background(log, "handing commands to the outbox")
         self._wake = asyncio.Event()

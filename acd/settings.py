@@ -25,6 +25,9 @@ class Settings(BaseSettings):
     webhook_secret: str | None = None
     #: Where outbound commands are POSTed; without it commands wait in the outbox.
     command_url: AnyHttpUrl | None = None
+    #: How long one delivery of a command may take before it is retried (a platform slower than
+    #: this never acknowledges, and gets the same command again and again).
+    command_timeout_s: float = Field(5.0, gt=0, le=300.0)
     #: Start the service clock at this instant (then it runs on in real time).
     clock_start: datetime | None = None
     router: Literal["numba", "reference"] = "numba"
