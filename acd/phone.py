@@ -112,6 +112,11 @@ def refusal(number: str) -> tuple[str, str] | None:
         if _SHORT.fullmatch(_SEPARATORS.sub("", number.strip())):
             return SHORT, f"{number!r} is a short number (such as 3949): special-rate, not one to call back"
         return None
+    return _plan_refusal(number)
+
+
+def _plan_refusal(number: str) -> tuple[str, str] | None:
+    """`refusal` of an E.164 number."""
     code = next((c for c in _FRENCH_LENGTHS if number.startswith("+" + c)), None)
     if code is None and len(number) - 1 < MIN_INTERNATIONAL_DIGITS:
         return WRONG_LENGTH, (
@@ -141,4 +146,4 @@ def refusal(number: str) -> tuple[str, str] | None:
 def diallable(number: str | None) -> bool:
     """Whether acd may dial it back: an E.164 number (a withheld caller id is not) that the French
     plan does not refuse (`refusal`)."""
-    return number is not None and _E164.match(number) is not None and refusal(number) is None
+    return number is not None and _E164.match(number) is not None and _plan_refusal(number) is None

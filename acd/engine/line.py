@@ -712,10 +712,8 @@ class Line:
         # a dial (its id is named back by the platform's result, acd/engine/outbound.py), the
         # contact's offer instant too: a call id offered again once acd forgot the first call is
         # another caller, whose commands must not take ids the outbox remembers as delivered.
-        if name == "originate":
-            return Command(f"{command_prefix(call.id, name)}{len(call.history)}", name, fields, now)
-        stamp = round(call.offered_at * 1000.0)
-        return Command(f"{command_prefix(call.id, name)}{stamp}.{len(call.history)}", name, fields, now)
+        stamp = "" if name == "originate" else f"{round(call.offered_at * 1000.0)}."
+        return Command(f"{command_prefix(call.id, name)}{stamp}{len(call.history)}", name, fields, now)
 
     # -- views (acd/engine/queries.py reads them)
 

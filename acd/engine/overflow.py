@@ -188,26 +188,18 @@ class OverflowRules:
         for its skill, its EWT above the threshold, its department's service open with room and
         taking that skill."""
         overflow = self.overflow
-        if not overflow.active_for(call.skill, now) and not self._turns_hot(call.skill):
-            return None
+        if not overflow.active_for(call.skill, now):
+            # the watch the batch's end runs, now: the call just put in line may turn overflow on
+            # for its skill, and for this very caller (the first of a skill nobody staffs)
+            self.watch(now)
+            if not overflow.active_for(call.skill, now):
+                return None
         if overflow.mode is not ON and ewt <= overflow.threshold_s():
             return None
         service = overflow.service_for(call)
         if service is None or not service.can_take(now):
             return None
         return service
-
-    def _turns_hot(self, skill: str) -> bool:
-        """Auto mode: whether the skill's live wait, moved by the call just put in line, turns
-        overflow on for it now (the watch after the batch would, too late for that very caller,
-        the first of a skill nobody staffs)."""
-        dirty = self.line._ewt_dirty
-        i = self.line.skill_index[skill]
-        if self.overflow.mode is not AUTO or i not in dirty:
-            return False
-        self.overflow.follow(self.line, (i,))
-        dirty.discard(i)
-        return skill in self.overflow.hot_skills
 
     def send_to_service(
         self, call: Call, service: ServiceState, now: float, commands: list[Command], *, notify: bool
