@@ -116,6 +116,7 @@ TABLE_COLUMNS = (
     ("p_wait", "waited"),
     ("p_abandon", "abandon"),
     ("mean_wait_s", "wait s"),
+    ("mean_hold_s", "hold s"),
     ("asa_s", "ASA s"),
     ("service_level", "SL"),
     ("occupancy", "occup."),

@@ -6,6 +6,9 @@ once, when it is settled: answered (directly, through a callback, or through the
 caller booked: a scheduled callback, answered when an agent's dial of it is), abandoned,
 overflowed to a local service, refused as closed, or ended otherwise (an appointment not kept, a
 callback failed).
+Its wait runs from the offer to its answer or end (through a callback: to the callback's
+conversation); its time on hold, until the caller left the line (answered, gone, overflowed, or
+when it accepted a callback or booked an appointment).
 A call refused as closed is counted apart (`closed`), not in `offered`: the shares are over the
 calls offered while the line was open, as the contract's indicators count the answer rate.
 Counts are kept per skill and, overall, per batch of consecutive measured calls, for the
@@ -35,8 +38,11 @@ from acd.engine.records import Agent, Appointment, Call, Callback
     OTHER,
     CALLBACK_ANSWERED,
     APPOINTMENT_ANSWERED,
-) = range(12)
-N_FIELDS = 12
+    HOLD_SUM,
+    DIRECT_WAIT_SUM,
+    CALLBACK_WAIT_SUM,
+) = range(15)
+N_FIELDS = 15
 
 
 class Stats(Observer):
@@ -67,6 +73,8 @@ class Stats(Observer):
         self.unresolved: int | None = None  # once settled at the end of the run
         #: When a call was offered, by id (the engine's record; None: unknown).
         self.offered_at: Callable[[str], float | None] | None = None
+        #: measured calls whose caller accepted a callback and hung up: how long they held the line
+        self._held: dict[str, float] = {}
 
     # -- engine hooks
 
@@ -94,9 +102,11 @@ class Stats(Observer):
             return
         wait = max(0.0, now - call.offered_at)
         field = OVERFLOWED if action == "overflow" else OTHER
+        hold = self._held.pop(call.id, wait)
         for r in rows:
             r[field] += 1
             r[WAIT_SUM] += wait
+            r[HOLD_SUM] += hold
             if wait > 0:
                 r[WAITED] += 1
 
@@ -105,16 +115,22 @@ class Stats(Observer):
         if rows is None:
             return
         within = wait_s <= self.sl_s
+        through_callback = call.callback_id is not None
+        hold = self._held.pop(call.id, wait_s)
         for r in rows:
             r[ANSWERED] += 1
             r[WAIT_SUM] += wait_s
             r[ANSWERED_WAIT_SUM] += wait_s
+            r[HOLD_SUM] += hold
             if wait_s > 0:
                 r[WAITED] += 1
             if within:
                 r[WITHIN_SL] += 1
-            if call.callback_id is not None:
+            if through_callback:
                 r[CALLBACK_ANSWERED] += 1
+                r[CALLBACK_WAIT_SUM] += wait_s
+            else:
+                r[DIRECT_WAIT_SUM] += wait_s
 
     def call_ended(self, call: Call, reason: str, wait_s: float | None) -> None:
         rows = self._tag.pop(call.id, None)
@@ -122,9 +138,11 @@ class Stats(Observer):
             return
         wait = wait_s or 0.0
         field = ABANDONED if reason == "abandoned" else OTHER
+        hold = self._held.pop(call.id, wait)
         for r in rows:
             r[field] += 1
             r[WAIT_SUM] += wait
+            r[HOLD_SUM] += hold
             if wait > 0:
                 r[WAITED] += 1
 
@@ -137,12 +155,20 @@ class Stats(Observer):
                 # answered through its callback waited until the answer
                 offered_at = self.offered_at(callback.call_id) if self.offered_at is not None else None
                 wait = max(0.0, now - offered_at) if offered_at is not None else 0.0
+                hold = self._held.pop(callback.call_id, wait)
                 for r in rows:
                     r[OTHER] += 1
                     r[WAITED] += 1
                     r[WAIT_SUM] += wait
+                    r[HOLD_SUM] += hold
             if self.on_callback_over is not None:
                 self.on_callback_over(callback)
+
+    def callback_accepted(self, call: Call, callback: Callback, now: float) -> None:
+        """The caller hung up to be called back: the line was held until now (the callback's
+        delay is a wait, not time on hold)."""
+        if call.id in self._tag:
+            self._held[call.id] = max(0.0, now - call.offered_at)
 
     def booked(self, call_id: str, appointment_id: str, now: float) -> None:
         """The caller of `call_id` booked `appointment_id` and hung up (the platform's word: the
@@ -184,13 +210,16 @@ class Stats(Observer):
         for call_id, rows in self._tag.items():
             self._waited(call_id, rows, end)
         self._tag.clear()
+        self._held.clear()
 
     def _waited(self, call_id: str, rows: tuple[list[float], list[float]], until: float) -> float:
         """Count in `rows` that the call waited from when it was offered until `until`; the wait."""
         offered_at = self.offered_at(call_id) if self.offered_at is not None else None
         wait = max(0.0, until - offered_at) if offered_at is not None else 0.0
+        hold = self._held.pop(call_id, wait)
         for r in rows:
             r[WAIT_SUM] += wait
+            r[HOLD_SUM] += hold
             if wait > 0:
                 r[WAITED] += 1
         return wait
@@ -207,9 +236,13 @@ def figures(row: list[float]) -> dict[str, float | int]:
     """The contract's figures from a row of counts (over all measured calls offered)."""
     offered = row[OFFERED]
     answered = row[ANSWERED]
+    direct = answered - row[CALLBACK_ANSWERED] - row[APPOINTMENT_ANSWERED]
 
     def share(x: float) -> float:
         return x / offered if offered else math.nan
+
+    def mean(total: float, n: float) -> float:
+        return total / n if n else math.nan
 
     return {
         "offered": int(offered),
@@ -221,7 +254,10 @@ def figures(row: list[float]) -> dict[str, float | int]:
         "p_wait": share(row[WAITED]),
         "p_abandon": share(row[ABANDONED]),
         "mean_wait_s": share(row[WAIT_SUM]),
-        "asa_s": row[ANSWERED_WAIT_SUM] / answered if answered else math.nan,
+        "asa_s": mean(row[ANSWERED_WAIT_SUM], answered),
+        "mean_hold_s": share(row[HOLD_SUM]),
+        "asa_direct_s": mean(row[DIRECT_WAIT_SUM], direct),
+        "callback_wait_s": mean(row[CALLBACK_WAIT_SUM], row[CALLBACK_ANSWERED]),
         "service_level": share(row[WITHIN_SL]),
         "answer_rate": share(answered),
         "contact_rate": share(answered + row[OVERFLOWED]),
@@ -261,7 +297,7 @@ def t975(df: int) -> float:
     return _T975[max(smaller)] if df < 50 else 1.96 + 2.5 / df
 
 
-CI_METRICS = ("p_wait", "p_abandon", "mean_wait_s", "asa_s", "service_level", "answer_rate")
+CI_METRICS = ("p_wait", "p_abandon", "mean_wait_s", "asa_s", "mean_hold_s", "service_level", "answer_rate")
 
 
 def batch_intervals(batch_rows: list[list[float]]) -> dict[str, dict[str, float]]:

@@ -57,6 +57,9 @@ def fcfs(sc: Scenario) -> dict[str, float]:
         "p_abandon": (n - len(answered)) / n,
         "mean_wait_s": sum(w for _, w in measured) / n,
         "asa_s": sum(answered) / len(answered),
+        # nobody is offered a callback: every caller held the line for all of its wait
+        "mean_hold_s": sum(w for _, w in measured) / n,
+        "asa_direct_s": sum(answered) / len(answered),
         "service_level": sum(1 for w in answered if w <= sc.service_level_s) / n,
         "answer_rate": len(answered) / n,
         "contact_rate": len(answered) / n,

@@ -103,3 +103,38 @@ def test_a_run_that_cannot_end_before_the_calendar_s_end_is_refused_before_it_st
     sim = Simulation(scenario(**stop), config, progress=started)
     with pytest.raises(SimulationError, match="2200-01-01"):
         sim.run()
+
+
+#: Every queued caller is offered a callback at once; every callback dial is answered.
+CALLBACK_OFFERED = {
+    "calls": 600,
+    "policies": {"routing": {"callback_offer_ewt_s": 0, "wrap_up_s": 0}},
+    "arrivals": [{"skill": "impot_revenu", "rate_per_min": 12}],
+    "agents": [{"count": 8, "skills": {"impot_revenu": 5}, "site": "lille"}],
+}
+
+
+def test_a_caller_who_took_a_callback_held_the_line_only_until_it_accepted(config) -> None:
+    """`mean_wait_s` and `asa_s` count a callback's caller as waiting until the conversation;
+    `mean_hold_s` is the time callers held the line (until answered, gone, overflowed, or until
+    they accepted a callback), `asa_direct_s` the wait of those an agent answered on the line,
+    `callback_wait_s` the offer-to-answer time of those answered through a callback. Every
+    caller accepts at once here: nobody held the line, though they waited 15 min on average."""
+    rep = run(config, scenario(**CALLBACK_OFFERED, callers={"accept_callback": 1.0, "answer_callback": 1.0}))
+    assert rep["answered"] == rep["offered"] == 600 and rep["callbacks_answered"] > 500
+    assert rep["mean_wait_s"] > 600 and rep["callback_wait_s"] > 600
+    assert rep["mean_hold_s"] == 0.0 and rep["asa_direct_s"] == 0.0
+
+
+def test_hold_and_callback_waits_add_up_to_the_waits(config) -> None:
+    """Half the callers take the callback offered, the others hold until answered (nobody
+    abandons): the waits of the callers answered on the line and through a callback add up to all
+    the waits; the time on hold is the first of these and what callbacks' callers held before
+    accepting, less than the waits."""
+    rep = run(config, scenario(**CALLBACK_OFFERED, callers={"accept_callback": 0.5, "answer_callback": 1.0}))
+    n, cb = rep["offered"], rep["callbacks_answered"]
+    direct = rep["answered"] - cb
+    assert rep["answered"] == n and 100 < cb < 500
+    assert rep["mean_wait_s"] * n == pytest.approx(rep["asa_direct_s"] * direct + rep["callback_wait_s"] * cb)
+    assert rep["asa_direct_s"] * direct <= rep["mean_hold_s"] * n + 1e-6
+    assert rep["mean_hold_s"] < rep["mean_wait_s"]
