@@ -199,7 +199,7 @@ class CallbackAccepted(_Event):
     DIGEST_WHEN_SET: ClassVar[tuple[str, ...]] = ("number",)
 
 
-#: An outbound command's id (`originate`: the call id, `.originate.` and a number).
+#: An outbound command's id (`originate`: the call id, `.originate.`, the offer instant in ms, `.`, a number).
 CommandId = Annotated[str, Field(min_length=1, max_length=256, pattern=r"^[^\s]+$")]
 _ORIGINATE_ID = Field(
     None,

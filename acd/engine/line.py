@@ -59,9 +59,20 @@ from acd.routing import make_router
 
 
 def command_prefix(call_id: str, name: str) -> str:
-    """What every id of a call's `name` command starts with; `Line._command` adds the place of
-    its decision in the call's history (1-based), so ids are deterministic and unique."""
+    """What every id of a call's `name` command starts with; `command_id` adds the call's offer
+    instant and the place of its decision in the call's history, so ids are deterministic and
+    unique."""
     return f"{call_id}.{name}."
+
+
+def command_id(call: Call, name: str, place: int) -> str:
+    """The id of the call's `name` command for its decision at `place` (1-based) in its history:
+    the call id, the command, the call's offer instant in milliseconds and the place. So a replay
+    produces the same ids and the outbox (and the platform) can deduplicate, and a call id offered
+    again once acd forgot the first call, another caller, gets ids of its own, which the outbox
+    does not drop as the first caller's, delivered (`originate`'s included: until 2026-12-05 its
+    id was `<call id>.originate.<place>`, which a platform's result may still name)."""
+    return f"{call.id}.{name}.{round(call.offered_at * 1000.0)}.{place}"
 
 
 def aged_order(enqueued_at: float, priority: int, aging_s: float, seq: int) -> int:
@@ -707,13 +718,7 @@ class Line:
         fields = dict(decision)  # the decision's fields but its action and site, in its order
         fields.pop("action", None)
         fields.pop("site", None)
-        # Deterministic and unique: the call id and the place of the decision in its history, so a
-        # replay produces the same ids and the outbox (and the platform) can deduplicate; but for
-        # a dial (its id is named back by the platform's result, acd/engine/outbound.py), the
-        # contact's offer instant too: a call id offered again once acd forgot the first call is
-        # another caller, whose commands must not take ids the outbox remembers as delivered.
-        stamp = "" if name == "originate" else f"{round(call.offered_at * 1000.0)}."
-        return Command(f"{command_prefix(call.id, name)}{stamp}{len(call.history)}", name, fields, now)
+        return Command(command_id(call, name, len(call.history)), name, fields, now)
 
     # -- views (acd/engine/queries.py reads them)
 

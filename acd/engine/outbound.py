@@ -22,7 +22,7 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 from acd.engine.agents import Ignored
-from acd.engine.line import Line, command_prefix
+from acd.engine.line import Line, command_id, command_prefix
 from acd.engine.records import Agent, Appointment, Call, Callback
 from acd.model import CallKind, CallStatus, Command
 
@@ -192,13 +192,14 @@ class Outbound:
         return None
 
     @staticmethod
-    def dial_id(call: Call) -> str | None:
-        """The `id` of the call's last `originate` command (`Line._command`: the call id, the
-        command, and the decision's place in the call's history), None before any dial."""
+    def dial_ids(call: Call) -> tuple[str, str] | None:
+        """The ids of the call's last `originate` command (`command_id`), as this release writes
+        it and as releases before 2026-12-05 did (`<call id>.originate.<place>`, without the offer
+        instant: a dial in progress across an upgrade is named so), None before any dial."""
         history = call.history
         for i in range(len(history) - 1, -1, -1):
             if history[i][1].get("action") == "originate":
-                return f"{command_prefix(call.id, 'originate')}{i + 1}"
+                return command_id(call, "originate", i + 1), f"{command_prefix(call.id, 'originate')}{i + 1}"
         return None
 
     def check_originate_id(self, rules: ContactRules, contact: Contact, e: Any, batch: Any) -> None:
@@ -206,13 +207,17 @@ class Outbound:
         otherwise: a platform mixing up its contacts is told so, not quietly ignored)."""
         if e.originate_id is None:
             return
-        prefix = command_prefix(rules.call_id_of(contact), "originate")
-        if not e.originate_id.startswith(prefix) or not e.originate_id[len(prefix) :].isdigit():
+        call_id = rules.call_id_of(contact)
+        prefix = command_prefix(call_id, "originate")
+        call = self.line.calls.get(call_id)
+        stamp = f"{round(call.offered_at * 1000.0)}." if call is not None else ""
+        place = e.originate_id[len(prefix) :].removeprefix(stamp) if e.originate_id.startswith(prefix) else ""
+        if not place.isdigit():  # (the form before 2026-12-05, without the stamp, still taken)
             batch.fail(
                 422,
                 "unknown_originate",
                 f"originate_id {e.originate_id!r} names no dial of {rules.key} {contact.id!r}: "
-                f"its originate commands' ids are {prefix}<n>",
+                f"its originate commands' ids are {prefix}{stamp or '<offer instant, ms>.'}<n>",
                 "originate_id",
             )
 
@@ -234,7 +239,7 @@ class Outbound:
         line = self.line
         call = line.calls[rules.call_id_of(contact)]
         if originate_id is not None:
-            if originate_id != self.dial_id(call):
+            if originate_id not in (self.dial_ids(call) or ()):
                 return Ignored("stale")  # the word on an earlier dial of the contact
         elif call.connected_at is not None and t < call.connected_at and rung_before(call, DIALS):
             # Stamped before the dial in progress began: the word on an earlier dial of the

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from zoneinfo import ZoneInfo
 
 from acd.clock import to_rfc3339
+from acd.engine.line import command_prefix
 from acd.model import AgentState, CallKind, CallStatus, Command
 
 if TYPE_CHECKING:
@@ -204,9 +205,13 @@ class Queries:
         if command.command not in _ASSIGNING:
             return False
         call = self._engine.calls.get(command.fields.get("call_id", ""))
-        place = command.id.rpartition(".")[2]
-        if call is None or not place.isdigit():
+        if call is None:
             return False
+        stamp, _, place = command.id.removeprefix(command_prefix(call.id, command.command)).rpartition(".")
+        if not place.isdigit():
+            return False
+        if stamp and stamp != str(round(call.offered_at * 1000.0)):
+            return True  # an earlier caller's, the call id offered again once acd forgot it
         if call.status is not CallStatus.CONNECTING or call.agent_id != command.fields.get("agent_id"):
             return True
         # its own decision is the history's line `place` (1-based): a later ring supersedes it

@@ -707,5 +707,55 @@ def test_a_result_naming_no_dial_of_its_callback_is_refused(router_kind, origina
             [ev("callback.result", callback_id="cb-c1", outcome="answered", originate_id=originate_id)], d.now
         )
     assert exc.value.status == 422 and exc.value.code == "unknown_originate"
-    assert "c1.originate.<n>" in exc.value.message
+    offered_ms = round(d.engine.calls["c1"].offered_at * 1000)
+    assert f"c1.originate.{offered_ms}.<n>" in exc.value.message
     assert d.engine.callbacks["cb-c1"].status == "dialing"
+
+
+def test_a_call_id_offered_again_once_forgotten_gets_dials_of_its_own(router_kind):
+    """As its `connect` (tests/engine/test_events_and_state.py), the callback of a call id offered
+    again once acd forgot the first call must not take the first caller's `originate` id: the
+    outbox and the platform remember it as delivered and would drop the dial, the agent reserved
+    and the caller who accepted a callback never called. A result naming the first caller's dial
+    names no dial of the second's."""
+    config = cb_config()
+    config.routing.ended_call_retention = 0
+    d = Driver(Engine(config, router=router_kind))
+    d.offer("c1")
+    d.send("callback.accepted", call_id="c1")
+    d.agent("a1", "available")
+    [first] = [c for c in d.commands if c.command == "originate"]
+    d.send("callback.result", callback_id="cb-c1", outcome="answered", originate_id=first.id)
+    d.send("call.answered", call_id="c1", agent_id="a1")
+    d.advance(60)
+    d.send("call.ended", call_id="c1", reason="completed")
+    assert "c1" not in d.engine.calls  # forgotten
+    d.agent("a1", "logged_out")
+    d.advance(600)
+    d.offer("c1")  # another caller, the same id
+    d.send("callback.accepted", call_id="c1")
+    d.agent("a5", "available")
+    second = [c for c in d.commands if c.command == "originate"][-1]
+    assert second.id != first.id and second.fields["agent_id"] == "a5"
+    with pytest.raises(EngineError) as exc:
+        d.engine.apply(
+            [ev("callback.result", callback_id="cb-c1", outcome="answered", originate_id=first.id)], d.now
+        )
+    assert exc.value.status == 422 and exc.value.code == "unknown_originate"
+    d.send("callback.result", callback_id="cb-c1", outcome="answered", originate_id=second.id)
+    assert d.engine.callbacks["cb-c1"].status == "done"
+
+
+def test_a_result_naming_the_dial_in_progress_as_releases_before_2026_12_05_did_is_taken(router_kind):
+    """A dial sent before the upgrade that added the offer instant to an `originate`'s id
+    (`c1.originate.<place>`) is named so by its result, after the upgrade: that is the dial in
+    progress's result, not a stale one (its caller would be dialled again); the earlier dial's, in
+    the same form, is stale."""
+    d, first, second, _ = _two_dials(router_kind)
+    stamp = f".{round(d.engine.calls['c1'].offered_at * 1000)}."
+    assert stamp in first and stamp in second
+    old_first, old_second = first.replace(stamp, "."), second.replace(stamp, ".")
+    late = ev("callback.result", callback_id="cb-c1", outcome="failed", originate_id=old_first)
+    assert d.engine.apply([late], d.now)[0][0].ignored == "stale"
+    d.send("callback.result", callback_id="cb-c1", outcome="answered", originate_id=old_second)
+    assert d.engine.callbacks["cb-c1"].status == "done"

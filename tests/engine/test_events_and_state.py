@@ -177,6 +177,26 @@ def test_a_call_id_offered_again_once_forgotten_gets_commands_of_its_own(router_
     assert len(ids) == 2 and len(set(ids)) == 2, ids
 
 
+def test_a_command_for_the_first_caller_of_a_call_id_offered_again_is_superseded(router_kind):
+    """The first caller's `connect` still in the outbox (the platform down) when the call id is
+    offered again, to another caller, and given to the same agent at the same place in its
+    history: that command no longer stands (its call is over) and is dropped, not delivered; the
+    second caller's stands."""
+    d = Driver(Engine(small_config(ended_call_retention=0), router=router_kind))
+    d.offer("c1")
+    d.agent("a1", "available")
+    [first] = [c for c in d.commands if c.command == "connect"]
+    d.send("call.ended", call_id="c1", reason="abandoned")
+    d.agent("a1", "paused")
+    d.advance(60)
+    assert d.offer("c1")["action"] == "queue"
+    d.agent("a1", "available")
+    second = [c for c in d.commands if c.command == "connect"][-1]
+    assert second.id != first.id and second.fields == first.fields
+    assert d.engine.queries.command_superseded(first)
+    assert not d.engine.queries.command_superseded(second)
+
+
 def test_the_call_record_keeps_times_agent_and_decision_history(router_kind):
     d = Driver(Engine(small_config(), router=router_kind))
     d.offer("c1")
