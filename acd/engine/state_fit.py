@@ -16,7 +16,10 @@ log, never a crash:
   cancels its appointments (their places freed); an agent that rang or talked on such a call is
   left `busy` with no call, until the platform's end of that call (`Line._release_from_fit`);
   a removed need is dropped from the calls;
-- a preferred agent who left is forgotten by the calls that waited for it.
+- a preferred agent who left is forgotten by the calls that waited for it;
+- a callback or an appointment to a number acd must not dial (acd/phone.py: a special-rate or
+  short number, the wrong length for the French plan), which releases before 2026-12-04 took, is
+  failed or cancelled as a removed skill's (`why: number_refused`), its call out of the line.
 
 What the fit ends, it names in `Endings`, so that `load` can report those contacts to the
 engine's observer: each leaves its record, as a contact ended by an event does.
@@ -29,6 +32,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from acd.config import Config
+from acd.phone import diallable
 
 #: The calls' statuses in which a call is still being handled (it needs its skill to go on).
 LIVE = ("queued", "connecting", "answered", "callback")
@@ -96,9 +100,25 @@ def fit(
         if record.get("agent_id") is not None and record["agent_id"] not in kept:
             record["agent_id"] = None
 
+    # contacts still to dial (or being dialled) to a number this release refuses: their calls end
+    refused = {
+        r["id"]: r.get("call_id", r["id"])  # an appointment's call has its id
+        for r in (*data["callbacks"], *data["appointments"])
+        if r.get("status") in ("scheduled", "booked", "dialing") and not diallable(r["number"])
+    }
+    refused_calls = set(refused.values())
     ended_calls: set[str] = set()
     for call in calls.values():
         if call.get("status", "queued") not in LIVE:
+            continue
+        if call["id"] in refused_calls:
+            ended_calls.add(call["id"])
+            reason = "cancelled" if call.get("kind") == "appointment" else "failed"
+            call.update(status="ended", ended_at=now, end_reason=reason)
+            call["history"] = [
+                *call.get("history", []),
+                [now, {"action": "ended", "reason": reason, "why": "number_refused"}],
+            ]
             continue
         if call["skill"] not in skills:
             ended_calls.add(call["id"])
@@ -132,28 +152,42 @@ def fit(
     failed: set[str] = set()
     for cb in data["callbacks"]:
         cb = dict(cb)
-        if cb["skill"] not in skills and cb.get("status") in ("scheduled", "dialing"):
-            notes.append(f"callback {cb['id']} failed: its skill {cb['skill']} no longer exists")
+        ending = cb["skill"] not in skills or cb["id"] in refused
+        if ending and cb.get("status") in ("scheduled", "dialing"):
+            if cb["id"] in refused:
+                why, text = "number_refused", "acd must not dial its number"
+            else:
+                why, text = "skill_removed", f"its skill {cb['skill']} no longer exists"
+            notes.append(f"callback {cb['id']} failed: {text}")
             cb["status"] = "failed"
-            cb["history"] = [*cb.get("history", []), [now, {"status": "failed", "why": "skill_removed"}]]
+            cb["history"] = [*cb.get("history", []), [now, {"status": "failed", "why": why}]]
             failed.add(cb["id"])
             endings.callbacks.append(cb["id"])
         drop_agent_ref(cb)
         callbacks.append(cb)
     data["callbacks"] = callbacks
     line = dict(data["callback_line"])
+    active = {s: n for s, n in line["active"].items() if s in skills}
+    for cb in callbacks:  # a failed callback let into the line leaves its skill's share
+        if cb["id"] in failed and cb["id"] in line["admitted"] and active.get(cb["skill"], 0) > 0:
+            active[cb["skill"]] -= 1
     line["admitted"] = [c for c in line["admitted"] if c not in failed]
-    line["active"] = {s: n for s, n in line["active"].items() if s in skills}
+    line["active"] = active
     data["callback_line"] = line
 
     appointments = []
     taken = {(site, skill, float(start)): n for site, skill, start, n in data["slots"]}
     for ap in data["appointments"]:
         ap = dict(ap)
-        if ap["skill"] not in skills and ap.get("status") in ("booked", "dialing"):
-            notes.append(f"appointment {ap['id']} cancelled: its skill {ap['skill']} no longer exists")
+        ending = ap["skill"] not in skills or ap["id"] in refused
+        if ending and ap.get("status") in ("booked", "dialing"):
+            if ap["id"] in refused:
+                why, text = "number_refused", "acd must not dial its number"
+            else:
+                why, text = "skill_removed", f"its skill {ap['skill']} no longer exists"
+            notes.append(f"appointment {ap['id']} cancelled: {text}")
             ap["status"] = "cancelled"
-            ap["history"] = [*ap.get("history", []), [now, {"status": "cancelled", "why": "skill_removed"}]]
+            ap["history"] = [*ap.get("history", []), [now, {"status": "cancelled", "why": why}]]
             endings.appointments.append(ap["id"])
             key = (ap["site"], ap["skill"], float(ap["start"]))
             if taken.get(key, 0) > 1:

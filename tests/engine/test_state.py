@@ -982,3 +982,44 @@ def test_a_decision_with_a_key_a_later_release_added_reads_back_without_it():
     doc["remembered"]["decisions"][some] = {**wire}
     again = engine_state.load(rich_config(), doc)
     assert again._seen[some] == SyncDecision(["c1"], {})
+
+
+def test_contacts_booked_before_numbers_were_checked_are_never_dialled_to_one_refused(router_kind, caplog):
+    """Releases before 2026-12-04 took any E.164 number for a callback or an appointment; this one
+    refuses special-rate numbers (the line would pay: toll fraud), numbers of the wrong length for
+    the French plan and short numbers (acd/phone.py). A state saved by such a release can hold
+    such contacts: loaded, each is ended as a removed skill's are (a callback failed, an
+    appointment cancelled, `why: number_refused`), its call leaves the line, and none is ever
+    dialled or reminded; a contact with an ordinary number carries on."""
+    d = Driver(Engine(rich_config(), router=router_kind))
+    d.offer("c1", skill="impot_revenu")
+    d.send("callback.accepted", call_id="c1")  # virtual hold: its call keeps its place
+    d.send("callback.requested", callback_id="rq1", number="+33611111111", skill="impot_revenu",
+           not_before=iso(T0 + 7200))  # fmt: skip
+    d.send("callback.requested", callback_id="rq2", number="+33633333333", skill="impot_revenu",
+           not_before=iso(T0 + 7200))  # fmt: skip
+    d.send("callback.requested", callback_id="rq3", number="+33644444444", skill="impot_revenu")
+    assert d.engine.callback_book.active == {"impot_revenu": 1}  # due now: let into the line
+    start = datetime(2026, 3, 5, 13, 30, tzinfo=UTC)
+    d.send("appointment.booked", appointment_id="ap1", number="+33622222222", skill="paiement",
+           start=start.isoformat())  # fmt: skip
+    data = through_json(d.engine)
+    premium = {"cb-c1": "+33899123456", "rq1": "+33812345678", "rq3": "+33891000000", "ap1": "+3361234"}
+    for record in (*data["callbacks"], *data["appointments"]):
+        record["number"] = premium.get(record["id"], record["number"])
+    with caplog.at_level(logging.WARNING, logger="acd.engine.state"):
+        d.engine = e = engine_state.load(rich_config(), data, router=router_kind)
+    statuses = [e.callbacks[c].status for c in ("cb-c1", "rq1", "rq2", "rq3")]
+    assert statuses == ["failed", "failed", "scheduled", "failed"]
+    assert e.callback_book.active.get("impot_revenu", 0) == 0 and not e.callback_book.admitted
+    assert e.appointments["ap1"].status == "cancelled"
+    assert e.callbacks["rq1"].history[-1][1] == {"status": "failed", "why": "number_refused"}
+    assert e.calls["c1"].status == "ended" and not e.calls["c1"].waiting
+    assert "c1" not in [c.id for c in e.waiting_calls()]
+    assert "callback rq1 failed: acd must not dial its number" in caplog.text
+    for agent in ("a1", "a2", "a3"):
+        d.agent(agent, "available")
+    d.advance(5 * 3600)
+    dialled = [c.fields.get("callback_id") or c.fields.get("appointment_id") for c in d.commands
+               if c.command in ("originate", "remind")]  # fmt: skip
+    assert dialled == ["rq2"]
