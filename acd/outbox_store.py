@@ -39,9 +39,23 @@ class OutboxStore(Protocol):
     async def mark_delivered(self, command_id: str) -> None: ...
 
     async def reschedule(
-        self, command_id: str, next_attempt_at: float, attempts: int, last_error: str | None
+        self,
+        command_id: str,
+        next_attempt_at: float,
+        attempts: int,
+        last_error: str | None,
+        *,
+        backoff: bool = False,
     ) -> None:
-        """Move a pending command's next attempt (no-op for an unknown or delivered id)."""
+        """Move a pending command's next attempt (no-op for an unknown or delivered id). `backoff`:
+        the wait is a backoff after a failed attempt, which `end_backoffs` may cut short; else (a
+        claim before an attempt, or any other move) it is kept whatever happens."""
+        ...
+
+    async def end_backoffs(self, now: float) -> int:
+        """Make due at `now` every pending command whose next attempt is a backoff later than
+        `now` (the platform is back), keeping its attempts and last error; a claim is left on its
+        lease (its attempt may be in flight). Returns how many were made due."""
         ...
 
     async def pending_count(self) -> int: ...
@@ -65,10 +79,12 @@ class _Entry:
 class MemoryOutboxStore:
     """The embedded store. Pending commands sit in two heaps with lazy deletion: `_timeline` by
     next attempt time, `_ready` (already due) by creation order, so `due` costs O(k log n).
+    `_backoffs` holds the ids whose next attempt is a backoff (`reschedule(..., backoff=True)`).
     Delivered ids are remembered (the last `remember_delivered`) so a replayed command is ignored."""
 
     def __init__(self, remember_delivered: int = 100_000) -> None:
         self._entries: dict[str, _Entry] = {}
+        self._backoffs: set[str] = set()
         self._timeline: list[tuple[float, int, int, str]] = []  # (next_attempt_at, seq, version, id)
         self._ready: list[tuple[int, int, str]] = []  # (seq, version, id)
         self._delivered: OrderedDict[str, None] = OrderedDict()
@@ -101,13 +117,20 @@ class MemoryOutboxStore:
     async def mark_delivered(self, command_id: str) -> None:
         if self._entries.pop(command_id, None) is None:
             return
+        self._backoffs.discard(command_id)
         self._delivered[command_id] = None
         while len(self._delivered) > self._remember:
             self._delivered.popitem(last=False)
         self._compact()
 
     async def reschedule(
-        self, command_id: str, next_attempt_at: float, attempts: int, last_error: str | None
+        self,
+        command_id: str,
+        next_attempt_at: float,
+        attempts: int,
+        last_error: str | None,
+        *,
+        backoff: bool = False,
     ) -> None:
         entry = self._entries.get(command_id)
         if entry is None:
@@ -117,7 +140,24 @@ class MemoryOutboxStore:
         entry.attempts = attempts
         entry.last_error = last_error
         heapq.heappush(self._timeline, (next_attempt_at, entry.seq, entry.version, command_id))
+        if backoff:
+            self._backoffs.add(command_id)
+        else:
+            self._backoffs.discard(command_id)
         self._compact()
+
+    async def end_backoffs(self, now: float) -> int:
+        ended = 0
+        for command_id in self._backoffs:
+            entry = self._entries[command_id]  # delivered ones leave the set
+            if entry.next_attempt_at > now:
+                entry.version += 1
+                entry.next_attempt_at = now
+                heapq.heappush(self._ready, (entry.seq, entry.version, command_id))
+                ended += 1
+        self._backoffs.clear()  # each one is due now, or was already
+        self._compact()
+        return ended
 
     async def pending_count(self) -> int:
         return len(self._entries)

@@ -442,6 +442,45 @@ async def test_store_ignores_a_delivered_id_and_forgets_only_the_oldest() -> Non
     assert [c.id for c in await store.put([cmd("a")])] == ["a"]  # beyond the memory of 2
 
 
+async def test_store_ends_backoffs_but_never_a_claim() -> None:
+    """`end_backoffs(now)` makes due now every command whose next attempt is a backoff, and leaves
+    a claim (an attempt in flight) on its lease: sending it again would be a second attempt while
+    the first may still succeed."""
+    store = MemoryOutboxStore()
+    await store.put([cmd("claimed"), cmd("b1"), cmd("moved"), cmd("b2"), cmd("due"), cmd("gone")])
+    await store.reschedule("claimed", 110.0, 2, "HTTP 503")  # a claim: `backoff` not said
+    await store.reschedule("b1", 130.0, 1, "HTTP 503", backoff=True)
+    await store.reschedule("moved", 120.0, 1, "HTTP 503", backoff=True)
+    await store.reschedule("moved", 115.0, 1, "HTTP 503")  # claimed since: no longer a backoff
+    await store.reschedule("b2", 125.0, 4, "HTTP 500", backoff=True)
+    await store.reschedule("due", 40.0, 1, "HTTP 503", backoff=True)  # over already
+    await store.reschedule("gone", 140.0, 1, "HTTP 503", backoff=True)
+    await store.mark_delivered("gone")
+
+    assert await store.end_backoffs(50.0) == 2
+    due = await store.due(50.0, 10)
+    assert [p.command.id for p in due] == ["b1", "b2", "due"]  # creation order
+    assert [(p.attempts, p.next_attempt_at, p.last_error) for p in due[:2]] == [
+        (1, 50.0, "HTTP 503"),
+        (4, 50.0, "HTTP 500"),
+    ]
+    assert await store.pending_count() == 5
+    for p in due:
+        await store.mark_delivered(p.command.id)
+    assert await store.next_due_at() == 110.0  # the claims still wait on their lease
+    assert await store.end_backoffs(60.0) == 0
+    assert [p.command.id for p in await store.due(115.0, 10)] == ["claimed", "moved"]
+
+
+async def test_store_ends_a_backoff_once() -> None:
+    store = MemoryOutboxStore()
+    await store.put([cmd("a")])
+    await store.reschedule("a", 100.0, 1, "HTTP 503", backoff=True)
+    assert await store.end_backoffs(10.0) == 1
+    assert await store.end_backoffs(20.0) == 0  # due since 10.0: nothing left to end
+    assert [p.next_attempt_at for p in await store.due(20.0, 10)] == [10.0]
+
+
 async def test_store_stays_compact_under_many_reschedules() -> None:
     store = MemoryOutboxStore()
     await store.put([cmd("a")])
