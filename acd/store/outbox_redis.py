@@ -9,9 +9,21 @@ Keys (under the deployment's prefix):
 - `outbox:ready`     zset   id scored by creation order (commands due, or new)
 - `outbox:seq`       string the creation counter
 - `outbox:delivered` zset   id scored by the time it was delivered; pruned after `delivered_ttl_s`
+- `outbox:backoff`   zset   id scored by the end of its backoff: the command waits on a backoff
 
 As in the memory store, `due` promotes what the timeline holds up to `now` into `ready`, then serves
 `ready` in creation order. Every operation is one Lua script, so it is atomic across instances.
+
+Claims and backoffs: both are a time on the timeline. A backoff (`reschedule(..., backoff=True)`)
+is also marked in `outbox:backoff` with the same time; a claim, or any other move, takes the mark
+off. `end_backoffs(now)` (the platform is back) moves to `ready` each command whose mark is later
+than `now` and still equal to its time on the timeline, and drops every mark. The comparison keeps
+a claim out whoever made it: the previous release (before `outbox:backoff`) rescheduled without
+marking, so a command it left on the timeline, claim or backoff, keeps its time and is retried then,
+as it would have been; and one it claimed after this release marked its backoff has another time
+than its mark. `outbox:state` keeps its shape (`[attempts, next_attempt_at, last_error]`), and
+`outbox:backoff` is not among the seven keys the log's append script shares (`OutboxKeys.all`), so
+the previous release reads and writes this outbox as before (a rolling update, a rollback).
 
 Commands are normally written by the log's append script, in the same transaction as the log entry
 that caused them (`PUT_LUA` is shared): the leader then tells this store which ids it persisted
@@ -86,7 +98,8 @@ return out
 """
 )
 
-# KEYS: the outbox keys, then the lease. ARGV: id, next_attempt_at, state JSON, lease value or ''.
+# KEYS: the outbox keys, the lease, the backoff marks. ARGV: id, next_attempt_at, state JSON, lease
+# value or '', '1' for a backoff.
 _RESCHEDULE = (
     _KEYS_LUA
     + """
@@ -98,7 +111,41 @@ if redis.call('HEXISTS', kc, id) == 0 then return 0 end
 redis.call('HSET', ks, id, ARGV[3])
 redis.call('ZREM', kr, id)
 redis.call('ZADD', kt, ARGV[2], id)
+if ARGV[5] == '1' then
+  redis.call('ZADD', KEYS[9], ARGV[2], id)
+else
+  redis.call('ZREM', KEYS[9], id)
+end
 return 1
+"""
+)
+
+# KEYS: the outbox keys, the lease, the backoff marks. ARGV: now, lease value or ''. A mark counts
+# only while the command's time on the timeline is still the mark's (see the module docstring).
+_END_BACKOFFS = (
+    _KEYS_LUA
+    + """
+if ARGV[2] ~= '' and redis.call('GET', KEYS[8]) ~= ARGV[2] then
+  return redis.error_reply('FENCED this instance no longer holds the lease')
+end
+local kb, now = KEYS[9], ARGV[1]
+local marks = redis.call('ZRANGEBYSCORE', kb, '(' .. now, '+inf', 'WITHSCORES')
+redis.call('DEL', kb)
+local ended = 0
+for i = 1, #marks, 2 do
+  local id, at = marks[i], marks[i + 1]
+  local current = redis.call('ZSCORE', kt, id)
+  if current and tonumber(current) == tonumber(at) then
+    local state = cjson.decode(redis.call('HGET', ks, id))
+    local err = 'null'
+    if type(state[3]) == 'string' then err = cjson.encode(state[3]) end
+    redis.call('HSET', ks, id, '[' .. string.format('%d', state[1]) .. ',' .. now .. ',' .. err .. ']')
+    redis.call('ZREM', kt, id)
+    redis.call('ZADD', kr, redis.call('HGET', ko, id), id)
+    ended = ended + 1
+  end
+end
+return ended
 """
 )
 
@@ -114,6 +161,7 @@ redis.call('HDEL', ks, id)
 redis.call('HDEL', ko, id)
 redis.call('ZREM', kt, id)
 redis.call('ZREM', kr, id)
+redis.call('ZREM', KEYS[9], id)
 redis.call('ZADD', kd, ARGV[2], id)
 redis.call('ZREMRANGEBYSCORE', kd, '-inf', '(' .. ARGV[3])
 return 1
@@ -136,8 +184,10 @@ return out
 class OutboxKeys:
     def __init__(self, prefix: str) -> None:
         names = ("commands", "state", "order", "timeline", "ready", "seq", "delivered")
+        #: the seven keys every script gets first (`_KEYS_LUA`), the log's append script too
         self.all: list[str] = [f"{prefix}outbox:{name}" for name in names]
         self.commands, self.state, self.order, self.timeline, self.ready, self.seq, self.delivered = self.all
+        self.backoff = f"{prefix}outbox:backoff"  # after `all` where a script needs it
 
 
 def encode_command(command: Command) -> str:
@@ -181,6 +231,8 @@ class RedisOutboxStore:
         self._reschedule = client.register_script(_RESCHEDULE)
         self._delivered = client.register_script(_DELIVERED)
         self._next_due = client.register_script(_NEXT_DUE)
+        self._end_backoffs = client.register_script(_END_BACKOFFS)
+        self._fenced_keys = [*self.keys.all, self._lease_key, self.keys.backoff]
 
     def note_persisted(self, commands: Sequence[Command]) -> None:
         """These commands were written with their log entry: `put` reports them without a write."""
@@ -213,20 +265,32 @@ class RedisOutboxStore:
         """Fenced as a claim is: an instance that lost the lease writes nothing (its delivery, if
         it went through, is sent again by the leader under the same id)."""
         now = self._clock()
-        lease = (self._lease() or "-") if self._lease is not None else ""
         await self._delivered(
-            keys=[*self.keys.all, self._lease_key],
-            args=[command_id, repr(now), repr(now - self._ttl), lease],
+            keys=self._fenced_keys, args=[command_id, repr(now), repr(now - self._ttl), self._lease_arg()]
         )
 
     async def reschedule(
-        self, command_id: str, next_attempt_at: float, attempts: int, last_error: str | None
+        self,
+        command_id: str,
+        next_attempt_at: float,
+        attempts: int,
+        last_error: str | None,
+        *,
+        backoff: bool = False,
     ) -> None:
-        lease = (self._lease() or "-") if self._lease is not None else ""
         state = json.dumps([attempts, next_attempt_at, last_error])
         await self._reschedule(
-            keys=[*self.keys.all, self._lease_key], args=[command_id, repr(next_attempt_at), state, lease]
+            keys=self._fenced_keys,
+            args=[command_id, repr(next_attempt_at), state, self._lease_arg(), "1" if backoff else ""],
         )
+
+    async def end_backoffs(self, now: float) -> int:
+        """Fenced too: only the lease holder makes commands due."""
+        return int(await self._end_backoffs(keys=self._fenced_keys, args=[repr(now), self._lease_arg()]))
+
+    def _lease_arg(self) -> str:
+        """The lease value the fenced scripts check ('-' if it holds none), '' to check none."""
+        return (self._lease() or "-") if self._lease is not None else ""
 
     async def pending_count(self) -> int:
         return int(await self._client.hlen(self.keys.commands))

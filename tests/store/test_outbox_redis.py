@@ -1,9 +1,11 @@
 """The outbox on Redis keeps the outbox's rules: due commands oldest first, a delivered id never
-again, and a claim refused to an instance that lost the lease."""
+again, a claim refused to an instance that lost the lease, and after an outage the commands waiting
+on a backoff retried at once, never one claimed (whichever instance claimed it, whichever release)."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import sys
 
 import pytest
@@ -150,3 +152,93 @@ async def test_an_instance_without_the_lease_cannot_mark_a_command_delivered(cli
     await client.set("t:lease", "me/1")
     await store.mark_delivered("b")  # the lease holder's own delivery
     assert await store.pending_count() == 1
+
+
+# -- after an outage
+
+
+async def test_ending_backoffs_makes_due_the_commands_waiting_on_one_never_a_claim(client) -> None:
+    """`end_backoffs(now)`, one script: every command whose next attempt is a backoff is due now
+    (ready, in creation order); a claim (an attempt in flight) stays on its lease."""
+    store = RedisOutboxStore(client, "t:")
+    await store.put([cmd("claimed"), cmd("b1"), cmd("moved"), cmd("b2"), cmd("due"), cmd("gone")])
+    await store.reschedule("claimed", 110.0, 2, "HTTP 503")  # a claim: `backoff` not said
+    await store.reschedule("b1", 130.0, 1, "HTTP 503", backoff=True)
+    await store.reschedule("moved", 120.0, 1, "HTTP 503", backoff=True)
+    await store.reschedule("moved", 115.0, 1, "HTTP 503")  # claimed since: no longer a backoff
+    error = 'ClientOSError: [Errno 104] "reset" by 127.0.0.1/commands, été'  # kept as it was
+    await store.reschedule("b2", 125.0, 12, error, backoff=True)
+    await store.reschedule("due", 40.0, 1, None, backoff=True)  # over already
+    await store.reschedule("gone", 140.0, 1, "HTTP 503", backoff=True)
+    await store.mark_delivered("gone")
+
+    assert await store.end_backoffs(50.25) == 2
+    assert await store.next_due_at() == 40.0
+    due = await store.due(50.25, 10)
+    assert [p.command.id for p in due] == ["b1", "b2", "due"]  # creation order
+    assert [(p.attempts, p.next_attempt_at, p.last_error) for p in due] == [
+        (1, 50.25, "HTTP 503"),
+        (12, 50.25, error),
+        (1, 40.0, None),
+    ]
+    for p in due:
+        await store.mark_delivered(p.command.id)
+    assert await store.next_due_at() == 110.0  # the claims still wait on their lease
+    assert await store.end_backoffs(60.0) == 0
+    assert [p.command.id for p in await store.due(115.0, 10)] == ["claimed", "moved"]
+    assert await client.exists("t:outbox:backoff") == 0  # nothing left behind
+
+
+async def test_a_claim_of_another_instance_is_not_made_due_by_this_ones_drain(client) -> None:
+    """Two instances on the same keys (the leader and the one before it): the drain of one never
+    touches the command the other claimed, its attempt possibly still in flight."""
+    one, two = RedisOutboxStore(client, "t:"), RedisOutboxStore(client, "t:")
+    await one.put([cmd("a"), cmd("b")])
+    await one.reschedule("a", 200.0, 1, "HTTP 503", backoff=True)
+    await one.reschedule("b", 200.0, 1, "HTTP 503", backoff=True)
+    await one.reschedule("a", 110.0, 1, "HTTP 503")  # `one` claims a: its attempt is in flight
+    assert await two.end_backoffs(50.0) == 1
+    assert [p.command.id for p in await two.due(50.0, 10)] == ["b"]
+    assert [p.command.id for p in await two.due(110.0, 10)] == ["a", "b"]
+
+
+async def test_an_instance_without_the_lease_cannot_end_backoffs(client) -> None:
+    store = RedisOutboxStore(client, "t:", lease=lambda: "me/1")
+    await client.set("t:lease", "me/1")
+    await store.put([cmd("a")])
+    await store.reschedule("a", 100.0, 1, "HTTP 503", backoff=True)
+    await client.set("t:lease", "someone-else/2")
+    with pytest.raises(ResponseError, match="FENCED"):
+        await store.end_backoffs(50.0)
+    assert await store.next_due_at() == 100.0
+
+
+async def test_commands_the_previous_release_rescheduled_keep_their_time_and_are_delivered(client) -> None:
+    """The previous release stored claims and backoffs alike (`outbox:timeline`, `outbox:state`)
+    and no `outbox:backoff`: after an upgrade such a command may be a claim of an instance still on
+    it, so the drain leaves it to its time, when it is due as before (nothing lost, nothing
+    stranded). A backoff this release drew that an instance on the previous one claimed since
+    (its time moved) is no longer a backoff either. The state keeps its shape for a rollback."""
+    store = RedisOutboxStore(client, "t:")
+    await store.put([cmd("old"), cmd("mixed"), cmd("new")])
+    # as the previous release's reschedule wrote them (its script, by hand)
+    await client.hset("t:outbox:state", "old", json.dumps([3, 100.0, "HTTP 503"]))
+    await client.zrem("t:outbox:ready", "old")
+    await client.zadd("t:outbox:timeline", {"old": 100.0})
+    await store.reschedule("mixed", 120.0, 1, "HTTP 503", backoff=True)
+    await client.hset("t:outbox:state", "mixed", json.dumps([1, 110.0, "HTTP 503"]))
+    await client.zadd("t:outbox:timeline", {"mixed": 110.0})  # claimed by the previous release
+    await store.reschedule("new", 130.0, 1, "HTTP 503", backoff=True)
+
+    assert await store.end_backoffs(50.0) == 1
+    assert [p.command.id for p in await store.due(50.0, 10)] == ["new"]
+    assert await store.next_due_at() == 50.0
+    await store.mark_delivered("new")
+    assert await store.next_due_at() == 100.0
+    due = await store.due(110.0, 10)
+    assert [(p.command.id, p.attempts, p.next_attempt_at) for p in due] == [
+        ("old", 3, 100.0),
+        ("mixed", 1, 110.0),
+    ]
+    for cid in ("old", "mixed"):  # what the previous release reads: [attempts, next, error]
+        assert len(json.loads(await client.hget("t:outbox:state", cid))) == 3
