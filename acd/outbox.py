@@ -17,8 +17,17 @@ Backoff: after the n-th failed attempt (n = 1, 2, ...) the next attempt waits
 `cap = min(max_delay_s, base_delay_s * 2**(n-1))`, shortened by a random share of at most `jitter`:
 a delay drawn uniformly in `[cap * (1 - jitter), cap]`. `jitter=1` is "full jitter" (AWS), `jitter=0`
 none. With the default 0.5 the ranges of consecutive attempts do not overlap, so delays never shrink
-while they double, yet a crowd of commands failing together spreads over half the interval. Where
-the pending commands live is `acd.outbox_store` (memory) or `acd.store.outbox_redis`.
+while they double, yet a crowd of commands failing together spreads over half the interval.
+
+After an outage the commands pending have backed off to tens of seconds each. A command that had
+failed and is now delivered is the evidence the platform is back: the commands still waiting on a
+backoff are then made due at once (`OutboxStore.end_backoffs`), and sent as any due command, oldest
+first, never more than `concurrency` at a time. A claimed command is left on its lease (its attempt
+may be in flight, here or in another instance): the store tells a backoff from a claim. A fresh
+command delivered is no such evidence: a command the platform fails on its own (a 5xx for that one)
+keeps its backoff while the others go through. The drain runs once per recovery: a failure arms it
+(so does the start: a takeover finds the backoffs of the instance before), the drain disarms it.
+Where the pending commands live is `acd.outbox_store` (memory) or `acd.store.outbox_redis`.
 """
 
 from __future__ import annotations
@@ -113,6 +122,7 @@ class Outbox:
         self._draining = False
         self._drained = asyncio.Event()
         self._warned_no_url = False
+        self._backoffs_to_end = False  # a failure since the last drain: the next recovery drains
 
     # -- public
 
@@ -143,6 +153,7 @@ class Outbox:
         self._client = HttpClient(self.url, timeout_s=self._timeout_s, keep_idle=self._concurrency)
         self._draining = False
         self._drained.clear()
+        self._backoffs_to_end = True  # the store may hold backoffs drawn before this start
         self._task = asyncio.create_task(self._dispatch(), name="acd-outbox")
 
     async def stop(self, drain_timeout_s: float = 5.0) -> None:
@@ -277,6 +288,8 @@ class Outbox:
         else:
             if 200 <= status < 300:
                 await self._delivered(command, extra)
+                if pending.attempts > 0 and self._backoffs_to_end:  # it had failed: the platform is back
+                    await self._end_backoffs()
                 return
             error = f"HTTP {status}"
         await self._failed(pending, error, extra, failure_cause(status))
@@ -308,13 +321,37 @@ class Outbox:
         await self._update_pending()
         log.debug("command delivered", extra=extra)
 
+    async def _end_backoffs(self) -> None:
+        """Make due now the commands waiting on a backoff (see the module docstring)."""
+        self._backoffs_to_end = False  # before the await: one drain, whichever delivery came first
+        try:
+            ended = await self.store.end_backoffs(self._clock())
+        except Exception as exc:  # they keep their backoff; the next recovery tries again
+            self._backoffs_to_end = True
+            if "FENCED" not in str(exc):  # else no longer the leader: the leader drains
+                log.exception("could not retry the commands waiting on a backoff")
+            return
+        if ended:
+            if self._metrics is not None:
+                self._metrics.backoffs_ended.inc(ended)
+            log.info(
+                "the platform is back (a command that had failed was delivered): "
+                "%d commands waiting on a backoff retried now",
+                ended,
+                extra={"commands_retried": ended},
+            )
+            self._wake.set()
+
     async def _failed(
         self, pending: PendingCommand, error: str, extra: dict[str, str], cause: str = "network"
     ) -> None:
         attempts = pending.attempts + 1
         delay = backoff_delay(attempts, self._base, self._max, self._jitter, self._rng)
+        self._backoffs_to_end = True
         try:
-            await self.store.reschedule(pending.command.id, self._clock() + delay, attempts, error)
+            await self.store.reschedule(
+                pending.command.id, self._clock() + delay, attempts, error, backoff=True
+            )
         except Exception:  # left on its lease: it falls due again when that expires
             log.exception("could not reschedule command", extra=extra)
         if self._metrics is not None:

@@ -1,5 +1,6 @@
 """The outbox's metrics (`acd.outbox`): commands submitted, delivered, retried, superseded, pending;
-failures by cause; the backoff drawn before each retry; the time from submit to the platform's 2xx.
+failures by cause; the backoff drawn before each retry, and those cut short by a recovery; the time
+from submit to the platform's 2xx.
 """
 
 from __future__ import annotations
@@ -56,8 +57,15 @@ class OutboxMetrics:
         )
         self.backoff = Histogram(
             "acd_command_backoff_seconds",
-            "The wait drawn before each retry (bounded by the outbox's max_delay_s, 60 s)",
+            "The wait drawn before each retry (bounded by the outbox's max_delay_s, 60 s); one the "
+            "platform's recovery cuts short is counted in acd_command_backoffs_ended_total",
             buckets=BACKOFF_BUCKETS,
+            registry=registry,
+        )
+        self.backoffs_ended = Counter(
+            "acd_command_backoffs_ended_total",
+            "Commands retried before the end of their backoff: made due at once when a command that "
+            "had failed was delivered (the platform back after an outage)",
             registry=registry,
         )
         self.submitted_of = Children(self.submitted)  # per command (see acd.metrics.Children)

@@ -413,6 +413,123 @@ async def test_retries_are_logged_as_warnings_at_powers_of_two(platforms, outbox
     assert all(r.command_id == "c1" and r.command == "connect" for r in failures)
 
 
+# -- after an outage
+
+
+class SetRandom(random.Random):
+    """An rng whose draw is what the test sets: with `jitter=1`, 0.0 draws the whole backoff and a
+    value near 1.0 almost none."""
+
+    def __init__(self, value: float) -> None:
+        super().__init__(0)
+        self.value = value
+
+    def random(self) -> float:
+        return self.value
+
+
+async def backed_off(registry: CollectorRegistry, failures: int) -> None:
+    """Wait until the outbox has rescheduled `failures` failed attempts on their backoff (counted,
+    not read with `store.due(inf)`, which would make every command due)."""
+    await eventually(
+        lambda: (
+            (registry.get_sample_value("acd_command_retries_total", {"command": "connect"}) or 0) >= failures
+        )
+    )
+
+
+async def test_after_an_outage_the_first_success_has_the_commands_waiting_on_a_backoff_retried_at_once(
+    platforms, outboxes, caplog
+) -> None:
+    """The platform down a while: the commands pending have backed off to 10 minutes (the test's
+    timings; 60 s at most in service). It comes back; a command that had failed goes through:
+    that is the evidence it is back, so the commands still waiting on their backoff are retried at
+    once, each delivered once, instead of each waiting out its own backoff while the platform is
+    healthy (audit-outbox D4: a caller with an agent reserved waited up to 60 s more)."""
+    down = {"on": True}
+    platform = await platforms(lambda body, attempt: 503 if down["on"] else 200)
+    registry = CollectorRegistry()
+    store = MemoryOutboxStore()
+    rng = SetRandom(0.0)  # the whole backoff: 600 s
+    outbox = await outboxes(
+        platform.url,
+        store=store,
+        base_delay_s=600.0,
+        max_delay_s=600.0,
+        jitter=1.0,
+        rng=rng,
+        metrics=OutboxMetrics(registry),
+    )
+    waiting = [f"c{i}" for i in range(5)]
+    await outbox.submit([cmd(cid) for cid in waiting])
+    await backed_off(registry, 5)  # each failed once, its next attempt 600 s away
+
+    rng.value = 1.0 - 1e-4  # the next backoff drawn is 0.06 s
+    await outbox.submit([cmd("probe")])
+    await eventually(lambda: platform.attempts["probe"] >= 1)
+    down["on"] = False  # the platform is back: the probe's retry goes through
+    with caplog.at_level(logging.INFO, logger="acd.outbox"):
+        await eventually(lambda: set(platform.acked) == {"probe", *waiting})
+
+    assert all(platform.attempts[cid] == 2 for cid in waiting)  # one failure, one delivery each
+    await pending_is(outbox, 0)
+    assert registry.get_sample_value("acd_command_backoffs_ended_total") == 5
+    assert registry.get_sample_value("acd_command_backoff_seconds_count") >= 6  # each drawn, counted
+    [back] = [r for r in caplog.records if "backoff" in r.getMessage() and r.levelno == logging.INFO]
+    assert "5 commands" in back.getMessage()
+
+
+async def test_a_fresh_command_delivered_does_not_cut_short_the_backoff_of_one_the_platform_fails(
+    platforms, outboxes
+) -> None:
+    """Only a command that had failed and now goes through says the platform is back: a command
+    the platform fails on its own (a 5xx for that one) keeps its backoff while fresh commands are
+    delivered, instead of being sent again after each of them."""
+    platform = await platforms(lambda body, attempt: 500 if body["id"] == "bad" else 200)
+    registry = CollectorRegistry()
+    outbox = await outboxes(
+        platform.url,
+        base_delay_s=600.0,
+        max_delay_s=600.0,
+        jitter=1.0,
+        rng=SetRandom(0.0),
+        metrics=OutboxMetrics(registry),
+    )
+    await outbox.submit([cmd("bad")])
+    await backed_off(registry, 1)
+    for i in range(10):
+        await outbox.submit([cmd(f"g{i}")])
+        await eventually(lambda i=i: f"g{i}" in platform.acked)
+    await pending_is(outbox, 1)
+    assert platform.attempts["bad"] == 1
+
+
+async def test_an_outbox_taking_over_ends_the_backoffs_an_earlier_one_left_at_its_first_recovery(
+    platforms, outboxes
+) -> None:
+    """A restart or a takeover over a store whose commands wait on backoffs an earlier outbox drew
+    (the same store: Redis in service): the first of them delivered, one that had failed, has the
+    others retried at once too."""
+    down = {"on": True}
+    platform = await platforms(lambda body, attempt: 503 if down["on"] else 200)
+    store = MemoryOutboxStore()
+    registry = CollectorRegistry()
+    rng = SetRandom(0.0)
+    timings: dict[str, Any] = {"base_delay_s": 600.0, "max_delay_s": 600.0, "jitter": 1.0, "rng": rng}
+    earlier = await outboxes(platform.url, store=store, metrics=OutboxMetrics(registry), **timings)
+    await earlier.submit([cmd("c1"), cmd("c2")])
+    await backed_off(registry, 2)
+    rng.value = 1.0 - 1e-4
+    await earlier.submit([cmd("probe")])
+    await backed_off(registry, 3)
+    await earlier.stop(drain_timeout_s=0)
+
+    down["on"] = False
+    await outboxes(platform.url, store=store, **timings)
+    await eventually(lambda: set(platform.acked) == {"probe", "c1", "c2"})
+    assert (platform.attempts["c1"], platform.attempts["c2"]) == (2, 2)
+
+
 # -- the store
 
 

@@ -81,10 +81,11 @@ def raw_redis(redis_url: str) -> Any:
 
 
 class CommandSink:
-    """Records every command POSTed to it; answers 200."""
+    """Records every command POSTed to it; answers `status` (200 unless a test sets it)."""
 
     def __init__(self) -> None:
         self.port = free_port()
+        self.status = 200
         self.received: list[dict[str, Any]] = []
         self.ids: Counter[str] = Counter()
         self._runner: web.AppRunner | None = None
@@ -98,7 +99,7 @@ class CommandSink:
             body = json.loads(await request.read())
             self.received.append(body)
             self.ids[body["id"]] += 1
-            return web.json_response({"ok": True})
+            return web.json_response({"ok": self.status < 300}, status=self.status)
 
         app = web.Application()
         app.router.add_post("/commands", handle)

@@ -6,14 +6,17 @@ from __future__ import annotations
 
 import asyncio
 import json
+import random
 import sys
+from collections.abc import Awaitable
 
 import pytest
+from prometheus_client import CollectorRegistry
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
 from acd.model import Command
-from acd.outbox import Outbox
+from acd.outbox import Outbox, OutboxMetrics
 from acd.store.outbox_redis import RedisOutboxStore
 from tests.store.conftest import PATIENCE_S, eventually
 
@@ -242,3 +245,57 @@ async def test_commands_the_previous_release_rescheduled_keep_their_time_and_are
     ]
     for cid in ("old", "mixed"):  # what the previous release reads: [attempts, next, error]
         assert len(json.loads(await client.hget("t:outbox:state", cid))) == 3
+
+
+class SetRandom(random.Random):
+    """With `jitter=1`: 0.0 draws the whole backoff, a value near 1.0 almost none."""
+
+    def __init__(self, value: float) -> None:
+        super().__init__(0)
+        self.value = value
+
+    def random(self) -> float:
+        return self.value
+
+
+async def test_after_an_outage_the_first_success_has_the_commands_waiting_on_a_backoff_retried_at_once(
+    client, sink
+) -> None:
+    """The outbox on Redis, the platform down: the pending commands back off 600 s (the test's
+    timings). It comes back: a command that had failed goes through, and the others are retried at
+    once, each delivered once, instead of waiting out their backoff (audit-outbox D4)."""
+    registry = CollectorRegistry()
+    rng = SetRandom(0.0)
+    outbox = Outbox(
+        RedisOutboxStore(client, "t:"),
+        sink.url,
+        None,
+        base_delay_s=600.0,
+        max_delay_s=600.0,
+        jitter=1.0,
+        rng=rng,
+        metrics=OutboxMetrics(registry),
+    )
+
+    def failures() -> float:
+        return registry.get_sample_value("acd_command_retries_total", {"command": "connect"}) or 0.0
+
+    sink.status = 503
+    await outbox.start()
+    try:
+        waiting = [f"c{i}" for i in range(5)]
+        await outbox.submit([cmd(cid) for cid in waiting])
+        await eventually(lambda: failures() >= 5)
+        rng.value = 1.0 - 1e-4  # the next backoff drawn is 0.06 s
+        await outbox.submit([cmd("probe")])
+        await eventually(lambda: failures() >= 6)
+        sink.status = 200
+        await eventually(lambda: _equals(outbox.pending(), 0))
+        assert all(sink.ids[cid] == 2 for cid in waiting)  # one failure, one delivery each
+        assert registry.get_sample_value("acd_command_backoffs_ended_total") == 5
+    finally:
+        await outbox.stop(drain_timeout_s=0)
+
+
+async def _equals(value: Awaitable[int], expected: int) -> bool:
+    return await value == expected
