@@ -43,6 +43,7 @@ from collections.abc import Callable, Sequence
 from acd.aio import still_running
 from acd.httpclient import HttpClient
 from acd.model import Command
+from acd.outbox_backoff import backoff_delay, failure_cause
 from acd.outbox_metrics import OutboxMetrics
 from acd.outbox_store import OutboxStore, PendingCommand
 from acd.signing import signed_headers
@@ -50,27 +51,6 @@ from acd.signing import signed_headers
 log = logging.getLogger("acd.outbox")
 
 LOST_NAMED = 100  # at most this many ids in the log line of commands lost at a stop
-
-
-def backoff_delay(
-    failures: int, base_delay_s: float, max_delay_s: float, jitter: float, rng: random.Random
-) -> float:
-    """Seconds to wait after the `failures`-th failed attempt (1, 2, ...): see the module docstring."""
-    cap = min(max_delay_s, base_delay_s * 2.0 ** min(max(failures - 1, 0), 62))
-    return cap * (1.0 - jitter * rng.random())
-
-
-def failure_cause(status: int | None) -> str:
-    """The cause a failed attempt is counted under (`acd_command_failures_total`); `None`: no answer."""
-    if status is None:
-        return "network"
-    if status == 429:
-        return "throttled"
-    if 400 <= status < 500 and status != 408:
-        return "refused"
-    if 300 <= status < 400:
-        return "redirect"
-    return "server"
 
 
 def encode(command: Command) -> bytes:
