@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import heapq
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -56,6 +56,13 @@ class OutboxStore(Protocol):
         """Make due at `now` every pending command whose next attempt is a backoff later than
         `now` (the platform is back), keeping its attempts and last error; a claim is left on its
         lease (its attempt may be in flight). Returns how many were made due."""
+        ...
+
+    async def release(self, claims: Mapping[str, float], now: float) -> int:
+        """Make due at `now` each command whose next attempt is still the claim given (id -> the
+        time it was claimed until, as given to `reschedule`), its attempt over (a stop cut it off),
+        keeping its attempts and last error; one rescheduled since, delivered, or due already is
+        left as it is. Returns how many were made due."""
         ...
 
     async def pending_count(self) -> int: ...
@@ -151,13 +158,22 @@ class MemoryOutboxStore:
         for command_id in self._backoffs:
             entry = self._entries[command_id]  # delivered ones leave the set
             if entry.next_attempt_at > now:
-                entry.version += 1
-                entry.next_attempt_at = now
-                heapq.heappush(self._ready, (entry.seq, entry.version, command_id))
+                self._due_now(entry, now)
                 ended += 1
         self._backoffs.clear()  # each one is due now, or was already
         self._compact()
         return ended
+
+    async def release(self, claims: Mapping[str, float], now: float) -> int:
+        released = 0
+        for command_id, claimed_until in claims.items():
+            entry = self._entries.get(command_id)
+            if entry is not None and entry.next_attempt_at == claimed_until > now:
+                self._backoffs.discard(command_id)
+                self._due_now(entry, now)
+                released += 1
+        self._compact()
+        return released
 
     async def pending_count(self) -> int:
         return len(self._entries)
@@ -173,6 +189,11 @@ class MemoryOutboxStore:
         return min(candidates) if candidates else None
 
     # -- internals
+
+    def _due_now(self, entry: _Entry, now: float) -> None:
+        entry.version += 1
+        entry.next_attempt_at = now
+        heapq.heappush(self._ready, (entry.seq, entry.version, entry.command.id))
 
     def _live(self, command_id: str, version: int) -> bool:
         entry = self._entries.get(command_id)

@@ -598,6 +598,28 @@ async def test_store_ends_a_backoff_once() -> None:
     assert [p.next_attempt_at for p in await store.due(20.0, 10)] == [10.0]
 
 
+async def test_store_releases_a_claim_only_while_it_is_the_one_given() -> None:
+    """`release({id: claimed_until}, now)`: each command still claimed until that time is due now;
+    one rescheduled since (a backoff, another claim), delivered, or due already is left as it is."""
+    store = MemoryOutboxStore()
+    await store.put([cmd("a"), cmd("backed"), cmd("reclaimed"), cmd("gone"), cmd("lapsed")])
+    for cid in ("a", "backed", "reclaimed", "gone"):
+        await store.reschedule(cid, 110.0, 2, "HTTP 503")  # claimed until 110
+    await store.reschedule("backed", 130.0, 3, "HTTP 503", backoff=True)
+    await store.reschedule("reclaimed", 115.0, 2, "HTTP 503")
+    await store.mark_delivered("gone")
+    await store.reschedule("lapsed", 40.0, 1, "HTTP 503")  # its claim ran out: due already
+
+    claims = {cid: 110.0 for cid in ("a", "backed", "reclaimed", "gone", "unknown")}
+    assert await store.release({**claims, "lapsed": 40.0}, 50.0) == 1
+    due = await store.due(50.0, 10)
+    assert [(p.command.id, p.attempts, p.next_attempt_at, p.last_error) for p in due] == [
+        ("a", 2, 50.0, "HTTP 503"),
+        ("lapsed", 1, 40.0, "HTTP 503"),
+    ]
+    assert await store.end_backoffs(60.0) == 1  # "backed" is still a backoff
+
+
 async def test_store_stays_compact_under_many_reschedules() -> None:
     store = MemoryOutboxStore()
     await store.put([cmd("a")])

@@ -24,6 +24,8 @@ as it would have been; and one it claimed after this release marked its backoff 
 than its mark. `outbox:state` keeps its shape (`[attempts, next_attempt_at, last_error]`), and
 `outbox:backoff` is not among the seven keys the log's append script shares (`OutboxKeys.all`), so
 the previous release reads and writes this outbox as before (a rolling update, a rollback).
+`release(claims, now)` (a clean stop) makes due the commands still claimed until the times given,
+the claims of the attempts the stop cut off, by the same comparison.
 
 Commands are normally written by the log's append script, in the same transaction as the log entry
 that caused them (`PUT_LUA` is shared): the leader then tells this store which ids it persisted
@@ -38,7 +40,7 @@ never both send a command. A delivered id is remembered, so a replay never sends
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from redis.asyncio import Redis
@@ -120,14 +122,28 @@ return 1
 """
 )
 
+# Lua: the fence (ARGV[2], the lease value or '' to check none, against KEYS[8]), then `due_now`:
+# a command on the timeline moved to ready, its state's next attempt `now` (attempts, error kept).
+_DUE_NOW_LUA = """
+if ARGV[2] ~= '' and redis.call('GET', KEYS[8]) ~= ARGV[2] then
+  return redis.error_reply('FENCED this instance no longer holds the lease')
+end
+local function due_now(id, now)
+  local state = cjson.decode(redis.call('HGET', ks, id))
+  local err = 'null'
+  if type(state[3]) == 'string' then err = cjson.encode(state[3]) end
+  redis.call('HSET', ks, id, '[' .. string.format('%d', state[1]) .. ',' .. now .. ',' .. err .. ']')
+  redis.call('ZREM', kt, id)
+  redis.call('ZADD', kr, redis.call('HGET', ko, id), id)
+end
+"""
+
 # KEYS: the outbox keys, the lease, the backoff marks. ARGV: now, lease value or ''. A mark counts
 # only while the command's time on the timeline is still the mark's (see the module docstring).
 _END_BACKOFFS = (
     _KEYS_LUA
+    + _DUE_NOW_LUA
     + """
-if ARGV[2] ~= '' and redis.call('GET', KEYS[8]) ~= ARGV[2] then
-  return redis.error_reply('FENCED this instance no longer holds the lease')
-end
 local kb, now = KEYS[9], ARGV[1]
 local marks = redis.call('ZRANGEBYSCORE', kb, '(' .. now, '+inf', 'WITHSCORES')
 redis.call('DEL', kb)
@@ -136,16 +152,31 @@ for i = 1, #marks, 2 do
   local id, at = marks[i], marks[i + 1]
   local current = redis.call('ZSCORE', kt, id)
   if current and tonumber(current) == tonumber(at) then
-    local state = cjson.decode(redis.call('HGET', ks, id))
-    local err = 'null'
-    if type(state[3]) == 'string' then err = cjson.encode(state[3]) end
-    redis.call('HSET', ks, id, '[' .. string.format('%d', state[1]) .. ',' .. now .. ',' .. err .. ']')
-    redis.call('ZREM', kt, id)
-    redis.call('ZADD', kr, redis.call('HGET', ko, id), id)
+    due_now(id, now)
     ended = ended + 1
   end
 end
 return ended
+"""
+)
+
+# KEYS: the outbox keys, the lease, the backoff marks. ARGV: now, lease value or '', then pairs of
+# id and the time it was claimed until: released only while its time on the timeline is that one.
+_RELEASE = (
+    _KEYS_LUA
+    + _DUE_NOW_LUA
+    + """
+local now, released = ARGV[1], 0
+for i = 3, #ARGV, 2 do
+  local id, claimed_until = ARGV[i], tonumber(ARGV[i + 1])
+  local current = redis.call('ZSCORE', kt, id)
+  if current and tonumber(current) == claimed_until and claimed_until > tonumber(now) then
+    due_now(id, now)
+    redis.call('ZREM', KEYS[9], id)
+    released = released + 1
+  end
+end
+return released
 """
 )
 
@@ -232,6 +263,7 @@ class RedisOutboxStore:
         self._delivered = client.register_script(_DELIVERED)
         self._next_due = client.register_script(_NEXT_DUE)
         self._end_backoffs = client.register_script(_END_BACKOFFS)
+        self._release = client.register_script(_RELEASE)
         self._fenced_keys = [*self.keys.all, self._lease_key, self.keys.backoff]
 
     def note_persisted(self, commands: Sequence[Command]) -> None:
@@ -287,6 +319,15 @@ class RedisOutboxStore:
     async def end_backoffs(self, now: float) -> int:
         """Fenced too: only the lease holder makes commands due."""
         return int(await self._end_backoffs(keys=self._fenced_keys, args=[repr(now), self._lease_arg()]))
+
+    async def release(self, claims: Mapping[str, float], now: float) -> int:
+        """Fenced: an instance that lost the lease releases nothing (its claims lapse)."""
+        if not claims:
+            return 0
+        args = [repr(now), self._lease_arg()]
+        for command_id, claimed_until in claims.items():
+            args += [command_id, repr(claimed_until)]
+        return int(await self._release(keys=self._fenced_keys, args=args))
 
     def _lease_arg(self) -> str:
         """The lease value the fenced scripts check ('-' if it holds none), '' to check none."""

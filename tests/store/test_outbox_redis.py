@@ -299,3 +299,41 @@ async def test_after_an_outage_the_first_success_has_the_commands_waiting_on_a_b
 
 async def _equals(value: Awaitable[int], expected: int) -> bool:
     return await value == expected
+
+
+# -- a clean stop
+
+
+async def test_a_claim_is_released_only_while_it_is_the_one_given(client) -> None:
+    """`release({id: claimed_until}, now)`, one fenced script: each command still claimed until
+    that time is due now; one rescheduled since (a backoff, a claim of another instance or
+    release), delivered, or due already is left as it is."""
+    store, other = RedisOutboxStore(client, "t:"), RedisOutboxStore(client, "t:")
+    await store.put([cmd("a"), cmd("backed"), cmd("reclaimed"), cmd("gone"), cmd("lapsed")])
+    for cid in ("a", "backed", "reclaimed", "gone"):
+        await store.reschedule(cid, 110.0, 2, "HTTP 503")  # claimed until 110
+    await store.reschedule("backed", 130.0, 3, "HTTP 503", backoff=True)
+    await other.reschedule("reclaimed", 115.0, 2, "HTTP 503")
+    await store.mark_delivered("gone")
+    await store.reschedule("lapsed", 40.0, 1, "HTTP 503")
+
+    claims = {cid: 110.0 for cid in ("a", "backed", "reclaimed", "gone", "unknown")}
+    assert await store.release({**claims, "lapsed": 40.0}, 50.0) == 1
+    due = await store.due(50.0, 10)
+    assert [(p.command.id, p.attempts, p.next_attempt_at, p.last_error) for p in due] == [
+        ("a", 2, 50.0, "HTTP 503"),
+        ("lapsed", 1, 40.0, "HTTP 503"),
+    ]
+    assert await store.end_backoffs(60.0) == 1  # "backed" is still a backoff
+    assert await store.release({}, 60.0) == 0
+
+
+async def test_an_instance_without_the_lease_cannot_release_a_claim(client) -> None:
+    store = RedisOutboxStore(client, "t:", lease=lambda: "me/1")
+    await client.set("t:lease", "me/1")
+    await store.put([cmd("a")])
+    await store.reschedule("a", 110.0, 0, None)
+    await client.set("t:lease", "someone-else/2")
+    with pytest.raises(ResponseError, match="FENCED"):
+        await store.release({"a": 110.0}, 50.0)
+    assert await store.next_due_at() == 110.0
