@@ -11,7 +11,9 @@ command undelivered. Commands are idempotent by id: one already pending or deliv
 Claiming a command: before a delivery attempt the dispatcher reschedules the command to "now + lease"
 (the attempt's timeout plus a margin). If the process dies mid-attempt, the command simply falls due
 again when the lease expires (a visibility timeout, as in SQS); the platform deduplicates by id.
-This keeps the store's interface small, and it is what a shared Redis store needs anyway.
+This keeps the store's interface small, and it is what a shared Redis store needs anyway. A clean
+stop knows the attempts it cuts off are over: it releases their claims (`OutboxStore.release`), so
+the next instance (a handover) or the next start retries them at once, not after the lease.
 
 Backoff: after the n-th failed attempt (n = 1, 2, ...) the next attempt waits
 `cap = min(max_delay_s, base_delay_s * 2**(n-1))`, shortened by a random share of at most `jitter`:
@@ -97,6 +99,7 @@ class Outbox:
         self._client: HttpClient | None = None
         self._task: asyncio.Task[None] | None = None
         self._inflight: dict[str, asyncio.Task[None]] = {}
+        self._claimed_until: dict[str, float] = {}  # each attempt in flight: the claim it took
         self._submitted_at: dict[str, float] = {}  # for the submit-to-2xx histogram (this process only)
         self._wake = asyncio.Event()
         self._draining = False
@@ -148,15 +151,33 @@ class Outbox:
                     await self._drained.wait()
             task.cancel()
             inflight = list(self._inflight.values())
+            claims = dict(self._claimed_until)  # of the attempts about to be cut off
             for t in inflight:
                 t.cancel()
             await asyncio.gather(task, *inflight, return_exceptions=True)
             self._inflight.clear()
+            self._claimed_until.clear()
+            await self._release(claims)
         if self._client is not None:
             await self._client.close()
             self._client = None
         if not self._durable:
             await self._say_what_is_lost()
+
+    async def _release(self, claims: dict[str, float]) -> None:
+        """The attempts the stop cut off are over: their commands are due again now (the store
+        leaves one rescheduled or delivered meanwhile). A POST cut off may still reach the platform,
+        which deduplicates by id, as after a lapsed claim."""
+        if not claims:
+            return
+        try:
+            released = await self.store.release(claims, self._clock())
+        except Exception as exc:  # their claims lapse, as before
+            if "FENCED" not in str(exc):  # else no longer the leader: nothing to hand over
+                log.warning("could not release the claims of the attempts cut off: %s", exc)
+            return
+        if released:
+            log.info("%d commands whose attempt the stop cut off are due again now", released)
 
     async def _say_what_is_lost(self) -> None:
         """The memory store dies with the process: name the commands the platform never got."""
@@ -213,9 +234,11 @@ class Outbox:
                 if self._is_superseded(pending.command):
                     await self._drop(pending.command)
                     continue
-                await self.store.reschedule(cid, now + self._lease_s, pending.attempts, pending.last_error)
+                claimed_until = now + self._lease_s
+                await self.store.reschedule(cid, claimed_until, pending.attempts, pending.last_error)
                 task = asyncio.create_task(self._deliver(pending), name=f"acd-outbox-{cid}")
                 self._inflight[cid] = task
+                self._claimed_until[cid] = claimed_until
                 task.add_done_callback(lambda _t, cid=cid: self._finished(cid))
                 free -= 1
         if free <= 0:
@@ -255,6 +278,7 @@ class Outbox:
 
     def _finished(self, command_id: str) -> None:
         self._inflight.pop(command_id, None)
+        self._claimed_until.pop(command_id, None)
         self._wake.set()
 
     async def _deliver(self, pending: PendingCommand) -> None:

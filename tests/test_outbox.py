@@ -11,6 +11,7 @@ import inspect
 import json
 import logging
 import random
+import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from itertools import pairwise
@@ -338,6 +339,40 @@ async def test_stop_keeps_undelivered_commands_in_the_store(platforms) -> None:
     assert await outbox.pending() == 1
     [kept] = await store.due(float("inf"), 10)
     assert (kept.command.id, kept.attempts, kept.last_error) == ("c1", 1, "HTTP 500")
+
+
+async def test_a_stop_makes_the_commands_whose_attempt_it_cut_off_due_again_at_once(platforms) -> None:
+    """An attempt still running when the stop ends it leaves its claim (the attempt's timeout plus a
+    margin: 65 s here). Stopping cleanly, the outbox knows that attempt is over: the command is
+    due again at once, for the next instance (a handover) or the next start, its attempts and
+    error as they were (audit-outbox D6). Before, it waited out the claim."""
+    release = asyncio.Event()
+
+    async def respond(body: dict[str, Any], attempt: int) -> int:
+        if attempt == 1:
+            await release.wait()  # the first attempt hangs past the stop
+        return 200
+
+    platform = await platforms(respond)
+    store = MemoryOutboxStore()
+    outbox = make_outbox(platform.url, store=store, timeout_s=60.0)
+    await outbox.start()
+    await outbox.submit([cmd("c1")])
+    await eventually(lambda: platform.attempts["c1"] == 1)
+    await outbox.stop(drain_timeout_s=0.1)
+    release.set()
+
+    next_due = await store.next_due_at()
+    assert next_due is not None and next_due <= time.time()
+    [due] = await store.due(time.time(), 10)
+    assert (due.command.id, due.attempts, due.last_error) == ("c1", 0, None)
+    again = make_outbox(platform.url, store=store, timeout_s=60.0)
+    await again.start()
+    try:
+        await pending_is(again, 0)
+        assert platform.attempts["c1"] == 2
+    finally:
+        await again.stop()
 
 
 async def test_without_a_command_url_commands_stay_pending(caplog: pytest.LogCaptureFixture) -> None:

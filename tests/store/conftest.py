@@ -20,7 +20,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -81,11 +81,13 @@ def raw_redis(redis_url: str) -> Any:
 
 
 class CommandSink:
-    """Records every command POSTed to it; answers `status` (200 unless a test sets it)."""
+    """Records every command POSTed to it; answers `status` (200 unless a test sets it), after
+    `before_answer()` if a test sets one."""
 
     def __init__(self) -> None:
         self.port = free_port()
         self.status = 200
+        self.before_answer: Callable[[], Awaitable[None]] | None = None
         self.received: list[dict[str, Any]] = []
         self.ids: Counter[str] = Counter()
         self._runner: web.AppRunner | None = None
@@ -99,6 +101,8 @@ class CommandSink:
             body = json.loads(await request.read())
             self.received.append(body)
             self.ids[body["id"]] += 1
+            if self.before_answer is not None:
+                await self.before_answer()
             return web.json_response({"ok": self.status < 300}, status=self.status)
 
         app = web.Application()

@@ -8,6 +8,7 @@ import asyncio
 import json
 import random
 import sys
+import time
 from collections.abc import Awaitable
 
 import pytest
@@ -337,3 +338,37 @@ async def test_an_instance_without_the_lease_cannot_release_a_claim(client) -> N
     with pytest.raises(ResponseError, match="FENCED"):
         await store.release({"a": 110.0}, 50.0)
     assert await store.next_due_at() == 110.0
+
+
+async def test_at_a_handover_the_next_instance_retries_at_once_what_the_stopped_one_cut_off(
+    client, sink
+) -> None:
+    """Two instances on the same keys: the first stops cleanly while an attempt hangs at the
+    platform; the command is due at once, and the next one sends it without waiting out the
+    claim (65 s here) (audit-outbox D6)."""
+    release = asyncio.Event()
+    hangs = {"on": True}
+
+    async def respond() -> None:
+        if hangs["on"]:
+            await release.wait()
+
+    sink.before_answer = respond
+    first = Outbox(RedisOutboxStore(client, "t:"), sink.url, None, timeout_s=60.0)
+    await first.start()
+    await first.submit([cmd("c1")])
+    await eventually(lambda: sink.ids["c1"] == 1)
+    hangs["on"] = False
+    await first.stop(drain_timeout_s=0.1)
+    release.set()
+
+    store = RedisOutboxStore(client, "t:")
+    next_due = await store.next_due_at()
+    assert next_due is not None and next_due <= time.time()
+    second = Outbox(store, sink.url, None, timeout_s=60.0)
+    await second.start()
+    try:
+        await eventually(lambda: _equals(second.pending(), 0))
+        assert sink.ids["c1"] == 2
+    finally:
+        await second.stop(drain_timeout_s=0)
