@@ -117,7 +117,7 @@ def refusal(number: str) -> tuple[str, str] | None:
 
 def _plan_refusal(number: str) -> tuple[str, str] | None:
     """`refusal` of an E.164 number."""
-    code = next((c for c in _FRENCH_LENGTHS if number.startswith("+" + c)), None)
+    code = number[1:3] if number[1:3] == "33" else number[1:4] if number[1:4] in _FRENCH_LENGTHS else None
     if code is None and len(number) - 1 < MIN_INTERNATIONAL_DIGITS:
         return WRONG_LENGTH, (
             f"{number} has {len(number) - 1} digit(s) after +; no country's number has fewer than "
@@ -143,7 +143,15 @@ def _plan_refusal(number: str) -> tuple[str, str] | None:
     return None
 
 
+#: The numbers most callers have, which the plan takes (geographic, mobile, 09): checked at once.
+_FRENCH_COMMON = re.compile(r"\+33[1-79][0-9]{8}")
+
+
 def diallable(number: str | None) -> bool:
     """Whether acd may dial it back: an E.164 number (a withheld caller id is not) that the French
     plan does not refuse (`refusal`)."""
-    return number is not None and _E164.match(number) is not None and _plan_refusal(number) is None
+    if number is None:
+        return False
+    return _FRENCH_COMMON.fullmatch(number) is not None or (
+        _E164.match(number) is not None and _plan_refusal(number) is None
+    )
