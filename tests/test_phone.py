@@ -4,8 +4,10 @@ given and never called back (acd/phone.py)."""
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from acd.phone import diallable, normalize, refusal
+from acd.phone import _E164, _FRENCH_COMMON, _plan_refusal, diallable, normalize, refusal
 
 #: Each form of a number acd takes, and the E.164 it writes (also checked against the published
 #: schema: tests/api/test_openapi_document.py).
@@ -139,3 +141,13 @@ def test_a_number_acd_must_not_dial_back_is_refused_with_its_reason(raw, code):
 )
 def test_a_number_acd_may_dial_back_is_no_refusal(raw):
     assert refusal(normalize(raw)) is None and diallable(normalize(raw))
+
+
+@given(st.from_regex(r"\+33[0-9]{7,11}|\+3[0-9]{9,11}|\+[0-9]{8,14}", fullmatch=True))
+def test_the_common_french_form_taken_at_once_is_one_the_plan_takes(number: str) -> None:
+    """`diallable` takes the common French form (+33, then 1-7 or 9 and eight digits) without the
+    plan's rules: each such number must be one those rules take, and any other gets them."""
+    by_rules = _E164.match(number) is not None and _plan_refusal(number) is None
+    if _FRENCH_COMMON.fullmatch(number):
+        assert by_rules
+    assert diallable(number) == by_rules
