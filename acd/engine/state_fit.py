@@ -152,15 +152,9 @@ def fit(
     failed: set[str] = set()
     for cb in data["callbacks"]:
         cb = dict(cb)
-        ending = cb["skill"] not in skills or cb["id"] in refused
-        if ending and cb.get("status") in ("scheduled", "dialing"):
-            if cb["id"] in refused:
-                why, text = "number_refused", "acd must not dial its number"
-            else:
-                why, text = "skill_removed", f"its skill {cb['skill']} no longer exists"
-            notes.append(f"callback {cb['id']} failed: {text}")
-            cb["status"] = "failed"
-            cb["history"] = [*cb.get("history", []), [now, {"status": "failed", "why": why}]]
+        if cb.get("status") in ("scheduled", "dialing") and _end(
+            cb, "callback", "failed", skills, refused, now, notes
+        ):
             failed.add(cb["id"])
             endings.callbacks.append(cb["id"])
         drop_agent_ref(cb)
@@ -179,15 +173,9 @@ def fit(
     taken = {(site, skill, float(start)): n for site, skill, start, n in data["slots"]}
     for ap in data["appointments"]:
         ap = dict(ap)
-        ending = ap["skill"] not in skills or ap["id"] in refused
-        if ending and ap.get("status") in ("booked", "dialing"):
-            if ap["id"] in refused:
-                why, text = "number_refused", "acd must not dial its number"
-            else:
-                why, text = "skill_removed", f"its skill {ap['skill']} no longer exists"
-            notes.append(f"appointment {ap['id']} cancelled: {text}")
-            ap["status"] = "cancelled"
-            ap["history"] = [*ap.get("history", []), [now, {"status": "cancelled", "why": why}]]
+        if ap.get("status") in ("booked", "dialing") and _end(
+            ap, "appointment", "cancelled", skills, refused, now, notes
+        ):
             endings.appointments.append(ap["id"])
             key = (ap["site"], ap["skill"], float(ap["start"]))
             if taken.get(key, 0) > 1:
@@ -199,3 +187,26 @@ def fit(
     data["appointments"] = appointments
     data["slots"] = [[site, skill, start, n] for (site, skill, start), n in taken.items()]
     return data
+
+
+def _end(
+    record: dict[str, Any],
+    what: str,
+    status: str,
+    skills: set[str],
+    refused: Any,
+    now: float,
+    notes: list[str],
+) -> bool:
+    """End a contact still to dial (`what`: callback or appointment) whose skill is gone or whose
+    number acd must not dial: `status`, and why in its history and `notes`; False if it stands."""
+    if record["id"] in refused:
+        why, text = "number_refused", "acd must not dial its number"
+    elif record["skill"] not in skills:
+        why, text = "skill_removed", f"its skill {record['skill']} no longer exists"
+    else:
+        return False
+    notes.append(f"{what} {record['id']} {status}: {text}")
+    record["status"] = status
+    record["history"] = [*record.get("history", []), [now, {"status": status, "why": why}]]
+    return True
