@@ -67,3 +67,16 @@ def test_a_skill_whose_callers_acd_answers_fewer_than_fifo_is_shown_not_met(tmp_
     (results / "answer_rate.json").write_text(json.dumps(rates))
     [row] = [r for r in figures.render(results).splitlines() if "campaign-peak-day: the skill" in r]
     assert "(paiement)" in row and "11,740 -> 11,347" in row and "**not met**" in row
+
+
+def test_callers_holding_the_line_longer_than_under_fifo_is_shown_not_met(tmp_path: Path) -> None:
+    """The hold row can fail: a policy that makes callers hold longer than FIFO does (here the
+    peak day's figures swapped) is shown not met."""
+    results = tmp_path / "results"
+    shutil.copytree(figures.RESULTS, results)
+    rates = json.loads((results / "answer_rate.json").read_text())
+    peak = rates["days"]["campaign-peak-day"]
+    peak["fifo"]["mean_hold_s"], peak["acd"]["mean_hold_s"] = 22.0, 61.0
+    (results / "answer_rate.json").write_text(json.dumps(rates))
+    [row] = [r for r in figures.render(results).splitlines() if "held the line, campaign-peak-day" in r]
+    assert "22 s -> 61 s" in row and "**not met**" in row

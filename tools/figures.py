@@ -261,6 +261,16 @@ def answer_rate_rows(r: dict[str, Any]) -> list[Row]:
                         "≥ FIFO" + _met(after >= before),
                     )
                 )
+        if "mean_hold_s" in fifo:  # results from the 19th session on
+            held = (fifo["mean_hold_s"], acd["mean_hold_s"], fifo["asa_direct_s"], acd["asa_direct_s"])
+            rows.append(
+                (
+                    f"time callers held the line, {day}: mean over all calls FIFO -> acd (answered "
+                    "on the line: mean wait)",
+                    "{:.0f} s -> {:.0f} s ({:.0f} s -> {:.0f} s)".format(*held),
+                    "≤ FIFO" + _met(held[1] <= held[0]),
+                )
+            )
         rows.append(
             (
                 f"expected wait told vs waited, {day}: mean absolute error FIFO / acd",
