@@ -176,7 +176,7 @@ class Simulation:
         self.platform = platform = Platform(engine, sc, self.seed, self.offer_callbacks, self.ewt_errors)
         self.stats.on_callback_over = platform.callback_over
         platform.on_booked = self.stats.booked
-        self.shifts = shifts = Shifts(engine, sc.staffing, platform)
+        self.shifts = shifts = Shifts(engine, sc.staffing, platform, spread=isinstance(sc.agents, list))
         # agents log in at the start (all of them, or the staffing's share of the first hour)
         self.login_at = now
         shifts.staff(now)

@@ -1,6 +1,7 @@
 """Staffing by hour (`staffing.per_hour`), as the simulator plays it: at each local hour the share
-of each site's agents on duty is logged in; an agent going off duty finishes its call first (it is
-logged out when its call ends, by the loop, or when its unanswered dial is released, by the platform)."""
+of each site's agents on duty is logged in (with the scenario's groups of agents, that share of
+each group: `spread_groups`); an agent going off duty finishes its call first (it is logged out
+when its call ends, by the loop, or when its unanswered dial is released, by the platform)."""
 
 from __future__ import annotations
 
@@ -12,17 +13,39 @@ from acd.sim.platform import Platform
 from acd.sim.scenario_model import Staffing
 
 
+def spread_groups(agents: list[Any]) -> list[Any]:
+    """A site's agents in an order whose every prefix holds each group (agents with the same
+    skills and levels) in its share: taking the first half takes half of each group. Each agent
+    is placed at the middle of its slot within its group ((rank + 1/2) / group size); ties go to
+    the group met first."""
+    groups: dict[tuple[Any, ...], list[Any]] = {}
+    for agent in agents:
+        groups.setdefault(tuple(sorted(agent.skills.items())), []).append(agent)
+    placed = [
+        ((rank + 0.5) / len(members), g, rank, agent)
+        for g, members in enumerate(groups.values())
+        for rank, agent in enumerate(members)
+    ]
+    return [agent for *_, agent in sorted(placed, key=lambda p: p[:3])]
+
+
 class Shifts:
     """Who is on duty, hour by hour; the logins and logouts go through `platform`."""
 
-    def __init__(self, engine: Any, staffing: Staffing | None, platform: Platform) -> None:
+    def __init__(
+        self, engine: Any, staffing: Staffing | None, platform: Platform, *, spread: bool = False
+    ) -> None:
         self.zone = engine.calendar.zone
         self.staffing = staffing
         self.platform = platform
         self.on_duty: set[str] = set()
-        self.by_site: dict[str, list[str]] = {}
+        by_site: dict[str, list[Any]] = {}
         for agent in engine.agents.values():
-            self.by_site.setdefault(agent.site, []).append(agent.id)
+            by_site.setdefault(agent.site, []).append(agent)
+        self.by_site = {
+            site: [a.id for a in (spread_groups(agents) if spread else agents)]
+            for site, agents in by_site.items()
+        }
 
     def next_hour(self, now: float) -> float:
         local = datetime.fromtimestamp(now, self.zone)

@@ -1,0 +1,35 @@
+"""Staffing by hour (`staffing.per_hour`): the share of the scenario's agents on duty, as it says."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from acd.sim.loop import Simulation
+from acd.sim.report import report
+from tests.sim.conftest import scenario
+
+ALL_DAY = {h: 0.5 for h in range(24)}
+
+
+def test_half_the_agents_on_duty_is_half_of_each_group_not_the_site_s_first_half(config) -> None:
+    """Two groups at one site, half on duty all day: half of each group. The site's first half
+    used to be taken, which is the whole of the first group and none of the second: the second
+    skill's callers were never answered."""
+    sc = scenario(
+        calls=600,
+        arrivals=[
+            {"skill": "impot_revenu", "rate_per_min": 2},
+            {"skill": "paiement", "rate_per_min": 2},
+        ],
+        agents=[
+            {"count": 10, "skills": {"impot_revenu": 3}, "site": "lille"},
+            {"count": 10, "skills": {"paiement": 3}, "site": "lille"},
+        ],
+        patience={"dist": "exponential", "mean_s": 120},
+        staffing={"per_hour": ALL_DAY},
+    )
+    sim = Simulation(sc, config)
+    rep = report(sim.run())
+    skills = Counter(next(iter(sim.engine.agents[a].skills)) for a in sim.shifts.on_duty)
+    assert skills == {"impot_revenu": 5, "paiement": 5}
+    assert rep["by_skill"]["paiement"]["answered"] > 0
