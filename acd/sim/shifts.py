@@ -5,12 +5,26 @@ when its call ends, by the loop, or when its unanswered dial is released, by the
 
 from __future__ import annotations
 
+import math
 from datetime import datetime, timedelta
 from typing import Any
 
 from acd.sim.events import AgentStateChanged
 from acd.sim.platform import Platform
 from acd.sim.scenario_model import Staffing
+
+
+def apportion(sizes: list[int], share: float) -> list[int]:
+    """How many of each site's agents are on duty: `share` of all of them (rounded half up), each
+    site its share rounded down, and the agents left over to the sites with the largest
+    remainders (ties: the site met first). Each site keeps its share within one agent, and small
+    sites no longer round it away: four sites of one agent at 40 % have two on duty, not none."""
+    total = math.floor(share * sum(sizes) + 0.5)
+    counts = [math.floor(share * n) for n in sizes]
+    by_remainder = sorted(range(len(sizes)), key=lambda i: (-(share * sizes[i] - counts[i]), i))
+    for i in by_remainder[: total - sum(counts)]:
+        counts[i] += 1
+    return counts
 
 
 def spread_groups(agents: list[Any]) -> list[Any]:
@@ -59,8 +73,9 @@ class Shifts:
         hour = datetime.fromtimestamp(now, self.zone).hour
         share = staffing.share(hour) if staffing is not None else 1.0
         wanted: set[str] = set()
-        for agents in self.by_site.values():
-            wanted.update(agents[: round(share * len(agents))])
+        counts = apportion([len(agents) for agents in self.by_site.values()], share)
+        for agents, count in zip(self.by_site.values(), counts, strict=True):
+            wanted.update(agents[:count])
         events = []
         for agent_id in sorted(self.on_duty - wanted):
             if agent_id in platform.agent_call:
