@@ -290,8 +290,7 @@ class Simulation:
                     )
                 if offered == warmup and self.occ_start is None:
                     self.occ_start, self.occ_t[0] = occupied(engine, t), t
-                if offered >= warmup:
-                    callers_seen.add(call.caller)
+                measured = offered >= warmup
                 offered += 1
                 cid, department = call.id, call.department
                 decision = apply(
@@ -309,6 +308,8 @@ class Simulation:
                     t,
                 )
                 action = decision.action
+                if measured and action != "closed":  # a call refused as closed is not measured
+                    callers_seen.add(call.caller)
                 if action == "connect":
                     platform.connected(call, decision.agent_id, t, ring)
                 elif action == "queue":

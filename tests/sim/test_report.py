@@ -138,3 +138,12 @@ def test_hold_and_callback_waits_add_up_to_the_waits(config) -> None:
     assert rep["mean_wait_s"] * n == pytest.approx(rep["asa_direct_s"] * direct + rep["callback_wait_s"] * cb)
     assert rep["asa_direct_s"] * direct <= rep["mean_hold_s"] * n + 1e-6
     assert rep["mean_hold_s"] < rep["mean_wait_s"]
+
+
+def test_unique_callers_counts_the_callers_of_the_measured_calls_not_those_refused_as_closed(config) -> None:
+    """Calls refused outside opening hours are counted apart (`closed`), not among the measured
+    calls: their callers are not among `unique_callers` either. They were: across a closing,
+    `unique_callers` exceeded `offered` with no redial."""
+    rep = run(config, scenario(calls=200, hours=None, start="2026-03-03T18:50:00+01:00"))
+    assert rep["closed"] > 0 and rep["redials"] == 0
+    assert rep["unique_callers"] == rep["offered"]
