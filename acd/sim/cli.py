@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import gc
 import json
+import math
 import sys
 import time
 from collections.abc import Callable
@@ -200,32 +201,23 @@ def _simulate(args: argparse.Namespace, enabled: bool = True) -> None:
 
 def staff_command(args: argparse.Namespace) -> None:
     from acd.config import ConfigError, load_config
-    from acd.sim.scenario import resolve_config_dir, scenario_from_dict
+    from acd.sim.loop import SimulationError
+    from acd.sim.scenario import ScenarioError, resolve_config_dir, scenario_from_dict
     from acd.sim.staff import staff, staff_text
 
-    for name in ("service_level", "answer_rate"):
-        v = getattr(args, name)
-        if v is not None and not 0 < v < 1:
-            _fail(f"--{name.replace('_', '-')} is a share between 0 and 1, not {v:g}")
-    if args.rate_per_min <= 0 or args.aht_s <= 0 or (args.patience_s is not None and args.patience_s <= 0):
-        _fail("--rate-per-min, --aht-s and --patience-s must be positive")
-    from acd.sim.scenario_model import MAX_DURATION_S
-
-    if args.aht_s > MAX_DURATION_S or (args.patience_s is not None and args.patience_s > MAX_DURATION_S):
-        _fail(f"--aht-s and --patience-s take at most {MAX_DURATION_S:g} seconds")
-    handle: dict[str, Any] = {"dist": args.handle_dist, "mean_s": args.aht_s}
-    if args.handle_dist == "lognormal":
-        if args.handle_sd_s is None:
-            _fail("--handle-dist lognormal needs --handle-sd-s")
-        handle["sd_s"] = args.handle_sd_s
-    dummy = scenario_from_dict(
-        {
-            "calls": 1,
-            "arrivals": [{"skill": "x", "rate_per_min": 1}],
-            "handle_time": handle,
-            "agents": [{"count": 1, "skills": {"x": 1}, "site": "x"}],
-        }
-    )
+    handle = _staff_checked(args)
+    try:
+        dummy = scenario_from_dict(
+            {
+                "calls": 1,
+                "arrivals": [{"skill": "x", "rate_per_min": 1}],
+                "handle_time": handle,
+                "agents": [{"count": 1, "skills": {"x": 1}, "site": "x"}],
+            }
+        )
+    except ScenarioError as e:  # what the scenario's bounds refuse that the checks above let by
+        _fail(f"the handle time cannot be simulated: {e.reason}")
+        return
     try:
         config = load_config(resolve_config_dir(dummy, None))
     except ConfigError as e:
@@ -234,20 +226,59 @@ def staff_command(args: argparse.Namespace) -> None:
     skill = args.skill or config.skills[0].id
     if skill not in config.skill_index:
         _fail(f"unknown skill {skill!r} (skills: {', '.join(config.skill_index)})")
-    res = staff(
-        config,
-        skill=skill,
-        rate_per_min=args.rate_per_min,
-        aht_s=args.aht_s,
-        patience_s=args.patience_s,
-        service_level=args.service_level,
-        threshold_s=args.threshold_s,
-        answer_rate=args.answer_rate,
-        handle=handle,
-        simulate_calls=args.calls,
-        seed=args.seed,
-    )
+    try:
+        res = staff(
+            config,
+            skill=skill,
+            rate_per_min=args.rate_per_min,
+            aht_s=args.aht_s,
+            patience_s=args.patience_s,
+            service_level=args.service_level,
+            threshold_s=args.threshold_s,
+            answer_rate=args.answer_rate,
+            handle=handle,
+            simulate_calls=args.calls,
+            seed=args.seed,
+        )
+    except (ScenarioError, SimulationError) as e:
+        _fail(f"the staffing cannot be simulated: {e}")
+        return
     print(json.dumps(res) if args.json else staff_text(res))
+
+
+def _staff_checked(args: argparse.Namespace) -> dict[str, Any]:
+    """`acd staff`'s numbers checked (finite, in range, the offered load within the agents the
+    closed forms search); the simulator's handle-time distribution."""
+    from acd.sim.erlang import MAX_AGENTS
+    from acd.sim.scenario_model import MAX_DURATION_S
+
+    for name in ("service_level", "answer_rate"):
+        v = getattr(args, name)
+        if v is not None and not 0 < v < 1:
+            _fail(f"--{name.replace('_', '-')} is a share between 0 and 1, not {v:g}")
+    for name in ("rate_per_min", "aht_s", "patience_s", "handle_sd_s"):
+        v = getattr(args, name)
+        if v is not None and not (math.isfinite(v) and v > 0):
+            _fail(f"--{name.replace('_', '-')} takes a positive number, not {v:g}")
+    if not (math.isfinite(args.threshold_s) and args.threshold_s >= 0):
+        _fail(f"--threshold-s takes a number of seconds, 0 or more, not {args.threshold_s:g}")
+    if args.aht_s > MAX_DURATION_S or (args.patience_s is not None and args.patience_s > MAX_DURATION_S):
+        _fail(f"--aht-s and --patience-s take at most {MAX_DURATION_S:g} seconds")
+    load = args.rate_per_min / 60.0 * args.aht_s
+    if load > MAX_AGENTS:
+        _fail(f"an offered load of {load:g} Erlangs is beyond the {MAX_AGENTS:,} agents acd staff searches")
+    if args.seed < 0:
+        _fail(f"--seed takes a number 0 or more, not {args.seed}")
+    if args.calls < 0:
+        _fail(f"--calls takes a number of calls, 0 or more (0: the closed forms only), not {args.calls}")
+    handle: dict[str, Any] = {"dist": args.handle_dist, "mean_s": args.aht_s}
+    if args.handle_dist == "lognormal":
+        if args.handle_sd_s is None:
+            _fail("--handle-dist lognormal needs --handle-sd-s")
+        handle["sd_s"] = args.handle_sd_s
+    elif args.handle_sd_s is not None:
+        _fail(f"--handle-sd-s applies to --handle-dist lognormal only, not to {args.handle_dist}")
+    return handle
 
 
 def tune_command(args: argparse.Namespace) -> None:

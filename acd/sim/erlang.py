@@ -202,6 +202,10 @@ def erlang_a(n: int, lam: float, mu: float, theta: float, t: float) -> QueueFigu
     return QueueFigures(n, p_wait, p_abandon, mean_wait, asa, service_level, occupancy)
 
 
+#: The most agents `agents_for` searches (and `acd staff` takes an offered load up to).
+MAX_AGENTS = 100_000
+
+
 def agents_for(
     lam: float,
     mu: float,
@@ -211,7 +215,7 @@ def agents_for(
     service_level: float | None = None,
     threshold_s: float = 20.0,
     answer_rate: float | None = None,
-    max_agents: int = 100000,
+    max_agents: int = MAX_AGENTS,
 ) -> QueueFigures | None:
     """The fewest agents meeting the target by `model` ("erlang_c" or "erlang_a"): a service level
     (answered within `threshold_s`, over all callers) or an answer rate (1 - P(abandon)).

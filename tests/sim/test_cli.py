@@ -199,3 +199,38 @@ def test_staff_with_a_handle_time_past_the_scenarios_bound_is_refused_with_a_mes
     with pytest.raises(SystemExit) as info:
         main(["staff", "--rate-per-min", "1", "--aht-s", "2e9", "--service-level", "0.8", "--calls", "0"])
     assert "--aht-s" in str(info.value) and "at most 1e+09 seconds" in str(info.value)
+
+
+STAFF = ["staff", "--rate-per-min", "48", "--aht-s", "60", "--calls", "0"]
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (["--rate-per-min", "nan", "--answer-rate", "0.85"], "--rate-per-min"),
+        (["--rate-per-min", "inf", "--answer-rate", "0.85"], "--rate-per-min"),
+        (["--aht-s", "nan", "--answer-rate", "0.85"], "--aht-s"),
+        (["--patience-s", "nan", "--answer-rate", "0.85"], "--patience-s"),
+        (["--service-level", "0.8", "--threshold-s", "-5"], "--threshold-s"),
+        (["--service-level", "0.8", "--threshold-s", "nan"], "--threshold-s"),
+        (["--answer-rate", "0.85", "--handle-dist", "lognormal", "--handle-sd-s", "0"], "--handle-sd-s"),
+        (["--answer-rate", "0.85", "--handle-dist", "lognormal", "--handle-sd-s", "-1"], "--handle-sd-s"),
+        (["--answer-rate", "0.85", "--handle-sd-s", "5"], "--handle-sd-s"),
+        (["--answer-rate", "0.85", "--calls", "100", "--seed", "-1"], "--seed"),
+        (["--answer-rate", "0.85", "--calls", "-5"], "--calls"),
+        (["--answer-rate", "0.85", "--calls", "1000000000000"], "cannot be simulated"),
+        (["--rate-per-min", "1e300", "--answer-rate", "0.85"], "Erlangs"),
+    ],
+)
+def test_staff_refuses_bad_numbers_with_a_message_not_a_traceback_or_a_hang(
+    args: list[str], fragment: str
+) -> None:
+    """Before: NaN and infinite rates died in a ValueError or OverflowError traceback in
+    acd/sim/erlang.py; a NaN handle time, a lognormal spread of 0 or below and a negative seed in
+    a ScenarioError traceback; more calls than the calendar holds in a SimulationError traceback;
+    a NaN patience, a negative or NaN threshold, a spread without lognormal and negative calls
+    were taken and printed figures for them; a rate of 1e300 a minute searched for ever."""
+    with pytest.raises(SystemExit) as info:
+        main([*STAFF, *args])
+    message = info.value.code
+    assert isinstance(message, str) and message.startswith("acd: ") and fragment in message, message
