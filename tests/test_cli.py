@@ -70,6 +70,29 @@ def test_a_broken_config_file_stops_start_up_with_file_line_and_reason(tmp_path)
 
 
 @pytest.mark.parametrize(
+    "text",
+    [
+        "routing: &x [*x]\n",  # a list holding itself
+        "routing: &x {wrap_up_s: *x}\n",  # a mapping holding itself
+        "".join(f"a{i}: &a{i} [*a{i - 1}]\n" for i in range(1, 3000)).replace("*a0", "1"),  # 3,000 deep
+    ],
+    ids=["list", "mapping", "deep"],
+)
+def test_a_config_file_whose_aliases_nest_without_end_is_refused_with_its_file_not_a_traceback(
+    tmp_path, text
+):
+    """An alias inside its own anchor, or aliases nested thousands deep: a RecursionError
+    traceback from the YAML reader, for `acd check-config`, `acd serve` and a scenario alike."""
+    broken = tmp_path / "config"
+    shutil.copytree(ROOT / "config", broken)
+    (broken / "routing.yaml").write_text(text)
+    result = run_acd("check-config", env={"ACD_CONFIG_DIR": str(broken)})
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr, result.stderr
+    assert "routing.yaml:" in result.stderr and "alias" in result.stderr
+
+
+@pytest.mark.parametrize(
     ("env", "needle"),
     [
         ({"ACD_PORT": "eighty"}, "ACD_PORT"),

@@ -45,6 +45,8 @@ _STR_TAG = "tag:yaml.org,2002:str"
 #: The most values (mappings, lists, scalars) one YAML document may build: far above the shipped
 #: files' (a roster of 800 agents is some 10,000), far below what fills memory.
 MAX_VALUES = 2_000_000
+#: The deepest a document may nest (aliases of aliases nest a level each): far below Python's stack.
+MAX_DEPTH = 200
 _Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # type: ignore[assignment]
 
 
@@ -68,6 +70,7 @@ class ComposedYaml:
                 raise ConfigError(file, None, f"YAML error: {e}") from None
             self._loader = loader
             self._values = 0
+            self._open: set[int] = set()  # the nodes being built: one met again holds itself
             self.data = None if node is None else self._build(node, ())
         finally:
             loader.dispose()
@@ -82,6 +85,28 @@ class ComposedYaml:
                 "values (aliases of aliases?)",
             )
         self.lines.setdefault(path, node.start_mark.line + 1)
+        if isinstance(node, yaml.MappingNode | yaml.SequenceNode):
+            if id(node) in self._open:  # `&x [*x]`: an alias inside its own anchor
+                raise ConfigError(
+                    self.file,
+                    node.start_mark.line + 1,
+                    f"{format_path(path) or '<root>'}: an alias inside its own anchor: "
+                    "the value would hold itself without end",
+                )
+            if len(self._open) >= MAX_DEPTH:
+                raise ConfigError(
+                    self.file,
+                    node.start_mark.line + 1,
+                    f"{format_path(path)}: nests more than {MAX_DEPTH} deep (aliases of aliases?)",
+                )
+            self._open.add(id(node))
+            try:
+                return self._collection(node, path)
+            finally:
+                self._open.discard(id(node))
+        return self._scalar(node, path)
+
+    def _collection(self, node: yaml.MappingNode | yaml.SequenceNode, path: KeyPath) -> Any:
         if isinstance(node, yaml.MappingNode):
             try:
                 self._loader.flatten_mapping(node)  # merge keys (<<: *anchor)
@@ -99,9 +124,7 @@ class ComposedYaml:
                 self.lines[(*path, key)] = line
                 out[key] = self._build(value_node, (*path, key))
             return out
-        if isinstance(node, yaml.SequenceNode):
-            return [self._build(item, (*path, i)) for i, item in enumerate(node.value)]
-        return self._scalar(node, path)
+        return [self._build(item, (*path, i)) for i, item in enumerate(node.value)]
 
     def _scalar(self, node: yaml.Node, path: KeyPath) -> Any:
         if not isinstance(node, yaml.ScalarNode):
