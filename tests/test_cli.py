@@ -396,3 +396,13 @@ def test_another_command_given_an_unknown_option_is_refused_as_before(capsys):
     assert exited.value.code == 2
     err = capsys.readouterr().err
     assert "unrecognized arguments: --strict" in err and "ACD_PORT" not in err
+
+
+def test_state_import_of_json_nested_past_the_reader_s_stack_is_refused_with_a_message(tmp_path):
+    """JSON arrays nested 100,000 deep: a RecursionError traceback from json.loads."""
+    path = tmp_path / "deep.json"
+    path.write_text("[" * 100_000 + "]" * 100_000)
+    result = run_acd("state", "import", str(path))
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr, result.stderr[-500:]
+    assert f"{path} is not JSON acd reads: it nests too deep" in result.stderr

@@ -94,6 +94,8 @@ def import_command(args: argparse.Namespace) -> None:
         document = json.loads(raw)
     except ValueError as exc:
         sys.exit(f"acd state import: {args.file} is not JSON: {exc}")
+    except RecursionError:  # nested past the reader's stack: no document acd writes
+        sys.exit(f"acd state import: {args.file} is not JSON acd reads: it nests too deep")
     if not isinstance(document, dict):
         sys.exit(f"acd state import: {args.file} is not a state document (a JSON object, as export writes)")
     try:
