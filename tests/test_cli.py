@@ -305,6 +305,12 @@ def _edited(document: dict, how: str) -> dict:
         edited["timers"]["seq"] = -5
     elif how == "a timer whose time is not a number":
         edited["timers"]["due"].append(["soon", 1, "call", "c1", 0])
+    elif how == "a clock at Infinity":  # Python's JSON writes and reads it
+        edited["now"] = float("inf")
+    elif how == "a clock in the year 11,000":
+        edited["now"] = 3e11
+    elif how == "a call offered at NaN":
+        edited["calls"][0]["offered_at"] = float("nan")
     return edited
 
 
@@ -323,6 +329,9 @@ def _edited(document: dict, how: str) -> dict:
         "a timer of a kind acd never sets",
         "a timer counter below zero",
         "a timer whose time is not a number",
+        "a clock at Infinity",
+        "a clock in the year 11,000",
+        "a call offered at NaN",
     ],
 )
 def test_state_import_refuses_a_hand_edited_document_that_does_not_hold_together(tmp_path, how):

@@ -12,6 +12,8 @@ class StateCommandError(Exception):
     """What the command refuses, said to the operator."""
 
 
+#: The instants acd takes (the contract's: the years 2000-2099), in seconds since the epoch.
+EARLIEST, LATEST = 946_684_800.0, 4_102_444_800.0
 #: The times each kind of entry carries, in seconds (numbers in every release's documents).
 _TIMES = {
     "calls": ("offered_at", "enqueued_at", "connected_at", "answered_at", "ended_at"),
@@ -64,11 +66,15 @@ def _holds_together(document: dict[str, Any], bad: str) -> None:
                 bad
                 + f"agent {agent.get('id')} is owned by call {owner!r}, whose agent is {held_by.get(owner)!r}"
             )
+    now = document.get("now", 0.0)  # (absent: the engine's reader says so)
+    # the engine's clock (Infinity froze it): an instant acd takes, or 0.0, an engine that never ran
+    if not _a_time(now) or not (now == 0.0 or EARLIEST <= now < LATEST):
+        raise StateCommandError(bad + f"`now` is {now!r}, not an instant in the years 2000-2099 (seconds)")
     for key, times in _TIMES.items():  # times are numbers: a string here was a 500 at each read
         for entry in document.get(key, []):
             for name in times:
                 value = entry.get(name)
-                if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
+                if value is not None and not _a_time(value):
                     raise StateCommandError(
                         bad + f"{key[:-1]} {entry.get('id')}: `{name}` is {value!r}, not a time (seconds)"
                     )
@@ -84,6 +90,11 @@ def _holds_together(document: dict[str, Any], bad: str) -> None:
                 + f"the line holds {call_id!r}, which is not a call waiting (status {status.get(call_id)})"
             )
         seen.add(call_id)
+
+
+def _a_time(value: Any) -> bool:
+    """A number of seconds, finite (Python's JSON reads NaN and Infinity)."""
+    return not isinstance(value, bool) and isinstance(value, int | float) and abs(value) < float("inf")
 
 
 def _timers_hold_together(timers: Any, bad: str) -> None:
