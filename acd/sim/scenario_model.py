@@ -294,6 +294,16 @@ class Scenario(_Model):
     #: After the last arrival, stop anyway this long after (calls still in line are `unresolved`).
     drain_s: PosFloat = 86400.0
 
+    @field_validator("start", mode="before")
+    @classmethod
+    def _start_is_an_instant(cls, v: Any) -> Any:
+        if isinstance(v, int | float) or (isinstance(v, str) and _a_number(v)):
+            # read as Unix seconds (pydantic's way), the scenario would not say what it means
+            raise ValueError(
+                f"must be an RFC 3339 instant with its offset (2026-03-02T10:00:00+01:00), not {v!r}"
+            )
+        return v
+
     @field_validator("start")
     @classmethod
     def _start_in_the_calendar_s_years(cls, v: datetime) -> datetime:
@@ -355,3 +365,11 @@ class Scenario(_Model):
             hourly = a.hourly_rates()
             total += a.constant_rate() if hourly is None else sum(hourly) / 24.0
         return total
+
+
+def _a_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True

@@ -228,3 +228,16 @@ def test_a_scenario_that_is_not_utf8_or_expands_without_end_is_refused_in_a_sent
         lines.append(f"{name}: &{name} [" + ",".join([f"*{prev}"] * 9) + "]")
     with pytest.raises(ScenarioError, match="expands to more than"):
         load_scenario(_write(tmp_path, "\n".join(lines) + "\n"))
+
+
+@pytest.mark.parametrize("start", ["1700000000", "1.7e9"])
+def test_a_start_given_as_a_number_is_a_bad_scenario(tmp_path: Path, start: str) -> None:
+    """`start` is an RFC 3339 instant with its offset, as every instant the API takes: a number was
+    read as Unix seconds, a scenario that did not say what it meant (audit sim F10)."""
+    err = _error(tmp_path, GOOD + f"start: {start}\n")
+    assert "start" in str(err) and "RFC 3339" in str(err)
+
+
+def test_a_start_given_as_an_instant_loads(tmp_path: Path) -> None:
+    scenario, _ = load_scenario(_write(tmp_path, GOOD + "start: 2026-03-03T09:00:00+01:00\n"))
+    assert scenario.start.isoformat() == "2026-03-03T09:00:00+01:00"
