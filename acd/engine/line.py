@@ -72,7 +72,12 @@ def command_id(call: Call, name: str, place: int) -> str:
     again once acd forgot the first call, another caller, gets ids of its own, which the outbox
     does not drop as the first caller's, delivered (`originate`'s included: until 2026-12-05 its
     id was `<call id>.originate.<place>`, which a platform's result may still name)."""
-    return f"{call.id}.{name}.{round(call.offered_at * 1000.0)}.{place}"
+    return f"{call.id}.{name}.{offer_stamp(call)}.{place}"
+
+
+def offer_stamp(call: Call) -> str:
+    """The call's offer instant in milliseconds, as its commands' ids carry it (`command_id`)."""
+    return str(round(call.offered_at * 1000.0))
 
 
 def aged_order(enqueued_at: float, priority: int, aging_s: float, seq: int) -> int:

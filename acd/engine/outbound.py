@@ -22,7 +22,7 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 from acd.engine.agents import Ignored
-from acd.engine.line import Line, command_id, command_prefix
+from acd.engine.line import Line, command_id, command_prefix, offer_stamp
 from acd.engine.records import Agent, Appointment, Call, Callback
 from acd.model import CallKind, CallStatus, Command
 
@@ -210,7 +210,7 @@ class Outbound:
         call_id = rules.call_id_of(contact)
         prefix = command_prefix(call_id, "originate")
         call = self.line.calls.get(call_id)
-        stamp = f"{round(call.offered_at * 1000.0)}." if call is not None else ""
+        stamp = f"{offer_stamp(call)}." if call is not None else ""
         place = e.originate_id[len(prefix) :].removeprefix(stamp) if e.originate_id.startswith(prefix) else ""
         if not place.isdigit():  # (the form before 2026-12-05, without the stamp, still taken)
             batch.fail(

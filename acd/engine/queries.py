@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from zoneinfo import ZoneInfo
 
 from acd.clock import to_rfc3339
-from acd.engine.line import command_prefix
+from acd.engine.line import command_prefix, offer_stamp
 from acd.model import AgentState, CallKind, CallStatus, Command
 
 if TYPE_CHECKING:
@@ -210,7 +210,7 @@ class Queries:
         stamp, _, place = command.id.removeprefix(command_prefix(call.id, command.command)).rpartition(".")
         if not place.isdigit():
             return False
-        if stamp and stamp != str(round(call.offered_at * 1000.0)):
+        if stamp and stamp != offer_stamp(call):
             return True  # an earlier caller's, the call id offered again once acd forgot it
         if call.status is not CallStatus.CONNECTING or call.agent_id != command.fields.get("agent_id"):
             return True
