@@ -69,6 +69,7 @@ def report(outcome: Outcome) -> dict[str, Any]:
         "unknown_actions": dict(outcome.actions),
         "other_commands": dict(outcome.commands),
         "unresolved": outcome.unresolved,
+        "unresolved_by": dict(stats.unresolved_by),
         "warmup_calls": sc.warmup_calls,
         "service_level_s": sc.service_level_s,
         "arrivals": outcome.arrivals,
@@ -105,6 +106,13 @@ def _fmt(key: str, v: Any) -> str:
         return f"{v:.1f}"
     return str(v)
 
+
+#: what an unresolved call was still waiting for, in the text report
+WAITING_FOR = {
+    "line": "waiting on the line",
+    "callback": "waiting for their callback, a window or a next dial after the end",
+    "appointment": "with an appointment still to come",
+}
 
 TABLE_COLUMNS = (
     ("offered", "offered"),
@@ -197,7 +205,10 @@ def _extras(rep: dict[str, Any]) -> list[str]:
     if rep.get("unknown_actions"):
         out.append(f"decisions the simulator does not play (not answered): {rep['unknown_actions']}")
     if rep.get("unresolved"):
-        out.append(f"calls still unresolved at the end: {rep['unresolved']}")
+        by = rep.get("unresolved_by") or {}
+        parts = ", ".join(f"{n} {WAITING_FOR[k]}" for k, n in by.items() if n and k in WAITING_FOR)
+        more = f" ({parts})" if parts else ""
+        out.append(f"calls still unresolved at the end: {rep['unresolved']}{more}")
     return out
 
 

@@ -71,6 +71,8 @@ class Stats(Observer):
         self.handle_sum = 0.0
         self.handled = 0
         self.unresolved: int | None = None  # once settled at the end of the run
+        #: the unresolved calls by what they waited for: on the line, their callback, their appointment
+        self.unresolved_by: dict[str, int] = {"line": 0, "callback": 0, "appointment": 0}
         #: When a call was offered, by id (the engine's record; None: unknown).
         self.offered_at: Callable[[str], float | None] | None = None
         #: measured calls whose caller accepted a callback and hung up: how long they held the line
@@ -206,6 +208,12 @@ class Stats(Observer):
         `offered_at`). They stay `unresolved`, and count in `p_wait` and `mean_wait_s` as calls
         that waited that long (a lower bound of their wait)."""
         self.unresolved = len(self._tag) + len(self._booked)  # booked: their wait is counted
+        callback = sum(1 for call_id in self._tag if call_id in self._held)  # accepted one, hung up
+        self.unresolved_by = {
+            "line": len(self._tag) - callback,
+            "callback": callback,
+            "appointment": len(self._booked),
+        }
         self._booked.clear()
         for call_id, rows in self._tag.items():
             self._waited(call_id, rows, end)
