@@ -311,6 +311,10 @@ def _edited(document: dict, how: str) -> dict:
         edited["now"] = 3e11
     elif how == "a call offered at NaN":
         edited["calls"][0]["offered_at"] = float("nan")
+    elif how == "no remembered events":  # was "KeyError: 'remembered'"
+        del edited["remembered"]
+    elif how == "the remembered events a list":  # was "TypeError: list indices must be integers..."
+        edited["remembered"] = []
     return edited
 
 
@@ -332,6 +336,8 @@ def _edited(document: dict, how: str) -> dict:
         "a clock at Infinity",
         "a clock in the year 11,000",
         "a call offered at NaN",
+        "no remembered events",
+        "the remembered events a list",
     ],
 )
 def test_state_import_refuses_a_hand_edited_document_that_does_not_hold_together(tmp_path, how):
@@ -346,6 +352,9 @@ def test_state_import_refuses_a_hand_edited_document_that_does_not_hold_together
     refused = run_acd("state", "import", str(source), env={"ACD_REDIS_URL": url, "ACD_ROUTER": "reference"})
     assert refused.returncode != 0 and "Traceback" not in refused.stderr
     assert "does not hold together" in refused.stderr, refused.stderr
+    assert "Error" not in refused.stderr  # said in the document's words, not Python's
+    if "remembered" in how:
+        assert "`remembered`" in refused.stderr, refused.stderr
     client = redis.Redis.from_url(url)
     assert client.dbsize() == 0
     client.close()

@@ -28,25 +28,58 @@ def holds_together(document: Any) -> None:
     agent owned by a call the document lacks is reserved for ever):
     a `StateCommandError` saying what, before anything is written. Only what every release's
     documents keep (format 3 and 4 alike; earlier formats are upgraded by `load`, not checked)."""
+    from acd.engine.state import FORMAT
+
     if (
         not isinstance(document, dict)
         or not isinstance(document.get("format"), int)
-        or document["format"] < 3
+        or not 3 <= document["format"] <= FORMAT  # earlier: upgraded by `load`; later: refused by it
     ):
         return
     bad = "the document does not hold together (edited by hand?): "
     try:
         _holds_together(document, bad)
     except (AttributeError, TypeError, KeyError) as exc:  # an entry of another shape than a release's
-        raise StateCommandError(
-            bad + f"an entry of an unexpected shape ({type(exc).__name__}: {exc})"
-        ) from None
+        raise StateCommandError(bad + f"an entry of an unexpected shape ({exc})") from None
+
+
+#: The sections every export of formats 3 and 4 carries, and what each is (JSON's words).
+SECTIONS: dict[str, tuple[type, ...]] = {
+    "now": (int, float),
+    "seq": (int,),
+    "agents": (list,),
+    "calls": (list,),
+    "waiting": (list,),
+    "ended": (list,),
+    "callbacks": (list,),
+    "callback_line": (dict,),
+    "appointments": (list,),
+    "slots": (list,),
+    "overflow": (dict,),
+    "timers": (dict,),
+    "remembered": (dict,),
+    "machine": (dict,),
+}
+_JSON_WORD = {int: "a number", float: "a number", list: "a list", dict: "an object"}
 
 
 def _holds_together(document: dict[str, Any], bad: str) -> None:
-    for key in ("agents", "calls", "waiting", "callbacks", "appointments"):
-        if key in document and not isinstance(document[key], list):
-            raise StateCommandError(bad + f"`{key}` is not a list")
+    missing = [key for key in SECTIONS if key not in document]
+    if missing:  # the engine's reader would name one, as a Python KeyError
+        raise StateCommandError(
+            bad + f"it lacks {', '.join(f'`{k}`' for k in missing)}, which every export carries"
+        )
+    for key, kinds in SECTIONS.items():
+        value = document[key]
+        if isinstance(value, bool) or not isinstance(value, kinds):
+            raise StateCommandError(bad + f"`{key}` is not {_JSON_WORD[kinds[0]]}")
+    for key in ("agents", "calls", "callbacks", "appointments"):
+        for i, entry in enumerate(document[key]):
+            if not isinstance(entry, dict) or not isinstance(entry.get("id"), str):
+                raise StateCommandError(bad + f"`{key}` entry {i} is not an object with a string `id`")
+    for i, entry in enumerate(document["waiting"]):
+        if not isinstance(entry, list) or not entry or not isinstance(entry[0], str):
+            raise StateCommandError(bad + f"`waiting` entry {i} is not a list starting with a call id")
     counts = Counter(a.get("id") if isinstance(a, dict) else None for a in document.get("agents", []))
     twice = sorted(str(a) for a, n in counts.items() if n > 1)
     if twice:

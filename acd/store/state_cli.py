@@ -265,8 +265,10 @@ async def import_state(settings: Any, config: Any, document: dict[str, Any]) -> 
         engine = engine_state.load(config, document, router=settings.router, observer=records)
     except engine_state.StateError as exc:
         raise StateCommandError(str(exc)) from None
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        raise StateCommandError(f"not a readable state document: {type(exc).__name__}: {exc}") from None
+    except KeyError as exc:  # an entry without a field every release writes in it
+        raise StateCommandError(f"not a readable state document: an entry lacks the field {exc}") from None
+    except (TypeError, ValueError, AttributeError) as exc:
+        raise StateCommandError(f"not a readable state document: an entry of another shape ({exc})") from None
     data = snap.encode(engine)
     header = snap.make_header(
         snap.Position(0, "0-0", engine.queries.driven_at), snap.config_fingerprint(config), len(data)
