@@ -48,9 +48,12 @@ KeyPath = tuple[str | int, ...]
 
 def _not_a_bool(v: Any) -> Any:
     """YAML reads yes, no, on, off, true and false as booleans, which pydantic takes as 1 and 0
-    where a number goes (`count: yes`: one agent): refused."""
+    where a number goes (`count: yes`: one agent): refused. YAML's `.nan` too, said as what it is
+    (pydantic compares the bounds first: NaN was "should be greater than or equal to 0")."""
     if isinstance(v, bool):
         raise ValueError("a number, not true or false (YAML reads yes, no, on and off as true or false)")
+    if isinstance(v, float) and v != v:
+        raise ValueError("a number, not NaN (.nan)")
     return v
 
 

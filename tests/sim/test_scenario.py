@@ -159,6 +159,20 @@ def test_a_yes_or_no_where_a_number_goes_is_a_bad_scenario(
     assert f"{where}: " in str(err) and "not true or false" in str(err), str(err)
 
 
+@pytest.mark.parametrize(
+    ("old", "new", "where"),
+    [
+        ("rate_per_min: 48", "rate_per_min: .nan", "arrivals[0].rate_per_min"),
+        ("rate_per_min: 48", "rate_per_min: .NaN", "arrivals[0].rate_per_min"),
+    ],
+)
+def test_a_nan_where_a_number_goes_is_said_to_be_nan(tmp_path: Path, old: str, new: str, where: str) -> None:
+    """YAML reads `.nan` as a float, which pydantic compared with the bounds first: "Input should
+    be greater than or equal to 0", for a value that is not below zero (audit sim)."""
+    err = _error(tmp_path, GOOD.replace(old, new))
+    assert f"{where}: " in str(err) and "not NaN" in str(err), str(err)
+
+
 def test_a_yes_for_a_share_is_a_bad_scenario(tmp_path: Path) -> None:
     err = _error(tmp_path, GOOD + "callers: {accept_callback: yes}\n")
     assert err.line == 9 and "callers.accept_callback: " in str(err) and "not true or false" in str(err)
