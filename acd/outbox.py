@@ -45,7 +45,7 @@ from collections.abc import Callable, Sequence
 from acd.aio import still_running
 from acd.httpclient import HttpClient
 from acd.model import Command
-from acd.outbox_backoff import backoff_delay, failure_cause
+from acd.outbox_backoff import backoff_delay, failure_cause, log_failure
 from acd.outbox_metrics import OutboxMetrics
 from acd.outbox_store import OutboxStore, PendingCommand
 from acd.signing import signed_headers
@@ -363,23 +363,7 @@ class Outbox:
             self._metrics.failures.labels(pending.command.command, cause).inc()
             self._metrics.backoff.observe(delay)
             await self._update_pending()  # another instance may have submitted meanwhile
-        refused = cause == "refused"  # the platform's own word against the command: an error
-        level = (
-            (logging.ERROR if refused else logging.WARNING)
-            if attempts & (attempts - 1) == 0
-            else logging.DEBUG
-        )
-        log.log(
-            level,
-            "command delivery failed (attempt %d): %s%s; next attempt in %.2fs",
-            attempts,
-            error,
-            " (refused by the platform: retried until a 2xx all the same, as the contract says)"
-            if refused
-            else "",
-            delay,
-            extra={**extra, "attempts": attempts, "error": error, "cause": cause},
-        )
+        log_failure(log, attempts, error, delay, cause, extra)
 
     async def _update_pending(self) -> None:
         if self._metrics is not None:
