@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import heapq
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
 from acd.model import Command
+from acd.outbox_lanes import LANES, lane_of
 
 __all__ = ["MemoryOutboxStore", "OutboxStore", "PendingCommand"]
 
@@ -32,8 +33,10 @@ class OutboxStore(Protocol):
         delivered) is ignored. Returns the commands actually added, in order."""
         ...
 
-    async def due(self, now: float, limit: int) -> list[PendingCommand]:
-        """Up to `limit` commands whose next attempt is at or before `now`, oldest first."""
+    async def due(self, now: float, limit: int, lane: str | None = None) -> list[PendingCommand]:
+        """Up to `limit` commands of `lane` (`acd.outbox_lanes`) whose next attempt is at or before
+        `now`, oldest first; found without reading the due commands of the other lane. `None`:
+        every lane, the urgent one's first."""
         ...
 
     async def mark_delivered(self, command_id: str) -> None: ...
@@ -67,9 +70,10 @@ class OutboxStore(Protocol):
 
     async def pending_count(self) -> int: ...
 
-    async def next_due_at(self) -> float | None:
-        """When the next command falls due (a time at or before now if one is due already); None if
-        nothing is pending."""
+    async def next_due_at(self, lanes: Collection[str] | None = None) -> float | None:
+        """When the next command of `lanes` (None: of any) falls due (a time at or before now if one
+        is due already); None if none is pending. It may be earlier (a command of another lane
+        waiting on a claim or a backoff): the caller then finds nothing due, and asks again."""
         ...
 
 
@@ -77,6 +81,7 @@ class OutboxStore(Protocol):
 class _Entry:
     seq: int
     command: Command
+    lane: str
     attempts: int = 0
     next_attempt_at: float = 0.0
     last_error: str | None = None
@@ -84,8 +89,9 @@ class _Entry:
 
 
 class MemoryOutboxStore:
-    """The embedded store. Pending commands sit in two heaps with lazy deletion: `_timeline` by
-    next attempt time, `_ready` (already due) by creation order, so `due` costs O(k log n).
+    """The embedded store. Pending commands sit in heaps with lazy deletion: `_timeline` by next
+    attempt time, and per lane `_ready[lane]` (already due) by creation order, so `due` costs
+    O(k log n) whatever the other lane holds.
     `_backoffs` holds the ids whose next attempt is a backoff (`reschedule(..., backoff=True)`).
     Delivered ids are remembered (the last `remember_delivered`) so a replayed command is ignored."""
 
@@ -93,7 +99,8 @@ class MemoryOutboxStore:
         self._entries: dict[str, _Entry] = {}
         self._backoffs: set[str] = set()
         self._timeline: list[tuple[float, int, int, str]] = []  # (next_attempt_at, seq, version, id)
-        self._ready: list[tuple[int, int, str]] = []  # (seq, version, id)
+        #: per lane: (seq, version, id)
+        self._ready: dict[str, list[tuple[int, int, str]]] = {lane: [] for lane in LANES}
         self._delivered: OrderedDict[str, None] = OrderedDict()
         self._remember = remember_delivered
         self._seq = 0
@@ -104,22 +111,26 @@ class MemoryOutboxStore:
             if command.id in self._entries or command.id in self._delivered:
                 continue
             self._seq += 1
-            entry = _Entry(self._seq, command)
+            entry = _Entry(self._seq, command, lane_of(command.command))
             self._entries[command.id] = entry
-            heapq.heappush(self._ready, (entry.seq, entry.version, command.id))
+            heapq.heappush(self._ready[entry.lane], (entry.seq, entry.version, command.id))
             added.append(command)
         return added
 
-    async def due(self, now: float, limit: int) -> list[PendingCommand]:
+    async def due(self, now: float, limit: int, lane: str | None = None) -> list[PendingCommand]:
         self._promote(now)
-        taken: list[tuple[int, int, str]] = []
-        while self._ready and len(taken) < limit:
-            item = heapq.heappop(self._ready)
-            if self._live(item[2], item[1]):
-                taken.append(item)
-        for item in taken:
-            heapq.heappush(self._ready, item)
-        return [self._pending(self._entries[cid]) for _, _, cid in taken]
+        out: list[PendingCommand] = []
+        for one in LANES if lane is None else (lane,):
+            ready = self._ready[one]
+            taken: list[tuple[int, int, str]] = []
+            while ready and len(out) + len(taken) < limit:
+                item = heapq.heappop(ready)
+                if self._live(item[2], item[1]):
+                    taken.append(item)
+            for item in taken:
+                heapq.heappush(ready, item)
+            out += [self._pending(self._entries[cid]) for _, _, cid in taken]
+        return out
 
     async def mark_delivered(self, command_id: str) -> None:
         if self._entries.pop(command_id, None) is None:
@@ -178,14 +189,16 @@ class MemoryOutboxStore:
     async def pending_count(self) -> int:
         return len(self._entries)
 
-    async def next_due_at(self) -> float | None:
-        while self._ready and not self._live(self._ready[0][2], self._ready[0][1]):
-            heapq.heappop(self._ready)
+    async def next_due_at(self, lanes: Collection[str] | None = None) -> float | None:
         while self._timeline and not self._live(self._timeline[0][3], self._timeline[0][2]):
             heapq.heappop(self._timeline)
-        candidates = [self._timeline[0][0]] if self._timeline else []
-        if self._ready:
-            candidates.append(self._entries[self._ready[0][2]].next_attempt_at)
+        candidates = [self._timeline[0][0]] if self._timeline else []  # of any lane, as on Redis
+        for lane in LANES if lanes is None else lanes:
+            ready = self._ready[lane]
+            while ready and not self._live(ready[0][2], ready[0][1]):
+                heapq.heappop(ready)
+            if ready:
+                candidates.append(self._entries[ready[0][2]].next_attempt_at)
         return min(candidates) if candidates else None
 
     # -- internals
@@ -193,7 +206,7 @@ class MemoryOutboxStore:
     def _due_now(self, entry: _Entry, now: float) -> None:
         entry.version += 1
         entry.next_attempt_at = now
-        heapq.heappush(self._ready, (entry.seq, entry.version, entry.command.id))
+        heapq.heappush(self._ready[entry.lane], (entry.seq, entry.version, entry.command.id))
 
     def _live(self, command_id: str, version: int) -> bool:
         entry = self._entries.get(command_id)
@@ -203,15 +216,17 @@ class MemoryOutboxStore:
         while self._timeline and self._timeline[0][0] <= now:
             _, seq, version, cid = heapq.heappop(self._timeline)
             if self._live(cid, version):
-                heapq.heappush(self._ready, (seq, version, cid))
+                heapq.heappush(self._ready[self._entries[cid].lane], (seq, version, cid))
 
     def _compact(self) -> None:
         # Stale heap items are dropped lazily; rebuild when they outnumber the live ones.
-        if len(self._timeline) + len(self._ready) > 2 * len(self._entries) + 1024:
+        held = len(self._timeline) + sum(len(ready) for ready in self._ready.values())
+        if held > 2 * len(self._entries) + 1024:
             self._timeline = [t for t in self._timeline if self._live(t[3], t[2])]
-            self._ready = [r for r in self._ready if self._live(r[2], r[1])]
             heapq.heapify(self._timeline)
-            heapq.heapify(self._ready)
+            for lane, ready in self._ready.items():
+                self._ready[lane] = [r for r in ready if self._live(r[2], r[1])]
+                heapq.heapify(self._ready[lane])
 
     @staticmethod
     def _pending(entry: _Entry) -> PendingCommand:
