@@ -28,9 +28,9 @@ the previous release reads and writes this outbox as before (a rolling update, a
 the claims of the attempts the stop cut off, by the same comparison.
 
 Commands are normally written by the log's append script, in the same transaction as the log entry
-that caused them (`PUT_LUA` is shared): the leader then tells this store which ids it persisted
-(`note_persisted`), and `put` reports them as added without a second round trip, so `Outbox.submit`
-counts them and wakes the dispatcher as usual.
+that caused them (`acd.store.outbox_lua.PUT_LUA` is shared): the leader then tells this store which
+ids it persisted (`note_persisted`), and `put` reports them as added without a second round trip, so
+`Outbox.submit` counts them and wakes the dispatcher as usual. The scripts are `acd.store.outbox_lua`.
 
 Only the leader dispatches. Claiming a command (`reschedule` before a POST) is fenced by the lease
 when a lease getter is given: a former leader that lost its lease cannot claim, so two instances
@@ -47,169 +47,17 @@ from redis.asyncio import Redis
 
 from acd.model import Command
 from acd.outbox_store import PendingCommand
+from acd.store.outbox_lua import (
+    _DELIVERED,
+    _DUE,
+    _END_BACKOFFS,
+    _NEXT_DUE,
+    _PUT,
+    _RELEASE,
+    _RESCHEDULE,
+)
 
 FENCED = "FENCED"
-
-#: Lua: add one command if its id is neither pending nor delivered. Expects the locals
-#: kc, ks, ko, kr, kseq, kd (the outbox keys) in scope; returns 1 when added.
-PUT_LUA = """
-local function put(id, body)
-  if redis.call('HEXISTS', kc, id) == 1 or redis.call('ZSCORE', kd, id) then return 0 end
-  local seq = redis.call('INCR', kseq)
-  redis.call('HSET', kc, id, body)
-  redis.call('HSET', ks, id, '[0,0.0,null]')
-  redis.call('HSET', ko, id, seq)
-  redis.call('ZADD', kr, seq, id)
-  return 1
-end
-"""
-
-_KEYS_LUA = """
-local kc, ks, ko, kt, kr, kseq, kd = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]
-"""
-
-_PUT = (
-    _KEYS_LUA
-    + PUT_LUA
-    + """
-local added = {}
-for i = 1, #ARGV, 2 do
-  if put(ARGV[i], ARGV[i + 1]) == 1 then table.insert(added, ARGV[i]) end
-end
-return added
-"""
-)
-
-_DUE = (
-    _KEYS_LUA
-    + """
-local now, limit = ARGV[1], tonumber(ARGV[2])
-local promote = redis.call('ZRANGEBYSCORE', kt, '-inf', now)
-for _, id in ipairs(promote) do
-  redis.call('ZREM', kt, id)
-  redis.call('ZADD', kr, redis.call('HGET', ko, id), id)
-end
-if limit <= 0 then return {} end
-local out = {}
-for _, id in ipairs(redis.call('ZRANGE', kr, 0, limit - 1)) do
-  table.insert(out, id)
-  table.insert(out, redis.call('HGET', kc, id))
-  table.insert(out, redis.call('HGET', ks, id))
-end
-return out
-"""
-)
-
-# KEYS: the outbox keys, the lease, the backoff marks. ARGV: id, next_attempt_at, state JSON, lease
-# value or '', '1' for a backoff.
-_RESCHEDULE = (
-    _KEYS_LUA
-    + """
-if ARGV[4] ~= '' and redis.call('GET', KEYS[8]) ~= ARGV[4] then
-  return redis.error_reply('FENCED this instance no longer holds the lease')
-end
-local id = ARGV[1]
-if redis.call('HEXISTS', kc, id) == 0 then return 0 end
-redis.call('HSET', ks, id, ARGV[3])
-redis.call('ZREM', kr, id)
-redis.call('ZADD', kt, ARGV[2], id)
-if ARGV[5] == '1' then
-  redis.call('ZADD', KEYS[9], ARGV[2], id)
-else
-  redis.call('ZREM', KEYS[9], id)
-end
-return 1
-"""
-)
-
-# Lua: the fence (ARGV[2], the lease value or '' to check none, against KEYS[8]), then `due_now`:
-# a command on the timeline moved to ready, its state's next attempt `now` (attempts, error kept).
-_DUE_NOW_LUA = """
-if ARGV[2] ~= '' and redis.call('GET', KEYS[8]) ~= ARGV[2] then
-  return redis.error_reply('FENCED this instance no longer holds the lease')
-end
-local function due_now(id, now)
-  local state = cjson.decode(redis.call('HGET', ks, id))
-  local err = 'null'
-  if type(state[3]) == 'string' then err = cjson.encode(state[3]) end
-  redis.call('HSET', ks, id, '[' .. string.format('%d', state[1]) .. ',' .. now .. ',' .. err .. ']')
-  redis.call('ZREM', kt, id)
-  redis.call('ZADD', kr, redis.call('HGET', ko, id), id)
-end
-"""
-
-# KEYS: the outbox keys, the lease, the backoff marks. ARGV: now, lease value or ''. A mark counts
-# only while the command's time on the timeline is still the mark's (see the module docstring).
-_END_BACKOFFS = (
-    _KEYS_LUA
-    + _DUE_NOW_LUA
-    + """
-local kb, now = KEYS[9], ARGV[1]
-local marks = redis.call('ZRANGEBYSCORE', kb, '(' .. now, '+inf', 'WITHSCORES')
-redis.call('DEL', kb)
-local ended = 0
-for i = 1, #marks, 2 do
-  local id, at = marks[i], marks[i + 1]
-  local current = redis.call('ZSCORE', kt, id)
-  if current and tonumber(current) == tonumber(at) then
-    due_now(id, now)
-    ended = ended + 1
-  end
-end
-return ended
-"""
-)
-
-# KEYS: the outbox keys, the lease, the backoff marks. ARGV: now, lease value or '', then pairs of
-# id and the time it was claimed until: released only while its time on the timeline is that one.
-_RELEASE = (
-    _KEYS_LUA
-    + _DUE_NOW_LUA
-    + """
-local now, released = ARGV[1], 0
-for i = 3, #ARGV, 2 do
-  local id, claimed_until = ARGV[i], tonumber(ARGV[i + 1])
-  local current = redis.call('ZSCORE', kt, id)
-  if current and tonumber(current) == claimed_until and claimed_until > tonumber(now) then
-    due_now(id, now)
-    redis.call('ZREM', KEYS[9], id)
-    released = released + 1
-  end
-end
-return released
-"""
-)
-
-_DELIVERED = (
-    _KEYS_LUA
-    + """
-if ARGV[4] ~= '' and redis.call('GET', KEYS[8]) ~= ARGV[4] then
-  return redis.error_reply('FENCED this instance no longer holds the lease')
-end
-local id = ARGV[1]
-if redis.call('HDEL', kc, id) == 0 then return 0 end
-redis.call('HDEL', ks, id)
-redis.call('HDEL', ko, id)
-redis.call('ZREM', kt, id)
-redis.call('ZREM', kr, id)
-redis.call('ZREM', KEYS[9], id)
-redis.call('ZADD', kd, ARGV[2], id)
-redis.call('ZREMRANGEBYSCORE', kd, '-inf', '(' .. ARGV[3])
-return 1
-"""
-)
-
-_NEXT_DUE = (
-    _KEYS_LUA
-    + """
-local out = {false, false}
-local t = redis.call('ZRANGE', kt, 0, 0, 'WITHSCORES')
-if #t > 0 then out[1] = t[2] end
-local r = redis.call('ZRANGE', kr, 0, 0)
-if #r > 0 then out[2] = redis.call('HGET', ks, r[1]) end
-return out
-"""
-)
 
 
 class OutboxKeys:

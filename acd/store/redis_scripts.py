@@ -5,7 +5,7 @@ write, so nothing is written by an instance that lost it."""
 
 from __future__ import annotations
 
-from acd.store.outbox_redis import _KEYS_LUA, PUT_LUA
+from acd.store.outbox_lua import _KEYS_LUA, PUT_LUA
 
 ACQUIRE = """
 if redis.call('EXISTS', KEYS[1]) == 1 then return false end
