@@ -70,6 +70,11 @@ class OutboxStore(Protocol):
 
     async def pending_count(self) -> int: ...
 
+    async def file_lanes(self) -> int:
+        """File in their lane the commands a release before lanes wrote in the same store (a
+        rolling upgrade on Redis); returns how many it moved. The memory store has none."""
+        ...
+
     async def next_due_at(self, lanes: Collection[str] | None = None) -> float | None:
         """When the next command of `lanes` (None: of any) falls due (a time at or before now if one
         is due already); None if none is pending. It may be earlier (a command of another lane
@@ -188,6 +193,9 @@ class MemoryOutboxStore:
 
     async def pending_count(self) -> int:
         return len(self._entries)
+
+    async def file_lanes(self) -> int:
+        return 0  # every command was filed in its lane when put
 
     async def next_due_at(self, lanes: Collection[str] | None = None) -> float | None:
         while self._timeline and not self._live(self._timeline[0][3], self._timeline[0][2]):

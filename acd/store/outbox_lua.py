@@ -4,17 +4,54 @@ keys, claims, backoffs); `PUT_LUA` is shared with the log's append script (`acd.
 
 from __future__ import annotations
 
-#: Lua: add one command if its id is neither pending nor delivered. Expects the locals
-#: kc, ks, ko, kr, kseq, kd (the outbox keys) in scope; returns 1 when added.
-PUT_LUA = """
+from acd.outbox_lanes import DEFERRED_COMMANDS
+
+#: An urgent command's place is its creation number minus this (see the module docstring).
+URGENT_OFFSET = 2**50
+
+#: Lua: `urgent(body)`, whether the command (its JSON) goes in the urgent lane (a kind not deferred).
+_LANE_LUA = (
+    "local deferred_kinds = {"
+    + ", ".join(f'["{kind}"] = true' for kind in sorted(DEFERRED_COMMANDS))
+    + "}\n"
+    + f"local urgent_offset = {URGENT_OFFSET}\n"
+    + """
+local function urgent(body)
+  local ok, command = pcall(cjson.decode, body)
+  return not (ok and type(command) == 'table' and deferred_kinds[command['command']])
+end
+"""
+)
+
+#: Lua: add one command if its id is neither pending nor delivered, at its place (its lane and
+#: creation number). Expects the locals kc, ks, ko, kr, kseq, kd (the outbox keys) in scope;
+#: returns 1 when added.
+PUT_LUA = (
+    _LANE_LUA
+    + """
 local function put(id, body)
   if redis.call('HEXISTS', kc, id) == 1 or redis.call('ZSCORE', kd, id) then return 0 end
   local seq = redis.call('INCR', kseq)
+  if urgent(body) then seq = seq - urgent_offset end
+  local place = string.format('%d', seq)
   redis.call('HSET', kc, id, body)
   redis.call('HSET', ks, id, '[0,0.0,null]')
-  redis.call('HSET', ko, id, seq)
-  redis.call('ZADD', kr, seq, id)
+  redis.call('HSET', ko, id, place)
+  redis.call('ZADD', kr, place, id)
   return 1
+end
+"""
+)
+
+#: Lua: the ids of `ready` in `lane`'s range ('' for every lane, the urgent one first), up to `limit`.
+_LANE_RANGE_LUA = """
+local function lane_range(lane, limit)
+  if lane == 'urgent' then
+    return redis.call('ZRANGEBYSCORE', kr, '-inf', '(0', 'LIMIT', 0, limit)
+  elseif lane == 'deferred' then
+    return redis.call('ZRANGEBYSCORE', kr, '(0', '+inf', 'LIMIT', 0, limit)
+  end
+  return redis.call('ZRANGE', kr, 0, limit - 1)
 end
 """
 
@@ -34,8 +71,10 @@ return added
 """
 )
 
+# ARGV: now, limit, the lane or '' for every lane.
 _DUE = (
     _KEYS_LUA
+    + _LANE_RANGE_LUA
     + """
 local now, limit = ARGV[1], tonumber(ARGV[2])
 local promote = redis.call('ZRANGEBYSCORE', kt, '-inf', now)
@@ -45,7 +84,7 @@ for _, id in ipairs(promote) do
 end
 if limit <= 0 then return {} end
 local out = {}
-for _, id in ipairs(redis.call('ZRANGE', kr, 0, limit - 1)) do
+for _, id in ipairs(lane_range(ARGV[3], limit)) do
   table.insert(out, id)
   table.insert(out, redis.call('HGET', kc, id))
   table.insert(out, redis.call('HGET', ks, id))
@@ -153,14 +192,44 @@ return 1
 """
 )
 
+# ARGV: the lanes ('' for every lane). Returns the timeline's first time (any lane's), then the
+# state of the first command in `ready` of each lane given (false where it has none).
 _NEXT_DUE = (
     _KEYS_LUA
+    + _LANE_RANGE_LUA
     + """
-local out = {false, false}
+local out = {false}
 local t = redis.call('ZRANGE', kt, 0, 0, 'WITHSCORES')
 if #t > 0 then out[1] = t[2] end
-local r = redis.call('ZRANGE', kr, 0, 0)
-if #r > 0 then out[2] = redis.call('HGET', ks, r[1]) end
+for i = 1, #ARGV do
+  local r = lane_range(ARGV[i], 1)
+  if #r > 0 then out[i + 1] = redis.call('HGET', ks, r[1]) else out[i + 1] = false end
+end
 return out
+"""
+)
+
+# KEYS: the outbox keys, the lease. ARGV: lease value or '', then ids: each one the previous
+# release filed (its place its creation number, above 0) that is urgent gets its urgent place, in
+# `ready` too if it is there (else its next move into `ready` takes it).
+_FILE_LANES = (
+    _KEYS_LUA
+    + _LANE_LUA
+    + """
+if ARGV[1] ~= '' and redis.call('GET', KEYS[8]) ~= ARGV[1] then
+  return redis.error_reply('FENCED this instance no longer holds the lease')
+end
+local moved = 0
+for i = 2, #ARGV do
+  local id = ARGV[i]
+  local place = tonumber(redis.call('HGET', ko, id))
+  if place and place > 0 and urgent(redis.call('HGET', kc, id)) then
+    local urgent_place = string.format('%d', place - urgent_offset)
+    redis.call('HSET', ko, id, urgent_place)
+    if redis.call('ZSCORE', kr, id) then redis.call('ZADD', kr, urgent_place, id) end
+    moved = moved + 1
+  end
+end
+return moved
 """
 )

@@ -4,15 +4,28 @@ Keys (under the deployment's prefix):
 
 - `outbox:commands`  hash   id -> the command (JSON, immutable)
 - `outbox:state`     hash   id -> `[attempts, next_attempt_at, last_error]` (JSON)
-- `outbox:order`     hash   id -> creation sequence number
+- `outbox:order`     hash   id -> its place: its lane and creation sequence number (below)
 - `outbox:timeline`  zset   id scored by its next attempt (rescheduled commands)
-- `outbox:ready`     zset   id scored by creation order (commands due, or new)
+- `outbox:ready`     zset   id scored by its place (commands due, or new)
 - `outbox:seq`       string the creation counter
 - `outbox:delivered` zset   id scored by the time it was delivered; pruned after `delivered_ttl_s`
 - `outbox:backoff`   zset   id scored by the end of its backoff: the command waits on a backoff
 
 As in the memory store, `due` promotes what the timeline holds up to `now` into `ready`, then serves
-`ready` in creation order. Every operation is one Lua script, so it is atomic across instances.
+`ready` by place. Every operation is one Lua script, so it is atomic across instances.
+
+Lanes (`acd.outbox_lanes`): a command's place is its creation sequence number for a deferred one
+(`remind`, `survey`), that number minus 2**50 for an urgent one (any other kind): urgent commands
+score below 0 in `ready`, deferred ones above, each lane in creation order, so `due(now, limit,
+lane)` reads only its lane's range (`ZRANGEBYSCORE ... LIMIT`, O(log n + limit)), never the
+reminders due before a connect. The lane rides in the place, so every script that moves a command
+back into `ready` (`ZADD ready <its order>`), this release's or the previous one's, keeps it in its
+lane. The previous release reads this outbox as before: it serves `ready` from its lowest score, so
+urgent commands first, then the rest by creation. It files every command it writes at its creation
+number, in the deferred lane's range: such a command is still found and delivered (nothing lost),
+and `file_lanes` (the outbox's start, each time an instance takes the lead) moves the urgent ones
+among them into the urgent lane. No key is added: the log's append script (which shares `PUT_LUA`)
+keeps its keys, and the previous release's scripts run unchanged beside this one's.
 
 Claims and backoffs: both are a time on the timeline. A backoff (`reschedule(..., backoff=True)`)
 is also marked in `outbox:backoff` with the same time; a claim, or any other move, takes the mark
@@ -40,7 +53,7 @@ never both send a command. A delivered id is remembered, so a replay never sends
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any
 
 from redis.asyncio import Redis
@@ -51,10 +64,12 @@ from acd.store.outbox_lua import (
     _DELIVERED,
     _DUE,
     _END_BACKOFFS,
+    _FILE_LANES,
     _NEXT_DUE,
     _PUT,
     _RELEASE,
     _RESCHEDULE,
+    URGENT_OFFSET,
 )
 
 FENCED = "FENCED"
@@ -85,6 +100,11 @@ def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
+def creation_number(place: int) -> int:
+    """A command's creation sequence number, from its place (`outbox:order`) in either lane."""
+    return place + URGENT_OFFSET if place < 0 else place
+
+
 class RedisOutboxStore:
     def __init__(
         self,
@@ -112,6 +132,7 @@ class RedisOutboxStore:
         self._next_due = client.register_script(_NEXT_DUE)
         self._end_backoffs = client.register_script(_END_BACKOFFS)
         self._release = client.register_script(_RELEASE)
+        self._file_lanes = client.register_script(_FILE_LANES)
         self._fenced_keys = [*self.keys.all, self._lease_key, self.keys.backoff]
 
     def note_persisted(self, commands: Sequence[Command]) -> None:
@@ -133,8 +154,8 @@ class RedisOutboxStore:
                 out.append(command)
         return out
 
-    async def due(self, now: float, limit: int) -> list[PendingCommand]:
-        flat = await self._due(keys=self.keys.all, args=[repr(now), limit])
+    async def due(self, now: float, limit: int, lane: str | None = None) -> list[PendingCommand]:
+        flat = await self._due(keys=self.keys.all, args=[repr(now), limit, lane or ""])
         out = []
         for i in range(0, len(flat), 3):
             attempts, next_at, error = json.loads(flat[i + 2])
@@ -184,11 +205,27 @@ class RedisOutboxStore:
     async def pending_count(self) -> int:
         return int(await self._client.hlen(self.keys.commands))
 
-    async def next_due_at(self) -> float | None:
-        timeline, ready_state = await self._next_due(keys=self.keys.all, args=[])
+    async def next_due_at(self, lanes: Collection[str] | None = None) -> float | None:
+        args = [""] if lanes is None else list(lanes)
+        timeline, *ready_states = await self._next_due(keys=self.keys.all, args=args)
         candidates = []
         if timeline:
             candidates.append(float(timeline))
-        if ready_state:
-            candidates.append(float(json.loads(ready_state)[1]))
+        for state in ready_states:
+            if state:
+                candidates.append(float(json.loads(state)[1]))
         return min(candidates) if candidates else None
+
+    async def file_lanes(self, batch: int = 500) -> int:
+        """Move into the urgent lane the urgent commands the previous release filed (see the module
+        docstring); returns how many. Reads `outbox:order` in batches (`HSCAN`), one fenced script
+        a batch: O(pending commands), once each time an instance takes the lead."""
+        moved, cursor = 0, 0
+        while True:
+            cursor, places = await self._client.hscan(self.keys.order, cursor, count=batch)
+            filed = [_text(i) for i, place in places.items() if int(place) > 0]
+            if filed:
+                args = [self._lease_arg(), *filed]
+                moved += int(await self._file_lanes(keys=[*self.keys.all, self._lease_key], args=args))
+            if not cursor:
+                return moved

@@ -168,7 +168,7 @@ async def _pending_commands(client: Any, prefix: str) -> list[dict[str, Any]]:
     (`id`, `command`, `fields`, `at`): read without touching their schedule (the service may run)."""
     from redis.exceptions import RedisError
 
-    from acd.store.outbox_redis import OutboxKeys
+    from acd.store.outbox_redis import OutboxKeys, creation_number
 
     keys = OutboxKeys(prefix)
     try:
@@ -176,7 +176,7 @@ async def _pending_commands(client: Any, prefix: str) -> list[dict[str, Any]]:
         order = await client.hgetall(keys.order)
     except (RedisError, OSError) as exc:
         raise StateCommandError(f"Redis: {type(exc).__name__}: {exc}") from None
-    ids = sorted(bodies, key=lambda i: int(order.get(i, 0)))
+    ids = sorted(bodies, key=lambda i: creation_number(int(order.get(i, 0))))
     return [json.loads(bodies[i]) for i in ids]
 
 
