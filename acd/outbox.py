@@ -24,12 +24,18 @@ while they double, yet a crowd of commands failing together spreads over half th
 After an outage the commands pending have backed off to tens of seconds each. A command that had
 failed and is now delivered is the evidence the platform is back: the commands still waiting on a
 backoff are then made due at once (`OutboxStore.end_backoffs`), and sent as any due command, oldest
-first, never more than `concurrency` at a time. A claimed command is left on its lease (its attempt
-may be in flight, here or in another instance): the store tells a backoff from a claim. A fresh
-command delivered is no such evidence: a command the platform fails on its own (a 5xx for that one)
-keeps its backoff while the others go through. The drain runs once per recovery: a failure arms it
+first in its lane, never more than `concurrency` at a time. A claimed command is left on its lease
+(its attempt may be in flight, here or in another instance): the store tells a backoff from a claim.
+A fresh command delivered is no such evidence: a command the platform fails on its own (a 5xx for
+that one) keeps its backoff while the others go through. The drain runs once per recovery: a failure arms it
 (so does the start: a takeover finds the backoffs of the instance before), the drain disarms it.
 Where the pending commands live is `acd.outbox_store` (memory) or `acd.store.outbox_redis`.
+
+Lanes (`acd.outbox_lanes`): connect, overflow, originate, offer_callback (and unknown kinds) are
+urgent, remind and survey deferred. The dispatcher takes due commands lane by lane, urgent first
+(`OutboxStore.due(now, limit, lane)`, oldest first within a lane), and the deferred lane never
+holds more than `concurrency - urgent_reserve` slots: a connect never waits behind reminders the
+platform is slow to acknowledge. Claims, backoffs, the drain and a stop's release work per lane.
 """
 
 from __future__ import annotations
@@ -46,6 +52,7 @@ from acd.aio import still_running
 from acd.httpclient import HttpClient
 from acd.model import Command
 from acd.outbox_backoff import backoff_delay, failure_cause, log_failure
+from acd.outbox_lanes import LANES, Slots
 from acd.outbox_metrics import OutboxMetrics
 from acd.outbox_store import OutboxStore, PendingCommand
 from acd.signing import signed_headers
@@ -72,6 +79,7 @@ class Outbox:
         max_delay_s: float = 60.0,
         jitter: float = 0.5,
         concurrency: int = 16,
+        urgent_reserve: int | None = None,
         timeout_s: float = 5.0,
         clock: Callable[[], float] = time.time,
         rng: random.Random | None = None,
@@ -82,6 +90,7 @@ class Outbox:
             raise ValueError("jitter must be within [0, 1]")
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
+        self._slots = Slots(concurrency, urgent_reserve)  # of the attempts in flight, by lane
         self.store = store
         self.url = url
         self._secret = secret
@@ -89,7 +98,6 @@ class Outbox:
         self._base = base_delay_s
         self._max = max_delay_s
         self._jitter = jitter
-        self._concurrency = concurrency
         self._timeout_s = timeout_s
         self._lease_s = timeout_s + 5.0  # a claimed command falls due again after this (crash safety)
         self._clock = clock
@@ -133,7 +141,7 @@ class Outbox:
             await self._update_pending()
             return
         await self._update_pending()  # what an earlier instance left counts from the start
-        self._client = HttpClient(self.url, timeout_s=self._timeout_s, keep_idle=self._concurrency)
+        self._client = HttpClient(self.url, timeout_s=self._timeout_s, keep_idle=self._slots.concurrency)
         self._draining = False
         self._drained.clear()
         self._backoffs_to_end = True  # the store may hold backoffs drawn before this start
@@ -157,12 +165,22 @@ class Outbox:
             await asyncio.gather(task, *inflight, return_exceptions=True)
             self._inflight.clear()
             self._claimed_until.clear()
+            self._slots.clear()
             await self._release(claims)
         if self._client is not None:
             await self._client.close()
             self._client = None
         if not self._durable:
             await self._say_what_is_lost()
+
+    async def _file_lanes(self) -> None:
+        """Taking the lead: file in their lane the commands a release before lanes wrote (Redis,
+        a rolling upgrade). Failing, they are delivered all the same, in the deferred lane."""
+        try:
+            if filed := await self.store.file_lanes():
+                log.info("%d urgent commands an earlier release wrote moved to the urgent lane", filed)
+        except Exception as exc:
+            log.warning("could not file the commands of an earlier release in their lane: %s", exc)
 
     async def _release(self, claims: dict[str, float]) -> None:
         """The attempts the stop cut off are over: their commands are due again now (the store
@@ -200,6 +218,7 @@ class Outbox:
     # -- the dispatcher
 
     async def _dispatch(self) -> None:
+        await self._file_lanes()
         while True:
             still_running()
             self._wake.clear()
@@ -221,12 +240,15 @@ class Outbox:
                     await self._wake.wait()
 
     async def _dispatch_once(self) -> float | None:
-        """Start the due deliveries that fit; return how long to sleep (None: until woken)."""
+        """Start the due deliveries that fit, the urgent lane's first (`acd.outbox_lanes`); return
+        how long to sleep (None: until woken)."""
         now = self._clock()
-        free = self._concurrency - len(self._inflight)
-        if free > 0:
-            for pending in await self.store.due(now, free + len(self._inflight)):
-                if free == 0:
+        for lane in LANES:
+            room = self._slots.room(lane)
+            if room <= 0:
+                continue
+            for pending in await self.store.due(now, room + self._slots.held(lane), lane):
+                if room == 0:
                     break
                 cid = pending.command.id
                 if cid in self._inflight:  # its lease ran out while the attempt still runs
@@ -239,11 +261,13 @@ class Outbox:
                 task = asyncio.create_task(self._deliver(pending), name=f"acd-outbox-{cid}")
                 self._inflight[cid] = task
                 self._claimed_until[cid] = claimed_until
+                self._slots.take(cid, lane)
                 task.add_done_callback(lambda _t, cid=cid: self._finished(cid))
-                free -= 1
-        if free <= 0:
+                room -= 1
+        lanes = self._slots.open()
+        if not lanes:
             return None  # a finishing delivery wakes us
-        next_due = await self.store.next_due_at()
+        next_due = await self.store.next_due_at(lanes)
         if next_due is None:
             return None
         if self._draining and next_due > now:
@@ -279,6 +303,7 @@ class Outbox:
     def _finished(self, command_id: str) -> None:
         self._inflight.pop(command_id, None)
         self._claimed_until.pop(command_id, None)
+        self._slots.give_back(command_id)
         self._wake.set()
 
     async def _deliver(self, pending: PendingCommand) -> None:

@@ -105,6 +105,7 @@ class Service:
             superseded=lambda command: self.engine.queries.command_superseded(command),
             durable=settings.redis_enabled,
             timeout_s=settings.command_timeout_s,
+            urgent_reserve=settings.command_urgent_reserve,
         )
         self._handing_on = Background(log, "handing commands to the outbox")
         self._wake = asyncio.Event()

@@ -28,6 +28,9 @@ class Settings(BaseSettings):
     #: How long one delivery of a command may take before it is retried (a platform slower than
     #: this never acknowledges, and gets the same command again and again).
     command_timeout_s: float = Field(5.0, gt=0, le=300.0)
+    #: Of the outbox's 16 delivery slots, how many reminders and surveys may never take: kept for
+    #: connect, overflow, originate and offer_callback (acd/outbox_lanes.py). 0: none kept.
+    command_urgent_reserve: int = Field(4, ge=0, le=15)
     #: Start the service clock at this instant (then it runs on in real time).
     clock_start: datetime | None = None
     router: Literal["numba", "reference"] = "numba"

@@ -10,13 +10,18 @@ Redis. No wall-clock thresholds: tests wait on conditions with generous timeouts
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
+import pytest
+
 from acd.model import Command
+from acd.outbox import Outbox
 from acd.outbox_lanes import DEFERRED, LANES, URGENT, lane_of
 from acd.outbox_store import MemoryOutboxStore, OutboxStore
+from tests.test_outbox import Platform, Responder, eventually, make_outbox
 
-__all__ = ["connect", "remind", "store_serves_each_lane_oldest_first"]
+__all__ = ["Held", "connect", "remind", "store_serves_each_lane_oldest_first", "urgent_passes_held_reminders"]
 
 CONTRACT_COMMANDS = {  # ../shared/CONTRACT.md, "Outbound commands"
     "connect": URGENT,
@@ -42,6 +47,54 @@ def survey(cid: str) -> Command:
 
 def ids(pending: list[Any]) -> list[str]:
     return [p.command.id for p in pending]
+
+
+class Held:
+    """A platform's answer that holds the commands `holds(body)` picks until `release` is set, and
+    counts those held at once (`now`, `most`)."""
+
+    def __init__(self, holds: Any) -> None:
+        self.holds = holds
+        self.release = asyncio.Event()
+        self.now = 0
+        self.most = 0
+
+    async def __call__(self, body: dict[str, Any], attempt: int) -> int:
+        if self.holds(body):
+            self.now += 1
+            self.most = max(self.most, self.now)
+            try:
+                await self.release.wait()
+            finally:
+                self.now -= 1
+        return 200
+
+
+@pytest.fixture
+async def platforms():
+    started: list[Platform] = []
+
+    async def start(respond: Responder | None = None) -> Platform:
+        started.append(await Platform(respond).start())
+        return started[-1]
+
+    yield start
+    for platform in started:
+        await platform.stop()
+
+
+@pytest.fixture
+async def outboxes():
+    made: list[Outbox] = []
+
+    async def start(url: str, **kwargs: Any) -> Outbox:
+        made.append(make_outbox(url, **kwargs))
+        await made[-1].start()
+        return made[-1]
+
+    yield start
+    for outbox in made:
+        await outbox.stop(drain_timeout_s=0)
 
 
 # -- scenarios, run on each store
@@ -80,6 +133,24 @@ async def store_serves_each_lane_oldest_first(store: OutboxStore) -> None:
     assert ids(await store.due(22.0, 10, DEFERRED)) == ["s1"]
 
 
+async def urgent_passes_held_reminders(store: OutboxStore, platform: Platform, held: Held) -> Outbox:
+    """500 reminders due before the outbox starts, every one held by the platform: the deferred lane
+    takes 12 of the 16 slots, never more, and a connect submitted then is delivered at once."""
+    await store.put([remind(f"r{i:03d}") for i in range(500)])
+    outbox = make_outbox(platform.url, store=store, timeout_s=60.0)
+    await outbox.start()
+    try:
+        await eventually(lambda: held.now >= 12)
+        await outbox.submit([connect("c1")])
+        await eventually(lambda: "c1" in platform.acked)
+        await asyncio.sleep(0.05)  # a chance for the dispatcher to start more than it may
+        assert held.most == held.now == 12  # 16 minus the 4 slots kept for the urgent lane
+    finally:
+        held.release.set()
+    await eventually(lambda: len(platform.acked) == 501)
+    return outbox
+
+
 # -- the lanes
 
 
@@ -91,3 +162,46 @@ def test_the_contracts_commands_are_in_their_lane_and_an_unknown_kind_is_urgent(
 
 async def test_the_memory_store_serves_each_lane_oldest_first() -> None:
     await store_serves_each_lane_oldest_first(MemoryOutboxStore())
+
+
+async def test_a_connect_behind_500_due_reminders_passes_the_slow_ones_in_flight(platforms) -> None:
+    held = Held(lambda body: body["command"] == "remind")
+    outbox = await urgent_passes_held_reminders(MemoryOutboxStore(), await platforms(held), held)
+    await outbox.stop(drain_timeout_s=0)
+
+
+async def test_the_deferred_lane_never_takes_the_slots_kept_for_the_urgent_one(platforms, outboxes) -> None:
+    held = Held(lambda body: True)
+    platform = await platforms(held)
+    outbox = await outboxes(platform.url, concurrency=4, urgent_reserve=1, timeout_s=60.0)
+    await outbox.submit([survey(f"s{i}") for i in range(10)])
+    await eventually(lambda: held.now == 3)
+    await outbox.submit([connect(f"c{i}") for i in range(3)])
+    await eventually(lambda: held.now == 4)  # the one slot kept: the urgent lane's first connect
+    await outbox.submit([survey("s10")])
+    await asyncio.sleep(0.05)  # a chance for the dispatcher to start more than it may
+    assert held.most == held.now == 4  # never more than the outbox's 4 slots in all
+    assert sorted(b["body"]["id"] for b in platform.requests) == ["c0", "s0", "s1", "s2"]
+    held.release.set()
+    await eventually(lambda: len(platform.acked) == 14)
+
+
+async def test_the_urgent_lane_may_take_every_slot(platforms, outboxes) -> None:
+    held = Held(lambda body: True)
+    platform = await platforms(held)
+    outbox = await outboxes(platform.url, concurrency=4, urgent_reserve=1, timeout_s=60.0)
+    await outbox.submit([remind("r0"), *(connect(f"c{i}") for i in range(6))])
+    await eventually(lambda: held.now == 4)
+    await asyncio.sleep(0.05)  # a chance for the dispatcher to start more than it may
+    assert held.most == 4
+    assert sorted(b["body"]["id"] for b in platform.requests) == ["c0", "c1", "c2", "c3"]
+    held.release.set()
+    await eventually(lambda: len(platform.acked) == 7)
+
+
+def test_the_reserve_must_leave_the_deferred_lane_a_slot() -> None:
+    with pytest.raises(ValueError, match="urgent_reserve"):
+        Outbox(MemoryOutboxStore(), None, None, concurrency=4, urgent_reserve=4)
+    with pytest.raises(ValueError, match="urgent_reserve"):
+        Outbox(MemoryOutboxStore(), None, None, concurrency=4, urgent_reserve=-1)
+    Outbox(MemoryOutboxStore(), None, None, concurrency=1)  # the default reserve fits: none

@@ -14,7 +14,16 @@ from acd.outbox_lanes import DEFERRED, URGENT
 from acd.store.outbox_redis import RedisOutboxStore
 from acd.store.state_cli import _pending_commands
 from tests.store import previous_outbox_redis as previous
-from tests.test_outbox_lanes import connect, remind, store_serves_each_lane_oldest_first, survey
+from tests.store.conftest import eventually
+from tests.test_outbox import Platform, make_outbox
+from tests.test_outbox_lanes import (
+    Held,
+    connect,
+    remind,
+    store_serves_each_lane_oldest_first,
+    survey,
+    urgent_passes_held_reminders,
+)
 
 DB = 11
 
@@ -83,3 +92,37 @@ async def test_state_export_lists_pending_commands_oldest_first_whatever_their_l
     assert json.loads(await client.hget("t:outbox:commands", "c1"))["command"] == "connect"
     # a place is exact (an integer below 2**53, written with %d, never Lua's 14 digits)
     assert [int(await client.hget("t:outbox:order", cid)) for cid in ("r1", "c1")] == [1, 2 - 2**50]
+
+
+async def test_on_redis_a_connect_behind_500_due_reminders_passes_the_slow_ones_in_flight(client) -> None:
+    held = Held(lambda body: body["command"] == "remind")
+    platform = await Platform(held).start()
+    try:
+        outbox = await urgent_passes_held_reminders(RedisOutboxStore(client, "t:"), platform, held)
+        await outbox.stop(drain_timeout_s=0)
+    finally:
+        await platform.stop()
+
+
+async def test_a_connect_the_previous_release_wrote_behind_500_reminders_is_delivered_at_once(client) -> None:
+    """A rolling upgrade: the previous release, leading, wrote 500 reminders then a connect, in one
+    order; this release takes the lead, its outbox files the connect in the urgent lane as it
+    starts, and delivers it while the platform holds every reminder in flight."""
+    old = previous.RedisOutboxStore(client, "t:")
+    await old.put([remind(f"r{i:03d}") for i in range(500)])
+    await old.put([connect("c1")])
+    held = Held(lambda body: body["command"] == "remind")
+    platform = await Platform(held).start()
+    outbox = make_outbox(platform.url, store=RedisOutboxStore(client, "t:"), timeout_s=60.0)
+    await outbox.start()
+    try:
+        await eventually(lambda: "c1" in platform.acked)
+        assert held.most <= 12
+    finally:
+        held.release.set()
+    try:
+        await eventually(lambda: len(platform.acked) == 501)
+        assert platform.attempts["c1"] == 1
+    finally:
+        await outbox.stop(drain_timeout_s=0)
+        await platform.stop()

@@ -9,7 +9,7 @@ import json
 import random
 import sys
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Collection
 
 import pytest
 from prometheus_client import CollectorRegistry
@@ -108,7 +108,7 @@ class SwallowingStore(RedisOutboxStore):
     armed = False
     swallowed = False
 
-    async def next_due_at(self) -> float | None:
+    async def next_due_at(self, lanes: Collection[str] | None = None) -> float | None:
         self.calls += 1
         if self.armed:
             self.armed = False
@@ -123,7 +123,7 @@ class SwallowingStore(RedisOutboxStore):
             asyncio.get_running_loop().call_soon(complete_then_cancel)
             await asyncio.wait_for(inner, PATIENCE_S)
             self.swallowed = True  # only reached when wait_for swallowed the cancel (3.11)
-        return await super().next_due_at()
+        return await super().next_due_at(lanes)
 
 
 async def test_a_cancel_swallowed_in_the_stores_io_still_ends_the_dispatcher(client) -> None:
