@@ -90,7 +90,7 @@ class Outbox:
             raise ValueError("jitter must be within [0, 1]")
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
-        self._slots = Slots(concurrency, urgent_reserve)  # of the attempts in flight, by lane
+        self._slots = Slots(concurrency, urgent_reserve, metrics.inflight if metrics else None)
         self.store = store
         self.url = url
         self._secret = secret

@@ -20,6 +20,8 @@ with connects, as every command shared the one lane before lanes: never worse th
 
 from __future__ import annotations
 
+from typing import Any
+
 __all__ = ["DEFERRED", "DEFERRED_COMMANDS", "LANES", "URGENT", "URGENT_RESERVE", "Slots", "lane_of"]
 
 URGENT = "urgent"
@@ -40,9 +42,10 @@ def lane_of(command: str) -> str:
 class Slots:
     """The delivery slots of one outbox: at most `concurrency` attempts in flight, of which at most
     `concurrency - urgent_reserve` deferred. `urgent_reserve` None: `URGENT_RESERVE`, or fewer if
-    the slots are fewer (one is left to the deferred lane)."""
+    the slots are fewer (one is left to the deferred lane). `gauge`: a gauge labelled by lane
+    (`acd_outbox_inflight`) kept at the attempts in flight of each lane."""
 
-    def __init__(self, concurrency: int, urgent_reserve: int | None = None) -> None:
+    def __init__(self, concurrency: int, urgent_reserve: int | None = None, gauge: Any = None) -> None:
         if urgent_reserve is None:
             urgent_reserve = min(URGENT_RESERVE, concurrency - 1)
         if not 0 <= urgent_reserve < concurrency:
@@ -53,7 +56,9 @@ class Slots:
         self.concurrency = concurrency
         self._caps = {URGENT: concurrency, DEFERRED: concurrency - urgent_reserve}
         self._lanes: dict[str, str] = {}  # each command in flight -> the lane it was taken from
-        self._held = dict.fromkeys(LANES, 0)
+        self._held: dict[str, int] = {}  # the attempts in flight of each lane
+        self._gauge = gauge
+        self.clear()
 
     def room(self, lane: str) -> int:
         """How many more attempts of `lane` may start now."""
@@ -69,13 +74,20 @@ class Slots:
 
     def take(self, command_id: str, lane: str) -> None:
         self._lanes[command_id] = lane
-        self._held[lane] += 1
+        self._count(lane, +1)
 
     def give_back(self, command_id: str) -> None:
         lane = self._lanes.pop(command_id, None)
         if lane is not None:
-            self._held[lane] -= 1
+            self._count(lane, -1)
 
     def clear(self) -> None:
         self._lanes.clear()
         self._held = dict.fromkeys(LANES, 0)
+        for lane in LANES:
+            self._count(lane, 0)
+
+    def _count(self, lane: str, change: int) -> None:
+        self._held[lane] += change
+        if self._gauge is not None:
+            self._gauge.labels(lane).set(self._held[lane])

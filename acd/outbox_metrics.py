@@ -1,6 +1,6 @@
 """The outbox's metrics (`acd.outbox`): commands submitted, delivered, retried, superseded, pending;
-failures by cause; the backoff drawn before each retry, and those cut short by a recovery; the time
-from submit to the platform's 2xx.
+delivery attempts in flight by lane; failures by cause; the backoff drawn before each retry, and
+those cut short by a recovery; the time from submit to the platform's 2xx.
 """
 
 from __future__ import annotations
@@ -39,6 +39,14 @@ class OutboxMetrics:
             registry=registry,
         )
         self.pending = Gauge("acd_outbox_pending", "Commands not yet delivered", registry=registry)
+        self.inflight = Gauge(
+            "acd_outbox_inflight",
+            "Delivery attempts in flight, by lane (acd/outbox_lanes.py): urgent (connect, overflow, "
+            "originate, offer_callback) may hold every slot, deferred (remind, survey) all but "
+            "ACD_COMMAND_URGENT_RESERVE",
+            ["lane"],
+            registry=registry,
+        )
         self.superseded = Counter(
             "acd_commands_superseded_total",
             "Commands dropped undelivered: their assignment was over before they could be sent "

@@ -14,9 +14,10 @@ import asyncio
 from typing import Any
 
 import pytest
+from prometheus_client import CollectorRegistry
 
 from acd.model import Command
-from acd.outbox import Outbox
+from acd.outbox import Outbox, OutboxMetrics
 from acd.outbox_lanes import DEFERRED, LANES, URGENT, lane_of
 from acd.outbox_store import MemoryOutboxStore, OutboxStore
 from tests.test_outbox import Platform, Responder, eventually, make_outbox
@@ -205,3 +206,23 @@ def test_the_reserve_must_leave_the_deferred_lane_a_slot() -> None:
     with pytest.raises(ValueError, match="urgent_reserve"):
         Outbox(MemoryOutboxStore(), None, None, concurrency=4, urgent_reserve=-1)
     Outbox(MemoryOutboxStore(), None, None, concurrency=1)  # the default reserve fits: none
+
+
+async def test_the_attempts_in_flight_are_counted_by_lane(platforms, outboxes) -> None:
+    held = Held(lambda body: body["command"] == "remind")
+    platform = await platforms(held)
+    registry = CollectorRegistry()
+    metrics = OutboxMetrics(registry)
+    outbox = await outboxes(platform.url, concurrency=4, urgent_reserve=1, metrics=metrics, timeout_s=60.0)
+
+    def inflight(lane: str) -> float | None:
+        return registry.get_sample_value("acd_outbox_inflight", {"lane": lane})
+
+    await outbox.submit([remind(f"r{i}") for i in range(5)])
+    await eventually(lambda: inflight(DEFERRED) == 3)
+    assert inflight(URGENT) == 0
+    await outbox.submit([connect("c1")])
+    await eventually(lambda: "c1" in platform.acked)
+    await eventually(lambda: inflight(URGENT) == 0)
+    held.release.set()
+    await eventually(lambda: inflight(DEFERRED) == 0 and len(platform.acked) == 6)
