@@ -270,11 +270,8 @@ class Outbox:
         next_due = await self.store.next_due_at(lanes)
         if next_due is None:
             return None
-        if self._draining and next_due > now:
-            return None  # draining: only what is due now counts
-        wait = next_due - self._clock()
-        if wait > 0:
-            return wait
+        if next_due > now:  # on the timeline at `now`: look again when it falls due (it may have)
+            return None if self._draining else max(next_due - self._clock(), 0.001)  # draining: due now only
         # Due now but not started: only a command still in flight past its lease can be here.
         return None if self._inflight else 0.0
 

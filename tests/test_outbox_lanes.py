@@ -226,3 +226,38 @@ async def test_the_attempts_in_flight_are_counted_by_lane(platforms, outboxes) -
     await eventually(lambda: inflight(URGENT) == 0)
     held.release.set()
     await eventually(lambda: inflight(DEFERRED) == 0 and len(platform.acked) == 6)
+
+
+class SlowNextDue(MemoryOutboxStore):
+    """A store whose `next_due_at` takes a second of the outbox's clock (a slow round trip)."""
+
+    def __init__(self, clock: list[float]) -> None:
+        super().__init__()
+        self.clock = clock
+
+    async def next_due_at(self, lanes: Any = None) -> float | None:
+        self.clock[0] += 1.0
+        return await super().next_due_at(lanes)
+
+
+async def test_a_backoff_ending_while_the_dispatcher_looks_is_not_left_to_the_next_wake(platforms) -> None:
+    """The deferred lane at its cap (a reminder held in flight): a connect whose backoff ends
+    between the dispatcher's look at what is due and its look at what falls due next is started at
+    once, not when the held reminder finishes (the dispatcher once took it for an attempt in flight
+    past its lease, and slept until woken)."""
+    held = Held(lambda body: body["command"] == "remind")
+    platform = await platforms(held)
+    clock = [1000.0]
+    store = SlowNextDue(clock)
+    await store.put([connect("c1"), remind("r1")])
+    await store.reschedule("c1", 1000.5, 1, "HTTP 503", backoff=True)
+    outbox = make_outbox(
+        platform.url, store=store, concurrency=2, urgent_reserve=1, timeout_s=60.0, clock=lambda: clock[0]
+    )
+    await outbox.start()
+    try:
+        await eventually(lambda: held.now == 1)
+        await eventually(lambda: "c1" in platform.acked)
+    finally:
+        held.release.set()
+        await outbox.stop(drain_timeout_s=0)
