@@ -482,11 +482,11 @@ class Line:
 
     def _line_rate(self, skill: str, staffed: int) -> float | None:
         """The rate a skill's line is served at: as it was lately, else n / AHT of the `staffed`
-        agents; None with nobody staffed."""
+        agents; None with nobody staffed (the pace of agents who all left serves nobody)."""
+        if staffed <= 0:
+            return None
         rate = self.service_rate.rate(skill, self._last_now)
-        if rate is None and staffed > 0:
-            rate = staffed / self.aht[skill]
-        return rate
+        return staffed / self.aht[skill] if rate is None else rate
 
     # -- the end of a call
 

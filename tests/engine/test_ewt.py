@@ -160,3 +160,32 @@ def test_a_team_logging_in_together_is_not_a_fast_line(router_kind, shipped_conf
     assert decision["action"] == "queue" and decision["position"] == 29
     aht = next(s.default_aht_s for s in shipped_config.skills if s.id == "paiement")
     assert decision["ewt_s"] >= 0.5 * 29 * aht / 12, decision
+
+
+def test_a_line_whose_agents_all_left_is_told_the_unstaffed_wait(make_driver) -> None:
+    """A line served lately (its pace known) whose last agent logs out: nobody is staffed, so
+    the wait told is `ewt_unstaffed_s` (ewt.py, `Line._line_rate`), not the pace of the agents
+    who left. Before, the next caller was told 18 s for a line nobody served (no callback
+    offered below `callback_offer_ewt_s`, no overflow in auto below its threshold), and
+    `GET /v1/queues` said the same with `agents_staffed` 0 beside it (AUDIT-views.md, V1)."""
+    d = make_driver(wrap_up_s=0)
+    d.agent("a1", "available")
+    d.offer("w0")
+    for k in range(12):  # one agent serves the line: each caller waits behind the one talking
+        d.offer(f"w{k + 1}")
+        d.send("call.answered", call_id=f"w{k}", agent_id="a1")
+        d.advance(10)
+        d.send("call.ended", call_id=f"w{k}", reason="completed")  # a1 takes the next at once
+        d.advance(1)
+    assert d.engine.queries.agent("a1", d.now)["call_id"] == "w12"
+    d.send("call.answered", call_id="w12", agent_id="a1")
+    d.offer("w13")  # waits while a1 talks
+    d.agent("a1", "logged_out")  # kept for the call's end
+    d.send("call.ended", call_id="w12", reason="completed")
+    assert d.engine.queries.agent("a1", d.now)["state"] == "logged_out"
+    [line] = [q for q in d.engine.queries.queues(d.now) if q["skill"] == "impot_revenu"]
+    assert (line["waiting"], line["agents_staffed"]) == (1, 0)
+    assert line["ewt_s"] == 3600.0, line
+    decision = d.offer("late")
+    assert decision["action"] == "queue" and decision["ewt_s"] == 3600.0, decision
+    assert decision["callback_offer"] is True
