@@ -740,14 +740,18 @@ class Line:
             s = stats[i]
             waiting = int(s["waiting"])
             oldest = s["oldest_enqueued_at"]
-            staffed = int(s["agents_staffed"])
+            staffed, available = int(s["agents_staffed"]), int(s["agents_available"])
+            plain = self.plain_waiting_by_skill[i]
+            # a new caller (no needs) with nobody ahead and an agent of the skill free now is put
+            # through at once (work-conserving), unless timed widening first asks a level above 1
+            now_taken = not plain and available and self.router.widening[i][0][1] <= 1
             out.append(
                 {
                     "skill": skill,
                     "waiting": waiting,
                     "oldest_wait_s": round(max(0.0, now - oldest), 1) if waiting else 0.0,
-                    "ewt_s": round(self.skill_wait(skill, self.plain_waiting_by_skill[i] + 1, staffed), 1),
-                    "agents_available": int(s["agents_available"]),
+                    "ewt_s": 0.0 if now_taken else round(self.skill_wait(skill, plain + 1, staffed), 1),
+                    "agents_available": available,
                     "agents_busy": int(s["agents_busy"]),
                     "agents_staffed": staffed,
                     "aht_s": round(self.aht[skill], 1),

@@ -46,3 +46,37 @@ def test_the_names_a_reader_checks_against(make_driver) -> None:
     assert all(q.has_site(s) for s in q.sites) and not q.has_site("atlantis")
     assert str(q.zone) == "Europe/Paris"
     assert {r.agent_id for r in q.roster()} == {"a1", "a2", "a3", "a4", "a5"}
+
+
+def test_a_new_caller_is_told_no_wait_while_an_agent_of_the_skill_is_idle(make_driver) -> None:
+    """`GET /v1/queues`' `ewt_s` is the wait of a new caller (position `waiting + 1`): with
+    nobody in line and an agent of the skill available, that caller is put through at once, so
+    0 s. Before, the line's pace made it AHT / agents (150 s here) beside `agents_available` 1,
+    on the wallboard and in `acd_queue_ewt_seconds` too (AUDIT-views.md, V2); the wait told to
+    a caller who does queue is unchanged."""
+    d = make_driver()
+    d.agent("a1", "available")
+    d.agent("a5", "available")
+    d.offer("q1")  # to a1
+    lines = {q["skill"]: q for q in d.engine.queries.queues(d.now)}
+    line = lines["impot_revenu"]
+    assert (line["waiting"], line["agents_available"], line["ewt_s"]) == (0, 1, 0.0), line
+    assert d.offer("q2")["action"] == "connect"  # what the 0 s says: to a5 at once
+    line = {q["skill"]: q for q in d.engine.queries.queues(d.now)}["impot_revenu"]
+    assert (line["agents_available"], line["ewt_s"]) == (0, 150.0), line  # 2 staffed, AHT 300
+    assert d.offer("q3")["ewt_s"] == 150.0
+    assert lines["paiement"]["ewt_s"] == 3600.0  # nobody staffed: the configured estimate
+
+
+def test_an_idle_agent_below_the_first_widening_level_does_not_make_the_wait_nothing(router_kind) -> None:
+    """With timed widening (an opt-in: level 4 first), an available agent of level 1 does not
+    take a new caller at once: the estimate stays the line's."""
+    from acd.engine import Engine
+    from tests.conftest import Driver, small_config
+
+    widening = {"default": [{"after_s": 0, "min_level": 4}, {"after_s": 30, "min_level": 1}], "by_skill": {}}
+    d = Driver(Engine(small_config(widening=widening), router=router_kind))
+    d.agent("a5", "available")  # impot_revenu at level 1
+    line = {q["skill"]: q for q in d.engine.queries.queues(d.now)}["impot_revenu"]
+    assert line["agents_available"] == 1 and line["ewt_s"] == 300.0, line
+    assert d.offer("w1")["action"] == "queue"

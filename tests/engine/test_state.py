@@ -451,7 +451,10 @@ def as_this_release(expected: dict[str, Any]) -> dict[str, Any]:
     a call id offered again once forgotten gets ids of its own (`stamped`, with the engine).
 
     2026-12-05: an `originate`'s id too (`rq1.originate.1772442121000.1`): a callback of a call id
-    offered again once forgotten was dialled under the first caller's id, which the outbox drops."""
+    offered again once forgotten was dialled under the first caller's id, which the outbox drops.
+
+    2026-12-05: a queue's `ewt_s` is a new caller's, 0 s while nobody waits and an agent of the
+    skill is available (impot_revenu: 4 available; it said the line's pace, 25.8 s)."""
     expected = json.loads(json.dumps(expected))
     for step in expected["followup"]:
         for command in step.get("commands", []):
@@ -472,7 +475,7 @@ def as_this_release(expected: dict[str, Any]) -> dict[str, Any]:
     after["agents"]["a5"].update(state="available", call_id=None)
     after["callbacks"]["cb-n1"].update(due_at=1772442121.0, attempts=1)
     queues = {q["skill"]: q for q in after["queues"]}
-    queues["impot_revenu"].update(ewt_s=25.8, agents_available=4, agents_busy=5)
+    queues["impot_revenu"].update(ewt_s=0.0, agents_available=4, agents_busy=5)
     queues["lsf"].update(agents_available=0, agents_busy=3)
     return expected
 
