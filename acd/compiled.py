@@ -3,12 +3,16 @@ source is what they were compiled from.
 
 The engine's per-event work and the simulator's loop are Python bookkeeping (docs/performance.md):
 interpreted, each attribute, call and comparison goes through the bytecode loop. Cython compiles
-the very same `.py` files, unchanged, to C extension modules (no Cython types, no `.pyx`: pure
-Python mode with annotations ignored), which run the same code without the bytecode loop.
+the very same `.py` files to C extension modules (no `.pyx`: pure Python mode with annotations
+ignored), which run the same code without the bytecode loop. A few declarations beside them
+(the `.pxd` files: the records and the line as extension types, acd/engine/records.pxd and
+line.pxd; `cython.locals` in the hot functions, no-ops from the source) let the compiled code read
+their fields at fixed offsets instead of by name (docs/performance.md, fourteenth round).
 
 - `acd compile` (Cython and a C compiler: `pip install -e '.[fast]'`) compiles the modules of
   `HOT` into `ACD_COMPILED_DIR` (default `acd/__compiled__/`, beside the source, as `__pycache__`
-  is). Each file is named by its module and the digest of the source it came from.
+  is). Each file is named by its module and the digest of the source it came from and of every
+  `.pxd` of its package (a changed declaration makes every twin of the package stale).
 - On import, `install()` (called by acd/__init__.py) puts a finder ahead of Python's own: for a
   module of `HOT` it takes the compiled file of its source's digest, as the source is now; none
   (never compiled, or the source changed since: an edit is never shadowed by a stale build) and
@@ -56,6 +60,7 @@ HOT: tuple[str, ...] = (
     "acd.engine.kept",
     "acd.engine.line",
     "acd.engine.outbound",
+    "acd.engine.records",
     "acd.engine.overflow",
     "acd.engine.slots",
     "acd.engine.sync",
@@ -77,7 +82,7 @@ HOT: tuple[str, ...] = (
 )
 
 #: Part of every digest: a change of how modules are compiled makes every earlier build stale.
-RECIPE = "cython3-pure-v1"
+RECIPE = "cython3-pure-v2"
 DIRECTIVES = {"language_level": 3, "annotation_typing": False, "binding": True}
 SUFFIX = importlib.machinery.EXTENSION_SUFFIXES[0]
 PACKAGE = Path(__file__).resolve().parent
@@ -87,12 +92,30 @@ def cache_dir() -> Path:
     return Path(os.environ.get("ACD_COMPILED_DIR") or PACKAGE / "__compiled__")
 
 
-def digest(source: bytes) -> str:
-    return hashlib.sha256(RECIPE.encode() + b"\0" + source).hexdigest()[:20]
+def digest(source: bytes, declared: bytes = b"") -> str:
+    return hashlib.sha256(RECIPE.encode() + b"\0" + source + b"\0" + declared).hexdigest()[:20]
 
 
-def compiled_path(name: str, source: bytes, directory: Path | None = None) -> Path:
-    return (directory or cache_dir()) / f"{name}.{digest(source)}{SUFFIX}"
+def compiled_path(name: str, source: bytes, directory: Path | None = None, declared: bytes = b"") -> Path:
+    return (directory or cache_dir()) / f"{name}.{digest(source, declared)}{SUFFIX}"
+
+
+def declarations(package: Path) -> dict[str, bytes]:
+    """The Cython declarations (`.pxd`) under a top-level package's directory, by their path from
+    its parent: what typed records and parts are compiled with (docs/performance.md, fourteenth
+    round). A module's C code reads the records it cimports at the offsets these give."""
+    return {
+        path.relative_to(package.parent).as_posix(): path.read_bytes()
+        for path in sorted(package.rglob("*.pxd"))
+    }
+
+
+def declared(package: Path, texts: dict[str, bytes] | None = None) -> bytes:
+    """Every declaration under the package (`texts`: as read already), as part of each of its
+    modules' digests: a `.pxd` changed makes every twin of the package stale (a twin compiled
+    against the old layout of a record it cimports would read the wrong fields), not one only."""
+    texts = declarations(package) if texts is None else texts
+    return b"".join(name.encode() + b"\0" + text + b"\0" for name, text in texts.items())
 
 
 class CompiledFinder(importlib.abc.MetaPathFinder):
@@ -103,6 +126,7 @@ class CompiledFinder(importlib.abc.MetaPathFinder):
         self.modules = frozenset(modules)
         self.directory = directory
         self.require = require
+        self._declared: dict[Path, bytes] = {}  # top-level package's directory -> its `.pxd`s
 
     def find_spec(self, fullname: str, path: Sequence[str] | None = None, target: Any = None) -> Any:
         if fullname not in self.modules:
@@ -110,7 +134,11 @@ class CompiledFinder(importlib.abc.MetaPathFinder):
         spec = importlib.machinery.PathFinder.find_spec(fullname, path)
         if spec is None or spec.origin is None or not spec.origin.endswith(".py"):
             return None
-        compiled = compiled_path(fullname, Path(spec.origin).read_bytes(), self.directory)
+        origin = Path(spec.origin)
+        package = origin.parents[fullname.count(".") - 1]  # the top-level package's directory
+        if package not in self._declared:
+            self._declared[package] = declared(package)
+        compiled = compiled_path(fullname, origin.read_bytes(), self.directory, self._declared[package])
         if not compiled.is_file():
             if self.require:
                 raise ImportError(
@@ -147,7 +175,11 @@ def ready(modules: Iterable[str] = HOT, root: Path | None = None) -> bool:
         return False
     root = root or PACKAGE.parent
     return all(
-        compiled_path(name, (root / Path(*name.split("."))).with_suffix(".py").read_bytes()).is_file()
+        compiled_path(
+            name,
+            (root / Path(*name.split("."))).with_suffix(".py").read_bytes(),
+            declared=declared(root / name.split(".")[0]),
+        ).is_file()
         for name in modules
     )
 
@@ -182,9 +214,12 @@ def build(
     directory.mkdir(parents=True, exist_ok=True)
     todo: list[tuple[str, bytes, Path]] = []
     fresh: list[str] = []
+    packages = {name.split(".")[0] for name in modules}
+    pxds = {top: declarations(root / top) for top in packages}  # read once: the bytes digested
+    packed = {top: declared(root / top, pxds[top]) for top in packages}
     for name in modules:
         source = (root / Path(*name.split("."))).with_suffix(".py").read_bytes()
-        target = compiled_path(name, source, directory)
+        target = compiled_path(name, source, directory, packed[name.split(".")[0]])
         if target.is_file():
             fresh.append(name)
         else:
@@ -203,6 +238,15 @@ def build(
                         break
                     (package / "__init__.py").touch()
                 extensions.append(Extension(name, [str(copy)]))
+            for texts in pxds.values():  # the declarations digested, beside the copies
+                for relative, text in texts.items():
+                    copy = tmp / "src" / relative
+                    copy.parent.mkdir(parents=True, exist_ok=True)
+                    copy.write_bytes(text)
+                    for package in copy.parents:
+                        if package == tmp / "src":
+                            break
+                        (package / "__init__.py").touch()
             if log:
                 log(f"compiling {len(todo)} module(s) with Cython ({len(fresh)} up to date)")
             dist = Distribution(

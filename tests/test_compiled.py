@@ -75,6 +75,34 @@ def test_a_twin_is_used_only_while_its_source_is_the_one_it_was_compiled_from(tm
     assert ran.stdout.split()[0].endswith(compiled.SUFFIX) and ran.stdout.split()[1] == "2"
 
 
+def test_a_changed_declaration_makes_every_twin_of_its_package_stale(tmp_path) -> None:
+    """A `.pxd` (a typed record, acd/engine/records.pxd) is part of every twin's digest in its
+    package: a module compiled against a record's old layout is never loaded with the new one."""
+    package = tmp_path / "pkgx"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "rec.py").write_text("class Rec:\n    def __init__(self):\n        self.n = 1\n")
+    (package / "rec.pxd").write_text("cdef class Rec:\n    cdef public object n\n")
+    (package / "mod.py").write_text(
+        "from pkgx.rec import Rec\n\ndef answer():\n    r = Rec()\n    try:\n        r.other = 2\n"
+        "    except AttributeError:\n        return 'typed'\n    return r.n\n"
+    )
+    cache = tmp_path / "cache"
+    both = ["pkgx.rec", "pkgx.mod"]
+    assert compiled.build(both, root=tmp_path, directory=cache, jobs=1)["built"] == both
+    ran = _python(
+        _finder_code(cache).replace("['pkgx.mod']", repr(both)), cwd=tmp_path, env={"PYTHONPATH": str(ROOT)}
+    )
+    assert ran.returncode == 0, ran.stderr
+    assert ran.stdout.split()[0].endswith(compiled.SUFFIX) and ran.stdout.split()[1] == "typed"
+
+    (package / "rec.pxd").write_text("cdef class Rec:\n    cdef public object n, other\n")
+    ran = _python(_finder_code(cache), cwd=tmp_path, env={"PYTHONPATH": str(ROOT)})
+    assert ran.stdout.split() == [str(package / "mod.py"), "1"]  # the source: no stale twin
+    assert compiled.build(both, root=tmp_path, directory=cache, jobs=1)["built"] == both
+    assert len(list(cache.glob(f"pkgx.mod.*{compiled.SUFFIX}"))) == 1
+
+
 @pytest.fixture(scope="module")
 def built() -> Path:
     """Every hot module compiled (once; up to date at once on a later run)."""
