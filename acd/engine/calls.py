@@ -39,6 +39,11 @@ from acd.events import (
 )
 from acd.model import STAFFED_STATES, AgentState, Command, Decision, RosterDecision
 
+try:
+    import cython
+except ImportError:  # no Cython installed: its declarations are no-ops (acd/typing_c.py)
+    from acd import typing_c as cython
+
 
 def check_offered(line: Line, e: CallOffered, batch: Batch) -> None:
     batch.known("skill", e.skill, line.skill_index, "skill")
@@ -77,6 +82,7 @@ def check_roster_agent(line: Line, e: RosterAgent, batch: Batch) -> None:
         batch.known("skill", skill, line.skill_index, "skills")
 
 
+@cython.locals(call=Call)
 def on_offered(line: Line, e: CallOffered, t: float, now: float, commands: list[Command]) -> Decision | None:
     line._seq += 1
     call = Call(
@@ -120,6 +126,7 @@ def on_offered(line: Line, e: CallOffered, t: float, now: float, commands: list[
     return decision
 
 
+@cython.locals(call=Call, agent=Agent, previous=Agent)
 def on_answered(line: Line, e: CallAnswered, t: float, now: float, commands: list[Command]) -> Any:
     call, agent = line.calls[e.call_id], line.agents[e.agent_id]
     status = call.status
@@ -160,6 +167,7 @@ def on_answered(line: Line, e: CallAnswered, t: float, now: float, commands: lis
     return None
 
 
+@cython.locals(call=Call, agent=Agent)
 def _answered_before_its_end(call: Call, agent: Agent, t: float) -> bool:
     """Whether a `call.answered` for an ended call is its answer delivered after its end (webhooks
     out of order): an inbound call that ended while ringing this agent, stamped between the ring
@@ -176,6 +184,7 @@ def _answered_before_its_end(call: Call, agent: Agent, t: float) -> bool:
     )
 
 
+@cython.locals(call=Call, agent=Agent)
 def _answered_late(
     line: Line, call: Call, agent: Agent, t: float, now: float, commands: list[Command]
 ) -> Any:
@@ -192,6 +201,7 @@ def _answered_late(
     return None
 
 
+@cython.locals(call=Call)
 def on_accepted(line: Line, e: CallbackAccepted, t: float, now: float, commands: list[Command]) -> Any:
     """`callback.accepted`, which the callbacks' part applies (acd/engine/callbacks.py). One
     delivered after the end of its call, stamped no later than that end, of a call that ended
@@ -214,6 +224,7 @@ def on_accepted(line: Line, e: CallbackAccepted, t: float, now: float, commands:
     return decision
 
 
+@cython.locals(call=Call)
 def accepted_before_its_end(call: Call, e: CallbackAccepted) -> bool:
     """Whether `e` is a callback's acceptance delivered after the end of its call, stamped no
     later than that end, and the call an inbound one that ended waiting in line: never answered,
@@ -232,6 +243,7 @@ def accepted_before_its_end(call: Call, e: CallbackAccepted) -> bool:
     )
 
 
+@cython.locals(call=Call, agent=Agent)
 def on_unanswered(line: Line, e: CallUnanswered, t: float, now: float, commands: list[Command]) -> Any:
     call, agent = line.calls[e.call_id], line.agents[e.agent_id]
     if call.status in (ENDED, CLOSED, OVERFLOWED):
@@ -252,6 +264,7 @@ def on_unanswered(line: Line, e: CallUnanswered, t: float, now: float, commands:
     return None
 
 
+@cython.locals(call=Call)
 def _last_ring_out(call: Call, agent_id: str) -> float:
     """The `ts` of the agent's latest ring-out of the call that acd applied (-inf: none). The
     platform's stamps are compared with the platform's: a clock behind acd's never makes the
@@ -262,6 +275,7 @@ def _last_ring_out(call: Call, agent_id: str) -> float:
     return -math.inf
 
 
+@cython.locals(call=Call)
 def on_ended(line: Line, e: CallEnded, t: float, now: float, commands: list[Command]) -> Any:
     call = line.calls[e.call_id]
     outbound = call.callback_id is not None or call.kind is APPOINTMENT
@@ -272,6 +286,7 @@ def on_ended(line: Line, e: CallEnded, t: float, now: float, commands: list[Comm
     return line._end_call(call, e.reason, t, now, commands)
 
 
+@cython.locals(call=Call)
 def _an_earlier_leg(call: Call, t: float) -> bool:
     """Whether a `call.ended` stamped `t` for an outbound contact's answered call ends a leg that
     came before the conversation, delivered late on the same call id: one stamped before the dial
@@ -289,6 +304,7 @@ def _an_earlier_leg(call: Call, t: float) -> bool:
     )
 
 
+@cython.locals(agent=Agent)
 def on_agent_state(line: Line, e: AgentStateChanged, t: float, now: float, commands: list[Command]) -> Any:
     agent = line.agents[e.agent_id]
     # Without a ts, the event is dated by its arrival: it is news, never stale (a platform
@@ -314,6 +330,7 @@ def on_agent_state(line: Line, e: AgentStateChanged, t: float, now: float, comma
     return None if ignored is None else Ignored(ignored)
 
 
+@cython.locals(agent=Agent)
 def on_roster_agent(
     line: Line, e: RosterAgent, t: float, now: float, commands: list[Command]
 ) -> RosterDecision:
@@ -337,6 +354,7 @@ def on_roster_agent(
     return RosterDecision(e.agent_id, False)
 
 
+@cython.locals(call=Call)
 def on_survey(line: Line, e: SurveyResult, t: float, now: float, commands: list[Command]) -> Any:
     call = line.calls[e.call_id]
     if call.survey_score is not None:

@@ -57,6 +57,11 @@ from acd.model import (
 from acd.phone import diallable
 from acd.routing import make_router
 
+try:
+    import cython
+except ImportError:  # no Cython installed: its declarations are no-ops (acd/typing_c.py)
+    from acd import typing_c as cython
+
 
 def command_prefix(call_id: str, name: str) -> str:
     """What every id of a call's `name` command starts with; `command_id` adds the call's offer
@@ -65,6 +70,7 @@ def command_prefix(call_id: str, name: str) -> str:
     return f"{call_id}.{name}."
 
 
+@cython.locals(call=Call)
 def command_id(call: Call, name: str, place: int) -> str:
     """The id of the call's `name` command for its decision at `place` (1-based) in its history:
     the call id, the command, the call's offer instant in milliseconds and the place. So a replay
@@ -75,6 +81,7 @@ def command_id(call: Call, name: str, place: int) -> str:
     return f"{call.id}.{name}.{offer_stamp(call)}.{place}"
 
 
+@cython.locals(call=Call)
 def offer_stamp(call: Call) -> str:
     """The call's offer instant in milliseconds, as its commands' ids carry it (`command_id`)."""
     return str(round(call.offered_at * 1000.0))
@@ -275,11 +282,13 @@ class Line:
 
     # -- routing moves
 
+    @cython.locals(call=Call)
     def _needs(self, call: Call) -> tuple[int, ...]:
         if not call.needs:
             return ()
         return tuple(self.skill_index[n] for n in call.needs)
 
+    @cython.locals(call=Call, preferred=Agent)
     def _preference(self, call: Call) -> tuple[int, float]:
         """The preferred agent's row and until when the call waits for it (-1: none)."""
         if call.preferred_agent_id is not None:
@@ -288,6 +297,7 @@ class Line:
                 return preferred.row, call.enqueued_at + self.config.routing.preferred_agent_wait_s
         return -1, 0.0
 
+    @cython.locals(call=Call)
     def _enqueue(self, call: Call, preference: tuple[int, float] | None = None) -> None:
         """Into the line; `preference`: the preferred agent's row and until when, as the router
         held it (an engine rebuilt from its state), else as the call's preference stands now."""
@@ -320,6 +330,7 @@ class Line:
         self.waiting_by_skill[skill] += 1
         self._ewt_dirty.add(skill)
 
+    @cython.locals(call=Call)
     def _dequeue(self, call: Call) -> None:
         skill = self.skill_index[call.skill]
         self.waiting_by_skill[skill] -= 1
@@ -333,6 +344,7 @@ class Line:
         call.row = -1
         call.timer_token += 1
 
+    @cython.locals(call=Call)
     def _served_from_line(self, call: Call, now: float, paced: bool = True) -> None:
         """A waiting call goes to an agent: the line was served, the caller did not hang up (the
         line of the calls without needs, when it is one of them). `paced`: the agent freed itself
@@ -344,6 +356,7 @@ class Line:
         self.abandonment.observe(call.skill, max(0.0, now - call.enqueued_at), False)
         self._dequeue(call)
 
+    @cython.locals(call=Call, cb=Callback)
     def _requeue(self, call: Call, now: float, commands: list[Command], why: str, **said: Any) -> None:
         """Back to its place in line: same arrival order, same waiting clock. `said`: what the
         history keeps beside why (a ring-out's agent and `ts`)."""
@@ -356,6 +369,7 @@ class Line:
         self._enqueue(call)
         self._try_route(call, now, commands)
 
+    @cython.locals(call=Call)
     def _try_route(self, call: Call, now: float, commands: list[Command]) -> None:
         if call.callback_id is not None and not self._may_dial(call, now):
             self.callback_book.defer(call, now)
@@ -371,6 +385,7 @@ class Line:
                 return
         self._arm_call_timer(call, now)
 
+    @cython.locals(call=Call, agent=Agent)
     def _connect(
         self, call: Call, agent: Agent, now: float, commands: list[Command], *, notify: bool
     ) -> ConnectDecision | None:
@@ -391,6 +406,7 @@ class Line:
         self.observer.decision(call, "connect", now)
         return decision
 
+    @cython.locals(agent=Agent, call=Call)
     def _offer_work(self, agent: Agent, now: float, commands: list[Command], paced: bool = False) -> None:
         """The agent is available: it takes the best waiting call it may (`paced`: freed from its
         work, see `_served_from_line`)."""
@@ -406,10 +422,12 @@ class Line:
             self._connect(call, agent, now, commands, notify=True)
             return
 
+    @cython.locals(call=Call)
     def _may_dial(self, call: Call, now: float) -> bool:
         """Whether a callback's call may be dialled now (acd/engine/caller_hours.py)."""
         return self.callback_book.caller_hours.may_dial_for(self.callbacks[call.callback_id or ""], now)
 
+    @cython.locals(call=Call)
     def _arm_call_timer(self, call: Call, now: float) -> None:
         """Wake for the call at its next widening step, the end of its wait for a preferred
         agent, or the never-stranded deadline, whichever comes first."""
@@ -430,6 +448,7 @@ class Line:
 
     # -- the expected wait
 
+    @cython.locals(call=Call)
     def queue_decision(
         self, call: Call, position: int | None = None, ewt: float | None = None
     ) -> QueueDecision:
@@ -451,6 +470,7 @@ class Line:
         appointment = None if above is None else number and ewt > above
         return QueueDecision(call.id, position, round(ewt, 1), offer, windows, appointment)
 
+    @cython.locals(call=Call)
     def expected_wait(self, call: Call, position: int) -> float:
         """acd/engine/ewt.py; a call without needs waits as its skill's line does (`skill_wait`);
         one with needs at the rate of the agents staffed for all of them: n / AHT."""
@@ -490,6 +510,7 @@ class Line:
 
     # -- the end of a call
 
+    @cython.locals(call=Call, agent=Agent)
     def _end_call(self, call: Call, reason: str, t: float, now: float, commands: list[Command]) -> Any:
         status = call.status
         if status is ENDED:
@@ -541,6 +562,7 @@ class Line:
             self._maybe_survey(call, now, commands)
         return None
 
+    @cython.locals(call=Call, agent=Agent)
     def _release_from_fit(self, call: Call, t: float, now: float, commands: list[Command]) -> None:
         """The platform's end of a call that a restart under a config/ without its skill ended
         (`lost`, acd/engine/state_fit.py) while its agent still rang or talked on it: that agent,
@@ -559,6 +581,7 @@ class Line:
             return
         self._agent_event(agent, "wrap_up", max(t, agent.state_changed_at), now, commands)
 
+    @cython.locals(agent=Agent, call=Call)
     def _observe_handle(self, agent: Agent, call: Call, t: float) -> None:
         """The agent finished a call: its handle time (talk and the configured wrap-up) feeds the
         AHT, unless the call's end is unknown: a sync ended it `lost` at its own instant, maybe
@@ -570,6 +593,7 @@ class Line:
             self._ewt_dirty.add(self.skill_index[call.skill])
             self.observer.handle_time(call.skill, handle)
 
+    @cython.locals(call=Call)
     def _maybe_survey(self, call: Call, now: float, commands: list[Command]) -> None:
         """An answered call ended: send the survey command if the call is in the sample
         (acd/engine/surveys.py)."""
@@ -582,6 +606,7 @@ class Line:
         self._record(call, now, decision)
         commands.append(self._command(call, "survey", decision, now))
 
+    @cython.locals(call=Call)
     def _finish_call(self, call: Call, t: float, now: float, reason: str) -> None:
         """A contact over without a conversation (a callback failed or cancelled, a no-show)."""
         call.status = ENDED
@@ -592,6 +617,7 @@ class Line:
 
     # -- the agent's state machine (acd/engine/agents.py)
 
+    @cython.locals(agent=Agent)
     def gone(self, agent_id: str) -> bool:
         """An agent removed from config/agents.yaml that has logged out after the call that kept
         it: unknown to the platform's events from then on (the next load drops it)."""
@@ -600,6 +626,7 @@ class Line:
         agent = self.agents[agent_id]
         return agent.call_id is None and self.router.agent_state(agent.row) is LOGGED_OUT
 
+    @cython.locals(agent=Agent, call=Call)
     def _agent_event(
         self,
         agent: Agent,
@@ -673,6 +700,7 @@ class Line:
             self._offer_work(agent, now, commands, state is not LOGGED_OUT and state is not PAUSED)
         return ignored
 
+    @cython.locals(agent=Agent, call=Call)
     def _forget_preference(self, agent: Agent, now: float, commands: list[Command]) -> None:
         """The agent logged out: the calls still waiting for it as their preferred agent
         (`preferred_agent_wait_s`) stop waiting, in their place, and go to an idle eligible agent
@@ -686,6 +714,7 @@ class Line:
             self._record(call, now, {"action": "preference_dropped", "why": "agent_logged_out"})
             self._try_route(call, now, commands)
 
+    @cython.locals(agent=Agent)
     def _set_state(self, agent: Agent, state: AgentState, t: float) -> None:
         if t < agent.state_changed_at:  # out-of-order timestamps never run time backwards
             t = agent.state_changed_at
@@ -701,6 +730,7 @@ class Line:
             self.staffed_by_skill[i] += delta
             self._ewt_dirty.add(i)
 
+    @cython.locals(agent=Agent)
     def _add_agent(self, agent_id: str, site: str, skills: dict[str, int], target: str, now: float) -> Agent:
         levels = {self.skill_index[s]: level for s, level in skills.items()}
         row = self.router.add_agent(levels, self._site_index(site), AgentState.LOGGED_OUT, now)
@@ -716,9 +746,11 @@ class Line:
 
     # -- records of what happened
 
+    @cython.locals(call=Call)
     def _record(self, call: Call, now: float, entry: dict[str, Any]) -> None:
         call.history.append((now, entry))
 
+    @cython.locals(call=Call)
     def _command(self, call: Call, name: str, decision: dict[str, Any], now: float) -> Command:
         fields = dict(decision)  # the decision's fields but its action and site, in its order
         fields.pop("action", None)
@@ -727,6 +759,7 @@ class Line:
 
     # -- views (acd/engine/queries.py reads them)
 
+    @cython.locals(agent=Agent)
     def agent_state(self, agent: Agent) -> AgentState:
         return self.router.agent_state(agent.row)
 

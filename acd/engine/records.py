@@ -11,7 +11,7 @@ from acd.model import AppointmentStatus, CallbackStatus, CallKind, CallStatus
 Entry = tuple[float, dict[str, Any]]
 
 
-@dataclass(slots=True, eq=False)
+@dataclass(eq=False)
 class Agent:
     id: str
     site: str
@@ -25,7 +25,7 @@ class Agent:
     calls_handled: int = 0
 
 
-@dataclass(slots=True, eq=False)
+@dataclass(eq=False)
 class Call:
     """A contact to route: an inbound call, or an outbound dial for a callback or an appointment
     (which then borrows the call machinery: line, reservation, answer, end, wrap-up)."""
@@ -63,7 +63,7 @@ class Call:
         return self.row >= 0
 
 
-@dataclass(slots=True, eq=False)
+@dataclass(eq=False)
 class Callback:
     """A caller to ring back. Virtual hold (`call_id` is the caller's call, which kept its place)
     or requested through the API (`call_id` is the callback's own id)."""
@@ -84,7 +84,7 @@ class Callback:
     history: list[Entry] = field(default_factory=list)
 
 
-@dataclass(slots=True, eq=False)
+@dataclass(eq=False)
 class Appointment:
     id: str
     number: str

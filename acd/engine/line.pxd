@@ -1,0 +1,20 @@
+# The compiled twin's typed parts (acd/compiled.py; docs/performance.md, fourteenth round): the
+# records as extension types (acd/engine/records.pxd), named by the `cython.locals` of line.py,
+# and the line itself an extension type whose attributes its methods read at fixed offsets (an
+# `Engine`, its Python subclass, keeps a `__dict__` for its own). Every attribute the line's hot
+# path reads is declared here; from the source none of this applies.
+from acd.engine.records cimport Agent, Appointment, Call, Callback
+
+cdef class Line:
+    cdef public object config, observer, skills, skill_index, router, agents, _agent_by_row
+    cdef public object calls, _call_by_row, _ended, _seq, _last_now, timers, aht, _site_ids
+    cdef public object waiting_by_skill, plain_waiting_by_skill, staffed_by_skill, _ewt_dirty
+    cdef public object calendar, today, service_rate, abandonment
+    cdef public object _seen_digest, _pending, _leaving, _reported_at, _last_sync_at, _held
+    cdef public object _no_answer, flagged, _watchdog_at, _opening_at
+    cdef public object _idempotency_ttl_s, _ended_retention, _wrap_up_s, _ewt_unstaffed_s
+    cdef public object _preferred_wait_s, _max_wait_s, _rona_pause, _survey_share
+    cdef public object _survey_default, _max_no_answer, _ts_skew_s, _watchdog_s
+    cdef public object _max_answered_s, _busy_without_call_s, _max_ringing_s, _max_waiting_s
+    cdef public object outbound, callback_book, overflow_rules, callbacks, appointments
+    cdef public object appointment_book, overflow
