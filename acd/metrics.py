@@ -248,13 +248,23 @@ class EngineCollector(Collector):
         oldest = GaugeMetricFamily(
             "acd_queue_oldest_wait_seconds", "Wait of the oldest call in line", labels=["skill"]
         )
+        callers = GaugeMetricFamily(
+            "acd_queue_waiting_callers", "Callers on hold in line (callbacks apart)", labels=["skill"]
+        )
+        oldest_caller = GaugeMetricFamily(
+            "acd_queue_oldest_caller_wait_seconds", "Wait of the oldest caller on hold", labels=["skill"]
+        )
         ewt = GaugeMetricFamily("acd_queue_ewt_seconds", "Expected wait for a new call", labels=["skill"])
         by_skill = GaugeMetricFamily(
             "acd_skill_agents", "Agents holding the skill, by activity", labels=["skill", "activity"]
         )
+        on_hold = queries.on_hold(now)
         for q in queries.queues(now):
             waiting.add_metric([q["skill"]], q["waiting"])
             oldest.add_metric([q["skill"]], q["oldest_wait_s"])
+            held, longest = on_hold.get(q["skill"], (0, 0.0))
+            callers.add_metric([q["skill"]], held)
+            oldest_caller.add_metric([q["skill"]], longest)
             ewt.add_metric([q["skill"]], q["ewt_s"])
             by_skill.add_metric([q["skill"], "available"], q["agents_available"])
             by_skill.add_metric([q["skill"], "busy"], q["agents_busy"])
@@ -305,6 +315,8 @@ class EngineCollector(Collector):
         yield from (
             waiting,
             oldest,
+            callers,
+            oldest_caller,
             ewt,
             by_skill,
             agents,

@@ -9,6 +9,7 @@ keeps no state of its own.
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from datetime import date
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -180,8 +181,23 @@ class Queries:
         ]
 
     def queues(self, now: float) -> list[dict[str, Any]]:
-        """Per skill: `waiting`, `oldest_wait_s`, `ewt_s`, agents available, busy and staffed, AHT."""
+        """Per skill: `waiting`, `oldest_wait_s`, `ewt_s`, agents available, busy and staffed, AHT
+        (the router's figures: no pass over the line, whatever its length)."""
         return self._engine.queue_stats(now)
+
+    def on_hold(self, now: float) -> dict[str, tuple[int, float]]:
+        """Per skill with callers on hold: how many, and the oldest one's wait; callbacks and
+        appointments keeping a place in line are not callers on the line. One pass over the line
+        (5-8 ms with 20,000 waiting): for a scrape, not for a request a platform polls."""
+        count: dict[str, int] = {}
+        oldest: dict[str, float] = {}
+        for call in self._engine.waiting_calls():
+            if call.callback_id is None and call.kind is CallKind.INBOUND:
+                skill, at = call.skill, call.enqueued_at
+                count[skill] = count.get(skill, 0) + 1
+                if at < oldest.get(skill, math.inf):
+                    oldest[skill] = at
+        return {skill: (n, round(max(0.0, now - oldest[skill]), 1)) for skill, n in count.items()}
 
     def today(self, now: float) -> tuple[str, dict[str, dict[str, int]]]:
         """The local day and, per count (`offered`, `answered`, `abandoned`, `closed`,

@@ -301,7 +301,8 @@ def build() -> dict[str, Any]:
         series(
             "Longest wait and mean answer time by skill",
             [
-                (f"skill:acd_queue_oldest_wait_seconds:max{SKILL}", "{{skill}} longest wait"),
+                (f"skill:acd_queue_oldest_caller_wait_seconds:max{SKILL}", "{{skill}} longest wait on hold"),
+                (f"skill:acd_queue_oldest_wait_seconds:max{SKILL}", "{{skill}} longest in line"),
                 (f"skill:acd_asa_seconds:mean5m{SKILL}", "{{skill}} ASA"),
             ],
             "s",

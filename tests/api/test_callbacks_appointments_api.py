@@ -392,3 +392,26 @@ async def test_slots_beyond_the_horizon_are_a_422_naming_date(make_platform):
         assert err["error"]["details"]["field"] == "date"
     status, slots = await platform.get("/v1/appointments/slots?skill=impot_revenu&date=2026-05-29")
     assert status == 200 and slots and all(s["remaining"] > 0 for s in slots)
+
+
+async def test_the_long_wait_gauges_count_callers_on_hold_not_callbacks_in_line(make_platform, clock):
+    """`GET /v1/queues`' `waiting` and `oldest_wait_s` (and their gauges) count every call in
+    line, a caller who took a callback and hung up included (the contract's figures, kept);
+    `acd_queue_waiting_callers` and `acd_queue_oldest_caller_wait_seconds` count the callers on
+    hold, which the long-wait alert reads, as the wallboard shows them. Before, a callback waiting
+    10 minutes raised "a caller has waited more than 10 minutes" for a caller who was not on the
+    line (audit views V4)."""
+    platform = await make_platform(config=cb_config())
+    await platform.offer("c1")
+    await platform.send("callback.accepted", call_id="c1")  # hung up, keeps its place
+    clock.advance(30)
+    await platform.offer("c2")
+    clock.advance(12)
+    _, body = await platform.get("/v1/queues")
+    q = {x["skill"]: x for x in body["queues"]}["impot_revenu"]
+    assert (q["waiting"], q["oldest_wait_s"]) == (2, 42)
+    _, text = await platform.request("GET", "/metrics", sign=False)
+    assert 'acd_queue_waiting_callers{skill="impot_revenu"} 1.0' in text
+    assert 'acd_queue_oldest_caller_wait_seconds{skill="impot_revenu"} 12.0' in text
+    assert 'acd_queue_oldest_wait_seconds{skill="impot_revenu"} 42.0' in text
+    assert 'acd_queue_waiting_callers{skill="paiement"} 0.0' in text
