@@ -118,6 +118,19 @@ def declared(package: Path, texts: dict[str, bytes] | None = None) -> bytes:
     return b"".join(name.encode() + b"\0" + text + b"\0" for name, text in texts.items())
 
 
+def _place(src: Path, relative: Path, data: bytes) -> Path:
+    """Write `data` at `relative` under the build's source tree `src`, each folder on the way a
+    package (an empty `__init__.py`), as the module's own package layout; returns the file."""
+    copy = src / relative
+    copy.parent.mkdir(parents=True, exist_ok=True)
+    copy.write_bytes(data)
+    for package in copy.parents:
+        if package == src:
+            break
+        (package / "__init__.py").touch()
+    return copy
+
+
 class CompiledFinder(importlib.abc.MetaPathFinder):
     """Finds the compiled twin of a module of `modules` whose source it was built from is the
     source now; otherwise nothing (Python's own finders import the source)."""
@@ -230,23 +243,11 @@ def build(
             extensions = []
             for name, source, _ in todo:
                 # the bytes digested, whatever happens to the tree meanwhile, in the package's layout
-                copy = (tmp / "src" / Path(*name.split("."))).with_suffix(".py")
-                copy.parent.mkdir(parents=True, exist_ok=True)
-                copy.write_bytes(source)
-                for package in copy.parents:
-                    if package == tmp / "src":
-                        break
-                    (package / "__init__.py").touch()
+                copy = _place(tmp / "src", Path(*name.split(".")).with_suffix(".py"), source)
                 extensions.append(Extension(name, [str(copy)]))
             for texts in pxds.values():  # the declarations digested, beside the copies
                 for relative, text in texts.items():
-                    copy = tmp / "src" / relative
-                    copy.parent.mkdir(parents=True, exist_ok=True)
-                    copy.write_bytes(text)
-                    for package in copy.parents:
-                        if package == tmp / "src":
-                            break
-                        (package / "__init__.py").touch()
+                    _place(tmp / "src", Path(relative), text)
             if log:
                 log(f"compiling {len(todo)} module(s) with Cython ({len(fresh)} up to date)")
             dist = Distribution(
