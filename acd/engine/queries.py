@@ -15,7 +15,6 @@ from datetime import date
 from typing import TYPE_CHECKING, Any, NamedTuple
 from zoneinfo import ZoneInfo
 
-from acd.clock import to_rfc3339
 from acd.engine.line import command_prefix, offer_stamp
 from acd.model import AgentState, CallKind, CallStatus, Command
 
@@ -100,6 +99,9 @@ class Queries:
     def isoformat(self, t: float) -> str:
         """An instant as RFC 3339 in the national line's zone."""
         return self._engine.calendar.hours.isoformat(t)
+
+    def _iso(self, t: float | None) -> str | None:  # the calls' and agents' times (they were in UTC)
+        return None if t is None else self._engine.calendar.hours.isoformat(t)
 
     # -- agents
 
@@ -299,8 +301,8 @@ class Queries:
             "reason": agent.reason,
             "reserved": state is AgentState.RESERVED,
             "call_id": agent.call_id,
-            "idle_since": to_rfc3339(router.idle_since(agent.row)) if state is AgentState.AVAILABLE else None,
-            "state_since": to_rfc3339(agent.state_changed_at) if agent.state_changed_at else None,
+            "idle_since": self._iso(router.idle_since(agent.row)) if state is AgentState.AVAILABLE else None,
+            "state_since": self._iso(agent.state_changed_at) if agent.state_changed_at else None,
             "occupancy": round(router.occupancy(agent.row, now), 4),
             "calls_handled": agent.calls_handled,
             # the pause or logout the agent asked for during its call (applied when it ends)
@@ -339,16 +341,16 @@ class Queries:
             "preferred_agent_id": call.preferred_agent_id,
             "status": str(call.status),
             "agent_id": call.agent_id,
-            "offered_at": to_rfc3339(call.offered_at),
-            "connected_at": to_rfc3339(call.connected_at),
-            "answered_at": to_rfc3339(call.answered_at),
-            "ended_at": to_rfc3339(call.ended_at),
+            "offered_at": self._iso(call.offered_at),
+            "connected_at": self._iso(call.connected_at),
+            "answered_at": self._iso(call.answered_at),
+            "ended_at": self._iso(call.ended_at),
             "end_reason": call.end_reason,
             "wait_s": round(max(0.0, (until if until is not None else now) - call.offered_at), 3),
             "position": self._engine.router.queue_position(call.row) if call.waiting else None,
             "callback_id": call.callback_id,
             "survey_score": call.survey_score,
-            "history": _history(call.history),
+            "history": self._history(call.history),
         }
 
     def _callback_view(self, callback: Callback) -> dict[str, Any]:
@@ -365,7 +367,7 @@ class Queries:
             "attempts": callback.attempts,
             "created_at": iso(callback.created_at),
             "first_dial_at": iso(callback.first_dial_at) if callback.first_dial_at is not None else None,
-            "history": _history(callback.history),
+            "history": self._history(callback.history),
         }
 
     def _appointment_view(self, appointment: Appointment) -> dict[str, Any]:
@@ -382,13 +384,13 @@ class Queries:
             "agent_id": appointment.agent_id,
             "attempts": appointment.attempts,
             "created_at": iso(appointment.created_at),
-            "history": _history(appointment.history),
+            "history": self._history(appointment.history),
         }
 
-
-def _history(entries: list[Entry]) -> list[dict[str, Any]]:
-    """The lines of a call's history, times as RFC 3339 (`at`; `ts`, a platform's stamp kept)."""
-    return [
-        {"at": to_rfc3339(at), **what, **({"ts": to_rfc3339(what["ts"])} if "ts" in what else {})}
-        for at, what in entries
-    ]
+    def _history(self, entries: list[Entry]) -> list[dict[str, Any]]:
+        """The lines of a history, times as RFC 3339 (`at`; `ts`, a platform's stamp kept)."""
+        iso = self._iso
+        return [
+            {"at": iso(at), **what, **({"ts": iso(what["ts"])} if "ts" in what else {})}
+            for at, what in entries
+        ]

@@ -90,7 +90,10 @@ async def test_optional_ts_dates_what_the_event_records(platform):
     )
     status, call = await platform.get("/v1/calls/c1")
     assert status == 200
-    assert call["offered_at"] == "2026-03-02T08:59:00Z"
+    # in the national line's zone, as callbacks, appointments and records give theirs (was ...Z:
+    # a supervisor read a call offered at 09:59 as 08:59 beside its record's 09:59+01:00)
+    assert call["offered_at"] == "2026-03-02T09:59:00+01:00"
+    assert call["history"][0]["at"].endswith("+01:00")
 
 
 async def test_the_call_resource_shows_state_times_agent_and_history(platform, clock):
@@ -124,7 +127,7 @@ async def test_agents_are_listed_with_state_site_skills_and_idle_since(platform,
     for a in agents.values():
         AgentView.model_validate(a)
     assert agents["a2"]["state"] == "available"
-    assert agents["a2"]["idle_since"] == "2026-03-02T09:00:00Z"
+    assert agents["a2"]["idle_since"] == "2026-03-02T10:00:00+01:00"  # the line's zone (was ...Z)
     assert agents["a2"]["skills"] == {"impot_revenu": 2, "paiement": 4}
     assert agents["a1"]["state"] == "logged_out"
     assert agents["a1"]["idle_since"] is None
