@@ -141,17 +141,30 @@ class Overflow:
             return {
                 "mode": "auto",
                 "active": True,
-                "reason": f"expected wait above {self.settings.activate_ewt_s:g} s for {', '.join(skills)}",
+                "reason": reason_hot(skills, self.settings.activate_ewt_s, self.settings.deactivate_ewt_s),
                 "skills": skills,
             }
         return {
             "mode": "auto",
             "active": False,
-            "reason": "no campaign and expected waits below the threshold",
+            "reason": reason_cool(self.settings.activate_ewt_s),
         }
 
     def _campaign(self, now: float):
         return self.calendar.campaign(now) if self.settings.during_campaigns else None
+
+
+def reason_hot(skills: list[str], activate: float, deactivate: float) -> str:
+    """Why auto overflow is on: the wait a caller who queues is told (not `GET /v1/queues`' `ewt_s`,
+    0 while an agent is idle), and the hysteresis that keeps it on through idle moments."""
+    return (
+        f"the expected wait of a caller who queues reached {activate:g} s for {', '.join(skills)} "
+        f"(on until it falls below {deactivate:g} s)"
+    )
+
+
+def reason_cool(activate: float) -> str:
+    return f"no campaign, and no skill's expected wait for a caller who queues has reached {activate:g} s"
 
 
 class OverflowRules:

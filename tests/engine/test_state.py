@@ -17,6 +17,7 @@ import pytest
 from acd.config import Config
 from acd.engine import Engine, EngineError
 from acd.engine import state as engine_state
+from acd.engine.overflow import reason_cool, reason_hot
 from acd.events import any_event_adapter
 from acd.model import AgentState
 from tests.conftest import T0, Driver, small_config
@@ -469,7 +470,10 @@ def as_this_release(expected: dict[str, Any]) -> dict[str, Any]:
     offered again once forgotten was dialled under the first caller's id, which the outbox drops.
 
     2026-12-05: a queue's `ewt_s` is a new caller's, 0 s while nobody waits and an agent of the
-    skill is available (impot_revenu: 4 available; it said the line's pace, 25.8 s)."""
+    skill is available (impot_revenu: 4 available; it said the line's pace, 25.8 s).
+
+    2026-12-05: the overflow's `reason` says which wait it watches and its hysteresis (a supervisor
+    read "expected wait above 600 s" beside a queue's 0 s)."""
     expected = json.loads(json.dumps(expected))
     for step in expected["followup"]:
         for command in step.get("commands", []):
@@ -492,6 +496,8 @@ def as_this_release(expected: dict[str, Any]) -> dict[str, Any]:
     queues = {q["skill"]: q for q in after["queues"]}
     queues["impot_revenu"].update(ewt_s=0.0, agents_available=4, agents_busy=5)
     queues["lsf"].update(agents_available=0, agents_busy=3)
+    expected["at_snapshot"]["overflow"]["reason"] = reason_hot(["lsf"], 600, 300)
+    after["overflow"]["reason"] = reason_cool(600)
     return expected
 
 
