@@ -11,15 +11,14 @@ default) and the first eligible agent to be free is reserved and an `originate` 
 the conversation), otherwise it is dialled again within the slot after the configured delays,
 then `no_show`; one still in line at its slot's end is not dialled after it (`no_show`,
 why `not_dialled`); a `call.unanswered` from the reserved agent is that agent's ring-out: no attempt
-counted, the appointment back in line at once for another agent (acd/engine/outbound.py). A
-`remind` command goes out `reminder_lead_s` before the slot, at a decent hour for the caller
-(acd/engine/caller_hours.py): within `callbacks.caller_hours` of the caller's clock, not on a
-Sunday or a public holiday of the caller's calendar. One nominally due outside them goes out
-earlier, at the latest decent instant before (the caller's last minute of the day before, say);
-with none between the booking and the nominal instant, none is sent (a reminder at night or on a
-Sunday is worse than none, and the caller booked it a short while before). A reminder timer that
-fires at an indecent hour (one armed by an older release) waits for the next decent instant
-before the slot, or is dropped.
+counted, the appointment back in line at once for another agent (acd/engine/outbound.py). A slot
+outside `callbacks.caller_hours` on the caller's own clock (an overseas caller's night) is refused
+(`outside_caller_hours`, acd/engine/caller_hours.py). A `remind` goes out `reminder_lead_s` before
+the slot at a decent hour for the caller: within those hours, not on a Sunday or a public holiday
+of the caller's calendar; one nominally due outside them goes out earlier, at the latest decent
+instant before; with none between the booking and the nominal instant, none is sent (at night or
+on a Sunday is worse than none). A reminder timer firing at an indecent hour (armed by an older
+release) waits for the next decent instant before the slot, or is dropped.
 """
 
 from __future__ import annotations
@@ -96,6 +95,7 @@ class Appointments:
             )
         start = e.start.timestamp()
         self.check_free(e.number, start, batch)
+        self.caller_hours.check_slot(e.number, e.department, start, start + self.slots.length, batch.fail)
         site = self.choose_slot(e.skill, e.site, start, batch.now, batch.fail, batch.places)
         batch.places[(site, e.skill, start)] = batch.places.get((site, e.skill, start), 0) + 1
         batch.new_ids.add(e.appointment_id)
@@ -135,6 +135,8 @@ class Appointments:
         if start == appointment.start:
             return
         self.check_free(appointment.number, start, batch)
+        hours, number, department = self.caller_hours, appointment.number, appointment.department
+        hours.check_slot(number, department, start, start + self.slots.length, batch.fail)
         places = batch.places
         key = (appointment.site, appointment.skill, appointment.start)
         places[key] = places.get(key, 0) - 1

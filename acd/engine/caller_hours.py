@@ -78,6 +78,21 @@ class CallerHours:
             return True
         return self.start <= datetime.fromtimestamp(t, zone).time() < self.end
 
+    def check_slot(self, number: str, department: str | None, start: float, end: float, fail: Any) -> None:
+        """An appointment's slot `[start, end)` lies within the caller's own hours (its dial goes
+        out at the start, its retries until the end), else `fail` 422 `outside_caller_hours`."""
+        zone = caller_zone(department, number)
+        if zone is None or (self.daytime(start, zone) and self.daytime(end - 1.0, zone)):
+            return
+        there = f"{datetime.fromtimestamp(start, zone):%H:%M}-{datetime.fromtimestamp(end, zone):%H:%M}"
+        fail(
+            422,
+            "outside_caller_hours",
+            f"the slot is {there} on the caller's clock ({zone.key}), outside {self.start:%H:%M}-"
+            f"{self.end:%H:%M} (callbacks.caller_hours): the caller would be called in their night",
+            "start",
+        )
+
     def may_dial(self, t: float, zone: ZoneInfo | None) -> bool:
         return self.calendar.is_open(t) and self.daytime(t, zone)
 

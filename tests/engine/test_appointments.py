@@ -177,6 +177,33 @@ def test_rescheduling_to_a_full_slot_keeps_the_old_booking(router_kind):
     assert appointment.status == "booked"
 
 
+@pytest.mark.parametrize(
+    ("fields", "start"),
+    [
+        ({"department": "971"}, "2026-03-03T09:00:00"),  # 04:00 in Guadeloupe
+        ({"number": "+590590123456"}, "2026-03-03T09:00:00"),  # a Guadeloupe number, no department
+        ({"department": "974"}, "2026-03-03T18:30:00"),  # 21:30-22:00 in Réunion
+    ],
+)
+def test_an_appointment_outside_the_caller_s_own_hours_is_refused(router_kind, fields, start):
+    """The line's slots are Paris time; an overseas caller booking one in their own night would be
+    dialled then (the reminder already waited for their daytime, the dial did not): 422
+    `outside_caller_hours` (callbacks.caller_hours on the caller's clock, as a callback), at
+    booking and at rescheduling; a slot in their daytime is taken, a metropolitan caller's as
+    before. Before, 09:00 Paris was booked for a Guadeloupe caller and dialled at 04:00 their
+    time (audit time F1)."""
+    d = driver(router_kind)
+    with pytest.raises(EngineError) as exc:
+        book(d, "ap1", start, site="lille", **fields)
+    assert (exc.value.status, exc.value.code) == (422, "outside_caller_hours")
+    assert "caller's clock" in exc.value.message
+    book(d, "ap1", "2026-03-03T14:00:00", site="lille", **fields)  # 09:00 there, 17:00 in Réunion
+    with pytest.raises(EngineError) as exc:
+        d.send("appointment.rescheduled", appointment_id="ap1", start=local(start).isoformat())
+    assert exc.value.code == "outside_caller_hours"
+    book(d, "ap2", start, site="lille")  # a metropolitan caller: as before
+
+
 # -- at its time
 
 
@@ -582,11 +609,11 @@ def test_a_reminder_due_at_night_on_a_sunday_or_a_holiday_goes_out_earlier_at_a_
 
 
 def test_a_reminder_follows_the_callers_own_clock_overseas(router_kind):
-    """A Guadeloupe caller (UTC-4) booked for Monday 09:00 Paris (04:00 there): 24 h before is
-    Sunday 04:00 in Guadeloupe; it goes out on the Saturday at 19:59 Guadeloupe time."""
+    """A Guadeloupe caller (UTC-4) booked for Monday 14:00 Paris (09:00 there): 24 h before is
+    Sunday 09:00 in Guadeloupe; it goes out on the Saturday at 19:59 Guadeloupe time."""
     d = driver(router_kind)
-    book(d, "ap1", "2026-03-09T09:00:00", site="lille", department="971")
-    d.advance(local("2026-03-09T09:00:00").timestamp() - d.now - 1)
+    book(d, "ap1", "2026-03-09T14:00:00", site="lille", department="971")
+    d.advance(local("2026-03-09T14:00:00").timestamp() - d.now - 1)
     [(when, _)] = reminders(d)
     assert datetime.fromisoformat(when).astimezone(ZoneInfo("America/Guadeloupe")).isoformat() == (
         "2026-03-07T19:59:00-04:00"
@@ -616,8 +643,10 @@ def test_a_reminder_timer_armed_by_an_older_release_at_an_indecent_hour_waits_fo
 
     d = driver(router_kind)
     book(d, "ap1", "2026-03-09T09:00:00", site="lille")
-    book(d, "ap2", "2026-03-09T08:30:00", site="lille", department="971")  # 03:30 in Guadeloupe
+    book(d, "ap2", "2026-03-09T08:30:00", site="lille")
     doc = json.loads(json.dumps(engine_state.dump(d.engine)))
+    # booked by a release that did not check the caller's hours: 03:30 in Guadeloupe
+    next(a for a in doc["appointments"] if a["id"] == "ap2")["department"] = "971"
     for timer in doc["timers"]["due"]:
         if timer[2] == "remind":  # the older release's reminder: at the nominal instant
             start = d.engine.appointments[timer[3]].start
