@@ -20,6 +20,7 @@ hold, or one with the callback's id) waits in the line, is connected, answered a
 from __future__ import annotations
 
 import heapq
+from datetime import datetime
 from typing import Any, ClassVar
 
 from acd.engine import callback_checks as checks
@@ -68,10 +69,15 @@ class Callbacks:
     # -- callback windows
 
     def windows(self, now: float, limit: int = 2, call: Call | None = None) -> list[dict[str, Any]]:
-        """The next `limit` windows with room (acd/engine/windows.py); a call's: in its daytime."""
+        """The next `limit` windows with room (acd/engine/windows.py); a call's: wholly in its daytime
+        (one ending after the caller's evening was dialled the next morning, not when promised)."""
         zone = None if call is None else caller_zone(call.department, call.caller)
         found = offered(self.settings, self.calendar, self.window_booked, now, limit * (8 if zone else 1))
-        return [w for w in found if self.caller_hours.daytime(w["_key"][2], zone)][:limit]
+        if zone is None:
+            return found[:limit]
+        daytime = self.caller_hours.daytime
+        ends = {id(w): datetime.fromisoformat(w["end"]).timestamp() for w in found}
+        return [w for w in found if daytime(w["_key"][2], zone) and daytime(ends[id(w)] - 1.0, zone)][:limit]
 
     def window_at(self, start: float, now: float, call: Call) -> dict[str, Any] | None:
         """The window offered to the call starting at `start`, if it is one with room."""

@@ -149,6 +149,23 @@ def test_a_caller_overseas_is_offered_only_windows_in_its_daytime(d: Driver) -> 
     assert metropolitan["callback_windows"][0]["start"] == "2026-03-02T17:30:00+01:00"
 
 
+def test_a_window_that_ends_after_the_caller_s_evening_is_not_offered_to_it(router_kind: str) -> None:
+    """16:30-18:00 Paris is 19:30-21:00 in Réunion (UTC+4): it starts in the caller's hours but
+    most of it is in their night. Offered, a callback not reached by 20:00 there was dialled the
+    next morning, outside the window promised, its place used (audit time F2). A window is
+    offered to a caller only when the whole of it lies in the caller's hours."""
+    data = _config().model_dump()
+    data["callbacks"]["windows"] = [{"start": "16:30", "end": "18:00", "capacity": 2}]
+    d = Driver(Engine(Config.model_validate(data), router=router_kind), T0)
+    overseas = d.offer("c1", caller="+262262123456", department="974")
+    assert overseas.get("callback_windows") in (None, [])
+    with pytest.raises(EngineError) as info:
+        d.send("callback.accepted", call_id="c1", window_start="2026-03-02T16:30:00+01:00")
+    assert info.value.code == "unknown_window"
+    metropolitan = d.offer("c2", department="59")
+    assert metropolitan["callback_windows"][0]["start"] == "2026-03-02T16:30:00+01:00"
+
+
 def test_a_window_on_a_day_an_exception_closes_early_ends_at_the_close_with_its_share_of_places(
     router_kind: str,
 ) -> None:
