@@ -258,13 +258,13 @@ class EngineCollector(Collector):
         by_skill = GaugeMetricFamily(
             "acd_skill_agents", "Agents holding the skill, by activity", labels=["skill", "activity"]
         )
-        on_hold = queries.on_hold(now)
+        on_hold = queries.on_hold()
         for q in queries.queues(now):
             waiting.add_metric([q["skill"]], q["waiting"])
             oldest.add_metric([q["skill"]], q["oldest_wait_s"])
-            held, longest = on_hold.get(q["skill"], (0, 0.0))
-            callers.add_metric([q["skill"]], held)
-            oldest_caller.add_metric([q["skill"]], longest)
+            line = on_hold.get(q["skill"])
+            callers.add_metric([q["skill"]], line.callers if line else 0)
+            oldest_caller.add_metric([q["skill"]], line.oldest_wait(now) if line else 0.0)
             ewt.add_metric([q["skill"]], q["ewt_s"])
             by_skill.add_metric([q["skill"], "available"], q["agents_available"])
             by_skill.add_metric([q["skill"], "busy"], q["agents_busy"])

@@ -19,7 +19,6 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections import Counter as Tally
 from pathlib import Path
 from typing import Any
 
@@ -50,27 +49,20 @@ def snapshot(service: Service) -> dict[str, Any]:
     queries, now = service.engine.queries, service.clock.now()
     day, counts = queries.today(now)
     everyone, agents = queries.staffing()
-    on_hold: Tally[str] = Tally()
-    later: Tally[str] = Tally()
-    oldest: dict[str, float] = {}
-    for call in queries.waiting():
-        if call.kind == "inbound":
-            on_hold[call.skill] += 1
-            oldest[call.skill] = min(oldest.get(call.skill, call.enqueued_at), call.enqueued_at)
-        else:
-            later[call.skill] += 1
+    on_hold = queries.on_hold()
     names = queries.skill_names()
     skills = []
     for q in queries.queues(now):
         skill = q["skill"]
+        line = on_hold.get(skill)
         today = {f: counts[f].get(skill, 0) for f in _DAY_FIELDS}
         skills.append(
             {
                 "skill": skill,
                 "name": names.get(skill, skill),
-                "waiting": on_hold[skill],
-                "callbacks_waiting": later[skill],
-                "oldest_since": oldest.get(skill),
+                "waiting": line.callers if line else 0,
+                "callbacks_waiting": line.later if line else 0,
+                "oldest_since": line.oldest_at if line else None,
                 "ewt_s": q["ewt_s"],
                 "agents": {s: agents[skill][s] for s in _STATES} | {"staffed": q["agents_staffed"]},
                 "today": today | {"answer_rate": _rate(today["answered"], today["offered"])},
@@ -86,8 +78,8 @@ def snapshot(service: Service) -> dict[str, Any]:
         "overflow": {"mode": status["mode"], "active": bool(status["active"]), "reason": status["reason"]},
         "skills": skills,
         "total": {
-            "waiting": sum(on_hold.values()),
-            "callbacks_waiting": sum(later.values()),
+            "waiting": sum(line.callers for line in on_hold.values()),
+            "callbacks_waiting": sum(line.later for line in on_hold.values()),
             "agents": {s: everyone[s] for s in _STATES},
             "today": total
             | {

@@ -33,7 +33,7 @@ slots.py) both use, and overflow (overflow.py); each event type's check and hand
 from acd.engine.core import Engine, EventResult
 from acd.engine.errors import EngineError
 from acd.engine.observer import Observer
-from acd.engine.queries import CallState, Queries, WaitingCall
+from acd.engine.queries import CallState, OnHold, Queries
 from acd.engine.records import Agent, Appointment, Call, Callback
 from acd.engine.replay import apply_logged
 from acd.engine.validation import check_configured
@@ -51,8 +51,8 @@ __all__ = [
     "EngineError",
     "EventResult",
     "Observer",
+    "OnHold",
     "Queries",
-    "WaitingCall",
     "apply_logged",
     "check_configured",
 ]

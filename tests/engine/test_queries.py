@@ -12,8 +12,7 @@ def test_a_waiting_call_shows_in_the_line_its_view_and_its_state(make_driver) ->
     d.offer("q1")
     q = d.engine.queries
     assert q.line_load("impot_revenu") == (1, 0)
-    [waiting] = q.waiting()
-    assert (waiting.skill, waiting.kind, waiting.enqueued_at) == ("impot_revenu", "inbound", d.now)
+    assert q.on_hold() == {"impot_revenu": (1, d.now, 0)}  # a caller on hold, since now
     view = q.call("q1", d.now)
     assert view is not None and (view["status"], view["position"]) == ("queued", 1)
     assert [h["action"] for h in view["history"]] == ["queue"]
