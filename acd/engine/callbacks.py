@@ -20,7 +20,6 @@ hold, or one with the callback's id) waits in the line, is connected, answered a
 from __future__ import annotations
 
 import heapq
-from datetime import datetime
 from typing import Any, ClassVar
 
 from acd.engine import callback_checks as checks
@@ -76,8 +75,7 @@ class Callbacks:
         if zone is None:
             return found[:limit]
         daytime = self.caller_hours.daytime
-        ends = {id(w): datetime.fromisoformat(w["end"]).timestamp() for w in found}
-        return [w for w in found if daytime(w["_key"][2], zone) and daytime(ends[id(w)] - 1.0, zone)][:limit]
+        return [w for w in found if daytime(w["_key"][2], zone) and daytime(w["_key"][3] - 1.0, zone)][:limit]
 
     def window_at(self, start: float, now: float, call: Call) -> dict[str, Any] | None:
         """The window offered to the call starting at `start`, if it is one with room."""

@@ -80,8 +80,8 @@ def offered(
 ) -> list[dict[str, Any]]:
     """The next `limit` callback windows with room: today's that start at least `window_lead_s`
     from now, then the next days', on days and at times the line is open. Each: `start`, `end`
-    (RFC 3339), `remaining`, and `_key` (local date, window index, start) for the engine; shared
-    by later answers (read them, do not change them).
+    (RFC 3339), `remaining`, and `_key` (local date, window index, start, end) for the engine;
+    shared by later answers (read them, do not change them).
 
     `Bookings` keep the answer, asked for every waiting caller offered a callback: it holds, for the
     same settings and calendar, until a booking, the local midnight, or the instant the first window
@@ -106,7 +106,7 @@ def offered(
     out: list[dict[str, Any]] = []
     for _ in range(8):  # a week ahead at most
         day_iso = day.isoformat()
-        for index, capacity, start, _end, is_open, start_iso, end_iso in _plan(settings, calendar, day):
+        for index, capacity, start, end, is_open, start_iso, end_iso in _plan(settings, calendar, day):
             if start < earliest or not is_open:
                 continue
             remaining = capacity - booked.get((day_iso, index), 0)
@@ -116,7 +116,7 @@ def offered(
                         "start": start_iso,
                         "end": end_iso,
                         "remaining": remaining,
-                        "_key": (day_iso, index, start),
+                        "_key": (day_iso, index, start, end),
                     }
                 )
         if len(out) >= limit:
@@ -136,7 +136,7 @@ def book_window(book: Any, call: Any, start: float, t: float, now: float, number
     first call's arrival."""
     window = book.window_at(start, now, call)
     assert window is not None  # validated
-    day, index, _ = window["_key"]
+    day, index, *_ = window["_key"]
     book.window_booked[(day, index)] = book.window_booked.get((day, index), 0) + 1
     book.line._dequeue(call)
     callback = book.hold(call, t, due=start, requested=True, number=number)
