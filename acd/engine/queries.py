@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 from datetime import date
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, overload
 from zoneinfo import ZoneInfo
 
 from acd.engine.line import command_prefix, offer_stamp
@@ -99,11 +99,13 @@ class Queries:
         """The national line's time zone (local dates and hours)."""
         return self._engine.calendar.zone
 
-    def isoformat(self, t: float) -> str:
-        """An instant as RFC 3339 in the national line's zone."""
-        return self._engine.calendar.hours.isoformat(t)
-
-    def _iso(self, t: float | None) -> str | None:  # the calls' and agents' times (they were in UTC)
+    @overload
+    def isoformat(self, t: float) -> str: ...
+    @overload
+    def isoformat(self, t: None) -> None: ...
+    def isoformat(self, t: float | None) -> str | None:
+        """An instant as RFC 3339 in the national line's zone (the calendar's); None, a time not
+        set yet, stays None."""
         return None if t is None else self._engine.calendar.hours.isoformat(t)
 
     # -- agents
@@ -296,8 +298,10 @@ class Queries:
             "reason": agent.reason,
             "reserved": state is AgentState.RESERVED,
             "call_id": agent.call_id,
-            "idle_since": self._iso(router.idle_since(agent.row)) if state is AgentState.AVAILABLE else None,
-            "state_since": self._iso(agent.state_changed_at) if agent.state_changed_at else None,
+            "idle_since": self.isoformat(router.idle_since(agent.row))
+            if state is AgentState.AVAILABLE
+            else None,
+            "state_since": self.isoformat(agent.state_changed_at) if agent.state_changed_at else None,
             "occupancy": round(router.occupancy(agent.row, now), 4),
             "calls_handled": agent.calls_handled,
             # the pause or logout the agent asked for during its call (applied when it ends)
@@ -336,10 +340,10 @@ class Queries:
             "preferred_agent_id": call.preferred_agent_id,
             "status": str(call.status),
             "agent_id": call.agent_id,
-            "offered_at": self._iso(call.offered_at),
-            "connected_at": self._iso(call.connected_at),
-            "answered_at": self._iso(call.answered_at),
-            "ended_at": self._iso(call.ended_at),
+            "offered_at": self.isoformat(call.offered_at),
+            "connected_at": self.isoformat(call.connected_at),
+            "answered_at": self.isoformat(call.answered_at),
+            "ended_at": self.isoformat(call.ended_at),
             "end_reason": call.end_reason,
             "wait_s": round(max(0.0, (until if until is not None else now) - call.offered_at), 3),
             "position": self._engine.router.queue_position(call.row) if call.waiting else None,
@@ -384,7 +388,7 @@ class Queries:
 
     def _history(self, entries: list[Entry]) -> list[dict[str, Any]]:
         """The lines of a history, times as RFC 3339 (`at`; `ts`, a platform's stamp kept)."""
-        iso = self._iso
+        iso = self.isoformat
         return [
             {"at": iso(at), **what, **({"ts": iso(what["ts"])} if "ts" in what else {})}
             for at, what in entries

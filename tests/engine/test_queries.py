@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
+import pytest
+
+from acd.engine import Engine
 from acd.model import CallStatus
+from tests.conftest import Driver, small_config
 
 
 def test_a_waiting_call_shows_in_the_line_its_view_and_its_state(make_driver) -> None:
@@ -79,3 +85,32 @@ def test_an_idle_agent_below_the_first_widening_level_does_not_make_the_wait_not
     line = {q["skill"]: q for q in d.engine.queries.queues(d.now)}["impot_revenu"]
     assert line["agents_available"] == 1 and line["ewt_s"] == 300.0, line
     assert d.offer("w1")["action"] == "queue"
+
+
+@pytest.mark.parametrize(
+    "zone", ["Europe/Paris", "America/Guadeloupe", "America/Cayenne", "Indian/Reunion", "Pacific/Noumea"]
+)
+def test_the_views_render_times_as_the_calendar_does_on_dst_boundaries_and_overseas(zone) -> None:
+    """Every time a view shows (a call's, an agent's, a history's, a callback's) is the calendar's
+    RFC 3339 in the line's zone, whatever the zone, on both sides of Paris' clock changes; a time
+    not yet set stays None."""
+    config = small_config()
+    hours = config.calendar.hours.model_copy(update={"timezone": zone})
+    d = Driver(
+        Engine(config.model_copy(update={"calendar": config.calendar.model_copy(update={"hours": hours})}))
+    )
+    q = d.engine.queries
+    assert q.zone.key == zone
+    for text in ("2026-03-29T00:59:59", "2026-03-29T01:00:00", "2026-10-25T00:59:59", "2026-10-25T01:00:00"):
+        for t in (
+            datetime.fromisoformat(text).replace(tzinfo=UTC).timestamp() + s for s in (0.0, 0.25, 3600.0)
+        ):
+            shown = datetime.fromtimestamp(t, ZoneInfo(zone)).isoformat()
+            assert q.isoformat(t) == d.engine.calendar.hours.isoformat(t) == shown
+            assert q._history([(t, {"action": "queue", "ts": t})]) == [
+                {"at": shown, "action": "queue", "ts": shown}
+            ]
+            d.now = t
+            d.offer(f"c{t}")
+            view = q.call(f"c{t}", t)
+            assert view is not None and (view["offered_at"], view["ended_at"]) == (shown, None)
