@@ -46,6 +46,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from acd import __version__
@@ -103,28 +104,47 @@ def dump(engine: Engine) -> dict[str, Any]:
         return _dump(engine)
 
 
+_LIST, _OBJECT = (list,), (dict,)
+
+#: The sections `_dump` writes after `format`, `acd` and `config`, in this order, each with what it
+#: is in JSON when every document of formats 3 and 4 carries it (None: not in every one, `today`
+#: absent from the first documents of format 3), and its writer; the trackers' writes four
+#: (`aht`, `abandonment`, `service_rate`, `ewt_dirty`).
+_WRITTEN: tuple[tuple[str | None, tuple[type, ...] | None, Callable[[Engine], Any]], ...] = (
+    ("now", (int, float), lambda engine: engine._last_now),
+    ("seq", (int,), lambda engine: engine._seq),
+    ("agents", _LIST, dump_agents),
+    ("calls", _LIST, dump_calls),
+    ("waiting", _LIST, dump_waiting),
+    ("ended", _LIST, lambda engine: list(engine._ended)),
+    ("callbacks", _LIST, dump_callbacks),
+    ("callback_line", _OBJECT, dump_callback_line),
+    ("appointments", _LIST, dump_appointments),
+    ("slots", _LIST, dump_slots),
+    ("overflow", _OBJECT, dump_overflow),
+    ("timers", _OBJECT, dump_timers),
+    (None, None, dump_trackers),
+    ("remembered", _OBJECT, dump_remembered),
+    ("machine", _OBJECT, dump_machine),
+    ("today", None, lambda engine: engine.today.dump()),
+)
+#: The sections every document of formats 3 and 4 carries, and what each is in JSON (an import
+#: lacking one, or with another kind, is refused: acd/store/state_checks.py).
+SECTIONS: dict[str, tuple[type, ...]] = {name: kinds for name, kinds, _ in _WRITTEN if name and kinds}
+
+
 def _dump(engine: Engine) -> dict[str, Any]:
-    return {
+    document: dict[str, Any] = {
         "format": FORMAT,
         "acd": __version__,
         "config": config_sections(engine.config),
-        "now": engine._last_now,
-        "seq": engine._seq,
-        "agents": dump_agents(engine),
-        "calls": dump_calls(engine),
-        "waiting": dump_waiting(engine),
-        "ended": list(engine._ended),
-        "callbacks": dump_callbacks(engine),
-        "callback_line": dump_callback_line(engine),
-        "appointments": dump_appointments(engine),
-        "slots": dump_slots(engine),
-        "overflow": dump_overflow(engine),
-        "timers": dump_timers(engine),
-        **dump_trackers(engine),
-        "remembered": dump_remembered(engine),
-        "machine": dump_machine(engine),
-        "today": engine.today.dump(),
     }
+    for name, _, write in _WRITTEN:
+        if name is None:
+            document.update(write(engine))
+        else:
+            document[name] = write(engine)
+    return document
 
 
 def load(

@@ -43,27 +43,12 @@ def holds_together(document: Any) -> None:
         raise StateCommandError(bad + f"an entry of an unexpected shape ({exc})") from None
 
 
-#: The sections every export of formats 3 and 4 carries, and what each is (JSON's words).
-SECTIONS: dict[str, tuple[type, ...]] = {
-    "now": (int, float),
-    "seq": (int,),
-    "agents": (list,),
-    "calls": (list,),
-    "waiting": (list,),
-    "ended": (list,),
-    "callbacks": (list,),
-    "callback_line": (dict,),
-    "appointments": (list,),
-    "slots": (list,),
-    "overflow": (dict,),
-    "timers": (dict,),
-    "remembered": (dict,),
-    "machine": (dict,),
-}
 _JSON_WORD = {int: "a number", float: "a number", list: "a list", dict: "an object"}
 
 
 def _holds_together(document: dict[str, Any], bad: str) -> None:
+    from acd.engine.state import SECTIONS  # what every export carries: the writer's own list
+
     missing = [key for key in SECTIONS if key not in document]
     if missing:  # the engine's reader would name one, as a Python KeyError
         raise StateCommandError(
