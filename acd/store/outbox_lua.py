@@ -59,6 +59,13 @@ _KEYS_LUA = """
 local kc, ks, ko, kt, kr, kseq, kd = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]
 """
 
+#: Lua: the fence of `_RESCHEDULE` and `_DELIVERED`: ARGV[4], the lease value or '' to check none,
+#: against KEYS[8] (the lease); a write by an instance that no longer holds it is refused.
+_FENCE = """
+if ARGV[4] ~= '' and redis.call('GET', KEYS[8]) ~= ARGV[4] then
+  return redis.error_reply('FENCED this instance no longer holds the lease')
+end"""
+
 _PUT = (
     _KEYS_LUA
     + PUT_LUA
@@ -97,10 +104,8 @@ return out
 # value or '', '1' for a backoff.
 _RESCHEDULE = (
     _KEYS_LUA
+    + _FENCE
     + """
-if ARGV[4] ~= '' and redis.call('GET', KEYS[8]) ~= ARGV[4] then
-  return redis.error_reply('FENCED this instance no longer holds the lease')
-end
 local id = ARGV[1]
 if redis.call('HEXISTS', kc, id) == 0 then return 0 end
 redis.call('HSET', ks, id, ARGV[3])
@@ -175,10 +180,8 @@ return released
 
 _DELIVERED = (
     _KEYS_LUA
+    + _FENCE
     + """
-if ARGV[4] ~= '' and redis.call('GET', KEYS[8]) ~= ARGV[4] then
-  return redis.error_reply('FENCED this instance no longer holds the lease')
-end
 local id = ARGV[1]
 if redis.call('HDEL', kc, id) == 0 then return 0 end
 redis.call('HDEL', ks, id)
