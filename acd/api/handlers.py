@@ -16,13 +16,14 @@ from pydantic import ValidationError
 from acd import jsonio
 from acd.api.creations import create, created, created_id, new_id
 from acd.api.errors import ApiError, shorten, validation_error
-from acd.api.inputs import one_of, read_json, read_model, read_query
+from acd.api.inputs import literal_plus, one_of, read_json, read_model, read_query
 from acd.api.schemas import (
     AgentUpsert,
     AppointmentPatch,
     AppointmentRequest,
     CallbackRequest,
     OverflowModeBody,
+    SlotsCaller,
     calendar_date,
 )
 from acd.config import AGENT_ID_RULE, AgentConfig
@@ -211,8 +212,9 @@ async def delete_callback(request: web.Request) -> web.Response:
 async def get_slots(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
     engine = service.engine
-    query = read_query(request, ("skill", "date", "site"))
+    query = read_query(request, ("skill", "date", "site", "department", "number"))
     skill, day, site = query.get("skill"), query.get("date"), query.get("site")
+    caller = _slots_caller(request, query)
     if not skill:
         raise ApiError(
             422,
@@ -240,8 +242,20 @@ async def get_slots(request: web.Request) -> web.Response:
             {"field": "date"},
         )
     iso = engine.queries.isoformat
-    slots = engine.queries.appointment_slots(skill, when, site, now)
+    slots = engine.queries.appointment_slots(skill, when, site, now, **caller.model_dump())
     return _json([{**s, "start": iso(s["start"]), "end": iso(s["end"])} for s in slots])
+
+
+def _slots_caller(request: web.Request, query: dict[str, str]) -> SlotsCaller:
+    """The slots query's caller (`department`, `number`), refused as the booking refuses them: a
+    number acd must not dial, its reason the code; another bad value, `invalid_query`."""
+    given = {"department": query.get("department"), "number": literal_plus(request, "number")}
+    try:
+        return SlotsCaller.model_validate({k: v for k, v in given.items() if v is not None}, context=EDGE)
+    except ValidationError as exc:
+        refused = validation_error(exc, "query")
+        field = str(exc.errors()[0]["loc"][0])
+        raise ApiError(refused.status, refused.code, refused.message, {"field": field}) from None
 
 
 async def post_appointment(request: web.Request) -> web.Response:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from typing import Any, TypeVar
+from urllib.parse import unquote
 
 from aiohttp import hdrs, web
 from pydantic import BaseModel, ValidationError
@@ -38,6 +39,16 @@ def read_query(request: web.Request, allowed: Sequence[str]) -> dict[str, str]:
         if len(request.query.getall(name)) > 1:
             raise ApiError(422, "invalid_query", f"{name} is given more than once", {"field": name})
     return dict(request.query)
+
+
+def literal_plus(request: web.Request, name: str) -> str | None:
+    """A query parameter as written, its `+` kept (a phone number's, `?number=+33...`): a query
+    string's `+` otherwise reads as a space (HTML forms' encoding), `%2B` as `+` either way."""
+    for part in request.rel_url.raw_query_string.split("&"):
+        key, _, value = part.partition("=")
+        if unquote(key) == name:
+            return unquote(value)
+    return None
 
 
 def one_of(value: str | None, valid: Sequence[str], field: str, code: str, what: str) -> None:

@@ -18,7 +18,7 @@ from pydantic.json_schema import models_json_schema
 from acd.api import schemas
 from acd.api.routes import ROUTES, Route
 from acd.config import AgentConfig, Config
-from acd.events import DEPARTMENT_PATTERN, IDENT_PATTERN, AgentStateChanged, Event
+from acd.events import DEPARTMENT_PATTERN, E164_PATTERN, IDENT_PATTERN, AgentStateChanged, Event
 
 REF = "#/components/schemas/{model}"
 AGENT_STATES = list(typing.get_args(AgentStateChanged.model_fields["state"].annotation))
@@ -89,6 +89,8 @@ def _query_schema(name: str, required: bool, config: Config | None) -> dict[str,
         return {"type": "string", "format": "date", "pattern": r"^20[0-9]{2}-[0-9]{2}-[0-9]{2}$"}
     if name == "department":
         return {"type": "string", "pattern": DEPARTMENT_PATTERN}
+    if name == "number":  # as the bodies publish it: the contract's form (a French one is taken too)
+        return {"type": "string", "pattern": E164_PATTERN}
     if config is not None and name in ("skill", "site"):
         return {
             "type": "string",

@@ -139,7 +139,19 @@ ROUTES: list[Route] = [
         schemas.SlotList,
         200,
         (401, 422),
-        (("skill", "The skill"), ("date", "YYYY-MM-DD"), ("site", "One site")),
+        (
+            ("skill", "The skill"),
+            ("date", "YYYY-MM-DD"),
+            ("site", "One site"),
+            (
+                "department",
+                "The caller's department, as the booking's: slots outside the caller's hours have none left",
+            ),
+            (
+                "number",
+                "The caller's number, as the booking's (its zone when no department says it; `+` or %2B)",
+            ),
+        ),
         ("skill", "date"),
         links=(("BookFirstSlot", "post", "/v1/appointments", {}),),
     ),

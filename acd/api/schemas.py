@@ -168,6 +168,16 @@ class AppointmentRequest(BaseModel):
     )
 
 
+class SlotsCaller(BaseModel):
+    """`GET /v1/appointments/slots`' optional caller, read as the booking reads it: with it, the
+    slots outside the caller's own hours have no place left."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    department: Department | None = None
+    number: E164 | None = None
+
+
 class AppointmentPatch(BaseModel):
     """`PATCH /v1/appointments/{id}`: reschedule."""
 

@@ -78,11 +78,16 @@ class CallerHours:
             return True
         return self.start <= datetime.fromtimestamp(t, zone).time() < self.end
 
+    def fits(self, zone: ZoneInfo | None, start: float, end: float) -> bool:
+        """Whether a slot `[start, end)` lies within the caller's own hours (its dial goes out at
+        the start, its retries until the end)."""
+        return zone is None or (self.daytime(start, zone) and self.daytime(end - 1.0, zone))
+
     def check_slot(self, number: str, department: str | None, start: float, end: float, fail: Any) -> None:
-        """An appointment's slot `[start, end)` lies within the caller's own hours (its dial goes
-        out at the start, its retries until the end), else `fail` 422 `outside_caller_hours`."""
+        """An appointment's slot `[start, end)` lies within the caller's own hours (`fits`), else
+        `fail` 422 `outside_caller_hours`."""
         zone = caller_zone(department, number)
-        if zone is None or (self.daytime(start, zone) and self.daytime(end - 1.0, zone)):
+        if self.fits(zone, start, end):
             return
         there = f"{datetime.fromtimestamp(start, zone):%H:%M}-{datetime.fromtimestamp(end, zone):%H:%M}"
         fail(
@@ -92,6 +97,18 @@ class CallerHours:
             f"{self.end:%H:%M} (callbacks.caller_hours): the caller would be called in their night",
             "start",
         )
+
+    def slots_for(
+        self, slots: list[dict[str, Any]], department: str | None = None, number: str | None = None
+    ) -> Any:
+        """The slots listing (`start`, `end`, `remaining`) for the caller when given (its
+        `department`, its `number`: zone as the booking finds it): a slot `check_slot` would
+        refuse has no place left, as a past one; without a caller, as it is."""
+        zone = caller_zone(department, number or "")
+        for slot in slots:
+            if not self.fits(zone, slot["start"], slot["end"]):
+                slot["remaining"] = 0
+        return slots
 
     def may_dial(self, t: float, zone: ZoneInfo | None) -> bool:
         return self.calendar.is_open(t) and self.daytime(t, zone)

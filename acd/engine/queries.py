@@ -244,10 +244,14 @@ class Queries:
         appointment = self._engine.appointments.get(appointment_id)
         return None if appointment is None else self._appointment_view(appointment)
 
-    def appointment_slots(self, skill: str, day: date, site: str | None, now: float) -> list[dict[str, Any]]:
-        """The day's slots with the places left; `start` and `end` as engine times."""
+    def appointment_slots(
+        self, skill: str, day: date, site: str | None, now: float, **caller: Any
+    ) -> list[dict]:
+        """The day's slots with the places left (for the caller when given, `department` and
+        `number`: none outside their hours, CallerHours.slots_for); `start`, `end` engine times."""
         book = self._engine.appointment_book
-        return book.slots.day_left(skill, day, site, now, book.horizon(now))
+        slots = book.slots.day_left(skill, day, site, now, book.horizon(now))
+        return book.caller_hours.slots_for(slots, **caller)
 
     def booking_horizon(self, now: float) -> tuple[date, int]:
         """The last local date an appointment may be booked on at `now`, and the horizon's days."""

@@ -138,6 +138,53 @@ async def test_bad_slot_queries_are_refused(make_platform, query, code):
     assert_error(*(await platform.get(f"/v1/appointments/slots?{query}")), 422, code)
 
 
+SLOTS = "/v1/appointments/slots?skill=impot_revenu&date=2026-03-03&site=lille"
+
+
+@pytest.mark.parametrize(
+    "caller",
+    ["department=971", "number=%2B590590123456", "number=+590590123456", "number=0590123456"],
+)
+async def test_slots_for_an_overseas_caller_offer_only_those_they_can_book(make_platform, caller):
+    """`department` and `number` (the booking's, department first): the day's slots outside the
+    caller's own hours have no place left, so the first one offered books. A number's `+` may be
+    written as it is (a query's `+` is otherwise a space). Before, the listing took no caller:
+    08:30 Paris (03:30 in Guadeloupe) was offered, and refused (422 outside_caller_hours)."""
+    platform = await make_platform(config=ap_config())
+    status, everyone = await platform.get(SLOTS)
+    assert status == 200 and everyone[0]["remaining"] > 0
+    status, slots = await platform.get(f"{SLOTS}&{caller}")
+    assert status == 200, slots
+    SlotList.model_validate(slots)
+    assert [s["start"] for s in slots] == [s["start"] for s in everyone]  # the same day, the same slots
+    offered = [s["start"] for s in slots if s["remaining"] > 0]
+    assert offered[0] == "2026-03-03T13:00:00+01:00" and offered[-1] == "2026-03-03T18:30:00+01:00"
+    body = {"number": "+590590123456", "skill": "impot_revenu", "start": offered[0], "site": "lille"}
+    status, booked = await platform.request("POST", "/v1/appointments", body)
+    assert status == 201, booked
+
+
+@pytest.mark.parametrize(
+    ("caller", "code", "field"),
+    [
+        ("department=99", "invalid_query", "department"),
+        ("department=", "invalid_query", "department"),
+        ("number=abc", "invalid_query", "number"),
+        ("number=", "invalid_query", "number"),
+        ("number=3949", "number_short", "number"),
+        ("number=%2B3361234", "number_wrong_length", "number"),
+        ("number=%2B33899123456", "number_surcharged", "number"),
+    ],
+)
+async def test_a_bad_caller_in_the_slots_query_is_refused_as_the_booking_refuses_it(
+    make_platform, caller, code, field
+):
+    platform = await make_platform(config=ap_config())
+    status, body = await platform.get(f"{SLOTS}&{caller}")
+    assert_error(status, body, 422, code)
+    assert body["error"]["details"]["field"] == field
+
+
 async def test_an_appointment_asked_again_for_its_number_and_start_is_the_same_appointment(make_platform):
     """A form sent twice takes one place: 201 then 200 with the appointment already booked; the
     same number at that start for another skill is 409 appointment_open naming it."""

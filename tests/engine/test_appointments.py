@@ -204,6 +204,39 @@ def test_an_appointment_outside_the_caller_s_own_hours_is_refused(router_kind, f
     book(d, "ap2", start, site="lille")  # a metropolitan caller: as before
 
 
+@pytest.mark.parametrize(
+    ("caller", "bookable"),
+    [
+        ({"department": "971"}, ("13:00", "19:00")),  # Guadeloupe: 08:00-14:00 there
+        ({"number": "+590590123456"}, ("13:00", "19:00")),  # its number, no department
+        ({"department": "974"}, ("08:30", "17:00")),  # Réunion: 11:30-20:00 there
+        ({"number": "+262262123456"}, ("08:30", "17:00")),
+        ({"department": "974", "number": "+590590123456"}, ("08:30", "17:00")),  # department first
+        ({"department": "59", "number": "+33622222222"}, ("08:30", "19:00")),  # metropolitan
+        ({}, ("08:30", "19:00")),  # no caller: the listing as before
+    ],
+)
+def test_the_slots_listed_for_a_caller_are_the_ones_they_can_book(router_kind, caller, bookable):
+    """Given the caller (`department`, `number`: the booking's), the day's listing leaves no place
+    in a slot outside their own hours, which the booking refuses (`outside_caller_hours`): every
+    slot it offers books, every other is refused. Before, a Guadeloupe caller was offered 08:30
+    Paris (03:30 there) and refused when booking it (audit time F1)."""
+    d = driver(router_kind)
+    iso = d.engine.queries.isoformat
+    listed = d.engine.queries.appointment_slots("impot_revenu", date(2026, 3, 3), "lille", d.now, **caller)
+    offered = [s for s in listed if s["remaining"] > 0]
+    assert len(listed) == 21 and offered
+    assert (iso(offered[0]["start"])[11:16], iso(offered[-1]["end"])[11:16]) == bookable
+    for i, slot in enumerate(listed):
+        fields = {"number": f"+3361{i:07d}", **caller}
+        try:
+            book(d, f"ap{i}", iso(slot["start"])[:19], site="lille", **fields)
+        except EngineError as exc:
+            assert slot["remaining"] == 0 and exc.code == "outside_caller_hours", iso(slot["start"])
+        else:
+            assert slot["remaining"] > 0, iso(slot["start"])
+
+
 # -- at its time
 
 
