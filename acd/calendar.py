@@ -235,6 +235,14 @@ class Hours:
         start = datetime.combine(day, time(0), self.zone).timestamp()
         return day, start, datetime.combine(day + timedelta(days=1), time(0), self.zone).timestamp()
 
+    def days_after(self, t: float, days: int) -> float:
+        """The instant `days` calendar days after `t` at the same wall-clock time in this zone (a
+        day across a change of the clocks lasts 23 or 25 h; a time the change skips reads as the
+        hour after it); outside the calendar's range, `days` x 86,400 s."""
+        if not in_range(t):
+            return t + days * 86400.0
+        return (datetime.fromtimestamp(t, self.zone) + timedelta(days=days)).timestamp()
+
     def is_open(self, t: float) -> bool:
         if self.always_open:
             return True

@@ -73,8 +73,8 @@ class Appointments:
     # -- queries
 
     def horizon(self, now: float) -> float:
-        """The latest start an appointment booked or moved at `now` may have."""
-        return now + self.settings.max_days_ahead * 86400.0
+        """The latest start an appointment booked or moved at `now` may have (calendar days)."""
+        return self.calendar.hours.days_after(now, self.settings.max_days_ahead)
 
     # -- checks (pure, batch-aware: `batch.places` holds the places the batch takes and frees)
 

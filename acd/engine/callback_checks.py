@@ -51,9 +51,10 @@ def requested(book: Any, e: CallbackRequested, batch: Batch) -> None:
 def horizon(book: Any, e: CallbackRequested, batch: Batch) -> None:
     """`not_before`, and the first instant the callback may be dialled after it, within the
     booking horizon (`max_days_ahead`): no due date past it, never one the calendar cannot
-    reason about."""
+    reason about. Days are the line's calendar days (the same hour `days` later, clocks changed
+    between or not)."""
     days = book.settings.max_days_ahead
-    latest = batch.now + days * 86400.0
+    latest = book.calendar.hours.days_after(batch.now, days)
     wanted = max(batch.now, e.not_before.timestamp())  # type: ignore[union-attr]  # set: caller
     due = None if wanted > latest else book.dial_time(wanted, e)
     if due is None or due > latest:

@@ -237,6 +237,41 @@ def test_the_slots_listed_for_a_caller_are_the_ones_they_can_book(router_kind, c
             assert slot["remaining"] > 0, iso(slot["start"])
 
 
+@pytest.mark.parametrize(
+    ("booked_at", "start", "taken"),
+    [
+        # summer to winter: the horizon is Tuesday 1 December at 10:00 CET, the hour the booking
+        # was made (90 x 86,400 s ended at 09:00 and refused the 09:00-10:00 slots)
+        ("2026-09-02T10:00:00", "2026-12-01T09:30:00", True),
+        ("2026-09-02T10:00:00", "2026-12-01T10:00:00", True),
+        ("2026-09-02T10:00:00", "2026-12-01T10:30:00", False),
+        # winter to summer: Tuesday 7 April at 10:00 CEST (90 x 86,400 s took 10:30 too)
+        ("2026-01-07T10:00:00", "2026-04-07T10:00:00", True),
+        ("2026-01-07T10:00:00", "2026-04-07T10:30:00", False),
+    ],
+)
+def test_the_booking_horizon_counts_days_on_the_line_s_clock_across_a_dst_change(
+    router_kind, booked_at, start, taken
+):
+    """`max_days_ahead` days are calendar days of the line (Paris): the horizon is the same hour
+    90 days on, whether the clocks changed between or not, in the booking and in the listing
+    (audit time F3)."""
+    d = driver(router_kind, now=local(booked_at).timestamp())
+    slots = d.engine.queries.appointment_slots("impot_revenu", local(start).date(), "lille", d.now)
+    [listed] = [s for s in slots if s["start"] == local(start).timestamp()]
+    assert (listed["remaining"] > 0) is taken
+    if taken:
+        book(d, "ap1", start, site="lille")
+        return
+    with pytest.raises(EngineError) as exc:
+        book(d, "ap1", start, site="lille")
+    assert exc.value.code == "beyond_horizon"
+    assert (
+        local(booked_at).replace(month=local(start).month, day=local(start).day).isoformat()
+        in exc.value.message
+    )
+
+
 # -- at its time
 
 

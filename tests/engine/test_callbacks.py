@@ -759,3 +759,24 @@ def test_a_result_naming_the_dial_in_progress_as_releases_before_2026_12_05_did_
     assert d.engine.apply([late], d.now)[0][0].ignored == "stale"
     d.send("callback.result", callback_id="cb-c1", outcome="answered", originate_id=old_second)
     assert d.engine.callbacks["cb-c1"].status == "done"
+
+
+@pytest.mark.parametrize(
+    ("asked_at", "not_before", "taken"),
+    [
+        ("2026-09-02T10:00:00+02:00", "2026-12-01T09:30:00+01:00", True),  # 90 x 86,400 s: 09:00
+        ("2026-01-07T10:00:00+01:00", "2026-04-07T10:30:00+02:00", False),  # 90 x 86,400 s: 11:00
+    ],
+)
+def test_the_callback_horizon_counts_days_on_the_line_s_clock_across_a_dst_change(
+    router_kind, asked_at, not_before, taken
+):
+    """`callbacks.max_days_ahead` days are the line's calendar days: asked at 10:00, the latest
+    `not_before` is 10:00 90 days on, the clocks changed between or not (audit time F3)."""
+    d = driver(router_kind, now=datetime.fromisoformat(asked_at).timestamp())
+    if taken:
+        assert request(d, "cb1", not_before=not_before)["callback_id"] == "cb1"
+        return
+    with pytest.raises(EngineError) as exc:
+        request(d, "cb1", not_before=not_before)
+    assert exc.value.code == "beyond_horizon" and "2026-04-07T10:00:00+02:00" in exc.value.message
