@@ -18,7 +18,7 @@ the slot at a decent hour for the caller: within those hours, not on a Sunday or
 of the caller's calendar; one nominally due outside them goes out earlier, at the latest decent
 instant before; with none between the booking and the nominal instant, none is sent (at night or
 on a Sunday is worse than none). A reminder timer firing at an indecent hour (armed by an older
-release) waits for the next decent instant before the slot, or is dropped.
+release) waits for the next decent instant before the slot, or is dropped (acd/engine/reminders.py).
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from __future__ import annotations
 import logging
 from typing import Any, ClassVar
 
+from acd.engine import reminders
 from acd.engine.agents import Ignored
 from acd.engine.caller_hours import CallerHours
 from acd.engine.errors import EngineError
@@ -302,10 +303,7 @@ class Appointments:
     def arm(self, appointment: Appointment, now: float) -> None:
         """Wake at the slot's start, and for the reminder before it (at a decent hour)."""
         self.outbound.arm(appointment, appointment.start, "appointment")
-        nominal = appointment.start - self.settings.reminder_lead_s
-        remind_at = self.caller_hours.reminder_at(appointment, nominal, now)
-        if remind_at is not None:
-            self.line.timers.set(remind_at, "remind", appointment.id, appointment.token)
+        reminders.arm(self, appointment, now)
 
     def timer_live(self, key: str, token: int) -> bool:
         appointment = self.records.get(key)
@@ -354,31 +352,7 @@ class Appointments:
         self.line.observer.appointment(appointment, "no_show", now)
 
     def remind(self, appointment: Appointment, now: float, commands: list[Command]) -> None:
-        if appointment.reminded:
-            return
-        decent = self.caller_hours.next_reminder(appointment, now)
-        if decent != now:
-            # armed by an older release (or fired late): the next decent instant before the slot
-            if decent is not None and decent < appointment.start:
-                self.line.timers.set(decent, "remind", appointment.id, appointment.token)
-            else:
-                self.note(appointment, now, "not_reminded", why="caller_hours")
-            return
-        appointment.reminded = True
-        fields = {
-            "appointment_id": appointment.id,
-            "number": appointment.number,
-            "start": self.calendar.hours.isoformat(appointment.start),
-        }
-        commands.append(
-            Command(
-                id=f"{appointment.id}.remind.{len(appointment.history)}",
-                command="remind",
-                fields=fields,
-                created_at=now,
-            )
-        )
-        self.note(appointment, now, "reminded")
+        reminders.remind(self, appointment, now, commands)
 
     # -- helpers
 
