@@ -216,8 +216,8 @@ class Appointments:
         self.open_at[(appointment.number, appointment.start)] = appointment.id
         self.take_place(appointment, +1)
         keep(self.forget_at, appointment)
-        self.arm(appointment, now)
         self.note(appointment, now, "booked")
+        self.arm(appointment, now)  # after `booked`: a reminder skipped says so next (reminders.py)
         self.line.observer.appointment(appointment, "booked", now)
         return AppointmentDecision(appointment.id, BOOKED)
 
@@ -248,8 +248,8 @@ class Appointments:
             self.take_place(appointment, +1)
             appointment.reminded = False
             keep(self.forget_at, appointment)
-            self.arm(appointment, now)
             self.note(appointment, now, "rescheduled")
+            self.arm(appointment, now)
             self.line.observer.appointment(appointment, "rescheduled", now)
         return AppointmentDecision(appointment.id, appointment.status)
 

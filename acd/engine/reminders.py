@@ -14,11 +14,16 @@ from acd.model import Command
 
 
 def arm(book: Any, appointment: Appointment, now: float) -> None:
-    """Booked or moved at `now`: wake for the reminder at its decent instant, if it has one."""
+    """Booked or moved at `now`: wake for the reminder at its decent instant; with none, the
+    history says `not_reminded` and why: `too_soon` (booked less than the lead before the slot:
+    the reminder's time is past), `caller_hours` (no decent instant between the booking and the
+    reminder's time: the caller's night, a Sunday, a public holiday)."""
     nominal = appointment.start - book.settings.reminder_lead_s
     remind_at = book.caller_hours.reminder_at(appointment, nominal, now)
     if remind_at is not None:
         book.line.timers.set(remind_at, "remind", appointment.id, appointment.token)
+    else:
+        book.note(appointment, now, "not_reminded", why="too_soon" if nominal <= now else "caller_hours")
 
 
 def remind(book: Any, appointment: Appointment, now: float, commands: list[Command]) -> None:

@@ -699,6 +699,50 @@ def test_with_no_decent_hour_between_booking_and_the_nominal_reminder_none_is_se
     assert d.engine.appointments["ap1"].status == "booked"
 
 
+def statuses(d: Driver, appointment_id: str) -> list[dict]:
+    """The appointment's history as `GET /v1/appointments/{id}` shows it, without the times."""
+    return [
+        {k: v for k, v in entry.items() if k != "at"}
+        for entry in d.engine.queries.appointment(appointment_id)["history"]
+    ]
+
+
+@pytest.mark.parametrize(
+    ("booked_at", "slot", "why"),
+    [
+        # Monday 10:00 for 15:00 the same day: 24 h before is already past
+        ("2026-03-02T10:00:00", "2026-03-02T15:00:00", "too_soon"),
+        # Saturday 21:00 for Monday 09:00: no decent instant between the booking and Sunday 09:00
+        ("2026-03-07T21:00:00", "2026-03-09T09:00:00", "caller_hours"),
+    ],
+)
+def test_a_reminder_skipped_at_booking_says_so_in_the_history(router_kind, booked_at, slot, why):
+    """No reminder is sent when its time is past at booking (booked less than reminder_lead_s
+    before the slot) or has no decent instant before it after the booking: the appointment's
+    history says `not_reminded` and why, right after `booked` (before, it said nothing, and a
+    caller who was never reminded looked like one whose reminder was lost; audit time F4)."""
+    d = driver(router_kind, now=local(booked_at).timestamp())
+    book(d, "ap1", slot, site="lille")
+    assert statuses(d, "ap1") == [{"status": "booked"}, {"status": "not_reminded", "why": why}]
+    d.advance(local(slot).timestamp() - d.now - 1)
+    assert reminders(d) == []
+    assert statuses(d, "ap1")[1:] == [{"status": "not_reminded", "why": why}]
+
+
+def test_a_reminder_skipped_at_rescheduling_says_so_and_one_armed_says_nothing(router_kind):
+    """Booked for Wednesday (reminded Tuesday 15:00: nothing said at booking), moved at 10:00 to
+    15:00 the same day: too soon for a reminder, said after `rescheduled`."""
+    d = driver(router_kind)
+    book(d, "ap1", "2026-03-04T15:00:00", site="lille")
+    assert statuses(d, "ap1") == [{"status": "booked"}]
+    d.send("appointment.rescheduled", appointment_id="ap1", start=local("2026-03-02T15:00:00").isoformat())
+    assert statuses(d, "ap1") == [
+        {"status": "booked"},
+        {"status": "rescheduled"},
+        {"status": "not_reminded", "why": "too_soon"},
+    ]
+
+
 def test_a_reminder_timer_armed_by_an_older_release_at_an_indecent_hour_waits_for_a_decent_one(router_kind):
     """A state document of an older release holds the reminder's timer at the nominal instant
     (Sunday 09:00 for a Monday 09:00 slot, armed before the booking's reminder moved earlier):
