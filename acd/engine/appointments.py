@@ -15,8 +15,8 @@ counted, the appointment back in line at once for another agent (acd/engine/outb
 outside `callbacks.caller_hours` on the caller's own clock (an overseas caller's night) is refused
 (`outside_caller_hours`, acd/engine/caller_hours.py). A `remind` goes out `reminder_lead_s` before
 the slot at a decent hour for the caller: within those hours, not on a Sunday or a public holiday
-of the caller's calendar; one nominally due outside them goes out earlier, at the latest decent
-instant before; with none between the booking and the nominal instant, none is sent (at night or
+of the caller's calendar; one nominally due outside them goes out at the nearest decent instant,
+before it or (an hour or more before the slot) after it; with none, none is sent (at night or
 on a Sunday is worse than none). A reminder timer firing at an indecent hour (armed by an older
 release) waits for the next decent instant before the slot, or is dropped (acd/engine/reminders.py).
 """

@@ -12,7 +12,9 @@ caller's (as shipped), so metropolitan callbacks are due at the opening as befor
 Appointment reminders (a `remind` command, acd/engine/appointments.py) go out at a decent hour
 for the caller: within the same caller's hours, on a day that is neither a Sunday nor a public
 holiday of the caller's calendar (its department's, or its overseas number's): `reminder_at`
-moves one due outside them earlier, to the latest decent instant before it.
+moves one due outside them to the decent instant nearest it, the caller's last minute before it
+or, at least an hour before the slot, the caller's next morning: 12 h before a Monday 14:30
+slot is the Monday at 08:00, not the Saturday at 19:59.
 """
 
 from __future__ import annotations
@@ -63,6 +65,8 @@ def caller_subdivision(department: str | None, number: str) -> str | None:
 _REMINDER_DAYS = 15
 #: A reminder moved back from after the caller's hours goes out this long before their end.
 _LAST_MINUTE = 60.0
+#: A reminder moved on to the caller's next morning goes out at least this long before the slot.
+_AHEAD = 3600.0
 
 
 class CallerHours:
@@ -157,21 +161,33 @@ class CallerHours:
         lo = datetime.combine(day, self.start, zone).timestamp()
         return lo, datetime.combine(day, self.end, zone).timestamp()
 
-    def reminder_at(self, contact: Any, nominal: float, after: float) -> float | None:
+    def reminder_at(self, contact: Any, nominal: float, after: float, start: float) -> float | None:
         """When the contact's reminder nominally due at `nominal` goes out: `nominal` itself when
-        it falls in the caller's hours on a working day (Saturday included), else the latest such
-        instant before it (the caller's last minute of the day, 19:59 by default); None when there
-        is none after `after` (the booking: then no reminder is sent)."""
+        it falls in the caller's hours on a working day (Saturday included), else the such
+        instant nearest it (the earlier when as near): the latest before it (the caller's last
+        minute of the day, 19:59 by default) after `after` (the booking), or the first after it
+        (the caller's next morning) at least `_AHEAD` before `start` (the slot). None when
+        `nominal` is past at `after` (booked too soon), or neither is (no reminder is sent)."""
+        if nominal <= after:
+            return None
         zone, holidays = self._reminder_days(contact)
         day = datetime.fromtimestamp(nominal, zone).date()
+        before = None
         for i in range(_REMINDER_DAYS):
             span = self._day_span(day - timedelta(days=i), zone, holidays)
             if span is None or nominal < span[0]:
                 continue
             lo, hi = span
-            at = nominal if nominal < hi else max(lo, hi - _LAST_MINUTE)
-            return at if at > after else None
-        return None
+            if nominal < hi:
+                return nominal
+            before = max(lo, hi - _LAST_MINUTE)
+            break
+        before = before if before is not None and before > after else None
+        later = self.next_reminder(contact, nominal)
+        later = later if later is not None and later <= start - _AHEAD else None
+        if before is None or later is None:
+            return later if before is None else before
+        return before if nominal - before <= later - nominal else later
 
     def next_reminder(self, contact: Any, t: float) -> float | None:
         """The first decent instant for a reminder from `t` (`t` itself when it is one; None: none

@@ -19,7 +19,7 @@ def arm(book: Any, appointment: Appointment, now: float) -> None:
     the reminder's time is past), `caller_hours` (no decent instant between the booking and the
     reminder's time: the caller's night, a Sunday, a public holiday)."""
     nominal = appointment.start - book.settings.reminder_lead_s
-    remind_at = book.caller_hours.reminder_at(appointment, nominal, now)
+    remind_at = book.caller_hours.reminder_at(appointment, nominal, now, appointment.start)
     if remind_at is not None:
         book.line.timers.set(remind_at, "remind", appointment.id, appointment.token)
     else:

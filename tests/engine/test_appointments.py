@@ -665,9 +665,21 @@ def reminders(d: Driver) -> list[tuple[str, str]]:
         ("2026-03-04T08:30:00", 43200, "2026-03-03T19:59:00+01:00"),
         # within the caller's hours on a working day: at the nominal instant, as before
         ("2026-03-04T15:00:00", 86400, "2026-03-03T15:00:00+01:00"),
+        # the nearest decent instant, the morning of the slot when nearer than the last evening:
+        # 12 h before a Monday 14:30 slot is Monday 02:30 -> Monday 08:00 (5 h 30 after), not the
+        # Saturday at 19:59 (30 h 31 before, two days before the slot)
+        ("2026-03-09T14:30:00", 43200, "2026-03-09T08:00:00+01:00"),
+        # 24 h before Monday 15:00 is Sunday 15:00: Monday 08:00 (17 h after) beats Saturday
+        # 19:59 (19 h 01 before); Monday 09:00 above keeps its Saturday (13 h before, 23 h after)
+        ("2026-03-09T15:00:00", 86400, "2026-03-09T08:00:00+01:00"),
+        # Tuesday after Easter Monday (6 April 2026): the morning of the slot, not the Saturday
+        ("2026-04-07T10:00:00", 86400, "2026-04-07T08:00:00+02:00"),
+        # the morning of the slot only an hour or more before it: 12 h before a Monday 08:30 slot
+        # (Sunday 20:30) stays on the Saturday
+        ("2026-03-09T08:30:00", 43200, "2026-03-07T19:59:00+01:00"),
     ],
 )
-def test_a_reminder_due_at_night_on_a_sunday_or_a_holiday_goes_out_earlier_at_a_decent_hour(
+def test_a_reminder_due_at_night_on_a_sunday_or_a_holiday_goes_out_at_the_nearest_decent_hour(
     router_kind, slot, lead, sent
 ):
     d = driver(router_kind, reminder_lead_s=lead)
@@ -689,13 +701,16 @@ def test_a_reminder_follows_the_callers_own_clock_overseas(router_kind):
 
 
 def test_with_no_decent_hour_between_booking_and_the_nominal_reminder_none_is_sent(router_kind):
-    """Booked on Saturday at 21:00 for Monday 09:00: the nominal reminder (Sunday 09:00) has no
-    decent instant before it after the booking: no reminder (the caller booked it a day and a
-    half before; a reminder in the night or on the Sunday would be worse than none)."""
+    """Booked on Saturday at 21:00 for Monday 08:30: the nominal reminder (Sunday 08:30) has no
+    decent instant before it after the booking, and the Monday's 08:00 is less than an hour before
+    the slot: no reminder (the caller booked it a day and a half before; a reminder in the night or
+    on the Sunday would be worse than none). For Monday 09:00, Monday 08:00 is an hour before: the
+    reminder goes out then (before, none was sent)."""
     d = driver(router_kind, now=local("2026-03-07T21:00:00").timestamp())
-    book(d, "ap1", "2026-03-09T09:00:00", site="lille")
+    book(d, "ap1", "2026-03-09T08:30:00", site="lille")
+    book(d, "ap2", "2026-03-09T09:00:00", site="lille")
     d.advance(local("2026-03-09T09:00:00").timestamp() - d.now - 1)
-    assert reminders(d) == []
+    assert reminders(d) == [("2026-03-09T08:00:00+01:00", "ap2")]
     assert d.engine.appointments["ap1"].status == "booked"
 
 
@@ -712,8 +727,9 @@ def statuses(d: Driver, appointment_id: str) -> list[dict]:
     [
         # Monday 10:00 for 15:00 the same day: 24 h before is already past
         ("2026-03-02T10:00:00", "2026-03-02T15:00:00", "too_soon"),
-        # Saturday 21:00 for Monday 09:00: no decent instant between the booking and Sunday 09:00
-        ("2026-03-07T21:00:00", "2026-03-09T09:00:00", "caller_hours"),
+        # Saturday 21:00 for Monday 08:30: no decent instant between the booking and Sunday 08:30,
+        # Monday 08:00 less than an hour before the slot
+        ("2026-03-07T21:00:00", "2026-03-09T08:30:00", "caller_hours"),
     ],
 )
 def test_a_reminder_skipped_at_booking_says_so_in_the_history(router_kind, booked_at, slot, why):

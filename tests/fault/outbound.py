@@ -130,8 +130,9 @@ class OutboundFaults:
 
     def reminder_decent(self, t: float) -> bool:
         """Whether a reminder due at `t` goes out then, as acd's rule says (acd/engine/caller_hours.py);
-        one due at another instant goes out earlier, at the last decent one, if that follows the
-        booking, else not at all."""
+        one due at another instant goes out at the nearest decent one (the last before it, if that
+        follows the booking, or the caller's next morning an hour or more before the slot), else
+        not at all."""
         local = datetime.fromtimestamp(t, PARIS)
         if local.weekday() == 6 or local.date() in _national_holidays():
             return False
@@ -329,8 +330,8 @@ class OutboundPlay:
         sent, at, until_sent, until_at = contact.lifetime(i, end)
         due = contact.booked[i].start - self.f.reminder_lead_s
         if at < due <= until_sent:
-            # due at an hour too late (or on a Sunday, a holiday): acd sends it earlier, at the
-            # caller's last decent minute, if the booking was made by then; none otherwise
+            # due at an hour too late (or on a Sunday, a holiday): acd sends it at the nearest
+            # decent instant (the caller's last minute before, or next morning), if any; else none
             return 1 if self.f.reminder_decent(due) else None
         if due <= sent or due > until_at:
             return 0
