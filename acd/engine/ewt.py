@@ -147,6 +147,10 @@ class ServiceRateTracker:
             self._busy[skill] += max(0.0, now - since)
             self._since[skill] = None
 
+    def busy_since(self, skill: str) -> float | None:
+        """Since when the skill's line has held callers without a break (None: empty now)."""
+        return self._since.get(skill)
+
     def _busy_at(self, skill: str, now: float) -> float:
         since = self._since[skill]
         return self._busy[skill] + (max(0.0, now - since) if since is not None else 0.0)

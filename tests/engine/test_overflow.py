@@ -50,6 +50,7 @@ def config_with_services(
         "activate_ewt_s": 600,
         "deactivate_ewt_s": 240,
         "max_wait_s": 1200,
+        "patience_share": 0,  # the threshold's own mechanics; the callers' patience: its own tests
         **(overflow or {}),
     }
     if campaigns is not None:
@@ -459,3 +460,87 @@ def test_a_service_opening_is_kept_across_a_state_export_and_import(router_kind)
     again = Driver(engine_state.load(config, json.loads(json.dumps(engine_state.dump(d.engine)))), now=d.now)
     again.advance(local("2026-03-02T13:31:00") - again.now)
     assert _moved(again) == [("c1", "sip-59")]
+
+
+# -- the callers' patience (overflow.patience_share)
+
+
+def _patience_driver(router_kind: str, patience_s: float | None, **overflow: Any) -> Driver:
+    """A campaign (overflow active), threshold 30 s; a1 staffed and talking (AHT 300 s: the next
+    caller's expected wait is 300 s). `patience_s`: twenty callers (no department) seen hanging
+    up after that long, so the skill's abandonment rate is 1 / patience_s; None: nobody yet."""
+    campaign = {"id": "spring", "name": "Déclaration", "start": "2026-03-01", "end": "2026-03-31"}
+    d = driver(
+        router_kind,
+        campaigns=[campaign],
+        wrap_up_s=0,
+        capacity=5,
+        overflow={"threshold_s": 30, "patience_share": 1.0, **overflow},
+    )
+    d.agent("a1", "available")
+    d.offer("c0")
+    d.send("call.answered", call_id="c0", agent_id="a1")
+    for i in range(20 if patience_s is not None else 0):
+        assert d.offer(f"w{i}")["action"] == "queue"
+        d.advance(patience_s)
+        d.send("call.ended", call_id=f"w{i}", reason="abandoned")
+    return d
+
+
+def test_a_caller_the_line_would_answer_before_they_give_up_is_not_overflowed(router_kind):
+    """The rule (patience_share 1.0 here; 1.5 shipped): the threshold sends a caller to a local
+    service only when the expected wait is also beyond that share of the mean patience the
+    skill's callers show. A
+    caller expected to wait 300 s among callers who hang up after 1,000 s on average is answered
+    by the national line, which would otherwise idle later: it stays; among callers who hang up
+    after 100 s, it is sent. Before, both were sent (the threshold alone, 30 s)."""
+    patient = _patience_driver(router_kind, 1000.0)
+    decision = patient.offer("c1", department="59")
+    assert decision["action"] == "queue", decision
+    assert 30 < decision["ewt_s"] < 1000
+    hasty = _patience_driver(router_kind, 100.0)
+    assert hasty.offer("c1", department="59")["action"] == "overflow"
+
+
+def test_with_no_hang_up_seen_the_national_line_keeps_its_callers(router_kind):
+    """Nobody seen giving up (theta 0): every caller is expected to wait for the national line,
+    which answers them all; the threshold sends nobody away. `patience_share: 0` is the
+    threshold alone, as before."""
+    d = _patience_driver(router_kind, None)
+    assert d.offer("c1", department="59")["action"] == "queue"
+    alone = _patience_driver(router_kind, None, patience_share=0)
+    assert alone.offer("c1", department="59")["action"] == "overflow"
+
+
+def test_a_caller_nobody_is_staffed_for_is_overflowed_whatever_the_patience(router_kind):
+    """The national line cannot answer a caller nobody is staffed for: the patience rule does not
+    keep it (the first paiement caller, nobody staffed, no hang-up seen)."""
+    d = _patience_driver(router_kind, None)
+    decision = d.offer("p1", skill="paiement", department="59")
+    assert decision["action"] == "overflow", decision
+
+
+def test_a_saturated_line_sends_a_caller_whose_place_another_would_take(router_kind):
+    """The other way the line loses a caller: saturated (callers without a break for
+    `saturated_s`, 600 s), with the callers ahead expected to give up `saturated_hang_ups` (3)
+    times or more while this one waits, its place goes to one of them, who would otherwise
+    hang up. Callers who hang up after 1,000 s on average, six ahead (no department: they stay),
+    one agent: the next caller expects about 1,240 s, 1.24 times the mean patience (under the
+    1.5 of `patience_share`), and 0.001 x 6 x 1,240 = 7.4 hang-ups ahead while it waits: sent once
+    the line has held callers for 600 s, kept before."""
+    fresh = _patience_driver(router_kind, 1000.0, patience_share=1.5)
+    for i in range(6):
+        fresh.offer(f"q{i}")
+    fresh.advance(590)
+    decision = fresh.offer("c1", department="59")
+    assert decision["action"] == "queue" and 1000 < decision["ewt_s"] < 1500, decision
+    saturated = _patience_driver(router_kind, 1000.0, patience_share=1.5)
+    for i in range(6):
+        saturated.offer(f"q{i}")
+    saturated.advance(600)
+    assert saturated.offer("c1", department="59")["action"] == "overflow"
+    calm = _patience_driver(router_kind, 1000.0, patience_share=1.5, saturated_hang_ups=10)
+    for i in range(6):
+        calm.offer(f"q{i}")
+    calm.advance(600)
+    assert calm.offer("c1", department="59")["action"] == "queue"
