@@ -278,13 +278,15 @@ class Platform:
             )
 
     def book_appointment(self, call: SimCall, skill: str, now: float, horizon_days: int) -> None:
-        """The caller books the first slot with a place and hangs up."""
+        """The caller books the first slot with a place it may take (in its own hours: the
+        listing with its department) and hangs up."""
         zone = self.engine.calendar.zone
         day = datetime.fromtimestamp(now, zone).date()
         start = None
         slots = self.queries.appointment_slots
+        caller = {"department": call.department} if call.department else {}
         for d in range(horizon_days):
-            for slot in slots(skill, day + timedelta(days=d), None, now):
+            for slot in slots(skill, day + timedelta(days=d), None, now, **caller):
                 if slot["remaining"] > 0 and slot["start"] > now:
                     start = slot["start"]
                     break
