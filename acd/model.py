@@ -302,6 +302,7 @@ class OverflowStatus(Decision):
     reason: str
     campaign: str | None = None
     skills: list[str] | None = None
+    sends: str | None = None  # auto: which callers an active overflow sends (acd/engine/overflow.py)
     action = "overflow_mode"
 
     def to_wire(self) -> dict[str, Any]:
@@ -310,6 +311,8 @@ class OverflowStatus(Decision):
             out["campaign"] = self.campaign
         if self.skills is not None:
             out["skills"] = list(self.skills)
+        if self.sends is not None:
+            out["sends"] = self.sends
         return out
 
 

@@ -244,6 +244,11 @@ class OverflowStatus(BaseModel):
     mode: Literal["auto", "on", "off"]
     active: bool
     reason: str
+    sends: str | None = Field(
+        None,
+        description="auto: which callers an active overflow sends to their local services (the ones "
+        "the national line would lose, config/overflow.yaml patience_share)",
+    )
 
 
 class ServiceView(BaseModel):

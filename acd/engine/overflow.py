@@ -129,13 +129,14 @@ class Overflow:
         if self.mode is OFF:
             return {"mode": "off", "active": False, "reason": "forced off by the supervisor"}
         campaign = self._campaign(now)
+        sends = {"sends": sends_whom(self.settings)}
         if campaign is not None:
             return {
                 "mode": "auto",
                 "active": True,
                 "reason": f"campaign: {campaign.name}",
                 "campaign": campaign.id,
-            }
+            } | sends
         if self.hot_skills:
             skills = sorted(self.hot_skills)
             return {
@@ -143,12 +144,12 @@ class Overflow:
                 "active": True,
                 "reason": reason_hot(skills, self.settings.activate_ewt_s, self.settings.deactivate_ewt_s),
                 "skills": skills,
-            }
+            } | sends
         return {
             "mode": "auto",
             "active": False,
             "reason": reason_cool(self.settings.activate_ewt_s),
-        }
+        } | sends
 
     def _campaign(self, now: float):
         return self.calendar.campaign(now) if self.settings.during_campaigns else None
@@ -160,6 +161,19 @@ def reason_hot(skills: list[str], activate: float, deactivate: float) -> str:
     return (
         f"the expected wait of a caller who queues reached {activate:g} s for {', '.join(skills)} "
         f"(on until it falls below {deactivate:g} s)"
+    )
+
+
+def sends_whom(settings: Any) -> str:
+    """Auto: which callers an active overflow sends to their offices (`GET /v1/overflow`'s
+    `sends`): active, it may send nobody, the national line keeping the callers it would answer."""
+    if settings.patience_share <= 0:
+        return f"every caller expected to wait over {settings.threshold_s:g} s"
+    return (
+        f"a caller expected to wait over {settings.threshold_s:g} s whom the national line would lose: "
+        f"a wait over {settings.patience_share:g} times its callers' mean patience, or a line holding "
+        f"callers for {settings.saturated_s:g} s with {settings.saturated_hang_ups:g} hang-ups expected "
+        "ahead of it"
     )
 
 

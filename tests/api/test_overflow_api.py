@@ -30,6 +30,21 @@ async def test_overflow_starts_in_auto_and_says_why(make_platform):
     assert body["reason"]
 
 
+async def test_overflow_says_which_callers_it_sends(make_platform):
+    """Active, auto overflow may send nobody: the national line keeps the callers it would answer
+    (config/overflow.yaml, patience_share). `sends` says so, for the supervisor who sees it
+    active and its offices idle; with patience_share 0, every caller over the threshold."""
+    platform = await make_platform(config=config_with_services(overflow={"patience_share": 1.5}))
+    _, body = await platform.get("/v1/overflow")
+    assert "would lose" in body["sends"] and "1.5 times its callers' mean patience" in body["sends"]
+    assert "over 300 s" in body["sends"]
+    alone = await make_platform(config=config_with_services())  # patience_share 0
+    _, body = await alone.get("/v1/overflow")
+    assert body["sends"] == "every caller expected to wait over 300 s"
+    _, body = await alone.request("PUT", "/v1/overflow", {"mode": "on"})
+    assert "sends" not in body
+
+
 async def test_the_supervisor_switch_forces_overflow_on_then_off(make_platform):
     platform = await make_platform(config=config_with_services())
     status, body = await platform.request("PUT", "/v1/overflow", {"mode": "on"})

@@ -17,7 +17,7 @@ import pytest
 from acd.config import Config
 from acd.engine import Engine, EngineError
 from acd.engine import state as engine_state
-from acd.engine.overflow import reason_cool, reason_hot
+from acd.engine.overflow import reason_cool, reason_hot, sends_whom
 from acd.events import any_event_adapter
 from acd.model import AgentState
 from tests.conftest import T0, Driver, small_config
@@ -473,7 +473,10 @@ def as_this_release(expected: dict[str, Any]) -> dict[str, Any]:
     skill is available (impot_revenu: 4 available; it said the line's pace, 25.8 s).
 
     2026-12-05: the overflow's `reason` says which wait it watches and its hysteresis (a supervisor
-    read "expected wait above 600 s" beside a queue's 0 s)."""
+    read "expected wait above 600 s" beside a queue's 0 s).
+
+    2026-12-05: in auto, the overflow's `sends` says which callers an active overflow sends (the
+    ones the national line would lose: config/overflow.yaml's patience_share)."""
     expected = json.loads(json.dumps(expected))
     for step in expected["followup"]:
         for command in step.get("commands", []):
@@ -498,6 +501,8 @@ def as_this_release(expected: dict[str, Any]) -> dict[str, Any]:
     queues["lsf"].update(agents_available=0, agents_busy=3)
     expected["at_snapshot"]["overflow"]["reason"] = reason_hot(["lsf"], 600, 300)
     after["overflow"]["reason"] = reason_cool(600)
+    sends = sends_whom(rich_config().overflow)
+    expected["at_snapshot"]["overflow"]["sends"] = after["overflow"]["sends"] = sends
     return expected
 
 
