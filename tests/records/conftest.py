@@ -90,6 +90,6 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
         pytest.fail(f"no PostgreSQL at {PG_BASE}: {exc}")
     yield Backend("postgresql", PG_BASE.rsplit("/", 1)[0] + f"/{name}", name)
     with _admin() as conn:
-        conn.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
-        conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,))
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        # FORCE ends the sessions still open (the service's writer may reconnect between a
+        # terminate and the drop, which then waited or failed), in one statement
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
