@@ -281,9 +281,9 @@ class OverflowConfig(_Model):
     #: Never stranded: a call waiting this long is moved to its local service if it can take it,
     #: otherwise offered a callback.
     max_wait_s: PosSeconds = 1200.0
-    #: Auto: the threshold sends a caller only when the line would lose it: its expected wait is
-    #: over this many times its callers' mean patience (1 / theta; 0: the threshold alone)...
-    patience_share: Annotated[float, Field(ge=0, strict=True, allow_inf_nan=False)] = 1.5
+    #: Auto, opt-in (0: the contract's threshold alone): a caller is sent only when the line would
+    #: lose it, its expected wait over this many times its callers' mean patience (1 / theta)...
+    patience_share: Annotated[float, Field(ge=0, strict=True, allow_inf_nan=False)] = 0.0
     #: ...or the line held callers this long and those ahead give up this often while it waits.
     saturated_s: NonNegSeconds = 600.0
     saturated_hang_ups: Annotated[float, Field(ge=0, strict=True, allow_inf_nan=False)] = 3.0

@@ -117,3 +117,26 @@ def test_a_call_preferring_a_busy_agent_goes_at_once_to_an_idle_eligible_one(rou
 
 def test_the_shipped_routing_holds_no_call_for_a_preferred_agent() -> None:
     assert SHIPPED.routing.preferred_agent_wait_s == 0
+
+
+#: Tuesday 5 May 2026, 10:00 in Paris: the tax return campaign (config/calendar.yaml).
+CAMPAIGN = datetime(2026, 5, 5, 8, 0, tzinfo=UTC).timestamp()
+
+
+@pytest.mark.parametrize("router", ["numba", "reference"])
+def test_in_a_campaign_a_caller_expected_to_wait_over_the_threshold_goes_to_its_office(router: str) -> None:
+    """CONTRACT.md, "Overflow": while overflow is active, a call whose expected wait exceeds the
+    overflow threshold goes to its department's local service. In a campaign (auto: active), a
+    service just started (no caller seen hanging up yet), the one agent for the skill talking:
+    the next caller is expected to wait a handle time, over the shipped 60 s, and goes to the
+    Nord's office; a caller without a department stays, and is told its expected wait."""
+    d = Driver(Engine(SHIPPED, router=router), CAMPAIGN)
+    skill = "paiement"
+    agent = next(a.id for a in SHIPPED.agents if skill in a.skills)
+    d.agent(agent, "available")
+    assert d.offer("c0", skill=skill)["action"] == "connect"
+    d.send("call.answered", call_id="c0", agent_id=agent)
+    kept = d.offer("c1", skill=skill)
+    assert kept["action"] == "queue" and kept["ewt_s"] > SHIPPED.overflow.threshold_s, kept
+    sent = d.offer("c2", skill=skill, department="59")
+    assert sent["action"] == "overflow" and sent["service"], sent
