@@ -246,8 +246,9 @@ class OverflowStatus(BaseModel):
     reason: str
     sends: str | None = Field(
         None,
-        description="auto: which callers an active overflow sends to their local services (the ones "
-        "the national line would lose, config/overflow.yaml patience_share)",
+        description="auto: which callers an active overflow sends to their local services (every "
+        "caller over the threshold; with config/overflow.yaml patience_share, the ones the national "
+        "line would lose)",
     )
 
 
