@@ -109,6 +109,8 @@ class CallerHours:
         `department`, its `number`: zone as the booking finds it): a slot `check_slot` would
         refuse has no place left, as a past one; without a caller, as it is."""
         zone = caller_zone(department, number or "")
+        if zone is None:
+            return slots
         for slot in slots:
             if not self.fits(zone, slot["start"], slot["end"]):
                 slot["remaining"] = 0
@@ -163,7 +165,7 @@ class CallerHours:
 
     def reminder_at(self, contact: Any, nominal: float, after: float, start: float) -> float | None:
         """When the contact's reminder nominally due at `nominal` goes out: `nominal` itself when
-        it falls in the caller's hours on a working day (Saturday included), else the such
+        it falls in the caller's hours on a working day (Saturday included), else the decent
         instant nearest it (the earlier when as near): the latest before it (the caller's last
         minute of the day, 19:59 by default) after `after` (the booking), or the first after it
         (the caller's next morning) at least `_AHEAD` before `start` (the slot). None when

@@ -221,14 +221,15 @@ class OverflowRules:
             self.watch(now)
             if not overflow.active_for(call.skill, now):
                 return None
-        if overflow.mode is not ON and (ewt <= overflow.threshold_s() or not self._lost_anyway(call, ewt)):
+        lost = self._lost_anyway
+        if overflow.mode is not ON and (ewt <= overflow.threshold_s() or not lost(call, ewt, now)):
             return None
         service = overflow.service_for(call)
         if service is None or not service.can_take(now):
             return None
         return service
 
-    def _lost_anyway(self, call: Call, ewt: float) -> bool:
+    def _lost_anyway(self, call: Call, ewt: float, now: float) -> bool:
         """Whether the national line would lose this caller, or another in its stead, were it kept:
         only then may the threshold send it to a local service. Sent away, a caller the line would
         answer leaves a place that no other caller takes, and the line, kept short, leaves its
@@ -236,15 +237,15 @@ class OverflowRules:
         under FIFO, 86 % with every caller over 60 s sent away). The line loses it when
 
         - it is expected to wait over `patience_share` times the mean patience its skill's callers
-          show (1 / theta, the abandonment rate of the expected wait; shipped 1.5: a caller 78 %
-          likely to give up first), or
+          show (1 / theta, the abandonment rate of the expected wait; 1.5: a caller 78 % likely
+          to give up first), or
         - the line is saturated: it has held callers without a break for `saturated_s`, and the
           callers ahead are expected to give up at least `saturated_hang_ups` times while this one
           waits (theta x callers ahead x expected wait): its place goes to one of them, who would
           otherwise hang up, so the line answers as many.
 
         No hang-up seen yet (theta 0): nobody is lost. Nobody staffed for the call, or
-        `patience_share` 0: the threshold alone decides."""
+        `patience_share` 0 (shipped: the contract's rule): the threshold alone decides."""
         settings = self.overflow.settings
         if settings.patience_share <= 0.0:
             return True
@@ -260,7 +261,7 @@ class OverflowRules:
         if ewt * theta > settings.patience_share:
             return True
         since = line.service_rate.busy_since(call.skill)
-        if since is None or line._last_now - since < settings.saturated_s:
+        if since is None or now - since < settings.saturated_s:
             return False
         ahead = line.plain_waiting_by_skill[skill] - (0 if call.needs else 1)
         return theta * ahead * ewt >= settings.saturated_hang_ups
