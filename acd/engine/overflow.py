@@ -80,7 +80,9 @@ class Overflow:
         marked (auto mode). Only the side of one threshold matters: a cool skill turns hot once
         its wait reaches `activate_ewt_s`, a hot one cools once it falls below `deactivate_ewt_s`
         (never above `activate_ewt_s`: validated); `Line.skill_wait_reaches` settles it from the
-        sum's bounds, mostly. A skill nobody staffs and nobody waits for has no live wait: 0 s.
+        sum's bounds, mostly. A skill nobody staffs and nobody waits for has no wait to measure:
+        a cool one stays cool (0 s), a hot one stays hot (its next caller is told
+        `ewt_unstaffed_s`, as the one just sent to her office was: only staffing cools it).
         One loop over the marked skills, the look-ups hoisted: asked after nearly every batch."""
         hot = self.hot_skills
         activate, deactivate = self.settings.activate_ewt_s, self.settings.deactivate_ewt_s
@@ -93,7 +95,10 @@ class Overflow:
             waiting, staffed = waiting_by_skill[i], staffed_by_skill[i]
             was_hot = skill in hot
             cut = deactivate if was_hot else activate
-            reached = reaches(skill, waiting + 1, staffed, cut) if waiting or staffed else cut <= 0.0
+            if waiting or staffed:
+                reached = reaches(skill, waiting + 1, staffed, cut)
+            else:  # nothing to measure: a hot skill keeps its side, a cool one too (0 s)
+                reached = was_hot or cut <= 0.0
             if reached != was_hot:
                 if reached:
                     hot.add(skill)

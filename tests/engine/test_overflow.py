@@ -278,6 +278,27 @@ def test_auto_the_caller_whose_wait_turns_overflow_on_is_overflowed_too(router_k
     assert d.offer("f2", skill="paiement", department="59")["action"] == "overflow"
 
 
+def test_auto_stays_on_for_a_skill_nobody_staffs_once_its_caller_has_gone(router_kind):
+    """Overflow turned on by the wait of an unstaffed skill's caller stays on once she has been
+    sent to her office: the next caller is told the same 3600 s (`GET /v1/queues`' ewt_s) and is
+    overflowed too, so the status says it is active, and why, until that wait falls below
+    `deactivate_ewt_s` (hysteresis). Before, the skill cooled as soon as its one caller left the
+    line: `GET /v1/overflow` said no skill's wait had reached the threshold, between two callers
+    it overflowed (seen from outside: a service pinned on an ordinary weekday, nobody logged in)."""
+    d = driver(router_kind)  # threshold 300 s, activate at 600 s, deactivate below 240 s
+    assert d.offer("f1", skill="paiement", department="59")["action"] == "overflow"
+    status = d.engine.overflow.status(d.now)
+    queue = next(q for q in d.engine.queries.queues(d.now) if q["skill"] == "paiement")
+    assert queue["ewt_s"] >= 600
+    assert status["active"] is True, status
+    assert "paiement" in status["reason"]
+    assert d.offer("f2", skill="paiement", department="59")["action"] == "overflow"
+    assert d.engine.overflow.status(d.now)["active"] is True
+    d.agent("a2", "available")  # paiement staffed: a caller who queues waits 120 s, below 240 s
+    d.agent("a3", "available")
+    assert d.engine.overflow.status(d.now)["active"] is False
+
+
 def test_mode_can_be_switched_at_run_time(router_kind):
     d = driver(router_kind)
     assert d.send("overflow.mode", mode="on") == {
