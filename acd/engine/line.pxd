@@ -1,8 +1,8 @@
 # The compiled twin's typed parts (acd/compiled.py; docs/performance.md, fourteenth round): the
 # records as extension types (acd/engine/records.pxd), named by the `cython.locals` of line.py,
 # and the line itself an extension type whose attributes its methods read at fixed offsets (an
-# `Engine`, its Python subclass, keeps a `__dict__` for its own). Every attribute the line's hot
-# path reads is declared here; from the source none of this applies.
+# `Engine` extends it, an extension type too: core.pxd). Every attribute the line's hot path
+# reads is declared here; from the source none of this applies.
 from acd.engine.records cimport Agent, Appointment, Call, Callback
 
 cdef class Line:
