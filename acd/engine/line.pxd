@@ -3,13 +3,20 @@
 # and the line itself an extension type whose attributes its methods read at fixed offsets (an
 # `Engine` extends it, an extension type too: core.pxd). Every attribute the line's hot path
 # reads is declared here; from the source none of this applies.
+from acd.engine.ewt cimport AbandonmentTracker, AhtTracker, ServiceRateTracker
 from acd.engine.records cimport Agent, Appointment, Call, Callback
+from acd.engine.timers cimport Timers
 
 cdef class Line:
     cdef public object config, observer, skills, skill_index, router, agents, _agent_by_row
-    cdef public object calls, _call_by_row, _ended, _seq, _last_now, timers, aht, _site_ids
+    cdef public object calls, _call_by_row, _ended, _seq, _last_now, _site_ids
     cdef public object waiting_by_skill, plain_waiting_by_skill, staffed_by_skill, _ewt_dirty
-    cdef public object calendar, today, service_rate, abandonment
+    cdef public object calendar, today
+    # the parts the hot path calls, typed (timers.pxd, ewt.pxd): their methods called in C
+    cdef public Timers timers
+    cdef public AhtTracker aht
+    cdef public ServiceRateTracker service_rate
+    cdef public AbandonmentTracker abandonment
     cdef public object _seen_digest, _pending, _leaving, _reported_at, _last_sync_at, _held
     cdef public object _no_answer, flagged, _watchdog_at, _opening_at
     cdef public object _idempotency_ttl_s, _ended_retention, _wrap_up_s, _ewt_unstaffed_s
