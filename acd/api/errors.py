@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, get_args
 
 from aiohttp import web
 from pydantic import ValidationError
@@ -14,6 +14,7 @@ from acd.events import (
     CALLER_PATTERN,
     DEPARTMENT_PATTERN,
     E164_PATTERN,
+    EVENT_TYPES,
     IDENT_PATTERN,
     NUMBER_PATTERN,
     SIP_URI_PATTERN,
@@ -79,6 +80,13 @@ def validation_error(exc: ValidationError, what: str) -> ApiError:
         )
     first = details[0]
     where = ".".join(str(p) for p in first["loc"]) or what
+    if first["type"] == "union_tag_not_found":  # no `type` to know the event by (a wrapped batch?)
+        valid = ", ".join(get_args(kind.model_fields["type"].annotation)[0] for kind in EVENT_TYPES)
+        message = (
+            f"{where}: an event needs its `type`, one of: {valid}; the body is one event object "
+            "or a JSON array of up to 1000 of them"
+        )
+        return ApiError(422, f"invalid_{what}", message, details)
     if first["type"] in REFUSALS:  # a number acd must not dial (acd/phone.py): the reason is the code
         field = str(first["loc"][-1]) if first["loc"] else what
         return ApiError(422, first["type"], f"{where}: {first['msg']}", {"field": field, "loc": first["loc"]})

@@ -369,6 +369,17 @@ async def test_an_unknown_event_type_lists_the_valid_types(platform):
         assert valid in body["error"]["message"]
 
 
+async def test_an_event_without_a_type_says_what_an_event_and_the_body_look_like(platform):
+    """A client's first try, wrapping its batch in an object: no `type` to route it by. The answer
+    names the field and the valid types, and what the body is (an event or an array of them)."""
+    for body in ({"events": [{"id": "e1", "type": "call.offered"}]}, {"id": "e1", "call_id": "c1"}):
+        status, answer = await platform.events(body)
+        assert_error(status, answer, 422, "invalid_event")
+        message = answer["error"]["message"]
+        assert "`type`" in message and "call.offered" in message and "agent.state" in message, message
+        assert "JSON array" in message, message
+
+
 async def test_a_phone_number_not_in_e164_says_what_e164_looks_like(platform):
     status, body = await platform.request("POST", "/v1/callbacks", {"number": "06 12", "skill": "lsf"})
     assert_error(status, body, 422, "invalid_callback")
