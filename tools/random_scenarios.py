@@ -15,8 +15,7 @@ line (by more than 0.2 point), how many reached fewer callers in all (acd's cont
 FIFO's answer rate: the outcome this project serves), and which. One seed is one run: a
 scenario of a hundred calls moves by a few points from one seed to the next; play a scenario
 found below again with other seeds (`seed:` in the file printed with `--keep DIR`) before
-calling it a defect. Two runs at a time; a seed takes
-about a second.
+calling it a defect. Two runs at a time; a seed takes about a second.
 """
 
 from __future__ import annotations

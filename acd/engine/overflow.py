@@ -171,7 +171,8 @@ def reason_hot(skills: list[str], activate: float, deactivate: float) -> str:
 
 def sends_whom(settings: Any) -> str:
     """Auto: which callers an active overflow sends to their offices (`GET /v1/overflow`'s
-    `sends`): active, it may send nobody, the national line keeping the callers it would answer."""
+    `sends`): shipped, every caller over the threshold; with `patience_share`, only those the
+    national line would lose, so that active it may send nobody."""
     if settings.patience_share <= 0:
         return f"every caller expected to wait over {settings.threshold_s:g} s"
     return (
