@@ -326,7 +326,7 @@ def on_agent_state(line: Line, e: AgentStateChanged, t: float, now: float, comma
     ):
         agent.reason = e.reason  # the same state for another reason (lunch, then a meeting)
         return None
-    ignored = line._agent_event(agent, e.state, t, now, commands, reason=e.reason)
+    ignored = line._agent_event(agent, e.state, t, now, commands, call=None, reason=e.reason)
     return None if ignored is None else Ignored(ignored)
 
 

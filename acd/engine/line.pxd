@@ -25,3 +25,31 @@ cdef class Line:
     cdef public object _max_answered_s, _busy_without_call_s, _max_ringing_s, _max_waiting_s
     cdef public object outbound, callback_book, overflow_rules, callbacks, appointments
     cdef public object appointment_book, overflow
+
+    # The hot methods `cpdef` (sixteenth round): called in C by the code that knows the line's
+    # type (its own methods, the engine's, the handlers of acd/engine/calls.pxd), by name from
+    # Python as before. Arguments `object` as the source wrote them, the records typed.
+    cpdef object _preference(self, Call call)
+    cpdef object _enqueue(self, Call call, object preference=*)
+    cpdef object _dequeue(self, Call call)
+    cpdef object _served_from_line(self, Call call, object now, object paced=*)
+    cpdef object _try_route(self, Call call, object now, object commands)
+    cpdef object _connect(self, Call call, Agent agent, object now, object commands, object notify)
+    cpdef object _offer_work(self, Agent agent, object now, object commands, object paced=*)
+    cpdef object _may_dial(self, Call call, object now)
+    cpdef object _arm_call_timer(self, Call call, object now)
+    cpdef object queue_decision(self, Call call, object position=*, object ewt=*)
+    cpdef object expected_wait(self, Call call, object position)
+    cpdef object skill_wait(self, object skill, object position, object staffed)
+    cpdef object skill_wait_reaches(self, object skill, object position, object staffed, object cut)
+    cpdef object _line_rate(self, object skill, object staffed)
+    cpdef object _end_call(self, Call call, object reason, object t, object now, object commands)
+    cpdef object _observe_handle(self, Agent agent, Call call, object t)
+    cpdef object _maybe_survey(self, Call call, object now, object commands)
+    cpdef object _finish_call(self, Call call, object t, object now, object reason)
+    cpdef object _agent_event(self, Agent agent, object event, object t, object now, object commands, Call call=*, object reason=*)
+    cpdef object _set_state(self, Agent agent, object state, object t)
+    cpdef object _count_staffed(self, object skills, object delta)
+    cpdef object _record(self, Call call, object now, object entry)
+    cpdef object _command(self, Call call, object name, object decision, object now)
+    cpdef object agent_state(self, Agent agent)

@@ -387,7 +387,7 @@ class Line:
 
     @cython.locals(call=Call, agent=Agent)
     def _connect(
-        self, call: Call, agent: Agent, now: float, commands: list[Command], *, notify: bool
+        self, call: Call, agent: Agent, now: float, commands: list[Command], notify: bool
     ) -> ConnectDecision | None:
         """Reserve the agent for the call: ring it (the decision, or a `connect` command when
         `notify`), or dial out for a callback or an appointment (None: an `originate` command)."""
@@ -634,7 +634,6 @@ class Line:
         t: float,
         now: float,
         commands: list[Command],
-        *,
         call: Call | None = None,
         reason: str | None = None,
     ) -> str | None:

@@ -132,7 +132,8 @@ def _reconcile(
         if agent.call_id is not None and wire in ("available", "busy", "wrap_up"):
             continue  # its call (still held by the platform) owns it
         line._reported_at[agent_id] = t
-        line._agent_event(agent, wire, max(t, agent.state_changed_at), now, commands, reason="sync")
+        at = max(t, agent.state_changed_at)
+        line._agent_event(agent, wire, at, now, commands, call=None, reason="sync")
     return ended
 
 
