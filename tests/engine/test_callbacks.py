@@ -206,6 +206,22 @@ def test_the_fair_share_keeps_agents_for_live_callers_who_wait(router_kind):
     assert _served(d, d.commands[-1]) == "cb1"  # the share's second place
 
 
+def test_the_fair_share_is_a_share_of_the_agents_staffed_for_the_skill(router_kind):
+    """`max_share` x the agents staffed for the skill (4 here, all on live calls): two requested
+    callbacks in line at most, however many are due; the others wait for a place."""
+    d = driver(router_kind, max_share=0.5)
+    for i, agent in enumerate(("a1", "a4", "a5", "a2")):
+        d.agent(agent, "available")
+        d.offer(f"live{i}")
+        d.send("call.answered", call_id=f"live{i}", agent_id=agent)
+    for i in range(6):
+        request(d, f"cb{i}", number=f"+3361111110{i}")
+    in_line = sorted(c.id for c in d.engine.calls.values() if c.waiting)
+    assert in_line == ["cb0", "cb1"]
+    d.agent("a3", "paused")  # staffing another skill changes nothing
+    assert sum(c.waiting for c in d.engine.calls.values()) == 2
+
+
 def test_the_fair_share_never_keeps_an_agent_idle_while_a_callback_is_due(router_kind):
     """Work-conserving: the share holds callbacks back only while live callers wait for the
     agents; an idle agent nobody waits for takes a due callback past the share."""
