@@ -298,7 +298,9 @@ class Callbacks:
         line = self.line
         while heap:
             index = line.skill_index[skill]
-            staffed = line.router.staffed(index, ())
+            # the line's count (kept as agents change state): the router's `staffed` would scan
+            # every agent, and this runs for every skill with callbacks pending after each batch
+            staffed = line.staffed_by_skill[index]
             limit = max(1, int(self.settings.max_share * staffed))
             if self.active.get(skill, 0) >= limit and line.router.pick_new(index, (), -1, 0.0, now) < 0:
                 return
