@@ -474,12 +474,20 @@ class Line:
     def expected_wait(self, call: Call, position: int) -> float:
         """acd/engine/ewt.py; a call without needs waits as its skill's line does (`skill_wait`);
         one with needs at the rate of the agents staffed for all of them: n / AHT."""
-        skill = self.skill_index[call.skill]
         if not call.needs:
-            return self.skill_wait(call.skill, position, self.staffed_by_skill[skill])
-        staffed = self.router.staffed(skill, self._needs(call))
+            return self.skill_wait(call.skill, position, self.staffed_by_skill[self.skill_index[call.skill]])
+        staffed = self.staffed_for(call)
         theta = self.abandonment[call.skill]
         return expected_wait(position, self.aht[call.skill], staffed, self._ewt_unstaffed_s, theta)
+
+    @cython.locals(call=Call)
+    def staffed_for(self, call: Call) -> int:
+        """The agents staffed for the call: for its skill (the line's count), or, when it needs
+        more (an interpreter), for all of them (the router counts them)."""
+        skill = self.skill_index[call.skill]
+        if call.needs:
+            return self.router.staffed(skill, self._needs(call))
+        return self.staffed_by_skill[skill]
 
     def skill_wait(self, skill: str, position: int, staffed: int) -> float:
         """The expected wait at `position` in a skill's line for a call without needs (a new

@@ -257,11 +257,7 @@ class OverflowRules:
             return True
         line = self.line
         skill = line.skill_index[call.skill]
-        if call.needs:
-            staffed = line.router.staffed(skill, line._needs(call))
-        else:
-            staffed = line.staffed_by_skill[skill]
-        if staffed <= 0:
+        if line.staffed_for(call) <= 0:
             return True
         theta = line.abandonment[call.skill]
         if ewt * theta > settings.patience_share:
