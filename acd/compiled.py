@@ -14,9 +14,11 @@ their fields at fixed offsets instead of by name (docs/performance.md, fourteent
   is). Each file is named by its module and the digest of the source it came from and of every
   `.pxd` of its package (a changed declaration makes every twin of the package stale).
 - On import, `install()` (called by acd/__init__.py) puts a finder ahead of Python's own: for a
-  module of `HOT` it takes the compiled file of its source's digest, as the source is now; none
-  (never compiled, or the source changed since: an edit is never shadowed by a stale build) and
-  the source is imported as usual. Nothing else changes: the other modules, the numba kernels,
+  module of `HOT` it takes the compiled file of its source's digest, as the source is now, while
+  every hot module of its package has one; none (never compiled, or a source of the package
+  changed since: an edit is never shadowed by a stale build, and the twins, which cimport each
+  other's types, never load beside an edited module they were compiled against) and the
+  package's source is imported as usual. Nothing else changes: the other modules, the numba kernels,
   the tests, are the same either way.
 - `ACD_COMPILED=0` turns the finder off (the source, always); `ACD_COMPILED=require` makes a hot
   module without its up-to-date compiled twin an import error (CI's run of the tests on the
@@ -139,7 +141,10 @@ class CompiledFinder(importlib.abc.MetaPathFinder):
         self.modules = frozenset(modules)
         self.directory = directory
         self.require = require
-        self._declared: dict[Path, bytes] = {}  # top-level package's directory -> its `.pxd`s
+        # top-level package's directory -> each of its modules' twin, or None for the whole
+        # package when one of them has none up to date (its source changed since the build)
+        self._twins: dict[Path, dict[str, Path] | None] = {}
+        self._stale: dict[Path, list[str]] = {}
 
     def find_spec(self, fullname: str, path: Sequence[str] | None = None, target: Any = None) -> Any:
         if fullname not in self.modules:
@@ -147,21 +152,42 @@ class CompiledFinder(importlib.abc.MetaPathFinder):
         spec = importlib.machinery.PathFinder.find_spec(fullname, path)
         if spec is None or spec.origin is None or not spec.origin.endswith(".py"):
             return None
-        origin = Path(spec.origin)
-        package = origin.parents[fullname.count(".") - 1]  # the top-level package's directory
-        if package not in self._declared:
-            self._declared[package] = declared(package)
-        compiled = compiled_path(fullname, origin.read_bytes(), self.directory, self._declared[package])
-        if not compiled.is_file():
+        package = Path(spec.origin).parents[fullname.count(".") - 1]  # the top-level package's directory
+        if package not in self._twins:
+            self._read(package)
+        twins = self._twins[package]
+        if twins is None or fullname not in twins:
             if self.require:
                 raise ImportError(
                     f"{fullname}: no compiled twin of its source in {self.directory} "
-                    "(ACD_COMPILED=require): run `acd compile`",
+                    f"(ACD_COMPILED=require; not up to date: {', '.join(self._stale[package])}): "
+                    "run `acd compile`",
                     name=fullname,
                 )
             return None
+        compiled = twins[fullname]
         loader = importlib.machinery.ExtensionFileLoader(fullname, str(compiled))
         return importlib.util.spec_from_file_location(fullname, compiled, loader=loader)
+
+    def _read(self, package: Path) -> None:
+        """The twins of the package's modules, all or none: they cimport each other's types (the
+        line's records, the engine's line), so a twin beside the edited source of a module it was
+        compiled against would not load (a type's size changed, or worse); one module edited
+        since the build, and the whole package runs from its source."""
+        packed = declared(package)
+        twins: dict[str, Path] = {}
+        stale: list[str] = []
+        for name in sorted(m for m in self.modules if m.split(".")[0] == package.name):
+            source = (package.parent / Path(*name.split("."))).with_suffix(".py")
+            if not source.is_file():
+                continue  # not a module here: nothing to import, nothing to match
+            twin = compiled_path(name, source.read_bytes(), self.directory, packed)
+            if twin.is_file():
+                twins[name] = twin
+            else:
+                stale.append(name)
+        self._twins[package] = None if stale else twins
+        self._stale[package] = stale
 
 
 def install(modules: Iterable[str] = HOT, directory: Path | None = None) -> CompiledFinder | None:

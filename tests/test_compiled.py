@@ -103,6 +103,36 @@ def test_a_changed_declaration_makes_every_twin_of_its_package_stale(tmp_path) -
     assert len(list(cache.glob(f"pkgx.mod.*{compiled.SUFFIX}"))) == 1
 
 
+def test_an_edited_module_sends_its_whole_package_to_the_source(tmp_path) -> None:
+    """The twins cimport each other's types (the engine's line and records): a twin compiled
+    against a typed record would not load beside that record's edited source ("size changed").
+    One module edited since the build, and every module of its package runs from the source."""
+    package = tmp_path / "pkgx"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "rec.py").write_text("class Rec:\n    def __init__(self):\n        self.n = 1\n")
+    (package / "rec.pxd").write_text("cdef class Rec:\n    cdef public object n\n")
+    (package / "mod.py").write_text(
+        "import cython\n\nfrom pkgx.rec import Rec\n\n\n@cython.locals(r=Rec)\n"
+        "def answer():\n    r = Rec()\n    return r.n\n"
+    )
+    (package / "mod.pxd").write_text("from pkgx.rec cimport Rec\n")
+    cache = tmp_path / "cache"
+    both = ["pkgx.rec", "pkgx.mod"]
+    assert compiled.build(both, root=tmp_path, directory=cache, jobs=1)["built"] == both
+    code = _finder_code(cache).replace("['pkgx.mod']", repr(both))
+    ran = _python(code, cwd=tmp_path, env={"PYTHONPATH": str(ROOT)})
+    assert ran.returncode == 0, ran.stderr
+    assert ran.stdout.split()[0].endswith(compiled.SUFFIX) and ran.stdout.split()[1] == "1"
+
+    (package / "rec.py").write_text("class Rec:\n    def __init__(self):\n        self.n = 2\n")  # a hotfix
+    ran = _python(code, cwd=tmp_path, env={"PYTHONPATH": str(ROOT)})
+    assert ran.returncode == 0, ran.stderr
+    assert ran.stdout.split() == [str(package / "mod.py"), "2"]  # the source, both modules
+    ran = _python(code.replace("require=False", "require=True"), cwd=tmp_path, env={"PYTHONPATH": str(ROOT)})
+    assert ran.returncode != 0 and "no compiled twin" in ran.stderr and "pkgx.rec" in ran.stderr
+
+
 @pytest.fixture(scope="module")
 def built() -> Path:
     """Every hot module compiled (once; up to date at once on a later run)."""
