@@ -11,6 +11,8 @@ import sys
 
 from pydantic import ValidationError
 
+from acd import __version__
+
 
 def _settings():
     from acd.settings import Settings
@@ -125,6 +127,7 @@ _NAMED = {name for _, names in _SUBCOMMANDS for name in names} | {"serve", "chec
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="acd", description="Automatic call distributor")
+    parser.add_argument("--version", action="version", version=f"acd {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser(
         "serve",

@@ -424,3 +424,19 @@ def test_state_import_of_json_nested_past_the_reader_s_stack_is_refused_with_a_m
     assert result.returncode == 1
     assert "Traceback" not in result.stderr, result.stderr[-500:]
     assert f"{path} is not JSON acd reads: it nests too deep" in result.stderr
+
+
+def test_acd_says_its_version_the_one_it_is_packaged_and_snapshotted_as():
+    """`acd --version`: the release a snapshot's header names (acd/store/snapshot.py compares
+    it), the package's own (pyproject.toml) and, installed, the distribution's."""
+    import tomllib
+    from importlib import metadata
+
+    import acd
+
+    ran = run_acd("--version")
+    assert ran.returncode == 0, ran.stderr
+    assert ran.stdout.strip() == f"acd {acd.__version__}"
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert project["version"] == acd.__version__
+    assert metadata.version("acd") == acd.__version__
