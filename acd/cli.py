@@ -166,6 +166,10 @@ def run() -> None:
     is waiting for the exit (the service has shut down in `main`). A reader that stopped
     reading (`acd simulate ... | head`) ends the output quietly, as other command-line tools
     do, not with a traceback."""
+    # numpy's OpenBLAS starts a pool of threads at import that spin a while looking for work;
+    # acd does no linear algebra, so they only take a core from the process at start-up (0.04 s
+    # of CPU a start here, docs/performance.md sixteenth round). A value set outside stands.
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     try:
         main()
         logging.shutdown()

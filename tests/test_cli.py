@@ -440,3 +440,19 @@ def test_acd_says_its_version_the_one_it_is_packaged_and_snapshotted_as():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     assert project["version"] == acd.__version__
     assert metadata.version("acd") == acd.__version__
+
+
+@pytest.mark.parametrize(("given", "seen"), [(None, "1"), ("4", "4")])
+def test_the_command_keeps_openblas_to_one_thread_unless_told(given, seen):
+    """acd does no linear algebra: numpy's OpenBLAS pool would only spin at start-up."""
+    code = (
+        "import os; import acd.cli as c\n"
+        "c.main = lambda: print(os.environ.get('OPENBLAS_NUM_THREADS'), flush=True)\n"
+        "c.run()\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
+    if given is not None:
+        env["OPENBLAS_NUM_THREADS"] = given
+    ran = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
+    assert ran.returncode == 0, ran.stderr
+    assert ran.stdout.strip() == seen
