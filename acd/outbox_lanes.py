@@ -57,7 +57,9 @@ class Slots:
         self._caps = {URGENT: concurrency, DEFERRED: concurrency - urgent_reserve}
         self._lanes: dict[str, str] = {}  # each command in flight -> the lane it was taken from
         self._held: dict[str, int] = {}  # the attempts in flight of each lane
-        self._gauge = gauge
+        # Each lane's child of the gauge, looked up once: `labels()` checks its values and takes
+        # the metric's lock on every call, and a command's attempt moved the gauge twice.
+        self._gauges = {lane: gauge.labels(lane) for lane in LANES} if gauge is not None else None
         self.clear()
 
     def room(self, lane: str) -> int:
@@ -89,5 +91,5 @@ class Slots:
 
     def _count(self, lane: str, change: int) -> None:
         self._held[lane] += change
-        if self._gauge is not None:
-            self._gauge.labels(lane).set(self._held[lane])
+        if self._gauges is not None:
+            self._gauges[lane].set(self._held[lane])
