@@ -11,7 +11,7 @@ alternates from pair to pair. The report: both trees' figures, pair by pair, and
 after/before of each pair with its median.
 
 Why pairs: on a machine other sessions share, sequential runs of one tree spread by +-25 %
-(docs/performance.md, "How to measure here"; the sixteenth round has the runs), as the others'
+(docs/performance.md, "How to measure here"; the seventeenth round has the runs), as the others'
 load comes and goes. Two services measured over the same seconds share whatever the machine is
 doing, so their ratio moves far less (a tree paired with itself: 1.01-1.06). Run each side
 from its own tree: the child runs this file with that tree first on `PYTHONPATH` and as its
