@@ -75,17 +75,24 @@ def test_a_twin_is_used_only_while_its_source_is_the_one_it_was_compiled_from(tm
     assert ran.stdout.split()[0].endswith(compiled.SUFFIX) and ran.stdout.split()[1] == "2"
 
 
-def test_a_changed_declaration_makes_every_twin_of_its_package_stale(tmp_path) -> None:
-    """A `.pxd` (a typed record, acd/engine/records.pxd) is part of every twin's digest in its
-    package: a module compiled against a record's old layout is never loaded with the new one."""
-    package = tmp_path / "pkgx"
+def _typed_package(root: Path, mod: str) -> Path:
+    """A package `pkgx` with a typed record `Rec` (rec.py and its rec.pxd) and a module `mod`."""
+    package = root / "pkgx"
     package.mkdir()
     (package / "__init__.py").write_text("")
     (package / "rec.py").write_text("class Rec:\n    def __init__(self):\n        self.n = 1\n")
     (package / "rec.pxd").write_text("cdef class Rec:\n    cdef public object n\n")
-    (package / "mod.py").write_text(
+    (package / "mod.py").write_text(mod)
+    return package
+
+
+def test_a_changed_declaration_makes_every_twin_of_its_package_stale(tmp_path) -> None:
+    """A `.pxd` (a typed record, acd/engine/records.pxd) is part of every twin's digest in its
+    package: a module compiled against a record's old layout is never loaded with the new one."""
+    package = _typed_package(
+        tmp_path,
         "from pkgx.rec import Rec\n\ndef answer():\n    r = Rec()\n    try:\n        r.other = 2\n"
-        "    except AttributeError:\n        return 'typed'\n    return r.n\n"
+        "    except AttributeError:\n        return 'typed'\n    return r.n\n",
     )
     cache = tmp_path / "cache"
     both = ["pkgx.rec", "pkgx.mod"]
@@ -107,14 +114,10 @@ def test_an_edited_module_sends_its_whole_package_to_the_source(tmp_path) -> Non
     """The twins cimport each other's types (the engine's line and records): a twin compiled
     against a typed record would not load beside that record's edited source ("size changed").
     One module edited since the build, and every module of its package runs from the source."""
-    package = tmp_path / "pkgx"
-    package.mkdir()
-    (package / "__init__.py").write_text("")
-    (package / "rec.py").write_text("class Rec:\n    def __init__(self):\n        self.n = 1\n")
-    (package / "rec.pxd").write_text("cdef class Rec:\n    cdef public object n\n")
-    (package / "mod.py").write_text(
+    package = _typed_package(
+        tmp_path,
         "import cython\n\nfrom pkgx.rec import Rec\n\n\n@cython.locals(r=Rec)\n"
-        "def answer():\n    r = Rec()\n    return r.n\n"
+        "def answer():\n    r = Rec()\n    return r.n\n",
     )
     (package / "mod.pxd").write_text("from pkgx.rec cimport Rec\n")
     cache = tmp_path / "cache"
