@@ -141,10 +141,8 @@ class CompiledFinder(importlib.abc.MetaPathFinder):
         self.modules = frozenset(modules)
         self.directory = directory
         self.require = require
-        # top-level package's directory -> each of its modules' twin, or None for the whole
-        # package when one of them has none up to date (its source changed since the build)
-        self._twins: dict[Path, dict[str, Path] | None] = {}
-        self._stale: dict[Path, list[str]] = {}
+        # top-level package's directory -> its modules' twins and those without one (`twins`)
+        self._packages: dict[Path, tuple[dict[str, Path], list[str]]] = {}
 
     def find_spec(self, fullname: str, path: Sequence[str] | None = None, target: Any = None) -> Any:
         if fullname not in self.modules:
@@ -153,41 +151,25 @@ class CompiledFinder(importlib.abc.MetaPathFinder):
         if spec is None or spec.origin is None or not spec.origin.endswith(".py"):
             return None
         package = Path(spec.origin).parents[fullname.count(".") - 1]  # the top-level package's directory
-        if package not in self._twins:
-            self._read(package)
-        twins = self._twins[package]
-        if twins is None or fullname not in twins:
+        if package not in self._packages:
+            mine = [name for name in self.modules if name.split(".")[0] == package.name]
+            self._packages[package] = twins(mine, package.parent, self.directory)
+        found, stale = self._packages[package]
+        # All or none: the twins cimport each other's types (the line's records, the engine's
+        # line), so a twin beside the edited source of a module it was compiled against would
+        # not load (a type's size changed, or worse): one module edited since the build, and the
+        # whole package runs from its source.
+        if stale or fullname not in found:
             if self.require:
                 raise ImportError(
                     f"{fullname}: no compiled twin of its source in {self.directory} "
-                    f"(ACD_COMPILED=require; not up to date: {', '.join(self._stale[package])}): "
-                    "run `acd compile`",
+                    f"(ACD_COMPILED=require; not up to date: {', '.join(stale)}): run `acd compile`",
                     name=fullname,
                 )
             return None
-        compiled = twins[fullname]
+        compiled = found[fullname]
         loader = importlib.machinery.ExtensionFileLoader(fullname, str(compiled))
         return importlib.util.spec_from_file_location(fullname, compiled, loader=loader)
-
-    def _read(self, package: Path) -> None:
-        """The twins of the package's modules, all or none: they cimport each other's types (the
-        line's records, the engine's line), so a twin beside the edited source of a module it was
-        compiled against would not load (a type's size changed, or worse); one module edited
-        since the build, and the whole package runs from its source."""
-        packed = declared(package)
-        twins: dict[str, Path] = {}
-        stale: list[str] = []
-        for name in sorted(m for m in self.modules if m.split(".")[0] == package.name):
-            source = (package.parent / Path(*name.split("."))).with_suffix(".py")
-            if not source.is_file():
-                continue  # not a module here: nothing to import, nothing to match
-            twin = compiled_path(name, source.read_bytes(), self.directory, packed)
-            if twin.is_file():
-                twins[name] = twin
-            else:
-                stale.append(name)
-        self._twins[package] = None if stale else twins
-        self._stale[package] = stale
 
 
 def install(modules: Iterable[str] = HOT, directory: Path | None = None) -> CompiledFinder | None:
@@ -212,15 +194,29 @@ def ready(modules: Iterable[str] = HOT, root: Path | None = None) -> bool:
     not ACD_COMPILED=0, and each one's up-to-date twin built."""
     if os.environ.get("ACD_COMPILED", "1").strip() == "0":
         return False
-    root = root or PACKAGE.parent
-    return all(
-        compiled_path(
-            name,
-            (root / Path(*name.split("."))).with_suffix(".py").read_bytes(),
-            declared=declared(root / name.split(".")[0]),
-        ).is_file()
-        for name in modules
-    )
+    return not twins(modules, root or PACKAGE.parent, cache_dir())[1]
+
+
+def twins(modules: Iterable[str], root: Path, directory: Path) -> tuple[dict[str, Path], list[str]]:
+    """Each module's up-to-date twin in `directory`, and the modules without one (never built, or
+    their source or a declaration of their package changed since); a module with no source under
+    `root` is in neither. Each package's declarations are read once."""
+    packed: dict[str, bytes] = {}
+    found: dict[str, Path] = {}
+    stale: list[str] = []
+    for name in sorted(modules):
+        source = (root / Path(*name.split("."))).with_suffix(".py")
+        if not source.is_file():
+            continue
+        top = name.split(".")[0]
+        if top not in packed:
+            packed[top] = declared(root / top)
+        twin = compiled_path(name, source.read_bytes(), directory, packed[top])
+        if twin.is_file():
+            found[name] = twin
+        else:
+            stale.append(name)
+    return found, stale
 
 
 def active() -> dict[str, bool]:
