@@ -13,11 +13,12 @@ after/before of each pair with its median.
 Why pairs: on a machine other sessions share, sequential runs of one tree spread by +-25 %
 (docs/performance.md, "How to measure here"; the seventeenth round has the runs), as the others'
 load comes and goes. Two services measured over the same seconds share whatever the machine is
-doing, so their ratio moves far less (a tree paired with itself: 1.01-1.06). Run each side
-from its own tree: the child runs this file with that tree first on `PYTHONPATH` and as its
-working directory, so the service, its configuration and the generator are that tree's own
-(`benchmarks._common.acd_service` starts `python -m acd serve` there). `ACD_COMPILED` is passed
-on as set (`ACD_COMPILED=0`: both on their source, as a tree without its compiled twins runs).
+doing, so their ratio moves far less (a tree paired with itself, the launch order alternating:
+0.993-1.004). Run each side from its own tree: the child runs this file with that tree first on
+`PYTHONPATH` and as its working directory, so the service, its configuration and the generator
+are that tree's own (`benchmarks._common.acd_service` starts `python -m acd serve` there).
+`ACD_COMPILED` is passed on as set (`ACD_COMPILED=0`: both on their source, as a tree without
+its compiled twins runs).
 """
 
 from __future__ import annotations
